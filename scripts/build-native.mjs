@@ -1,0 +1,1 @@
+// Placeholder: builds the optional native addon; never fails the install.

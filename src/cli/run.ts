@@ -1,0 +1,87 @@
+/**
+ * Shared CLI plumbing: common flags, error mapping (exit 2, one line), JSON output, engine start.
+ * Command files (src/cli/commands/*.ts) stay thin: parse flags, call the library, print.
+ */
+import { Command, Option } from 'commander';
+import { MedshieldError, badArgument, oneLine } from '../errors.js';
+import { initEngine, type BackendChoice, type EngineInfo } from '../engine/index.js';
+
+export interface CommonOptions {
+  seed: number;
+  json?: boolean;
+  debug?: boolean;
+  backend?: BackendChoice;
+  threads?: number;
+}
+
+export function parseIntArg(name: string, min = -Infinity, max = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw badArgument(`${name} must be an integer, got '${v}'`);
+    if (n < min || n > max) throw badArgument(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw badArgument(`${name} must be a number, got '${v}'`);
+    if (n < min || n > max) throw badArgument(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** Add the flags every command takes: --seed, --json, --debug, --backend, --threads. */
+export function withCommon(cmd: Command, opts: { json?: boolean } = {}): Command {
+  cmd.option('--seed <n>', 'random seed (same seed, same numbers)', parseIntArg('--seed', 0, 2 ** 32 - 1), 0);
+  if (opts.json !== false) cmd.option('--json', 'print machine-readable JSON on stdout');
+  cmd.option('--debug', 'print stack traces on errors');
+  cmd.addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'native', 'wasm', 'cpu']));
+  cmd.option('--threads <n>', 'worker threads for the native backend (env MEDSHIELD_THREADS)', parseIntArg('--threads', 1, 256));
+  return cmd;
+}
+
+export async function startEngine(o: CommonOptions): Promise<EngineInfo> {
+  const info = await initEngine({ backend: o.backend, threads: o.threads });
+  if (info.fallbackReason && !o.json && process.env.MEDSHIELD_QUIET !== '1') {
+    process.stderr.write(`medshield: using the ${info.backend} backend (${info.fallbackReason})\n`);
+  }
+  return info;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+let debugMode = false;
+export function setDebug(on: boolean): void { debugMode = on; }
+
+/** Print one line and exit 2 (bad input) or 1 (internal failure). */
+export function fail(e: unknown): never {
+  if (debugMode && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+  const msg = oneLine(e);
+  process.stderr.write(`medshield: error: ${msg}\n`);
+  process.exit(e instanceof MedshieldError || isUserError(e) ? 2 : 1);
+}
+
+/** Errors from libraries that are caused by the user's input (bad file, bad shape). */
+function isUserError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES' || code === 'ENOTDIR';
+}
+
+/** Wrap a command action: errors become one line and exit 2. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void) {
+  return async (...args: A): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const o = (cmd && typeof cmd.opts === 'function' ? cmd.opts() : {}) as CommonOptions;
+    if (o.debug) setDebug(true);
+    try {
+      await fn(...args);
+    } catch (e) {
+      fail(e);
+    }
+  };
+}

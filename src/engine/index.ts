@@ -1,0 +1,120 @@
+/**
+ * The engine: one place that owns the TensorFlow.js backend.
+ *
+ * Backends, fastest first:
+ *  - `native`: the tfjs CPU backend with hot kernels (conv, matmul, pooling, batch norm)
+ *    replaced by a oneDNN N-API addon (src/engine/native, native/). Optional: used when the addon loads.
+ *  - `wasm`:   @tensorflow/tfjs-backend-wasm (SIMD) plus kernels medshield registers for it
+ *    (src/engine/wasm). The portable default.
+ *  - `cpu`:    tfjs' pure-JS backend. Always available, slow; the numerical reference in tests.
+ *
+ * Models, attacks and the rest only ever import `tf` from here and never know which backend runs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { badArgument } from '../errors.js';
+
+export { tf };
+export { Rng } from './random.js';
+
+export type BackendName = 'native' | 'wasm' | 'cpu';
+export type BackendChoice = BackendName | 'auto';
+
+export interface EngineInfo {
+  backend: BackendName;
+  threads: number;
+  simd: boolean;
+  /** Why a faster backend was not used (e.g. the native addon failed to load), if it was not. */
+  fallbackReason?: string;
+}
+
+export interface EngineOptions {
+  backend?: BackendChoice;
+  threads?: number;
+}
+
+let current: EngineInfo | null = null;
+
+function envThreads(): number | undefined {
+  const v = process.env.MEDSHIELD_THREADS;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw badArgument(`MEDSHIELD_THREADS must be a positive integer, got '${v}'`);
+  return n;
+}
+
+function envBackend(): BackendChoice | undefined {
+  const v = process.env.MEDSHIELD_BACKEND;
+  if (v === undefined || v === '') return undefined;
+  if (!['auto', 'native', 'wasm', 'cpu'].includes(v)) throw badArgument(`MEDSHIELD_BACKEND must be auto, native, wasm or cpu, got '${v}'`);
+  return v as BackendChoice;
+}
+
+async function tryNative(threads: number): Promise<EngineInfo | string> {
+  try {
+    const native = await import('./native/index.js');
+    const r = await native.registerNativeBackend(threads);
+    if (typeof r === 'string') return r;
+    await tf.setBackend('native');
+    return { backend: 'native', threads: r.threads, simd: r.simd };
+  } catch (e) {
+    return e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+}
+
+async function tryWasm(threads: number): Promise<EngineInfo | string> {
+  try {
+    const wasm = await import('./wasm/index.js');
+    const r = await wasm.registerWasmBackend(threads);
+    if (typeof r === 'string') return r;
+    await tf.setBackend('wasm');
+    return { backend: 'wasm', threads: r.threads, simd: r.simd };
+  } catch (e) {
+    return e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+}
+
+/**
+ * Select and initialise the backend. Idempotent: later calls with the same choice return the
+ * same info. `auto` tries native, then wasm, then cpu, and records why it fell back.
+ */
+export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
+  const choice: BackendChoice = opts.backend ?? envBackend() ?? 'auto';
+  const threads = opts.threads ?? envThreads() ?? 2;
+  if (!Number.isInteger(threads) || threads < 1) throw badArgument(`--threads must be a positive integer, got ${threads}`);
+  if (current && (choice === 'auto' || choice === current.backend)) return current;
+
+  const reasons: string[] = [];
+  const attempt = async (name: BackendName): Promise<EngineInfo | null> => {
+    if (name === 'cpu') {
+      await tf.setBackend('cpu');
+      return { backend: 'cpu', threads: 1, simd: false };
+    }
+    const r = name === 'native' ? await tryNative(threads) : await tryWasm(threads);
+    if (typeof r === 'string') { reasons.push(`${name}: ${r}`); return null; }
+    return r;
+  };
+
+  let info: EngineInfo | null = null;
+  if (choice === 'auto') {
+    for (const name of ['native', 'wasm', 'cpu'] as BackendName[]) {
+      info = await attempt(name);
+      if (info) break;
+    }
+  } else {
+    info = await attempt(choice);
+    if (!info) throw badArgument(`backend '${choice}' is not available (${reasons.join('; ')})`);
+  }
+  if (!info) throw new Error('no backend could be initialised');
+  if (reasons.length) info.fallbackReason = reasons.join('; ');
+  await tf.ready();
+  current = info;
+  return info;
+}
+
+/** The backend in use (initialising the default one if needed). */
+export async function engineInfo(): Promise<EngineInfo> {
+  return current ?? initEngine();
+}
+
+/** Synchronous view of the current engine, or null before initEngine. */
+export function currentEngine(): EngineInfo | null { return current; }
