@@ -55,6 +55,7 @@ async function tryNative(threads: number): Promise<EngineInfo | string> {
     const r = await native.registerNativeBackend(threads);
     if (typeof r === 'string') return r;
     await tf.setBackend('native');
+    quietCpuBackend();
     return { backend: 'native', threads: r.threads, simd: r.simd };
   } catch (e) {
     return e instanceof Error ? e.message.split('\n')[0] : String(e);
@@ -87,6 +88,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   const attempt = async (name: BackendName): Promise<EngineInfo | null> => {
     if (name === 'cpu') {
       await tf.setBackend('cpu');
+      quietCpuBackend();
       return { backend: 'cpu', threads: 1, simd: false };
     }
     const r = name === 'native' ? await tryNative(threads) : await tryWasm(threads);
@@ -109,6 +111,17 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   await tf.ready();
   current = info;
   return info;
+}
+
+/**
+ * tfjs' CPU backend prints a multi-line advert for tfjs-node on first use in Node; medshield
+ * chose its backend deliberately, so silence it (also for backends derived from the CPU one).
+ */
+export function quietCpuBackend(name?: string): void {
+  try {
+    const b = (name ? tf.findBackend(name) : tf.backend()) as unknown as { firstUse?: boolean } | null;
+    if (b && 'firstUse' in b) b.firstUse = false;
+  } catch { /* backend without that flag */ }
 }
 
 /** The backend in use (initialising the default one if needed). */

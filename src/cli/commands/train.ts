@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { action, parseFloatArg, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import { loadDataset } from '../../data/dataset.js';
+import { ARCHITECTURES, type Architecture } from '../../models/architectures.js';
+import { newClassifier, fitClassifier } from '../../models/factory.js';
+import { saveModel } from '../../models/io.js';
+import { badArgument } from '../../errors.js';
+import { progress } from '../progress.js';
+
+interface TrainCli extends CommonOptions {
+  dataset: string; model: string; epochs: number; out?: string; width?: number; batchSize: number; microBatch?: number;
+  optimizer: 'adam' | 'sgd'; lr?: number; schedule: 'cosine' | 'step' | 'constant'; weightDecay: number;
+  augment?: boolean; flip?: boolean; classWeights: 'balanced' | 'none'; patience: number; dataDir?: string; name?: string;
+}
+
+export default function register(program: Command): void {
+  withCommon(program.command('train').description('train a classifier on a MedMNIST dataset and save it with its model card'))
+    .requiredOption('--dataset <name|path>', 'MedMNIST name (optionally with size, e.g. dermamnist_64) or .npz path')
+    .option('--model <arch>', `architecture: ${ARCHITECTURES.join(', ')}`, 'cnn')
+    .option('--epochs <n>', 'training epochs', parseIntArg('--epochs', 1, 100000), 10)
+    .option('--out <dir>', 'directory to write the trained model to')
+    .option('--width <n>', 'base width (channels of the first stage)', parseIntArg('--width', 4, 512))
+    .option('--batch-size <n>', 'batch size', parseIntArg('--batch-size', 1, 65536), 128)
+    .option('--micro-batch <n>', 'accumulate gradients over micro-batches of this size', parseIntArg('--micro-batch', 1, 65536))
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
+    .option('--lr <x>', 'learning rate (default adam 1e-3, sgd 0.05)', parseFloatArg('--lr', 1e-9, 10))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(['cosine', 'step', 'constant']).default('cosine'))
+    .option('--weight-decay <x>', 'L2 weight decay on kernels', parseFloatArg('--weight-decay', 0, 1), 0)
+    .option('--augment', 'random ±2-px translations')
+    .option('--flip', 'with --augment, also random horizontal flips')
+    .addOption(new Option('--class-weights <mode>', 'class weights').choices(['balanced', 'none']).default('none'))
+    .option('--patience <n>', 'stop after N epochs without better validation AUC (0: off)', parseIntArg('--patience', 0, 100000), 0)
+    .option('--name <name>', 'model name in the card')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .action(action(async (o: TrainCli) => {
+      if (!ARCHITECTURES.includes(o.model as Architecture)) throw badArgument(`unknown model '${o.model}' (choose ${ARCHITECTURES.join(', ')})`);
+      if (o.flip && !o.augment) throw badArgument('--flip needs --augment');
+      const engine = await startEngine(o);
+      const data = await loadDataset(o.dataset, { dataDir: o.dataDir });
+      const model = newClassifier(o.model as Architecture, data, { width: o.width, seed: o.seed, name: o.name });
+      const steps = Math.ceil(data.splits.train.n / o.batchSize);
+      const bar = progress(`train ${o.model}`, steps * o.epochs, { quiet: false });
+      if (!o.json) process.stderr.write(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend\n`);
+      const fit = await fitClassifier(model, data, {
+        epochs: o.epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
+        schedule: o.schedule, weightDecay: o.weightDecay, augment: !!o.augment, flip: !!o.flip, classWeights: o.classWeights,
+        patience: o.patience, seed: o.seed,
+        onEvent: (e) => {
+          if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${o.epochs}`, loss: e.loss.toFixed(4) });
+          else bar.log(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
+        },
+      });
+      bar.stop();
+      if (o.out) await saveModel(model, o.out);
+      const result = {
+        dataset: data.name, model: o.model, epochs: o.epochs, seed: o.seed,
+        val: { accuracy: fit.val.accuracy, auc: fit.val.auc }, test: { accuracy: fit.test.accuracy, auc: fit.test.auc },
+        n: { train: data.splits.train.n, val: data.splits.val.n, test: data.splits.test.n },
+        seconds: model.card.training!.seconds,
+        ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, backend: engine.backend,
+      };
+      if (o.json) return printJson(result);
+      process.stdout.write(`${o.model} on ${data.name}: test accuracy ${fit.test.accuracy.toFixed(4)}, AUC ${fit.test.auc.toFixed(4)} (val ${fit.val.accuracy.toFixed(4)} / ${fit.val.auc.toFixed(4)}), best epoch ${fit.training.bestEpoch}, ${result.seconds} s${o.out ? `; saved to ${o.out}` : ''}\n`);
+    }));
+}

@@ -1,0 +1,88 @@
+/**
+ * The Model interface everything plugs into (attacks, defences, detectors, eval, gateway).
+ * Inputs are NHWC float tensors in [0,1]; any normalisation lives inside the model.
+ *
+ * A `DifferentiableModel` gives tensors that tf.grad can differentiate (white-box attacks need it);
+ * a `ForwardModel` (ONNX file, HTTP endpoint) only returns probabilities and says so in its type.
+ */
+import { tf } from '../engine/index.js';
+import type { Task } from '../data/medmnist.js';
+import type { ModelCard } from './card.js';
+import { featureLayers, type Architecture } from './architectures.js';
+import { badArgument } from '../errors.js';
+
+export interface ModelBase {
+  readonly inputShape: [number, number, number];
+  readonly classes: string[];
+  readonly task: Task;
+  readonly card: ModelCard;
+}
+
+export interface ForwardModel extends ModelBase {
+  readonly differentiable: false;
+  /** Probabilities for a batch [n,H,W,C] in [0,1]; returns n × k values. */
+  predictProbs(x: Float32Array, n: number): Promise<Float32Array>;
+}
+
+export interface DifferentiableModel extends ModelBase {
+  readonly differentiable: true;
+  /** Logits [n,k] (differentiable). */
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+  /** Probabilities [n,k]: softmax, or sigmoid per label for multi-label tasks. */
+  probs(x: tf.Tensor4D): tf.Tensor2D;
+  /** Named intermediate features (default: the penultimate layer). */
+  features(x: tf.Tensor4D, layer?: string): tf.Tensor;
+  /** Names accepted by `features`. */
+  readonly featureNames: string[];
+  predictProbs(x: Float32Array, n: number): Promise<Float32Array>;
+}
+
+export type Model = ForwardModel | DifferentiableModel;
+
+/** A tfjs-layers network plus its card. */
+export class Classifier implements DifferentiableModel {
+  readonly differentiable = true as const;
+  readonly inputShape: [number, number, number];
+  readonly classes: string[];
+  readonly task: Task;
+  readonly featureNames: string[];
+  private featureModels = new Map<string, tf.LayersModel>();
+
+  constructor(readonly net: tf.LayersModel, public card: ModelCard) {
+    this.inputShape = card.input.shape;
+    this.classes = card.dataset.classes;
+    this.task = card.dataset.task;
+    this.featureNames = featureLayers(card.architecture.name as Architecture);
+  }
+
+  logits(x: tf.Tensor4D): tf.Tensor2D {
+    return this.net.apply(x, { training: false }) as tf.Tensor2D;
+  }
+
+  probs(x: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const z = this.logits(x);
+      return this.task === 'multilabel' ? tf.sigmoid(z) : tf.softmax(z);
+    });
+  }
+
+  features(x: tf.Tensor4D, layer = 'penultimate'): tf.Tensor {
+    if (layer === 'logits') return this.logits(x);
+    let m = this.featureModels.get(layer);
+    if (!m) {
+      if (!this.featureNames.includes(layer)) throw badArgument(`model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')})`);
+      m = tf.model({ inputs: this.net.inputs, outputs: this.net.getLayer(layer).output as tf.SymbolicTensor });
+      this.featureModels.set(layer, m);
+    }
+    return m.apply(x, { training: false }) as tf.Tensor;
+  }
+
+  async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
+    const [h, w, c] = this.inputShape;
+    const t = tf.tensor4d(x, [n, h, w, c]);
+    const p = this.probs(t);
+    const out = (await p.data()) as Float32Array;
+    t.dispose(); p.dispose();
+    return out;
+  }
+}
