@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { tf } from '../engine/index.js';
+import { tf, Rng } from '../engine/index.js';
 import { badArgument, badInput, notFound } from '../errors.js';
 import { PACKAGE_ROOT } from '../version.js';
 import { readNpz, type NpyArray } from './npz.js';
@@ -216,4 +216,19 @@ export function limitSplit(split: Split, limit?: number): Split {
   if (!Number.isInteger(limit) || limit < 1) throw badArgument(`--limit must be a positive integer, got ${limit}`);
   const per = split.height * split.width * split.channels;
   return { ...split, n: limit, images: split.images.subarray(0, limit * per), labels: split.labels.subarray(0, limit * split.labelWidth) };
+}
+
+/** A seeded random subset of `n` samples (in their original order). Splits may be sorted by class, so never take the first N for training. */
+export function sampleSplit(split: Split, n: number, seed: number): Split {
+  if (n >= split.n) return split;
+  const rng = new Rng(seed);
+  const idx = Array.from((rng.shuffle(Int32Array.from({ length: split.n }, (_, i) => i)) as Int32Array).subarray(0, n)).sort((a, b) => a - b);
+  const per = split.height * split.width * split.channels;
+  const images = split.images instanceof Uint8Array ? new Uint8Array(n * per) : new Float32Array(n * per);
+  const labels = new Int32Array(n * split.labelWidth);
+  idx.forEach((src, j) => {
+    images.set(split.images.subarray(src * per, (src + 1) * per), j * per);
+    labels.set(split.labels.subarray(src * split.labelWidth, (src + 1) * split.labelWidth), j * split.labelWidth);
+  });
+  return { ...split, n, images, labels };
 }

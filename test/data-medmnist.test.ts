@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { zipSync } from 'fflate';
+import { loadDataset, labelCounts, parseDatasetName, resolveDatasetFile } from '../src/data/dataset.js';
+import { readNpz, readNpy } from '../src/data/npz.js';
+import { MedshieldError } from '../src/errors.js';
+import { EMBEDDED_NPZ, RETINA_NPZ } from './helpers.js';
+
+test('embedded PneumoniaMNIST has the official split sizes and label counts', async () => {
+  const d = await loadDataset('pneumoniamnist', { download: false });
+  assert.equal(d.path, EMBEDDED_NPZ);
+  assert.equal(d.info.task, 'binary');
+  assert.deepEqual(d.info.classes, ['normal', 'pneumonia']);
+  assert.equal(d.known, true);
+  const { train, val, test: te } = d.splits;
+  assert.deepEqual([train.n, val.n, te.n], [4708, 524, 624]);
+  assert.deepEqual([train.height, train.width, train.channels], [28, 28, 1]);
+  assert.deepEqual(labelCounts(train, 2), [1214, 3494]);
+  assert.deepEqual(labelCounts(val, 2), [135, 389]);
+  assert.deepEqual(labelCounts(te, 2), [234, 390]);
+  assert.equal(d.sha256, '195ae0cb320628df3fdb078505e8cc85f96a28746410508777ff57565cdb6338');
+  assert.ok(train.images instanceof Uint8Array && train.images.length === 4708 * 784);
+});
+
+test('RetinaMNIST by path: RGB, ordinal, official counts', async () => {
+  const d = await loadDataset(RETINA_NPZ);
+  assert.equal(d.name, 'retinamnist');
+  assert.equal(d.info.task, 'ordinal');
+  assert.equal(d.splits.train.channels, 3);
+  assert.deepEqual(labelCounts(d.splits.train, 5), [486, 128, 206, 194, 66]);
+  assert.deepEqual(labelCounts(d.splits.val, 5), [54, 12, 28, 20, 6]);
+  assert.deepEqual(labelCounts(d.splits.test, 5), [174, 46, 92, 68, 20]);
+});
+
+test('an unknown set given by path is loaded with an inferred task', async () => {
+  // Re-pack real RetinaMNIST images under a name medshield does not know.
+  const arrays = readFileSync(RETINA_NPZ);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ms-npz-'));
+  const p = path.join(dir, 'myfundus.npz');
+  writeFileSync(p, arrays);
+  const d = await loadDataset(p);
+  assert.equal(d.known, false);
+  assert.equal(d.info.task, 'multiclass');
+  assert.equal(d.info.classes.length, 5);
+});
+
+test('dataset names with size suffixes parse; bad ones are refused', () => {
+  assert.deepEqual(parseDatasetName('dermamnist_64'), { name: 'dermamnist', size: 64 });
+  assert.deepEqual(parseDatasetName('PneumoniaMNIST'), { name: 'pneumoniamnist', size: 28 });
+  assert.equal(parseDatasetName('notaset'), null);
+  assert.throws(() => parseDatasetName('dermamnist_32'), MedshieldError);
+});
+
+test('a missing MedMNIST file is not downloaded when offline', async () => {
+  await assert.rejects(resolveDatasetFile('dermamnist_224', { download: false, dataDir: mkdtempSync(path.join(tmpdir(), 'ms-cache-')) }), /not available locally/);
+});
+
+test('corrupt and truncated archives give one-line errors', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ms-bad-'));
+  const bytes = readFileSync(EMBEDDED_NPZ);
+  const trunc = path.join(dir, 'trunc.npz');
+  writeFileSync(trunc, bytes.subarray(0, bytes.length >> 1));
+  await assert.rejects(loadDataset(trunc), (e: unknown) => e instanceof MedshieldError && /corrupt|truncated/.test(e.message) && !e.message.includes('\n'));
+  const notzip = path.join(dir, 'x.npz');
+  writeFileSync(notzip, 'hello');
+  await assert.rejects(loadDataset(notzip), /not an \.npz file/);
+  // A valid zip whose arrays are not in MedMNIST's layout.
+  const other = path.join(dir, 'other.npz');
+  const npz = readNpz(new Uint8Array(bytes));
+  assert.ok(npz.train_images);
+  writeFileSync(other, zipSync({ 'foo.npy': npyBytes('|u1', [2, 2], new Uint8Array([1, 2, 3, 4])) }));
+  await assert.rejects(loadDataset(other), /not in MedMNIST's layout/);
+});
+
+test('npy reader handles dtypes and endianness', () => {
+  const le = new Uint8Array(new Float32Array([1.5, -2]).buffer);
+  assert.deepEqual(Array.from(readNpy(npyBytes('<f4', [2], le)).data), [1.5, -2]);
+  const be = new Uint8Array([0, 1, 0, 2]);
+  assert.deepEqual(Array.from(readNpy(npyBytes('>u2', [2], be)).data), [1, 2]);
+  const i8 = new Uint8Array(new BigInt64Array([3n, -4n]).buffer);
+  assert.deepEqual(Array.from(readNpy(npyBytes('<i8', [2, 1], i8)).data), [3, -4]);
+  assert.throws(() => readNpy(npyBytes('<c8', [1], new Uint8Array(8))), /unsupported dtype/);
+  assert.throws(() => readNpy(npyBytes('|u1', [10], new Uint8Array(3))), /truncated/);
+});
+
+/** Encode a .npy (v1) array. */
+function npyBytes(descr: string, shape: number[], data: Uint8Array): Uint8Array {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + data.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 255, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(data, 10 + header.length);
+  return out;
+}

@@ -1,0 +1,27 @@
+/** Shared test helpers: paths to real data and a CLI runner. */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../src/version.js';
+
+export const ROOT = PACKAGE_ROOT;
+export const SHARED = path.join(ROOT, '..', 'shared', 'data');
+export const EMBEDDED_NPZ = path.join(ROOT, 'data', 'pneumoniamnist.npz');
+export const RETINA_NPZ = path.join(SHARED, 'medmnist', 'retinamnist.npz');
+export const DICOM_DIR = path.join(SHARED, 'dicom');
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+/** Run the medshield CLI (compiled) with arguments; returns exit code and output. */
+export function cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): CliResult {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), ...args], {
+    cwd: ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000,
+    env: { ...process.env, MEDSHIELD_OFFLINE: '1', ...opts.env },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Assert-friendly check that a CLI failure is one clean line with exit code 2. */
+export function isCleanError(r: CliResult): boolean {
+  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('medshield: using the'));
+  return r.code === 2 && lines.length === 1 && lines[0].startsWith('medshield: error: ') && !/\bat .+:\d+:\d+/.test(r.stderr);
+}
