@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadModel } from '../../models/io.js';
+import { decodeImage } from '../../data/image.js';
+import { toModelInput } from '../../data/resize.js';
 import { badArgument, badInput, notFound } from '../../errors.js';
 import { predictions } from '../../eval/metrics.js';
 import { round } from '../../eval/metrics.js';
@@ -14,8 +16,6 @@ export default function register(program: Command): void {
     .action(action(async (files: string[], o: PredictCli) => {
       if (!files.length) throw badArgument('give at least one image file');
       await startEngine(o);
-      const { decodeImage } = await import('../../data/image.js');
-      const { toModelInput } = await import('../../data/resize.js');
       const model = await loadModel(o.model);
       const [h, w, c] = model.inputShape;
       const inputs: Float32Array[] = [];
