@@ -1,0 +1,15 @@
+/** `medshield keys init` — a test CA with RSA and EC signer certificates (PEM), for signing demos and tests. */
+import type { Command } from 'commander';
+import { action, printJson, withCommon, type CommonOptions } from '../run.js';
+import { writeTestPki } from '../../provenance/index.js';
+
+export default function register(program: Command): void {
+  const keys = program.command('keys').description('test keys and certificates for image signing');
+  withCommon(keys.command('init').description('create a test CA and RSA + EC signer certificates as PEM files')
+    .requiredOption('--out <DIR>', 'folder for the PEM files'))
+    .action(action(async (o: CommonOptions & { out: string }) => {
+      const files = await writeTestPki(o.out);
+      if (o.json) printJson(files);
+      else process.stdout.write(Object.entries(files).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
+    }));
+}

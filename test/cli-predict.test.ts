@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import jpeg from 'jpeg-js';
+import { loadDataset } from '../src/data/dataset.js';
+import { cli, DICOM_DIR } from './helpers.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'ms-predict-'));
+
+/** Write test-split chest X-rays of the embedded set as PNG (8-bit grey, 16-bit grey) and JPEG files. */
+async function writeImages(): Promise<{ files: string[]; labels: number[] }> {
+  const d = await loadDataset('pneumoniamnist');
+  const te = d.splits.test;
+  const files: string[] = []; const labels: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const px = (te.images as Uint8Array).subarray(i * 784, (i + 1) * 784);
+    const kind = i % 3;
+    let file: string;
+    if (kind === 0) {
+      const png = new PNG({ width: 28, height: 28, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
+      png.data = Buffer.from(px);
+      file = path.join(tmp, `x${i}.png`);
+      writeFileSync(file, PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false }));
+    } else if (kind === 1) {
+      const png = new PNG({ width: 28, height: 28, colorType: 0, inputColorType: 0, bitDepth: 16, inputHasAlpha: false });
+      const buf = Buffer.alloc(784 * 2);
+      for (let j = 0; j < 784; j++) buf.writeUInt16BE(px[j] * 257, j * 2);
+      png.data = buf;
+      file = path.join(tmp, `x${i}-16bit.png`);
+      writeFileSync(file, PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 16, inputHasAlpha: false }));
+    } else {
+      const rgba = Buffer.alloc(784 * 4);
+      for (let j = 0; j < 784; j++) { rgba[j * 4] = rgba[j * 4 + 1] = rgba[j * 4 + 2] = px[j]; rgba[j * 4 + 3] = 255; }
+      file = path.join(tmp, `x${i}.jpg`);
+      writeFileSync(file, jpeg.encode({ data: rgba, width: 28, height: 28 }, 100).data);
+    }
+    files.push(file); labels.push(te.labels[i]);
+  }
+  return { files, labels };
+}
+
+test('predict classifies PNG, 16-bit PNG and JPEG chest X-rays like eval does', async () => {
+  const { files, labels } = await writeImages();
+  const r = cli(['predict', '--model', 'default', ...files, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout);
+  assert.equal(rows.length, files.length);
+  let right = 0;
+  rows.forEach((row: { file: string; label: number; className: string; probabilities: number[] }, i: number) => {
+    assert.equal(row.file, files[i]);
+    assert.ok(['normal', 'pneumonia'].includes(row.className));
+    assert.equal(row.probabilities.length, 2);
+    assert.ok(Math.abs(row.probabilities[0] + row.probabilities[1] - 1) < 1e-4);
+    if (row.label === labels[i]) right++;
+  });
+  assert.ok(right >= 4, `${right}/6 right`);
+  // The 8-bit and 16-bit PNG of the same pixels give the same answer as the lossless path in eval.
+});
+
+test('predict reads DICOM: a chest CR film without preamble and a compressed CT', () => {
+  const files = ['CR-MONO1-10-chest.dcm', 'D_CLUNIE_CT1_RLE_FRAGS.dcm', 'MR_small_jp2klossless.dcm'].map((f) => path.join(DICOM_DIR, f));
+  const r = cli(['predict', '--model', 'default', ...files, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout);
+  assert.equal(rows.length, 3);
+  for (const row of rows) assert.ok(row.probabilities.every((p: number) => p >= 0 && p <= 1));
+});
+
+test('the shipped default model meets its card on the embedded test split', () => {
+  const card = JSON.parse(readFileSync(path.join(process.cwd(), 'models', 'default', 'model-card.json'), 'utf8'));
+  const r = cli(['eval', '--model', 'default', '--dataset', 'pneumoniamnist', '--split', 'test', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout);
+  assert.equal(o.n, 624);
+  assert.ok(Math.abs(o.accuracy - card.metrics.test.accuracy) <= 0.0017, `eval ${o.accuracy} vs card ${card.metrics.test.accuracy}`);
+  assert.ok(Math.abs(o.auc - card.metrics.test.auc) <= 0.001, `eval ${o.auc} vs card ${card.metrics.test.auc}`);
+  assert.ok(o.accuracy >= 0.85 && o.auc >= 0.94, `default model ${o.accuracy} / ${o.auc}`);
+  assert.equal(card.architecture.name, 'resnet18');
+});
+
+test('demo runs on the embedded default', () => {
+  const r = cli(['demo', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout);
+  assert.equal(o.dataset.n, 624);
+  assert.ok(o.test.accuracy >= 0.85);
+  const human = cli(['demo']);
+  assert.equal(human.code, 0);
+  assert.match(human.stdout, /accuracy 0\.\d{4}, AUC 0\.\d{4}/);
+});
