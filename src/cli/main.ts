@@ -12,7 +12,10 @@ export async function main(argv: string[]): Promise<void> {
   program.exitOverride();
   program.configureOutput({ writeErr: () => {} });
   program.showHelpAfterError(false);
-  for (const register of commands) register(program);
+  // Load only the command being run (all of them for help or an unknown name).
+  const first = argv.find((a) => !a.startsWith('-'));
+  const wanted = commands.filter((c) => first !== undefined && c.names.includes(first));
+  for (const entry of wanted.length ? wanted : commands) (await entry.load()).default(program);
   for (const c of program.commands) {
     c.exitOverride();
     c.configureOutput({ writeErr: () => {} });

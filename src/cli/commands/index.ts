@@ -1,33 +1,25 @@
-/** Every CLI command, one line each. A new command is a file in this folder plus a line here. */
+/**
+ * Every CLI command, one line each: the top-level names a file registers and how to load it.
+ * A new command is a file in this folder plus a line here. Only the module of the command being
+ * run is imported, so `medshield dicom verify` never pays for loading the tensor engine.
+ */
 import type { Command } from 'commander';
-import dicom from './dicom.js';
-import keys from './keys.js';
-import sign from './sign.js';
-import info from './info.js';
-import datasets from './datasets.js';
-import train from './train.js';
-import evaluate from './eval.js';
-import predict from './predict.js';
-import demo from './demo.js';
-import serve from './serve.js';
-import gateway from './gateway.js';
-import audit from './audit.js';
-import sbom from './sbom.js';
-import attack from './attack.js';
 
-export const commands: Array<(program: Command) => void> = [
-  dicom,
-  keys,
-  sign,
-  info,
-  datasets,
-  train,
-  evaluate,
-  predict,
-  demo,
-  serve,
-  gateway,
-  audit,
-  sbom,
-  attack,
+export interface CommandEntry { names: string[]; load: () => Promise<{ default: (program: Command) => void }> }
+
+export const commands: CommandEntry[] = [
+  { names: ['info'], load: () => import('./info.js') },
+  { names: ['datasets'], load: () => import('./datasets.js') },
+  { names: ['train'], load: () => import('./train.js') },
+  { names: ['eval'], load: () => import('./eval.js') },
+  { names: ['predict'], load: () => import('./predict.js') },
+  { names: ['demo'], load: () => import('./demo.js') },
+  { names: ['attack'], load: () => import('./attack.js') },
+  { names: ['keys'], load: () => import('./keys.js') },
+  { names: ['dicom'], load: () => import('./dicom.js') },
+  { names: ['sign', 'verify'], load: () => import('./sign.js') },
+  { names: ['serve'], load: () => import('./serve.js') },
+  { names: ['gateway'], load: () => import('./gateway.js') },
+  { names: ['audit'], load: () => import('./audit.js') },
+  { names: ['sbom'], load: () => import('./sbom.js') },
 ];
