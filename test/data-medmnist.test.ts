@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { zipSync } from 'fflate';
@@ -97,3 +97,46 @@ function npyBytes(descr: string, shape: number[], data: Uint8Array): Uint8Array 
   out.set(data, 10 + header.length);
   return out;
 }
+
+test('a MedMNIST set is downloaded by name from a (local) mirror, md5-checked, then found in the cache', async () => {
+  const http = await import('node:http');
+  const body = readFileSync(RETINA_NPZ); // the official RetinaMNIST file (its md5 equals the record's)
+  let hits = 0;
+  const server = http.createServer((req, res) => {
+    hits++;
+    if (req.url === '/retinamnist.npz') { res.writeHead(200, { 'content-length': body.length }); res.end(body); }
+    else if (req.url === '/breastmnist.npz') { res.writeHead(200); res.end(body.subarray(0, 1000)); }
+    else { res.writeHead(404); res.end(); }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const cache = mkdtempSync(path.join(tmpdir(), 'ms-dl-'));
+  process.env.MEDSHIELD_MEDMNIST_MIRROR = `http://127.0.0.1:${port}/`;
+  try {
+    // Avoid the embedded/shared copies: ask for a set that is only on the mirror.
+    const { resolveDatasetFile } = await import('../src/data/dataset.js');
+    const got = await resolveDatasetFile('retinamnist_64', { dataDir: cache, download: true }).catch((e: Error) => e);
+    assert.ok(got instanceof Error && /404|not found/i.test(got.message), String(got));
+    await assert.rejects(resolveDatasetFile('breastmnist', { dataDir: cache, download: true }), /md5|checksum|truncat|length/i);
+    assert.deepEqual(readdirSync(cache), []);
+    // dermamnist is not in the embedded or shared folders, so this exercises the download path end to end;
+    // the mirror serves the RetinaMNIST bytes under that name, so the official md5 check must refuse them.
+    server.removeAllListeners('request');
+    server.on('request', (req, res) => { hits++; res.writeHead(200, { 'content-length': body.length }); res.end(body); });
+    await assert.rejects(resolveDatasetFile('dermamnist', { dataDir: cache, download: true }), /md5|checksum/i);
+    assert.deepEqual(readdirSync(cache), []);
+    // The real file under its own name: downloaded into the cache, md5 verified, loadable, then served from the cache.
+    const before = hits;
+    const got2 = await resolveDatasetFile('retinamnist', { dataDir: cache, download: true, cacheOnly: true });
+    assert.equal(got2.path, path.join(cache, 'retinamnist.npz'));
+    assert.equal(hits, before + 1);
+    assert.deepEqual(readFileSync(got2.path), body);
+    await resolveDatasetFile('retinamnist', { dataDir: cache, download: true, cacheOnly: true });
+    assert.equal(hits, before + 1);
+    const d = await loadDataset(got2.path);
+    assert.equal(d.splits.test.n, 400);
+  } finally {
+    delete process.env.MEDSHIELD_MEDMNIST_MIRROR;
+    server.close();
+  }
+});

@@ -51,6 +51,8 @@ export interface ResolveOptions {
   /** Download a missing MedMNIST file (default: true unless MEDSHIELD_OFFLINE=1). */
   download?: boolean;
   onProgress?: (done: number, total: number | null) => void;
+  /** Look only in the cache (not the embedded or shared folders), as `medshield datasets download` does. */
+  cacheOnly?: boolean;
 }
 
 /** Parse `name`, `name_64` → { name, size } if it is a MedMNIST name. */
@@ -66,9 +68,9 @@ export function embeddedDir(): string { return path.join(PACKAGE_ROOT, 'data'); 
 export function sharedDir(): string { return path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'medmnist'); }
 
 /** Where a MedMNIST file would be found locally, or null. */
-export function findLocal(name: string, size: Size, dataDir?: string): string | null {
+export function findLocal(name: string, size: Size, dataDir?: string, cacheOnly = false): string | null {
   const file = fileName(name, size);
-  for (const dir of [embeddedDir(), sharedDir(), cacheDir(dataDir)]) {
+  for (const dir of cacheOnly ? [cacheDir(dataDir)] : [embeddedDir(), sharedDir(), cacheDir(dataDir)]) {
     const p = path.join(dir, file);
     if (existsSync(p)) return p;
   }
@@ -96,7 +98,7 @@ export async function resolveDatasetFile(spec: string, opts: ResolveOptions = {}
   }
   const parsed = parseDatasetName(spec);
   if (!parsed) throw notFound(`unknown dataset '${spec}' (see 'medshield datasets list', or give the path of an .npz file)`);
-  const local = findLocal(parsed.name, parsed.size, opts.dataDir);
+  const local = findLocal(parsed.name, parsed.size, opts.dataDir, opts.cacheOnly);
   if (local) return { path: local, name: parsed.name, size: parsed.size };
   const allowed = opts.download ?? process.env.MEDSHIELD_OFFLINE !== '1';
   if (!allowed) throw notFound(`dataset '${spec}' is not available locally and downloads are off (MEDSHIELD_OFFLINE=1); put ${fileName(parsed.name, parsed.size)} in ${cacheDir(opts.dataDir)}`);

@@ -103,6 +103,12 @@ export function fileName(name: string, size: Size): string {
   return size === 28 ? `${name}.npz` : `${name}_${size}.npz`;
 }
 
+/**
+ * Where to download a file from: the official record, or a mirror named by env
+ * MEDSHIELD_MEDMNIST_MIRROR (a base URL holding the same file names; md5s are checked either way).
+ */
 export function downloadUrl(name: string, size: Size): string {
+  const mirror = process.env.MEDSHIELD_MEDMNIST_MIRROR;
+  if (mirror) return `${mirror.replace(/\/+$/, '')}/${fileName(name, size)}`;
   return `${MEDMNIST_RECORD}/${fileName(name, size)}?download=1`;
 }

@@ -30,7 +30,7 @@ export default function register(program: Command): void {
         if (!parsed) throw badArgument(`unknown dataset '${n}' (see 'medshield datasets list')`);
         const state: { bar: ReturnType<typeof progress> | null } = { bar: null };
         const r = await resolveDatasetFile(n, {
-          dataDir: o.dataDir, download: true,
+          dataDir: o.dataDir, download: true, cacheOnly: true,
           onProgress: (done, total) => { if (total) { state.bar ??= progress(`download ${n}`, total); state.bar.update(done); } },
         });
         state.bar?.stop();
