@@ -1,0 +1,28 @@
+/**
+ * Verify-before-infer (Amit et al.: harden the system around the model). For image routes, the body's
+ * DICOM PS3.15 signatures are checked against the configured trust store and policy BEFORE anything is
+ * decoded for the model; an unsigned, tampered or untrusted image is answered 422 with the reason,
+ * audited as a SecurityAlert, and never reaches the model.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { GatewayContext } from '../context.js';
+import type { InputType } from '../config.js';
+
+async function signaturePlugin(app: FastifyInstance, opts: { ctx: GatewayContext }): Promise<void> {
+  const { verifier, metrics } = opts.ctx;
+  app.addHook('preHandler', async (req, reply) => {
+    if (!req.routeOptions.config?.image) return;
+    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() as InputType;
+    const check = await verifier.check(req.body as Buffer, type);
+    req.auditCtx.check = check;
+    if (!check.valid) {
+      metrics.signatureRejections.inc();
+      req.auditCtx.reason = check.reason;
+      req.auditCtx.event = 'SecurityAlert';
+      return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `image refused: ${check.reason}`, requestId: req.id });
+    }
+  });
+}
+
+export default fp(signaturePlugin, { name: 'medshield-signature', fastify: '5.x', dependencies: ['medshield-audit'] });

@@ -1,0 +1,60 @@
+/**
+ * POST /v1/infer — the body is the raw image (Content-Type application/dicom, or image/png|jpeg when the
+ * policy allows). By the time the handler runs, the auth, rate-limit, signature and query-guard plugins
+ * have passed it; the handler runs the model (micro-batched) and applies the output policy.
+ */
+import type { FastifyInstance } from 'fastify';
+import { MedshieldError } from '../../errors.js';
+import { applyOutputPolicy } from '../inference.js';
+import type { GatewayContext } from '../context.js';
+
+export const INFER_RESPONSE = {
+  type: 'object',
+  required: ['requestId', 'label', 'className', 'signature', 'flags'],
+  properties: {
+    requestId: { type: 'string' },
+    label: { type: 'integer', description: 'index of the predicted class' },
+    className: { type: 'string' },
+    confidence: { type: 'number', description: 'top-1 probability, rounded (output.mode top1 or probs)' },
+    probabilities: { type: 'array', items: { type: 'number' }, description: 'all class probabilities (output.mode probs)' },
+    signature: {
+      type: 'object', required: ['valid', 'signed'],
+      properties: { valid: { type: 'boolean' }, signed: { type: 'boolean' }, signer: { type: ['string', 'null'] }, profile: { type: ['string', 'null'] } },
+    },
+    flags: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+export const ERROR_RESPONSE = {
+  type: 'object',
+  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' }, requestId: { type: 'string' } },
+} as const;
+
+export default async function inferRoute(app: FastifyInstance, opts: { ctx: GatewayContext }): Promise<void> {
+  const ctx = opts.ctx;
+  const types = ctx.config.inputs.contentTypes;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(types, { parseAs: 'buffer', bodyLimit: ctx.config.inputs.bodyLimitBytes }, (_req, body, done) => done(null, body));
+
+  app.post('/v1/infer', {
+    config: { roles: ['clinician', 'admin'], image: true },
+    bodyLimit: ctx.config.inputs.bodyLimitBytes,
+    schema: {
+      summary: 'Classify one signed medical image',
+      description: `Body: the raw file. Accepted Content-Types: ${types.join(', ')}. The image's DICOM signature is verified first; refused images get 422 and never reach the model.`,
+      tags: ['inference'], security: [{ bearerAuth: [] }],
+      consumes: types,
+      response: { 200: INFER_RESPONSE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 413: ERROR_RESPONSE, 415: ERROR_RESPONSE, 422: ERROR_RESPONSE, 429: ERROR_RESPONSE, 503: ERROR_RESPONSE },
+    },
+  }, async (req) => {
+    const x = req.modelInput!;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new MedshieldError('INTERNAL', `inference exceeded ${ctx.config.timeouts.inferenceMs} ms`), { statusCode: 503 })), ctx.config.timeouts.inferenceMs); });
+    let p: Float32Array;
+    try { p = await Promise.race([ctx.batched.predict(x), timeout]); } finally { clearTimeout(timer); }
+    const pred = applyOutputPolicy(p, ctx.model.classes, ctx.config.output);
+    const check = req.auditCtx.check!;
+    req.auditCtx.decision = `${pred.label}:${pred.className}${pred.confidence !== undefined ? `:${pred.confidence}` : ''}`;
+    return { requestId: req.id, ...pred, signature: { valid: check.valid, signed: check.signed, signer: check.signer, profile: check.profile }, flags: req.auditCtx.flags };
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * Build and run the gateway: a Fastify app assembled from one plugin per concern, in request order —
+ * metrics → audit (writes each record before the response) → per-address rate limit → authentication →
+ * per-key rate limit → signature check → query guard → route. Routes carry JSON schemas, which also
+ * make the OpenAPI document (@fastify/swagger; UI at /docs via @fastify/swagger-ui).
+ *
+ * The HTTP(S) server is made here (serverFactory) so its slow-client timeouts are ours: headersTimeout,
+ * requestTimeout (whole request, checked every second: slow-loris bodies are cut off), keepAliveTimeout.
+ * Logs are pino JSON lines; request logs carry method, URL, status and timing, never bodies or headers.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { MedshieldError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { loadModel, resolveModelPath } from '../models/io.js';
+import type { Model } from '../models/model.js';
+import type { GatewayConfig } from './config.js';
+import { KeyStore } from './keys.js';
+import { AuditLog } from './audit/log.js';
+import { openAuditStore } from './audit/store.js';
+import { OUTCOME } from './audit/record.js';
+import { ImageVerifier } from './image-check.js';
+import { VerifyPool } from './verify-pool.js';
+import { QueryDetector } from './query-detector.js';
+import { BatchedModel } from './inference.js';
+import type { GatewayContext } from './context.js';
+import metricsPlugin, { GatewayMetrics } from './plugins/metrics.js';
+import auditPlugin from './plugins/audit.js';
+import authPlugin from './plugins/auth.js';
+import { ipRateLimit, keyRateLimit } from './plugins/rate-limit.js';
+import signaturePlugin from './plugins/signature.js';
+import queryGuardPlugin from './plugins/query-guard.js';
+import inferRoute from './routes/infer.js';
+import auditRoutes from './routes/audit.js';
+import healthRoute from './routes/health.js';
+
+export interface GatewayOptions {
+  /** An already loaded model (tests, benchmarks); otherwise config.model is loaded. */
+  model?: Model;
+  /** Where pino writes (default stderr). */
+  logStream?: NodeJS.WritableStream;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  ctx: GatewayContext;
+  /** Listen; returns the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Graceful stop: refuse new connections, finish in-flight requests, sign and flush the audit log. */
+  close(): Promise<void>;
+}
+
+/** Model version for audit records: SHA-256 (first 16 hex) of the weights file or the .onnx file. */
+function modelVersion(spec: string): string {
+  const p = resolveModelPath(spec);
+  const f = [p, path.join(p, 'weights.bin'), path.join(p, 'model.onnx')].find((x) => existsSync(x) && statSync(x).isFile());
+  return f ? 'sha256:' + createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'unknown';
+}
+
+function errorStatus(e: FastifyError | MedshieldError | Error): number {
+  const s = (e as FastifyError).statusCode;
+  if (typeof s === 'number' && s >= 400 && s < 600) return s;
+  if (e instanceof MedshieldError) return e.code === 'BAD_INPUT' || e.code === 'BAD_ARGUMENT' ? 400 : e.code === 'IO' ? 503 : 500;
+  return 500;
+}
+
+export async function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
+  const model = opts.model ?? await loadModel(config.model);
+  const metrics = new GatewayMetrics();
+  let signer: { key: KeyObject; subject: string } | null = null;
+  let publicKey: KeyObject | null = null;
+  if (config.audit.signingKey && config.audit.signingCert) {
+    const certPem = readFileSync(config.audit.signingCert, 'utf8');
+    const { X509Certificate } = await import('node:crypto');
+    const cert = new X509Certificate(certPem);
+    signer = { key: createPrivateKey(readFileSync(config.audit.signingKey)), subject: cert.subject.split('\n').join(', ') };
+    publicKey = createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+  const store = await openAuditStore(config.audit.url);
+  const audit = await AuditLog.open(store, { signEvery: config.audit.signEvery, signIntervalSeconds: config.audit.signIntervalSeconds, signer });
+  const qd = config.queryDetection;
+  const ctx: GatewayContext = {
+    config, model, batched: new BatchedModel(model), modelId: model.card.name, modelVersion: opts.model ? 'in-process' : modelVersion(config.model),
+    keys: new KeyStore(config.auth.keysFile), audit, verifier: config.signature.workers > 0 ? new VerifyPool(config.signature, config.signature.workers) : new ImageVerifier(config.signature),
+    detector: qd.enabled ? new QueryDetector({ quantStep: qd.quantStep, windowSize: qd.windowSize, topK: qd.topK, matchThreshold: qd.matchThreshold, history: qd.history, alertFraction: qd.alertFraction, alertWindow: qd.alertWindow }) : null,
+    metrics, blocked: new Map(),
+  };
+
+  const t = config.timeouts;
+  const tls = config.tls.cert && config.tls.key ? {
+    cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key),
+    ...(config.tls.clientCa ? { ca: readFileSync(config.tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
+  } : null;
+  const serverOpts = { requestTimeout: t.requestMs, headersTimeout: Math.min(t.headersMs, t.requestMs), keepAliveTimeout: t.keepAliveMs, connectionsCheckingInterval: 500 };
+  const app = Fastify({
+    logger: {
+      level: config.logging.level,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.body'], remove: true },
+      stream: opts.logStream ?? process.stderr,
+    } as never,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: config.inputs.bodyLimitBytes,
+    forceCloseConnections: 'idle',
+    trustProxy: false,
+    serverFactory: (handler) => {
+      const s = tls ? https.createServer({ ...tls, ...serverOpts }, handler) : http.createServer(serverOpts, handler);
+      return s as http.Server;
+    },
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+  });
+  app.addHook('onSend', async (req, reply, payload) => { reply.header('x-request-id', req.id); return payload; });
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = errorStatus(err);
+    let message = status >= 500 && status !== 503 ? 'internal error' : err.message;
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = `Content-Type '${String(req.headers['content-type'] ?? '(none)').slice(0, 80)}' is not accepted (accepted: ${config.inputs.contentTypes.join(', ')})`;
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `body larger than inputs.bodyLimitBytes (${config.inputs.bodyLimitBytes} bytes)`;
+    if (err.code === 'FST_ERR_CTP_EMPTY_TYPE') message = `missing Content-Type (accepted: ${config.inputs.contentTypes.join(', ')})`;
+    if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+    if (req.auditCtx) req.auditCtx.reason ??= err.message;
+    reply.code(status).send({ statusCode: status, error: http.STATUS_CODES[status] ?? 'Error', message, requestId: req.id });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (req.auditCtx) req.auditCtx.reason = 'no such route';
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'medshield inference gateway', version: VERSION, description: 'Verify-before-infer gateway for medical-image classifiers: signed images only, authenticated and rate-limited callers, query-attack detection, hash-chained audit log.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key msk_<id>_<secret>' } } },
+      tags: [{ name: 'inference' }, { name: 'audit' }, { name: 'operations' }],
+    },
+    transform: ({ schema, url }) => {
+      if (url === '/v1/infer' && schema) return { schema: { ...schema, body: { type: 'string', format: 'binary', description: 'the raw image file' } } as never, url };
+      return { schema: schema as never, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true }, config: { audit: false } }, async () => app.swagger());
+
+  await app.register(metricsPlugin, { metrics });
+  await app.register(auditPlugin, { ctx });
+  await app.register(ipRateLimit, { ctx });
+  await app.register(authPlugin, { ctx });
+  await app.register(keyRateLimit, { ctx });
+  await app.register(signaturePlugin, { ctx });
+  await app.register(queryGuardPlugin, { ctx });
+  await app.register(healthRoute, { ctx });
+  await app.register(auditRoutes, { ctx, publicKey });
+  await app.register(inferRoute, { ctx });
+  await app.ready();
+  await audit.append({ event: 'ApplicationActivity', outcome: OUTCOME.success, action: 'E', reason: `gateway started (model ${ctx.modelId}@${ctx.modelVersion}, audit ${store.kind})` });
+
+  let closed: Promise<void> | null = null;
+  return {
+    app, ctx,
+    async listen(port = config.listen.port, host = config.listen.host) {
+      const addr = await app.listen({ port, host });
+      // serverFactory hides the TLS server from Fastify, which then reports http://.
+      return (tls ? addr.replace(/^http:/, 'https:') : addr).replace('[::1]', 'localhost');
+    },
+    close() {
+      closed ??= (async () => {
+        const timer = setTimeout(() => app.server.closeAllConnections?.(), config.timeouts.shutdownMs);
+        try { await app.close(); } finally { clearTimeout(timer); }
+        await audit.append({ event: 'ApplicationActivity', outcome: OUTCOME.success, action: 'E', reason: 'gateway stopped' }).catch(() => undefined);
+        await audit.close();
+        if (ctx.verifier instanceof VerifyPool) await ctx.verifier.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * Gateway authentication and authorization on a real server (127.0.0.1): no key, malformed key, wrong
+ * key, unknown key, revoked key, wrong role, forged mTLS client certificate → refused (401/403) and
+ * audited, and the model serves nothing; per-key rate limit → 429, audited.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { initEngine } from '../src/engine/index.js';
+import { loadModel } from '../src/models/io.js';
+import type { Model } from '../src/models/model.js';
+import { createGateway, loadGatewayConfig, addKey, revokeKey, type Gateway } from '../src/gateway/index.js';
+import { createTestCa, issueCertificate } from '../src/provenance/index.js';
+import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request, type GatewayDir } from '../bench/gateway/fixtures.js';
+
+let g: GatewayDir; let gw: Gateway; let base: string; let body: Buffer; let modelCalls = 0; let model: Model;
+
+before(async () => {
+  await initEngine({ backend: 'cpu' });
+  const dir = await tinyModelDir();
+  model = await loadModel(dir);
+  const real = model.predictProbs.bind(model);
+  model.predictProbs = async (x, n) => { modelCalls += n; return real(x, n); };
+  g = await makeGatewayDir(dir, (c) => { c.logging = { level: 'silent' }; c.rateLimit.perKey = { max: 5, windowMs: 60000 }; });
+  gw = await createGateway(loadGatewayConfig(g.config), { model });
+  base = await gw.listen(0, '127.0.0.1');
+  body = await signedDicom(g, (await testImages(1))[0].pixels);
+});
+after(async () => { await gw?.close(); });
+
+async function records(): Promise<any[]> {
+  await gw.ctx.audit.flush();
+  return gw.ctx.audit.store.page(0, 10000);
+}
+
+test('callers without a valid key or role are refused, audited, and the model is never called', async () => {
+  const revoked = addKey(g.keysFile, 'clinician', 'to revoke');
+  revokeKey(g.keysFile, revoked.id);
+  const auditor = g.auditorKey;
+  const cases: Array<[string, Record<string, string>, number, RegExp]> = [
+    ['no key', {}, 401, /no API key/],
+    ['not bearer', { authorization: 'Basic dXNlcjpwdw==' }, 401, /not a Bearer token/],
+    ['malformed', { authorization: 'Bearer hunter2' }, 401, /malformed API key/],
+    ['unknown id', { authorization: 'Bearer msk_00000000_' + 'a'.repeat(43) }, 401, /unknown API key/],
+    ['wrong secret', { authorization: `Bearer ${g.apiKey.slice(0, 13)}${'b'.repeat(43)}` }, 401, /wrong API key/],
+    ['revoked', { authorization: `Bearer ${revoked.apiKey}` }, 401, /revoked/],
+    ['wrong role', { authorization: `Bearer ${auditor}` }, 403, /role 'auditor' may not call POST \/v1\/infer/],
+  ];
+  const before = (await records()).length;
+  for (const [name, headers, status, msg] of cases) {
+    const r = await request(`${base}/v1/infer`, { body, headers: { ...headers, 'content-type': 'application/dicom' } });
+    assert.equal(r.status, status, `${name}: ${r.body}`);
+    assert.match(r.json.message, msg, name);
+    assert.ok(r.headers['x-request-id'], name);
+  }
+  assert.equal(modelCalls, 0, 'the model served nobody');
+  const recs = (await records()).slice(before);
+  assert.equal(recs.length, cases.length);
+  for (const rec of recs) {
+    assert.equal(rec.event, 'UserAuthentication');
+    assert.notEqual(rec.outcome, 0);
+    assert.ok(rec.reason);
+    assert.equal(rec.modelId, null);
+  }
+  assert.equal(recs.find((r) => r.status === 401 && /revoked/.test(r.reason)).userId, revoked.id);
+  // The clinician clinician key still works, and the audit log can be read only by auditor/admin.
+  const ok = await infer(base, g.apiKey, body);
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(modelCalls, 1);
+  assert.equal((await request(`${base}/v1/audit`, { headers: { authorization: `Bearer ${g.apiKey}` } })).status, 403);
+  const list = await request(`${base}/v1/audit?after=0&limit=5`, { headers: { authorization: `Bearer ${auditor}` } });
+  assert.equal(list.status, 200);
+  assert.equal(list.json.records.length, 5);
+  const since = await request(`${base}/v1/audit?since=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`, { headers: { authorization: `Bearer ${auditor}` } });
+  assert.equal(since.status, 200);
+  assert.ok(since.json.records.some((r: { status: number; route: string }) => r.status === 200 && r.route === 'POST /v1/infer'));
+  const bad = await request(`${base}/v1/audit?since=yesterday`, { headers: { authorization: `Bearer ${auditor}` } });
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.message, /since/);
+});
+
+test('no key material or image bytes reach the logs', async () => {
+  const lines: string[] = [];
+  const sink = { write(s: string) { lines.push(s); return true; } } as unknown as NodeJS.WritableStream;
+  const cfg = loadGatewayConfig(g.config);
+  cfg.logging.level = 'debug';
+  cfg.audit.url = `sqlite:${path.join(path.dirname(g.config), 'audit-logs.db')}`;
+  const gw2 = await createGateway(cfg, { model, logStream: sink });
+  const b2 = await gw2.listen(0, '127.0.0.1');
+  await infer(b2, g.apiKey, body);
+  await infer(b2, 'msk_00000000_' + 'c'.repeat(43), body);
+  await gw2.close();
+  const all = lines.join('');
+  assert.ok(all.includes('request completed'), 'request logs are written');
+  assert.ok(!all.includes(g.apiKey.slice(13)), 'no API key secret in logs');
+  assert.ok(!all.includes('c'.repeat(43)), 'no presented key in logs');
+  assert.ok(!all.includes('DICM') && !all.includes(body.subarray(200, 240).toString('base64')), 'no image data in logs');
+});
+
+test('per-key rate limit: requests over the limit get 429 and are audited', async () => {
+  const k = addKey(g.keysFile, 'clinician', 'rate').apiKey;
+  const statuses: number[] = [];
+  for (let i = 0; i < 7; i++) statuses.push((await infer(base, k, body)).status);
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+  const recs = (await records()).filter((r) => r.status === 429);
+  assert.equal(recs.length, 2);
+  for (const r of recs) { assert.equal(r.event, 'SecurityAlert'); assert.match(r.reason, /rate limit per API key/); }
+});
+
+test('mTLS: a forged client certificate (same subject, untrusted issuer) is refused and audited', async () => {
+  const ca = await createTestCa('CN=hospital client CA');
+  const server = await issueCertificate(ca, { subject: 'CN=127.0.0.1' });
+  const client = await issueCertificate(ca, { subject: 'CN=pacs-router' });
+  const forger = await createTestCa('CN=hospital client CA');
+  const forged = await issueCertificate(forger, { subject: 'CN=pacs-router' });
+  const d = path.dirname(g.config);
+  const w = (n: string, s: string) => { const f = path.join(d, n); writeFileSync(f, s); return f; };
+  const cfg = loadGatewayConfig(g.config);
+  cfg.tls = { cert: w('srv.pem', server.certPem), key: w('srv-key.pem', server.keyPem), clientCa: w('client-ca.pem', ca.certPem), requireClientCert: true };
+  cfg.audit.url = `sqlite:${path.join(d, 'audit-mtls.db')}`;
+  const calls0 = modelCalls;
+  const gw2 = await createGateway(cfg, { model });
+  const url = await gw2.listen(0, '127.0.0.1');
+  const post = (cert?: { certPem: string; keyPem: string }) => new Promise<number>((resolve, reject) => {
+    const req = https.request(`${url}/v1/infer`, { method: 'POST', rejectUnauthorized: false, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}), headers: { authorization: `Bearer ${g.apiKey}`, 'content-type': 'application/dicom', 'content-length': body.length } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); });
+    req.on('error', reject); req.end(body);
+  });
+  try {
+    assert.equal(await post(forged), 401);
+    assert.equal(await post(), 401);
+    assert.equal(modelCalls, calls0, 'nothing served without a trusted client certificate');
+    assert.equal(await post(client), 200);
+    await gw2.ctx.audit.flush();
+    const recs = (await gw2.ctx.audit.store.page(0, 100)).filter((r) => r.status === 401);
+    assert.equal(recs.length, 2);
+    assert.match(recs[0].reason!, /client certificate not trusted/);
+    assert.match(recs[1].reason!, /no client certificate/);
+  } finally { await gw2.close(); }
+});

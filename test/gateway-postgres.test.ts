@@ -1,0 +1,75 @@
+/**
+ * The PostgreSQL audit store (audit.url postgres://…): traffic through a real gateway, chain verify over
+ * HTTP and CLI, UPDATE refused by the trigger, and an edited record detected at exactly that record.
+ * The server comes from MEDSHIELD_PG_URL or scripts/start-postgres.sh (Debian `postgresql`); without
+ * one the tests skip with the reason.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import { initEngine } from '../src/engine/index.js';
+import { loadModel } from '../src/models/io.js';
+import { createGateway, loadGatewayConfig } from '../src/gateway/index.js';
+import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request } from '../bench/gateway/fixtures.js';
+import { ROOT, cli } from './helpers.js';
+
+function serverUrl(): { url: string | null; why: string } {
+  if (process.env.MEDSHIELD_PG_URL) return { url: process.env.MEDSHIELD_PG_URL, why: '' };
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'start-postgres.sh')], { encoding: 'utf8', timeout: 60_000 });
+  const m = /MEDSHIELD_PG_URL=(\S+)/.exec(r.stdout ?? '');
+  return m ? { url: m[1], why: '' } : { url: null, why: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
+}
+
+const srv = serverUrl();
+const skip = srv.url ? false : `no PostgreSQL server could be started (${srv.why}); install Debian's postgresql or set MEDSHIELD_PG_URL`;
+let dbUrl = ''; let dbName = '';
+
+before(async () => {
+  if (skip) return;
+  dbName = `medshield_test_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: srv.url! });
+  await admin.connect(); await admin.query(`CREATE DATABASE ${dbName}`); await admin.end();
+  const u = new URL(srv.url!); u.pathname = `/${dbName}`; dbUrl = u.toString();
+});
+after(async () => {
+  if (skip || !dbName) return;
+  const admin = new pg.Client({ connectionString: srv.url! });
+  await admin.connect(); await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`); await admin.end();
+});
+
+test('gateway on PostgreSQL: chain verifies; UPDATE refused; an edited record is named', { skip }, async () => {
+  await initEngine({ backend: 'cpu' });
+  const model = await loadModel(await tinyModelDir());
+  const g = await makeGatewayDir('default', (c) => { c.logging = { level: 'silent' }; c.audit.url = dbUrl; c.audit.signEvery = 5; });
+  const gw = await createGateway(loadGatewayConfig(g.config), { model });
+  try {
+    const base = await gw.listen(0, '127.0.0.1');
+    const imgs = await testImages(6);
+    const bodies = await Promise.all(imgs.map((im) => signedDicom(g, im.pixels)));
+    const rs = await Promise.all(bodies.map((b, i) => infer(base, i === 5 ? 'msk_00000000_' + 'z'.repeat(43) : g.apiKey, b)));
+    assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200, 401]);
+    const v = await request(`${base}/v1/audit/verify`, { headers: { authorization: `Bearer ${g.auditorKey}` } });
+    assert.equal(v.json.valid, true, JSON.stringify(v.json));
+    assert.ok(v.json.signatures >= 1);
+    const served = (await gw.ctx.audit.store.page(0, 1000)).filter((r) => r.status === 200 && r.route === 'POST /v1/infer').map((r) => r.requestId);
+    assert.deepEqual(served.sort(), rs.slice(0, 5).map((r) => r.json.requestId).sort());
+  } finally { await gw.close(); }
+
+  const ok = cli(['audit', 'verify', '--config', g.config, '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(JSON.parse(ok.stdout).valid, true);
+
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    await assert.rejects(c.query(`UPDATE audit SET "reason" = 'x' WHERE "seq" = 3`), /append-only/);
+    await c.query('ALTER TABLE audit DISABLE TRIGGER audit_append_only');
+    await c.query(`UPDATE audit SET "decision" = '0:normal:0.99' WHERE "seq" = 3`);
+  } finally { await c.end(); }
+  const bad = cli(['audit', 'verify', '--db', dbUrl]);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stdout.trim(), 'audit log BROKEN at record 3: record 3: content does not match its hash (edited)');
+});
