@@ -15,6 +15,7 @@ export const commands: CommandEntry[] = [
   { names: ['predict'], load: () => import('./predict.js') },
   { names: ['demo'], load: () => import('./demo.js') },
   { names: ['attack'], load: () => import('./attack.js') },
+  { names: ['replicate'], load: () => import('./replicate.js') },
   { names: ['keys'], load: () => import('./keys.js') },
   { names: ['dicom'], load: () => import('./dicom.js') },
   { names: ['sign', 'verify'], load: () => import('./sign.js') },

@@ -1,4 +1,81 @@
-// Placeholder: the native oneDNN backend is written in src/engine/native/.
-export async function registerNativeBackend(_threads: number): Promise<{ threads: number; simd: boolean } | string> {
-  return 'native addon not built';
+/**
+ * The `native` backend: tfjs' CPU backend (MathBackendCPU — tensors are plain Float32Arrays)
+ * with its hot kernels replaced by a oneDNN N-API addon (native/*.cc) that reads and writes those
+ * arrays in place. Every kernel of `cpu` is registered for `native` first, then native ones
+ * override convolution (+ depthwise, + fused bias/activation, + both gradients), matrix
+ * products, pooling (+ gradients), batch-norm forward and the large elementwise/reduction ops.
+ * While `native` is active, batch-norm's / Mean's / ReLU's / Square's gradients use leaner native
+ * formulations (gradients.ts), the tf.moments of tfjs-layers' batch normalisation is one native
+ * pass (moments.ts), and bias-free fused convolutions get lazy per-input gradients (fused.ts).
+ * Any case a native kernel does not cover (NCHW, prelu, odd broadcasts, int32…) runs the cpu
+ * kernel. oneDNN and the elementwise kernels share one OpenMP pool of `threads` threads.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { loadAddon, type NativeAddon } from './addon.js';
+import { withFallback, type NativeImpl } from './util.js';
+import { convKernels } from './conv.js';
+import { matmulKernels } from './matmul.js';
+import { poolKernels } from './pool.js';
+import { elementwiseKernels, extraKernels } from './elementwise.js';
+import { installNativeGradients } from './gradients.js';
+import { installNativeMoments, momentsKernels } from './moments.js';
+import { installLazyConvGradients } from './fused.js';
+import { NATIVE_BACKEND_NAME } from './name.js';
+
+export { nativeErrors, nativeCounts, countNativeCalls } from './util.js';
+export { loadAddon } from './addon.js';
+export { nativeMoments } from './moments.js';
+
+export const NATIVE_BACKEND = NATIVE_BACKEND_NAME;
+
+/** Every kernel the addon provides, by tfjs kernel name. */
+export const NATIVE_KERNELS: Record<string, NativeImpl> = {
+  ...convKernels, ...matmulKernels, ...poolKernels, ...elementwiseKernels,
+};
+
+let registered: { threads: number; simd: boolean } | null = null;
+
+function register(addon: NativeAddon): void {
+  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+  const cpuKernels = new Map<string, tf.KernelFunc>();
+  for (const k of tf.getKernelsForBackend('cpu')) {
+    cpuKernels.set(k.kernelName, k.kernelFunc);
+    tf.registerKernel({ ...k, backendName: NATIVE_BACKEND });
+  }
+  for (const [name, impl] of Object.entries(NATIVE_KERNELS)) {
+    const fallback = cpuKernels.get(name);
+    if (!fallback) continue; // kernel unknown to this tfjs version
+    tf.unregisterKernel(name, NATIVE_BACKEND);
+    tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc: withFallback(name, impl, fallback, addon) });
+  }
+  for (const [name, impl] of Object.entries({ ...extraKernels, ...momentsKernels })) {
+    const kernelFunc = withFallback(name, impl, () => { throw new Error(`${name}: unsupported inputs`); }, addon);
+    tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc });
+  }
+  installNativeGradients(addon);
+  installNativeMoments();
+  installLazyConvGradients();
+}
+
+/**
+ * Register the `native` backend (idempotent). Returns its thread count and whether the CPU has
+ * SIMD oneDNN uses (AVX2 or better), or a one-line reason when the addon is unavailable.
+ */
+export async function registerNativeBackend(threads: number): Promise<{ threads: number; simd: boolean } | string> {
+  const addon = loadAddon();
+  if (typeof addon === 'string') return addon;
+  const n = addon.setThreads(threads);
+  if (registered) return (registered = { ...registered, threads: n });
+  if (!tf.getKernelsForBackend('cpu').length) return 'the tfjs cpu backend has no kernels registered';
+  register(addon);
+  const isa = addon.info().isa;
+  registered = { threads: n, simd: isa.startsWith('avx') };
+  return registered;
+}
+
+/** The addon's build/runtime facts (oneDNN version, ISA, threads), or null if it is not loaded. */
+export function nativeInfo(): { onednn: string; threads: number; isa: string } | null {
+  const addon = loadAddon();
+  return typeof addon === 'string' ? null : addon.info();
 }

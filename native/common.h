@@ -1,0 +1,51 @@
+// Shared helpers for the medshield oneDNN addon (N-API via node-addon-api).
+#pragma once
+#include <napi.h>
+#include <dnnl.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ms {
+
+dnnl::engine& cpuEngine();
+dnnl::stream& cpuStream();
+
+/** Zero-copy view of a JS Float32Array (honours its byte offset). */
+inline float* f32(const Napi::Value& v) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(v.Env(), "expected a Float32Array");
+  return v.As<Napi::Float32Array>().Data();
+}
+inline size_t f32len(const Napi::Value& v) { return v.As<Napi::Float32Array>().ElementLength(); }
+
+/** A JS array of integers as a std::vector<int64_t>. */
+inline std::vector<int64_t> ints(const Napi::Value& v) {
+  auto a = v.As<Napi::Array>();
+  std::vector<int64_t> r(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) r[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return r;
+}
+
+std::string key(const char* kind, const std::vector<int64_t>& p);
+
+// Kernels (each returns undefined and writes into caller-allocated outputs).
+Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
+Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
+Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info);
+Napi::Value Sgemm(const Napi::CallbackInfo& info);
+Napi::Value MaxPoolForward(const Napi::CallbackInfo& info);
+Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info);
+Napi::Value AvgPoolForward(const Napi::CallbackInfo& info);
+Napi::Value AvgPoolBackward(const Napi::CallbackInfo& info);
+Napi::Value ChannelAffine(const Napi::CallbackInfo& info);
+Napi::Value Binary(const Napi::CallbackInfo& info);
+Napi::Value Unary(const Napi::CallbackInfo& info);
+Napi::Value ReduceRows(const Napi::CallbackInfo& info);
+Napi::Value BiasAct(const Napi::CallbackInfo& info);
+Napi::Value BnGradStats(const Napi::CallbackInfo& info);
+Napi::Value MomentsStats(const Napi::CallbackInfo& info);
+Napi::Value Affine(const Napi::CallbackInfo& info);
+Napi::Value ReduceMid(const Napi::CallbackInfo& info);
+
+}  // namespace ms

@@ -1,0 +1,131 @@
+// 2-D max and average pooling, forward and backward, NHWC, OpenMP over images/rows.
+// Tie rule (max pooling gradient): the whole gradient of an output goes to the FIRST maximum of
+// its window in row-major scan order (strict '>'), exactly as tfjs' cpu backend
+// (maxPoolPositions in tfjs-backend-cpu/src/utils/pool_utils.ts). NaNs never win, as there.
+// Average pooling divides by the number of in-bounds pixels (padding excluded) in both passes,
+// so the backward pass is the exact adjoint of the forward pass.
+#include "common.h"
+#include <cmath>
+#include <limits>
+
+namespace ms {
+namespace {
+// params: [N,H,W,C, OH,OW, KH,KW, sh,sw, pt,pl]
+struct PoolShape { int64_t N, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl; };
+PoolShape parse(const std::vector<int64_t>& p) {
+  if (p.size() != 12) throw std::runtime_error("pool params: expected 12 integers");
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
+}
+inline void window(const PoolShape& s, int64_t oh, int64_t ow, int64_t& h0, int64_t& h1, int64_t& w0, int64_t& w1) {
+  int64_t hc = oh * s.sh - s.pt, wc = ow * s.sw - s.pl;
+  h0 = hc < 0 ? 0 : hc; h1 = std::min(s.H, hc + s.KH);
+  w0 = wc < 0 ? 0 : wc; w1 = std::min(s.W, wc + s.KW);
+}
+}  // namespace
+
+// maxPoolForward(x, y, params)
+Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
+  const float* x = f32(info[0]);
+  float* y = f32(info[1]);
+  PoolShape s = parse(ints(info[2]));
+  const float ninf = -std::numeric_limits<float>::infinity();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t oh = 0; oh < s.OH; ++oh)
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        float* out = y + ((n * s.OH + oh) * s.OW + ow) * s.C;
+        for (int64_t c = 0; c < s.C; ++c) out[c] = ninf;
+        int64_t h0, h1, w0, w1;
+        window(s, oh, ow, h0, h1, w0, w1);
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            const float* in = x + ((n * s.H + h) * s.W + w) * s.C;
+            for (int64_t c = 0; c < s.C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+          }
+      }
+  return info.Env().Undefined();
+}
+
+// maxPoolBackward(x, dy, dx, params): dx must be zero-filled by the caller.
+Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
+  const float* x = f32(info[0]);
+  const float* dy = f32(info[1]);
+  float* dx = f32(info[2]);
+  PoolShape s = parse(ints(info[3]));
+  const float ninf = -std::numeric_limits<float>::infinity();
+#pragma omp parallel
+  {
+    std::vector<float> best(s.C);
+    std::vector<int64_t> pos(s.C);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          for (int64_t c = 0; c < s.C; ++c) { best[c] = ninf; pos[c] = -1; }
+          int64_t h0, h1, w0, w1;
+          window(s, oh, ow, h0, h1, w0, w1);
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              int64_t base = ((n * s.H + h) * s.W + w) * s.C;
+              const float* in = x + base;
+              for (int64_t c = 0; c < s.C; ++c)
+                if (in[c] > best[c]) { best[c] = in[c]; pos[c] = base; }
+            }
+          const float* g = dy + ((n * s.OH + oh) * s.OW + ow) * s.C;
+          for (int64_t c = 0; c < s.C; ++c)
+            if (pos[c] >= 0) dx[pos[c] + c] += g[c];
+        }
+  }
+  return info.Env().Undefined();
+}
+
+// avgPoolForward(x, y, params)
+Napi::Value AvgPoolForward(const Napi::CallbackInfo& info) {
+  const float* x = f32(info[0]);
+  float* y = f32(info[1]);
+  PoolShape s = parse(ints(info[2]));
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t oh = 0; oh < s.OH; ++oh)
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        float* out = y + ((n * s.OH + oh) * s.OW + ow) * s.C;
+        for (int64_t c = 0; c < s.C; ++c) out[c] = 0.f;
+        int64_t h0, h1, w0, w1;
+        window(s, oh, ow, h0, h1, w0, w1);
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            const float* in = x + ((n * s.H + h) * s.W + w) * s.C;
+            for (int64_t c = 0; c < s.C; ++c) out[c] += in[c];
+          }
+        int64_t cnt = (h1 - h0) * (w1 - w0);
+        float inv = cnt > 0 ? 1.f / (float)cnt : 0.f;
+        for (int64_t c = 0; c < s.C; ++c) out[c] *= inv;
+      }
+  return info.Env().Undefined();
+}
+
+// avgPoolBackward(dy, dx, params): dx must be zero-filled by the caller.
+Napi::Value AvgPoolBackward(const Napi::CallbackInfo& info) {
+  const float* dy = f32(info[0]);
+  float* dx = f32(info[1]);
+  PoolShape s = parse(ints(info[2]));
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t oh = 0; oh < s.OH; ++oh)
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        int64_t h0, h1, w0, w1;
+        window(s, oh, ow, h0, h1, w0, w1);
+        int64_t cnt = (h1 - h0) * (w1 - w0);
+        if (cnt <= 0) continue;
+        float inv = 1.f / (float)cnt;
+        const float* g = dy + ((n * s.OH + oh) * s.OW + ow) * s.C;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            float* o = dx + ((n * s.H + h) * s.W + w) * s.C;
+            for (int64_t c = 0; c < s.C; ++c) o[c] += g[c] * inv;
+          }
+      }
+  return info.Env().Undefined();
+}
+
+}  // namespace ms

@@ -1,0 +1,83 @@
+/**
+ * Plumbing shared by the attacks: option checks, random starts, the final projection + success
+ * check every attack ends with, and the per-sample bookkeeping of "best adversarial so far".
+ */
+import { Rng } from '../engine/index.js';
+import { badArgument, unsupported } from '../errors.js';
+import type { DifferentiableModel } from '../models/model.js';
+import { makeGoal, type Goal } from './goal.js';
+import { Oracle } from './oracle.js';
+import { project, perturbationSize } from './project.js';
+import type { Attack, AttackOptions, AttackResult, Norm } from './types.js';
+
+export interface Setup {
+  oracle: Oracle;
+  goal: Goal;
+  norm: Norm;
+  eps: number;
+  d: number;
+  n: number;
+  rng: Rng;
+}
+
+/** Validate options and build the oracle and goal for a batch. */
+export function setup(attack: Attack, model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions): Setup {
+  const norm = opts.norm ?? attack.defaultNorm;
+  if (!attack.norms.includes(norm)) throw unsupported(`attack '${attack.name}' does not support the ${norm} norm (choose ${attack.norms.join(', ')})`);
+  if (!(opts.eps > 0) || !Number.isFinite(opts.eps)) throw badArgument(`ε must be a positive number, got ${opts.eps}`);
+  if (opts.steps !== undefined && !(Number.isInteger(opts.steps) && opts.steps >= 1)) throw badArgument(`--steps must be a positive integer, got ${opts.steps}`);
+  if (opts.stepSize !== undefined && !(opts.stepSize > 0)) throw badArgument(`--step-size must be positive, got ${opts.stepSize}`);
+  if (opts.criterion?.kind === 'targeted' && !attack.targeted) throw unsupported(`attack '${attack.name}' has no targeted mode`);
+  const oracle = new Oracle(model);
+  const d = oracle.d;
+  if (x.length % d !== 0) throw badArgument(`input has ${x.length} values, not a multiple of the model's ${d} per image`);
+  const n = x.length / d;
+  const K = model.classes.length;
+  const goal = makeGoal(model.task, K, y, opts.criterion, opts.label ?? 'all');
+  if (goal.n !== n) throw badArgument(`got ${n} images but ${goal.n} labels`);
+  return { oracle, goal, norm, eps: opts.eps, d, n, rng: new Rng(opts.seed ?? 0) };
+}
+
+/** A uniformly random point of the ε ball around x0 (L∞: uniform cube; L2: uniform direction, radius ε·u^(1/d)), clipped to [0,1]. */
+export function randomStart(x0: Float32Array, d: number, norm: Norm, eps: number, rng: Rng): Float32Array {
+  const x = new Float32Array(x0.length);
+  const n = x0.length / d;
+  for (let i = 0; i < n; i++) {
+    const off = i * d;
+    if (norm === 'linf') {
+      for (let j = 0; j < d; j++) x[off + j] = x0[off + j] + eps * (2 * rng.uniform() - 1);
+    } else {
+      const g = new Float32Array(d); rng.fillNormal(g);
+      const r = eps * Math.pow(rng.uniform(), 1 / d) / (perturbationSize(g, 'l2') || 1);
+      for (let j = 0; j < d; j++) x[off + j] = x0[off + j] + r * g[j];
+    }
+  }
+  return project(x0, x, d, norm === 'linf' ? 'linf' : 'l2', eps);
+}
+
+/** Indices where a per-sample margin says "not yet adversarial". */
+export function remaining(margin: ArrayLike<number>, alsoMask?: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < margin.length; i++) if (margin[i] >= 0 && (!alsoMask || alsoMask[i])) out.push(i);
+  return out;
+}
+
+/**
+ * The last step of every attack: project onto [0,1] ∩ ε ball, evaluate, and report success.
+ * For targeted goals a sample whose true class already is the target is never a success.
+ */
+export async function finalize(s: Setup, x0: Float32Array, xAdv: Float32Array, notes: string[] = []): Promise<AttackResult> {
+  const xa = project(x0, xAdv, s.d, s.norm, s.eps);
+  const margin = s.goal.marginRows(await s.oracle.logits(xa, s.goal));
+  const success = new Uint8Array(s.n);
+  for (let i = 0; i < s.n; i++) success[i] = margin[i] < 0 && !(s.goal.target && s.goal.y && s.goal.y[i] === s.goal.target[i]) ? 1 : 0;
+  return { xAdv: xa, success, queries: s.oracle.queries(), notes };
+}
+
+/** Initial margins at the clean images: samples already adversarial (e.g. misclassified) are skipped. */
+export async function cleanMargins(s: Setup, x0: Float32Array): Promise<Float64Array> {
+  return s.goal.marginRows(await s.oracle.logits(x0, s.goal));
+}
+
+/** Sign of a number as −1, 0, 1. */
+export const sign = (v: number): number => (v > 0 ? 1 : v < 0 ? -1 : 0);

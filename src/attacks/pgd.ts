@@ -1,0 +1,32 @@
+/**
+ * PGD — Projected Gradient Descent (L∞ and L2).
+ * A. Madry, A. Makelov, L. Schmidt, D. Tsipras, A. Vladu, "Towards Deep Learning Models Resistant to
+ * Adversarial Attacks", ICLR 2018.
+ *
+ *   x⁰ = x + U(B_ε(x));   x^{t+1} = Π_{B_ε(x) ∩ [0,1]^d}( x^t + α · s(∇ₓ ℓ(f(x^t), y)) )
+ *   s = sign (L∞) or g/‖g‖₂ (L2)
+ *
+ * Defaults: 20 steps, α = 2.5·ε/steps (Madry's rule: the walk can cross the ball), random start,
+ * 1 restart, loss CE (or `cw`, `dlr`), early stop per sample. The seed papers' settings:
+ * Ma et al. 2021 use α = 2ε/20 (`--step-size`); Finlayson et al. (Science 2019) use α = 0.01 on
+ * [−1,1] inputs, i.e. 0.005 on medshield's [0,1] scale.
+ * Usage: `medshield attack --attack pgd --eps 2/255,8/255 --steps 20 [--norm l2]`.
+ */
+import type { Attack, AttackOptions } from './types.js';
+import { finalize, setup } from './common.js';
+import { gradientAscent } from './iterative.js';
+import type { DifferentiableModel } from '../models/model.js';
+
+export const pgd: Attack = {
+  name: 'pgd', reference: 'Madry et al., ICLR 2018', threatModel: 'whitebox',
+  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 20,
+  async run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions) {
+    const s = setup(this, model, x, y, opts);
+    const steps = opts.steps ?? this.defaultSteps;
+    const xa = await gradientAscent(s, x, {
+      steps, stepSize: opts.stepSize ?? (2.5 * opts.eps) / steps, randomStart: opts.randomStart ?? true,
+      restarts: opts.restarts ?? 1, decay: 0, loss: opts.loss ?? 'ce', earlyStop: opts.earlyStop ?? true, onStep: opts.onStep,
+    });
+    return finalize(s, x, xa);
+  },
+};

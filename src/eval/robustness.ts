@@ -1,0 +1,208 @@
+/**
+ * Robustness evaluation of one attack at one ε on a dataset split: the numbers a safety board reads.
+ *
+ * - clean accuracy / robust accuracy: fraction of the n images classified correctly before / after
+ *   the attack (a sample the model already gets wrong counts as wrong under attack too). Single-label
+ *   tasks: argmax (binary: p₁ > 0.5, as MedMNIST); multi-label: the attacked label (or all labels) right.
+ * - attack success rate: among the images the model classified correctly (and, for a targeted
+ *   attack, whose class is not already the target), the fraction where the criterion holds at the
+ *   adversarial image — untargeted: misclassified; targeted: predicted as the target.
+ * - AUC under attack (binary tasks): ROC AUC of the positive-class score on the adversarial images.
+ * - perturbation sizes L0 (values changed), L2, L∞, SSIM and PSNR: mean and median over the attacked
+ *   images (the clean-correct ones); wall time and images per second over the attack itself.
+ */
+import type { DifferentiableModel } from '../models/model.js';
+import type { Attack, AttackOptions, AttackResult } from '../attacks/types.js';
+import { rowNorms } from '../attacks/project.js';
+import { makeGoal } from '../attacks/goal.js';
+import { rocAuc, round } from './metrics.js';
+import { ssim, psnr, finiteMean, median } from './image-quality.js';
+
+export interface Images {
+  /** n × H × W × C values in [0,1]. */
+  x: Float32Array;
+  /** n × labelWidth labels. */
+  labels: Int32Array;
+  n: number;
+  shape: [number, number, number];
+  /** Original indices in the split (for records). */
+  indices?: number[];
+}
+
+export interface SampleRecord {
+  index: number;
+  /** ε of the run (set when records of several runs are written together). */
+  eps?: number;
+  label: number | number[];
+  cleanPrediction: number | number[];
+  adversarialPrediction: number | number[];
+  cleanConfidence: number;
+  adversarialConfidence: number;
+  attacked: boolean;
+  success: boolean;
+  l0: number; l2: number; linf: number;
+  ssim: number; psnr: number | null;
+}
+
+export interface AttackSummary {
+  attack: string;
+  norm: string;
+  eps: number;
+  steps: number;
+  n: number;
+  cleanAccuracy: number;
+  robustAccuracy: number;
+  attackSuccessRate: number | null;
+  meanLinf: number | null;
+  meanL2: number | null;
+  meanSSIM: number | null;
+  meanPSNR: number | null;
+  seconds: number;
+  imagesPerSecond: number;
+  /** Extras (not in the CLI's fixed object unless relevant). */
+  epsText: string;
+  criterion: string;
+  targetedSuccessRate?: number | null;
+  cleanAuc?: number;
+  aucUnderAttack?: number;
+  meanL0: number | null; medianL0: number | null; medianL2: number | null; medianLinf: number | null; medianSSIM: number | null;
+  attacked: number;
+  queries: { forward: number; gradient: number };
+  notes: string[];
+  components?: Array<{ name: string; robustAccuracy: number; attackSuccessRate: number | null }>;
+  seed: number;
+}
+
+export interface AttackEvaluation { summary: AttackSummary; records: SampleRecord[]; xAdv: Float32Array; cleanProbs: Float32Array; advProbs: Float32Array }
+
+/** Probabilities for all images, in batches. */
+export async function probabilities(model: DifferentiableModel, x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
+  const d = x.length / n; const k = model.classes.length;
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += batchSize) {
+    const m = Math.min(batchSize, n - s);
+    out.set(await model.predictProbs(x.subarray(s * d, (s + m) * d), m), s * k);
+  }
+  return out;
+}
+
+/** Run an attack over all images in batches. */
+export async function runAttack(model: DifferentiableModel, img: Images, attack: Attack, opts: AttackOptions, batchSize = 128, onProgress?: (done: number, total: number) => void): Promise<AttackResult & { seconds: number }> {
+  const d = img.x.length / img.n; const lw = img.labels.length / img.n;
+  const xAdv = new Float32Array(img.x.length); const success = new Uint8Array(img.n);
+  const notes: string[] = []; const queries = { forward: 0, gradient: 0 };
+  let components: Array<{ name: string; success: Uint8Array }> | undefined;
+  const t0 = performance.now();
+  for (let s = 0; s < img.n; s += batchSize) {
+    const m = Math.min(batchSize, img.n - s);
+    const r = await attack.run(model, img.x.slice(s * d, (s + m) * d), img.labels.slice(s * lw, (s + m) * lw), {
+      ...opts, seed: (opts.seed ?? 0) + s,
+      onStep: onProgress ? (done, total) => onProgress(s + (m * done) / total, img.n) : undefined,
+    });
+    xAdv.set(r.xAdv, s * d); success.set(r.success, s);
+    queries.forward += r.queries.forward; queries.gradient += r.queries.gradient;
+    for (const note of r.notes) if (!notes.includes(note)) notes.push(note);
+    if (r.components) {
+      components ??= r.components.map((c) => ({ name: c.name, success: new Uint8Array(img.n) }));
+      r.components.forEach((c, i) => components![i].success.set(c.success, s));
+    }
+    onProgress?.(s + m, img.n);
+  }
+  return { xAdv, success, queries, notes, components, seconds: (performance.now() - t0) / 1000 };
+}
+
+interface Judged { pred: Array<number | number[]>; correct: Uint8Array; confidence: Float64Array }
+
+/** Predictions, correctness and confidence of the predicted class (or attacked label) per sample. */
+export function judge(model: DifferentiableModel, probs: Float32Array, labels: Int32Array, n: number, label: number | 'all' = 'all'): Judged {
+  const k = model.classes.length; const pred: Array<number | number[]> = []; const correct = new Uint8Array(n); const confidence = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = probs.subarray(i * k, (i + 1) * k);
+    if (model.task === 'multilabel') {
+      const v = Array.from(p, (q) => (q > 0.5 ? 1 : 0));
+      pred.push(v);
+      const ok = (j: number): boolean => v[j] === (labels[i * k + j] ? 1 : 0);
+      correct[i] = label === 'all' ? (v.every((_, j) => ok(j)) ? 1 : 0) : (ok(label) ? 1 : 0);
+      confidence[i] = label === 'all' ? Math.min(...Array.from(p, (q) => Math.max(q, 1 - q))) : Math.max(p[label], 1 - p[label]);
+      continue;
+    }
+    let c = 0;
+    if (model.task === 'binary' && k === 2) c = p[1] > 0.5 ? 1 : 0;
+    else for (let j = 1; j < k; j++) if (p[j] > p[c]) c = j;
+    pred.push(c); correct[i] = c === labels[i] ? 1 : 0; confidence[i] = p[c];
+  }
+  return { pred, correct, confidence };
+}
+
+export interface SummaryMeta { attack: Attack; opts: AttackOptions; eps: number; epsText?: string; seconds: number; queries: { forward: number; gradient: number }; notes: string[]; components?: Array<{ name: string; success: Uint8Array }> }
+
+/** Metrics and per-sample records from clean and adversarial images. */
+export function summarize(model: DifferentiableModel, img: Images, xAdv: Float32Array, cleanProbs: Float32Array, advProbs: Float32Array, success: Uint8Array, meta: SummaryMeta): { summary: AttackSummary; records: SampleRecord[] } {
+  const { n } = img; const [h, w, c] = img.shape; const d = h * w * c;
+  const label = meta.opts.label ?? 'all';
+  const clean = judge(model, cleanProbs, img.labels, n, label);
+  const adv = judge(model, advProbs, img.labels, n, label);
+  const crit = meta.opts.criterion ?? { kind: 'untargeted' as const };
+  const goal = makeGoal(model.task, model.classes.length, img.labels, crit, label);
+  const norms = rowNorms(xAdv, img.x, d);
+  const records: SampleRecord[] = [];
+  const attacked: number[] = [];
+  let succ = 0; let targetHit = 0;
+  for (let i = 0; i < n; i++) {
+    const sameAsTarget = !!(goal.target && goal.y && goal.y[i] === goal.target[i]);
+    const isAttacked = !!clean.correct[i] && !sameAsTarget;
+    const a = img.x.subarray(i * d, (i + 1) * d); const b = xAdv.subarray(i * d, (i + 1) * d);
+    const s = ssim(a, b, h, w, c); const p = psnr(a, b);
+    if (isAttacked) { attacked.push(i); if (success[i]) succ++; if (goal.target && success[i]) targetHit++; }
+    const lab = model.task === 'multilabel' ? Array.from(img.labels.subarray(i * model.classes.length, (i + 1) * model.classes.length)) : img.labels[i];
+    records.push({
+      index: img.indices?.[i] ?? i, label: lab, cleanPrediction: clean.pred[i], adversarialPrediction: adv.pred[i],
+      cleanConfidence: round(clean.confidence[i], 6), adversarialConfidence: round(adv.confidence[i], 6),
+      attacked: isAttacked, success: isAttacked && !!success[i],
+      l0: norms.l0[i], l2: round(norms.l2[i], 6), linf: round(norms.linf[i], 6), ssim: round(s, 6), psnr: Number.isFinite(p) ? round(p, 4) : null,
+    });
+  }
+  const pick = (f: (r: SampleRecord) => number | null): number[] => attacked.map((i) => f(records[i]) ?? Infinity);
+  const r4 = (v: number | null): number | null => (v === null ? null : round(v, 6));
+  const frac = (mask: Uint8Array): number => mask.reduce((s, v) => s + v, 0) / n;
+  const steps = meta.opts.steps ?? meta.attack.defaultSteps;
+  const summary: AttackSummary = {
+    attack: meta.attack.name, norm: meta.opts.norm ?? meta.attack.defaultNorm, eps: meta.eps, steps, n,
+    cleanAccuracy: round(frac(clean.correct)), robustAccuracy: round(frac(adv.correct)),
+    attackSuccessRate: attacked.length ? round(succ / attacked.length) : null,
+    meanLinf: r4(finiteMean(pick((r) => r.linf))), meanL2: r4(finiteMean(pick((r) => r.l2))),
+    meanSSIM: r4(finiteMean(pick((r) => r.ssim))), meanPSNR: r4(finiteMean(pick((r) => r.psnr))),
+    seconds: round(meta.seconds, 3), imagesPerSecond: round(meta.seconds > 0 ? n / meta.seconds : 0, 2),
+    epsText: meta.epsText ?? String(meta.eps),
+    criterion: crit.kind === 'untargeted' ? 'untargeted' : `targeted:${crit.target}`,
+    meanL0: r4(finiteMean(pick((r) => r.l0))), medianL0: r4(median(pick((r) => r.l0))), medianL2: r4(median(pick((r) => r.l2))),
+    medianLinf: r4(median(pick((r) => r.linf))), medianSSIM: r4(median(pick((r) => r.ssim))),
+    attacked: attacked.length, queries: meta.queries, notes: meta.notes, seed: meta.opts.seed ?? 0,
+  };
+  if (goal.target) summary.targetedSuccessRate = attacked.length ? round(targetHit / attacked.length) : null;
+  if (model.task === 'binary' && model.classes.length === 2) {
+    const col = (p: Float32Array): Float32Array => Float32Array.from({ length: n }, (_, i) => p[i * 2 + 1]);
+    summary.cleanAuc = round(rocAuc(img.labels, col(cleanProbs)));
+    summary.aucUnderAttack = round(rocAuc(img.labels, col(advProbs)));
+  }
+  if (meta.components) {
+    summary.components = meta.components.map((comp) => {
+      let robust = 0; let s2 = 0;
+      for (let i = 0; i < n; i++) { if (clean.correct[i] && !comp.success[i]) robust++; }
+      for (const i of attacked) if (comp.success[i]) s2++;
+      return { name: comp.name, robustAccuracy: round(robust / n), attackSuccessRate: attacked.length ? round(s2 / attacked.length) : null };
+    });
+  }
+  return { summary, records };
+}
+
+/** Attack the images at one ε and evaluate. `cleanProbs` may be passed to avoid recomputing them. */
+export async function evaluateAttack(model: DifferentiableModel, img: Images, attack: Attack, opts: AttackOptions & { epsText?: string }, o: { batchSize?: number; cleanProbs?: Float32Array; onProgress?: (done: number, total: number) => void } = {}): Promise<AttackEvaluation> {
+  const cleanProbs = o.cleanProbs ?? await probabilities(model, img.x, img.n);
+  const r = await runAttack(model, img, attack, opts, o.batchSize, o.onProgress);
+  const advProbs = await probabilities(model, r.xAdv, img.n);
+  const { summary, records } = summarize(model, img, r.xAdv, cleanProbs, advProbs, r.success, {
+    attack, opts, eps: opts.eps, epsText: opts.epsText, seconds: r.seconds, queries: r.queries, notes: r.notes, components: r.components,
+  });
+  return { summary, records, xAdv: r.xAdv, cleanProbs, advProbs };
+}

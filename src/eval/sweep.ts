@@ -1,0 +1,70 @@
+/**
+ * ε sweeps and step sweeps: the curves of robust accuracy against perturbation budget or effort.
+ *
+ * Budget-bounded attacks (FGSM, PGD, APGD, ...) run once per ε. Minimum-norm attacks (CW, DeepFool,
+ * FAB, EAD, JSMA) find one smallest perturbation per image whatever ε is, so the sweep runs them once
+ * at the largest ε and projects that answer onto each smaller ball (Foolbox 3's "one run, many ε");
+ * each point then reports the shared attack time, and says so in its notes.
+ */
+import type { DifferentiableModel } from '../models/model.js';
+import type { Attack, AttackOptions } from '../attacks/types.js';
+import { project } from '../attacks/project.js';
+import { makeGoal } from '../attacks/goal.js';
+import { evaluateAttack, probabilities, runAttack, summarize, type AttackEvaluation, type Images } from './robustness.js';
+
+export interface SweepPoint { value: number; text: string }
+
+export interface SweepOptions {
+  batchSize?: number;
+  onProgress?: (epsIndex: number, done: number, total: number) => void;
+}
+
+export async function epsilonSweep(model: DifferentiableModel, img: Images, attack: Attack, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
+  const cleanProbs = await probabilities(model, img.x, img.n);
+  if (!attack.minimumNorm || eps.length === 1) {
+    const out: AttackEvaluation[] = [];
+    for (const [i, e] of eps.entries()) {
+      out.push(await evaluateAttack(model, img, attack, { ...opts, eps: e.value, epsText: e.text }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t) }));
+    }
+    return out;
+  }
+  const largest = eps.reduce((a, b) => (b.value > a.value ? b : a));
+  const r = await runAttack(model, img, attack, { ...opts, eps: largest.value }, o.batchSize, (d, t) => o.onProgress?.(0, d, t));
+  const d = img.x.length / img.n;
+  const norm = opts.norm ?? attack.defaultNorm;
+  const goal = makeGoal(model.task, model.classes.length, img.labels, opts.criterion, opts.label ?? 'all');
+  const out: AttackEvaluation[] = [];
+  for (const e of eps) {
+    const xAdv = project(img.x, r.xAdv, d, norm, e.value);
+    const advProbs = await probabilities(model, xAdv, img.n);
+    // success at this ε, from the model's logits through the same goal the attack used
+    const success = await successAt(model, goal, xAdv, img.n);
+    const notes = [...r.notes, `minimum-norm attack run once at ε = ${largest.text} and projected onto the ε ball`];
+    const { summary, records } = summarize(model, img, xAdv, cleanProbs, advProbs, success, { attack, opts: { ...opts, eps: e.value }, eps: e.value, epsText: e.text, seconds: r.seconds, queries: r.queries, notes });
+    out.push({ summary, records, xAdv, cleanProbs, advProbs });
+  }
+  return out;
+}
+
+async function successAt(model: DifferentiableModel, goal: ReturnType<typeof makeGoal>, x: Float32Array, n: number): Promise<Uint8Array> {
+  const { Oracle } = await import('../attacks/oracle.js');
+  const o = new Oracle(model);
+  const out = new Uint8Array(n);
+  const d = x.length / n;
+  for (let s = 0; s < n; s += 256) {
+    const m = Math.min(256, n - s);
+    const idx = Array.from({ length: m }, (_, i) => s + i);
+    const g = goal.subset(idx);
+    const mg = g.marginRows(await o.logits(x.subarray(s * d, (s + m) * d), g));
+    for (let i = 0; i < m; i++) out[s + i] = mg[i] < 0 && !(g.target && g.y && g.y[i] === g.target[i]) ? 1 : 0;
+  }
+  return out;
+}
+
+/** Robust accuracy against the number of steps (iterative attacks), at one ε. */
+export async function stepSweep(model: DifferentiableModel, img: Images, attack: Attack, steps: number[], opts: AttackOptions, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
+  const cleanProbs = await probabilities(model, img.x, img.n);
+  const out: AttackEvaluation[] = [];
+  for (const [i, s] of steps.entries()) out.push(await evaluateAttack(model, img, attack, { ...opts, steps: s }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t) }));
+  return out;
+}

@@ -1,0 +1,52 @@
+/**
+ * Building blocks of `medshield replicate`: the paper settings, class restriction for Ma's
+ * "number of classes" analysis (real RetinaMNIST labels), a Finlayson PGD sweep row, and the saliency
+ * analysis of where PGD perturbations fall on real chest X-rays.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initEngine } from '../src/engine/index.js';
+import { loadDataset } from '../src/data/dataset.js';
+import { ATTACKS } from '../src/attacks/registry.js';
+import { evaluateAttack } from '../src/eval/robustness.js';
+import { FINLAYSON_EPS, finlaysonRow, maEpsilon, restrictClasses, saliencyAnalysis } from '../src/eval/replicate.js';
+import { renderReplication } from '../src/report/replication.js';
+import { pneumonia, testImages } from './attacks-fixture.js';
+
+await initEngine();
+
+test('paper settings: Finlayson’s ε grid, Ma’s ε per domain', () => {
+  assert.deepEqual(FINLAYSON_EPS.map((e) => e.text), ['0.5/255', '1/255', '2/255', '3/255', '4/255', '8/255', '16/255']);
+  assert.equal(maEpsilon('pneumoniamnist').text, '3/255');
+  assert.equal(maEpsilon('retinamnist').text, '2/255');
+  assert.equal(maEpsilon('dermamnist').text, '2/255');
+});
+
+test('restricting RetinaMNIST to k grades keeps exactly the samples of those grades', async () => {
+  const retina = await loadDataset('retinamnist');
+  for (const k of [2, 3, 4]) {
+    const sub = restrictClasses(retina, k);
+    assert.equal(sub.info.classes.length, k);
+    assert.equal(sub.info.task, k === 2 ? 'binary' : 'multiclass');
+    let expected = 0; for (let i = 0; i < retina.splits.train.n; i++) if (retina.splits.train.labels[i] < k) expected++;
+    assert.equal(sub.splits.train.n, expected);
+    assert.ok(sub.splits.test.labels.every((l) => l < k));
+    assert.equal(sub.splits.train.images.length, expected * 28 * 28 * 3);
+  }
+});
+
+test('Finlayson row and saliency analysis on real chest X-rays; the replication page renders', async () => {
+  const fx = await pneumonia();
+  const img = testImages(fx, 8, 9);
+  const row = await finlaysonRow(fx.model, 'pneumoniamnist', img, 0);
+  assert.equal(row.runs.length, 7);
+  assert.ok(row.runs[6].robustAccuracy <= row.runs[0].robustAccuracy);
+  assert.ok(row.matchesAt !== null, 'PGD at 16/255 reaches ≈ 0 % on a small CNN');
+  const ev = await evaluateAttack(fx.model, img, ATTACKS.pgd, { eps: 3 / 255, steps: 10, seed: 0 });
+  const sal = await saliencyAnalysis(fx.model, img, ev.xAdv, 2);
+  assert.ok(sal.massOnTopSalient > 0 && sal.massOnTopSalient <= 1);
+  assert.ok(sal.correlation >= -1 && sal.correlation <= 1);
+  assert.equal(sal.examples.length, 2);
+  const html = await renderReplication({ paper: 'finlayson', title: 't', headline: 'h', rows: [row], command: 'medshield replicate finlayson --quick', seconds: 1, quick: true, notes: [] });
+  assert.ok(html.includes('<svg') && html.includes('smallest ε matching it'));
+});
