@@ -49,6 +49,8 @@ export interface ModelCard {
     seconds: number;
     backend: string;
     threads: number;
+    /** The command line that trained the model. */
+    command?: string;
   };
   medshieldVersion: string;
   gitCommit: string | null;

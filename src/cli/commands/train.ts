@@ -11,7 +11,7 @@ import { progress } from '../progress.js';
 interface TrainCli extends CommonOptions {
   dataset: string; model: string; epochs: number; out?: string; width?: number; batchSize: number; microBatch?: number;
   optimizer: 'adam' | 'sgd'; lr?: number; schedule: 'cosine' | 'step' | 'constant'; weightDecay: number;
-  augment?: boolean; flip?: boolean; classWeights: 'balanced' | 'none'; patience: number; dataDir?: string; name?: string;
+  augment: boolean; flip?: boolean; classWeights: 'auto' | 'balanced' | 'none'; patience: number; dataDir?: string; name?: string;
 }
 
 export default function register(program: Command): void {
@@ -27,9 +27,9 @@ export default function register(program: Command): void {
     .option('--lr <x>', 'learning rate (default adam 1e-3, sgd 0.05)', parseFloatArg('--lr', 1e-9, 10))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(['cosine', 'step', 'constant']).default('cosine'))
     .option('--weight-decay <x>', 'L2 weight decay on kernels', parseFloatArg('--weight-decay', 0, 1), 0)
-    .option('--augment', 'random ±2-px translations')
-    .option('--flip', 'with --augment, also random horizontal flips')
-    .addOption(new Option('--class-weights <mode>', 'class weights').choices(['balanced', 'none']).default('none'))
+    .option('--no-augment', 'turn off the default augmentation (random ±2-px translations)')
+    .option('--flip', 'also random horizontal flips')
+    .addOption(new Option('--class-weights <mode>', 'class weights: auto = balanced for binary tasks, none otherwise').choices(['auto', 'balanced', 'none']).default('auto'))
     .option('--patience <n>', 'stop after N epochs without better validation AUC (0: off)', parseIntArg('--patience', 0, 100000), 0)
     .option('--name <name>', 'model name in the card')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
@@ -44,7 +44,7 @@ export default function register(program: Command): void {
       if (!o.json) process.stderr.write(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend\n`);
       const fit = await fitClassifier(model, data, {
         epochs: o.epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
-        schedule: o.schedule, weightDecay: o.weightDecay, augment: !!o.augment, flip: !!o.flip, classWeights: o.classWeights,
+        schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: !!o.flip, classWeights: o.classWeights,
         patience: o.patience, seed: o.seed,
         onEvent: (e) => {
           if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${o.epochs}`, loss: e.loss.toFixed(4) });
@@ -52,6 +52,7 @@ export default function register(program: Command): void {
         },
       });
       bar.stop();
+      model.card.training!.command = ['medshield', ...process.argv.slice(2)].join(' ');
       if (o.out) await saveModel(model, o.out);
       const result = {
         dataset: data.name, model: o.model, epochs: o.epochs, seed: o.seed,
