@@ -49,26 +49,19 @@ function envBackend(): BackendChoice | undefined {
   return v as BackendChoice;
 }
 
-async function tryNative(threads: number): Promise<EngineInfo | string> {
-  try {
-    const native = await import('./native/index.js');
-    const r = await native.registerNativeBackend(threads);
-    if (typeof r === 'string') return r;
-    await tf.setBackend('native');
-    quietCpuBackend();
-    return { backend: 'native', threads: r.threads, simd: r.simd };
-  } catch (e) {
-    return e instanceof Error ? e.message.split('\n')[0] : String(e);
-  }
-}
+type Registrar = (threads: number) => Promise<{ threads: number; simd: boolean } | string>;
 
-async function tryWasm(threads: number): Promise<EngineInfo | string> {
+/** Register and select an optional backend; a string result is the reason it is unavailable. */
+async function tryBackend(name: 'native' | 'wasm', threads: number): Promise<EngineInfo | string> {
   try {
-    const wasm = await import('./wasm/index.js');
-    const r = await wasm.registerWasmBackend(threads);
+    const register: Registrar = name === 'native'
+      ? (await import('./native/index.js')).registerNativeBackend
+      : (await import('./wasm/index.js')).registerWasmBackend;
+    const r = await register(threads);
     if (typeof r === 'string') return r;
-    await tf.setBackend('wasm');
-    return { backend: 'wasm', threads: r.threads, simd: r.simd };
+    await tf.setBackend(name);
+    quietCpuBackend();
+    return { backend: name, threads: r.threads, simd: r.simd };
   } catch (e) {
     return e instanceof Error ? e.message.split('\n')[0] : String(e);
   }
@@ -91,7 +84,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
       quietCpuBackend();
       return { backend: 'cpu', threads: 1, simd: false };
     }
-    const r = name === 'native' ? await tryNative(threads) : await tryWasm(threads);
+    const r = await tryBackend(name, threads);
     if (typeof r === 'string') { reasons.push(`${name}: ${r}`); return null; }
     return r;
   };
