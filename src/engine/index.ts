@@ -102,6 +102,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (!info) throw new Error('no backend could be initialised');
   if (reasons.length) info.fallbackReason = reasons.join('; ');
   await tf.ready();
+  quietCpuBackend('cpu'); // tests and fallbacks switch to cpu later; never print its advert
   current = info;
   return info;
 }
