@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, Rng } from '../src/engine/index.js';
+import { tf, Rng, quietCpuBackend } from '../src/engine/index.js';
 import { registerNativeBackend, loadAddon, nativeErrors, nativeCounts, countNativeCalls, nativeMoments } from '../src/engine/native/index.js';
 
 const TOL = 1e-4;
@@ -21,6 +21,8 @@ before(async () => {
   const r = await registerNativeBackend(2);
   assert.notEqual(typeof r, 'string', `native backend failed to register: ${String(r)}`);
   countNativeCalls(true);
+  quietCpuBackend('cpu');
+  quietCpuBackend('native');
 });
 
 after(() => {
