@@ -9,7 +9,7 @@
  * Usage: `medshield attack --attack apgd-t --eps 8/255`.
  */
 import type { Attack, AttackOptions } from './types.js';
-import { cleanMargins, finalize, setup } from './common.js';
+import { classRanks, cleanMargins, finalize, pendingTargeted, roundTargets, setup, targetCount } from './common.js';
 import { apgdOptions, apgdSingleRun } from './apgd.js';
 import { Rng } from '../engine/index.js';
 import { takeRows } from './project.js';
@@ -28,15 +28,14 @@ export const apgdT: Attack = {
     const out = Float32Array.from(x0);
     const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
     const v = await oracle.logits(x0, goal);
-    const ranks = Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, c) => c).sort((a, b) => v[i * k + b] - v[i * k + a]));
-    const nTargets = goal.target ? 1 : Math.min(opts.targetClasses ?? 9, k - 1);
+    const ranks = classRanks(v, n, k);
+    const nTargets = targetCount(goal, opts.targetClasses);
     let done = 0; const total = nTargets * restarts * nIter;
     for (let tc = 2; tc < nTargets + 2; tc++) {
       for (let r = 0; r < restarts; r++) {
-        const idx: number[] = [];
-        for (let i = 0; i < n; i++) if (!fooled[i] && !(goal.target && goal.target[i] === goal.y[i])) idx.push(i);
+        const idx = pendingTargeted(n, fooled, goal);
         if (!idx.length) break;
-        const targets = goal.target ? Int32Array.from(idx, (i) => goal.target![i]) : Int32Array.from(idx, (i) => ranks[i][tc - 1]);
+        const targets = roundTargets(goal, idx, ranks, tc);
         const sub = goal.subset(idx);
         const run = await apgdSingleRun(s, takeRows(x0, d, idx), sub.withTarget(targets), sub, 'dlr', nIter, new Rng(s.rng.fork()), () => opts.onStep?.(++done, total));
         idx.forEach((i, j) => {

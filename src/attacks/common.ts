@@ -81,3 +81,26 @@ export async function cleanMargins(s: Setup, x0: Float32Array): Promise<Float64A
 
 /** Sign of a number as −1, 0, 1. */
 export const sign = (v: number): number => (v > 0 ? 1 : v < 0 ? -1 : 0);
+
+/**
+ * Targeted-restart plan shared by APGD-T and FAB-T (Croce & Hein 2020): each sample's classes ranked by clean
+ * logit (highest first), the number of target classes to try (the given target, else the top `targetClasses`
+ * runners-up, at most k − 1), the samples still to attack, and the target of each for round `tc` (2 = runner-up).
+ */
+export function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
+  return Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, c) => c).sort((a, b) => logits[i * k + b] - logits[i * k + a]));
+}
+
+export function targetCount(goal: Goal, targetClasses: number | undefined): number {
+  return goal.target ? 1 : Math.min(targetClasses ?? 9, goal.k - 1);
+}
+
+export function pendingTargeted(n: number, fooled: Uint8Array, goal: Goal): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < n; i++) if (!fooled[i] && !(goal.target && goal.y && goal.target[i] === goal.y[i])) idx.push(i);
+  return idx;
+}
+
+export function roundTargets(goal: Goal, idx: number[], ranks: number[][], tc: number): Int32Array {
+  return goal.target ? Int32Array.from(idx, (i) => goal.target![i]) : Int32Array.from(idx, (i) => ranks[i][tc - 1]);
+}

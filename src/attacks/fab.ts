@@ -19,7 +19,7 @@
  * Minimum-norm: ε only bounds the answer. Usage: `medshield attack --attack fab-t --eps 8/255`.
  */
 import type { Attack, AttackOptions, Norm } from './types.js';
-import { cleanMargins, finalize, setup } from './common.js';
+import { classRanks, cleanMargins, finalize, pendingTargeted, roundTargets, setup, targetCount } from './common.js';
 import { pickColumns } from './oracle.js';
 import { takeRows, perturbationSize } from './project.js';
 import { unsupported } from '../errors.js';
@@ -74,19 +74,18 @@ export const fabT: Attack = {
     const best = new Float64Array(n).fill(Infinity);
     const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
     const v0 = await oracle.logits(x0, goal);
-    const ranks = Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, c) => c).sort((a, b) => v0[i * k + b] - v0[i * k + a]));
-    const nTargets = goal.target ? 1 : Math.min(opts.targetClasses ?? 9, k - 1);
+    const ranks = classRanks(v0, n, k);
+    const nTargets = targetCount(goal, opts.targetClasses);
     let done = 0; const total = nTargets * restarts * nIter;
     for (let tc = 2; tc < nTargets + 2; tc++) {
       for (let r = 0; r < restarts; r++) {
-        const idx: number[] = [];
-        for (let i = 0; i < n; i++) if (!fooled[i] && !(goal.target && goal.target[i] === goal.y[i])) idx.push(i);
+        const idx = pendingTargeted(n, fooled, goal);
         if (!idx.length) break;
         const m = idx.length;
         const im = takeRows(x0, d, idx);
         const sub = goal.subset(idx);
         const yy = Int32Array.from(idx, (i) => goal.y![i]);
-        const tt = goal.target ? Int32Array.from(idx, (i) => goal.target![i]) : Int32Array.from(idx, (i) => ranks[i][tc - 1]);
+        const tt = roundTargets(goal, idx, ranks, tc);
         const diff = (vv: tf.Tensor2D): tf.Tensor1D => tf.sub(pickColumns(tt, k)(vv), pickColumns(yy, k)(vv)) as tf.Tensor1D;
         const x1 = Float32Array.from(im);
         if (r > 0) {
