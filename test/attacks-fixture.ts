@@ -18,10 +18,10 @@ const CACHE = path.join(tmpdir(), 'medshield-attacks-fixture-v1');
 
 export interface Fixture { model: Classifier; dir: string; data: Dataset }
 
-async function trained(name: 'pneumoniamnist' | 'retinamnist', width: number, trainN: number, epochs: number): Promise<Fixture> {
-  const dir = path.join(CACHE, name);
+async function trained(name: 'pneumoniamnist' | 'retinamnist', width: number, trainN: number, epochs: number, seed = 0, key: string = name): Promise<Fixture> {
+  const dir = path.join(CACHE, key);
   const done = path.join(dir, 'model-card.json');
-  const lock = path.join(CACHE, `${name}.lock`);
+  const lock = path.join(CACHE, `${key}.lock`);
   mkdirSync(CACHE, { recursive: true });
   const data = await loadDataset(name);
   for (;;) {
@@ -34,11 +34,11 @@ async function trained(name: 'pneumoniamnist' | 'retinamnist', width: number, tr
       continue;
     }
     try {
-      const small = { ...data, splits: { ...data.splits, train: sampleSplit(data.splits.train, trainN, 0) } };
-      const model = newClassifier('cnn', small, { width, seed: 0 });
-      await fitClassifier(model, small, { epochs, batchSize: 64, seed: 0 });
+      const small = { ...data, splits: { ...data.splits, train: sampleSplit(data.splits.train, trainN, seed) } };
+      const model = newClassifier('cnn', small, { width, seed });
+      await fitClassifier(model, small, { epochs, batchSize: 64, seed });
       await saveModel(model, dir);
-      writeFileSync(path.join(CACHE, `${name}.trained`), new Date().toISOString());
+      writeFileSync(path.join(CACHE, `${key}.trained`), new Date().toISOString());
     } finally {
       rmSync(lock, { recursive: true, force: true });
     }
@@ -47,6 +47,8 @@ async function trained(name: 'pneumoniamnist' | 'retinamnist', width: number, tr
 
 /** A small CNN (width 8) on 1500 PneumoniaMNIST training images, 2 epochs. */
 export const pneumonia = (): Promise<Fixture> => trained('pneumoniamnist', 8, 1500, 2);
+/** An independently trained surrogate for `pneumonia()`: width 6, another seed (1) and another 1000-image sample, 2 epochs. */
+export const surrogate = (): Promise<Fixture> => trained('pneumoniamnist', 6, 1000, 2, 1, 'pneumoniamnist-surrogate');
 /** A small CNN (width 8) on RetinaMNIST (1080 training images), 3 epochs. */
 export const retina = (): Promise<Fixture> => trained('retinamnist', 8, 1080, 3);
 

@@ -50,3 +50,23 @@ test('Finlayson row and saliency analysis on real chest X-rays; the replication 
   const html = await renderReplication({ paper: 'finlayson', title: 't', headline: 'h', rows: [row], command: 'medshield replicate finlayson --quick', seconds: 1, quick: true, notes: [] });
   assert.ok(html.includes('<svg') && html.includes('smallest ε matching it'));
 });
+
+test('Finlayson black box on real chest X-rays: transfer beside white-box, three patch kinds beside the paper; the page renders', async () => {
+  const { finlaysonBlackbox, domainOf, FINLAYSON_PATCH } = await import('../src/eval/replicate-blackbox.js');
+  const { surrogate } = await import('./attacks-fixture.js');
+  const fx = await pneumonia(); const sx = await surrogate();
+  const img = testImages(fx, 16, 5);
+  const row = await finlaysonBlackbox(fx.model, sx.model, fx.data, img, { seed: 0, patchSteps: 30, patchLimit: 200 });
+  assert.equal(row.domain, 'cxr'); assert.equal(domainOf('retinamnist'), 'dr'); assert.equal(domainOf('dermamnist_224'), 'derm');
+  assert.deepEqual(row.paper, FINLAYSON_PATCH.cxr);
+  assert.deepEqual(row.transfer.map((t) => t.eps), ['2/255', '4/255', '8/255', '16/255']);
+  for (const t of row.transfer) assert.ok(t.whiteboxRobustAccuracy <= t.robustAccuracy + 1e-9, `white-box must beat transfer at ${t.eps}`);
+  assert.ok(row.transfer[3].robustAccuracy < row.cleanAccuracy, 'transfer at 16/255 fools some images');
+  assert.deepEqual(row.patches.map((p) => p.mode), ['whitebox', 'blackbox', 'natural']);
+  const acc = Object.fromEntries(row.patches.map((p) => [p.mode, p.patchedAccuracy]));
+  assert.ok(acc.whitebox < acc.natural, `white-box patch ${acc.whitebox} vs natural ${acc.natural}`);
+  const html = await renderReplication({ paper: 'finlayson', title: 't', headline: 'h', rows: [], blackbox: [row], command: 'medshield replicate finlayson --blackbox', seconds: 1, quick: true, notes: [] });
+  assert.match(html, /transfer robust acc\./);
+  assert.match(html, /<img alt="whitebox patch"/);
+  assert.match(html, /<svg/);
+});

@@ -81,13 +81,17 @@ test('the shipped default model meets its card on the embedded test split', () =
   assert.equal(card.architecture.name, 'resnet18');
 });
 
-test('demo runs on the embedded default', () => {
-  const r = cli(['demo', '--json']);
+test('demo runs on the embedded default: clean numbers, then white-box, black-box and transfer attacks', () => {
+  const r = cli(['demo', '--json', '--attack-images', '12']);
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout);
   assert.equal(o.dataset.n, 624);
   assert.ok(o.test.accuracy >= 0.85);
-  const human = cli(['demo']);
+  assert.deepEqual(o.attacks.map((a: { attack: string }) => a.attack), ['pgd', 'pgd', 'square', 'transfer']);
+  for (const a of o.attacks) { assert.equal(a.n, 12); assert.ok(a.robustAccuracy <= a.cleanAccuracy); }
+  assert.ok(o.attacks[1].robustAccuracy <= 0.1, `PGD at 8/255 leaves ${o.attacks[1].robustAccuracy}`);
+  const human = cli(['demo', '--attack-images', '4']);
   assert.equal(human.code, 0);
   assert.match(human.stdout, /accuracy 0\.\d{4}, AUC 0\.\d{4}/);
+  assert.match(human.stdout, /black-box Square/);
 });

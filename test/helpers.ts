@@ -1,5 +1,5 @@
 /** Shared test helpers: paths to real data and a CLI runner. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/version.js';
 
@@ -18,6 +18,18 @@ export function cli(args: string[], opts: { env?: Record<string, string>; timeou
     env: { ...process.env, MEDSHIELD_OFFLINE: '1', ...opts.env },
   });
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** The CLI in a child process without blocking this one (tests that also run a server in-process). */
+export function cliAsync(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), ...args], { cwd: ROOT, env: { ...process.env, MEDSHIELD_OFFLINE: '1', ...opts.env } });
+    let stdout = ''; let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); });
+  });
 }
 
 /** Assert-friendly check that a CLI failure is one clean line with exit code 2. */

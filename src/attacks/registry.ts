@@ -14,6 +14,12 @@ import { fabT } from './fab.js';
 import { ead } from './ead.js';
 import { jsma } from './jsma.js';
 import { autoattack } from './autoattack.js';
+import { square } from './square.js';
+import { simba, simbaDct } from './simba.js';
+import { nes } from './nes.js';
+import { hsj } from './hsj.js';
+import { boundary } from './boundary.js';
+import { transfer } from './transfer.js';
 
 export const ATTACKS: Record<string, Attack> = {
   fgsm,
@@ -29,6 +35,13 @@ export const ATTACKS: Record<string, Attack> = {
   ead,
   jsma,
   autoattack,
+  square,
+  simba,
+  'simba-dct': simbaDct,
+  nes,
+  hsj,
+  boundary,
+  transfer,
 };
 
 export const ATTACK_NAMES = Object.keys(ATTACKS);

@@ -10,11 +10,12 @@
  * length for L2, summed absolute change for L1, fraction of pixels for L0).
  */
 import type { DifferentiableModel } from '../models/model.js';
+import type { QueryAttack } from './query.js';
 
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
 export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
 
-export type ThreatModel = 'whitebox' | 'score' | 'decision';
+export type ThreatModel = 'whitebox' | 'score' | 'decision' | 'transfer';
 
 /** Loss an attack maximises: cross-entropy, Carlini–Wagner margin, or Croce & Hein's DLR. */
 export type LossName = 'ce' | 'cw' | 'dlr';
@@ -68,6 +69,13 @@ export interface AttackOptions {
   gamma?: number;
   /** APGD-T / FAB-T: number of target classes tried (the most likely wrong classes, default 9). */
   targetClasses?: number;
+  /** Query attacks: the budget of images sent to the target per image (`--max-queries`). */
+  maxQueries?: number;
+  /** Square: initial fraction p of pixels changed per window (paper: 0.05 L∞, 0.1 L2). */
+  pInit?: number;
+  /** Transfer attacks: surrogate models the perturbation is crafted on, and the white-box attack used. */
+  surrogates?: DifferentiableModel[];
+  baseAttack?: string;
   /** Called after each step/iteration with (done, total). */
   onStep?: (done: number, total: number) => void;
 }
@@ -83,14 +91,16 @@ export interface AttackResult {
   notes: string[];
   /** For ensembles (AutoAttack): success of each component in run order, cumulative. */
   components?: Array<{ name: string; success: Uint8Array }>;
+  /** Query attacks: images sent to the target per image (exact; the budget is `maxQueries`). */
+  queriesPerSample?: Int32Array;
 }
 
-export interface Attack {
+export interface WhiteBoxAttack {
   /** Registry name, as typed on the command line (`pgd`, `apgd-ce`, ...). */
   readonly name: string;
   /** Paper title and venue. */
   readonly reference: string;
-  readonly threatModel: ThreatModel;
+  readonly threatModel: 'whitebox';
   /** The norm the algorithm works in natively; used when the caller gives none. */
   readonly defaultNorm: Norm;
   /** Norms the attack supports. */
@@ -103,3 +113,6 @@ export interface Attack {
   readonly defaultSteps: number;
   run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult>;
 }
+
+/** Every attack: white-box (needs gradients) or query-based (needs a target; `query.ts`). */
+export type Attack = WhiteBoxAttack | QueryAttack;

@@ -3,7 +3,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { SampleRecord } from './robustness.js';
 
-const COLUMNS: Array<keyof SampleRecord> = ['eps', 'index', 'label', 'cleanPrediction', 'adversarialPrediction', 'cleanConfidence', 'adversarialConfidence', 'attacked', 'success', 'l0', 'l2', 'linf', 'ssim', 'psnr'];
+const COLUMNS: Array<keyof SampleRecord> = ['eps', 'index', 'label', 'cleanPrediction', 'adversarialPrediction', 'cleanConfidence', 'adversarialConfidence', 'attacked', 'success', 'l0', 'l2', 'linf', 'ssim', 'psnr', 'queries'];
 
 export function recordsToCsv(records: SampleRecord[], extra: Record<string, string | number> = {}): string {
   const keys = Object.keys(extra);

@@ -10,9 +10,16 @@
  * - AUC under attack (binary tasks): ROC AUC of the positive-class score on the adversarial images.
  * - perturbation sizes L0 (values changed), L2, L∞, SSIM and PSNR: mean and median over the attacked
  *   images (the clean-correct ones); wall time and images per second over the attack itself.
+ * - query attacks: mean and median queries per image over the successful images (every image the
+ *   attack sent to the target counts; the evaluation's own clean/adversarial look does not).
+ *
+ * The victim is a model (white-box attacks need a differentiable one) or a black-box `Target`
+ * (in-process, ONNX, HTTP); everything here reads it only through `predictProbs`.
  */
-import type { DifferentiableModel } from '../models/model.js';
+import type { Model } from '../models/model.js';
 import type { Attack, AttackOptions, AttackResult } from '../attacks/types.js';
+import type { Target } from '../attacks/target.js';
+import { unsupported } from '../errors.js';
 import { rowNorms } from '../attacks/project.js';
 import { makeGoal } from '../attacks/goal.js';
 import { rocAuc, round } from './metrics.js';
@@ -42,7 +49,12 @@ export interface SampleRecord {
   success: boolean;
   l0: number; l2: number; linf: number;
   ssim: number; psnr: number | null;
+  /** Query attacks: images sent to the target for this sample. */
+  queries?: number;
 }
+
+/** What an evaluation reads: a model or a black-box target. */
+export type Victim = Model | Target;
 
 export interface AttackSummary {
   attack: string;
@@ -71,12 +83,22 @@ export interface AttackSummary {
   notes: string[];
   components?: Array<{ name: string; robustAccuracy: number; attackSuccessRate: number | null }>;
   seed: number;
+  /** Query attacks: queries per successful image (mean, median), and the query budget. */
+  meanQueries?: number | null;
+  medianQueries?: number | null;
+  maxQueries?: number;
+  /** Query attacks: success rate among attacked images against the number of queries spent. */
+  queryCurve?: Array<{ queries: number; attackSuccessRate: number }>;
+  /** white-box, score, decision or transfer. */
+  threatModel?: string;
+  /** Black-box runs: which target answered (kind and name). */
+  target?: { kind: string; name: string; output: string };
 }
 
 export interface AttackEvaluation { summary: AttackSummary; records: SampleRecord[]; xAdv: Float32Array; cleanProbs: Float32Array; advProbs: Float32Array }
 
 /** Probabilities for all images, in batches. */
-export async function probabilities(model: DifferentiableModel, x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
+export async function probabilities(model: Victim, x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
   const d = x.length / n; const k = model.classes.length;
   const out = new Float32Array(n * k);
   for (let s = 0; s < n; s += batchSize) {
@@ -86,20 +108,28 @@ export async function probabilities(model: DifferentiableModel, x: Float32Array,
   return out;
 }
 
+/** Called after each finished batch (first image index, the batch's result): lets callers keep partial results. */
+export type BatchHook = (start: number, r: AttackResult) => void;
+
 /** Run an attack over all images in batches. */
-export async function runAttack(model: DifferentiableModel, img: Images, attack: Attack, opts: AttackOptions, batchSize = 128, onProgress?: (done: number, total: number) => void): Promise<AttackResult & { seconds: number }> {
+export async function runAttack(model: Victim, img: Images, attack: Attack, opts: AttackOptions, batchSize = 128, onProgress?: (done: number, total: number) => void, onBatch?: BatchHook): Promise<AttackResult & { seconds: number }> {
   const d = img.x.length / img.n; const lw = img.labels.length / img.n;
+  if (attack.threatModel === 'whitebox' && !('differentiable' in model && model.differentiable)) {
+    throw unsupported(`white-box attack '${attack.name}' needs gradients; '${'card' in model ? model.card.name : model.name}' answers queries only (use square, simba, nes, hsj, boundary or transfer)`);
+  }
+  let perSample: Int32Array | undefined;
   const xAdv = new Float32Array(img.x.length); const success = new Uint8Array(img.n);
   const notes: string[] = []; const queries = { forward: 0, gradient: 0 };
   let components: Array<{ name: string; success: Uint8Array }> | undefined;
   const t0 = performance.now();
   for (let s = 0; s < img.n; s += batchSize) {
     const m = Math.min(batchSize, img.n - s);
-    const r = await attack.run(model, img.x.slice(s * d, (s + m) * d), img.labels.slice(s * lw, (s + m) * lw), {
+    const r = await (attack.run as (m: Victim, x: Float32Array, y: Int32Array, o: AttackOptions) => Promise<AttackResult>)(model, img.x.slice(s * d, (s + m) * d), img.labels.slice(s * lw, (s + m) * lw), {
       ...opts, seed: (opts.seed ?? 0) + s,
       onStep: onProgress ? (done, total) => onProgress(s + (m * done) / total, img.n) : undefined,
     });
     xAdv.set(r.xAdv, s * d); success.set(r.success, s);
+    if (r.queriesPerSample) { perSample ??= new Int32Array(img.n); perSample.set(r.queriesPerSample, s); }
     queries.forward += r.queries.forward; queries.gradient += r.queries.gradient;
     for (const note of r.notes) if (!notes.includes(note)) notes.push(note);
     if (r.components) {
@@ -107,14 +137,15 @@ export async function runAttack(model: DifferentiableModel, img: Images, attack:
       r.components.forEach((c, i) => components![i].success.set(c.success, s));
     }
     onProgress?.(s + m, img.n);
+    onBatch?.(s, r);
   }
-  return { xAdv, success, queries, notes, components, seconds: (performance.now() - t0) / 1000 };
+  return { xAdv, success, queries, notes, components, queriesPerSample: perSample, seconds: (performance.now() - t0) / 1000 };
 }
 
 interface Judged { pred: Array<number | number[]>; correct: Uint8Array; confidence: Float64Array }
 
 /** Predictions, correctness and confidence of the predicted class (or attacked label) per sample. */
-export function judge(model: DifferentiableModel, probs: Float32Array, labels: Int32Array, n: number, label: number | 'all' = 'all'): Judged {
+export function judge(model: Victim, probs: Float32Array, labels: Int32Array, n: number, label: number | 'all' = 'all'): Judged {
   const k = model.classes.length; const pred: Array<number | number[]> = []; const correct = new Uint8Array(n); const confidence = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const p = probs.subarray(i * k, (i + 1) * k);
@@ -134,10 +165,10 @@ export function judge(model: DifferentiableModel, probs: Float32Array, labels: I
   return { pred, correct, confidence };
 }
 
-export interface SummaryMeta { attack: Attack; opts: AttackOptions; eps: number; epsText?: string; seconds: number; queries: { forward: number; gradient: number }; notes: string[]; components?: Array<{ name: string; success: Uint8Array }> }
+export interface SummaryMeta { attack: Attack; opts: AttackOptions; eps: number; epsText?: string; seconds: number; queries: { forward: number; gradient: number }; notes: string[]; components?: Array<{ name: string; success: Uint8Array }>; queriesPerSample?: Int32Array }
 
 /** Metrics and per-sample records from clean and adversarial images. */
-export function summarize(model: DifferentiableModel, img: Images, xAdv: Float32Array, cleanProbs: Float32Array, advProbs: Float32Array, success: Uint8Array, meta: SummaryMeta): { summary: AttackSummary; records: SampleRecord[] } {
+export function summarize(model: Victim, img: Images, xAdv: Float32Array, cleanProbs: Float32Array, advProbs: Float32Array, success: Uint8Array, meta: SummaryMeta): { summary: AttackSummary; records: SampleRecord[] } {
   const { n } = img; const [h, w, c] = img.shape; const d = h * w * c;
   const label = meta.opts.label ?? 'all';
   const clean = judge(model, cleanProbs, img.labels, n, label);
@@ -160,12 +191,13 @@ export function summarize(model: DifferentiableModel, img: Images, xAdv: Float32
       cleanConfidence: round(clean.confidence[i], 6), adversarialConfidence: round(adv.confidence[i], 6),
       attacked: isAttacked, success: isAttacked && !!success[i],
       l0: norms.l0[i], l2: round(norms.l2[i], 6), linf: round(norms.linf[i], 6), ssim: round(s, 6), psnr: Number.isFinite(p) ? round(p, 4) : null,
+      ...(meta.queriesPerSample ? { queries: meta.queriesPerSample[i] } : {}),
     });
   }
   const pick = (f: (r: SampleRecord) => number | null): number[] => attacked.map((i) => f(records[i]) ?? Infinity);
   const r4 = (v: number | null): number | null => (v === null ? null : round(v, 6));
   const frac = (mask: Uint8Array): number => mask.reduce((s, v) => s + v, 0) / n;
-  const steps = meta.opts.steps ?? meta.attack.defaultSteps;
+  const steps = meta.attack.threatModel === 'score' || meta.attack.threatModel === 'decision' ? (meta.opts.maxQueries ?? meta.attack.defaultSteps) : (meta.opts.steps ?? meta.attack.defaultSteps);
   const summary: AttackSummary = {
     attack: meta.attack.name, norm: meta.opts.norm ?? meta.attack.defaultNorm, eps: meta.eps, steps, n,
     cleanAccuracy: round(frac(clean.correct)), robustAccuracy: round(frac(adv.correct)),
@@ -177,10 +209,19 @@ export function summarize(model: DifferentiableModel, img: Images, xAdv: Float32
     criterion: crit.kind === 'untargeted' ? 'untargeted' : `targeted:${crit.target}`,
     meanL0: r4(finiteMean(pick((r) => r.l0))), medianL0: r4(median(pick((r) => r.l0))), medianL2: r4(median(pick((r) => r.l2))),
     medianLinf: r4(median(pick((r) => r.linf))), medianSSIM: r4(median(pick((r) => r.ssim))),
-    attacked: attacked.length, queries: meta.queries, notes: meta.notes, seed: meta.opts.seed ?? 0,
+    attacked: attacked.length, queries: meta.queries, notes: meta.notes, seed: meta.opts.seed ?? 0, threatModel: meta.attack.threatModel,
   };
   if (goal.target) summary.targetedSuccessRate = attacked.length ? round(targetHit / attacked.length) : null;
-  if (model.task === 'binary' && model.classes.length === 2) {
+  if (meta.queriesPerSample && meta.attack.threatModel !== 'whitebox') {
+    const q = attacked.filter((i) => records[i].success).map((i) => meta.queriesPerSample![i]);
+    summary.meanQueries = q.length ? round(finiteMean(q) ?? 0, 2) : null;
+    summary.medianQueries = q.length ? median(q) : null;
+    summary.maxQueries = meta.opts.maxQueries ?? meta.attack.defaultSteps;
+    summary.queryCurve = queryCurve(q, attacked.length, summary.maxQueries);
+  }
+  if ('kind' in model && 'queries' in model) summary.target = { kind: model.kind, name: model.name, output: model.output };
+  const labelOnly = 'output' in model && model.output === 'label';
+  if (model.task === 'binary' && model.classes.length === 2 && !labelOnly) {
     const col = (p: Float32Array): Float32Array => Float32Array.from({ length: n }, (_, i) => p[i * 2 + 1]);
     summary.cleanAuc = round(rocAuc(img.labels, col(cleanProbs)));
     summary.aucUnderAttack = round(rocAuc(img.labels, col(advProbs)));
@@ -197,12 +238,25 @@ export function summarize(model: DifferentiableModel, img: Images, xAdv: Float32
 }
 
 /** Attack the images at one ε and evaluate. `cleanProbs` may be passed to avoid recomputing them. */
-export async function evaluateAttack(model: DifferentiableModel, img: Images, attack: Attack, opts: AttackOptions & { epsText?: string }, o: { batchSize?: number; cleanProbs?: Float32Array; onProgress?: (done: number, total: number) => void } = {}): Promise<AttackEvaluation> {
+/** Success rate among `attacked` images within q queries, at ~40 points from 1 to the budget (log-spaced). */
+export function queryCurve(successQueries: number[], attacked: number, budget: number): Array<{ queries: number; attackSuccessRate: number }> {
+  if (!attacked) return [];
+  const sorted = [...successQueries].sort((a, b) => a - b);
+  const pts = new Set<number>([1, budget]);
+  for (let i = 0; i <= 40; i++) pts.add(Math.max(1, Math.round(Math.pow(budget, i / 40))));
+  let j = 0;
+  return [...pts].sort((a, b) => a - b).map((q) => {
+    while (j < sorted.length && sorted[j] <= q) j++;
+    return { queries: q, attackSuccessRate: round(j / attacked) };
+  });
+}
+
+export async function evaluateAttack(model: Victim, img: Images, attack: Attack, opts: AttackOptions & { epsText?: string }, o: { batchSize?: number; cleanProbs?: Float32Array; onProgress?: (done: number, total: number) => void; onBatch?: BatchHook } = {}): Promise<AttackEvaluation> {
   const cleanProbs = o.cleanProbs ?? await probabilities(model, img.x, img.n);
-  const r = await runAttack(model, img, attack, opts, o.batchSize, o.onProgress);
+  const r = await runAttack(model, img, attack, opts, o.batchSize, o.onProgress, o.onBatch);
   const advProbs = await probabilities(model, r.xAdv, img.n);
   const { summary, records } = summarize(model, img, r.xAdv, cleanProbs, advProbs, r.success, {
-    attack, opts, eps: opts.eps, epsText: opts.epsText, seconds: r.seconds, queries: r.queries, notes: r.notes, components: r.components,
+    attack, opts, eps: opts.eps, epsText: opts.epsText, seconds: r.seconds, queries: r.queries, notes: r.notes, components: r.components, queriesPerSample: r.queriesPerSample,
   });
   return { summary, records, xAdv: r.xAdv, cleanProbs, advProbs };
 }

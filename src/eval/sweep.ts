@@ -6,30 +6,34 @@
  * at the largest ε and projects that answer onto each smaller ball (Foolbox 3's "one run, many ε");
  * each point then reports the shared attack time, and says so in its notes.
  */
-import type { DifferentiableModel } from '../models/model.js';
 import type { Attack, AttackOptions } from '../attacks/types.js';
 import { project } from '../attacks/project.js';
 import { makeGoal } from '../attacks/goal.js';
-import { evaluateAttack, probabilities, runAttack, summarize, type AttackEvaluation, type Images } from './robustness.js';
+import { evaluateAttack, probabilities, runAttack, summarize, type AttackEvaluation, type BatchHook, type Images, type Victim } from './robustness.js';
 
 export interface SweepPoint { value: number; text: string }
 
 export interface SweepOptions {
   batchSize?: number;
   onProgress?: (epsIndex: number, done: number, total: number) => void;
+  /** After each finished batch of ε number `epsIndex`. */
+  onBatch?: (epsIndex: number, ...a: Parameters<BatchHook>) => void;
+  /** After each finished ε (partial results survive a later failure). */
+  onResult?: (ev: AttackEvaluation) => void;
 }
 
-export async function epsilonSweep(model: DifferentiableModel, img: Images, attack: Attack, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
+export async function epsilonSweep(model: Victim, img: Images, attack: Attack, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
   const cleanProbs = await probabilities(model, img.x, img.n);
   if (!attack.minimumNorm || eps.length === 1) {
     const out: AttackEvaluation[] = [];
     for (const [i, e] of eps.entries()) {
-      out.push(await evaluateAttack(model, img, attack, { ...opts, eps: e.value, epsText: e.text }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t) }));
+      out.push(await evaluateAttack(model, img, attack, { ...opts, eps: e.value, epsText: e.text }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t), onBatch: (st, r) => o.onBatch?.(i, st, r) }));
+      o.onResult?.(out[out.length - 1]);
     }
     return out;
   }
   const largest = eps.reduce((a, b) => (b.value > a.value ? b : a));
-  const r = await runAttack(model, img, attack, { ...opts, eps: largest.value }, o.batchSize, (d, t) => o.onProgress?.(0, d, t));
+  const r = await runAttack(model, img, attack, { ...opts, eps: largest.value }, o.batchSize, (d, t) => o.onProgress?.(0, d, t), (st, b) => o.onBatch?.(0, st, b));
   const d = img.x.length / img.n;
   const norm = opts.norm ?? attack.defaultNorm;
   const goal = makeGoal(model.task, model.classes.length, img.labels, opts.criterion, opts.label ?? 'all');
@@ -38,15 +42,25 @@ export async function epsilonSweep(model: DifferentiableModel, img: Images, atta
     const xAdv = project(img.x, r.xAdv, d, norm, e.value);
     const advProbs = await probabilities(model, xAdv, img.n);
     // success at this ε, from the model's logits through the same goal the attack used
-    const success = await successAt(model, goal, xAdv, img.n);
+    const success = 'differentiable' in model && model.differentiable ? await successAt(model, goal, xAdv, img.n) : successFromProbs(model.task, goal, advProbs, img.n);
     const notes = [...r.notes, `minimum-norm attack run once at ε = ${largest.text} and projected onto the ε ball`];
-    const { summary, records } = summarize(model, img, xAdv, cleanProbs, advProbs, success, { attack, opts: { ...opts, eps: e.value }, eps: e.value, epsText: e.text, seconds: r.seconds, queries: r.queries, notes });
+    const { summary, records } = summarize(model, img, xAdv, cleanProbs, advProbs, success, { attack, opts: { ...opts, eps: e.value }, eps: e.value, epsText: e.text, seconds: r.seconds, queries: r.queries, notes, queriesPerSample: r.queriesPerSample });
     out.push({ summary, records, xAdv, cleanProbs, advProbs });
+    o.onResult?.(out[out.length - 1]);
   }
   return out;
 }
 
-async function successAt(model: DifferentiableModel, goal: ReturnType<typeof makeGoal>, x: Float32Array, n: number): Promise<Uint8Array> {
+/** Success from a black-box target's probabilities (margins of log p, which equal logit margins for softmax heads). */
+function successFromProbs(task: string, goal: ReturnType<typeof makeGoal>, probs: Float32Array, n: number): Uint8Array {
+  const z = Float32Array.from(probs, (p) => { const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12); return task === 'multilabel' ? Math.log(q / (1 - q)) : Math.log(q); });
+  const m = goal.marginRows(goal.viewRows(z));
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = m[i] < 0 && !(goal.target && goal.y && goal.y[i] === goal.target[i]) ? 1 : 0;
+  return out;
+}
+
+async function successAt(model: Extract<Victim, { differentiable: true }>, goal: ReturnType<typeof makeGoal>, x: Float32Array, n: number): Promise<Uint8Array> {
   const { Oracle } = await import('../attacks/oracle.js');
   const o = new Oracle(model);
   const out = new Uint8Array(n);
@@ -62,9 +76,12 @@ async function successAt(model: DifferentiableModel, goal: ReturnType<typeof mak
 }
 
 /** Robust accuracy against the number of steps (iterative attacks), at one ε. */
-export async function stepSweep(model: DifferentiableModel, img: Images, attack: Attack, steps: number[], opts: AttackOptions, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
+export async function stepSweep(model: Victim, img: Images, attack: Attack, steps: number[], opts: AttackOptions & { epsText?: string }, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
   const cleanProbs = await probabilities(model, img.x, img.n);
   const out: AttackEvaluation[] = [];
-  for (const [i, s] of steps.entries()) out.push(await evaluateAttack(model, img, attack, { ...opts, steps: s }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t) }));
+  for (const [i, s] of steps.entries()) {
+    out.push(await evaluateAttack(model, img, attack, { ...opts, steps: s }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t), onBatch: (st, r) => o.onBatch?.(i, st, r) }));
+    o.onResult?.(out[out.length - 1]);
+  }
   return out;
 }

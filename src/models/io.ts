@@ -14,9 +14,12 @@ import { Classifier, type Model } from './model.js';
 
 /** The shipped default model (ResNet-18 on PneumoniaMNIST). */
 export function defaultModelDir(): string { return path.join(PACKAGE_ROOT, 'models', 'default'); }
+/** The shipped surrogate: trained independently of the default model (other seed, width), for transfer attacks. */
+export function surrogateModelDir(): string { return path.join(PACKAGE_ROOT, 'models', 'surrogate'); }
 
 /** `default` (or nothing) names the shipped model; anything else is a directory or an .onnx file. */
 export function resolveModelPath(spec?: string): string {
+  if (spec === 'surrogate') return surrogateModelDir();
   return !spec || spec === 'default' ? defaultModelDir() : spec;
 }
 

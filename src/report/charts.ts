@@ -81,3 +81,36 @@ export function componentsSpec(run: AttackSummary): VegaLiteSpec {
     },
   } as VegaLiteSpec;
 }
+
+/** Query attacks: success rate among attacked images against the number of queries spent (log scale). */
+export function queryCurveSpec(runs: AttackSummary[]): VegaLiteSpec {
+  const values = runs.filter((r) => r.queryCurve?.length).flatMap((r) => r.queryCurve!.map((p) => ({ run: `${r.attack} ${r.norm} ε=${r.epsText}`, queries: p.queries, attackSuccessRate: p.attackSuccessRate })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Attack success against queries to the target',
+    width: 420, height: 220,
+    data: { values },
+    mark: { type: 'line', interpolate: 'step-after' },
+    encoding: {
+      x: { field: 'queries', type: 'quantitative', scale: { type: 'log' }, title: 'queries per image (log scale)' },
+      y: { field: 'attackSuccessRate', type: 'quantitative', title: 'attack success rate', scale: { domain: [0, 1] } },
+      color: { field: 'run', type: 'nominal', title: null, legend: { labelLimit: 0 } },
+    },
+  } as VegaLiteSpec;
+}
+
+/** Step sweeps: robust accuracy against the number of iterations at one ε (more iterations never help the model). */
+export function stepSweepSpec(runs: AttackSummary[]): VegaLiteSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `Robust accuracy against attack iterations (ε = ${runs[0]?.epsText ?? ''})`,
+    width: 420, height: 220,
+    data: { values: runs.map((r) => ({ steps: r.steps, robustAccuracy: r.robustAccuracy, attack: r.attack })) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'steps', type: 'quantitative', scale: { type: 'log' }, title: 'iterations (log scale)' },
+      y: { field: 'robustAccuracy', type: 'quantitative', title: 'robust accuracy', scale: { domain: [0, 1] } },
+      color: { field: 'attack', type: 'nominal', title: 'attack' },
+    },
+  } as VegaLiteSpec;
+}

@@ -6,7 +6,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AttackReport } from './schema.js';
-import { componentsSpec, epsilonSweepSpec, qualitySpec, renderSvg } from './charts.js';
+import { componentsSpec, epsilonSweepSpec, qualitySpec, queryCurveSpec, renderSvg, stepSweepSpec } from './charts.js';
 import { findings } from './summary.js';
 
 export function esc(s: unknown): string {
@@ -35,11 +35,15 @@ export async function renderHtml(report: AttackReport): Promise<string> {
   const runs = report.runs;
   const clean = runs[0]?.cleanAccuracy ?? 0;
   const charts: Array<{ id: string; svg: string }> = [];
-  if (runs.length) charts.push({ id: 'chart-eps', svg: await renderSvg(epsilonSweepSpec(runs, clean)) });
+  const stepSweep = runs.length > 1 && runs.every((r) => r.eps === runs[0].eps && r.attack === runs[0].attack) && new Set(runs.map((r) => r.steps)).size === runs.length;
+  if (stepSweep) charts.push({ id: 'chart-steps', svg: await renderSvg(stepSweepSpec(runs)) });
+  else if (runs.length) charts.push({ id: 'chart-eps', svg: await renderSvg(epsilonSweepSpec(runs, clean)) });
   if (runs.some((r) => r.meanSSIM !== null)) charts.push({ id: 'chart-ssim', svg: await renderSvg(qualitySpec(runs)) });
   for (const r of runs.filter((x) => x.components?.length)) charts.push({ id: `chart-components-${charts.length}`, svg: await renderSvg(componentsSpec(r)) });
+  if (runs.some((r) => r.queryCurve?.length)) charts.push({ id: 'chart-queries', svg: await renderSvg(queryCurveSpec(runs)) });
+  const queries = runs.some((r) => r.meanQueries !== undefined);
 
-  const table = `<table id="results"><thead><tr><th>attack</th><th>norm</th><th>ε</th><th>steps</th><th>n</th><th>clean acc.</th><th>robust acc.</th><th>success rate</th>${runs.some((r) => r.targetedSuccessRate !== undefined) ? '<th>targeted success</th>' : ''}${runs.some((r) => r.aucUnderAttack !== undefined) ? '<th>AUC clean → attacked</th>' : ''}<th>mean L∞</th><th>mean L2</th><th>median L0</th><th>mean SSIM</th><th>mean PSNR (dB)</th><th>seconds</th><th>images/s</th></tr></thead><tbody>${runs.map((r) => `<tr><td>${esc(r.attack)}</td><td>${esc(r.norm)}</td><td>${esc(r.epsText)}</td><td>${r.steps}</td><td>${r.n}</td><td>${fmt(r.cleanAccuracy)}</td><td>${fmt(r.robustAccuracy)}</td><td>${fmt(r.attackSuccessRate)}</td>${runs.some((x) => x.targetedSuccessRate !== undefined) ? `<td>${fmt(r.targetedSuccessRate)}</td>` : ''}${runs.some((x) => x.aucUnderAttack !== undefined) ? `<td>${fmt(r.cleanAuc)} → ${fmt(r.aucUnderAttack)}</td>` : ''}<td>${fmt(r.meanLinf)}</td><td>${fmt(r.meanL2)}</td><td>${fmt(r.medianL0, 0)}</td><td>${fmt(r.meanSSIM)}</td><td>${fmt(r.meanPSNR, 2)}</td><td>${fmt(r.seconds, 2)}</td><td>${fmt(r.imagesPerSecond, 1)}</td></tr>`).join('')}</tbody></table>`;
+  const table = `<table id="results"><thead><tr><th>attack</th><th>norm</th><th>ε</th><th>steps</th><th>n</th><th>clean acc.</th><th>robust acc.</th><th>success rate</th>${runs.some((r) => r.targetedSuccessRate !== undefined) ? '<th>targeted success</th>' : ''}${runs.some((r) => r.aucUnderAttack !== undefined) ? '<th>AUC clean → attacked</th>' : ''}<th>mean L∞</th><th>mean L2</th><th>median L0</th><th>mean SSIM</th><th>mean PSNR (dB)</th>${queries ? '<th>queries mean / median (budget)</th>' : ''}<th>seconds</th><th>images/s</th></tr></thead><tbody>${runs.map((r) => `<tr><td>${esc(r.attack)}</td><td>${esc(r.norm)}</td><td>${esc(r.epsText)}</td><td>${r.steps}</td><td>${r.n}</td><td>${fmt(r.cleanAccuracy)}</td><td>${fmt(r.robustAccuracy)}</td><td>${fmt(r.attackSuccessRate)}</td>${runs.some((x) => x.targetedSuccessRate !== undefined) ? `<td>${fmt(r.targetedSuccessRate)}</td>` : ''}${runs.some((x) => x.aucUnderAttack !== undefined) ? `<td>${fmt(r.cleanAuc)} → ${fmt(r.aucUnderAttack)}</td>` : ''}<td>${fmt(r.meanLinf)}</td><td>${fmt(r.meanL2)}</td><td>${fmt(r.medianL0, 0)}</td><td>${fmt(r.meanSSIM)}</td><td>${fmt(r.meanPSNR, 2)}</td>${queries ? `<td>${fmt(r.meanQueries ?? null, 1)} / ${fmt(r.medianQueries ?? null, 0)} (${r.maxQueries ?? '—'})</td>` : ''}<td>${fmt(r.seconds, 2)}</td><td>${fmt(r.imagesPerSecond, 1)}</td></tr>`).join('')}</tbody></table>`;
 
   const components = runs.filter((r) => r.components?.length).map((r) => `<h3>AutoAttack at ε = ${esc(r.epsText)}</h3><table class="components"><tr><th>after component</th><th>robust accuracy</th><th>success rate</th></tr>${r.components!.map((c) => `<tr><td>${esc(c.name)}</td><td>${fmt(c.robustAccuracy)}</td><td>${fmt(c.attackSuccessRate)}</td></tr>`).join('')}<tr><td><b>worst case</b></td><td><b>${fmt(r.robustAccuracy)}</b></td><td><b>${fmt(r.attackSuccessRate)}</b></td></tr></table>`).join('');
 
@@ -57,7 +61,7 @@ export async function renderHtml(report: AttackReport): Promise<string> {
 <div class="tags" id="tags"><span title="${esc(t.mitreAtlas.url)}">MITRE ATLAS ${esc(t.mitreAtlas.id)} — ${esc(t.mitreAtlas.name)}</span><span>NIST AI 100-2: ${esc(t.nist.term)} (${esc(t.nist.knowledge)})</span><span>model: ${esc(p.model.name)}</span><span>dataset: ${esc(p.dataset.name)}/${esc(p.dataset.split)}</span></div>
 <h2>Summary for clinicians</h2>
 <div id="summary">${findings(report).map((f) => `<p class="finding">${esc(f)}</p>`).join('')}
-<p>These are <b>evasion</b> attacks with full (white-box) knowledge of the model: an attacker who can alter an image file between the scanner and the model can change its diagnosis while a radiologist sees the same picture. The perturbations were computed on ${esc(p.dataset.resolution)} images; at ${esc(p.dataset.resolution)} a given ε in grey levels is a larger relative change than on full-resolution images (a perturbation's L2 size grows with the square root of the pixel count).</p></div>
+<p>These are <b>evasion</b> attacks ${knowledge(runs)}: an attacker who can alter an image file between the scanner and the model can change its diagnosis while a radiologist sees the same picture. The perturbations were computed on ${esc(p.dataset.resolution)} images; at ${esc(p.dataset.resolution)} a given ε in grey levels is a larger relative change than on full-resolution images (a perturbation's L2 size grows with the square root of the pixel count).</p></div>
 <h2>Robustness curves</h2><div class="charts">${charts.map((c) => `<div class="chart" id="${c.id}">${c.svg}</div>`).join('')}</div>
 <h2>Results</h2>${table}${components}
 ${perClass ? `<h3>Per class (among correctly classified images)</h3><table id="per-class"><tr><th>run</th><th>class</th><th>correct</th><th>flipped</th><th>fraction flipped</th></tr>${perClass}</table>` : ''}
@@ -80,4 +84,16 @@ ${notes.length ? `<h2>Notes</h2><ul class="notes">${notes.map((n) => `<li>${esc(
 export async function writeHtml(file: string, report: AttackReport): Promise<void> {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   writeFileSync(file, await renderHtml(report));
+}
+
+/** What the attacker knew, in words a clinician reads. */
+function knowledge(runs: AttackReport['runs']): string {
+  const kinds = new Set(runs.map((r) => r.threatModel ?? 'whitebox'));
+  const words: Record<string, string> = {
+    whitebox: 'with full (white-box) knowledge of the model',
+    score: "that only saw the model's output probabilities (score-based black box, counted queries)",
+    decision: "that only saw the model's decisions (label-only black box, counted queries)",
+    transfer: 'crafted on a model the attacker trained independently, then sent to this one (transfer black box)',
+  };
+  return [...kinds].map((k) => words[k] ?? k).join('; ');
 }

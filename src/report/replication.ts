@@ -6,6 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ReplicationRow, SaliencyResult } from '../eval/replicate.js';
+import type { BlackboxRow } from '../eval/replicate-blackbox.js';
+import { renderBlackbox } from './replication-blackbox.js';
 import { renderSvg, type VegaLiteSpec } from './charts.js';
 import { esc } from './html.js';
 import { encodePng } from '../eval/examples.js';
@@ -20,6 +22,8 @@ export interface ReplicationReport {
   classes?: Array<{ classes: number; cleanAccuracy: number; attackSuccessRate: number | null; eps: string }>;
   capacity?: Array<{ model: string; parameters: number; cleanAccuracy: number; attackSuccessRate: number | null; eps: string }>;
   saliency?: SaliencyResult & { dataset: string; model: string };
+  /** `replicate finlayson --blackbox`: transfer and patches per dataset. */
+  blackbox?: BlackboxRow[];
   command: string;
   seconds: number;
   quick: boolean;
@@ -55,13 +59,13 @@ export async function renderReplication(r: ReplicationReport): Promise<string> {
     r.capacity?.length ? `<h2>Success against model capacity</h2><table id="capacity"><tr><th>model</th><th>parameters</th><th>clean acc.</th><th>success</th><th>ε</th></tr>${r.capacity.map((c) => `<tr><td>${esc(c.model)}</td><td>${c.parameters.toLocaleString('en')}</td><td>${pct(c.cleanAccuracy)}</td><td>${pct(c.attackSuccessRate)}</td><td>${esc(c.eps)}</td></tr>`).join('')}</table>` : '',
   ].join('');
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"><title>${esc(r.title)}</title><style>${CSS}</style></head><body>
-<h1>${esc(r.title)}</h1><div class="tags"><span>MITRE ATLAS ${THREAT_TAGS.mitreAtlas.id} — ${THREAT_TAGS.mitreAtlas.name}</span><span>NIST AI 100-2: evasion (white-box)</span>${r.quick ? '<span>--quick run</span>' : ''}</div>
+<h1>${esc(r.title)}</h1><div class="tags"><span>MITRE ATLAS ${THREAT_TAGS.mitreAtlas.id} — ${THREAT_TAGS.mitreAtlas.name}</span><span>NIST AI 100-2: evasion (${r.blackbox ? 'black-box transfer, physical patch' : 'white-box'})</span>${r.quick ? '<span>--quick run</span>' : ''}</div>
 <p><b>Paper's headline:</b> ${esc(r.headline)}</p><p class="note">${esc(RESOLUTION)}</p>
-<h2>Results beside the headline</h2>${table}
-<div id="charts">${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>${extra}${sal}
+${r.rows.length ? `<h2>Results beside the headline</h2>${table}
+<div id="charts">${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>` : ''}${extra}${sal}${r.blackbox ? await renderBlackbox(r.blackbox) : ''}
 ${r.notes.length ? `<h2>Notes</h2><ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; ${r.seconds.toFixed(0)} s; regenerate with <code>${esc(r.command)}</code></p>
-<script type="application/json" id="report-data">${JSON.stringify({ ...r, saliency: r.saliency ? { massOnTopSalient: r.saliency.massOnTopSalient, correlation: r.saliency.correlation } : undefined }).replace(/</g, '\\u003c')}</script>
+<script type="application/json" id="report-data">${JSON.stringify({ ...r, saliency: r.saliency ? { massOnTopSalient: r.saliency.massOnTopSalient, correlation: r.saliency.correlation } : undefined, blackbox: r.blackbox?.map((b) => ({ ...b, patches: b.patches.map(({ patch: _p, ...rest }) => rest) })) }).replace(/</g, '\\u003c')}</script>
 </body></html>`;
 }
 

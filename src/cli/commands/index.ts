@@ -13,8 +13,11 @@ export const commands: CommandEntry[] = [
   { names: ['train'], load: () => import('./train.js') },
   { names: ['eval'], load: () => import('./eval.js') },
   { names: ['predict'], load: () => import('./predict.js') },
+  { names: ['export'], load: () => import('./export.js') },
   { names: ['demo'], load: () => import('./demo.js') },
   { names: ['attack'], load: () => import('./attack.js') },
+  { names: ['patch'], load: () => import('./patch.js') },
+  { names: ['universal'], load: () => import('./universal.js') },
   { names: ['replicate'], load: () => import('./replicate.js') },
   { names: ['keys'], load: () => import('./keys.js') },
   { names: ['dicom'], load: () => import('./dicom.js') },
@@ -23,4 +26,5 @@ export const commands: CommandEntry[] = [
   { names: ['gateway'], load: () => import('./gateway.js') },
   { names: ['audit'], load: () => import('./audit.js') },
   { names: ['sbom'], load: () => import('./sbom.js') },
+  { names: ['target'], load: () => import('./target.js') },
 ];

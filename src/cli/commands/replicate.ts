@@ -10,7 +10,8 @@ import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadDataset, sampleSplit, type Dataset } from '../../data/dataset.js';
 import { newClassifier, fitClassifier } from '../../models/factory.js';
-import { loadClassifier, saveModel, defaultModelDir } from '../../models/io.js';
+import { loadClassifier, saveModel, defaultModelDir, surrogateModelDir } from '../../models/io.js';
+import { finlaysonBlackbox, type BlackboxRow } from '../../eval/replicate-blackbox.js';
 import type { Architecture } from '../../models/architectures.js';
 import type { Classifier } from '../../models/model.js';
 import { finlaysonRow, maRows, maEpsilon, restrictClasses, saliencyAnalysis, HEADLINES, type ReplicationRow } from '../../eval/replicate.js';
@@ -20,21 +21,22 @@ import { ATTACKS } from '../../attacks/registry.js';
 import { writeReplication, type ReplicationReport } from '../../report/replication.js';
 import { badArgument } from '../../errors.js';
 
-interface ReplicateCli extends CommonOptions { quick?: boolean; dataset: string; models: string; limit?: number; work?: string; report?: string; dataDir?: string }
+interface ReplicateCli extends CommonOptions { blackbox?: boolean; surrogate?: string; quick?: boolean; dataset: string; models: string; limit?: number; work?: string; report?: string; dataDir?: string }
 
 const log = (o: ReplicateCli, s: string): void => { if (!o.json) process.stderr.write(`${s}\n`); };
 
-async function trainedModel(o: ReplicateCli, data: Dataset, arch: Architecture, width: number): Promise<Classifier> {
+async function trainedModel(o: ReplicateCli, data: Dataset, arch: Architecture, width: number, seed = o.seed): Promise<Classifier> {
   const quick = !!o.quick;
   const epochs = quick ? (arch === 'cnn' ? 2 : 1) : 10;
   const trainN = quick ? 2000 : data.splits.train.n;
-  if (!quick && arch === 'resnet18' && data.name === 'pneumoniamnist' && existsSync(path.join(defaultModelDir(), 'model.json'))) return loadClassifier('default');
-  const dir = path.join(o.work ?? path.join(tmpdir(), 'medshield-replicate'), `${data.name}-${arch}-w${width}-e${epochs}-n${Math.min(trainN, data.splits.train.n)}-s${o.seed}`);
+  if (!quick && arch === 'resnet18' && data.name === 'pneumoniamnist' && seed === o.seed && existsSync(path.join(defaultModelDir(), 'model.json'))) return loadClassifier('default');
+  if (!quick && arch === 'resnet18' && data.name === 'pneumoniamnist' && seed !== o.seed && existsSync(path.join(surrogateModelDir(), 'model.json'))) return loadClassifier(surrogateModelDir());
+  const dir = path.join(o.work ?? path.join(tmpdir(), 'medshield-replicate'), `${data.name}-${arch}-w${width}-e${epochs}-n${Math.min(trainN, data.splits.train.n)}-s${seed}`);
   if (existsSync(path.join(dir, 'model-card.json'))) return loadClassifier(dir);
-  log(o, `training ${arch} (width ${width}, ${epochs} epoch${epochs > 1 ? 's' : ''}) on ${data.name}…`);
-  const d2 = { ...data, splits: { ...data.splits, train: sampleSplit(data.splits.train, trainN, o.seed) } };
-  const m = newClassifier(arch, d2, { width, seed: o.seed, name: `${arch}-w${width}-${data.name}` });
-  await fitClassifier(m, d2, { epochs, batchSize: 64, seed: o.seed });
+  log(o, `training ${arch} (width ${width}, ${epochs} epoch${epochs > 1 ? 's' : ''}, seed ${seed}) on ${data.name}…`);
+  const d2 = { ...data, splits: { ...data.splits, train: sampleSplit(data.splits.train, trainN, seed) } };
+  const m = newClassifier(arch, d2, { width, seed, name: `${arch}-w${width}-${data.name}${seed !== o.seed ? `-seed${seed}` : ''}` });
+  await fitClassifier(m, d2, { epochs, batchSize: 64, seed });
   await saveModel(m, dir);
   return m;
 }
@@ -42,14 +44,19 @@ async function trainedModel(o: ReplicateCli, data: Dataset, arch: Architecture, 
 export default function register(program: Command): void {
   withCommon(program.command('replicate').description("replicate the seed papers' white-box results (finlayson | ma) on MedMNIST").argument('<paper>', 'finlayson or ma'))
     .option('--quick', 'small models, short training, a seeded sample of test images (minutes on 2 cores)')
+    .option('--blackbox', 'finlayson: transfer PGD from an independently trained surrogate, and adversarial patches (white-box, black-box, natural)')
+    .option('--surrogate <dir>', '--blackbox: the surrogate model (default: the shipped one for PneumoniaMNIST, else trained with seed+1)')
     .option('--dataset <list>', 'comma-separated MedMNIST names or .npz paths (e.g. a DermaMNIST file)', 'pneumoniamnist,retinamnist')
     .option('--models <list>', 'architectures to attack', 'cnn,resnet18')
     .option('--limit <n>', 'test images per dataset (default: 64 with --quick, else all)', parseIntArg('--limit', 1, 1e9))
     .option('--work <dir>', 'where trained models are cached')
     .option('--report <file>', 'HTML report (default replicate-<paper>.html)')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
-    .action(action(async (paper: string, o: ReplicateCli) => {
+    .action(action(async (paper: string, o: ReplicateCli, cmd: Command) => {
       if (paper !== 'finlayson' && paper !== 'ma') throw badArgument(`unknown paper '${paper}' (choose finlayson or ma)`);
+      if (o.blackbox && paper !== 'finlayson') throw badArgument('--blackbox replicates Finlayson et al.; use it with finlayson');
+      if (o.surrogate && !o.blackbox) throw badArgument('--surrogate is used with --blackbox');
+      if (o.blackbox && cmd.getOptionValueSource('models') !== 'cli') o.models = 'resnet18';
       const archs = o.models.split(',').map((s) => s.trim()) as Architecture[];
       for (const a of archs) if (!['cnn', 'resnet18', 'resnet50'].includes(a)) throw badArgument(`unknown model '${a}' (choose cnn, resnet18, resnet50)`);
       const t0 = performance.now();
@@ -61,6 +68,7 @@ export default function register(program: Command): void {
       const datasets: Dataset[] = [];
       for (const spec of o.dataset.split(',').map((s) => s.trim()).filter(Boolean)) datasets.push(await loadDataset(spec, { dataDir: o.dataDir }));
       const trained = new Map<string, Classifier>();
+      if (o.blackbox) return blackbox(o, datasets, archs, width, limit, engine.backend, t0);
       for (const data of datasets) {
         const img = selectImages(data.splits.test, limit, o.seed);
         for (const arch of archs) {
@@ -116,4 +124,33 @@ export default function register(program: Command): void {
       }
       process.stdout.write(`report: ${file} (${report.seconds.toFixed(0)} s)\n`);
     }));
+}
+
+/** `replicate finlayson --blackbox`: transfer and patches per dataset and target architecture. */
+async function blackbox(o: ReplicateCli, datasets: Dataset[], archs: Architecture[], width: (a: Architecture) => number, limit: number | undefined, backend: string, t0: number): Promise<void> {
+  const rows: BlackboxRow[] = [];
+  for (const data of datasets) {
+    const img = selectImages(data.splits.test, limit, o.seed);
+    for (const arch of archs) {
+      const target = await trainedModel(o, data, arch, width(arch));
+      const surrogate = o.surrogate ? await loadClassifier(o.surrogate) : await trainedModel(o, data, arch, width(arch), o.seed + 1);
+      rows.push(await finlaysonBlackbox(target, surrogate, data, img, { seed: o.seed, patchSteps: o.quick ? 50 : 100, patchLimit: o.quick ? 300 : 500, onProgress: (s) => log(o, s) }));
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const file = o.report ?? 'replicate-finlayson-blackbox.html';
+  const report: ReplicationReport = {
+    paper: 'finlayson', title: 'Replication: Finlayson et al., "Adversarial attacks on medical machine learning" (Science 2019) — black box and patches',
+    headline: 'transfer attacks from an independently trained model and adversarial patches fool medical classifiers; natural patches do not', rows: [], blackbox: rows,
+    command: ['medshield', ...process.argv.slice(2)].join(' '), seconds, quick: !!o.quick, notes: [`engine: ${backend}`],
+  };
+  await writeReplication(file, report);
+  if (o.json) return printJson({ paper: 'finlayson', blackbox: rows, seconds: Math.round(seconds), report: file });
+  const f = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : v.toFixed(4));
+  for (const r of rows) {
+    process.stdout.write(`${r.dataset} (${r.domain ?? 'no paper domain'}): target ${r.target} clean ${f(r.cleanAccuracy)}, surrogate ${r.surrogate} clean ${f(r.surrogateCleanAccuracy)}, n=${r.n}\n`);
+    for (const t of r.transfer) process.stdout.write(`  ε=${t.eps}: transfer PGD robust ${f(t.robustAccuracy)} (success ${f(t.attackSuccessRate)}) | white-box PGD robust ${f(t.whiteboxRobustAccuracy)}\n`);
+    for (const p of r.patches) process.stdout.write(`  patch ${p.mode} scale ${p.scale}: accuracy ${f(p.patchedAccuracy)} (clean ${f(p.cleanAccuracy)}, success ${f(p.attackSuccessRate)})${r.paper ? `   paper: ${r.paper[p.mode as 'whitebox']}` : ''}\n`);
+  }
+  process.stdout.write(`report: ${file} (${seconds.toFixed(0)} s)\n`);
 }

@@ -41,6 +41,11 @@ export function loadAddon(): NativeAddon | string {
   if (cached !== undefined) return cached;
   if (process.env.MEDSHIELD_NO_NATIVE === '1') return (cached = 'disabled by MEDSHIELD_NO_NATIVE=1');
   if (!existsSync(ADDON_PATH)) return (cached = 'native addon not built (needs libdnnl-dev and a C++ compiler; run `node scripts/build-native.mjs`)');
+  // oneDNN's OpenMP threads spin between parallel regions by default; on a busy 2-core machine the
+  // spinning steals the other thread's core and a small-batch forward pass took 70 ms instead of
+  // 12 ms (measured). Sleeping waits cost a few µs per region on large batches. libgomp reads this
+  // when it loads, so it must be set before the addon is.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     const require = createRequire(import.meta.url);
     cached = require(ADDON_PATH) as NativeAddon;
