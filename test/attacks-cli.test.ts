@@ -76,3 +76,19 @@ test('bad input: exit 2 with one line', () => {
   }
   assert.ok(!existsSync(path.join(tmpdir(), 'no-such-model-dir')));
 });
+
+test('step sweep: --steps 1,5,20 at one ε gives one row per step count, and the report plots iterations', () => {
+  const out = mkdtempSync(path.join(tmpdir(), 'ms-steps-'));
+  const r = cli(['attack', '--model', fx.dir, '--dataset', 'pneumoniamnist', '--limit', '16', '--attack', 'pgd', '--eps', '4/255', '--steps', '1,5,20', '--seed', '2', '--json', '--report', path.join(out, 'r.html')]);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Array<{ steps: number; robustAccuracy: number; eps: number }>;
+  assert.deepEqual(rows.map((x) => x.steps), [1, 5, 20]);
+  for (const x of rows) assert.equal(x.eps, 4 / 255);
+  assert.ok(rows[2].robustAccuracy <= rows[0].robustAccuracy, `20 steps ${rows[2].robustAccuracy} vs 1 step ${rows[0].robustAccuracy}`);
+  assert.match(readFileSync(path.join(out, 'r.html'), 'utf8'), /id="chart-steps"/);
+  const both = cli(['attack', '--model', fx.dir, '--attack', 'pgd', '--eps', '2/255,4/255', '--steps', '1,5']);
+  assert.ok(isCleanError(both) && /not both/.test(both.stderr), both.stderr);
+  const cw = cli(['attack', '--model', fx.dir, '--limit', '8', '--attack', 'cw', '--norm', 'l2', '--eps', '5', '--steps', '20', '--json']);
+  assert.equal(cw.code, 0, cw.stderr);
+  assert.ok('medianL2' in JSON.parse(cw.stdout), 'minimum-norm attacks report their median distance');
+});

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine, Rng } from '../src/engine/index.js';
@@ -103,8 +103,10 @@ test('universal perturbation: inside the ε ball (L∞ and L2) and fools held-ou
 test('CLI: patch and universal JSON contracts, files, and bad input → exit 2', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'ms-physical-'));
   const r = cli(['patch', '--model', fx.dir, '--mode', 'whitebox,natural', '--scale', '0.1,0.4', '--limit', '20', '--fit-limit', '64', '--steps', '3',
-    '--seed', '2', '--save-patch', path.join(out, 'patch.png'), '--save-examples', path.join(out, 'ex'), '--json']);
+    '--seed', '2', '--save-patch', path.join(out, 'patch.png'), '--save-examples', path.join(out, 'ex'), '--report', path.join(out, 'patch.html'), '--json']);
   assert.equal(r.code, 0, r.stderr);
+  const html = readFileSync(path.join(out, 'patch.html'), 'utf8');
+  assert.match(html, /id="patch-results"/); assert.match(html, /<svg/); assert.match(html, /alt="whitebox patch"/); assert.match(html, /alt="patched 0"/);
   const rows = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
   assert.equal(rows.length, 4);
   assert.deepEqual(rows.map((x) => [x.mode, x.scale]), [['whitebox', 0.1], ['whitebox', 0.4], ['natural', 0.1], ['natural', 0.4]]);

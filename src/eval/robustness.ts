@@ -89,6 +89,8 @@ export interface AttackSummary {
   maxQueries?: number;
   /** Query attacks: success rate among attacked images against the number of queries spent. */
   queryCurve?: Array<{ queries: number; attackSuccessRate: number }>;
+  /** The attack minimises the perturbation (ε only bounds the answer). */
+  minimumNorm?: boolean;
   /** white-box, score, decision or transfer. */
   threatModel?: string;
   /** Black-box runs: which target answered (kind and name). */
@@ -209,7 +211,7 @@ export function summarize(model: Victim, img: Images, xAdv: Float32Array, cleanP
     criterion: crit.kind === 'untargeted' ? 'untargeted' : `targeted:${crit.target}`,
     meanL0: r4(finiteMean(pick((r) => r.l0))), medianL0: r4(median(pick((r) => r.l0))), medianL2: r4(median(pick((r) => r.l2))),
     medianLinf: r4(median(pick((r) => r.linf))), medianSSIM: r4(median(pick((r) => r.ssim))),
-    attacked: attacked.length, queries: meta.queries, notes: meta.notes, seed: meta.opts.seed ?? 0, threatModel: meta.attack.threatModel,
+    attacked: attacked.length, queries: meta.queries, notes: meta.notes, seed: meta.opts.seed ?? 0, threatModel: meta.attack.threatModel, minimumNorm: meta.attack.minimumNorm,
   };
   if (goal.target) summary.targetedSuccessRate = attacked.length ? round(targetHit / attacked.length) : null;
   if (meta.queriesPerSample && meta.attack.threatModel !== 'whitebox') {

@@ -47,6 +47,8 @@ export function cliResult(s: AttackSummary): Record<string, unknown> {
   if (s.meanQueries !== undefined) { out.meanQueries = s.meanQueries; out.medianQueries = s.medianQueries; out.maxQueries = s.maxQueries; }
   if (s.target) out.target = s.target;
   if (s.targetedSuccessRate !== undefined) out.targetedSuccessRate = s.targetedSuccessRate;
+  // minimum-norm attacks (CW, DeepFool, HSJ, Boundary, …) are compared by their median distance
+  if (s.minimumNorm) { out.medianL2 = s.medianL2; out.medianLinf = s.medianLinf; }
   if (s.components) out.components = s.components;
   if (s.notes.length) out.notes = s.notes;
   return out;

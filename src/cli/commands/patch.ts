@@ -20,7 +20,7 @@ import { progress } from '../progress.js';
 
 interface PatchCli extends CommonOptions {
   model: string; dataset?: string; mode: string; scale: string; surrogate?: string; limit?: number; fitLimit: number; steps: number;
-  batchSize: number; target?: string; savePatch?: string; saveExamples?: string; dataDir?: string;
+  batchSize: number; target?: string; savePatch?: string; saveExamples?: string; report?: string; dataDir?: string;
 }
 
 function parseScales(text: string): number[] {
@@ -86,6 +86,7 @@ export default function register(program: Command): void {
     .option('--target <class>', "targeted patch: a class index, or 'other' on binary tasks (default untargeted)")
     .option('--save-patch <file.png>', 'write the patch as PNG (several patches: -<mode>-<scale>[-on-<class>|-to-<class>] is added to the name)')
     .option('--save-examples <dir>', 'write a few original/patched PNGs per patch and an index.json')
+    .option('--report <file.html>', 'write a self-contained HTML report (results, curve over scales, patches, examples)')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
     .action(action(async (o: PatchCli) => {
       const modes = o.mode.split(',').map((m) => m.trim()).filter(Boolean) as PatchMode[];
@@ -115,6 +116,10 @@ export default function register(program: Command): void {
         writeFileSync(f.file, encodePng(f.patch, f.side, f.side, f.channels));
       }
       if (o.saveExamples) saveExamples(o.saveExamples, runs, test.x, test.shape, model.classes, test.labels);
+      if (o.report) {
+        const { writePatchReport } = await import('../../report/patch.js');
+        await writePatchReport(o.report, { model: model.card.name, surrogate: surrogate?.card.name, dataset: data.name, classes: model.classes, fitImages: Math.min(o.fitLimit, data.splits.train.n), runs, test, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
+      }
       const rows = runs.map(({ mode, scale, n, cleanAccuracy, patchedAccuracy, attackSuccessRate }) => ({ mode, scale, n, cleanAccuracy, patchedAccuracy, attackSuccessRate }));
       if (o.json) return printJson(rows);
       process.stdout.write(`${model.card.name} on ${data.name}/test (n=${rows[0]?.n ?? 0}), patches made from ${Math.min(o.fitLimit, data.splits.train.n)} training images${surrogate ? `, surrogate ${surrogate.card.name}` : ''}:\n`);
