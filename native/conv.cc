@@ -107,16 +107,19 @@ struct WeightsPort {
 };
 
 struct FwdEntry {
+  uint64_t lastUse = 0;
   convolution_forward::primitive_desc pd;
   convolution_forward prim;
   WeightsPort w, src, dst;
 };
 struct BwdDataEntry {
+  uint64_t lastUse = 0;
   convolution_backward_data::primitive_desc pd;
   convolution_backward_data prim;
   WeightsPort w, diffDst, diffSrc;
 };
 struct BwdWeightsEntry {
+  uint64_t lastUse = 0;
   convolution_backward_weights::primitive_desc pd;
   convolution_backward_weights prim;
   WeightsPort w, src, diffDst;
@@ -137,6 +140,29 @@ thread_local std::unordered_map<std::string, std::unique_ptr<FwdEntry>> fwdCache
 thread_local std::unordered_map<std::string, std::unique_ptr<BwdDataEntry>> bwdDataCache;
 thread_local std::unordered_map<std::string, std::unique_ptr<BwdWeightsEntry>> bwdWeightsCache;
 
+// The caches are keyed by shape, batch size included, and every entry holds reorder buffers sized
+// by its batch: query attacks, whose batches shrink one image at a time, would otherwise create
+// thousands of entries (a replication run grew to 8.5 GB and was killed). Least recently used
+// entries beyond this many per kind are dropped; a ResNet-50 has 53 convolutions.
+constexpr size_t kCacheLimit = 160;
+thread_local uint64_t useClock = 0;
+
+template <class E, class Make>
+E* cached(std::unordered_map<std::string, std::unique_ptr<E>>& cache, const std::string& k, Make make) {
+  std::lock_guard<std::mutex> g(cacheMutex);
+  auto it = cache.find(k);
+  if (it == cache.end()) {
+    if (cache.size() >= kCacheLimit) {
+      auto victim = cache.begin();
+      for (auto j = cache.begin(); j != cache.end(); ++j) if (j->second->lastUse < victim->second->lastUse) victim = j;
+      cache.erase(victim);
+    }
+    it = cache.emplace(k, make()).first;
+  }
+  it->second->lastUse = ++useClock;
+  return it->second.get();
+}
+
 std::string convKey(const char* kind, const std::vector<int64_t>& p, float alpha) {
   return key(kind, p) + "|" + std::to_string(alpha);
 }
@@ -153,21 +179,15 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   double wid = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
   ConvShape s = parse(p);
   std::string k = convKey("fwd", p, alpha);
-  FwdEntry* e;
-  {
-    std::lock_guard<std::mutex> g(cacheMutex);
-    auto it = fwdCache.find(k);
-    if (it == fwdCache.end()) {
-      auto ne = std::make_unique<FwdEntry>();
-      ne->pd = fwdPd(s, alpha, true, kFwd);
-      ne->prim = convolution_forward(ne->pd);
-      ne->w.init(md(s.wei, s.wtag), ne->pd.weights_desc(), true);
-      ne->src.init(md(s.src, tag::nhwc), ne->pd.src_desc(), true);
-      ne->dst.init(md(s.dst, tag::nhwc), ne->pd.dst_desc(), false);
-      it = fwdCache.emplace(k, std::move(ne)).first;
-    }
-    e = it->second.get();
-  }
+  FwdEntry* e = cached(fwdCache, k, [&] {
+    auto ne = std::make_unique<FwdEntry>();
+    ne->pd = fwdPd(s, alpha, true, kFwd);
+    ne->prim = convolution_forward(ne->pd);
+    ne->w.init(md(s.wei, s.wtag), ne->pd.weights_desc(), true);
+    ne->src.init(md(s.src, tag::nhwc), ne->pd.src_desc(), true);
+    ne->dst.init(md(s.dst, tag::nhwc), ne->pd.dst_desc(), false);
+    return ne;
+  });
   auto& eng = cpuEngine();
   auto& st = cpuStream();
   memory userSrc(md(s.src, tag::nhwc), eng, f32(info[0]));
@@ -196,24 +216,18 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   p[18] = 0; p[19] = 0;
   ConvShape s = parse(p);
   std::string k = key("bwdd", p);
-  BwdDataEntry* e;
-  {
-    std::lock_guard<std::mutex> g(cacheMutex);
-    auto it = bwdDataCache.find(k);
-    if (it == bwdDataCache.end()) {
-      auto ne = std::make_unique<BwdDataEntry>();
-      auto hint = fwdPd(s, 0.f, false, kBwdData);
-      convolution_backward_data::desc d(algorithm::convolution_direct, actMd(s, s.src, kBwdData),
-          anyMd(s.wei), actMd(s, s.dst, kBwdData), s.strides, s.dil, s.pl, s.pr);
-      ne->pd = convolution_backward_data::primitive_desc(d, cpuEngine(), hint);
-      ne->prim = convolution_backward_data(ne->pd);
-      ne->w.init(md(s.wei, s.wtag), ne->pd.weights_desc(), true);
-      ne->diffDst.init(md(s.dst, tag::nhwc), ne->pd.diff_dst_desc(), true);
-      ne->diffSrc.init(md(s.src, tag::nhwc), ne->pd.diff_src_desc(), false);
-      it = bwdDataCache.emplace(k, std::move(ne)).first;
-    }
-    e = it->second.get();
-  }
+  BwdDataEntry* e = cached(bwdDataCache, k, [&] {
+    auto ne = std::make_unique<BwdDataEntry>();
+    auto hint = fwdPd(s, 0.f, false, kBwdData);
+    convolution_backward_data::desc d(algorithm::convolution_direct, actMd(s, s.src, kBwdData),
+        anyMd(s.wei), actMd(s, s.dst, kBwdData), s.strides, s.dil, s.pl, s.pr);
+    ne->pd = convolution_backward_data::primitive_desc(d, cpuEngine(), hint);
+    ne->prim = convolution_backward_data(ne->pd);
+    ne->w.init(md(s.wei, s.wtag), ne->pd.weights_desc(), true);
+    ne->diffDst.init(md(s.dst, tag::nhwc), ne->pd.diff_dst_desc(), true);
+    ne->diffSrc.init(md(s.src, tag::nhwc), ne->pd.diff_src_desc(), false);
+    return ne;
+  });
   auto& eng = cpuEngine();
   auto& st = cpuStream();
   memory userDiffDst(md(s.dst, tag::nhwc), eng, f32(info[0]));
@@ -240,27 +254,21 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   p[18] = 0; p[19] = wantBias ? 1 : 0;
   ConvShape s = parse(p);
   std::string k = key("bwdw", p);
-  BwdWeightsEntry* e;
-  {
-    std::lock_guard<std::mutex> g(cacheMutex);
-    auto it = bwdWeightsCache.find(k);
-    if (it == bwdWeightsCache.end()) {
-      auto ne = std::make_unique<BwdWeightsEntry>();
-      auto hint = fwdPd(s, 0.f, false, kBwdWeights);
-      auto d = wantBias
-          ? convolution_backward_weights::desc(algorithm::convolution_direct, actMd(s, s.src, kBwdWeights),
-                anyMd(s.wei), md(s.bias, tag::a), actMd(s, s.dst, kBwdWeights), s.strides, s.dil, s.pl, s.pr)
-          : convolution_backward_weights::desc(algorithm::convolution_direct, actMd(s, s.src, kBwdWeights),
-                anyMd(s.wei), actMd(s, s.dst, kBwdWeights), s.strides, s.dil, s.pl, s.pr);
-      ne->pd = convolution_backward_weights::primitive_desc(d, cpuEngine(), hint);
-      ne->prim = convolution_backward_weights(ne->pd);
-      ne->w.init(md(s.wei, s.wtag), ne->pd.diff_weights_desc(), false);
-      ne->src.init(md(s.src, tag::nhwc), ne->pd.src_desc(), true);
-      ne->diffDst.init(md(s.dst, tag::nhwc), ne->pd.diff_dst_desc(), true);
-      it = bwdWeightsCache.emplace(k, std::move(ne)).first;
-    }
-    e = it->second.get();
-  }
+  BwdWeightsEntry* e = cached(bwdWeightsCache, k, [&] {
+    auto ne = std::make_unique<BwdWeightsEntry>();
+    auto hint = fwdPd(s, 0.f, false, kBwdWeights);
+    auto d = wantBias
+        ? convolution_backward_weights::desc(algorithm::convolution_direct, actMd(s, s.src, kBwdWeights),
+              anyMd(s.wei), md(s.bias, tag::a), actMd(s, s.dst, kBwdWeights), s.strides, s.dil, s.pl, s.pr)
+        : convolution_backward_weights::desc(algorithm::convolution_direct, actMd(s, s.src, kBwdWeights),
+              anyMd(s.wei), actMd(s, s.dst, kBwdWeights), s.strides, s.dil, s.pl, s.pr);
+    ne->pd = convolution_backward_weights::primitive_desc(d, cpuEngine(), hint);
+    ne->prim = convolution_backward_weights(ne->pd);
+    ne->w.init(md(s.wei, s.wtag), ne->pd.diff_weights_desc(), false);
+    ne->src.init(md(s.src, tag::nhwc), ne->pd.src_desc(), true);
+    ne->diffDst.init(md(s.dst, tag::nhwc), ne->pd.diff_dst_desc(), true);
+    return ne;
+  });
   auto& eng = cpuEngine();
   auto& st = cpuStream();
   memory src = portIn(e->src, memory(md(s.src, tag::nhwc), eng, f32(info[0])), st);

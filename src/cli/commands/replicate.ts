@@ -134,7 +134,10 @@ async function blackbox(o: ReplicateCli, datasets: Dataset[], archs: Architectur
     for (const arch of archs) {
       const target = await trainedModel(o, data, arch, width(arch));
       const surrogate = o.surrogate ? await loadClassifier(o.surrogate) : await trainedModel(o, data, arch, width(arch), o.seed + 1);
-      rows.push(await finlaysonBlackbox(target, surrogate, data, img, { seed: o.seed, patchSteps: o.quick ? 50 : 100, patchLimit: o.quick ? 300 : 500, onProgress: (s) => log(o, s) }));
+      const row = await finlaysonBlackbox(target, surrogate, data, img, { seed: o.seed, patchSteps: o.quick ? 50 : 100, patchLimit: o.quick ? 300 : 500, onProgress: (s) => log(o, s) });
+      rows.push(row);
+      // a long run reports each finished dataset at once, so a later failure does not lose it
+      log(o, `finlayson --blackbox: ${row.dataset}: ${JSON.stringify({ clean: row.cleanAccuracy, transfer: row.transfer.map((t) => [t.eps, t.robustAccuracy, t.whiteboxRobustAccuracy]), patches: row.patches.map((p) => [p.mode, p.scale, p.patchedAccuracy]) })}`);
     }
   }
   const seconds = (performance.now() - t0) / 1000;
