@@ -45,12 +45,16 @@ export interface ModelCard {
     weightDecay: number;
     augment: boolean;
     classWeights: number[] | null;
-    earlyStopping: { patience: number; metric: 'val.auc' } | null;
+    earlyStopping: { patience: number; metric: 'val.auc' | 'val.balancedRobustAccuracy' } | null;
     seconds: number;
     backend: string;
     threads: number;
     /** The command line that trained the model. */
     command?: string;
+    /** Adversarial training (src/defences/adversarial-training.ts): method, ε (L∞), inner steps and step size, TRADES β, checkpoint rule. */
+    adversarial?: { method: 'pgd' | 'trades'; eps: number; steps: number; stepSize: number; beta?: number; selection: string };
+    /** Gaussian noise augmentation for randomized smoothing (src/defences/smoothing.ts). */
+    noise?: { sigma: number };
   };
   medshieldVersion: string;
   gitCommit: string | null;

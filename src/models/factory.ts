@@ -55,8 +55,9 @@ export async function fitClassifier(model: Classifier, data: Dataset, opts: Trai
     seed: opts.seed, epochs: opts.epochs, epochsRun: result.epochsRun, bestEpoch: result.bestEpoch,
     batchSize: opts.batchSize ?? 128, optimizer: opts.optimizer ?? 'adam', learningRate: opts.learningRate ?? (opts.optimizer === 'sgd' ? 0.05 : 1e-3),
     schedule: opts.schedule ?? 'cosine', weightDecay: opts.weightDecay ?? 0, augment: opts.augment ?? true,
-    classWeights: result.classWeights, earlyStopping: opts.patience ? { patience: opts.patience, metric: 'val.auc' } : null,
+    classWeights: result.classWeights, earlyStopping: opts.patience ? { patience: opts.patience, metric: opts.batchHook?.validate ? 'val.balancedRobustAccuracy' : 'val.auc' } : null,
     seconds: round(result.seconds, 1), backend: eng?.backend ?? 'unknown', threads: eng?.threads ?? 1,
+    ...(opts.batchHook?.card ?? {}),
   };
   model.card.createdAt = new Date().toISOString();
   return { model, training: result, val, test };

@@ -4,6 +4,7 @@
  * has a side), class weights (`auto`: balanced for binary tasks, whose 0.5 threshold otherwise follows
  * the training prevalence; PneumoniaMNIST's test split has 37.5 % normal films against 26 % in train), gradient accumulation over micro-batches (the wasm heap is 4 GB), model selection
  * and early stopping on validation AUC (MedMNIST selects its checkpoints on validation AUC).
+ * Training defences plug in through `batchHook` (src/defences/adversarial-training.ts, smoothing.ts).
  */
 import { tf, Rng, currentEngine } from '../engine/index.js';
 import type { Split } from '../data/dataset.js';
@@ -12,6 +13,7 @@ import type { Task } from '../data/medmnist.js';
 import { badArgument } from '../errors.js';
 import { classificationMetrics, type ClassificationMetrics } from '../eval/metrics.js';
 import type { Classifier } from './model.js';
+import type { ModelCard } from './card.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -25,15 +27,31 @@ export interface TrainOptions {
   augment?: boolean;
   flip?: boolean;
   classWeights?: 'auto' | 'balanced' | 'none';
-  /** Stop after this many epochs without a better validation AUC (0 = never stop early). */
+  /** Stop after this many epochs without a better validation AUC (or `batchHook.validate` score; 0 = never stop early). */
   patience?: number;
   seed: number;
+  /** Per-batch hook of a training defence (adversarial training, TRADES, noise augmentation). */
+  batchHook?: BatchHook;
   onEvent?: (e: TrainEvent) => void;
+}
+
+/**
+ * A training defence, seen by the loop: `transform` replaces each (augmented) micro-batch by the
+ * input the loss sees (PGD adversarial examples, x + N(0,σ²) noise, or the clean batch for TRADES);
+ * `loss` replaces the weighted cross-entropy on that input (TRADES: CE(f(x)) + β·KL); `validate`
+ * replaces validation AUC as the checkpoint score (higher is better; AUC breaks ties).
+ */
+export interface BatchHook {
+  transform(model: Classifier, xs: tf.Tensor4D, ys: Int32Array, rng: Rng): Promise<tf.Tensor4D>;
+  loss?(forward: (x: tf.Tensor4D) => tf.Tensor2D, clean: tf.Tensor4D, xt: tf.Tensor4D, ce: (logits: tf.Tensor2D) => tf.Scalar): tf.Scalar;
+  validate?(model: Classifier, val: Split): Promise<number>;
+  /** What the model card records under `training` (e.g. `{ adversarial: {...} }`). */
+  readonly card?: Partial<NonNullable<ModelCard['training']>>;
 }
 
 export type TrainEvent =
   | { type: 'step'; epoch: number; step: number; steps: number; loss: number; learningRate: number }
-  | { type: 'epoch'; epoch: number; epochs: number; loss: number; val: ClassificationMetrics; best: boolean; seconds: number };
+  | { type: 'epoch'; epoch: number; epochs: number; loss: number; val: ClassificationMetrics; best: boolean; seconds: number; valScore?: number };
 
 export interface TrainResult {
   epochsRun: number;
@@ -41,7 +59,7 @@ export interface TrainResult {
   bestVal: ClassificationMetrics;
   classWeights: number[] | null;
   seconds: number;
-  history: Array<{ epoch: number; loss: number; valAccuracy: number; valAuc: number }>;
+  history: Array<{ epoch: number; loss: number; valAccuracy: number; valAuc: number; valScore?: number }>;
 }
 
 export interface EvalResult extends ClassificationMetrics { n: number; probs: Float32Array }
@@ -134,7 +152,7 @@ export async function train(model: Classifier, data: { train: Split; val: Split 
 
   const stepsPerEpoch = Math.ceil(tr.n / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
-  let best: { epoch: number; val: ClassificationMetrics; weights: tf.Tensor[] } | null = null;
+  let best: { epoch: number; score: number; val: ClassificationMetrics; weights: tf.Tensor[] } | null = null;
   let sinceBest = 0;
   const history: TrainResult['history'] = [];
   const t0 = Date.now();
@@ -160,13 +178,17 @@ export async function train(model: Classifier, data: { train: Split; val: Split 
         }
         const ys = batchLabels(tr, sub);
         const frac = sub.length / nb;
+        const hook = o.batchHook;
+        const xt = hook ? await hook.transform(model, xs, ys, rng) : xs;
+        const forward = (x: tf.Tensor4D): tf.Tensor2D => model.net.apply(x, { training: true }) as tf.Tensor2D;
+        const ce = (logits: tf.Tensor2D): tf.Scalar => lossFn(model.task, logits, ys, k, classWeights);
         const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-          let l = lossFn(model.task, model.net.apply(xs, { training: true }) as tf.Tensor2D, ys, k, classWeights);
+          let l = hook?.loss ? hook.loss(forward, xs, xt, ce) : ce(forward(xt));
           if (o.weightDecay > 0) l = tf.add(l, tf.mul(o.weightDecay / 2, tf.addN(decayed.map((v) => tf.sum(tf.square(v)))))) as tf.Scalar;
           return tf.mul(l, frac) as tf.Scalar;
         }), vars);
         batchLoss += (await value.data())[0];
-        value.dispose(); xs.dispose();
+        value.dispose(); xs.dispose(); if (xt !== xs) xt.dispose();
         if (!acc) acc = grads;
         else {
           const prev: tf.NamedTensorMap = acc;
@@ -180,15 +202,17 @@ export async function train(model: Classifier, data: { train: Split; val: Split 
       o.onEvent?.({ type: 'step', epoch, step: s + 1, steps: stepsPerEpoch, loss: batchLoss, learningRate: lr });
     }
     const v = await evaluateSplit(model, val);
-    const isBest = !best || v.auc > best.val.auc || (v.auc === best.val.auc && v.accuracy > best.val.accuracy);
+    const score = o.batchHook?.validate ? await o.batchHook.validate(model, val) : v.auc;
+    const isBest = !best || score > best.score || (score === best.score && (v.auc > best.val.auc || (v.auc === best.val.auc && v.accuracy > best.val.accuracy)));
     if (isBest) {
       if (best) tf.dispose(best.weights);
-      best = { epoch, val: { accuracy: v.accuracy, auc: v.auc }, weights: model.net.getWeights().map((t) => t.clone()) };
+      best = { epoch, score, val: { accuracy: v.accuracy, auc: v.auc }, weights: model.net.getWeights().map((t) => t.clone()) };
       sinceBest = 0;
     } else sinceBest++;
     const loss = lossSum / lossN;
-    history.push({ epoch, loss, valAccuracy: v.accuracy, valAuc: v.auc });
-    o.onEvent?.({ type: 'epoch', epoch, epochs: o.epochs, loss, val: { accuracy: v.accuracy, auc: v.auc }, best: isBest, seconds: (Date.now() - te) / 1000 });
+    const extra = o.batchHook?.validate ? { valScore: score } : {};
+    history.push({ epoch, loss, valAccuracy: v.accuracy, valAuc: v.auc, ...extra });
+    o.onEvent?.({ type: 'epoch', epoch, epochs: o.epochs, loss, val: { accuracy: v.accuracy, auc: v.auc }, best: isBest, seconds: (Date.now() - te) / 1000, ...extra });
     if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch} (loss ${loss}); lower --lr`);
     if (o.patience > 0 && sinceBest >= o.patience) break;
   }

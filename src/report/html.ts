@@ -58,7 +58,7 @@ export async function renderHtml(report: AttackReport): Promise<string> {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${esc(report.title)}</title><style>${CSS}</style></head><body>
 <h1>${esc(report.title)}</h1>
-<div class="tags" id="tags"><span title="${esc(t.mitreAtlas.url)}">MITRE ATLAS ${esc(t.mitreAtlas.id)} — ${esc(t.mitreAtlas.name)}</span><span>NIST AI 100-2: ${esc(t.nist.term)} (${esc(t.nist.knowledge)})</span><span>model: ${esc(p.model.name)}</span><span>dataset: ${esc(p.dataset.name)}/${esc(p.dataset.split)}</span></div>
+<div class="tags" id="tags"><span title="${esc(t.mitreAtlas.url)}">MITRE ATLAS ${esc(t.mitreAtlas.id)} — ${esc(t.mitreAtlas.name)}</span><span>NIST AI 100-2: ${esc(t.nist.term)} (${esc(knowledgeTag(runs, t.nist.knowledge))})</span><span>model: ${esc(p.model.name)}</span><span>dataset: ${esc(p.dataset.name)}/${esc(p.dataset.split)}</span></div>
 <h2>Summary for clinicians</h2>
 <div id="summary">${findings(report).map((f) => `<p class="finding">${esc(f)}</p>`).join('')}
 <p>These are <b>evasion</b> attacks ${knowledge(runs)}: an attacker who can alter an image file between the scanner and the model can change its diagnosis while a radiologist sees the same picture. The perturbations were computed on ${esc(p.dataset.resolution)} images; at ${esc(p.dataset.resolution)} a given ε in grey levels is a larger relative change than on full-resolution images (a perturbation's L2 size grows with the square root of the pixel count).</p></div>
@@ -96,4 +96,11 @@ function knowledge(runs: AttackReport['runs']): string {
     transfer: 'crafted on a model the attacker trained independently, then sent to this one (transfer black box)',
   };
   return [...kinds].map((k) => words[k] ?? k).join('; ');
+}
+
+/** NIST AI 100-2 knowledge level of the runs: white-box unless every run was a black-box one. */
+function knowledgeTag(runs: AttackReport['runs'], whitebox: string): string {
+  const tags: Record<string, string> = { score: 'black-box, score-based', decision: 'black-box, decision-based', transfer: 'black-box, transfer' };
+  const kinds = [...new Set(runs.map((r) => r.threatModel ?? 'whitebox'))];
+  return kinds.map((k) => tags[k] ?? whitebox).join('; ');
 }

@@ -18,6 +18,7 @@ export const commands: CommandEntry[] = [
   { names: ['attack'], load: () => import('./attack.js') },
   { names: ['patch'], load: () => import('./patch.js') },
   { names: ['universal'], load: () => import('./universal.js') },
+  { names: ['defend'], load: () => import('./defend.js') },
   { names: ['replicate'], load: () => import('./replicate.js') },
   { names: ['keys'], load: () => import('./keys.js') },
   { names: ['dicom'], load: () => import('./dicom.js') },
@@ -27,4 +28,6 @@ export const commands: CommandEntry[] = [
   { names: ['audit'], load: () => import('./audit.js') },
   { names: ['sbom'], load: () => import('./sbom.js') },
   { names: ['target'], load: () => import('./target.js') },
+  { names: ['detect'], load: () => import('./detect.js') },
+  { names: ['certify'], load: () => import('./certify.js') },
 ];

@@ -7,11 +7,16 @@ import { newClassifier, fitClassifier } from '../../models/factory.js';
 import { saveModel } from '../../models/io.js';
 import { badArgument } from '../../errors.js';
 import { progress } from '../progress.js';
+import { ADVERSARIAL_METHODS, adversarialTraining, type AdversarialMethod } from '../../defences/adversarial-training.js';
+import { noiseAugmentation } from '../../defences/smoothing.js';
+import { parseEpsilon } from '../../attacks/epsilon.js';
+import type { BatchHook } from '../../models/train.js';
 
 interface TrainCli extends CommonOptions {
   dataset: string; model: string; epochs: number; out?: string; width?: number; batchSize: number; microBatch?: number;
   optimizer: 'adam' | 'sgd'; lr?: number; schedule: 'cosine' | 'step' | 'constant'; weightDecay: number;
   augment: boolean; flip?: boolean; classWeights: 'auto' | 'balanced' | 'none'; patience: number; dataDir?: string; name?: string;
+  adv?: AdversarialMethod; eps?: string; advSteps: number; beta?: number; noiseSigma?: number;
 }
 
 export default function register(program: Command): void {
@@ -31,24 +36,36 @@ export default function register(program: Command): void {
     .option('--flip', 'also random horizontal flips')
     .addOption(new Option('--class-weights <mode>', 'class weights: auto = balanced for binary tasks, none otherwise').choices(['auto', 'balanced', 'none']).default('auto'))
     .option('--patience <n>', 'stop after N epochs without better validation AUC (0: off)', parseIntArg('--patience', 0, 100000), 0)
+    .addOption(new Option('--adv <method>', 'adversarial training: pgd (Madry et al. 2018) or trades (Zhang et al. 2019); needs --eps').choices(ADVERSARIAL_METHODS))
+    .option('--eps <x>', 'L∞ radius for --adv, e.g. 8/255')
+    .option('--adv-steps <n>', 'inner PGD steps for --adv (step 2.5·ε/steps)', parseIntArg('--adv-steps', 1, 1000), 7)
+    .option('--beta <x>', 'TRADES trade-off β (default 6)', parseFloatArg('--beta', 0, 1e6))
+    .option('--noise-sigma <x>', 'Gaussian noise augmentation N(0,σ²) for randomized smoothing (Cohen et al. 2019)', parseFloatArg('--noise-sigma', 0, 100))
     .option('--name <name>', 'model name in the card')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
     .action(action(async (o: TrainCli) => {
       if (!ARCHITECTURES.includes(o.model as Architecture)) throw badArgument(`unknown model '${o.model}' (choose ${ARCHITECTURES.join(', ')})`);
       if (o.flip && !o.augment) throw badArgument('--flip needs --augment');
+      if (o.adv && o.eps === undefined) throw badArgument(`--adv ${o.adv} needs --eps (e.g. --eps 8/255)`);
+      if (!o.adv && (o.eps !== undefined || o.beta !== undefined)) throw badArgument('--eps and --beta apply to adversarial training only (add --adv pgd|trades)');
+      if (o.adv && o.noiseSigma !== undefined) throw badArgument('choose one training defence: --adv or --noise-sigma');
+      if (o.noiseSigma !== undefined && !(o.noiseSigma > 0)) throw badArgument(`--noise-sigma must be greater than 0, got ${o.noiseSigma}`);
       const engine = await startEngine(o);
       const data = await loadDataset(o.dataset, { dataDir: o.dataDir });
       const model = newClassifier(o.model as Architecture, data, { width: o.width, seed: o.seed, name: o.name });
+      let batchHook: BatchHook | undefined;
+      if (o.adv) batchHook = adversarialTraining({ method: o.adv, eps: parseEpsilon(o.eps!), steps: o.advSteps, beta: o.beta }, model.task);
+      else if (o.noiseSigma !== undefined) batchHook = noiseAugmentation(o.noiseSigma);
       const steps = Math.ceil(data.splits.train.n / o.batchSize);
       const bar = progress(`train ${o.model}`, steps * o.epochs, { quiet: false });
       if (!o.json) process.stderr.write(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend\n`);
       const fit = await fitClassifier(model, data, {
         epochs: o.epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
         schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: !!o.flip, classWeights: o.classWeights,
-        patience: o.patience, seed: o.seed,
+        patience: o.patience, seed: o.seed, batchHook,
         onEvent: (e) => {
           if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${o.epochs}`, loss: e.loss.toFixed(4) });
-          else bar.log(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
+          else bar.log(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
         },
       });
       bar.stop();
@@ -60,6 +77,8 @@ export default function register(program: Command): void {
         n: { train: data.splits.train.n, val: data.splits.val.n, test: data.splits.test.n },
         seconds: model.card.training!.seconds,
         ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, backend: engine.backend,
+        ...(model.card.training!.adversarial ? { adversarial: model.card.training!.adversarial } : {}),
+        ...(model.card.training!.noise ? { noise: model.card.training!.noise } : {}),
       };
       if (o.json) return printJson(result);
       process.stdout.write(`${o.model} on ${data.name}: test accuracy ${fit.test.accuracy.toFixed(4)}, AUC ${fit.test.auc.toFixed(4)} (val ${fit.val.accuracy.toFixed(4)} / ${fit.val.auc.toFixed(4)}), best epoch ${fit.training.bestEpoch}, ${result.seconds} s${o.out ? `; saved to ${o.out}` : ''}\n`);

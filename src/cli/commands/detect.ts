@@ -1,0 +1,67 @@
+/**
+ * `medshield detect`: fit adversarial-example detectors (kd_bu, lid, mahalanobis, deepfeature_rf,
+ * squeeze, magnet) on train-split images attacked with --train-attack, and report AUC, TPR at 5 % FPR
+ * and the threshold per test attack and ε, under Ma et al.'s protocol (src/eval/detection.ts).
+ * `--save DIR` stores the fitted detector(s) for the gateway (DIR, or DIR/<detector>@<ε> when several).
+ */
+import type { Command } from 'commander';
+import path from 'node:path';
+import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import { loadDataset } from '../../data/dataset.js';
+import { loadClassifier } from '../../models/io.js';
+import { checkInputMatches } from '../../models/card.js';
+import { getAttack } from '../../attacks/registry.js';
+import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
+import { selectImages } from '../../eval/images.js';
+import { evaluateDetection, type DetectionReport } from '../../eval/detection.js';
+import { createDetector, DETECTOR_NAMES, saveDetector } from '../../detectors/registry.js';
+import { badArgument } from '../../errors.js';
+
+interface DetectCli extends CommonOptions {
+  model: string; dataset?: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
+  fitLimit: number; limit: number; save?: string; dataDir?: string;
+}
+
+const list = (s: string): string[] => s.split(',').map((t) => t.trim()).filter(Boolean);
+
+export default function register(program: Command): void {
+  withCommon(program.command('detect').description('fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)'))
+    .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
+    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .requiredOption('--detector <names>', `detector(s), comma-separated: ${DETECTOR_NAMES.join(', ')}`)
+    .option('--train-attack <name>', 'attack whose successful examples the detector is fitted on', 'pgd')
+    .option('--test-attacks <list>', 'attacks to test on (comma-separated)', 'fgsm,bim,pgd,cw,deepfool')
+    .requiredOption('--eps <list>', 'L∞ budget(s), e.g. 2/255,8/255 (one detector fitted per ε)')
+    .option('--fit-limit <n>', 'train-split images attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
+    .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
+    .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .action(action(async (o: DetectCli) => {
+      const names = list(o.detector);
+      if (!names.length) throw badArgument('--detector needs at least one name');
+      for (const n of names) createDetector(n);
+      const trainAttack = getAttack(o.trainAttack);
+      const testAttacks = list(o.testAttacks).map(getAttack);
+      for (const a of [trainAttack, ...testAttacks]) if (a.threatModel !== 'whitebox') throw badArgument(`detect crafts examples with white-box attacks; '${a.name}' is a ${a.threatModel} attack`);
+      const eps = parseEpsilonList(o.eps);
+      await startEngine(o);
+      const model = await loadClassifier(o.model);
+      const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
+      const te = data.splits.test;
+      checkInputMatches(model.card, { height: te.height, width: te.width, channels: te.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
+      for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
+      const several = names.length > 1 || eps.length > 1;
+      const reports: DetectionReport[] = await evaluateDetection(model, {
+        detectors: names, trainImages: selectImages(data.splits.train, o.fitLimit, o.seed), testImages: selectImages(te, o.limit, o.seed),
+        trainAttack, testAttacks, eps, seed: o.seed,
+        onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
+        onProgress: (what) => { if (!o.json) process.stderr.write(`medshield: ${what}\n`); },
+      });
+      const out = reports.map((r) => ({ ...r, results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })) }));
+      if (o.json) { printJson(out.length === 1 ? out[0] : out); return; }
+      for (const r of out) {
+        process.stdout.write(`${r.detector} (fitted on ${r.trainAttack}; ${r.protocol})\n`);
+        for (const x of r.results) process.stdout.write(`  ${x.attack.padEnd(9)} ε=${x.epsText.padEnd(7)} n=${String(x.n).padEnd(5)} AUC=${x.auc ?? '–'}  TPR@5%FPR=${x.tprAt5Fpr ?? '–'}  threshold=${x.threshold ?? '–'}\n`);
+      }
+    }));
+}

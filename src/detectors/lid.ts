@@ -1,0 +1,102 @@
+/**
+ * Local intrinsic dimensionality — Ma X., Li, Wang, Erfani, Wijewickrema, Schoenebeck, Song, Houle &
+ * Bailey, "Characterizing adversarial subspaces using local intrinsic dimensionality", ICLR 2018.
+ *
+ * Maximum-likelihood estimate per layer ℓ, from the k nearest neighbours of φ_ℓ(x) within a minibatch
+ * of clean images:  LID_ℓ(x) = −( (1/k) Σ_{i=1..k} log( r_i(x) / r_k(x) ) )⁻¹,  k = 20, where r_i is the
+ * distance to the i-th nearest neighbour (the nearest one is skipped, as the authors' `mle_batch` does).
+ * Layers: every named feature layer of the model (`model.featureNames`, flattened) plus the logits.
+ * Fitting follows the paper: minibatches of 100 clean images are the reference for their own clean,
+ * noisy and adversarial versions; a logistic regression on the standardised per-layer LIDs separates
+ * clean + noisy (negatives) from adversarial (positives). Scoring a new image uses a stored reference
+ * minibatch of 100 clean fit images (the deployable form of the estimate); score = the logit.
+ *
+ * Usage: `medshield detect --model default --detector lid --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
+ */
+import type { DifferentiableModel } from '../models/model.js';
+import type { Detector, DetectorFitData, DetectorState } from './types.js';
+import { base64ToF32, checkFitData, checkModel, detectorState, f32ToBase64, featureRows, Logistic, modelIdentity, pairwiseSq } from './common.js';
+
+export interface LidParams { k?: number; batch?: number }
+
+interface LidState { layers: string[]; reference: string; referenceN: number; logistic: unknown }
+
+export class Lid implements Detector {
+  readonly name = 'lid';
+  readonly reference = 'Ma X. et al., ICLR 2018, local intrinsic dimensionality (k = 20, minibatch 100)';
+  private model?: { name: string; sha256: string };
+  private st?: LidState;
+  private lr?: Logistic;
+
+  constructor(readonly params: LidParams = {}) {}
+
+  private get k(): number { return this.params.k ?? 20; }
+  private get batch(): number { return this.params.batch ?? 100; }
+
+  /** LID of each query row against the reference rows (per layer), one row of LIDs per query. */
+  private async lids(model: DifferentiableModel, layers: string[], ref: Float32Array, nRef: number, q: Float32Array, nq: number): Promise<number[][]> {
+    const out: number[][] = Array.from({ length: nq }, () => []);
+    for (const layer of layers) {
+      const fr = layer === 'logits' ? await logitRows(model, ref, nRef) : await featureRows(model, ref, nRef, layer);
+      const fq = layer === 'logits' ? await logitRows(model, q, nq) : await featureRows(model, q, nq, layer);
+      const d2 = await pairwiseSq(fq.data, nq, fr.data, nRef, fr.dim);
+      const k = Math.min(this.k, nRef - 1);
+      for (let i = 0; i < nq; i++) {
+        const r = Array.from(d2.subarray(i * nRef, (i + 1) * nRef), Math.sqrt).sort((a, b) => a - b).slice(1, k + 1);
+        const rk = Math.max(r[k - 1], 1e-12);
+        let s = 0; for (const v of r) s += Math.log(Math.max(v, 1e-12) / rk);
+        out[i].push(s < 0 ? -k / s : 0);
+      }
+    }
+    return out;
+  }
+
+  async fit(model: DifferentiableModel, data: DetectorFitData): Promise<void> {
+    const { d, nClean, nAdv, nNoisy } = checkFitData(this.name, model, data);
+    const layers = [...model.featureNames, 'logits'];
+    const B = this.batch; const nb = Math.ceil(Math.max(nClean, nAdv) / B);
+    const x: number[][] = []; const y: number[] = [];
+    const chunk = (src: Float32Array, n: number, b: number): [Float32Array, number] => {
+      const per = Math.ceil(n / nb); const s = Math.min(b * per, n); const e = Math.min(s + per, n);
+      return [src.subarray(s * d, e * d), e - s];
+    };
+    for (let b = 0; b < nb; b++) {
+      const [ref, nRef] = chunk(data.clean, nClean, b);
+      if (nRef < 3) continue;
+      const sets: Array<[Float32Array, number, number]> = [[ref, nRef, 0], [...chunk(data.adversarial, nAdv, b), 1]];
+      if (data.noisy) sets.push([...chunk(data.noisy, nNoisy, b), 0]);
+      for (const [q, nq, label] of sets) {
+        if (!nq) continue;
+        for (const row of await this.lids(model, layers, ref, nRef, q, nq)) { x.push(row); y.push(label); }
+      }
+    }
+    this.lr = new Logistic().fit(x, y);
+    const nRef = Math.min(B, nClean);
+    this.st = { layers, reference: f32ToBase64(data.clean.slice(0, nRef * d)), referenceN: nRef, logistic: null };
+    this.model = await modelIdentity(model);
+  }
+
+  async score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array> {
+    await checkModel(this.name, this.model, model);
+    const st = this.st!;
+    const ref = base64ToF32(st.reference);
+    const out = new Float64Array(n); const d = x.length / n; const B = this.batch;
+    for (let s = 0; s < n; s += B) {
+      const m = Math.min(B, n - s);
+      out.set(this.lr!.score(await this.lids(model, st.layers, ref, st.referenceN, x.subarray(s * d, (s + m) * d), m)), s);
+    }
+    return out;
+  }
+
+  save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, { ...this.st, logistic: this.lr?.toJSON() }); }
+
+  static load(s: DetectorState): Lid {
+    const d = new Lid(s.params as LidParams);
+    d.model = s.model; d.st = s.state as LidState; d.lr = Logistic.load(d.st.logistic);
+    return d;
+  }
+}
+
+async function logitRows(model: DifferentiableModel, x: Float32Array, n: number): Promise<{ data: Float32Array; dim: number }> {
+  return featureRows(model, x, n, 'logits');
+}

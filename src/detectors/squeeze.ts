@@ -1,0 +1,70 @@
+/**
+ * Feature squeezing — Xu, Evans & Qi, "Feature squeezing: detecting adversarial examples in deep
+ * neural networks", NDSS 2018.
+ *
+ *   score(x) = max_s ‖ p(x) − p(squeeze_s(x)) ‖₁
+ * over the squeezers s: bit-depth reduction to b bits (round(x·(2ᵇ−1))/(2ᵇ−1); b = 5 for grey X-rays,
+ * between the paper's 1 for MNIST and 5 for colour images) and median smoothing with 2×2 and 3×3
+ * windows (reflecting borders; the 2×2 window covers the pixel and its upper-left neighbours, as
+ * scipy's median_filter with size 2). The score is threshold-free (the paper picks the threshold at
+ * 5 % false positives on clean images; `detect` reports that threshold); `fit` only records the model.
+ *
+ * Usage: `medshield detect --model default --detector squeeze --train-attack pgd --test-attacks fgsm,pgd,cw --eps 8/255 --json`
+ */
+import type { DifferentiableModel } from '../models/model.js';
+import type { Detector, DetectorFitData, DetectorState } from './types.js';
+import { checkFitData, checkModel, detectorState, modelIdentity } from './common.js';
+
+export interface SqueezeParams { bits?: number; medians?: number[] }
+
+export function bitDepth(x: Float32Array, bits: number): Float32Array {
+  const l = 2 ** bits - 1;
+  return Float32Array.from(x, (v) => Math.round(v * l) / l);
+}
+
+/** Median filter with a k×k window (k even: window [i−k/2, i+k/2−1]), reflected borders, per channel. */
+export function median(x: Float32Array, n: number, [h, w, c]: [number, number, number], k: number): Float32Array {
+  const out = new Float32Array(x.length); const lo = Math.floor(k / 2); const buf = new Float32Array(k * k);
+  const refl = (i: number, m: number): number => (i < 0 ? -i - 1 : i >= m ? 2 * m - i - 1 : i);
+  for (let s = 0; s < n; s++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
+    let q = 0;
+    for (let dy = -lo; dy < k - lo; dy++) for (let dx = -lo; dx < k - lo; dx++) buf[q++] = x[((s * h + refl(y + dy, h)) * w + refl(xx + dx, w)) * c + ch];
+    const sorted = buf.slice(0, q).sort();
+    out[((s * h + y) * w + xx) * c + ch] = q % 2 ? sorted[(q - 1) / 2] : (sorted[q / 2 - 1] + sorted[q / 2]) / 2;
+  }
+  return out;
+}
+
+export class Squeeze implements Detector {
+  readonly name = 'squeeze';
+  readonly reference = 'Xu, Evans & Qi, NDSS 2018, feature squeezing (bit depth 5, median 2×2 and 3×3)';
+  private model?: { name: string; sha256: string };
+
+  constructor(readonly params: SqueezeParams = {}) {}
+
+  async fit(model: DifferentiableModel, data: DetectorFitData): Promise<void> {
+    checkFitData(this.name, model, data);
+    this.model = await modelIdentity(model);
+  }
+
+  async score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array> {
+    await checkModel(this.name, this.model, model);
+    const k = model.classes.length;
+    const p0 = await model.predictProbs(x, n);
+    const squeezed = [bitDepth(x, this.params.bits ?? 5), ...(this.params.medians ?? [2, 3]).map((m) => median(x, n, model.inputShape, m))];
+    const out = new Float64Array(n);
+    for (const xs of squeezed) {
+      const p = await model.predictProbs(xs, n);
+      for (let i = 0; i < n; i++) { let s = 0; for (let j = 0; j < k; j++) s += Math.abs(p[i * k + j] - p0[i * k + j]); out[i] = Math.max(out[i], s); }
+    }
+    return out;
+  }
+
+  save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, {}); }
+
+  static load(s: DetectorState): Squeeze {
+    const d = new Squeeze(s.params as SqueezeParams);
+    d.model = s.model;
+    return d;
+  }
+}

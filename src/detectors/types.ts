@@ -1,0 +1,45 @@
+/**
+ * The small interface every adversarial-example detector plugs into (ARCHITECTURE.md: "Detector:
+ * fit(cleanFeatures, advFeatures), score(x) → number[], save/load").
+ *
+ * A detector is fitted on clean images and (successful) adversarial images of one model and
+ * scores new images: higher = more suspicious. It reads the model through `DifferentiableModel`
+ * (features of named layers, logits, gradients where its paper needs them); what it stores is tied
+ * to that model (`modelSha` in its saved state), and scoring images for a different model is refused.
+ *
+ * Protocol (Ma et al. 2021): only successful adversarial examples are positives, their clean
+ * originals the negatives; AUC, TPR at 5 % FPR and the threshold are reported per attack.
+ */
+import type { DifferentiableModel } from '../models/model.js';
+
+export interface DetectorFitData {
+  /** Clean images (n × d, NHWC rows in [0,1]) and their labels. */
+  clean: Float32Array;
+  labels: Int32Array;
+  /** Adversarial images (m × d) that fooled the model (positives), with the labels of their originals. */
+  adversarial: Float32Array;
+  advLabels: Int32Array;
+  /** Noisy clean images (KD-BU, LID use them as extra negatives, as the papers do), optional. */
+  noisy?: Float32Array;
+  seed?: number;
+}
+
+export interface Detector {
+  /** Registry name (`kd_bu`, `lid`, `mahalanobis`, `deepfeature_rf`, `squeeze`, `magnet`). */
+  readonly name: string;
+  readonly reference: string;
+  fit(model: DifferentiableModel, data: DetectorFitData): Promise<void>;
+  /** One score per image (higher = more likely adversarial). */
+  score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array>;
+  /** JSON-serialisable fitted state (plus the model identity it belongs to). */
+  save(): DetectorState;
+}
+
+export interface DetectorState {
+  schema: 'medshield.detector/1';
+  detector: string;
+  /** Identity of the model it was fitted on: card name + sha256 of weights. */
+  model: { name: string; sha256: string };
+  params: Record<string, unknown>;
+  state: unknown;
+}
