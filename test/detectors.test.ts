@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
@@ -77,8 +77,11 @@ test('detect CLI: one detector → an object in the contract shape; several → 
   assert.deepEqual(o.results.map((x: { attack: string }) => x.attack), ['pgd', 'fgsm']);
   for (const x of o.results) for (const k of ['attack', 'eps', 'n', 'auc', 'tprAt5Fpr', 'threshold']) assert.ok(k in x, `missing ${k}`);
   assert.equal(o.results[0].eps, 8 / 255);
-  const two = cli([...base, '--detector', 'squeeze,mahalanobis', '--test-attacks', 'pgd', '--eps', '8/255', '--json']);
+  const report = path.join(dir, 'detect.html');
+  const two = cli([...base, '--detector', 'squeeze,mahalanobis', '--test-attacks', 'pgd', '--eps', '8/255', '--report', report, '--json']);
   assert.equal(two.code, 0, two.stderr);
+  const html = readFileSync(report, 'utf8');
+  assert.match(html, /id="detection-results"/); assert.match(html, /id="heatmap"><svg/); assert.match(html, /false-positive rate/); assert.match(html, /Protocol/);
   assert.deepEqual(JSON.parse(two.stdout).map((x: { detector: string }) => x.detector), ['squeeze', 'mahalanobis']);
   for (const [args, re] of [
     [['--detector', 'nope', '--eps', '8/255'], /unknown detector/],
@@ -88,4 +91,13 @@ test('detect CLI: one detector → an object in the contract shape; several → 
     assert.equal(b.code, 2, b.stderr);
     assert.ok(isCleanError(b), b.stderr); assert.match(b.stderr, re);
   }
+});
+
+test('ROC curve: from (0,0) to (1,1), monotone, and perfect separation reaches TPR 1 at FPR 0', () => {
+  const m = detectionMetrics([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7]);
+  assert.equal(m.auc, 1);
+  const roc = m.roc!;
+  assert.deepEqual(roc[0], { fpr: 0, tpr: 0 }); assert.deepEqual(roc.at(-1), { fpr: 1, tpr: 1 });
+  assert.ok(roc.some((p) => p.fpr === 0 && p.tpr === 1));
+  for (let i = 1; i < roc.length; i++) assert.ok(roc[i].fpr >= roc[i - 1].fpr && roc[i].tpr >= roc[i - 1].tpr);
 });

@@ -50,7 +50,21 @@ export function noisyCopies(p: AdversarialPairs, seed = 0): Float32Array {
   return out;
 }
 
-export interface DetectionMetrics { auc: number | null; tprAt5Fpr: number | null; threshold: number | null }
+export interface DetectionMetrics { auc: number | null; tprAt5Fpr: number | null; threshold: number | null; roc?: Array<{ fpr: number; tpr: number }> }
+
+/** The ROC curve (at most ~60 points, always including (0,0) and (1,1)), for plots. */
+export function rocCurve(neg: ArrayLike<number>, pos: ArrayLike<number>): Array<{ fpr: number; tpr: number }> {
+  const all = [...Array.from(neg, (v) => ({ v, p: 0 })), ...Array.from(pos, (v) => ({ v, p: 1 }))].sort((a, b) => b.v - a.v);
+  const pts: Array<{ fpr: number; tpr: number }> = [{ fpr: 0, tpr: 0 }];
+  let tp = 0; let fp = 0;
+  const every = Math.max(1, Math.floor(all.length / 60));
+  for (let i = 0; i < all.length; i++) {
+    if (all[i].p) tp++; else fp++;
+    const tieNext = i + 1 < all.length && all[i + 1].v === all[i].v;
+    if (!tieNext && (i % every === 0 || i === all.length - 1)) pts.push({ fpr: round(fp / neg.length), tpr: round(tp / pos.length) });
+  }
+  return pts;
+}
 
 export function detectionMetrics(neg: ArrayLike<number>, pos: ArrayLike<number>): DetectionMetrics {
   if (!neg.length || !pos.length) return { auc: null, tprAt5Fpr: null, threshold: null };
@@ -59,10 +73,10 @@ export function detectionMetrics(neg: ArrayLike<number>, pos: ArrayLike<number>)
   const sorted = Array.from(neg).sort((a, b) => b - a);
   const threshold = sorted[Math.min(Math.floor(0.05 * sorted.length), sorted.length - 1)];
   let tp = 0; for (const v of Array.from(pos)) if (v > threshold) tp++;
-  return { auc: round(auc), tprAt5Fpr: round(tp / pos.length), threshold: round(threshold, 6) };
+  return { auc: round(auc), tprAt5Fpr: round(tp / pos.length), threshold: round(threshold, 6), roc: rocCurve(neg, pos) };
 }
 
-export interface DetectionRow { attack: string; eps: number; epsText: string; n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null; fitN: number }
+export interface DetectionRow { attack: string; eps: number; epsText: string; n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null; fitN: number; roc?: Array<{ fpr: number; tpr: number }> }
 export interface DetectionReport { detector: string; trainAttack: string; protocol: string; results: DetectionRow[] }
 
 export interface DetectionOptions {

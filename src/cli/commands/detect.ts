@@ -19,7 +19,7 @@ import { badArgument } from '../../errors.js';
 
 interface DetectCli extends CommonOptions {
   model: string; dataset?: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
-  fitLimit: number; limit: number; save?: string; dataDir?: string;
+  fitLimit: number; limit: number; save?: string; report?: string; dataDir?: string;
 }
 
 const list = (s: string): string[] => s.split(',').map((t) => t.trim()).filter(Boolean);
@@ -35,6 +35,7 @@ export default function register(program: Command): void {
     .option('--fit-limit <n>', 'train-split images attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
     .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
     .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
+    .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
     .action(action(async (o: DetectCli) => {
       const names = list(o.detector);
@@ -57,6 +58,10 @@ export default function register(program: Command): void {
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
         onProgress: (what) => { if (!o.json) process.stderr.write(`medshield: ${what}\n`); },
       });
+      if (o.report) {
+        const { writeDetectionReport } = await import('../../report/detection.js');
+        await writeDetectionReport(o.report, reports, { model: model.card.name, dataset: data.name, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
+      }
       const out = reports.map((r) => ({ ...r, results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })) }));
       if (o.json) { printJson(out.length === 1 ? out[0] : out); return; }
       for (const r of out) {
