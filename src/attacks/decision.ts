@@ -15,7 +15,8 @@
  *   α ∈ [0,1] for the smallest adversarial (1 − α)x + αc, to a tolerance of 0.001 (as the authors).
  */
 import type { AttackOptions, AttackResult } from './types.js';
-import { rows, type QuerySetup } from './query.js';
+import type { QuerySetup } from './query.js';
+import { takeRows } from './project.js';
 import type { Rng } from '../engine/index.js';
 import { badArgument } from '../errors.js';
 
@@ -77,7 +78,7 @@ export async function findStarts(s: QuerySetup, x0: Float32Array, opts: Decision
   // Targeted samples already of the target class are not attacked.
   for (let i = 0; i < n; i++) if (goal.target && goal.y && goal.y[i] === goal.target[i]) settled[i] = 1;
   const look = range(n).filter((i) => !settled[i] && s.left(i) > 0);
-  const clean = await isAdversarial(s, look, rows(x0, d, look));
+  const clean = await isAdversarial(s, look, takeRows(x0, d, look));
   look.forEach((i, r) => { if (clean[r]) { settled[i] = 1; success[i] = 1; } });
   progress();
 

@@ -22,7 +22,8 @@
  * Usage: `medshield attack --attack hsj --norm l2 --eps 1 --max-queries 5000 --target-url URL`.
  */
 import type { QueryAttack } from './query.js';
-import { QuerySetup, rows } from './query.js';
+import { QuerySetup } from './query.js';
+import { takeRows } from './project.js';
 import type { Target } from './target.js';
 import type { Model } from '../models/model.js';
 import { conclude, distance, isAdversarial, openDecision, range, type DecisionOptions } from './decision.js';
@@ -89,7 +90,7 @@ export const hsj: QueryAttack = {
     };
 
     let act = range(n).filter((i) => !stopped[i]);
-    await toBoundary(act, rows(cur, d, act));
+    await toBoundary(act, takeRows(cur, d, act));
     for (let it = 1; ; it++) {
       const sched = Math.min(Math.floor(INIT_EVALS * Math.sqrt(it)), MAX_EVALS);
       const evals = new Int32Array(n);
@@ -143,7 +144,7 @@ export const hsj: QueryAttack = {
       const xi = Float64Array.from(act, (i) => dist[i] / Math.sqrt(it));
       const halvings = new Int32Array(act.length);
       const searching = Uint8Array.from(act, (_, o) => (updates.subarray(o * d, (o + 1) * d).some((v) => v !== 0) ? 1 : 0));
-      const next = rows(cur, d, act);
+      const next = takeRows(cur, d, act);
       for (;;) {
         const sel = range(act.length).filter((o) => searching[o] && s.left(act[o]) > 0);
         if (!sel.length) break;

@@ -28,6 +28,7 @@
 import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { DifferentiableModel } from '../models/model.js';
+import { takeRows } from './project.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { judge, probabilities, type Images } from '../eval/robustness.js';
 import { selectImages } from '../eval/images.js';
@@ -183,10 +184,7 @@ export function patchGroups(model: Model, labels: Int32Array, criterion?: Criter
 }
 
 function subset(img: Images, idx: number[]): Images {
-  const d = img.x.length / img.n; const lw = img.labels.length / img.n;
-  const x = new Float32Array(idx.length * d); const labels = new Int32Array(idx.length * lw);
-  idx.forEach((i, j) => { x.set(img.x.subarray(i * d, (i + 1) * d), j * d); labels.set(img.labels.subarray(i * lw, (i + 1) * lw), j * lw); });
-  return { x, labels, n: idx.length, shape: img.shape };
+  return { x: takeRows(img.x, img.x.length / img.n, idx), labels: takeRows(img.labels, img.labels.length / img.n, idx), n: idx.length, shape: img.shape };
 }
 
 export interface PatchExperimentOptions {

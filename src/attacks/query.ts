@@ -35,7 +35,11 @@ export interface QueryAttack {
   run(target: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult>;
 }
 
-const LOG_FLOOR = Math.log(1e-12);
+/** Scores a margin can be read from: z = log p (softmax heads) or log(p / (1 − p)) (sigmoid per label), p clamped to [1e-12, 1 − 1e-12]. */
+export function probsToLogits(probs: Float32Array, task: string): Float32Array {
+  const sigmoid = task === 'multilabel';
+  return Float32Array.from(probs, (p) => { const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12); return sigmoid ? Math.log(q / (1 - q)) : Math.log(q); });
+}
 
 export class QuerySetup {
   readonly target: Target;
@@ -88,13 +92,7 @@ export class QuerySetup {
     const p = await this.target.predictProbs(xs, m);
     const k = this.target.classes.length;
     if (p.length !== m * k) throw badArgument(`target '${this.target.name}' returned ${p.length / m} scores per image, expected ${k}`);
-    const z = new Float32Array(m * k);
-    const sigmoid = this.target.task === 'multilabel';
-    for (let j = 0; j < z.length; j++) {
-      const q = Math.min(Math.max(p[j], 1e-12), 1 - 1e-12);
-      z[j] = sigmoid ? Math.log(q / (1 - q)) : Math.max(Math.log(q), LOG_FLOOR);
-    }
-    return this.goal.subset(idx).viewRows(z);
+    return this.goal.subset(idx).viewRows(probsToLogits(p, this.target.task));
   }
 
   /** Margins (< 0 ⇔ adversarial under the goal) of images `xs` for rows `idx`; one query each. */
@@ -114,11 +112,4 @@ export class QuerySetup {
     const total = this.used.reduce((a, b) => a + b, 0);
     return { xAdv: xa, success, queries: { forward: total, gradient: 0 }, queriesPerSample: Int32Array.from(this.used), notes };
   }
-}
-
-/** Rows `idx` of a row-major array with rows of length d, as one contiguous array. */
-export function rows(a: Float32Array, d: number, idx: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(idx.length * d);
-  for (let r = 0; r < idx.length; r++) out.set(a.subarray(idx[r] * d, (idx[r] + 1) * d), r * d);
-  return out;
 }

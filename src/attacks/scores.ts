@@ -47,11 +47,9 @@ export function logOthers(v: Float32Array, k: number, r: number, c: number): num
   return mx + Math.log(s) - logSumExp(v, k, r);
 }
 
-/** A uniformly random permutation of 0..n-1 (Fisher–Yates). */
+/** A uniformly random permutation of 0..n-1 (Rng's Fisher–Yates shuffle). */
 export function permutation(rng: Rng, n: number): Int32Array {
-  const p = Int32Array.from({ length: n }, (_, j) => j);
-  for (let j = n - 1; j > 0; j--) { const r = rng.int(j + 1); const t = p[j]; p[j] = p[r]; p[r] = t; }
-  return p;
+  return rng.shuffle(Int32Array.from({ length: n }, (_, j) => j)) as Int32Array;
 }
 
 /** Images of the batch that an attack should start on (a targeted sample already of its target class is not). */

@@ -9,6 +9,7 @@
 import type { Attack, AttackOptions } from '../attacks/types.js';
 import { project } from '../attacks/project.js';
 import { makeGoal } from '../attacks/goal.js';
+import { probsToLogits } from '../attacks/query.js';
 import { evaluateAttack, probabilities, runAttack, summarize, type AttackEvaluation, type BatchHook, type Images, type Victim } from './robustness.js';
 
 export interface SweepPoint { value: number; text: string }
@@ -53,8 +54,7 @@ export async function epsilonSweep(model: Victim, img: Images, attack: Attack, e
 
 /** Success from a black-box target's probabilities (margins of log p, which equal logit margins for softmax heads). */
 function successFromProbs(task: string, goal: ReturnType<typeof makeGoal>, probs: Float32Array, n: number): Uint8Array {
-  const z = Float32Array.from(probs, (p) => { const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12); return task === 'multilabel' ? Math.log(q / (1 - q)) : Math.log(q); });
-  const m = goal.marginRows(goal.viewRows(z));
+  const m = goal.marginRows(goal.viewRows(probsToLogits(probs, task)));
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = m[i] < 0 && !(goal.target && goal.y && goal.y[i] === goal.target[i]) ? 1 : 0;
   return out;
