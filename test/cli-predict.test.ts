@@ -81,7 +81,7 @@ test('the shipped default model meets its card on the embedded test split', () =
   assert.equal(card.architecture.name, 'resnet18');
 });
 
-test('demo runs on the embedded default: clean numbers, then white-box, black-box and transfer attacks', () => {
+test('demo runs on the embedded default: clean numbers, attacks, a detector, the informed attacker, signatures', () => {
   const r = cli(['demo', '--json', '--attack-images', '12']);
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout);
@@ -90,8 +90,15 @@ test('demo runs on the embedded default: clean numbers, then white-box, black-bo
   assert.deepEqual(o.attacks.map((a: { attack: string }) => a.attack), ['pgd', 'pgd', 'square', 'transfer']);
   for (const a of o.attacks) { assert.equal(a.n, 12); assert.ok(a.robustAccuracy <= a.cleanAccuracy); }
   assert.ok(o.attacks[1].robustAccuracy <= 0.1, `PGD at 8/255 leaves ${o.attacks[1].robustAccuracy}`);
+  assert.equal(o.detection.detector, 'kd_bu');
+  assert.ok(o.adaptive.fooledAndUndetected >= o.detection.nonAdaptive.fooledAndUndetected, `adaptive ${o.adaptive.fooledAndUndetected} vs non-adaptive ${o.detection.nonAdaptive.fooledAndUndetected}`);
+  assert.equal(o.signatures.original.valid, true, o.signatures.original.reason);
+  assert.equal(o.signatures.tampered.valid, false, 'the tampered film must be rejected');
+  assert.ok(!('stagesPending' in o));
   const human = cli(['demo', '--attack-images', '4']);
   assert.equal(human.code, 0);
   assert.match(human.stdout, /accuracy 0\.\d{4}, AUC 0\.\d{4}/);
   assert.match(human.stdout, /black-box Square/);
+  assert.match(human.stdout, /Adaptive/);
+  assert.match(human.stdout, /REJECTED/);
 });

@@ -3,13 +3,17 @@
  * Xu et al. 2018 and Guo et al. 2018): x' = G_σ * x per channel, with the separable kernel
  * g(t) ∝ exp(−t²/2σ²) for |t| ≤ ⌈4σ⌉ (scipy.ndimage.gaussian_filter's truncate = 4), normalised to
  * sum 1, reflect padding. High-frequency perturbations are attenuated, along with image detail.
- * Default σ = 1 (pixels). Deterministic.
+ * Default σ = 1 (pixels). Deterministic. `differentiable` is the same filter on tensors (reflect
+ * padding folded into two banded matrices, X ↦ clip(B_h·X·B_wᵀ)), so adaptive attacks take exact
+ * gradients through it on every backend.
  *
  *   medshield defend --model default --defence blur:sigma=1 --attacks fgsm,pgd --eps 2/255 --json
  */
+import { tf } from '../engine/index.js';
 import type { InputTransform } from './types.js';
 import { specText, type TransformFactory } from './wrap.js';
 import { reflect, clamp01 } from './ops.js';
+import { badInput } from '../errors.js';
 
 const REFERENCE = "Gaussian blur x' = G_σ * x (separable, truncate 4σ, reflect padding)";
 
@@ -46,6 +50,25 @@ export function blurTransform(sigma = 1): InputTransform {
         }
       }
       return out;
+    },
+    differentiable(x) {
+      if (x.rank !== 4) throw badInput(`blur expects an NHWC batch (rank 4), got rank ${x.rank}`);
+      const [n, h, w, c] = x.shape;
+      // Blur with reflect padding is linear and separable: out = clip(B_h · X · B_wᵀ) per channel, with
+      // B[i][j] = Σ_t g[t] over the taps t whose reflected index i+t is j (any radius). Matrix products
+      // rather than depthwise convolutions: every backend (wasm included) has their gradients.
+      const band = (len: number): Float32Array => {
+        const b = new Float32Array(len * len);
+        for (let i = 0; i < len; i++) for (let t = -r; t <= r; t++) b[i * len + reflect(i + t, len)] += g[t + r];
+        return b;
+      };
+      return tf.tidy(() => {
+        const bh = tf.tile(tf.tensor3d(band(h), [1, h, h]), [n * c, 1, 1]) as tf.Tensor3D;
+        const bw = tf.tile(tf.tensor3d(band(w), [1, w, w]), [n * c, 1, 1]) as tf.Tensor3D;
+        const xs = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n * c, h, w]) as tf.Tensor3D;
+        const y = tf.matMul(bh, tf.matMul(xs, bw, false, true)); // rows, then columns, as apply does
+        return tf.clipByValue(tf.transpose(tf.reshape(y, [n, c, h, w]), [0, 2, 3, 1]), 0, 1) as tf.Tensor4D;
+      });
     },
   };
 }

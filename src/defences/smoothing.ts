@@ -127,7 +127,7 @@ export const smoothingEntry: DefenceEntry = {
     n: { default: 100, min: 1, max: 1e6, integer: true, help: 'Monte-Carlo samples per image' },
   },
   create: (p) => ({
-    spec: `smoothing:sigma=${p.sigma},n=${p.n}`, reference: 'Cohen, Rosenfeld & Kolter, ICML 2019', randomized: true,
+    spec: `smoothing:sigma=${p.sigma},n=${p.n}`, reference: 'Cohen, Rosenfeld & Kolter, ICML 2019', randomized: true, noise: { sigma: p.sigma },
     wrap: (model: Model, opts?: { seed?: number }) => new SmoothedModel(model, p.sigma, p.n, opts?.seed ?? 0),
   }),
 };

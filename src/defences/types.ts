@@ -11,7 +11,7 @@
  * - Randomized smoothing wraps a model into a Monte-Carlo classifier (`smoothing.ts`).
  */
 import type { Model } from '../models/model.js';
-import type { Rng } from '../engine/index.js';
+import type { Rng, tf } from '../engine/index.js';
 
 export interface InputTransform {
   /** Registry name with parameters, as typed: `jpeg:q=75`, `bitdepth:bits=4`, `median:k=3`. */
@@ -22,6 +22,8 @@ export interface InputTransform {
   readonly randomized: boolean;
   /** Transform a batch of NHWC images in [0,1] (n × h × w × c values); returns a new array in [0,1]. */
   apply(x: Float32Array, n: number, shape: [number, number, number], rng?: Rng): Float32Array | Promise<Float32Array>;
+  /** A differentiable tensor version of `apply` giving the same values (within float rounding) for the same rng state; when present the adaptive attacker differentiates through it exactly instead of BPDA. */
+  differentiable?(x: tf.Tensor4D, rng?: Rng): tf.Tensor4D;
 }
 
 export interface Defence {
@@ -32,4 +34,6 @@ export interface Defence {
   wrap(model: Model, opts?: { seed?: number }): Model;
   /** For input-transform defences: the transform itself (BPDA/EOT use it). */
   readonly transform?: InputTransform;
+  /** For randomized smoothing: the Gaussian noise the smoothed classifier votes over (EOT samples it). */
+  readonly noise?: { sigma: number };
 }

@@ -80,9 +80,16 @@ export function chain(ts: InputTransform[]): InputTransform {
     spec: ts.map((t) => t.spec).join('+'),
     reference: ts.map((t) => t.reference).join('; '),
     randomized: ts.some((t) => t.randomized),
-    async apply(x, n, shape, rng) {
-      let y = x;
-      for (const t of ts) y = await t.apply(y, n, shape, rng);
+    // synchronous while every part is (BPDA evaluates transforms inside a gradient tape)
+    apply(x, n, shape, rng) {
+      let y: Float32Array = x;
+      for (const [i, t] of ts.entries()) {
+        const r = t.apply(y, n, shape, rng);
+        if (r instanceof Promise) {
+          return (async () => { let z = await r; for (const u of ts.slice(i + 1)) z = await u.apply(z, n, shape, rng); return z; })();
+        }
+        y = r;
+      }
       return y === x ? Float32Array.from(x) : y;
     },
   };

@@ -119,12 +119,44 @@ export class Logistic {
     return Float64Array.from(z);
   }
 
+  /** The fit as a linear map: logit = Σ_j w_j (x_j − mean_j) / std_j + b (what `score` computes). */
+  linear(): { mean: number[]; std: number[]; w: number[]; b: number } {
+    if (!this.lr || !this.scaler) throw badInput('logistic regression is not fitted');
+    const wb = this.lr.classifiers[0].weights.to1DArray();
+    return { mean: this.scaler.mean, std: this.scaler.std, w: wb.slice(0, -1), b: wb[wb.length - 1] };
+  }
+
+  /** `score` as a differentiable tensor: the logit of each row of x [n, p] (for adaptive attacks). */
+  logitTensor(x: tf.Tensor2D): tf.Tensor1D {
+    const { mean, std, w, b } = this.linear();
+    return tf.tidy(() => {
+      const z = tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std));
+      return tf.add(tf.matMul(z, tf.tensor2d(w, [w.length, 1])).reshape([-1]), b) as tf.Tensor1D;
+    });
+  }
+
   toJSON(): unknown { return { scaler: this.scaler, lr: this.lr!.toJSON() }; }
 
   static load(s: unknown): Logistic {
     const o = s as { scaler: Standardiser; lr: unknown };
     return new Logistic(o.scaler, LogisticRegression.load(o.lr));
   }
+}
+
+/**
+ * What `scoreTensor` needs, prepared by `prepareAdaptive` for one model object; refuse to build the
+ * tensor view before that, or for another model.
+ */
+export function preparedFor<T extends { model: DifferentiableModel }>(name: string, a: T | undefined, model: DifferentiableModel): T {
+  if (!a) throw badInput(`detector '${name}': call prepareAdaptive(model) before scoreTensor`);
+  if (a.model !== model) throw mismatch(`detector '${name}': scoreTensor was prepared for another model; call prepareAdaptive with this one`);
+  return a;
+}
+
+/** Features of `layer` as a differentiable [n, dim] tensor (conv maps flattened or averaged over space, as `featureRows`). */
+export function featureTensor(model: DifferentiableModel, x: tf.Tensor4D, layer = 'penultimate', pool: 'flatten' | 'mean' = 'flatten'): tf.Tensor2D {
+  const t = model.features(x, layer);
+  return (t.rank === 4 && pool === 'mean' ? t.mean([1, 2]) : t.reshape([x.shape[0], -1])) as tf.Tensor2D;
 }
 
 /** Common save(): the state every detector writes. */

@@ -8,13 +8,18 @@
  * forest of 100 trees (`ml-random-forest`, √p features per split, seeded bagging).
  *   score(x) = fraction of trees voting "adversarial".
  *
+ * Adaptive view (`scoreTensor`): the forest has no gradient; `prepareAdaptive` builds a soft forest (the
+ * same trees with sigmoid splits, deepfeature-rf-adaptive.ts) that mimics its vote fraction. Not exact.
+ *
  * Usage: `medshield detect --model default --detector deepfeature_rf --train-attack pgd --test-attacks fgsm,pgd,cw --eps 8/255 --json`
  */
 import { PCA } from 'ml-pca';
 import { RandomForestClassifier } from 'ml-random-forest';
+import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { checkFitData, checkModel, concat, detectorState, featureRows, modelIdentity, toRows } from './common.js';
+import { checkFitData, checkModel, concat, detectorState, featureRows, modelIdentity, preparedFor, toRows } from './common.js';
+import { disposeSoftForest, prepareSoftForest, softForestTensor, type ForestLike, type PcaJson, type SoftForest } from './deepfeature-rf-adaptive.js';
 
 export interface DeepFeatureRfParams { components?: number; trees?: number; seed?: number }
 
@@ -27,6 +32,7 @@ export class DeepFeatureRf implements Detector {
   private pca?: PCA;
   private forest?: RandomForestClassifier;
   private components = 20;
+  private adaptive?: SoftForest;
 
   constructor(readonly params: DeepFeatureRfParams = {}) {}
 
@@ -43,15 +49,39 @@ export class DeepFeatureRf implements Detector {
       useSampleBagging: true, seed: this.params.seed ?? data.seed ?? 0, noOOB: true,
     } as ConstructorParameters<typeof RandomForestClassifier>[0]);
     this.forest.train(z, y);
+    disposeSoftForest(this.adaptive); this.adaptive = undefined;
     this.model = await modelIdentity(model);
   }
 
   async score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array> {
     await checkModel(this.name, this.model, model);
     const f = await featureRows(model, x, n);
-    const z = this.pca!.predict(toRows(f.data, f.dim), { nComponents: this.components }).to2DArray();
-    const votes = this.forest!.predictionValues(z).to2DArray();
-    return Float64Array.from(votes, (r) => r.reduce((s, v) => s + v, 0) / r.length);
+    return this.votes(this.pca!.predict(toRows(f.data, f.dim), { nComponents: this.components }).to2DArray());
+  }
+
+  /** Fraction of trees voting "adversarial" for PCA coordinates z. */
+  private votes(z: number[][]): Float64Array {
+    return Float64Array.from(this.forest!.predictionValues(z).to2DArray(), (r) => r.reduce((s, v) => s + v, 0) / r.length);
+  }
+
+  /** The soft forest's vote fraction in (0,1) ≈ score(), differentiable; `prepareAdaptive` first. */
+  scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
+    return softForestTensor(preparedFor(this.name, this.adaptive, model), x);
+  }
+
+  /**
+   * Build the soft forest (also after `load`). With `data` (the fit images), its temperature is
+   * calibrated so it ranks them, and copies between and around them, as the forest does.
+   */
+  async prepareAdaptive(model: DifferentiableModel, data?: DetectorFitData): Promise<{ exact: boolean; note: string }> {
+    await checkModel(this.name, this.model, model);
+    if (data) checkFitData(this.name, model, data);
+    disposeSoftForest(this.adaptive); this.adaptive = undefined;
+    const { soft, agreement } = await prepareSoftForest(model, this.pca!.toJSON() as PcaJson, this.components, this.forest as unknown as ForestLike,
+      this.pca!.getStandardDeviations(), (z) => this.votes(z), data, this.params.seed ?? data?.seed ?? 0);
+    this.adaptive = soft;
+    const cal = agreement === undefined ? 'α = 0.05 (no data given to calibrate it)' : `α = ${soft.alpha}, Spearman ${agreement.toFixed(3)} with the forest on the fit images and copies around them`;
+    return { exact: false, note: `surrogate: soft forest (the ${soft.trees} trees with sigmoid splits, temperature α·std per PCA coordinate; ${cal})` };
   }
 
   save(): DetectorState {

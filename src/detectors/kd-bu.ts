@@ -16,13 +16,15 @@
  * is set from the data: h = ½ × the median pairwise distance of the clean training features (override
  * with params.bandwidth).
  *
+ * Adaptive view (`scoreTensor`, kd-bu-adaptive.ts): the same logit as a differentiable tensor.
+ *
  * Usage: `medshield detect --model default --detector kd_bu --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
  */
 import { tf, Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
-import { unsupported } from '../errors.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { checkFitData, checkModel, concat, detectorState, featureRows, Logistic, modelIdentity, predictedClasses } from './common.js';
+import { checkFitData, checkModel, concat, detectorState, featureRows, Logistic, modelIdentity, predictedClasses, preparedFor } from './common.js';
+import { disposeKdBuAdaptive, dropoutMasks, kdBuTensor, logitsDense, prepareKdBuAdaptive, type KdBuAdaptive } from './kd-bu-adaptive.js';
 
 export interface KdBuParams { bandwidth?: number; dropout?: number; passes?: number; seed?: number; maxPerClass?: number }
 
@@ -34,6 +36,7 @@ export class KdBu implements Detector {
   private model?: { name: string; sha256: string };
   private st?: KdBuState;
   private lr?: Logistic;
+  private adaptive?: KdBuAdaptive;
 
   constructor(readonly params: KdBuParams = {}) {}
 
@@ -49,6 +52,7 @@ export class KdBu implements Detector {
     const chars = await this.characteristics(model, x, nClean + nNoisy + nAdv);
     const y = [...new Array<number>(nClean + nNoisy).fill(0), ...new Array<number>(nAdv).fill(1)];
     this.lr = new Logistic().fit(chars, y);
+    disposeKdBuAdaptive(this.adaptive); this.adaptive = undefined;
     this.model = await modelIdentity(model);
   }
 
@@ -71,25 +75,30 @@ export class KdBu implements Detector {
 
   /** MC-dropout variance on the penultimate features through the final dense layer. */
   private async uncertainty(model: DifferentiableModel, feats: Float32Array, n: number, dim: number): Promise<Float64Array> {
-    const net = (model as unknown as { net?: tf.LayersModel }).net;
-    let dense: tf.layers.Layer | undefined;
-    try { dense = net?.getLayer('logits'); } catch { dense = undefined; }
-    if (!dense) throw unsupported(`kd_bu needs a final dense layer named 'logits' (model '${model.card.name}')`);
-    const [W, b] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];
-    const p = this.params.dropout ?? 0.5; const T = this.params.passes ?? 50;
-    const rng = new Rng(this.params.seed ?? 0x6b64);
+    const { W, b } = logitsDense(model);
+    const T = this.params.passes ?? 50;
     const k = model.classes.length;
     const sumSq = new Float64Array(n); const mean = new Float64Array(n * k);
     const F = tf.tensor2d(feats, [n, dim]);
-    const mask = new Float32Array(n * dim);
-    for (let t = 0; t < T; t++) {
-      for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : 1 / (1 - p);
+    for (const mask of dropoutMasks(this.params, n * dim)) {
       const probs = tf.tidy(() => tf.softmax(tf.add(tf.matMul(tf.mul(F, tf.tensor2d(mask, [n, dim])), W), b)));
       const pv = (await probs.data()) as Float32Array; probs.dispose();
       for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) { const q = pv[i * k + j]; sumSq[i] += q * q / T; mean[i * k + j] += q / T; }
     }
     F.dispose();
     return Float64Array.from({ length: n }, (_, i) => { let s = 0; for (let j = 0; j < k; j++) s += mean[i * k + j] ** 2; return sumSq[i] - s; });
+  }
+
+  /** The score as a differentiable tensor (kd-bu-adaptive.ts); `prepareAdaptive` first. */
+  scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
+    return kdBuTensor(preparedFor(this.name, this.adaptive, model), this.lr!, this.params, x);
+  }
+
+  async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
+    await checkModel(this.name, this.model, model);
+    disposeKdBuAdaptive(this.adaptive);
+    this.adaptive = prepareKdBuAdaptive(model, this.st!);
+    return { exact: true, note: 'KD exact (predicted class held constant); BU uses the same seeded dropout masks as score() for a batch of the same size, so it is deterministic and differentiable' };
   }
 
   async score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array> {

@@ -11,11 +11,15 @@
  * clean + noisy (negatives) from adversarial (positives). Scoring a new image uses a stored reference
  * minibatch of 100 clean fit images (the deployable form of the estimate); score = the logit.
  *
+ * Adaptive view (`scoreTensor`, lid-adaptive.ts): the same estimate against the same reference batch, differentiable.
+ *
  * Usage: `medshield detect --model default --detector lid --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
  */
+import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { base64ToF32, checkFitData, checkModel, detectorState, f32ToBase64, featureRows, Logistic, modelIdentity, pairwiseSq } from './common.js';
+import { base64ToF32, checkFitData, checkModel, detectorState, f32ToBase64, featureRows, Logistic, modelIdentity, pairwiseSq, preparedFor } from './common.js';
+import { disposeLidAdaptive, lidTensor, prepareLidAdaptive, type LidAdaptive } from './lid-adaptive.js';
 
 export interface LidParams { k?: number; batch?: number }
 
@@ -27,6 +31,7 @@ export class Lid implements Detector {
   private model?: { name: string; sha256: string };
   private st?: LidState;
   private lr?: Logistic;
+  private adaptive?: LidAdaptive;
 
   constructor(readonly params: LidParams = {}) {}
 
@@ -71,6 +76,7 @@ export class Lid implements Detector {
       }
     }
     this.lr = new Logistic().fit(x, y);
+    disposeLidAdaptive(this.adaptive); this.adaptive = undefined;
     const nRef = Math.min(B, nClean);
     this.st = { layers, reference: f32ToBase64(data.clean.slice(0, nRef * d)), referenceN: nRef, logistic: null };
     this.model = await modelIdentity(model);
@@ -86,6 +92,19 @@ export class Lid implements Detector {
       out.set(this.lr!.score(await this.lids(model, st.layers, ref, st.referenceN, x.subarray(s * d, (s + m) * d), m)), s);
     }
     return out;
+  }
+
+  /** The score as a differentiable tensor (lid-adaptive.ts); `prepareAdaptive` first. */
+  scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
+    return lidTensor(preparedFor(this.name, this.adaptive, model), this.lr!, x);
+  }
+
+  async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
+    await checkModel(this.name, this.model, model);
+    const st = this.st!;
+    disposeLidAdaptive(this.adaptive);
+    this.adaptive = await prepareLidAdaptive(model, st.layers, base64ToF32(st.reference), st.referenceN, this.k);
+    return { exact: true, note: 'LID against the stored reference batch, as score(); the k nearest neighbours are chosen without gradient, the distances to them are differentiable' };
   }
 
   save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, { ...this.st, logistic: this.lr?.toJSON() }); }

@@ -9,12 +9,14 @@
  * - Reformer: `reform(x)` = AE(x), the image moved back towards the manifold; a defence passes inputs
  *   through it before the classifier (src/defences can wrap a model with it).
  *
+ * Adaptive view (`scoreTensor`): the same reconstruction error, differentiable through the autoencoder.
+ *
  * Usage: `medshield detect --model default --detector magnet --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
  */
 import { tf, Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { base64ToF32, checkFitData, checkModel, detectorState, f32ToBase64, modelIdentity } from './common.js';
+import { base64ToF32, checkFitData, checkModel, detectorState, f32ToBase64, modelIdentity, preparedFor } from './common.js';
 
 export interface MagNetParams { epochs?: number; minSteps?: number; filters?: number; norm?: 1 | 2; seed?: number; batchSize?: number }
 
@@ -41,6 +43,7 @@ export class MagNet implements Detector {
   private model?: { name: string; sha256: string };
   private ae?: tf.Sequential;
   private shape?: [number, number, number];
+  private adaptive?: { model: DifferentiableModel };
 
   constructor(readonly params: MagNetParams = {}) {}
 
@@ -82,6 +85,19 @@ export class MagNet implements Detector {
       let s = 0; for (let j = i * d; j < (i + 1) * d; j++) s += p === 1 ? Math.abs(x[j] - r[j]) : (x[j] - r[j]) ** 2;
       return s / d;
     });
+  }
+
+  /** (1/d)‖x − AE(x)‖_p per image as a differentiable tensor (p = 1: mean |·|, p = 2: mean squared), as score(). */
+  scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
+    preparedFor(this.name, this.adaptive, model);
+    const r = tf.sub(x, this.ae!.apply(x) as tf.Tensor4D);
+    return tf.mean((this.params.norm ?? 1) === 1 ? tf.abs(r) : tf.square(r), [1, 2, 3]) as tf.Tensor1D;
+  }
+
+  async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
+    await checkModel(this.name, this.model, model);
+    this.adaptive = { model };
+    return { exact: true, note: 'the reconstruction error of score(), differentiable through the autoencoder' };
   }
 
   save(): DetectorState {

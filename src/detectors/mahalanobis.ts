@@ -13,13 +13,16 @@
  * score = its logit (higher = more suspicious). Default ε_noise = 0.001 (in [0,1] pixel units; the
  * paper tunes it over {0, 0.0005, 0.001, 0.0014, 0.002, 0.005, …} on validation data).
  *
+ * Adaptive view (`scoreTensor`): the same logit as a differentiable tensor, pre-processing included
+ * (the sign of its gradient is held constant: zero derivative almost everywhere).
+ *
  * Usage: `medshield detect --model default --detector mahalanobis --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
  */
 import { Matrix, CholeskyDecomposition, pseudoInverse } from 'ml-matrix';
 import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { checkFitData, checkModel, concat, detectorState, featureRows, Logistic, modelIdentity } from './common.js';
+import { checkFitData, checkModel, concat, detectorState, featureRows, featureTensor, Logistic, modelIdentity, preparedFor } from './common.js';
 
 export interface MahalanobisParams { noise?: number; shrinkage?: number; layers?: string[] }
 
@@ -32,6 +35,7 @@ export class Mahalanobis implements Detector {
   private model?: { name: string; sha256: string };
   private st?: MahalanobisState;
   private lr?: Logistic;
+  private adaptive?: { model: DifferentiableModel; layers: LayerTensors[] };
 
   constructor(readonly params: MahalanobisParams = {}) {}
 
@@ -53,6 +57,7 @@ export class Mahalanobis implements Detector {
       gaussians.push({ layer, means: means.map((m, c) => (counts[c] ? m : m.map(() => 1e6))), precision });
     }
     this.st = { gaussians, logistic: null };
+    this.disposeAdaptive();
     const x = concat(data.clean, data.adversarial);
     const y = [...new Array<number>(nClean).fill(0), ...new Array<number>(nAdv).fill(1)];
     this.lr = new Logistic().fit(await this.layerScores(model, x, nClean + nAdv), y);
@@ -61,32 +66,53 @@ export class Mahalanobis implements Detector {
 
   /** Pre-processed Mahalanobis confidence per layer, one row per image. */
   async layerScores(model: DifferentiableModel, x: Float32Array, n: number, batch = 50): Promise<number[][]> {
-    const [h, w, c] = model.inputShape; const d = h * w * c; const eps = this.params.noise ?? 0.001;
+    const [h, w, c] = model.inputShape; const d = h * w * c;
     const rows: number[][] = Array.from({ length: n }, () => []);
     for (const g of this.st!.gaussians) {
-      const mu = tf.tensor2d(g.means); const P = tf.tensor2d(g.precision);
-      const dist = (t: tf.Tensor4D): tf.Tensor2D => {
-        let f = model.features(t, g.layer);
-        if (f.rank === 4) f = f.mean([1, 2]);
-        const diff = tf.sub(f.expandDims(1), mu.expandDims(0)) as tf.Tensor3D; // n × k × p
-        const k = g.means.length; const p = g.means[0].length; const m = t.shape[0];
-        const dp = tf.matMul(diff.reshape([m * k, p]), P).reshape([m, k, p]);
-        return tf.sum(tf.mul(dp, diff), 2) as tf.Tensor2D; // n × k squared Mahalanobis distances
-      };
-      const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.min(dist(t as tf.Tensor4D), 1)));
+      const lg = { layer: g.layer, mu: tf.tensor2d(g.means), P: tf.tensor2d(g.precision) };
       for (let s = 0; s < n; s += batch) {
         const m = Math.min(batch, n - s);
-        const conf = tf.tidy(() => {
-          const t = tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c]);
-          const xh = eps > 0 ? tf.clipByValue(tf.sub(t, tf.mul(eps, tf.sign(grad(t)))), 0, 1) as tf.Tensor4D : t;
-          return tf.neg(tf.min(dist(xh), 1));
-        });
+        const conf = tf.tidy(() => this.confidence(model, lg, tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c])));
         const v = await conf.data(); conf.dispose();
         for (let i = 0; i < m; i++) rows[s + i].push(v[i]);
       }
-      mu.dispose(); P.dispose();
+      lg.mu.dispose(); lg.P.dispose();
     }
     return rows;
+  }
+
+  /**
+   * M_ℓ(x̂) per image, x̂ the pre-processed input. The FGSM direction sign ∇ₓ is computed on x's
+   * values and held constant (its derivative is 0 almost everywhere), so this is also the exact
+   * differentiable view the adaptive attacker gets.
+   */
+  private confidence(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D): tf.Tensor1D {
+    const eps = this.params.noise ?? 0.001;
+    let xh = t;
+    if (eps > 0) {
+      const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.min(sqDistances(model, g, v as tf.Tensor4D), 1)));
+      const dir = tf.sign(grad(tf.tensor4d(t.dataSync(), t.shape)));
+      xh = tf.clipByValue(tf.sub(t, tf.mul(eps, dir)), 0, 1) as tf.Tensor4D;
+    }
+    return tf.neg(tf.min(sqDistances(model, g, xh), 1)) as tf.Tensor1D;
+  }
+
+  /** The logit of score() as a differentiable tensor (pre-processing included); `prepareAdaptive` first. */
+  scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
+    const a = preparedFor(this.name, this.adaptive, model);
+    return this.lr!.logitTensor(tf.stack(a.layers.map((g) => this.confidence(model, g, x)), 1) as tf.Tensor2D);
+  }
+
+  async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
+    await checkModel(this.name, this.model, model);
+    this.disposeAdaptive();
+    this.adaptive = { model, layers: this.st!.gaussians.map((g) => ({ layer: g.layer, mu: tf.tensor2d(g.means), P: tf.tensor2d(g.precision) })) };
+    return { exact: true, note: "the same logit as score(), input pre-processing included: its FGSM direction sign(∇ₓ) is computed on the image's values and held constant (zero derivative almost everywhere)" };
+  }
+
+  private disposeAdaptive(): void {
+    if (this.adaptive) tf.dispose(this.adaptive.layers.flatMap((g) => [g.mu, g.P]));
+    this.adaptive = undefined;
   }
 
   async score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array> {
@@ -101,6 +127,17 @@ export class Mahalanobis implements Detector {
     d.model = s.model; d.st = s.state as MahalanobisState; d.lr = Logistic.load(d.st.logistic);
     return d;
   }
+}
+
+interface LayerTensors { layer: string; mu: tf.Tensor2D; P: tf.Tensor2D }
+
+/** Squared Mahalanobis distances [n, k] of the layer's features (conv maps averaged over space) to the class means. */
+function sqDistances(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D): tf.Tensor2D {
+  const f = featureTensor(model, t, g.layer, 'mean');
+  const [k, p] = g.mu.shape; const m = t.shape[0];
+  const diff = tf.sub(f.expandDims(1), g.mu.expandDims(0)) as tf.Tensor3D; // n × k × p
+  const dp = tf.matMul(diff.reshape([m * k, p]), g.P).reshape([m, k, p]);
+  return tf.sum(tf.mul(dp, diff), 2) as tf.Tensor2D;
 }
 
 /** Inverse of a symmetric positive-definite matrix (Cholesky; falls back to the pseudo-inverse). */

@@ -9,11 +9,15 @@
  * scipy's median_filter with size 2). The score is threshold-free (the paper picks the threshold at
  * 5 % false positives on clean images; `detect` reports that threshold); `fit` only records the model.
  *
+ * Adaptive view (`scoreTensor`): the same score, with the squeezers passed straight through (BPDA,
+ * Athalye et al. 2018: forward s(x), backward ∂s/∂x ≈ I); the max over squeezers stays a max.
+ *
  * Usage: `medshield detect --model default --detector squeeze --train-attack pgd --test-attacks fgsm,pgd,cw --eps 8/255 --json`
  */
+import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { checkFitData, checkModel, detectorState, modelIdentity } from './common.js';
+import { checkFitData, checkModel, detectorState, modelIdentity, preparedFor } from './common.js';
 
 export interface SqueezeParams { bits?: number; medians?: number[] }
 
@@ -39,6 +43,7 @@ export class Squeeze implements Detector {
   readonly name = 'squeeze';
   readonly reference = 'Xu, Evans & Qi, NDSS 2018, feature squeezing (bit depth 5, median 2×2 and 3×3)';
   private model?: { name: string; sha256: string };
+  private adaptive?: { model: DifferentiableModel };
 
   constructor(readonly params: SqueezeParams = {}) {}
 
@@ -51,13 +56,36 @@ export class Squeeze implements Detector {
     await checkModel(this.name, this.model, model);
     const k = model.classes.length;
     const p0 = await model.predictProbs(x, n);
-    const squeezed = [bitDepth(x, this.params.bits ?? 5), ...(this.params.medians ?? [2, 3]).map((m) => median(x, n, model.inputShape, m))];
+    const squeezed = this.squeezed(model, x, n);
     const out = new Float64Array(n);
     for (const xs of squeezed) {
       const p = await model.predictProbs(xs, n);
       for (let i = 0; i < n; i++) { let s = 0; for (let j = 0; j < k; j++) s += Math.abs(p[i * k + j] - p0[i * k + j]); out[i] = Math.max(out[i], s); }
     }
     return out;
+  }
+
+  /** The squeezed images of x (flat), one per squeezer, in score()'s order. */
+  private squeezed(model: DifferentiableModel, x: Float32Array, n: number): Float32Array[] {
+    return [bitDepth(x, this.params.bits ?? 5), ...(this.params.medians ?? [2, 3]).map((m) => median(x, n, model.inputShape, m))];
+  }
+
+  /** max_s ‖p(x) − p(s(x))‖₁ as a tensor; each s(x) is computed on x's values and passed straight through (BPDA). */
+  scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
+    preparedFor(this.name, this.adaptive, model);
+    const n = x.shape[0];
+    const p0 = model.probs(x);
+    const l1 = this.squeezed(model, x.dataSync() as Float32Array, n).map((sv) => {
+      const straight = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({ value: tf.tensor(sv, (args[0] as tf.Tensor).shape), gradFunc: (dy: tf.Tensor) => dy }));
+      return tf.sum(tf.abs(tf.sub(model.probs(straight(x) as tf.Tensor4D), p0)), 1);
+    });
+    return tf.max(tf.stack(l1, 1), 1) as tf.Tensor1D;
+  }
+
+  async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
+    await checkModel(this.name, this.model, model);
+    this.adaptive = { model };
+    return { exact: true, note: 'the value is score() exactly; the gradient passes the squeezers straight through (BPDA: ∂s(x)/∂x ≈ I)' };
   }
 
   save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, {}); }

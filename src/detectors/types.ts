@@ -11,6 +11,7 @@
  * originals the negatives; AUC, TPR at 5 % FPR and the threshold are reported per attack.
  */
 import type { DifferentiableModel } from '../models/model.js';
+import type { tf } from '../engine/index.js';
 
 export interface DetectorFitData {
   /** Clean images (n × d, NHWC rows in [0,1]) and their labels. */
@@ -33,6 +34,17 @@ export interface Detector {
   score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array>;
   /** JSON-serialisable fitted state (plus the model identity it belongs to). */
   save(): DetectorState;
+  /**
+   * The adaptive attacker's view of `score` (Carlini & Wagner 2017, "not easily detected"): a
+   * differentiable tensor [n] on the same scale as `score` (higher = more suspicious), built inside
+   * the caller's tf.tidy/tf.grad. Exact where the statistic is differentiable (KD, Mahalanobis, LID
+   * against the stored reference batch, MagNet's reconstruction error); a surrogate where it is not
+   * (random forest: a model trained to mimic it; squeezers: BPDA straight-through). Call
+   * `prepareAdaptive` once (after fit/load) before using it.
+   */
+  scoreTensor?(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D;
+  /** Precompute what `scoreTensor` needs (reference features, surrogate fit); `exact` says whether scoreTensor = score. */
+  prepareAdaptive?(model: DifferentiableModel, data?: DetectorFitData): Promise<{ exact: boolean; note: string }>;
 }
 
 export interface DetectorState {

@@ -66,12 +66,17 @@ export function rocCurve(neg: ArrayLike<number>, pos: ArrayLike<number>): Array<
   return pts;
 }
 
+/** The score above which at most 5 % of these negatives (clean images) are flagged. */
+export function thresholdAt5Fpr(neg: ArrayLike<number>): number {
+  const sorted = Array.from(neg).sort((a, b) => b - a);
+  return sorted[Math.min(Math.floor(0.05 * sorted.length), sorted.length - 1)];
+}
+
 export function detectionMetrics(neg: ArrayLike<number>, pos: ArrayLike<number>): DetectionMetrics {
   if (!neg.length || !pos.length) return { auc: null, tprAt5Fpr: null, threshold: null };
   const labels = [...new Array<number>(neg.length).fill(0), ...new Array<number>(pos.length).fill(1)];
   const auc = rocAuc(labels, [...Array.from(neg), ...Array.from(pos)]);
-  const sorted = Array.from(neg).sort((a, b) => b - a);
-  const threshold = sorted[Math.min(Math.floor(0.05 * sorted.length), sorted.length - 1)];
+  const threshold = thresholdAt5Fpr(neg);
   let tp = 0; for (const v of Array.from(pos)) if (v > threshold) tp++;
   return { auc: round(auc), tprAt5Fpr: round(tp / pos.length), threshold: round(threshold, 6), roc: rocCurve(neg, pos) };
 }

@@ -84,3 +84,9 @@ export function round(x: number, digits = 4): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** Population standard deviation. */
+export function stdDev(a: ArrayLike<number>): number {
+  const v = Array.from(a); const m = v.reduce((s, x) => s + x, 0) / (v.length || 1);
+  return Math.sqrt(v.reduce((s, x) => s + (x - m) ** 2, 0) / (v.length || 1));
+}

@@ -17,9 +17,13 @@ export function defaultModelDir(): string { return path.join(PACKAGE_ROOT, 'mode
 /** The shipped surrogate: trained independently of the default model (other seed, width), for transfer attacks. */
 export function surrogateModelDir(): string { return path.join(PACKAGE_ROOT, 'models', 'surrogate'); }
 
-/** `default` (or nothing) names the shipped model; anything else is a directory or an .onnx file. */
+/** The shipped robust models for the scorecard: PGD-adversarially trained and noise-trained CNNs on PneumoniaMNIST. */
+export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn'] as const;
+
+/** `default` (or nothing) names the shipped model, `surrogate`, `adv-cnn`, `noise-cnn` the other shipped ones; anything else is a directory or an .onnx file. */
 export function resolveModelPath(spec?: string): string {
   if (spec === 'surrogate') return surrogateModelDir();
+  if (spec === 'adv-cnn' || spec === 'noise-cnn') return path.join(PACKAGE_ROOT, 'models', spec);
   return !spec || spec === 'default' ? defaultModelDir() : spec;
 }
 

@@ -30,4 +30,5 @@ export const commands: CommandEntry[] = [
   { names: ['target'], load: () => import('./target.js') },
   { names: ['detect'], load: () => import('./detect.js') },
   { names: ['certify'], load: () => import('./certify.js') },
+  { names: ['scorecard'], load: () => import('./scorecard.js') },
 ];

@@ -20,8 +20,10 @@ import { evaluateAttack } from '../../eval/robustness.js';
 import { ATTACKS } from '../../attacks/registry.js';
 import { writeReplication, type ReplicationReport } from '../../report/replication.js';
 import { badArgument } from '../../errors.js';
+import { parseEpsilon } from '../../attacks/epsilon.js';
+import { replicateAmit, printAmit } from './replicate-amit.js';
 
-interface ReplicateCli extends CommonOptions { blackbox?: boolean; surrogate?: string; quick?: boolean; dataset: string; models: string; limit?: number; work?: string; report?: string; dataDir?: string }
+interface ReplicateCli extends CommonOptions { eps?: string; defences?: string; blackbox?: boolean; surrogate?: string; quick?: boolean; dataset: string; models: string; limit?: number; work?: string; report?: string; dataDir?: string }
 
 const log = (o: ReplicateCli, s: string): void => { if (!o.json) process.stderr.write(`${s}\n`); };
 
@@ -42,7 +44,7 @@ async function trainedModel(o: ReplicateCli, data: Dataset, arch: Architecture, 
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('replicate').description("replicate the seed papers' white-box results (finlayson | ma) on MedMNIST").argument('<paper>', 'finlayson or ma'))
+  withCommon(program.command('replicate').description("replicate the seed papers' results on MedMNIST: finlayson | ma (white-box, black-box) | amit (adaptive attacks vs every defence)").argument('<paper>', 'finlayson, ma or amit'))
     .option('--quick', 'small models, short training, a seeded sample of test images (minutes on 2 cores)')
     .option('--blackbox', 'finlayson: transfer PGD from an independently trained surrogate, and adversarial patches (white-box, black-box, natural)')
     .option('--surrogate <dir>', '--blackbox: the surrogate model (default: the shipped one for PneumoniaMNIST, else trained with seed+1)')
@@ -50,10 +52,21 @@ export default function register(program: Command): void {
     .option('--models <list>', 'architectures to attack', 'cnn,resnet18')
     .option('--limit <n>', 'test images per dataset (default: 64 with --quick, else all)', parseIntArg('--limit', 1, 1e9))
     .option('--work <dir>', 'where trained models are cached')
+    .option('--eps <eps>', 'amit: L∞ budget of the scorecard (default 8/255)')
+    .option('--defences <list>', 'amit: defences and detectors (default: adversarial-training, jpeg, squeeze, kd_bu, lid, mahalanobis, deepfeature_rf, magnet, smoothing)')
     .option('--report <file>', 'HTML report (default replicate-<paper>.html)')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
     .action(action(async (paper: string, o: ReplicateCli, cmd: Command) => {
-      if (paper !== 'finlayson' && paper !== 'ma') throw badArgument(`unknown paper '${paper}' (choose finlayson or ma)`);
+      if (paper !== 'finlayson' && paper !== 'ma' && paper !== 'amit') throw badArgument(`unknown paper '${paper}' (choose finlayson, ma or amit)`);
+      if ((o.eps || o.defences) && paper !== 'amit') throw badArgument('--eps and --defences are options of replicate amit');
+      if (paper === 'amit') {
+        if (o.blackbox || o.surrogate) throw badArgument('--blackbox and --surrogate belong to replicate finlayson');
+        const epsText = o.eps ?? '8/255';
+        const eps = parseEpsilon(epsText);
+        await startEngine(o);
+        const r = await replicateAmit({ quick: !!o.quick, seed: o.seed, datasets: o.dataset.split(',').map((s) => s.trim()).filter(Boolean), defences: o.defences, eps, epsText, limit: o.limit, work: o.work, report: o.report ?? 'replicate-amit.html', dataDir: o.dataDir, log: (s) => log(o, s) }, `medshield ${process.argv.slice(2).join(' ')}`);
+        return o.json ? printJson(r) : printAmit(r);
+      }
       if (o.blackbox && paper !== 'finlayson') throw badArgument('--blackbox replicates Finlayson et al.; use it with finlayson');
       if (o.surrogate && !o.blackbox) throw badArgument('--surrogate is used with --blackbox');
       if (o.blackbox && cmd.getOptionValueSource('models') !== 'cli') o.models = 'resnet18';

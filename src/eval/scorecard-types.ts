@@ -1,0 +1,70 @@
+/**
+ * The defence scorecard's JSON (issue #10): one row per defence or detector, the non-adaptive
+ * attacker beside the adaptive one, the sanity checks of Carlini et al. 2019 / Tramer et al. 2020,
+ * and a verdict. Schema `medshield.scorecard/1`.
+ */
+
+export type Verdict = 'broken' | 'weakened' | 'holds';
+
+export interface AttackOutcome {
+  /** Attack name with its key settings, e.g. `pgd-20` or `bpda+pgd-100`. */
+  attack: string;
+  /** Fraction of the evaluated images the deployed pipeline classifies correctly after the attack (originally-wrong count as wrong). */
+  robustAccuracy: number;
+  /** Detector rows: ROC AUC of the detector, successful adversarial images vs their clean originals; null for defences without a detector. */
+  detectionAuc: number | null;
+  /** Detector rows: fraction of successful adversarial images flagged at the 5 %-FPR threshold; null otherwise. */
+  tprAt5Fpr: number | null;
+  /** Fraction of originally-correct images that end misclassified AND below the detector threshold (no detector: just misclassified). */
+  fooledAndUndetected: number;
+}
+
+export interface SanityCheck {
+  /** `large-eps`, `more-steps`, `whitebox-beats-transfer`, `gradients`. */
+  name: string;
+  passed: boolean;
+  /** One sentence: what was measured and what was expected. */
+  detail: string;
+  values: Record<string, number>;
+}
+
+export interface ScorecardRow {
+  /** Defence spec (`jpeg:q=75`, `adversarial-training`, …) or detector name (`kd_bu`, …). */
+  defence: string;
+  kind: 'transform' | 'smoothing' | 'training' | 'detector';
+  reference: string;
+  cleanAccuracy: number;
+  nonAdaptive: Omit<AttackOutcome, 'fooledAndUndetected'> & { attack: string; fooledAndUndetected: number };
+  adaptive: AttackOutcome;
+  sanity: { passed: boolean; failures: string[]; checks: SanityCheck[] };
+  /** True when the defence looked robust non-adaptively but failed a sanity check. */
+  gradientMasking: boolean;
+  verdict: Verdict;
+  /** Up to 4 adaptive examples that fooled the model and passed the detector (PNG data URLs of clean | adversarial, with labels). */
+  examples: Array<{ index: number; label: string; predicted: string; score?: number; clean: string; adversarial: string }>;
+  /** Detector rows: the alarm threshold (score > threshold is flagged; 5 % false positives on clean validation images). */
+  detectorThreshold?: number;
+  notes: string[];
+  seconds: number;
+}
+
+export interface Scorecard {
+  schema: 'medshield.scorecard/1';
+  model: { name: string; architecture: string; dir: string };
+  dataset: string;
+  split: string;
+  n: number;
+  eps: number;
+  epsText: string;
+  norm: 'linf';
+  quick: boolean;
+  seed: number;
+  /** The verdict rule, in words (also shown in the report). */
+  verdictRule: string;
+  rows: ScorecardRow[];
+  /** Undefended model under the same non-adaptive attack, for reference (fooledAndUndetected: share of its correct diagnoses flipped). */
+  baseline: { cleanAccuracy: number; robustAccuracy: number; attack: string; fooledAndUndetected?: number };
+  seconds: number;
+  medshieldVersion: string;
+  notes: string[];
+}
