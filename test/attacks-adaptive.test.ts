@@ -19,6 +19,7 @@ import { bpda } from '../src/attacks/adaptive/bpda.js';
 import { eot } from '../src/attacks/adaptive/eot.js';
 import { joint } from '../src/attacks/adaptive/joint.js';
 import { apgdEnsemble } from '../src/attacks/adaptive/apgd-ensemble.js';
+import { bpdaLearned } from '../src/attacks/adaptive/learned.js';
 import { adaptiveFor, getAdaptiveAttack, chainAdaptive, hfc } from '../src/attacks/adaptive/index.js';
 import { judgePipeline } from '../src/attacks/adaptive/pipeline.js';
 import type { Pipeline } from '../src/attacks/adaptive/types.js';
@@ -59,6 +60,12 @@ for (const spec of ['bitdepth:bits=3', 'jpeg:q=60', 'median:k=3']) {
     assert.ok(r.adaptive > r.non, `${spec}: BPDA fooled ${r.adaptive}/${img.n}, non-adaptive ${r.non}/${img.n}`);
   });
 }
+
+test('BPDA through a learned approximation beats the non-adaptive attacker against the median filter', async () => {
+  const p = pipeline('median:k=5');
+  const r = await compare(p, bpdaLearned);
+  assert.ok(r.adaptive > r.non, `median 5: learned BPDA fooled ${r.adaptive}/${img.n}, non-adaptive ${r.non}/${img.n}`);
+});
 
 test('EOT beats the non-adaptive attacker against random resize-and-pad', async () => {
   const p = pipeline('resizepad:max=1.3');

@@ -2,7 +2,9 @@
  * Detectors (issue #9) on real PneumoniaMNIST chest X-rays with the fixture CNN: each separates PGD
  * adversarial examples at ε = 8/255 from their clean originals (Ma et al.'s protocol: successful
  * examples only), scores are finite, save/load round-trips identical scores, a detector is refused
- * for another model, bad fit data is refused, and the `detect` CLI keeps its JSON contract.
+ * for another model, bad fit data is refused, and the `detect` CLI keeps its JSON contract; with
+ * --report it adds Ma's separability plot (2-D PCA of penultimate features), in which adversarial
+ * examples sit apart from clean images (5-nearest-neighbour vote in the plane tells them apart).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,12 +79,33 @@ test('detect CLI: one detector → an object in the contract shape; several → 
   assert.deepEqual(o.results.map((x: { attack: string }) => x.attack), ['pgd', 'fgsm']);
   for (const x of o.results) for (const k of ['attack', 'eps', 'n', 'auc', 'tprAt5Fpr', 'threshold']) assert.ok(k in x, `missing ${k}`);
   assert.equal(o.results[0].eps, 8 / 255);
+  assert.ok(!('projection' in o), 'no projection without --report');
   const report = path.join(dir, 'detect.html');
   const two = cli([...base, '--detector', 'squeeze,mahalanobis', '--test-attacks', 'pgd', '--eps', '8/255', '--report', report, '--json']);
   assert.equal(two.code, 0, two.stderr);
   const html = readFileSync(report, 'utf8');
   assert.match(html, /id="detection-results"/); assert.match(html, /id="heatmap"><svg/); assert.match(html, /false-positive rate/); assert.match(html, /Protocol/);
-  assert.deepEqual(JSON.parse(two.stdout).map((x: { detector: string }) => x.detector), ['squeeze', 'mahalanobis']);
+  const both = JSON.parse(two.stdout) as Array<{ detector: string; results: Array<{ fitN: number }>; projection: Array<{ eps: number; epsText: string; attack: string; explainedVariance: number[]; pairs: number; points: Array<{ x: number; y: number; kind: string; label: number }> }> }>;
+  assert.deepEqual(both.map((x) => x.detector), ['squeeze', 'mahalanobis']);
+  // Ma's separability plot: in the HTML as an SVG scatter, and its data in the JSON (one per ε)
+  assert.match(html, /id="projection"><div class="chart"><svg/); assert.match(html, /PC1 \(/); assert.match(html, /id="report-data"/);
+  for (const r of both) {
+    assert.equal(r.projection.length, 1);
+    const p = r.projection[0];
+    assert.equal(p.eps, 8 / 255); assert.equal(p.epsText, '8/255'); assert.equal(p.attack, 'pgd'); assert.equal(p.pairs, r.results[0].fitN);
+    assert.equal(p.explainedVariance.length, 2);
+    assert.ok(p.explainedVariance[0] >= p.explainedVariance[1] && p.explainedVariance[1] > 0 && p.explainedVariance[0] + p.explainedVariance[1] <= 1, String(p.explainedVariance));
+    assert.equal(p.points.length, 2 * Math.min(p.pairs, 150));
+    assert.deepEqual(new Set(p.points.map((q) => q.kind)), new Set(['clean', 'adversarial']));
+    assert.ok(p.points.every((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (q.label === 0 || q.label === 1)));
+    // separable: a 5-nearest-neighbour vote in the 2-D plane (leave one out) recovers clean vs adversarial
+    let right = 0;
+    for (const [i, a] of p.points.entries()) {
+      const near = p.points.filter((_, j) => j !== i).map((b) => ({ d: (a.x - b.x) ** 2 + (a.y - b.y) ** 2, adv: b.kind === 'adversarial' })).sort((u, v) => u.d - v.d).slice(0, 5);
+      if ((near.filter((b) => b.adv).length >= 3) === (a.kind === 'adversarial')) right++;
+    }
+    assert.ok(right / p.points.length >= 0.7, `5-NN accuracy in the projection ${right / p.points.length}`);
+  }
   for (const [args, re] of [
     [['--detector', 'nope', '--eps', '8/255'], /unknown detector/],
     [['--detector', 'lid', '--eps', '0.00001', '--test-attacks', 'pgd'], /no successful adversarial examples/],

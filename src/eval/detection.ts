@@ -10,24 +10,31 @@
  * Per (attack, ε): ROC AUC of the detector score, and the threshold at 5 % false positives on the
  * clean originals (the (⌊0.05·n⌋+1)-th largest clean score; flagged = score > threshold) with the true
  * positive rate there.
+ *
+ * Ma's separability finding (their Fig. 8): with `projection: true`, the penultimate-layer features of
+ * the train attack's fit pairs (clean originals and their successful adversarial examples) are
+ * projected to 2-D by PCA (`ml-pca`, centred, fitted on clean + adversarial features together), at most
+ * 300 points per ε (a seeded sample of 150 pairs), for the report's scatter plots.
  */
 import { Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
-import type { Attack } from '../attacks/types.js';
+import type { Attack, AttackOptions } from '../attacks/types.js';
 import { evaluateAttack, type Images } from './robustness.js';
 import { rocAuc, round } from './metrics.js';
 import { createDetector } from '../detectors/registry.js';
 import type { Detector } from '../detectors/types.js';
 import { badInput } from '../errors.js';
+import { PCA } from 'ml-pca';
+import { concat, featureRows, toRows } from '../detectors/common.js';
 
 export const DETECTION_PROTOCOL = 'Ma et al.: positives = successful adversarial examples of correctly classified images, negatives = their clean originals; fitted per ε on train-split images attacked with the train attack, tested on test-split images';
 
 export interface AdversarialPairs { clean: Float32Array; adversarial: Float32Array; labels: Int32Array; n: number; attacked: number }
 
 /** Attack the images; keep the successful adversarial examples and their clean originals. */
-export async function adversarialPairs(model: DifferentiableModel, img: Images, attack: Attack, eps: number, seed = 0): Promise<AdversarialPairs> {
+export async function adversarialPairs(model: DifferentiableModel, img: Images, attack: Attack, eps: number, seed = 0, opts: Partial<AttackOptions> = {}): Promise<AdversarialPairs> {
   const norm = attack.norms.includes('linf') ? 'linf' : attack.defaultNorm;
-  const ev = await evaluateAttack(model, img, attack, { eps, norm, seed });
+  const ev = await evaluateAttack(model, img, attack, { ...opts, eps, norm, seed });
   const d = img.x.length / img.n;
   const keep = ev.records.map((r, i) => (r.success ? i : -1)).filter((i) => i >= 0);
   const clean = new Float32Array(keep.length * d); const adversarial = new Float32Array(keep.length * d); const labels = new Int32Array(keep.length);
@@ -81,8 +88,44 @@ export function detectionMetrics(neg: ArrayLike<number>, pos: ArrayLike<number>)
   return { auc: round(auc), tprAt5Fpr: round(tp / pos.length), threshold: round(threshold, 6), roc: rocCurve(neg, pos) };
 }
 
-export interface DetectionRow { attack: string; eps: number; epsText: string; n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null; fitN: number; roc?: Array<{ fpr: number; tpr: number }> }
-export interface DetectionReport { detector: string; trainAttack: string; protocol: string; results: DetectionRow[] }
+export interface DetectionRow { attack: string; eps: number; epsText: string; n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null; fitN: number; roc?: Array<{ fpr: number; tpr: number }>; /** Correctly classified images the attack was run on (n of them were fooled), and the same for the fit pairs. */ attacked?: number; fitAttacked?: number }
+
+/** 2-D PCA projection of penultimate features of clean originals and their successful adversarial examples (one ε). */
+export interface FeatureProjection {
+  eps: number; epsText: string;
+  /** The attack that crafted the adversarial examples (the train attack; train-split fit pairs). */
+  attack: string;
+  /** Fraction of the feature variance on the two components. */
+  explainedVariance: [number, number];
+  /** Pairs used to fit the PCA, and points plotted (≤ 300). */
+  pairs: number;
+  points: Array<{ x: number; y: number; kind: 'clean' | 'adversarial'; label: number }>;
+}
+
+export interface DetectionReport {
+  detector: string; trainAttack: string; protocol: string; results: DetectionRow[];
+  /** One per ε, when asked for (`detect --report`): the same for every detector of the run. */
+  projection?: FeatureProjection[];
+}
+
+export const PROJECTION_MAX_POINTS = 300;
+
+/** PCA to 2-D of the penultimate features of clean + adversarial pairs (fitted on both together); at most `maxPoints` points, pairs kept together. */
+export async function featureProjection(model: DifferentiableModel, p: AdversarialPairs, attack: string, eps: { value: number; text: string }, seed = 0, maxPoints = PROJECTION_MAX_POINTS): Promise<FeatureProjection> {
+  if (p.n < 2) throw badInput(`feature projection needs at least 2 adversarial pairs (got ${p.n})`);
+  const f = await featureRows(model, concat(p.clean, p.adversarial), 2 * p.n, 'penultimate', 'flatten');
+  const rows = toRows(f.data, f.dim);
+  const pca = new PCA(rows, { center: true, scale: false });
+  const ev = pca.getExplainedVariance();
+  const z = pca.predict(rows, { nComponents: 2 }).to2DArray();
+  let pick = Array.from({ length: p.n }, (_, i) => i);
+  const maxPairs = Math.max(1, Math.floor(maxPoints / 2));
+  if (pick.length > maxPairs) pick = Array.from((new Rng(seed ^ 0x9ca).shuffle(Int32Array.from(pick)) as Int32Array).subarray(0, maxPairs)).sort((a, b) => a - b);
+  const pt = (r: number[] | undefined, kind: 'clean' | 'adversarial', label: number) => ({ x: round(r?.[0] ?? 0, 4), y: round(r?.[1] ?? 0, 4), kind, label });
+  const points = pick.flatMap((i) => [pt(z[i], 'clean', p.labels[i]), pt(z[p.n + i], 'adversarial', p.labels[i])]);
+  return { eps: eps.value, epsText: eps.text, attack, explainedVariance: [round(ev[0] ?? 0), round(ev[1] ?? 0)], pairs: p.n, points };
+}
+
 
 export interface DetectionOptions {
   detectors: string[];
@@ -91,6 +134,10 @@ export interface DetectionOptions {
   eps: Array<{ value: number; text: string }>;
   seed?: number;
   params?: Record<string, Record<string, unknown>>;
+  /** Attack options per attack and ε (steps, step size…; ε, norm and seed are set here). */
+  attackOptions?: (attack: string, eps: number) => Partial<AttackOptions>;
+  /** Also compute the 2-D feature projection of the fit pairs per ε (Ma's separability plots). */
+  projection?: boolean;
   /** Called with each fitted detector (e.g. to save it). */
   onFitted?: (det: Detector, eps: { value: number; text: string }) => void | Promise<void>;
   onProgress?: (what: string) => void;
@@ -102,13 +149,18 @@ export async function evaluateDetection(model: DifferentiableModel, o: Detection
   const reports: DetectionReport[] = o.detectors.map((name) => ({ detector: createDetector(name).name, trainAttack: o.trainAttack.name, protocol: DETECTION_PROTOCOL, results: [] }));
   for (const e of o.eps) {
     o.onProgress?.(`${o.trainAttack.name} ε=${e.text} on ${o.trainImages.n} train images`);
-    const fit = await adversarialPairs(model, o.trainImages, o.trainAttack, e.value, seed);
+    const fit = await adversarialPairs(model, o.trainImages, o.trainAttack, e.value, seed, o.attackOptions?.(o.trainAttack.name, e.value));
     if (fit.n < 2) throw badInput(`${o.trainAttack.name} at ε = ${e.text} fooled ${fit.n} of ${fit.attacked} train images: no successful adversarial examples to fit on (raise ε or --fit-limit)`);
     const noisy = noisyCopies(fit, seed);
     const tests: Array<{ attack: string; p: AdversarialPairs }> = [];
     for (const a of o.testAttacks) {
       o.onProgress?.(`${a.name} ε=${e.text} on ${o.testImages.n} test images`);
-      tests.push({ attack: a.name, p: await adversarialPairs(model, o.testImages, a, e.value, seed + 1) });
+      tests.push({ attack: a.name, p: await adversarialPairs(model, o.testImages, a, e.value, seed + 1, o.attackOptions?.(a.name, e.value)) });
+    }
+    if (o.projection) {
+      o.onProgress?.(`feature projection at ε=${e.text} (${fit.n} ${o.trainAttack.name} pairs)`);
+      const proj = await featureProjection(model, fit, o.trainAttack.name, e, seed);
+      for (const r of reports) (r.projection ??= []).push(proj);
     }
     for (const [i, name] of o.detectors.entries()) {
       o.onProgress?.(`fit ${name} at ε=${e.text}`);
@@ -117,7 +169,7 @@ export async function evaluateDetection(model: DifferentiableModel, o: Detection
       await o.onFitted?.(det, e);
       for (const t of tests) {
         const m = t.p.n ? detectionMetrics(await det.score(model, t.p.clean, t.p.n), await det.score(model, t.p.adversarial, t.p.n)) : { auc: null, tprAt5Fpr: null, threshold: null };
-        reports[i].results.push({ attack: t.attack, eps: e.value, epsText: e.text, n: t.p.n, ...m, fitN: fit.n });
+        reports[i].results.push({ attack: t.attack, eps: e.value, epsText: e.text, n: t.p.n, ...m, fitN: fit.n, attacked: t.p.attacked, fitAttacked: fit.attacked });
       }
     }
   }

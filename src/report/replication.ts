@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ReplicationRow, SaliencyResult } from '../eval/replicate.js';
 import type { BlackboxRow } from '../eval/replicate-blackbox.js';
+import { maDetectionGroups, type MaDetection } from '../eval/replicate-detectors.js';
 import { renderBlackbox } from './replication-blackbox.js';
 import { renderSvg, type VegaLiteSpec } from './charts.js';
 import { esc } from './html.js';
@@ -24,6 +25,8 @@ export interface ReplicationReport {
   saliency?: SaliencyResult & { dataset: string; model: string };
   /** `replicate finlayson --blackbox`: transfer and patches per dataset. */
   blackbox?: BlackboxRow[];
+  /** `replicate ma --detectors`: detection AUC beside the paper's > 98 %. */
+  detection?: MaDetection;
   command: string;
   seconds: number;
   quick: boolean;
@@ -37,6 +40,14 @@ const CSS = 'body{font-family:system-ui,sans-serif;max-width:1100px;margin:0 aut
 function heat(v: Float32Array, h: number, w: number): Buffer {
   const m = Math.max(...v) || 1;
   return encodePng(Float32Array.from(v, (x) => x / m), h, w, 1);
+}
+
+/** `replicate ma --detectors`: per (dataset, model, ε), detectors × test attacks, AUC beside the paper's > 98 %. */
+function renderDetection(d: MaDetection): string {
+  const cell = (v: number | null, n: number, ok: boolean | null): string => `<td class="${ok ? 'ok' : ok === false ? 'no' : ''}">${v === null ? '—' : v.toFixed(3)} <small>(${n})</small></td>`;
+  const tables = maDetectionGroups(d).map((g) => `<h3>${esc(g.dataset)} · ${esc(g.model)} · ε = ${esc(g.epsText)} (${g.epsRole === 'paper' ? "the paper's ε" : 'matched ε'})</h3><p>${esc(g.fit)}.</p><table class="detection-auc"><tr><th>detector</th>${d.testAttacks.map((a) => `<th>${esc(a)}</th>`).join('')}<th>paper</th></tr>${d.detectors.map((det) => `<tr><td>${esc(det)}</td>${d.testAttacks.map((a) => { const x = g.rows.find((y) => y.detector === det && y.attack === a); return x ? cell(x.auc, x.n, x.meetsClaim) : '<td>—</td>'; }).join('')}<td>&gt; 0.98</td></tr>`).join('')}</table>`).join('');
+  const judged = d.rows.filter((x) => x.meetsClaim !== null);
+  return `<h2 id="detection">Detection AUC beside the paper's &gt; 98 %</h2><p class="note"><b>Protocol.</b> ${esc(d.protocol)}. Fitted on ${esc(d.trainAttack)} (≤ ${d.fitLimit} train images), tested on ${d.testAttacks.map(esc).join(', ')} (${d.limit ?? 'all'} test images). Cells: ROC AUC (number of test pairs); green = above the paper's 0.98. ${judged.filter((x) => x.meetsClaim).length} of ${judged.length} cells reach it.</p>${tables}${d.notes.length ? `<ul>${d.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}`;
 }
 
 export async function renderReplication(r: ReplicationReport): Promise<string> {
@@ -62,7 +73,7 @@ export async function renderReplication(r: ReplicationReport): Promise<string> {
 <h1>${esc(r.title)}</h1><div class="tags"><span>MITRE ATLAS ${THREAT_TAGS.mitreAtlas.id} — ${THREAT_TAGS.mitreAtlas.name}</span><span>NIST AI 100-2: evasion (${r.blackbox ? 'black-box transfer, physical patch' : 'white-box'})</span>${r.quick ? '<span>--quick run</span>' : ''}</div>
 <p><b>Paper's headline:</b> ${esc(r.headline)}</p><p class="note">${esc(RESOLUTION)}</p>
 ${r.rows.length ? `<h2>Results beside the headline</h2>${table}
-<div id="charts">${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>` : ''}${extra}${sal}${r.blackbox ? await renderBlackbox(r.blackbox) : ''}
+<div id="charts">${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>` : ''}${extra}${sal}${r.blackbox ? await renderBlackbox(r.blackbox) : ''}${r.detection ? renderDetection(r.detection) : ''}
 ${r.notes.length ? `<h2>Notes</h2><ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; ${r.seconds.toFixed(0)} s; regenerate with <code>${esc(r.command)}</code></p>
 <script type="application/json" id="report-data">${JSON.stringify({ ...r, saliency: r.saliency ? { massOnTopSalient: r.saliency.massOnTopSalient, correlation: r.saliency.correlation } : undefined, blackbox: r.blackbox?.map((b) => ({ ...b, patches: b.patches.map(({ patch: _p, ...rest }) => rest) })) }).replace(/</g, '\\u003c')}</script>

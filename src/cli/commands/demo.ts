@@ -63,7 +63,9 @@ export default function register(program: Command): void {
       bar.stop();
       // detect → adaptive attack → signatures
       if (!o.json) process.stderr.write('fitting a detector and running the informed attacker …\n');
-      const act = await detectorAct(model, selectImages(data.splits.train, 200, o.seed + 1), selectImages(data.splits.val, 200, o.seed + 2), img, xPgd8, 8 / 255, o.seed);
+      // 200 fit and 200 calibration films for the default 128 attacked films (fewer for a small --attack-images)
+      const fitN = Math.min(200, Math.max(48, 2 * img.n));
+      const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed);
       const [h, w, c] = img.shape; const dd = h * w * c;
       const exIndex = act.example?.index ?? 0;
       const png = (x: Float32Array): Buffer => encodePng(x, h, w, c);
@@ -75,7 +77,7 @@ export default function register(program: Command): void {
         test: { accuracy: round(r.accuracy), auc: round(r.auc) },
         confusion: { rows: 'true class', columns: 'predicted class', classes: model.classes, matrix: confusion },
         attacks,
-        detection: { detector: act.detector, threshold: act.threshold, fitImages: 200, calibrationImages: 200, nonAdaptive: act.nonAdaptive },
+        detection: { detector: act.detector, threshold: act.threshold, fitImages: fitN, calibrationImages: fitN, nonAdaptive: act.nonAdaptive },
         adaptive: act.adaptive,
         signatures: { film: img.indices?.[exIndex] ?? exIndex, ...signed },
         backend: engine.backend,
@@ -99,7 +101,7 @@ export default function register(program: Command): void {
         ...runs.map((r) => `         ${WHO[r.attack] ?? r.attack} at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`),
         `         Reproduce: medshield attack --model default --attack pgd|square|transfer … (docs/attacks.md, docs/blackbox.md)`,
         '',
-        `Detect   ${act.detector} detector (Feinman et al.), fitted on 200 train films and their PGD examples; alarm set for 5 % false alarms on 200 clean validation films.`,
+        `Detect   ${act.detector} detector (Feinman et al.), fitted on ${fitN} train films and their PGD examples; alarm set for 5 % false alarms on ${fitN} clean validation films.`,
         `         It raises the alarm on ${pct(act.nonAdaptive.caught)} of the PGD-8/255 films that fooled the model (AUC ${act.nonAdaptive.detectionAuc ?? '—'}); fooled and unnoticed: ${pct(act.nonAdaptive.fooledAndUndetected)} of the films the model got right.`,
         `Adaptive An attacker who knows the detector (${act.adaptive.attack}, same ε): fooled and unnoticed ${pct(act.adaptive.fooledAndUndetected)} of the films the model got right (alarm on ${pct(act.adaptive.caught)} of its successes).`,
         `         Amit et al.: detectors that look near-perfect fall to an informed attacker. Full table: medshield scorecard --quick --report scorecard.html`,

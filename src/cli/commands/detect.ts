@@ -3,6 +3,8 @@
  * squeeze, magnet) on train-split images attacked with --train-attack, and report AUC, TPR at 5 % FPR
  * and the threshold per test attack and ε, under Ma et al.'s protocol (src/eval/detection.ts).
  * `--save DIR` stores the fitted detector(s) for the gateway (DIR, or DIR/<detector>@<ε> when several).
+ * `--report FILE.html` adds Ma's separability plots: per ε, the penultimate features of the train
+ * attack's fit pairs projected to 2-D by PCA; the JSON then carries them as `projection` (one per ε).
  */
 import type { Command } from 'commander';
 import path from 'node:path';
@@ -35,7 +37,7 @@ export default function register(program: Command): void {
     .option('--fit-limit <n>', 'train-split images attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
     .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
     .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
-    .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves')
+    .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
     .action(action(async (o: DetectCli) => {
       const names = list(o.detector);
@@ -54,19 +56,20 @@ export default function register(program: Command): void {
       const several = names.length > 1 || eps.length > 1;
       const reports: DetectionReport[] = await evaluateDetection(model, {
         detectors: names, trainImages: selectImages(data.splits.train, o.fitLimit, o.seed), testImages: selectImages(te, o.limit, o.seed),
-        trainAttack, testAttacks, eps, seed: o.seed,
+        trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
         onProgress: (what) => { if (!o.json) process.stderr.write(`medshield: ${what}\n`); },
       });
       if (o.report) {
         const { writeDetectionReport } = await import('../../report/detection.js');
-        await writeDetectionReport(o.report, reports, { model: model.card.name, dataset: data.name, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
+        await writeDetectionReport(o.report, reports, { model: model.card.name, dataset: data.name, classes: data.info.classes, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
       }
-      const out = reports.map((r) => ({ ...r, results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })) }));
+      const out = reports.map(({ projection, ...r }) => ({ ...r, results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })), ...(projection ? { projection } : {}) }));
       if (o.json) { printJson(out.length === 1 ? out[0] : out); return; }
       for (const r of out) {
         process.stdout.write(`${r.detector} (fitted on ${r.trainAttack}; ${r.protocol})\n`);
         for (const x of r.results) process.stdout.write(`  ${x.attack.padEnd(9)} ε=${x.epsText.padEnd(7)} n=${String(x.n).padEnd(5)} AUC=${x.auc ?? '–'}  TPR@5%FPR=${x.tprAt5Fpr ?? '–'}  threshold=${x.threshold ?? '–'}\n`);
       }
+      if (o.report) process.stdout.write(`report: ${o.report}\n`);
     }));
 }
