@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import YAML from 'yaml';
-import { badInput } from '../errors.js';
+import { badInput, oneLine } from '../errors.js';
+import { getDefence } from '../defences/registry.js';
 
 export type OutputMode = 'label' | 'top1' | 'probs';
 export type QueryAction = 'flag' | 'slow' | 'block';
 export type InputType = 'application/dicom' | 'image/png' | 'image/jpeg';
+export type DetectorAction = 'flag' | 'reject';
+export interface InputDetectorConfig { dir: string; threshold: number; action: DetectorAction }
 
 export interface GatewayConfig {
   model: string;
@@ -23,6 +26,8 @@ export interface GatewayConfig {
   auth: { keysFile: string };
   rateLimit: { perKey: { max: number; windowMs: number }; perIp: { max: number; windowMs: number } };
   output: { mode: OutputMode; decimals: number };
+  defences: string[];
+  detectors: InputDetectorConfig[];
   queryDetection: { enabled: boolean; action: QueryAction; quantStep: number; windowSize: number; topK: number; matchThreshold: number; history: number; alertFraction: number; alertWindow: number; slowMs: number; blockSeconds: number };
   audit: { url: string; signEvery: number; signIntervalSeconds: number; signingKey: string | null; signingCert: string | null };
   timeouts: { requestMs: number; headersMs: number; keepAliveMs: number; inferenceMs: number; shutdownMs: number };
@@ -75,6 +80,19 @@ export const CONFIG_SCHEMA = {
       mode: { type: 'string', enum: ['label', 'top1', 'probs'], description: 'label only; top-1 class with its confidence rounded; or all class probabilities rounded', default: 'top1' },
       decimals: int('decimals of reported confidences', 2, 0, 8),
     }),
+    defences: { type: 'array', items: { type: 'string', minLength: 1 }, description: "input defences (specs as for `medshield defend`, e.g. 'jpeg:q=75', 'bitdepth:bits=4+median:k=3') applied, in order, to every image before the model", default: [] },
+    detectors: {
+      type: 'array', default: [],
+      description: "adversarial-input detectors saved by `medshield detect --save DIR`, each { dir (relative to the config file), threshold (score above it = suspicious; `detect --json` prints the 5 %-FPR one), action: flag | reject }; they score the undefended image; 'reject' answers 422, 'flag' adds {detector, score} to the answer's flags; always audited. A detector fitted on another model stops the gateway at start-up",
+      items: {
+        type: 'object', additionalProperties: false, required: ['dir', 'threshold'],
+        properties: {
+          dir: { type: 'string', minLength: 1, description: 'folder written by `medshield detect --save` (or its detector.json)' },
+          threshold: { type: 'number', description: 'score above it = suspicious' },
+          action: { type: 'string', enum: ['flag', 'reject'], default: 'flag', description: "'reject' = 422 without a prediction; 'flag' = answer with the flag" },
+        },
+      },
+    },
     queryDetection: obj('stateful query-attack detection per caller (Blacklight, Li et al. 2022)', {
       enabled: bool('fingerprint every query and watch for near-duplicate streams', true),
       action: { type: 'string', enum: ['flag', 'slow', 'block'], description: 'what happens to a caller under detected attack (always audited)', default: 'flag' },
@@ -126,6 +144,8 @@ export function validateGatewayConfig(raw: unknown, where = 'gateway config'): G
   if (c.tls.requireClientCert && !c.tls.clientCa) throw badInput(`${where}: tls.requireClientCert needs tls.clientCa`);
   if (!!c.audit.signingKey !== !!c.audit.signingCert) throw badInput(`${where}: audit.signingKey and audit.signingCert go together`);
   if (c.signature.required && !c.signature.trustedCas.length) throw badInput(`${where}: signature.required needs at least one signature.trustedCas entry`);
+  c.defences.forEach((spec, i) => { try { getDefence(spec); } catch (e) { throw badInput(`${where}: defences.${i} '${spec}': ${oneLine(e)}`); } });
+  c.detectors.forEach((d, i) => { if (!Number.isFinite(d.threshold)) throw badInput(`${where}: detectors.${i}.threshold must be a finite number`); });
   return c;
 }
 
@@ -138,6 +158,7 @@ export function resolveConfigPaths(c: GatewayConfig, dir: string): GatewayConfig
     tls: { ...c.tls, cert: r(c.tls.cert), key: r(c.tls.key), clientCa: r(c.tls.clientCa) },
     signature: { ...c.signature, trustedCas: c.signature.trustedCas.map((p) => r(p)!), intermediates: c.signature.intermediates.map((p) => r(p)!) },
     auth: { keysFile: r(c.auth.keysFile)! },
+    detectors: c.detectors.map((d) => ({ ...d, dir: r(d.dir)! })),
     audit: { ...c.audit, url: c.audit.url.startsWith('sqlite:') ? 'sqlite:' + r(c.audit.url.slice(7)) : c.audit.url, signingKey: r(c.audit.signingKey), signingCert: r(c.audit.signingCert) },
   };
 }

@@ -12,6 +12,7 @@ import type { BatchedModel } from './inference.js';
 import type { Model } from '../models/model.js';
 import type { AuditEvent } from './audit/record.js';
 import type { GatewayMetrics } from './plugins/metrics.js';
+import type { DetectorVerdict, InputDefences } from './input-defences.js';
 
 export interface GatewayContext {
   config: GatewayConfig;
@@ -24,6 +25,8 @@ export interface GatewayContext {
   /** Applies the signature policy (in-thread ImageVerifier or a VerifyPool of workers). */
   verifier: { check(body: Uint8Array, type: InputType): Promise<ImageCheck> };
   detector: QueryDetector | null;
+  /** Config `defences` (already inside `batched`) and `detectors` (scored on the undefended `model`). */
+  inputDefences: InputDefences;
   metrics: GatewayMetrics;
   /** Callers blocked by query-attack detection: caller → unblock time (ms). */
   blocked: Map<string, number>;
@@ -40,6 +43,8 @@ export interface RequestAudit {
   check?: ImageCheck;
   decision?: string;
   flags: string[];
+  /** Scores of the configured input detectors (config `detectors`), when they ran. */
+  detectors?: DetectorVerdict[];
 }
 
 /** Route options read by the plugins (`config` of a Fastify route). */

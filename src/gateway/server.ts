@@ -29,6 +29,7 @@ import { ImageVerifier } from './image-check.js';
 import { VerifyPool } from './verify-pool.js';
 import { QueryDetector } from './query-detector.js';
 import { BatchedModel } from './inference.js';
+import { loadInputDefences } from './input-defences.js';
 import type { GatewayContext } from './context.js';
 import metricsPlugin, { GatewayMetrics } from './plugins/metrics.js';
 import auditPlugin from './plugins/audit.js';
@@ -72,6 +73,8 @@ function errorStatus(e: FastifyError | MedshieldError | Error): number {
 
 export async function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const model = opts.model ?? await loadModel(config.model);
+  // Before anything is opened: a bad defence spec or a detector for another model stops start-up here.
+  const inputDefences = await loadInputDefences(config, model);
   const metrics = new GatewayMetrics();
   let signer: { key: KeyObject; subject: string } | null = null;
   let publicKey: KeyObject | null = null;
@@ -86,7 +89,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   const audit = await AuditLog.open(store, { signEvery: config.audit.signEvery, signIntervalSeconds: config.audit.signIntervalSeconds, signer });
   const qd = config.queryDetection;
   const ctx: GatewayContext = {
-    config, model, batched: new BatchedModel(model), modelId: model.card.name, modelVersion: opts.model ? 'in-process' : modelVersion(config.model),
+    config, model, batched: new BatchedModel(inputDefences.served), inputDefences, modelId: model.card.name, modelVersion: opts.model ? 'in-process' : modelVersion(config.model),
     keys: new KeyStore(config.auth.keysFile), audit, verifier: config.signature.workers > 0 ? new VerifyPool(config.signature, config.signature.workers) : new ImageVerifier(config.signature),
     detector: qd.enabled ? new QueryDetector({ quantStep: qd.quantStep, windowSize: qd.windowSize, topK: qd.topK, matchThreshold: qd.matchThreshold, history: qd.history, alertFraction: qd.alertFraction, alertWindow: qd.alertWindow }) : null,
     metrics, blocked: new Map(),
@@ -157,7 +160,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   await app.register(auditRoutes, { ctx, publicKey });
   await app.register(inferRoute, { ctx });
   await app.ready();
-  await audit.append({ event: 'ApplicationActivity', outcome: OUTCOME.success, action: 'E', reason: `gateway started (model ${ctx.modelId}@${ctx.modelVersion}, audit ${store.kind})` });
+  await audit.append({ event: 'ApplicationActivity', outcome: OUTCOME.success, action: 'E', reason: `gateway started (model ${ctx.modelId}@${ctx.modelVersion}, audit ${store.kind}${config.defences.length ? `, defences ${config.defences.join(' ; ')}` : ''}${inputDefences.detectors.length ? `, detectors ${inputDefences.detectors.map((d) => `${d.label}>${d.threshold}:${d.action}`).join(' ')}` : ''})` });
 
   let closed: Promise<void> | null = null;
   return {

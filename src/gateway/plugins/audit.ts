@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OUTCOME, type AuditEvent } from '../audit/record.js';
 import type { GatewayContext } from '../context.js';
+import { verdictText } from '../input-defences.js';
 
 function shouldAudit(req: FastifyRequest): boolean {
   const flag = req.routeOptions.config?.audit;
@@ -26,13 +27,16 @@ export async function writeRequestRecord(ctx: GatewayContext, req: FastifyReques
   const a = req.auditCtx;
   const d = defaultEvent(reply.statusCode);
   const event = a.event ?? d.event;
+  const det = a.detectors ?? [];
+  const flags = [...a.flags, ...det.filter((v) => v.triggered).map((v) => `detector-${v.action}:${v.detector}`)];
+  const reason = [a.reason, det.length ? `input detectors: ${verdictText(det)}` : null].filter((x) => x).join('; ') || null;
   await ctx.audit.append({
     event, outcome: a.outcome ?? d.outcome, action: event === 'Query' ? 'R' : 'E',
     requestId: req.id, userId: req.caller?.id ?? a.userId ?? null, role: req.caller?.role ?? null, sourceAddress: req.ip,
     route: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`, status: reply.statusCode,
     sopInstanceUid: a.check?.sopInstanceUid ?? null, imageSha256: a.check?.sha256 ?? null, signer: a.check?.signer ?? null,
     modelId: event === 'DICOMInstancesAccessed' ? ctx.modelId : null, modelVersion: event === 'DICOMInstancesAccessed' ? ctx.modelVersion : null,
-    decision: a.decision ?? null, flags: a.flags.join(','), reason: a.reason ?? null,
+    decision: a.decision ?? null, flags: flags.join(','), reason,
   });
   ctx.metrics.auditRecords.inc({ event });
   ctx.metrics.auditHead.set(ctx.audit.headSeq);

@@ -13,6 +13,7 @@ export class GatewayMetrics {
   readonly latency = new Histogram({ name: 'medshield_request_duration_seconds', help: 'request latency by route', labelNames: ['route'] as const, buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5], registers: [this.registry] });
   readonly signatureRejections = new Counter({ name: 'medshield_signature_rejections_total', help: 'images refused by the signature policy (422)', registers: [this.registry] });
   readonly queryVerdicts = new Counter({ name: 'medshield_query_detection_total', help: 'queries seen by the query-attack detector by verdict', labelNames: ['verdict'] as const, registers: [this.registry] });
+  readonly inputDetections = new Counter({ name: 'medshield_input_detector_total', help: 'images scored by the configured input detectors, by detector and verdict (clean, flag, reject)', labelNames: ['detector', 'verdict'] as const, registers: [this.registry] });
   readonly auditRecords = new Counter({ name: 'medshield_audit_records_total', help: 'audit records written', labelNames: ['event'] as const, registers: [this.registry] });
   readonly auditHead = new Gauge({ name: 'medshield_audit_head_seq', help: 'sequence number of the newest audit record', registers: [this.registry] });
   constructor() { collectDefaultMetrics({ register: this.registry, prefix: 'medshield_' }); }

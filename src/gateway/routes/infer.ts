@@ -1,11 +1,15 @@
 /**
  * POST /v1/infer — the body is the raw image (Content-Type application/dicom, or image/png|jpeg when the
  * policy allows). By the time the handler runs, the auth, rate-limit, signature and query-guard plugins
- * have passed it; the handler runs the model (micro-batched) and applies the output policy.
+ * have passed it; the handler scores the image with the configured input detectors (`reject` → 422
+ * naming the detector, no prediction; `flag` → `{detector, score}` in `flags`), runs the (defended)
+ * model, micro-batched, and applies the output policy.
  */
 import type { FastifyInstance } from 'fastify';
 import { MedshieldError } from '../../errors.js';
 import { applyOutputPolicy } from '../inference.js';
+import { OUTCOME } from '../audit/record.js';
+import { screenInput, type DetectorVerdict } from '../input-defences.js';
 import type { GatewayContext } from '../context.js';
 
 export const INFER_RESPONSE = {
@@ -21,7 +25,11 @@ export const INFER_RESPONSE = {
       type: 'object', required: ['valid', 'signed'],
       properties: { valid: { type: 'boolean' }, signed: { type: 'boolean' }, signer: { type: ['string', 'null'] }, profile: { type: ['string', 'null'] } },
     },
-    flags: { type: 'array', items: { type: 'string' } },
+    flags: {
+      type: 'array',
+      description: "warnings: 'query-attack-suspected', and {detector, score} for each input detector with action flag whose score exceeded its threshold",
+      items: { anyOf: [{ type: 'string' }, { type: 'object', required: ['detector', 'score'], properties: { detector: { type: 'string' }, score: { type: 'number' } } }] },
+    },
   },
 } as const;
 
@@ -46,15 +54,31 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
       consumes: types,
       response: { 200: INFER_RESPONSE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 413: ERROR_RESPONSE, 415: ERROR_RESPONSE, 422: ERROR_RESPONSE, 429: ERROR_RESPONSE, 503: ERROR_RESPONSE },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const x = req.modelInput!;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new MedshieldError('INTERNAL', `inference exceeded ${ctx.config.timeouts.inferenceMs} ms`), { statusCode: 503 })), ctx.config.timeouts.inferenceMs); });
-    let p: Float32Array;
-    try { p = await Promise.race([ctx.batched.predict(x), timeout]); } finally { clearTimeout(timer); }
+    const work = async (): Promise<{ verdicts: DetectorVerdict[]; p?: Float32Array }> => {
+      const verdicts = ctx.inputDefences.detectors.length ? await screenInput(ctx.inputDefences, x) : [];
+      req.auditCtx.detectors = verdicts;
+      for (const v of verdicts) ctx.metrics.inputDetections.inc({ detector: v.detector, verdict: v.triggered ? v.action : 'clean' });
+      if (verdicts.some((v) => v.triggered && v.action === 'reject')) return { verdicts };
+      return { verdicts, p: await ctx.batched.predict(x) };
+    };
+    let r: Awaited<ReturnType<typeof work>>;
+    try { r = await Promise.race([work(), timeout]); } finally { clearTimeout(timer); }
+    const { verdicts, p } = r;
+    if (!p) {
+      const v = verdicts.find((d) => d.triggered && d.action === 'reject')!;
+      req.auditCtx.event = 'SecurityAlert';
+      req.auditCtx.outcome = OUTCOME.seriousFailure;
+      req.auditCtx.decision = `rejected:${v.detector}`;
+      req.auditCtx.reason = `image refused: adversarial-input detector '${v.detector}' scored ${Number(v.score.toPrecision(6))} > threshold ${v.threshold}`;
+      return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: req.auditCtx.reason, requestId: req.id });
+    }
     const pred = applyOutputPolicy(p, ctx.model.classes, ctx.config.output);
     const check = req.auditCtx.check!;
     req.auditCtx.decision = `${pred.label}:${pred.className}${pred.confidence !== undefined ? `:${pred.confidence}` : ''}`;
-    return { requestId: req.id, ...pred, signature: { valid: check.valid, signed: check.signed, signer: check.signer, profile: check.profile }, flags: req.auditCtx.flags };
+    return { requestId: req.id, ...pred, signature: { valid: check.valid, signed: check.signed, signer: check.signer, profile: check.profile }, flags: [...req.auditCtx.flags, ...verdicts.filter((v) => v.triggered).map((v) => ({ detector: v.detector, score: Number(v.score.toPrecision(4)) }))] };
   });
 }
