@@ -19,7 +19,7 @@ import type { AdaptiveOptions, Pipeline } from '../attacks/adaptive/types.js';
 import { adaptiveFor, jointThenHfc, bpdaThenLearned } from '../attacks/adaptive/index.js';
 import type { HfcOptions } from '../attacks/adaptive/hfc.js';
 import { DefenceView } from '../attacks/adaptive/view.js';
-import { parseDefenceList } from '../defences/registry.js';
+import { DEFENCE_NAMES, parseDefenceList } from '../defences/registry.js';
 import { createDetector, DETECTOR_NAMES } from '../detectors/registry.js';
 import { badArgument } from '../errors.js';
 import { adversarialPairs, noisyCopies, thresholdAt5Fpr } from './detection.js';
@@ -42,7 +42,11 @@ export function parseScorecardList(text: string): string[] {
     const name = t.toLowerCase().replace(/-/g, '_');
     if (DETECTOR_NAMES.includes(name)) out.push(name);
     else if (['adversarial_training', 'adv_training', 'at', 'pgd_at'].includes(name)) out.push(TRAINING_DEFENCE);
-    else { rest.push(t); out.push(t); }
+    else {
+      const base = name.split(':')[0].split('+')[0];
+      if (!DEFENCE_NAMES().includes(base)) throw badArgument(`unknown defence or detector '${t}' (choose ${[...DEFENCE_NAMES(), TRAINING_DEFENCE, ...DETECTOR_NAMES].join(', ')}, or all)`);
+      rest.push(t); out.push(t);
+    }
   }
   if (rest.length) parseDefenceList(rest.join(';')); // validate specs now: one clear error before any work
   if (!out.length) throw badArgument(`--defences: nothing to evaluate (give all, or names: ${ALL_DEFENCES.join(', ')})`);
@@ -145,7 +149,7 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         view: new DefenceView(m, { transform: d.transform, noiseSigma: d.noise?.sigma, samples, seed: o.seed }), notes: n,
       };
     }
-    const row = await scoreEntry(entry, o.test, { eps: o.eps, steps, baselineProtected: baseline.protectedFraction, seed: o.seed, sanityLimit: o.quick ? 32 : undefined, onProgress: (w) => say(w) });
+    const row = await scoreEntry(entry, o.test, { eps: o.eps, steps, baselineProtected: baseline.protectedFraction, seed: o.seed, sanityLimit: o.quick ? 32 : 100, onProgress: (w) => say(w) });
     if (entry.pipeline.detector) row.detectorThreshold = round(entry.pipeline.detector.threshold, 6);
     rows.push(row); o.onRow?.(row); done++;
   }

@@ -88,7 +88,7 @@ export default function register(program: Command): void {
     .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
     .option('--defences <list>', `all, or a list of: ${ALL_DEFENCES.join(', ')} (defence specs take parameters, e.g. jpeg:q=50; separate with ';')`, 'all')
     .option('--eps <eps>', 'L∞ budget, e.g. 2/255 or 8/255', '8/255')
-    .option('--quick', '64 test images, 20 adaptive steps, 4 EOT draws, sanity checks on 32 images (default: 300, 50, 8, all)')
+    .option('--quick', '64 test images, 20 adaptive steps, 4 EOT draws, sanity checks on 32 images (default: 300, 50, 8, 100)')
     .option('--limit <n>', 'test-split images evaluated', parseIntArg('--limit', 2, 1e7))
     .option('--fit-limit <n>', 'train-split images the detectors are fitted on', parseIntArg('--fit-limit', 10, 1e7))
     .option('--steps <n>', 'adaptive-attack iterations', parseIntArg('--steps', 1, 1e5))
