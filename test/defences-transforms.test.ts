@@ -18,7 +18,7 @@ import { blurTransform } from '../src/defences/blur.js';
 import { resizePadTransform } from '../src/defences/resizepad.js';
 import { tvmTransform } from '../src/defences/tvm.js';
 import { TransformedModel } from '../src/defences/wrap.js';
-import { evaluateDefences } from '../src/defences/evaluate.js';
+import { evaluateDefences } from '../src/eval/defences.js';
 import { getAttack } from '../src/attacks/registry.js';
 import type { InputTransform } from '../src/defences/types.js';
 

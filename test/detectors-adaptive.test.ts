@@ -9,22 +9,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
-import { adversarialPairs, noisyCopies } from '../src/eval/detection.js';
-import { getAttack } from '../src/attacks/registry.js';
 import { createDetector, DETECTOR_NAMES, DETECTORS } from '../src/detectors/registry.js';
 import { concat } from '../src/detectors/common.js';
 import { spearman } from '../src/detectors/deepfeature-rf-adaptive.js';
 import { MedshieldError } from '../src/errors.js';
-import { pneumonia } from './attacks-fixture.js';
+import { detectorFixture } from './detectors-fixture.js';
 
 await initEngine({ threads: 1 });
-const fx = await pneumonia();
-const pgd = getAttack('pgd');
-const fit = await adversarialPairs(fx.model, selectImages(fx.data.splits.train, 120, 3), pgd, 8 / 255, 0);
-const held = await adversarialPairs(fx.model, selectImages(fx.data.splits.test, 60, 4), pgd, 8 / 255, 1);
-const noisy = noisyCopies(fit, 0);
-const fitData = (name: string) => ({ clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed: 0 });
+const { fx, fit, held, fitData } = await detectorFixture(120, 60);
 const [h, w, c] = fx.model.inputShape; const d = h * w * c;
 const all = concat(held.clean, held.adversarial); const nAll = 2 * held.n;
 

@@ -12,23 +12,17 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
-import { adversarialPairs, detectionMetrics, noisyCopies } from '../src/eval/detection.js';
-import { getAttack } from '../src/attacks/registry.js';
+import { detectionMetrics } from '../src/eval/detection.js';
 import { createDetector, loadDetector, saveDetector, DETECTOR_NAMES } from '../src/detectors/registry.js';
 import { MagNet } from '../src/detectors/magnet.js';
 import { MedshieldError } from '../src/errors.js';
 import { cli, isCleanError } from './helpers.js';
-import { pneumonia, surrogate } from './attacks-fixture.js';
+import { surrogate } from './attacks-fixture.js';
+import { detectorFixture } from './detectors-fixture.js';
 
 await initEngine();
-const fx = await pneumonia();
+const { fx, fit, held, fitData } = await detectorFixture(160, 100);
 const other = await surrogate();
-const pgd = getAttack('pgd');
-const fit = await adversarialPairs(fx.model, selectImages(fx.data.splits.train, 160, 3), pgd, 8 / 255, 0);
-const held = await adversarialPairs(fx.model, selectImages(fx.data.splits.test, 100, 4), pgd, 8 / 255, 1);
-const noisy = noisyCopies(fit, 0);
-const fitData = (name: string) => ({ clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed: 0 });
 
 // AUC floors well above chance; the deep-feature detectors are held to more (≥ 0.75). MagNet's
 // reconstruction error does not separate 8/255 L∞ examples on 28-px X-rays (measured AUC ≈ 0.51: the
@@ -48,6 +42,12 @@ for (const name of DETECTOR_NAMES) {
     assert.ok([...neg, ...pos].every(Number.isFinite), 'finite scores');
     const m = detectionMetrics(neg, pos);
     assert.ok(m.auc! >= FLOOR[name], `${name} AUC ${m.auc} < ${FLOOR[name]}`);
+    if (name === 'lid') {
+      // two classes: the 2-D logit layer is left out (its LID explodes for confident clean films and
+      // once put the 5 %-FPR threshold above every adversarial score)
+      assert.ok(!(det.save().state as { layers: string[] }).layers.includes('logits'));
+      assert.ok(m.tprAt5Fpr! > 0, `lid TPR at 5 % FPR ${m.tprAt5Fpr}`);
+    }
     const dir = mkdtempSync(path.join(tmpdir(), `ms-det-${name}-`));
     saveDetector(det, dir);
     const back = await loadDetector(dir, fx.model);
@@ -123,4 +123,18 @@ test('ROC curve: from (0,0) to (1,1), monotone, and perfect separation reaches T
   assert.deepEqual(roc[0], { fpr: 0, tpr: 0 }); assert.deepEqual(roc.at(-1), { fpr: 1, tpr: 1 });
   assert.ok(roc.some((p) => p.fpr === 0 && p.tpr === 1));
   for (let i = 1; i < roc.length; i++) assert.ok(roc[i].fpr >= roc[i - 1].fpr && roc[i].tpr >= roc[i - 1].tpr);
+});
+
+test('density models (KD, Mahalanobis) estimate on the reference training images when given, and Mahalanobis tunes ε_noise by cross-validation', async () => {
+  const ref = { x: held.clean, labels: held.labels, n: held.n };
+  const kd = createDetector('kd_bu');
+  await kd.fit(fx.model, { ...fitData('kd_bu'), reference: ref });
+  const cf = (kd.save().state as { classFeatures: number[][][] }).classFeatures;
+  const counts = [0, 1].map((c) => Array.from(held.labels).filter((l) => l === c).length);
+  assert.deepEqual(cf.map((rows) => rows.length), counts, 'KD class sets = the reference images per class');
+  const maha = createDetector('mahalanobis');
+  await maha.fit(fx.model, fitData('mahalanobis'));
+  const st = maha.save().state as { noise: number; tuning: Array<{ noise: number; auc: number }> };
+  assert.equal(st.tuning.length, 7);
+  assert.equal(st.noise, st.tuning.reduce((b, t) => (t.auc > b.auc ? t : b)).noise, 'the chosen ε_noise has the best cross-validated AUC');
 });

@@ -157,6 +157,7 @@ def main():
     eps = spec['eps']
     for name, fn in [('fgsm', lambda a, b: fgsm(model, a, b, eps)),
                      ('pgd', lambda a, b: pgd(model, a, b, eps, spec['alpha'], spec['steps'])),
+                     ('pgdNoRandomStart', lambda a, b: pgd(model, a, b, eps, spec['alpha'], spec['steps'], random_start=False)),
                      ('cw', lambda a, b: cw(model, a, b, steps=spec['cwSteps']))]:
         adv, sec = timed(fn)
         out[name] = {'robustAccuracy': robust_accuracy(model, adv, y), 'seconds': sec,

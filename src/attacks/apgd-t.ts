@@ -9,7 +9,7 @@
  * Usage: `medshield attack --attack apgd-t --eps 8/255`.
  */
 import type { Attack, AttackOptions } from './types.js';
-import { classRanks, cleanMargins, finalize, pendingTargeted, roundTargets, setup, targetCount } from './common.js';
+import { finalize, pendingTargeted, roundTargets, setup, targetedPlan } from './common.js';
 import { apgdOptions, apgdSingleRun } from './apgd.js';
 import { Rng } from '../engine/index.js';
 import { takeRows } from './project.js';
@@ -26,11 +26,8 @@ export const apgdT: Attack = {
     const { nIter, restarts } = apgdOptions(this, opts);
     const k = goal.k;
     const out = Float32Array.from(x0);
-    const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
-    const v = await oracle.logits(x0, goal);
-    const ranks = classRanks(v, n, k);
-    const nTargets = targetCount(goal, opts.targetClasses);
-    let done = 0; const total = nTargets * restarts * nIter;
+    const { fooled, ranks, nTargets, total } = await targetedPlan(s, x0, opts.targetClasses, restarts, nIter);
+    let done = 0;
     for (let tc = 2; tc < nTargets + 2; tc++) {
       for (let r = 0; r < restarts; r++) {
         const idx = pendingTargeted(n, fooled, goal);

@@ -101,6 +101,14 @@ export function pendingTargeted(n: number, fooled: Uint8Array, goal: Goal): numb
   return idx;
 }
 
+/** The whole plan at the clean images: which are already fooled, class ranks, target count, total steps. */
+export async function targetedPlan(s: Setup, x0: Float32Array, targetClasses: number | undefined, restarts: number, nIter: number): Promise<{ fooled: Uint8Array; ranks: number[][]; nTargets: number; total: number }> {
+  const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
+  const ranks = classRanks(await s.oracle.logits(x0, s.goal), s.n, s.goal.k);
+  const nTargets = targetCount(s.goal, targetClasses);
+  return { fooled, ranks, nTargets, total: nTargets * restarts * nIter };
+}
+
 export function roundTargets(goal: Goal, idx: number[], ranks: number[][], tc: number): Int32Array {
   return goal.target ? Int32Array.from(idx, (i) => goal.target![i]) : Int32Array.from(idx, (i) => ranks[i][tc - 1]);
 }

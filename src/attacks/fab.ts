@@ -19,7 +19,7 @@
  * Minimum-norm: ε only bounds the answer. Usage: `medshield attack --attack fab-t --eps 8/255`.
  */
 import type { Attack, AttackOptions, Norm } from './types.js';
-import { classRanks, cleanMargins, finalize, pendingTargeted, roundTargets, setup, targetCount } from './common.js';
+import { finalize, pendingTargeted, roundTargets, setup, targetedPlan } from './common.js';
 import { pickColumns } from './oracle.js';
 import { takeRows, perturbationSize } from './project.js';
 import { unsupported } from '../errors.js';
@@ -72,11 +72,8 @@ export const fabT: Attack = {
     const k = goal.k;
     const out = Float32Array.from(x0);
     const best = new Float64Array(n).fill(Infinity);
-    const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
-    const v0 = await oracle.logits(x0, goal);
-    const ranks = classRanks(v0, n, k);
-    const nTargets = targetCount(goal, opts.targetClasses);
-    let done = 0; const total = nTargets * restarts * nIter;
+    const { fooled, ranks, nTargets, total } = await targetedPlan(s, x0, opts.targetClasses, restarts, nIter);
+    let done = 0;
     for (let tc = 2; tc < nTargets + 2; tc++) {
       for (let r = 0; r < restarts; r++) {
         const idx = pendingTargeted(n, fooled, goal);

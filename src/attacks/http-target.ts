@@ -30,7 +30,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Task } from '../data/medmnist.js';
 import { MedshieldError, badArgument, badInput, mismatch } from '../errors.js';
-import { encodePng } from '../eval/examples.js';
+import { encodePng } from '../data/png-encode.js';
 import { decisions, type Target, type TargetKind, type TargetOutput } from './target.js';
 
 export type HttpFormat = 'json' | 'png';

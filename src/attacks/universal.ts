@@ -27,7 +27,8 @@
 import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { DifferentiableModel, Model } from '../models/model.js';
-import { probabilities, type Images } from '../eval/robustness.js';
+import { probabilities } from '../models/predict.js';
+import type { Images } from '../data/images.js';
 import { tf } from '../engine/index.js';
 import { deepfool } from './deepfool.js';
 import { makeGoal } from './goal.js';

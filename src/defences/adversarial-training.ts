@@ -22,7 +22,7 @@ import { tf, Rng } from '../engine/index.js';
 import type { Split } from '../data/dataset.js';
 import type { BatchHook } from '../models/train.js';
 import type { Classifier, DifferentiableModel } from '../models/model.js';
-import { selectImages } from '../eval/images.js';
+import { selectImages } from '../data/images.js';
 import { badArgument, unsupported } from '../errors.js';
 
 export type AdversarialMethod = 'pgd' | 'trades';

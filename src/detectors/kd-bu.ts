@@ -4,7 +4,9 @@
  *
  * - KD(x) = log (1/|X_t|) Σ_{x_i ∈ X_t} exp(−‖φ(x) − φ(x_i)‖² / (2h²)), a Gaussian kernel density of the
  *   penultimate features φ over the clean training images X_t of the class t the model predicts for x
- *   (low for adversarial examples, which sit off the class manifold).
+ *   (low for adversarial examples, which sit off the class manifold). X_t comes from
+ *   `DetectorFitData.reference` when given (`detect` passes training-split images and fits on
+ *   validation pairs), else from the clean fit images.
  * - BU(x) = (1/T) Σ_t ‖p_t(x)‖² − ‖(1/T) Σ_t p_t(x)‖² over T stochastic forward passes with dropout
  *   (MC dropout). Our architectures (CNN, ResNet-18) have no dropout layer, so dropout p = 0.5
  *   (inverted, ×1/(1−p)) is applied to the penultimate features before the final dense layer `logits`,
@@ -43,9 +45,10 @@ export class KdBu implements Detector {
   async fit(model: DifferentiableModel, data: DetectorFitData): Promise<void> {
     const { nClean, nAdv, nNoisy } = checkFitData(this.name, model, data);
     const k = model.classes.length; const maxPer = this.params.maxPerClass ?? 500;
-    const f = await featureRows(model, data.clean, nClean);
+    const ref = data.reference ?? { x: data.clean, labels: data.labels, n: nClean };
+    const f = await featureRows(model, ref.x, ref.n);
     const classFeatures: number[][][] = Array.from({ length: k }, () => []);
-    for (let i = 0; i < nClean; i++) if (classFeatures[data.labels[i]].length < maxPer) classFeatures[data.labels[i]].push(Array.from(f.data.subarray(i * f.dim, (i + 1) * f.dim)));
+    for (let i = 0; i < ref.n; i++) if (classFeatures[ref.labels[i]].length < maxPer) classFeatures[ref.labels[i]].push(Array.from(f.data.subarray(i * f.dim, (i + 1) * f.dim)));
     const bandwidth = this.params.bandwidth ?? 0.5 * medianDistance(classFeatures.flat(), data.seed ?? 0);
     this.st = { bandwidth, dim: f.dim, classFeatures, logistic: null };
     const x = concat(data.clean, ...(data.noisy ? [data.noisy] : []), data.adversarial);

@@ -3,7 +3,7 @@
  * the distances r_j(x) = ‖φ_ℓ(x) − φ_ℓ(ref_j)‖ to the stored reference minibatch are differentiable;
  * which reference images are the k nearest is chosen from their values (indices computed, held
  * constant, then gathered), and the MLE
- *   LID_ℓ(x) = −( (1/k) Σ_{i=1..k} log( r_i(x) / r_k(x) ) )⁻¹   (nearest skipped, as `score`)
+ *   LID_ℓ(x) = −( (1/k) Σ_{i=1..k} log( r_i(x) / r_k(x) ) )⁻¹   (the same neighbours as `score`)
  * goes through the fitted logistic regression: score = its logit. Same reference batch as `score`: exact.
  *
  * Usage: `await det.prepareAdaptive(model); tf.grad((x) => det.scoreTensor!(model, x).sum())(x)`
@@ -12,16 +12,16 @@ import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import { featureRows, featureTensor, type Logistic } from './common.js';
 
-export interface LidAdaptive { model: DifferentiableModel; layers: string[]; refs: tf.Tensor2D[]; refNorms: tf.Tensor2D[]; k: number }
+export interface LidAdaptive { model: DifferentiableModel; layers: string[]; refs: tf.Tensor2D[]; refNorms: tf.Tensor2D[]; k: number; skipNearest: boolean }
 
-export async function prepareLidAdaptive(model: DifferentiableModel, layers: string[], ref: Float32Array, nRef: number, k: number): Promise<LidAdaptive> {
+export async function prepareLidAdaptive(model: DifferentiableModel, layers: string[], ref: Float32Array, nRef: number, k: number, skipNearest: boolean): Promise<LidAdaptive> {
   const refs: tf.Tensor2D[] = []; const refNorms: tf.Tensor2D[] = [];
   for (const layer of layers) {
     const f = await featureRows(model, ref, nRef, layer);
     const t = tf.tensor2d(f.data, [nRef, f.dim]);
     refs.push(t); refNorms.push(tf.tidy(() => tf.sum(tf.square(t), 1).reshape([1, nRef])));
   }
-  return { model, layers, refs, refNorms, k: Math.min(k, nRef - 1) };
+  return { model, layers, refs, refNorms, k: Math.min(k, nRef - 1), skipNearest };
 }
 
 export function disposeLidAdaptive(a?: LidAdaptive): void {
@@ -29,7 +29,7 @@ export function disposeLidAdaptive(a?: LidAdaptive): void {
 }
 
 export function lidTensor(a: LidAdaptive, lr: Logistic, x: tf.Tensor4D): tf.Tensor1D {
-  const n = x.shape[0]; const k = a.k;
+  const n = x.shape[0]; const k = a.k; const skip = a.skipNearest ? 1 : 0;
   const lids = a.layers.map((layer, l) => {
     const q = featureTensor(a.model, x, layer); const nRef = a.refs[l].shape[0];
     // the same squared distances as `pairwiseSq` in score()
@@ -38,7 +38,7 @@ export function lidTensor(a: LidAdaptive, lr: Logistic, x: tf.Tensor4D): tf.Tens
     const idx = new Int32Array(n * k);
     for (let i = 0; i < n; i++) {
       const order = Array.from({ length: nRef }, (_, j) => j).sort((p, s) => v[i * nRef + p] - v[i * nRef + s]);
-      for (let j = 0; j < k; j++) idx[i * k + j] = i * nRef + order[j + 1];
+      for (let j = 0; j < k; j++) idx[i * k + j] = i * nRef + order[j + skip];
     }
     const r = tf.sqrt(tf.maximum(tf.gather(d2.reshape([n * nRef]), tf.tensor1d(idx, 'int32')), 1e-24)).reshape([n, k]);
     const rk = tf.maximum(r.slice([0, k - 1], [n, 1]), 1e-12);

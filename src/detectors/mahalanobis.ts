@@ -3,15 +3,18 @@
  * out-of-distribution samples and adversarial attacks", NeurIPS 2018.
  *
  * Per layer ℓ (every named feature layer of the model; conv maps averaged over space, as the paper):
- * class means μ_{ℓ,c} and one shared ("tied") covariance Σ_ℓ of the clean fit images' features
+ * class means μ_{ℓ,c} and one shared ("tied") covariance Σ_ℓ of clean training images' features
+ * (`DetectorFitData.reference` when given, else the clean fit images)
  * (shrunk by 1 % of its mean variance, Σ + 0.01·tr(Σ)/p·I, so few images still give a stable inverse).
  *   M_ℓ(x) = max_c −(φ_ℓ(x) − μ_{ℓ,c})ᵀ Σ_ℓ⁻¹ (φ_ℓ(x) − μ_{ℓ,c})
  * Input pre-processing: one FGSM-style step towards the closest class,
  *   x̂ = clip(x − ε_noise · sign ∇ₓ min_c (φ_ℓ(x) − μ_{ℓ,c})ᵀ Σ_ℓ⁻¹ (φ_ℓ(x) − μ_{ℓ,c}), 0, 1),
  * then M_ℓ(x̂) is the layer's score (clean images gain more than adversarial ones). A logistic
  * regression on the standardised layer scores separates clean (negatives) from adversarial images;
- * score = its logit (higher = more suspicious). Default ε_noise = 0.001 (in [0,1] pixel units; the
- * paper tunes it over {0, 0.0005, 0.001, 0.0014, 0.002, 0.005, …} on validation data).
+ * score = its logit (higher = more suspicious). ε_noise (in [0,1] pixel units) is tuned as the paper
+ * does, over {0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01}: the value whose logistic regression
+ * reaches the highest 2-fold cross-validated AUC on the fit pairs (each clean image and its
+ * adversarial example in the same fold) is kept; `noise` fixes it instead.
  *
  * Adaptive view (`scoreTensor`): the same logit as a differentiable tensor, pre-processing included
  * (the sign of its gradient is held constant: zero derivative almost everywhere).
@@ -22,12 +25,16 @@ import { Matrix, CholeskyDecomposition, pseudoInverse } from 'ml-matrix';
 import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
+import { rocAuc } from '../models/metrics.js';
 import { checkFitData, checkModel, concat, detectorState, featureRows, featureTensor, Logistic, modelIdentity, preparedFor } from './common.js';
 
 export interface MahalanobisParams { noise?: number; shrinkage?: number; layers?: string[] }
 
 interface LayerGaussian { layer: string; means: number[][]; precision: number[][] }
-interface MahalanobisState { gaussians: LayerGaussian[]; logistic: unknown }
+interface MahalanobisState { gaussians: LayerGaussian[]; logistic: unknown; /** ε_noise chosen at fit (absent in old saves: params.noise ?? 0.001). */ noise?: number; /** Cross-validated AUC per candidate ε_noise. */ tuning?: Array<{ noise: number; auc: number }> }
+
+/** Lee et al.'s candidate pre-processing magnitudes (their list, up to the ones that matter at 28 px). */
+export const NOISE_GRID = [0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01];
 
 export class Mahalanobis implements Detector {
   readonly name = 'mahalanobis';
@@ -43,14 +50,15 @@ export class Mahalanobis implements Detector {
     const { nClean, nAdv } = checkFitData(this.name, model, data);
     const k = model.classes.length; const shrink = this.params.shrinkage ?? 0.01;
     const gaussians: LayerGaussian[] = [];
+    const ref = data.reference ?? { x: data.clean, labels: data.labels, n: nClean };
     for (const layer of this.params.layers ?? model.featureNames) {
-      const f = await featureRows(model, data.clean, nClean, layer, 'mean');
+      const f = await featureRows(model, ref.x, ref.n, layer, 'mean');
       const p = f.dim; const means = Array.from({ length: k }, () => new Array<number>(p).fill(0)); const counts = new Array<number>(k).fill(0);
-      for (let i = 0; i < nClean; i++) { const c = data.labels[i]; counts[c]++; for (let j = 0; j < p; j++) means[c][j] += f.data[i * p + j]; }
+      for (let i = 0; i < ref.n; i++) { const c = ref.labels[i]; counts[c]++; for (let j = 0; j < p; j++) means[c][j] += f.data[i * p + j]; }
       means.forEach((m, c) => { if (counts[c]) for (let j = 0; j < p; j++) m[j] /= counts[c]; });
-      const centred = new Matrix(nClean, p);
-      for (let i = 0; i < nClean; i++) for (let j = 0; j < p; j++) centred.set(i, j, f.data[i * p + j] - means[data.labels[i]][j]);
-      const cov = centred.transpose().mmul(centred).div(nClean);
+      const centred = new Matrix(ref.n, p);
+      for (let i = 0; i < ref.n; i++) for (let j = 0; j < p; j++) centred.set(i, j, f.data[i * p + j] - means[ref.labels[i]][j]);
+      const cov = centred.transpose().mmul(centred).div(ref.n);
       let tr = 0; for (let j = 0; j < p; j++) tr += cov.get(j, j);
       for (let j = 0; j < p; j++) cov.set(j, j, cov.get(j, j) + shrink * (tr / p || 1));
       const precision = inverseSym(cov);
@@ -60,7 +68,19 @@ export class Mahalanobis implements Detector {
     this.disposeAdaptive();
     const x = concat(data.clean, data.adversarial);
     const y = [...new Array<number>(nClean).fill(0), ...new Array<number>(nAdv).fill(1)];
-    this.lr = new Logistic().fit(await this.layerScores(model, x, nClean + nAdv), y);
+    const fold = (i: number): number => (i < nClean ? i : i - nClean) % 2;
+    let best: { noise: number; auc: number; rows: number[][] } | undefined;
+    const tuning: Array<{ noise: number; auc: number }> = [];
+    for (const noise of this.params.noise !== undefined ? [this.params.noise] : NOISE_GRID) {
+      this.st.noise = noise;
+      const rows = await this.layerScores(model, x, nClean + nAdv);
+      const auc = this.params.noise !== undefined ? 1 : crossValidatedAuc(rows, y, fold);
+      tuning.push({ noise, auc: Math.round(auc * 1e4) / 1e4 });
+      if (!best || auc > best.auc) best = { noise, auc, rows };
+    }
+    this.st.noise = best!.noise;
+    if (tuning.length > 1) this.st.tuning = tuning;
+    this.lr = new Logistic().fit(best!.rows, y);
     this.model = await modelIdentity(model);
   }
 
@@ -87,7 +107,7 @@ export class Mahalanobis implements Detector {
    * differentiable view the adaptive attacker gets.
    */
   private confidence(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D): tf.Tensor1D {
-    const eps = this.params.noise ?? 0.001;
+    const eps = this.st?.noise ?? this.params.noise ?? 0.001;
     let xh = t;
     if (eps > 0) {
       const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.min(sqDistances(model, g, v as tf.Tensor4D), 1)));
@@ -138,6 +158,19 @@ function sqDistances(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D
   const diff = tf.sub(f.expandDims(1), g.mu.expandDims(0)) as tf.Tensor3D; // n × k × p
   const dp = tf.matMul(diff.reshape([m * k, p]), g.P).reshape([m, k, p]);
   return tf.sum(tf.mul(dp, diff), 2) as tf.Tensor2D;
+}
+
+/** Mean AUC of a logistic regression fitted on one fold and scored on the other, both ways. */
+function crossValidatedAuc(rows: number[][], y: number[], fold: (i: number) => number): number {
+  let sum = 0; let parts = 0;
+  for (const f of [0, 1]) {
+    const tr = rows.flatMap((_, i) => (fold(i) === f ? [] : [i])); const te = rows.flatMap((_, i) => (fold(i) === f ? [i] : []));
+    if (new Set(tr.map((i) => y[i])).size < 2 || new Set(te.map((i) => y[i])).size < 2) continue;
+    const lr = new Logistic().fit(tr.map((i) => rows[i]), tr.map((i) => y[i]));
+    const a = rocAuc(te.map((i) => y[i]), lr.score(te.map((i) => rows[i])));
+    if (Number.isFinite(a)) { sum += a; parts++; }
+  }
+  return parts ? sum / parts : 0;
 }
 
 /** Inverse of a symmetric positive-definite matrix (Cholesky; falls back to the pseudo-inverse). */

@@ -22,6 +22,13 @@ export interface DetectorFitData {
   advLabels: Int32Array;
   /** Noisy clean images (KD-BU, LID use them as extra negatives, as the papers do), optional. */
   noisy?: Float32Array;
+  /**
+   * Clean training images for the density models — KD's kernel density, Mahalanobis's class
+   * Gaussians — which the papers estimate on the training set, apart from the images the regression
+   * is fitted on. Without it the clean fit images serve both, and they then sit closer to their own
+   * density estimate than any new image does (the regression learns an optimistic clean score).
+   */
+  reference?: { x: Float32Array; labels: Int32Array; n: number };
   seed?: number;
 }
 

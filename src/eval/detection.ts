@@ -27,7 +27,12 @@ import { badInput } from '../errors.js';
 import { PCA } from 'ml-pca';
 import { concat, featureRows, toRows } from '../detectors/common.js';
 
-export const DETECTION_PROTOCOL = 'Ma et al.: positives = successful adversarial examples of correctly classified images, negatives = their clean originals; fitted per ε on train-split images attacked with the train attack, tested on test-split images';
+export const DETECTION_PROTOCOL = detectionProtocol('train');
+
+/** The protocol sentence for fit pairs drawn from `fitSplit`. */
+export function detectionProtocol(fitSplit: string): string {
+  return `Ma et al.: positives = successful adversarial examples of correctly classified images, negatives = their clean originals; fitted per ε on ${fitSplit}-split images attacked with the train attack, tested on test-split images`;
+}
 
 export interface AdversarialPairs { clean: Float32Array; adversarial: Float32Array; labels: Int32Array; n: number; attacked: number }
 
@@ -130,6 +135,10 @@ export async function featureProjection(model: DifferentiableModel, p: Adversari
 export interface DetectionOptions {
   detectors: string[];
   trainImages: Images; testImages: Images;
+  /** The split trainImages come from (for the protocol sentence; default 'train'). */
+  fitSplit?: string;
+  /** Clean training images for the detectors' density models (KD, Mahalanobis), apart from the fit pairs. */
+  referenceImages?: Images;
   trainAttack: Attack; testAttacks: Attack[];
   eps: Array<{ value: number; text: string }>;
   seed?: number;
@@ -146,7 +155,7 @@ export interface DetectionOptions {
 /** Fit each detector per ε on train-attack pairs, score test pairs of every test attack. */
 export async function evaluateDetection(model: DifferentiableModel, o: DetectionOptions): Promise<DetectionReport[]> {
   const seed = o.seed ?? 0;
-  const reports: DetectionReport[] = o.detectors.map((name) => ({ detector: createDetector(name).name, trainAttack: o.trainAttack.name, protocol: DETECTION_PROTOCOL, results: [] }));
+  const reports: DetectionReport[] = o.detectors.map((name) => ({ detector: createDetector(name).name, trainAttack: o.trainAttack.name, protocol: detectionProtocol(o.fitSplit ?? 'train'), results: [] }));
   for (const e of o.eps) {
     o.onProgress?.(`${o.trainAttack.name} ε=${e.text} on ${o.trainImages.n} train images`);
     const fit = await adversarialPairs(model, o.trainImages, o.trainAttack, e.value, seed, o.attackOptions?.(o.trainAttack.name, e.value));
@@ -165,7 +174,7 @@ export async function evaluateDetection(model: DifferentiableModel, o: Detection
     for (const [i, name] of o.detectors.entries()) {
       o.onProgress?.(`fit ${name} at ε=${e.text}`);
       const det = createDetector(name, o.params?.[name]);
-      await det.fit(model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed });
+      await det.fit(model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed, reference: o.referenceImages });
       await o.onFitted?.(det, e);
       for (const t of tests) {
         const m = t.p.n ? detectionMetrics(await det.score(model, t.p.clean, t.p.n), await det.score(model, t.p.adversarial, t.p.n)) : { auc: null, tprAt5Fpr: null, threshold: null };

@@ -5,23 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PNG } from 'pngjs';
-import type { SampleRecord } from './robustness.js';
+import { encodePng } from '../data/png-encode.js';
 
-/** Encode an H×W×C image in [0,1] as PNG bytes, upscaled by an integer factor (nearest neighbour). */
-export function encodePng(img: ArrayLike<number>, h: number, w: number, c: number, scale = 1): Buffer {
-  const png = new PNG({ width: w * scale, height: h * scale });
-  const W = w * scale;
-  for (let y = 0; y < h * scale; y++) {
-    for (let x = 0; x < W; x++) {
-      const src = ((Math.floor(y / scale) * w) + Math.floor(x / scale)) * c;
-      const o = (y * W + x) * 4;
-      for (let ch = 0; ch < 3; ch++) png.data[o + ch] = Math.round(Math.min(1, Math.max(0, img[src + (c === 1 ? 0 : ch)])) * 255);
-      png.data[o + 3] = 255;
-    }
-  }
-  return PNG.sync.write(png, { colorType: c === 1 ? 0 : 2 });
-}
+export { encodePng };
+import type { SampleRecord } from './robustness.js';
 
 /** The amplified difference image. */
 export function amplifiedDifference(a: ArrayLike<number>, b: ArrayLike<number>): Float32Array {

@@ -1,21 +1,2 @@
-/** The images an evaluation runs on: a whole split, or a seeded sample of it (splits can be sorted by class). */
-import { Rng } from '../engine/index.js';
-import type { Split } from '../data/dataset.js';
-import type { Images } from './robustness.js';
-
-export function selectImages(split: Split, limit?: number, seed = 0): Images {
-  const per = split.height * split.width * split.channels;
-  let indices = Array.from({ length: split.n }, (_, i) => i);
-  if (limit !== undefined && limit < split.n) {
-    const rng = new Rng(seed ^ 0x1a7e);
-    indices = Array.from((rng.shuffle(Int32Array.from(indices)) as Int32Array).subarray(0, limit)).sort((a, b) => a - b);
-  }
-  const x = new Float32Array(indices.length * per);
-  const labels = new Int32Array(indices.length * split.labelWidth);
-  const scale = split.images instanceof Uint8Array ? 1 / 255 : 1;
-  indices.forEach((src, j) => {
-    for (let k = 0; k < per; k++) x[j * per + k] = split.images[src * per + k] * scale;
-    labels.set(split.labels.subarray(src * split.labelWidth, (src + 1) * split.labelWidth), j * split.labelWidth);
-  });
-  return { x, labels, n: indices.length, shape: [split.height, split.width, split.channels], indices };
-}
+/** Image selection lives in the data layer (attacks and training use it too); re-exported for eval's callers. */
+export { selectImages } from '../data/images.js';

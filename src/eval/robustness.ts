@@ -24,17 +24,12 @@ import { rowNorms } from '../attacks/project.js';
 import { makeGoal } from '../attacks/goal.js';
 import { rocAuc, round } from './metrics.js';
 import { ssim, psnr, finiteMean, median } from './image-quality.js';
+import type { Images } from '../data/images.js';
+import { judge, probabilities } from '../models/predict.js';
 
-export interface Images {
-  /** n × H × W × C values in [0,1]. */
-  x: Float32Array;
-  /** n × labelWidth labels. */
-  labels: Int32Array;
-  n: number;
-  shape: [number, number, number];
-  /** Original indices in the split (for records). */
-  indices?: number[];
-}
+export { judge, probabilities };
+
+export type { Images } from '../data/images.js';
 
 export interface SampleRecord {
   index: number;
@@ -99,16 +94,6 @@ export interface AttackSummary {
 
 export interface AttackEvaluation { summary: AttackSummary; records: SampleRecord[]; xAdv: Float32Array; cleanProbs: Float32Array; advProbs: Float32Array }
 
-/** Probabilities for all images, in batches. */
-export async function probabilities(model: Victim, x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
-  const d = x.length / n; const k = model.classes.length;
-  const out = new Float32Array(n * k);
-  for (let s = 0; s < n; s += batchSize) {
-    const m = Math.min(batchSize, n - s);
-    out.set(await model.predictProbs(x.subarray(s * d, (s + m) * d), m), s * k);
-  }
-  return out;
-}
 
 /** Called after each finished batch (first image index, the batch's result): lets callers keep partial results. */
 export type BatchHook = (start: number, r: AttackResult) => void;
@@ -144,28 +129,6 @@ export async function runAttack(model: Victim, img: Images, attack: Attack, opts
   return { xAdv, success, queries, notes, components, queriesPerSample: perSample, seconds: (performance.now() - t0) / 1000 };
 }
 
-interface Judged { pred: Array<number | number[]>; correct: Uint8Array; confidence: Float64Array }
-
-/** Predictions, correctness and confidence of the predicted class (or attacked label) per sample. */
-export function judge(model: Victim, probs: Float32Array, labels: Int32Array, n: number, label: number | 'all' = 'all'): Judged {
-  const k = model.classes.length; const pred: Array<number | number[]> = []; const correct = new Uint8Array(n); const confidence = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const p = probs.subarray(i * k, (i + 1) * k);
-    if (model.task === 'multilabel') {
-      const v = Array.from(p, (q) => (q > 0.5 ? 1 : 0));
-      pred.push(v);
-      const ok = (j: number): boolean => v[j] === (labels[i * k + j] ? 1 : 0);
-      correct[i] = label === 'all' ? (v.every((_, j) => ok(j)) ? 1 : 0) : (ok(label) ? 1 : 0);
-      confidence[i] = label === 'all' ? Math.min(...Array.from(p, (q) => Math.max(q, 1 - q))) : Math.max(p[label], 1 - p[label]);
-      continue;
-    }
-    let c = 0;
-    if (model.task === 'binary' && k === 2) c = p[1] > 0.5 ? 1 : 0;
-    else for (let j = 1; j < k; j++) if (p[j] > p[c]) c = j;
-    pred.push(c); correct[i] = c === labels[i] ? 1 : 0; confidence[i] = p[c];
-  }
-  return { pred, correct, confidence };
-}
 
 export interface SummaryMeta { attack: Attack; opts: AttackOptions; eps: number; epsText?: string; seconds: number; queries: { forward: number; gradient: number }; notes: string[]; components?: Array<{ name: string; success: Uint8Array }>; queriesPerSample?: Int32Array }
 

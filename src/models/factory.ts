@@ -10,7 +10,7 @@ import { buildModel, DEFAULT_WIDTH, type Architecture } from './architectures.js
 import type { ModelCard } from './card.js';
 import { Classifier } from './model.js';
 import { evaluateSplit, train, type TrainOptions, type TrainResult } from './train.js';
-import { round } from '../eval/metrics.js';
+import { round } from './metrics.js';
 
 const CITATION = 'J. Yang et al., "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image classification", Scientific Data 10, 41 (2023)';
 

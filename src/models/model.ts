@@ -78,11 +78,16 @@ export class Classifier implements DifferentiableModel {
   }
 
   async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
-    const [h, w, c] = this.inputShape;
-    const t = tf.tensor4d(x, [n, h, w, c]);
-    const p = this.probs(t);
-    const out = (await p.data()) as Float32Array;
-    t.dispose(); p.dispose();
-    return out;
+    return predictProbsOf(this, x, n);
   }
+}
+
+/** `predictProbs` for any differentiable model: `probs` on n images of its input shape, read back. */
+export async function predictProbsOf(model: Pick<DifferentiableModel, 'inputShape' | 'probs'>, x: Float32Array, n: number): Promise<Float32Array> {
+  const [h, w, c] = model.inputShape;
+  const t = tf.tensor4d(x, [n, h, w, c]);
+  const p = model.probs(t);
+  const out = (await p.data()) as Float32Array;
+  t.dispose(); p.dispose();
+  return out;
 }

@@ -11,7 +11,7 @@ import type { Split } from '../data/dataset.js';
 import { batchImages, batchLabels, labelCounts } from '../data/dataset.js';
 import type { Task } from '../data/medmnist.js';
 import { badArgument } from '../errors.js';
-import { classificationMetrics, type ClassificationMetrics } from '../eval/metrics.js';
+import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 import type { Classifier } from './model.js';
 import type { ModelCard } from './card.js';
 

@@ -14,7 +14,7 @@
  * Any white-box attack of the registry then runs on the view unchanged: `getAttack('pgd').run(view, …)`.
  */
 import { tf, Rng } from '../../engine/index.js';
-import type { DifferentiableModel } from '../../models/model.js';
+import { predictProbsOf, type DifferentiableModel } from '../../models/model.js';
 import type { InputTransform } from '../../defences/types.js';
 import { unsupported } from '../../errors.js';
 
@@ -102,12 +102,7 @@ export class DefenceView implements DifferentiableModel {
     return tf.tidy(() => this.base.features(this.samples === 1 ? this.draw(x) : x, layer));
   }
 
-  async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
-    const [h, w, c] = this.inputShape;
-    const t = tf.tensor4d(x, [n, h, w, c]);
-    const p = this.probs(t);
-    const out = (await p.data()) as Float32Array;
-    t.dispose(); p.dispose();
-    return out;
+  predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
+    return predictProbsOf(this, x, n);
   }
 }

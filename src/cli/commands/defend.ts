@@ -2,7 +2,7 @@
  * `medshield defend`: clean and robust accuracy of input-transform defences (JPEG, bit depth, median,
  * blur, random resize-and-pad, …) under white-box attacks, beside the undefended model (defence "none").
  * Non-adaptive protocol: the adversarial images are crafted on the undefended model, then classified by
- * each defended model (src/defences/evaluate.ts). `--defence` is repeatable, and one value may hold
+ * each defended model (src/eval/defences.ts). `--defence` is repeatable, and one value may hold
  * several defences separated by ';' (or ',' before a name): `--defence jpeg:q=75 --defence median:k=3`,
  * `--defence 'bitdepth:bits=4;blur:sigma=1'`; '+' chains transforms: `bitdepth:bits=4+median:k=3`.
  *
@@ -19,7 +19,7 @@ import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
 import type { Norm } from '../../attacks/types.js';
 import { selectImages } from '../../eval/images.js';
 import { DEFENCE_NAMES, parseDefenceList } from '../../defences/registry.js';
-import { evaluateDefences, NON_ADAPTIVE_NOTE } from '../../defences/evaluate.js';
+import { evaluateDefences, NON_ADAPTIVE_NOTE } from '../../eval/defences.js';
 import { badArgument, unsupported } from '../../errors.js';
 import { progress } from '../progress.js';
 

@@ -6,7 +6,7 @@
  * `--report FILE.html` adds Ma's separability plots: per ε, the penultimate features of the train
  * attack's fit pairs projected to 2-D by PCA; the JSON then carries them as `projection` (one per ε).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadDataset } from '../../data/dataset.js';
@@ -21,8 +21,11 @@ import { badArgument } from '../../errors.js';
 
 interface DetectCli extends CommonOptions {
   model: string; dataset?: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
-  fitLimit: number; limit: number; save?: string; report?: string; dataDir?: string;
+  fitLimit: number; fitSplit: 'train' | 'val'; limit: number; save?: string; report?: string; dataDir?: string;
 }
+
+/** Training images for the density models of KD and Mahalanobis when the fit pairs come from val. */
+const REFERENCE_IMAGES = 1000;
 
 const list = (s: string): string[] => s.split(',').map((t) => t.trim()).filter(Boolean);
 
@@ -34,7 +37,8 @@ export default function register(program: Command): void {
     .option('--train-attack <name>', 'attack whose successful examples the detector is fitted on', 'pgd')
     .option('--test-attacks <list>', 'attacks to test on (comma-separated)', 'fgsm,bim,pgd,cw,deepfool')
     .requiredOption('--eps <list>', 'L∞ budget(s), e.g. 2/255,8/255 (one detector fitted per ε)')
-    .option('--fit-limit <n>', 'train-split images attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
+    .option('--fit-limit <n>', 'images of the fit split attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
+    .addOption(new Option('--fit-split <split>', "split the fit pairs come from: 'train', or 'val' (held out from the model's training like the test films; KD and Mahalanobis then estimate their densities on 1000 training images)").choices(['train', 'val']).default('train'))
     .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
     .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
     .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
@@ -55,7 +59,9 @@ export default function register(program: Command): void {
       for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
       const several = names.length > 1 || eps.length > 1;
       const reports: DetectionReport[] = await evaluateDetection(model, {
-        detectors: names, trainImages: selectImages(data.splits.train, o.fitLimit, o.seed), testImages: selectImages(te, o.limit, o.seed),
+        detectors: names, trainImages: selectImages(data.splits[o.fitSplit], o.fitLimit, o.seed), fitSplit: o.fitSplit,
+        // fit pairs from val: the density models (KD, Mahalanobis) get training images, disjoint from them
+        referenceImages: o.fitSplit === 'val' ? selectImages(data.splits.train, REFERENCE_IMAGES, o.seed) : undefined, testImages: selectImages(te, o.limit, o.seed),
         trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
         onProgress: (what) => { if (!o.json) process.stderr.write(`medshield: ${what}\n`); },

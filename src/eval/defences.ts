@@ -7,10 +7,10 @@
  */
 import type { DifferentiableModel, Model } from '../models/model.js';
 import type { Attack, AttackOptions } from '../attacks/types.js';
-import { epsilonSweep, type SweepPoint } from '../eval/sweep.js';
-import { judge, probabilities, type Images } from '../eval/robustness.js';
-import { round } from '../eval/metrics.js';
-import type { Defence } from './types.js';
+import { epsilonSweep, type SweepPoint } from './sweep.js';
+import { judge, probabilities, type Images } from './robustness.js';
+import { round } from '../models/metrics.js';
+import type { Defence } from '../defences/types.js';
 
 export const NON_ADAPTIVE_NOTE = 'non-adaptive: adversarial examples crafted white-box on the undefended model, then classified by the defended model (robust = correct on both clean and adversarial)';
 

@@ -1,0 +1,32 @@
+/**
+ * The layering rule of ARCHITECTURE.md: engine → data, models → attacks, defences, detectors → eval →
+ * report, provenance → cli, gateway, web. A module never imports from a higher layer; this reads every
+ * relative import under src/ and names any that goes upwards.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../src/version.js';
+
+const LEVEL: Record<string, number> = { engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, report: 4, provenance: 4, cli: 5, gateway: 5, web: 5 };
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+
+test('no module imports from a higher layer', () => {
+  const src = path.join(PACKAGE_ROOT, 'src');
+  const upward: string[] = [];
+  const files = sources(src);
+  for (const f of files) {
+    const from = path.relative(src, f).split(path.sep)[0];
+    if (!(from in LEVEL)) continue;
+    for (const m of readFileSync(f, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+      const to = path.relative(src, path.resolve(path.dirname(f), m[1])).split(path.sep)[0];
+      if (to in LEVEL && LEVEL[to] > LEVEL[from]) upward.push(`${path.relative(src, f)} → ${m[1]}`);
+    }
+  }
+  assert.ok(files.length > 100, `read ${files.length} files`);
+  assert.deepEqual(upward, [], `upward imports:\n${upward.join('\n')}`);
+});
