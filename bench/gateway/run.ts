@@ -6,9 +6,16 @@
  *   gateway, verification on  — the same with signed DICOM (ECDSA P-256 / SHA-256) verified before inference
  * with C concurrent keep-alive clients sending N requests each, and the protected/raw ratio.
  *
- *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--concurrency 16] [--backend wasm] [--audit sqlite|postgres://…] [--verify-workers 0]
+ *   gateway + input screening (optional) — verification on plus config `defences` (--defences SPEC[;SPEC…]) and/or
+ *             `detectors` (--detector DIR:THRESHOLD[,DIR:THRESHOLD…], folders of `medshield detect --save`, action flag)
+ * with C concurrent keep-alive clients sending N requests each, and the protected/raw ratio. Each gateway row
+ * also reports its audit group commits: records written, durable commits (fsyncs), records per commit.
+ *
+ *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--concurrency 16] [--backend wasm]
+ *        [--audit sqlite|postgres://…] [--verify-workers 1] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
  */
 import { parseArgs } from 'node:util';
+import path from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { initEngine } from '../../src/engine/index.js';
 import { loadModel } from '../../src/models/io.js';
@@ -18,7 +25,7 @@ import Fastify from 'fastify';
 import { makeGatewayDir, testImages, signedDicom, infer } from './fixtures.js';
 import { writeDicom } from './dicom-writer.js';
 
-interface Figures { name: string; requests: number; seconds: number; reqPerSec: number; p50ms: number; p99ms: number; errors: number }
+interface Figures { name: string; requests: number; seconds: number; reqPerSec: number; p50ms: number; p99ms: number; errors: number; audit?: { records: number; commits: number; recordsPerCommit: number; commitMsMean: number } }
 
 function pct(sorted: number[], p: number): number { return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]; }
 
@@ -39,7 +46,7 @@ async function drive(name: string, total: number, conc: number, one: (i: number)
   return { name, requests: total, seconds: r2(seconds), reqPerSec: r2(total / seconds), p50ms: r2(pct(lat, 0.5)), p99ms: r2(pct(lat, 0.99)), errors };
 }
 
-export async function runGatewayBench(o: { model: string; requests: number; concurrency: number; audit?: string; verifyWorkers?: number }): Promise<{ backend: string; figures: Figures[]; ratioVerifyOn: number; ratioVerifyOff: number; ratioVerifyOnVsBareHttp: number; ratioVerifyOffVsBareHttp: number }> {
+export async function runGatewayBench(o: { model: string; requests: number; concurrency: number; audit?: string; verifyWorkers?: number; defences?: string[]; detectors?: Array<{ dir: string; threshold: number }> }): Promise<{ backend: string; figures: Figures[]; ratioVerifyOn: number; ratioVerifyOff: number; ratioVerifyOnVsBareHttp: number; ratioVerifyOffVsBareHttp: number; ratioScreenedVsVerifyOn?: number; ratioScreened?: number }> {
   const model = await loadModel(o.model);
   const imgs = await testImages(64);
   const warm = Math.min(100, o.requests);
@@ -64,23 +71,36 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
     figures.push(await client('bare HTTP (Fastify + decode + predict, no protection)', base, 'none', unsigned, o.requests));
     await bare.close();
   }
-  for (const verify of [false, true]) {
+  const screened = !!(o.defences?.length || o.detectors?.length);
+  const runs: Array<{ verify: boolean; screen: boolean }> = [{ verify: false, screen: false }, { verify: true, screen: false }, ...(screened ? [{ verify: true, screen: true }] : [])];
+  for (const { verify, screen } of runs) {
     const g = await makeGatewayDir(o.model, (c) => {
       c.logging = { level: 'warn' };
       c.signature.required = verify;
-      c.signature.workers = o.verifyWorkers ?? 0;
+      c.signature.workers = o.verifyWorkers ?? 1;
       c.rateLimit = { perKey: { max: 1e9, windowMs: 60000 }, perIp: { max: 1e9, windowMs: 60000 } };
       if (o.audit && o.audit !== 'sqlite') c.audit.url = o.audit;
+      if (screen) { c.defences = o.defences ?? []; c.detectors = (o.detectors ?? []).map((d) => ({ ...d, action: 'flag' })); }
     });
     const bodies = verify ? await Promise.all(imgs.map((im) => signedDicom(g, im.pixels))) : unsigned;
     const gw = await createGateway(loadGatewayConfig(g.config), { model });
     const base = await gw.listen(0, '127.0.0.1');
     await client('warm-up', base, g.apiKey, bodies, warm);
-    figures.push(await client(`gateway, signature verification ${verify ? 'on' : 'off'} (HTTP, auth, detector, durable audit)`, base, g.apiKey, bodies, o.requests));
+    await gw.ctx.audit.flush();
+    const [r0, c0, w0] = [gw.ctx.audit.headSeq, gw.ctx.audit.batches, gw.ctx.audit.writeSeconds];
+    const what = screen ? `on + ${[o.defences?.length ? `defences ${o.defences.join(';')}` : '', o.detectors?.length ? `detectors ${o.detectors.map((d) => path.basename(d.dir)).join(',')} (flag)` : ''].filter(Boolean).join(' + ')}` : verify ? 'on' : 'off';
+    const f = await client(`gateway, signature verification ${what} (HTTP, auth, detector, durable audit)`, base, g.apiKey, bodies, o.requests);
+    await gw.ctx.audit.flush();
+    const records = gw.ctx.audit.headSeq - r0; const commits = gw.ctx.audit.batches - c0;
+    f.audit = { records, commits, recordsPerCommit: Math.round((records / Math.max(1, commits)) * 100) / 100, commitMsMean: Math.round(((gw.ctx.audit.writeSeconds - w0) * 1000 / Math.max(1, commits)) * 100) / 100 };
+    figures.push(f);
     await gw.close();
   }
   const r = (f: Figures, b: Figures) => Math.round((f.reqPerSec / b.reqPerSec) * 1000) / 1000;
-  return { backend: '', figures, ratioVerifyOff: r(figures[2], figures[0]), ratioVerifyOn: r(figures[3], figures[0]), ratioVerifyOnVsBareHttp: r(figures[3], figures[1]), ratioVerifyOffVsBareHttp: r(figures[2], figures[1]) };
+  return {
+    backend: '', figures, ratioVerifyOff: r(figures[2], figures[0]), ratioVerifyOn: r(figures[3], figures[0]), ratioVerifyOnVsBareHttp: r(figures[3], figures[1]), ratioVerifyOffVsBareHttp: r(figures[2], figures[1]),
+    ...(screened ? { ratioScreened: r(figures[4], figures[0]), ratioScreenedVsVerifyOn: r(figures[4], figures[3]) } : {}),
+  };
 }
 
 if (!isMainThread && workerData?.base) {
@@ -91,9 +111,11 @@ if (!isMainThread && workerData?.base) {
 }
 
 if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { model: { type: 'string', default: 'default' }, requests: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' }, backend: { type: 'string', default: 'wasm' }, audit: { type: 'string', default: 'sqlite' }, 'verify-workers': { type: 'string', default: '0' } } });
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'default' }, requests: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' }, backend: { type: 'string', default: 'wasm' }, audit: { type: 'string', default: 'sqlite' }, 'verify-workers': { type: 'string', default: '1' }, defences: { type: 'string' }, detector: { type: 'string' } } });
   const info = await initEngine({ backend: values.backend as 'wasm' });
-  const res = await runGatewayBench({ model: values.model!, requests: +values.requests!, concurrency: +values.concurrency!, audit: values.audit, verifyWorkers: +values['verify-workers']! });
+  const res = await runGatewayBench({ model: values.model!, requests: +values.requests!, concurrency: +values.concurrency!, audit: values.audit, verifyWorkers: +values['verify-workers']!,
+    defences: values.defences ? values.defences.split(';').filter(Boolean) : undefined,
+    detectors: values.detector ? values.detector.split(',').map((d) => { const i = d.lastIndexOf(':'); return { dir: path.resolve(d.slice(0, i)), threshold: Number(d.slice(i + 1)) }; }) : undefined });
   res.backend = info.backend;
   process.stdout.write(JSON.stringify(res, null, 1) + '\n');
   process.exit(0);
