@@ -96,8 +96,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     attacks: { type: 'string', default: '5' }, budget: { type: 'string', default: '200' }, eps: { type: 'string', default: '0.05' },
     'hsj-eps': { type: 'string', default: '1' }, concurrency: { type: 'string', default: '4' }, seed: { type: 'string', default: '0' },
   } });
-  await initEngine({ backend: 'wasm' });
+  const engine = await initEngine({ backend: 'auto' });   // as `medshield serve`
   const r = await runQueryEval({ model: values.model!, callers: +values.callers!, perCaller: +values['per-caller']!, attacks: +values.attacks!, budget: +values.budget!, eps: +values.eps!, hsjEps: +values['hsj-eps']!, concurrency: +values.concurrency!, seed: +values.seed! });
-  process.stdout.write(JSON.stringify(r, null, 1) + '\n');
+  process.stdout.write(JSON.stringify({ backend: engine.backend, ...r }, null, 1) + '\n');
   process.exit(0);
 }

@@ -12,7 +12,7 @@
  * Each gateway row also reports its audit group commits: records written, durable commits (fsyncs), records
  * per commit, mean commit time.
  *
- *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--rounds 3] [--concurrency 16] [--backend wasm]
+ *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--rounds 3] [--concurrency 16] [--backend auto|native|wasm|cpu (auto, as `medshield serve`)]
  *        [--audit sqlite|sqlite:PATH|postgres://…/audit_{variant}] [--verify-workers 1] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
  */
 import { parseArgs } from 'node:util';
@@ -132,7 +132,7 @@ if (!isMainThread && workerData?.base) {
 }
 
 if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { model: { type: 'string', default: 'default' }, requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, backend: { type: 'string', default: 'wasm' }, audit: { type: 'string', default: 'sqlite' }, 'verify-workers': { type: 'string', default: '1' }, defences: { type: 'string' }, detector: { type: 'string' } } });
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'default' }, requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, backend: { type: 'string', default: 'auto' }, audit: { type: 'string', default: 'sqlite' }, 'verify-workers': { type: 'string', default: '1' }, defences: { type: 'string' }, detector: { type: 'string' } } });
   const info = await initEngine({ backend: values.backend as 'wasm' });
   const res = await runGatewayBench({ model: values.model!, requests: +values.requests!, concurrency: +values.concurrency!, rounds: +values.rounds!, audit: values.audit, verifyWorkers: +values['verify-workers']!,
     defences: values.defences ? values.defences.split(';').filter(Boolean) : undefined,
