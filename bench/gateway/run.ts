@@ -13,7 +13,7 @@
  * per commit, mean commit time.
  *
  *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--rounds 3] [--concurrency 16] [--backend auto|native|wasm|cpu (auto, as `medshield serve`)]
- *        [--audit sqlite|sqlite:PATH|postgres://…/audit_{variant}] [--verify-workers 1] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
+ *        [--audit sqlite|sqlite:PATH|postgres://…/audit_{variant}] [--verify-workers 1|0,1 (one verification-on row each)] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
@@ -50,11 +50,14 @@ async function drive(name: string, total: number, conc: number, one: (i: number)
 export interface BenchRow extends Figures {
   /** Per-round req/s (rounds interleave the rows, so load changes on a shared machine hit every row alike). */
   rounds: number[];
+  /** Median req/s of this row / of the raw model, and / of bare HTTP. */
+  vsRaw?: number;
+  vsBareHttp?: number;
 }
 
 const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
-export async function runGatewayBench(o: { model: string; requests: number; concurrency: number; rounds?: number; audit?: string; verifyWorkers?: number; defences?: string[]; detectors?: Array<{ dir: string; threshold: number }> }): Promise<{ backend: string; rounds: number; figures: BenchRow[]; ratioVerifyOn: number; ratioVerifyOff: number; ratioVerifyOnVsBareHttp: number; ratioVerifyOffVsBareHttp: number; ratioScreenedVsVerifyOn?: number; ratioScreened?: number }> {
+export async function runGatewayBench(o: { model: string; requests: number; concurrency: number; rounds?: number; audit?: string; verifyWorkers?: number[]; defences?: string[]; detectors?: Array<{ dir: string; threshold: number }> }): Promise<{ backend: string; rounds: number; figures: BenchRow[]; ratioVerifyOn: number; ratioVerifyOff: number; ratioVerifyOnVsBareHttp: number; ratioVerifyOffVsBareHttp: number; ratioScreenedVsVerifyOn?: number; ratioScreened?: number }> {
   const model = await loadModel(o.model);
   const imgs = await testImages(64);
   const warm = Math.min(100, o.requests);
@@ -76,14 +79,17 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
   const bareBase = await bare.listen({ port: 0, host: '127.0.0.1' });
   rows.push({ name: 'bare HTTP (Fastify + decode + predict, no protection)', run: (n) => client('bare', bareBase, 'none', unsigned, n), figs: [] });
   const screened = !!(o.defences?.length || o.detectors?.length);
-  const variants: Array<{ verify: boolean; screen: boolean }> = [{ verify: false, screen: false }, { verify: true, screen: false }, ...(screened ? [{ verify: true, screen: true }] : [])];
+  // One verification-on row per --verify-workers value (the first is also used by the other rows).
+  const ws = o.verifyWorkers?.length ? o.verifyWorkers : [1];
+  const variants: Array<{ verify: boolean; screen: boolean; workers: number }> = [
+    { verify: false, screen: false, workers: ws[0] }, ...ws.map((w) => ({ verify: true, screen: false, workers: w })), ...(screened ? [{ verify: true, screen: true, workers: ws[0] }] : [])];
   if (o.audit?.startsWith('postgres') && !o.audit.includes('{variant}')) throw new Error("--audit postgres://…: the gateway rows run side by side and need one database each; put {variant} in the URL (e.g. postgres://u@host/audit_{variant}; databases audit_off, audit_on, audit_screened)");
-  for (const { verify, screen } of variants) {
-    const tag = screen ? 'screened' : verify ? 'on' : 'off';
+  for (const { verify, screen, workers } of variants) {
+    const tag = screen ? 'screened' : verify ? `on-w${workers}` : 'off';
     const g = await makeGatewayDir(o.model, (c) => {
       c.logging = { level: 'warn' };
       c.signature.required = verify;
-      c.signature.workers = o.verifyWorkers ?? 1;
+      c.signature.workers = workers;
       c.rateLimit = { perKey: { max: 1e9, windowMs: 60000 }, perIp: { max: 1e9, windowMs: 60000 } };
       // The gateways run side by side: each needs its own audit database.
       if (o.audit && o.audit !== 'sqlite') c.audit.url = o.audit.startsWith('postgres') ? o.audit.replaceAll('{variant}', tag) : `${o.audit.replace(/\.db$/, '')}-${tag}.db`;
@@ -92,7 +98,7 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
     const bodies = verify ? await Promise.all(imgs.map((im) => signedDicom(g, im.pixels))) : unsigned;
     const gw = await createGateway(loadGatewayConfig(g.config), { model });
     const base = await gw.listen(0, '127.0.0.1');
-    const what = screen ? `on + ${[o.defences?.length ? `defences ${o.defences.join(';')}` : '', o.detectors?.length ? `detectors ${o.detectors.map((d) => path.basename(d.dir)).join(',')} (flag)` : ''].filter(Boolean).join(' + ')}` : verify ? 'on' : 'off';
+    const what = screen ? `on + ${[o.defences?.length ? `defences ${o.defences.join(';')}` : '', o.detectors?.length ? `detectors ${o.detectors.map((d) => path.basename(d.dir)).join(',')} (flag)` : ''].filter(Boolean).join(' + ')}` : verify ? `on, ${workers} verification worker${workers === 1 ? '' : 's'}` : 'off';
     rows.push({ name: `gateway, signature verification ${what} (HTTP, auth, detector, durable audit)`, run: (n) => client('gw', base, g.apiKey, bodies, n), gw, figs: [] });
   }
   for (const r of rows) {
@@ -118,9 +124,11 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
   }
   await bare.close();
   const r = (f: Figures, b: Figures) => Math.round((f.reqPerSec / b.reqPerSec) * 1000) / 1000;
+  for (const f of figures.slice(1)) { f.vsRaw = r(f, figures[0]); f.vsBareHttp = r(f, figures[1]); }
+  const sIdx = 3 + ws.length;
   return {
     backend: '', rounds, figures, ratioVerifyOff: r(figures[2], figures[0]), ratioVerifyOn: r(figures[3], figures[0]), ratioVerifyOnVsBareHttp: r(figures[3], figures[1]), ratioVerifyOffVsBareHttp: r(figures[2], figures[1]),
-    ...(screened ? { ratioScreened: r(figures[4], figures[0]), ratioScreenedVsVerifyOn: r(figures[4], figures[3]) } : {}),
+    ...(screened ? { ratioScreened: r(figures[sIdx], figures[0]), ratioScreenedVsVerifyOn: r(figures[sIdx], figures[3]) } : {}),
   };
 }
 
@@ -134,7 +142,7 @@ if (!isMainThread && workerData?.base) {
 if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { model: { type: 'string', default: 'default' }, requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, backend: { type: 'string', default: 'auto' }, audit: { type: 'string', default: 'sqlite' }, 'verify-workers': { type: 'string', default: '1' }, defences: { type: 'string' }, detector: { type: 'string' } } });
   const info = await initEngine({ backend: values.backend as 'wasm' });
-  const res = await runGatewayBench({ model: values.model!, requests: +values.requests!, concurrency: +values.concurrency!, rounds: +values.rounds!, audit: values.audit, verifyWorkers: +values['verify-workers']!,
+  const res = await runGatewayBench({ model: values.model!, requests: +values.requests!, concurrency: +values.concurrency!, rounds: +values.rounds!, audit: values.audit, verifyWorkers: values['verify-workers']!.split(',').map(Number),
     defences: values.defences ? values.defences.split(';').filter(Boolean) : undefined,
     detectors: values.detector ? values.detector.split(',').map((d) => { const i = d.lastIndexOf(':'); return { dir: path.resolve(d.slice(0, i)), threshold: Number(d.slice(i + 1)) }; }) : undefined });
   res.backend = info.backend;
