@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { validateGatewayConfig, resolveConfigPaths, configReference, loadGatewayConfig, listKeys } from '../src/gateway/index.js';
+import YAML from 'yaml';
+import { validateGatewayConfig, resolveConfigPaths, configReference, loadGatewayConfig, listKeys, uncommentExample } from '../src/gateway/index.js';
+import { getDefence } from '../src/defences/registry.js';
 import { ROOT, cli, isCleanError } from './helpers.js';
 
 const minimal = { signature: { trustedCas: ['ca.pem'] } };
@@ -58,6 +60,19 @@ test('gateway init writes a valid config, 0600 keys, and prints the paths and ke
   const keysText = readFileSync(cfg.auth.keysFile, 'utf8');
   assert.ok(!keysText.includes(j.apiKey.slice(14)), 'the secret is not stored');
   assert.deepEqual(listKeys(cfg.auth.keysFile).map((k) => k.role), ['clinician', 'auditor']);
+  // The optional input screening is shown commented out, documented, and valid once uncommented.
+  const text = readFileSync(j.config, 'utf8');
+  assert.equal(cfg.defences.length + cfg.detectors.length, 0, 'input screening is off as written');
+  assert.match(text, /^# defences: \['jpeg:q=75'\]$/m);
+  assert.match(text, /^# detectors:\n# {3}- \{ dir: detectors\/squeeze, threshold: [\d.]+, action: reject \}$/m);
+  assert.match(text, /medshield detect --model default --detector squeeze .*--save detectors\/squeeze/);
+  assert.match(text, /threshold: the 5 %-false-positive `threshold` that `detect --json` prints/);
+  const on = validateGatewayConfig(YAML.parse(uncommentExample(text)), 'uncommented example');
+  assert.deepEqual(on.defences, ['jpeg:q=75']);
+  assert.deepEqual(on.detectors, [{ dir: 'detectors/squeeze', threshold: 0.9022, action: 'reject' }]);
+  for (const spec of on.defences) assert.doesNotThrow(() => getDefence(spec), spec);
+  const { defences: _d, detectors: _t, ...rest } = on;
+  assert.deepEqual(rest, (({ defences: _a, detectors: _b, ...x }) => x)(validateGatewayConfig(YAML.parse(text))), 'nothing else changes');
   const again = cli(['gateway', 'init', '--out', dir]);
   assert.ok(isCleanError(again), again.stderr);
   assert.match(again.stderr, /exists and is not empty/);

@@ -5,7 +5,8 @@
  * image is answered; a PGD-8/255 image it scores above threshold is refused with 422 naming the detector
  * (audited, no prediction); with action flag the answer carries {detector, score}; a detector fitted on
  * another model (the surrogate) stops start-up with one line (in-process and `serve`, exit 2); and
- * `defences: ['jpeg:q=75']` serves through the JPEG-defended model without changing clean labels.
+ * `defences: ['jpeg:q=75']` serves through the JPEG-defended model without changing clean labels; concurrent requests'
+ * squeeze scores are computed in one micro-batched call and equal the one-at-a-time scores.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -156,4 +157,20 @@ test("defences: ['jpeg:q=75'] serves through the defended model and keeps clean 
     if (a.json.confidence !== b.json.confidence) differ++;
   }
   assert.ok(differ > 0, 'the JPEG-defended model actually answered (probabilities differ)');
+});
+
+test('squeeze scores of concurrent requests are micro-batched and equal the one-at-a-time scores', async () => {
+  const { loadInputDefences, screenInput } = await import('../src/gateway/input-defences.js');
+  const inp = await loadInputDefences({ defences: [], detectors: [{ dir: detDir, threshold, action: 'flag' }] }, fx.model);
+  assert.ok(inp.detectors[0].batcher, 'squeeze is batched');
+  const xs = [...cleanPx, advPx].map(fromU8);
+  const det = inp.detectors[0].detector;
+  const one = await Promise.all(xs.map(async (x) => (await det.score(fx.model, x, 1))[0]));
+  let calls = 0;
+  const orig = det.score.bind(det);
+  det.score = async (m, x, n) => { calls++; return orig(m, x, n); };
+  const batched = await Promise.all(xs.map((x) => screenInput(inp, x)));
+  assert.equal(calls, 1, 'one detector call for the concurrent requests');
+  batched.forEach((v, i) => assert.ok(Math.abs(v[0].score - one[i]) <= 1e-5 * Math.max(1, Math.abs(one[i])), `image ${i}: ${v[0].score} vs ${one[i]}`));
+  assert.deepEqual(batched.map((v) => v[0].triggered), one.map((s) => s > threshold));
 });

@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL audit store (audit.url postgres://…): traffic through a real gateway, chain verify over
- * HTTP and CLI, UPDATE refused by the trigger, and an edited record detected at exactly that record.
+ * HTTP and CLI, UPDATE refused by the trigger, and an edited record detected at exactly that record; group
+ * commit on PostgreSQL (records arriving during a COMMIT share the next one; each append resolves after its COMMIT).
  * The server comes from MEDSHIELD_PG_URL or scripts/start-postgres.sh (Debian `postgresql`); without
  * one the tests skip with the reason.
  */
@@ -12,7 +13,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
-import { createGateway, loadGatewayConfig } from '../src/gateway/index.js';
+import { createGateway, loadGatewayConfig, AuditLog, verifyChain } from '../src/gateway/index.js';
+import { PostgresAuditStore } from '../src/gateway/audit/postgres.js';
+import { OUTCOME, type AuditRecord } from '../src/gateway/audit/record.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request } from '../bench/gateway/fixtures.js';
 import { ROOT, cli } from './helpers.js';
 
@@ -72,4 +75,39 @@ test('gateway on PostgreSQL: chain verifies; UPDATE refused; an edited record is
   const bad = cli(['audit', 'verify', '--db', dbUrl]);
   assert.equal(bad.code, 1);
   assert.equal(bad.stdout.trim(), 'audit log BROKEN at record 3: record 3: content does not match its hash (edited)');
+});
+
+test('group commit on PostgreSQL: records arriving during a COMMIT share the next one, each resolves after its COMMIT, chain in order', { skip }, async () => {
+  const name = `${dbName}_g`;
+  const admin = new pg.Client({ connectionString: srv.url! });
+  await admin.connect(); await admin.query(`CREATE DATABASE ${name}`); await admin.end();
+  const u = new URL(srv.url!); u.pathname = `/${name}`;
+  const inner = await PostgresAuditStore.open(u.toString());
+  try {
+    const batches: number[][] = []; const durable = new Set<number>();
+    const store = {
+      kind: inner.kind, head: () => inner.head(), page: (a: number, l: number) => inner.page(a, l), since: (t: string, l: number) => inner.since(t, l), close: () => inner.close(),
+      async append(records: AuditRecord[]) {
+        await new Promise((r) => setTimeout(r, 20));   // a slow fsync
+        await inner.append(records);                   // returns after COMMIT
+        batches.push(records.map((r) => r.seq)); for (const r of records) durable.add(r.seq);
+      },
+    };
+    const log = await AuditLog.open(store, { signEvery: 1000, signIntervalSeconds: 3600, signer: null });
+    let early = 0;
+    const append = () => log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success }).then((r) => { if (!durable.has(r.seq)) early++; return r; });
+    const all = [append()];
+    for (let wave = 0; wave < 5; wave++) { await new Promise((r) => setTimeout(r, 8)); for (let j = 0; j < 8; j++) all.push(append()); }
+    const recs = await Promise.all(all);
+    assert.equal(early, 0, 'no append resolved before its COMMIT');
+    assert.deepEqual(batches.flat(), recs.map((r) => r.seq));
+    assert.ok(batches.length < recs.length / 3, `${recs.length} records in ${batches.length} commits: ${batches.map((b) => b.length).join(',')}`);
+    const rep = await verifyChain(inner, null);
+    assert.equal(rep.valid, true, JSON.stringify(rep));
+    assert.equal(rep.records, 41);
+  } finally {
+    await inner.close();
+    const a2 = new pg.Client({ connectionString: srv.url! });
+    await a2.connect(); await a2.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await a2.end();
+  }
 });
