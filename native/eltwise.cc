@@ -266,6 +266,29 @@ Napi::Value Affine(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// bnBackward(dy, x, dx, a, b, c): dx = a[c]·dy + b[c]·x + c[c] over the last axis (length C) —
+// the input gradient of training-mode batch normalisation once its two per-channel sums are
+// known (bnGradStats), in one pass (see src/engine/native/batchnorm.ts for a, b, c).
+Napi::Value BnBackward(const Napi::CallbackInfo& info) {
+  const float* dy = f32(info[0]);
+  const float* x = f32(info[1]);
+  float* dx = f32(info[2]);
+  const float* a = f32(info[3]);
+  const float* b = f32(info[4]);
+  const float* c = f32(info[5]);
+  int64_t C = (int64_t)f32len(info[3]);
+  int64_t rows = (int64_t)f32len(info[0]) / C;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gi = dy + r * C;
+    const float* xi = x + r * C;
+    float* oi = dx + r * C;
+#pragma omp simd
+    for (int64_t k = 0; k < C; ++k) oi[k] = a[k] * gi[k] + b[k] * xi[k] + c[k];
+  }
+  return info.Env().Undefined();
+}
+
 // biasAct(y, bias|null, C, act, alpha): in place y = act(y + bias) over the last axis.
 // act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha), 4 sigmoid, 5 elu.
 Napi::Value BiasAct(const Napi::CallbackInfo& info) {

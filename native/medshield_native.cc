@@ -81,6 +81,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bnGradStats", Napi::Function::New(env, guarded<BnGradStats>));
   exports.Set("momentsStats", Napi::Function::New(env, guarded<MomentsStats>));
   exports.Set("affine", Napi::Function::New(env, guarded<Affine>));
+  exports.Set("bnBackward", Napi::Function::New(env, guarded<BnBackward>));
   exports.Set("reduceMid", Napi::Function::New(env, guarded<ReduceMid>));
   return exports;
 }

@@ -46,13 +46,56 @@ Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// maxPoolBackward(x, dy, dx, params): dx must be zero-filled by the caller.
+// Whether the pooling windows tile the input exactly (stride = window, no padding, no remainder).
+static bool tiles(const PoolShape& s) {
+  return s.sh == s.KH && s.sw == s.KW && s.pt == 0 && s.pl == 0 && s.OH * s.KH == s.H && s.OW * s.KW == s.W;
+}
+
+// maxPoolBackward(x, dy, dx, params): dx must be zero-filled by the caller unless the windows
+// tile the input (tiles() below; then every element is written).
 Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   const float* x = f32(info[0]);
   const float* dy = f32(info[1]);
   float* dx = f32(info[2]);
   PoolShape s = parse(ints(info[3]));
   const float ninf = -std::numeric_limits<float>::infinity();
+  if (tiles(s)) {
+    // Windows tile the input exactly (e.g. 2×2 stride 2): every dx element is written once,
+    // so dx needs no zero fill, and the loops over channels vectorise (no scatter).
+#pragma omp parallel
+    {
+      std::vector<float> best(s.C);
+      std::vector<int32_t> sel(s.C);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t oh = 0; oh < s.OH; ++oh)
+          for (int64_t ow = 0; ow < s.OW; ++ow) {
+            float* bp = best.data();
+            int32_t* sp = sel.data();
+            for (int64_t c = 0; c < s.C; ++c) { bp[c] = ninf; sp[c] = -1; }
+            int32_t k = 0;
+            for (int64_t h = oh * s.KH; h < (oh + 1) * s.KH; ++h)
+              for (int64_t w = ow * s.KW; w < (ow + 1) * s.KW; ++w, ++k) {
+                const float* in = x + ((n * s.H + h) * s.W + w) * s.C;
+#pragma omp simd
+                for (int64_t c = 0; c < s.C; ++c) {
+                  bool gt = in[c] > bp[c];
+                  bp[c] = gt ? in[c] : bp[c];
+                  sp[c] = gt ? k : sp[c];
+                }
+              }
+            const float* g = dy + ((n * s.OH + oh) * s.OW + ow) * s.C;
+            k = 0;
+            for (int64_t h = oh * s.KH; h < (oh + 1) * s.KH; ++h)
+              for (int64_t w = ow * s.KW; w < (ow + 1) * s.KW; ++w, ++k) {
+                float* o = dx + ((n * s.H + h) * s.W + w) * s.C;
+#pragma omp simd
+                for (int64_t c = 0; c < s.C; ++c) o[c] = sp[c] == k ? g[c] : 0.f;
+              }
+          }
+    }
+    return info.Env().Undefined();
+  }
 #pragma omp parallel
   {
     std::vector<float> best(s.C);

@@ -29,6 +29,7 @@ export interface NativeAddon {
   reduceMid(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number): void;
   momentsStats(x: Float32Array, out: Float32Array): void;
   affine(x: Float32Array, y: Float32Array, scale: Float32Array, shift: Float32Array): void;
+  bnBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, a: Float32Array, b: Float32Array, c: Float32Array): void;
   biasAct(y: Float32Array, bias: Float32Array | null, c: number, act: number, alpha: number): void;
 }
 

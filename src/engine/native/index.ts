@@ -20,12 +20,17 @@ import { poolKernels } from './pool.js';
 import { elementwiseKernels, extraKernels } from './elementwise.js';
 import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
-import { installLazyConvGradients } from './fused.js';
+import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
+import { installNativeTrainBatchNorm } from './batchnorm.js';
+import { nativeConvBiasAct } from './fused.js';
+import { backendOps } from '../hooks.js';
 import { NATIVE_BACKEND_NAME } from './name.js';
 
 export { nativeErrors, nativeCounts, countNativeCalls } from './util.js';
 export { loadAddon } from './addon.js';
 export { nativeMoments } from './moments.js';
+export { nativeConvBiasAct } from './fused.js';
+export { coreBatchNorm4d, fusedBnCalls } from './batchnorm.js';
 
 export const NATIVE_BACKEND = NATIVE_BACKEND_NAME;
 
@@ -53,8 +58,14 @@ function register(addon: NativeAddon): void {
     const kernelFunc = withFallback(name, impl, () => { throw new Error(`${name}: unsupported inputs`); }, addon);
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc });
   }
+  const fusedFallback = cpuKernels.get('FusedConv2D');
+  if (fusedFallback) {
+    tf.registerKernel({ kernelName: FUSED_CONV_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: withFallback(FUSED_CONV_KERNEL, convKernels.FusedConv2D!, fusedFallback, addon) });
+  }
+  backendOps.nativeConvBiasAct = nativeConvBiasAct;
   installNativeGradients(addon);
   installNativeMoments();
+  installNativeTrainBatchNorm(addon);
   installLazyConvGradients();
 }
 
