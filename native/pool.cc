@@ -59,6 +59,33 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   float* dx = f32(info[2]);
   PoolShape s = parse(ints(info[3]));
   const float ninf = -std::numeric_limits<float>::infinity();
+  if (tiles(s) && s.KH == 2 && s.KW == 2) {
+    // 2×2 windows, stride 2 (the common case): branch-free, one pass, no scratch.
+    const float ninf2 = -std::numeric_limits<float>::infinity();
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t r0 = (n * s.H + 2 * oh) * s.W + 2 * ow, r1 = r0 + s.W;
+          const float* i0 = x + r0 * s.C; const float* i1 = i0 + s.C;
+          const float* i2 = x + r1 * s.C; const float* i3 = i2 + s.C;
+          float* o0 = dx + r0 * s.C; float* o1 = o0 + s.C;
+          float* o2 = dx + r1 * s.C; float* o3 = o2 + s.C;
+          const float* g = dy + ((n * s.OH + oh) * s.OW + ow) * s.C;
+#pragma omp simd
+          for (int64_t c = 0; c < s.C; ++c) {
+            float b = ninf2; int k = -1;
+            if (i0[c] > b) { b = i0[c]; k = 0; }
+            if (i1[c] > b) { b = i1[c]; k = 1; }
+            if (i2[c] > b) { b = i2[c]; k = 2; }
+            if (i3[c] > b) { k = 3; }
+            const float gc = g[c];
+            o0[c] = k == 0 ? gc : 0.f; o1[c] = k == 1 ? gc : 0.f;
+            o2[c] = k == 2 ? gc : 0.f; o3[c] = k == 3 ? gc : 0.f;
+          }
+        }
+    return info.Env().Undefined();
+  }
   if (tiles(s)) {
     // Windows tile the input exactly (e.g. 2×2 stride 2): every dx element is written once,
     // so dx needs no zero fill, and the loops over channels vectorise (no scatter).

@@ -2,7 +2,8 @@
  * Where the engine benchmark's time goes: wall time per tfjs kernel (every kernel function of the
  * active backend wrapped with a timer; nested kernels are counted in their caller too) for one
  * workload of bench/engine, after a warm-up. Also prints the total wall time and the share spent
- * outside kernels (tape, tidy, tfjs-layers bookkeeping).
+ * outside kernels (tape, tidy, tfjs-layers bookkeeping). Wall and process CPU time (all threads;
+ * CPU time is the steadier figure when other jobs share the cores).
  *
  *   node dist/bench/engine/profile.js [--model cnn|resnet18] [--workload forward|trainStep|inputGrad]
  *                                     [--backend native] [--batch 128] [--iters 3] [--threads 2] [--json]
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const fn = fns[workload];
 
   // Wrap every kernel of the backend with a timer.
-  const times = new Map<string, { ms: number; calls: number }>();
+  const times = new Map<string, { ms: number; cpu: number; calls: number }>();
   let depth = 0;
   for (const k of tf.getKernelsForBackend(info.backend)) {
     const inner = k.kernelFunc;
@@ -38,12 +39,14 @@ async function main(): Promise<void> {
       ...k,
       kernelFunc: ((a: Parameters<tf.KernelFunc>[0]) => {
         const t0 = performance.now();
+        const c0 = depth === 0 ? process.cpuUsage() : null;
         depth++;
         try { return inner(a); } finally {
           depth--;
           if (depth === 0) {
-            const e = times.get(k.kernelName) ?? { ms: 0, calls: 0 };
-            e.ms += performance.now() - t0; e.calls++;
+            const e = times.get(k.kernelName) ?? { ms: 0, cpu: 0, calls: 0 };
+            const c = process.cpuUsage(c0!);
+            e.ms += performance.now() - t0; e.cpu += (c.user + c.system) / 1000; e.calls++;
             times.set(k.kernelName, e);
           }
         }
@@ -53,19 +56,24 @@ async function main(): Promise<void> {
   fn(); // warm-up (also oneDNN primitive creation)
   times.clear();
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let i = 0; i < iters; i++) fn();
   const total = (performance.now() - t0) / iters;
-  const rows = [...times.entries()].map(([name, v]) => ({ name, ms: v.ms / iters, calls: v.calls / iters }))
+  const cu = process.cpuUsage(c0);
+  const totalCpu = (cu.user + cu.system) / 1000 / iters;
+  const rows = [...times.entries()].map(([name, v]) => ({ name, ms: v.ms / iters, cpuMs: v.cpu / iters, calls: v.calls / iters }))
     .sort((a, b) => b.ms - a.ms);
   const inKernels = rows.reduce((s, r) => s + r.ms, 0);
+  const inKernelsCpu = rows.reduce((s, r) => s + r.cpuMs, 0);
   fns.dispose();
   if (process.argv.includes('--json')) {
-    console.log(JSON.stringify({ model, workload, backend: info.backend, batch, totalMs: total, outsideKernelsMs: total - inKernels, kernels: rows }));
+    console.log(JSON.stringify({ model, workload, backend: info.backend, batch, totalMs: total, totalCpuMs: totalCpu, outsideKernelsMs: total - inKernels, outsideKernelsCpuMs: totalCpu - inKernelsCpu, kernels: rows }));
     return;
   }
-  console.log(`${model} ${workload} on ${info.backend} (${info.threads}T), batch ${batch}: ${total.toFixed(1)} ms per call, ` +
-    `${(total - inKernels).toFixed(1)} ms outside kernels`);
-  for (const r of rows) if (r.ms >= 0.05 * 1) console.log(`${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ms ${String(r.calls).padStart(5)} calls`);
+  console.log(`${model} ${workload} on ${info.backend} (${info.threads}T), batch ${batch}: ${total.toFixed(1)} ms wall / ${totalCpu.toFixed(1)} ms CPU per call, ` +
+    `${(total - inKernels).toFixed(1)} ms wall / ${(totalCpu - inKernelsCpu).toFixed(1)} ms CPU outside kernels`);
+  console.log(`${'kernel'.padEnd(28)} ${'wall ms'.padStart(8)} ${'CPU ms'.padStart(8)} calls`);
+  for (const r of rows) if (r.ms >= 0.05) console.log(`${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ${r.cpuMs.toFixed(1).padStart(8)} ${String(r.calls).padStart(5)}`);
 }
 
 main().catch((e) => { console.error(e instanceof Error ? e.message : String(e)); process.exit(1); });
