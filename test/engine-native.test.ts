@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, Rng, quietCpuBackend } from '../src/engine/index.js';
-import { registerNativeBackend, loadAddon, nativeErrors, nativeCounts, countNativeCalls, nativeMoments, fusedBnCalls } from '../src/engine/native/index.js';
+import { registerNativeBackend, loadAddon, nativeErrors, nativeCounts, countNativeCalls, nativeMoments, fusedBnCalls, poolStats } from '../src/engine/native/index.js';
 import { convBiasAct } from '../src/engine/index.js';
 
 const TOL = 1e-4;
@@ -347,4 +347,47 @@ test('a small residual tfjs-layers model (conv, batch norm, relu, add, pooling, 
     const gx = tf.grad((xx: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, model.apply(xx, { training: false }) as tf.Tensor) as tf.Scalar)(x);
     return [value, gx, ...vars.map((v) => grads[v.name]!)];
   }, ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MedshieldMoments', 'MedshieldChannelAffine', 'MaxPoolGrad']);
+  // Three SGD steps (weights and batch-norm statistics updated in place, old arrays disposed and
+  // reused by the output pool, filters re-read each step): same weights as cpu.
+  const big = randn([128, 12, 12, 1], rng);
+  const bigLabels = tf.oneHot(tf.tensor1d(Array.from({ length: 128 }, (_, i) => i % 3), 'int32'), 3);
+  assertClose('residual model, 3 SGD steps', () => {
+    model.setWeights(init);
+    const opt = tf.train.sgd(0.1);
+    for (let i = 0; i < 3; i++) {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(bigLabels, model.apply(big, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+      opt.applyGradients(grads);
+      tf.dispose([value, grads]);
+    }
+    opt.dispose();
+    return [model.apply(big, { training: false }) as tf.Tensor, ...model.getWeights().map((w) => w.clone())];
+  }, ['Conv2D', 'Conv2DBackpropFilter', 'MedshieldMoments']);
+});
+
+test('output buffer pool: disposed outputs are reused, but never an array read out or viewed by another tensor', { skip }, () => {
+  const rng = new Rng(18);
+  tf.setBackend('native');
+  const x = randn([64, 32, 32, 8], rng); // 524 288 elements: pooled size
+  const churn = () => { for (let i = 0; i < 4; i++) tf.tidy(() => { tf.neg(tf.relu(x)); tf.abs(x); }); };
+  churn();
+  const reused = poolStats.reused;
+  churn();
+  assert.ok(poolStats.reused > reused, 'no output was reused from the pool');
+  // An array handed out by dataSync keeps its values after its tensor is disposed.
+  const a = tf.relu(x);
+  const v = a.dataSync() as Float32Array;
+  const copy = Float32Array.from(v);
+  a.dispose();
+  churn();
+  assert.deepEqual(v, copy, 'a dataSync result was overwritten by a later kernel');
+  // A contiguous slice (possibly a view of the parent's buffer) survives the parent's disposal.
+  const b = tf.neg(x);
+  const s = tf.slice(b, [0, 0, 0, 0], [8, 32, 32, 8]);
+  const ref = tf.tidy(() => tf.slice(tf.neg(x), [0, 0, 0, 0], [8, 32, 32, 8]).arraySync());
+  b.dispose();
+  churn();
+  assert.deepEqual(s.arraySync(), ref, 'a slice changed after its parent was disposed');
+  s.dispose();
+  // Results through the pool stay exact (filters from reused arrays included): a conv net step.
+  tf.setBackend('cpu');
 });

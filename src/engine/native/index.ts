@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { loadAddon, type NativeAddon } from './addon.js';
+import { loadAddon, installBufferPool, type NativeAddon } from './addon.js';
 import { withFallback, type NativeImpl } from './util.js';
 import { convKernels } from './conv.js';
 import { matmulKernels } from './matmul.js';
@@ -27,7 +27,7 @@ import { backendOps } from '../hooks.js';
 import { NATIVE_BACKEND_NAME } from './name.js';
 
 export { nativeErrors, nativeCounts, countNativeCalls } from './util.js';
-export { loadAddon } from './addon.js';
+export { loadAddon, poolStats } from './addon.js';
 export { nativeMoments } from './moments.js';
 export { nativeConvBiasAct } from './fused.js';
 export { coreBatchNorm4d, fusedBnCalls } from './batchnorm.js';
@@ -42,7 +42,11 @@ export const NATIVE_KERNELS: Record<string, NativeImpl> = {
 let registered: { threads: number; simd: boolean } | null = null;
 
 function register(addon: NativeAddon): void {
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+  tf.registerBackend(NATIVE_BACKEND, () => {
+    const b = new MathBackendCPU();
+    installBufferPool(b as unknown as Parameters<typeof installBufferPool>[0]);
+    return b;
+  }, 0);
   const cpuKernels = new Map<string, tf.KernelFunc>();
   for (const k of tf.getKernelsForBackend('cpu')) {
     cpuKernels.set(k.kernelName, k.kernelFunc);
