@@ -99,6 +99,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("momentsStats", Napi::Function::New(env, guarded<MomentsStats>));
   exports.Set("affine", Napi::Function::New(env, guarded<Affine>));
   exports.Set("bnBackward", Napi::Function::New(env, guarded<BnBackward>));
+  exports.Set("adamUpdate", Napi::Function::New(env, guarded<AdamUpdate>));
   exports.Set("reduceMid", Napi::Function::New(env, guarded<ReduceMid>));
   return exports;
 }

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, Rng, quietCpuBackend } from '../src/engine/index.js';
 import { registerNativeBackend, loadAddon, nativeErrors, nativeCounts, countNativeCalls, nativeMoments, fusedBnCalls, poolStats } from '../src/engine/native/index.js';
-import { convBiasAct } from '../src/engine/index.js';
+import { convBiasAct, adamOptimizer } from '../src/engine/index.js';
 
 const TOL = 1e-4;
 const addon = loadAddon();
@@ -390,4 +390,21 @@ test('output buffer pool: disposed outputs are reused, but never an array read o
   s.dispose();
   // Results through the pool stay exact (filters from reused arrays included): a conv net step.
   tf.setBackend('cpu');
+});
+
+test('native Adam (one pass per variable) matches tf.train.adam on cpu over 5 steps, learning-rate changes included', { skip }, () => {
+  const rng = new Rng(19);
+  const init = [randn([3, 3, 16, 32], rng, 0.2), randn([32], rng, 0.2), randn([64, 2], rng, 0.2)];
+  const gradSeq = Array.from({ length: 5 }, () => init.map((t) => randn(t.shape, rng, 0.01)));
+  assertClose('adam 5 steps', () => {
+    const vars = init.map((t, i) => tf.variable(t.clone(), true, `adamtest_${tf.getBackend()}_${i}_${Math.random()}`));
+    const opt = adamOptimizer(1e-2);
+    gradSeq.forEach((gs, k) => {
+      (opt as unknown as { learningRate: number }).learningRate = 1e-2 * (1 - k / 10);
+      opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, gs[i]!])));
+    });
+    const out = vars.map((v, i) => tf.sub(v, init[i]!)); // the updates themselves, not swamped by the weights
+    opt.dispose(); vars.forEach((v) => v.dispose());
+    return out;
+  }, ['MedshieldAdam']);
 });

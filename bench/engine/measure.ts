@@ -2,7 +2,8 @@
  * Timing of medshield's engine on the three workloads of the engine benchmark (issue 4 §1):
  * forward (inference mode), one SGD train step (training-mode forward, softmax cross-entropy,
  * gradients of all trainable weights, SGD update) and the gradient of the loss w.r.t. the input
- * (inference mode, as an attack computes it), each in ms per batch. Large models can be split
+ * (inference mode, as an attack computes it — both inference workloads through InferenceGraph, the
+ * batch-norm-folded path of Classifier.logits), each in ms per batch. Large models can be split
  * into micro-batches (gradients accumulated, as src/models/train.ts does on wasm); BatchNorm then
  * normalises each micro-batch with its own statistics.
  */

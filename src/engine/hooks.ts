@@ -9,4 +9,7 @@ export interface ConvBiasActArgs {
   pad: 'valid' | 'same'; activation: 'linear' | 'relu';
 }
 
-export const backendOps: { nativeConvBiasAct: ((a: ConvBiasActArgs) => tf.Tensor4D) | null } = { nativeConvBiasAct: null };
+export const backendOps: {
+  nativeConvBiasAct: ((a: ConvBiasActArgs) => tf.Tensor4D) | null;
+  nativeAdam: ((lr: number, beta1?: number, beta2?: number, epsilon?: number) => tf.Optimizer) | null;
+} = { nativeConvBiasAct: null, nativeAdam: null };

@@ -138,3 +138,11 @@ export function convBiasAct(a: ConvBiasActArgs): tf.Tensor4D {
   if (backendOps.nativeConvBiasAct && tf.getBackend() === 'native') return backendOps.nativeConvBiasAct(a);
   return tf.fused.conv2d({ x: a.x, filter: a.filter, bias: a.bias, strides: a.strides, pad: a.pad, dataFormat: 'NHWC', activation: a.activation });
 }
+
+/**
+ * tf.train.adam, with a one-pass native update per variable while the native backend is active
+ * (same formula and state; src/engine/native/optim.ts). Use it wherever a model is trained.
+ */
+export function adamOptimizer(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number): tf.Optimizer {
+  return backendOps.nativeAdam ? backendOps.nativeAdam(learningRate, beta1, beta2, epsilon) : tf.train.adam(learningRate, beta1, beta2, epsilon);
+}

@@ -30,6 +30,7 @@ export interface NativeAddon {
   momentsStats(x: Float32Array, out: Float32Array): void;
   affine(x: Float32Array, y: Float32Array, scale: Float32Array, shift: Float32Array): void;
   bnBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, a: Float32Array, b: Float32Array, c: Float32Array): void;
+  adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array, params: number[]): void;
   biasAct(y: Float32Array, bias: Float32Array | null, c: number, act: number, alpha: number): void;
 }
 

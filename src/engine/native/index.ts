@@ -24,6 +24,7 @@ import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
 import { installNativeTrainBatchNorm } from './batchnorm.js';
 import { nativeConvBiasAct } from './fused.js';
 import { backendOps } from '../hooks.js';
+import { optimKernels, nativeAdam, setOptimAddon } from './optim.js';
 import { NATIVE_BACKEND_NAME } from './name.js';
 
 export { nativeErrors, nativeCounts, countNativeCalls } from './util.js';
@@ -58,7 +59,7 @@ function register(addon: NativeAddon): void {
     tf.unregisterKernel(name, NATIVE_BACKEND);
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc: withFallback(name, impl, fallback, addon) });
   }
-  for (const [name, impl] of Object.entries({ ...extraKernels, ...momentsKernels })) {
+  for (const [name, impl] of Object.entries({ ...extraKernels, ...momentsKernels, ...optimKernels })) {
     const kernelFunc = withFallback(name, impl, () => { throw new Error(`${name}: unsupported inputs`); }, addon);
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc });
   }
@@ -67,6 +68,8 @@ function register(addon: NativeAddon): void {
     tf.registerKernel({ kernelName: FUSED_CONV_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: withFallback(FUSED_CONV_KERNEL, convKernels.FusedConv2D!, fusedFallback, addon) });
   }
   backendOps.nativeConvBiasAct = nativeConvBiasAct;
+  setOptimAddon(addon);
+  backendOps.nativeAdam = nativeAdam;
   installNativeGradients(addon);
   installNativeMoments();
   installNativeTrainBatchNorm(addon);
