@@ -6,7 +6,11 @@
  * products, pooling (+ gradients), batch-norm forward and the large elementwise/reduction ops.
  * While `native` is active, batch-norm's / Mean's / ReLU's / Square's gradients use leaner native
  * formulations (gradients.ts), the tf.moments of tfjs-layers' batch normalisation is one native
- * pass (moments.ts), and bias-free fused convolutions get lazy per-input gradients (fused.ts).
+ * pass (moments.ts) and its batchNorm4d one fused op with a two-pass backward (batchnorm.ts),
+ * bias-free fused convolutions get lazy per-input gradients (fused.ts), `convBiasAct` is one
+ * conv+bias+ReLU kernel with lazy gradients (fused.ts, for the folded inference path of
+ * src/models/inference.ts), Adam is one pass per variable (optim.ts), and large outputs are
+ * pooled and reused on dispose (addon.ts).
  * Any case a native kernel does not cover (NCHW, prelu, odd broadcasts, int32…) runs the cpu
  * kernel. oneDNN and the elementwise kernels share one OpenMP pool of `threads` threads.
  */
