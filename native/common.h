@@ -46,6 +46,8 @@ Napi::Value BiasAct(const Napi::CallbackInfo& info);
 Napi::Value BnGradStats(const Napi::CallbackInfo& info);
 Napi::Value MomentsStats(const Napi::CallbackInfo& info);
 Napi::Value Affine(const Napi::CallbackInfo& info);
+Napi::Value BnBackward(const Napi::CallbackInfo& info);
+Napi::Value AdamUpdate(const Napi::CallbackInfo& info);
 Napi::Value ReduceMid(const Napi::CallbackInfo& info);
 
 }  // namespace ms

@@ -266,6 +266,56 @@ Napi::Value Affine(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// bnBackward(dy, x, dx, a, b, c): dx = a[c]·dy + b[c]·x + c[c] over the last axis (length C) —
+// the input gradient of training-mode batch normalisation once its two per-channel sums are
+// known (bnGradStats), in one pass (see src/engine/native/batchnorm.ts for a, b, c).
+Napi::Value BnBackward(const Napi::CallbackInfo& info) {
+  const float* dy = f32(info[0]);
+  const float* x = f32(info[1]);
+  float* dx = f32(info[2]);
+  const float* a = f32(info[3]);
+  const float* b = f32(info[4]);
+  const float* c = f32(info[5]);
+  int64_t C = (int64_t)f32len(info[3]);
+  int64_t rows = (int64_t)f32len(info[0]) / C;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gi = dy + r * C;
+    const float* xi = x + r * C;
+    float* oi = dx + r * C;
+#pragma omp simd
+    for (int64_t k = 0; k < C; ++k) oi[k] = a[k] * gi[k] + b[k] * xi[k] + c[k];
+  }
+  return info.Env().Undefined();
+}
+
+// adamUpdate(w, g, m, v, w2, m2, v2, [lr, beta1, beta2, eps, 1-beta1^t, 1-beta2^t]): one Adam
+// step in one pass, the formula and operation order of tfjs' AdamOptimizer:
+// m2 = b1·m + (1−b1)·g; v2 = b2·v + (1−b2)·g²; w2 = w + (m2/(1−b1^t)) / (√(v2/(1−b2^t)) + eps) · (−lr).
+Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
+  const float* w = f32(info[0]);
+  const float* g = f32(info[1]);
+  const float* m = f32(info[2]);
+  const float* v = f32(info[3]);
+  float* w2 = f32(info[4]);
+  float* m2 = f32(info[5]);
+  float* v2 = f32(info[6]);
+  auto p = info[7].As<Napi::Array>();
+  auto num = [&](uint32_t i) { return p.Get(i).As<Napi::Number>().FloatValue(); };
+  const float lr = num(0), b1 = num(1), b2 = num(2), eps = num(3), c1 = num(4), c2 = num(5);
+  const float ob1 = 1.f - b1, ob2 = 1.f - b2;
+  int64_t n = (int64_t)f32len(info[0]);
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * ob1;
+    float vi = v[i] * b2 + (gi * gi) * ob2;
+    m2[i] = mi; v2[i] = vi;
+    w2[i] = (mi / c1) / (std::sqrt(vi / c2) + eps) * (-lr) + w[i];
+  }
+  return info.Env().Undefined();
+}
+
 // biasAct(y, bias|null, C, act, alpha): in place y = act(y + bias) over the last axis.
 // act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha), 4 sigmoid, 5 elu.
 Napi::Value BiasAct(const Napi::CallbackInfo& info) {

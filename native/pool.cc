@@ -46,13 +46,83 @@ Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// maxPoolBackward(x, dy, dx, params): dx must be zero-filled by the caller.
+// Whether the pooling windows tile the input exactly (stride = window, no padding, no remainder).
+static bool tiles(const PoolShape& s) {
+  return s.sh == s.KH && s.sw == s.KW && s.pt == 0 && s.pl == 0 && s.OH * s.KH == s.H && s.OW * s.KW == s.W;
+}
+
+// maxPoolBackward(x, dy, dx, params): dx must be zero-filled by the caller unless the windows
+// tile the input (tiles() below; then every element is written).
 Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   const float* x = f32(info[0]);
   const float* dy = f32(info[1]);
   float* dx = f32(info[2]);
   PoolShape s = parse(ints(info[3]));
   const float ninf = -std::numeric_limits<float>::infinity();
+  if (tiles(s) && s.KH == 2 && s.KW == 2) {
+    // 2×2 windows, stride 2 (the common case): branch-free, one pass, no scratch.
+    const float ninf2 = -std::numeric_limits<float>::infinity();
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t r0 = (n * s.H + 2 * oh) * s.W + 2 * ow, r1 = r0 + s.W;
+          const float* i0 = x + r0 * s.C; const float* i1 = i0 + s.C;
+          const float* i2 = x + r1 * s.C; const float* i3 = i2 + s.C;
+          float* o0 = dx + r0 * s.C; float* o1 = o0 + s.C;
+          float* o2 = dx + r1 * s.C; float* o3 = o2 + s.C;
+          const float* g = dy + ((n * s.OH + oh) * s.OW + ow) * s.C;
+#pragma omp simd
+          for (int64_t c = 0; c < s.C; ++c) {
+            float b = ninf2; int k = -1;
+            if (i0[c] > b) { b = i0[c]; k = 0; }
+            if (i1[c] > b) { b = i1[c]; k = 1; }
+            if (i2[c] > b) { b = i2[c]; k = 2; }
+            if (i3[c] > b) { k = 3; }
+            const float gc = g[c];
+            o0[c] = k == 0 ? gc : 0.f; o1[c] = k == 1 ? gc : 0.f;
+            o2[c] = k == 2 ? gc : 0.f; o3[c] = k == 3 ? gc : 0.f;
+          }
+        }
+    return info.Env().Undefined();
+  }
+  if (tiles(s)) {
+    // Windows tile the input exactly (e.g. 2×2 stride 2): every dx element is written once,
+    // so dx needs no zero fill, and the loops over channels vectorise (no scatter).
+#pragma omp parallel
+    {
+      std::vector<float> best(s.C);
+      std::vector<int32_t> sel(s.C);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t oh = 0; oh < s.OH; ++oh)
+          for (int64_t ow = 0; ow < s.OW; ++ow) {
+            float* bp = best.data();
+            int32_t* sp = sel.data();
+            for (int64_t c = 0; c < s.C; ++c) { bp[c] = ninf; sp[c] = -1; }
+            int32_t k = 0;
+            for (int64_t h = oh * s.KH; h < (oh + 1) * s.KH; ++h)
+              for (int64_t w = ow * s.KW; w < (ow + 1) * s.KW; ++w, ++k) {
+                const float* in = x + ((n * s.H + h) * s.W + w) * s.C;
+#pragma omp simd
+                for (int64_t c = 0; c < s.C; ++c) {
+                  bool gt = in[c] > bp[c];
+                  bp[c] = gt ? in[c] : bp[c];
+                  sp[c] = gt ? k : sp[c];
+                }
+              }
+            const float* g = dy + ((n * s.OH + oh) * s.OW + ow) * s.C;
+            k = 0;
+            for (int64_t h = oh * s.KH; h < (oh + 1) * s.KH; ++h)
+              for (int64_t w = ow * s.KW; w < (ow + 1) * s.KW; ++w, ++k) {
+                float* o = dx + ((n * s.H + h) * s.W + w) * s.C;
+#pragma omp simd
+                for (int64_t c = 0; c < s.C; ++c) o[c] = sp[c] == k ? g[c] : 0.f;
+              }
+          }
+    }
+    return info.Env().Undefined();
+  }
 #pragma omp parallel
   {
     std::vector<float> best(s.C);

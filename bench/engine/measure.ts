@@ -2,11 +2,13 @@
  * Timing of medshield's engine on the three workloads of the engine benchmark (issue 4 §1):
  * forward (inference mode), one SGD train step (training-mode forward, softmax cross-entropy,
  * gradients of all trainable weights, SGD update) and the gradient of the loss w.r.t. the input
- * (inference mode, as an attack computes it), each in ms per batch. Large models can be split
+ * (inference mode, as an attack computes it — both inference workloads through InferenceGraph, the
+ * batch-norm-folded path of Classifier.logits), each in ms per batch. Large models can be split
  * into micro-batches (gradients accumulated, as src/models/train.ts does on wasm); BatchNorm then
  * normalises each micro-batch with its own statistics.
  */
 import { tf } from '../../src/engine/index.js';
+import { InferenceGraph } from '../../src/models/inference.js';
 
 export interface Workloads { forward: number; trainStep: number; inputGrad: number }
 
@@ -39,18 +41,22 @@ function sliceBatch<T extends tf.Tensor>(t: T, start: number, size: number): T {
   return tf.slice(t, [start, ...t.shape.slice(1).map(() => 0)], [size, ...t.shape.slice(1)]) as T;
 }
 
-export function timeWorkloads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor2D, iters: number, microBatch: number, warmup = 1): Workloads {
+/** The three workloads as closures over one model and batch (forward, trainStep, inputGrad). */
+export function workloadFns(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor2D, microBatch: number): Record<keyof Workloads, () => void> & { dispose(): void } {
   const batch = x.shape[0];
   const micro = Math.min(microBatch, batch);
   const optimizer = tf.train.sgd(0.01);
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const ce = (logits: tf.Tensor, labels: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+  // Inference mode as attacks run it (Classifier.logits): batch norm folded into the convs.
+  const graph = new InferenceGraph(model);
+  const infer = (xs: tf.Tensor) => graph.run(xs);
 
   const forward = () => {
     for (let m = 0; m < batch; m += micro) {
       tf.tidy(() => {
         const xs = micro === batch ? x : sliceBatch(x, m, Math.min(micro, batch - m));
-        (model.apply(xs, { training: false }) as tf.Tensor).dataSync();
+        infer(xs).dataSync();
       });
     }
   };
@@ -83,13 +89,17 @@ export function timeWorkloads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tenso
         const size = Math.min(micro, batch - m);
         const xs = micro === batch ? x : sliceBatch(x, m, size);
         const ys = micro === batch ? y : sliceBatch(y, m, size);
-        tf.grad((t: tf.Tensor) => ce(model.apply(t, { training: false }) as tf.Tensor, ys))(xs).dataSync();
+        tf.grad((t: tf.Tensor) => ce(infer(t), ys))(xs).dataSync();
       });
     }
   };
+  return { forward, trainStep, inputGrad, dispose: () => { optimizer.dispose(); graph.dispose(); } };
+}
 
-  const out = { forward: medianMs(forward, iters, warmup), trainStep: medianMs(trainStep, iters, warmup), inputGrad: medianMs(inputGrad, iters, warmup) };
-  optimizer.dispose();
+export function timeWorkloads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor2D, iters: number, microBatch: number, warmup = 1): Workloads {
+  const f = workloadFns(model, x, y, microBatch);
+  const out = { forward: medianMs(f.forward, iters, warmup), trainStep: medianMs(f.trainStep, iters, warmup), inputGrad: medianMs(f.inputGrad, iters, warmup) };
+  f.dispose();
   return out;
 }
 

@@ -12,6 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { badArgument } from '../errors.js';
+import { backendOps, type ConvBiasActArgs } from './hooks.js';
+
+export type { ConvBiasActArgs };
 
 export { tf };
 export { Rng } from './random.js';
@@ -125,3 +128,21 @@ export async function engineInfo(): Promise<EngineInfo> {
 
 /** Synchronous view of the current engine, or null before initEngine. */
 export function currentEngine(): EngineInfo | null { return current; }
+
+/**
+ * y = act(conv2d(x, filter) + bias) as one fused kernel on every backend. On `native` it is one
+ * oneDNN call with lazy per-input gradients (an input gradient computes no filter gradient);
+ * elsewhere it is tf.fused.conv2d.
+ */
+export function convBiasAct(a: ConvBiasActArgs): tf.Tensor4D {
+  if (backendOps.nativeConvBiasAct && tf.getBackend() === 'native') return backendOps.nativeConvBiasAct(a);
+  return tf.fused.conv2d({ x: a.x, filter: a.filter, bias: a.bias, strides: a.strides, pad: a.pad, dataFormat: 'NHWC', activation: a.activation });
+}
+
+/**
+ * tf.train.adam, with a one-pass native update per variable while the native backend is active
+ * (same formula and state; src/engine/native/optim.ts). Use it wherever a model is trained.
+ */
+export function adamOptimizer(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number): tf.Optimizer {
+  return backendOps.nativeAdam ? backendOps.nativeAdam(learningRate, beta1, beta2, epsilon) : tf.train.adam(learningRate, beta1, beta2, epsilon);
+}

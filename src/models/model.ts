@@ -10,6 +10,7 @@ import type { Task } from '../data/medmnist.js';
 import type { ModelCard } from './card.js';
 import { featureLayers, type Architecture } from './architectures.js';
 import { badArgument } from '../errors.js';
+import { InferenceGraph } from './inference.js';
 
 export interface ModelBase {
   readonly inputShape: [number, number, number];
@@ -46,17 +47,23 @@ export class Classifier implements DifferentiableModel {
   readonly classes: string[];
   readonly task: Task;
   readonly featureNames: string[];
-  private featureModels = new Map<string, tf.LayersModel>();
+  /** Inference-mode runner with batch norm folded into the convolutions (see inference.ts). */
+  readonly inference: InferenceGraph;
 
   constructor(readonly net: tf.LayersModel, public card: ModelCard) {
     this.inputShape = card.input.shape;
     this.classes = card.dataset.classes;
     this.task = card.dataset.task;
     this.featureNames = featureLayers(card.architecture.name as Architecture);
+    this.inference = new InferenceGraph(net);
   }
 
+  /**
+   * Inference-mode logits (batch norm with its moving statistics, folded into the convs).
+   * Differentiable w.r.t. the input; for weight gradients train through `net.apply(x, {training})`.
+   */
   logits(x: tf.Tensor4D): tf.Tensor2D {
-    return this.net.apply(x, { training: false }) as tf.Tensor2D;
+    return this.inference.run(x) as tf.Tensor2D;
   }
 
   probs(x: tf.Tensor4D): tf.Tensor2D {
@@ -68,13 +75,8 @@ export class Classifier implements DifferentiableModel {
 
   features(x: tf.Tensor4D, layer = 'penultimate'): tf.Tensor {
     if (layer === 'logits') return this.logits(x);
-    let m = this.featureModels.get(layer);
-    if (!m) {
-      if (!this.featureNames.includes(layer)) throw badArgument(`model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')})`);
-      m = tf.model({ inputs: this.net.inputs, outputs: this.net.getLayer(layer).output as tf.SymbolicTensor });
-      this.featureModels.set(layer, m);
-    }
-    return m.apply(x, { training: false }) as tf.Tensor;
+    if (!this.featureNames.includes(layer)) throw badArgument(`model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')})`);
+    return this.inference.run(x, this.net.getLayer(layer).output as tf.SymbolicTensor);
   }
 
   async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {

@@ -6,7 +6,7 @@
  * and early stopping on validation AUC (MedMNIST selects its checkpoints on validation AUC).
  * Training defences plug in through `batchHook` (src/defences/adversarial-training.ts, smoothing.ts).
  */
-import { tf, Rng, currentEngine } from '../engine/index.js';
+import { tf, Rng, currentEngine, adamOptimizer } from '../engine/index.js';
 import type { Split } from '../data/dataset.js';
 import { batchImages, batchLabels, labelCounts } from '../data/dataset.js';
 import type { Task } from '../data/medmnist.js';
@@ -145,7 +145,7 @@ export async function train(model: Classifier, data: { train: Split; val: Split 
   }
 
   const rng = new Rng(o.seed ^ 0x5eed);
-  const optimizer = o.optimizer === 'sgd' ? tf.train.momentum(lr0, 0.9) : tf.train.adam(lr0);
+  const optimizer = o.optimizer === 'sgd' ? tf.train.momentum(lr0, 0.9) : adamOptimizer(lr0);
   const setLr = (v: number): void => { (optimizer as unknown as { learningRate: number }).learningRate = v; };
   const vars = model.net.trainableWeights.map((wt) => (wt as unknown as { val: tf.Variable }).val);
   const decayed = model.net.trainableWeights.filter((wt) => wt.name.includes('kernel')).map((wt) => (wt as unknown as { val: tf.Variable }).val);

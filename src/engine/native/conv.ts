@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { activationCode, f32, output, size, type KernelArgs, type NativeImpl } from './util.js';
-import { uninitF32 } from './addon.js';
+import { uninitF32, onRecycle } from './addon.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
@@ -18,6 +18,8 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
  */
 const filterIds = new WeakMap<Float32Array, number>();
 let nextFilterId = 0;
+// A pooled array reused as a new output is a new filter (addon.ts reuses disposed arrays).
+onRecycle((a) => { filterIds.delete(a); });
 function filterId(w: Float32Array): number {
   let id = filterIds.get(w);
   if (id === undefined) { id = nextFilterId++; filterIds.set(w, id); }

@@ -12,6 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { NATIVE_BACKEND_NAME } from './name.js';
+import { RELU_GRAD_KERNEL } from './elementwise.js';
+import type { ConvBiasActArgs } from '../hooks.js';
 
 interface FusedConvArgs {
   x: tf.Tensor; filter: tf.Tensor; strides: number | [number, number]; pad: 'valid' | 'same' | number;
@@ -38,4 +40,50 @@ export function installLazyConvGradients(): boolean {
   core.fused = replacement;
   installed = true;
   return true;
+}
+
+/**
+ * Conv2D + per-channel bias + optional ReLU as one native oneDNN call (post-ops) with LAZY
+ * per-input gradients: the folded inference path of src/models (conv with batch norm folded in)
+ * differentiates w.r.t. the input on every attack step, and tfjs' fused conv2d would also compute
+ * the filter and bias gradients eagerly. Forward = the FusedConv2D kernel; backward masks dy with
+ * [y > 0] once (ReLU) and computes dx, dfilter, dbias only when asked.
+ */
+export const FUSED_CONV_KERNEL = 'MedshieldFusedConv2D';
+
+let gradRegistered = false;
+function registerFusedConvGradient(): void {
+  if (gradRegistered) return;
+  gradRegistered = true;
+  tf.registerGradient({
+    kernelName: FUSED_CONV_KERNEL,
+    inputsToSave: ['x', 'filter'],
+    outputsToSave: [true],
+    gradFunc: ((dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as { strides: [number, number] | number; pad: 'valid' | 'same'; activation: string };
+      // Computed here, not lazily inside a thunk: tfjs runs each thunk in its own tidy.
+      const masked = a.activation !== 'relu' ? dy
+        : dy.size >= 4096 && dy.dtype === 'float32' ? tf.engine().runKernel(RELU_GRAD_KERNEL, { a: dy, b: y }, {}) as tf.Tensor
+          : tf.mul(dy, tf.step(y));
+      const d = (): tf.Tensor => masked;
+      const conv = { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined };
+      return {
+        x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: d(), filter }, { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: d() }, { ...conv, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        bias: () => tf.sum(d(), [0, 1, 2]),
+      };
+    }) as unknown as tf.GradConfig['gradFunc'],
+  });
+}
+
+/** The FusedConv2D kernel body under the lazy-gradient kernel name (registered by index.ts). */
+export function fusedConvKernelAttrs(args: ConvBiasActArgs): tf.NamedAttrMap {
+  return { strides: args.strides, pad: args.pad, dataFormat: 'NHWC', dilations: [1, 1], activation: args.activation } as unknown as tf.NamedAttrMap;
+}
+
+/** y = act(conv2d(x, filter) + bias), NHWC, dilation 1, on the native backend (lazy gradients). */
+export function nativeConvBiasAct(args: ConvBiasActArgs): tf.Tensor4D {
+  registerFusedConvGradient();
+  return tf.engine().runKernel(FUSED_CONV_KERNEL, { x: args.x, filter: args.filter, bias: args.bias }, fusedConvKernelAttrs(args)) as tf.Tensor4D;
 }

@@ -6,13 +6,17 @@
  * products, pooling (+ gradients), batch-norm forward and the large elementwise/reduction ops.
  * While `native` is active, batch-norm's / Mean's / ReLU's / Square's gradients use leaner native
  * formulations (gradients.ts), the tf.moments of tfjs-layers' batch normalisation is one native
- * pass (moments.ts), and bias-free fused convolutions get lazy per-input gradients (fused.ts).
+ * pass (moments.ts) and its batchNorm4d one fused op with a two-pass backward (batchnorm.ts),
+ * bias-free fused convolutions get lazy per-input gradients (fused.ts), `convBiasAct` is one
+ * conv+bias+ReLU kernel with lazy gradients (fused.ts, for the folded inference path of
+ * src/models/inference.ts), Adam is one pass per variable (optim.ts), and large outputs are
+ * pooled and reused on dispose (addon.ts).
  * Any case a native kernel does not cover (NCHW, prelu, odd broadcasts, int32…) runs the cpu
  * kernel. oneDNN and the elementwise kernels share one OpenMP pool of `threads` threads.
  */
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { loadAddon, type NativeAddon } from './addon.js';
+import { loadAddon, installBufferPool, type NativeAddon } from './addon.js';
 import { withFallback, type NativeImpl } from './util.js';
 import { convKernels } from './conv.js';
 import { matmulKernels } from './matmul.js';
@@ -20,12 +24,18 @@ import { poolKernels } from './pool.js';
 import { elementwiseKernels, extraKernels } from './elementwise.js';
 import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
-import { installLazyConvGradients } from './fused.js';
+import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
+import { installNativeTrainBatchNorm } from './batchnorm.js';
+import { nativeConvBiasAct } from './fused.js';
+import { backendOps } from '../hooks.js';
+import { optimKernels, nativeAdam, setOptimAddon } from './optim.js';
 import { NATIVE_BACKEND_NAME } from './name.js';
 
 export { nativeErrors, nativeCounts, countNativeCalls } from './util.js';
-export { loadAddon } from './addon.js';
+export { loadAddon, poolStats } from './addon.js';
 export { nativeMoments } from './moments.js';
+export { nativeConvBiasAct } from './fused.js';
+export { coreBatchNorm4d, fusedBnCalls } from './batchnorm.js';
 
 export const NATIVE_BACKEND = NATIVE_BACKEND_NAME;
 
@@ -37,7 +47,11 @@ export const NATIVE_KERNELS: Record<string, NativeImpl> = {
 let registered: { threads: number; simd: boolean } | null = null;
 
 function register(addon: NativeAddon): void {
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+  tf.registerBackend(NATIVE_BACKEND, () => {
+    const b = new MathBackendCPU();
+    installBufferPool(b as unknown as Parameters<typeof installBufferPool>[0]);
+    return b;
+  }, 0);
   const cpuKernels = new Map<string, tf.KernelFunc>();
   for (const k of tf.getKernelsForBackend('cpu')) {
     cpuKernels.set(k.kernelName, k.kernelFunc);
@@ -49,12 +63,20 @@ function register(addon: NativeAddon): void {
     tf.unregisterKernel(name, NATIVE_BACKEND);
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc: withFallback(name, impl, fallback, addon) });
   }
-  for (const [name, impl] of Object.entries({ ...extraKernels, ...momentsKernels })) {
+  for (const [name, impl] of Object.entries({ ...extraKernels, ...momentsKernels, ...optimKernels })) {
     const kernelFunc = withFallback(name, impl, () => { throw new Error(`${name}: unsupported inputs`); }, addon);
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc });
   }
+  const fusedFallback = cpuKernels.get('FusedConv2D');
+  if (fusedFallback) {
+    tf.registerKernel({ kernelName: FUSED_CONV_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: withFallback(FUSED_CONV_KERNEL, convKernels.FusedConv2D!, fusedFallback, addon) });
+  }
+  backendOps.nativeConvBiasAct = nativeConvBiasAct;
+  setOptimAddon(addon);
+  backendOps.nativeAdam = nativeAdam;
   installNativeGradients(addon);
   installNativeMoments();
+  installNativeTrainBatchNorm(addon);
   installLazyConvGradients();
 }
 

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { NATIVE_BACKEND_NAME } from './name.js';
 import { f32, output, type KernelArgs, type NativeImpl } from './util.js';
 import { uninitF32 } from './addon.js';
+import { momentsOrigin } from './batchnorm.js';
 
 export const MOMENTS_KERNEL = 'MedshieldMoments';
 export const AFFINE_KERNEL = 'MedshieldChannelAffine';
@@ -78,11 +79,14 @@ export function installNativeMoments(): boolean {
   const orig = core.moments;
   core.moments = (x, axis, keepDims) => {
     if (!eligible(x, axis, keepDims)) return orig(x, axis, keepDims);
-    return tf.tidy(() => {
+    const r = tf.tidy(() => {
       const C = x.shape[x.rank - 1]!;
       const st = statsOp(x);
       return { mean: tf.reshape(tf.slice(st, [0, 0], [1, C]), [C]), variance: tf.reshape(tf.slice(st, [1, 0], [1, C]), [C]) };
     });
+    // Remember which x these describe: batchNorm4d on the same x fuses (batchnorm.ts).
+    momentsOrigin.set(r.mean, x); momentsOrigin.set(r.variance, x);
+    return r;
   };
   installed = true;
   return true;

@@ -1,0 +1,175 @@
+/**
+ * The inference-mode forward pass of a tfjs-layers classifier with batch normalisation folded
+ * into the convolutions — the path every attack, detector and the gateway run (through
+ * `Classifier.logits` / `features`).
+ *
+ * In inference mode a BatchNormalization layer after a bias-free (or biased) linear Conv2D is an
+ * affine map per output channel with its moving statistics, so it folds into the conv:
+ *   s = γ / √(σ² + ε),   w' = w · s (per output channel),   b' = (b − μ) · s + β,
+ * and a ReLU right after it becomes the conv's fused activation: Conv → BN → ReLU is ONE kernel
+ * (`convBiasAct`, one oneDNN call with bias and ReLU post-ops on the native backend, with lazy
+ * per-input gradients). Every other layer runs as itself (`layer.apply`, inference mode).
+ *
+ * The graph is walked from the model's symbolic tensors (independent of how the model was built
+ * or loaded); a Conv/BN/ReLU chain is fused only when each intermediate output has no other
+ * consumer and is not the requested output. Folded weights are cached per conv and recomputed
+ * whenever one of the underlying variables changes (a tfjs Variable's `assign` — optimisers,
+ * setWeights, moving-average updates — gives it a new data id), so a model being trained between
+ * attack steps (adversarial training) is always run with its current weights.
+ *
+ * Gradients flow to the INPUT (what attacks need), not to the weights: training uses
+ * `net.apply(x, {training: true})`, which stays unfused. MEDSHIELD_FOLD_BN=0 turns folding off
+ * (every layer then runs as itself, as `net.apply(x, {training: false})` does).
+ */
+import { tf, convBiasAct } from '../engine/index.js';
+
+type SymT = tf.SymbolicTensor & { inputs?: SymT[]; sourceLayer: tf.layers.Layer; id: number };
+type Var = { read(): tf.Tensor } | null | undefined;
+
+interface Step { out: SymT; layer: tf.layers.Layer; inputs: SymT[] }
+interface FusedConv { kind: 'conv'; conv: tf.layers.Layer; bn: tf.layers.Layer | null; relu: boolean; input: SymT; out: SymT }
+interface PlainStep { kind: 'layer'; layer: tf.layers.Layer; inputs: SymT[]; out: SymT }
+interface InputStep { kind: 'input'; out: SymT }
+type PlanStep = FusedConv | PlainStep | InputStep;
+
+interface Folded { key: unknown[]; backend: string; filter: tf.Tensor4D; bias: tf.Tensor1D }
+
+export function foldingEnabled(): boolean { return process.env.MEDSHIELD_FOLD_BN !== '0'; }
+
+const cls = (l: tf.layers.Layer) => l.getClassName();
+
+function isLinearConv(l: tf.layers.Layer): boolean {
+  if (cls(l) !== 'Conv2D') return false;
+  const c = l.getConfig() as { activation?: string; dataFormat?: string; dilationRate?: number | number[]; padding?: string; groups?: number };
+  const dil = Array.isArray(c.dilationRate) ? c.dilationRate : [c.dilationRate ?? 1];
+  return (c.activation ?? 'linear') === 'linear' && (c.dataFormat ?? 'channelsLast') === 'channelsLast'
+    && dil.every((d) => d === 1) && (c.padding === 'same' || c.padding === 'valid') && (c.groups ?? 1) === 1;
+}
+
+function isChannelBn(l: tf.layers.Layer, rank: number): boolean {
+  if (cls(l) !== 'BatchNormalization') return false;
+  const axis = (l.getConfig() as { axis?: number | number[] }).axis ?? -1;
+  const a = Array.isArray(axis) ? axis : [axis];
+  return a.length === 1 && (a[0] === -1 || a[0] === rank - 1);
+}
+
+function isRelu(l: tf.layers.Layer): boolean {
+  const c = l.getConfig() as { maxValue?: number | null; activation?: string; negativeSlope?: number; threshold?: number };
+  if (cls(l) === 'ReLU') return c.maxValue == null;
+  return cls(l) === 'Activation' && c.activation === 'relu';
+}
+
+/** Runs a LayersModel's inference pass with Conv→BN(→ReLU) chains fused. */
+export class InferenceGraph {
+  private plans = new Map<number, PlanStep[]>();
+  private folded = new Map<tf.layers.Layer, Folded>();
+
+  constructor(readonly net: tf.LayersModel) {}
+
+  /** The output for `x` (default: the model's first output; or any layer's output tensor). */
+  run(x: tf.Tensor, target?: tf.SymbolicTensor): tf.Tensor {
+    const out = (target ?? this.net.outputs[0]!) as SymT;
+    if (!foldingEnabled()) return this.unfused(x, out);
+    let plan = this.plans.get(out.id);
+    if (!plan) { plan = this.plan(out); this.plans.set(out.id, plan); }
+    return tf.tidy(() => {
+      const values = new Map<number, tf.Tensor>();
+      for (const s of plan!) {
+        if (s.kind === 'input') { values.set(s.out.id, x); continue; }
+        if (s.kind === 'conv') {
+          const f = this.fold(s);
+          const c = s.conv.getConfig() as { strides: number[] | number; padding: 'same' | 'valid' };
+          values.set(s.out.id, convBiasAct({
+            x: values.get(s.input.id) as tf.Tensor4D, filter: f.filter, bias: f.bias,
+            strides: Array.isArray(c.strides) ? [c.strides[0]!, c.strides[1]!] : c.strides, pad: c.padding,
+            activation: s.relu ? 'relu' : 'linear',
+          }));
+          continue;
+        }
+        const ins = s.inputs.map((i) => values.get(i.id)!);
+        values.set(s.out.id, s.layer.apply(ins.length === 1 ? ins[0]! : ins, { training: false }) as tf.Tensor);
+      }
+      return values.get(out.id)!;
+    });
+  }
+
+  /** Drop the cached folded weights. */
+  dispose(): void {
+    for (const f of this.folded.values()) tf.dispose([f.filter, f.bias]);
+    this.folded.clear();
+  }
+
+  private unfused(x: tf.Tensor, out: SymT): tf.Tensor {
+    if (out === this.net.outputs[0]) return this.net.apply(x, { training: false }) as tf.Tensor;
+    const m = tf.model({ inputs: this.net.inputs, outputs: out });
+    return m.apply(x, { training: false }) as tf.Tensor;
+  }
+
+  /** Topological order of the layers the target depends on, with fusable chains merged. */
+  private plan(target: SymT): PlanStep[] {
+    const order: Step[] = [];
+    const seen = new Set<number>();
+    const inputIds = new Set(this.net.inputs.map((t) => (t as SymT).id));
+    if (this.net.inputs.length !== 1) throw new Error('InferenceGraph: models with one input only');
+    const visit = (t: SymT): void => {
+      if (seen.has(t.id)) return;
+      seen.add(t.id);
+      const ins = inputIds.has(t.id) ? [] : (t.inputs ?? []);
+      for (const i of ins) visit(i);
+      order.push({ out: t, layer: t.sourceLayer, inputs: ins });
+    };
+    // Iterative deepening is unnecessary for these depths (ResNet-50: ~180 layers).
+    visit(target);
+    const consumers = new Map<number, Step[]>();
+    for (const s of order) for (const i of s.inputs) consumers.set(i.id, [...(consumers.get(i.id) ?? []), s]);
+    const only = (t: SymT): Step | null => {
+      if (t.id === target.id) return null;
+      const c = consumers.get(t.id) ?? [];
+      return c.length === 1 ? c[0]! : null;
+    };
+    const absorbed = new Set<number>();
+    const plan: PlanStep[] = [];
+    for (const s of order) {
+      if (absorbed.has(s.out.id)) continue;
+      if (inputIds.has(s.out.id)) { plan.push({ kind: 'input', out: s.out }); continue; }
+      if (s.inputs.length === 1 && isLinearConv(s.layer) && s.out.shape.length === 4) {
+        const bnStep = only(s.out);
+        if (bnStep && bnStep.inputs.length === 1 && isChannelBn(bnStep.layer, 4)) {
+          let out = bnStep.out;
+          const reluStep = only(bnStep.out);
+          const relu = !!reluStep && reluStep.inputs.length === 1 && isRelu(reluStep.layer);
+          if (relu) { out = reluStep!.out; absorbed.add(reluStep!.out.id); }
+          absorbed.add(bnStep.out.id);
+          plan.push({ kind: 'conv', conv: s.layer, bn: bnStep.layer, relu, input: s.inputs[0]!, out });
+          continue;
+        }
+      }
+      plan.push({ kind: 'layer', layer: s.layer, inputs: s.inputs, out: s.out });
+    }
+    return plan;
+  }
+
+  /** The conv's filter and bias with its batch norm folded in (cached while the variables are unchanged). */
+  private fold(s: FusedConv): Folded {
+    const conv = s.conv as unknown as { kernel: Var; bias: Var };
+    const bn = s.bn as unknown as { gamma: Var; beta: Var; movingMean: Var; movingVariance: Var; epsilon: number };
+    const vars = [conv.kernel, conv.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].map((v) => (v ? v.read() : null));
+    const key = vars.map((v) => (v ? v.dataId : null));
+    const backend = tf.getBackend();
+    const prev = this.folded.get(s.conv);
+    if (prev && prev.backend === backend && prev.key.every((k, i) => k === key[i])) return prev;
+    const [w, b, gamma, beta, mean, variance] = vars as [tf.Tensor4D, tf.Tensor1D | null, tf.Tensor1D | null, tf.Tensor1D | null, tf.Tensor1D, tf.Tensor1D];
+    const [filter, bias] = tf.tidy(() => {
+      const inv = tf.rsqrt(tf.add(variance, tf.scalar(bn.epsilon)));
+      const scale = gamma ? tf.mul(inv, gamma) : inv;
+      const filter = tf.mul(w, scale) as tf.Tensor4D; // broadcasts over the last (output-channel) axis
+      let bias = tf.mul(b ? tf.sub(b, mean) : tf.neg(mean), scale);
+      if (beta) bias = tf.add(bias, beta);
+      return [tf.keep(filter), tf.keep(bias as tf.Tensor1D)];
+    });
+    if (prev) tf.dispose([prev.filter, prev.bias]);
+    const f: Folded = { key, backend, filter, bias };
+    this.folded.set(s.conv, f);
+    return f;
+  }
+}
