@@ -16,10 +16,9 @@ import time
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'passive')  # before torch loads libgomp
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_ref import ResNet18, SmallCNN  # noqa: E402
+from torch_ref import ResNet18, SmallCNN, bench_model  # noqa: E402
 
 
 def median(fn, iters):
@@ -46,28 +45,7 @@ def main():
     out = {'torch': torch.__version__, 'threads': a.threads, 'ompWaitPolicy': os.environ['OMP_WAIT_POLICY']}
     for name in a.models.split(','):
         model = SmallCNN(classes=2, size=28) if name == 'cnn' else ResNet18(classes=2)
-        g = torch.Generator().manual_seed(0)
-        x = torch.rand(a.batch, 1, 28, 28, generator=g)
-        y = torch.randint(0, 2, (a.batch,), generator=g)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-
-        def forward():
-            model.eval()
-            with torch.no_grad():
-                model(x)
-
-        def train_step():
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
-            opt.step()
-
-        def input_grad():
-            model.eval()
-            xx = x.clone().requires_grad_(True)
-            torch.autograd.grad(F.cross_entropy(model(xx), y), xx)
-
-        out[name] = {'forward': median(forward, a.iters), 'trainStep': median(train_step, a.iters), 'inputGrad': median(input_grad, a.iters)}
+        out[name] = bench_model(model, a.batch, 28, 2, a.iters, timer=median)
     print(json.dumps(out))
 
 

@@ -123,7 +123,9 @@ def median_ms(fn, iters, warmup=1):
     return ts[len(ts) // 2]
 
 
-def bench_model(model, batch, size, classes, iters):
+def bench_model(model, batch, size, classes, iters, timer=None):
+    """forward / trainStep / inputGrad of `model` on a seeded batch, each timed by `timer(fn, iters)` (default: median ms)."""
+    timer = timer or median_ms
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 1, size, size, generator=g)
     y = torch.randint(0, classes, (batch,), generator=g)
@@ -145,8 +147,8 @@ def bench_model(model, batch, size, classes, iters):
         xx = x.clone().requires_grad_(True)
         torch.autograd.grad(F.cross_entropy(model(xx), y), xx)
 
-    return {"forward": median_ms(forward, iters), "trainStep": median_ms(train_step, iters),
-            "inputGrad": median_ms(input_grad, iters)}
+    return {"forward": timer(forward, iters), "trainStep": timer(train_step, iters),
+            "inputGrad": timer(input_grad, iters)}
 
 
 def conv_gflops(shapes, iters):
