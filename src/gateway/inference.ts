@@ -8,14 +8,18 @@ import { toModelInput } from '../data/resize.js';
 import type { Model } from '../models/model.js';
 import type { GatewayConfig } from './config.js';
 
-interface Job { x: Float32Array; resolve: (p: Float32Array) => void; reject: (e: Error) => void }
+interface Job<R> { x: Float32Array; resolve: (r: R) => void; reject: (e: Error) => void }
 
-export class BatchedModel {
-  private queue: Job[] = [];
+/**
+ * Micro-batching of one-image calls: every image that arrives in one turn of the event loop (up to
+ * `maxBatch`) goes to `run` as one batch of rows; `run` returns one result per row.
+ */
+export class MicroBatcher<R> {
+  private queue: Array<Job<R>> = [];
   private running = false;
-  constructor(readonly model: Model, private maxBatch = 32) {}
+  constructor(private run: (xs: Float32Array, n: number) => Promise<R[]>, private maxBatch = 32) {}
 
-  predict(x: Float32Array): Promise<Float32Array> {
+  call(x: Float32Array): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ x, resolve, reject });
       if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
@@ -23,21 +27,34 @@ export class BatchedModel {
   }
 
   private async drain(): Promise<void> {
-    const k = this.model.classes.length;
-    const d = this.model.inputShape.reduce((a, b) => a * b, 1);
     while (this.queue.length) {
       const jobs = this.queue.splice(0, this.maxBatch);
+      const d = jobs[0].x.length;
       const xs = new Float32Array(jobs.length * d);
       jobs.forEach((j, i) => xs.set(j.x, i * d));
       try {
-        const p = await this.model.predictProbs(xs, jobs.length);
-        jobs.forEach((j, i) => j.resolve(p.slice(i * k, (i + 1) * k)));
+        const out = await this.run(xs, jobs.length);
+        jobs.forEach((j, i) => j.resolve(out[i]));
       } catch (e) {
         for (const j of jobs) j.reject(e instanceof Error ? e : new Error(String(e)));
       }
     }
     this.running = false;
   }
+}
+
+/** The model's probabilities, micro-batched. */
+export class BatchedModel {
+  private batcher: MicroBatcher<Float32Array>;
+  constructor(readonly model: Model, maxBatch = 32) {
+    const k = model.classes.length;
+    this.batcher = new MicroBatcher<Float32Array>(async (xs, n) => {
+      const p = await model.predictProbs(xs, n);
+      return Array.from({ length: n }, (_, i) => p.slice(i * k, (i + 1) * k));
+    }, maxBatch);
+  }
+
+  predict(x: Float32Array): Promise<Float32Array> { return this.batcher.call(x); }
 }
 
 /** Decode PNG/JPEG/DICOM bytes into the model's input (HWC float [0,1]). */

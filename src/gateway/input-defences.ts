@@ -17,8 +17,9 @@ import type { Detector } from '../detectors/types.js';
 import type { DifferentiableModel, Model } from '../models/model.js';
 import { MedshieldError, oneLine, unsupported } from '../errors.js';
 import type { DetectorAction, GatewayConfig } from './config.js';
+import { MicroBatcher } from './inference.js';
 
-export interface LoadedDetector { label: string; dir: string; detector: Detector; threshold: number; action: DetectorAction; batcher?: ScoreBatcher }
+export interface LoadedDetector { label: string; dir: string; detector: Detector; threshold: number; action: DetectorAction; batcher?: MicroBatcher<number> }
 
 /**
  * Detectors whose score of an image does not depend on the other images scored with it (forward passes
@@ -27,35 +28,6 @@ export interface LoadedDetector { label: string; dir: string; detector: Detector
  * per batch size) and the others are scored one image at a time, as `detect` fitted them.
  */
 const BATCH_SAFE = new Set(['squeeze', 'magnet']);
-
-class ScoreBatcher {
-  private queue: Array<{ x: Float32Array; resolve: (s: number) => void; reject: (e: Error) => void }> = [];
-  private running = false;
-  constructor(private detector: Detector, private model: DifferentiableModel, private maxBatch = 32) {}
-
-  score(x: Float32Array): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ x, resolve, reject });
-      if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.queue.length) {
-      const jobs = this.queue.splice(0, this.maxBatch);
-      const d = jobs[0].x.length;
-      const xs = new Float32Array(jobs.length * d);
-      jobs.forEach((j, i) => xs.set(j.x, i * d));
-      try {
-        const s = await this.detector.score(this.model, xs, jobs.length);
-        jobs.forEach((j, i) => j.resolve(s[i]));
-      } catch (e) {
-        for (const j of jobs) j.reject(e instanceof Error ? e : new Error(String(e)));
-      }
-    }
-    this.running = false;
-  }
-}
 
 export interface InputDefences {
   /** The model that answers: `model` wrapped by every configured defence (itself when none). */
@@ -86,7 +58,7 @@ export async function loadInputDefences(config: Pick<GatewayConfig, 'defences' |
     const k = (seen.get(detector.name) ?? 0) + 1;
     seen.set(detector.name, k);
     const label = k === 1 ? detector.name : `${detector.name}#${k}`;
-    const batcher = BATCH_SAFE.has(detector.name) ? new ScoreBatcher(detector, model as DifferentiableModel) : undefined;
+    const batcher = BATCH_SAFE.has(detector.name) ? new MicroBatcher<number>(async (xs, n) => Array.from(await detector.score(model as DifferentiableModel, xs, n))) : undefined;
     detectors.push({ label, dir: path.resolve(d.dir), detector, threshold: d.threshold, action: d.action, batcher });
   }
   return { served, detectors, model };
@@ -96,7 +68,7 @@ export async function loadInputDefences(config: Pick<GatewayConfig, 'defences' |
 export async function screenInput(inp: InputDefences, x: Float32Array): Promise<DetectorVerdict[]> {
   const out: DetectorVerdict[] = [];
   for (const d of inp.detectors) {
-    const s = d.batcher ? await d.batcher.score(x) : (await d.detector.score(inp.model as DifferentiableModel, x, 1))[0];
+    const s = d.batcher ? await d.batcher.call(x) : (await d.detector.score(inp.model as DifferentiableModel, x, 1))[0];
     // A score that is not a number cannot be cleared: treat it as suspicious.
     const triggered = !(s <= d.threshold);
     out.push({ detector: d.label, score: s, threshold: d.threshold, action: d.action, triggered });
