@@ -69,17 +69,21 @@ test('predict reads DICOM: a chest CR film without preamble and a compressed CT'
   for (const row of rows) assert.ok(row.probabilities.every((p: number) => p >= 0 && p <= 1));
 });
 
-test('the shipped default model meets its card on the embedded test split', () => {
-  const card = JSON.parse(readFileSync(path.join(process.cwd(), 'models', 'default', 'model-card.json'), 'utf8'));
-  const r = cli(['eval', '--model', 'default', '--dataset', 'pneumoniamnist', '--split', 'test', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  const o = JSON.parse(r.stdout);
-  assert.equal(o.n, 624);
-  assert.ok(Math.abs(o.accuracy - card.metrics.test.accuracy) <= 0.0017, `eval ${o.accuracy} vs card ${card.metrics.test.accuracy}`);
-  assert.ok(Math.abs(o.auc - card.metrics.test.auc) <= 0.001, `eval ${o.auc} vs card ${card.metrics.test.auc}`);
-  assert.ok(o.accuracy >= 0.85 && o.auc >= 0.94, `default model ${o.accuracy} / ${o.auc}`);
-  assert.equal(card.architecture.name, 'resnet18');
-});
+for (const [name, width] of [['default', 64], ['resnet18-w32', 32]] as const) {
+  test(`the shipped model '${name}' (ResNet-18 width ${width}) meets its card on the embedded test split`, () => {
+    const card = JSON.parse(readFileSync(path.join(process.cwd(), 'models', name, 'model-card.json'), 'utf8'));
+    const r = cli(['eval', '--model', name, '--dataset', 'pneumoniamnist', '--split', 'test', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const o = JSON.parse(r.stdout);
+    assert.equal(o.n, 624);
+    assert.ok(Math.abs(o.accuracy - card.metrics.test.accuracy) <= 0.0017, `eval ${o.accuracy} vs card ${card.metrics.test.accuracy}`);
+    assert.ok(Math.abs(o.auc - card.metrics.test.auc) <= 0.001, `eval ${o.auc} vs card ${card.metrics.test.auc}`);
+    assert.ok(o.accuracy >= 0.85 && o.auc >= 0.94, `${name} model ${o.accuracy} / ${o.auc}`);
+    assert.equal(card.architecture.name, 'resnet18');
+    // the default is the full-width network (#5: "retrain the shipped default at full ResNet-18 width")
+    assert.equal(card.architecture.width, width);
+  });
+}
 
 test('demo runs on the embedded default: clean numbers, attacks, a detector, the informed attacker, signatures', () => {
   const r = cli(['demo', '--json', '--attack-images', '12']);

@@ -27,6 +27,9 @@ test('defaults come from the schema', () => {
   const r = resolveConfigPaths(c, '/etc/medshield');
   assert.equal(r.audit.url, 'sqlite:/etc/medshield/audit.db');
   assert.equal(r.signature.trustedCas[0], '/etc/medshield/ca.pem');
+  // shipped model names stay names; anything else is a path relative to the config
+  assert.equal(resolveConfigPaths(validateGatewayConfig({ ...minimal, model: 'resnet18-w32' }), '/etc/medshield').model, 'resnet18-w32');
+  assert.equal(resolveConfigPaths(validateGatewayConfig({ ...minimal, model: 'models/mine' }), '/etc/medshield').model, '/etc/medshield/models/mine');
 });
 
 test('bad configs fail with one line naming the field', () => {

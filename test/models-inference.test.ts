@@ -44,7 +44,7 @@ function checkModel(m: Classifier, what: string): void {
     }
     // Input gradients, image by image. A ReLU whose input is within float rounding of 0 may
     // switch on one path and not the other (the two compute the same activations with different
-    // rounding), which moves that image's gradient discretely: measured on models/default, 6 of
+    // rounding), which moves that image's gradient discretely: measured on the width-32 ResNet-18, 6 of
     // these 48 images, and tfjs' own cpu backend differs from the unfused native path the same way
     // (max 3.2e-3 relative in 418 of 37 632 elements; the folded path is within 1.3e-4 of cpu).
     // So: most images exact to 1e-4, and the whole gradient close in L2.

@@ -131,7 +131,7 @@ test('64-px ResNet-18 (7×7/2 stem, 3×3/2 same max-pool, asymmetric pads) match
   assert.ok(r.logitDiff <= 1e-4 * r.logitScale, `max |Δlogit| ${r.logitDiff}`);
 });
 
-test('the shipped default model (ResNet-18 width 32) exports and matches tfjs on 64 test images', async (t) => {
+test('the shipped default model (full-width ResNet-18) exports and matches tfjs on 64 test images', async (t) => {
   const model = await loadClassifier('default');
   const data = await loadDataset(model.card.dataset.name);
   const imgs = selectImages(data.splits.test, 64, 0);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine, tf } from '../src/engine/index.js';
@@ -59,7 +59,26 @@ test('a short training run on real chest X-rays beats chance clearly; save → l
 
   // A damaged model directory is refused with a clear error.
   writeFileSync(path.join(dir, 'weights.bin'), readFileSync(path.join(dir, 'weights.bin')).subarray(0, 100));
-  await assert.rejects(loadClassifier(dir), /weights\.bin has 100 bytes/);
+  await assert.rejects(loadClassifier(dir), /\(weights\.bin\) hold 100 bytes/);
+
+  // Above the shard size the weights go to tfjs shards in manifest order; loading joins them exactly.
+  const sharded = path.join(path.dirname(dir), 'sharded');
+  await saveModel(loaded, sharded, { shardBytes: 64 * 1024 });
+  const mj = JSON.parse(readFileSync(path.join(sharded, 'model.json'), 'utf8'));
+  const shards: string[] = mj.weightsManifest[0].paths;
+  assert.ok(shards.length > 1 && shards.every((f, i) => f === `group1-shard${i + 1}of${shards.length}.bin`), shards.join());
+  assert.ok(!existsSync(path.join(sharded, 'weights.bin')));
+  const again = await loadClassifier(sharded);
+  const xs = tf.tensor4d(Float32Array.from(data.splits.test.images.subarray(0, 16 * 784), (v) => v / 255), [16, 28, 28, 1]);
+  assert.deepEqual(again.logits(xs).dataSync(), loaded.logits(xs).dataSync());
+  // a missing shard, or a manifest pointing outside its directory, is refused by name
+  const last = path.join(sharded, shards[shards.length - 1]);
+  const keep = readFileSync(last);
+  rmSync(last);
+  await assert.rejects(loadClassifier(sharded), new RegExp(`${shards[shards.length - 1]} is missing`));
+  writeFileSync(last, keep);
+  writeFileSync(path.join(sharded, 'model.json'), JSON.stringify({ ...mj, weightsManifest: [{ ...mj.weightsManifest[0], paths: ['../m/weights.bin'] }] }));
+  await assert.rejects(loadClassifier(sharded), /is not a plain file name/);
 });
 
 test('same seed, same training numbers', async () => {

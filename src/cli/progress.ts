@@ -1,6 +1,7 @@
 /**
  * Progress for long work: a bar with ETA on a terminal (stderr), plain lines otherwise.
- * Never writes to stdout, which is reserved for results (JSON).
+ * Never writes to stdout, which is reserved for results (JSON), so `--json` runs show progress too;
+ * `MEDSHIELD_QUIET=1` (or `quiet`) silences it.
  */
 import cliProgress from 'cli-progress';
 
@@ -10,12 +11,20 @@ export interface Progress {
   stop(): void;
 }
 
+const envQuiet = (): boolean => process.env.MEDSHIELD_QUIET === '1';
+
+/** A one-line message on stderr (a stage of long work, a caveat), unless MEDSHIELD_QUIET=1. */
+export function note(line: string): void {
+  if (!envQuiet()) process.stderr.write(line + '\n');
+}
+
 export function progress(label: string, total: number, opts: { quiet?: boolean } = {}): Progress {
-  const tty = process.stderr.isTTY && !opts.quiet && process.env.CI !== 'true';
+  const quiet = !!opts.quiet || envQuiet();
+  const tty = process.stderr.isTTY && !quiet && process.env.CI !== 'true';
   if (!tty) {
     return {
       update: () => {},
-      log: (line) => { if (!opts.quiet) process.stderr.write(line + '\n'); },
+      log: (line) => { if (!quiet) process.stderr.write(line + '\n'); },
       stop: () => {},
     };
   }

@@ -10,6 +10,7 @@ import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import { badInput, oneLine } from '../errors.js';
 import { getDefence } from '../defences/registry.js';
+import { SHIPPED_MODELS } from '../models/io.js';
 
 export type OutputMode = 'label' | 'top1' | 'probs';
 export type QueryAction = 'flag' | 'slow' | 'block';
@@ -46,7 +47,7 @@ export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    model: str("model directory (medshield or ONNX) or 'default' for the shipped ResNet-18", 'default'),
+    model: str("model directory (medshield or ONNX), 'default' for the shipped ResNet-18, or another shipped model's name", 'default'),
     listen: obj('where the server listens', {
       host: str('address to bind (use 0.0.0.0 behind a firewall/TLS only)', '127.0.0.1'),
       port: int('TCP port (0 = any free port); `serve --port` overrides it', 8443, 0, 65535),
@@ -154,7 +155,7 @@ export function resolveConfigPaths(c: GatewayConfig, dir: string): GatewayConfig
   const r = (p: string | null): string | null => (p === null ? null : path.resolve(dir, p));
   return {
     ...c,
-    model: c.model === 'default' ? 'default' : r(c.model)!,
+    model: (SHIPPED_MODELS as readonly string[]).includes(c.model) ? c.model : r(c.model)!,
     tls: { ...c.tls, cert: r(c.tls.cert), key: r(c.tls.key), clientCa: r(c.tls.clientCa) },
     signature: { ...c.signature, trustedCas: c.signature.trustedCas.map((p) => r(p)!), intermediates: c.signature.intermediates.map((p) => r(p)!) },
     auth: { keysFile: r(c.auth.keysFile)! },

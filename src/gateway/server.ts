@@ -18,7 +18,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { MedshieldError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { loadModel, resolveModelPath } from '../models/io.js';
+import { loadModel, modelWeightFiles, resolveModelPath } from '../models/io.js';
 import type { Model } from '../models/model.js';
 import type { GatewayConfig } from './config.js';
 import { KeyStore } from './keys.js';
@@ -57,11 +57,16 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Model version for audit records: SHA-256 (first 16 hex) of the weights file or the .onnx file. */
+/** Model version for audit records: SHA-256 (first 16 hex) of the weights (all shards, in manifest order) or the .onnx file. */
 function modelVersion(spec: string): string {
   const p = resolveModelPath(spec);
-  const f = [p, path.join(p, 'weights.bin'), path.join(p, 'model.onnx')].find((x) => existsSync(x) && statSync(x).isFile());
-  return f ? 'sha256:' + createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'unknown';
+  const files = existsSync(p) && statSync(p).isFile() ? [p]
+    : existsSync(path.join(p, 'model.json')) ? modelWeightFiles(p)
+      : [path.join(p, 'model.onnx')].filter((x) => existsSync(x));
+  if (!files.length) return 'unknown';
+  const h = createHash('sha256');
+  for (const f of files) h.update(readFileSync(f));
+  return 'sha256:' + h.digest('hex').slice(0, 16);
 }
 
 function errorStatus(e: FastifyError | MedshieldError | Error): number {

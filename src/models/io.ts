@@ -1,6 +1,7 @@
 /**
- * Save and load a model as a directory: `model.json` (tfjs-layers topology + weight manifest),
- * `weights.bin`, and `model-card.json`. Writes go to a temporary sibling directory that is renamed
+ * Save and load a model as a directory: `model.json` (tfjs-layers topology + weight manifest), the
+ * weights — `weights.bin`, or above 4 MiB tfjs's usual 4 MiB shards `group1-shard1ofN.bin` … in
+ * manifest order — and `model-card.json`. Writes go to a temporary sibling directory that is renamed
  * into place, so an interrupted save never leaves a directory that looks complete.
  * A directory holding `model.onnx` + card loads as a forward-only ONNX model.
  */
@@ -17,17 +18,42 @@ export function defaultModelDir(): string { return path.join(PACKAGE_ROOT, 'mode
 /** The shipped surrogate: trained independently of the default model (other seed, width), for transfer attacks. */
 export function surrogateModelDir(): string { return path.join(PACKAGE_ROOT, 'models', 'surrogate'); }
 
-/** The shipped robust models for the scorecard: PGD-adversarially trained and noise-trained CNNs on PneumoniaMNIST. */
-export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn'] as const;
+/**
+ * The shipped models: the default (full-width ResNet-18), the transfer surrogate, the PGD-adversarially
+ * trained and noise-trained CNNs for the scorecard, and `resnet18-w32`, the width-32 ResNet-18 that was
+ * the default before full width was shipped (figures in the docs measured on it name it).
+ */
+export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn', 'resnet18-w32'] as const;
 
-/** `default` (or nothing) names the shipped model, `surrogate`, `adv-cnn`, `noise-cnn` the other shipped ones; anything else is a directory or an .onnx file. */
+/** `default` (or nothing) names the shipped model, the other {@link SHIPPED_MODELS} names the other shipped ones; anything else is a directory or an .onnx file. */
 export function resolveModelPath(spec?: string): string {
   if (spec === 'surrogate') return surrogateModelDir();
-  if (spec === 'adv-cnn' || spec === 'noise-cnn') return path.join(PACKAGE_ROOT, 'models', spec);
+  if (spec === 'adv-cnn' || spec === 'noise-cnn' || spec === 'resnet18-w32') return path.join(PACKAGE_ROOT, 'models', spec);
   return !spec || spec === 'default' ? defaultModelDir() : spec;
 }
 
-export async function saveModel(model: Classifier, dir: string): Promise<void> {
+/** Weights above this size are written as shards of this size (tfjs-converter's default shard size). */
+export const SHARD_BYTES = 4 * 1024 * 1024;
+
+/** File names for `total` bytes of weights: one `weights.bin`, or `group1-shard{i}of{n}.bin`. */
+export function weightFileNames(total: number, shardBytes = SHARD_BYTES): string[] {
+  const n = Math.max(1, Math.ceil(total / shardBytes));
+  return n === 1 ? ['weights.bin'] : Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
+}
+
+/** A model directory's weight files in manifest order (bare file names only: a manifest cannot point outside its directory). */
+export function modelWeightFiles(dir: string): string[] {
+  let mj: { weightsManifest?: Array<{ paths?: unknown }> };
+  try { mj = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')); } catch { throw badInput(`model '${dir}': model.json is missing or not valid JSON`); }
+  const paths = (mj.weightsManifest ?? []).flatMap((g) => (Array.isArray(g.paths) ? g.paths : []));
+  if (!paths.length) throw badInput(`model '${dir}': model.json lists no weight files`);
+  for (const f of paths) {
+    if (typeof f !== 'string' || !f || f !== path.basename(f) || f === '..' || f === '.') throw badInput(`model '${dir}': weight file name ${JSON.stringify(f)} is not a plain file name`);
+  }
+  return (paths as string[]).map((f) => path.join(dir, f));
+}
+
+export async function saveModel(model: Classifier, dir: string, opts: { shardBytes?: number } = {}): Promise<void> {
   const parent = path.dirname(path.resolve(dir));
   mkdirSync(parent, { recursive: true });
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw badInput(`--out '${dir}' exists and is not a directory`);
@@ -36,11 +62,13 @@ export async function saveModel(model: Classifier, dir: string): Promise<void> {
   mkdirSync(tmp);
   try {
     await model.net.save(tf.io.withSaveHandler(async (a) => {
-      const weightData = a.weightData instanceof ArrayBuffer ? a.weightData : tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]);
-      writeFileSync(path.join(tmp, 'weights.bin'), Buffer.from(weightData));
+      const weightData = Buffer.from(a.weightData instanceof ArrayBuffer ? a.weightData : tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]));
+      const shard = opts.shardBytes ?? SHARD_BYTES;
+      const names = weightFileNames(weightData.byteLength, shard);
+      names.forEach((f, i) => writeFileSync(path.join(tmp, f), weightData.subarray(i * shard, Math.min((i + 1) * shard, weightData.byteLength))));
       writeFileSync(path.join(tmp, 'model.json'), JSON.stringify({
         format: 'layers-model', generatedBy: 'medshield', modelTopology: a.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+        weightsManifest: [{ paths: names, weights: a.weightSpecs }],
       }));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }));
@@ -67,14 +95,16 @@ export async function loadClassifier(spec?: string): Promise<Classifier> {
   if (!statSync(dir).isDirectory()) throw badInput(`model '${dir}' is not a model directory`);
   const card = readCard(dir);
   const mj = path.join(dir, 'model.json');
-  const wb = path.join(dir, 'weights.bin');
-  if (!existsSync(mj) || !existsSync(wb)) throw badInput(`model '${dir}' is incomplete (needs model.json and weights.bin)`);
+  if (!existsSync(mj)) throw badInput(`model '${dir}' is incomplete (needs model.json and its weight files)`);
   let artifacts: { modelTopology: object; weightsManifest: Array<{ weights: tf.io.WeightsManifestEntry[] }> };
   try { artifacts = JSON.parse(readFileSync(mj, 'utf8')); } catch { throw badInput(`model '${dir}': model.json is not valid JSON`); }
-  const buf = readFileSync(wb);
+  const files = modelWeightFiles(dir);
+  const missing = files.find((f) => !existsSync(f));
+  if (missing) throw badInput(`model '${dir}' is incomplete (needs model.json and its weight files; ${path.basename(missing)} is missing)`);
+  const buf = files.length === 1 ? readFileSync(files[0]) : Buffer.concat(files.map((f) => readFileSync(f)));
   const weightSpecs = artifacts.weightsManifest.flatMap((g) => g.weights);
   const expected = weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  if (buf.byteLength !== expected) throw badInput(`model '${dir}': weights.bin has ${buf.byteLength} bytes, expected ${expected}`);
+  if (buf.byteLength !== expected) throw badInput(`model '${dir}': the weight files (${files.map((f) => path.basename(f)).join(', ')}) hold ${buf.byteLength} bytes, expected ${expected}`);
   let net: tf.LayersModel;
   try {
     net = await tf.loadLayersModel(tf.io.fromMemory({

@@ -147,7 +147,7 @@ export default function register(program: Command): void {
       const images = selectImages(split, o.limit, o.seed);
       const opts: Omit<AttackOptions, 'eps'> = { norm, criterion, label, steps: stepList[0], stepSize, loss: o.loss, restarts: o.restarts, seed: o.seed, maxQueries: o.maxQueries, pInit, surrogates, baseAttack: o.baseAttack };
       const runsTotal = Math.max(epsList.length, stepList.length);
-      const bar = progress(`${attack.name}`, runsTotal * images.n, { quiet: !!o.json });
+      const bar = progress(`${attack.name}`, runsTotal * images.n);
       const finished: AttackEvaluation[] = [];
       const partialBatches: Array<{ eps: string; index: number; success: boolean; queries?: number }> = [];
       let evals: AttackEvaluation[];

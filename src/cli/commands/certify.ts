@@ -54,7 +54,7 @@ export default function register(program: Command): void {
       checkInputMatches(model.card, { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
       const images = selectImages(split, o.limit, o.seed);
       const d = images.x.length / images.n;
-      const bar = progress('certify', images.n, { quiet: !!o.json });
+      const bar = progress('certify', images.n);
       const certs: Certificate[] = [];
       for (let i = 0; i < images.n; i++) {
         certs.push(await certify(model, images.x.subarray(i * d, (i + 1) * d), { sigma: o.sigma, n0: o.n0, n: o.n, alpha: o.alpha, batch: o.batch, rng: new Rng((o.seed ^ 0xce47) + i) }));

@@ -21,7 +21,7 @@ import { selectImages } from '../../eval/images.js';
 import { DEFENCE_NAMES, parseDefenceList } from '../../defences/registry.js';
 import { evaluateDefences, NON_ADAPTIVE_NOTE } from '../../eval/defences.js';
 import { badArgument, unsupported } from '../../errors.js';
-import { progress } from '../progress.js';
+import { progress, note } from '../progress.js';
 
 interface DefendCli extends CommonOptions {
   model: string; dataset?: string; split: SplitName; limit?: number; defence: string[]; attacks: string; eps: string;
@@ -61,8 +61,8 @@ export default function register(program: Command): void {
       for (const a of attacks) for (const e of epsList) checkEpsilon(e.value, o.norm ?? (a.norms.includes('linf') ? 'linf' : a.defaultNorm), d, e.text);
       const images = selectImages(split, o.limit, o.seed);
       const total = attacks.length * epsList.length * images.n;
-      const bar = progress('defend', total, { quiet: !!o.json });
-      if (!o.json) process.stderr.write(`note: ${NON_ADAPTIVE_NOTE}\n`);
+      const bar = progress('defend', total);
+      note(`note: ${NON_ADAPTIVE_NOTE}`);
       let rows;
       try {
         rows = await evaluateDefences(model, images, defences, attacks, epsList, {

@@ -12,7 +12,7 @@ import { ModelTarget } from '../../attacks/target.js';
 import { epsilonSweep } from '../../eval/sweep.js';
 import { selectImages } from '../../eval/images.js';
 import type { AttackSummary } from '../../eval/robustness.js';
-import { progress } from '../progress.js';
+import { progress, note } from '../progress.js';
 import { detectorAct } from '../../eval/story.js';
 import { encodePng } from '../../eval/examples.js';
 import { tamperDemo } from '../../provenance/tamper-demo.js';
@@ -46,7 +46,7 @@ export default function register(program: Command): void {
       // attack stage: a seeded sample of test images
       const img = selectImages(test, Math.min(o.attackImages, test.n), o.seed);
       const runs: AttackSummary[] = [];
-      const bar = progress('attacks', 4 * img.n, { quiet: !!o.json });
+      const bar = progress('attacks', 4 * img.n);
       let done = 0;
       const step = (d: number, t: number): void => bar.update(Math.round(done + (d / t) * img.n));
       let xPgd8 = img.x;
@@ -62,7 +62,7 @@ export default function register(program: Command): void {
       if (surrogate) runs.push(...(await epsilonSweep(new ModelTarget(model), img, ATTACKS.transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => step(d, t) })).map((x) => x.summary));
       bar.stop();
       // detect → adaptive attack → signatures
-      if (!o.json) process.stderr.write('fitting a detector and running the informed attacker …\n');
+      note('fitting a detector and running the informed attacker …');
       // 200 fit and 200 calibration films for the default 128 attacked films (fewer for a small --attack-images)
       const fitN = Math.min(200, Math.max(48, 2 * img.n));
       const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed);

@@ -18,6 +18,7 @@ import { selectImages } from '../../eval/images.js';
 import { evaluateDetection, type DetectionReport } from '../../eval/detection.js';
 import { createDetector, DETECTOR_NAMES, saveDetector } from '../../detectors/registry.js';
 import { badArgument } from '../../errors.js';
+import { note } from '../progress.js';
 
 interface DetectCli extends CommonOptions {
   model: string; dataset?: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
@@ -64,7 +65,7 @@ export default function register(program: Command): void {
         referenceImages: o.fitSplit === 'val' ? selectImages(data.splits.train, REFERENCE_IMAGES, o.seed) : undefined, testImages: selectImages(te, o.limit, o.seed),
         trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
-        onProgress: (what) => { if (!o.json) process.stderr.write(`medshield: ${what}\n`); },
+        onProgress: (what) => { note(`medshield: ${what}`); },
       });
       if (o.report) {
         const { writeDetectionReport } = await import('../../report/detection.js');

@@ -103,7 +103,7 @@ export default function register(program: Command): void {
       const shape = { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name };
       checkInputMatches(model.card, shape);
       if (surrogate) checkInputMatches(surrogate.card, shape);
-      const bar = progress('patch', 100 * modes.length * scales.length, { quiet: !!o.json });
+      const bar = progress('patch', 100 * modes.length * scales.length);
       const test = selectImages(split, o.limit, o.seed + 1);
       const runs = await patchExperiment(model, surrogate, data, {
         modes, scales, testImages: test, fitLimit: o.fitLimit, steps: o.steps, batchSize: o.batchSize, seed: o.seed, criterion,

@@ -23,10 +23,11 @@ import { badArgument } from '../../errors.js';
 import { parseEpsilon } from '../../attacks/epsilon.js';
 import { replicateAmit, printAmit } from './replicate-amit.js';
 import { maDetection, formatMaDetection } from '../../eval/replicate-detectors.js';
+import { note } from '../progress.js';
 
 interface ReplicateCli extends CommonOptions { detectors?: boolean; eps?: string; defences?: string; blackbox?: boolean; surrogate?: string; quick?: boolean; dataset: string; models: string; limit?: number; work?: string; report?: string; dataDir?: string }
 
-const log = (o: ReplicateCli, s: string): void => { if (!o.json) process.stderr.write(`${s}\n`); };
+const log = (_o: ReplicateCli, s: string): void => { note(s); };
 
 async function trainedModel(o: ReplicateCli, data: Dataset, arch: Architecture, width: number, seed = o.seed): Promise<Classifier> {
   const quick = !!o.quick;

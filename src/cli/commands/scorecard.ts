@@ -53,7 +53,7 @@ export async function scorecardCommand(o: ScorecardCli, command: string): Promis
   const test = selectImages(te, o.limit ?? (quick ? 64 : 300), o.seed);
   const fit = selectImages(data.splits.train, o.fitLimit ?? (quick ? 200 : 500), o.seed + 1);
   const calibration = selectImages(data.splits.val, quick ? 200 : 500, o.seed + 2);
-  const bar = progress('scorecard', defences.length, { quiet: !!o.json });
+  const bar = progress('scorecard', defences.length);
   let card: Scorecard;
   try {
     card = await runScorecard({

@@ -6,7 +6,7 @@ import { ARCHITECTURES, type Architecture } from '../../models/architectures.js'
 import { newClassifier, fitClassifier } from '../../models/factory.js';
 import { saveModel } from '../../models/io.js';
 import { badArgument } from '../../errors.js';
-import { progress } from '../progress.js';
+import { progress, note } from '../progress.js';
 import { ADVERSARIAL_METHODS, adversarialTraining, type AdversarialMethod } from '../../defences/adversarial-training.js';
 import { noiseAugmentation } from '../../defences/smoothing.js';
 import { parseEpsilon } from '../../attacks/epsilon.js';
@@ -57,8 +57,8 @@ export default function register(program: Command): void {
       if (o.adv) batchHook = adversarialTraining({ method: o.adv, eps: parseEpsilon(o.eps!), steps: o.advSteps, beta: o.beta }, model.task);
       else if (o.noiseSigma !== undefined) batchHook = noiseAugmentation(o.noiseSigma);
       const steps = Math.ceil(data.splits.train.n / o.batchSize);
-      const bar = progress(`train ${o.model}`, steps * o.epochs, { quiet: false });
-      if (!o.json) process.stderr.write(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend\n`);
+      const bar = progress(`train ${o.model}`, steps * o.epochs);
+      note(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`);
       const fit = await fitClassifier(model, data, {
         epochs: o.epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
         schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: !!o.flip, classWeights: o.classWeights,

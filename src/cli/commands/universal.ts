@@ -47,7 +47,7 @@ export default function register(program: Command): void {
       checkInputMatches(model.card, { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
       const fit = selectImages(data.splits.train, o.fitLimit, o.seed);
       const holdout = selectImages(split, o.limit, o.seed + 1);
-      const bar = progress('universal', o.maxIter * fit.n, { quiet: !!o.json });
+      const bar = progress('universal', o.maxIter * fit.n);
       const r = await fitUniversal(model, fit, { eps, norm: o.norm, method: o.method, maxIter: o.maxIter, targetFoolingRate: o.foolingRate, seed: o.seed, onStep: (d) => bar.update(d) });
       bar.stop();
       const held = await foolingRate(model, holdout, r.delta);
