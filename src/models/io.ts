@@ -27,9 +27,8 @@ export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn', '
 
 /** `default` (or nothing) names the shipped model, the other {@link SHIPPED_MODELS} names the other shipped ones; anything else is a directory or an .onnx file. */
 export function resolveModelPath(spec?: string): string {
-  if (spec === 'surrogate') return surrogateModelDir();
-  if (spec === 'adv-cnn' || spec === 'noise-cnn' || spec === 'resnet18-w32') return path.join(PACKAGE_ROOT, 'models', spec);
-  return !spec || spec === 'default' ? defaultModelDir() : spec;
+  if (!spec) return defaultModelDir();
+  return (SHIPPED_MODELS as readonly string[]).includes(spec) ? path.join(PACKAGE_ROOT, 'models', spec) : spec;
 }
 
 /** Weights above this size are written as shards of this size (tfjs-converter's default shard size). */
@@ -41,10 +40,12 @@ export function weightFileNames(total: number, shardBytes = SHARD_BYTES): string
   return n === 1 ? ['weights.bin'] : Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
 }
 
-/** A model directory's weight files in manifest order (bare file names only: a manifest cannot point outside its directory). */
-export function modelWeightFiles(dir: string): string[] {
-  let mj: { weightsManifest?: Array<{ paths?: unknown }> };
-  try { mj = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')); } catch { throw badInput(`model '${dir}': model.json is missing or not valid JSON`); }
+/** A model directory's weight files in manifest order (bare file names only: a manifest cannot point outside its directory); pass the parsed model.json if it is already read. */
+export function modelWeightFiles(dir: string, manifest?: { weightsManifest?: Array<{ paths?: unknown }> }): string[] {
+  let mj = manifest;
+  if (!mj) {
+    try { mj = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')) as { weightsManifest?: Array<{ paths?: unknown }> }; } catch { throw badInput(`model '${dir}': model.json is missing or not valid JSON`); }
+  }
   const paths = (mj.weightsManifest ?? []).flatMap((g) => (Array.isArray(g.paths) ? g.paths : []));
   if (!paths.length) throw badInput(`model '${dir}': model.json lists no weight files`);
   for (const f of paths) {
@@ -96,9 +97,9 @@ export async function loadClassifier(spec?: string): Promise<Classifier> {
   const card = readCard(dir);
   const mj = path.join(dir, 'model.json');
   if (!existsSync(mj)) throw badInput(`model '${dir}' is incomplete (needs model.json and its weight files)`);
-  let artifacts: { modelTopology: object; weightsManifest: Array<{ weights: tf.io.WeightsManifestEntry[] }> };
+  let artifacts: { modelTopology: object; weightsManifest: Array<{ paths?: unknown; weights: tf.io.WeightsManifestEntry[] }> };
   try { artifacts = JSON.parse(readFileSync(mj, 'utf8')); } catch { throw badInput(`model '${dir}': model.json is not valid JSON`); }
-  const files = modelWeightFiles(dir);
+  const files = modelWeightFiles(dir, artifacts);
   const missing = files.find((f) => !existsSync(f));
   if (missing) throw badInput(`model '${dir}' is incomplete (needs model.json and its weight files; ${path.basename(missing)} is missing)`);
   const buf = files.length === 1 ? readFileSync(files[0]) : Buffer.concat(files.map((f) => readFileSync(f)));
