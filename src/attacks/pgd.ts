@@ -6,8 +6,9 @@
  *   x⁰ = x + U(B_ε(x));   x^{t+1} = Π_{B_ε(x) ∩ [0,1]^d}( x^t + α · s(∇ₓ ℓ(f(x^t), y)) )
  *   s = sign (L∞) or g/‖g‖₂ (L2)
  *
- * Defaults: 20 steps, α = 2.5·ε/steps (Madry's rule: the walk can cross the ball), random start,
- * 1 restart, loss CE (or `cw`, `dlr`), early stop per sample. The seed papers' settings:
+ * Defaults: 20 steps, α = ε/4 (Madry et al.'s CIFAR-10 setting, 2/255 at 8/255, and torchattacks'
+ * default α = 2/255 at ε = 8/255), random start, 1 restart, loss CE (or `cw`, `dlr`), early stop per
+ * sample. With 20 steps the walk covers 5ε: it can cross the ball and still turn. The seed papers' settings:
  * Ma et al. 2021 use α = 2ε/20 (`--step-size`); Finlayson et al. (Science 2019) use α = 0.01 on
  * [−1,1] inputs, i.e. 0.005 on medshield's [0,1] scale.
  * Usage: `medshield attack --attack pgd --eps 2/255,8/255 --steps 20 [--norm l2]`.
@@ -24,7 +25,7 @@ export const pgd: Attack = {
     const s = setup(this, model, x, y, opts);
     const steps = opts.steps ?? this.defaultSteps;
     const xa = await gradientAscent(s, x, {
-      steps, stepSize: opts.stepSize ?? (2.5 * opts.eps) / steps, randomStart: opts.randomStart ?? true,
+      steps, stepSize: opts.stepSize ?? opts.eps / 4, randomStart: opts.randomStart ?? true,
       restarts: opts.restarts ?? 1, decay: 0, loss: opts.loss ?? 'ce', earlyStop: opts.earlyStop ?? true, onStep: opts.onStep,
     });
     return finalize(s, x, xa);
