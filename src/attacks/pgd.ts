@@ -9,8 +9,8 @@
  * Defaults: 20 steps, α = ε/4 (Madry et al.'s CIFAR-10 setting, 2/255 at 8/255, and torchattacks'
  * default α = 2/255 at ε = 8/255), random start, 1 restart, loss CE (or `cw`, `dlr`), early stop per
  * sample. With 20 steps the walk covers 5ε: it can cross the ball and still turn. The seed papers' settings:
- * Ma et al. 2021 use α = 2ε/20 (`--step-size`); Finlayson et al. (Science 2019) use α = 0.01 on
- * [−1,1] inputs, i.e. 0.005 on medshield's [0,1] scale.
+ * Ma et al. 2021 use α = 2ε/20; Finlayson et al. (Science 2019) α = 0.01 at ε = 0.02 on [−1,1]
+ * inputs, i.e. α = ε/2 (`replicate` runs both; `--step-size` sets α).
  * Usage: `medshield attack --attack pgd --eps 2/255,8/255 --steps 20 [--norm l2]`.
  */
 import type { Attack, AttackOptions } from './types.js';

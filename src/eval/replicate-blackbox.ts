@@ -2,7 +2,7 @@
  * Replication of Finlayson et al.'s black-box and patch results (Science 2019, Table 1 / Fig. 2):
  * - transfer PGD: adversarial images crafted by PGD-20 on a surrogate trained independently of
  *   the target (different seed), sent to the target — beside white-box PGD-20 at the same ε; both
- *   with the paper's step (`FINLAYSON_STEP`, 0.01 on [−1,1] = 0.005 on [0,1]);
+ *   at the paper's step-to-ε ratio α = ε/2 (`finlaysonPgd`);
  * - adversarial patches at scale 0.4 (fraction of the image area): white-box (trained on the
  *   target), black-box (trained on the surrogate) and a natural-patch control (a patch cut from a
  *   real image of the same set).
@@ -13,11 +13,11 @@ import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../models/model.js';
 import { ATTACKS } from '../attacks/registry.js';
 import { ModelTarget } from '../attacks/target.js';
-import { epsilonSweep, type SweepPoint } from './sweep.js';
+import type { SweepPoint } from './sweep.js';
 import { judge, probabilities, type Images } from './robustness.js';
 import { round } from './metrics.js';
 import { patchExperiment, type PatchResult } from '../attacks/patch.js';
-import { FINLAYSON_STEP } from './replicate.js';
+import { finlaysonPgd } from './replicate.js';
 
 export const TRANSFER_EPS: SweepPoint[] = [2, 4, 8, 16].map((v) => ({ value: v / 255, text: `${v}/255` }));
 
@@ -56,9 +56,9 @@ export interface BlackboxRow {
 export async function finlaysonBlackbox(target: Classifier, surrogate: Classifier, data: Dataset, img: Images, o: { seed: number; patchLimit?: number; patchSteps?: number; scales?: number[]; onProgress?: (s: string) => void }): Promise<BlackboxRow> {
   o.onProgress?.(`finlayson --blackbox: transfer PGD-20 from ${surrogate.card.name} to ${target.card.name} on ${data.name}`);
   const victim = new ModelTarget(target);
-  const transfer = await epsilonSweep(victim, img, ATTACKS.transfer, TRANSFER_EPS, { steps: 20, stepSize: FINLAYSON_STEP, seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' });
+  const transfer = await finlaysonPgd(victim, img, TRANSFER_EPS, { seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' }, ATTACKS.transfer);
   o.onProgress?.(`finlayson --blackbox: white-box PGD-20 on ${target.card.name} (reference)`);
-  const white = await epsilonSweep(target, img, ATTACKS.pgd, TRANSFER_EPS, { steps: 20, stepSize: FINLAYSON_STEP, seed: o.seed });
+  const white = await finlaysonPgd(target, img, TRANSFER_EPS, { seed: o.seed });
   const surCorrect = judge(surrogate, await probabilities(surrogate, img.x, img.n), img.labels, img.n).correct;
   o.onProgress?.(`finlayson --blackbox: patches (white-box, black-box, natural) on ${data.name}`);
   const patches = await patchExperiment(target, surrogate, data, { modes: ['whitebox', 'blackbox', 'natural'], scales: o.scales ?? [0.4], testImages: img, fitLimit: o.patchLimit, steps: o.patchSteps, seed: o.seed });

@@ -4,9 +4,9 @@
  * - S. G. Finlayson, J. D. Bowers, J. Ito, J. L. Zittrain, A. L. Beam, I. S. Kohane, "Adversarial
  *   attacks on medical machine learning", Science 363 (2019); arXiv:1804.05296. Headline: white-box
  *   PGD drives accuracy to ≈ 0 % on chest X-ray, fundus and dermoscopy classifiers.
- *   Here: PGD L∞, 20 iterations of the paper's step (cleverhans `eps_iter` 0.01 on inputs in [−1,1],
- *   i.e. α = 0.005 on medshield's [0,1]; `FINLAYSON_STEP`), random start, untargeted (on a binary
- *   task the same as the paper's attack toward the other class), ε ∈ {0.5, 1, 2, 3, 4, 8, 16}/255, per dataset and model.
+ *   Here: PGD L∞, 20 iterations at the paper's step-to-ε ratio (cleverhans `eps_iter` 0.01 at
+ *   `eps` 0.02, both on inputs in [−1,1]: α = ε/2; `FINLAYSON_STEP_RATIO`), random start, untargeted
+ *   (on a binary task the same as the paper's attack toward the other class), ε ∈ {0.5, 1, 2, 3, 4, 8, 16}/255, per dataset and model.
  * - X. Ma, Y. Niu, L. Gu, Y. Wang, Y. Zhao, J. Bailey, F. Lu, "Understanding adversarial attacks on
  *   deep learning based medical image analysis systems", Pattern Recognition 110 (2021). Headline:
  *   > 99 % attack success at ε = 2/255 (fundus, dermoscopy) and 3/255 (chest X-ray) for FGSM, BIM,
@@ -22,16 +22,26 @@
 import type { Dataset, Split } from '../data/dataset.js';
 import type { Classifier } from '../models/model.js';
 import { ATTACKS } from '../attacks/registry.js';
-import type { AttackOptions } from '../attacks/types.js';
+import type { Attack, AttackOptions } from '../attacks/types.js';
 import { epsilonSweep, type SweepPoint } from './sweep.js';
 import { selectImages } from './images.js';
-import type { AttackSummary, Images } from './robustness.js';
+import type { AttackEvaluation, AttackSummary, Images, Victim } from './robustness.js';
 import { Oracle } from '../attacks/oracle.js';
 
 export const FINLAYSON_EPS: SweepPoint[] = [0.5, 1, 2, 3, 4, 8, 16].map((v) => ({ value: v / 255, text: `${v}/255` }));
 
-/** Finlayson et al.'s PGD step: 0.01 on [−1,1] inputs (sgfin/adversarial-medicine, craft_attacks.py) = 0.005 on [0,1]. */
-export const FINLAYSON_STEP = 0.005;
+/**
+ * Finlayson et al.'s PGD step relative to ε: `eps_iter` 0.01 at `eps` 0.02 (sgfin/adversarial-medicine,
+ * pgd_attacks/craft_attacks.py). The paper attacked at that one ε; the sweep keeps the ratio α = ε/2.
+ */
+export const FINLAYSON_STEP_RATIO = 0.5;
+
+/** PGD-20 (or a transfer attack built on it) at each ε with Finlayson et al.'s step α = ε/2. */
+export async function finlaysonPgd(model: Victim, img: Images, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, attack: Attack = ATTACKS.pgd): Promise<AttackEvaluation[]> {
+  const out: AttackEvaluation[] = [];
+  for (const e of eps) out.push(...(await epsilonSweep(model, img, attack, [e], { ...opts, steps: 20, stepSize: FINLAYSON_STEP_RATIO * e.value })));
+  return out;
+}
 
 export const HEADLINES = {
   finlayson: { metric: 'robustAccuracy' as const, threshold: 0.05, text: 'white-box PGD drives accuracy to ≈ 0 % (Finlayson et al., Science 2019)' },
@@ -64,8 +74,8 @@ function matches(paper: 'finlayson' | 'ma', s: AttackSummary): boolean {
 
 /** Finlayson: the PGD-20 ε sweep for one model on one dataset's test images. */
 export async function finlaysonRow(model: Classifier, datasetName: string, img: Images, seed: number, onProgress?: (s: string) => void): Promise<ReplicationRow> {
-  onProgress?.(`finlayson: ${model.card.name} on ${datasetName}, PGD-20 (α = ${FINLAYSON_STEP}) at ${FINLAYSON_EPS.length} ε`);
-  const evs = await epsilonSweep(model, img, ATTACKS.pgd, FINLAYSON_EPS, { steps: 20, stepSize: FINLAYSON_STEP, seed });
+  onProgress?.(`finlayson: ${model.card.name} on ${datasetName}, PGD-20 (α = ε/2) at ${FINLAYSON_EPS.length} ε`);
+  const evs = await finlaysonPgd(model, img, FINLAYSON_EPS, { seed });
   const runs = evs.map((e) => e.summary);
   const first = runs.find((r) => matches('finlayson', r));
   return { paper: 'finlayson', dataset: datasetName, model: model.card.name, attack: 'pgd', runs, paperEps: null, atPaperEps: runs[runs.length - 1], matchesAt: first?.epsText ?? null, headline: HEADLINES.finlayson.text };
