@@ -9,7 +9,7 @@ import { initEngine } from '../src/engine/index.js';
 import { loadDataset } from '../src/data/dataset.js';
 import { ATTACKS } from '../src/attacks/registry.js';
 import { evaluateAttack } from '../src/eval/robustness.js';
-import { FINLAYSON_EPS, finlaysonRow, maEpsilon, restrictClasses, saliencyAnalysis } from '../src/eval/replicate.js';
+import { FINLAYSON_EPS, finlaysonRow, maEpsilon, replicationSettings, restrictClasses, saliencyAnalysis } from '../src/eval/replicate.js';
 import { renderReplication } from '../src/report/replication.js';
 import { pneumonia, testImages } from './attacks-fixture.js';
 
@@ -17,6 +17,9 @@ await initEngine();
 
 test('paper settings: Finlayson’s ε grid, Ma’s ε per domain', () => {
   assert.deepEqual(FINLAYSON_EPS.map((e) => e.text), ['0.5/255', '1/255', '2/255', '3/255', '4/255', '8/255', '16/255']);
+  assert.match(replicationSettings('finlayson', false), /α = 0\.5·ε/);
+  assert.match(replicationSettings('ma', false), /CW 5 × 100/);
+  assert.match(replicationSettings('ma', true), /CW 3 × 30/);
   assert.equal(maEpsilon('pneumoniamnist').text, '3/255');
   assert.equal(maEpsilon('retinamnist').text, '2/255');
   assert.equal(maEpsilon('dermamnist').text, '2/255');

@@ -81,15 +81,28 @@ export async function finlaysonRow(model: Classifier, datasetName: string, img: 
   return { paper: 'finlayson', dataset: datasetName, model: model.card.name, attack: 'pgd', runs, paperEps: null, atPaperEps: runs[runs.length - 1], matchesAt: first?.epsText ?? null, headline: HEADLINES.finlayson.text };
 }
 
+/** Iteration budgets of Ma's CW (binary-search rounds × Adam steps) and DeepFool, full and `--quick`. */
+function maBudget(quick: boolean): { cwRounds: number; cwSteps: number; deepfoolSteps: number } {
+  return quick ? { cwRounds: 3, cwSteps: 30, deepfoolSteps: 20 } : { cwRounds: 5, cwSteps: 100, deepfoolSteps: 50 };
+}
+
+/** One line for a replication report: the attack settings `finlaysonRow` / `maRows` run. */
+export function replicationSettings(paper: 'finlayson' | 'ma', quick: boolean): string {
+  if (paper === 'finlayson') return `attack: PGD L∞, 20 iterations, step α = ${FINLAYSON_STEP_RATIO}·ε (the paper's 0.01 at ε = 0.02 on inputs in [−1,1]), random start, untargeted (on a binary task the paper's attack toward the other class)`;
+  const b = maBudget(quick);
+  return `attacks (Ma et al.'s settings): FGSM; BIM 20 × ε/20; PGD 20 × 2ε/20, random start; CW ${b.cwRounds} × ${b.cwSteps} (binary-search rounds × Adam steps; L2 objective, answer clipped to the L∞ ball); DeepFool-L∞ ≤ ${b.deepfoolSteps} iterations`;
+}
+
 /** Ma: FGSM, BIM, PGD, CW and DeepFool at the paper's ε, and the smallest sweep ε matching > 99 %. */
 export async function maRows(model: Classifier, datasetName: string, img: Images, seed: number, quick: boolean, onProgress?: (s: string) => void): Promise<ReplicationRow[]> {
   const pe = maEpsilon(datasetName);
+  const b = maBudget(quick);
   const settings: Array<[string, Omit<AttackOptions, 'eps'>]> = [
     ['fgsm', { seed }],
     ['bim', { steps: 20, seed }],
     ['pgd', { steps: 20, stepSize: undefined, seed }],
-    ['cw', { norm: 'linf', steps: quick ? 30 : 100, binarySteps: quick ? 3 : 5, seed }],
-    ['deepfool', { norm: 'linf', steps: quick ? 20 : 50, seed }],
+    ['cw', { norm: 'linf', steps: b.cwSteps, binarySteps: b.cwRounds, seed }],
+    ['deepfool', { norm: 'linf', steps: b.deepfoolSteps, seed }],
   ];
   const rows: ReplicationRow[] = [];
   const grid = [...FINLAYSON_EPS.filter((e) => e.value < pe.value), pe, ...FINLAYSON_EPS.filter((e) => e.value > pe.value)].sort((a, b) => a.value - b.value);

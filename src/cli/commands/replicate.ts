@@ -14,7 +14,7 @@ import { loadClassifier, saveModel, defaultModelDir, surrogateModelDir } from '.
 import { finlaysonBlackbox, type BlackboxRow } from '../../eval/replicate-blackbox.js';
 import type { Architecture } from '../../models/architectures.js';
 import type { Classifier } from '../../models/model.js';
-import { finlaysonRow, maRows, maEpsilon, restrictClasses, saliencyAnalysis, HEADLINES, type ReplicationRow } from '../../eval/replicate.js';
+import { finlaysonRow, maRows, maEpsilon, restrictClasses, saliencyAnalysis, replicationSettings, HEADLINES, type ReplicationRow } from '../../eval/replicate.js';
 import { selectImages } from '../../eval/images.js';
 import { evaluateAttack } from '../../eval/robustness.js';
 import { ATTACKS } from '../../attacks/registry.js';
@@ -81,9 +81,7 @@ export default function register(program: Command): void {
       const limit = o.limit ?? (o.quick ? 64 : undefined);
       const width = (a: Architecture): number => (o.quick ? 16 : a === 'cnn' ? 32 : 64);
       const rows: ReplicationRow[] = [];
-      const notes: string[] = [`engine: ${engine.backend}`, paper === 'finlayson'
-        ? `attack: PGD L∞, 20 iterations, step α = ε/2 (the paper's 0.01 at ε = 0.02 on inputs in [−1,1]), random start, untargeted (on a binary task the paper's attack toward the other class)`
-        : `attacks: FGSM; BIM 20 × ε/20; PGD 20 × 2ε/20 (random start); CW ${o.quick ? '3 × 30' : '5 × 100'} (binary-search rounds × Adam steps; L2 objective, answer clipped to the L∞ ball); DeepFool-L∞ ≤ ${o.quick ? 20 : 50} iterations — Ma et al.'s settings`];
+      const notes: string[] = [`engine: ${engine.backend}`, replicationSettings(paper, !!o.quick)];
       const datasets: Dataset[] = [];
       for (const spec of o.dataset.split(',').map((s) => s.trim()).filter(Boolean)) datasets.push(await loadDataset(spec, { dataDir: o.dataDir }));
       const trained = new Map<string, Classifier>();
