@@ -9,7 +9,8 @@ import { initEngine } from '../src/engine/index.js';
 import { loadDataset } from '../src/data/dataset.js';
 import { ATTACKS } from '../src/attacks/registry.js';
 import { evaluateAttack } from '../src/eval/robustness.js';
-import { FINLAYSON_EPS, finlaysonRow, maEpsilon, replicationSettings, restrictClasses, saliencyAnalysis } from '../src/eval/replicate.js';
+import { FINLAYSON_EPS, FINLAYSON_STEP_RATIO, finlaysonRow, maAttackOptions, maEpsilon, replicationSettings, restrictClasses, saliencyAnalysis } from '../src/eval/replicate.js';
+import { epsilonSweep } from '../src/eval/sweep.js';
 import { renderReplication } from '../src/report/replication.js';
 import { pneumonia, testImages } from './attacks-fixture.js';
 
@@ -23,6 +24,26 @@ test('paper settings: Finlayson’s ε grid, Ma’s ε per domain', () => {
   assert.equal(maEpsilon('pneumoniamnist').text, '3/255');
   assert.equal(maEpsilon('retinamnist').text, '2/255');
   assert.equal(maEpsilon('dermamnist').text, '2/255');
+  const ma = maAttackOptions(false);
+  const pgd = ma('pgd', 0.1); const bim = ma('bim', 0.1);
+  assert.ok(pgd.steps === 20 && Math.abs((pgd.stepSize ?? 0) - 0.01) < 1e-15, 'PGD 20 × 2ε/20');
+  assert.ok(bim.steps === 20 && Math.abs((bim.stepSize ?? 0) - 0.005) < 1e-15, 'BIM 20 × ε/20');
+  assert.deepEqual(ma('cw', 0.1), { norm: 'linf', steps: 100, binarySteps: 5 });
+  assert.deepEqual(maAttackOptions(true)('deepfool', 0.1), { norm: 'linf', steps: 20 });
+});
+
+test('ε sweep with a step proportional to ε equals one run per ε at that step; stopWhen ends the walk', async () => {
+  const fx = await pneumonia();
+  const img = testImages(fx, 12, 3);
+  const grid = FINLAYSON_EPS.slice(2, 5);
+  const swept = await epsilonSweep(fx.model, img, ATTACKS.pgd, grid, { steps: 5, seed: 1 }, { stepRatio: FINLAYSON_STEP_RATIO });
+  for (const [i, e] of grid.entries()) {
+    const one = await evaluateAttack(fx.model, img, ATTACKS.pgd, { eps: e.value, epsText: e.text, steps: 5, stepSize: FINLAYSON_STEP_RATIO * e.value, seed: 1 });
+    assert.deepEqual(swept[i].xAdv, one.xAdv, `ε = ${e.text}`);
+    assert.equal(swept[i].summary.robustAccuracy, one.summary.robustAccuracy);
+  }
+  const stopped = await epsilonSweep(fx.model, img, ATTACKS.pgd, grid, { steps: 5, seed: 1 }, { stepRatio: FINLAYSON_STEP_RATIO, stopWhen: (ev) => ev.summary.eps >= grid[1].value });
+  assert.deepEqual(stopped.map((e) => e.summary.epsText), [grid[0].text, grid[1].text]);
 });
 
 test('restricting RetinaMNIST to k grades keeps exactly the samples of those grades', async () => {

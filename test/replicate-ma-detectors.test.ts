@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cli, isCleanError } from './helpers.js';
-import { formatMaDetection, MA_DETECTORS, MA_TEST_ATTACKS, type MaDetection } from '../src/eval/replicate-detectors.js';
+import { formatMaDetection, MA_DETECTORS, type MaDetection } from '../src/eval/replicate-detectors.js';
+import { MA_ATTACKS } from '../src/eval/replicate.js';
 
 test('replicate ma --detectors --quick: AUC per detector and attack beside the paper\'s > 98 %', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ms-rep-ma-det-'));
@@ -26,8 +27,8 @@ test('replicate ma --detectors --quick: AUC per detector and attack beside the p
   const paper = d.rows.filter((x) => x.epsRole === 'paper');
   assert.ok(paper.every((x) => x.epsText === '3/255' && x.dataset === 'pneumoniamnist'));
   // every detector × every test attack, once
-  assert.deepEqual(new Set(paper.map((x) => `${x.detector}/${x.attack}`)), new Set(MA_DETECTORS.flatMap((det) => MA_TEST_ATTACKS.map((a) => `${det}/${a}`))));
-  assert.equal(paper.length, MA_DETECTORS.length * MA_TEST_ATTACKS.length);
+  assert.deepEqual(new Set(paper.map((x) => `${x.detector}/${x.attack}`)), new Set(MA_DETECTORS.flatMap((det) => MA_ATTACKS.map((a) => `${det}/${a}`))));
+  assert.equal(paper.length, MA_DETECTORS.length * MA_ATTACKS.length);
   for (const x of d.rows) {
     assert.ok(x.n <= (x.attacked ?? 0) && (x.attacked ?? 0) <= 60, `${x.n} of ${x.attacked}`);
     assert.ok(x.fitN >= 2 && x.fitN <= (x.fitAttacked ?? 0));

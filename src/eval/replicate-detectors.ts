@@ -19,33 +19,18 @@
  */
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../models/model.js';
-import type { AttackOptions } from '../attacks/types.js';
 import { ATTACKS } from '../attacks/registry.js';
 import { evaluateDetection, DETECTION_PROTOCOL, type DetectionRow } from './detection.js';
 import { evaluateAttack } from './robustness.js';
 import { selectImages } from './images.js';
-import { maEpsilon } from './replicate.js';
+import { MA_ATTACKS, maAttackOptions, maEpsilon } from './replicate.js';
 import { MedshieldError } from '../errors.js';
 
 export const MA_DETECTORS = ['kd_bu', 'lid', 'mahalanobis', 'deepfeature_rf'];
-export const MA_TEST_ATTACKS = ['fgsm', 'bim', 'pgd', 'cw', 'deepfool'];
 export const MA_DETECTION_CLAIM = { threshold: 0.98, text: 'simple detectors on deep features detect medical adversarial examples with AUC > 98 % (Ma et al., Pattern Recognition 2021)' };
 /** PGD-20 success (on correctly classified fit images) below which a matched ε is added. */
 export const MATCHED_SUCCESS = 0.9;
 const MATCH_GRID = [4, 8, 16].map((v) => ({ value: v / 255, text: `${v}/255` }));
-
-/** Ma's attack settings (as `maRows`): BIM/PGD 20 steps (α = ε/20, 2ε/20), CW and DeepFool in L∞. */
-export function maAttackOptions(quick: boolean): (attack: string, eps: number) => Partial<AttackOptions> {
-  return (attack, eps) => {
-    switch (attack) {
-      case 'bim': return { steps: 20, stepSize: eps / 20 };
-      case 'pgd': return { steps: 20, stepSize: (2 * eps) / 20 };
-      case 'cw': return { norm: 'linf', steps: quick ? 30 : 100, binarySteps: quick ? 3 : 5 };
-      case 'deepfool': return { norm: 'linf', steps: quick ? 20 : 50 };
-      default: return {};
-    }
-  };
-}
 
 export interface MaDetectionRow {
   dataset: string; model: string;
@@ -88,7 +73,7 @@ export async function maDetection(targets: Array<{ model: Classifier; data: Data
   const opts = maAttackOptions(o.quick);
   const out: MaDetection = {
     claim: MA_DETECTION_CLAIM.text, threshold: MA_DETECTION_CLAIM.threshold, protocol: DETECTION_PROTOCOL,
-    trainAttack: 'pgd', testAttacks: MA_TEST_ATTACKS, detectors: MA_DETECTORS, fitLimit, limit: limit ?? null, rows: [], notes: [],
+    trainAttack: 'pgd', testAttacks: MA_ATTACKS, detectors: MA_DETECTORS, fitLimit, limit: limit ?? null, rows: [], notes: [],
   };
   out.notes.push(`Ma et al. fitted their detectors on ImageNet-pretrained networks' features of 224-px images; these models are trained from scratch on 28-px MedMNIST images${o.quick ? ' briefly (--quick), and the fit and test sets are small samples' : ''}.`);
   for (const { model, data } of targets) {
@@ -97,7 +82,7 @@ export async function maDetection(targets: Array<{ model: Classifier; data: Data
     const run = async (eps: { value: number; text: string }, role: 'paper' | 'matched'): Promise<DetectionRow[] | null> => {
       try {
         const reports = await evaluateDetection(model, {
-          detectors: MA_DETECTORS, trainImages, testImages, trainAttack: ATTACKS.pgd, testAttacks: MA_TEST_ATTACKS.map((a) => ATTACKS[a]),
+          detectors: MA_DETECTORS, trainImages, testImages, trainAttack: ATTACKS.pgd, testAttacks: MA_ATTACKS.map((a) => ATTACKS[a]),
           eps: [eps], seed: o.seed, attackOptions: opts, onProgress: (s) => o.onProgress?.(`ma --detectors: ${model.card.name} / ${data.name}: ${s}`),
         });
         for (const r of reports) {

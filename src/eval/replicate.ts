@@ -38,9 +38,7 @@ export const FINLAYSON_STEP_RATIO = 0.5;
 
 /** PGD-20 (or a transfer attack built on it) at each ε with Finlayson et al.'s step α = ε/2. */
 export async function finlaysonPgd(model: Victim, img: Images, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, attack: Attack = ATTACKS.pgd): Promise<AttackEvaluation[]> {
-  const out: AttackEvaluation[] = [];
-  for (const e of eps) out.push(...(await epsilonSweep(model, img, attack, [e], { ...opts, steps: 20, stepSize: FINLAYSON_STEP_RATIO * e.value })));
-  return out;
+  return epsilonSweep(model, img, attack, eps, { ...opts, steps: 20 }, { stepRatio: FINLAYSON_STEP_RATIO });
 }
 
 export const HEADLINES = {
@@ -86,6 +84,28 @@ function maBudget(quick: boolean): { cwRounds: number; cwSteps: number; deepfool
   return quick ? { cwRounds: 3, cwSteps: 30, deepfoolSteps: 20 } : { cwRounds: 5, cwSteps: 100, deepfoolSteps: 50 };
 }
 
+/** The five attacks Ma et al. ran. */
+export const MA_ATTACKS = ['fgsm', 'bim', 'pgd', 'cw', 'deepfool'];
+
+/** Ma et al.'s steps relative to ε: BIM ε/20 and PGD 2ε/20, 20 iterations each. */
+export const MA_STEP_RATIO: Readonly<Record<string, number>> = { bim: 1 / 20, pgd: 2 / 20 };
+
+/** Ma's settings for one attack without the step (FGSM, BIM, PGD, CW and DeepFool in L∞). */
+function maSettings(attack: string, quick: boolean): Partial<AttackOptions> {
+  const b = maBudget(quick);
+  switch (attack) {
+    case 'bim': case 'pgd': return { steps: 20 };
+    case 'cw': return { norm: 'linf', steps: b.cwSteps, binarySteps: b.cwRounds };
+    case 'deepfool': return { norm: 'linf', steps: b.deepfoolSteps };
+    default: return {};
+  }
+}
+
+/** Ma's settings for an attack at one ε, step included (the detection table, the class-count and capacity analyses). */
+export function maAttackOptions(quick: boolean): (attack: string, eps: number) => Partial<AttackOptions> {
+  return (attack, eps) => ({ ...maSettings(attack, quick), ...(MA_STEP_RATIO[attack] === undefined ? {} : { stepSize: MA_STEP_RATIO[attack] * eps }) });
+}
+
 /** One line for a replication report: the attack settings `finlaysonRow` / `maRows` run. */
 export function replicationSettings(paper: 'finlayson' | 'ma', quick: boolean): string {
   if (paper === 'finlayson') return `attack: PGD L∞, 20 iterations, step α = ${FINLAYSON_STEP_RATIO}·ε (the paper's 0.01 at ε = 0.02 on inputs in [−1,1]), random start, untargeted (on a binary task the paper's attack toward the other class)`;
@@ -96,30 +116,14 @@ export function replicationSettings(paper: 'finlayson' | 'ma', quick: boolean): 
 /** Ma: FGSM, BIM, PGD, CW and DeepFool at the paper's ε, and the smallest sweep ε matching > 99 %. */
 export async function maRows(model: Classifier, datasetName: string, img: Images, seed: number, quick: boolean, onProgress?: (s: string) => void): Promise<ReplicationRow[]> {
   const pe = maEpsilon(datasetName);
-  const b = maBudget(quick);
-  const settings: Array<[string, Omit<AttackOptions, 'eps'>]> = [
-    ['fgsm', { seed }],
-    ['bim', { steps: 20, seed }],
-    ['pgd', { steps: 20, stepSize: undefined, seed }],
-    ['cw', { norm: 'linf', steps: b.cwSteps, binarySteps: b.cwRounds, seed }],
-    ['deepfool', { norm: 'linf', steps: b.deepfoolSteps, seed }],
-  ];
   const rows: ReplicationRow[] = [];
   const grid = [...FINLAYSON_EPS.filter((e) => e.value < pe.value), pe, ...FINLAYSON_EPS.filter((e) => e.value > pe.value)].sort((a, b) => a.value - b.value);
-  for (const [name, opts] of settings) {
+  for (const name of MA_ATTACKS) {
     onProgress?.(`ma: ${name} on ${model.card.name} / ${datasetName}`);
-    const attack = ATTACKS[name];
-    let runs: AttackSummary[];
-    if (attack.minimumNorm) runs = (await epsilonSweep(model, img, attack, grid, opts)).map((e) => e.summary);
-    else {
-      // budget attacks: walk ε upwards and stop once the headline holds (and the paper's ε is done)
-      runs = [];
-      for (const e of grid) {
-        const [ev] = await epsilonSweep(model, img, attack, [e], name === 'pgd' ? { ...opts, stepSize: (2 * e.value) / 20 } : name === 'bim' ? { ...opts, stepSize: e.value / 20 } : opts);
-        runs.push(ev.summary);
-        if (matches('ma', ev.summary) && e.value >= pe.value) break;
-      }
-    }
+    // budget attacks walk ε upwards and stop once the headline holds (and the paper's ε is done);
+    // minimum-norm attacks run once and are projected onto every ε of the grid
+    const evs = await epsilonSweep(model, img, ATTACKS[name], grid, { ...maSettings(name, quick), seed }, { stepRatio: MA_STEP_RATIO[name], stopWhen: (ev) => matches('ma', ev.summary) && ev.summary.eps >= pe.value });
+    const runs = evs.map((e) => e.summary);
     const at = runs.find((r) => Math.abs(r.eps - pe.value) < 1e-12) ?? null;
     const first = runs.find((r) => matches('ma', r));
     rows.push({ paper: 'ma', dataset: datasetName, model: model.card.name, attack: name, runs, paperEps: pe.text, atPaperEps: at, matchesAt: first?.epsText ?? null, headline: HEADLINES.ma.text });

@@ -21,6 +21,10 @@ export interface SweepOptions {
   onBatch?: (epsIndex: number, ...a: Parameters<BatchHook>) => void;
   /** After each finished ε (partial results survive a later failure). */
   onResult?: (ev: AttackEvaluation) => void;
+  /** Step size proportional to each ε (α = stepRatio · ε) for budget attacks, e.g. Madry's ε/4 or Ma's 2ε/20. */
+  stepRatio?: number;
+  /** Budget attacks: stop the sweep (ε in the given order) after the first point for which this holds. */
+  stopWhen?: (ev: AttackEvaluation) => boolean;
 }
 
 export async function epsilonSweep(model: Victim, img: Images, attack: Attack, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
@@ -28,8 +32,11 @@ export async function epsilonSweep(model: Victim, img: Images, attack: Attack, e
   if (!attack.minimumNorm || eps.length === 1) {
     const out: AttackEvaluation[] = [];
     for (const [i, e] of eps.entries()) {
-      out.push(await evaluateAttack(model, img, attack, { ...opts, eps: e.value, epsText: e.text }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t), onBatch: (st, r) => o.onBatch?.(i, st, r) }));
-      o.onResult?.(out[out.length - 1]);
+      const step = o.stepRatio === undefined ? {} : { stepSize: o.stepRatio * e.value };
+      const ev = await evaluateAttack(model, img, attack, { ...opts, ...step, eps: e.value, epsText: e.text }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t), onBatch: (st, r) => o.onBatch?.(i, st, r) });
+      out.push(ev);
+      o.onResult?.(ev);
+      if (o.stopWhen?.(ev)) break;
     }
     return out;
   }

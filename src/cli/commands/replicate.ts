@@ -14,7 +14,7 @@ import { loadClassifier, saveModel, defaultModelDir, surrogateModelDir } from '.
 import { finlaysonBlackbox, type BlackboxRow } from '../../eval/replicate-blackbox.js';
 import type { Architecture } from '../../models/architectures.js';
 import type { Classifier } from '../../models/model.js';
-import { finlaysonRow, maRows, maEpsilon, restrictClasses, saliencyAnalysis, replicationSettings, HEADLINES, type ReplicationRow } from '../../eval/replicate.js';
+import { finlaysonRow, maRows, maAttackOptions, maEpsilon, restrictClasses, saliencyAnalysis, replicationSettings, HEADLINES, type ReplicationRow } from '../../eval/replicate.js';
 import { selectImages } from '../../eval/images.js';
 import { evaluateAttack } from '../../eval/robustness.js';
 import { ATTACKS } from '../../attacks/registry.js';
@@ -108,7 +108,7 @@ export default function register(program: Command): void {
         for (const k of [2, 3, 4, 5]) {
           const sub = k === 5 ? retina : restrictClasses(retina, k);
           const m = await trainedModel(o, sub, 'cnn', width('cnn'));
-          const ev = await evaluateAttack(m, selectImages(sub.splits.test, limit, o.seed), ATTACKS.pgd, { eps: eps.value, epsText: eps.text, steps: 20, stepSize: (2 * eps.value) / 20, seed: o.seed });
+          const ev = await evaluateAttack(m, selectImages(sub.splits.test, limit, o.seed), ATTACKS.pgd, { ...maAttackOptions(!!o.quick)('pgd', eps.value), eps: eps.value, epsText: eps.text, seed: o.seed });
           log(o, `ma: ${k} classes → success ${ev.summary.attackSuccessRate}`);
           report.classes.push({ classes: k, cleanAccuracy: ev.summary.cleanAccuracy, attackSuccessRate: ev.summary.attackSuccessRate, eps: eps.text });
         }
@@ -121,7 +121,7 @@ export default function register(program: Command): void {
         let pgdAdv: Float32Array | null = null; let salModel: Classifier | null = null;
         for (const [arch, w] of variants) {
           const m = await trainedModel(o, first, arch, w);
-          const ev = await evaluateAttack(m, img, ATTACKS.pgd, { eps: e1.value, epsText: e1.text, steps: 20, stepSize: (2 * e1.value) / 20, seed: o.seed });
+          const ev = await evaluateAttack(m, img, ATTACKS.pgd, { ...maAttackOptions(!!o.quick)('pgd', e1.value), eps: e1.value, epsText: e1.text, seed: o.seed });
           log(o, `ma: ${arch} width ${w} → success ${ev.summary.attackSuccessRate}`);
           report.capacity.push({ model: `${arch} w${w}`, parameters: m.card.architecture.parameters, cleanAccuracy: ev.summary.cleanAccuracy, attackSuccessRate: ev.summary.attackSuccessRate, eps: e1.text });
           if (arch === 'cnn' && !pgdAdv) { pgdAdv = ev.xAdv; salModel = m; }
