@@ -20,7 +20,7 @@ function slowStore(inner: AuditStore, ms: number, failAt = Infinity): AuditStore
   const batches: number[][] = []; const durable = new Set<number>();
   return {
     kind: inner.kind, batches, durable,
-    head: () => inner.head(), page: (a, l) => inner.page(a, l), since: (t, l) => inner.since(t, l), close: () => inner.close(),
+    head: () => inner.head(), page: (a, l) => inner.page(a, l), since: (t, l) => inner.since(t, l), blocks: (t) => inner.blocks(t), close: () => inner.close(),
     async append(records: AuditRecord[]) {
       await sleep(ms);
       if (batches.length + 1 >= failAt) throw new Error('disk full');

@@ -86,7 +86,7 @@ test('group commit on PostgreSQL: records arriving during a COMMIT share the nex
   try {
     const batches: number[][] = []; const durable = new Set<number>();
     const store = {
-      kind: inner.kind, head: () => inner.head(), page: (a: number, l: number) => inner.page(a, l), since: (t: string, l: number) => inner.since(t, l), close: () => inner.close(),
+      kind: inner.kind, head: () => inner.head(), page: (a: number, l: number) => inner.page(a, l), since: (t: string, l: number) => inner.since(t, l), blocks: (t: string) => inner.blocks(t), close: () => inner.close(),
       async append(records: AuditRecord[]) {
         await new Promise((r) => setTimeout(r, 20));   // a slow fsync
         await inner.append(records);                   // returns after COMMIT

@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { badInput, oneLine } from '../errors.js';
 import { getDefence } from '../defences/registry.js';
 import { SHIPPED_MODELS } from '../models/io.js';
+import { defaultCheckpoint } from './audit/checkpoint.js';
 
 export type OutputMode = 'label' | 'top1' | 'probs';
 export type QueryAction = 'flag' | 'slow' | 'block';
@@ -25,12 +26,12 @@ export interface GatewayConfig {
   signature: { required: boolean; trustedCas: string[]; intermediates: string[]; requireProfile: 'base' | 'creator' | 'authorization' | null; requirePixelCoverage: boolean; workers: number };
   inputs: { contentTypes: InputType[]; bodyLimitBytes: number };
   auth: { keysFile: string };
-  rateLimit: { perKey: { max: number; windowMs: number }; perIp: { max: number; windowMs: number } };
+  rateLimit: { perKey: { max: number; windowMs: number }; perIp: { max: number; windowMs: number }; authFailures: { max: number; windowMs: number } };
   output: { mode: OutputMode; decimals: number };
   defences: string[];
   detectors: InputDetectorConfig[];
   queryDetection: { enabled: boolean; action: QueryAction; quantStep: number; windowSize: number; topK: number; matchThreshold: number; history: number; alertFraction: number; alertWindow: number; slowMs: number; blockSeconds: number };
-  audit: { url: string; signEvery: number; signIntervalSeconds: number; signingKey: string | null; signingCert: string | null };
+  audit: { url: string; signEvery: number; signIntervalSeconds: number; signingKey: string | null; signingCert: string | null; checkpoint: string | null };
   timeouts: { requestMs: number; headersMs: number; keepAliveMs: number; inferenceMs: number; shutdownMs: number };
   logging: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent' };
 }
@@ -76,6 +77,7 @@ export const CONFIG_SCHEMA = {
     rateLimit: obj('request rate limits (429 above)', {
       perKey: obj('per API key', { max: int('requests per window', 600, 1), windowMs: int('window length in ms', 60000, 1) }),
       perIp: obj('per client address', { max: int('requests per window', 1200, 1), windowMs: int('window length in ms', 60000, 1) }),
+      authFailures: obj('failed authentications per client address: above max, 429 before any key is hashed', { max: int('failures per window', 20, 1), windowMs: int('window length in ms', 60000, 1) }),
     }),
     output: obj('what a caller learns about the model (less output, harder score-based attacks)', {
       mode: { type: 'string', enum: ['label', 'top1', 'probs'], description: 'label only; top-1 class with its confidence rounded; or all class probabilities rounded', default: 'top1' },
@@ -113,6 +115,7 @@ export const CONFIG_SCHEMA = {
       signIntervalSeconds: int('and at least this often while records arrive', 60, 1),
       signingKey: str('gateway private key (PEM) that signs the chain head', null, true),
       signingCert: str('its certificate (PEM), used by `audit verify`', null, true),
+      checkpoint: str("file naming the newest signed record, signed by the gateway (truncation check of `audit verify`); null = '<sqlite file>.checkpoint', or 'audit-checkpoint.json' beside the config for PostgreSQL", null, true),
     }),
     timeouts: obj('timeouts against slow clients (slow-loris) and stuck work', {
       requestMs: int('whole request must arrive within this (408 / connection closed)', 10000, 100),
@@ -160,8 +163,14 @@ export function resolveConfigPaths(c: GatewayConfig, dir: string): GatewayConfig
     signature: { ...c.signature, trustedCas: c.signature.trustedCas.map((p) => r(p)!), intermediates: c.signature.intermediates.map((p) => r(p)!) },
     auth: { keysFile: r(c.auth.keysFile)! },
     detectors: c.detectors.map((d) => ({ ...d, dir: r(d.dir)! })),
-    audit: { ...c.audit, url: c.audit.url.startsWith('sqlite:') ? 'sqlite:' + r(c.audit.url.slice(7)) : c.audit.url, signingKey: r(c.audit.signingKey), signingCert: r(c.audit.signingCert) },
+    audit: { ...c.audit, url: c.audit.url.startsWith('sqlite:') ? 'sqlite:' + r(c.audit.url.slice(7)) : c.audit.url, signingKey: r(c.audit.signingKey), signingCert: r(c.audit.signingCert),
+      checkpoint: c.audit.checkpoint !== null ? r(c.audit.checkpoint) : c.audit.url.startsWith('postgres') ? defaultCheckpoint(c.audit.url, dir) : null },
   };
+}
+
+/** The checkpoint file of a (resolved) audit config: the configured one, else beside the SQLite file. */
+export function auditCheckpointFile(a: GatewayConfig['audit'], dir = process.cwd()): string {
+  return a.checkpoint ?? defaultCheckpoint(a.url, dir);
 }
 
 /** Read gateway.yaml (or .json), validate, fill defaults, resolve paths. */

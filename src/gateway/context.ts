@@ -45,6 +45,14 @@ export interface RequestAudit {
   flags: string[];
   /** Scores of the configured input detectors (config `detectors`), when they ran. */
   detectors?: DetectorVerdict[];
+  /** The client's address, taken when the request arrived (a closed socket no longer has one). */
+  sourceAddress: string | null;
+  /** An answer was decided (reply.send called; set by the first onSend hook). */
+  replied?: boolean;
+  /** The client closed the connection before the answer was written. */
+  gone?: boolean;
+  /** This request's audit record is written or being written (exactly one per request). */
+  recorded?: boolean;
 }
 
 /** Route options read by the plugins (`config` of a Fastify route). */

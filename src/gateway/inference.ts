@@ -8,7 +8,7 @@ import { toModelInput } from '../data/resize.js';
 import type { Model } from '../models/model.js';
 import type { GatewayConfig } from './config.js';
 
-interface Job<R> { x: Float32Array; resolve: (r: R) => void; reject: (e: Error) => void }
+interface Job<R> { x: Float32Array; resolve: (r: R) => void; reject: (e: Error) => void; live?: () => boolean }
 
 /**
  * Micro-batching of one-image calls: every image that arrives in one turn of the event loop (up to
@@ -19,27 +19,41 @@ export class MicroBatcher<R> {
   private running = false;
   constructor(private run: (xs: Float32Array, n: number) => Promise<R[]>, private maxBatch = 32) {}
 
-  call(x: Float32Array): Promise<R> {
+  /**
+   * Queue one row. `live` is asked again when the batch is formed: a job whose request has been answered or
+   * abandoned meanwhile (timeout, client gone) is dropped, never run.
+   */
+  call(x: Float32Array, live?: () => boolean): Promise<R> {
+    if (!(x instanceof Float32Array) || x.length === 0) return Promise.reject(new Error('no model input'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ x, resolve, reject });
+      this.queue.push({ x, resolve, reject, live });
       if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
     });
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length) {
-      const jobs = this.queue.splice(0, this.maxBatch);
-      const d = jobs[0].x.length;
-      const xs = new Float32Array(jobs.length * d);
-      jobs.forEach((j, i) => xs.set(j.x, i * d));
-      try {
-        const out = await this.run(xs, jobs.length);
-        jobs.forEach((j, i) => j.resolve(out[i]));
-      } catch (e) {
-        for (const j of jobs) j.reject(e instanceof Error ? e : new Error(String(e)));
+    try {
+      while (this.queue.length) {
+        const jobs: Array<Job<R>> = [];
+        for (const j of this.queue.splice(0, this.maxBatch)) {
+          if (j.live && !j.live()) j.reject(new Error('request no longer waiting'));
+          else jobs.push(j);
+        }
+        if (!jobs.length) continue;
+        try {
+          const d = jobs[0].x.length;
+          if (jobs.some((j) => j.x.length !== d)) throw new Error('model inputs of different sizes in one batch');
+          const xs = new Float32Array(jobs.length * d);
+          jobs.forEach((j, i) => xs.set(j.x, i * d));
+          const out = await this.run(xs, jobs.length);
+          jobs.forEach((j, i) => j.resolve(out[i]));
+        } catch (e) {
+          for (const j of jobs) j.reject(e instanceof Error ? e : new Error(String(e)));
+        }
       }
+    } finally {
+      this.running = false;
     }
-    this.running = false;
   }
 }
 
@@ -54,7 +68,7 @@ export class BatchedModel {
     }, maxBatch);
   }
 
-  predict(x: Float32Array): Promise<Float32Array> { return this.batcher.call(x); }
+  predict(x: Float32Array, live?: () => boolean): Promise<Float32Array> { return this.batcher.call(x, live); }
 }
 
 /** Decode PNG/JPEG/DICOM bytes into the model's input (HWC float [0,1]). */

@@ -13,6 +13,7 @@ import https from 'node:https';
 import { randomUUID, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -20,7 +21,7 @@ import { MedshieldError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { loadModel, modelWeightFiles, resolveModelPath } from '../models/io.js';
 import type { Model } from '../models/model.js';
-import type { GatewayConfig } from './config.js';
+import { auditCheckpointFile, type GatewayConfig } from './config.js';
 import { KeyStore } from './keys.js';
 import { AuditLog } from './audit/log.js';
 import { openAuditStore } from './audit/store.js';
@@ -36,10 +37,12 @@ import auditPlugin from './plugins/audit.js';
 import authPlugin from './plugins/auth.js';
 import { ipRateLimit, keyRateLimit } from './plugins/rate-limit.js';
 import signaturePlugin from './plugins/signature.js';
-import queryGuardPlugin from './plugins/query-guard.js';
+import queryGuardPlugin, { loadBlocks } from './plugins/query-guard.js';
 import inferRoute from './routes/infer.js';
 import auditRoutes from './routes/audit.js';
 import healthRoute from './routes/health.js';
+import { requestInProgress } from './lifecycle.js';
+import { requestLogLine } from './redact.js';
 
 export interface GatewayOptions {
   /** An already loaded model (tests, benchmarks); otherwise config.model is loaded. */
@@ -91,7 +94,11 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     publicKey = createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
   }
   const store = await openAuditStore(config.audit.url);
-  const audit = await AuditLog.open(store, { signEvery: config.audit.signEvery, signIntervalSeconds: config.audit.signIntervalSeconds, signer });
+  const checkpoint = signer ? auditCheckpointFile(config.audit) : null;
+  let audit: AuditLog;
+  try {
+    audit = await AuditLog.open(store, { signEvery: config.audit.signEvery, signIntervalSeconds: config.audit.signIntervalSeconds, signer, checkpoint });
+  } catch (e) { await store.close().catch(() => undefined); throw e; }
   const qd = config.queryDetection;
   const ctx: GatewayContext = {
     config, model, batched: new BatchedModel(inputDefences.served), inputDefences, modelId: model.card.name, modelVersion: opts.model ? 'in-process' : modelVersion(config.model),
@@ -99,20 +106,43 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     detector: qd.enabled ? new QueryDetector({ quantStep: qd.quantStep, windowSize: qd.windowSize, topK: qd.topK, matchThreshold: qd.matchThreshold, history: qd.history, alertFraction: qd.alertFraction, alertWindow: qd.alertWindow }) : null,
     metrics, blocked: new Map(),
   };
+  // Query-attack blocks live in the audit store, so a restart does not lift them.
+  if (qd.enabled && qd.action === 'block') ctx.blocked = await loadBlocks(ctx);
 
   const t = config.timeouts;
   const tls = config.tls.cert && config.tls.key ? {
     cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key),
     ...(config.tls.clientCa ? { ca: readFileSync(config.tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
   } : null;
+  // Connection-level errors (lifecycle.ts): bytes that never became a request get one record; a request still being
+  // received on that connection records itself (499/408) when its connection closes.
+  let stopping = false;
+  const onClientError = (err: Error & { code?: string }, socket: Socket): void => {
+    const code = err.code ?? 'ERR';
+    const status = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    if (!stopping && code !== 'ECONNRESET' && code !== 'EPIPE' && !requestInProgress(socket)) {
+      const reason = status === 408 ? `request not received within timeouts (headers ${Math.min(t.headersMs, t.requestMs)} ms, whole request ${t.requestMs} ms)`
+        : code === 'HPE_INVALID_EOF_STATE' ? 'connection closed in the middle of a request line or headers' : `malformed HTTP request (${code})`;
+      audit.append({ event: 'SecurityAlert', outcome: OUTCOME.minorFailure, action: 'E', sourceAddress: socket.remoteAddress ?? null, route: 'connection', status, reason })
+        .catch((e) => app.log.error({ err: { message: (e as Error).message } }, 'audit write failed'));
+    }
+    if (socket.destroyed) return;
+    if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      const body = JSON.stringify({ statusCode: status, error: http.STATUS_CODES[status], message: status === 408 ? 'request timeout' : 'malformed HTTP request' });
+      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  };
   const serverOpts = { requestTimeout: t.requestMs, headersTimeout: Math.min(t.headersMs, t.requestMs), keepAliveTimeout: t.keepAliveMs, connectionsCheckingInterval: 500 };
   const app = Fastify({
     logger: {
       level: config.logging.level,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.body'], remove: true },
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.body'], remove: true },
+      serializers: { req: requestLogLine },
       stream: opts.logStream ?? process.stderr,
     } as never,
     genReqId: () => randomUUID(),
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => onClientError(err, socket),
     requestIdHeader: false,
     bodyLimit: config.inputs.bodyLimitBytes,
     forceCloseConnections: 'idle',
@@ -123,7 +153,12 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     },
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
-  app.addHook('onSend', async (req, reply, payload) => { reply.header('x-request-id', req.id); return payload; });
+  // The first onSend hook, run synchronously inside reply.send: from here on the answer is decided (lifecycle.ts).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.auditCtx) req.auditCtx.replied = true;
+    reply.header('x-request-id', req.id);
+    return payload;
+  });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = errorStatus(err);
     let message = status >= 500 && status !== 503 ? 'internal error' : err.message;
@@ -162,7 +197,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   await app.register(signaturePlugin, { ctx });
   await app.register(queryGuardPlugin, { ctx });
   await app.register(healthRoute, { ctx });
-  await app.register(auditRoutes, { ctx, publicKey });
+  await app.register(auditRoutes, { ctx, publicKey, checkpoint });
   await app.register(inferRoute, { ctx });
   await app.ready();
   await audit.append({ event: 'ApplicationActivity', outcome: OUTCOME.success, action: 'E', reason: `gateway started (model ${ctx.modelId}@${ctx.modelVersion}, audit ${store.kind}${config.defences.length ? `, defences ${config.defences.join(' ; ')}` : ''}${inputDefences.detectors.length ? `, detectors ${inputDefences.detectors.map((d) => `${d.label}>${d.threshold}:${d.action}`).join(' ')}` : ''})` });
@@ -177,6 +212,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     },
     close() {
       closed ??= (async () => {
+        stopping = true;
         const timer = setTimeout(() => app.server.closeAllConnections?.(), config.timeouts.shutdownMs);
         try { await app.close(); } finally { clearTimeout(timer); }
         await audit.append({ event: 'ApplicationActivity', outcome: OUTCOME.success, action: 'E', reason: 'gateway stopped' }).catch(() => undefined);

@@ -1,7 +1,9 @@
 /** `medshield serve` — run the hardened inference gateway (src/gateway) until SIGINT/SIGTERM, then shut down gracefully. */
 import type { Command } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import path from 'node:path';
 import { createGateway, loadGatewayConfig } from '../../gateway/index.js';
+import { defaultCheckpoint } from '../../gateway/audit/checkpoint.js';
 
 interface ServeOpts extends CommonOptions { config: string; model?: string; port?: number; host?: string; audit?: string }
 
@@ -15,7 +17,11 @@ export default function register(program: Command): void {
     .action(action(async (o: ServeOpts) => {
       const cfg = loadGatewayConfig(o.config);
       if (o.model) cfg.model = o.model;
-      if (o.audit) cfg.audit.url = o.audit.startsWith('postgres') || o.audit.startsWith('sqlite:') ? o.audit : `sqlite:${o.audit}`;
+      if (o.audit) {
+        cfg.audit.url = o.audit.startsWith('postgres') || o.audit.startsWith('sqlite:') ? o.audit : `sqlite:${o.audit}`;
+        // The checkpoint follows the store to its default place (beside the SQLite file; beside the config for PostgreSQL).
+        cfg.audit.checkpoint = defaultCheckpoint(cfg.audit.url, path.dirname(path.resolve(o.config)));
+      }
       // Single-image requests: tfjs-wasm answers one 28×28 CNN forward pass in ≈3 ms here, the native
       // backend's thread pool ≈100 ms on a loaded 2-core machine, so the gateway defaults to wasm.
       if (o.backend) await startEngine({ ...o, json: true });

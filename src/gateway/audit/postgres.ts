@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { badInput } from '../../errors.js';
 import { RECORD_COLUMNS, type AuditRecord } from './record.js';
-import type { AuditStore } from './store.js';
+import { BLOCKS_SQL, type AuditStore, type BlockRow } from './store.js';
 
 const COLS = RECORD_COLUMNS.map((c) => `"${c}"`).join(', ');
 const SCHEMA = `
@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS audit (
   "route" TEXT, "status" INTEGER, "sopInstanceUid" TEXT, "imageSha256" TEXT, "signer" TEXT, "modelId" TEXT,
   "modelVersion" TEXT, "decision" TEXT, "flags" TEXT NOT NULL, "reason" TEXT, "signature" TEXT);
 CREATE INDEX IF NOT EXISTS audit_time ON audit("time");
+CREATE INDEX IF NOT EXISTS audit_route ON audit("route");
 CREATE OR REPLACE FUNCTION medshield_audit_append_only() RETURNS trigger AS $$
 BEGIN RAISE EXCEPTION 'audit log is append-only'; END; $$ LANGUAGE plpgsql;
 DO $$ BEGIN
@@ -76,6 +77,10 @@ export class PostgresAuditStore implements AuditStore {
 
   async since(time: string, limit: number): Promise<AuditRecord[]> {
     return (await this.pool.query(`SELECT ${COLS} FROM audit WHERE "time" >= $1 ORDER BY "seq" LIMIT $2`, [time, limit])).rows.map(toRecord);
+  }
+
+  async blocks(time: string): Promise<BlockRow[]> {
+    return (await this.pool.query(BLOCKS_SQL, [time])).rows as BlockRow[];
   }
 
   async close(): Promise<void> { await this.pool.end(); }

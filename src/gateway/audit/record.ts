@@ -82,13 +82,47 @@ export function recordHash(r: Omit<AuditRecord, 'hash'> | AuditRecord): string {
   return createHash('sha256').update(canonical(rest)).digest('hex');
 }
 
-/** Fill unset fields with null so every record has every column. */
+/** Longest string a record field keeps (longer values are cut, with a marker): a client cannot grow records without bound. */
+export const MAX_FIELD_CHARS = 2000;
+
+const ACTIONS = new Set(['C', 'R', 'U', 'D', 'E']);
+
+/**
+ * A field value as every store keeps it byte for byte: strings without NUL (PostgreSQL text refuses it) and without
+ * lone UTF-16 surrogates (they do not survive UTF-8 storage, so the hash would not verify after a read-back), cut to
+ * MAX_FIELD_CHARS; anything else that is not a string becomes its String() form. undefined → null.
+ */
+export function cleanText(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  let s = typeof v === 'string' ? v : String(v);
+  // eslint-disable-next-line no-control-regex
+  s = s.replace(/\u0000/g, '\uFFFD').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  return s.length > MAX_FIELD_CHARS ? s.slice(0, MAX_FIELD_CHARS - 1) + '…' : s;
+}
+
+const cleanInt = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
+
+
+/**
+ * Fill unset fields with null so every record has every column, and make every field a value the stores accept and
+ * give back unchanged (cleanText, safe integers): no request — aborted, malformed or hostile — can produce a record the
+ * store refuses, which would switch the fail-closed gateway into 503 for everyone.
+ */
 export function completeFields(f: Partial<AuditFields> & Pick<AuditFields, 'event' | 'outcome'>): AuditFields {
-  return {
+  const out: Record<string, unknown> = {
     action: 'E', time: new Date().toISOString(), requestId: null, userId: null, role: null, sourceAddress: null, route: null, status: null,
     sopInstanceUid: null, imageSha256: null, signer: null, modelId: null, modelVersion: null, decision: null, flags: '', reason: null, signature: null,
-    ...f,
   };
+  for (const [k, v] of Object.entries(f)) {
+    if (v === undefined) continue;
+    if (k === 'outcome' || k === 'status') out[k] = cleanInt(v);
+    else if (k === 'action') out[k] = ACTIONS.has(v as string) ? v : 'E';
+    else if (k === 'time') out[k] = typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? v : out.time;
+    else out[k] = cleanText(v);
+  }
+  out.outcome ??= OUTCOME.majorFailure;
+  out.flags ??= '';
+  return out as unknown as AuditFields;
 }
 
 export function chainRecord(fields: AuditFields, seq: number, prevHash: string): AuditRecord {

@@ -7,10 +7,10 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { MedshieldError } from '../../errors.js';
 import type { AuditRecord } from './record.js';
-import type { AuditStore } from './store.js';
+import type { AuditStore, BlockRow } from './store.js';
 import { SqliteAuditStore } from './sqlite.js';
 
-type Op = 'head' | 'append' | 'page' | 'since' | 'close';
+type Op = 'head' | 'append' | 'page' | 'since' | 'blocks' | 'close';
 interface Msg { id: number; op: Op; args: unknown[] }
 interface Reply { id: number; ok: boolean; result?: unknown; error?: string; code?: string }
 
@@ -57,6 +57,7 @@ export class SqliteWorkerStore implements AuditStore {
   append(records: AuditRecord[]): Promise<void> { return this.call('append', [records]); }
   page(afterSeq: number, limit: number): Promise<AuditRecord[]> { return this.call('page', [afterSeq, limit]); }
   since(time: string, limit: number): Promise<AuditRecord[]> { return this.call('since', [time, limit]); }
+  blocks(time: string): Promise<BlockRow[]> { return this.call('blocks', [time]); }
   async close(): Promise<void> {
     if (this.dead) return;
     await this.call('close', []);

@@ -15,9 +15,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Database as Db } from 'node-sqlite3-wasm';
-import { badInput } from '../../errors.js';
+import { MedshieldError, badInput, oneLine } from '../../errors.js';
 import { RECORD_COLUMNS, type AuditRecord } from './record.js';
-import type { AuditStore } from './store.js';
+import { BLOCKS_SQL, type AuditStore, type BlockRow } from './store.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS audit (
   "route" TEXT, "status" INTEGER, "sopInstanceUid" TEXT, "imageSha256" TEXT, "signer" TEXT, "modelId" TEXT,
   "modelVersion" TEXT, "decision" TEXT, "flags" TEXT NOT NULL, "reason" TEXT, "signature" TEXT);
 CREATE INDEX IF NOT EXISTS audit_time ON audit("time");
+CREATE INDEX IF NOT EXISTS audit_route ON audit("route");
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`;
 
@@ -86,7 +87,8 @@ export class SqliteAuditStore implements AuditStore {
     } catch (e) {
       db.close();
       if (/locked|busy/i.test((e as Error).message)) throw badInput(`audit database '${file}' is in use by a running gateway; check it with GET /v1/audit/verify or stop the gateway first`);
-      throw e;
+      if (e instanceof MedshieldError) throw e;
+      throw badInput(`'${file}' is not a readable SQLite audit database (${oneLine(e)})`);
     }
     if (opts.readOnly) writeFileSync(`${file}.owner`, String(process.pid));
     return s;
@@ -117,6 +119,10 @@ export class SqliteAuditStore implements AuditStore {
 
   async since(time: string, limit: number): Promise<AuditRecord[]> {
     return retryBusy(() => this.db.all(`SELECT ${COLS} FROM audit WHERE "time" >= ? ORDER BY "seq" LIMIT ?`, [time, limit])).map((r) => toRecord(r as Record<string, unknown>));
+  }
+
+  async blocks(time: string): Promise<BlockRow[]> {
+    return retryBusy(() => this.db.all(BLOCKS_SQL.replace('$1', '?'), [time])) as unknown as BlockRow[];
   }
 
   async close(): Promise<void> {

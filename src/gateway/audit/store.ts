@@ -8,6 +8,11 @@
  */
 import type { AuditRecord } from './record.js';
 
+export interface BlockRow { userId: string | null; sourceAddress: string | null; time: string }
+
+/** The SQL both stores run for `blocks` ($1 = time). */
+export const BLOCKS_SQL = `SELECT "userId", "sourceAddress", "time" FROM audit WHERE "route" = 'query-detector' AND "decision" = 'block' AND "time" >= $1 ORDER BY "seq"`;
+
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The last record's seq and hash, or null for an empty log. */
@@ -18,6 +23,8 @@ export interface AuditStore {
   page(afterSeq: number, limit: number): Promise<AuditRecord[]>;
   /** Records at or after an ISO time, oldest first, at most `limit`. */
   since(time: string, limit: number): Promise<AuditRecord[]>;
+  /** Query-attack blocks (route 'query-detector', decision 'block') recorded at or after an ISO time, oldest first. */
+  blocks(time: string): Promise<BlockRow[]>;
   close(): Promise<void>;
 }
 

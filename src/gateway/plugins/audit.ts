@@ -1,13 +1,16 @@
 /**
  * Audit plugin: every call of a /v1 route leaves one record (record.ts fields), written durably in
  * `onSend`, i.e. BEFORE the response leaves the server. If the log cannot be written the caller gets
- * 503 instead of the answer (fail closed), so no response exists without its record.
+ * 503 instead of the answer (fail closed), so no response exists without its record. A request whose client
+ * disconnects first is recorded when the connection closes (status 499); lifecycle.ts has the rules.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OUTCOME, type AuditEvent } from '../audit/record.js';
 import type { GatewayContext } from '../context.js';
 import { verdictText } from '../input-defences.js';
+import { gate, parsingGate, trackOnSocket } from '../lifecycle.js';
+import { redactUrl } from '../redact.js';
 
 function shouldAudit(req: FastifyRequest): boolean {
   const flag = req.routeOptions.config?.audit;
@@ -23,17 +26,27 @@ function defaultEvent(status: number): { event: AuditEvent; outcome: number } {
   return { event: 'DICOMInstancesAccessed', outcome: OUTCOME.success };
 }
 
-export async function writeRequestRecord(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+/** HTTP status recorded for a request whose client closed the connection before the answer was written (nginx's 499). */
+export const CLIENT_CLOSED = 499;
+
+/**
+ * Write this request's record — once: the first call (onSend, or the response's early close) writes it, later calls
+ * return at once. `aborted` records the client's disconnect (status 499) whatever answer had been decided.
+ */
+export async function writeRequestRecord(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply, aborted = false): Promise<void> {
   const a = req.auditCtx;
-  const d = defaultEvent(reply.statusCode);
+  if (a.recorded) return;
+  a.recorded = true;
+  const status = aborted ? CLIENT_CLOSED : reply.statusCode;
+  const d = defaultEvent(status);
   const event = a.event ?? d.event;
   const det = a.detectors ?? [];
   const flags = [...a.flags, ...det.filter((v) => v.triggered).map((v) => `detector-${v.action}:${v.detector}`)];
-  const reason = [a.reason, det.length ? `input detectors: ${verdictText(det)}` : null].filter((x) => x).join('; ') || null;
+  const reason = [aborted ? 'connection closed before the answer was sent' : null, a.reason, det.length ? `input detectors: ${verdictText(det)}` : null].filter((x) => x).join('; ') || null;
   await ctx.audit.append({
     event, outcome: a.outcome ?? d.outcome, action: event === 'Query' ? 'R' : 'E',
-    requestId: req.id, userId: req.caller?.id ?? a.userId ?? null, role: req.caller?.role ?? null, sourceAddress: req.ip,
-    route: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`, status: reply.statusCode,
+    requestId: req.id, userId: req.caller?.id ?? a.userId ?? null, role: req.caller?.role ?? null, sourceAddress: a.sourceAddress,
+    route: `${req.method} ${req.routeOptions.url ?? redactUrl(req.url.split('?')[0])}`, status,
     sopInstanceUid: a.check?.sopInstanceUid ?? null, imageSha256: a.check?.sha256 ?? null, signer: a.check?.signer ?? null,
     modelId: event === 'DICOMInstancesAccessed' ? ctx.modelId : null, modelVersion: event === 'DICOMInstancesAccessed' ? ctx.modelVersion : null,
     decision: a.decision ?? null, flags: flags.join(','), reason,
@@ -43,13 +56,28 @@ export async function writeRequestRecord(ctx: GatewayContext, req: FastifyReques
 }
 
 async function auditPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }): Promise<void> {
+  const ctx = opts.ctx;
   app.decorateRequest('caller', null);
   app.decorateRequest('auditCtx', null as never);
-  app.addHook('onRequest', async (req) => { req.auditCtx = { flags: [] }; });
+  app.addHook('onRequest', async (req, reply) => {
+    req.auditCtx = { flags: [], sourceAddress: req.ip ?? req.raw.socket?.remoteAddress ?? null };
+    trackOnSocket(req);
+    if (!shouldAudit(req)) return;
+    // The client went away before the answer was written: record it now (the chain stops at the next gate).
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished) return;
+      req.auditCtx.gone = true;
+      writeRequestRecord(ctx, req, reply, true).catch((e) => req.log.error({ err: { message: (e as Error).message } }, 'audit write failed'));
+    });
+  });
+  // Before every other hook of its stage: a request whose answer is decided (or whose client is gone) goes no further.
+  app.addHook('preParsing', parsingGate);
+  app.addHook('preValidation', gate);
+  app.addHook('preHandler', gate);
   app.addHook('onSend', async (req, reply, payload) => {
     if (!shouldAudit(req)) return payload;
     try {
-      await writeRequestRecord(opts.ctx, req, reply);
+      await writeRequestRecord(ctx, req, reply, !!req.auditCtx.gone || reply.raw.destroyed);
       return payload;
     } catch (e) {
       req.log.error({ err: { message: (e as Error).message } }, 'audit write failed; answering 503');

@@ -20,12 +20,12 @@ export const CHAIN_REPORT_SCHEMA = {
   type: 'object',
   properties: {
     valid: { type: 'boolean' }, records: { type: 'integer' }, signatures: { type: 'integer' }, signaturesChecked: { type: 'boolean' },
-    headSeq: { type: 'integer' }, headHash: { type: 'string' },
+    headSeq: { type: 'integer' }, headHash: { type: 'string' }, checkpointSeq: { type: ['integer', 'null'] },
     firstBroken: { type: ['object', 'null'], properties: { seq: { type: 'integer' }, reason: { type: 'string' } } },
   },
 } as const;
 
-export default async function auditRoutes(app: FastifyInstance, opts: { ctx: GatewayContext; publicKey: KeyObject | null }): Promise<void> {
+export default async function auditRoutes(app: FastifyInstance, opts: { ctx: GatewayContext; publicKey: KeyObject | null; checkpoint: string | null }): Promise<void> {
   const { audit } = opts.ctx;
   app.get<{ Querystring: { since?: string; after?: number; limit: number } }>('/v1/audit', {
     config: { roles: ['auditor', 'admin'] },
@@ -55,6 +55,6 @@ export default async function auditRoutes(app: FastifyInstance, opts: { ctx: Gat
   }, async (req) => {
     req.auditCtx.event = 'Query';
     await audit.flush();
-    return verifyChain(audit.store, opts.publicKey);
+    return verifyChain(audit.store, opts.publicKey, { signEvery: opts.ctx.config.audit.signEvery, checkpoint: opts.checkpoint, live: true });
   });
 }

@@ -11,6 +11,7 @@ import { applyOutputPolicy } from '../inference.js';
 import { OUTCOME } from '../audit/record.js';
 import { screenInput, type DetectorVerdict } from '../input-defences.js';
 import type { GatewayContext } from '../context.js';
+import { afterSettled, gate, settled } from '../lifecycle.js';
 
 export const INFER_RESPONSE = {
   type: 'object',
@@ -46,6 +47,8 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
 
   app.post('/v1/infer', {
     config: { roles: ['clinician', 'admin'], image: true },
+    // Runs after every plugin's preHandler: a request answered (e.g. 422) or abandoned on the way never reaches the model.
+    preHandler: gate,
     bodyLimit: ctx.config.inputs.bodyLimitBytes,
     schema: {
       summary: 'Classify one signed medical image',
@@ -55,7 +58,9 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
       response: { 200: INFER_RESPONSE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 413: ERROR_RESPONSE, 415: ERROR_RESPONSE, 422: ERROR_RESPONSE, 429: ERROR_RESPONSE, 503: ERROR_RESPONSE },
     },
   }, async (req, reply) => {
-    const x = req.modelInput!;
+    const x = req.modelInput;
+    if (!x) throw new MedshieldError('INTERNAL', 'no model input (the image was not verified and decoded)');
+    const live = () => !settled(req, reply);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new MedshieldError('INTERNAL', `inference exceeded ${ctx.config.timeouts.inferenceMs} ms`), { statusCode: 503 })), ctx.config.timeouts.inferenceMs); });
     const work = async (): Promise<{ verdicts: DetectorVerdict[]; p?: Float32Array }> => {
@@ -63,11 +68,13 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
       req.auditCtx.detectors = verdicts;
       for (const v of verdicts) ctx.metrics.inputDetections.inc({ detector: v.detector, verdict: v.triggered ? v.action : 'clean' });
       if (verdicts.some((v) => v.triggered && v.action === 'reject')) return { verdicts };
-      return { verdicts, p: await ctx.batched.predict(x) };
+      if (!live()) return { verdicts };
+      return { verdicts, p: await ctx.batched.predict(x, live) };
     };
     let r: Awaited<ReturnType<typeof work>>;
     try { r = await Promise.race([work(), timeout]); } finally { clearTimeout(timer); }
     const { verdicts, p } = r;
+    if (!p && !verdicts.some((d) => d.triggered && d.action === 'reject')) return afterSettled(reply);   // answered or abandoned meanwhile
     if (!p) {
       const v = verdicts.find((d) => d.triggered && d.action === 'reject')!;
       req.auditCtx.event = 'SecurityAlert';
