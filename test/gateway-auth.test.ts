@@ -1,7 +1,10 @@
 /**
  * Gateway authentication and authorization on a real server (127.0.0.1): no key, malformed key, wrong
  * key, unknown key, revoked key, wrong role, forged mTLS client certificate → refused (401/403) and
- * audited, and the model serves nothing; per-key rate limit → 429, audited.
+ * audited, and the model serves nothing; per-key rate limit → 429, audited. Hardening (issue 20, item 7): every
+ * refused key gets one generic message and no faster than the failure floor; scrypt runs only for an existing,
+ * unrevoked key id and once per verified key; an address over its failure budget gets 429 before anything is
+ * hashed; API keys in query parameters or paths never reach the logs.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +15,7 @@ import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import type { Model } from '../src/models/model.js';
 import { createGateway, loadGatewayConfig, addKey, revokeKey, type Gateway } from '../src/gateway/index.js';
+import { AUTH_FAILED, AUTH_FAILURE_FLOOR_MS } from '../src/gateway/plugins/auth.js';
 import { createTestCa, issueCertificate } from '../src/provenance/index.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request, type GatewayDir } from '../bench/gateway/fixtures.js';
 
@@ -23,7 +27,7 @@ before(async () => {
   model = await loadModel(dir);
   const real = model.predictProbs.bind(model);
   model.predictProbs = async (x, n) => { modelCalls += n; return real(x, n); };
-  g = await makeGatewayDir(dir, (c) => { c.logging = { level: 'silent' }; c.rateLimit.perKey = { max: 5, windowMs: 60000 }; });
+  g = await makeGatewayDir(dir, (c) => { c.logging = { level: 'silent' }; c.rateLimit.perKey = { max: 5, windowMs: 60000 }; c.rateLimit.authFailures = { max: 1000, windowMs: 60000 }; });
   gw = await createGateway(loadGatewayConfig(g.config), { model });
   base = await gw.listen(0, '127.0.0.1');
   body = await signedDicom(g, (await testImages(1))[0].pixels);
@@ -39,6 +43,7 @@ test('callers without a valid key or role are refused, audited, and the model is
   const revoked = addKey(g.keysFile, 'clinician', 'to revoke');
   revokeKey(g.keysFile, revoked.id);
   const auditor = g.auditorKey;
+  // [name, headers, status, audited reason]
   const cases: Array<[string, Record<string, string>, number, RegExp]> = [
     ['no key', {}, 401, /no API key/],
     ['not bearer', { authorization: 'Basic dXNlcjpwdw==' }, 401, /not a Bearer token/],
@@ -49,15 +54,25 @@ test('callers without a valid key or role are refused, audited, and the model is
     ['wrong role', { authorization: `Bearer ${auditor}` }, 403, /role 'auditor' may not call POST \/v1\/infer/],
   ];
   const before = (await records()).length;
-  for (const [name, headers, status, msg] of cases) {
+  const hashes0 = gw.ctx.keys.hashes;
+  for (const [name, headers, status] of cases) {
+    const t0 = performance.now();
     const r = await request(`${base}/v1/infer`, { body, headers: { ...headers, 'content-type': 'application/dicom' } });
+    const ms = performance.now() - t0;
     assert.equal(r.status, status, `${name}: ${r.body}`);
-    assert.match(r.json.message, msg, name);
+    if (status === 401) {
+      assert.equal(r.json.message, AUTH_FAILED, `${name}: one message for every refused key`);
+      assert.ok(ms >= AUTH_FAILURE_FLOOR_MS - 5, `${name}: refused after ${ms.toFixed(0)} ms, not before the floor`);
+    } else assert.match(r.json.message, cases.find((c) => c[0] === name)![3], name);
     assert.ok(r.headers['x-request-id'], name);
   }
+  // scrypt ran for the wrong secret only (its id exists, unrevoked) and for the auditor key, once: never for
+  // missing, malformed, unknown or revoked keys.
+  assert.equal(gw.ctx.keys.hashes - hashes0, 2, 'scrypt only for existing, unrevoked key ids');
   assert.equal(modelCalls, 0, 'the model served nobody');
   const recs = (await records()).slice(before);
   assert.equal(recs.length, cases.length);
+  cases.forEach(([name, , , reason], i) => assert.match(recs[i].reason, reason, `${name}: the audit record keeps the cause`));
   for (const rec of recs) {
     assert.equal(rec.event, 'UserAuthentication');
     assert.notEqual(rec.outcome, 0);
@@ -69,6 +84,10 @@ test('callers without a valid key or role are refused, audited, and the model is
   const ok = await infer(base, g.apiKey, body);
   assert.equal(ok.status, 200, ok.body);
   assert.equal(modelCalls, 1);
+  const h1 = gw.ctx.keys.hashes;
+  assert.equal((await infer(base, g.apiKey, body)).status, 200);
+  assert.equal(gw.ctx.keys.hashes, h1, 'a verified key is remembered: no second scrypt');
+  assert.equal(modelCalls, 2);
   assert.equal((await request(`${base}/v1/audit`, { headers: { authorization: `Bearer ${g.apiKey}` } })).status, 403);
   const list = await request(`${base}/v1/audit?after=0&limit=5`, { headers: { authorization: `Bearer ${auditor}` } });
   assert.equal(list.status, 200);
@@ -91,12 +110,43 @@ test('no key material or image bytes reach the logs', async () => {
   const b2 = await gw2.listen(0, '127.0.0.1');
   await infer(b2, g.apiKey, body);
   await infer(b2, 'msk_00000000_' + 'c'.repeat(43), body);
+  // Keys sent where they do not belong: query parameters (any case, URL-encoded names) and the path.
+  const secret = g.apiKey.slice(13);
+  await request(`${b2}/v1/audit?limit=5&api_key=${g.auditorKey}`);
+  await request(`${b2}/v1/infer?Access-Token=${secret}&x=1`, { body, headers: { 'content-type': 'application/dicom' } });
+  await request(`${b2}/v1/no-such/${g.apiKey}?token=d${'d'.repeat(30)}`);
   await gw2.close();
   const all = lines.join('');
   assert.ok(all.includes('request completed'), 'request logs are written');
+  assert.ok(all.includes('api_key=[REDACTED]') && all.includes('Access-Token=[REDACTED]') && all.includes('limit=5'), 'credential parameters are redacted, others kept');
+  assert.ok(!all.includes(g.auditorKey.slice(13)), 'no auditor secret from a query parameter in logs');
+  assert.ok(!all.includes('d'.repeat(30)), 'no token parameter in logs');
+
   assert.ok(!all.includes(g.apiKey.slice(13)), 'no API key secret in logs');
   assert.ok(!all.includes('c'.repeat(43)), 'no presented key in logs');
   assert.ok(!all.includes('DICM') && !all.includes(body.subarray(200, 240).toString('base64')), 'no image data in logs');
+});
+
+test('an address over its failure budget gets 429 before any key is hashed; audited', async () => {
+  const cfg = loadGatewayConfig(g.config);
+  cfg.rateLimit.authFailures = { max: 3, windowMs: 60000 };
+  cfg.audit.url = `sqlite:${path.join(path.dirname(g.config), 'audit-failures.db')}`;
+  const gw2 = await createGateway(cfg, { model });
+  const b2 = await gw2.listen(0, '127.0.0.1');
+  try {
+    const wrong = `${g.apiKey.slice(0, 13)}${'e'.repeat(43)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await infer(b2, wrong, body)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
+    assert.equal(gw2.ctx.keys.hashes, 3, 'no scrypt once the address is over its budget');
+    const last = await infer(b2, g.apiKey, body);
+    assert.equal(last.status, 429, 'the budget is per address: even a good key waits out the window');
+    assert.ok(Number(last.headers['retry-after']) > 0);
+    await gw2.ctx.audit.flush();
+    const recs = (await gw2.ctx.audit.store.page(0, 100)).filter((r) => r.status === 429);
+    assert.equal(recs.length, 4);
+    for (const r of recs) { assert.equal(r.event, 'SecurityAlert'); assert.match(r.reason!, /too many failed authentications/); }
+  } finally { await gw2.close(); }
 });
 
 test('per-key rate limit: requests over the limit get 429 and are audited', async () => {

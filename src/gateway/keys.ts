@@ -74,13 +74,34 @@ export function listKeys(file: string): Array<Omit<StoredKey, 'salt' | 'hash'>> 
   return readKeyFile(file).keys.map(({ id, role, label, created, revoked }) => ({ id, role, label, created, revoked }));
 }
 
-export type KeyCheck = { ok: true; id: string; role: Role } | { ok: false; id: string | null; reason: string };
+export type KeyCheck = { ok: true; id: string; role: Role } | { ok: false; id: string | null; reason: string; hashed?: boolean };
 
-/** Checks presented keys against the file; re-reads the file when its mtime/size change. */
+/** Verified keys remembered (by SHA-256 of the presented key), least recently used dropped first. */
+export const VERIFIED_CACHE_SIZE = 1024;
+/** scrypt runs at most this many at a time (the libuv pool stays free for everything else) … */
+export const SCRYPT_CONCURRENCY = 2;
+/** … and at most this many checks wait for one; more are refused at once (the caller retries). */
+export const SCRYPT_QUEUE = 64;
+
+/**
+ * Checks presented keys against the file; re-reads the file when its mtime/size change.
+ *
+ * Cost control (issue 20, item 7: 16 wrong keys a second raised legitimate p50 latency 78 → 346 ms): the key is
+ * looked up by its public id first, and scrypt runs only for an existing, unrevoked id whose key is not already
+ * verified (bounded LRU); at most SCRYPT_CONCURRENCY hashes run at once, SCRYPT_QUEUE wait, the rest are refused.
+ * The per-address failure limit in front of this (plugins/auth.ts) keeps one address from hashing more than a few
+ * times per window.
+ */
 export class KeyStore {
   private kf: KeyFile | null = null;
   private stamp = '';
   private verified = new Map<string, string>();
+  private running = 0;
+  private waiting: Array<() => void> = [];
+  /** Smoothed duration of one scrypt check (ms), for the failure-delay floor of plugins/auth.ts. */
+  scryptMs = 50;
+  /** scrypt checks run so far (tests, metrics). */
+  hashes = 0;
 
   constructor(readonly file: string) { this.reload(); }
 
@@ -94,6 +115,17 @@ export class KeyStore {
     this.verified.clear();
   }
 
+  private async slot<T>(fn: () => Promise<T>): Promise<T | null> {
+    if (this.running >= SCRYPT_CONCURRENCY) {
+      if (this.waiting.length >= SCRYPT_QUEUE) return null;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else this.running++;
+    try { return await fn(); } finally {
+      const next = this.waiting.shift();
+      if (next) next(); else this.running--;
+    }
+  }
+
   async check(presented: string | undefined): Promise<KeyCheck> {
     if (!presented) return { ok: false, id: null, reason: 'no API key (send Authorization: Bearer <key>)' };
     const m = /^msk_([0-9a-f]{8})_([A-Za-z0-9_-]{20,64})$/.exec(presented);
@@ -103,12 +135,25 @@ export class KeyStore {
     if (!k) return { ok: false, id: m[1], reason: 'unknown API key' };
     if (k.revoked) return { ok: false, id: k.id, reason: `API key revoked ${k.revoked}` };
     const fp = createHash('sha256').update(presented).digest('base64');
-    if (this.verified.get(fp) === k.id) return { ok: true, id: k.id, role: k.role };
+    if (this.verified.get(fp) === k.id) {
+      this.verified.delete(fp); this.verified.set(fp, k.id);   // most recently used last
+      return { ok: true, id: k.id, role: k.role };
+    }
     const want = Buffer.from(k.hash, 'base64');
     const p = this.kf!.scrypt;
-    const got = await new Promise<Buffer>((resolve, reject) => scrypt(m[2], Buffer.from(k.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (e, d) => (e ? reject(e) : resolve(d))));
-    if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, id: k.id, reason: 'wrong API key' };
-    this.verified.set(fp, k.id);
+    const stamp = this.stamp;
+    const got = await this.slot(() => {
+      const t0 = performance.now();
+      this.hashes++;
+      return new Promise<Buffer>((resolve, reject) => scrypt(m[2], Buffer.from(k.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (e, d) => (e ? reject(e) : resolve(d))))
+        .finally(() => { this.scryptMs = 0.8 * this.scryptMs + 0.2 * (performance.now() - t0); });
+    });
+    if (!got) return { ok: false, id: k.id, reason: 'too many key checks in progress' };
+    if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, id: k.id, reason: 'wrong API key', hashed: true };
+    if (stamp === this.stamp) {
+      this.verified.set(fp, k.id);
+      while (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    }
     return { ok: true, id: k.id, role: k.role };
   }
 }
