@@ -1,8 +1,9 @@
 /**
  * Crash safety: `medshield serve` under concurrent load (bounded loop, 8 clients) is killed with SIGKILL
  * mid-run, restarted on the same config; the audit chain verifies and every request that received a 2xx
- * has its durable record (request id, status 200). Then a graceful SIGTERM stop signs the head and
- * `medshield audit verify --config` passes.
+ * has its durable record (request id, status 200), and the restart first signs what the crash left unsigned (no
+ * unsigned run longer than signEvery). Then a graceful SIGTERM stop signs the head and `medshield audit verify
+ * --config` (signatures required, checkpoint compared) passes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,11 +15,11 @@ import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request }
 
 function serve(config: string): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), 'serve', '--config', config, '--port', '0', '--json', '--backend', 'cpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.resume();
+  let err = ''; proc.stderr!.on('data', (d) => { err += d; });
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('serve did not start within 60 s')); }, 60_000);
     createInterface({ input: proc.stdout! }).once('line', (l) => { clearTimeout(t); resolve({ proc, url: JSON.parse(l).url }); });
-    proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`serve exited with ${code}`)); });
+    proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`serve exited with ${code}: ${err.slice(-600)}`)); });
   });
 }
 
@@ -52,6 +53,14 @@ test('kill -9 under load: after restart every 2xx has its record and the chain v
     const served = new Set(recs.json.records.filter((r: { status: number }) => r.status === 200).map((r: { requestId: string }) => r.requestId));
     const missing = [...ok].filter((id) => !served.has(id));
     assert.deepEqual(missing, [], 'every 2xx has a durable record');
+    // The restart signed what the crash left unsigned before anything else: no unsigned run is longer than signEvery.
+    const all = recs.json.records as Array<{ seq: number; event: string; reason: string | null }>;
+    const starts = all.map((r, i) => (/^gateway started/.test(r.reason ?? '') ? i : -1)).filter((i) => i >= 0);
+    assert.equal(starts.length, 2);
+    assert.equal(all[starts[1] - 1].event, 'AuditLogSigned', 'the restart signs the head the crash left before "gateway started"');
+    let run = 0; let longest = 0;
+    for (const r of all) { run = r.event === 'AuditLogSigned' ? 0 : run + 1; longest = Math.max(longest, r.event === 'AuditLogSigned' ? 0 : run); }
+    assert.ok(longest <= 25, `longest unsigned run ${longest} ≤ signEvery 25`);
     assert.equal((await infer(url, g.apiKey, bodies[0])).status, 200, 'serves again after restart');
   } finally {
     proc.kill('SIGTERM');

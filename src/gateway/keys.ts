@@ -97,6 +97,8 @@ export class KeyStore {
   private stamp = '';
   private verified = new Map<string, string>();
   private running = 0;
+  /** Checks in progress by key fingerprint: concurrent requests with the same unverified key share one scrypt. */
+  private inFlight = new Map<string, Promise<KeyCheck>>();
   private waiting: Array<() => void> = [];
   /** Smoothed duration of one scrypt check (ms), for the failure-delay floor of plugins/auth.ts. */
   scryptMs = 50;
@@ -139,13 +141,21 @@ export class KeyStore {
       this.verified.delete(fp); this.verified.set(fp, k.id);   // most recently used last
       return { ok: true, id: k.id, role: k.role };
     }
+    const pending = this.inFlight.get(fp);
+    if (pending) return pending;
+    const p1 = this.hashCheck(k, m[2], fp).finally(() => this.inFlight.delete(fp));
+    this.inFlight.set(fp, p1);
+    return p1;
+  }
+
+  private async hashCheck(k: StoredKey, secret: string, fp: string): Promise<KeyCheck> {
     const want = Buffer.from(k.hash, 'base64');
     const p = this.kf!.scrypt;
     const stamp = this.stamp;
     const got = await this.slot(() => {
       const t0 = performance.now();
       this.hashes++;
-      return new Promise<Buffer>((resolve, reject) => scrypt(m[2], Buffer.from(k.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (e, d) => (e ? reject(e) : resolve(d))))
+      return new Promise<Buffer>((resolve, reject) => scrypt(secret, Buffer.from(k.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (e, d) => (e ? reject(e) : resolve(d))))
         .finally(() => { this.scryptMs = 0.8 * this.scryptMs + 0.2 * (performance.now() - t0); });
     });
     if (!got) return { ok: false, id: k.id, reason: 'too many key checks in progress' };

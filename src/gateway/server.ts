@@ -127,6 +127,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
         .catch((e) => app.log.error({ err: { message: (e as Error).message } }, 'audit write failed'));
     }
     if (socket.destroyed) return;
+    // Answer only when no response is under way on this connection (a raw write would be read as that response).
     if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       const body = JSON.stringify({ statusCode: status, error: http.STATUS_CODES[status], message: status === 408 ? 'request timeout' : 'malformed HTTP request' });
       socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`);

@@ -63,12 +63,20 @@ async function auditPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }):
     req.auditCtx = { flags: [], sourceAddress: req.ip ?? req.raw.socket?.remoteAddress ?? null };
     trackOnSocket(req);
     if (!shouldAudit(req)) return;
-    // The client went away before the answer was written: record it now (the chain stops at the next gate).
-    reply.raw.once('close', () => {
-      if (reply.raw.writableFinished) return;
+    // The client went away before the answer was written: record it now (the chain stops at the next gate). Both the
+    // response's and the socket's close count: a pipelined request whose response waits behind an earlier one has no
+    // socket of its own yet, and its response never closes when the connection does.
+    const sock = req.raw.socket;
+    const onClose = () => {
+      sock?.removeListener('close', onClose);
+      if (reply.raw.writableFinished || req.auditCtx.recorded) return;
       req.auditCtx.gone = true;
       writeRequestRecord(ctx, req, reply, true).catch((e) => req.log.error({ err: { message: (e as Error).message } }, 'audit write failed'));
-    });
+    };
+    reply.raw.once('close', onClose);
+    sock?.setMaxListeners(0);
+    sock?.once('close', onClose);
+    reply.raw.once('finish', () => sock?.removeListener('close', onClose));
   });
   // Before every other hook of its stage: a request whose answer is decided (or whose client is gone) goes no further.
   app.addHook('preParsing', parsingGate);
