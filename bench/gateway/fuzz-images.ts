@@ -11,7 +11,7 @@ import type { InitResult } from '../../src/gateway/index.js';
 
 export const FUZZ_SIGNED = ['CT_small.dcm', 'MR_small.dcm', 'GH064.dcm'];
 export const FUZZ_UNSIGNED = 'CR1_6154.dcm';
-export const FUZZ_UNTRUSTED = 'MR_small_RLE.dcm';
+export const FUZZ_UNTRUSTED = 'JPGExtended.dcm';
 export const FUZZ_TAMPERED = 'emri_small.dcm';
 
 export interface FuzzImages { signed: Buffer[]; refused: Buffer[]; names: { signed: string[]; refused: string[] } }
