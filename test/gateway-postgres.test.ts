@@ -15,7 +15,7 @@ import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import { createGateway, loadGatewayConfig, AuditLog, verifyChain } from '../src/gateway/index.js';
 import { PostgresAuditStore } from '../src/gateway/audit/postgres.js';
-import { OUTCOME, type AuditRecord } from '../src/gateway/audit/record.js';
+import { OUTCOME, RECORD_COLUMNS, chainRecord, completeFields, type AuditRecord } from '../src/gateway/audit/record.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request } from '../bench/gateway/fixtures.js';
 import { ROOT, cli } from './helpers.js';
 
@@ -107,6 +107,60 @@ test('group commit on PostgreSQL: records arriving during a COMMIT share the nex
     assert.equal(rep.records, 41);
   } finally {
     await inner.close();
+    const a2 = new pg.Client({ connectionString: srv.url! });
+    await a2.connect(); await a2.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await a2.end();
+  }
+});
+
+test('PostgreSQL: query-attack blocks survive a restart; a truncated tail and a forged append fail `audit verify --config` (checkpoint beside the config)', { skip }, async () => {
+  const name = `medshield_test_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: srv.url! });
+  await admin.connect(); await admin.query(`CREATE DATABASE ${name}`); await admin.end();
+  const u = new URL(srv.url!); u.pathname = `/${name}`;
+  try {
+    await initEngine({ backend: 'cpu' });
+    const model = await loadModel(await tinyModelDir());
+    const g = await makeGatewayDir('default', (c) => {
+      c.logging = { level: 'silent' }; c.audit.url = u.toString(); c.audit.signEvery = 4;
+      c.queryDetection = { ...c.queryDetection, action: 'block', alertWindow: 4, blockSeconds: 3600 };
+    });
+    const body = await signedDicom(g, (await testImages(1))[0].pixels);
+    let gw = await createGateway(loadGatewayConfig(g.config), { model });
+    let status = 0;
+    try {
+      const base = await gw.listen(0, '127.0.0.1');
+      for (let i = 0; i < 30 && status !== 429; i++) status = (await infer(base, g.apiKey, body)).status;
+      assert.equal(status, 429, 'blocked');
+    } finally { await gw.close(); }
+    gw = await createGateway(loadGatewayConfig(g.config), { model });
+    try {
+      const base = await gw.listen(0, '127.0.0.1');
+      assert.equal((await infer(base, g.apiKey, body)).status, 429, 'still blocked after the restart');
+    } finally { await gw.close(); }
+    const ok = cli(['audit', 'verify', '--config', g.config, '--json']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const j = JSON.parse(ok.stdout);
+    assert.equal(j.checkpointSeq, j.headSeq, ok.stdout);
+
+    const c = new pg.Client({ connectionString: u.toString() });
+    await c.connect();
+    try {
+      await c.query('ALTER TABLE audit DISABLE TRIGGER audit_append_only');
+      const sigs = (await c.query(`SELECT "seq" FROM audit WHERE "event" = 'AuditLogSigned' ORDER BY "seq"`)).rows.map((r) => Number(r.seq));
+      const keep = sigs[sigs.length - 2];
+      await c.query('DELETE FROM audit WHERE "seq" > $1', [keep]);
+      const cut = cli(['audit', 'verify', '--config', g.config, '--json']);
+      assert.equal(cut.code, 1);
+      assert.equal(JSON.parse(cut.stdout).firstBroken.seq, keep + 1, cut.stdout);
+      assert.match(JSON.parse(cut.stdout).firstBroken.reason, /tail truncated/);
+      const head = (await c.query('SELECT * FROM audit WHERE "seq" = $1', [keep])).rows[0];
+      const forged = chainRecord(completeFields({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success, status: 200, decision: '0:normal:0.99' }), keep + 1, head.hash);
+      await c.query(`INSERT INTO audit (${RECORD_COLUMNS.map((k) => `"${k}"`).join(', ')}) VALUES (${RECORD_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, RECORD_COLUMNS.map((k) => forged[k]));
+      const f = cli(['audit', 'verify', '--config', g.config, '--json']);
+      assert.equal(f.code, 1);
+      assert.equal(JSON.parse(f.stdout).firstBroken.seq, keep + 1, f.stdout);
+    } finally { await c.end(); }
+  } finally {
     const a2 = new pg.Client({ connectionString: srv.url! });
     await a2.connect(); await a2.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await a2.end();
   }

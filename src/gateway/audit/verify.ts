@@ -103,17 +103,20 @@ export async function verifyChain(store: AuditStore, publicKey: KeyObject | null
       expectSeq++;
     }
   }
+  // End of the log: every remaining failure, the lowest record first.
   const head = expectSeq - 1;
+  const fails: Array<{ seq: number; reason: string }> = [];
   if (publicKey && cp && cp.seq > head) {
-    return report({ seq: head + 1, reason: `record ${head + 1} is missing: the checkpoint names signed record ${cp.seq} but the log ends at record ${head} (tail truncated)` });
+    fails.push({ seq: head + 1, reason: `record ${head + 1} is missing: the checkpoint names signed record ${cp.seq} but the log ends at record ${head} (tail truncated)` });
   }
   if (publicKey && cpChecked && !cp && signatures > 0) {
-    return report({ seq: head, reason: `checkpoint '${opts.checkpoint}' is missing (the gateway writes it after every signature; deleted?)` });
+    fails.push({ seq: head, reason: `checkpoint '${opts.checkpoint}' is missing (the gateway writes it after every signature; deleted?)` });
   }
   if (publicKey && runStart) {
-    if (!opts.live) return report({ seq: runStart, reason: `record ${runStart}: records ${runStart}–${head} come after the last gateway signature (the head must be signed: forged or appended records, or a gateway that crashed and was not restarted)` });
     const limit = runLimit(null);
-    if (limit !== null && head - runStart + 1 > limit) return report({ seq: runStart + limit, reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature` });
+    if (!opts.live) fails.push({ seq: runStart, reason: `record ${runStart}: records ${runStart}–${head} come after the last gateway signature (the head must be signed: forged or appended records, or a gateway that crashed and was not restarted)` });
+    else if (limit !== null && head - runStart + 1 > limit) fails.push({ seq: runStart + limit, reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature` });
   }
+  if (fails.length) return report(fails.sort((x, y) => x.seq - y.seq)[0]);
   return report(null);
 }
