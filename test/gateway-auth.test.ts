@@ -14,7 +14,9 @@ import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import type { Model } from '../src/models/model.js';
-import { createGateway, loadGatewayConfig, addKey, revokeKey, type Gateway } from '../src/gateway/index.js';
+import { createGateway, loadGatewayConfig, addKey, revokeKey, KeyStore, type Gateway } from '../src/gateway/index.js';
+import { SCRYPT_PER_SECOND } from '../src/gateway/keys.js';
+import { randomBytes } from 'node:crypto';
 import { AUTH_FAILED, AUTH_FAILURE_FLOOR_MS } from '../src/gateway/plugins/auth.js';
 import { createTestCa, issueCertificate } from '../src/provenance/index.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request, type GatewayDir } from '../bench/gateway/fixtures.js';
@@ -188,4 +190,22 @@ test('mTLS: a forged client certificate (same subject, untrusted issuer) is refu
     assert.match(recs[0].reason!, /client certificate not trusted/);
     assert.match(recs[1].reason!, /no client certificate/);
   } finally { await gw2.close(); }
+});
+
+test('a wrong-key flood over many addresses: scrypt starts at most SCRYPT_PER_SECOND a second (burst 2×), the rest are refused unhashed', async () => {
+  const ks = new KeyStore(g.keysFile);
+  const id = g.apiKey.slice(4, 12);
+  const rs = await Promise.all(Array.from({ length: 12 }, () => ks.check(`msk_${id}_${randomBytes(32).toString('base64url')}`)));
+  const hashed = rs.filter((r) => !r.ok && r.hashed).length;
+  const busy = rs.filter((r) => !r.ok && r.busy).length;
+  assert.equal(hashed + busy, 12);
+  assert.ok(hashed <= 2 * SCRYPT_PER_SECOND + 1 && ks.hashes === hashed, `${hashed} hashed`);
+  assert.ok(rs.every((r) => !r.ok));
+  // A key verified before the flood needs no hash: it is still answered at once.
+  const ks2 = new KeyStore(g.keysFile);
+  assert.equal((await ks2.check(g.apiKey)).ok, true);
+  const before = ks2.hashes;
+  await Promise.all(Array.from({ length: 12 }, () => ks2.check(`msk_${id}_${randomBytes(32).toString('base64url')}`)));
+  assert.equal((await ks2.check(g.apiKey)).ok, true, 'the verified key still passes during the flood');
+  assert.ok(ks2.hashes - before <= 2 * SCRYPT_PER_SECOND + 1);
 });

@@ -9,6 +9,7 @@
  *   node dist/bench/gateway/auth-flood.js [--model default|DIR] [--rate 16] [--seconds 20] [--addresses 4] [--backend cpu]
  */
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initEngine } from '../../src/engine/index.js';
@@ -52,7 +53,8 @@ async function main(): Promise<void> {
   await legit(base, g.apiKey, body, 2000);   // warm-up (and the legitimate key's one scrypt)
   const quiet = await legit(base, g.apiKey, body, ms);
   const h0 = gw.ctx.keys.hashes;
-  const wrong = `${g.apiKey.slice(0, 13)}${'w'.repeat(43)}`;
+  // A different wrong secret each time (no two alike: nothing to share or remember).
+  const wrong = () => `${g.apiKey.slice(0, 13)}${randomBytes(32).toString('base64url')}`;
   const counts: Record<string, number> = {};
   let stop = false;
   const addrs = Array.from({ length: Number(a.addresses) }, (_, i) => `127.0.0.${i + 2}`);
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
     let i = 0;
     const pending: Array<Promise<void>> = [];
     while (!stop) {
-      pending.push(post(base, wrong, body, addrs[i++ % addrs.length]).then((s) => { counts[s] = (counts[s] ?? 0) + 1; }));
+      pending.push(post(base, wrong(), body, addrs[i++ % addrs.length]).then((s) => { counts[s] = (counts[s] ?? 0) + 1; }));
       await new Promise((r) => setTimeout(r, 1000 / Number(a.rate)));
     }
     await Promise.all(pending);

@@ -74,7 +74,7 @@ export function listKeys(file: string): Array<Omit<StoredKey, 'salt' | 'hash'>> 
   return readKeyFile(file).keys.map(({ id, role, label, created, revoked }) => ({ id, role, label, created, revoked }));
 }
 
-export type KeyCheck = { ok: true; id: string; role: Role } | { ok: false; id: string | null; reason: string; hashed?: boolean };
+export type KeyCheck = { ok: true; id: string; role: Role } | { ok: false; id: string | null; reason: string; hashed?: boolean; busy?: boolean };
 
 /** Verified keys remembered (by SHA-256 of the presented key), least recently used dropped first. */
 export const VERIFIED_CACHE_SIZE = 1024;
@@ -82,13 +82,20 @@ export const VERIFIED_CACHE_SIZE = 1024;
 export const SCRYPT_CONCURRENCY = 2;
 /** … and at most this many checks wait for one; more are refused at once (the caller retries). */
 export const SCRYPT_QUEUE = 64;
+/**
+ * … and at most this many start per second over all callers (token bucket, burst 2×): a wrong-key flood spread
+ * over many addresses, each within its failure budget, still cannot take more than a fraction of a core. Keys
+ * already verified never need a hash, so their callers do not notice.
+ */
+export const SCRYPT_PER_SECOND = 2;
 
 /**
  * Checks presented keys against the file; re-reads the file when its mtime/size change.
  *
  * Cost control (issue 20, item 7: 16 wrong keys a second raised legitimate p50 latency 78 → 346 ms): the key is
  * looked up by its public id first, and scrypt runs only for an existing, unrevoked id whose key is not already
- * verified (bounded LRU); at most SCRYPT_CONCURRENCY hashes run at once, SCRYPT_QUEUE wait, the rest are refused.
+ * verified (bounded LRU); at most SCRYPT_PER_SECOND hashes start per second and SCRYPT_CONCURRENCY run at once,
+ * SCRYPT_QUEUE wait, the rest are refused (429, retry).
  * The per-address failure limit in front of this (plugins/auth.ts) keeps one address from hashing more than a few
  * times per window.
  */
@@ -117,7 +124,20 @@ export class KeyStore {
     this.verified.clear();
   }
 
+  private tokens = 2 * SCRYPT_PER_SECOND;
+  private refilled = performance.now();
+
+  private takeToken(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(2 * SCRYPT_PER_SECOND, this.tokens + ((now - this.refilled) / 1000) * SCRYPT_PER_SECOND);
+    this.refilled = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
   private async slot<T>(fn: () => Promise<T>): Promise<T | null> {
+    if (!this.takeToken()) return null;
     if (this.running >= SCRYPT_CONCURRENCY) {
       if (this.waiting.length >= SCRYPT_QUEUE) return null;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -158,7 +178,7 @@ export class KeyStore {
       return new Promise<Buffer>((resolve, reject) => scrypt(secret, Buffer.from(k.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (e, d) => (e ? reject(e) : resolve(d))))
         .finally(() => { this.scryptMs = 0.8 * this.scryptMs + 0.2 * (performance.now() - t0); });
     });
-    if (!got) return { ok: false, id: k.id, reason: 'too many key checks in progress' };
+    if (!got) return { ok: false, id: k.id, reason: 'too many key checks in progress (scrypt limit); nothing hashed', busy: true };
     if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, id: k.id, reason: 'wrong API key', hashed: true };
     if (stamp === this.stamp) {
       this.verified.set(fp, k.id);

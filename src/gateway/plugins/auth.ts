@@ -91,6 +91,11 @@ async function authPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }): 
     const presented = h && /^Bearer\s+/i.test(h) ? h.replace(/^Bearer\s+/i, '').trim() : undefined;
     if (h && presented === undefined) return refuse(req, reply, t0, 'Authorization header is not a Bearer token', null);
     const r = await keys.check(presented);
+    if (!r.ok && r.busy) {
+      if (settled(req, reply)) return;
+      reply.header('retry-after', '1');
+      return deny(req, reply, 429, r.reason, r.id, 'too many key checks in progress; retry after 1 s');
+    }
     if (!r.ok) return refuse(req, reply, t0, r.reason, r.id);
     if (!roles.includes(r.role)) return deny(req, reply, 403, `role '${r.role}' may not call ${req.method} ${req.routeOptions.url} (needs ${roles.join(' or ')})`, r.id);
     req.caller = { id: r.id, role: r.role, clientCert };
