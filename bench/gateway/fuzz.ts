@@ -13,6 +13,7 @@
  * whether a request existed would be a race, and the counts could not be exact.
  *
  *   node dist/bench/gateway/fuzz.js [--model default|DIR] [--aborts 1000] [--concurrency 16] [--seed 1] [--backend cpu|wasm|native]
+ *        [--request-ms 2000] [--headers-ms 1000] [--each 3] [--only KIND,KIND]
  * (an in-process gateway from `gateway init` in a temporary folder, signing real files of ../shared/data/dicom).
  */
 import net from 'node:net';
@@ -228,17 +229,16 @@ export function checkAudit(records: AuditRecord[], refused: Buffer[]): AuditChec
 async function main(): Promise<void> {
   const { parseArgs } = await import('node:util');
   const path = await import('node:path');
-  const { readFileSync } = await import('node:fs');
   const { initEngine } = await import('../../src/engine/index.js');
   const { loadModel } = await import('../../src/models/io.js');
   const { createGateway, loadGatewayConfig } = await import('../../src/gateway/index.js');
   const { makeGatewayDir, infer } = await import('./fixtures.js');
   const { fuzzImages } = await import('./fuzz-images.js');
   const { PACKAGE_ROOT } = await import('../../src/version.js');
-  const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'default' }, aborts: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, backend: { type: 'string', default: 'cpu' }, only: { type: 'string' }, each: { type: 'string', default: '3' } } });
+  const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'default' }, aborts: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, backend: { type: 'string', default: 'cpu' }, only: { type: 'string' }, each: { type: 'string', default: '3' }, 'request-ms': { type: 'string', default: '2000' }, 'headers-ms': { type: 'string', default: '1000' } } });
   await initEngine({ backend: a.backend as 'cpu' });
   const g = await makeGatewayDir(a.model!, (c) => {
-    c.logging = { level: 'silent' }; c.timeouts = { ...c.timeouts, requestMs: 2000, headersMs: 1000 };
+    c.logging = { level: 'silent' }; c.timeouts = { ...c.timeouts, requestMs: Number(a['request-ms']), headersMs: Number(a['headers-ms']) };
     c.rateLimit = { perKey: { max: 1e6, windowMs: 60000 }, perIp: { max: 1e6, windowMs: 60000 }, authFailures: { max: 1e6, windowMs: 60000 } };
   });
   const cfg = loadGatewayConfig(g.config);
@@ -247,15 +247,21 @@ async function main(): Promise<void> {
   const imgs = await fuzzImages(g, path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'dicom'));
   const head0 = gw.ctx.audit.headSeq;
   const { summary } = await runFuzz({ base, apiKey: g.apiKey, signed: imgs.signed, refused: imgs.refused, aborts: Number(a.aborts), concurrency: Number(a.concurrency), seed: Number(a.seed), requestMs: cfg.timeouts.requestMs, headersMs: cfg.timeouts.headersMs, each: Number(a.each), only: a.only ? (a.only.split(',') as CaseKind[]) : undefined });
-  await sleep(500);
-  await gw.ctx.audit.flush();
+  // Records of requests whose connection closed are written when the close is seen: wait for the count to settle.
+  let n = -1;
+  for (let i = 0; i < 40; i++) {
+    await sleep(250);
+    await gw.ctx.audit.flush();
+    const m = (await gw.ctx.audit.store.page(head0, 1e7)).length;
+    if (m === n && i > 3) break;
+    n = m;
+  }
+  const settledAt = gw.ctx.audit.headSeq;
   const after = await infer(base, g.apiKey, imgs.signed[0]);
-  await gw.ctx.audit.flush();
-  const recs = (await gw.ctx.audit.store.page(head0, 1e7)).filter((r) => r.requestId !== after.json?.requestId);
+  const recs = await gw.ctx.audit.store.page(head0, settledAt - head0);
   const check = checkAudit(recs, imgs.refused);
   process.stdout.write(JSON.stringify({ summary, audit: check, afterFuzz: after.status, gatewayUp: true }, null, 2) + '\n');
   await gw.close();
-  void readFileSync;
 }
 
 if (process.argv[1] && /fuzz\.js$/.test(process.argv[1])) main().catch((e) => { process.stderr.write(`fuzz: ${(e as Error).message}\n`); process.exit(1); });
