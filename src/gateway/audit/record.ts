@@ -120,6 +120,8 @@ export function completeFields(f: Partial<AuditFields> & Pick<AuditFields, 'even
     else if (k === 'time') out[k] = typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? v : out.time;
     else out[k] = cleanText(v);
   }
+  // Every stored column has a value (a column added to RECORD_COLUMNS defaults to null without more code).
+  for (const c of RECORD_COLUMNS) if (c !== 'seq' && c !== 'prevHash' && c !== 'hash' && out[c] === undefined) out[c] = null;
   out.outcome ??= OUTCOME.majorFailure;
   out.flags ??= '';
   return out as unknown as AuditFields;
