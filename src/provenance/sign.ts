@@ -196,7 +196,7 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
 
   const signer = createSign(MAC_ALGORITHMS[mac]);
   const w = new MacWriter(signer, macTs.littleEndian, macTs.explicitVR);
-  for (const el of covered) writeSignatureFormat(p.bytes, el, w);
+  for (const el of covered) writeSignatureFormat(p.bytes, el, w, target.elements);
   for (const b of headMac) w.bytes(b);
   w.flush();
   let signature: Buffer;

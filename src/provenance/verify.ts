@@ -147,9 +147,9 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
     if (!listedSet.has(el.tag)) continue;
     if (!isSignable(el)) return fail(`signature covers unsignable element ${tagStr(el.tag)}`);
     present.add(el.tag);
-    writeSignatureFormat(p.bytes, el, w);
+    writeSignatureFormat(p.bytes, el, w, c.elements);
   }
-  for (const el of sortedByTag(item)) if (!NOT_IN_MAC.has(el.tag) && isSignable(el)) writeSignatureFormat(p.bytes, el, w);
+  for (const el of sortedByTag(item)) if (!NOT_IN_MAC.has(el.tag) && isSignable(el)) writeSignatureFormat(p.bytes, el, w, item);
   w.flush();
   const sig = valueBytes(p, sigEl);
   const sigBytes = keyAlg === 'ECDSA' ? stripDerPad(sig) : sig;
