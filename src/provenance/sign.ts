@@ -18,7 +18,7 @@ import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-
 import { encodeAT, encodeElement, encodeItem, encodeSequence, encodeString, encodeUS, writeU32, type Encoding } from './dicom-encode.js';
 import { macTransferSyntaxFor } from './transfer-syntax.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
-import type { SignerCredentials } from './certificates.js';
+import { signerCertificateProblem, type SignerCredentials } from './certificates.js';
 
 export const TAG = {
   MACParametersSequence: 0x4ffe0001,
@@ -176,6 +176,8 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   const { cert } = opts.signer;
   if (now < new Date(cert.validFrom)) throw badInput(`signer certificate is not valid before ${new Date(cert.validFrom).toISOString()}`);
   if (now > new Date(cert.validTo)) throw badInput(`signer certificate expired ${new Date(cert.validTo).toISOString()}`);
+  const usage = signerCertificateProblem(opts.signer.certDer);
+  if (usage) throw badInput(usage);
 
   const target = resolveItem(p, opts.item);
   if (opts.item && profile.mainDatasetOnly) throw badArgument(`the ${profileName} profile applies to the main data set only, not to items`);

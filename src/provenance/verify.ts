@@ -12,7 +12,7 @@ import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, ta
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { transferSyntax } from './transfer-syntax.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
-import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, type KeyAlgorithm } from './certificates.js';
+import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, signerCertificateProblem, type KeyAlgorithm } from './certificates.js';
 import { checkTimestampToken } from './timestamp.js';
 import { TAG, NOT_IN_MAC } from './sign.js';
 
@@ -177,6 +177,8 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
   if (signedAt && signedAt.getTime() + 1000 < new Date(cert.validFrom).getTime()) return fail(`signature time ${timeStr} is before the certificate's notBefore ${new Date(cert.validFrom).toISOString()}`);
   const chain = await validateChain(cert.raw, policy.trust, policy.intermediates ?? [], at);
   if (!chain.trusted) return fail(chain.reason ?? 'certificate not trusted');
+  const usage = signerCertificateProblem(cert.raw);
+  if (usage) return fail(usage);
   r.valid = true;
   r.reason = 'ok';
   return r;
