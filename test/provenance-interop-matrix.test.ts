@@ -6,9 +6,8 @@
  * (dcmdjpeg, dcmdrle, dcmdjpls) and re-encoded Implicit VR, so their sequences and LUTs are checked in Implicit
  * VR too. Counts are printed as one line ("interop matrix: ...") and recorded in docs/provenance.md.
  *
- * Deflated Explicit VR Little Endian is the one syntax medshield does not sign or verify: the spliced signature
- * needs the data set's exact bytes (sign.ts). Those files must be refused with a one-line bad-input error (never
- * a crash, never "valid"), and are counted apart.
+ * Deflated Explicit VR Little Endian files are signed and verified on their inflated data set (deflate.ts);
+ * a second test checks that bytes after the deflate stream, or a changed compressed byte, never verify.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +16,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { signDicom, verifyDicom, writeTestPki, loadSigner, pemCertificates } from '../src/provenance/index.js';
-import { parseDicom } from '../src/provenance/dicom-parse.js';
+import { parseDicom, findElement, PIXEL_DATA } from '../src/provenance/dicom-parse.js';
+import { inflatedView, splitDeflated, joinDeflated } from '../src/provenance/deflate.js';
 import { MedshieldError } from '../src/errors.js';
 import { dicomFiles } from '../bench/signatures/runs.js';
 
@@ -38,23 +38,15 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
   const trust = pemCertificates(readFileSync(keys.caCert, 'utf8'));
   const signer = loadSigner(readFileSync(keys.signerKey), readFileSync(keys.signerCert));
   const files = dicomFiles();
-  const c = { files: files.length, variants: 0, notWritable: 0, dcmtkVerifiesMedshield: 0, medshieldVerifiesDcmtk: 0, deflatedRefused: 0, implicit: 0, byTs: {} as Record<string, number> };
+  const c = { files: files.length, variants: 0, notWritable: 0, dcmtkVerifiesMedshield: 0, medshieldVerifiesDcmtk: 0, implicit: 0, byTs: {} as Record<string, number> };
   const failures: string[] = [];
 
   const check = async (label: string, file: string): Promise<void> => {
     c.variants++;
     const bytes = readFileSync(file);
-    let ts: string;
-    try { const p = parseDicom(bytes); ts = p.ts.name; if (!p.ts.explicitVR) c.implicit++; } catch (e) {
-      // The only syntax medshield refuses is deflate; it must be a one-line BAD_INPUT, and stay one after dcmsign signs it.
-      assert.ok(e instanceof MedshieldError && /deflated/.test(e.message) && !e.message.includes('\n'), `${label}: ${(e as Error).message}`);
-      await assert.rejects(signDicom(bytes, { signer }), (err: unknown) => err instanceof MedshieldError);
-      const dk = file + '.dcmsign.dcm';
-      assert.equal(run('dcmsign', ['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', file, dk]).code, 0);
-      await assert.rejects(verifyDicom(readFileSync(dk), { trust }), (err: unknown) => err instanceof MedshieldError);
-      c.deflatedRefused++;
-      return;
-    }
+    const p = parseDicom(inflatedView(bytes));
+    const ts = splitDeflated(bytes) ? 'Deflated Explicit VR Little Endian' : p.ts.name;
+    if (!p.ts.explicitVR) c.implicit++;
     c.byTs[ts] = (c.byTs[ts] ?? 0) + 1;
     // medshield signs → dcmsign verifies
     const ms = file + '.medshield.dcm';
@@ -92,11 +84,46 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
     }
   }
   console.log(`interop matrix: ${c.files} files, ${c.variants} variants (${c.implicit} Implicit VR), ${c.notWritable} (file, syntax) pairs dcmconv cannot write; ` +
-    `dcmsign verified medshield's signature on ${c.dcmtkVerifiesMedshield}, medshield verified dcmsign's on ${c.medshieldVerifiesDcmtk}, of ${c.variants - c.deflatedRefused}; ` +
-    `${c.deflatedRefused} deflated variants refused by medshield (one-line error); by syntax ${JSON.stringify(c.byTs)}`);
+    `dcmsign verified medshield's signature on ${c.dcmtkVerifiesMedshield}, medshield verified dcmsign's on ${c.medshieldVerifiesDcmtk}, of ${c.variants}; ` +
+    `by syntax ${JSON.stringify(c.byTs)}`);
   assert.deepEqual(failures, []);
-  assert.equal(c.dcmtkVerifiesMedshield, c.variants - c.deflatedRefused);
-  assert.equal(c.medshieldVerifiesDcmtk, c.variants - c.deflatedRefused);
-  assert.ok(c.variants - c.deflatedRefused >= 55, `only ${c.variants - c.deflatedRefused} variants checked`);
+  assert.equal(c.dcmtkVerifiesMedshield, c.variants);
+  assert.equal(c.medshieldVerifiesDcmtk, c.variants);
+  assert.ok(c.variants >= 65, `only ${c.variants} variants checked`);
   assert.ok(c.implicit >= 20, `only ${c.implicit} Implicit VR variants`);
+  assert.ok((c.byTs['Deflated Explicit VR Little Endian'] ?? 0) >= 10, 'deflated variants');
+});
+
+test('deflated files: bytes after the deflate stream, a changed compressed byte, or changed inflated pixels never verify', { skip }, async () => {
+  const tmp = mkdtempSync(path.join(tmpdir(), 'ms-interop-deflate-'));
+  const keys = await writeTestPki(path.join(tmp, 'keys'));
+  const trust = pemCertificates(readFileSync(keys.caCert, 'utf8'));
+  const signer = loadSigner(readFileSync(keys.ecSignerKey), readFileSync(keys.ecSignerCert));
+  const src = path.join(tmp, 'ct.deflated.dcm');
+  assert.equal(run('dcmconv', ['+td', dicomFiles().find((f) => f.endsWith('CT_small.dcm'))!, src]).code, 0);
+  const signed = (await signDicom(readFileSync(src), { signer })).bytes;
+  assert.equal((await verifyDicom(signed, { trust, requireSignature: true })).valid, true);
+  // Trailing data after the stream (beyond one 00 pad byte) is refused as malformed.
+  await assert.rejects(verifyDicom(Buffer.concat([signed, Buffer.from('PNG')]), { trust }), (e: unknown) => e instanceof MedshieldError && /follow the end of the deflated data set/.test(e.message));
+  assert.equal((await verifyDicom(Buffer.concat([signed, Buffer.from([0])]), { trust, requireSignature: true })).valid, true, 'one 00 pad byte');
+  // A changed compressed byte: either it no longer inflates (bad input) or the signature fails.
+  let refused = 0;
+  for (let i = 0; i < 40; i++) {
+    const bad = Buffer.from(signed);
+    const at = signed.length - 1 - Math.floor(((i * 7919) % 997) / 997 * (signed.length - 400));
+    bad[at] ^= 1 << (i % 8);
+    try { if (!(await verifyDicom(bad, { trust, requireSignature: true })).valid) refused++; } catch (e) { assert.ok(e instanceof MedshieldError, String(e)); refused++; }
+  }
+  assert.equal(refused, 40);
+  // A pixel changed in the inflated data set and deflated again (a valid stream): the signature fails, in both tools.
+  const parts = splitDeflated(signed)!;
+  const view = parseDicom(inflatedView(signed));
+  const px = findElement(view.dataset, PIXEL_DATA)!;
+  const ds = Buffer.from(parts.dataset);
+  ds[px.valueOffset - (view.bytes.length - ds.length) + 100] ^= 1;
+  const tampered = joinDeflated(parts.head, ds);
+  assert.equal((await verifyDicom(tampered, { trust })).valid, false);
+  const f = path.join(tmp, 'tampered.dcm');
+  writeFileSync(f, tampered);
+  assert.notEqual(run('dcmsign', ['--verify', '--add-cert-file', keys.caCert, f]).code, 0);
 });

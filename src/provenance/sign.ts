@@ -17,6 +17,7 @@ import { parseDicom, findElement, usValue, tagStr, UNDEFINED, PIXEL_DATA, type D
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { encodeAT, encodeElement, encodeItem, encodeSequence, encodeString, encodeUS, writeU32, type Encoding } from './dicom-encode.js';
 import { macTransferSyntaxFor } from './transfer-syntax.js';
+import { splitDeflated, joinDeflated, EXPLICIT_PREFIX } from './deflate.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
 import { signerCertificateProblem, type SignerCredentials } from './certificates.js';
 
@@ -163,6 +164,12 @@ function freeMacId(p: ParsedDicom, elements: DicomElement[]): number {
  * the defined lengths of the enclosing items and sequences grown by the inserted bytes.
  */
 export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<SignResult> {
+  // Deflated Explicit VR Little Endian: sign the inflated data set, deflate it again behind the unchanged meta information.
+  const deflated = splitDeflated(input);
+  if (deflated) {
+    const r = await signDicom(Buffer.concat([EXPLICIT_PREFIX, deflated.dataset]), opts);
+    return { ...r, bytes: joinDeflated(deflated.head, r.bytes.subarray(EXPLICIT_PREFIX.length)) };
+  }
   const p = parseDicom(input);
   const profileName = opts.profile ?? 'base';
   const profile = PROFILES[profileName];

@@ -15,6 +15,7 @@ import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type Pr
 import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, signerCertificateProblem, type KeyAlgorithm } from './certificates.js';
 import { checkTimestampToken } from './timestamp.js';
 import { TAG, NOT_IN_MAC } from './sign.js';
+import { inflatedView } from './deflate.js';
 
 export interface VerifyPolicy {
   /** DER certificates of trusted CAs. Without any, no signature is trusted. */
@@ -127,7 +128,8 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
   r.macTransferSyntax = tsUid;
   let macTs;
   try { macTs = transferSyntax(tsUid); } catch { return fail(`unknown MAC Calculation Transfer Syntax ${JSON.stringify(tsUid)}`); }
-  if (macTs.deflated) return fail('deflated MAC Calculation Transfer Syntax is not supported');
+  // A deflated MAC syntax (dcmsign's choice for deflated files) is the Explicit VR LE stream: deflate only compresses the file.
+  if (macTs.deflated && macTs.uid !== '1.2.840.10008.1.2.1.99') return fail('deflated MAC Calculation Transfer Syntax is not supported');
   // The file meta information is never signed, so the transfer syntax that says how to read the pixel data
   // must agree with the signed one: an encapsulated MAC syntax must be the file's own (else a signed RLE/JPEG
   // data set could be relabelled, or native pixels reinterpreted), and a native file cannot carry one.
@@ -197,7 +199,7 @@ export function parseDicomDateTime(s: string | null): Date | null {
 
 /** Verify every signature in a DICOM file and apply the policy. Throws BAD_INPUT for unparseable files. */
 export async function verifyDicom(input: Uint8Array, policy: VerifyPolicy): Promise<FileReport> {
-  const p = parseDicom(input);
+  const p = parseDicom(inflatedView(input));
   const signatures: SignatureReport[] = [];
   for (const c of containers(p)) {
     const seq = findElement(c.elements, TAG.DigitalSignaturesSequence)!;
