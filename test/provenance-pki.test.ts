@@ -135,6 +135,15 @@ test('keys init: private keys 0600, certificates 0644, folder 0700 under umask 0
   assert.notEqual(readFileSync(files.signerKey, 'utf8'), before, 'new key written');
   for (const k of ['signerKey', 'caKey', 'ecSignerKey']) assert.equal(octal(mode(files[k])), '0600', k);
   assert.equal(octal(mode(files.caCert)), '0644');
+  assert.equal(octal(mode(dir)), '0700', 'a folder holding only the PEM files is tightened again');
+  // A shared folder (other files in it) keeps its mode; the keys in it are still 0600.
+  const shared = path.join(tmp, 'keys-shared');
+  mkdirSync(shared, { mode: 0o755 }); chmodSync(shared, 0o755);
+  writeFileSync(path.join(shared, 'notes.txt'), 'x');
+  const s = cliUmask('000', ['keys', 'init', '--out', shared, '--json']);
+  assert.equal(s.code, 0, s.stderr);
+  assert.equal(octal(mode(shared)), '0755');
+  assert.equal(octal(mode(JSON.parse(s.stdout).caKey)), '0600');
 });
 
 test('gateway init --force fixes the modes of existing keys, config, keys.json and folders (umask 000)', () => {

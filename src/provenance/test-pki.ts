@@ -7,6 +7,7 @@
  */
 import 'reflect-metadata';
 import { KeyObject, webcrypto } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { makeDir, refuseOverwrite, writePrivateFile, writePublicFile } from '../secure-files.js';
@@ -58,7 +59,8 @@ export interface KeyFiles { caCert: string; caKey: string; signerKey: string; si
 
 /**
  * Write a test CA and RSA + EC signer credentials as PEM files in `dir`: private keys 0600, certificates 0644,
- * whatever the umask and whatever was there before; a folder this creates is 0700. Refuses (BAD_ARGUMENT) to
+ * whatever the umask and whatever was there before; a folder this creates, or one holding only these files, is
+ * 0700 (a shared folder keeps its mode). Refuses (BAD_ARGUMENT) to
  * overwrite any existing file unless `force`.
  */
 export async function writeTestPki(dir: string, opts: { force?: boolean } = {}): Promise<KeyFiles> {
@@ -68,7 +70,9 @@ export async function writeTestPki(dir: string, opts: { force?: boolean } = {}):
     ecSignerKey: path.join(dir, 'ec-signer-key.pem'), ecSignerCert: path.join(dir, 'ec-signer-cert.pem'),
   };
   refuseOverwrite(Object.values(files), opts.force);
-  makeDir(dir);
+  // A folder holding nothing but these files is ours: make it 0700 even if it existed; a shared folder keeps its mode.
+  const ours = new Set(Object.values(files).map((f) => path.basename(f)));
+  makeDir(dir, 0o700, existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).every((n) => ours.has(n)));
   const ca = await createTestCa();
   const rsa = await issueCertificate(ca, { keyType: 'rsa' });
   const ec = await issueCertificate(ca, { keyType: 'ec' });
