@@ -3,7 +3,7 @@
  * Command files (src/cli/commands/*.ts) stay thin: parse flags, call the library, print.
  */
 import { Command, Option } from 'commander';
-import { MedshieldError, badArgument, oneLine } from '../errors.js';
+import { MedshieldError, badArgument, fileSystemError, oneLine } from '../errors.js';
 import type { BackendChoice, EngineInfo } from '../engine/index.js';
 
 export interface CommonOptions {
@@ -61,9 +61,10 @@ export function setDebug(on: boolean): void { debugMode = on; }
 /** Print one line and exit 2 (bad input) or 1 (internal failure). */
 export function fail(e: unknown): never {
   if (debugMode && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
-  const msg = oneLine(e);
+  const fsErr = fileSystemError(e); // EACCES, EPERM, EROFS, ENOTDIR, ENOSPC, EISDIR, ...: where the user pointed us
+  const msg = oneLine(fsErr ?? e);
   process.stderr.write(`medshield: error: ${msg}\n`);
-  process.exit(e instanceof MedshieldError || isUserError(e) ? 2 : 1);
+  process.exit(e instanceof MedshieldError || fsErr || isUserError(e) ? 2 : 1);
 }
 
 /** Errors from libraries that are caused by the user's input (bad file, bad shape). */

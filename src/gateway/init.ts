@@ -1,14 +1,18 @@
 /**
  * `medshield gateway init`: a ready-to-run gateway folder — gateway.yaml (validated), an API key file
- * with one fresh clinician key (and one auditor key), a test CA, an image-signer key + certificate the
- * signature policy trusts, the gateway's own audit-signing key + certificate, and a SQLite audit path.
- * Keys are written 0600. The API keys are returned once and stored only as scrypt hashes.
- * For production, replace the test CA with the hospital's PKI (docs/gateway.md).
+ * with one fresh clinician key (and one auditor key), two test CAs — the image-signer CA the signature policy
+ * trusts, with an image-signer key + certificate, and a SEPARATE audit CA issuing the gateway's own
+ * audit/result-signing key + certificate, so the gateway's key never chains to the image trust anchor and is
+ * never accepted as an image signer — and a SQLite audit path.
+ * Private keys, gateway.yaml and keys.json are 0600, the folder and pki/ 0700, whatever the umask and whatever
+ * was there before (--force rewrites them with these modes). The API keys are returned once and stored only
+ * as scrypt hashes. For production, replace the test CAs with the hospital's PKI (docs/gateway.md).
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { badArgument } from '../errors.js';
+import { makeDir, writePrivateFile, writePublicFile, PRIVATE_FILE } from '../secure-files.js';
 import { createTestCa, issueCertificate } from '../provenance/index.js';
 import { addKey } from './keys.js';
 import { validateGatewayConfig } from './config.js';
@@ -44,26 +48,38 @@ export function uncommentExample(yamlText: string): string {
   return yamlText.slice(0, a) + block + yamlText.slice(b);
 }
 
-export interface InitResult { config: string; apiKey: string; auditorKey: string; signerKey: string; signerCert: string; caCert: string; gatewayCert: string; keysFile: string; auditDb: string }
+export interface InitResult {
+  config: string; apiKey: string; auditorKey: string; signerKey: string; signerCert: string;
+  /** The image-signer CA: the only trust anchor of the signature policy. */
+  caCert: string;
+  /** The audit CA: issues the gateway's own audit/result-signing certificate (not trusted for images). */
+  auditCaCert: string;
+  gatewayKey: string; gatewayCert: string; keysFile: string; auditDb: string;
+}
 
 export async function initGateway(dir: string, o: { model?: string; port?: number; force?: boolean } = {}): Promise<InitResult> {
   if (existsSync(dir) && readdirSync(dir).length && !o.force) throw badArgument(`--out '${dir}' exists and is not empty (use --force to overwrite)`);
+  makeDir(dir, 0o700, true);
   const pki = path.join(dir, 'pki');
-  mkdirSync(pki, { recursive: true });
-  const ca = await createTestCa('CN=medshield gateway test CA,O=medshield');
-  const signer = await issueCertificate(ca, { keyType: 'ec', subject: 'CN=medshield image signer,O=medshield' });
-  const gw = await issueCertificate(ca, { keyType: 'ec', subject: 'CN=medshield gateway audit signer,O=medshield' });
-  const w = (name: string, text: string, secret: boolean) => { const f = path.join(pki, name); writeFileSync(f, text, { mode: secret ? 0o600 : 0o644 }); return f; };
-  const caCert = w('ca-cert.pem', ca.certPem, false);
-  w('ca-key.pem', ca.keyPem, true);
+  makeDir(pki, 0o700, true);
+  const imageCa = await createTestCa('CN=medshield gateway image-signer test CA,O=medshield');
+  const auditCa = await createTestCa('CN=medshield gateway audit test CA,O=medshield');
+  const signer = await issueCertificate(imageCa, { keyType: 'ec', subject: 'CN=medshield image signer,O=medshield' });
+  const gw = await issueCertificate(auditCa, { keyType: 'ec', subject: 'CN=medshield gateway audit signer,O=medshield' });
+  const w = (name: string, text: string, secret: boolean) => { const f = path.join(pki, name); (secret ? writePrivateFile : writePublicFile)(f, text); return f; };
+  const caCert = w('ca-cert.pem', imageCa.certPem, false);
+  w('ca-key.pem', imageCa.keyPem, true);
+  const auditCaCert = w('audit-ca-cert.pem', auditCa.certPem, false);
+  w('audit-ca-key.pem', auditCa.keyPem, true);
   const signerKey = w('signer-key.pem', signer.keyPem, true);
   const signerCert = w('signer-cert.pem', signer.certPem, false);
-  w('gateway-key.pem', gw.keyPem, true);
+  const gatewayKey = w('gateway-key.pem', gw.keyPem, true);
   const gatewayCert = w('gateway-cert.pem', gw.certPem, false);
   const keysFile = path.join(dir, 'keys.json');
-  if (existsSync(keysFile)) writeFileSync(keysFile, JSON.stringify({ version: 1, scrypt: { N: 16384, r: 8, p: 1 }, keys: [] }), { mode: 0o600 });
+  if (existsSync(keysFile)) writePrivateFile(keysFile, JSON.stringify({ version: 1, scrypt: { N: 16384, r: 8, p: 1 }, keys: [] }));
   const clinician = addKey(keysFile, 'clinician', 'created by gateway init');
   const auditor = addKey(keysFile, 'auditor', 'created by gateway init');
+  chmodSync(keysFile, PRIVATE_FILE);
   const cfg = {
     model: o.model ?? 'default',
     listen: { host: '127.0.0.1', port: o.port ?? 8443 },
@@ -80,6 +96,6 @@ export async function initGateway(dir: string, o: { model?: string; port?: numbe
   validateGatewayConfig(cfg, 'generated config');
   const config = path.join(dir, 'gateway.yaml');
   const header = '# medshield gateway configuration (generated by `medshield gateway init`).\n# Every field and its default: docs/gateway.md. Paths are relative to this file.\n';
-  writeFileSync(config, header + YAML.stringify(cfg) + inputScreeningExample(cfg.model));
-  return { config, apiKey: clinician.apiKey, auditorKey: auditor.apiKey, signerKey, signerCert, caCert, gatewayCert, keysFile, auditDb: path.join(dir, 'audit.db') };
+  writePrivateFile(config, header + YAML.stringify(cfg) + inputScreeningExample(cfg.model));
+  return { config, apiKey: clinician.apiKey, auditorKey: auditor.apiKey, signerKey, signerCert, caCert, auditCaCert, gatewayKey, gatewayCert, keysFile, auditDb: path.join(dir, 'audit.db') };
 }

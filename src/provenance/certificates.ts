@@ -4,6 +4,12 @@
  * `crypto`; certificate chain validation against a trust store and validity period uses @peculiar/x509
  * (RFC 5280 §6 path validation, simplified: issuer name match, issuer signature, validity at a time,
  * CA basic constraint on issuers). Private keys are never logged or returned in reports.
+ *
+ * Signer policy (signerCertificateProblem): an image signer is an end entity whose key is meant for signatures —
+ * keyUsage present with digitalSignature (RFC 5280 §4.2.1.3), not a CA (basicConstraints cA, §4.2.1.9; no
+ * keyCertSign). A CA certificate or a certificate issued for another purpose is refused as a signer even when
+ * its chain is trusted. The gateway's own audit/result key is issued by a separate audit CA (gateway init), so
+ * it never chains to the image-signer trust anchors.
  */
 import 'reflect-metadata';
 import { createHash, createPrivateKey, createPublicKey, X509Certificate as NodeX509, webcrypto, type KeyObject } from 'node:crypto';
@@ -74,6 +80,24 @@ async function issuedBy(cert: x509.X509Certificate, issuer: x509.X509Certificate
     issuedCache.set(k, ok);
   }
   return ok;
+}
+
+/**
+ * Why the certificate `der` may not sign images (or DICOM data sets), or undefined when it may:
+ * it must carry a keyUsage extension with digitalSignature, and must not be a CA certificate (basicConstraints
+ * cA true, or keyUsage keyCertSign / cRLSign). Checked by signDicom before signing and by the verifiers after
+ * the chain (RFC 5280 §4.2.1.3, §4.2.1.9; PS3.15 C.1 leaves certificate policy to the site).
+ */
+export function signerCertificateProblem(der: Uint8Array): string | undefined {
+  let c: x509.X509Certificate;
+  try { c = parsed(der); } catch { return 'signer certificate is not valid X.509'; }
+  const bc = c.getExtension(x509.BasicConstraintsExtension);
+  if (bc?.ca) return `signer certificate "${c.subject}" is a CA certificate (basicConstraints cA): a CA does not sign images`;
+  const ku = c.getExtension(x509.KeyUsagesExtension);
+  if (!ku) return `signer certificate "${c.subject}" has no keyUsage extension: an image signer needs digitalSignature`;
+  if (ku.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) return `signer certificate "${c.subject}" is a CA key (keyUsage keyCertSign/cRLSign): a CA does not sign images`;
+  if (!(ku.usages & x509.KeyUsageFlags.digitalSignature)) return `signer certificate "${c.subject}" lacks the digitalSignature key usage`;
+  return undefined;
 }
 
 export interface ChainResult { trusted: boolean; reason?: string; chain: string[] }

@@ -11,7 +11,7 @@
  */
 import { createSign, createVerify, randomUUID } from 'node:crypto';
 import { badInput, badArgument } from '../errors.js';
-import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, type SignerCredentials } from './certificates.js';
+import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, signerCertificateProblem, type SignerCredentials } from './certificates.js';
 import { DEFAULT_ALGORITHMS, type FileReport, type SignatureReport, type VerifyPolicy } from './verify.js';
 
 const PNG_SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -137,6 +137,8 @@ export async function verifyImage(input: Uint8Array, policy: VerifyPolicy): Prom
     if (!(policy.allowedAlgorithms ?? DEFAULT_ALGORITHMS).includes(algorithm)) { r.reason = `algorithm ${algorithm} is not allowed by the policy`; continue; }
     const chain = await validateChain(cert.raw, policy.trust, policy.intermediates ?? [], policy.at ?? new Date());
     if (!chain.trusted) { r.reason = chain.reason ?? 'certificate not trusted'; continue; }
+    const usage = signerCertificateProblem(cert.raw);
+    if (usage) { r.reason = usage; continue; }
     r.valid = true;
     r.reason = 'ok';
   }

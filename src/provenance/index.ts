@@ -4,7 +4,7 @@ export { signDicom, type SignOptions, type SignResult } from './sign.js';
 export { verifyDicom, DEFAULT_ALGORITHMS, type VerifyPolicy, type FileReport, type SignatureReport } from './verify.js';
 export { loadSigner, pemCertificates, type SignerCredentials } from './certificates.js';
 export { PROFILES, PROFILE_NAMES, type ProfileName, type MacAlgorithm } from './profiles.js';
-export { createTestCa, issueCertificate, writeTestPki, type KeyFiles } from './test-pki.js';
+export { createTestCa, issueCertificate, writeTestPki, type KeyFiles, type TestCa, type IssueOptions } from './test-pki.js';
 export { dumpSignatures } from './dump.js';
 export { signImage, verifyImage, imageFormat } from './image-signature.js';
 export { readPkcs12, loadSignerPkcs12 } from './pkcs12.js';

@@ -13,8 +13,15 @@
  *    Padding (FFFC,FFFC) and delimiters; so are elements of VR UN and sequences containing one (they could not
  *    be re-encoded unambiguously in another transfer syntax).
  * Values are byte-swapped when the source byte order differs from the MAC transfer syntax.
+ *
+ * Elements read in Implicit VR carry no VR, but the MAC stream of an Implicit VR data set is written in Explicit
+ * VR Little Endian, so the VR written is the one DCMTK assigns when it reads the element (signatureVR in
+ * vr-dictionary.ts): a multi-VR dictionary entry ("US or SS", "OB or OW") is resolved only from elements that
+ * precede it in the SAME item (Pixel Representation, Waveform Bits Allocated), else by DCMTK's fixed fallback
+ * (US, OB, OW). That is why every call names the element's container: the item (or data set) holding it.
  */
 import { LONG_VRS, ITEM, SEQ_DELIM, type DicomElement } from './dicom-parse.js';
+import { rawImplicitVR, signatureVR, type ImplicitItemContext } from './vr-dictionary.js';
 
 export interface ByteSink { update(data: Uint8Array): unknown }
 
@@ -80,14 +87,46 @@ export class MacWriter {
   flush(): void { if (this.n) { this.sink.update(this.buf.slice(0, this.n)); this.n = 0; } }
 }
 
-/** Feed one element, in signature format, to the writer. `bytes` is the file holding it. */
-export function writeSignatureFormat(bytes: Uint8Array, el: DicomElement, w: MacWriter): void {
+function u16At(bytes: Uint8Array, el: DicomElement | undefined): number | undefined {
+  if (!el || el.items || el.fragments || el.length < 2) return undefined;
+  const o = el.valueOffset;
+  return el.littleEndian ? bytes[o] | (bytes[o + 1] << 8) : (bytes[o] << 8) | bytes[o + 1];
+}
+
+function strAt(bytes: Uint8Array, el: DicomElement | undefined): string | undefined {
+  if (!el || el.items || el.fragments) return undefined;
+  return Buffer.from(bytes.subarray(el.valueOffset, el.valueOffset + el.length)).toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+}
+
+/** The VR written to the MAC stream for an element read in Implicit VR, from its own container (see above). */
+export function implicitSignatureVR(bytes: Uint8Array, el: DicomElement, container: readonly DicomElement[]): string {
+  const g = el.tag >>> 16;
+  const e = el.tag & 0xffff;
+  let creator: string | undefined;
+  if ((g & 1) === 1 && e >= 0x1000) {
+    const creatorTag = ((g << 16) | (e >>> 8)) >>> 0;
+    creator = strAt(bytes, container.find((x) => x.tag === creatorTag));
+  }
+  const ctx: ImplicitItemContext = {};
+  for (const x of container) {
+    if (x.tag >= el.tag) continue; // DCMTK only knows what it has read so far
+    if (x.tag === 0x00280103) ctx.pixelRepresentation = u16At(bytes, x);
+    else if (x.tag === 0x54001004) ctx.waveformBitsAllocated = u16At(bytes, x);
+  }
+  return signatureVR(el.tag, rawImplicitVR(el.tag, creator), ctx);
+}
+
+/**
+ * Feed one element, in signature format, to the writer. `bytes` is the file holding it; `container` is the
+ * list of elements of the item (or data set) holding it, which decides the VR of Implicit VR elements.
+ */
+export function writeSignatureFormat(bytes: Uint8Array, el: DicomElement, w: MacWriter, container: readonly DicomElement[]): void {
   if (el.items) {
     w.tag(el.tag);
     if (w.explicitVR) { w.ascii('SQ'); w.u16(0); }
     for (const item of el.items) {
       w.tag(ITEM);
-      for (const e of sortedByTag(item.elements)) if (isSignable(e)) writeSignatureFormat(bytes, e, w);
+      for (const e of sortedByTag(item.elements)) if (isSignable(e)) writeSignatureFormat(bytes, e, w, item.elements);
     }
     w.tag(SEQ_DELIM);
     return;
@@ -100,7 +139,7 @@ export function writeSignatureFormat(bytes: Uint8Array, el: DicomElement, w: Mac
     return;
   }
   let value = bytes.subarray(el.valueOffset, el.valueOffset + el.length);
-  let vr = el.unknownVR ? 'UN' : el.vr;
+  let vr = el.unknownVR ? 'UN' : el.explicitVR ? el.vr : implicitSignatureVR(bytes, el, container);
   if (el.littleEndian !== w.littleEndian && SWAP_SIZE[vr]) value = swapped(value, SWAP_SIZE[vr]);
   let length = value.length;
   const pad = length & 1;

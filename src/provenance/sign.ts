@@ -17,8 +17,9 @@ import { parseDicom, findElement, usValue, tagStr, UNDEFINED, PIXEL_DATA, type D
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { encodeAT, encodeElement, encodeItem, encodeSequence, encodeString, encodeUS, writeU32, type Encoding } from './dicom-encode.js';
 import { macTransferSyntaxFor } from './transfer-syntax.js';
+import { splitDeflated, joinDeflated, EXPLICIT_PREFIX } from './deflate.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
-import type { SignerCredentials } from './certificates.js';
+import { signerCertificateProblem, type SignerCredentials } from './certificates.js';
 
 export const TAG = {
   MACParametersSequence: 0x4ffe0001,
@@ -163,6 +164,12 @@ function freeMacId(p: ParsedDicom, elements: DicomElement[]): number {
  * the defined lengths of the enclosing items and sequences grown by the inserted bytes.
  */
 export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<SignResult> {
+  // Deflated Explicit VR Little Endian: sign the inflated data set, deflate it again behind the unchanged meta information.
+  const deflated = splitDeflated(input);
+  if (deflated) {
+    const r = await signDicom(Buffer.concat([EXPLICIT_PREFIX, deflated.dataset]), opts);
+    return { ...r, bytes: joinDeflated(deflated.head, r.bytes.subarray(EXPLICIT_PREFIX.length)) };
+  }
   const p = parseDicom(input);
   const profileName = opts.profile ?? 'base';
   const profile = PROFILES[profileName];
@@ -176,6 +183,8 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   const { cert } = opts.signer;
   if (now < new Date(cert.validFrom)) throw badInput(`signer certificate is not valid before ${new Date(cert.validFrom).toISOString()}`);
   if (now > new Date(cert.validTo)) throw badInput(`signer certificate expired ${new Date(cert.validTo).toISOString()}`);
+  const usage = signerCertificateProblem(opts.signer.certDer);
+  if (usage) throw badInput(usage);
 
   const target = resolveItem(p, opts.item);
   if (opts.item && profile.mainDatasetOnly) throw badArgument(`the ${profileName} profile applies to the main data set only, not to items`);
@@ -196,7 +205,7 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
 
   const signer = createSign(MAC_ALGORITHMS[mac]);
   const w = new MacWriter(signer, macTs.littleEndian, macTs.explicitVR);
-  for (const el of covered) writeSignatureFormat(p.bytes, el, w);
+  for (const el of covered) writeSignatureFormat(p.bytes, el, w, target.elements);
   for (const b of headMac) w.bytes(b);
   w.flush();
   let signature: Buffer;

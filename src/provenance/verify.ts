@@ -12,9 +12,10 @@ import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, ta
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { transferSyntax } from './transfer-syntax.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
-import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, type KeyAlgorithm } from './certificates.js';
+import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, signerCertificateProblem, type KeyAlgorithm } from './certificates.js';
 import { checkTimestampToken } from './timestamp.js';
 import { TAG, NOT_IN_MAC } from './sign.js';
+import { inflatedView } from './deflate.js';
 
 export interface VerifyPolicy {
   /** DER certificates of trusted CAs. Without any, no signature is trusted. */
@@ -127,7 +128,8 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
   r.macTransferSyntax = tsUid;
   let macTs;
   try { macTs = transferSyntax(tsUid); } catch { return fail(`unknown MAC Calculation Transfer Syntax ${JSON.stringify(tsUid)}`); }
-  if (macTs.deflated) return fail('deflated MAC Calculation Transfer Syntax is not supported');
+  // A deflated MAC syntax (dcmsign's choice for deflated files) is the Explicit VR LE stream: deflate only compresses the file.
+  if (macTs.deflated && macTs.uid !== '1.2.840.10008.1.2.1.99') return fail('deflated MAC Calculation Transfer Syntax is not supported');
   // The file meta information is never signed, so the transfer syntax that says how to read the pixel data
   // must agree with the signed one: an encapsulated MAC syntax must be the file's own (else a signed RLE/JPEG
   // data set could be relabelled, or native pixels reinterpreted), and a native file cannot carry one.
@@ -147,9 +149,9 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
     if (!listedSet.has(el.tag)) continue;
     if (!isSignable(el)) return fail(`signature covers unsignable element ${tagStr(el.tag)}`);
     present.add(el.tag);
-    writeSignatureFormat(p.bytes, el, w);
+    writeSignatureFormat(p.bytes, el, w, c.elements);
   }
-  for (const el of sortedByTag(item)) if (!NOT_IN_MAC.has(el.tag) && isSignable(el)) writeSignatureFormat(p.bytes, el, w);
+  for (const el of sortedByTag(item)) if (!NOT_IN_MAC.has(el.tag) && isSignable(el)) writeSignatureFormat(p.bytes, el, w, item);
   w.flush();
   const sig = valueBytes(p, sigEl);
   const sigBytes = keyAlg === 'ECDSA' ? stripDerPad(sig) : sig;
@@ -177,6 +179,8 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
   if (signedAt && signedAt.getTime() + 1000 < new Date(cert.validFrom).getTime()) return fail(`signature time ${timeStr} is before the certificate's notBefore ${new Date(cert.validFrom).toISOString()}`);
   const chain = await validateChain(cert.raw, policy.trust, policy.intermediates ?? [], at);
   if (!chain.trusted) return fail(chain.reason ?? 'certificate not trusted');
+  const usage = signerCertificateProblem(cert.raw);
+  if (usage) return fail(usage);
   r.valid = true;
   r.reason = 'ok';
   return r;
@@ -195,7 +199,7 @@ export function parseDicomDateTime(s: string | null): Date | null {
 
 /** Verify every signature in a DICOM file and apply the policy. Throws BAD_INPUT for unparseable files. */
 export async function verifyDicom(input: Uint8Array, policy: VerifyPolicy): Promise<FileReport> {
-  const p = parseDicom(input);
+  const p = parseDicom(inflatedView(input));
   const signatures: SignatureReport[] = [];
   for (const c of containers(p)) {
     const seq = findElement(c.elements, TAG.DigitalSignaturesSequence)!;

@@ -71,9 +71,66 @@ export function privateVR(tag: number, creator: string | undefined): string | un
   return undefined;
 }
 
+/**
+ * Raw dictionary VR of an element read in Implicit VR: public tags from PS3.6, private tags (odd group,
+ * element ≥ 1000H) from the private dictionary by their creator (PS3.5 §7.8.1). Undefined when unknown.
+ */
+export function rawImplicitVR(tag: number, creator?: string): string | undefined {
+  return ((tag >>> 16) & 1) === 1 && (tag & 0xffff) >= 0x1000 ? privateVR(tag, creator) : dictionaryVR(tag);
+}
+
+/**
+ * Tags whose "US or SS" VR DCMTK resolves from Pixel Representation (0028,0103) when it reads Implicit VR
+ * (DcmItem::checkAndUpdateVR case 2, PS3.3 C.7.5.1, C.7.6.16, C.11.5). Any other 'xs' element — the Palette
+ * Color Lookup Table Descriptors (0028,1101-1103), Mapped Pixel Value (0022,1452), ... — stays 'xs' and is
+ * written as US (DcmVR::getValidEVR).
+ */
+export const PIXEL_REPRESENTATION_XS = new Set<number>([
+  0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189810, 0x00280106, 0x00280107, 0x00280108, 0x00280109, 0x00283002, 0x00409211, 0x00409216,
+]);
+/** Waveform attributes whose "OB or OW" VR follows Waveform Bits Allocated (5400,1004) (PS3.5 §8.3; checkAndUpdateVR case 1). */
+export const WAVEFORM_OX = new Set<number>([0x54001010, 0x5400100a, 0x54000110, 0x54000112]);
+
+/** What DCMTK knows about the item holding an Implicit VR element when it reads it: only the elements BEFORE it, in the SAME item. */
+export interface ImplicitItemContext { pixelRepresentation?: number; waveformBitsAllocated?: number }
+
+/**
+ * The VR DCMTK gives an element read from an Implicit VR data set — and so the VR it writes when it re-encodes
+ * the element in an explicit VR MAC Calculation Transfer Syntax (dcmsign; PS3.15 C.1, PS3.3 C.12.1.1.3.1.1).
+ * DcmItem::checkAndUpdateVR resolves a few multi-VR dictionary entries from an element read EARLIER IN THE SAME
+ * ITEM (DcmItem::findAndGetUint16 does not search parents or sub-items); everything else falls back to
+ * DcmVR::getValidEVR: xs → US, ox/px → OB, lt → OW, up → UL.
+ *  - xs: SS/US by Pixel Representation for PIXEL_REPRESENTATION_XS, else US (so a palette descriptor is US
+ *    even with signed pixels, and a LUT Descriptor inside a Modality/VOI LUT Sequence item is US whatever the
+ *    top-level Pixel Representation says);
+ *  - ox: OB/OW by Waveform Bits Allocated for WAVEFORM_OX; OW for Overlay Data (60xx,3000) and Pixel Data;
+ *    OB otherwise (Curve Data (50xx,3000), Variable Pixel Data, Dark Current Counts, private 'ox');
+ *  - px (Pixel Data): OW (native pixel data; encapsulated pixel data cannot occur in Implicit VR).
+ * Unknown tags give 'UN'.
+ */
+export function signatureVR(tag: number, raw: string | undefined, ctx: ImplicitItemContext): string {
+  if (!raw) return 'UN';
+  switch (raw) {
+    case 'xs':
+      if (PIXEL_REPRESENTATION_XS.has(tag) && ctx.pixelRepresentation !== undefined) return ctx.pixelRepresentation === 1 ? 'SS' : 'US';
+      return 'US';
+    case 'ox': {
+      if (WAVEFORM_OX.has(tag) && ctx.waveformBitsAllocated !== undefined) return ctx.waveformBitsAllocated === 8 ? 'OB' : 'OW';
+      const g = tag >>> 16;
+      if (tag === 0x7fe00010 || ((g & 0xff00) === 0x6000 && (g & 1) === 0 && (tag & 0xffff) === 0x3000)) return 'OW';
+      return 'OB';
+    }
+    case 'px': return 'OW';
+    case 'lt': return 'OW';
+    case 'up': return 'UL';
+    case 'na': return 'UN';
+    default: return raw;
+  }
+}
+
 /** Concrete VR for an element read from an Implicit VR data set. 'UN' means unknown. */
 export function implicitVR(tag: number, signedPixels = false, creator?: string): string {
-  const v = ((tag >>> 16) & 1) === 1 && (tag & 0xffff) >= 0x1000 ? privateVR(tag, creator) : dictionaryVR(tag);
+  const v = rawImplicitVR(tag, creator);
   if (!v) return 'UN';
   switch (v) {
     case 'ox': case 'px': case 'lt': return 'OW';

@@ -9,15 +9,15 @@ interface KeyOpts extends CommonOptions { config: string }
 
 export default function register(program: Command): void {
   const gw = program.command('gateway').description('set up the inference gateway and manage its API keys');
-  withCommon(gw.command('init').description('write a ready-to-run gateway folder: config, API key, test CA, signer and gateway keys')
+  withCommon(gw.command('init').description('write a ready-to-run gateway folder: config, API keys, image-signer CA + signer, separate audit CA + gateway key (keys and config 0600, folders 0700)')
     .requiredOption('--out <DIR>', 'folder to create')
     .option('--model <DIR>', "model for the config ('default' = the shipped model)")
     .option('--port <P>', 'port in the config', parseIntArg('--port', 0, 65535))
-    .option('--force', 'overwrite a non-empty folder'))
+    .option('--force', 'overwrite a non-empty folder (rewrites keys and config with modes 0600/0700)'))
     .action(action(async (o: InitOpts) => {
       const r = await initGateway(o.out, { model: o.model, port: o.port, force: o.force });
       if (o.json) printJson(r);
-      else process.stdout.write(`gateway config: ${r.config}\nclinician API key (shown once): ${r.apiKey}\nauditor API key (shown once): ${r.auditorKey}\nimage signer: ${r.signerKey} + ${r.signerCert} (CA ${r.caCert})\nstart: medshield serve --config ${r.config}\n`);
+      else process.stdout.write(`gateway config: ${r.config}\nclinician API key (shown once): ${r.apiKey}\nauditor API key (shown once): ${r.auditorKey}\nimage signer: ${r.signerKey} + ${r.signerCert} (CA ${r.caCert})\ngateway audit/result key: ${r.gatewayKey} + ${r.gatewayCert} (separate audit CA ${r.auditCaCert}, not trusted for images)\nstart: medshield serve --config ${r.config}\n`);
     }));
 
   const key = gw.command('key').description('API keys: add, revoke, list (stored as scrypt hashes)');
