@@ -9,7 +9,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,12 @@ import { checkReferencedMac, COMPREHENSIVE_SR } from '../src/provenance/sr.js';
 import { signResult, verifyResult } from '../src/provenance/result-signature.js';
 import { pemCertificates } from '../src/provenance/certificates.js';
 import { makeGatewayDir, type GatewayDir } from '../bench/gateway/fixtures.js';
-import { cli, isCleanError, DICOM_DIR, ROOT } from './helpers.js';
+import { cliAsync as cli, isCleanError, DICOM_DIR, ROOT } from './helpers.js';
+
+/** Run a DCMTK tool without blocking the in-process gateway (a blocked event loop breaks keep-alive sockets). */
+function run(cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => execFile(cmd, args, { encoding: 'utf8' }, (e, stdout, stderr) => resolve({ status: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr })));
+}
 
 const FILES = ['CR-MONO1-10-chest.dcm', 'CT_small.dcm', 'MR_small_implicit.dcm'];
 const card = JSON.parse(readFileSync(path.join(ROOT, 'models', 'default', 'model-card.json'), 'utf8'));
@@ -66,7 +71,7 @@ test('the JSON answer carries a JWS that verify-result accepts; the payload stat
     assert.match(r.json.result, /^[\w-]+\.[\w-]+\.[\w-]+$/);
     const file = path.join(tmp, `${f}.jws`);
     writeFileSync(file, r.json.result + '\n');
-    const v = cli(['verify-result', file, '--trust', gatewayCa, '--json']);
+    const v = await cli(['verify-result', file, '--trust', gatewayCa, '--json']);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     const out = JSON.parse(v.stdout);
     assert.equal(out.valid, true);
@@ -84,8 +89,8 @@ test('the JSON answer carries a JWS that verify-result accepts; the payload stat
     assert.equal(out.alg, 'ES256');
     // --input: the answer is about this exact file, not another one
     writeFileSync(path.join(tmp, `${f}.body`), body);
-    assert.equal(cli(['verify-result', file, '--trust', gatewayCa, '--input', path.join(tmp, `${f}.body`)]).code, 0);
-    assert.equal(cli(['verify-result', file, '--trust', gatewayCa, '--input', path.join(DICOM_DIR, f)]).code, 1);
+    assert.equal((await cli(['verify-result', file, '--trust', gatewayCa, '--input', path.join(tmp, `${f}.body`)])).code, 0);
+    assert.equal((await cli(['verify-result', file, '--trust', gatewayCa, '--input', path.join(DICOM_DIR, f)])).code, 1);
   }
 });
 
@@ -99,12 +104,12 @@ test('one changed byte anywhere in the JWS, another CA, or a forged alg → inva
     const bad = jws.slice(0, at) + swap(jws[at]) + jws.slice(at + 1);
     const file = path.join(tmp, `flip-${at}.jws`);
     writeFileSync(file, bad);
-    const v = cli(['verify-result', file, '--trust', gatewayCa, '--json']);
+    const v = await cli(['verify-result', file, '--trust', gatewayCa, '--json']);
     assert.notEqual(v.code, 0, `flip at ${at} accepted`);
     if (at > h.length) { assert.equal(v.code, 1, v.stderr); assert.equal(JSON.parse(v.stdout).valid, false); }
   }
   const good = path.join(tmp, 'good.jws'); writeFileSync(good, jws);
-  const other = cli(['verify-result', good, '--trust', otherCa, '--json']);
+  const other = await cli(['verify-result', good, '--trust', otherCa, '--json']);
   assert.equal(other.code, 1); assert.match(JSON.parse(other.stdout).reason, /not issued by a trusted CA/);
   // alg swapped to none / HS256 (header re-encoded, signature kept) is refused
   for (const alg of ['none', 'HS256', 'RS256']) {
@@ -112,9 +117,9 @@ test('one changed byte anywhere in the JWS, another CA, or a forged alg → inva
     const v = await verifyResult(`${Buffer.from(JSON.stringify(hdr)).toString('base64url')}.${p}.${s}`, { trust: pemCertificates(readFileSync(gatewayCa, 'utf8')) });
     assert.equal(v.valid, false); assert.match(v.reason, /is not the algorithm/);
   }
-  const notJws = cli(['verify-result', path.join(DICOM_DIR, 'CT_small.dcm'), '--trust', gatewayCa]);
+  const notJws = await cli(['verify-result', path.join(DICOM_DIR, 'CT_small.dcm'), '--trust', gatewayCa]);
   assert.ok(isCleanError(notJws), notJws.stderr); assert.match(notJws.stderr, /not a compact JWS/);
-  const missing = cli(['verify-result', path.join(tmp, 'nope.jws'), '--trust', gatewayCa]);
+  const missing = await cli(['verify-result', path.join(tmp, 'nope.jws'), '--trust', gatewayCa]);
   assert.ok(isCleanError(missing), missing.stderr);
 });
 
@@ -138,16 +143,18 @@ test('Accept: application/dicom → a signed Comprehensive SR that dcmsign and d
     writeFileSync(file, sr);
     const p = parseDicom(sr);
     assert.equal(stringValue(p, findElement(p.dataset, 0x00080016)), COMPREHENSIVE_SR);
-    const ds = spawnSync('dcmsign', ['--verify', '--add-cert-file', gatewayCa, file], { encoding: 'utf8' });
+    const ds = await run('dcmsign', ['--verify', '--add-cert-file', gatewayCa, file]);
     assert.equal(ds.status, 0, ds.stdout + ds.stderr);
     assert.match(ds.stdout + ds.stderr, /Signature Verification : OK/);
-    const dump = spawnSync('dsrdump', [file], { encoding: 'utf8' });
+    const dump = await run('dsrdump', [file]);
     assert.equal(dump.status, 0, dump.stderr);
     assert.equal(dump.stderr.trim(), '', dump.stderr);
     assert.match(dump.stdout, /Comprehensive SR Document/);
     assert.match(dump.stdout, new RegExp(`CODE:\\(,,"Finding"\\)=\\(CLASS\\d,99MEDSHIELD,"(normal|pneumonia)"\\)`));
     assert.match(dump.stdout, /NUM:\(,,"Probability of pneumonia"\)=/);
     assert.match(dump.stdout, new RegExp(`Algorithm Version"\\)="sha256:${card.weights.sha256.slice(0, 20)}`));
+    const own = await cli(['dicom', 'verify', '--trust', gatewayCa, '--require-signature', file, '--json']);
+    assert.equal(own.code, 0, own.stdout + own.stderr);
     assert.equal(checkReferencedMac(sr, body).valid, true);
     const other = signed.get(FILES.find((x) => x !== f)!)!;
     assert.equal(checkReferencedMac(sr, other).valid, false);
@@ -157,7 +164,7 @@ test('Accept: application/dicom → a signed Comprehensive SR that dcmsign and d
     // one changed byte of the SR's content → dcmsign refuses it
     const bad = Buffer.from(sr); const at = sr.indexOf('Probability of'); bad[at] ^= 0x20;
     writeFileSync(file, bad);
-    assert.notEqual(spawnSync('dcmsign', ['--verify', '--add-cert-file', gatewayCa, file], { encoding: 'utf8' }).status, 0);
+    assert.notEqual((await run('dcmsign', ['--verify', '--add-cert-file', gatewayCa, file])).status, 0);
   }
 });
 
