@@ -83,6 +83,7 @@ test('the JSON answer carries a JWS that verify-result accepts; the payload stat
     assert.equal(p.inputSigner, 'CN=medshield image signer, O=medshield');
     assert.equal(p.model, card.name);
     assert.equal(p.modelSha256, card.weights.sha256);
+    assert.equal(p.modelBinding, card.weights.binding);
     assert.equal(p.label, r.json.label);
     assert.equal(p.className, r.json.className);
     assert.deepEqual(p.probabilities, r.json.probabilities);

@@ -55,7 +55,7 @@ export function wantsDicom(accept: string | undefined): boolean {
 export function answerClaims(ctx: GatewayContext, requestId: string, input: { sha256: string; sopInstanceUid: string | null; signer: string | null }, pred: Prediction, time: Date, issuer: string | null): ResultClaims {
   return {
     requestId, inputSha256: input.sha256, sopInstanceUid: input.sopInstanceUid, inputSigner: input.signer,
-    model: ctx.model.card.name, modelSha256: ctx.model.card.weights?.sha256 ?? null,
+    model: ctx.model.card.name, modelSha256: ctx.model.card.weights?.sha256 ?? null, modelBinding: ctx.model.card.weights?.binding ?? null,
     label: pred.label, className: pred.className,
     ...(pred.confidence !== undefined ? { confidence: pred.confidence } : {}), ...(pred.probabilities ? { probabilities: pred.probabilities } : {}),
     time: time.toISOString(), ...(issuer ? { iss: issuer } : {}),

@@ -31,6 +31,8 @@ export interface ResultClaims {
   /** Model name (card) and SHA-256 of its weights as checked at load (ModelCard.weights.sha256). */
   model: string;
   modelSha256: string | null;
+  /** ModelCard.weights.binding: SHA-256 binding the class order, task and input to those weights (a re-labelled card changes it). */
+  modelBinding?: string | null;
   label: number;
   className: string;
   /** Top-1 probability (output.mode top1/probs), rounded as in the answer. */
