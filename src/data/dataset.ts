@@ -120,8 +120,10 @@ function toSplit(name: SplitName, images: NpyArray, labels: NpyArray, file: stri
   let img: Uint8Array | Float32Array;
   if (images.data instanceof Uint8Array) img = images.data;
   else if (images.data instanceof Float32Array || images.data instanceof Float64Array) {
-    let max = 0;
-    for (let i = 0; i < images.data.length; i++) if (images.data[i] > max) max = images.data[i];
+    let max = 0; let bad = 0;
+    for (let i = 0; i < images.data.length; i++) { const v = images.data[i]; if (!Number.isFinite(v)) bad++; else if (v > max) max = v; }
+    // NaN would pass the clamp below unchanged and ±Inf would be clamped to 0/1: refuse rather than evaluate silently.
+    if (bad) throw badInput(`${file}: split '${name}' has ${bad} NaN/Inf pixel value${bad === 1 ? '' : 's'} in ${name}_images`);
     const scale = max > 1 ? 1 / 255 : 1;
     img = Float32Array.from(images.data, (v) => Math.min(1, Math.max(0, v * scale)));
   } else throw badInput(`${file}: ${name}_images has dtype ${images.dtype}; uint8 or float images are supported`);

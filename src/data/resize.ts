@@ -10,7 +10,7 @@
  *   and the mean intensity is preserved exactly.
  * Channels: grey → RGB by replication; RGB → grey by ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B.
  */
-import { badArgument } from '../errors.js';
+import { badArgument, badInput } from '../errors.js';
 import type { DecodedImage } from './decoded.js';
 
 /** Sparse per-output-index weights along one axis. */
@@ -105,6 +105,9 @@ export function toModelInput(img: DecodedImage, shape: readonly [number, number,
   if (c !== 1 && c !== 3) throw badArgument(`model input must have 1 or 3 channels, got ${c}`);
   const expected = img.width * img.height * img.channels;
   if (img.data.length !== expected) throw badArgument(`decoded image data has ${img.data.length} values, expected ${expected}`);
+  let bad = 0;
+  for (let i = 0; i < img.data.length; i++) if (!Number.isFinite(img.data[i])) bad++;
+  if (bad) throw badInput(`decoded image has ${bad} NaN/Inf pixel value${bad === 1 ? '' : 's'}; refusing to classify it`);
   const n = img.width * img.height;
   if (c < img.channels) {
     const grey = convertChannels(img.data, n, img.channels, 1);

@@ -32,6 +32,7 @@ import { QueryDetector } from './query-detector.js';
 import { BatchedModel } from './inference.js';
 import { loadInputDefences } from './input-defences.js';
 import type { GatewayContext } from './context.js';
+import { answerSigner } from './signed-answer.js';
 import metricsPlugin, { GatewayMetrics } from './plugins/metrics.js';
 import auditPlugin from './plugins/audit.js';
 import authPlugin from './plugins/auth.js';
@@ -80,7 +81,8 @@ function errorStatus(e: FastifyError | MedshieldError | Error): number {
 }
 
 export async function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
-  const model = opts.model ?? await loadModel(config.model);
+  // A served model must have a card that binds its weights (hash + classes); older unhashed cards are refused.
+  const model = opts.model ?? await loadModel(config.model, { requireWeightsHash: true });
   // Before anything is opened: a bad defence spec or a detector for another model stops start-up here.
   const inputDefences = await loadInputDefences(config, model);
   const metrics = new GatewayMetrics();
@@ -93,6 +95,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     signer = { key: createPrivateKey(readFileSync(config.audit.signingKey)), subject: cert.subject.split('\n').join(', ') };
     publicKey = createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
   }
+  answerSigner(config); // the key that signs answers (signed-answer.ts): unusable → stop here, not at the first request
   const store = await openAuditStore(config.audit.url);
   const checkpoint = signer ? auditCheckpointFile(config.audit) : null;
   let audit: AuditLog;
@@ -101,7 +104,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   } catch (e) { await store.close().catch(() => undefined); throw e; }
   const qd = config.queryDetection;
   const ctx: GatewayContext = {
-    config, model, batched: new BatchedModel(inputDefences.served), inputDefences, modelId: model.card.name, modelVersion: opts.model ? 'in-process' : modelVersion(config.model),
+    config, model, batched: new BatchedModel(inputDefences.served), inputDefences, modelId: model.card.name, modelVersion: model.card.weights ? `sha256:${model.card.weights.sha256}` : opts.model ? 'in-process' : modelVersion(config.model),
     keys: new KeyStore(config.auth.keysFile), audit, verifier: config.signature.workers > 0 ? new VerifyPool(config.signature, config.signature.workers) : new ImageVerifier(config.signature),
     detector: qd.enabled ? new QueryDetector({ quantStep: qd.quantStep, windowSize: qd.windowSize, topK: qd.topK, matchThreshold: qd.matchThreshold, history: qd.history, alertFraction: qd.alertFraction, alertWindow: qd.alertWindow }) : null,
     metrics, blocked: new Map(),

@@ -3,8 +3,9 @@
  * and how well it did. Loading a model checks the card, and every command that feeds the model
  * data checks the data against the card.
  */
+import { createHash } from 'node:crypto';
 import type { Task } from '../data/medmnist.js';
-import { mismatch } from '../errors.js';
+import { MedshieldError, mismatch } from '../errors.js';
 
 export interface SplitMetrics { accuracy: number; auc: number; n: number }
 
@@ -56,6 +57,15 @@ export interface ModelCard {
     /** Gaussian noise augmentation for randomized smoothing (src/defences/smoothing.ts). */
     noise?: { sigma: number };
   };
+  /**
+   * What binds this card to its weights (absent in cards written before medshield recorded it):
+   * `sha256` — SHA-256 of the weight bytes in a defined order: for tfjs-layers the weight files
+   * concatenated in model.json's manifest order (exactly the buffer the network is loaded from), for
+   * ONNX the .onnx file; `files` — those files' names in that order (informational); `binding` —
+   * SHA-256 of the canonical JSON of {classes, input shape, onnx, task, weights sha256}, so editing how
+   * the outputs are read (e.g. swapping `classes`) without re-training is detected at load.
+   */
+  weights?: { sha256: string; files: string[]; binding: string };
   medshieldVersion: string;
   gitCommit: string | null;
   createdAt: string;
@@ -86,4 +96,39 @@ export function checkInputMatches(card: ModelCard, data: { height: number; width
   if (data.task !== undefined && data.task !== card.dataset.task) {
     throw mismatch(`${what} is a ${data.task} task but model '${card.name}' was trained for ${card.dataset.task}`);
   }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The card fields that say how the network's outputs are read, bound to the weights' hash (see ModelCard.weights). */
+export function cardBinding(card: ModelCard, weightsSha256: string): string {
+  const canon = JSON.stringify({
+    classes: card.dataset.classes, input: card.input.shape, onnx: card.onnx ? { layout: card.onnx.layout, output: card.onnx.output } : null,
+    task: card.dataset.task, weights: weightsSha256,
+  });
+  return createHash('sha256').update(canon).digest('hex');
+}
+
+/** A copy of `card` carrying the weights' hash and its binding (what `train`/`export` write). */
+export function withWeightsHash(card: ModelCard, weightsSha256: string, files: string[]): ModelCard {
+  const c = structuredClone(card);
+  c.weights = { sha256: weightsSha256, files, binding: cardBinding(c, weightsSha256) };
+  return c;
+}
+
+/**
+ * Check a loaded card against the SHA-256 of the weights actually read. Returns false when the card
+ * has no hash (a model saved by an older medshield): the caller decides (the gateway refuses, the CLI
+ * warns). Throws CHECKSUM (exit 2, one line) when the hash or the binding of classes/input/task to it
+ * does not match.
+ */
+export function checkWeightsHash(card: ModelCard, actualSha256: string, where: string): boolean {
+  const w = card.weights;
+  if (w === undefined) return false;
+  if (!w || typeof w.sha256 !== 'string' || !HEX64.test(w.sha256) || typeof w.binding !== 'string' || !HEX64.test(w.binding)) {
+    throw new MedshieldError('CHECKSUM', `${where}: model card's weights.sha256/weights.binding is malformed`);
+  }
+  if (w.sha256 !== actualSha256) throw new MedshieldError('CHECKSUM', `${where}: the weights' SHA-256 ${actualSha256.slice(0, 16)}… does not match the model card's ${w.sha256.slice(0, 16)}… (weights or card altered)`);
+  if (cardBinding(card, actualSha256) !== w.binding) throw new MedshieldError('CHECKSUM', `${where}: the model card's classes/task/input do not match what was bound to these weights (card edited after training)`);
+  return true;
 }

@@ -5,12 +5,13 @@
  * into place, so an interrupted save never leaves a directory that looks complete.
  * A directory holding `model.onnx` + card loads as a forward-only ONNX model.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf } from '../engine/index.js';
-import { badInput, notFound } from '../errors.js';
+import { MedshieldError, badInput, notFound } from '../errors.js';
 import { PACKAGE_ROOT } from '../version.js';
-import { CARD_FILE, validateCard, type ModelCard } from './card.js';
+import { CARD_FILE, checkWeightsHash, validateCard, withWeightsHash, type ModelCard } from './card.js';
 import { Classifier, type Model } from './model.js';
 
 /** The shipped default model (ResNet-18 on PneumoniaMNIST). */
@@ -67,6 +68,7 @@ export async function saveModel(model: Classifier, dir: string, opts: { shardByt
       const shard = opts.shardBytes ?? SHARD_BYTES;
       const names = weightFileNames(weightData.byteLength, shard);
       names.forEach((f, i) => writeFileSync(path.join(tmp, f), weightData.subarray(i * shard, Math.min((i + 1) * shard, weightData.byteLength))));
+      model.card = withWeightsHash(model.card, sha256Hex(weightData), names);
       writeFileSync(path.join(tmp, 'model.json'), JSON.stringify({
         format: 'layers-model', generatedBy: 'medshield', modelTopology: a.modelTopology,
         weightsManifest: [{ paths: names, weights: a.weightSpecs }],
@@ -82,6 +84,22 @@ export async function saveModel(model: Classifier, dir: string, opts: { shardByt
   }
 }
 
+/** SHA-256 (hex) of bytes. */
+export function sha256Hex(b: Uint8Array): string { return createHash('sha256').update(b).digest('hex'); }
+
+/** How loading treats a card without a weights hash (older saves): the gateway requires one; the CLI warns once per model. */
+export interface LoadOptions { requireWeightsHash?: boolean }
+
+const warnedUnhashed = new Set<string>();
+/** Check the weights' hash against the card (ModelCard.weights); refuse or warn when the card has none. */
+function checkIntegrity(card: ModelCard, sha: string, where: string, o: LoadOptions): void {
+  if (checkWeightsHash(card, sha, where)) return;
+  if (o.requireWeightsHash) throw new MedshieldError('CHECKSUM', `${where}: the model card records no weights hash (saved by an older medshield), so its weights cannot be checked; re-save the model with this version`);
+  const key = path.resolve(where);
+  if (!warnedUnhashed.has(key) && process.env.MEDSHIELD_QUIET !== '1') process.stderr.write(`medshield: warning: model '${where}' has no weights hash in its card (older save): weights and classes are not checked\n`);
+  warnedUnhashed.add(key);
+}
+
 function readCard(dir: string): ModelCard {
   const p = path.join(dir, CARD_FILE);
   if (!existsSync(p)) throw badInput(`model '${dir}' has no ${CARD_FILE}`);
@@ -90,7 +108,7 @@ function readCard(dir: string): ModelCard {
   return validateCard(raw, dir);
 }
 
-export async function loadClassifier(spec?: string): Promise<Classifier> {
+export async function loadClassifier(spec?: string, opts: LoadOptions = {}): Promise<Classifier> {
   const dir = resolveModelPath(spec);
   if (!existsSync(dir)) throw notFound(spec && spec !== 'default' ? `model '${spec}' does not exist` : `the shipped default model is missing (${dir})`);
   if (!statSync(dir).isDirectory()) throw badInput(`model '${dir}' is not a model directory`);
@@ -106,6 +124,7 @@ export async function loadClassifier(spec?: string): Promise<Classifier> {
   const weightSpecs = artifacts.weightsManifest.flatMap((g) => g.weights);
   const expected = weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
   if (buf.byteLength !== expected) throw badInput(`model '${dir}': the weight files (${files.map((f) => path.basename(f)).join(', ')}) hold ${buf.byteLength} bytes, expected ${expected}`);
+  checkIntegrity(card, sha256Hex(buf), dir, opts);
   let net: tf.LayersModel;
   try {
     net = await tf.loadLayersModel(tf.io.fromMemory({
@@ -123,12 +142,19 @@ export async function loadClassifier(spec?: string): Promise<Classifier> {
 }
 
 /** Load any model: a medshield directory (tfjs) or ONNX (a `.onnx` file or a directory with model.onnx). */
-export async function loadModel(spec?: string): Promise<Model> {
+export async function loadModel(spec?: string, opts: LoadOptions = {}): Promise<Model> {
   const p = resolveModelPath(spec);
   const isOnnx = p.toLowerCase().endsWith('.onnx') || (existsSync(path.join(p, 'model.onnx')) && !existsSync(path.join(p, 'model.json')));
   if (isOnnx) {
     const { loadOnnxModel } = await import('./onnx.js');
-    return loadOnnxModel(p);
+    const m = await loadOnnxModel(p);
+    // The .onnx file is hashed as it is on disk after the session is built; the model is refused before any use.
+    const file = existsSync(p) && statSync(p).isDirectory() ? path.join(p, 'model.onnx') : p;
+    checkIntegrity(m.card, sha256Hex(readFileSync(file)), p, opts);
+    return m;
   }
-  return loadClassifier(spec);
+  return loadClassifier(spec, opts);
 }
+
+/** The weights' SHA-256 a loaded model was checked against (ModelCard.weights.sha256), or null for an unhashed card. */
+export function modelSha256(m: { card: ModelCard }): string | null { return m.card.weights?.sha256 ?? null; }

@@ -15,12 +15,13 @@
  *
  * Usage: `medshield export --model default --format onnx --out /tmp/default-onnx --json`
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf } from '../engine/index.js';
 import { badInput, unsupported } from '../errors.js';
 import { VERSION } from '../version.js';
-import { CARD_FILE, type ModelCard } from './card.js';
+import { CARD_FILE, withWeightsHash, type ModelCard } from './card.js';
 import type { Classifier } from './model.js';
 import { floatTensor, graph, model as modelProto, node, valueInfo, type AttrValue, type Pb } from './onnx-proto.js';
 
@@ -285,7 +286,8 @@ export function onnxCard(card: ModelCard): ModelCard {
  */
 export async function exportOnnx(model: Classifier, out: string): Promise<string> {
   const bytes = onnxBytes(model.net, `${model.card.name}: ${model.card.architecture.name} on ${model.card.dataset.name} (exported by medshield ${VERSION})`);
-  const card = JSON.stringify(onnxCard(model.card), null, 2) + '\n';
+  const onnxFile = out.toLowerCase().endsWith('.onnx') ? path.basename(out) : 'model.onnx';
+  const card = JSON.stringify(withWeightsHash(onnxCard(model.card), createHash('sha256').update(bytes).digest('hex'), [onnxFile]), null, 2) + '\n';
   const parent = path.dirname(path.resolve(out));
   mkdirSync(parent, { recursive: true });
   if (out.toLowerCase().endsWith('.onnx')) {

@@ -13,7 +13,7 @@
  */
 import { createSign, randomBytes } from 'node:crypto';
 import { badArgument, badInput, unsupported } from '../errors.js';
-import { parseDicom, findElement, usValue, tagStr, UNDEFINED, PIXEL_DATA, type DicomElement, type DicomItem, type ParsedDicom } from './dicom-parse.js';
+import { parseDicom, findElement, usValue, tagStr, UNDEFINED, PIXEL_DATA, ITEM, SEQ_DELIM, type DicomElement, type DicomItem, type ParsedDicom } from './dicom-parse.js';
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { encodeAT, encodeElement, encodeItem, encodeSequence, encodeString, encodeUS, writeU32, type Encoding } from './dicom-encode.js';
 import { macTransferSyntaxFor } from './transfer-syntax.js';
@@ -53,6 +53,8 @@ export interface SignOptions {
   uid?: string;
   /** Sign a sequence item instead of the main data set: a path like "(0008,1140)[0]" or "(0040,A730)[1].(0008,1199)[0]". */
   item?: string;
+  /** Digital Signature Purpose Code Sequence (0400,0401) item, e.g. {value: '1', scheme: 'ASTM-sigpurpose', meaning: "Author's Signature"} (PS3.15 C.4/C.5 SR profile requires one). Covered by the MAC like DCMTK's encodeDigitalSignatureItem. */
+  purpose?: { value: string; scheme: string; meaning: string };
 }
 
 export interface SignResult {
@@ -203,10 +205,19 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   const head = [encodeUS(TAG.MACIDNumber, macId, enc), encodeString(TAG.DigitalSignatureUID, 'UI', uid, enc), encodeString(TAG.DigitalSignatureDateTime, 'DT', dt, enc), encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', enc)];
   const headMac = [encodeUS(TAG.MACIDNumber, macId, macEnc), encodeString(TAG.DigitalSignatureUID, 'UI', uid, macEnc), encodeString(TAG.DigitalSignatureDateTime, 'DT', dt, macEnc), encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', macEnc)];
 
+  // Purpose code item (0008,0100) CodeValue, (0008,0102) CodingSchemeDesignator, (0008,0104) CodeMeaning; last in the signature item (0400,0401).
+  const purposeSeq = (e: Encoding) => opts.purpose ? encodeSequence(TAG.DigitalSignaturePurposeCodeSequence, [encodeItem([encodeString(0x00080100, 'SH', opts.purpose.value, e), encodeString(0x00080102, 'SH', opts.purpose.scheme, e), encodeString(0x00080104, 'LO', opts.purpose.meaning, e)], e)], e) : null;
   const signer = createSign(MAC_ALGORITHMS[mac]);
   const w = new MacWriter(signer, macTs.littleEndian, macTs.explicitVR);
   for (const el of covered) writeSignatureFormat(p.bytes, el, w, target.elements);
   for (const b of headMac) w.bytes(b);
+  const pm = purposeSeq(macEnc);
+  if (pm) {
+    // Signature format of a sequence (mac-encoding.ts): tag, VR + reserved, no lengths, item tag, elements, sequence delimiter.
+    const body = pm.subarray((macEnc.explicitVR ? 12 : 8) + 8);
+    w.tag(TAG.DigitalSignaturePurposeCodeSequence); if (macEnc.explicitVR) { w.ascii('SQ'); w.u16(0); }
+    w.tag(ITEM); w.bytes(body); w.tag(SEQ_DELIM);
+  }
   w.flush();
   let signature: Buffer;
   try { signature = signer.sign(opts.signer.key); } catch (e) { throw unsupported(`cannot sign with this key and MAC ${mac}: ${(e as Error).message.split('\n')[0]}`); }
@@ -216,6 +227,8 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
     const token = await opts.timestamp(signature);
     sigItem.push(encodeString(TAG.CertifiedTimestampType, 'CS', 'CMS_TSP', enc), encodeElement(TAG.CertifiedTimestamp, 'OB', token, enc));
   }
+  const ps = purposeSeq(enc);
+  if (ps) sigItem.push(ps);
   const macItem = [encodeUS(TAG.MACIDNumber, macId, enc), encodeString(TAG.MACCalculationTransferSyntaxUID, 'UI', macTs.uid, enc), encodeString(TAG.MACAlgorithm, 'CS', mac, enc), encodeAT(TAG.DataElementsSigned, coveredTags, enc)];
 
   const splices: Splice[] = [];

@@ -23,6 +23,7 @@ export const commands: CommandEntry[] = [
   { names: ['keys'], load: () => import('./keys.js') },
   { names: ['dicom'], load: () => import('./dicom.js') },
   { names: ['sign', 'verify'], load: () => import('./sign.js') },
+  { names: ['verify-result'], load: () => import('./verify-result.js') },
   { names: ['serve'], load: () => import('./serve.js') },
   { names: ['gateway'], load: () => import('./gateway.js') },
   { names: ['audit'], load: () => import('./audit.js') },

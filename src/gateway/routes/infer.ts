@@ -12,6 +12,7 @@ import { OUTCOME } from '../audit/record.js';
 import { screenInput, type DetectorVerdict } from '../input-defences.js';
 import type { GatewayContext } from '../context.js';
 import { afterSettled, gate, settled } from '../lifecycle.js';
+import { sendAnswer } from '../signed-answer.js';
 
 export const INFER_RESPONSE = {
   type: 'object',
@@ -31,6 +32,7 @@ export const INFER_RESPONSE = {
       description: "warnings: 'query-attack-suspected', and {detector, score} for each input detector with action flag whose score exceeded its threshold",
       items: { anyOf: [{ type: 'string' }, { type: 'object', required: ['detector', 'score'], properties: { detector: { type: 'string' }, score: { type: 'number' } } }] },
     },
+    result: { type: 'string', description: "signed answer: compact JWS (gateway key, x5c chain) over requestId, input SHA-256, SOP Instance UID, input signer, model SHA-256, label, probabilities, time; check with `medshield verify-result`. With 'Accept: application/dicom' the answer is instead a signed DICOM Comprehensive SR (this JWS in the X-Medshield-Result header)" },
   },
 } as const;
 
@@ -55,7 +57,7 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
       description: `Body: the raw file. Accepted Content-Types: ${types.join(', ')}. The image's DICOM signature is verified first; refused images get 422 and never reach the model.`,
       tags: ['inference'], security: [{ bearerAuth: [] }],
       consumes: types,
-      response: { 200: INFER_RESPONSE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 413: ERROR_RESPONSE, 415: ERROR_RESPONSE, 422: ERROR_RESPONSE, 429: ERROR_RESPONSE, 503: ERROR_RESPONSE },
+      response: { 200: INFER_RESPONSE, 400: ERROR_RESPONSE, 406: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 413: ERROR_RESPONSE, 415: ERROR_RESPONSE, 422: ERROR_RESPONSE, 429: ERROR_RESPONSE, 503: ERROR_RESPONSE },
     },
   }, async (req, reply) => {
     const x = req.modelInput;
@@ -86,6 +88,6 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
     const pred = applyOutputPolicy(p, ctx.model.classes, ctx.config.output);
     const check = req.auditCtx.check!;
     req.auditCtx.decision = `${pred.label}:${pred.className}${pred.confidence !== undefined ? `:${pred.confidence}` : ''}`;
-    return { requestId: req.id, ...pred, signature: { valid: check.valid, signed: check.signed, signer: check.signer, profile: check.profile }, flags: [...req.auditCtx.flags, ...verdicts.filter((v) => v.triggered).map((v) => ({ detector: v.detector, score: Number(v.score.toPrecision(4)) }))] };
+    return sendAnswer(ctx, req, reply, pred, { requestId: req.id, ...pred, signature: { valid: check.valid, signed: check.signed, signer: check.signer, profile: check.profile }, flags: [...req.auditCtx.flags, ...verdicts.filter((v) => v.triggered).map((v) => ({ detector: v.detector, score: Number(v.score.toPrecision(4)) }))] });
   });
 }
