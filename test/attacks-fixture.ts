@@ -14,7 +14,7 @@ import type { Classifier } from '../src/models/model.js';
 import { selectImages } from '../src/eval/images.js';
 import type { Images } from '../src/eval/robustness.js';
 
-const CACHE = path.join(tmpdir(), 'medshield-attacks-fixture-v1');
+const CACHE = path.join(tmpdir(), 'medshield-attacks-fixture-v2');
 
 export interface Fixture { model: Classifier; dir: string; data: Dataset }
 
