@@ -268,6 +268,11 @@ def main():
         calibrate_bn(net, tr, 3)
         if name == 'vit_b_16':  # random-initialised heads are zero in torchvision's ViT: give it a real one
             nn.init.normal_(net.heads.head.weight, std=0.5)
+        last = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():  # keep random logits O(1), so float32 rounding stays far below the 1e-4 check
+            z = Pre(net, 3)(tr[:256]).abs().max()
+            last.weight.div_(z)
+            last.bias.div_(z)
         export(name, net, 3, a.out, x16, y16, opset=opset, note='random-initialised, width-reduced; batch-norm statistics from 512 real training images')
 
 
