@@ -47,6 +47,8 @@ export interface ImportOptions {
   dataDir?: string;
   /** Images compared against onnxruntime (default 16). */
   checkImages?: number;
+  /** Evaluate on the dataset's split when `dataset` is given (default true). */
+  evaluate?: boolean;
   /** Largest accepted |engine − onnxruntime| (default 1e-4). */
   tolerance?: number;
 }
@@ -184,7 +186,7 @@ export async function importOnnx(o: ImportOptions): Promise<ImportResult> {
 
   // Evaluate, then write atomically.
   let evalOut: ImportResult['eval'] = null;
-  if (o.dataset) {
+  if (o.dataset && o.evaluate !== false) {
     const r = await evaluateSplit(model, split);
     evalOut = { accuracy: r6(r.accuracy), auc: r6(r.auc) };
     card.metrics = { [splitName === 'test' ? 'test' : 'val']: { accuracy: evalOut.accuracy, auc: evalOut.auc, n: r.n } };
