@@ -57,20 +57,20 @@ test('eval on the imported directory reproduces the import evaluation', () => {
 });
 
 test('attack: pgd, apgd-ce and autoattack run white-box on the imported model; robust ≤ clean, larger ε no stronger model', () => {
-  const pgd = json(['attack', '--model', dir, '--attack', 'pgd', '--eps', '2/255,8/255', '--limit', '48']);
+  const pgd = json(['attack', '--model', dir, '--attack', 'pgd', '--eps', '2/255,8/255', '--limit', '32']);
   assert.equal(pgd.length, 2);
   assert.ok(pgd[0].cleanAccuracy > 0.7);
   assert.ok(pgd[0].robustAccuracy <= pgd[0].cleanAccuracy && pgd[1].robustAccuracy <= pgd[0].robustAccuracy);
   assert.ok(pgd[1].robustAccuracy < 0.2, `PGD at 8/255 robust ${pgd[1].robustAccuracy}`);
   for (const attack of ['apgd-ce', 'autoattack']) {
-    const r = json(['attack', '--model', dir, '--attack', attack, '--eps', '8/255', '--limit', '24']);
+    const r = json(['attack', '--model', dir, '--attack', attack, '--eps', '8/255', '--limit', '16']);
     const row = Array.isArray(r) ? r[0] : r;
     assert.ok(row.robustAccuracy <= row.cleanAccuracy && row.robustAccuracy < 0.2, `${attack}: ${JSON.stringify(row)}`);
   }
 });
 
 test('detect: kd_bu fits on the ONNX node feature layer and its final Gemm', () => {
-  const r = json(['detect', '--model', dir, '--detector', 'kd_bu', '--train-attack', 'pgd', '--test-attacks', 'pgd', '--eps', '8/255', '--fit-limit', '120', '--limit', '60']);
+  const r = json(['detect', '--model', dir, '--detector', 'kd_bu', '--train-attack', 'pgd', '--test-attacks', 'pgd', '--eps', '8/255', '--fit-limit', '80', '--limit', '40']);
   const row = r.results[0];
   assert.equal(r.detector, 'kd_bu');
   assert.ok(row.n > 10 && row.auc > 0.5, JSON.stringify(row));
