@@ -215,26 +215,48 @@ export class OnnxGraph {
     const vals = new Map<string, V>();
     vals.set(this.inputName, { t: x, nhwc: inputNchw && x.rank === 4 });
     const pending = new Set(want.filter((w) => !vals.has(w)));
-    for (const n of this.nodes) {
+    // Free each activation after its last reader (peak memory ≈ the live frontier, not the whole
+    // graph); tensors saved for backprop are kept by tfjs' tape, so this is safe under tf.grad.
+    const keepNames = new Set([this.inputName, ...want]);
+    const lastUse = new Map<string, number>();
+    this.nodes.forEach((n, i) => { for (const name of n.inputs) if (name) lastUse.set(name, i); });
+    const refs = new Map<tf.Tensor, number>();
+    const own = (v: V) => { if (!isC(v) && v.t !== x) refs.set(v.t, (refs.get(v.t) ?? 0) + 1); };
+    for (let i = 0; i < this.nodes.length; i++) {
+      const n = this.nodes[i];
       if (!pending.size) break;
-      const ins = n.inputs.map((i): V | undefined => (!i ? undefined : vals.get(i) ?? this.consts.get(i)));
-      n.inputs.forEach((i, j) => { if (i && !ins[j]) throw badInput(`${this.file}: node '${n.name}' (${n.op}) reads '${i}', which nothing computes`); });
-      let outs: V[];
+      const ins = n.inputs.map((name): V | undefined => (!name ? undefined : vals.get(name) ?? this.consts.get(name)));
+      n.inputs.forEach((name, j) => { if (name && !ins[j]) throw badInput(`${this.file}: node '${n.name}' (${n.op}) reads '${name}', which nothing computes`); });
+      let outs: V[] = [];
       try {
-        outs = ins.every((v) => !v || isC(v)) && CONST_OPS.has(n.op)
-          ? constOp(n, ins as Array<Const | undefined>, this.opset)
-          : this.exec(n, ins);
+        if (ins.every((v) => !v || isC(v)) && CONST_OPS.has(n.op)) outs = constOp(n, ins as Array<Const | undefined>, this.opset);
+        else tf.tidy(() => { outs = this.exec(n, ins); return outs.filter((v): v is TV => !isC(v)).map((v) => v.t); });
       } catch (e) {
         if (e instanceof MedshieldError) throw e;
         throw badInput(`${this.file}: node '${n.name}' (${n.op}, opset ${this.opset}): ${e instanceof Error ? e.message.split('\n')[0] : e}`);
       }
-      n.outputs.forEach((o, j) => { if (o && outs[j]) { vals.set(o, outs[j]); pending.delete(o); } });
+      n.outputs.forEach((o, j) => { if (o && outs[j]) { vals.set(o, outs[j]); own(outs[j]); pending.delete(o); } });
+      for (const name of new Set(n.inputs)) {
+        if (!name || lastUse.get(name) !== i || keepNames.has(name)) continue;
+        const v = vals.get(name);
+        if (!v || isC(v)) continue;
+        vals.delete(name);
+        const r = (refs.get(v.t) ?? 0) - 1;
+        if (r > 0) { refs.set(v.t, r); continue; }
+        if (refs.has(v.t)) { refs.delete(v.t); if (!this.isCached(v.t)) v.t.dispose(); }
+      }
     }
     return want.map((w) => {
       const v = vals.get(w) ?? this.consts.get(w);
       if (!v) throw badInput(`${this.file}: no value named '${w}' in the graph`);
       return this.canon(v);
     });
+  }
+
+  /** Whether `t` is one of the graph's long-lived (kept) constant tensors. */
+  private isCached(t: tf.Tensor): boolean {
+    for (const c of [this.tcache, this.bcache]) for (const v of c.values()) if (v === t) return true;
+    return false;
   }
 
   // ---------------------------------------------------------------- helpers
