@@ -22,6 +22,8 @@ export interface DropoutParams { dropout?: number; passes?: number; seed?: numbe
 export function logitsDense(model: DifferentiableModel): { W: tf.Tensor2D; b: tf.Tensor1D } {
   const net = (model as unknown as { net?: tf.LayersModel }).net;
   let dense: tf.layers.Layer | undefined;
+  const own = (model as unknown as { logitsDense?: () => { W: tf.Tensor2D; b: tf.Tensor1D } | null }).logitsDense?.();
+  if (own) return own; // an imported ONNX graph's final Gemm (src/models/onnx-graph/model.ts)
   try { dense = net?.getLayer('logits'); } catch { dense = undefined; }
   if (!dense) throw unsupported(`kd_bu needs a final dense layer named 'logits' (model '${model.card.name}')`);
   const [W, b] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];

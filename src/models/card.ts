@@ -33,7 +33,12 @@ export interface ModelCard {
   };
   metrics: { val?: SplitMetrics; test?: SplitMetrics };
   /** For ONNX models: how to feed and read the graph. */
-  onnx?: { layout: 'NCHW' | 'NHWC'; output: 'logits' | 'probs' };
+  onnx?: {
+    layout: 'NCHW' | 'NHWC'; output: 'logits' | 'probs';
+    /** Written by `medshield model import` (src/models/onnx-import.ts): the graph runs differentiably with tfjs ops. */
+    differentiable?: boolean; file?: string; sha256?: string; opset?: number; featureLayers?: string[];
+    preprocess?: { range: [number, number]; mean: number[] | null; std: number[] | null; channels: number };
+  };
   training?: {
     seed: number;
     epochs: number;

@@ -6,14 +6,21 @@
  * optional `X.card.json` beside it. Without a card, the input shape and layout (NCHW when the
  * second dimension is 1 or 3, else NHWC) come from the graph, classes are numbered, and the
  * output is treated as logits (softmax applied) unless the card says `onnx.output: "probs"`.
+ *
+ * A directory written by `medshield model import` (card `onnx.differentiable: true`) loads instead as
+ * a differentiable {@link OnnxGraphModel}: the graph runs with tfjs ops (src/models/onnx-graph/),
+ * after the ONNX file's sha256 is checked against the card's.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { badInput, notFound } from '../errors.js';
+import { badInput, mismatch, notFound } from '../errors.js';
 import { VERSION } from '../version.js';
 import { validateCard, type ModelCard } from './card.js';
-import type { ForwardModel } from './model.js';
+import type { DifferentiableModel, ForwardModel, Model } from './model.js';
+import { CARD_FILE } from './card.js';
+import type { OnnxGraphModel } from './onnx-graph/model.js';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | null = null;
@@ -78,8 +85,47 @@ function inferredCard(file: string, dims: ReadonlyArray<number | string>, k: num
   };
 }
 
-export async function loadOnnxModel(p: string): Promise<OnnxModel> {
+/** The card of an imported (differentiable) ONNX model directory, or null when `p` is not one. */
+export function importedOnnxCard(p: string): ModelCard | null {
+  const cardPath = path.join(p, CARD_FILE);
+  if (!existsSync(p) || !statSync(p).isDirectory() || !existsSync(cardPath)) return null;
+  let raw: unknown;
+  try { raw = JSON.parse(readFileSync(cardPath, 'utf8')); } catch { throw badInput(`${cardPath} is not valid JSON`); }
+  const card = validateCard(raw, cardPath);
+  return card.architecture.format === 'onnx' && card.onnx?.differentiable ? card : null;
+}
+
+/** Load an imported ONNX model directory as a differentiable model (weights' sha256 checked against the card). */
+export async function loadImportedOnnx(dir: string, card = importedOnnxCard(dir)): Promise<OnnxGraphModel> {
+  if (!card) throw badInput(`model '${dir}' is not an imported ONNX model directory (run 'medshield model import')`);
+  const name = card.onnx?.file ?? 'model.onnx';
+  if (name !== path.basename(name)) throw badInput(`model '${dir}': card names ONNX file ${JSON.stringify(name)}, not a plain file name`);
+  const file = path.join(dir, name);
+  if (!existsSync(file)) throw badInput(`model '${dir}' is incomplete (${name} is missing)`);
+  const bytes = readFileSync(file);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (card.onnx?.sha256 && sha !== card.onnx.sha256) throw mismatch(`model '${dir}': ${name} has sha256 ${sha.slice(0, 12)}…, the card says ${card.onnx.sha256.slice(0, 12)}… (the file changed after import)`);
+  const { readOnnxModel } = await import('./onnx-graph/proto.js');
+  const { OnnxGraph } = await import('./onnx-graph/graph.js');
+  const { OnnxGraphModel } = await import('./onnx-graph/model.js');
+  const layers = card.onnx?.featureLayers ?? [];
+  const graph = new OnnxGraph(readOnnxModel(bytes, file), file, layers);
+  const feats = layers.length ? layers : [graph.defaultFeatureLayer()];
+  return new OnnxGraphModel(graph, card, feats);
+}
+
+/** A model with gradients: an imported ONNX directory, else a medshield (tfjs) model directory. */
+export async function loadDifferentiableModel(spec?: string): Promise<DifferentiableModel> {
+  const { resolveModelPath, loadClassifier } = await import('./io.js');
+  const p = resolveModelPath(spec);
+  const card = importedOnnxCard(p);
+  return card ? loadImportedOnnx(p, card) : loadClassifier(spec);
+}
+
+export async function loadOnnxModel(p: string): Promise<Model> {
   if (!existsSync(p)) throw notFound(`model '${p}' does not exist`);
+  const imported = importedOnnxCard(p);
+  if (imported) return loadImportedOnnx(p, imported);
   const dir = statSync(p).isDirectory();
   const file = dir ? path.join(p, 'model.onnx') : p;
   const cardPath = dir ? path.join(p, 'model-card.json') : p.replace(/\.onnx$/i, '.card.json');

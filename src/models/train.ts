@@ -65,7 +65,7 @@ export interface TrainResult {
 export interface EvalResult extends ClassificationMetrics { n: number; probs: Float32Array }
 
 /** Probabilities for a whole split, in batches. */
-export async function predictSplit(model: Classifier, split: Split, batchSize = 256): Promise<Float32Array> {
+export async function predictSplit(model: Pick<Classifier, "classes" | "probs">, split: Split, batchSize = 256): Promise<Float32Array> {
   const k = model.classes.length;
   const out = new Float32Array(split.n * k);
   for (let s = 0; s < split.n; s += batchSize) {
@@ -78,7 +78,7 @@ export async function predictSplit(model: Classifier, split: Split, batchSize = 
   return out;
 }
 
-export async function evaluateSplit(model: Classifier, split: Split, batchSize = 256): Promise<EvalResult> {
+export async function evaluateSplit(model: Pick<Classifier, "classes" | "task" | "probs">, split: Split, batchSize = 256): Promise<EvalResult> {
   const probs = await predictSplit(model, split, batchSize);
   const m = classificationMetrics({ probs, n: split.n, k: model.classes.length }, split.labels, model.task);
   return { ...m, n: split.n, probs };

@@ -10,7 +10,7 @@ import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadDataset } from '../../data/dataset.js';
-import { loadClassifier } from '../../models/io.js';
+import { loadDifferentiableModel } from '../../models/onnx.js';
 import { checkInputMatches } from '../../models/card.js';
 import { getAttack } from '../../attacks/registry.js';
 import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
@@ -53,7 +53,7 @@ export default function register(program: Command): void {
       for (const a of [trainAttack, ...testAttacks]) if (a.threatModel !== 'whitebox') throw badArgument(`detect crafts examples with white-box attacks; '${a.name}' is a ${a.threatModel} attack`);
       const eps = parseEpsilonList(o.eps);
       await startEngine(o);
-      const model = await loadClassifier(o.model);
+      const model = await loadDifferentiableModel(o.model);
       const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
       const te = data.splits.test;
       checkInputMatches(model.card, { height: te.height, width: te.width, channels: te.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadDataset, limitSplit, type SplitName } from '../../data/dataset.js';
-import { loadClassifier } from '../../models/io.js';
+import { loadDifferentiableModel } from '../../models/onnx.js';
 import { checkInputMatches } from '../../models/card.js';
 import { evaluateSplit } from '../../models/train.js';
 import { round } from '../../eval/metrics.js';
@@ -19,7 +19,7 @@ export default function register(program: Command): void {
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
     .action(action(async (o: EvalCli) => {
       await startEngine(o);
-      const model = await loadClassifier(o.model);
+      const model = await loadDifferentiableModel(o.model);
       const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
       const split = limitSplit(data.splits[o.split], o.limit);
       checkInputMatches(model.card, { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });

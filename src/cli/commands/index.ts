@@ -32,4 +32,5 @@ export const commands: CommandEntry[] = [
   { names: ['detect'], load: () => import('./detect.js') },
   { names: ['certify'], load: () => import('./certify.js') },
   { names: ['scorecard'], load: () => import('./scorecard.js') },
+  { names: ['model'], load: () => import('./model.js') },
 ];

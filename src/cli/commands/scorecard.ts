@@ -10,6 +10,7 @@ import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadDataset } from '../../data/dataset.js';
 import { loadClassifier, resolveModelPath } from '../../models/io.js';
+import { loadDifferentiableModel } from '../../models/onnx.js';
 import { checkInputMatches } from '../../models/card.js';
 import type { Classifier } from '../../models/model.js';
 import { parseEpsilon, checkEpsilon } from '../../attacks/epsilon.js';
@@ -26,7 +27,7 @@ interface ScorecardCli extends CommonOptions {
 }
 
 /** A helper model for one row: the one given, else the shipped one when it was trained on this dataset. */
-async function helperModel(spec: string | undefined, shipped: string, dataset: string, main: Classifier): Promise<Classifier | undefined> {
+async function helperModel(spec: string | undefined, shipped: string, dataset: string, main: { inputShape: [number, number, number] }): Promise<Classifier | undefined> {
   if (spec) return loadClassifier(spec);
   if (!existsSync(resolveModelPath(shipped))) return undefined;
   const m = await loadClassifier(shipped);
@@ -38,7 +39,7 @@ export async function scorecardCommand(o: ScorecardCli, command: string): Promis
   const defences = parseScorecardList(o.defences);
   const eps = { value: parseEpsilon(o.eps), text: o.eps.trim() };
   await startEngine(o);
-  const model = await loadClassifier(o.model);
+  const model = await loadDifferentiableModel(o.model);
   const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
   const te = data.splits.test;
   checkInputMatches(model.card, { height: te.height, width: te.width, channels: te.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
