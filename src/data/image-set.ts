@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { Rng } from '../engine/random.js';
 import { badArgument, badInput, notFound, oneLine, unsupported } from '../errors.js';
 import type { Dataset, Split, SplitName } from './dataset.js';
-import type { DatasetInfo, Task } from './medmnist.js';
+import { MEDMNIST, type DatasetInfo, type Task } from './medmnist.js';
 import { decodeImage } from './image.js';
 import { convertChannels, toModelInput } from './resize.js';
 
@@ -73,9 +73,11 @@ export interface ImageSetFacts {
   files: Record<SplitName, string[]>;
 }
 
-/** Does `spec` name an image folder or a labels CSV (as opposed to a MedMNIST name or `.npz`)? */
+/** Does `spec` name an image folder or a labels CSV (as opposed to a MedMNIST name or `.npz`)? A bare MedMNIST name stays MedMNIST (write `./name` for a folder of that name). */
 export function isImageSetSpec(spec: string): boolean {
   if (/\.csv$/i.test(spec)) return true;
+  const bare = /^([a-z]+)(?:_\d+)?$/i.exec(spec);
+  if (bare && MEDMNIST[bare[1].toLowerCase()]) return false;
   try { return statSync(spec).isDirectory(); } catch { return false; }
 }
 
