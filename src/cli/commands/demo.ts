@@ -12,7 +12,7 @@ import { ModelTarget } from '../../attacks/target.js';
 import { epsilonSweep } from '../../eval/sweep.js';
 import { selectImages } from '../../eval/images.js';
 import type { AttackSummary } from '../../eval/robustness.js';
-import { progress, note } from '../progress.js';
+import { progress, activity } from '../progress.js';
 import { detectorAct } from '../../eval/story.js';
 import { encodePng } from '../../eval/examples.js';
 import { tamperDemo } from '../../provenance/tamper-demo.js';
@@ -62,10 +62,12 @@ export default function register(program: Command): void {
       if (surrogate) runs.push(...(await epsilonSweep(new ModelTarget(model), img, ATTACKS.transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => step(d, t) })).map((x) => x.summary));
       bar.stop();
       // detect → adaptive attack → signatures
-      note('fitting a detector and running the informed attacker …');
+      const stages = activity('demo');
+      stages.stage('fitting a detector and running the informed attacker …');
       // 200 fit and 200 calibration films for the default 128 attacked films (fewer for a small --attack-images)
       const fitN = Math.min(200, Math.max(48, 2 * img.n));
-      const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed);
+      const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed, undefined, undefined, (what) => stages.stage(`demo: ${what}`));
+      stages.stop();
       const [h, w, c] = img.shape; const dd = h * w * c;
       const exIndex = act.example?.index ?? 0;
       const png = (x: Float32Array): Buffer => encodePng(x, h, w, c);

@@ -17,7 +17,7 @@ import { selectImages } from '../../eval/images.js';
 import { evaluateDetection, type DetectionReport } from '../../eval/detection.js';
 import { createDetector, DETECTOR_NAMES, saveDetector } from '../../detectors/registry.js';
 import { badArgument } from '../../errors.js';
-import { note } from '../progress.js';
+import { activity } from '../progress.js';
 
 interface DetectCli extends CommonOptions, DataCli {
   model: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
@@ -57,14 +57,16 @@ export default function register(program: Command): void {
       const te = data.splits.test;
       for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
       const several = names.length > 1 || eps.length > 1;
+      const stages = activity('detect');
       const reports: DetectionReport[] = await evaluateDetection(model, {
         detectors: names, trainImages: selectImages(data.splits[o.fitSplit], o.fitLimit, o.seed), fitSplit: o.fitSplit,
         // fit pairs from val: the density models (KD, Mahalanobis) get training images, disjoint from them
         referenceImages: o.fitSplit === 'val' ? selectImages(data.splits.train, REFERENCE_IMAGES, o.seed) : undefined, testImages: selectImages(te, o.limit, o.seed),
         trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
-        onProgress: (what) => { note(`medshield: ${what}`); },
+        onProgress: (what) => stages.stage(what),
       });
+      stages.stop();
       if (o.report) {
         const { writeDetectionReport } = await import('../../report/detection.js');
         await writeDetectionReport(o.report, reports, { model: model.card.name, dataset: data.name, classes: data.info.classes, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
