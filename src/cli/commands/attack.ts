@@ -23,6 +23,7 @@ import { selectImages } from '../../eval/images.js';
 import { epsilonSweep, stepSweep } from '../../eval/sweep.js';
 import { writeRecords } from '../../eval/records.js';
 import { makeExamples, saveExamples } from '../../eval/examples.js';
+import { saveAdversarialSet } from '../../eval/adversarial-set.js';
 import type { AttackEvaluation, AttackSummary, Victim } from '../../eval/robustness.js';
 import { addTargetOptions, openVictimTarget, usesRemoteTarget, type TargetCli } from '../target-options.js';
 import type { Target } from '../../attacks/target.js';
@@ -35,7 +36,7 @@ interface AttackCli extends CommonOptions, TargetCli, DataCli {
   maxQueries?: number; pInit?: string; surrogate?: string; baseAttack: string; out?: string;
   model: string; split: SplitName; limit?: number; attack: string; eps: string; steps?: string; stepSize?: string;
   norm?: Norm; targeted?: boolean; target?: string; label?: string; loss?: LossName; restarts?: number; batchSize: number;
-  saveExamples?: string; records?: string; report?: string;
+  saveExamples?: string; saveAdversarial?: string; records?: string; report?: string;
 }
 
 /** The fixed JSON object of the CLI contract (plus notes/components/targeted success when relevant). */
@@ -73,6 +74,7 @@ export default function register(program: Command): void {
     .option('--restarts <n>', 'random restarts (PGD, APGD, FAB)', parseIntArg('--restarts', 1, 1000))
     .option('--batch-size <n>', 'images per attack batch', parseIntArg('--batch-size', 1, 65536), 128)
     .option('--save-examples <dir>', 'write original/adversarial/difference PNGs of a few examples')
+    .option('--save-adversarial <file.npz>', 'write the float32 adversarial set (clean_images, adv_images, labels, indices, clean/adv_predictions, success, eps, steps) as NumPy .npz')
     .option('--records <file>', 'write per-sample records (.json or .csv)')
     .option('--report <file>', 'write a self-contained HTML report')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
@@ -178,6 +180,7 @@ export default function register(program: Command): void {
         const all = evals.flatMap((ev) => ev.records.map((r) => ({ ...r, eps: ev.summary.eps })));
         writeRecords(o.records, all, { attack: attack.name, norm });
       }
+      if (o.saveAdversarial) saveAdversarialSet(o.saveAdversarial, images, evals);
       if (o.saveExamples) {
         evals.forEach((ev) => saveExamples(o.saveExamples!, makeExamples(ev.records, images.x, ev.xAdv, images.shape, victim.classes, 8, 4), `${attack.name}-eps${ev.summary.epsText.replace(/[^\w.]+/g, '_')}-`));
       }

@@ -11,9 +11,10 @@ import { ADVERSARIAL_METHODS, adversarialTraining, type AdversarialMethod } from
 import { noiseAugmentation } from '../../defences/smoothing.js';
 import { parseEpsilon } from '../../attacks/epsilon.js';
 import type { BatchHook } from '../../models/train.js';
+import { defaultEpochs, trainAdvice, MIN_DEFAULT_STEPS } from '../../models/train-advice.js';
 
 interface TrainCli extends CommonOptions, DataCli {
-  dataset: string; model: string; epochs: number; out?: string; width?: number; batchSize: number; microBatch?: number;
+  dataset: string; model: string; epochs?: number; out?: string; width?: number; batchSize: number; microBatch?: number;
   optimizer: 'adam' | 'sgd'; lr?: number; schedule: 'cosine' | 'step' | 'constant'; weightDecay: number;
   augment: boolean; flip?: boolean; classWeights: 'auto' | 'balanced' | 'none'; patience: number; name?: string;
   adv?: AdversarialMethod; eps?: string; advSteps: number; beta?: number; noiseSigma?: number;
@@ -24,7 +25,7 @@ export default function register(program: Command): void {
     .requiredOption('--dataset <name|path|dir|csv>', 'MedMNIST name (optionally with size, e.g. dermamnist_64), .npz path, image folder (one sub-folder per class) or labels CSV (file,label[,split])')
     .option('--input <size>', `image folder / CSV: resize to SIZE, HxW or HxWxC (default 28; channels: 3 if any image is colour)`)
     .option('--model <arch>', `architecture: ${ARCHITECTURES.join(', ')}`, 'cnn')
-    .option('--epochs <n>', 'training epochs', parseIntArg('--epochs', 1, 100000), 10)
+    .option('--epochs <n>', `training epochs (default: 10, or more on small sets so that training makes at least ${MIN_DEFAULT_STEPS} optimiser steps)`, parseIntArg('--epochs', 1, 100000))
     .option('--out <dir>', 'directory to write the trained model to')
     .option('--width <n>', 'base width (channels of the first stage)', parseIntArg('--width', 4, 512))
     .option('--batch-size <n>', 'batch size', parseIntArg('--batch-size', 1, 65536), 128)
@@ -58,26 +59,31 @@ export default function register(program: Command): void {
       if (o.adv) batchHook = adversarialTraining({ method: o.adv, eps: parseEpsilon(o.eps!), steps: o.advSteps, beta: o.beta }, model.task);
       else if (o.noiseSigma !== undefined) batchHook = noiseAugmentation(o.noiseSigma);
       const steps = Math.ceil(data.splits.train.n / o.batchSize);
-      const bar = progress(`train ${o.model}`, steps * o.epochs);
+      const epochs = o.epochs ?? defaultEpochs(data.splits.train.n, o.batchSize);
+      if (o.epochs === undefined && epochs > 10) note(`medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ${o.batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`);
+      const bar = progress(`train ${o.model}`, steps * epochs);
       note(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`);
       const fit = await fitClassifier(model, data, {
-        epochs: o.epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
+        epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
         schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: !!o.flip, classWeights: o.classWeights,
         patience: o.patience, seed: o.seed, batchHook,
         onEvent: (e) => {
-          if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${o.epochs}`, loss: e.loss.toFixed(4) });
+          if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${epochs}`, loss: e.loss.toFixed(4) });
           else bar.log(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
         },
       });
       bar.stop();
+      const advice = trainAdvice(fit.training, epochs);
+      if (advice.warning) note(`medshield: warning: ${advice.warning}`);
       model.card.training!.command = ['medshield', ...process.argv.slice(2)].join(' ');
       if (o.out) await saveModel(model, o.out);
       const result = {
-        dataset: data.name, model: o.model, epochs: o.epochs, seed: o.seed,
+        dataset: data.name, model: o.model, epochs, seed: o.seed,
         val: { accuracy: fit.val.accuracy, auc: fit.val.auc }, test: { accuracy: fit.test.accuracy, auc: fit.test.auc },
         n: { train: data.splits.train.n, val: data.splits.val.n, test: data.splits.test.n },
         seconds: model.card.training!.seconds,
-        ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, backend: engine.backend,
+        ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, epochsRun: fit.training.epochsRun, backend: engine.backend,
+        ...(advice.warning ? { stillImproving: { reasons: advice.reasons, suggestedEpochs: advice.suggestedEpochs }, warning: advice.warning } : {}),
         ...(model.card.training!.adversarial ? { adversarial: model.card.training!.adversarial } : {}),
         ...(model.card.training!.noise ? { noise: model.card.training!.noise } : {}),
       };
