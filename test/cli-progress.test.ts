@@ -74,3 +74,11 @@ test('MEDSHIELD_PROGRESS=off and MEDSHIELD_QUIET=1 silence progress; the status 
   assert.equal(statusLine('train cnn', 30, 120, 60, 'epoch 1/4'), 'medshield: train cnn: 30/120 (25%), elapsed 1:00, ETA 3:00 | epoch 1/4');
   assert.equal(statusLine('replicate', 0, 0, 90, 'ma: pgd on resnet18'), 'medshield: replicate: ma: pgd on resnet18, elapsed 1:30');
 });
+
+test('detect with stderr to a file: one line per stage, and the heartbeat names the running stage', () => {
+  const r = runToFile(['detect', '--model', 'models/resnet18-w32', '--detector', 'kd_bu', '--test-attacks', 'fgsm', '--eps', '8/255', '--fit-limit', '40', '--limit', '20', '--json'], { MEDSHIELD_PROGRESS_INTERVAL_MS: '50' });
+  assert.equal(r.code, 0, r.log);
+  const lines = r.log.trim().split('\n');
+  for (const stage of ['pgd ε=8/255 on 40 train images', 'fgsm ε=8/255 on 20 test images', 'fit kd_bu at ε=8/255']) assert.ok(lines.includes(`medshield: detect: ${stage}`), r.log);
+  assert.ok(lines.some((l) => /^medshield: detect: (pgd|fgsm|fit) .+, elapsed \d+:\d\d$/.test(l)), r.log);
+});

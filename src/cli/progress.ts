@@ -177,7 +177,7 @@ export function progress(label: string, total: number, opts: { quiet?: boolean }
 }
 
 export interface Activity {
-  /** A new stage: one line (unless quiet), and the heartbeat names it until the next. */
+  /** A new stage: one line `medshield: <label>: <what>` (unless quiet), and the heartbeat names it until the next. */
   stage(what: string): void;
   stop(): void;
 }
@@ -188,14 +188,14 @@ export interface Activity {
  */
 export function activity(label: string): Activity {
   const mode = progressMode();
-  if (mode !== 'plain') return { stage: (what) => note(`medshield: ${what}`), stop: () => {} };
+  if (mode !== 'plain') return { stage: (what) => note(`medshield: ${label}: ${what}`), stop: () => {} };
   const h = heartbeat();
   const start = Date.now();
   let stopped = false;
   if (h) { setText(h, label, ''); h.f64[F_DONE] = 0; h.f64[F_TOTAL] = 0; h.f64[F_START] = start; h.f64[F_LAST] = start; h.f64[F_ACTIVE] = 1; }
   return {
     stage: (what) => {
-      process.stderr.write(`medshield: ${what}\n`);
+      process.stderr.write(`medshield: ${label}: ${what}\n`);
       if (h && !stopped) { setText(h, label, what); h.f64[F_LAST] = Date.now(); h.f64[F_ACTIVE] = 1; }
     },
     stop: () => { if (!stopped && h) h.f64[F_ACTIVE] = 0; stopped = true; },
