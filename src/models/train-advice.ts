@@ -34,9 +34,12 @@ export interface TrainAdvice {
 
 /**
  * Did training stop too early? True when the run used all its epochs (no early stop) and either the
- * best validation epoch was the last one, or the training loss fell over the last fifth of the run
- * (at least 2 epochs) by ≥ 5 % and ≥ 0.02 — a cosine schedule lowers the loss a little to the end even
- * after convergence, so only a real fall counts.
+ * best validation epoch (AUC, or the training defence's own score) is the last one, or the training
+ * loss fell over the last fifth of the run (at least 2 epochs) by ≥ 5 % and ≥ 0.02 — a cosine schedule
+ * lowers the loss a little to the very end even after convergence, so only a real fall counts.
+ * Measured (PneumoniaMNIST, 546 training films, CNN, cosine): 10 epochs end at their best epoch
+ * (val AUC 0.9823, test 0.881 / 0.952) and warn; 60 (the step-scaled default) reach val AUC 0.991,
+ * test 0.877 / 0.964, and are still at their best epoch. The shipped models end 1–4 epochs after their best.
  */
 export function trainAdvice(r: Pick<TrainResult, 'epochsRun' | 'bestEpoch' | 'history'>, epochs: number): TrainAdvice {
   const reasons: string[] = [];
