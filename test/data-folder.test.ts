@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
@@ -44,9 +44,15 @@ test('an image folder and a CSV of PNG films give the same accuracy and AUC as t
   assert.equal(ref.code, 0, ref.stderr);
   const want = JSON.parse(ref.stdout);
   for (const spec of [folder, csv]) {
-    const r = cli(['attack', '--model', 'default', '--dataset', spec, '--split-ratios', '0,0,1', '--seed', '0', '--attack', 'fgsm', '--eps', '2/255', '--json']);
+    const records = path.join(tmp, `records-${path.basename(spec)}.csv`);
+    const r = cli(['attack', '--model', 'default', '--dataset', spec, '--split-ratios', '0,0,1', '--seed', '0', '--attack', 'fgsm', '--eps', '2/255', '--records', records, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const got = JSON.parse(r.stdout);
+    // --records names each image's file; its label is the folder's.
+    const rows = parseCsv(readFileSync(records, 'utf8'));
+    const fileCol = rows[0].indexOf('file'); const labelCol = rows[0].indexOf('label');
+    assert.equal(rows.length, N + 1);
+    for (const row of rows.slice(1)) assert.equal(pneu.info.classes[Number(row[labelCol])], row[fileCol].split('/').at(-2));
     assert.equal(got.n, N);
     assert.equal(got.cleanAccuracy, want.cleanAccuracy, spec);
     // FGSM is deterministic: the same films (in another order) give the same robust accuracy, within one image.

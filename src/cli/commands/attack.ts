@@ -177,7 +177,8 @@ export default function register(program: Command): void {
       bar.stop();
       const command = ['medshield', ...process.argv.slice(2)].map((a) => (/^[\w./,:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
       if (o.records) {
-        const all = evals.flatMap((ev) => ev.records.map((r) => ({ ...r, eps: ev.summary.eps })));
+        const files = data.imageSet?.files[o.split];
+        const all = evals.flatMap((ev) => ev.records.map((r) => ({ ...r, eps: ev.summary.eps, ...(files ? { file: files[r.index] } : {}) })));
         writeRecords(o.records, all, { attack: attack.name, norm });
       }
       if (o.saveAdversarial) saveAdversarialSet(o.saveAdversarial, images, evals);
