@@ -17,6 +17,7 @@ import { PACKAGE_ROOT } from '../version.js';
 import { readNpz, type NpyArray } from './npz.js';
 import { MEDMNIST, SIZES, downloadUrl, fileName, type DatasetInfo, type Size, type Task } from './medmnist.js';
 import { cacheDir, downloadFile } from './download.js';
+import { isImageSetSpec, loadImageSet, type ImageSetFacts, type ImageSetOptions } from './image-set.js';
 
 export type SplitName = 'train' | 'val' | 'test';
 export const SPLITS: SplitName[] = ['train', 'val', 'test'];
@@ -44,6 +45,8 @@ export interface Dataset {
   /** True when name/task/classes came from MedMNIST's metadata, false when inferred from the file. */
   known: boolean;
   splits: Record<SplitName, Split>;
+  /** Set for an image folder or labels CSV (image-set.ts): how it was read, split and resized. */
+  imageSet?: ImageSetFacts;
 }
 
 export interface ResolveOptions {
@@ -53,6 +56,8 @@ export interface ResolveOptions {
   onProgress?: (done: number, total: number | null) => void;
   /** Look only in the cache (not the embedded or shared folders), as `medshield datasets download` does. */
   cacheOnly?: boolean;
+  /** For an image folder or labels CSV: the model's input, classes and task, the split and --skip-bad. */
+  imageSet?: ImageSetOptions;
 }
 
 /** Parse `name`, `name_64` → { name, size } if it is a MedMNIST name. */
@@ -144,8 +149,9 @@ function inferInfo(base: string, train: Split, all: Split[]): DatasetInfo {
   };
 }
 
-/** Load a dataset by MedMNIST name or `.npz` path. */
+/** Load a dataset by MedMNIST name or `.npz` path, or an image folder / labels CSV (image-set.ts). */
 export async function loadDataset(spec: string, opts: ResolveOptions = {}): Promise<Dataset> {
+  if (spec && isImageSetSpec(spec)) return loadImageSet(spec, opts.imageSet);
   const file = await resolveDatasetFile(spec, opts);
   const bytes = new Uint8Array(readFileSync(file.path));
   const shown = path.basename(file.path);

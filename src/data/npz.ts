@@ -1,9 +1,9 @@
 /**
- * NumPy `.npy` / `.npz` reader. An `.npz` is a ZIP archive of `.npy` members (stored or deflated);
+ * NumPy `.npy` / `.npz` reader and writer. An `.npz` is a ZIP archive of `.npy` members (stored or deflated);
  * unzipping uses fflate. Supported dtypes: u1, i1, u2, i2, u4, i4, i8, u8, f4, f8, b1 (either endianness).
  * Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
-import { unzipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 import { badInput } from '../errors.js';
 
 export type NpyData = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
@@ -89,4 +89,42 @@ export function readNpz(bytes: Uint8Array, name = 'archive'): Record<string, Npy
   }
   if (Object.keys(out).length === 0) throw badInput(`${name}: the .npz archive holds no .npy arrays`);
   return out;
+}
+
+/** Arrays to write: typed data with a shape (row-major). Int32 data can be widened to int64 (`<i8`, NumPy's default integer). */
+export interface NpyInput {
+  data: Uint8Array | Int32Array | Float32Array | Float64Array;
+  shape: number[];
+  /** Write Int32Array data as `<i8` (default) or `<i4`; Uint8Array as `|u1` or as booleans `|b1`. */
+  dtype?: 'i8' | 'i4' | 'u1' | 'b1';
+}
+
+/** Encode one array as `.npy` version 1.0 (little-endian, C order; header padded to a multiple of 64 bytes). */
+export function writeNpy(a: NpyInput): Uint8Array {
+  const count = a.shape.reduce((x, y) => x * y, 1);
+  if (count !== a.data.length) throw new Error(`writeNpy: shape (${a.shape.join(',')}) holds ${count} values, data has ${a.data.length}`);
+  let descr: string; let body: Uint8Array;
+  if (a.data instanceof Float32Array) { descr = '<f4'; body = new Uint8Array(a.data.length * 4); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setFloat32(i * 4, v, true)); }
+  else if (a.data instanceof Float64Array) { descr = '<f8'; body = new Uint8Array(a.data.length * 8); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setFloat64(i * 8, v, true)); }
+  else if (a.data instanceof Int32Array) {
+    if (a.dtype === 'i4') { descr = '<i4'; body = new Uint8Array(a.data.length * 4); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setInt32(i * 4, v, true)); }
+    else { descr = '<i8'; body = new Uint8Array(a.data.length * 8); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setBigInt64(i * 8, BigInt(v), true)); }
+  } else { descr = a.dtype === 'b1' ? '|b1' : '|u1'; body = a.dtype === 'b1' ? Uint8Array.from(a.data, (v) => (v ? 1 : 0)) : new Uint8Array(a.data); }
+  const shape = a.shape.length === 1 ? `(${a.shape[0]},)` : `(${a.shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + body.length);
+  out.set(MAGIC, 0); out[6] = 1; out[7] = 0;
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(body, 10 + header.length);
+  return out;
+}
+
+/** An `.npz` archive (ZIP, stored — what `numpy.savez` writes) of named arrays; keys get `.npy` appended. */
+export function writeNpz(arrays: Record<string, NpyInput>): Uint8Array {
+  const files: Record<string, [Uint8Array, { level: 0 }]> = {};
+  for (const [k, v] of Object.entries(arrays)) files[`${k}.npy`] = [writeNpy(v), { level: 0 }];
+  return zipSync(files);
 }

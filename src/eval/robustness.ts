@@ -46,6 +46,8 @@ export interface SampleRecord {
   ssim: number; psnr: number | null;
   /** Query attacks: images sent to the target for this sample. */
   queries?: number;
+  /** Image folders / CSVs: the file the image came from (relative to the folder or CSV). */
+  file?: string;
 }
 
 /** What an evaluation reads: a model or a black-box target. */

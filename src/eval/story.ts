@@ -26,18 +26,22 @@ export interface DetectorAct {
   seconds: number;
 }
 
-export async function detectorAct(model: DifferentiableModel, fit: Images, calibration: Images, test: Images, xPgd: Float32Array, eps: number, seed: number, name = 'kd_bu', steps = 20): Promise<DetectorAct> {
+export async function detectorAct(model: DifferentiableModel, fit: Images, calibration: Images, test: Images, xPgd: Float32Array, eps: number, seed: number, name = 'kd_bu', steps = 20, onStage?: (what: string) => void): Promise<DetectorAct> {
   const t0 = Date.now();
+  onStage?.(`PGD fit pairs on ${fit.n} train films`);
   const pairs = await adversarialPairs(model, fit, pgd, eps, seed + 7);
   const det = createDetector(name);
+  onStage?.(`fitting ${name} and calibrating its alarm on ${calibration.n} val films`);
   const data = { clean: pairs.clean, labels: pairs.labels, adversarial: pairs.adversarial, advLabels: pairs.labels, noisy: noisyCopies(pairs, seed), seed };
   await det.fit(model, data);
   await det.prepareAdaptive?.(model, data);
   const cal = await det.score(model, calibration.x, calibration.n);
   const threshold = thresholdAt5Fpr(cal);
   const p: Pipeline = { model, deployed: model, detector: { detector: det, threshold, scale: stdDev(cal) || 1 } };
+  onStage?.(`judging ${test.n} clean and PGD films`);
   const clean = await judgePipeline(p, test.x, test.labels);
   const non = await measure(p, test, clean, xPgd, 'pgd-20');
+  onStage?.(`the informed attacker (${jointThenHfc.name}, ${steps} steps) on ${test.n} films`);
   const r = await jointThenHfc.run(p, test.x, test.labels, { eps, norm: 'linf', steps, seed, reference: { x: fit.x, y: fit.labels } } as Parameters<typeof jointThenHfc.run>[3]);
   const adv = await measure(p, test, clean, r.xAdv, jointThenHfc.name);
   const d = test.x.length / test.n;

@@ -9,7 +9,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset, type SplitName } from '../../data/dataset.js';
+import type { SplitName } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
 import { writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel, loadClassifier, resolveModelPath } from '../../models/io.js';
@@ -22,6 +23,7 @@ import { selectImages } from '../../eval/images.js';
 import { epsilonSweep, stepSweep } from '../../eval/sweep.js';
 import { writeRecords } from '../../eval/records.js';
 import { makeExamples, saveExamples } from '../../eval/examples.js';
+import { saveAdversarialSet } from '../../eval/adversarial-set.js';
 import type { AttackEvaluation, AttackSummary, Victim } from '../../eval/robustness.js';
 import { addTargetOptions, openVictimTarget, usesRemoteTarget, type TargetCli } from '../target-options.js';
 import type { Target } from '../../attacks/target.js';
@@ -30,11 +32,11 @@ import { writeHtml } from '../../report/html.js';
 import { badArgument, unsupported, MedshieldError } from '../../errors.js';
 import { progress } from '../progress.js';
 
-interface AttackCli extends CommonOptions, TargetCli {
+interface AttackCli extends CommonOptions, TargetCli, DataCli {
   maxQueries?: number; pInit?: string; surrogate?: string; baseAttack: string; out?: string;
-  model: string; dataset?: string; split: SplitName; limit?: number; attack: string; eps: string; steps?: string; stepSize?: string;
+  model: string; split: SplitName; limit?: number; attack: string; eps: string; steps?: string; stepSize?: string;
   norm?: Norm; targeted?: boolean; target?: string; label?: string; loss?: LossName; restarts?: number; batchSize: number;
-  saveExamples?: string; records?: string; report?: string; dataDir?: string;
+  saveExamples?: string; saveAdversarial?: string; records?: string; report?: string;
 }
 
 /** The fixed JSON object of the CLI contract (plus notes/components/targeted success when relevant). */
@@ -57,7 +59,7 @@ export function cliResult(s: AttackSummary): Record<string, unknown> {
 export default function register(program: Command): void {
   const cmd = withCommon(program.command('attack').description('evasion attack (white-box, query-based or transfer) on a dataset split: robust accuracy, success rate, perturbation size, queries'))
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
     .addOption(new Option('--split <name>', 'split').choices(['train', 'val', 'test']).default('test'))
     .option('--limit <n>', 'attack a seeded sample of N images', parseIntArg('--limit', 1, 1e9))
     .requiredOption('--attack <name>', `attack: ${ATTACK_NAMES.join(', ')}`)
@@ -72,6 +74,7 @@ export default function register(program: Command): void {
     .option('--restarts <n>', 'random restarts (PGD, APGD, FAB)', parseIntArg('--restarts', 1, 1000))
     .option('--batch-size <n>', 'images per attack batch', parseIntArg('--batch-size', 1, 65536), 128)
     .option('--save-examples <dir>', 'write original/adversarial/difference PNGs of a few examples')
+    .option('--save-adversarial <file.npz>', 'write the float32 adversarial set (clean_images, adv_images, labels, indices, clean/adv_predictions, success, eps, steps) as NumPy .npz')
     .option('--records <file>', 'write per-sample records (.json or .csv)')
     .option('--report <file>', 'write a self-contained HTML report')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
@@ -80,7 +83,7 @@ export default function register(program: Command): void {
     .option('--surrogate <dirs>', 'transfer: surrogate model director(ies), comma-separated (an ensemble averages their logits)')
     .option('--base-attack <name>', 'transfer: the white-box attack run on the surrogate', 'pgd')
     .option('--out <file>', 'also write the JSON result to FILE, after every ε (a failure keeps the finished part)');
-  addTargetOptions(cmd)
+  addTargetOptions(addImageSetOptions(cmd))
     .action(action(async (o: AttackCli) => {
       const attack = getAttack(o.attack);
       const epsList = parseEpsilonList(o.eps);
@@ -111,7 +114,7 @@ export default function register(program: Command): void {
       if (!whitebox && o.targetOnnx) target = await openVictimTarget(o, {});
       const datasetSpec = o.dataset ?? (model ? model.card.dataset.name : (target as unknown as { model?: Model })?.model?.card.dataset.name);
       if (!datasetSpec) throw badArgument('give --dataset NAME|FILE for this target');
-      const data = await loadDataset(datasetSpec, { dataDir: o.dataDir });
+      const data = await loadDataFor({ ...o, dataset: datasetSpec }, model?.card ?? (target as unknown as { model?: Model })?.model?.card, { split: o.split });
       const split = data.splits[o.split];
       const meta = { inputShape: [split.height, split.width, split.channels] as [number, number, number], classes: data.info.classes, task: data.info.task };
       if (!whitebox && !target) target = await openVictimTarget(o, { ...meta, model: model ?? undefined });
@@ -174,9 +177,11 @@ export default function register(program: Command): void {
       bar.stop();
       const command = ['medshield', ...process.argv.slice(2)].map((a) => (/^[\w./,:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
       if (o.records) {
-        const all = evals.flatMap((ev) => ev.records.map((r) => ({ ...r, eps: ev.summary.eps })));
+        const files = data.imageSet?.files[o.split];
+        const all = evals.flatMap((ev) => ev.records.map((r) => ({ ...r, eps: ev.summary.eps, ...(files ? { file: files[r.index] } : {}) })));
         writeRecords(o.records, all, { attack: attack.name, norm });
       }
+      if (o.saveAdversarial) saveAdversarialSet(o.saveAdversarial, images, evals);
       if (o.saveExamples) {
         evals.forEach((ev) => saveExamples(o.saveExamples!, makeExamples(ev.records, images.x, ev.xAdv, images.shape, victim.classes, 8, 4), `${attack.name}-eps${ev.summary.epsText.replace(/[^\w.]+/g, '_')}-`));
       }
@@ -188,7 +193,7 @@ export default function register(program: Command): void {
         await writeHtml(o.report, report);
       }
       const results = evals.map((e) => cliResult(e.summary));
-      if (o.json) return printJson(results.length === 1 ? results[0] : results);
+      if (o.json) return printJson(withImageSet(results.length === 1 ? results[0] : results, data));
       const lines = evals.map((e) => {
         const s = e.summary;
         return `${s.attack} ${s.norm} ε=${s.epsText}: clean ${s.cleanAccuracy.toFixed(4)} → robust ${s.robustAccuracy.toFixed(4)}, success ${s.attackSuccessRate === null ? '—' : s.attackSuccessRate.toFixed(4)}${s.targetedSuccessRate !== undefined ? ` (targeted ${s.targetedSuccessRate?.toFixed(4)})` : ''}, mean L∞ ${s.meanLinf?.toFixed(4) ?? '—'}, L2 ${s.meanL2?.toFixed(4) ?? '—'}, SSIM ${s.meanSSIM?.toFixed(4) ?? '—'}, PSNR ${s.meanPSNR?.toFixed(2) ?? '—'} dB${s.meanQueries !== undefined ? `, queries mean ${s.meanQueries ?? '—'} median ${s.medianQueries ?? '—'} (budget ${s.maxQueries})` : ''}, ${s.seconds.toFixed(1)} s (${s.imagesPerSecond.toFixed(1)} img/s)`;

@@ -11,9 +11,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset, type SplitName } from '../../data/dataset.js';
+import type { SplitName } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
 import { loadModel } from '../../models/io.js';
-import { checkInputMatches } from '../../models/card.js';
 import { getAttack } from '../../attacks/registry.js';
 import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
 import type { Norm } from '../../attacks/types.js';
@@ -23,15 +23,15 @@ import { evaluateDefences, NON_ADAPTIVE_NOTE } from '../../eval/defences.js';
 import { badArgument, unsupported } from '../../errors.js';
 import { progress, note } from '../progress.js';
 
-interface DefendCli extends CommonOptions {
-  model: string; dataset?: string; split: SplitName; limit?: number; defence: string[]; attacks: string; eps: string;
-  steps?: number; norm?: Norm; batchSize: number; dataDir?: string;
+interface DefendCli extends CommonOptions, DataCli {
+  model: string; split: SplitName; limit?: number; defence: string[]; attacks: string; eps: string;
+  steps?: number; norm?: Norm; batchSize: number;
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('defend').description('clean and robust accuracy of input-transform defences under white-box attacks crafted on the undefended model (non-adaptive)'))
+  addImageSetOptions(withCommon(program.command('defend').description('clean and robust accuracy of input-transform defences under white-box attacks crafted on the undefended model (non-adaptive)'))
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
     .addOption(new Option('--split <name>', 'split').choices(['train', 'val', 'test']).default('test'))
     .option('--limit <n>', 'evaluate a seeded sample of N images', parseIntArg('--limit', 1, 1e9))
     .option('--defence <spec>', `defence (repeatable): ${DEFENCE_NAMES().join(', ')} with parameters, e.g. jpeg:q=75, bitdepth:bits=4, median:k=3, blur:sigma=1, resizepad:max=1.15; ';' separates several in one value, '+' chains transforms`, (v: string, prev: string[] = []) => [...prev, v])
@@ -40,7 +40,7 @@ export default function register(program: Command): void {
     .option('--steps <n>', "iterations of iterative attacks (default: each attack's own)", parseIntArg('--steps', 1, 1e6))
     .addOption(new Option('--norm <norm>', 'norm of the ε ball (default: L∞ where the attack supports it)').choices(['linf', 'l2', 'l1', 'l0']))
     .option('--batch-size <n>', 'images per attack batch', parseIntArg('--batch-size', 1, 65536), 128)
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: DefendCli) => {
       if (!o.defence?.length) throw badArgument(`give at least one --defence (${DEFENCE_NAMES().join(', ')}, e.g. jpeg:q=75)`);
       const defences = o.defence.flatMap(parseDefenceList);
@@ -54,9 +54,8 @@ export default function register(program: Command): void {
       await startEngine(o);
       const model = await loadModel(o.model);
       if (!model.differentiable) throw unsupported(`defend crafts white-box attacks and needs gradients; '${o.model}' is a forward-only (ONNX) model`);
-      const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
+      const data = await loadDataFor(o, model.card, { split: o.split });
       const split = data.splits[o.split];
-      checkInputMatches(model.card, { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
       const d = split.height * split.width * split.channels;
       for (const a of attacks) for (const e of epsList) checkEpsilon(e.value, o.norm ?? (a.norms.includes('linf') ? 'linf' : a.defaultNorm), d, e.text);
       const images = selectImages(split, o.limit, o.seed);
@@ -72,7 +71,7 @@ export default function register(program: Command): void {
       } finally {
         bar.stop();
       }
-      if (o.json) return printJson(rows);
+      if (o.json) return printJson(withImageSet(rows, data));
       process.stdout.write(`${model.card.name} on ${data.name}/${o.split} (n=${images.n}), non-adaptive:\n`);
       const width = Math.max(7, ...rows.map((r) => r.defence.length));
       process.stdout.write(`  ${'defence'.padEnd(width)}  attack    norm  ε        clean   robust\n`);

@@ -12,7 +12,7 @@ import { ModelTarget } from '../../attacks/target.js';
 import { epsilonSweep } from '../../eval/sweep.js';
 import { selectImages } from '../../eval/images.js';
 import type { AttackSummary } from '../../eval/robustness.js';
-import { progress, note } from '../progress.js';
+import { progress, activity, note } from '../progress.js';
 import { detectorAct } from '../../eval/story.js';
 import { encodePng } from '../../eval/examples.js';
 import { tamperDemo } from '../../provenance/tamper-demo.js';
@@ -36,6 +36,7 @@ export default function register(program: Command): void {
       const model = await loadClassifier('default');
       const data = await loadDataset(model.card.dataset.name);
       const test = data.splits.test;
+      note(`medshield: demo: evaluating ${model.card.name} on ${test.n} ${data.name} test films`);
       const r = await evaluateSplit(model, test);
       const k = model.classes.length;
       const pred = predictions({ probs: r.probs, n: test.n, k }, model.task);
@@ -62,10 +63,12 @@ export default function register(program: Command): void {
       if (surrogate) runs.push(...(await epsilonSweep(new ModelTarget(model), img, ATTACKS.transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => step(d, t) })).map((x) => x.summary));
       bar.stop();
       // detect → adaptive attack → signatures
-      note('fitting a detector and running the informed attacker …');
+      const stages = activity('demo');
+      stages.stage('fitting a detector and running the informed attacker …');
       // 200 fit and 200 calibration films for the default 128 attacked films (fewer for a small --attack-images)
       const fitN = Math.min(200, Math.max(48, 2 * img.n));
-      const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed);
+      const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed, undefined, undefined, (what) => stages.stage(what));
+      stages.stop();
       const [h, w, c] = img.shape; const dd = h * w * c;
       const exIndex = act.example?.index ?? 0;
       const png = (x: Float32Array): Buffer => encodePng(x, h, w, c);

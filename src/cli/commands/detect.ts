@@ -9,20 +9,19 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
 import { loadDifferentiableModel } from '../../models/onnx.js';
-import { checkInputMatches } from '../../models/card.js';
 import { getAttack } from '../../attacks/registry.js';
 import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
 import { selectImages } from '../../eval/images.js';
 import { evaluateDetection, type DetectionReport } from '../../eval/detection.js';
 import { createDetector, DETECTOR_NAMES, saveDetector } from '../../detectors/registry.js';
 import { badArgument } from '../../errors.js';
-import { note } from '../progress.js';
+import { activity } from '../progress.js';
 
-interface DetectCli extends CommonOptions {
-  model: string; dataset?: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
-  fitLimit: number; fitSplit: 'train' | 'val'; limit: number; save?: string; report?: string; dataDir?: string;
+interface DetectCli extends CommonOptions, DataCli {
+  model: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
+  fitLimit: number; fitSplit: 'train' | 'val'; limit: number; save?: string; report?: string;
 }
 
 /** Training images for the density models of KD and Mahalanobis when the fit pairs come from val. */
@@ -31,9 +30,9 @@ const REFERENCE_IMAGES = 1000;
 const list = (s: string): string[] => s.split(',').map((t) => t.trim()).filter(Boolean);
 
 export default function register(program: Command): void {
-  withCommon(program.command('detect').description('fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)'))
+  addImageSetOptions(withCommon(program.command('detect').description('fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)'))
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
     .requiredOption('--detector <names>', `detector(s), comma-separated: ${DETECTOR_NAMES.join(', ')}`)
     .option('--train-attack <name>', 'attack whose successful examples the detector is fitted on', 'pgd')
     .option('--test-attacks <list>', 'attacks to test on (comma-separated)', 'fgsm,bim,pgd,cw,deepfool')
@@ -43,7 +42,7 @@ export default function register(program: Command): void {
     .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
     .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
     .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: DetectCli) => {
       const names = list(o.detector);
       if (!names.length) throw badArgument('--detector needs at least one name');
@@ -54,25 +53,26 @@ export default function register(program: Command): void {
       const eps = parseEpsilonList(o.eps);
       await startEngine(o);
       const model = await loadDifferentiableModel(o.model);
-      const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
+      const data = await loadDataFor(o, model.card, { split: o.fitSplit === 'val' ? ['val', 'train', 'test'] : ['train', 'test'] });
       const te = data.splits.test;
-      checkInputMatches(model.card, { height: te.height, width: te.width, channels: te.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
       for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
       const several = names.length > 1 || eps.length > 1;
+      const stages = activity('detect');
       const reports: DetectionReport[] = await evaluateDetection(model, {
         detectors: names, trainImages: selectImages(data.splits[o.fitSplit], o.fitLimit, o.seed), fitSplit: o.fitSplit,
         // fit pairs from val: the density models (KD, Mahalanobis) get training images, disjoint from them
         referenceImages: o.fitSplit === 'val' ? selectImages(data.splits.train, REFERENCE_IMAGES, o.seed) : undefined, testImages: selectImages(te, o.limit, o.seed),
         trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
-        onProgress: (what) => { note(`medshield: ${what}`); },
+        onProgress: (what) => stages.stage(what),
       });
+      stages.stop();
       if (o.report) {
         const { writeDetectionReport } = await import('../../report/detection.js');
         await writeDetectionReport(o.report, reports, { model: model.card.name, dataset: data.name, classes: data.info.classes, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
       }
       const out = reports.map(({ projection, ...r }) => ({ ...r, results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })), ...(projection ? { projection } : {}) }));
-      if (o.json) { printJson(out.length === 1 ? out[0] : out); return; }
+      if (o.json) { printJson(withImageSet(out.length === 1 ? out[0] : out, data)); return; }
       for (const r of out) {
         process.stdout.write(`${r.detector} (fitted on ${r.trainAttack}; ${r.protocol})\n`);
         for (const x of r.results) process.stdout.write(`  ${x.attack.padEnd(9)} ε=${x.epsText.padEnd(7)} n=${String(x.n).padEnd(5)} AUC=${x.auc ?? '–'}  TPR@5%FPR=${x.tprAt5Fpr ?? '–'}  threshold=${x.threshold ?? '–'}\n`);

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
 import { loadModel } from '../../models/io.js';
 import { checkInputMatches } from '../../models/card.js';
 import type { Model } from '../../models/model.js';
@@ -18,9 +18,9 @@ import { encodePng } from '../../eval/examples.js';
 import { badArgument } from '../../errors.js';
 import { progress } from '../progress.js';
 
-interface PatchCli extends CommonOptions {
-  model: string; dataset?: string; mode: string; scale: string; surrogate?: string; limit?: number; fitLimit: number; steps: number;
-  batchSize: number; target?: string; savePatch?: string; saveExamples?: string; report?: string; dataDir?: string;
+interface PatchCli extends CommonOptions, DataCli {
+  model: string; mode: string; scale: string; surrogate?: string; limit?: number; fitLimit: number; steps: number;
+  batchSize: number; target?: string; savePatch?: string; saveExamples?: string; report?: string;
 }
 
 function parseScales(text: string): number[] {
@@ -73,9 +73,9 @@ function saveExamples(dir: string, runs: PatchResult[], x: Float32Array, shape: 
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('patch').description('adversarial patch (Brown et al. 2017), one per class (untargeted) or per target: white-box, black-box (surrogate) and natural-patch control over a scale sweep'))
+  addImageSetOptions(withCommon(program.command('patch').description('adversarial patch (Brown et al. 2017), one per class (untargeted) or per target: white-box, black-box (surrogate) and natural-patch control over a scale sweep'))
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
     .option('--mode <list>', `patch kinds, comma-separated: ${PATCH_MODES.join(', ')}`, 'whitebox,natural')
     .option('--scale <list>', 'patch area as a fraction of the image, comma-separated (e.g. 0.1,0.2,0.4)', '0.4')
     .option('--surrogate <dir>', 'independently trained model the black-box patch is crafted on')
@@ -87,7 +87,7 @@ export default function register(program: Command): void {
     .option('--save-patch <file.png>', 'write the patch as PNG (several patches: -<mode>-<scale>[-on-<class>|-to-<class>] is added to the name)')
     .option('--save-examples <dir>', 'write a few original/patched PNGs per patch and an index.json')
     .option('--report <file.html>', 'write a self-contained HTML report (results, curve over scales, patches, examples)')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: PatchCli) => {
       const modes = o.mode.split(',').map((m) => m.trim()).filter(Boolean) as PatchMode[];
       for (const m of modes) if (!PATCH_MODES.includes(m)) throw badArgument(`unknown --mode '${m}' (choose ${PATCH_MODES.join(', ')})`);
@@ -98,10 +98,9 @@ export default function register(program: Command): void {
       const surrogate = modes.includes('blackbox') && o.surrogate ? await loadModel(o.surrogate) : null;
       checkPatchRequest(model, surrogate, modes, scales);
       const criterion = criterionFor(model, o.target);
-      const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
+      const data = await loadDataFor(o, model.card, { split: ['train', 'test'] });
       const split = data.splits.test;
       const shape = { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name };
-      checkInputMatches(model.card, shape);
       if (surrogate) checkInputMatches(surrogate.card, shape);
       const bar = progress('patch', 100 * modes.length * scales.length);
       const test = selectImages(split, o.limit, o.seed + 1);
@@ -121,7 +120,7 @@ export default function register(program: Command): void {
         await writePatchReport(o.report, { model: model.card.name, surrogate: surrogate?.card.name, dataset: data.name, classes: model.classes, fitImages: Math.min(o.fitLimit, data.splits.train.n), runs, test, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
       }
       const rows = runs.map(({ mode, scale, n, cleanAccuracy, patchedAccuracy, attackSuccessRate }) => ({ mode, scale, n, cleanAccuracy, patchedAccuracy, attackSuccessRate }));
-      if (o.json) return printJson(rows);
+      if (o.json) return printJson(withImageSet(rows, data));
       process.stdout.write(`${model.card.name} on ${data.name}/test (n=${rows[0]?.n ?? 0}), patches made from ${Math.min(o.fitLimit, data.splits.train.n)} training images${surrogate ? `, surrogate ${surrogate.card.name}` : ''}:\n`);
       for (const r of rows) {
         process.stdout.write(`  ${r.mode.padEnd(8)} scale ${r.scale}: clean ${r.cleanAccuracy.toFixed(4)} → patched ${r.patchedAccuracy.toFixed(4)}, success ${r.attackSuccessRate === null ? '—' : r.attackSuccessRate.toFixed(4)}\n`);

@@ -23,11 +23,12 @@ import { badArgument } from '../../errors.js';
 import { parseEpsilon } from '../../attacks/epsilon.js';
 import { replicateAmit, printAmit } from './replicate-amit.js';
 import { maDetection, formatMaDetection } from '../../eval/replicate-detectors.js';
-import { note } from '../progress.js';
+import { activity, type Activity } from '../progress.js';
 
 interface ReplicateCli extends CommonOptions { detectors?: boolean; eps?: string; defences?: string; blackbox?: boolean; surrogate?: string; quick?: boolean; dataset: string; models: string; limit?: number; work?: string; report?: string; dataDir?: string }
 
-const log = (_o: ReplicateCli, s: string): void => { note(s); };
+let stages: Activity | null = null;
+const log = (_o: ReplicateCli, s: string): void => { (stages ??= activity('replicate')).stage(s); };
 
 async function trainedModel(o: ReplicateCli, data: Dataset, arch: Architecture, width: number, seed = o.seed): Promise<Classifier> {
   const quick = !!o.quick;

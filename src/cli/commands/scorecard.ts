@@ -8,10 +8,9 @@ import type { Command } from 'commander';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
 import { loadClassifier, resolveModelPath } from '../../models/io.js';
 import { loadDifferentiableModel } from '../../models/onnx.js';
-import { checkInputMatches } from '../../models/card.js';
 import type { Classifier } from '../../models/model.js';
 import { parseEpsilon, checkEpsilon } from '../../attacks/epsilon.js';
 import { selectImages } from '../../eval/images.js';
@@ -21,9 +20,9 @@ import { writeScorecardReport } from '../../report/scorecard.js';
 import { badArgument, mismatch } from '../../errors.js';
 import { progress } from '../progress.js';
 
-interface ScorecardCli extends CommonOptions {
-  model: string; dataset?: string; defences: string; eps: string; quick?: boolean; limit?: number; fitLimit?: number;
-  steps?: number; eotSamples?: number; advModel?: string; noiseModel?: string; report?: string; out?: string; dataDir?: string;
+interface ScorecardCli extends CommonOptions, DataCli {
+  model: string; defences: string; eps: string; quick?: boolean; limit?: number; fitLimit?: number;
+  steps?: number; eotSamples?: number; advModel?: string; noiseModel?: string; report?: string; out?: string;
 }
 
 /** A helper model for one row: the one given, else the shipped one when it was trained on this dataset. */
@@ -40,9 +39,8 @@ export async function scorecardCommand(o: ScorecardCli, command: string): Promis
   const eps = { value: parseEpsilon(o.eps), text: o.eps.trim() };
   await startEngine(o);
   const model = await loadDifferentiableModel(o.model);
-  const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
+  const data = await loadDataFor(o, model.card, { split: ['train', 'val', 'test'] });
   const te = data.splits.test;
-  checkInputMatches(model.card, { height: te.height, width: te.width, channels: te.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
   if (data.info.task === 'multilabel') throw badArgument('the scorecard covers single-label tasks (binary or multi-class)');
   checkEpsilon(eps.value, 'linf', te.height * te.width * te.channels, eps.text);
   const advModel = defences.includes(TRAINING_DEFENCE) ? await helperModel(o.advModel, 'adv-cnn', data.name, model) : undefined;
@@ -66,6 +64,7 @@ export async function scorecardCommand(o: ScorecardCli, command: string): Promis
   } finally {
     bar.stop();
   }
+  card = withImageSet(card, data);
   if (o.report) await writeScorecardReport(o.report, card, { command });
   if (o.out) { mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true }); writeFileSync(o.out, JSON.stringify(card, null, 1)); }
   return card;
@@ -84,9 +83,9 @@ export function printScorecard(card: Scorecard): void {
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('scorecard').description('every defence and detector against the non-adaptive and the adaptive (informed) attacker, with sanity checks and a verdict'))
+  addImageSetOptions(withCommon(program.command('scorecard').description('every defence and detector against the non-adaptive and the adaptive (informed) attacker, with sanity checks and a verdict'))
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
     .option('--defences <list>', `all, or a list of: ${ALL_DEFENCES.join(', ')} (defence specs take parameters, e.g. jpeg:q=50; separate with ';')`, 'all')
     .option('--eps <eps>', 'L∞ budget, e.g. 2/255 or 8/255', '8/255')
     .option('--quick', '64 test images, 20 adaptive steps, 4 EOT draws, sanity checks on 32 images (default: 300, 50, 8, 100)')
@@ -98,7 +97,7 @@ export default function register(program: Command): void {
     .option('--noise-model <dir>', "noise-trained model for the smoothing row (default: the shipped 'noise-cnn' when it matches the dataset)")
     .option('--report <file.html>', 'write a self-contained HTML report')
     .option('--out <file.json>', 'also write the JSON scorecard to a file')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: ScorecardCli) => {
       const card = await scorecardCommand(o, `medshield ${process.argv.slice(2).join(' ')}`);
       if (o.json) return printJson(card);

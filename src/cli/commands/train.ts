@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseFloatArg, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset } from '../../data/dataset.js';
+import { addImageSetOptions, loadTrainingData, withImageSet, type DataCli } from '../data-options.js';
 import { ARCHITECTURES, type Architecture } from '../../models/architectures.js';
 import { newClassifier, fitClassifier } from '../../models/factory.js';
 import { saveModel } from '../../models/io.js';
@@ -11,19 +11,21 @@ import { ADVERSARIAL_METHODS, adversarialTraining, type AdversarialMethod } from
 import { noiseAugmentation } from '../../defences/smoothing.js';
 import { parseEpsilon } from '../../attacks/epsilon.js';
 import type { BatchHook } from '../../models/train.js';
+import { defaultEpochs, trainAdvice, MIN_DEFAULT_STEPS } from '../../models/train-advice.js';
 
-interface TrainCli extends CommonOptions {
-  dataset: string; model: string; epochs: number; out?: string; width?: number; batchSize: number; microBatch?: number;
+interface TrainCli extends CommonOptions, DataCli {
+  dataset: string; model: string; epochs?: number; out?: string; width?: number; batchSize: number; microBatch?: number;
   optimizer: 'adam' | 'sgd'; lr?: number; schedule: 'cosine' | 'step' | 'constant'; weightDecay: number;
-  augment: boolean; flip?: boolean; classWeights: 'auto' | 'balanced' | 'none'; patience: number; dataDir?: string; name?: string;
+  augment: boolean; flip?: boolean; classWeights: 'auto' | 'balanced' | 'none'; patience: number; name?: string;
   adv?: AdversarialMethod; eps?: string; advSteps: number; beta?: number; noiseSigma?: number;
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('train').description('train a classifier on a MedMNIST dataset and save it with its model card'))
-    .requiredOption('--dataset <name|path>', 'MedMNIST name (optionally with size, e.g. dermamnist_64) or .npz path')
+  addImageSetOptions(withCommon(program.command('train').description('train a classifier on a MedMNIST dataset or your own images and save it with its model card'))
+    .requiredOption('--dataset <name|path|dir|csv>', 'MedMNIST name (optionally with size, e.g. dermamnist_64), .npz path, image folder (one sub-folder per class) or labels CSV (file,label[,split])')
+    .option('--input <size>', `image folder / CSV: resize to SIZE, HxW or HxWxC (default 28; channels: 3 if any image is colour)`)
     .option('--model <arch>', `architecture: ${ARCHITECTURES.join(', ')}`, 'cnn')
-    .option('--epochs <n>', 'training epochs', parseIntArg('--epochs', 1, 100000), 10)
+    .option('--epochs <n>', `training epochs (default: 10, or more on small sets so that training makes at least ${MIN_DEFAULT_STEPS} optimiser steps)`, parseIntArg('--epochs', 1, 100000))
     .option('--out <dir>', 'directory to write the trained model to')
     .option('--width <n>', 'base width (channels of the first stage)', parseIntArg('--width', 4, 512))
     .option('--batch-size <n>', 'batch size', parseIntArg('--batch-size', 1, 65536), 128)
@@ -42,7 +44,7 @@ export default function register(program: Command): void {
     .option('--beta <x>', 'TRADES trade-off β (default 6)', parseFloatArg('--beta', 0, 1e6))
     .option('--noise-sigma <x>', 'Gaussian noise augmentation N(0,σ²) for randomized smoothing (Cohen et al. 2019)', parseFloatArg('--noise-sigma', 0, 100))
     .option('--name <name>', 'model name in the card')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: TrainCli) => {
       if (!ARCHITECTURES.includes(o.model as Architecture)) throw badArgument(`unknown model '${o.model}' (choose ${ARCHITECTURES.join(', ')})`);
       if (o.flip && !o.augment) throw badArgument('--flip needs --augment');
@@ -51,36 +53,41 @@ export default function register(program: Command): void {
       if (o.adv && o.noiseSigma !== undefined) throw badArgument('choose one training defence: --adv or --noise-sigma');
       if (o.noiseSigma !== undefined && !(o.noiseSigma > 0)) throw badArgument(`--noise-sigma must be greater than 0, got ${o.noiseSigma}`);
       const engine = await startEngine(o);
-      const data = await loadDataset(o.dataset, { dataDir: o.dataDir });
+      const data = await loadTrainingData(o);
       const model = newClassifier(o.model as Architecture, data, { width: o.width, seed: o.seed, name: o.name });
       let batchHook: BatchHook | undefined;
       if (o.adv) batchHook = adversarialTraining({ method: o.adv, eps: parseEpsilon(o.eps!), steps: o.advSteps, beta: o.beta }, model.task);
       else if (o.noiseSigma !== undefined) batchHook = noiseAugmentation(o.noiseSigma);
       const steps = Math.ceil(data.splits.train.n / o.batchSize);
-      const bar = progress(`train ${o.model}`, steps * o.epochs);
+      const epochs = o.epochs ?? defaultEpochs(data.splits.train.n, o.batchSize);
+      if (o.epochs === undefined && epochs > 10) note(`medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ${o.batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`);
+      const bar = progress(`train ${o.model}`, steps * epochs);
       note(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`);
       const fit = await fitClassifier(model, data, {
-        epochs: o.epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
+        epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
         schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: !!o.flip, classWeights: o.classWeights,
         patience: o.patience, seed: o.seed, batchHook,
         onEvent: (e) => {
-          if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${o.epochs}`, loss: e.loss.toFixed(4) });
+          if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${epochs}`, loss: e.loss.toFixed(4) });
           else bar.log(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
         },
       });
       bar.stop();
+      const advice = trainAdvice(fit.training, epochs);
+      if (advice.warning) note(`medshield: warning: ${advice.warning}`);
       model.card.training!.command = ['medshield', ...process.argv.slice(2)].join(' ');
       if (o.out) await saveModel(model, o.out);
       const result = {
-        dataset: data.name, model: o.model, epochs: o.epochs, seed: o.seed,
+        dataset: data.name, model: o.model, epochs, seed: o.seed,
         val: { accuracy: fit.val.accuracy, auc: fit.val.auc }, test: { accuracy: fit.test.accuracy, auc: fit.test.auc },
         n: { train: data.splits.train.n, val: data.splits.val.n, test: data.splits.test.n },
         seconds: model.card.training!.seconds,
-        ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, backend: engine.backend,
+        ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, epochsRun: fit.training.epochsRun, backend: engine.backend,
+        ...(advice.warning ? { stillImproving: { reasons: advice.reasons, suggestedEpochs: advice.suggestedEpochs }, warning: advice.warning } : {}),
         ...(model.card.training!.adversarial ? { adversarial: model.card.training!.adversarial } : {}),
         ...(model.card.training!.noise ? { noise: model.card.training!.noise } : {}),
       };
-      if (o.json) return printJson(result);
+      if (o.json) return printJson(withImageSet(result, data));
       process.stdout.write(`${o.model} on ${data.name}: test accuracy ${fit.test.accuracy.toFixed(4)}, AUC ${fit.test.auc.toFixed(4)} (val ${fit.val.accuracy.toFixed(4)} / ${fit.val.auc.toFixed(4)}), best epoch ${fit.training.bestEpoch}, ${result.seconds} s${o.out ? `; saved to ${o.out}` : ''}\n`);
     }));
 }

@@ -7,9 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Option } from 'commander';
 import { action, parseFloatArg, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { loadDataset } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
 import { loadModel } from '../../models/io.js';
-import { checkInputMatches } from '../../models/card.js';
 import { parseEpsilon, checkEpsilon } from '../../attacks/epsilon.js';
 import { fitUniversal, foolingRate } from '../../attacks/universal.js';
 import { selectImages } from '../../eval/images.js';
@@ -17,15 +16,15 @@ import { encodePng } from '../../eval/examples.js';
 import { unsupported } from '../../errors.js';
 import { progress } from '../progress.js';
 
-interface UniversalCli extends CommonOptions {
-  model: string; dataset?: string; eps: string; norm: 'linf' | 'l2'; method: 'pgd' | 'deepfool'; fitLimit: number; limit?: number; maxIter: number;
-  foolingRate: number; save?: string; dataDir?: string;
+interface UniversalCli extends CommonOptions, DataCli {
+  model: string; eps: string; norm: 'linf' | 'l2'; method: 'pgd' | 'deepfool'; fitLimit: number; limit?: number; maxIter: number;
+  foolingRate: number; save?: string;
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('universal').description('universal adversarial perturbation (Moosavi-Dezfooli et al. 2017): one δ for the whole set, fooling rate on held-out images'))
+  addImageSetOptions(withCommon(program.command('universal').description('universal adversarial perturbation (Moosavi-Dezfooli et al. 2017): one δ for the whole set, fooling rate on held-out images'))
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path>', "MedMNIST name or .npz path (default: the model's own dataset)")
+    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
     .requiredOption('--eps <ε>', 'radius of the ε ball: 8/255 or 0.0314 (L∞), Euclidean length (L2)')
     .addOption(new Option('--norm <norm>', 'norm of the ε ball').choices(['linf', 'l2']).default('linf'))
     .addOption(new Option('--method <name>', "per-minibatch projected gradient steps (Shafahi et al. 2020) or per-image DeepFool steps (the paper's Algorithm 1)").choices(['pgd', 'deepfool']).default('pgd'))
@@ -34,7 +33,7 @@ export default function register(program: Command): void {
     .option('--max-iter <n>', 'passes over the fit images', parseIntArg('--max-iter', 1, 1000), 10)
     .option('--fooling-rate <x>', 'stop once this fraction of the fit images is fooled (1 − ξ)', parseFloatArg('--fooling-rate', 0.01, 1), 0.8)
     .option('--save <file.png>', 'write δ as PNG (mid-grey = 0, amplified to the full grey range)')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
+    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: UniversalCli) => {
       const eps = parseEpsilon(o.eps);
       await startEngine(o);
@@ -42,9 +41,8 @@ export default function register(program: Command): void {
       if (!model.differentiable) throw unsupported(`fitting a universal perturbation needs gradients; '${o.model}' is a forward-only (ONNX) model`);
       const [h, w, c] = model.inputShape;
       checkEpsilon(eps, o.norm, h * w * c, o.eps);
-      const data = await loadDataset(o.dataset ?? model.card.dataset.name, { dataDir: o.dataDir });
+      const data = await loadDataFor(o, model.card, { split: ['train', 'test'] });
       const split = data.splits.test;
-      checkInputMatches(model.card, { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
       const fit = selectImages(data.splits.train, o.fitLimit, o.seed);
       const holdout = selectImages(split, o.limit, o.seed + 1);
       const bar = progress('universal', o.maxIter * fit.n);
@@ -58,7 +56,7 @@ export default function register(program: Command): void {
         writeFileSync(o.save, encodePng(img, h, w, c, Math.max(1, Math.round(112 / h))));
       }
       const out = { eps, norm: o.norm, method: o.method, passes: r.passes, fit: { n: fit.n, foolingRate: r.foolingRate }, holdout: { n: holdout.n, foolingRate: held } };
-      if (o.json) return printJson(out);
+      if (o.json) return printJson(withImageSet(out, data));
       process.stdout.write(`${model.card.name} on ${data.name}: universal ${o.norm} δ (${o.method}), ε=${o.eps}, ${r.passes} pass(es)\n`
         + `  fooling rate: fit ${r.foolingRate.toFixed(4)} (n=${fit.n}, train), hold-out ${held.toFixed(4)} (n=${holdout.n}, test)\n`
         + (o.save ? `  δ: ${o.save}\n` : ''));
