@@ -283,8 +283,10 @@ const MAGIC: Array<[string, number[]]> = [
  *     the meta by its group length and readers that walk it would start the data set at different bytes);
  *   - elements of groups 0000–0007 (command group, file meta group 0002, odd groups 0001/0003/0005/0007)
  *     in the data set or in any item — e.g. an odd group inserted after the meta of an implicit VR file;
- *   - Data Set Trailing Padding (FFFC,FFFC) anywhere and any top-level element after the Digital
- *     Signatures Sequence (FFFA,FFFA): bytes appended after the signed data set;
+ *   - Data Set Trailing Padding (FFFC,FFFC) that is not the last top-level element or is not all zero
+ *     (PS3.10 §7.2 makes its value meaningless: a hiding place, e.g. for a polyglot's image data), and any
+ *     other top-level element after the Digital Signatures Sequence (FFFA,FFFA): data appended after the
+ *     signed data set;
  *   - a transfer syntax that disagrees with the encoding (an implicit VR data set that reads as explicit).
  * Duplicate and out-of-order tags, trailing bytes that are not whole elements, and appended data sets
  * (their preamble reads as tag (0000,0000)) already fail parsing.
@@ -312,7 +314,8 @@ export function ambiguities(p: ParsedDicom): string | undefined {
     for (const e of elements) {
       const g = e.tag >>> 16;
       if (g < 0x0008) return `element ${tagStr(e.tag)} of group ${g.toString(16).toUpperCase().padStart(4, '0')} in the ${where} (groups 0000–0007 do not belong in a data set)`;
-      if (e.tag === TRAILING_PADDING) return `Data Set Trailing Padding (FFFC,FFFC) in the ${where}: bytes no signature covers`;
+      if (e.tag === TRAILING_PADDING && (depth > 0 || e !== p.dataset[p.dataset.length - 1])) return `Data Set Trailing Padding (FFFC,FFFC) in the ${where} is not the last element of the data set`;
+      if (e.tag === TRAILING_PADDING && e.length !== UNDEFINED && b.subarray(e.valueOffset, e.valueOffset + e.length).some((x) => x !== 0)) return 'Data Set Trailing Padding (FFFC,FFFC) carries non-zero data: bytes no signature covers';
       if (depth > MAX_DEPTH) continue;
       for (const it of e.items ?? []) { const w = walk(it.elements, `item of ${tagStr(e.tag)}`, depth + 1); if (w) return w; }
     }
@@ -321,7 +324,8 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   const w = walk(p.dataset, 'data set', 0);
   if (w) return w;
   const sig = p.dataset.findIndex((e) => e.tag === DIGITAL_SIGNATURES_SEQUENCE);
-  if (sig >= 0 && sig < p.dataset.length - 1) return `element ${tagStr(p.dataset[sig + 1].tag)} follows the Digital Signatures Sequence (FFFA,FFFA): data appended after the signed data set`;
+  const last = p.dataset[p.dataset.length - 1].tag === TRAILING_PADDING ? p.dataset.length - 2 : p.dataset.length - 1;
+  if (sig >= 0 && sig < last) return `element ${tagStr(p.dataset[sig + 1].tag)} follows the Digital Signatures Sequence (FFFA,FFFA): data appended after the signed data set`;
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 /** Image provenance: DICOM PS3.15 digital signatures (sign, verify, dump) and test PKI. Independent of the ML layers. */
 export { parseDicom, tagStr, type ParsedDicom, type DicomElement } from './dicom-parse.js';
 export { signDicom, type SignOptions, type SignResult } from './sign.js';
-export { verifyDicom, DEFAULT_ALGORITHMS, type VerifyPolicy, type FileReport, type SignatureReport } from './verify.js';
+export { verifyDicom, verifyParsed, isStrict, unsignedPixelDependency, DEFAULT_ALGORITHMS, type VerifyPolicy, type FileReport, type SignatureReport } from './verify.js';
 export { loadSigner, pemCertificates, type SignerCredentials } from './certificates.js';
 export { PROFILES, PROFILE_NAMES, type ProfileName, type MacAlgorithm } from './profiles.js';
 export { createTestCa, issueCertificate, writeTestPki, type KeyFiles } from './test-pki.js';
