@@ -42,8 +42,8 @@ export { PIXEL_AFFECTING_TAGS, isPixelAffecting } from './dicom-pixel-tags.js';
 /**
  * Read access to one level of a parsed data set (the main data set or a sequence item) with the value
  * semantics of the `dicom-parser` package this replaced (strings cut at NUL and trimmed, multi-values
- * split at backslashes, US read in the data set's byte order). Every read records the tag of the
- * top-level element it depends on in `used`, and a read outside PIXEL_AFFECTING_TAGS is a bug.
+ * split at backslashes, US read in the data set's byte order). Every read of a present element records
+ * the tag of the top-level element it depends on in `used`, and a read outside PIXEL_AFFECTING_TAGS is a bug.
  */
 export class DicomView {
   constructor(readonly p: ParsedDicom, readonly elements: DicomElement[], readonly used: Set<number>, private readonly root?: number) {}
@@ -52,8 +52,8 @@ export class DicomView {
   element(tag: number): DicomElement | undefined {
     const top = this.root ?? tag;
     if (!isPixelAffecting(top)) throw new MedshieldError('INTERNAL', `DICOM decoder read ${tagStr(top)}, which is not in PIXEL_AFFECTING_TAGS`);
-    this.used.add(top);
-    for (const e of this.elements) if (e.tag === tag) return e;
+    // Only present elements are recorded: an absent one cannot change the pixels of this parse.
+    for (const e of this.elements) if (e.tag === tag) { this.used.add(top); return e; }
     return undefined;
   }
 
@@ -238,6 +238,13 @@ function encapsulatedFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, fram
 
 async function decodeCompressed(data: Uint8Array, h: DicomHeader, ts: TransferSyntax, name: string): Promise<Uint32Array> {
   let f: CodecFrame;
+  // The codestream's own size must be the header's (which the pixel budget checked) before a codec allocates.
+  if (ts.encoding === 'jpeg-baseline' || ts.encoding === 'jpeg-lossless') {
+    const sof = jpegFrameHeader(data);
+    if (sof !== null && (sof.width !== h.cols || (sof.height !== 0 && sof.height !== h.rows))) {
+      throw badInput(`${name}: compressed pixel data is ${sof.width}×${sof.height}, header says ${h.cols}×${h.rows}`);
+    }
+  }
   switch (ts.encoding) {
     case 'rle':
       return decodeRle(data, h.rows, h.cols, h.spp, h.bitsAllocated, name);

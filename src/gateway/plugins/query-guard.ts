@@ -33,7 +33,7 @@ async function queryGuardPlugin(app: FastifyInstance, opts: { ctx: GatewayContex
       ctx.detector?.reset(caller);
     }
     try {
-      req.modelInput = await modelInput(req.body as Buffer, ctx.model);
+      req.modelInput = await modelInput(req.verifiedImage, ctx.model);
     } catch (e) {
       req.auditCtx.reason = `cannot decode image: ${oneLine(e)}`;
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: req.auditCtx.reason, requestId: req.id });
