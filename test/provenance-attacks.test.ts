@@ -219,6 +219,19 @@ test('crafted files (polyglots, odd groups, rendering attributes added after sig
   const rows = JSON.parse(r.stdout) as Array<{ file: string; valid: boolean; reason?: string; error?: string }>;
   assert.equal(rows.length, cases.length);
   rows.forEach((row, i) => assert.equal(row.valid, false, `${cases[i][0]} was accepted by dicom verify`));
+  // …and for the right reason, class by class.
+  const why: Array<[RegExp, RegExp]> = [
+    [/trailing padding element \(zero preamble\)/, /Trailing Padding \(FFFC,FFFC\) carries non-zero data/],
+    [/preamble/, /preamble (carries|is not zero)/],
+    [/odd group|group 0002/, /group 000[1-7]|groups 0000–0007|out of order/],
+    [/added after signing/, /is not covered by a valid signature/],
+    [/duplicate|duplicated|swapped/, /out of order/],
+    [/appended after the signatures/, /follows the Digital Signatures Sequence/],
+  ];
+  rows.forEach((row, i) => {
+    const rule = why.find(([d]) => d.test(cases[i][0]));
+    if (rule) assert.match(row.reason ?? row.error ?? '', rule[1], cases[i][0]);
+  });
 
   // The gateway: 422 for every one, none reaches the model.
   const calls = modelCalls;
