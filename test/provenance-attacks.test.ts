@@ -325,6 +325,12 @@ test('image-size cap: a tiny PNG declaring 20000×20000, a JPEG and a DICOM decl
     assert.match(r.stderr, /image too large/, ext);
   }
   await assert.rejects(decodeImageAs('png', bigPng, 'x', { maxPixels: 1000 }), /image too large/);
+  // The CLI cap is configurable: MEDSHIELD_MAX_PIXELS=100 refuses a real 28×28 image (784 px).
+  const smallPng = path.join(tmp, 'small.png');
+  writeFileSync(smallPng, png);
+  const capped = cli(['predict', '--model', 'default', smallPng], { env: { MEDSHIELD_MAX_PIXELS: '100' } });
+  assert.equal(capped.code, 2, capped.stderr);
+  assert.match(capped.stderr, /image too large: 28×28/);
   // A gateway that serves unsigned PNG/JPEG/DICOM (signature.required false): 413, the model is not called.
   const g2 = await makeGatewayDir('default', (c) => { c.logging = { level: 'silent' }; c.signature.required = false; c.inputs.contentTypes = ['application/dicom', 'image/png', 'image/jpeg']; });
   const model = await loadModel(await tinyModelDir());

@@ -27,13 +27,13 @@ import { decodeJpeg2000, decodeJpegBaseline, decodeJpegLossless, decodeJpegLs, d
 import { decodeJpeg12 } from './codecs/jpeg12.js';
 import { jpegFrameHeader } from './codecs/jpeg-markers.js';
 import { applyLut, readLut, voiToUnit, type Lut } from './dicom-lut.js';
-import { checkPixelBudget, DEFAULT_MAX_PIXELS } from './pixel-budget.js';
+import { checkPixelBudget, defaultMaxPixels } from './pixel-budget.js';
 import { isPixelAffecting } from './dicom-pixel-tags.js';
 
 export interface DicomOptions {
   /** Zero-based frame of a multi-frame image (default 0). */
   frame?: number;
-  /** Refuse images whose rows × columns × frames exceed this (default 64 megapixels), before allocating. */
+  /** Refuse images whose rows × columns × frames exceed this (default 64 megapixels or MEDSHIELD_MAX_PIXELS), before allocating. */
   maxPixels?: number;
 }
 
@@ -331,7 +331,7 @@ export async function readParsedFrame(p: ParsedDicom, name = 'DICOM', opts: Dico
     throw badInput(`${name}: no Pixel Data (7FE0,0010): truncated DICOM or not an image`);
   }
   const h = readHeader(ds, name);
-  checkPixelBudget(h.cols, h.rows, h.frames, opts.maxPixels ?? DEFAULT_MAX_PIXELS, name);
+  checkPixelBudget(h.cols, h.rows, h.frames, opts.maxPixels ?? defaultMaxPixels(), name);
   const ts = p.ts;
   const frame = opts.frame ?? 0;
   if (!Number.isInteger(frame) || frame < 0 || frame >= h.frames) {

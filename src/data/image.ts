@@ -8,15 +8,15 @@
  *   DICOM "DICM" at byte 128, or a bare ACR-NEMA data set (dicom-syntax.ts)
  * Output is HWC float in [0,1]: samples divided by 2^bitDepth − 1 (palette PNGs by 255). Grey
  * images have one channel; colour images three; an alpha channel is dropped (recorded in source).
- * Every decoder checks the declared width × height (× frames) against a cap (default 64 MP,
- * pixel-budget.ts) from the header, before it allocates anything.
+ * Every decoder checks the declared width × height (× frames) against a cap (default 64 MP, or
+ * MEDSHIELD_MAX_PIXELS; pixel-budget.ts) from the header, before it allocates anything.
  */
 import { createRequire } from 'node:module';
 import type { PNGWithMetadata } from 'pngjs';
 import { badInput, oneLine, unsupported } from '../errors.js';
 import type { DecodedImage } from './decoded.js';
 import { decodeDicom, type DicomOptions } from './dicom.js';
-import { checkPixelBudget, DEFAULT_MAX_PIXELS } from './pixel-budget.js';
+import { checkPixelBudget, defaultMaxPixels } from './pixel-budget.js';
 import { sniffDicom } from './dicom-syntax.js';
 import { jpegFrameHeader } from './codecs/jpeg-markers.js';
 import { decodeJpeg12 } from './codecs/jpeg12.js';
@@ -72,7 +72,7 @@ export function pngDimensions(bytes: Uint8Array, name = 'image'): { width: numbe
 /** PNG colour types (PNG §11.2.2). */
 const PNG_COLOUR: Record<number, string> = { 0: 'greyscale', 2: 'truecolour', 3: 'indexed-colour', 4: 'greyscale with alpha', 6: 'truecolour with alpha' };
 
-export function decodePng(bytes: Uint8Array, name = 'image', maxPixels = DEFAULT_MAX_PIXELS): DecodedImage {
+export function decodePng(bytes: Uint8Array, name = 'image', maxPixels = defaultMaxPixels()): DecodedImage {
   const dims = pngDimensions(bytes, name);
   checkPixelBudget(dims.width, dims.height, 1, maxPixels, name);
   const { PNG } = require('pngjs') as typeof import('pngjs');
@@ -108,7 +108,7 @@ export function decodePng(bytes: Uint8Array, name = 'image', maxPixels = DEFAULT
   };
 }
 
-export function decodeJpeg(bytes: Uint8Array, name = 'image', maxPixels = DEFAULT_MAX_PIXELS): DecodedImage {
+export function decodeJpeg(bytes: Uint8Array, name = 'image', maxPixels = defaultMaxPixels()): DecodedImage {
   if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff) throw badInput(`${name}: not a JPEG file (no SOI marker)`);
   const sof = jpegFrameHeader(bytes);
   if (sof === null) throw badInput(`${name}: truncated or corrupt JPEG (no frame header)`);

@@ -4,9 +4,18 @@
  * refused at once. The default (64 megapixels in total) is generous for radiology: a 4k×4k mammogram
  * is 16.8 MP; a 300-slice 512×512 CT stack is 78.6 MP and needs a higher cap (or frame-by-frame files).
  */
-import { MedshieldError } from '../errors.js';
+import { MedshieldError, badArgument } from '../errors.js';
 
 export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+
+/** The cap when a caller gives none: MEDSHIELD_MAX_PIXELS (a positive integer) or 64 MP. */
+export function defaultMaxPixels(): number {
+  const env = process.env.MEDSHIELD_MAX_PIXELS;
+  if (env === undefined || env === '') return DEFAULT_MAX_PIXELS;
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n < 1) throw badArgument(`MEDSHIELD_MAX_PIXELS must be a positive integer, got ${JSON.stringify(env)}`);
+  return n;
+}
 
 /** A BAD_INPUT error whose image is larger than the cap (the gateway answers 413). */
 export class ImageTooLargeError extends MedshieldError {
