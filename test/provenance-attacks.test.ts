@@ -32,7 +32,9 @@ import { makeGatewayDir, tinyModelDir, testImages, pngBytes, request, type Gatew
 
 /** POST /v1/infer on a fresh connection (long CLI runs between requests outlast keep-alive). */
 const infer = (url: string, key: string, body: Uint8Array, type = 'application/dicom') => request(`${url}/v1/infer`, { body, keepAlive: false, headers: { authorization: `Bearer ${key}`, 'content-type': type } });
-import { cli, DICOM_DIR } from './helpers.js';
+import { cliAsync, DICOM_DIR } from './helpers.js';
+// The gateway runs in this process: CLI runs must not block its event loop (spawnSync would stall it past headersTimeout).
+const cli = cliAsync;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ms-attacks-'));
 /** Real files across transfer syntaxes: implicit LE, explicit LE, big endian, RLE, JPEG, JPEG 2000, multi-frame. */
@@ -126,6 +128,10 @@ async function crafted(name: string, s: Buffer, original: Buffer): Promise<Array
     if (findElement(p.dataset, tag)) continue;
     add(`${r} added after signing`, insertTopLevel(s, tag, el));
   }
+  if (!findElement(p.dataset, 0x00280000)) {
+    const v = Buffer.alloc(4); if (enc.littleEndian) v.writeUInt32LE(4); else v.writeUInt32BE(4);
+    add('a wrong Group Length (0028,0000) inserted', insertTopLevel(s, 0x00280000, encodeElement(0x00280000, 'UL', v, enc)));
+  }
   // 4. Appended data sets and trailing bytes.
   add('a whole second DICOM file appended', Buffer.concat([s, readFileSync(path.join(DICOM_DIR, 'MR_small.dcm'))]));
   add('a second data set appended', Buffer.concat([s, ds]));
@@ -189,7 +195,7 @@ after(async () => { await gw?.close(); });
 
 test('untouched signed files pass `dicom verify --require-signature` (exit 0) and the gateway (200)', async () => {
   const files = BASES.map((f) => { const out = path.join(tmp, `signed-${f}`); writeFileSync(out, signed.get(f)!); return out; });
-  const r = cli(['dicom', 'verify', '--trust', g.caCert, '--require-signature', ...files, '--json']);
+  const r = await cli(['dicom', 'verify', '--trust', g.caCert, '--require-signature', ...files, '--json']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   for (const row of JSON.parse(r.stdout)) assert.equal(row.valid, true, `${row.file}: ${row.reason}`);
   const calls = modelCalls;
@@ -214,7 +220,7 @@ test('crafted files (polyglots, odd groups, rendering attributes added after sig
 
   // The CLI, all files in one run: every row invalid or an error, never valid.
   const files = cases.map(([, b], i) => { const out = path.join(tmp, `case-${i}.dcm`); writeFileSync(out, b); return out; });
-  const r = cli(['dicom', 'verify', '--trust', g.caCert, '--require-signature', ...files, '--json'], { timeoutMs: 600_000 });
+  const r = await cli(['dicom', 'verify', '--trust', g.caCert, '--require-signature', ...files, '--json'], { timeoutMs: 600_000 });
   assert.ok(r.code === 1 || r.code === 2, `exit ${r.code}: ${r.stderr}`);
   const rows = JSON.parse(r.stdout) as Array<{ file: string; valid: boolean; reason?: string; error?: string }>;
   assert.equal(rows.length, cases.length);
@@ -227,6 +233,7 @@ test('crafted files (polyglots, odd groups, rendering attributes added after sig
     [/added after signing/, /is not covered by a valid signature/],
     [/duplicate|duplicated|swapped/, /out of order/],
     [/appended after the signatures/, /follows the Digital Signatures Sequence/],
+    [/Group Length/, /Group Length \(0028,0000\) says 4 bytes/],
   ];
   rows.forEach((row, i) => {
     const rule = why.find(([d]) => d.test(cases[i][0]));
@@ -248,7 +255,7 @@ test('each class alone: `dicom verify --require-signature FILE` exits 1 (invalid
   const one = async (what: string, b: Buffer, code: number, why: RegExp): Promise<void> => {
     const f = path.join(tmp, `one-${what.replace(/\W+/g, '-')}.dcm`);
     writeFileSync(f, b);
-    const r = cli(['dicom', 'verify', '--trust', g.caCert, '--require-signature', f]);
+    const r = await cli(['dicom', 'verify', '--trust', g.caCert, '--require-signature', f]);
     assert.equal(r.code, code, `${what}: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout + r.stderr, why, what);
   };
@@ -262,7 +269,7 @@ test('each class alone: `dicom verify --require-signature FILE` exits 1 (invalid
   // Without --require-signature the same rendering attribute is only listed as unsigned (the old behaviour).
   const f = path.join(tmp, 'lenient.dcm');
   writeFileSync(f, insertTopLevel(s, tag, el));
-  const lenient = cli(['dicom', 'verify', '--trust', g.caCert, f, '--json']);
+  const lenient = await cli(['dicom', 'verify', '--trust', g.caCert, f, '--json']);
   assert.equal(lenient.code, 0, lenient.stderr);
   assert.ok(JSON.parse(lenient.stdout)[0].unsignedElements.includes('(0028,1053)'));
 });
@@ -320,7 +327,7 @@ test('image-size cap: a tiny PNG declaring 20000×20000, a JPEG and a DICOM decl
   for (const [ext, b] of Object.entries(files)) {
     const f = path.join(tmp, `huge.${ext}`);
     writeFileSync(f, b);
-    const r = cli(['predict', '--model', 'default', f]);
+    const r = await cli(['predict', '--model', 'default', f]);
     assert.equal(r.code, 2, `${ext}: ${r.stderr}`);
     assert.match(r.stderr, /image too large/, ext);
   }
@@ -328,7 +335,7 @@ test('image-size cap: a tiny PNG declaring 20000×20000, a JPEG and a DICOM decl
   // The CLI cap is configurable: MEDSHIELD_MAX_PIXELS=100 refuses a real 28×28 image (784 px).
   const smallPng = path.join(tmp, 'small.png');
   writeFileSync(smallPng, png);
-  const capped = cli(['predict', '--model', 'default', smallPng], { env: { MEDSHIELD_MAX_PIXELS: '100' } });
+  const capped = await cli(['predict', '--model', 'default', smallPng], { env: { MEDSHIELD_MAX_PIXELS: '100' } });
   assert.equal(capped.code, 2, capped.stderr);
   assert.match(capped.stderr, /image too large: 28×28/);
   // A gateway that serves unsigned PNG/JPEG/DICOM (signature.required false): 413, the model is not called.

@@ -287,6 +287,7 @@ const MAGIC: Array<[string, number[]]> = [
  *     (PS3.10 §7.2 makes its value meaningless: a hiding place, e.g. for a polyglot's image data), and any
  *     other top-level element after the Digital Signatures Sequence (FFFA,FFFA): data appended after the
  *     signed data set;
+ *   - a Group Length (0028,0000) or (7FE0,0000) that disagrees with its group's size;
  *   - a transfer syntax that disagrees with the encoding (an implicit VR data set that reads as explicit).
  * Duplicate and out-of-order tags, trailing bytes that are not whole elements, and appended data sets
  * (their preamble reads as tag (0000,0000)) already fail parsing.
@@ -309,6 +310,18 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   if (!p.ts.explicitVR && looksExplicit(b, p.datasetStart)) {
     const vrLen = new DataView(b.buffer, b.byteOffset + p.datasetStart + 6, 2).getUint16(0, true);
     if (p.datasetStart + 8 + vrLen <= b.length) return `transfer syntax ${p.ts.uid} (implicit VR) disagrees with the data set, which is encoded with explicit VRs`;
+  }
+  // Group Length (gggg,0000) elements are unsigned; in the pixel groups 0028 and 7FE0, a reader that skips
+  // a group by its length must land where we do. (Other groups' lengths are often stale in real files.)
+  for (let i = 0; i < p.dataset.length; i++) {
+    const e = p.dataset[i];
+    const g = e.tag >>> 16;
+    if ((e.tag & 0xffff) !== 0 || e.length !== 4 || (g !== 0x0028 && g !== 0x7fe0)) continue;
+    let j = i + 1;
+    while (j < p.dataset.length && p.dataset[j].tag >>> 16 === g) j++;
+    const actual = (j > i + 1 ? p.dataset[j - 1].end : e.end) - e.end;
+    const declared = new DataView(b.buffer, b.byteOffset + e.valueOffset, 4).getUint32(0, e.littleEndian);
+    if (declared !== actual) return `Group Length ${tagStr(e.tag)} says ${declared} bytes, the group has ${actual}`;
   }
   const walk = (elements: DicomElement[], where: string, depth: number): string | undefined => {
     for (const e of elements) {

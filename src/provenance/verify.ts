@@ -257,8 +257,8 @@ export async function verifyParsed(p: ParsedDicom, policy: VerifyPolicy): Promis
     // Strict: nothing unsigned may change the pixels, and nothing may be read two ways.
     const amb = ambiguities(p);
     const unsignedPixel = p.dataset.find((e) => isPixelAffecting(e.tag) && !coveredMain.has(tagStr(e.tag)));
-    if (amb) { report.valid = false; report.reason = `refused: ${amb}`; }
-    else if (unsignedPixel) { report.valid = false; report.reason = `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)} is not covered by a valid signature`; }
+    if (unsignedPixel) { report.valid = false; report.reason = `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)} is not covered by a valid signature`; }
+    else if (amb) { report.valid = false; report.reason = `refused: ${amb}`; }
   }
   return report;
 }
