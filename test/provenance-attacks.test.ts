@@ -266,6 +266,12 @@ test('each class alone: `dicom verify --require-signature FILE` exits 1 (invalid
   await one('trailing', Buffer.concat([s, Buffer.alloc(5, 1)]), 2, /error/);
   const rows = findElement(p.dataset, 0x00280010)!;
   await one('duplicate', splice(s, rows.end, 0, s.subarray(rows.start, rows.end)), 2, /out of order/);
+  // `predict` sniffs files (nothing verified): a polyglot is refused as ambiguous, never decoded as its PNG.
+  const poly = path.join(tmp, 'polyglot.dcm');
+  writeFileSync(poly, Buffer.concat([polyglotPreamble('png'), s.subarray(128)]));
+  const pr = await cli(['predict', '--model', 'default', poly]);
+  assert.equal(pr.code, 2, pr.stdout + pr.stderr);
+  assert.match(pr.stderr, /ambiguous file: a PNG signature in the DICOM preamble/);
   // Without --require-signature the same rendering attribute is only listed as unsigned (the old behaviour).
   const f = path.join(tmp, 'lenient.dcm');
   writeFileSync(f, insertTopLevel(s, tag, el));

@@ -43,6 +43,8 @@ export function sniffImageFormat(bytes: Uint8Array): SniffedFormat | null {
 export async function decodeImage(bytes: Uint8Array, name = 'image', opts: DicomOptions = {}): Promise<DecodedImage> {
   const format = sniffImageFormat(bytes);
   if (format === null) throw badInput(`${name}: not a PNG, JPEG or DICOM image`);
+  // A PNG/JPEG signature at byte 0 and "DICM" at byte 128 is both formats at once (a polyglot: issue 20).
+  if (format !== 'dicom' && sniffDicom(bytes)?.part10) throw badInput(`${name}: ambiguous file: a ${format.toUpperCase()} signature in the DICOM preamble (a polyglot), refused`);
   return decodeImageAs(format, bytes, name, opts);
 }
 

@@ -45,7 +45,7 @@ export class ImageVerifier {
       trust: certs(sig.trustedCas), intermediates: certs(sig.intermediates),
       requireSignature: sig.required, requireProfile: sig.requireProfile ?? undefined, requirePixelCoverage: sig.requirePixelCoverage,
     };
-    this.maxPixels = (inputs as { maxPixels?: number } | undefined)?.maxPixels ?? DEFAULT_MAX_PIXELS;
+    this.maxPixels = inputs?.maxPixels ?? DEFAULT_MAX_PIXELS;
   }
 
   get required(): boolean { return this.sig.required; }
