@@ -373,3 +373,18 @@ test('encapsulated multi-frame: emri_small re-encoded as RLE (one fragment per f
     assert.deepEqual(a.stored, b.stored, `frame ${frame}`);
   }
 });
+
+test('one parser: the decoder reads the byte-offset parser of signature verification, never the dicom-parser package', async () => {
+  const src = readFileSync(path.join(PACKAGE_ROOT, 'src', 'data', 'dicom.ts'), 'utf8');
+  assert.doesNotMatch(src, /from 'dicom-parser'|require\('dicom-parser'\)/);
+  assert.match(src, /from '\.\/dicom-parse\.js'/);
+  // The finding-2 file: an odd-group element after the meta of an implicit VR file. The decoder sees
+  // exactly the data set the verifier sees (same parse), so the pixels are the original file's.
+  const { parseDicom } = await import('../src/data/dicom-parse.js');
+  const orig = Buffer.from(load('MR_small_implicit.dcm'));
+  const p = parseDicom(orig);
+  const odd = Buffer.alloc(8 + 8); odd.writeUInt16LE(0x0003, 0); odd.writeUInt16LE(0x0010, 2); odd.writeUInt32LE(8, 4); odd.write('attacker', 8, 'latin1');
+  const crafted = Buffer.concat([orig.subarray(0, p.datasetStart), odd, orig.subarray(p.datasetStart)]);
+  assert.deepEqual(Array.from((await decodeDicom(crafted)).data), Array.from((await decodeDicom(orig)).data));
+  assert.equal(parseDicom(crafted).dataset[0].tag, 0x00030010, 'the odd element is an element of the data set, visible to the verifier');
+});

@@ -2,8 +2,9 @@
  * Verify-before-infer on a real gateway: signed MedMNIST test images (as DICOM) are served with the
  * signer and profile; a 1-byte tampered, an adversarially perturbed (±2 grey levels, L∞ = 2/255, after
  * signing), an unsigned, and an untrusted-signer image get 422 with the reason, are audited as
- * SecurityAlert, and never reach the model. A real DICOM file from ../shared/data signed by the
- * configured signer is served too.
+ * SecurityAlert, and never reach the model; so do a polyglot (PNG signature in the unsigned preamble)
+ * and a Rescale Slope added after signing (issue 20). A real DICOM file from ../shared/data signed by
+ * the configured signer is served too.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { loadModel } from '../src/models/io.js';
 import { createGateway, loadGatewayConfig, type Gateway } from '../src/gateway/index.js';
 import { signDicom, loadSigner, createTestCa, issueCertificate, parseDicom } from '../src/provenance/index.js';
 import { findElement, PIXEL_DATA } from '../src/provenance/dicom-parse.js';
+import { encodeElement } from '../src/provenance/dicom-encode.js';
 import { PACKAGE_ROOT } from '../src/version.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, type GatewayDir } from '../bench/gateway/fixtures.js';
 import { writeDicom } from '../bench/gateway/dicom-writer.js';
@@ -73,7 +75,16 @@ test('tampered, perturbed, unsigned and untrusted images → 422, audited, never
   const rogueCa = await createTestCa('CN=rogue CA');
   const rogue = await issueCertificate(rogueCa, { keyType: 'ec', subject: 'CN=medshield image signer,O=medshield' });
   const rogueSigned = Buffer.from((await signDicom(unsigned, { signer: loadSigner(rogue.keyPem, rogue.certPem), profile: 'base', mac: 'SHA256' })).bytes);
+  // Issue 20: a PNG signature in the unsigned preamble (polyglot), a Rescale Slope added after signing.
+  const parsed = parseDicom(signed);
+  assert.ok(parsed.hasPreamble);
+  const polyglot = Buffer.from(signed); polyglot.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0);
+  assert.equal(findElement(parsed.dataset, 0x00281053), undefined);
+  const next = parsed.dataset.find((e) => e.tag > 0x00281053)!;
+  const windowed = Buffer.concat([signed.subarray(0, next.start), encodeElement(0x00281053, 'DS', Buffer.from('-3'), { explicitVR: parsed.ts.explicitVR, littleEndian: parsed.ts.littleEndian }), signed.subarray(next.start)]);
   const cases: Array<[string, Buffer, RegExp]> = [
+    ['PNG signature in the preamble', polyglot, /preamble carries a PNG signature/],
+    ['Rescale Slope added after signing', windowed, /\(0028,1053\) Rescale Slope is not covered by a valid signature/],
     ['1-byte tampered pixel', oneByte, /does not match the signed data/],
     ['adversarially perturbed after signing', perturbed, /does not match the signed data/],
     ['unsigned', unsigned, /unsigned: the policy requires a signature/],

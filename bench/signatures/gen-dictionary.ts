@@ -1,11 +1,11 @@
 /**
- * Regenerates src/provenance/vr-dictionary-data.ts (tag → VR) from DCMTK's data dictionaries,
+ * Regenerates src/data/vr-dictionary-data.ts (tag → VR) from DCMTK's data dictionaries,
  * which are generated from DICOM PS3.6 (the Data Dictionary), plus DCMTK's private dictionary
  * (private.dic: vendor tags by private creator), which dcmsign uses to read Implicit VR files. Only needed to read Implicit VR
  * files: their elements carry no VR, so the MAC (computed in Explicit VR, PS3.15 C.12.1.1.3.1.1)
  * needs the dictionary VR.
  *
- *   node dist/bench/signatures/gen-dictionary.js /usr/share/libdcmtk17 > src/provenance/vr-dictionary-data.ts
+ *   node dist/bench/signatures/gen-dictionary.js /usr/share/libdcmtk17 > src/data/vr-dictionary-data.ts
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -8,9 +8,9 @@
  *   value-edit (an element's value rewritten, same length), signature-swap (another file's valid signature
  *   sequences spliced in), certificate-substitution (Certificate of Signer replaced by another valid
  *   certificate), signature-removal (the run's policy requires a signature), signature-flip (a byte of the
- *   Signature value), mac-list-edit (Data Elements Signed shortened to drop Pixel Data);
- *   outside: element-insert (a new, unsigned element — accepted but reported in unsignedElements),
- *   preamble-edit (the 128-byte preamble is never signed).
+ *   Signature value), mac-list-edit (Data Elements Signed shortened to drop Pixel Data), preamble-edit
+ *   (the 128-byte preamble is never signed, but the runs' strict policy refuses it non-zero: issue 20);
+ *   outside: element-insert (a new, unsigned element — accepted but reported in unsignedElements).
  */
 import { parseDicom, findElement, PIXEL_DATA, UNDEFINED, type DicomElement, type ParsedDicom } from '../../src/provenance/dicom-parse.js';
 import { isSignable, sortedByTag } from '../../src/provenance/mac-encoding.js';
@@ -174,7 +174,8 @@ export function tamper(signed: Buffer, kind: TamperKind, r: () => number, other:
     case 'preamble-edit': {
       if (!p.hasPreamble) return null;
       b[int(r, 128)] ^= 0xff;
-      return { kind, bytes: b, outside: true };
+      // Unsigned, but a policy that requires a signature refuses a non-zero preamble (issue 20, polyglots).
+      return { kind, bytes: b, outside: false };
     }
   }
 }

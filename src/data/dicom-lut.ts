@@ -5,9 +5,10 @@
  * (US, or SS when pixel values are signed), bits per entry]. Values below the first mapped value use
  * the first entry, values past the end use the last.
  */
-import type { DataSet } from 'dicom-parser';
 import { badInput } from '../errors.js';
 import type { ImageSource } from './decoded.js';
+import { tagStr } from './dicom-parse.js';
+import type { DicomView } from './dicom.js';
 
 export interface Lut {
   first: number;
@@ -16,13 +17,13 @@ export interface Lut {
 }
 
 /** Read a LUT from its descriptor and data elements in `ds` (a data set or a sequence item). */
-export function readLut(ds: DataSet, descriptorTag: string, dataTag: string, signed: boolean, name: string): Lut {
+export function readLut(ds: DicomView, descriptorTag: number, dataTag: number, signed: boolean, name: string): Lut {
   const n0 = ds.uint16(descriptorTag, 0);
   let first = ds.uint16(descriptorTag, 1);
   const bits = ds.uint16(descriptorTag, 2);
-  const el = ds.elements[dataTag];
+  const el = ds.element(dataTag);
   if (n0 === undefined || first === undefined || bits === undefined || el === undefined) {
-    throw badInput(`${name}: incomplete DICOM lookup table (${descriptorTag.slice(1)} / ${dataTag.slice(1)})`);
+    throw badInput(`${name}: incomplete DICOM lookup table (${tagStr(descriptorTag)} / ${tagStr(dataTag)})`);
   }
   const n = n0 === 0 ? 65536 : n0;
   if (signed && first >= 0x8000) first -= 0x10000;
@@ -30,7 +31,7 @@ export function readLut(ds: DataSet, descriptorTag: string, dataTag: string, sig
   const data = new Float64Array(n);
   if (el.length === n) {
     // 8-bit entries stored one per byte.
-    for (let i = 0; i < n; i++) data[i] = ds.byteArray[el.dataOffset + i];
+    for (let i = 0; i < n; i++) data[i] = ds.bytes[el.valueOffset + i];
   } else if (el.length >= 2 * n) {
     for (let i = 0; i < n; i++) data[i] = ds.uint16(dataTag, i) ?? 0;
   } else {
@@ -51,11 +52,11 @@ export function applyLut(lut: Lut, v: number): number {
  * (LINEAR C.11.2.1.2.1, LINEAR_EXACT C.11.2.1.3.2, SIGMOID C.11.2.1.3.1), else the first VOI LUT
  * Sequence item, else the frame's min/max.
  */
-export function voiToUnit(ds: DataSet, x: Float64Array, name: string): { values: Float32Array; voi: NonNullable<ImageSource['voi']> } {
+export function voiToUnit(ds: DicomView, x: Float64Array, name: string): { values: Float32Array; voi: NonNullable<ImageSource['voi']> } {
   const out = new Float32Array(x.length);
-  const c = ds.floatString('x00281050', 0);
-  const w = ds.floatString('x00281051', 0);
-  const fn = (ds.string('x00281056') ?? 'LINEAR').trim().toUpperCase();
+  const c = ds.floatString(0x00281050, 0);
+  const w = ds.floatString(0x00281051, 0);
+  const fn = (ds.string(0x00281056) ?? 'LINEAR').trim().toUpperCase();
   if (c !== undefined && w !== undefined && Number.isFinite(c) && Number.isFinite(w) && (fn === 'LINEAR' ? w >= 1 : w > 0)) {
     if (fn === 'SIGMOID') {
       for (let i = 0; i < x.length; i++) out[i] = 1 / (1 + Math.exp((-4 * (x[i] - c)) / w));
@@ -72,9 +73,9 @@ export function voiToUnit(ds: DataSet, x: Float64Array, name: string): { values:
     }
     return { values: out, voi: { kind: 'window', center: c, width: w, fn: fn === 'LINEAR_EXACT' || fn === 'SIGMOID' ? fn : 'LINEAR' } };
   }
-  const voiItem = ds.elements.x00283010?.items?.[0]?.dataSet;
+  const voiItem = ds.items(0x00283010)[0];
   if (voiItem) {
-    const lut = readLut(voiItem, 'x00283002', 'x00283006', false, name);
+    const lut = readLut(voiItem, 0x00283002, 0x00283006, false, name);
     const max = 2 ** lut.bits - 1;
     for (let i = 0; i < x.length; i++) out[i] = clamp01(applyLut(lut, x[i]) / max);
     return { values: out, voi: { kind: 'lut', entries: lut.data.length } };

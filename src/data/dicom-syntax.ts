@@ -2,6 +2,7 @@
  * DICOM transfer syntaxes (PS3.5 §10 and Annex A; UIDs from PS3.6 Annex A) and Part 10 sniffing
  * (PS3.10 §7.1: 128-byte preamble, then "DICM", then File Meta Information).
  */
+import { unsupported } from '../errors.js';
 
 export type PixelEncoding = 'native' | 'rle' | 'jpeg-baseline' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'unsupported';
 
@@ -10,6 +11,12 @@ export interface TransferSyntax {
   name: string;
   encoding: PixelEncoding;
   littleEndian: boolean;
+  /** VRs are written in the stream (every syntax but Implicit VR Little Endian). */
+  explicitVR: boolean;
+  /** Pixel data is a sequence of fragments (PS3.5 §A.4). */
+  encapsulated: boolean;
+  /** The data set after the file meta information is deflated (PS3.5 §A.5). */
+  deflated: boolean;
 }
 
 const TABLE: Array<[string, string, PixelEncoding]> = [
@@ -40,8 +47,18 @@ export const EXPLICIT_VR_LE = '1.2.840.10008.1.2.1';
 export function transferSyntax(uid: string): TransferSyntax {
   const clean = uid.replace(/[\0\s]+$/, '').trim();
   const row = TABLE.find((r) => r[0] === clean);
-  if (row === undefined) return { uid: clean, name: 'unknown transfer syntax', encoding: 'unsupported', littleEndian: true };
-  return { uid: clean, name: row[1], encoding: row[2], littleEndian: clean !== '1.2.840.10008.1.2.2' };
+  // Unknown UIDs under 1.2.840.10008.1.2.4/.5/.6 are encapsulated Explicit VR Little Endian (PS3.5 §A.4).
+  if (row === undefined) return { uid: clean, name: 'unknown transfer syntax', encoding: 'unsupported', littleEndian: true, explicitVR: true, encapsulated: /^1\.2\.840\.10008\.1\.2\.(4|5|6)(\.|$)/.test(clean), deflated: false };
+  const encapsulated = row[2] !== 'native' || /^1\.2\.840\.10008\.1\.2\.4\./.test(clean);
+  return { uid: clean, name: row[1], encoding: row[2], littleEndian: clean !== '1.2.840.10008.1.2.2', explicitVR: clean !== IMPLICIT_VR_LE, encapsulated, deflated: clean === '1.2.840.10008.1.2.1.99' };
+}
+
+/** A transfer syntax the byte-offset parser can read: known, or an encapsulated one (else UNSUPPORTED). */
+export function parsableSyntax(uid: string): TransferSyntax {
+  const ts = transferSyntax(uid);
+  if (ts.encoding === 'unsupported' && !ts.encapsulated && ts.uid !== '1.2.840.10008.1.2.8.1') throw unsupported(`unknown transfer syntax ${JSON.stringify(ts.uid)}`);
+  if (ts.uid === '1.2.840.10008.1.2.8.1') return { ...ts, deflated: true };
+  return ts;
 }
 
 /** Value Representations (PS3.5 §6.2), used to tell explicit from implicit VR in a bare data set. */

@@ -1,8 +1,12 @@
 /**
  * DICOM single-image decoding to medshield's [0,1] float convention.
  *
- * Parsing uses the maintained `dicom-parser` package (Part 10 files, and bare ACR-NEMA-style data
- * sets via its default-transfer-syntax option). The pixel pipeline follows DICOM PS3.3 §C.11
+ * Parsing is medshield's one DICOM parser (dicom-parse.ts), the byte-offset parser signature
+ * verification uses: the gateway verifies and decodes the same parse result (`decodeParsedDicom`),
+ * so no byte can mean one thing to the verifier and another to the decoder. Every attribute the
+ * decoder reads goes through a `DicomView`, which records its tag and refuses any tag outside
+ * PIXEL_AFFECTING_TAGS — the list a strict verifier requires to be signed (verify.ts), so the list
+ * stays true to what the decoder uses. The pixel pipeline follows DICOM PS3.3 §C.11
  * ("Grayscale transformations"), in the standard's order:
  *   1. stored value: mask Bits Stored below High Bit, sign-extend when Pixel Representation = 1
  *      (PS3.5 §8.1.1);
@@ -14,26 +18,81 @@
  *   4. MONOCHROME1 is inverted (minimum value is white, C.7.6.3.1.2).
  * Colour images (RGB, YBR_FULL, YBR_FULL_422, PALETTE COLOR) become RGB scaled by 2^BitsStored − 1.
  */
-import { createRequire } from 'node:module';
-import { inflateRawSync } from 'node:zlib';
-import type { DataSet, Element, ParseDicomOptions } from 'dicom-parser';
-import { badArgument, badInput, oneLine, unsupported } from '../errors.js';
+import { badArgument, badInput, MedshieldError, unsupported } from '../errors.js';
 import type { DecodedImage } from './decoded.js';
-import { sniffDicom, transferSyntax, type TransferSyntax } from './dicom-syntax.js';
+import { sniffDicom, type TransferSyntax } from './dicom-syntax.js';
+import { parseDicom, tagStr, PIXEL_DATA, type DicomElement, type ParsedDicom, type Fragment } from './dicom-parse.js';
 import { decodeRle } from './codecs/rle.js';
 import { decodeJpeg2000, decodeJpegBaseline, decodeJpegLossless, decodeJpegLs, decodeJpegNoTransform, type CodecFrame } from './codecs/jpeg.js';
 import { decodeJpeg12 } from './codecs/jpeg12.js';
 import { jpegFrameHeader } from './codecs/jpeg-markers.js';
 import { applyLut, readLut, voiToUnit, type Lut } from './dicom-lut.js';
-
-const require = createRequire(import.meta.url);
-type DicomParserModule = typeof import('dicom-parser');
-let parserModule: DicomParserModule | undefined;
-const dicomParser = (): DicomParserModule => (parserModule ??= require('dicom-parser') as DicomParserModule);
+import { checkPixelBudget, defaultMaxPixels } from './pixel-budget.js';
+import { isPixelAffecting } from './dicom-pixel-tags.js';
 
 export interface DicomOptions {
   /** Zero-based frame of a multi-frame image (default 0). */
   frame?: number;
+  /** Refuse images whose rows × columns × frames exceed this (default 64 megapixels or MEDSHIELD_MAX_PIXELS), before allocating. */
+  maxPixels?: number;
+}
+
+export { PIXEL_AFFECTING_TAGS, isPixelAffecting } from './dicom-pixel-tags.js';
+
+/**
+ * Read access to one level of a parsed data set (the main data set or a sequence item) with the value
+ * semantics of the `dicom-parser` package this replaced (strings cut at NUL and trimmed, multi-values
+ * split at backslashes, US read in the data set's byte order). Every read of a present element records
+ * the tag of the top-level element it depends on in `used`, and a read outside PIXEL_AFFECTING_TAGS is a bug.
+ */
+export class DicomView {
+  constructor(readonly p: ParsedDicom, readonly elements: DicomElement[], readonly used: Set<number>, private readonly root?: number) {}
+
+  /** The element for `tag` at this level (recorded). */
+  element(tag: number): DicomElement | undefined {
+    const top = this.root ?? tag;
+    if (!isPixelAffecting(top)) throw new MedshieldError('INTERNAL', `DICOM decoder read ${tagStr(top)}, which is not in PIXEL_AFFECTING_TAGS`);
+    // Only present elements are recorded: an absent one cannot change the pixels of this parse.
+    for (const e of this.elements) if (e.tag === tag) { this.used.add(top); return e; }
+    return undefined;
+  }
+
+  get bytes(): Uint8Array { return this.p.bytes; }
+
+  uint16(tag: number, index = 0): number | undefined {
+    const e = this.element(tag);
+    if (!e || e.length === 0 || e.length === 0xffffffff || 2 * index + 2 > e.length) return undefined;
+    const b = this.p.bytes;
+    const o = e.valueOffset + 2 * index;
+    return e.littleEndian ? b[o] | (b[o + 1] << 8) : (b[o] << 8) | b[o + 1];
+  }
+
+  string(tag: number, index?: number): string | undefined {
+    const e = this.element(tag);
+    if (!e || e.length === 0 || e.length === 0xffffffff) return undefined;
+    const b = this.p.bytes;
+    let s = '';
+    for (let i = e.valueOffset; i < e.valueOffset + e.length && b[i] !== 0; i++) s += String.fromCharCode(b[i]);
+    if (index === undefined) return s.trim();
+    const parts = s.split('\\');
+    return index < parts.length ? parts[index].trim() : undefined;
+  }
+
+  floatString(tag: number, index = 0): number | undefined {
+    const v = this.string(tag, index);
+    return v === undefined ? undefined : parseFloat(v);
+  }
+
+  intString(tag: number, index = 0): number | undefined {
+    const v = this.string(tag, index);
+    return v === undefined ? undefined : parseInt(v, 10);
+  }
+
+  /** Items of a sequence at this level, as views (reads inside them are recorded under the top-level tag). */
+  items(tag: number): DicomView[] {
+    const e = this.element(tag);
+    return (e?.items ?? []).map((it) => new DicomView(this.p, it.elements, this.used, this.root ?? tag));
+  }
 }
 
 /** Parsed header facts needed to decode pixels. */
@@ -50,48 +109,35 @@ export interface DicomHeader {
   frames: number;
 }
 
-/** Parse with dicom-parser, turning its string / {exception} throws into one-line badInput errors. */
-export function parseDicomBytes(bytes: Uint8Array, name: string): DataSet {
-  const kind = sniffDicom(bytes);
-  if (kind === null) throw badInput(`${name}: not a DICOM file (no DICM prefix and no recognisable data set)`);
-  const dp = dicomParser();
+/** Parse with medshield's DICOM parser (deflated data sets are inflated), naming the file in errors. */
+export function parseDicomBytes(bytes: Uint8Array, name: string): ParsedDicom {
+  if (sniffDicom(bytes) === null) throw badInput(`${name}: not a DICOM file (no DICM prefix and no recognisable data set)`);
   try {
-    // Deflated Explicit VR LE (PS3.5 §A.5): the data set after the meta header is raw deflate.
-    const inflater = (arr: Uint8Array, position: number): Uint8Array => {
-      const inflated = inflateRawSync(arr.subarray(position), { maxOutputLength: 2 ** 31 - 1 });
-      const full = new Uint8Array(position + inflated.length);
-      full.set(arr.subarray(0, position));
-      full.set(inflated, position);
-      return full;
-    };
-    const options = { ...(kind.part10 ? {} : { TransferSyntaxUID: kind.syntax }), inflater } as unknown as ParseDicomOptions;
-    return dp.parseDicom(bytes, options);
+    return parseDicom(bytes, { inflate: true });
   } catch (e) {
-    const inner = (e as { exception?: unknown })?.exception ?? e;
-    const raw = oneLine(inner).replace(/^dicomParser[.:]\w*:\s*/, '');
-    const msg = /overrun|past end|beyond|end of buffer/i.test(raw) ? 'an element runs past the end of the file' : raw;
-    throw badInput(`${name}: truncated or corrupt DICOM (${msg})`, e);
+    if (e instanceof MedshieldError) throw new MedshieldError(e.code, `${name}: ${e.code === 'BAD_INPUT' ? 'truncated or corrupt DICOM (' + e.message + ')' : e.message}`, { cause: e });
+    throw e;
   }
 }
 
-function readHeader(ds: DataSet, name: string): DicomHeader {
-  const need = (tag: string, what: string): number => {
+function readHeader(ds: DicomView, name: string): DicomHeader {
+  const need = (tag: number, what: string): number => {
     const v = ds.uint16(tag);
-    if (v === undefined) throw badInput(`${name}: DICOM has no ${what} (${tag.slice(1, 5)},${tag.slice(5)})`);
+    if (v === undefined) throw badInput(`${name}: DICOM has no ${what} ${tagStr(tag)}`);
     return v;
   };
-  const rows = need('x00280010', 'Rows');
-  const cols = need('x00280011', 'Columns');
-  const bitsAllocated = need('x00280100', 'Bits Allocated');
-  const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
+  const rows = need(0x00280010, 'Rows');
+  const cols = need(0x00280011, 'Columns');
+  const bitsAllocated = need(0x00280100, 'Bits Allocated');
+  const bitsStored = ds.uint16(0x00280101) ?? bitsAllocated;
   const h: DicomHeader = {
     rows, cols, bitsAllocated, bitsStored,
-    spp: ds.uint16('x00280002') ?? 1,
-    highBit: ds.uint16('x00280102') ?? bitsStored - 1,
-    signed: (ds.uint16('x00280103') ?? 0) === 1,
-    photometric: (ds.string('x00280004') ?? (ds.uint16('x00280002') === 3 ? 'RGB' : 'MONOCHROME2')).toUpperCase(),
-    planar: ds.uint16('x00280006') ?? 0,
-    frames: Math.max(1, ds.intString('x00280008') ?? 1),
+    spp: ds.uint16(0x00280002) ?? 1,
+    highBit: ds.uint16(0x00280102) ?? bitsStored - 1,
+    signed: (ds.uint16(0x00280103) ?? 0) === 1,
+    photometric: (ds.string(0x00280004) ?? (ds.uint16(0x00280002) === 3 ? 'RGB' : 'MONOCHROME2')).toUpperCase(),
+    planar: ds.uint16(0x00280006) ?? 0,
+    frames: Math.max(1, ds.intString(0x00280008) || 1),
   };
   if (rows === 0 || cols === 0) throw badInput(`${name}: DICOM image is empty (${rows}×${cols})`);
   if (![8, 16, 32].includes(bitsAllocated)) throw unsupported(`${name}: DICOM Bits Allocated ${bitsAllocated} is not supported (8, 16 or 32)`);
@@ -103,19 +149,18 @@ function readHeader(ds: DataSet, name: string): DicomHeader {
 }
 
 /** Native (uncompressed) frame → raw words, pixel-interleaved (PS3.5 §8.1). */
-function nativeFrame(ds: DataSet, el: Element, h: DicomHeader, ts: TransferSyntax, frame: number, name: string): Uint32Array {
+function nativeFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, ts: TransferSyntax, frame: number, name: string): Uint32Array {
   const bytesPer = h.bitsAllocated / 8;
   // Native YBR_FULL_422 stores two luma samples per chroma pair: Y1 Y2 Cb Cr (PS3.3 C.7.6.3.1.2).
   const subsampled = h.spp === 3 && h.photometric === 'YBR_FULL_422';
   if (subsampled && h.cols % 2 !== 0) throw badInput(`${name}: native YBR_FULL_422 needs an even number of columns, got ${h.cols}`);
   const n = subsampled ? h.rows * h.cols * 2 : h.rows * h.cols * h.spp;
   const frameBytes = n * bytesPer;
-  const start = el.dataOffset + frame * frameBytes;
-  const available = Math.min(ds.byteArray.length, el.dataOffset + el.length) - start;
+  const start = el.valueOffset + frame * frameBytes;
+  const available = Math.min(b.length, el.valueOffset + el.length) - start;
   if (available < frameBytes) {
     throw badInput(`${name}: truncated DICOM pixel data: frame ${frame} needs ${frameBytes} bytes, ${Math.max(0, available)} present`);
   }
-  const b = ds.byteArray;
   const out = new Uint32Array(n);
   const le = ts.littleEndian;
   if (bytesPer === 1) {
@@ -149,28 +194,57 @@ function planarToInterleaved(words: Uint32Array, nPixels: number): Uint32Array {
   return out;
 }
 
-/** The compressed bytes of one frame of encapsulated Pixel Data (PS3.5 §A.4). */
-function encapsulatedFrame(ds: DataSet, el: Element, h: DicomHeader, frame: number, name: string): Uint8Array {
-  const dp = dicomParser();
-  const fragments = el.fragments ?? [];
+/** The compressed bytes of one frame of encapsulated Pixel Data (PS3.5 §A.4); fragment 0 is the Basic Offset Table. */
+function encapsulatedFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, frame: number, name: string): Uint8Array {
+  const all = el.fragments ?? [];
+  const botFrag = all[0];
+  const fragments = all.slice(1);
   if (fragments.length === 0) throw badInput(`${name}: encapsulated DICOM pixel data has no fragments`);
-  for (const f of fragments) {
-    if (f.position + f.length > ds.byteArray.length) throw badInput(`${name}: truncated DICOM pixel data (fragment runs past the end of the file)`);
+  const concat = (fs: Fragment[]): Uint8Array => {
+    if (fs.length === 1) return b.slice(fs[0].valueOffset, fs[0].valueOffset + fs[0].length);
+    const out = new Uint8Array(fs.reduce((a, f) => a + f.length, 0));
+    let o = 0;
+    for (const f of fs) { out.set(b.subarray(f.valueOffset, f.valueOffset + f.length), o); o += f.length; }
+    return out;
+  };
+  if (h.frames === 1) return concat(fragments);
+  const bot: number[] = [];
+  if (botFrag && botFrag.length >= 4) {
+    const dv = new DataView(b.buffer, b.byteOffset + botFrag.valueOffset, botFrag.length);
+    for (let i = 0; i + 4 <= botFrag.length; i += 4) bot.push(dv.getUint32(i, true));
   }
-  try {
-    if (h.frames === 1) return new Uint8Array(dp.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments.length));
-    const hasBot = el.basicOffsetTable !== undefined && el.basicOffsetTable.length > 0;
-    // Without an offset table, one fragment per frame is the common (and for RLE, the required) layout.
-    if (!hasBot && fragments.length === h.frames) return new Uint8Array(dp.readEncapsulatedPixelDataFromFragments(ds, el, frame, 1));
-    const bot = hasBot ? (el.basicOffsetTable as number[]) : dp.createJPEGBasicOffsetTable(ds, el);
-    return new Uint8Array(dp.readEncapsulatedImageFrame(ds, el, frame, bot));
-  } catch (e) {
-    throw badInput(`${name}: corrupt encapsulated DICOM pixel data (${oneLine(e)})`, e);
+  // Without an offset table, one fragment per frame is the common (and for RLE, the required) layout.
+  if (!bot.length && fragments.length === h.frames) return concat([fragments[frame]]);
+  // Offsets of fragment items relative to the first fragment after the offset table (PS3.5 A.4).
+  const base = fragments[0].start;
+  const offsets = fragments.map((f) => f.start - base);
+  let starts: number[];
+  if (bot.length) starts = bot;
+  else {
+    // No table: a JPEG frame ends with an EOI marker (FFD9, possibly followed by one pad byte).
+    starts = [0];
+    fragments.forEach((f, i) => {
+      const end = f.valueOffset + f.length;
+      const eoi = (k: number): boolean => b[end - k] === 0xff && b[end - k + 1] === 0xd9;
+      if ((eoi(2) || eoi(3)) && i + 1 < fragments.length) starts.push(offsets[i + 1]);
+    });
   }
+  if (frame >= starts.length) throw badInput(`${name}: corrupt encapsulated DICOM pixel data (no fragments for frame ${frame})`);
+  const first = offsets.indexOf(starts[frame]);
+  const last = frame + 1 < starts.length ? offsets.indexOf(starts[frame + 1]) : fragments.length;
+  if (first < 0 || last <= first) throw badInput(`${name}: corrupt encapsulated DICOM pixel data (the offset table does not match the fragments)`);
+  return concat(fragments.slice(first, last));
 }
 
 async function decodeCompressed(data: Uint8Array, h: DicomHeader, ts: TransferSyntax, name: string): Promise<Uint32Array> {
   let f: CodecFrame;
+  // The codestream's own size must be the header's (which the pixel budget checked) before a codec allocates.
+  if (ts.encoding === 'jpeg-baseline' || ts.encoding === 'jpeg-lossless') {
+    const sof = jpegFrameHeader(data);
+    if (sof !== null && (sof.width !== h.cols || (sof.height !== 0 && sof.height !== h.rows))) {
+      throw badInput(`${name}: compressed pixel data is ${sof.width}×${sof.height}, header says ${h.cols}×${h.rows}`);
+    }
+  }
   switch (ts.encoding) {
     case 'rle':
       return decodeRle(data, h.rows, h.cols, h.spp, h.bitsAllocated, name);
@@ -225,14 +299,15 @@ function storedValues(words: Uint32Array, h: DicomHeader, native: boolean): Floa
   return out;
 }
 
-const firstNumber = (ds: DataSet, tag: string): number | undefined => {
+const firstNumber = (ds: DicomView, tag: number): number | undefined => {
   const v = ds.floatString(tag, 0);
   return v === undefined || Number.isNaN(v) ? undefined : v;
 };
 
 /** One frame's stored values (after Bits Stored masking and sign extension, before any LUT). */
 export interface DicomFrame {
-  dataSet: DataSet;
+  /** The parse result and the recorded reads (`view.used`: top-level tags the decoder depended on). */
+  view: DicomView;
   header: DicomHeader;
   syntax: TransferSyntax;
   frame: number;
@@ -244,27 +319,34 @@ export interface DicomFrame {
 
 /** Parse a DICOM file and decode one frame (default 0) to stored values. */
 export async function readDicomFrame(bytes: Uint8Array, name = 'DICOM', opts: DicomOptions = {}): Promise<DicomFrame> {
-  const ds = parseDicomBytes(bytes, name);
-  const el = ds.elements.x7fe00010;
+  return readParsedFrame(parseDicomBytes(bytes, name), name, opts);
+}
+
+/** Decode one frame of an already parsed file (the gateway decodes the very parse it verified). */
+export async function readParsedFrame(p: ParsedDicom, name = 'DICOM', opts: DicomOptions = {}): Promise<DicomFrame> {
+  const ds = new DicomView(p, p.dataset, new Set());
+  const el = ds.element(PIXEL_DATA);
   if (el === undefined) {
-    if (ds.elements.x7fe00008 || ds.elements.x7fe00009) throw unsupported(`${name}: DICOM float pixel data is not supported`);
+    if (ds.element(0x7fe00008) || ds.element(0x7fe00009)) throw unsupported(`${name}: DICOM float pixel data is not supported`);
     throw badInput(`${name}: no Pixel Data (7FE0,0010): truncated DICOM or not an image`);
   }
   const h = readHeader(ds, name);
-  const ts = transferSyntax(ds.string('x00020010') ?? '1.2.840.10008.1.2');
+  checkPixelBudget(h.cols, h.rows, h.frames, opts.maxPixels ?? defaultMaxPixels(), name);
+  const ts = p.ts;
   const frame = opts.frame ?? 0;
   if (!Number.isInteger(frame) || frame < 0 || frame >= h.frames) {
     throw badArgument(`${name}: frame ${frame} out of range (the image has ${h.frames} frame${h.frames === 1 ? '' : 's'})`);
   }
   if (ts.encoding === 'unsupported') throw unsupported(`${name}: DICOM transfer syntax ${ts.uid} (${ts.name}) is not supported`);
-  const encapsulated = el.encapsulatedPixelData === true || el.hadUndefinedLength === true;
+  const encapsulated = el.fragments !== undefined;
   if (ts.encoding !== 'native' && !encapsulated) throw badInput(`${name}: ${ts.name} pixel data is not encapsulated`);
+  if (ts.encoding === 'native' && encapsulated) throw badInput(`${name}: ${ts.name} pixel data must not be encapsulated`);
   const words = ts.encoding === 'native'
-    ? nativeFrame(ds, el, h, ts, frame, name)
-    : await decodeCompressed(encapsulatedFrame(ds, el, h, frame, name), h, ts, name);
+    ? nativeFrame(p.bytes, el, h, ts, frame, name)
+    : await decodeCompressed(encapsulatedFrame(p.bytes, el, h, frame, name), h, ts, name);
   // JPEG codecs return colour already converted to RGB (libjpeg converts YCbCr; OpenJPEG applies the inverse RCT/ICT).
   const codecRgb = ts.encoding === 'jpeg-baseline' || ts.encoding === 'jpeg2000';
-  return { dataSet: ds, header: h, syntax: ts, frame, stored: storedValues(words, h, ts.encoding === 'native'), codecRgb };
+  return { view: ds, header: h, syntax: ts, frame, stored: storedValues(words, h, ts.encoding === 'native'), codecRgb };
 }
 
 /**
@@ -272,14 +354,29 @@ export async function readDicomFrame(bytes: Uint8Array, name = 'DICOM', opts: Di
  * Throws one-line MedshieldErrors for corrupt/truncated files and unsupported encodings.
  */
 export async function decodeDicom(bytes: Uint8Array, name = 'DICOM', opts: DicomOptions = {}): Promise<DecodedImage> {
-  const { dataSet: ds, header: h, syntax: ts, frame, stored, codecRgb } = await readDicomFrame(bytes, name, opts);
+  return (await decodeParsedDicom(parseDicomBytes(bytes, name), name, opts)).image;
+}
+
+/**
+ * Decode an already parsed DICOM file; also returns the top-level tags the decoded image depends on
+ * (`used`), which a verifier can check are all signed.
+ */
+export async function decodeParsedDicom(p: ParsedDicom, name = 'DICOM', opts: DicomOptions = {}): Promise<{ image: DecodedImage; used: Set<number> }> {
+  const { view: ds, header: h, syntax: ts, frame, stored, codecRgb } = await readParsedFrame(p, name, opts);
+  const modalityEl = p.dataset.find((e) => e.tag === 0x00080060);
+  const modality = modalityEl && modalityEl.length > 0 ? Buffer.from(p.bytes.subarray(modalityEl.valueOffset, modalityEl.valueOffset + modalityEl.length)).toString('latin1').split('\0')[0].trim() : undefined;
   const base = {
     format: 'dicom' as const, bitDepth: h.bitsStored, colour: h.photometric, transferSyntax: ts.uid, transferSyntaxName: ts.name,
-    modality: ds.string('x00080060'), frames: h.frames, frame,
+    modality, frames: h.frames, frame,
   };
+  const image = decodePixels(ds, h, stored, codecRgb, base, name);
+  return { image, used: ds.used };
+}
+
+function decodePixels(ds: DicomView, h: DicomHeader, stored: Float64Array, codecRgb: boolean, base: DecodedImage['source'], name: string): DecodedImage {
   const hw = h.rows * h.cols;
   if (h.photometric === 'PALETTE COLOR') {
-    const luts = (['x00281101', 'x00281102', 'x00281103'] as const).map((d, k) => readLut(ds, d, ['x00281201', 'x00281202', 'x00281203'][k], h.signed, name));
+    const luts = ([0x00281101, 0x00281102, 0x00281103] as const).map((d, k) => readLut(ds, d, [0x00281201, 0x00281202, 0x00281203][k], h.signed, name));
     const data = new Float32Array(hw * 3);
     for (let p = 0; p < hw; p++) for (let k = 0; k < 3; k++) data[3 * p + k] = applyLut(luts[k], stored[p]) / (2 ** luts[k].bits - 1);
     return { width: h.cols, height: h.rows, channels: 3, data, source: { ...base, voi: { kind: 'lut', entries: luts[0].data.length } } };
@@ -305,14 +402,14 @@ export async function decodeDicom(bytes: Uint8Array, name = 'DICOM', opts: Dicom
   // Modality LUT (C.11.1).
   let modality: Float64Array;
   let rescale: { slope: number; intercept: number } | { lut: number };
-  const modalityLutSeq = ds.elements.x00283000?.items?.[0]?.dataSet;
+  const modalityLutSeq = ds.items(0x00283000)[0];
   if (modalityLutSeq) {
-    const lut: Lut = readLut(modalityLutSeq, 'x00283002', 'x00283006', h.signed, name);
+    const lut: Lut = readLut(modalityLutSeq, 0x00283002, 0x00283006, h.signed, name);
     modality = stored.map((v) => applyLut(lut, v));
     rescale = { lut: lut.data.length };
   } else {
-    const slope = firstNumber(ds, 'x00281053') ?? 1;
-    const intercept = firstNumber(ds, 'x00281052') ?? 0;
+    const slope = firstNumber(ds, 0x00281053) ?? 1;
+    const intercept = firstNumber(ds, 0x00281052) ?? 0;
     modality = slope === 1 && intercept === 0 ? stored : stored.map((v) => v * slope + intercept);
     rescale = { slope, intercept };
   }

@@ -1,17 +1,22 @@
 /**
  * Single-image decoding: PNG (ISO/IEC 15948, via `pngjs`), JPEG (ISO/IEC 10918-1, via `jpeg-js`)
- * and DICOM (PS3.10, see dicom.ts), chosen by the file's magic bytes, never by its extension:
+ * and DICOM (PS3.10, see dicom.ts). `decodeImageAs` decodes a known format and never sniffs (the
+ * gateway: the Content-Type it verified decides); `decodeImage` (files on the CLI) chooses by the
+ * file's magic bytes, never by its extension:
  *   PNG  89 50 4E 47 0D 0A 1A 0A   (PNG §5.2 signature)
  *   JPEG FF D8 FF                  (SOI then the first marker)
  *   DICOM "DICM" at byte 128, or a bare ACR-NEMA data set (dicom-syntax.ts)
  * Output is HWC float in [0,1]: samples divided by 2^bitDepth − 1 (palette PNGs by 255). Grey
  * images have one channel; colour images three; an alpha channel is dropped (recorded in source).
+ * Every decoder checks the declared width × height (× frames) against a cap (default 64 MP, or
+ * MEDSHIELD_MAX_PIXELS; pixel-budget.ts) from the header, before it allocates anything.
  */
 import { createRequire } from 'node:module';
 import type { PNGWithMetadata } from 'pngjs';
 import { badInput, oneLine, unsupported } from '../errors.js';
 import type { DecodedImage } from './decoded.js';
 import { decodeDicom, type DicomOptions } from './dicom.js';
+import { checkPixelBudget, defaultMaxPixels } from './pixel-budget.js';
 import { sniffDicom } from './dicom-syntax.js';
 import { jpegFrameHeader } from './codecs/jpeg-markers.js';
 import { decodeJpeg12 } from './codecs/jpeg12.js';
@@ -37,11 +42,19 @@ export function sniffImageFormat(bytes: Uint8Array): SniffedFormat | null {
  */
 export async function decodeImage(bytes: Uint8Array, name = 'image', opts: DicomOptions = {}): Promise<DecodedImage> {
   const format = sniffImageFormat(bytes);
+  if (format === null) throw badInput(`${name}: not a PNG, JPEG or DICOM image`);
+  // A PNG/JPEG signature at byte 0 and "DICM" at byte 128 is both formats at once (a polyglot: issue 20).
+  if (format !== 'dicom' && sniffDicom(bytes)?.part10) throw badInput(`${name}: ambiguous file: a ${format.toUpperCase()} signature in the DICOM preamble (a polyglot), refused`);
+  return decodeImageAs(format, bytes, name, opts);
+}
+
+/** Decode bytes as the given format only (no sniffing: a PNG body is never read as DICOM, nor the reverse). */
+export async function decodeImageAs(format: SniffedFormat, bytes: Uint8Array, name = 'image', opts: DicomOptions = {}): Promise<DecodedImage> {
   switch (format) {
     case 'png':
-      return decodePng(bytes, name);
+      return decodePng(bytes, name, opts.maxPixels);
     case 'jpeg':
-      return decodeJpeg(bytes, name);
+      return decodeJpeg(bytes, name, opts.maxPixels);
     case 'dicom':
       return decodeDicom(bytes, name, opts);
     default:
@@ -49,10 +62,21 @@ export async function decodeImage(bytes: Uint8Array, name = 'image', opts: Dicom
   }
 }
 
+/** Width and height from a PNG's IHDR chunk (PNG §11.2.2: the first chunk), or a one-line error. */
+export function pngDimensions(bytes: Uint8Array, name = 'image'): { width: number; height: number } {
+  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length < 8 || !sig.every((b, i) => bytes[i] === b)) throw badInput(`${name}: not a PNG file (no PNG signature)`);
+  if (bytes.length < 24 || String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== 'IHDR') throw badInput(`${name}: truncated or corrupt PNG (no IHDR chunk first)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: dv.getUint32(16, false), height: dv.getUint32(20, false) };
+}
+
 /** PNG colour types (PNG §11.2.2). */
 const PNG_COLOUR: Record<number, string> = { 0: 'greyscale', 2: 'truecolour', 3: 'indexed-colour', 4: 'greyscale with alpha', 6: 'truecolour with alpha' };
 
-export function decodePng(bytes: Uint8Array, name = 'image'): DecodedImage {
+export function decodePng(bytes: Uint8Array, name = 'image', maxPixels = defaultMaxPixels()): DecodedImage {
+  const dims = pngDimensions(bytes, name);
+  checkPixelBudget(dims.width, dims.height, 1, maxPixels, name);
   const { PNG } = require('pngjs') as typeof import('pngjs');
   let png: PNGWithMetadata;
   try {
@@ -86,9 +110,11 @@ export function decodePng(bytes: Uint8Array, name = 'image'): DecodedImage {
   };
 }
 
-export function decodeJpeg(bytes: Uint8Array, name = 'image'): DecodedImage {
+export function decodeJpeg(bytes: Uint8Array, name = 'image', maxPixels = defaultMaxPixels()): DecodedImage {
+  if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff) throw badInput(`${name}: not a JPEG file (no SOI marker)`);
   const sof = jpegFrameHeader(bytes);
   if (sof === null) throw badInput(`${name}: truncated or corrupt JPEG (no frame header)`);
+  checkPixelBudget(sof.width, sof.height, 1, maxPixels, name);
   if (sof.process === 'lossless' || sof.process === 'arithmetic' || sof.process === 'hierarchical') {
     throw unsupported(`${name}: ${sof.process} JPEG files are not supported (baseline, extended and progressive DCT only)`);
   }
@@ -105,7 +131,7 @@ export function decodeJpeg(bytes: Uint8Array, name = 'image'): DecodedImage {
   let rgb: Uint8Array;
   try {
     // tolerantDecoding off: a truncated scan is an error, not grey padding.
-    rgb = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false }).data;
+    rgb = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: Math.ceil(maxPixels / 1e6) }).data;
   } catch (e) {
     throw badInput(`${name}: truncated or corrupt JPEG (${oneLine(e)})`, e);
   }

@@ -24,7 +24,7 @@ export interface GatewayConfig {
   listen: { host: string; port: number };
   tls: { cert: string | null; key: string | null; clientCa: string | null; requireClientCert: boolean };
   signature: { required: boolean; trustedCas: string[]; intermediates: string[]; requireProfile: 'base' | 'creator' | 'authorization' | null; requirePixelCoverage: boolean; workers: number };
-  inputs: { contentTypes: InputType[]; bodyLimitBytes: number };
+  inputs: { contentTypes: InputType[]; bodyLimitBytes: number; maxPixels: number };
   auth: { keysFile: string };
   rateLimit: { perKey: { max: number; windowMs: number }; perIp: { max: number; windowMs: number }; authFailures: { max: number; windowMs: number } };
   output: { mode: OutputMode; decimals: number };
@@ -70,6 +70,7 @@ export const CONFIG_SCHEMA = {
     inputs: obj('accepted request bodies', {
       contentTypes: { type: 'array', items: { type: 'string', enum: ['application/dicom', 'image/png', 'image/jpeg'] }, uniqueItems: true, minItems: 1, description: 'accepted Content-Types; PNG/JPEG carry no DICOM signature, so they are served only when signature.required is false', default: ['application/dicom'] },
       bodyLimitBytes: int('largest accepted body (413 above)', 8 * 1024 * 1024, 1024),
+      maxPixels: int('largest declared image, width × height × frames, checked from the header before decoding (413 above)', 64 * 1024 * 1024, 1),
     }),
     auth: obj('API keys (Authorization: Bearer <key>)', {
       keysFile: str('JSON file of API keys, stored as scrypt hashes (managed by `medshield gateway key`)', 'keys.json'),

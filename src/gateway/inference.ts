@@ -3,7 +3,8 @@
  * the event loop run as one batch (up to `maxBatch`), which keeps throughput up under concurrency
  * without adding latency to a lone request. Output policy (what the caller learns) lives here too.
  */
-import { decodeImage } from '../data/image.js';
+import { decodeImage, type DecodedImage } from '../data/image.js';
+import { badInput } from '../errors.js';
 import { toModelInput } from '../data/resize.js';
 import type { Model } from '../models/model.js';
 import type { GatewayConfig } from './config.js';
@@ -71,9 +72,13 @@ export class BatchedModel {
   predict(x: Float32Array, live?: () => boolean): Promise<Float32Array> { return this.batcher.call(x, live); }
 }
 
-/** Decode PNG/JPEG/DICOM bytes into the model's input (HWC float [0,1]). */
-export async function modelInput(bytes: Uint8Array, model: Model): Promise<Float32Array> {
-  const img = await decodeImage(bytes, 'request body');
+/**
+ * The model's input (HWC float [0,1]) from the image the signature check decoded (image-check.ts: the
+ * verified parse, by Content-Type). Raw bytes (benchmarks only) are decoded by their magic bytes.
+ */
+export async function modelInput(input: Uint8Array | DecodedImage | undefined, model: Model): Promise<Float32Array> {
+  if (input === undefined) throw badInput('no verified image to give the model');
+  const img = input instanceof Uint8Array ? await decodeImage(input, 'request body') : input;
   return toModelInput(img, model.inputShape);
 }
 

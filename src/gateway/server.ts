@@ -105,7 +105,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   const qd = config.queryDetection;
   const ctx: GatewayContext = {
     config, model, batched: new BatchedModel(inputDefences.served), inputDefences, modelId: model.card.name, modelVersion: model.card.weights ? `sha256:${model.card.weights.sha256}` : opts.model ? 'in-process' : modelVersion(config.model),
-    keys: new KeyStore(config.auth.keysFile), audit, verifier: config.signature.workers > 0 ? new VerifyPool(config.signature, config.signature.workers) : new ImageVerifier(config.signature),
+    keys: new KeyStore(config.auth.keysFile), audit, verifier: config.signature.workers > 0 ? new VerifyPool(config.signature, config.signature.workers, config.inputs) : new ImageVerifier(config.signature, config.inputs),
     detector: qd.enabled ? new QueryDetector({ quantStep: qd.quantStep, windowSize: qd.windowSize, topK: qd.topK, matchThreshold: qd.matchThreshold, history: qd.history, alertFraction: qd.alertFraction, alertWindow: qd.alertWindow }) : null,
     metrics, blocked: new Map(),
   };

@@ -2,7 +2,8 @@
  * Signature checks in worker threads. DICOM signature verification (parse, MAC, ECDSA/RSA, X.509 chain) is
  * CPU work of ≈2 ms per image; on the main thread it competes with HTTP handling and inference. With
  * `signature.workers` > 0 the checks run in that many workers (round-robin), each holding its own
- * ImageVerifier built from the same policy.
+ * ImageVerifier built from the same policy; a worker also decodes the image it verified (from the same
+ * parse) and hands the pixels back with the verdict.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { MedshieldError } from '../errors.js';
@@ -17,9 +18,9 @@ export class VerifyPool {
   private next = 1;
   private rr = 0;
 
-  constructor(sig: GatewayConfig['signature'], n: number) {
+  constructor(sig: GatewayConfig['signature'], n: number, inputs?: Partial<GatewayConfig['inputs']>) {
     for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL(import.meta.url), { workerData: { medshieldVerifyPolicy: sig } });
+      const w = new Worker(new URL(import.meta.url), { workerData: { medshieldVerifyPolicy: sig, medshieldInputs: inputs ?? {} } });
       w.on('message', (m: { id: number; check?: ImageCheck; error?: string }) => {
         const j = this.jobs.get(m.id);
         if (!j) return;
@@ -45,8 +46,12 @@ export class VerifyPool {
 }
 
 if (!isMainThread && workerData?.medshieldVerifyPolicy) {
-  const v = new ImageVerifier(workerData.medshieldVerifyPolicy as GatewayConfig['signature']);
+  const v = new ImageVerifier(workerData.medshieldVerifyPolicy as GatewayConfig['signature'], workerData.medshieldInputs as Partial<GatewayConfig['inputs']>);
   parentPort!.on('message', async (m: { id: number; body: Uint8Array; type: InputType }) => {
-    try { parentPort!.postMessage({ id: m.id, check: await v.check(m.body, m.type) }); } catch (e) { parentPort!.postMessage({ id: m.id, error: (e as Error).message }); }
+    try {
+      // The worker parses, verifies and decodes once; the decoded pixels move (not copy) to the main thread.
+      const check = await v.check(m.body, m.type);
+      parentPort!.postMessage({ id: m.id, check }, check.image ? [check.image.data.buffer as ArrayBuffer] : []);
+    } catch (e) { parentPort!.postMessage({ id: m.id, error: (e as Error).message }); }
   });
 }

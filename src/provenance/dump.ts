@@ -1,5 +1,5 @@
 /** Human-readable listing of a file's signature structure (PS3.3 C.12.1 Digital Signatures Macro). */
-import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, tagStr, type DicomElement, type ParsedDicom } from './dicom-parse.js';
+import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, tagStr, type DicomElement, type ParsedDicom } from '../data/dicom-parse.js';
 import { parseCertificate, subjectOf } from './certificates.js';
 import { TAG } from './sign.js';
 

@@ -21,7 +21,7 @@
  * (US, OB, OW). That is why every call names the element's container: the item (or data set) holding it.
  */
 import { LONG_VRS, ITEM, SEQ_DELIM, type DicomElement } from './dicom-parse.js';
-import { rawImplicitVR, signatureVR, type ImplicitItemContext } from './vr-dictionary.js';
+import { rawImplicitVR, signatureVR, type ImplicitItemContext } from '../data/vr-dictionary.js';
 
 export interface ByteSink { update(data: Uint8Array): unknown }
 

@@ -235,5 +235,12 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   const delta = addItem(p, target.elements, target.end, TAG.MACParametersSequence, encodeItem(macItem, enc), enc, splices)
     + addItem(p, target.elements, target.end, TAG.DigitalSignaturesSequence, encodeItem(sigItem, enc), enc, splices);
   fixAncestorLengths(p, target, delta, enc.littleEndian, splices);
-  return { bytes: applySplices(p.bytes, splices), uid, macId, covered: coveredTags, coversPixelData: coveredSet.has(PIXEL_DATA) };
+  // No signature covers the 128-byte preamble or Data Set Trailing Padding, and strict verifiers refuse
+  // them non-zero (polyglot files, e.g. TIFF/DICOM): the signed file gets them zeroed, lengths unchanged.
+  const clean = Buffer.from(p.bytes);
+  if (p.hasPreamble) clean.fill(0, 0, 128);
+  const pad = p.dataset[p.dataset.length - 1];
+  if (pad.tag === 0xfffcfffc && pad.length !== UNDEFINED) clean.fill(0, pad.valueOffset, pad.valueOffset + pad.length);
+  const bytes = applySplices(clean, splices);
+  return { bytes, uid, macId, covered: coveredTags, coversPixelData: coveredSet.has(PIXEL_DATA) };
 }

@@ -5,10 +5,18 @@
  * Syntax (mac-encoding.ts), verify the signature with the signer certificate's public key (node crypto),
  * validate the certificate chain and validity period (certificates.ts), check an RFC 3161 timestamp when
  * present (timestamp.ts), and apply a policy (required signature, profile, pixel coverage, algorithms).
+ *
+ * Under a strict policy (requireSignature or requireProfile) bytes that no signature covers must not be
+ * able to change the pixels (issue 20): every pixel-affecting element present (data/dicom.ts
+ * PIXEL_AFFECTING_TAGS, the only attributes the decoder may read) must be covered by a valid main data
+ * set signature, and the file must have none of the ambiguities data/dicom-parse.ts `ambiguities()`
+ * names (non-zero preamble / polyglot, groups 0000–0007 in the data set, data after the signatures,
+ * meta group length or transfer syntax that disagree with the bytes). See docs/provenance.md.
  */
 import { createVerify } from 'node:crypto';
 import { badInput } from '../errors.js';
-import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, tagStr, PIXEL_DATA, type DicomElement, type ParsedDicom } from './dicom-parse.js';
+import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, tagStr, ambiguities, PIXEL_DATA, type DicomElement, type ParsedDicom } from '../data/dicom-parse.js';
+import { isPixelAffecting, PIXEL_AFFECTING_TAGS } from '../data/dicom-pixel-tags.js';
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { transferSyntax } from './transfer-syntax.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
@@ -59,6 +67,24 @@ export interface FileReport {
   signatures: SignatureReport[];
   /** Signable main-data-set elements not covered by any valid signature (changes there go undetected). */
   unsignedElements: string[];
+  /** Top-level tags covered by a valid main data set signature (DICOM only). */
+  signedTags?: number[];
+}
+
+const PIXEL_NAMES = new Map(PIXEL_AFFECTING_TAGS);
+const describeTag = (t: number): string => `${tagStr(t)}${PIXEL_NAMES.has(t) ? ' ' + PIXEL_NAMES.get(t) : ''}`;
+
+/** A strict policy: a signature is required, so unsigned bytes must not be able to change the pixels. */
+export const isStrict = (policy: VerifyPolicy): boolean => !!(policy.requireSignature || policy.requireProfile);
+
+/**
+ * The first tag of `used` (top-level tags a decoded image depends on) that no valid main data set
+ * signature covers, described in words; undefined when all are signed.
+ */
+export function unsignedPixelDependency(report: FileReport, used: Iterable<number>): string | undefined {
+  const signed = new Set(report.signedTags ?? []);
+  for (const t of used) if (!signed.has(t)) return `the decoded image depends on ${describeTag(t)}, which no valid signature covers`;
+  return undefined;
 }
 
 interface Container { elements: DicomElement[]; location: string }
@@ -199,7 +225,12 @@ export function parseDicomDateTime(s: string | null): Date | null {
 
 /** Verify every signature in a DICOM file and apply the policy. Throws BAD_INPUT for unparseable files. */
 export async function verifyDicom(input: Uint8Array, policy: VerifyPolicy): Promise<FileReport> {
-  const p = parseDicom(inflatedView(input));
+  return verifyParsed(parseDicom(inflatedView(input)), policy);
+}
+
+/** Verify an already parsed file (the gateway parses once, verifies, then decodes the same parse). */
+export async function verifyParsed(p: ParsedDicom, policy: VerifyPolicy): Promise<FileReport> {
+  if (p.inflated) throw badInput('deflated data sets cannot be signed or verified byte-exactly');
   const signatures: SignatureReport[] = [];
   for (const c of containers(p)) {
     const seq = findElement(c.elements, TAG.DigitalSignaturesSequence)!;
@@ -209,7 +240,8 @@ export async function verifyDicom(input: Uint8Array, policy: VerifyPolicy): Prom
   const main = signatures.filter((s) => s.location === 'dataset' && s.valid);
   const coveredMain = new Set(main.flatMap((s) => s.covered));
   const unsignedElements = sortedByTag(p.dataset).filter((e) => isSignable(e) && !coveredMain.has(tagStr(e.tag))).map((e) => tagStr(e.tag));
-  const report: FileReport = { signed: signatures.length > 0, valid: true, reason: 'ok', signatures, unsignedElements };
+  const signedTags = p.dataset.filter((e) => coveredMain.has(tagStr(e.tag))).map((e) => e.tag);
+  const report: FileReport = { signed: signatures.length > 0, valid: true, reason: 'ok', signatures, unsignedElements, signedTags };
   const bad = signatures.find((s) => !s.valid);
   const hasPixels = !!findElement(p.dataset, PIXEL_DATA);
   if (!signatures.length) {
@@ -224,6 +256,13 @@ export async function verifyDicom(input: Uint8Array, policy: VerifyPolicy): Prom
   } else if ((policy.requirePixelCoverage ?? true) && hasPixels && !main.some((s) => s.coversPixelData)) {
     report.valid = false;
     report.reason = 'no valid main data set signature covers the pixel data (7FE0,0010)';
+  }
+  if (report.valid && isStrict(policy)) {
+    // Strict: nothing unsigned may change the pixels, and nothing may be read two ways.
+    const amb = ambiguities(p);
+    const unsignedPixel = p.dataset.find((e) => isPixelAffecting(e.tag) && !coveredMain.has(tagStr(e.tag)));
+    if (unsignedPixel) { report.valid = false; report.reason = `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)} is not covered by a valid signature`; }
+    else if (amb) { report.valid = false; report.reason = `refused: ${amb}`; }
   }
   return report;
 }

@@ -53,7 +53,7 @@ async function queryGuardPlugin(app: FastifyInstance, opts: { ctx: GatewayContex
       ctx.detector?.reset(caller);
     }
     try {
-      const x = await modelInput(req.body as Buffer, ctx.model);
+      const x = await modelInput(req.verifiedImage, ctx.model);
       if (settled(req, reply)) return;   // the client left while the image was decoded
       req.modelInput = x;
     } catch (e) {
