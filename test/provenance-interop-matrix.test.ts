@@ -58,8 +58,10 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
     const dk = file + '.dcmsign.dcm';
     const s = run('dcmsign', ['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', file, dk]);
     assert.equal(s.code, 0, `${label}: dcmsign --sign: ${s.out}`);
-    const rep = await verifyDicom(readFileSync(dk), { trust, requireSignature: true });
-    if (rep.valid) c.medshieldVerifiesDcmtk++;
+    // The signature itself (not the strict pixel rule: dcmsign keeps a TIFF preamble or non-zero trailing padding,
+    // bytes no signature covers, which the strict policy refuses by design — see docs/provenance.md).
+    const rep = await verifyDicom(readFileSync(dk), { trust });
+    if (rep.valid && rep.signatures.length > 0 && rep.signatures.every((x) => x.valid)) c.medshieldVerifiesDcmtk++;
     else failures.push(`${label} (${ts}): medshield rejects dcmsign's signature: ${rep.reason}`);
   };
 

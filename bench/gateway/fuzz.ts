@@ -136,7 +136,7 @@ export async function runFuzz(o: FuzzOptions): Promise<{ summary: FuzzSummary; c
     add('cl-long-timeout', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length + 1000 }), s], { end: 'server', timeoutMs: wait }));
     add('chunked', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Transfer-Encoding': 'chunked', Connection: 'close' }), ...chunked(s, rand)], { end: 'server', timeoutMs: wait }));
     // A slow body that still arrives within timeouts.requestMs.
-    const slices = 8; const gap = Math.floor(o.requestMs / (2 * slices));
+    const slices = 8; const gap = Math.min(250, Math.floor(o.requestMs / (4 * slices)));   // ≤ 2 s in all: far inside requestMs even on a loaded machine
     add('slow-body', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length, Connection: 'close' }),
       ...Array.from({ length: slices }, (_, k) => [gap, s.subarray(Math.floor((k * s.length) / slices), Math.floor(((k + 1) * s.length) / slices))]).flat()], { end: 'server', timeoutMs: wait }));
     // Headers trickled in past timeouts.headersMs.
