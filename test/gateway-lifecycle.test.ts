@@ -44,7 +44,7 @@ before(async () => {
   model.predictProbs = async (x, n) => { for (let i = 0; i < n; i++) seen.add(rowHash(x.subarray(i * d, (i + 1) * d))); return real(x, n); };
   g = await makeGatewayDir(modelDir, (c) => {
     c.logging = { level: 'silent' };
-    c.timeouts = { ...c.timeouts, requestMs: 12000, headersMs: 1500 };
+    c.timeouts = { ...c.timeouts, requestMs: 12000, headersMs: 4000 };
     c.rateLimit = { perKey: { max: 1e6, windowMs: 60000 }, perIp: { max: 1e6, windowMs: 60000 }, authFailures: { max: 1e6, windowMs: 60000 } };
   });
   imgs = await fuzzImages(g, DICOM_DIR);
