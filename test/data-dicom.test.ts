@@ -388,3 +388,21 @@ test('one parser: the decoder reads the byte-offset parser of signature verifica
   assert.deepEqual(Array.from((await decodeDicom(crafted)).data), Array.from((await decodeDicom(orig)).data));
   assert.equal(parseDicom(crafted).dataset[0].tag, 0x00030010, 'the odd element is an element of the data set, visible to the verifier');
 });
+
+test('a JPEG 2000 or JPEG-LS codestream that declares another size than Rows/Columns is refused before the codec allocates', async () => {
+  const patch = (file: string, find: number[], at: number, value: number[]): Buffer => {
+    const b = Buffer.from(readFileSync(path.join(DIR, file)));
+    const i = b.indexOf(Buffer.from(find));
+    assert.ok(i > 0, `${file}: marker found`);
+    Buffer.from(value).copy(b, i + at);
+    return b;
+  };
+  // SIZ (FF4F FF51, Lsiz, Rsiz, Xsiz…): Xsiz = 20000 → a 20000-wide image behind a 64×64 header.
+  const j2k = patch('MR_small_jp2klossless.dcm', [0xff, 0x4f, 0xff, 0x51], 8, [0x00, 0x00, 0x4e, 0x20]);
+  await assert.rejects(decodeImage(j2k, 'j2k.dcm'), (e: Error) => e instanceof MedshieldError && /compressed pixel data is 20000×\d+, header says 64×64/.test(e.message));
+  // SOF55 (FFF7, Lf, P, Y, X): X = 20000.
+  const jls = patch('MR_small_jpeg_ls_lossless.dcm', [0xff, 0xf7], 7, [0x4e, 0x20]);
+  await assert.rejects(decodeImage(jls, 'jls.dcm'), (e: Error) => e instanceof MedshieldError && /compressed pixel data is 20000×64, header says 64×64/.test(e.message));
+  // The untouched files still decode.
+  for (const f of ['MR_small_jp2klossless.dcm', 'MR_small_jpeg_ls_lossless.dcm']) assert.equal((await decodeImage(readFileSync(path.join(DIR, f)), f)).width, 64);
+});

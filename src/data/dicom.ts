@@ -25,7 +25,7 @@ import { parseDicom, tagStr, PIXEL_DATA, type DicomElement, type ParsedDicom, ty
 import { decodeRle } from './codecs/rle.js';
 import { decodeJpeg2000, decodeJpegBaseline, decodeJpegLossless, decodeJpegLs, decodeJpegNoTransform, type CodecFrame } from './codecs/jpeg.js';
 import { decodeJpeg12 } from './codecs/jpeg12.js';
-import { jpegFrameHeader } from './codecs/jpeg-markers.js';
+import { jpeg2000Size, jpegFrameHeader, jpegLsFrameHeader } from './codecs/jpeg-markers.js';
 import { applyLut, readLut, voiToUnit, type Lut } from './dicom-lut.js';
 import { checkPixelBudget, defaultMaxPixels } from './pixel-budget.js';
 import { isPixelAffecting } from './dicom-pixel-tags.js';
@@ -243,6 +243,13 @@ async function decodeCompressed(data: Uint8Array, h: DicomHeader, ts: TransferSy
     const sof = jpegFrameHeader(data);
     if (sof !== null && (sof.width !== h.cols || (sof.height !== 0 && sof.height !== h.rows))) {
       throw badInput(`${name}: compressed pixel data is ${sof.width}×${sof.height}, header says ${h.cols}×${h.rows}`);
+    }
+  }
+  if (ts.encoding === 'jpeg-ls' || ts.encoding === 'jpeg2000') {
+    const size = ts.encoding === 'jpeg-ls' ? jpegLsFrameHeader(data) : jpeg2000Size(data);
+    if (size === null) throw badInput(`${name}: corrupt ${ts.name} pixel data (no frame size marker)`);
+    if (size.width !== h.cols || (size.height !== 0 && size.height !== h.rows)) {
+      throw badInput(`${name}: compressed pixel data is ${size.width}×${size.height}, header says ${h.cols}×${h.rows}`);
     }
   }
   switch (ts.encoding) {
