@@ -13,6 +13,16 @@ import { adversarialPairs, noisyCopies, thresholdAt5Fpr } from './detection.js';
 import { measure } from './scorecard.js';
 import type { Images } from './robustness.js';
 import { round, stdDev } from './metrics.js';
+import { calibrateGradient, type GradientCalibration } from './cost.js';
+import type { Classifier } from '../models/model.js';
+import type { Dataset } from '../data/dataset.js';
+import { evaluateSplit, type EvalResult } from '../models/train.js';
+import { square } from '../attacks/square.js';
+import { transfer } from '../attacks/transfer.js';
+import { ModelTarget } from '../attacks/target.js';
+import { epsilonSweep } from './sweep.js';
+import { selectImages } from './images.js';
+import type { AttackSummary } from './robustness.js';
 
 export interface DetectorAct {
   detector: string;
@@ -24,9 +34,11 @@ export interface DetectorAct {
   /** Index (into the test images) and adversarial pixels of one image that fooled the model and passed the detector. */
   example?: { index: number; xAdv: Float32Array };
   seconds: number;
+  /** Of which: fitting and calibrating the detector (the rest is the informed attacker). */
+  fitSeconds: number;
 }
 
-export async function detectorAct(model: DifferentiableModel, fit: Images, calibration: Images, test: Images, xPgd: Float32Array, eps: number, seed: number, name = 'kd_bu', steps = 20): Promise<DetectorAct> {
+export async function detectorAct(model: DifferentiableModel, fit: Images, calibration: Images, test: Images, xPgd: Float32Array, eps: number, seed: number, name = 'kd_bu', steps = 20, hooks: { onFitted?: () => void } = {}): Promise<DetectorAct> {
   const t0 = Date.now();
   const pairs = await adversarialPairs(model, fit, pgd, eps, seed + 7);
   const det = createDetector(name);
@@ -35,6 +47,8 @@ export async function detectorAct(model: DifferentiableModel, fit: Images, calib
   await det.prepareAdaptive?.(model, data);
   const cal = await det.score(model, calibration.x, calibration.n);
   const threshold = thresholdAt5Fpr(cal);
+  const fitSeconds = (Date.now() - t0) / 1000;
+  hooks.onFitted?.();
   const p: Pipeline = { model, deployed: model, detector: { detector: det, threshold, scale: stdDev(cal) || 1 } };
   const clean = await judgePipeline(p, test.x, test.labels);
   const non = await measure(p, test, clean, xPgd, 'pgd-20');
@@ -47,6 +61,134 @@ export async function detectorAct(model: DifferentiableModel, fit: Images, calib
     nonAdaptive: { detectionAuc: non.outcome.detectionAuc, caught: non.outcome.tprAt5Fpr, fooledAndUndetected: non.outcome.fooledAndUndetected },
     adaptive: { attack: `${jointThenHfc.name}, ${steps} steps`, fooledAndUndetected: adv.outcome.fooledAndUndetected, detectionAuc: adv.outcome.detectionAuc, caught: adv.outcome.tprAt5Fpr },
     ...(ex !== undefined ? { example: { index: ex, xAdv: r.xAdv.slice(ex * d, (ex + 1) * d) } } : {}),
-    seconds: round((Date.now() - t0) / 1000, 1),
+    seconds: round((Date.now() - t0) / 1000, 1), fitSeconds: round(fitSeconds, 1),
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The demo as a whole (issue #24 item 2): a plan whose cost is estimated from a calibration on the
+// current backend, scaled down on a slow backend so the demo finishes in its budget, then the run.
+
+/** Seconds per image of one forward+backward (input-gradient) pass of the demo's model on this backend. */
+export type DemoCalibration = GradientCalibration;
+
+export interface DemoStagePlan { stage: string; images: number; estimatedSeconds: number }
+
+export interface DemoPlan {
+  /** Test films attacked (PGD, Square, transfer, the informed attacker) and detector fit / calibration films. */
+  attackImages: number;
+  fitImages: number;
+  /** What the user asked for (or the default), and whether the plan attacks fewer films to fit the budget. */
+  requestedAttackImages: number;
+  scaled: boolean;
+  budgetSeconds: number;
+  stages: DemoStagePlan[];
+  estimatedSeconds: number;
+  calibration: DemoCalibration;
+}
+
+/**
+ * Cost of each stage in forward+backward passes of the default model per image (the calibration unit),
+ * measured from stage timings of `medshield demo --json` on the native and wasm backends (see
+ * docs/attacks.md, "The demo's plan"). PGD-20 with early stopping, Square's queries (forward passes
+ * that stop when a film flips), the transfer attack's surrogate steps (a width-16 network) and the
+ * informed attacker's joint + HFC steps through classifier and detector.
+ */
+export const DEMO_STAGE_COST = {
+  evaluate: 0.4, // one forward pass per test film
+  'pgd 2/255': 16,
+  'pgd 8/255': 8,
+  'square 8/255': 40,
+  'transfer 8/255': 6,
+  'detector fit': 24, // per fit film: its PGD-20 example, the detector's fit, and one calibration film
+  'informed attacker': 60,
+} as const;
+
+/** Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run. */
+export const demoFitImages = (n: number): number => Math.min(200, Math.max(48, 2 * n));
+
+export const DEMO_DEFAULT_IMAGES = 128;
+export const DEMO_MIN_IMAGES = 16;
+export const DEMO_BUDGET_SECONDS = 600;
+
+/** The stages and their estimated seconds for n attacked films. */
+export function demoStages(cal: DemoCalibration, n: number, testN: number, withTransfer = true): DemoStagePlan[] {
+  const g = cal.gradientSecondsPerImage; const fit = demoFitImages(n);
+  const st = (stage: keyof typeof DEMO_STAGE_COST, images: number): DemoStagePlan => ({ stage, images, estimatedSeconds: round(DEMO_STAGE_COST[stage] * images * g, 1) });
+  return [st('evaluate', testN), st('pgd 2/255', n), st('pgd 8/255', n), st('square 8/255', n), ...(withTransfer ? [st('transfer 8/255', n)] : []), st('detector fit', fit), st('informed attacker', n)];
+}
+
+/**
+ * The demo's plan: the requested number of attacked films if its estimate fits the budget (or `full`
+ * is set), else the largest number that does (at least DEMO_MIN_IMAGES), with a safety margin of 20 %
+ * for the estimate's error.
+ */
+export function planDemo(cal: DemoCalibration, o: { requested?: number; full?: boolean; testN: number; budgetSeconds?: number; withTransfer?: boolean }): DemoPlan {
+  const budget = o.budgetSeconds ?? DEMO_BUDGET_SECONDS;
+  const requested = o.requested ?? DEMO_DEFAULT_IMAGES;
+  const total = (n: number): number => demoStages(cal, n, o.testN, o.withTransfer).reduce((s, x) => s + x.estimatedSeconds, 0);
+  let n = requested;
+  // an explicit --attack-images N or --full is the user's choice: plan it as asked
+  if (!o.full && o.requested === undefined) {
+    while (n > DEMO_MIN_IMAGES && total(n) > 0.8 * budget) n = Math.max(DEMO_MIN_IMAGES, Math.floor(n * 0.9));
+  }
+  const stages = demoStages(cal, n, o.testN, o.withTransfer);
+  return { attackImages: n, fitImages: demoFitImages(n), requestedAttackImages: requested, scaled: n < requested, budgetSeconds: budget, stages, estimatedSeconds: round(stages.reduce((s, x) => s + x.estimatedSeconds, 0), 1), calibration: cal };
+}
+
+/** Time one forward+backward pass of `batch` films through the model (after one warm-up pass). */
+export const calibrateDemo = calibrateGradient;
+
+export interface DemoStageResult { stage: string; images: number; estimatedSeconds: number; seconds: number }
+
+export interface DemoRun {
+  test: EvalResult;
+  img: Images;
+  runs: AttackSummary[];
+  xPgd8: Float32Array;
+  act: DetectorAct;
+  stages: DemoStageResult[];
+}
+
+export interface DemoHooks {
+  /** A stage starts (its plan entry). */
+  onStage?: (s: DemoStagePlan) => void;
+  /** Progress within the attack stages (films done / total). */
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+/**
+ * The demo's experiment (the CLI only prints it): clean evaluation on the test split, white-box PGD-20
+ * at 2/255 and 8/255, black-box Square (1000 queries) and a transfer attack from the surrogate at 8/255 on
+ * `plan.attackImages` seeded test films, then the detector act on `plan.fitImages` fit / calibration films.
+ */
+export async function runDemo(model: Classifier, data: Dataset, surrogate: Classifier | null, plan: DemoPlan, seed: number, hooks: DemoHooks = {}): Promise<DemoRun> {
+  const stages: DemoStageResult[] = [];
+  const planned = (name: string): DemoStagePlan => plan.stages.find((s) => s.stage === name) ?? { stage: name, images: 0, estimatedSeconds: 0 };
+  const timed = async <T>(name: string, f: (p: (d: number, t: number) => void) => Promise<T>): Promise<T> => {
+    const p = planned(name); hooks.onStage?.(p);
+    const t0 = performance.now();
+    const r = await f((d, t) => hooks.onProgress?.(name, d, t));
+    stages.push({ ...p, seconds: round((performance.now() - t0) / 1000, 1) });
+    return r;
+  };
+  const test = await timed('evaluate', () => evaluateSplit(model, data.splits.test));
+  const img = selectImages(data.splits.test, Math.min(plan.attackImages, data.splits.test.n), seed);
+  const runs: AttackSummary[] = [];
+  let xPgd8 = img.x;
+  for (const e of [2, 8]) {
+    const ev = await timed(`pgd ${e}/255`, (p) => epsilonSweep(model, img, pgd, [{ value: e / 255, text: `${e}/255` }], { steps: 20, seed }, { onProgress: (_i, d, t) => p(d, t) }));
+    runs.push(...ev.map((x) => x.summary));
+    if (e === 8) xPgd8 = ev[0].xAdv;
+  }
+  runs.push(...(await timed('square 8/255', (p) => epsilonSweep(new ModelTarget(model), img, square, [{ value: 8 / 255, text: '8/255' }], { maxQueries: 1000, seed }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
+  if (surrogate) runs.push(...(await timed('transfer 8/255', (p) => epsilonSweep(new ModelTarget(model), img, transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
+  const fitN = plan.fitImages;
+  const fitImgs = selectImages(data.splits.train, fitN, seed + 1); const calImgs = selectImages(data.splits.val, fitN, seed + 2);
+  hooks.onStage?.(planned('detector fit'));
+  const t0 = performance.now();
+  const act = await detectorAct(model, fitImgs, calImgs, img, xPgd8, 8 / 255, seed, 'kd_bu', 20, { onFitted: () => hooks.onStage?.(planned('informed attacker')) });
+  const whole = (performance.now() - t0) / 1000;
+  stages.push({ ...planned('detector fit'), seconds: round(act.fitSeconds, 1) }, { ...planned('informed attacker'), seconds: round(whole - act.fitSeconds, 1) });
+  return { test, img, runs, xPgd8, act, stages };
 }
