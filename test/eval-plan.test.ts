@@ -25,7 +25,8 @@ test('demo plan: a fast backend runs the default sample; a slow one scales it do
   assert.ok(slow.estimatedSeconds <= DEMO_BUDGET_SECONDS, `${slow.estimatedSeconds}`);
   assert.equal(slow.requestedAttackImages, DEMO_DEFAULT_IMAGES);
   // the largest sample that fits: one more step up would not
-  const bigger = demoStages(cal(120, 'wasm'), Math.ceil(slow.attackImages / 0.9), TEST_N).reduce((s, x) => s + x.estimatedSeconds, 0);
+  assert.equal(slow.fitImages, Math.max(32, 2 * slow.attackImages));
+  const bigger = demoStages(cal(120, 'wasm'), Math.ceil(slow.attackImages / 0.9), TEST_N, true, true).reduce((s, x) => s + x.estimatedSeconds, 0);
   assert.ok(bigger > 0.8 * DEMO_BUDGET_SECONDS);
   // the estimate is linear in the calibration
   const slower = planDemo(cal(240, 'wasm'), { testN: TEST_N });
@@ -40,7 +41,7 @@ test('demo plan: --attack-images N and --full are planned as asked, whatever the
   assert.equal(full.attackImages, DEMO_DEFAULT_IMAGES); assert.equal(full.scaled, false);
   const noTransfer = planDemo(cal(20), { testN: TEST_N, withTransfer: false });
   assert.ok(!noTransfer.stages.some((s) => s.stage.startsWith('transfer')));
-  // detector fit films follow the sample: 200 for 128, at least 48
+  // detector fit films follow the sample: 200 for 128, at least 48 (32 when scaled down)
   assert.equal(full.fitImages, 200);
   assert.equal(planDemo(cal(20), { testN: TEST_N, requested: 8 }).fitImages, 48);
 });

@@ -80,7 +80,12 @@ export interface DemoPlan {
   fitImages: number;
   /** What the user asked for (or the default), and whether the plan attacks fewer films to fit the budget. */
   requestedAttackImages: number;
+  /** Square's query budget (1000, or 300 in a plan scaled down far). */
+  squareQueries: number;
+  /** The plan attacks fewer films (or spends fewer Square queries) than the full run. */
   scaled: boolean;
+  /** The estimate is within the budget. */
+  fits: boolean;
   budgetSeconds: number;
   stages: DemoStagePlan[];
   estimatedSeconds: number;
@@ -89,51 +94,71 @@ export interface DemoPlan {
 
 /**
  * Cost of each stage in forward+backward passes of the default model per image (the calibration unit),
- * measured from stage timings of `medshield demo --json` on the native and wasm backends (see
- * docs/attacks.md, "The demo's plan"). PGD-20 with early stopping, Square's queries (forward passes
- * that stop when a film flips), the transfer attack's surrogate steps (a width-16 network) and the
- * informed attacker's joint + HFC steps through classifier and detector.
+ * from the stage timings of `medshield demo --attack-images 16 --json` on the native backend (2026-12-06,
+ * a loaded 2-core machine; docs/attacks.md, "The demo's plan"). Evaluation, PGD and transfer are as
+ * measured; Square, the detector fit and the informed attacker measured 3–6× more per film there (16
+ * films: small batches; the load rose during the run) and are set so that the default 128 films come to
+ * the ~6–8 min measured earlier on a quiet machine (README) — treat every estimate as good to about 2×.
+ * PGD-20 with early stopping,
+ * the transfer attack's surrogate steps (a width-16 network), the detector's fit (per fit film: its PGD-20
+ * example, KD+BU's fit and one calibration film) and the informed attacker's joint + HFC steps through
+ * classifier and detector. Square's queries are forward passes that stop when a film flips; the films
+ * that never flip run the whole budget in ever smaller batches, so its cost has a per-query part
+ * (`squarePerQuery`, whatever the number of films) besides the per-film one.
  */
 export const DEMO_STAGE_COST = {
-  evaluate: 0.4, // one forward pass per test film
-  'pgd 2/255': 16,
-  'pgd 8/255': 8,
-  'square 8/255': 40,
-  'transfer 8/255': 6,
-  'detector fit': 24, // per fit film: its PGD-20 example, the detector's fit, and one calibration film
-  'informed attacker': 60,
+  evaluate: 0.43, // one forward pass per test film
+  'pgd 2/255': 9.2,
+  'pgd 8/255': 4.5,
+  'square 8/255': 15,
+  'transfer 8/255': 4.6,
+  'detector fit': 12,
+  'informed attacker': 40,
 } as const;
+export const DEMO_SQUARE_COST_PER_QUERY = 1.5;
 
-/** Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run. */
-export const demoFitImages = (n: number): number => Math.min(200, Math.max(48, 2 * n));
+/** Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run (at least 48, or 32 in a plan scaled down for a slow backend). */
+export const demoFitImages = (n: number, scaled = false): number => Math.min(200, Math.max(scaled ? 32 : 48, 2 * n));
 
 export const DEMO_DEFAULT_IMAGES = 128;
 export const DEMO_MIN_IMAGES = 16;
 export const DEMO_BUDGET_SECONDS = 600;
+export const DEMO_SQUARE_QUERIES = 1000;
+/** Square's query budget in a plan scaled down for a slow backend, once the sample is down to 32 films. */
+export const DEMO_SQUARE_QUERIES_SCALED = 300;
 
 /** The stages and their estimated seconds for n attacked films. */
-export function demoStages(cal: DemoCalibration, n: number, testN: number, withTransfer = true): DemoStagePlan[] {
-  const g = cal.gradientSecondsPerImage; const fit = demoFitImages(n);
-  const st = (stage: keyof typeof DEMO_STAGE_COST, images: number): DemoStagePlan => ({ stage, images, estimatedSeconds: round(DEMO_STAGE_COST[stage] * images * g, 1) });
-  return [st('evaluate', testN), st('pgd 2/255', n), st('pgd 8/255', n), st('square 8/255', n), ...(withTransfer ? [st('transfer 8/255', n)] : []), st('detector fit', fit), st('informed attacker', n)];
+export function demoStages(cal: DemoCalibration, n: number, testN: number, withTransfer = true, scaled = false, squareQueries = DEMO_SQUARE_QUERIES): DemoStagePlan[] {
+  const g = cal.gradientSecondsPerImage; const fit = demoFitImages(n, scaled);
+  const st = (stage: keyof typeof DEMO_STAGE_COST, images: number, extra = 0): DemoStagePlan => ({ stage, images, estimatedSeconds: round((DEMO_STAGE_COST[stage] * images * (stage.startsWith('square') ? squareQueries / DEMO_SQUARE_QUERIES : 1) + extra) * g, 1) });
+  return [st('evaluate', testN), st('pgd 2/255', n), st('pgd 8/255', n), st('square 8/255', n, DEMO_SQUARE_COST_PER_QUERY * squareQueries), ...(withTransfer ? [st('transfer 8/255', n)] : []), st('detector fit', fit), st('informed attacker', n)];
 }
 
 /**
  * The demo's plan: the requested number of attacked films if its estimate fits the budget (or `full`
- * is set), else the largest number that does (at least DEMO_MIN_IMAGES), with a safety margin of 20 %
- * for the estimate's error.
+ * is set, or the user chose the number), else smaller: the sample first (down to 32 films), then Square's
+ * query budget (1000 → 300), then the sample again (down to DEMO_MIN_IMAGES), keeping a 20 % margin for
+ * the estimate's error. When even that does not fit, the plan says so (`fits: false`).
  */
 export function planDemo(cal: DemoCalibration, o: { requested?: number; full?: boolean; testN: number; budgetSeconds?: number; withTransfer?: boolean }): DemoPlan {
   const budget = o.budgetSeconds ?? DEMO_BUDGET_SECONDS;
   const requested = o.requested ?? DEMO_DEFAULT_IMAGES;
-  const total = (n: number): number => demoStages(cal, n, o.testN, o.withTransfer).reduce((s, x) => s + x.estimatedSeconds, 0);
+  let queries = DEMO_SQUARE_QUERIES;
+  const total = (n: number): number => demoStages(cal, n, o.testN, o.withTransfer, n < requested || queries < DEMO_SQUARE_QUERIES, queries).reduce((s, x) => s + x.estimatedSeconds, 0);
   let n = requested;
   // an explicit --attack-images N or --full is the user's choice: plan it as asked
   if (!o.full && o.requested === undefined) {
-    while (n > DEMO_MIN_IMAGES && total(n) > 0.8 * budget) n = Math.max(DEMO_MIN_IMAGES, Math.floor(n * 0.9));
+    while (total(n) > 0.8 * budget) {
+      if (n > 32) n = Math.max(32, Math.floor(n * 0.9));
+      else if (queries > DEMO_SQUARE_QUERIES_SCALED) queries = DEMO_SQUARE_QUERIES_SCALED;
+      else if (n > DEMO_MIN_IMAGES) n = Math.max(DEMO_MIN_IMAGES, Math.floor(n * 0.9));
+      else break;
+    }
   }
-  const stages = demoStages(cal, n, o.testN, o.withTransfer);
-  return { attackImages: n, fitImages: demoFitImages(n), requestedAttackImages: requested, scaled: n < requested, budgetSeconds: budget, stages, estimatedSeconds: round(stages.reduce((s, x) => s + x.estimatedSeconds, 0), 1), calibration: cal };
+  const scaled = n < requested || queries < DEMO_SQUARE_QUERIES;
+  const stages = demoStages(cal, n, o.testN, o.withTransfer, scaled, queries);
+  const est = round(stages.reduce((s, x) => s + x.estimatedSeconds, 0), 1);
+  return { attackImages: n, fitImages: demoFitImages(n, scaled), squareQueries: queries, requestedAttackImages: requested, scaled, fits: est <= budget, budgetSeconds: budget, stages, estimatedSeconds: est, calibration: cal };
 }
 
 /** Time one forward+backward pass of `batch` films through the model (after one warm-up pass). */
@@ -153,13 +178,15 @@ export interface DemoRun {
 export interface DemoHooks {
   /** A stage starts (its plan entry). */
   onStage?: (s: DemoStagePlan) => void;
+  /** A stage finished (its plan entry and the measured seconds). */
+  onStageDone?: (s: DemoStageResult) => void;
   /** Progress within the attack stages (films done / total). */
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
 /**
  * The demo's experiment (the CLI only prints it): clean evaluation on the test split, white-box PGD-20
- * at 2/255 and 8/255, black-box Square (1000 queries) and a transfer attack from the surrogate at 8/255 on
+ * at 2/255 and 8/255, black-box Square (`plan.squareQueries`, 1000 unless scaled down) and a transfer attack from the surrogate at 8/255 on
  * `plan.attackImages` seeded test films, then the detector act on `plan.fitImages` fit / calibration films.
  */
 export async function runDemo(model: Classifier, data: Dataset, surrogate: Classifier | null, plan: DemoPlan, seed: number, hooks: DemoHooks = {}): Promise<DemoRun> {
@@ -170,6 +197,7 @@ export async function runDemo(model: Classifier, data: Dataset, surrogate: Class
     const t0 = performance.now();
     const r = await f((d, t) => hooks.onProgress?.(name, d, t));
     stages.push({ ...p, seconds: round((performance.now() - t0) / 1000, 1) });
+    hooks.onStageDone?.(stages[stages.length - 1]);
     return r;
   };
   const test = await timed('evaluate', () => evaluateSplit(model, data.splits.test));
@@ -181,14 +209,17 @@ export async function runDemo(model: Classifier, data: Dataset, surrogate: Class
     runs.push(...ev.map((x) => x.summary));
     if (e === 8) xPgd8 = ev[0].xAdv;
   }
-  runs.push(...(await timed('square 8/255', (p) => epsilonSweep(new ModelTarget(model), img, square, [{ value: 8 / 255, text: '8/255' }], { maxQueries: 1000, seed }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
+  runs.push(...(await timed('square 8/255', (p) => epsilonSweep(new ModelTarget(model), img, square, [{ value: 8 / 255, text: '8/255' }], { maxQueries: plan.squareQueries, seed }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
   if (surrogate) runs.push(...(await timed('transfer 8/255', (p) => epsilonSweep(new ModelTarget(model), img, transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
   const fitN = plan.fitImages;
   const fitImgs = selectImages(data.splits.train, fitN, seed + 1); const calImgs = selectImages(data.splits.val, fitN, seed + 2);
   hooks.onStage?.(planned('detector fit'));
   const t0 = performance.now();
-  const act = await detectorAct(model, fitImgs, calImgs, img, xPgd8, 8 / 255, seed, 'kd_bu', 20, { onFitted: () => hooks.onStage?.(planned('informed attacker')) });
+  const act = await detectorAct(model, fitImgs, calImgs, img, xPgd8, 8 / 255, seed, 'kd_bu', 20, {
+    onFitted: () => { hooks.onStageDone?.({ ...planned('detector fit'), seconds: round((performance.now() - t0) / 1000, 1) }); hooks.onStage?.(planned('informed attacker')); },
+  });
   const whole = (performance.now() - t0) / 1000;
   stages.push({ ...planned('detector fit'), seconds: round(act.fitSeconds, 1) }, { ...planned('informed attacker'), seconds: round(whole - act.fitSeconds, 1) });
+  hooks.onStageDone?.(stages[stages.length - 1]);
   return { test, img, runs, xPgd8, act, stages };
 }

@@ -37,10 +37,12 @@ export default function register(program: Command): void {
       const plan = planDemo(cal, { requested: o.attackImages, full: o.full, testN: test.n, withTransfer: !!surrogate });
       note(`plan (${engine.backend}: ${(cal.gradientSecondsPerImage * 1000).toFixed(1)} ms per film for one forward+backward pass): about ${minutes(plan.estimatedSeconds)} in ${plan.stages.length} stages`);
       for (const st of plan.stages) note(`  ${st.stage.padEnd(18)} ${String(st.images).padStart(4)} films  ~${minutes(st.estimatedSeconds)}`);
-      if (plan.scaled) note(`  this backend is slow: attacking ${plan.attackImages} of the default ${plan.requestedAttackImages} films to finish in about ${DEMO_BUDGET_SECONDS / 60} min; the full run: medshield demo --full (or --attack-images N)`);
+      if (plan.scaled) note(`  this backend is slow: attacking ${plan.attackImages} of the default ${plan.requestedAttackImages} films${plan.squareQueries < 1000 ? ` (Square with ${plan.squareQueries} queries, not 1000)` : ''} to finish in about ${DEMO_BUDGET_SECONDS / 60} min; the full run: medshield demo --full (or --attack-images N)`);
+      if (!plan.fits) note(`  even the smallest plan is estimated above ${DEMO_BUDGET_SECONDS / 60} min on this backend${engine.backend === 'native' ? '' : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'}`);
       let bar: ReturnType<typeof progress> | null = null;
       const run = await runDemo(model, data, surrogate, plan, o.seed, {
         onStage: (st) => { bar?.stop(); bar = null; note(`${st.stage}: ${st.images} films (~${minutes(st.estimatedSeconds)}) …`); },
+        onStageDone: (st) => { bar?.stop(); bar = null; note(`  ${st.stage} done in ${minutes(st.seconds)} (estimated ${minutes(st.estimatedSeconds)})`); },
         onProgress: (stage, d, t) => { bar ??= progress(stage, t); bar.update(Math.round(d)); },
       });
       (bar as ReturnType<typeof progress> | null)?.stop();
@@ -67,7 +69,7 @@ export default function register(program: Command): void {
         adaptive: act.adaptive,
         signatures: { film: img.indices?.[exIndex] ?? exIndex, ...signed },
         backend: engine.backend,
-        plan: { attackImages: plan.attackImages, fitImages: plan.fitImages, requestedAttackImages: plan.requestedAttackImages, scaled: plan.scaled, estimatedSeconds: plan.estimatedSeconds, calibration: plan.calibration },
+        plan: { attackImages: plan.attackImages, fitImages: plan.fitImages, squareQueries: plan.squareQueries, requestedAttackImages: plan.requestedAttackImages, scaled: plan.scaled, fits: plan.fits, estimatedSeconds: plan.estimatedSeconds, calibration: plan.calibration },
         stages: run.stages,
         seconds: round((Date.now() - t0) / 1000, 1),
       };
@@ -86,7 +88,7 @@ export default function register(program: Command): void {
         `Of ${counts[1] ?? 0} pneumonia cases the model found ${confusion[1]?.[1] ?? 0}; of ${counts[0]} normal films it called ${confusion[0][1]} pneumonia.`,
         '',
         `Attacks  on ${img.n} test films (seed ${o.seed}); accuracy clean → under attack:`,
-        ...runs.map((r) => `         ${WHO[r.attack] ?? r.attack} at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`),
+        ...runs.map((r) => `         ${r.attack === 'square' ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)` : WHO[r.attack] ?? r.attack} at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`),
         `         Reproduce: medshield attack --model default --attack pgd|square|transfer … (docs/attacks.md, docs/blackbox.md)`,
         '',
         `Detect   ${act.detector} detector (Feinman et al.), fitted on ${fitN} train films and their PGD examples; alarm set for 5 % false alarms on ${fitN} clean validation films.`,
@@ -96,7 +98,7 @@ export default function register(program: Command): void {
         `Signed   The scanner signs film #${summary.signatures.film} (ECDSA P-256, throw-away test CA made for this run): untouched film ${signed.original.valid ? 'VERIFIES' : 'fails'}; the same file with the attacker's pixels and the original signature is ${signed.tampered.valid ? 'ACCEPTED (unexpected)' : 'REJECTED'} (${signed.tampered.reason}).`,
         `         Signatures from scanner to model stop what detectors cannot: medshield dicom sign / verify, medshield gateway.`,
         '',
-        ...(plan.scaled ? [`Sample   ${img.n} of ${plan.requestedAttackImages} films attacked to fit ${DEMO_BUDGET_SECONDS / 60} min on this backend; the full run: medshield demo --full`] : []),
+        ...(plan.scaled ? [`Sample   ${img.n} of ${plan.requestedAttackImages} films attacked${plan.squareQueries < 1000 ? `, Square with ${plan.squareQueries} queries,` : ''} to fit ${DEMO_BUDGET_SECONDS / 60} min on this backend; the full run: medshield demo --full`] : []),
         `Backend ${engine.backend}; ${summary.seconds} s (estimated ${plan.estimatedSeconds} s). Reproduce: medshield eval --model default --dataset ${data.name} --split test`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
