@@ -37,8 +37,8 @@ export default function register(program: Command): void {
       const plan = planDemo(cal, { requested: o.attackImages, full: o.full, testN: test.n, withTransfer: !!surrogate });
       note(`plan (${engine.backend}: ${(cal.gradientSecondsPerImage * 1000).toFixed(1)} ms per film for one forward+backward pass): about ${minutes(plan.estimatedSeconds)} in ${plan.stages.length} stages`);
       for (const st of plan.stages) note(`  ${st.stage.padEnd(18)} ${String(st.images).padStart(4)} films  ~${minutes(st.estimatedSeconds)}`);
-      if (plan.scaled) note(`  this backend is slow: attacking ${plan.attackImages} of the default ${plan.requestedAttackImages} films${plan.squareQueries < 1000 ? ` (Square with ${plan.squareQueries} queries, not 1000)` : ''} to finish in about ${DEMO_BUDGET_SECONDS / 60} min; the full run: medshield demo --full (or --attack-images N)`);
-      if (!plan.fits) note(`  even the smallest plan is estimated above ${DEMO_BUDGET_SECONDS / 60} min on this backend${engine.backend === 'native' ? '' : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'}`);
+      if (plan.scaled) note(`  this backend is slow: attacking ${plan.attackImages} of the default ${plan.requestedAttackImages} films${plan.squareQueries < 1000 ? ` (Square with ${plan.squareQueries} queries, not 1000)` : ''} ${plan.fits ? `to finish in about ${DEMO_BUDGET_SECONDS / 60} min` : '(the smallest plan)'}; the full run: medshield demo --full (or --attack-images N)`);
+      if (!plan.fits && o.attackImages === undefined && !o.full) note(`  even the smallest plan is estimated above ${DEMO_BUDGET_SECONDS / 60} min on this backend${engine.backend === 'native' ? '' : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'}`);
       let bar: ReturnType<typeof progress> | null = null;
       const run = await runDemo(model, data, surrogate, plan, o.seed, {
         onStage: (st) => { bar?.stop(); bar = null; note(`${st.stage}: ${st.images} films (~${minutes(st.estimatedSeconds)}) …`); },
