@@ -91,12 +91,13 @@ export interface ScorecardInput {
  * fit + calibration image (the detector's own fit and its threshold). The unit row (a deterministic
  * transform: 110 / 120) is measured from the per-row `timing` of `scorecard --quick --limit 16` on the
  * shipped default (docs/adaptive.md, "Time"); the other rows are scaled by their relative times in the
- * earlier full `--quick` run on the width-32 model, so their estimates are rougher. Helper models (the
+ * earlier full `--quick` run on the width-32 model (adversarial training: measured, its helper CNN is
+ * ~30× cheaper than the ResNet), so their estimates are rougher. Helper models (the
  * PGD-trained and noise-trained CNNs) are cheaper than the main model, which these figures include.
  */
 export const ROW_COST: Record<string, { adaptive: number; sanity: number; fit?: number }> = Object.fromEntries(Object.entries({
   // relative cost of a row, 1 = a deterministic input transform (BPDA + learned approximation)
-  jpeg: 1, bitdepth: 1, median: 1, blur: 1, resizepad: 1.35, tvm: 1.35, smoothing: 1.2, [TRAINING_DEFENCE]: 0.3,
+  jpeg: 1, bitdepth: 1, median: 1, blur: 1, resizepad: 1.35, tvm: 1.35, smoothing: 1.2, [TRAINING_DEFENCE]: 0.03,
   kd_bu: 1, lid: 2.2, mahalanobis: 2.2, deepfeature_rf: 1, squeeze: 6.5, magnet: 1.2,
 }).map(([k, r]) => [k, { adaptive: round(110 * r, 1), sanity: round(120 * r, 1), ...(DETECTOR_NAMES.includes(k) ? { fit: 4 * r } : {}) }]));
 const DEFAULT_ROW_COST = { adaptive: 220, sanity: 240, fit: 8 };
