@@ -99,6 +99,10 @@ test('demo runs on the embedded default: clean numbers, attacks, a detector, the
   assert.equal(o.signatures.original.valid, true, o.signatures.original.reason);
   assert.equal(o.signatures.tampered.valid, false, 'the tampered film must be rejected');
   assert.ok(!('stagesPending' in o));
+  // the plan printed first, and each stage's measured time beside its estimate
+  assert.equal(o.plan.attackImages, 12); assert.equal(o.plan.scaled, false);
+  assert.deepEqual(o.stages.map((s: { stage: string }) => s.stage), ['evaluate', 'pgd 2/255', 'pgd 8/255', 'square 8/255', 'transfer 8/255', 'detector fit', 'informed attacker']);
+  assert.match(r.stderr, /^plan \(/m);
   const human = cli(['demo', '--attack-images', '4']);
   assert.equal(human.code, 0);
   assert.match(human.stdout, /accuracy 0\.\d{4}, AUC 0\.\d{4}/);

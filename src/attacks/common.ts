@@ -65,13 +65,16 @@ export function remaining(margin: ArrayLike<number>, alsoMask?: Uint8Array): num
 /**
  * The last step of every attack: project onto [0,1] ∩ ε ball, evaluate, and report success.
  * For targeted goals a sample whose true class already is the target is never a success.
+ * With `keepLogits` the raw model logits at the returned images are handed back too (`AttackResult.logits`),
+ * so a deterministic model's evaluation can read its adversarial predictions without another pass.
  */
-export async function finalize(s: Setup, x0: Float32Array, xAdv: Float32Array, notes: string[] = []): Promise<AttackResult> {
+export async function finalize(s: Setup, x0: Float32Array, xAdv: Float32Array, notes: string[] = [], o: { keepLogits?: boolean } = {}): Promise<AttackResult> {
   const xa = project(x0, xAdv, s.d, s.norm, s.eps);
-  const margin = s.goal.marginRows(await s.oracle.logits(xa, s.goal));
+  const raw = o.keepLogits ? await s.oracle.rawLogits(xa) : null;
+  const margin = s.goal.marginRows(raw ? s.goal.viewRows(raw) : await s.oracle.logits(xa, s.goal));
   const success = new Uint8Array(s.n);
   for (let i = 0; i < s.n; i++) success[i] = margin[i] < 0 && !(s.goal.target && s.goal.y && s.goal.y[i] === s.goal.target[i]) ? 1 : 0;
-  return { xAdv: xa, success, queries: s.oracle.queries(), notes };
+  return { xAdv: xa, success, queries: s.oracle.queries(), notes, ...(raw ? { logits: raw } : {}) };
 }
 
 /** Initial margins at the clean images: samples already adversarial (e.g. misclassified) are skipped. */

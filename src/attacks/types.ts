@@ -93,6 +93,8 @@ export interface AttackResult {
   components?: Array<{ name: string; success: Uint8Array }>;
   /** Query attacks: images sent to the target per image (exact; the budget is `maxQueries`). */
   queriesPerSample?: Int32Array;
+  /** Raw model logits (n × K) at `xAdv`, when the attack's success check already computed them (FGSM). */
+  logits?: Float32Array;
 }
 
 export interface WhiteBoxAttack {

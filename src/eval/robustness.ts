@@ -16,7 +16,8 @@
  * The victim is a model (white-box attacks need a differentiable one) or a black-box `Target`
  * (in-process, ONNX, HTTP); everything here reads it only through `predictProbs`.
  */
-import type { Model } from '../models/model.js';
+import { Classifier, type Model } from '../models/model.js';
+import { tf } from '../engine/index.js';
 import type { Attack, AttackOptions, AttackResult } from '../attacks/types.js';
 import type { Target } from '../attacks/target.js';
 import { unsupported } from '../errors.js';
@@ -110,6 +111,8 @@ export async function runAttack(model: Victim, img: Images, attack: Attack, opts
   const xAdv = new Float32Array(img.x.length); const success = new Uint8Array(img.n);
   const notes: string[] = []; const queries = { forward: 0, gradient: 0 };
   let components: Array<{ name: string; success: Uint8Array }> | undefined;
+  const K = model.classes.length;
+  let logits: Float32Array | undefined = new Float32Array(img.n * K);
   const t0 = performance.now();
   for (let s = 0; s < img.n; s += batchSize) {
     const m = Math.min(batchSize, img.n - s);
@@ -118,6 +121,7 @@ export async function runAttack(model: Victim, img: Images, attack: Attack, opts
       onStep: onProgress ? (done, total) => onProgress(s + (m * done) / total, img.n) : undefined,
     });
     xAdv.set(r.xAdv, s * d); success.set(r.success, s);
+    if (logits && r.logits?.length === m * K) logits.set(r.logits, s * K); else logits = undefined;
     if (r.queriesPerSample) { perSample ??= new Int32Array(img.n); perSample.set(r.queriesPerSample, s); }
     queries.forward += r.queries.forward; queries.gradient += r.queries.gradient;
     for (const note of r.notes) if (!notes.includes(note)) notes.push(note);
@@ -128,7 +132,7 @@ export async function runAttack(model: Victim, img: Images, attack: Attack, opts
     onProgress?.(s + m, img.n);
     onBatch?.(s, r);
   }
-  return { xAdv, success, queries, notes, components, queriesPerSample: perSample, seconds: (performance.now() - t0) / 1000 };
+  return { xAdv, success, queries, notes, components, queriesPerSample: perSample, ...(logits ? { logits } : {}), seconds: (performance.now() - t0) / 1000 };
 }
 
 
@@ -221,9 +225,19 @@ export function queryCurve(successQueries: number[], attacked: number, budget: n
 export async function evaluateAttack(model: Victim, img: Images, attack: Attack, opts: AttackOptions & { epsText?: string }, o: { batchSize?: number; cleanProbs?: Float32Array; onProgress?: (done: number, total: number) => void; onBatch?: BatchHook } = {}): Promise<AttackEvaluation> {
   const cleanProbs = o.cleanProbs ?? await probabilities(model, img.x, img.n);
   const r = await runAttack(model, img, attack, opts, o.batchSize, o.onProgress, o.onBatch);
-  const advProbs = await probabilities(model, r.xAdv, img.n);
+  // a deterministic classifier's probabilities are its logits' softmax (sigmoid): read them from the
+  // attack's own success check when it kept them (FGSM) instead of running x_adv again
+  const advProbs = r.logits && model instanceof Classifier ? probsFromLogits(model, r.logits, img.n) : await probabilities(model, r.xAdv, img.n);
   const { summary, records } = summarize(model, img, r.xAdv, cleanProbs, advProbs, r.success, {
     attack, opts, eps: opts.eps, epsText: opts.epsText, seconds: r.seconds, queries: r.queries, notes: r.notes, components: r.components, queriesPerSample: r.queriesPerSample,
   });
   return { summary, records, xAdv: r.xAdv, cleanProbs, advProbs };
+}
+
+/** `Classifier.probs` applied to logits already computed (n × K). */
+function probsFromLogits(model: Classifier, logits: Float32Array, n: number): Float32Array {
+  return tf.tidy(() => {
+    const z = tf.tensor2d(logits, [n, model.classes.length]);
+    return (model.task === 'multilabel' ? tf.sigmoid(z) : tf.softmax(z)).dataSync() as Float32Array;
+  });
 }

@@ -27,7 +27,8 @@ import { runAttack, type Images } from './robustness.js';
 import { round, stdDev } from './metrics.js';
 import { measure, scoreEntry, VERDICT_RULE, type ScorecardEntry } from './scorecard.js';
 import { judgePipeline } from '../attacks/adaptive/pipeline.js';
-import type { Scorecard, ScorecardRow } from './scorecard-types.js';
+import type { Scorecard, ScorecardPlan, ScorecardRow } from './scorecard-types.js';
+import type { GradientCalibration } from './cost.js';
 import { VERSION } from '../version.js';
 
 export const TRAINING_DEFENCE = 'adversarial-training';
@@ -78,6 +79,57 @@ export interface ScorecardInput {
   samples?: number;
   onProgress?: (what: string, done: number, total: number) => void;
   onRow?: (row: ScorecardRow) => void;
+  /** Printed-before-the-run plan (`planScorecard`), kept in the JSON beside the measured times. */
+  plan?: ScorecardPlan;
+  /** A shared stage (PGD on the undefended model, on the fit images) starts, with its estimated seconds. */
+  onStage?: (stage: string, estimatedSeconds: number | undefined) => void;
+}
+
+/**
+ * Cost of each row in forward+backward passes of the main model per image: `adaptive` per test image at
+ * 20 steps, `sanity` per sanity image at 20 steps (ε = 0.5 with 20 steps, 40 steps, gradients), `fit` per
+ * fit + calibration image (the detector's own fit and its threshold). The unit row (a deterministic
+ * transform: 110 / 120) is measured from the per-row `timing` of `scorecard --quick --limit 16` on the
+ * shipped default (docs/adaptive.md, "Time"); the other rows are scaled by their relative times in the
+ * earlier full `--quick` run on the width-32 model (adversarial training: measured, its helper CNN is
+ * ~30× cheaper than the ResNet), so their estimates are rougher. Helper models (the
+ * PGD-trained and noise-trained CNNs) are cheaper than the main model, which these figures include.
+ */
+export const ROW_COST: Record<string, { adaptive: number; sanity: number; fit?: number }> = Object.fromEntries(Object.entries({
+  // relative cost of a row, 1 = a deterministic input transform (BPDA + learned approximation)
+  jpeg: 1, bitdepth: 1, median: 1, blur: 1, resizepad: 1.35, tvm: 1.35, smoothing: 1.2, [TRAINING_DEFENCE]: 0.03,
+  kd_bu: 1, lid: 2.2, mahalanobis: 2.2, deepfeature_rf: 1, squeeze: 6.5, magnet: 1.2,
+}).map(([k, r]) => [k, { adaptive: round(110 * r, 1), sanity: round(120 * r, 1), ...(DETECTOR_NAMES.includes(k) ? { fit: 4 * r } : {}) }]));
+const DEFAULT_ROW_COST = { adaptive: 220, sanity: 240, fit: 8 };
+/** PGD-20 with early stopping, per image (the undefended baseline and the detectors' fit pairs). */
+export const PGD20_COST = 12;
+
+export function rowCost(name: string): { adaptive: number; sanity: number; fit?: number } {
+  const key = DETECTOR_NAMES.includes(name) || name === TRAINING_DEFENCE ? name : name.split(':')[0].split('+')[0];
+  return ROW_COST[key] ?? (DETECTOR_NAMES.includes(name) ? DEFAULT_ROW_COST : { adaptive: DEFAULT_ROW_COST.adaptive, sanity: DEFAULT_ROW_COST.sanity });
+}
+
+/**
+ * The scorecard's plan: estimated seconds per row and for the shared stages, from one calibration
+ * (seconds per image of a forward+backward pass of the main model on this backend). Estimates scale
+ * linearly in the images, the adaptive steps and (randomized rows) the EOT draws relative to `--quick`'s
+ * 4; a quick run's skipped sanity checks are not known in advance, so a row's estimate includes them.
+ */
+export function planScorecard(cal: GradientCalibration, o: { defences: string[]; n: number; fitN: number; calibrationN: number; quick: boolean; steps?: number; samples?: number; sanityLimit?: number }): ScorecardPlan {
+  const g = cal.gradientSecondsPerImage;
+  const steps = o.steps ?? (o.quick ? 20 : 50); const samples = o.samples ?? (o.quick ? 4 : 8);
+  const k = Math.min(o.n, o.sanityLimit ?? (o.quick ? 32 : 100));
+  const shared = [{ stage: 'pgd-20 on the undefended model', images: o.n, estimatedSeconds: round(PGD20_COST * o.n * g, 1) }];
+  if (o.defences.some((d) => DETECTOR_NAMES.includes(d))) shared.push({ stage: 'pgd-20 on the detectors\' fit images', images: o.fitN, estimatedSeconds: round(PGD20_COST * o.fitN * g, 1) });
+  const rows = o.defences.map((name) => {
+    const c = rowCost(name);
+    const randomized = /^(resizepad|tvm|smoothing)/.test(name);
+    const f = (steps / 20) * (randomized ? samples / 4 : 1);
+    const sec = (c.adaptive * o.n + c.sanity * k) * f * g + (c.fit ?? 0) * (o.fitN + o.calibrationN) * g;
+    return { defence: name, images: o.n, sanityImages: k, estimatedSeconds: round(sec, 1) };
+  });
+  const total = [...shared, ...rows].reduce((s, r) => s + r.estimatedSeconds, 0);
+  return { gradientSecondsPerImage: g, backend: cal.backend, shared, rows, estimatedSeconds: round(total, 1) };
 }
 
 
@@ -92,8 +144,12 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
   const total = o.defences.length; let done = 0;
   const say = (what: string): void => o.onProgress?.(what, done, total);
   const base: AdaptiveOptions = { eps: o.eps, norm: 'linf', seed: o.seed, samples };
+  const timing: Record<string, number> = {};
   say('PGD-20 on the undefended model');
+  o.onStage?.('pgd-20 on the undefended model', o.plan?.shared[0]?.estimatedSeconds);
+  let ts = Date.now();
   const basePgd = await pgdImages(o.model, o.test, o.eps, o.seed);
+  timing['pgd-20 on the undefended model'] = round((Date.now() - ts) / 1000, 1);
   const bare: Pipeline = { model: o.model, deployed: o.model };
   const bareClean = await judgePipeline(bare, o.test.x, o.test.labels);
   const baseline = await measure(bare, o.test, bareClean, basePgd, 'pgd-20');
@@ -103,6 +159,7 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
   for (const name of o.defences) {
     say(name);
     let entry: ScorecardEntry;
+    let fitSeconds: number | undefined;
     if (name === TRAINING_DEFENCE) {
       const m = o.advModel;
       if (!m) { notes.push(`${TRAINING_DEFENCE}: skipped — no adversarially trained model given (--adv-model DIR; train one with medshield train --adv pgd)`); done++; continue; }
@@ -117,16 +174,21 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
     } else if (DETECTOR_NAMES.includes(name)) {
       if (!fitPairs) {
         say('PGD-20 on the detectors\' fit images');
+        o.onStage?.('pgd-20 on the detectors\' fit images', o.plan?.shared[1]?.estimatedSeconds);
+        ts = Date.now();
         fitPairs = await adversarialPairs(o.model, o.fit, pgd, o.eps, o.seed + 7);
+        timing['pgd-20 on the detectors\' fit images'] = round((Date.now() - ts) / 1000, 1);
         if (fitPairs.n < 2) throw badArgument(`PGD at ε = ${o.epsText} fooled ${fitPairs.n} of ${fitPairs.attacked} fit images: too few to fit detectors (raise --eps)`);
       }
       const det = createDetector(name);
       const fitData = { clean: fitPairs.clean, labels: fitPairs.labels, adversarial: fitPairs.adversarial, advLabels: fitPairs.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisyCopies(fitPairs, o.seed) : undefined, seed: o.seed };
       say(`fit ${name}`);
+      ts = Date.now();
       await det.fit(o.model, fitData);
       const prep = det.prepareAdaptive ? await det.prepareAdaptive(o.model, fitData) : { exact: false, note: 'no differentiable view' };
       const cal = await det.score(o.model, o.calibration.x, o.calibration.n);
       const threshold = thresholdAt5Fpr(cal);
+      fitSeconds = round((Date.now() - ts) / 1000, 1);
       const p: Pipeline = { model: o.model, deployed: o.model, detector: { detector: det, threshold, scale: stdDev(cal) || 1 } };
       const a = jointThenHfc;
       const opts: HfcOptions = { ...base, reference: { x: o.fit.x, y: o.fit.labels }, lambdaRounds: o.quick ? 2 : 3 };
@@ -149,8 +211,11 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         view: new DefenceView(m, { transform: d.transform, noiseSigma: d.noise?.sigma, samples, seed: o.seed }), notes: n,
       };
     }
-    const row = await scoreEntry(entry, o.test, { eps: o.eps, steps, baselineProtected: baseline.protectedFraction, seed: o.seed, sanityLimit: o.quick ? 32 : 100, onProgress: (w) => say(w) });
+    const row = await scoreEntry(entry, o.test, { eps: o.eps, steps, baselineProtected: baseline.protectedFraction, seed: o.seed, sanityLimit: o.quick ? 32 : 100, sanityOnlyWhenDeciding: o.quick, onProgress: (w) => say(w) });
     if (entry.pipeline.detector) row.detectorThreshold = round(entry.pipeline.detector.threshold, 6);
+    if (fitSeconds !== undefined) { row.timing = { fit: fitSeconds, ...row.timing }; }
+    const planned = o.plan?.rows.find((r) => r.defence === name);
+    if (planned) row.estimatedSeconds = planned.estimatedSeconds;
     rows.push(row); o.onRow?.(row); done++;
   }
   say('done');
@@ -160,6 +225,6 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
     dataset: o.dataset, split: o.split, n: o.test.n, eps: o.eps, epsText: o.epsText, norm: 'linf', quick: o.quick, seed: o.seed,
     verdictRule: VERDICT_RULE, rows,
     baseline: { cleanAccuracy: round(1 - bareClean.fooled.reduce((s, v) => s + v, 0) / o.test.n), robustAccuracy: baseline.outcome.robustAccuracy, attack: 'pgd-20', fooledAndUndetected: baseline.outcome.fooledAndUndetected },
-    seconds: round((Date.now() - t0) / 1000, 1), medshieldVersion: VERSION, notes,
+    seconds: round((Date.now() - t0) / 1000, 1), timing, ...(o.plan ? { plan: o.plan } : {}), medshieldVersion: VERSION, notes,
   };
 }

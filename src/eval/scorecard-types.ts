@@ -36,7 +36,8 @@ export interface ScorecardRow {
   cleanAccuracy: number;
   nonAdaptive: Omit<AttackOutcome, 'fooledAndUndetected'> & { attack: string; fooledAndUndetected: number };
   adaptive: AttackOutcome;
-  sanity: { passed: boolean; failures: string[]; checks: SanityCheck[] };
+  /** `skipped` (quick runs): why the checks were not run — they could not change this row's verdict; `passed` is then false and `checks` empty. */
+  sanity: { passed: boolean; failures: string[]; checks: SanityCheck[]; skipped?: string };
   /** True when the defence looked robust non-adaptively but failed a sanity check. */
   gradientMasking: boolean;
   verdict: Verdict;
@@ -46,6 +47,10 @@ export interface ScorecardRow {
   detectorThreshold?: number;
   notes: string[];
   seconds: number;
+  /** Seconds per phase of this row (clean+nonAdaptive, fit for detectors, adaptive, transfer, each sanity check). */
+  timing?: Record<string, number>;
+  /** The plan's estimate for this row, in seconds (see `planScorecard`). */
+  estimatedSeconds?: number;
 }
 
 export interface Scorecard {
@@ -65,6 +70,19 @@ export interface Scorecard {
   /** Undefended model under the same non-adaptive attack, for reference (fooledAndUndetected: share of its correct diagnoses flipped). */
   baseline: { cleanAccuracy: number; robustAccuracy: number; attack: string; fooledAndUndetected?: number };
   seconds: number;
+  /** Seconds of the work shared by the rows (PGD on the undefended model, PGD on the detectors' fit images). */
+  timing?: Record<string, number>;
+  /** The plan printed before the run: per-row estimated seconds from a calibration on this backend. */
+  plan?: ScorecardPlan;
   medshieldVersion: string;
   notes: string[];
+}
+
+export interface ScorecardPlan {
+  /** Seconds per image of one forward+backward pass of the model, measured before the run. */
+  gradientSecondsPerImage: number;
+  backend: string;
+  shared: Array<{ stage: string; images: number; estimatedSeconds: number }>;
+  rows: Array<{ defence: string; images: number; sanityImages: number; estimatedSeconds: number }>;
+  estimatedSeconds: number;
 }

@@ -61,6 +61,15 @@ export async function measure(p: Pipeline, img: Images, clean: Judgement, xAdv: 
   };
 }
 
+/**
+ * Whether the sanity checks can change the verdict: only for a row that would otherwise hold (not broken,
+ * and the adaptive attack removes at most 10 points of the non-adaptive protection); `verdictOf` reads
+ * `sanityPassed` in no other case.
+ */
+export function sanityDecides(protectedNon: number, protectedAdaptive: number, baselineProtected: number): boolean {
+  return protectedAdaptive > baselineProtected + 0.1 && protectedAdaptive >= protectedNon - 0.1;
+}
+
 export function verdictOf(protectedNon: number, protectedAdaptive: number, baselineProtected: number, sanityPassed: boolean): Verdict {
   if (protectedAdaptive <= baselineProtected + 0.1) return 'broken';
   if (sanityPassed && protectedAdaptive >= protectedNon - 0.1) return 'holds';
@@ -78,6 +87,12 @@ export interface ScoreOptions {
   sanityLimit?: number;
   /** Images per adaptive-attack batch (divided by the EOT draws). Default 128. */
   batchSize?: number;
+  /**
+   * Run the sanity checks only where they can change the verdict (`--quick`): a row the adaptive attack
+   * already leaves `broken`, or below its non-adaptive protection by more than 10 points (`weakened`
+   * whatever the checks say), gets the verdict the rule gives without them (see `sanityDecides`).
+   */
+  sanityOnlyWhenDeciding?: boolean;
   onProgress?: (what: string) => void;
 }
 
@@ -85,9 +100,13 @@ export interface ScoreOptions {
 export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions): Promise<ScorecardRow> {
   const t0 = Date.now(); const p = e.pipeline;
   const say = (s: string): void => o.onProgress?.(`${e.defence}: ${s}`);
+  const timing: Record<string, number> = {};
+  let lap = Date.now();
+  const mark = (phase: string): void => { const now = Date.now(); timing[phase] = round((timing[phase] ?? 0) + (now - lap) / 1000, 1); lap = now; };
   say('clean');
   const clean = await judgePipeline(p, img.x, img.labels);
   const non = await measure(p, img, clean, e.nonAdaptive.xAdv, e.nonAdaptive.attack);
+  mark('clean+nonAdaptive');
   const [h, w, c] = img.shape; const d = h * w * c;
   const batch = Math.max(8, Math.floor((o.batchSize ?? 128) / Math.max(1, e.adaptiveOptions.samples ?? 1)));
   const run = async (set: Images, cleanSet: Judgement, eps: number, steps: number): Promise<{ xAdv: Float32Array; m: Measured }> => {
@@ -101,19 +120,34 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
   };
   say(`adaptive ${e.adaptiveLabel}`);
   const adv = await run(img, clean, o.eps, o.steps);
+  mark('adaptive');
   // The sanity checks run on the first `sanityLimit` images (all by default); every protected
   // fraction they compare is taken on that same subset.
   const k = Math.min(img.n, o.sanityLimit ?? img.n);
   const sub: Images = k === img.n ? img : { x: img.x.slice(0, k * d), labels: img.labels.slice(0, k), n: k, shape: img.shape, indices: img.indices?.slice(0, k) };
   const cleanSub = k === img.n ? clean : await judgePipeline(p, sub.x, sub.labels);
   const protectedOn = async (xAdv: Float32Array): Promise<number> => (await measure(p, sub, cleanSub, xAdv.subarray(0, k * d), '')).protectedFraction;
-  const transfer = await protectedOn(e.transfer ?? e.nonAdaptive.xAdv);
-  say(`sanity checks on ${k} images`);
-  const sanity = await sanityChecks({
-    protectedAt: async (eps, steps) => { say(`sanity: ε=${round(eps, 4)}, ${steps} steps`); return (await run(sub, cleanSub, eps, steps)).m.protectedFraction; },
-    adaptive: k === img.n ? adv.m.protectedFraction : await protectedOn(adv.xAdv), transfer, view: e.view, x: sub.x, y: sub.labels,
-  }, { eps: o.eps, steps: o.steps });
-  const gradientMasking = !sanity.passed && non.protectedFraction >= 0.5;
+  const decides = sanityDecides(non.protectedFraction, adv.m.protectedFraction, o.baselineProtected);
+  let sanity: ScorecardRow['sanity'];
+  if (o.sanityOnlyWhenDeciding && !decides) {
+    const why = adv.m.protectedFraction <= o.baselineProtected + 0.1 ? 'broken' : 'weakened';
+    sanity = { passed: false, failures: [], checks: [], skipped: `quick run: the adaptive attack already makes this row ${why} by the rule, whatever the sanity checks say (run without --quick for them)` };
+  } else {
+    const transfer = await protectedOn(e.transfer ?? e.nonAdaptive.xAdv);
+    say(`sanity checks on ${k} images`);
+    mark('transfer');
+    sanity = await sanityChecks({
+      protectedAt: async (eps, steps) => {
+        say(`sanity: ε=${round(eps, 4)}, ${steps} steps`);
+        const r = (await run(sub, cleanSub, eps, steps)).m.protectedFraction;
+        mark(eps === o.eps ? `sanity more-steps (${steps} steps)` : `sanity large-eps (ε=${round(eps, 4)})`);
+        return r;
+      },
+      adaptive: k === img.n ? adv.m.protectedFraction : await protectedOn(adv.xAdv), transfer, view: e.view, x: sub.x, y: sub.labels,
+    }, { eps: o.eps, steps: o.steps });
+    mark('sanity gradients');
+  }
+  const gradientMasking = !sanity.skipped && !sanity.passed && non.protectedFraction >= 0.5;
   const verdict = verdictOf(non.protectedFraction, adv.m.protectedFraction, o.baselineProtected, sanity.passed);
   const classes = p.model.classes;
   const j = adv.m.judgement;
@@ -130,6 +164,6 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
     cleanAccuracy: round(mean(Array.from(clean.fooled, (f) => 1 - f))),
     nonAdaptive: non.outcome, adaptive: adv.m.outcome, sanity, gradientMasking, verdict, examples,
     notes: [...e.notes, ...(gradientMasking ? ['looks robust to the non-adaptive attack but fails a sanity check: gradient masking suspected, the non-adaptive figure is not evidence of robustness'] : [])],
-    seconds: round((Date.now() - t0) / 1000, 1),
+    seconds: round((Date.now() - t0) / 1000, 1), timing,
   };
 }

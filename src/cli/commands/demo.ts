@@ -2,19 +2,15 @@ import type { Command } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { loadDataset, labelCounts } from '../../data/dataset.js';
 import { loadClassifier } from '../../models/io.js';
-import { evaluateSplit } from '../../models/train.js';
 import { predictions, round } from '../../eval/metrics.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { surrogateModelDir } from '../../models/io.js';
-import { ATTACKS } from '../../attacks/registry.js';
-import { ModelTarget } from '../../attacks/target.js';
-import { epsilonSweep } from '../../eval/sweep.js';
 import { selectImages } from '../../eval/images.js';
-import type { AttackSummary } from '../../eval/robustness.js';
-import { progress, activity, note } from '../progress.js';
-import { detectorAct } from '../../eval/story.js';
+import { activity, progress, note } from '../progress.js';
+import { calibrateDemo, planDemo, runDemo, DEMO_BUDGET_SECONDS, DEMO_DEFAULT_IMAGES } from '../../eval/story.js';
 import { encodePng } from '../../eval/examples.js';
+import { formatDuration as minutes } from '../../eval/cost.js';
 import { tamperDemo } from '../../provenance/tamper-demo.js';
 
 /**
@@ -26,49 +22,41 @@ import { tamperDemo } from '../../provenance/tamper-demo.js';
  * HFC); and a signed-image pipeline rejects the tampered film (PNG signature from a throw-away test CA).
  */
 
-const DEMO_ATTACK_IMAGES = 128;
 export default function register(program: Command): void {
-  withCommon(program.command('demo').description('run the main job on the embedded default model and data'))
-    .option('--attack-images <n>', 'test films attacked in the attack stage', parseIntArg('--attack-images', 1, 100000), DEMO_ATTACK_IMAGES)
-    .action(action(async (o: CommonOptions & { attackImages: number }) => {
+  withCommon(program.command('demo').description('run the main job on the embedded default model and data (its plan and estimated time first)'))
+    .option('--attack-images <n>', `test films attacked in the attack stage (default ${DEMO_DEFAULT_IMAGES}, fewer when the calibration says the backend is too slow for ${DEMO_BUDGET_SECONDS / 60} min)`, parseIntArg('--attack-images', 1, 100000))
+    .option('--full', `attack ${DEMO_DEFAULT_IMAGES} films whatever the estimate`)
+    .action(action(async (o: CommonOptions & { attackImages?: number; full?: boolean }) => {
       const t0 = Date.now();
       const engine = await startEngine(o);
       const model = await loadClassifier('default');
       const data = await loadDataset(model.card.dataset.name);
       const test = data.splits.test;
-      note(`medshield: demo: evaluating ${model.card.name} on ${test.n} ${data.name} test films`);
-      const r = await evaluateSplit(model, test);
+      const surrogate = existsSync(path.join(surrogateModelDir(), 'model.json')) ? await loadClassifier('surrogate') : null;
+      const cal = await calibrateDemo(model, selectImages(test, 32, o.seed), engine.backend);
+      const plan = planDemo(cal, { requested: o.attackImages, full: o.full, testN: test.n, withTransfer: !!surrogate });
+      note(`plan (${engine.backend}: ${(cal.gradientSecondsPerImage * 1000).toFixed(1)} ms per film for one forward+backward pass): about ${minutes(plan.estimatedSeconds)} in ${plan.stages.length} stages`);
+      for (const st of plan.stages) note(`  ${st.stage.padEnd(18)} ${String(st.images).padStart(4)} films  ~${minutes(st.estimatedSeconds)}`);
+      if (plan.scaled) note(`  this backend is slow: attacking ${plan.attackImages} of the default ${plan.requestedAttackImages} films${plan.squareQueries < 1000 ? ` (Square with ${plan.squareQueries} queries, not 1000)` : ''} ${plan.fits ? `to finish in about ${DEMO_BUDGET_SECONDS / 60} min` : '(the smallest plan)'}; the full run: medshield demo --full (or --attack-images N)`);
+      if (!plan.fits && o.attackImages === undefined && !o.full) note(`  even the smallest plan is estimated above ${DEMO_BUDGET_SECONDS / 60} min on this backend${engine.backend === 'native' ? '' : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'}`);
+      let bar: ReturnType<typeof progress> | null = null;
+      let steps: ReturnType<typeof activity> | null = null;
+      const run = await runDemo(model, data, surrogate, plan, o.seed, {
+        onStage: (st) => { bar?.stop(); bar = null; note(`${st.stage}: ${st.images} films (~${minutes(st.estimatedSeconds)}) …`); },
+        onStageDone: (st) => { bar?.stop(); bar = null; note(`  ${st.stage} done in ${minutes(st.seconds)} (estimated ${minutes(st.estimatedSeconds)})`); },
+        onProgress: (stage, d, t) => { bar ??= progress(stage, t); bar.update(Math.round(d)); },
+        onStep: (what) => { steps ??= activity('demo'); steps.stage(what); },   // plain lines + the 30-s heartbeat
+      });
+      (steps as ReturnType<typeof activity> | null)?.stop();
+      (bar as ReturnType<typeof progress> | null)?.stop();
+      const { img, runs, xPgd8, act } = run; const r = run.test;
+      const fitN = plan.fitImages;
       const k = model.classes.length;
       const pred = predictions({ probs: r.probs, n: test.n, k }, model.task);
       const counts = labelCounts(test, k);
       const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
       for (let i = 0; i < test.n; i++) confusion[test.labels[i]][pred[i]]++;
       const card = model.card;
-      // attack stage: a seeded sample of test images
-      const img = selectImages(test, Math.min(o.attackImages, test.n), o.seed);
-      const runs: AttackSummary[] = [];
-      const bar = progress('attacks', 4 * img.n);
-      let done = 0;
-      const step = (d: number, t: number): void => bar.update(Math.round(done + (d / t) * img.n));
-      let xPgd8 = img.x;
-      for (const e of [2, 8]) {
-        const ev = await epsilonSweep(model, img, ATTACKS.pgd, [{ value: e / 255, text: `${e}/255` }], { steps: 20, seed: o.seed }, { onProgress: (_i, d, t) => step(d, t) });
-        runs.push(...ev.map((x) => x.summary));
-        if (e === 8) xPgd8 = ev[0].xAdv;
-        done += img.n;
-      }
-      runs.push(...(await epsilonSweep(new ModelTarget(model), img, ATTACKS.square, [{ value: 8 / 255, text: '8/255' }], { maxQueries: 1000, seed: o.seed }, { onProgress: (_i, d, t) => step(d, t) })).map((x) => x.summary));
-      done += img.n;
-      const surrogate = existsSync(path.join(surrogateModelDir(), 'model.json')) ? await loadClassifier('surrogate') : null;
-      if (surrogate) runs.push(...(await epsilonSweep(new ModelTarget(model), img, ATTACKS.transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => step(d, t) })).map((x) => x.summary));
-      bar.stop();
-      // detect → adaptive attack → signatures
-      const stages = activity('demo');
-      stages.stage('fitting a detector and running the informed attacker …');
-      // 200 fit and 200 calibration films for the default 128 attacked films (fewer for a small --attack-images)
-      const fitN = Math.min(200, Math.max(48, 2 * img.n));
-      const act = await detectorAct(model, selectImages(data.splits.train, fitN, o.seed + 1), selectImages(data.splits.val, fitN, o.seed + 2), img, xPgd8, 8 / 255, o.seed, undefined, undefined, (what) => stages.stage(what));
-      stages.stop();
       const [h, w, c] = img.shape; const dd = h * w * c;
       const exIndex = act.example?.index ?? 0;
       const png = (x: Float32Array): Buffer => encodePng(x, h, w, c);
@@ -84,6 +72,8 @@ export default function register(program: Command): void {
         adaptive: act.adaptive,
         signatures: { film: img.indices?.[exIndex] ?? exIndex, ...signed },
         backend: engine.backend,
+        plan: { attackImages: plan.attackImages, fitImages: plan.fitImages, squareQueries: plan.squareQueries, requestedAttackImages: plan.requestedAttackImages, scaled: plan.scaled, fits: plan.fits, estimatedSeconds: plan.estimatedSeconds, calibration: plan.calibration },
+        stages: run.stages,
         seconds: round((Date.now() - t0) / 1000, 1),
       };
       if (o.json) return printJson(summary);
@@ -101,7 +91,7 @@ export default function register(program: Command): void {
         `Of ${counts[1] ?? 0} pneumonia cases the model found ${confusion[1]?.[1] ?? 0}; of ${counts[0]} normal films it called ${confusion[0][1]} pneumonia.`,
         '',
         `Attacks  on ${img.n} test films (seed ${o.seed}); accuracy clean → under attack:`,
-        ...runs.map((r) => `         ${WHO[r.attack] ?? r.attack} at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`),
+        ...runs.map((r) => `         ${r.attack === 'square' ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)` : WHO[r.attack] ?? r.attack} at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`),
         `         Reproduce: medshield attack --model default --attack pgd|square|transfer … (docs/attacks.md, docs/blackbox.md)`,
         '',
         `Detect   ${act.detector} detector (Feinman et al.), fitted on ${fitN} train films and their PGD examples; alarm set for 5 % false alarms on ${fitN} clean validation films.`,
@@ -111,7 +101,8 @@ export default function register(program: Command): void {
         `Signed   The scanner signs film #${summary.signatures.film} (ECDSA P-256, throw-away test CA made for this run): untouched film ${signed.original.valid ? 'VERIFIES' : 'fails'}; the same file with the attacker's pixels and the original signature is ${signed.tampered.valid ? 'ACCEPTED (unexpected)' : 'REJECTED'} (${signed.tampered.reason}).`,
         `         Signatures from scanner to model stop what detectors cannot: medshield dicom sign / verify, medshield gateway.`,
         '',
-        `Backend ${engine.backend}; ${summary.seconds} s. Reproduce: medshield eval --model default --dataset ${data.name} --split test`,
+        ...(plan.scaled ? [`Sample   ${img.n} of ${plan.requestedAttackImages} films attacked${plan.squareQueries < 1000 ? `, Square with ${plan.squareQueries} queries,` : ''} to fit ${DEMO_BUDGET_SECONDS / 60} min on this backend; the full run: medshield demo --full`] : []),
+        `Backend ${engine.backend}; ${summary.seconds} s (estimated ${plan.estimatedSeconds} s). Reproduce: medshield eval --model default --dataset ${data.name} --split test`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
     }));

@@ -85,7 +85,7 @@ export function printAmit(r: AmitResult): void {
   for (const d of r.datasets) {
     process.stdout.write(`\n${d.dataset} (${d.scorecard.model.name}, n=${d.scorecard.n}, ε = ${d.scorecard.epsText}): ${d.evaded} of ${d.rows} broken by the adaptive attacker${d.report ? `; report ${d.report}` : ''}\n`);
     process.stdout.write(`  ${'defence'.padEnd(28)} fooled & undetected: non-adaptive → adaptive   verdict\n`);
-    for (const row of d.scorecard.rows) process.stdout.write(`  ${row.defence.padEnd(28)} ${row.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${row.adaptive.fooledAndUndetected.toFixed(3)}${' '.repeat(20)}${row.verdict}${row.sanity.passed ? '' : ` (sanity: ${row.sanity.failures.join(', ')})`}\n`);
+    for (const row of d.scorecard.rows) process.stdout.write(`  ${row.defence.padEnd(28)} ${row.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${row.adaptive.fooledAndUndetected.toFixed(3)}${' '.repeat(20)}${row.verdict}${row.sanity.passed || row.sanity.skipped ? '' : ` (sanity: ${row.sanity.failures.join(', ')})`}\n`);
   }
   process.stdout.write(`\n${r.seconds} s\n`);
 }

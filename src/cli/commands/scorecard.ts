@@ -14,11 +14,12 @@ import { loadDifferentiableModel } from '../../models/onnx.js';
 import type { Classifier } from '../../models/model.js';
 import { parseEpsilon, checkEpsilon } from '../../attacks/epsilon.js';
 import { selectImages } from '../../eval/images.js';
-import { ALL_DEFENCES, parseScorecardList, runScorecard, TRAINING_DEFENCE } from '../../eval/scorecard-entries.js';
+import { ALL_DEFENCES, parseScorecardList, planScorecard, runScorecard, TRAINING_DEFENCE } from '../../eval/scorecard-entries.js';
 import type { Scorecard } from '../../eval/scorecard-types.js';
 import { writeScorecardReport } from '../../report/scorecard.js';
 import { badArgument, mismatch } from '../../errors.js';
-import { progress } from '../progress.js';
+import { progress, note } from '../progress.js';
+import { calibrateGradient, formatDuration } from '../../eval/cost.js';
 
 interface ScorecardCli extends CommonOptions, DataCli {
   model: string; defences: string; eps: string; quick?: boolean; limit?: number; fitLimit?: number;
@@ -37,7 +38,7 @@ async function helperModel(spec: string | undefined, shipped: string, dataset: s
 export async function scorecardCommand(o: ScorecardCli, command: string): Promise<Scorecard> {
   const defences = parseScorecardList(o.defences);
   const eps = { value: parseEpsilon(o.eps), text: o.eps.trim() };
-  await startEngine(o);
+  const engine = await startEngine(o);
   const model = await loadDifferentiableModel(o.model);
   const data = await loadDataFor(o, model.card, { split: ['train', 'val', 'test'] });
   const te = data.splits.test;
@@ -52,14 +53,31 @@ export async function scorecardCommand(o: ScorecardCli, command: string): Promis
   const test = selectImages(te, o.limit ?? (quick ? 64 : 300), o.seed);
   const fit = selectImages(data.splits.train, o.fitLimit ?? (quick ? 200 : 500), o.seed + 1);
   const calibration = selectImages(data.splits.val, quick ? 200 : 500, o.seed + 2);
+  const plan = planScorecard(await calibrateGradient(model, test, engine.backend), { defences, n: test.n, fitN: fit.n, calibrationN: calibration.n, quick, steps: o.steps, samples: o.eotSamples });
+  note(`plan (${engine.backend}: ${(plan.gradientSecondsPerImage * 1000).toFixed(1)} ms per image for one forward+backward pass): ${defences.length} rows on ${test.n} test images, about ${formatDuration(plan.estimatedSeconds)}`);
+  for (const st of plan.shared) note(`  ${st.stage.padEnd(34)} ${String(st.images).padStart(4)} images  ~${formatDuration(st.estimatedSeconds)}`);
+  for (const r of plan.rows) note(`  ${r.defence.padEnd(34)} ${String(r.images).padStart(4)} images  ~${formatDuration(r.estimatedSeconds)}`);
+  if (quick) note('  (quick: sanity checks only on the rows whose verdict they can change)');
   const bar = progress('scorecard', defences.length);
+  const t0 = Date.now(); let estimatedDone = 0;
+  const eta = (): string => {
+    const spent = (Date.now() - t0) / 1000; const left = plan.estimatedSeconds - estimatedDone;
+    // scale what is left by how the estimate has fared so far
+    const f = estimatedDone > 0 ? spent / estimatedDone : 1;
+    return formatDuration(Math.max(0, left * f));
+  };
   let card: Scorecard;
   try {
     card = await runScorecard({
       model, modelDir: o.model, advModel, noiseModel, dataset: data.name, split: 'test', test, fit, calibration, defences,
-      eps: eps.value, epsText: eps.text, quick, seed: o.seed, steps: o.steps, samples: o.eotSamples,
+      eps: eps.value, epsText: eps.text, quick, seed: o.seed, steps: o.steps, samples: o.eotSamples, plan,
       onProgress: (what, done) => bar.update(done, { at: what.slice(0, 60) }),
-      onRow: (r) => bar.log(`${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s)`),
+      onStage: (stage, est) => { estimatedDone += est ?? 0; bar.log(`${stage} (~${formatDuration(est ?? 0)}) …`); },
+      onRow: (r) => {
+        estimatedDone += r.estimatedSeconds ?? 0;
+        const phases = Object.entries(r.timing ?? {}).map(([k, v]) => `${k} ${v}`).join(', ');
+        bar.log(`${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s, estimated ${r.estimatedSeconds ?? '?'} s; ${phases}; about ${eta()} left)`);
+      },
     });
   } finally {
     bar.stop();
@@ -76,7 +94,7 @@ export function printScorecard(card: Scorecard): void {
   process.stdout.write(`  undefended: clean ${card.baseline.cleanAccuracy.toFixed(4)}, robust ${card.baseline.robustAccuracy.toFixed(4)} under ${card.baseline.attack}\n`);
   process.stdout.write(`  ${'defence'.padEnd(w)}  clean   non-adaptive f&u  adaptive f&u  attack                 sanity  verdict\n`);
   for (const r of card.rows) {
-    process.stdout.write(`  ${r.defence.padEnd(w)}  ${r.cleanAccuracy.toFixed(3)}   ${r.nonAdaptive.fooledAndUndetected.toFixed(3).padEnd(16)}  ${r.adaptive.fooledAndUndetected.toFixed(3).padEnd(12)}  ${r.adaptive.attack.padEnd(22)} ${(r.sanity.passed ? 'pass' : r.sanity.failures.join(',')).padEnd(7)} ${r.verdict}${r.gradientMasking ? ' (gradient masking)' : ''}\n`);
+    process.stdout.write(`  ${r.defence.padEnd(w)}  ${r.cleanAccuracy.toFixed(3)}   ${r.nonAdaptive.fooledAndUndetected.toFixed(3).padEnd(16)}  ${r.adaptive.fooledAndUndetected.toFixed(3).padEnd(12)}  ${r.adaptive.attack.padEnd(22)} ${(r.sanity.skipped ? 'skip' : r.sanity.passed ? 'pass' : r.sanity.failures.join(',')).padEnd(7)} ${r.verdict}${r.gradientMasking ? ' (gradient masking)' : ''}\n`);
   }
   for (const n of card.notes) process.stdout.write(`  note: ${n}\n`);
   process.stdout.write(`  f&u = fooled and undetected among originally-correct images; ${card.rows.length} rows in ${card.seconds} s\n`);
