@@ -44,7 +44,7 @@ export default function register(program: Command): void {
     .option('--fit-limit <n>', 'images of the fit split attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
     .addOption(new Option('--fit-split <split>', "split the fit pairs come from: 'train', or 'val' (held out from the model's training like the test films; KD and Mahalanobis then estimate their densities on 1000 training images)").choices(['train', 'val']).default('train'))
     .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
-    .option('--early-stop', 'stop each image\'s attack at its first success (default: full iterations, as Ma et al.; weaker, noise-like examples at large ε)')
+    .option('--early-stop', 'stop each image\'s attack at its first success (the former protocol; default: full iterations, as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)')
     .option('--no-random-start', 'start PGD at the clean image instead of a random point of the ε ball')
     .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
     .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
