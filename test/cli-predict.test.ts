@@ -86,7 +86,7 @@ for (const [name, width] of [['default', 64], ['resnet18-w32', 32]] as const) {
 }
 
 test('demo runs on the embedded default: clean numbers, attacks, a detector, the informed attacker, signatures', () => {
-  const r = cli(['demo', '--json', '--attack-images', '12']);
+  const r = cli(['demo', '--json', '--attack-images', '12'], { env: { MEDSHIELD_QUIET: '0', MEDSHIELD_PROGRESS: 'plain' } });
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout);
   assert.equal(o.dataset.n, 624);

@@ -2,6 +2,9 @@
  * `medshield detect`: fit adversarial-example detectors (kd_bu, lid, mahalanobis, deepfeature_rf,
  * squeeze, magnet) on train-split images attacked with --train-attack, and report AUC, TPR at 5 % FPR
  * and the threshold per test attack and ε, under Ma et al.'s protocol (src/eval/detection.ts).
+ * The attacks run their full iterations (no early stop, as Ma et al.); `--early-stop` restores the
+ * former per-image stop at the first success, `--no-random-start` drops PGD's random start (both for
+ * the experiments in docs/defences.md).
  * `--save DIR` stores the fitted detector(s) for the gateway (DIR, or DIR/<detector>@<ε> when several).
  * `--report FILE.html` adds Ma's separability plots: per ε, the penultimate features of the train
  * attack's fit pairs projected to 2-D by PCA; the JSON then carries them as `projection` (one per ε).
@@ -21,7 +24,7 @@ import { activity } from '../progress.js';
 
 interface DetectCli extends CommonOptions, DataCli {
   model: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
-  fitLimit: number; fitSplit: 'train' | 'val'; limit: number; save?: string; report?: string;
+  fitLimit: number; fitSplit: 'train' | 'val'; limit: number; earlyStop?: boolean; randomStart: boolean; save?: string; report?: string;
 }
 
 /** Training images for the density models of KD and Mahalanobis when the fit pairs come from val. */
@@ -40,6 +43,8 @@ export default function register(program: Command): void {
     .option('--fit-limit <n>', 'images of the fit split attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
     .addOption(new Option('--fit-split <split>', "split the fit pairs come from: 'train', or 'val' (held out from the model's training like the test films; KD and Mahalanobis then estimate their densities on 1000 training images)").choices(['train', 'val']).default('train'))
     .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
+    .option('--early-stop', 'stop each image\'s attack at its first success (the former protocol; default: full iterations, as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)')
+    .option('--no-random-start', 'start PGD at the clean image instead of a random point of the ε ball')
     .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
     .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
@@ -63,6 +68,7 @@ export default function register(program: Command): void {
         // fit pairs from val: the density models (KD, Mahalanobis) get training images, disjoint from them
         referenceImages: o.fitSplit === 'val' ? selectImages(data.splits.train, REFERENCE_IMAGES, o.seed) : undefined, testImages: selectImages(te, o.limit, o.seed),
         trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
+        attackOptions: () => ({ earlyStop: !!o.earlyStop, ...(o.randomStart ? {} : { randomStart: false }) }),
         onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
         onProgress: (what) => stages.stage(what),
       });
