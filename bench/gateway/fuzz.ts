@@ -19,6 +19,7 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import type { AuditRecord } from '../../src/gateway/audit/record.js';
+import { rng } from '../signatures/mutants.js';
 
 export type CaseKind =
   | 'ok' | 'refused' | 'cl-short' | 'cl-long-fin' | 'cl-long-timeout' | 'chunked' | 'chunked-abort' | 'slow-body'
@@ -55,17 +56,8 @@ export interface FuzzSummary {
   seconds: number;
 }
 
-/** A small seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG (mulberry32) of the signature benchmarks: the same seed gives the same conversations. */
+export { rng };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
