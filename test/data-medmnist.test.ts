@@ -7,7 +7,7 @@ import { zipSync } from 'fflate';
 import { loadDataset, labelCounts, parseDatasetName, resolveDatasetFile } from '../src/data/dataset.js';
 import { readNpz, readNpy } from '../src/data/npz.js';
 import { MedshieldError } from '../src/errors.js';
-import { EMBEDDED_NPZ, RETINA_NPZ } from './helpers.js';
+import { EMBEDDED_NPZ, RETINA_NPZ, npyBytes } from './helpers.js';
 
 test('embedded PneumoniaMNIST has the official split sizes and label counts', async () => {
   const d = await loadDataset('pneumoniamnist', { download: false });
@@ -87,17 +87,6 @@ test('npy reader handles dtypes and endianness', () => {
 });
 
 /** Encode a .npy (v1) array. */
-function npyBytes(descr: string, shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + data.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 255, header.length >> 8]);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(data, 10 + header.length);
-  return out;
-}
-
 test('a MedMNIST set is downloaded by name from a (local) mirror, md5-checked, then found in the cache', async () => {
   const http = await import('node:http');
   const body = readFileSync(RETINA_NPZ); // the official RetinaMNIST file (its md5 equals the record's)

@@ -26,7 +26,7 @@ import { toModelInput } from '../src/data/resize.js';
 import { createGateway, loadGatewayConfig } from '../src/gateway/index.js';
 import { MedshieldError } from '../src/errors.js';
 import { makeGatewayDir } from '../bench/gateway/fixtures.js';
-import { cli, isCleanError, DICOM_DIR, EMBEDDED_NPZ } from './helpers.js';
+import { cli, isCleanError, DICOM_DIR, EMBEDDED_NPZ, npyBytes } from './helpers.js';
 
 let tmp: string;
 const CHEST = path.join(DICOM_DIR, 'CR-MONO1-10-chest.dcm');
@@ -116,17 +116,6 @@ test('saving writes the hash; ONNX export writes the hash of model.onnx, and an 
   await assert.rejects(loadModel(out), MedshieldError);
 });
 
-/** A .npy (v1) of `data` with numpy dtype `descr`. */
-function npy(descr: string, shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + data.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 255, header.length >> 8]);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(data, 10 + header.length);
-  return out;
-}
-
 test('NaN/Inf pixels in an .npz split or a decoded image → exit 2 naming the split and count, never evaluated', async () => {
   const arrays = readNpz(new Uint8Array(readFileSync(EMBEDDED_NPZ)));
   const files: Record<string, Uint8Array> = {};
@@ -134,8 +123,8 @@ test('NaN/Inf pixels in an .npz split or a decoded image → exit 2 naming the s
     if (k === 'test_images') {
       const f = Float32Array.from(a.data as Uint8Array, (v) => v / 255);
       f[5] = NaN; f[1000] = Infinity; f[2000] = -Infinity;
-      files[`${k}.npy`] = npy('<f4', a.shape, new Uint8Array(f.buffer));
-    } else files[`${k}.npy`] = npy(a.dtype === 'u1' ? '|u1' : `<${a.dtype}`, a.shape, new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+      files[`${k}.npy`] = npyBytes('<f4', a.shape, new Uint8Array(f.buffer));
+    } else files[`${k}.npy`] = npyBytes(a.dtype === 'u1' ? '|u1' : `<${a.dtype}`, a.shape, new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
   }
   const bad = path.join(tmp, 'pneumoniamnist-nan.npz');
   writeFileSync(bad, zipSync(files));
