@@ -1,6 +1,6 @@
 /**
  * The layering rule of ARCHITECTURE.md: engine → data, models → attacks, defences, detectors → eval →
- * report, provenance → cli, gateway, web. A module never imports from a higher layer; this reads every
+ * report, provenance → api → shells (cli, gateway, dashboard, worker). A module never imports from a higher layer; this reads every
  * relative import under src/ and names any that goes upwards.
  */
 import { test } from 'node:test';
@@ -9,7 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/version.js';
 
-const LEVEL: Record<string, number> = { engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, report: 4, provenance: 4, cli: 5, gateway: 5, web: 5 };
+const LEVEL: Record<string, number> = {
+  engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, report: 4, provenance: 4, api: 5,
+  cli: 6, gateway: 6, dashboard: 6, worker: 6, web: 6,
+};
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
