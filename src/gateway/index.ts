@@ -6,4 +6,5 @@ export { addKey, revokeKey, listKeys, KeyStore, ROLES, type Role } from './keys.
 export { openAuditStore, type AuditStore } from './audit/store.js';
 export { AuditLog } from './audit/log.js';
 export { verifyChain, type ChainReport, type VerifyOptions } from './audit/verify.js';
+export { verifyAuditLog, type AuditVerifySpec } from './audit/verify-log.js';
 export { QueryDetector, fingerprint, BLACKLIGHT_DEFAULTS, type DetectorOptions } from './query-detector.js';

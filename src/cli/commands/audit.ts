@@ -7,14 +7,8 @@
  * (src/gateway/audit/verify.ts).
  */
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { createPublicKey, X509Certificate } from 'node:crypto';
 import { action, parseIntArg, printJson, withCommon, type CommonOptions } from '../run.js';
-import { MedshieldError, badArgument, badInput, oneLine } from '../../errors.js';
-import { auditCheckpointFile, loadGatewayConfig, openAuditStore, verifyChain, type AuditStore } from '../../gateway/index.js';
-import { SqliteAuditStore } from '../../gateway/audit/sqlite.js';
-import { defaultCheckpoint } from '../../gateway/audit/checkpoint.js';
+import { verifyAuditLog } from '../../gateway/index.js';
 
 interface VerifyOpts extends CommonOptions { config?: string; db?: string; cert?: string; checkpoint?: string; signEvery?: number }
 
@@ -27,31 +21,13 @@ export default function register(program: Command): void {
     .option('--checkpoint <FILE>', "the gateway's signed checkpoint (default: the config's; with --db, '<sqlite file>.checkpoint' when it exists)")
     .option('--sign-every <N>', 'longest unsigned run allowed where a signature record states none (default: the config\'s audit.signEvery)', parseIntArg('--sign-every', 1)))
     .action(action(async (o: VerifyOpts) => {
-      if (!!o.config === !!o.db) throw badArgument('give exactly one of --config or --db');
-      let url = o.db ?? '';
-      let certFile = o.cert ?? null;
-      let checkpoint = o.checkpoint ?? null;
-      let signEvery = o.signEvery ?? null;
-      if (o.config) {
-        const c = loadGatewayConfig(o.config);
-        url = c.audit.url; certFile ??= c.audit.signingCert; signEvery ??= c.audit.signEvery;
-        checkpoint ??= auditCheckpointFile(c.audit, path.dirname(path.resolve(o.config)));
-      } else if (!url.startsWith('postgres') && !checkpoint && existsSync(defaultCheckpoint(url, process.cwd()))) checkpoint = defaultCheckpoint(url, process.cwd());
-      let publicKey = null;
-      if (certFile) {
-        try { publicKey = createPublicKey(new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'pem' })); } catch (e) { throw badInput(`cannot read gateway certificate '${certFile}': ${oneLine(e)}`); }
-      }
-      const store: AuditStore = url.startsWith('postgres') ? await openAuditStore(url) : SqliteAuditStore.open(url.replace(/^sqlite:/, ''), { readOnly: true });
-      try {
-        let r;
-        try { r = await verifyChain(store, publicKey, { signEvery, checkpoint }); } catch (e) {
-          if (e instanceof MedshieldError) throw e;
-          throw badInput(`cannot read audit database '${url.replace(/^sqlite:/, '')}': ${oneLine(e)}`);
-        }
-        if (o.json) printJson(r);
-        else if (r.valid) process.stdout.write(`audit log intact: ${r.records} records, ${r.signatures} gateway signatures${r.signaturesChecked ? ' verified' : ' (not checked: no certificate)'}${r.checkpointSeq !== null ? `, checkpoint at record ${r.checkpointSeq}` : ''}; head ${r.headSeq} ${r.headHash}\n`);
-        else process.stdout.write(`audit log BROKEN at record ${r.firstBroken!.seq}: ${r.firstBroken!.reason}\n`);
-        process.exitCode = r.valid ? 0 : 1;
-      } finally { await store.close().catch(() => undefined); }
+      const r = await verifyAuditLog(o);
+      if (o.json) printJson(r);
+      else if (r.valid) {
+        const sigs = `${r.signatures} gateway signatures${r.signaturesChecked ? ' verified' : ' (not checked: no certificate)'}`;
+        const cp = r.checkpointSeq !== null ? `, checkpoint at record ${r.checkpointSeq}` : '';
+        process.stdout.write(`audit log intact: ${r.records} records, ${sigs}${cp}; head ${r.headSeq} ${r.headHash}\n`);
+      } else process.stdout.write(`audit log BROKEN at record ${r.firstBroken!.seq}: ${r.firstBroken!.reason}\n`);
+      process.exitCode = r.valid ? 0 : 1;
     }));
 }

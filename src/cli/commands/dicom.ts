@@ -10,9 +10,7 @@ import { createHash } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { action, printJson, withCommon, type CommonOptions } from '../run.js';
 import { badArgument, badInput, MedshieldError, oneLine } from '../../errors.js';
-import { signDicom, verifyDicom, loadSigner, loadSignerPkcs12, pemCertificates, dumpSignatures, DEFAULT_ALGORITHMS, PROFILE_NAMES, type ProfileName, type MacAlgorithm, type FileReport } from '../../provenance/index.js';
-import { validateChain } from '../../provenance/certificates.js';
-import { timestampCoversSignature } from '../../provenance/timestamp.js';
+import { signDicom, verifyDicom, loadSigner, loadSignerPkcs12, pemCertificates, dumpSignatures, DEFAULT_ALGORITHMS, PROFILE_NAMES, type ProfileName, type MacAlgorithm, type FileReport , validateChain, timestampCoversSignature } from '../../api/provenance.js';
 
 interface SignOpts extends CommonOptions { key?: string; cert?: string; pkcs12?: string; chain?: string; item?: string; profile: ProfileName; algorithm: string; timestamp?: string; inDir?: string; outDir?: string }
 interface VerifyOpts extends CommonOptions { trust?: string[]; chain?: string[]; requireSignature?: boolean; requireProfile?: ProfileName; requirePixelCoverage: boolean; allowAlgorithms?: string }

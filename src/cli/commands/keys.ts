@@ -1,7 +1,7 @@
 /** `medshield keys init` — a test CA with RSA and EC signer certificates (PEM), for signing demos and tests. */
 import type { Command } from 'commander';
 import { action, printJson, withCommon, type CommonOptions } from '../run.js';
-import { writeTestPki } from '../../provenance/index.js';
+import { writeTestPki } from '../../api/provenance.js';
 
 export default function register(program: Command): void {
   const keys = program.command('keys').description('test keys and certificates for image signing');

@@ -9,8 +9,7 @@ import { readFileSync, writeFileSync, existsSync, statSync, readdirSync } from '
 import path from 'node:path';
 import { action, printJson, withCommon, type CommonOptions } from '../run.js';
 import { badArgument, badInput, oneLine } from '../../errors.js';
-import { loadSigner, pemCertificates } from '../../provenance/index.js';
-import { signImage, verifyImage } from '../../provenance/image-signature.js';
+import { loadSigner, pemCertificates, signImage, verifyImage } from '../../api/provenance.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 const listFiles = (p: string): string[] => (statSync(p).isDirectory() ? readdirSync(p).sort().flatMap((n) => listFiles(path.join(p, n))) : [p]);

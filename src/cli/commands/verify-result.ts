@@ -9,8 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { action, printJson, withCommon, type CommonOptions } from '../run.js';
 import { badArgument, badInput } from '../../errors.js';
-import { pemCertificates } from '../../provenance/index.js';
-import { verifyResult } from '../../provenance/result-signature.js';
+import { pemCertificates, verifyResult } from '../../api/provenance.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 const read = (f: string, what: string): Buffer => { try { return readFileSync(f); } catch { throw badInput(`cannot read ${what} '${f}'`); } };
