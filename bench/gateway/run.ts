@@ -10,7 +10,8 @@
  * rows take turns for R rounds (a load change on a shared machine hits every row alike); each row reports the
  * median req/s, p50 and p99 over the rounds (and the per-round req/s), and the protected/raw ratios of the medians.
  * Each gateway row also reports its audit group commits: records written, durable commits (fsyncs), records
- * per commit, mean commit time.
+ * per commit, mean commit time; and `breakdown`: mean/p50/p99 ms of every stage of the request (auth, receive,
+ * hash, parse, verify, decode, queue, model, answer, audit; from the gateway's Server-Timing header, on for the bench).
  *
  *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--rounds 3] [--concurrency 16] [--backend auto|native|wasm|cpu (auto, as `medshield serve`)]
  *        [--audit sqlite|sqlite:PATH|postgres://…/audit_{variant}] [--verify-workers 1|0,1 (one verification-on row each)] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
@@ -22,29 +23,48 @@ import { initEngine } from '../../src/engine/index.js';
 import { loadModel } from '../../src/models/io.js';
 import { createGateway, loadGatewayConfig } from '../../src/gateway/index.js';
 import { BatchedModel, modelInput } from '../../src/gateway/inference.js';
+import { parseServerTiming } from '../../src/gateway/timing.js';
 import Fastify from 'fastify';
 import { makeGatewayDir, testImages, signedDicom, infer } from './fixtures.js';
 import { writeDicom } from './dicom-writer.js';
 
-interface Figures { name: string; requests: number; seconds: number; reqPerSec: number; p50ms: number; p99ms: number; errors: number; audit?: { records: number; commits: number; recordsPerCommit: number; commitMsMean: number } }
+/** Per-stage latency of the gateway's answers (Server-Timing, src/gateway/timing.ts): mean, p50, p99 in ms. */
+export type Breakdown = Record<string, { meanMs: number; p50ms: number; p99ms: number }>;
+
+interface Figures { name: string; requests: number; seconds: number; reqPerSec: number; p50ms: number; p99ms: number; errors: number; audit?: { records: number; commits: number; recordsPerCommit: number; commitMsMean: number }; stages?: Record<string, number[]>; breakdown?: Breakdown }
 
 function pct(sorted: number[], p: number): number { return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]; }
 
-async function drive(name: string, total: number, conc: number, one: (i: number) => Promise<boolean>): Promise<Figures> {
+async function drive(name: string, total: number, conc: number, one: (i: number, stages: Record<string, number[]>) => Promise<boolean>): Promise<Figures> {
   const lat: number[] = []; let next = 0; let errors = 0;
+  const stages: Record<string, number[]> = {};
   const t0 = performance.now();
   await Promise.all(Array.from({ length: conc }, async () => {
     while (next < total) {
       const i = next++;
       const t = performance.now();
-      if (!(await one(i))) errors++;
+      if (!(await one(i, stages))) errors++;
       lat.push(performance.now() - t);
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   const r2 = (v: number) => Math.round(v * 100) / 100;
-  return { name, requests: total, seconds: r2(seconds), reqPerSec: r2(total / seconds), p50ms: r2(pct(lat, 0.5)), p99ms: r2(pct(lat, 0.99)), errors };
+  return { name, requests: total, seconds: r2(seconds), reqPerSec: r2(total / seconds), p50ms: r2(pct(lat, 0.5)), p99ms: r2(pct(lat, 0.99)), errors, ...(Object.keys(stages).length ? { stages } : {}) };
+}
+
+/** Mean, p50 and p99 of each stage over all rounds, in request order. */
+function breakdown(figs: Figures[]): Breakdown | undefined {
+  const all: Record<string, number[]> = {};
+  for (const f of figs) for (const [s, v] of Object.entries(f.stages ?? {})) (all[s] ??= []).push(...v);
+  if (!Object.keys(all).length) return undefined;
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  const out: Breakdown = {};
+  for (const [s, v] of Object.entries(all)) {
+    v.sort((a, b) => a - b);
+    out[s] = { meanMs: r3(v.reduce((a, b) => a + b, 0) / v.length), p50ms: r3(pct(v, 0.5)), p99ms: r3(pct(v, 0.99)) };
+  }
+  return out;
 }
 
 export interface BenchRow extends Figures {
@@ -87,7 +107,7 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
   for (const { verify, screen, workers } of variants) {
     const tag = screen ? 'screened' : verify ? `on-w${workers}` : 'off';
     const g = await makeGatewayDir(o.model, (c) => {
-      c.logging = { level: 'warn' };
+      c.logging = { level: 'warn', serverTiming: true };
       c.signature.required = verify;
       c.signature.workers = workers;
       c.rateLimit = { perKey: { max: 1e9, windowMs: 60000 }, perIp: { max: 1e9, windowMs: 60000 } };
@@ -114,6 +134,8 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
       name: r.name, requests: o.requests * rounds, seconds: r2(r.figs.reduce((a, b) => a + b.seconds, 0)), reqPerSec: r2(median(r.figs.map((x) => x.reqPerSec))),
       p50ms: r2(median(r.figs.map((x) => x.p50ms))), p99ms: r2(median(r.figs.map((x) => x.p99ms))), errors: r.figs.reduce((a, b) => a + b.errors, 0), rounds: r.figs.map((x) => x.reqPerSec),
     };
+    const b = breakdown(r.figs);
+    if (b) f.breakdown = b;
     if (r.gw && r.audit0) {
       const a = r.gw.ctx.audit; await a.flush();
       const records = a.headSeq - r.audit0[0]; const commits = a.batches - r.audit0[1];
@@ -134,7 +156,12 @@ export async function runGatewayBench(o: { model: string; requests: number; conc
 
 if (!isMainThread && workerData?.base) {
   const d = workerData as { name: string; base: string; key: string; bodies: Uint8Array[]; total: number; conc: number };
-  const f = await drive(d.name, d.total, d.conc, async (i) => (await infer(d.base, d.key, d.bodies[i % d.bodies.length])).status === 200);
+  const f = await drive(d.name, d.total, d.conc, async (i, stages) => {
+    const r = await infer(d.base, d.key, d.bodies[i % d.bodies.length]);
+    const h = r.headers['server-timing'];
+    for (const [s, ms] of Object.entries(parseServerTiming(Array.isArray(h) ? h.join(',') : h))) (stages[s] ??= []).push(ms);
+    return r.status === 200;
+  });
   parentPort!.postMessage(f);
   process.exit(0);
 }

@@ -33,7 +33,7 @@ export interface GatewayConfig {
   queryDetection: { enabled: boolean; action: QueryAction; quantStep: number; windowSize: number; topK: number; matchThreshold: number; history: number; alertFraction: number; alertWindow: number; slowMs: number; blockSeconds: number };
   audit: { url: string; signEvery: number; signIntervalSeconds: number; signingKey: string | null; signingCert: string | null; checkpoint: string | null };
   timeouts: { requestMs: number; headersMs: number; keepAliveMs: number; inferenceMs: number; shutdownMs: number };
-  logging: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent' };
+  logging: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'; serverTiming: boolean };
 }
 
 const str = (description: string, dflt: string | null, nullable = false) => ({ type: nullable ? ['string', 'null'] : 'string', description, default: dflt });
@@ -127,6 +127,7 @@ export const CONFIG_SCHEMA = {
     }),
     logging: obj('structured logs (pino, JSON lines on stderr); never contain image data or keys', {
       level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], description: 'log level', default: 'info' },
+      serverTiming: bool('send each answer\'s stage times (auth, receive, hash, parse, verify, decode, screen, queue, model, answer, audit) in a Server-Timing header — for benchmarks; it tells callers how long verification took', false),
     }),
   },
 } as const;

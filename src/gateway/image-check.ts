@@ -17,6 +17,7 @@ import { decodeParsedDicom } from '../data/dicom.js';
 import { decodeImageAs } from '../data/image.js';
 import { DEFAULT_MAX_PIXELS, ImageTooLargeError } from '../data/pixel-budget.js';
 import type { DecodedImage } from '../data/decoded.js';
+import { nowMs, type Stage, type StageTimes } from './timing.js';
 import type { GatewayConfig, InputType } from './config.js';
 
 export interface ImageCheck {
@@ -31,6 +32,8 @@ export interface ImageCheck {
   image?: DecodedImage;
   /** Valid, but the image cannot be decoded: 413 when larger than inputs.maxPixels, else 400. */
   decodeError?: { status: 400 | 413; message: string };
+  /** Milliseconds spent hashing, parsing, verifying and decoding (the latency breakdown of timing.ts). */
+  timing?: StageTimes;
 }
 
 const SOP_INSTANCE_UID = 0x00080018;
@@ -51,36 +54,51 @@ export class ImageVerifier {
   get required(): boolean { return this.sig.required; }
 
   async check(body: Uint8Array, type: InputType): Promise<ImageCheck> {
+    const timing: StageTimes = {};
+    let t = nowMs();
+    const lap = (stage: Stage): void => { const n = nowMs(); timing[stage] = (timing[stage] ?? 0) + n - t; t = n; };
+    const r = await this.checkTimed(body, type, lap);
+    return { ...r, timing };
+  }
+
+  private async checkTimed(body: Uint8Array, type: InputType, lap: (s: Stage) => void): Promise<ImageCheck> {
     const sha256 = createHash('sha256').update(body).digest('hex');
+    lap('hash');
     const base = { signed: false, signer: null, profile: null, sopInstanceUid: null, sha256 };
     const format = FORMAT[type];
     if (format === undefined) return { ...base, valid: false, reason: `Content-Type ${JSON.stringify(type)} is not an image type` };
     if (format !== 'dicom') {
       if (this.sig.required) return { ...base, valid: false, reason: `unsigned: ${type} carries no DICOM signature and the policy requires one` };
       const ok: ImageCheck = { ...base, valid: true, reason: 'unsigned (allowed by policy)' };
-      return this.decode(ok, () => decodeImageAs(format, body, 'request body', { maxPixels: this.maxPixels }));
+      const r = await this.decode(ok, () => decodeImageAs(format, body, 'request body', { maxPixels: this.maxPixels }));
+      lap('decode');
+      return r;
     }
     let sopInstanceUid: string | null = null;
     let p: ParsedDicom;
     try {
       p = parseDicom(inflatedView(body));   // a deflated file: the inflated data set its signatures cover
       sopInstanceUid = stringValue(p, findElement(p.dataset, SOP_INSTANCE_UID))?.trim() || null;
+      lap('parse');
     } catch (e) {
       if (e instanceof MedshieldError) return { ...base, valid: false, reason: `not a readable DICOM file: ${oneLine(e)}` };
       throw e;
     }
     try {
       const rep = await verifyParsed(p, this.policy);
+      lap('verify');
       const main = rep.signatures.find((s) => s.location === 'dataset' && s.valid) ?? rep.signatures[0];
       const check: ImageCheck = { valid: rep.valid, signed: rep.signed, signer: main?.signer ?? null, profile: main ? main.profile : null, reason: rep.reason, sopInstanceUid, sha256 };
       if (!check.valid) return check;
-      return this.decode(check, async () => {
+      const decoded = await this.decode(check, async () => {
         const { image, used } = await decodeParsedDicom(p, 'request body', { maxPixels: this.maxPixels });
         // Defence in depth: every attribute the decoder actually read must be signed (verify.ts checked the list).
         const unsigned = isStrict(this.policy) ? unsignedPixelDependency(rep, used) : undefined;
         if (unsigned) throw Object.assign(new MedshieldError('MISMATCH', unsigned), { refuse: true });
         return image;
       });
+      lap('decode');
+      return decoded;
     } catch (e) {
       if (e instanceof MedshieldError) return { ...base, sopInstanceUid, valid: false, reason: `not a readable DICOM file: ${oneLine(e)}` };
       throw e;

@@ -9,7 +9,10 @@ import { toModelInput } from '../data/resize.js';
 import type { Model } from '../models/model.js';
 import type { GatewayConfig } from './config.js';
 
-interface Job<R> { x: Float32Array; resolve: (r: R) => void; reject: (e: Error) => void; live?: () => boolean }
+interface Job<R> { x: Float32Array; resolve: (r: R) => void; reject: (e: Error) => void; live?: () => boolean; times?: BatchTimes; queued: number }
+
+/** Where a queued row's time went: waiting for its batch, and the batch's run. */
+export interface BatchTimes { queueMs: number; modelMs: number }
 
 /**
  * Micro-batching of one-image calls: every image that arrives in one turn of the event loop (up to
@@ -24,10 +27,10 @@ export class MicroBatcher<R> {
    * Queue one row. `live` is asked again when the batch is formed: a job whose request has been answered or
    * abandoned meanwhile (timeout, client gone) is dropped, never run.
    */
-  call(x: Float32Array, live?: () => boolean): Promise<R> {
+  call(x: Float32Array, live?: () => boolean, times?: BatchTimes): Promise<R> {
     if (!(x instanceof Float32Array) || x.length === 0) return Promise.reject(new Error('no model input'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ x, resolve, reject, live });
+      this.queue.push({ x, resolve, reject, live, times, queued: performance.now() });
       if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
     });
   }
@@ -46,8 +49,13 @@ export class MicroBatcher<R> {
           if (jobs.some((j) => j.x.length !== d)) throw new Error('model inputs of different sizes in one batch');
           const xs = new Float32Array(jobs.length * d);
           jobs.forEach((j, i) => xs.set(j.x, i * d));
+          const start = performance.now();
           const out = await this.run(xs, jobs.length);
-          jobs.forEach((j, i) => j.resolve(out[i]));
+          const end = performance.now();
+          jobs.forEach((j, i) => {
+            if (j.times) { j.times.queueMs = start - j.queued; j.times.modelMs = end - start; }
+            j.resolve(out[i]);
+          });
         } catch (e) {
           for (const j of jobs) j.reject(e instanceof Error ? e : new Error(String(e)));
         }
@@ -69,7 +77,7 @@ export class BatchedModel {
     }, maxBatch);
   }
 
-  predict(x: Float32Array, live?: () => boolean): Promise<Float32Array> { return this.batcher.call(x, live); }
+  predict(x: Float32Array, live?: () => boolean, times?: BatchTimes): Promise<Float32Array> { return this.batcher.call(x, live, times); }
 }
 
 /**

@@ -39,6 +39,7 @@ import authPlugin from './plugins/auth.js';
 import { ipRateLimit, keyRateLimit } from './plugins/rate-limit.js';
 import signaturePlugin from './plugins/signature.js';
 import queryGuardPlugin, { loadBlocks } from './plugins/query-guard.js';
+import timingPlugin from './plugins/timing.js';
 import inferRoute from './routes/infer.js';
 import auditRoutes from './routes/audit.js';
 import healthRoute from './routes/health.js';
@@ -200,6 +201,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   await app.register(keyRateLimit, { ctx });
   await app.register(signaturePlugin, { ctx });
   await app.register(queryGuardPlugin, { ctx });
+  await app.register(timingPlugin, { ctx });
   await app.register(healthRoute, { ctx });
   await app.register(auditRoutes, { ctx, publicKey, checkpoint });
   await app.register(inferRoute, { ctx });

@@ -11,6 +11,7 @@
  *    `sr:sha256:<SHA-256 of the SR file>` for an SR), so a stored answer can be matched to its record.
  * Without a gateway signing key the answer is unsigned and an SR is refused (406).
  */
+import { addStage, nowMs } from './timing.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -79,7 +80,9 @@ export async function sendAnswer(ctx: GatewayContext, req: FastifyRequest, reply
   if (!signer) return body;
   const input = { sha256: check?.sha256 ?? sha256(req.body as Buffer), sopInstanceUid: check?.sopInstanceUid ?? null, signer: check?.valid && check.signed ? check.signer : null };
   const claims = answerClaims(ctx, req.id, input, pred, time, signer.subject);
+  const t0 = nowMs();
   const jws = signResult(claims, { key: signer.credentials.key, chain: signer.chain });
+  addStage(req, 'answer', nowMs() - t0);
   req.auditCtx.decision = `${req.auditCtx.decision ?? ''} result:sha256:${sha256(jws)}`.trim();
   if (!dicom) return { ...body, result: jws };
   let sr: Buffer;

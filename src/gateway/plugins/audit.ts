@@ -5,6 +5,7 @@
  * disconnects first is recorded when the connection closes (status 499); lifecycle.ts has the rules.
  */
 import fp from 'fastify-plugin';
+import { addStage, nowMs } from '../timing.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OUTCOME, type AuditEvent } from '../audit/record.js';
 import type { GatewayContext } from '../context.js';
@@ -85,7 +86,9 @@ async function auditPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }):
   app.addHook('onSend', async (req, reply, payload) => {
     if (!shouldAudit(req)) return payload;
     try {
+      const t0 = nowMs();
       await writeRequestRecord(ctx, req, reply, !!req.auditCtx.gone || reply.raw.destroyed);
+      addStage(req, 'audit', nowMs() - t0);
       return payload;
     } catch (e) {
       req.log.error({ err: { message: (e as Error).message } }, 'audit write failed; answering 503');

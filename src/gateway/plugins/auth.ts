@@ -12,6 +12,7 @@
  * before anything is hashed.
  */
 import fp from 'fastify-plugin';
+import { addStage } from '../timing.js';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../context.js';
@@ -99,6 +100,7 @@ async function authPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }): 
     if (!r.ok) return refuse(req, reply, t0, r.reason, r.id);
     if (!roles.includes(r.role)) return deny(req, reply, 403, `role '${r.role}' may not call ${req.method} ${req.routeOptions.url} (needs ${roles.join(' or ')})`, r.id);
     req.caller = { id: r.id, role: r.role, clientCert };
+    addStage(req, 'auth', performance.now() - t0);
   });
 }
 

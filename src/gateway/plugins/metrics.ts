@@ -15,6 +15,7 @@ export class GatewayMetrics {
   readonly queryVerdicts = new Counter({ name: 'medshield_query_detection_total', help: 'queries seen by the query-attack detector by verdict', labelNames: ['verdict'] as const, registers: [this.registry] });
   readonly inputDetections = new Counter({ name: 'medshield_input_detector_total', help: 'images scored by the configured input detectors, by detector and verdict (clean, flag, reject)', labelNames: ['detector', 'verdict'] as const, registers: [this.registry] });
   readonly auditRecords = new Counter({ name: 'medshield_audit_records_total', help: 'audit records written', labelNames: ['event'] as const, registers: [this.registry] });
+  readonly stages = new Histogram({ name: 'medshield_gateway_stage_seconds', help: 'time per request stage of /v1/infer (auth, receive, hash, parse, verify, decode, screen, queue, model, answer, audit)', labelNames: ['stage'] as const, buckets: [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1], registers: [this.registry] });
   readonly auditHead = new Gauge({ name: 'medshield_audit_head_seq', help: 'sequence number of the newest audit record', registers: [this.registry] });
   constructor() { collectDefaultMetrics({ register: this.registry, prefix: 'medshield_' }); }
 }

@@ -6,6 +6,7 @@
  * parse it verified, by Content-Type (no sniffing); only that decoded image goes on to the model.
  */
 import fp from 'fastify-plugin';
+import { addStage, addStages, nowMs } from '../timing.js';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../context.js';
 import type { InputType } from '../config.js';
@@ -23,7 +24,12 @@ async function signaturePlugin(app: FastifyInstance, opts: { ctx: GatewayContext
   app.addHook('preHandler', async (req, reply) => {
     if (!req.routeOptions.config?.image) return;
     const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() as InputType;
-    const { image, decodeError, ...check } = await verifier.check(req.body as Buffer, type);
+    const t0 = nowMs();
+    const { image, decodeError, timing, ...check } = await verifier.check(req.body as Buffer, type);
+    addStages(req, timing);
+    // With signature.workers > 0 the hand-off to the verification worker counts as verification time.
+    const inner = Object.values(timing ?? {}).reduce((a, b) => a + b, 0);
+    addStage(req, 'verify', Math.max(0, nowMs() - t0 - inner));
     req.auditCtx.check = check;
     if (!check.valid) {
       metrics.signatureRejections.inc();

@@ -13,6 +13,7 @@ import { screenInput, type DetectorVerdict } from '../input-defences.js';
 import type { GatewayContext } from '../context.js';
 import { afterSettled, gate, settled } from '../lifecycle.js';
 import { sendAnswer } from '../signed-answer.js';
+import { addStage, nowMs } from '../timing.js';
 
 export const INFER_RESPONSE = {
   type: 'object',
@@ -66,12 +67,18 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new MedshieldError('INTERNAL', `inference exceeded ${ctx.config.timeouts.inferenceMs} ms`), { statusCode: 503 })), ctx.config.timeouts.inferenceMs); });
     const work = async (): Promise<{ verdicts: DetectorVerdict[]; p?: Float32Array }> => {
+      const t0 = nowMs();
       const verdicts = ctx.inputDefences.detectors.length ? await screenInput(ctx.inputDefences, x) : [];
+      if (verdicts.length) addStage(req, 'screen', nowMs() - t0);
       req.auditCtx.detectors = verdicts;
       for (const v of verdicts) ctx.metrics.inputDetections.inc({ detector: v.detector, verdict: v.triggered ? v.action : 'clean' });
       if (verdicts.some((v) => v.triggered && v.action === 'reject')) return { verdicts };
       if (!live()) return { verdicts };
-      return { verdicts, p: await ctx.batched.predict(x, live) };
+      const times = { queueMs: 0, modelMs: 0 };
+      const p = await ctx.batched.predict(x, live, times);
+      addStage(req, 'queue', times.queueMs);
+      addStage(req, 'model', times.modelMs);
+      return { verdicts, p };
     };
     let r: Awaited<ReturnType<typeof work>>;
     try { r = await Promise.race([work(), timeout]); } finally { clearTimeout(timer); }
