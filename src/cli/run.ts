@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { MedshieldError, badArgument, fileSystemError, oneLine } from '../errors.js';
-import type { BackendChoice, EngineInfo } from '../engine/index.js';
+import type { BackendChoice, EngineInfo } from '../api/engine.js';
 
 export interface CommonOptions {
   seed: number;
@@ -43,7 +43,7 @@ export function withCommon(cmd: Command, opts: { json?: boolean } = {}): Command
 }
 
 export async function startEngine(o: CommonOptions): Promise<EngineInfo> {
-  const { initEngine } = await import('../engine/index.js');
+  const { initEngine } = await import('../api/engine.js');
   const info = await initEngine({ backend: o.backend, threads: o.threads });
   if (info.fallbackReason && !o.json && process.env.MEDSHIELD_QUIET !== '1') {
     process.stderr.write(`medshield: using the ${info.backend} backend (${info.fallbackReason})\n`);
