@@ -53,7 +53,7 @@ export interface DemoSummary {
   test: { accuracy: number; auc: number };
   confusion: { rows: string; columns: string; classes: string[]; matrix: number[][] };
   attacks: Array<{
-    attack: string; threatModel: string; eps: string; n: number; cleanAccuracy: number; robustAccuracy: number;
+    attack: string; threatModel?: string; eps: string; n: number; cleanAccuracy: number; robustAccuracy: number;
     attackSuccessRate: number | null; medianQueries?: number | null;
   }>;
   detection: {
