@@ -13,7 +13,7 @@ import path from 'node:path';
 import { initEngine } from '../engine/index.js';
 import { loadDataset, labelCounts } from '../data/dataset.js';
 import { loadClassifier, surrogateModelDir } from '../models/io.js';
-import { predictions, round } from '../eval/metrics.js';
+import { predictions, round } from '../models/metrics.js';
 import { selectImages } from '../data/images.js';
 import {
   calibrateDemo, planDemo, runDemo, DEMO_BUDGET_SECONDS, DEMO_DEFAULT_IMAGES,

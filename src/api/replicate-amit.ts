@@ -21,7 +21,7 @@ import { selectImages } from '../data/images.js';
 import { runScorecard, parseScorecardList } from '../eval/scorecard-entries.js';
 import type { Scorecard } from '../eval/scorecard-types.js';
 import { writeScorecardReport } from '../report/scorecard.js';
-import { round } from '../eval/metrics.js';
+import { round } from '../models/metrics.js';
 
 export const AMIT_CLAIM = 'Amit et al.: an attacker who knows the defence evades all five state-of-the-art defences tested while still fooling the model; detectors that look near-perfect give false comfort';
 export const AMIT_DEFENCES = 'adversarial-training;jpeg:q=75;squeeze;kd_bu;lid;mahalanobis;deepfeature_rf;magnet;smoothing:sigma=0.25,n=100';
