@@ -73,10 +73,18 @@ export interface VictimRef {
 /** ε as users write it: 0.0314, "8/255", or a list ("2/255,8/255" or ["2/255", 0.0314]). */
 export type EpsRef = number | string | Array<number | string>;
 
+/** A progress display of one stage of work (the CLI's bar / plain lines). */
+export interface ProgressSink {
+  update(done: number, fields?: Record<string, string | number>): void;
+  stop(): void;
+}
+
 /** Options every verb takes besides its spec. */
 export interface VerbOptions {
   /** done/total of the verb's work (images × runs); `fields` carry e.g. the current ε. */
   onProgress?: (done: number, total: number, fields?: Record<string, string | number>) => void;
+  /** A progress display per stage (label, total), e.g. the CLI's `progress`. */
+  progress?: (label: string, total: number) => ProgressSink;
   /** One-line notes (image-set facts, caveats), e.g. to stderr. */
   onNote?: (line: string) => void;
   /** Abort between batches / runs. */
@@ -89,15 +97,17 @@ export const SPLIT_SCHEMA = { type: 'string', enum: ['train', 'val', 'test'] } a
 export const SEED_SCHEMA = { type: 'integer', minimum: 0, maximum: 2 ** 32 - 1 } as const;
 export const MODEL_REF_SCHEMA = { type: 'string', minLength: 1 } as const;
 const EPS_ITEM = {
+  description: 'a number > 0 or a fraction like "8/255"',
   anyOf: [
     { type: 'number', exclusiveMinimum: 0 },
     { type: 'string', pattern: '^\\s*[0-9]*\\.?[0-9]+(?:[eE]-?[0-9]+)?(?:\\s*/\\s*[0-9]*\\.?[0-9]+)?\\s*$' },
   ],
 };
 export const EPS_SCHEMA = {
+  description: 'a number > 0, a fraction like "8/255", a comma-separated list of them, or an array',
   anyOf: [
     { type: 'number', exclusiveMinimum: 0 },
-    { type: 'string', pattern: '^[0-9eE.\\s/,-]+$' },
+    { type: 'string' },
     { type: 'array', minItems: 1, items: EPS_ITEM },
   ],
 } as const;
@@ -139,7 +149,7 @@ export const VICTIM_REF_SCHEMA = {
 
 // ---------------------------------------------------------------- validation
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+const ajv = new Ajv({ allErrors: false, strict: false, verbose: true });
 const compiled = new WeakMap<object, ReturnType<typeof ajv.compile>>();
 
 /** The field an ajv error is about, as a dotted path ("data.split", "eps[1]"), or the spec's name. */
@@ -159,14 +169,17 @@ export function validateSpec<T>(schema: object, spec: unknown, what = 'spec'): T
   if (!validate) { validate = ajv.compile(schema); compiled.set(schema, validate); }
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw badArgument(`${what} must be an object`);
   if (validate(spec)) return spec as T;
-  const e = validate.errors![0];
+  const errs = validate.errors!;
+  const e = [...errs].reverse().find((x) => x.keyword === 'anyOf' || x.keyword === 'oneOf') ?? errs[0];
+  const described = (e.parentSchema as { description?: string } | undefined)?.description;
   const field = fieldOf(e, what);
   let msg: string;
   switch (e.keyword) {
     case 'additionalProperties': msg = `unknown field '${field}'`; break;
     case 'required': msg = `missing field '${field}'`; break;
     case 'enum': msg = `${field} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`; break;
-    case 'anyOf': case 'oneOf': msg = `${field} has an invalid value ${JSON.stringify(valueAt(spec, e.instancePath))}`; break;
+    case 'anyOf': case 'oneOf':
+      msg = `${field} must be ${described ?? 'valid'}, got ${JSON.stringify(valueAt(spec, e.instancePath))}`; break;
     default: msg = `${field} ${e.message ?? 'is invalid'}`;
   }
   throw badArgument(`${what}: ${msg}`);
@@ -402,4 +415,13 @@ export function parseCriterion(c: CriterionRef, victim: { classes: string[]; tas
 /** Throw when the signal is aborted (verbs call it between batches and runs). */
 export function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw badArgument('cancelled');
+}
+
+/** One progress sink feeding both `opts.progress` (a display) and `opts.onProgress` (a callback). */
+export function progressOf(opts: VerbOptions, label: string, total: number): ProgressSink {
+  const bar = opts.progress?.(label, total);
+  return {
+    update: (done, fields) => { bar?.update(done, fields); opts.onProgress?.(done, total, fields); },
+    stop: () => bar?.stop(),
+  };
 }
