@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { badArgument } from '../../errors.js';
+import { badArgument } from '../../api/common-b.js';
 import { importModel, type ImportModelSpec } from '../../api/model.js';
 
 interface ImportCli extends CommonOptions {
