@@ -20,7 +20,7 @@ import { evaluateDetection, type DetectionReport, type FeatureProjection } from 
 import { createDetector, DETECTOR_NAMES, saveDetector } from '../detectors/registry.js';
 import { badArgument } from '../errors.js';
 import {
-  validateSpec, loadModelRef, openDataRef, selectRef, parseEpsList, withImageSet,
+  validateSpec, checkAborted, loadModelRef, openDataRef, selectRef, parseEpsList, withImageSet,
   DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA,
   type DataRef, type EpsRef, type ModelRef, type VerbOptions,
 } from './common.js';
@@ -122,6 +122,7 @@ export interface DetectResult {
   scores: DetectSampleScore[];
   /** The written report, when asked for. */
   report?: string;
+  seconds: number;
 }
 
 export interface DetectOptions extends VerbOptions {
@@ -144,6 +145,7 @@ export function checkDetectSpec(spec: DetectSpec): void {
 /** Fit and test the detectors of `spec`. */
 export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promise<DetectResult> {
   checkDetectSpec(spec);
+  const t0 = performance.now();
   const seed = spec.seed ?? 0;
   const fitSplit = spec.fitSplit ?? 'train';
   const trainAttack = getAttack(spec.trainAttack ?? 'pgd');
@@ -170,7 +172,7 @@ export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promis
     onFitted: (det, e) => {
       if (spec.save) saveDetector(det, several ? path.join(spec.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : spec.save);
     },
-    onProgress: (what) => opts.onStage?.(what),
+    onProgress: (what) => { checkAborted(opts.signal); opts.onStage?.(what); },
     onScores: (s) => s.positions.forEach((pos, j) => scores.push({
       detector: s.detector, attack: s.attack, eps: s.eps.value, epsText: s.eps.text, index: testImages.indices?.[pos] ?? pos,
       position: pos, label: testImages.labels[pos * (testImages.labels.length / testImages.n)], clean: s.clean[j], adversarial: s.adversarial[j],
@@ -193,6 +195,7 @@ export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promis
     rows: out.flatMap((r) => r.results.map((x) => ({ detector: r.detector, ...x }))),
     scores,
     ...(spec.report ? { report: spec.report } : {}),
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
 }
 

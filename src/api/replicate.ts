@@ -33,7 +33,7 @@ import { badArgument } from '../errors.js';
 import { parseEpsilon } from '../attacks/epsilon.js';
 import { maDetection, formatMaDetection, type MaDetection } from '../eval/replicate-detectors.js';
 import { replicateAmit, formatAmit, type AmitResult } from './replicate-amit.js';
-import { validateSpec } from './common.js';
+import { validateSpec, checkAborted } from './common.js';
 
 export type Paper = 'finlayson' | 'ma' | 'amit';
 export const PAPERS: Paper[] = ['finlayson', 'ma', 'amit'];
@@ -116,6 +116,8 @@ export type ReplicateResult =
 export interface ReplicateHooks {
   /** A stage of the run (training a model, an attack, a finding) as one line. */
   onProgress?: (what: string) => void;
+  /** Abort at the next stage. */
+  signal?: AbortSignal;
 }
 
 interface Run {
@@ -149,7 +151,7 @@ export async function replicate(spec: ReplicateSpec, hooks: ReplicateHooks = {})
   checkReplicateSpec(spec);
   const run: Run = {
     spec, quick: !!spec.quick, seed: spec.seed ?? 0, command: spec.command ?? `medshield replicate ${spec.paper}`,
-    log: (s) => hooks.onProgress?.(s),
+    log: (s) => { checkAborted(hooks.signal); hooks.onProgress?.(s); },
   };
   const datasetNames = spec.datasets ?? ['pneumoniamnist', 'retinamnist'];
   if (spec.paper === 'amit') {

@@ -18,7 +18,7 @@ import { writeScorecardReport } from '../report/scorecard.js';
 import { badArgument, mismatch } from '../errors.js';
 import { calibrateGradient, formatDuration } from '../eval/cost.js';
 import {
-  validateSpec, loadModelRef, openDataRef, selectRef, parseEps, withImageSet,
+  validateSpec, checkAborted, loadModelRef, openDataRef, selectRef, parseEps, withImageSet,
   DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA,
   type DataRef, type ModelRef, type VerbOptions,
 } from './common.js';
@@ -137,7 +137,8 @@ export async function scorecard(spec: ScorecardSpec, opts: ScorecardOptions = {}
   let card = await runScorecard({
     model, modelDir: spec.model ?? 'default', advModel, noiseModel, dataset: data.name, split: 'test', test, fit, calibration, defences,
     eps: eps.value, epsText: eps.text, quick, seed, steps: spec.steps, samples: spec.eotSamples, plan,
-    onProgress: opts.onProgress, onStage: opts.onStage, onRow: opts.onRow,
+    onProgress: (what, done, total) => { checkAborted(opts.signal); opts.onProgress?.(what, done, total); },
+    onStage: opts.onStage, onRow: opts.onRow,
   });
   card = withImageSet(card, data);
   if (spec.report) await writeScorecardReport(spec.report, card, { command: spec.command ?? 'medshield scorecard' });
