@@ -22,7 +22,8 @@ import type { Target, TargetOutput } from '../attacks/target.js';
 import type { Task } from '../data/medmnist.js';
 import { badArgument, unsupported } from '../errors.js';
 
-export type { SplitName, Dataset, Images };
+export type { SplitName, Dataset, Images, ModelCard, Model, Target, TargetOutput, Task, Criterion, LabelChoice };
+export type { Norm, LossName } from '../attacks/types.js';
 
 /** A model: 'default', a shipped name ('surrogate', 'adv-cnn', …), a model directory, an imported ONNX model directory or a `.onnx` file. */
 export type ModelRef = string;
@@ -76,6 +77,8 @@ export type EpsRef = number | string | Array<number | string>;
 /** A progress display of one stage of work (the CLI's bar / plain lines). */
 export interface ProgressSink {
   update(done: number, fields?: Record<string, string | number>): void;
+  /** A line printed above the bar (e.g. an epoch summary). */
+  log?(line: string): void;
   stop(): void;
 }
 
@@ -422,6 +425,7 @@ export function progressOf(opts: VerbOptions, label: string, total: number): Pro
   const bar = opts.progress?.(label, total);
   return {
     update: (done, fields) => { bar?.update(done, fields); opts.onProgress?.(done, total, fields); },
+    log: (line) => (bar?.log ? bar.log(line) : opts.onNote?.(line)),
     stop: () => bar?.stop(),
   };
 }

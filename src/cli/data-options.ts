@@ -6,9 +6,7 @@
  */
 import type { Command } from 'commander';
 import { parseIntArg } from './run.js';
-import type { Dataset, SplitName } from '../data/dataset.js';
-import type { ModelCard } from '../models/card.js';
-import { openDataRef, openTrainingData, withImageSet } from '../api/common.js';
+import { openDataRef, openTrainingData, withImageSet, type Dataset, type ModelCard, type SplitName } from '../api/common.js';
 import { note } from './progress.js';
 
 export const DATASET_HELP = "MedMNIST name, .npz path, image folder (one sub-folder per class; PNG, JPEG, DICOM) or labels CSV (file,label[,split]); default: the model's own dataset";

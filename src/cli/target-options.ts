@@ -5,10 +5,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { parseIntArg } from './run.js';
-import type { Model } from '../models/model.js';
-import type { Target, TargetOutput } from '../attacks/target.js';
-import type { Task } from '../data/medmnist.js';
-import { openVictim, type VictimRef } from '../api/common.js';
+import { openVictim, type Model, type Target, type TargetOutput, type Task, type VictimRef } from '../api/common.js';
 
 export interface TargetCli {
   targetUrl?: string; targetOnnx?: string; targetOutput?: TargetOutput | 'auto'; targetFormat?: 'json' | 'png';

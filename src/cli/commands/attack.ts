@@ -10,12 +10,12 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import type { SplitName } from '../../data/dataset.js';
+import type { SplitName } from '../../api/common.js';
 import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
 import { writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { attack, attackJson, attackText, ATTACK_NAMES } from '../../api/attack.js';
-import type { LossName, Norm } from '../../attacks/types.js';
+import type { LossName, Norm } from '../../api/common.js';
 import { addTargetOptions, victimRef, type TargetCli } from '../target-options.js';
 import { MedshieldError } from '../../errors.js';
 import { progress, note } from '../progress.js';

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { action, parseFloatArg, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import type { SplitName } from '../../data/dataset.js';
+import type { SplitName } from '../../api/common.js';
 import { certify, certifyJson } from '../../api/certify.js';
 import { badArgument } from '../../errors.js';
 import { progress, note } from '../progress.js';

@@ -11,9 +11,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import type { SplitName } from '../../data/dataset.js';
+import type { SplitName } from '../../api/common.js';
 import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
-import type { Norm } from '../../attacks/types.js';
+import type { Norm } from '../../api/common.js';
 import { defend, defendText, DEFENCE_NAMES } from '../../api/defend.js';
 import { progress, note } from '../progress.js';
 

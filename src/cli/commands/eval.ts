@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import type { SplitName } from '../../data/dataset.js';
+import type { SplitName } from '../../api/common.js';
 import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
 import { evaluate } from '../../api/evaluate.js';
 import { note } from '../progress.js';
