@@ -173,7 +173,9 @@ export function validateSpec<T>(schema: object, spec: unknown, what = 'spec'): T
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw badArgument(`${what} must be an object`);
   if (validate(spec)) return spec as T;
   const errs = validate.errors!;
-  const e = [...errs].reverse().find((x) => x.keyword === 'anyOf' || x.keyword === 'oneOf') ?? errs[0];
+  // a failed anyOf names the value it is about (the deepest one: eps[1] rather than eps); else the first error
+  const alts = errs.filter((x) => x.keyword === 'anyOf' || x.keyword === 'oneOf');
+  const e = alts.sort((a, b) => b.instancePath.length - a.instancePath.length)[0] ?? errs[0];
   const described = (e.parentSchema as { description?: string } | undefined)?.description;
   const field = fieldOf(e, what);
   let msg: string;
