@@ -20,9 +20,21 @@ import { evaluateDetection, type DetectionReport, type FeatureProjection } from 
 import { createDetector, DETECTOR_NAMES, saveDetector } from '../detectors/registry.js';
 import { badArgument } from '../errors.js';
 import {
-  validateSpec, checkAborted, loadModelRef, openDataRef, selectRef, parseEpsList, withImageSet,
-  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA,
-  type DataRef, type EpsRef, type ModelRef, type VerbOptions,
+  validateSpec,
+  checkAborted,
+  loadModelRef,
+  openDataRef,
+  selectRef,
+  parseEpsList,
+  withImageSet,
+  DATA_REF_SCHEMA,
+  EPS_SCHEMA,
+  MODEL_REF_SCHEMA,
+  SEED_SCHEMA,
+  type DataRef,
+  type EpsRef,
+  type ModelRef,
+  type VerbOptions,
 } from './common.js';
 
 export { DETECTOR_NAMES };
@@ -93,29 +105,47 @@ export const DETECT_SPEC_SCHEMA = {
 
 /** One detector × test attack × ε. */
 export interface DetectRow {
-  detector: string; attack: string; eps: number; epsText: string;
+  detector: string;
+  attack: string;
+  eps: number;
+  epsText: string;
   /** Test pairs (successful adversarial examples and their clean originals). */
-  n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null;
+  n: number;
+  auc: number | null;
+  tprAt5Fpr: number | null;
+  threshold: number | null;
   /** Fit pairs. */
   fitN: number;
 }
 
 /** One test pair's detector scores: split index, position in the sample, label, and the scores of clean and adversarial. */
 export interface DetectSampleScore {
-  detector: string; attack: string; eps: number; epsText: string;
-  index: number; position: number; label: number; clean: number; adversarial: number;
+  detector: string;
+  attack: string;
+  eps: number;
+  epsText: string;
+  index: number;
+  position: number;
+  label: number;
+  clean: number;
+  adversarial: number;
 }
 
 /** A detector's report as `medshield detect --json` prints it (no ROC points; projection when asked). */
 export interface DetectReport {
-  detector: string; trainAttack: string; protocol: string;
+  detector: string;
+  trainAttack: string;
+  protocol: string;
   results: Array<Omit<DetectRow, 'detector'>>;
   projection?: FeatureProjection[];
   imageSet?: unknown;
 }
 
 export interface DetectResult {
-  model: string; dataset: string; split: string; seed: number;
+  model: string;
+  dataset: string;
+  split: string;
+  seed: number;
   /** One per detector (the CLI prints the single one as an object, several as an array). */
   reports: DetectReport[];
   rows: DetectRow[];
@@ -137,7 +167,8 @@ export function checkDetectSpec(spec: DetectSpec): void {
   for (const n of spec.detectors) createDetector(n);
   const attacks = [spec.trainAttack ?? 'pgd', ...(spec.testAttacks ?? DETECT_TEST_ATTACKS)].map(getAttack);
   for (const a of attacks) {
-    if (a.threatModel !== 'whitebox') throw badArgument(`detect crafts examples with white-box attacks; '${a.name}' is a ${a.threatModel} attack`);
+    if (a.threatModel !== 'whitebox')
+      throw badArgument(`detect crafts examples with white-box attacks; '${a.name}' is a ${a.threatModel} attack`);
   }
   parseEpsList(spec.eps);
 }
@@ -155,42 +186,88 @@ export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promis
   const model = await loadModelRef(spec.model, { differentiable: true });
   const ref: DataRef = spec.data ?? {};
   const testSplit = ref.split ?? 'test';
-  const need = [...new Set([...(fitSplit === 'val' ? ['val', 'train'] : ['train']), testSplit])] as Array<'train' | 'val' | 'test'>;
+  const need = [...new Set([...(fitSplit === 'val' ? ['val', 'train'] : ['train']), testSplit])] as Array<
+    'train' | 'val' | 'test'
+  >;
   const data = await openDataRef(ref, model.card, { split: need, onNote: opts.onNote });
   const te = data.splits[testSplit];
   for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
-  const testImages = selectRef(te, { ...ref, limit: ref.head === undefined ? ref.limit ?? DETECT_DEFAULT_LIMIT : undefined }, seed);
+  const testImages = selectRef(
+    te,
+    { ...ref, limit: ref.head === undefined ? (ref.limit ?? DETECT_DEFAULT_LIMIT) : undefined },
+    seed,
+  );
   const several = spec.detectors.length > 1 || eps.length > 1;
   const projection = spec.projection ?? !!spec.report;
   const scores: DetectSampleScore[] = [];
   const reports: DetectionReport[] = await evaluateDetection(model, {
-    detectors: spec.detectors, fitSplit, trainImages: selectRef(data.splits[fitSplit], { limit: spec.fitLimit ?? DETECT_DEFAULT_FIT_LIMIT }, seed),
+    detectors: spec.detectors,
+    fitSplit,
+    trainImages: selectRef(data.splits[fitSplit], { limit: spec.fitLimit ?? DETECT_DEFAULT_FIT_LIMIT }, seed),
     // fit pairs from val: the density models (KD, Mahalanobis) get training images, disjoint from them
     referenceImages: fitSplit === 'val' ? selectRef(data.splits.train, { limit: REFERENCE_IMAGES }, seed) : undefined,
-    testImages, trainAttack, testAttacks, eps, seed, projection,
-    attackOptions: () => ({ earlyStop: !!spec.earlyStop, ...(spec.randomStart === false ? { randomStart: false } : {}) }),
+    testImages,
+    trainAttack,
+    testAttacks,
+    eps,
+    seed,
+    projection,
+    attackOptions: () => ({
+      earlyStop: !!spec.earlyStop,
+      ...(spec.randomStart === false ? { randomStart: false } : {}),
+    }),
     onFitted: (det, e) => {
-      if (spec.save) saveDetector(det, several ? path.join(spec.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : spec.save);
+      if (spec.save)
+        saveDetector(det, several ? path.join(spec.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : spec.save);
     },
-    onProgress: (what) => { checkAborted(opts.signal); opts.onStage?.(what); },
-    onScores: (s) => s.positions.forEach((pos, j) => scores.push({
-      detector: s.detector, attack: s.attack, eps: s.eps.value, epsText: s.eps.text, index: testImages.indices?.[pos] ?? pos,
-      position: pos, label: testImages.labels[pos * (testImages.labels.length / testImages.n)], clean: s.clean[j], adversarial: s.adversarial[j],
-    })),
+    onProgress: (what) => {
+      checkAborted(opts.signal);
+      opts.onStage?.(what);
+    },
+    onScores: (s) =>
+      s.positions.forEach((pos, j) =>
+        scores.push({
+          detector: s.detector,
+          attack: s.attack,
+          eps: s.eps.value,
+          epsText: s.eps.text,
+          index: testImages.indices?.[pos] ?? pos,
+          position: pos,
+          label: testImages.labels[pos * (testImages.labels.length / testImages.n)],
+          clean: s.clean[j],
+          adversarial: s.adversarial[j],
+        }),
+      ),
   });
   if (spec.report) {
     const { writeDetectionReport } = await import('../report/detection.js');
     await writeDetectionReport(spec.report, reports, {
-      model: model.card.name, dataset: data.name, classes: data.info.classes, seed, command: spec.command ?? 'medshield detect',
+      model: model.card.name,
+      dataset: data.name,
+      classes: data.info.classes,
+      seed,
+      command: spec.command ?? 'medshield detect',
     });
   }
   const out: DetectReport[] = reports.map(({ projection: p, ...r }) => ({
     ...r,
-    results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })),
+    results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({
+      attack,
+      eps: ev,
+      n,
+      auc,
+      tprAt5Fpr,
+      threshold,
+      epsText,
+      fitN,
+    })),
     ...(p ? { projection: p } : {}),
   }));
   return {
-    model: model.card.name, dataset: data.name, split: testSplit, seed,
+    model: model.card.name,
+    dataset: data.name,
+    split: testSplit,
+    seed,
     reports: withImageSet(out, data),
     rows: out.flatMap((r) => r.results.map((x) => ({ detector: r.detector, ...x }))),
     scores,

@@ -10,8 +10,24 @@ import { validateSpec } from './common.js';
 export type { ImportResult };
 
 /** One import: the ONNX file, the directory to write, and what the graph cannot say about itself. */
-export type ImportModelSpec = Pick<ImportOptions, 'file' | 'out' | 'classes' | 'task' | 'input' | 'layout' | 'mean' | 'std'
-  | 'range' | 'output' | 'dataset' | 'split' | 'featureLayers' | 'name' | 'dataDir'>;
+export type ImportModelSpec = Pick<
+  ImportOptions,
+  | 'file'
+  | 'out'
+  | 'classes'
+  | 'task'
+  | 'input'
+  | 'layout'
+  | 'mean'
+  | 'std'
+  | 'range'
+  | 'output'
+  | 'dataset'
+  | 'split'
+  | 'featureLayers'
+  | 'name'
+  | 'dataDir'
+>;
 
 const numbers = { type: 'array', items: { type: 'number' }, minItems: 1 } as const;
 

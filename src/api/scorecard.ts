@@ -12,15 +12,31 @@ import { initEngine } from '../engine/index.js';
 import { loadClassifier, resolveModelPath } from '../models/io.js';
 import type { Classifier } from '../models/model.js';
 import { checkEpsilon } from '../attacks/epsilon.js';
-import { ALL_DEFENCES, parseScorecardList, planScorecard, runScorecard, TRAINING_DEFENCE } from '../eval/scorecard-entries.js';
+import {
+  ALL_DEFENCES,
+  parseScorecardList,
+  planScorecard,
+  runScorecard,
+  TRAINING_DEFENCE,
+} from '../eval/scorecard-entries.js';
 import type { Scorecard, ScorecardPlan, ScorecardRow } from '../eval/scorecard-types.js';
 import { writeScorecardReport } from '../report/scorecard.js';
 import { badArgument, mismatch } from '../errors.js';
 import { calibrateGradient, formatDuration } from '../eval/cost.js';
 import {
-  validateSpec, checkAborted, loadModelRef, openDataRef, selectRef, parseEps, withImageSet,
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA,
-  type DataRef, type ModelRef, type VerbOptions,
+  validateSpec,
+  checkAborted,
+  loadModelRef,
+  openDataRef,
+  selectRef,
+  parseEps,
+  withImageSet,
+  DATA_REF_SCHEMA,
+  MODEL_REF_SCHEMA,
+  SEED_SCHEMA,
+  type DataRef,
+  type ModelRef,
+  type VerbOptions,
 } from './common.js';
 
 export { ALL_DEFENCES, type Scorecard, type ScorecardPlan, type ScorecardRow };
@@ -60,7 +76,12 @@ export const SCORECARD_SPEC_SCHEMA = {
   properties: {
     model: MODEL_REF_SCHEMA,
     data: DATA_REF_SCHEMA,
-    defences: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 }] },
+    defences: {
+      anyOf: [
+        { type: 'string', minLength: 1 },
+        { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+      ],
+    },
     eps: { anyOf: [{ type: 'number' }, { type: 'string', minLength: 1 }] },
     quick: { type: 'boolean' },
     fitLimit: { type: 'integer', minimum: 10, maximum: 1e7 },
@@ -100,7 +121,12 @@ export function checkScorecardSpec(spec: ScorecardSpec): void {
 }
 
 /** A helper model for one row: the one given, else the shipped one when it was trained on this dataset. */
-async function helperModel(ref: string | undefined, shipped: string, dataset: string, main: { inputShape: [number, number, number] }): Promise<Classifier | undefined> {
+async function helperModel(
+  ref: string | undefined,
+  shipped: string,
+  dataset: string,
+  main: { inputShape: [number, number, number] },
+): Promise<Classifier | undefined> {
   if (ref) return loadClassifier(ref);
   if (!existsSync(resolveModelPath(shipped))) return undefined;
   const m = await loadClassifier(shipped);
@@ -120,47 +146,100 @@ export async function scorecard(spec: ScorecardSpec, opts: ScorecardOptions = {}
   const ref: DataRef = spec.data ?? {};
   const data = await openDataRef(ref, model.card, { split: ['train', 'val', 'test'], onNote: opts.onNote });
   const te = data.splits.test;
-  if (data.info.task === 'multilabel') throw badArgument('the scorecard covers single-label tasks (binary or multi-class)');
+  if (data.info.task === 'multilabel')
+    throw badArgument('the scorecard covers single-label tasks (binary or multi-class)');
   checkEpsilon(eps.value, 'linf', te.height * te.width * te.channels, eps.text);
-  const advModel = defences.includes(TRAINING_DEFENCE) ? await helperModel(spec.advModel, 'adv-cnn', data.name, model) : undefined;
-  const noiseModel = defences.some((d) => d.startsWith('smoothing')) ? await helperModel(spec.noiseModel, 'noise-cnn', data.name, model) : undefined;
-  for (const [flag, m] of [['--adv-model', advModel], ['--noise-model', noiseModel]] as const) {
-    if (m && m.card.dataset.name !== data.name) throw mismatch(`${flag} was trained on ${m.card.dataset.name}, not ${data.name}`);
+  const advModel = defences.includes(TRAINING_DEFENCE)
+    ? await helperModel(spec.advModel, 'adv-cnn', data.name, model)
+    : undefined;
+  const noiseModel = defences.some((d) => d.startsWith('smoothing'))
+    ? await helperModel(spec.noiseModel, 'noise-cnn', data.name, model)
+    : undefined;
+  for (const [flag, m] of [
+    ['--adv-model', advModel],
+    ['--noise-model', noiseModel],
+  ] as const) {
+    if (m && m.card.dataset.name !== data.name)
+      throw mismatch(`${flag} was trained on ${m.card.dataset.name}, not ${data.name}`);
   }
-  const test = selectRef(te, { ...ref, limit: ref.head === undefined ? ref.limit ?? (quick ? 64 : 300) : undefined }, seed);
+  const test = selectRef(
+    te,
+    { ...ref, limit: ref.head === undefined ? (ref.limit ?? (quick ? 64 : 300)) : undefined },
+    seed,
+  );
   const fit = selectRef(data.splits.train, { limit: spec.fitLimit ?? (quick ? 200 : 500) }, seed + 1);
   const calibration = selectRef(data.splits.val, { limit: quick ? 200 : 500 }, seed + 2);
   const plan = planScorecard(await calibrateGradient(model, test, engine.backend), {
-    defences, n: test.n, fitN: fit.n, calibrationN: calibration.n, quick, steps: spec.steps, samples: spec.eotSamples,
+    defences,
+    n: test.n,
+    fitN: fit.n,
+    calibrationN: calibration.n,
+    quick,
+    steps: spec.steps,
+    samples: spec.eotSamples,
   });
   opts.onPlan?.(plan, engine.backend, test.n);
   let card = await runScorecard({
-    model, modelDir: spec.model ?? 'default', advModel, noiseModel, dataset: data.name, split: 'test', test, fit, calibration, defences,
-    eps: eps.value, epsText: eps.text, quick, seed, steps: spec.steps, samples: spec.eotSamples, plan,
-    onProgress: (what, done, total) => { checkAborted(opts.signal); opts.onProgress?.(what, done, total); },
-    onStage: opts.onStage, onRow: opts.onRow,
+    model,
+    modelDir: spec.model ?? 'default',
+    advModel,
+    noiseModel,
+    dataset: data.name,
+    split: 'test',
+    test,
+    fit,
+    calibration,
+    defences,
+    eps: eps.value,
+    epsText: eps.text,
+    quick,
+    seed,
+    steps: spec.steps,
+    samples: spec.eotSamples,
+    plan,
+    onProgress: (what, done, total) => {
+      checkAborted(opts.signal);
+      opts.onProgress?.(what, done, total);
+    },
+    onStage: opts.onStage,
+    onRow: opts.onRow,
   });
   card = withImageSet(card, data);
   if (spec.report) await writeScorecardReport(spec.report, card, { command: spec.command ?? 'medshield scorecard' });
-  if (spec.out) { mkdirSync(path.dirname(path.resolve(spec.out)), { recursive: true }); writeFileSync(spec.out, JSON.stringify(card, null, 1)); }
+  if (spec.out) {
+    mkdirSync(path.dirname(path.resolve(spec.out)), { recursive: true });
+    writeFileSync(spec.out, JSON.stringify(card, null, 1));
+  }
   return card;
 }
 
 /** The plan as note lines (what `medshield scorecard` prints on stderr before it starts). */
 export function formatScorecardPlan(plan: ScorecardPlan, backend: string, n: number, quick: boolean): string[] {
-  const lines = [`plan (${backend}: ${(plan.gradientSecondsPerImage * 1000).toFixed(1)} ms per image for one forward+backward pass): `
-    + `${plan.rows.length} rows on ${n} test images, about ${formatDuration(plan.estimatedSeconds)}`];
-  for (const st of plan.shared) lines.push(`  ${st.stage.padEnd(34)} ${String(st.images).padStart(4)} images  ~${formatDuration(st.estimatedSeconds)}`);
-  for (const r of plan.rows) lines.push(`  ${r.defence.padEnd(34)} ${String(r.images).padStart(4)} images  ~${formatDuration(r.estimatedSeconds)}`);
+  const lines = [
+    `plan (${backend}: ${(plan.gradientSecondsPerImage * 1000).toFixed(1)} ms per image for one forward+backward pass): ` +
+      `${plan.rows.length} rows on ${n} test images, about ${formatDuration(plan.estimatedSeconds)}`,
+  ];
+  for (const st of plan.shared)
+    lines.push(
+      `  ${st.stage.padEnd(34)} ${String(st.images).padStart(4)} images  ~${formatDuration(st.estimatedSeconds)}`,
+    );
+  for (const r of plan.rows)
+    lines.push(
+      `  ${r.defence.padEnd(34)} ${String(r.images).padStart(4)} images  ~${formatDuration(r.estimatedSeconds)}`,
+    );
   if (quick) lines.push('  (quick: sanity checks only on the rows whose verdict they can change)');
   return lines;
 }
 
 /** One finished row as a progress line (the ETA is the caller's). */
 export function formatScorecardRow(r: ScorecardRow, eta: string): string {
-  const phases = Object.entries(r.timing ?? {}).map(([k, v]) => `${k} ${v}`).join(', ');
-  return `${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → `
-    + `${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s, estimated ${r.estimatedSeconds ?? '?'} s; ${phases}; about ${eta} left)`;
+  const phases = Object.entries(r.timing ?? {})
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return (
+    `${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ` +
+    `${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s, estimated ${r.estimatedSeconds ?? '?'} s; ${phases}; about ${eta} left)`
+  );
 }
 
 /** The text form of a scorecard. */
@@ -170,10 +249,13 @@ export function formatScorecard(card: Scorecard): string {
   s += `  undefended: clean ${card.baseline.cleanAccuracy.toFixed(4)}, robust ${card.baseline.robustAccuracy.toFixed(4)} under ${card.baseline.attack}\n`;
   s += `  ${'defence'.padEnd(w)}  clean   non-adaptive f&u  adaptive f&u  attack                 sanity  verdict\n`;
   for (const r of card.rows) {
-    s += `  ${r.defence.padEnd(w)}  ${r.cleanAccuracy.toFixed(3)}   ${r.nonAdaptive.fooledAndUndetected.toFixed(3).padEnd(16)}  `
-      + `${r.adaptive.fooledAndUndetected.toFixed(3).padEnd(12)}  ${r.adaptive.attack.padEnd(22)} `
-      + `${(r.sanity.skipped ? 'skip' : r.sanity.passed ? 'pass' : r.sanity.failures.join(',')).padEnd(7)} ${r.verdict}${r.gradientMasking ? ' (gradient masking)' : ''}\n`;
+    s +=
+      `  ${r.defence.padEnd(w)}  ${r.cleanAccuracy.toFixed(3)}   ${r.nonAdaptive.fooledAndUndetected.toFixed(3).padEnd(16)}  ` +
+      `${r.adaptive.fooledAndUndetected.toFixed(3).padEnd(12)}  ${r.adaptive.attack.padEnd(22)} ` +
+      `${(r.sanity.skipped ? 'skip' : r.sanity.passed ? 'pass' : r.sanity.failures.join(',')).padEnd(7)} ${r.verdict}${r.gradientMasking ? ' (gradient masking)' : ''}\n`;
   }
   for (const n of card.notes) s += `  note: ${n}\n`;
-  return s + `  f&u = fooled and undetected among originally-correct images; ${card.rows.length} rows in ${card.seconds} s\n`;
+  return (
+    s + `  f&u = fooled and undetected among originally-correct images; ${card.rows.length} rows in ${card.seconds} s\n`
+  );
 }
