@@ -13,7 +13,7 @@ import { getAttack, ATTACK_NAMES } from '../attacks/registry.js';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
 import type { AttackOptions, LossName, Norm } from '../attacks/types.js';
 import type { Target } from '../attacks/target.js';
-import { loadClassifier, loadModel, resolveModelPath } from '../models/io.js';
+import { loadClassifier, resolveModelPath } from '../models/io.js';
 import type { Model } from '../models/model.js';
 import { checkInputMatches, type ModelCard } from '../models/card.js';
 import { engineInfo } from '../engine/index.js';
@@ -26,7 +26,7 @@ import { buildReport } from '../report/build.js';
 import { writeHtml } from '../report/html.js';
 import { badArgument, unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, VICTIM_REF_SCHEMA, openDataRef, openVictim, parseCriterion,
+  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, VICTIM_REF_SCHEMA, loadModelRef, openDataRef, openVictim, parseCriterion,
   parseEpsList, progressOf, selectRef, usesRemoteVictim, validateSpec, withImageSet,
   type CriterionRef, type DataRef, type EpsRef, type Images, type ModelRef, type VerbOptions, type VictimRef,
 } from './common.js';
@@ -202,7 +202,7 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
   const engine = await engineInfo();
   // The model: needed for white-box attacks and in-process targets; a remote target brings its own.
   const modelRef = spec.model ?? 'default';
-  const model: Model | null = remote ? null : await loadModel(modelRef);
+  const model: Model | null = remote ? null : await loadModelRef(modelRef);
   if (whitebox && model && !model.differentiable) throw unsupported(`white-box attacks need gradients; '${modelRef}' is a forward-only (ONNX) model (use a query attack)`);
   const surrogates = surrogateRefs?.length ? await Promise.all(surrogateRefs.map((s) => loadClassifier(s))) : undefined;
   let target: Target | null = null;

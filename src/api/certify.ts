@@ -6,13 +6,12 @@
  *
  *   const r = await certify({ data: { dataset: 'pneumoniamnist', limit: 100 }, sigma: 0.25, n: 1000 });
  */
-import { loadModel } from '../models/io.js';
 import { Rng, engineInfo } from '../engine/index.js';
 import { ABSTAIN, certify as certifyOne, certifiedAccuracy, checkSigma, type Certificate } from '../defences/smoothing.js';
 import { round } from '../eval/metrics.js';
 import { badArgument, unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadDataRef, progressOf, validateSpec,
+  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, loadDataRef, progressOf, validateSpec,
   type DataRef, type ModelRef, type VerbOptions,
 } from './common.js';
 
@@ -73,7 +72,7 @@ export async function certify(input: CertifySpec, opts: VerbOptions = {}): Promi
   if (!(alpha > 0 && alpha < 1)) throw badArgument(`--alpha must be between 0 and 1, got ${alpha}`);
   const radii = parseRadii(spec.radii);
   await engineInfo();
-  const model = await loadModel(spec.model ?? 'default');
+  const model = await loadModelRef(spec.model ?? 'default');
   if (model.task === 'multilabel') throw unsupported('certify supports single-label tasks only');
   const { data, splitName, images } = await loadDataRef(spec.data ?? {}, model.card, seed, { onNote: opts.onNote });
   const d = images.x.length / images.n;

@@ -7,7 +7,6 @@
  *
  *   const r = await defend({ defences: ['jpeg:q=75', 'median:k=3'], attacks: ['fgsm', 'pgd'], eps: ['2/255', '8/255'], data: { limit: 200 } });
  */
-import { loadModel } from '../models/io.js';
 import { getAttack } from '../attacks/registry.js';
 import { checkEpsilon } from '../attacks/epsilon.js';
 import type { Norm } from '../attacks/types.js';
@@ -16,7 +15,7 @@ import { evaluateDefences, NON_ADAPTIVE_NOTE, type DefenceRow } from '../eval/de
 import { engineInfo } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, openDataRef, parseEpsList, progressOf, selectRef, validateSpec,
+  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, parseEpsList, progressOf, selectRef, validateSpec,
   withImageSet, type DataRef, type EpsRef, type ModelRef, type VerbOptions,
 } from './common.js';
 
@@ -79,7 +78,7 @@ export async function defend(input: DefendSpec, opts: VerbOptions = {}): Promise
   const seed = spec.seed ?? 0;
   await engineInfo();
   const modelRef = spec.model ?? 'default';
-  const model = await loadModel(modelRef);
+  const model = await loadModelRef(modelRef);
   if (!model.differentiable) throw unsupported(`defend crafts white-box attacks and needs gradients; '${modelRef}' is a forward-only (ONNX) model`);
   const ref: DataRef = spec.data ?? {};
   const splitName = ref.split ?? 'test';

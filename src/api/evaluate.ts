@@ -4,12 +4,11 @@
  *
  *   const r = await evaluate({ model: 'default', data: { dataset: 'pneumoniamnist', split: 'test' } });
  */
-import { loadDifferentiableModel } from '../models/onnx.js';
 import { evaluateSplit } from '../models/train.js';
 import { round } from '../eval/metrics.js';
 import { engineInfo } from '../engine/index.js';
 import {
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, openDataRef, selectRef, subsetSplit, validateSpec, withImageSet,
+  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, selectRef, subsetSplit, validateSpec, withImageSet,
   type DataRef, type ModelRef, type VerbOptions,
 } from './common.js';
 
@@ -49,7 +48,7 @@ export async function evaluate(input: EvaluateSpec, opts: VerbOptions = {}): Pro
   const ref = spec.data ?? {};
   const splitName = ref.split ?? 'test';
   await engineInfo();
-  const model = await loadDifferentiableModel(spec.model ?? 'default');
+  const model = await loadModelRef(spec.model, { differentiable: true });
   const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote });
   const full = data.splits[splitName];
   // the first N images are a prefix of the split; other selections take their indices

@@ -8,7 +8,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadModel } from '../models/io.js';
 import { checkInputMatches } from '../models/card.js';
 import type { Model } from '../models/model.js';
 import { patchExperiment, checkPatchRequest, PATCH_MODES, type PatchMode, type PatchResult } from '../attacks/patch.js';
@@ -18,7 +17,7 @@ import { encodePng } from '../eval/examples.js';
 import { engineInfo } from '../engine/index.js';
 import { badArgument } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, openDataRef, progressOf, validateSpec, withImageSet,
+  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, progressOf, validateSpec, withImageSet,
   type DataRef, type ModelRef, type VerbOptions,
 } from './common.js';
 
@@ -107,8 +106,8 @@ export async function patch(input: PatchSpec, opts: VerbOptions & { command?: st
   if (modes.includes('blackbox') && !spec.surrogate) throw badArgument('--mode blackbox needs --surrogate DIR (an independently trained model to craft the patch on)');
   const seed = spec.seed ?? 0; const fitLimit = spec.fitLimit ?? 1000;
   await engineInfo();
-  const model = await loadModel(spec.model ?? 'default');
-  const surrogate = modes.includes('blackbox') && spec.surrogate ? await loadModel(spec.surrogate) : null;
+  const model = await loadModelRef(spec.model ?? 'default');
+  const surrogate = modes.includes('blackbox') && spec.surrogate ? await loadModelRef(spec.surrogate) : null;
   checkPatchRequest(model, surrogate, modes, scales);
   const criterion = criterionFor(model, spec.target);
   const ref: DataRef = spec.data ?? {};

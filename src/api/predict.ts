@@ -5,13 +5,12 @@
  *   const rows = await predict({ model: 'default', files: ['xray.png'] });
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
-import { loadModel } from '../models/io.js';
 import { decodeImage } from '../data/image.js';
 import { toModelInput } from '../data/resize.js';
 import { predictions, round } from '../eval/metrics.js';
 import { engineInfo } from '../engine/index.js';
 import { badArgument, badInput, notFound } from '../errors.js';
-import { MODEL_REF_SCHEMA, validateSpec, type ModelRef } from './common.js';
+import { MODEL_REF_SCHEMA, loadModelRef, validateSpec, type ModelRef } from './common.js';
 
 export interface PredictSpec {
   model?: ModelRef;
@@ -39,7 +38,7 @@ export async function predict(input: PredictSpec): Promise<Prediction[]> {
   const files = spec.files;
   if (!files.length) throw badArgument('give at least one image file');
   await engineInfo();
-  const model = await loadModel(spec.model ?? 'default');
+  const model = await loadModelRef(spec.model);
   const [h, w, c] = model.inputShape;
   const inputs: Float32Array[] = [];
   for (const f of files) {

@@ -7,7 +7,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadModel } from '../models/io.js';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
 import { fitUniversal, foolingRate } from '../attacks/universal.js';
 import { selectImages } from '../data/images.js';
@@ -15,7 +14,7 @@ import { encodePng } from '../eval/examples.js';
 import { engineInfo } from '../engine/index.js';
 import { unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, openDataRef, progressOf, validateSpec, withImageSet,
+  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, progressOf, validateSpec, withImageSet,
   type DataRef, type ModelRef, type VerbOptions,
 } from './common.js';
 
@@ -77,7 +76,7 @@ export async function universal(input: UniversalSpec, opts: VerbOptions = {}): P
   const maxIter = spec.maxIter ?? 10;
   await engineInfo();
   const modelRef = spec.model ?? 'default';
-  const model = await loadModel(modelRef);
+  const model = await loadModelRef(modelRef);
   if (!model.differentiable) throw unsupported(`fitting a universal perturbation needs gradients; '${modelRef}' is a forward-only (ONNX) model`);
   const [h, w, c] = model.inputShape;
   checkEpsilon(eps, norm, h * w * c, String(spec.eps));
