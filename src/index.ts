@@ -16,3 +16,7 @@ export { train, evaluateSplit, predictSplit, type TrainOptions } from './models/
 export { saveModel, loadModel, loadClassifier, defaultModelDir } from './models/io.js';
 export { rocAuc, accuracy, auc, classificationMetrics } from './eval/metrics.js';
 export { VERSION } from './version.js';
+// The library API: verbs over typed specs (src/api). `train` above is the low-level training loop
+// (models/train.js); the `train` verb of src/api is exported here as `trainModel`.
+export * from './api/index.js';
+export { train as trainModel } from './api/train.js';

@@ -47,7 +47,11 @@ export function detectionProtocol(fitSplit: string, earlyStop = false): string {
   return `Ma et al.: positives = successful adversarial examples of correctly classified images, negatives = their clean originals; fitted per ε on ${fitSplit}-split images attacked with the train attack, tested on test-split images; ${earlyStop ? 'attacks stopped per image at the first success' : 'attacks run their full iterations (no early stop)'}`;
 }
 
-export interface AdversarialPairs { clean: Float32Array; adversarial: Float32Array; labels: Int32Array; n: number; attacked: number }
+export interface AdversarialPairs {
+  clean: Float32Array; adversarial: Float32Array; labels: Int32Array; n: number; attacked: number;
+  /** Per pair, its position in the attacked images (for per-sample records). */
+  positions?: number[];
+}
 
 /**
  * Attack the images with `opts` (the attack's own defaults otherwise — `evaluateDetection` passes
@@ -63,7 +67,7 @@ export async function adversarialPairs(model: DifferentiableModel, img: Images, 
   keep.forEach((i, j) => {
     clean.set(img.x.subarray(i * d, (i + 1) * d), j * d); adversarial.set(ev.xAdv.subarray(i * d, (i + 1) * d), j * d); labels[j] = img.labels[i];
   });
-  return { clean, adversarial, labels, n: keep.length, attacked: ev.summary.attacked };
+  return { clean, adversarial, labels, n: keep.length, attacked: ev.summary.attacked, positions: keep };
 }
 
 /** Clean images plus Gaussian noise with the L2 size of each pair's adversarial perturbation, clipped to [0,1]. */
@@ -167,6 +171,14 @@ export interface DetectionOptions {
   /** Called with each fitted detector (e.g. to save it). */
   onFitted?: (det: Detector, eps: { value: number; text: string }) => void | Promise<void>;
   onProgress?: (what: string) => void;
+  /** Called with each detector's per-pair scores on each test attack (positions index `testImages`). */
+  onScores?: (s: DetectionScores) => void;
+}
+
+/** One detector's scores on the test pairs of one attack and ε: pair j is test image `positions[j]`. */
+export interface DetectionScores {
+  detector: string; attack: string; eps: { value: number; text: string };
+  positions: number[]; clean: ArrayLike<number>; adversarial: ArrayLike<number>;
 }
 
 /** Fit each detector per ε on train-attack pairs, score test pairs of every test attack. */
@@ -195,7 +207,9 @@ export async function evaluateDetection(model: DifferentiableModel, o: Detection
       await det.fit(model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed, reference: o.referenceImages });
       await o.onFitted?.(det, e);
       for (const t of tests) {
-        const m = t.p.n ? detectionMetrics(await det.score(model, t.p.clean, t.p.n), await det.score(model, t.p.adversarial, t.p.n)) : { auc: null, tprAt5Fpr: null, threshold: null };
+        const sc = t.p.n ? { clean: await det.score(model, t.p.clean, t.p.n), adversarial: await det.score(model, t.p.adversarial, t.p.n) } : null;
+        if (sc) o.onScores?.({ detector: reports[i].detector, attack: t.attack, eps: e, positions: t.p.positions ?? [], ...sc });
+        const m = sc ? detectionMetrics(sc.clean, sc.adversarial) : { auc: null, tprAt5Fpr: null, threshold: null };
         reports[i].results.push({ attack: t.attack, eps: e.value, epsText: e.text, n: t.p.n, ...m, fitN: fit.n, attacked: t.p.attacked, fitAttacked: fit.attacked });
       }
     }

@@ -1,36 +1,22 @@
 /**
  * `medshield detect`: fit adversarial-example detectors (kd_bu, lid, mahalanobis, deepfeature_rf,
  * squeeze, magnet) on train-split images attacked with --train-attack, and report AUC, TPR at 5 % FPR
- * and the threshold per test attack and ε, under Ma et al.'s protocol (src/eval/detection.ts).
- * The attacks run their full iterations (no early stop, as Ma et al.); `--early-stop` restores the
- * former per-image stop at the first success, `--no-random-start` drops PGD's random start (both for
- * the experiments in docs/defences.md).
- * `--save DIR` stores the fitted detector(s) for the gateway (DIR, or DIR/<detector>@<ε> when several).
- * `--report FILE.html` adds Ma's separability plots: per ε, the penultimate features of the train
- * attack's fit pairs projected to 2-D by PCA; the JSON then carries them as `projection` (one per ε).
+ * and the threshold per test attack and ε, under Ma et al.'s protocol (src/api/detect.ts).
+ * `--early-stop` restores the per-image stop at the first success, `--no-random-start` drops PGD's
+ * random start. `--save DIR` stores the fitted detector(s) for the gateway (DIR, or DIR/<detector>@<ε>
+ * when several). `--report FILE.html` adds Ma's separability plots (`projection` in the JSON).
  */
 import { Option, type Command } from 'commander';
-import path from 'node:path';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
-import { loadDifferentiableModel } from '../../models/onnx.js';
-import { getAttack } from '../../attacks/registry.js';
-import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
-import { selectImages } from '../../eval/images.js';
-import { evaluateDetection, type DetectionReport } from '../../eval/detection.js';
-import { createDetector, DETECTOR_NAMES, saveDetector } from '../../detectors/registry.js';
-import { badArgument } from '../../errors.js';
-import { activity } from '../progress.js';
+import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
+import { checkDetectSpec, detect, formatDetect, DETECTOR_NAMES, type DetectSpec } from '../../api/detect.js';
+import { commaList } from '../../api/common-b.js';
+import { activity, note } from '../progress.js';
 
 interface DetectCli extends CommonOptions, DataCli {
   model: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
   fitLimit: number; fitSplit: 'train' | 'val'; limit: number; earlyStop?: boolean; randomStart: boolean; save?: string; report?: string;
 }
-
-/** Training images for the density models of KD and Mahalanobis when the fit pairs come from val. */
-const REFERENCE_IMAGES = 1000;
-
-const list = (s: string): string[] => s.split(',').map((t) => t.trim()).filter(Boolean);
 
 export default function register(program: Command): void {
   addImageSetOptions(withCommon(program.command('detect').description('fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)'))
@@ -49,40 +35,18 @@ export default function register(program: Command): void {
     .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: DetectCli) => {
-      const names = list(o.detector);
-      if (!names.length) throw badArgument('--detector needs at least one name');
-      for (const n of names) createDetector(n);
-      const trainAttack = getAttack(o.trainAttack);
-      const testAttacks = list(o.testAttacks).map(getAttack);
-      for (const a of [trainAttack, ...testAttacks]) if (a.threatModel !== 'whitebox') throw badArgument(`detect crafts examples with white-box attacks; '${a.name}' is a ${a.threatModel} attack`);
-      const eps = parseEpsilonList(o.eps);
+      const spec: DetectSpec = {
+        model: o.model, detectors: commaList(o.detector), trainAttack: o.trainAttack, testAttacks: commaList(o.testAttacks), eps: o.eps,
+        data: { dataset: o.dataset, limit: o.limit, dataDir: o.dataDir, splitRatios: o.splitRatios, splitSeed: o.splitSeed, skipBad: o.skipBad },
+        fitLimit: o.fitLimit, fitSplit: o.fitSplit, earlyStop: !!o.earlyStop, randomStart: o.randomStart, seed: o.seed,
+        save: o.save, report: o.report, command: ['medshield', ...process.argv.slice(2)].join(' '),
+      };
+      checkDetectSpec(spec);
       await startEngine(o);
-      const model = await loadDifferentiableModel(o.model);
-      const data = await loadDataFor(o, model.card, { split: o.fitSplit === 'val' ? ['val', 'train', 'test'] : ['train', 'test'] });
-      const te = data.splits.test;
-      for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
-      const several = names.length > 1 || eps.length > 1;
       const stages = activity('detect');
-      const reports: DetectionReport[] = await evaluateDetection(model, {
-        detectors: names, trainImages: selectImages(data.splits[o.fitSplit], o.fitLimit, o.seed), fitSplit: o.fitSplit,
-        // fit pairs from val: the density models (KD, Mahalanobis) get training images, disjoint from them
-        referenceImages: o.fitSplit === 'val' ? selectImages(data.splits.train, REFERENCE_IMAGES, o.seed) : undefined, testImages: selectImages(te, o.limit, o.seed),
-        trainAttack, testAttacks, eps, seed: o.seed, projection: !!o.report,
-        attackOptions: () => ({ earlyStop: !!o.earlyStop, ...(o.randomStart ? {} : { randomStart: false }) }),
-        onFitted: (det, e) => { if (o.save) saveDetector(det, several ? path.join(o.save, `${det.name}@${e.text.replace(/\//g, '_')}`) : o.save); },
-        onProgress: (what) => stages.stage(what),
-      });
+      const r = await detect(spec, { onStage: (what) => stages.stage(what), onNote: note });
       stages.stop();
-      if (o.report) {
-        const { writeDetectionReport } = await import('../../report/detection.js');
-        await writeDetectionReport(o.report, reports, { model: model.card.name, dataset: data.name, classes: data.info.classes, seed: o.seed, command: ['medshield', ...process.argv.slice(2)].join(' ') });
-      }
-      const out = reports.map(({ projection, ...r }) => ({ ...r, results: r.results.map(({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN }) => ({ attack, eps: ev, n, auc, tprAt5Fpr, threshold, epsText, fitN })), ...(projection ? { projection } : {}) }));
-      if (o.json) { printJson(withImageSet(out.length === 1 ? out[0] : out, data)); return; }
-      for (const r of out) {
-        process.stdout.write(`${r.detector} (fitted on ${r.trainAttack}; ${r.protocol})\n`);
-        for (const x of r.results) process.stdout.write(`  ${x.attack.padEnd(9)} ε=${x.epsText.padEnd(7)} n=${String(x.n).padEnd(5)} AUC=${x.auc ?? '–'}  TPR@5%FPR=${x.tprAt5Fpr ?? '–'}  threshold=${x.threshold ?? '–'}\n`);
-      }
-      if (o.report) process.stdout.write(`report: ${o.report}\n`);
+      if (o.json) return printJson(r.reports.length === 1 ? r.reports[0] : r.reports);
+      process.stdout.write(formatDetect(r));
     }));
 }

@@ -4,13 +4,12 @@
  */
 import { Option, type Command } from 'commander';
 import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { badArgument } from '../../errors.js';
-import type { Task } from '../../data/medmnist.js';
-import type { SplitName } from '../../data/dataset.js';
+import { badArgument } from '../../api/common-b.js';
+import { importModel, type ImportModelSpec } from '../../api/model.js';
 
 interface ImportCli extends CommonOptions {
-  out: string; classes?: string; task?: Task; input?: string; layout?: 'nchw' | 'nhwc'; mean?: string; std?: string; range?: string;
-  output?: 'logits' | 'probs'; dataset?: string; split?: SplitName; featureLayers?: string; name?: string; dataDir?: string;
+  out: string; classes?: string; task?: ImportModelSpec['task']; input?: string; layout?: 'nchw' | 'nhwc'; mean?: string; std?: string; range?: string;
+  output?: 'logits' | 'probs'; dataset?: string; split?: ImportModelSpec['split']; featureLayers?: string; name?: string; dataDir?: string;
 }
 
 function numbers(flag: string, v: string | undefined): number[] | undefined {
@@ -50,8 +49,7 @@ export default function register(program: Command): void {
       const classes = o.classes?.split(',').map((s) => s.trim()).filter(Boolean);
       if (o.classes !== undefined && (!classes || classes.length < 2)) throw badArgument('--classes needs at least two names');
       await startEngine(o);
-      const { importOnnx } = await import('../../models/onnx-import.js');
-      const r = await importOnnx({
+      const r = await importModel({
         file, out: o.out, classes, task: o.task, input, layout: o.layout, mean: numbers('--mean', o.mean), std: numbers('--std', o.std),
         range: range as [number, number], output: o.output, dataset: o.dataset, split: o.split, name: o.name, dataDir: o.dataDir,
         featureLayers: o.featureLayers?.split(',').map((s) => s.trim()).filter(Boolean),

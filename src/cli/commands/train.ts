@@ -1,17 +1,10 @@
+/** `medshield train`: a shell over the library's `train` verb (src/api/train.ts). */
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseFloatArg, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { addImageSetOptions, loadTrainingData, withImageSet, type DataCli } from '../data-options.js';
-import { ARCHITECTURES, type Architecture } from '../../models/architectures.js';
-import { newClassifier, fitClassifier } from '../../models/factory.js';
-import { saveModel } from '../../models/io.js';
-import { badArgument } from '../../errors.js';
+import { addImageSetOptions, type DataCli } from '../data-options.js';
+import { train, trainText, ARCHITECTURES, ADVERSARIAL_METHODS, MIN_DEFAULT_STEPS, type Architecture, type AdversarialMethod } from '../../api/train.js';
 import { progress, note } from '../progress.js';
-import { ADVERSARIAL_METHODS, adversarialTraining, type AdversarialMethod } from '../../defences/adversarial-training.js';
-import { noiseAugmentation } from '../../defences/smoothing.js';
-import { parseEpsilon } from '../../attacks/epsilon.js';
-import type { BatchHook } from '../../models/train.js';
-import { defaultEpochs, trainAdvice, MIN_DEFAULT_STEPS } from '../../models/train-advice.js';
 
 interface TrainCli extends CommonOptions, DataCli {
   dataset: string; model: string; epochs?: number; out?: string; width?: number; batchSize: number; microBatch?: number;
@@ -46,48 +39,15 @@ export default function register(program: Command): void {
     .option('--name <name>', 'model name in the card')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: TrainCli) => {
-      if (!ARCHITECTURES.includes(o.model as Architecture)) throw badArgument(`unknown model '${o.model}' (choose ${ARCHITECTURES.join(', ')})`);
-      if (o.flip && !o.augment) throw badArgument('--flip needs --augment');
-      if (o.adv && o.eps === undefined) throw badArgument(`--adv ${o.adv} needs --eps (e.g. --eps 8/255)`);
-      if (!o.adv && (o.eps !== undefined || o.beta !== undefined)) throw badArgument('--eps and --beta apply to adversarial training only (add --adv pgd|trades)');
-      if (o.adv && o.noiseSigma !== undefined) throw badArgument('choose one training defence: --adv or --noise-sigma');
-      if (o.noiseSigma !== undefined && !(o.noiseSigma > 0)) throw badArgument(`--noise-sigma must be greater than 0, got ${o.noiseSigma}`);
-      const engine = await startEngine(o);
-      const data = await loadTrainingData(o);
-      const model = newClassifier(o.model as Architecture, data, { width: o.width, seed: o.seed, name: o.name });
-      let batchHook: BatchHook | undefined;
-      if (o.adv) batchHook = adversarialTraining({ method: o.adv, eps: parseEpsilon(o.eps!), steps: o.advSteps, beta: o.beta }, model.task);
-      else if (o.noiseSigma !== undefined) batchHook = noiseAugmentation(o.noiseSigma);
-      const steps = Math.ceil(data.splits.train.n / o.batchSize);
-      const epochs = o.epochs ?? defaultEpochs(data.splits.train.n, o.batchSize);
-      if (o.epochs === undefined && epochs > 10) note(`medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ${o.batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`);
-      const bar = progress(`train ${o.model}`, steps * epochs);
-      note(`training ${o.model} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`);
-      const fit = await fitClassifier(model, data, {
-        epochs, batchSize: o.batchSize, microBatch: o.microBatch, optimizer: o.optimizer, learningRate: o.lr,
-        schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: !!o.flip, classWeights: o.classWeights,
-        patience: o.patience, seed: o.seed, batchHook,
-        onEvent: (e) => {
-          if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${epochs}`, loss: e.loss.toFixed(4) });
-          else bar.log(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
-        },
-      });
-      bar.stop();
-      const advice = trainAdvice(fit.training, epochs);
-      if (advice.warning) note(`medshield: warning: ${advice.warning}`);
-      model.card.training!.command = ['medshield', ...process.argv.slice(2)].join(' ');
-      if (o.out) await saveModel(model, o.out);
-      const result = {
-        dataset: data.name, model: o.model, epochs, seed: o.seed,
-        val: { accuracy: fit.val.accuracy, auc: fit.val.auc }, test: { accuracy: fit.test.accuracy, auc: fit.test.auc },
-        n: { train: data.splits.train.n, val: data.splits.val.n, test: data.splits.test.n },
-        seconds: model.card.training!.seconds,
-        ...(o.out ? { out: o.out } : {}), bestEpoch: fit.training.bestEpoch, epochsRun: fit.training.epochsRun, backend: engine.backend,
-        ...(advice.warning ? { stillImproving: { reasons: advice.reasons, suggestedEpochs: advice.suggestedEpochs }, warning: advice.warning } : {}),
-        ...(model.card.training!.adversarial ? { adversarial: model.card.training!.adversarial } : {}),
-        ...(model.card.training!.noise ? { noise: model.card.training!.noise } : {}),
-      };
-      if (o.json) return printJson(withImageSet(result, data));
-      process.stdout.write(`${o.model} on ${data.name}: test accuracy ${fit.test.accuracy.toFixed(4)}, AUC ${fit.test.auc.toFixed(4)} (val ${fit.val.accuracy.toFixed(4)} / ${fit.val.auc.toFixed(4)}), best epoch ${fit.training.bestEpoch}, ${result.seconds} s${o.out ? `; saved to ${o.out}` : ''}\n`);
+      await startEngine(o);
+      const r = await train({
+        architecture: o.model as Architecture, epochs: o.epochs, out: o.out, width: o.width, batchSize: o.batchSize, microBatch: o.microBatch,
+        optimizer: o.optimizer, lr: o.lr, schedule: o.schedule, weightDecay: o.weightDecay, augment: o.augment, flip: o.flip,
+        classWeights: o.classWeights, patience: o.patience, name: o.name, adv: o.adv, eps: o.eps, advSteps: o.advSteps, beta: o.beta,
+        noiseSigma: o.noiseSigma, seed: o.seed,
+        data: { dataset: o.dataset, input: o.input, dataDir: o.dataDir, splitRatios: o.splitRatios, splitSeed: o.splitSeed, skipBad: o.skipBad },
+      }, { progress, onNote: note, command: ['medshield', ...process.argv.slice(2)].join(' ') });
+      if (o.json) return printJson(r.json);
+      process.stdout.write(trainText(r));
     }));
 }
