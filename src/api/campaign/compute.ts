@@ -85,6 +85,7 @@ export function sliceImages(img: Images, [start, end]: [number, number]): Images
 export interface AttackShardOutput {
   evaluation: AttackEvaluation; images: Images; classes: string[];
   cleanCorrect: number; robustCorrect: number;
+  dataset: { name: string; sha256: string; path: string };
 }
 
 /** One attack on one shard of the sample: `medshield attack --attack A --eps E --limit N --seed S` restricted to the shard, with the job's seed. */
@@ -106,7 +107,10 @@ export async function computeAttackShard(job: AttackJob, onProgress?: (done: num
   };
   const evaluation = await evaluateAttack(victim, images, attack, opts, { batchSize: job.batchSize, onProgress });
   const count = (p: Float32Array): number => judge(victim, p, images.labels, images.n, 'all').correct.reduce((s, v) => s + v, 0);
-  return { evaluation, images, classes: model.classes, cleanCorrect: count(evaluation.cleanProbs), robustCorrect: count(evaluation.advProbs) };
+  return {
+    evaluation, images, classes: model.classes, cleanCorrect: count(evaluation.cleanProbs), robustCorrect: count(evaluation.advProbs),
+    dataset: { name: data.name, sha256: data.sha256, path: path.basename(data.path) },
+  };
 }
 
 export interface DetectionOutput {

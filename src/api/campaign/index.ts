@@ -14,3 +14,4 @@ export { campaignStatus, listCampaigns, campaignSamples, sampleImages, campaignC
 export type { CampaignStatus, ResultRow, DetectionResultRow } from './aggregate.js';
 export { openStore, defaultStorePath } from './store/index.js';
 export type { CampaignStore, CampaignRow, CampaignState, JobResultRow, SampleRow, SampleImageRow, SampleQuery, JobFailure } from './store/index.js';
+export { campaignReportHtml } from './report.js';

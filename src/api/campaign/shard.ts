@@ -104,7 +104,7 @@ async function attackJob(job: AttackJob, ctx: JobContext): Promise<{ result: Att
     result: {
       n: images.n, cleanCorrect: out.cleanCorrect, robustCorrect: out.robustCorrect, attacked: ev.summary.attacked,
       succeeded: ev.records.filter((r) => r.success).length, linfSum, l2Sum, queriesSum, queriesCount,
-      summary: { ...summary, attack: job.attack.name, algorithm: job.attack.attack, epsText: job.epsText, range: job.range },
+      summary: { ...summary, attack: job.attack.name, algorithm: job.attack.attack, epsText: job.epsText, range: job.range, shape: images.shape, dataset: out.dataset },
     },
     samples, images: pngs,
   };
