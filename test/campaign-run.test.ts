@@ -136,6 +136,17 @@ test('CLI: status and export print the same object; csv has one line per result;
   assert.equal(rep.code, 0, rep.stderr);
   const text = readFileSync(html, 'utf8');
   assert.ok(text.includes('id="results"') && text.includes('Detection of adversarial examples') && text.includes('data:image/png;base64,'));
-  const none = cli(['campaign', 'status', 'nope-000000000000', '--store', C.defaultStorePath(specFile), '--json']);
-  assert.equal(none.code, 2); assert.match(none.stderr, /no campaign 'nope-000000000000'/);
+});
+
+test('a model whose weights sha256 differs from the spec is refused: the jobs fail with the reason, the campaign is failed', async () => {
+  const bad = C.parseCampaignSpec(SMALL_YAML.replace('name: small', 'name: wrong-model').replace('{ ref: default }', `{ ref: default, sha256: "${'0'.repeat(64)}" }`)
+    .replace(/detectors:[\s\S]*?shardSize/, 'shardSize'));
+  const errors: string[] = [];
+  const s = await C.runCampaignLocal(bad, { store, onJob: (_j, _r, e) => errors.push(e instanceof Error ? e.message : String(e)) });
+  assert.equal(s.status, 'failed');
+  assert.deepEqual(s.shards, { total: 4, done: 0, failed: 4 });
+  assert.ok(errors.length === 4 && errors.every((m) => /model 'default' .*has weights sha256 [0-9a-f]{12}…, the campaign expects 000000000000…/.test(m)), errors[0]);
+  const f = await store.failures(s.id);
+  assert.equal(f.length, 4); assert.match(f[0].error, /campaign expects/);
+  await assert.rejects(C.campaignStatus(store, 'nope-000000000000'), /no campaign 'nope-000000000000'/);
 });
