@@ -3,7 +3,7 @@
  * src/gateway/audit/sqlite.ts for why). Unlike the audit log, a campaign database is shared: a run
  * writes while `campaign status` or the dashboard reads, so it keeps SQLite's default rollback journal
  * and normal locking (the wasm VFS has no shared-memory index for WAL), and every statement retries
- * while another process holds the lock (SQLITE_BUSY, up to ~10 s). The VFS locks with a `<db>.lock`
+ * while another process holds the lock (SQLITE_BUSY, up to ~40 s). The VFS locks with a `<db>.lock`
  * directory; one left behind by a killed process (older than 30 s: transactions here are short) is removed.
  */
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -84,12 +84,11 @@ export class SqliteCampaignStore implements CampaignStore {
       try {
         return fn();
       } catch (e) {
-        if (i < 1000 && /locked|busy/i.test((e as Error).message)) {
-          if (i % 100 === 99) clearStaleLock(this.where);
-          sleepSync(10);
-          continue;
-        }
-        throw e;
+        if (!/locked|busy/i.test((e as Error).message)) throw e;
+        // up to ~40 s: past the 30 s after which a lock left by a killed process is removed
+        if (i >= 4000) throw badInput(`campaign store '${this.where}' stays locked by another process (${oneLine(e)})`);
+        if (i % 100 === 99) clearStaleLock(this.where);
+        sleepSync(10);
       }
     }
   }
