@@ -4,10 +4,10 @@
  * Read-only: no route writes to the store, the audit log or the models.
  */
 import type { GatewayConfig } from '../gateway/config.js';
+import type { CampaignStore } from '../api/campaign/index.js';
 
-/** The campaign results store (src/api/campaign's CampaignStore once that lands); null without one. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type DashboardStore = any;
+/** The campaign results store (src/api/campaign); null when the dashboard runs without one. */
+export type DashboardStore = CampaignStore;
 
 export interface DashboardContext {
   /** The results store, or null (views then say there are no campaigns). */
@@ -21,4 +21,6 @@ export interface DashboardContext {
   modelsDir: string;
   /** Folder of the built front end (dist/dashboard-ui). */
   uiDir: string;
+  /** How often live progress (server-sent events) reads the store, ms. */
+  pollMs: number;
 }

@@ -32,6 +32,8 @@ export interface DashboardOptions {
   /** Built front end (default PACKAGE_ROOT/dist/dashboard-ui). */
   uiDir?: string;
   modelsDir?: string;
+  /** Live progress: how often the store is read, ms (default 1000). */
+  pollMs?: number;
   /** Where pino writes (default: no request log). */
   logStream?: NodeJS.WritableStream;
   /** Extra script-src sources for the CSP (e.g. "'wasm-unsafe-eval'" for an in-browser model). */
@@ -72,6 +74,7 @@ export async function createDashboard(opts: DashboardOptions = {}): Promise<Dash
     store: opts.store ?? null, storeLabel: opts.storeLabel ? redactUrl(opts.storeLabel) : null,
     gatewayConfig: opts.gatewayConfig ?? null, gatewayConfigPath: opts.gatewayConfigPath ?? null,
     modelsDir: opts.modelsDir ?? path.join(PACKAGE_ROOT, 'models'), uiDir: opts.uiDir ?? path.join(PACKAGE_ROOT, 'dist', 'dashboard-ui'),
+    pollMs: opts.pollMs ?? 1000,
   };
   loadUi(ctx.uiDir); // not built → stop here with a one-line error
   // Beyond loopback every data request is authenticated; on loopback too when a keys file was given explicitly.

@@ -15,6 +15,7 @@ export interface Prediction { pred: number; name: string; conf: number }
 export interface SampleView {
   key: string; model: string; attack: string; eps: number; index: number; label: number; labelName: string;
   clean: Prediction; adversarial: Prediction; flipped: boolean; linf: number | null; l2: number | null; queries: number | null;
+  amplification: number | null;
 }
 export interface SamplePage {
   total: number; offset: number; limit: number; rows: SampleView[];

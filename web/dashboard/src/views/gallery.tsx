@@ -12,13 +12,13 @@ import { Status, useJson } from './common';
 
 const PAGE = 24;
 
-/** An image fetched with the API key, shown from a blob URL; reports a response header (the amplification). */
-function ApiImg({ url, alt, onHeader }: { url: string; alt: string; onHeader?: (h: Headers) => void }) {
+/** An image fetched with the API key, shown from a blob URL. */
+function ApiImg({ url, alt }: { url: string; alt: string }) {
   const [src, setSrc] = useState<string | null>(null);
   const [err, setErr] = useState(false);
   useEffect(() => {
     let live = true; let made: string | null = null;
-    getImage(url).then((r) => { made = r.src; if (live) { setSrc(r.src); onHeader?.(r.headers); } else URL.revokeObjectURL(r.src); }, () => live && setErr(true));
+    getImage(url).then((r) => { made = r.src; if (live) setSrc(r.src); else URL.revokeObjectURL(r.src); }, () => live && setErr(true));
     return () => { live = false; if (made) URL.revokeObjectURL(made); };
   }, [url]);
   if (err) return <span class="img-missing">no image</span>;
@@ -26,15 +26,14 @@ function ApiImg({ url, alt, onHeader }: { url: string; alt: string; onHeader?: (
 }
 
 function Sample({ id, s }: { id: string; s: SampleView }) {
-  const [amp, setAmp] = useState<string | null>(null);
   const base = `/api/campaigns/${id}/samples/${encodeURIComponent(s.key)}`;
   return (
     <li class={`sample ${s.flipped ? 'flipped' : ''}`} data-key={s.key}>
       <div class="triptych">
         <figure><ApiImg url={`${base}/clean.png`} alt={`clean image, test index ${s.index}`} /><figcaption>clean</figcaption></figure>
         <figure><ApiImg url={`${base}/adversarial.png`} alt={`adversarial image, ${s.attack} at ε ${epsText(s.eps)}`} /><figcaption>adversarial</figcaption></figure>
-        <figure><ApiImg url={`${base}/difference.png`} alt="difference, amplified" onHeader={(h) => setAmp(h.get('x-amplification'))} />
-          <figcaption>difference ×{amp ? Number(amp).toFixed(1) : '…'}</figcaption></figure>
+        <figure><ApiImg url={`${base}/difference.png`} alt={`difference, amplified ${s.amplification ? s.amplification.toFixed(1) : ''} times`} />
+          <figcaption>difference ×{s.amplification ? s.amplification.toFixed(1) : '–'}</figcaption></figure>
       </div>
       <dl class="facts small">
         <dt>True label</dt><dd>{s.labelName}</dd>
@@ -91,7 +90,8 @@ export function GalleryView({ params }: { params: Params }) {
             <button type="button" disabled={offset + PAGE >= data.total} onClick={() => go(offset + PAGE)}>Next</button>
           </nav>
           <p class="note">Images are the model's 8-bit input (the test films after resizing). The difference is
-            (adversarial − clean) × the amplification shown, around mid-grey, so a perturbation of a few grey levels is visible.</p>
+            mid-grey + (adversarial − clean) × the amplification shown (±L∞ spans black to white), so a perturbation of a few
+            grey levels is visible.</p>
         </>
       )}
     </section>
