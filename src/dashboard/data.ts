@@ -4,7 +4,7 @@
  * experiment; it joins, filters and formats. No patient identifiers exist in the store (MedMNIST indices,
  * labels, predictions and the 28×28 model inputs), and none are added here.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   campaignSamples, campaignStatus, listCampaigns, type CampaignStatus, type CampaignStore, type SampleQuery, type SampleRow,
@@ -67,7 +67,7 @@ export async function models(store: CampaignStore | null, modelsDir: string): Pr
   const out: ModelInfo[] = [];
   const byDir = new Map<string, ModelInfo>();
   if (existsSync(modelsDir)) {
-    const names = readdirSync(modelsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)
+    const names = readdirSync(modelsDir).filter((e) => statSync(path.join(modelsDir, e), { throwIfNoEntry: false })?.isDirectory())
       .sort((a, b) => (SHIPPED_MODELS as readonly string[]).indexOf(a) - (SHIPPED_MODELS as readonly string[]).indexOf(b) || a.localeCompare(b));
     for (const n of names) {
       const dir = path.join(modelsDir, n);

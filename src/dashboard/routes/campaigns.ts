@@ -4,8 +4,7 @@
  * stream ends when the campaign is done or failed), robustness curves, the per-attack table, the report.
  */
 import type { FastifyInstance } from 'fastify';
-import { campaignStatus, type CampaignStatus } from '../../api/campaign/index.js';
-import { renderCampaignReport } from '../report.js';
+import { campaignReportHtml, campaignStatus, type CampaignStatus } from '../../api/campaign/index.js';
 import type { DashboardContext } from '../context.js';
 import { campaign, campaigns, queryCurve } from '../data.js';
 import { page } from '../pages.js';
@@ -32,8 +31,10 @@ export default async function campaignsRoutes(app: FastifyInstance, opts: { ctx:
   app.get('/api/campaigns/:id/report', {
     schema: { summary: 'The campaign\'s HTML report (self-contained, no scripts)', tags: ['campaigns'], params: ID_PARAMS, produces: ['text/html'] },
   }, async (req, reply) => {
-    const html = await renderCampaignReport(await campaign(ctx.store, (req.params as { id: string }).id));
-    // The report is one self-contained file with inline styles and data: images, and no script at all.
+    const id = (req.params as { id: string }).id;
+    await campaign(ctx.store, id);
+    const html = await campaignReportHtml(ctx.store!, id, { command: `medshield campaign report ${id}` });
+    // The report (the same as `campaign report`) is one self-contained file: inline styles and SVG, data: images, no script.
     reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
     return reply.type('text/html; charset=utf-8').send(html);
   });

@@ -47,7 +47,7 @@ export function robustnessSpec(rows: ResultRow[]) {
     data: { values },
     mark: { type: 'line' as const, point: true },
     encoding: {
-      x: { field: 'eps', type: 'quantitative' as const, title: 'ε (grey levels out of 255)' },
+      x: { field: 'eps', type: 'quantitative' as const, title: 'ε (grey levels out of 255)', axis: { format: '~g' } },
       y: { field: 'accuracy', type: 'quantitative' as const, title: 'accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } },
       color: { field: 'series', type: 'nominal' as const, title: 'model · attack' },
     },

@@ -11,7 +11,7 @@ function aucSpec(s: Scorecard) {
     data: { values: s.detection.map((d) => ({ ...d, eps255: d.eps * 255, series: `${d.model} · ${d.detector} · ${d.attack}` })) },
     mark: { type: 'line' as const, point: true },
     encoding: {
-      x: { field: 'eps255', type: 'quantitative' as const, title: 'ε (grey levels out of 255)' },
+      x: { field: 'eps255', type: 'quantitative' as const, title: 'ε (grey levels out of 255)', scale: { domainMin: 0 }, axis: { format: '~g' } },
       y: { field: 'auc', type: 'quantitative' as const, title: 'AUC', scale: { domain: [0, 1] } },
       color: { field: 'series', type: 'nominal' as const, title: 'model · detector · attack' },
     },
