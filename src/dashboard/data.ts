@@ -66,9 +66,10 @@ function fromCard(name: string, card: ModelCard | null, source: string, sha256?:
 export async function models(store: CampaignStore | null, modelsDir: string): Promise<ModelInfo[]> {
   const out: ModelInfo[] = [];
   const byDir = new Map<string, ModelInfo>();
+  const rank = (n: string): number => { const i = (SHIPPED_MODELS as readonly string[]).indexOf(n); return i < 0 ? SHIPPED_MODELS.length : i; };
   if (existsSync(modelsDir)) {
     const names = readdirSync(modelsDir).filter((e) => statSync(path.join(modelsDir, e), { throwIfNoEntry: false })?.isDirectory())
-      .sort((a, b) => (SHIPPED_MODELS as readonly string[]).indexOf(a) - (SHIPPED_MODELS as readonly string[]).indexOf(b) || a.localeCompare(b));
+      .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
     for (const n of names) {
       const dir = path.join(modelsDir, n);
       const card = readCard(dir);

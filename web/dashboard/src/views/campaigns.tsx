@@ -15,7 +15,7 @@ export function CampaignsView() {
       {!data ? <Status error={error} what="the campaigns" /> : !data.length ? <p class="empty">No campaigns in this store (run <code>medshield campaign run SPEC --store URL</code>).</p> : (
         <table class="data" id="campaigns">
           <caption>Campaigns in the results store</caption>
-          <thead><tr><th scope="col">Campaign</th><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Shards done</th><th scope="col">Views</th></tr></thead>
+          <thead><tr><th scope="col">Campaign</th><th scope="col">Name</th><th scope="col">Status</th><th scope="col" class="num">Shards done</th><th scope="col">Views</th></tr></thead>
           <tbody>
             {data.map((c) => (
               <tr>
@@ -71,7 +71,7 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
   return (
     <table class="data" id="results">
       <caption>Per-attack results (aggregated over all shards)</caption>
-      <thead><tr><th scope="col">Model</th><th scope="col">Attack</th><th scope="col">ε</th><th scope="col">n</th><th scope="col">Clean accuracy</th><th scope="col">Robust accuracy</th><th scope="col">Attack success rate</th></tr></thead>
+      <thead><tr><th scope="col">Model</th><th scope="col">Attack</th><th scope="col" class="num">ε</th><th scope="col" class="num">n</th><th scope="col" class="num">Clean accuracy</th><th scope="col" class="num">Robust accuracy</th><th scope="col" class="num">Attack success rate</th></tr></thead>
       <tbody>
         {rows.map((r) => (
           <tr data-eps={r.eps}>

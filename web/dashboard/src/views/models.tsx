@@ -7,7 +7,7 @@ function Metrics({ m }: { m: ModelInfo['metrics'] }) {
   if (!m || !Object.keys(m).length) return <span class="empty">not recorded</span>;
   return (
     <table class="data compact">
-      <thead><tr><th scope="col">Split</th><th scope="col">Accuracy</th><th scope="col">AUC</th><th scope="col">n</th></tr></thead>
+      <thead><tr><th scope="col">Split</th><th scope="col" class="num">Accuracy</th><th scope="col" class="num">AUC</th><th scope="col" class="num">n</th></tr></thead>
       <tbody>{Object.entries(m).map(([split, v]) => <tr><td>{split}</td><td class="num">{pct(v.accuracy)}</td><td class="num">{num(v.auc)}</td><td class="num">{v.n ?? '–'}</td></tr>)}</tbody>
     </table>
   );
@@ -22,7 +22,7 @@ export function ModelsView() {
         <>
           <table class="data" id="models">
             <caption>Models shipped in <code>models/</code> and used by the store's campaigns</caption>
-            <thead><tr><th scope="col">Model</th><th scope="col">Architecture</th><th scope="col">Dataset</th><th scope="col">Test accuracy</th><th scope="col">Weights SHA-256</th><th scope="col">Campaigns</th></tr></thead>
+            <thead><tr><th scope="col">Model</th><th scope="col">Architecture</th><th scope="col">Dataset</th><th scope="col" class="num">Test accuracy</th><th scope="col">Weights SHA-256</th><th scope="col" class="num">Campaigns</th></tr></thead>
             <tbody>
               {data.map((m) => (
                 <tr>

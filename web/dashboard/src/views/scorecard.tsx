@@ -53,7 +53,7 @@ export function ScorecardView({ params }: { params: Params }) {
               {data.roc.length ? <Chart spec={rocSpec(data) as never} label="Detector ROC curves (from stored per-sample scores)" /> : <p class="empty">No per-sample detector scores stored: no ROC curves.</p>}
               <table class="data" id="detection">
                 <caption>Detection: clean vs adversarial inputs</caption>
-                <thead><tr><th scope="col">Model</th><th scope="col">Detector</th><th scope="col">Attack</th><th scope="col">ε</th><th scope="col">AUC</th><th scope="col">TPR at 5 % FPR</th></tr></thead>
+                <thead><tr><th scope="col">Model</th><th scope="col">Detector</th><th scope="col">Attack</th><th scope="col" class="num">ε</th><th scope="col" class="num">AUC</th><th scope="col" class="num">TPR at 5 % FPR</th></tr></thead>
                 <tbody>{data.detection.map((d) => <tr><td>{d.model}</td><td>{d.detector}</td><td>{d.attack}</td><td class="num">{epsText(d.eps)}</td><td class="num">{num(d.auc)}</td><td class="num">{num(d.tprAt5Fpr)}</td></tr>)}</tbody>
               </table>
             </>
