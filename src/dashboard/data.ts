@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
-  campaignSamples, campaignStatus, listCampaigns, type CampaignStatus, type CampaignStore, type SampleQuery, type SampleRow,
+  campaignSamples, campaignStatus, type CampaignStatus, type CampaignStore, type SampleQuery, type SampleRow,
 } from '../api/campaign/index.js';
 import { MEDMNIST } from '../data/medmnist.js';
 import { CARD_FILE, type ModelCard } from '../models/card.js';
@@ -18,12 +18,38 @@ export interface CampaignSummary { id: string; name: string; status: string; sha
 
 export async function campaigns(store: CampaignStore | null): Promise<CampaignSummary[]> {
   if (!store) return [];
-  return (await listCampaigns(store)).map((c) => ({ id: c.id, name: c.name, status: c.status, shards: c.shards }));
+  const out: CampaignSummary[] = [];
+  for (const c of await store.listCampaigns()) {
+    const s = await campaign(store, c.id);
+    out.push({ id: s.id, name: s.name, status: s.status, shards: s.shards });
+  }
+  return out;
 }
 
+/** Status objects by campaign, with the fingerprint of the store rows they were computed from. */
+const statusCache = new WeakMap<CampaignStore, Map<string, { fp: string; status: CampaignStatus }>>();
+const STATUS_CACHE_SIZE = 64;
+
+/**
+ * The campaign's status object (campaignStatus). Job results are written once and never changed or removed, so
+ * the number of stored results, the failures and the campaign row fix the object: it is recomputed only when one
+ * of them changed (a running campaign, another process resuming it), which keeps repeated page loads and the
+ * live-progress poll from re-reading every job result.
+ */
 export async function campaign(store: CampaignStore | null, id: string): Promise<CampaignStatus> {
   if (!store) throw notFound(`no campaign '${id}': the dashboard runs without a results store (--store)`);
-  return campaignStatus(store, id);
+  const c = await store.getCampaign(id);
+  if (!c) throw notFound(`no campaign '${id}' in ${store.where}`);
+  const [done, fails] = await Promise.all([store.doneKeys(id), store.failures(id)]);
+  const fp = [c.state, c.seconds, c.updatedAt, c.jobsTotal, done.size, fails.length, fails.filter((f) => !done.has(f.jobKey)).length].join('|');
+  let m = statusCache.get(store);
+  if (!m) { m = new Map(); statusCache.set(store, m); }
+  const hit = m.get(id);
+  if (hit && hit.fp === fp) return hit.status;
+  const status = await campaignStatus(store, id);
+  m.delete(id); m.set(id, { fp, status });
+  while (m.size > STATUS_CACHE_SIZE) m.delete(m.keys().next().value!);
+  return status;
 }
 
 async function specOf(store: CampaignStore, id: string) {
@@ -100,7 +126,9 @@ export async function models(store: CampaignStore | null, modelsDir: string): Pr
 export interface Prediction { pred: number; name: string; conf: number }
 export interface SampleView {
   key: string; model: string; attack: string; eps: number; index: number; label: number; labelName: string;
-  clean: Prediction; adversarial: Prediction; flipped: boolean; linf: number | null; l2: number | null; queries: number | null;
+  clean: Prediction; adversarial: Prediction; flipped: boolean;
+  /** false: the clean image was already misclassified, so it was not attacked. */
+  attacked: boolean; linf: number | null; l2: number | null; queries: number | null;
   /** The stored difference image is 0.5 + (adv − clean) × amplification (so ±L∞ spans black … white). */
   amplification: number | null;
 }
@@ -144,7 +172,7 @@ export function sampleView(s: SampleRow, classes: string[]): SampleView {
     label: scalar(s.label), labelName: className(classes, s.label),
     clean: { pred: scalar(s.cleanPrediction), name: className(classes, s.cleanPrediction), conf: s.cleanConfidence },
     adversarial: { pred: scalar(s.adversarialPrediction), name: className(classes, s.adversarialPrediction), conf: s.adversarialConfidence },
-    flipped: s.success, linf: Number.isFinite(s.linf) ? s.linf : null, l2: Number.isFinite(s.l2) ? s.l2 : null, queries: s.queries,
+    flipped: s.success, attacked: s.attacked, linf: Number.isFinite(s.linf) ? s.linf : null, l2: Number.isFinite(s.l2) ? s.l2 : null, queries: s.queries,
     amplification: s.linf > 0 ? 1 / (2 * s.linf) : null,
   };
 }
@@ -165,6 +193,14 @@ export async function samples(store: CampaignStore | null, id: string, q: Sample
   };
 }
 
+/** A campaign's failed jobs (those without a result): job key, the error's first line, attempts. */
+export async function failures(store: CampaignStore | null, id: string): Promise<Array<{ jobKey: string; error: string; attempts: number }>> {
+  await campaign(store, id);
+  const done = await store!.doneKeys(id);
+  return (await store!.failures(id)).filter((f) => !done.has(f.jobKey))
+    .map((f) => ({ jobKey: f.jobKey, error: f.error.split('\n')[0].slice(0, 500), attempts: f.attempts }));
+}
+
 // ---------------------------------------------------------------- black-box query curves
 
 /**
@@ -174,7 +210,7 @@ export async function samples(store: CampaignStore | null, id: string, q: Sample
  */
 export async function queryCurve(store: CampaignStore | null, id: string): Promise<{ rows: Array<{ model: string; attack: string; eps: number; queries: number; accuracy: number }> }> {
   if (!store) return { rows: [] };
-  const status = await campaignStatus(store, id);
+  const status = await campaign(store, id);
   const rows: Array<{ model: string; attack: string; eps: number; queries: number; accuracy: number }> = [];
   for (const r of status.results.filter((x) => x.meanQueries !== null && x.n > 0)) {
     const all: SampleRow[] = [];

@@ -60,7 +60,7 @@ export const SAMPLE_PAGE = {
       items: {
         type: 'object', properties: {
           key: str, model: str, attack: str, eps: num, index: int, label: int, labelName: str, clean: PRED, adversarial: PRED,
-          flipped: { type: 'boolean' }, linf: numN, l2: numN, queries: { type: 'integer', nullable: true }, amplification: numN,
+          flipped: { type: 'boolean' }, attacked: { type: 'boolean' }, linf: numN, l2: numN, queries: { type: 'integer', nullable: true }, amplification: numN,
         },
       },
     },
@@ -90,4 +90,8 @@ export const SCORECARD = {
     roc: { type: 'array', items: { type: 'object', properties: { model: str, detector: str, attack: str, eps: num, fpr: num, tpr: num } } },
     defences: { type: 'array', items: { type: 'object', additionalProperties: true } },
   },
+} as const;
+
+export const FAILURES = {
+  type: 'array', items: { type: 'object', properties: { jobKey: str, error: str, attempts: int } },
 } as const;

@@ -4,11 +4,11 @@
  * stream ends when the campaign is done or failed), robustness curves, the per-attack table, the report.
  */
 import type { FastifyInstance } from 'fastify';
-import { campaignReportHtml, campaignStatus, type CampaignStatus } from '../../api/campaign/index.js';
+import { campaignReportHtml, type CampaignStatus } from '../../api/campaign/index.js';
 import type { DashboardContext } from '../context.js';
-import { campaign, campaigns, queryCurve } from '../data.js';
+import { campaign, campaigns, failures, queryCurve } from '../data.js';
 import { page } from '../pages.js';
-import { CAMPAIGN_STATUS, CAMPAIGN_SUMMARY, ID_PARAMS, QUERY_CURVE } from '../schemas.js';
+import { CAMPAIGN_STATUS, CAMPAIGN_SUMMARY, FAILURES, ID_PARAMS, QUERY_CURVE } from '../schemas.js';
 
 /** Server-sent events stay open at most this long (the page reconnects by reloading). */
 const SSE_MAX_MS = 6 * 60 * 60 * 1000;
@@ -25,6 +25,9 @@ export default async function campaignsRoutes(app: FastifyInstance, opts: { ctx:
   app.get('/api/campaigns/:id', {
     schema: { summary: 'A campaign\'s status object (as `campaign status --json`)', tags: ['campaigns'], params: ID_PARAMS, response: { 200: CAMPAIGN_STATUS } },
   }, async (req) => campaign(ctx.store, (req.params as { id: string }).id));
+  app.get('/api/campaigns/:id/failures', {
+    schema: { summary: 'Failed jobs of a campaign (no result stored): job key, error, attempts', tags: ['campaigns'], params: ID_PARAMS, response: { 200: FAILURES } },
+  }, async (req) => failures(ctx.store, (req.params as { id: string }).id));
   app.get('/api/campaigns/:id/query-curve', {
     schema: { summary: 'Black-box attacks: accuracy vs query budget (from per-sample query counts)', tags: ['campaigns'], params: ID_PARAMS, response: { 200: QUERY_CURVE } },
   }, async (req) => { await campaign(ctx.store, (req.params as { id: string }).id); return queryCurve(ctx.store, (req.params as { id: string }).id); });
@@ -67,7 +70,7 @@ export default async function campaignsRoutes(app: FastifyInstance, opts: { ctx:
     while (open && (status.status === 'running' || status.status === 'planned') && Date.now() - t0 < SSE_MAX_MS && !closing) {
       await new Promise((r) => setTimeout(r, ctx.pollMs));
       if (!open) break;
-      try { status = await campaignStatus(ctx.store!, id); } catch (e) {
+      try { status = await campaign(ctx.store, id); } catch (e) {
         raw.write(`event: error\ndata: ${JSON.stringify({ message: (e as Error).message.split('\n')[0] })}\n\n`);
         break;
       }

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { sampleImages } from '../../api/campaign/index.js';
 import { notFound } from '../../errors.js';
 import type { DashboardContext } from '../context.js';
-import { campaign, samples, type SampleQueryText } from '../data.js';
+import { samples, type SampleQueryText } from '../data.js';
 import { page } from '../pages.js';
 import { SAMPLE_PAGE, SAMPLE_QUERY } from '../schemas.js';
 
@@ -31,8 +31,8 @@ export default async function galleryRoutes(app: FastifyInstance, opts: { ctx: D
     },
   }, async (req, reply) => {
     const { id, key, image } = req.params as { id: string; key: string; image: 'clean.png' | 'adversarial.png' | 'difference.png' };
-    await campaign(ctx.store, id);
-    const imgs = await sampleImages(ctx.store!, id, key);
+    if (!ctx.store) throw notFound(`no campaign '${id.slice(0, 80)}': the dashboard runs without a results store (--store)`);
+    const imgs = await sampleImages(ctx.store, id, key);
     if (!imgs) throw notFound(`no images for sample '${key.slice(0, 80)}' in campaign '${id.slice(0, 80)}'`);
     const body = image === 'clean.png' ? imgs.clean : image === 'adversarial.png' ? imgs.adversarial : imgs.difference;
     return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(body);

@@ -17,7 +17,7 @@ function KeyPrompt({ onDone }: { onDone: () => void }) {
     <form class="key-prompt" onSubmit={(e) => { e.preventDefault(); setApiKey(value.trim() || null); onDone(); }}>
       <h2>API key needed</h2>
       <p>This dashboard is reachable from other machines, so it asks for an API key with the gateway's <code>auditor</code> role
-        (make one with <code>medshield gateway key add --role auditor</code>). It is kept for this browser tab only.</p>
+        (make one with <code>medshield gateway key add --config gateway.yaml --role auditor</code>). It is kept for this browser tab only.</p>
       <label for="api-key">API key</label>
       <input id="api-key" type="password" autocomplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
       <button type="submit">Use this key</button>

@@ -14,7 +14,7 @@ export interface ModelInfo {
 export interface Prediction { pred: number; name: string; conf: number }
 export interface SampleView {
   key: string; model: string; attack: string; eps: number; index: number; label: number; labelName: string;
-  clean: Prediction; adversarial: Prediction; flipped: boolean; linf: number | null; l2: number | null; queries: number | null;
+  clean: Prediction; adversarial: Prediction; flipped: boolean; attacked: boolean; linf: number | null; l2: number | null; queries: number | null;
   amplification: number | null;
 }
 export interface SamplePage {

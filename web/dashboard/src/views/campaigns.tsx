@@ -58,9 +58,9 @@ function querySpec(q: QueryCurve) {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...chartConfig, width: 'container' as const, height: 240,
     data: { values: q.rows.map((r) => ({ ...r, series: `${r.model} · ${r.attack} · ε ${epsText(r.eps)}` })) },
-    mark: { type: 'line' as const, point: true },
+    mark: { type: 'line' as const, point: true, interpolate: 'step-after' as const },
     encoding: {
-      x: { field: 'queries', type: 'quantitative' as const, title: 'query budget', scale: { type: 'symlog' as const } },
+      x: { field: 'queries', type: 'quantitative' as const, title: 'query budget (model queries per image)', scale: { type: 'symlog' as const }, axis: { labelOverlap: true, tickCount: 6 } },
       y: { field: 'accuracy', type: 'quantitative' as const, title: 'accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } },
       color: { field: 'series', type: 'nominal' as const, title: 'model · attack · ε' },
     },
@@ -81,6 +81,16 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+function Failures({ id, n }: { id: string; n: number }) {
+  const { data } = useJson<Array<{ jobKey: string; error: string; attempts: number }>>(`/api/campaigns/${id}/failures?n=${n}`);
+  return (
+    <div class="failures">
+      <p class="error">{n} {n === 1 ? 'job' : 'jobs'} failed:</p>
+      {data ? <ul>{data.map((f) => <li><code>{f.jobKey}</code>: {f.error} ({f.attempts} {f.attempts === 1 ? 'attempt' : 'attempts'})</li>)}</ul> : null}
+    </div>
   );
 }
 
@@ -107,7 +117,7 @@ export function CampaignView({ params }: { params: Params }) {
         <dt>Compute</dt><dd>{status.seconds.toFixed(1)} s</dd>
       </dl>
       <div aria-live="polite"><Progress done={status.shards.done} total={status.shards.total} label="shards done" />
-        {status.shards.failed ? <p class="error">{status.shards.failed} shards failed</p> : null}</div>
+        {status.shards.failed ? <Failures id={id} n={status.shards.failed} /> : null}</div>
       {streamError ? <p class="error" role="alert">Live progress stopped: {streamError}</p> : null}
       <p class="links">
         <a href={`/scorecard/${id}`}>Scorecard</a> · <a href={`/gallery/${id}`}>Gallery</a> · <a href={`/api/campaigns/${id}/report`} data-native>HTML report</a> · <a href={`/api/campaigns/${id}`} data-native>JSON</a>

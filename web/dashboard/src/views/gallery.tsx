@@ -38,7 +38,8 @@ function Sample({ id, s }: { id: string; s: SampleView }) {
       <dl class="facts small">
         <dt>True label</dt><dd>{s.labelName}</dd>
         <dt>Before</dt><dd>{s.clean.name} ({pct(s.clean.conf)})</dd>
-        <dt>After</dt><dd class={s.flipped ? 'bad' : ''}>{s.adversarial.name} ({pct(s.adversarial.conf)}){s.flipped ? ' · flipped' : ''}</dd>
+        <dt>After</dt><dd class={s.flipped ? 'bad' : ''}>{s.attacked ? <>{s.adversarial.name} ({pct(s.adversarial.conf)}){s.flipped ? ' · flipped' : ''}</>
+          : 'not attacked (misclassified before the attack)'}</dd>
         <dt>Attack</dt><dd>{s.attack} · ε {epsText(s.eps)} · {s.model}</dd>
         <dt>Size</dt><dd>L∞ {num(s.linf == null ? null : s.linf * 255, 1)}/255 · L2 {num(s.l2, 3)}{s.queries ? ` · ${s.queries} queries` : ''}</dd>
       </dl>
