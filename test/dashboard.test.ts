@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import { initEngine } from '../src/engine/index.js';
 import {
@@ -33,11 +33,12 @@ let status: CampaignStatus;
 let dash: Dashboard;
 let url: string;
 let browser: Browser;
+let context: BrowserContext | undefined;
 
 const pct = (x: number | null): string => (x == null ? '–' : `${(100 * x).toFixed(1)} %`);
 
 /** Open a view; collect CSP violations, page errors and requests to other origins. */
-async function open(p: string, width = 1100, height = 800): Promise<{ page: Page; problems: string[] }> {
+async function open(p: string, waitUntil: 'load' | 'networkidle' = 'networkidle', width = 1100, height = 760): Promise<{ page: Page; problems: string[] }> {
   const context = await browser.newContext({ viewport: { width, height } });
   const page = await context.newPage();
   page.setDefaultTimeout(120000); // generous: the test machine is shared (no timing is asserted)
@@ -47,7 +48,7 @@ async function open(p: string, width = 1100, height = 800): Promise<{ page: Page
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`request to ${r.url()}`); });
   await page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
-  await page.goto(url + p, { waitUntil: 'networkidle' });
+  await page.goto(url + p, { waitUntil });
   return { page, problems };
 }
 
@@ -209,7 +210,6 @@ test('gallery: images decode, filters and pages follow the store', { skip }, asy
   const imgs = await page.$$eval('ul.gallery img', (els) => els.map((e) => (e as HTMLImageElement).naturalWidth));
   assert.ok(imgs.every((w) => w === 28), `decoded: ${imgs.join(',')}`);
   await axe(page, 'gallery');
-  await shot(page, 'gallery');
   // Filter: flipped at 8/255 — the count is the store's.
   const flipped = await campaignSamples(store, status.id, { flipped: true, eps: 8 / 255 });
   await page.selectOption('select >> nth=0', 'true');
@@ -219,6 +219,8 @@ test('gallery: images decode, filters and pages follow the store', { skip }, asy
   const after = await page.$$eval('ul.gallery li.sample', (li) => li.map((l) => l.getAttribute('data-key')));
   assert.deepEqual(after, flipped.rows.slice(0, 24).map((r) => r.sampleKey));
   assert.ok(await page.$$eval('ul.gallery li.sample', (li) => li.every((l) => l.classList.contains('flipped'))));
+  await page.waitForFunction(() => [...document.querySelectorAll('ul.gallery img')].every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0));
+  await shot(page, 'gallery');
   // Pages: the second page of all samples holds the last 8.
   await page.goto(`${url}/gallery/${status.id}`, { waitUntil: 'networkidle' });
   await page.click('text=Next');
@@ -235,7 +237,7 @@ test('live progress: the campaign page follows a campaign running in this proces
   });
   const plan = await prepareCampaign(spec);
   await registerCampaign(store, plan);
-  const { page, problems } = await open(`/campaigns/${plan.id}`);
+  const { page, problems } = await open(`/campaigns/${plan.id}`, 'load'); // the event stream stays open: never idle
   await page.waitForSelector('[data-testid=progress-text]');
   assert.equal(await page.textContent('[data-testid=progress-text]'), '0 / 4 shards');
   await page.evaluate(() => {

@@ -4,6 +4,7 @@
  * Each view's route plugin calls `page(app, ctx, '/its/path')` for the page URLs it owns; the browser app
  * (web/dashboard) routes on the path.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -16,18 +17,21 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json', '.bin': 'application/octet-stream', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8',
 };
 
-export interface UiFiles { index: Buffer; assets: Map<string, { body: Buffer; type: string }> }
+export interface UiFiles { index: Buffer; assets: Map<string, { body: Buffer; type: string; etag: string }> }
 
 /** Read the built front end; a clear error when it has not been built. */
 export function loadUi(dir: string): UiFiles {
   const indexFile = path.join(dir, 'index.html');
   if (!existsSync(indexFile)) throw notFound(`dashboard front end not built: ${indexFile} is missing (run npm run build)`);
-  const assets = new Map<string, { body: Buffer; type: string }>();
+  const assets = new Map<string, { body: Buffer; type: string; etag: string }>();
   const walk = (d: string, prefix: string): void => {
     for (const e of readdirSync(d)) {
       const f = path.join(d, e);
       if (statSync(f).isDirectory()) walk(f, `${prefix}${e}/`);
-      else if (TYPES[path.extname(e)]) assets.set(`${prefix}${e}`, { body: readFileSync(f), type: TYPES[path.extname(e)] });
+      else if (TYPES[path.extname(e)]) {
+        const body = readFileSync(f);
+        assets.set(`${prefix}${e}`, { body, type: TYPES[path.extname(e)], etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+      }
     }
   };
   if (existsSync(path.join(dir, 'assets'))) walk(path.join(dir, 'assets'), '');
@@ -52,6 +56,9 @@ export async function assetsRoute(app: FastifyInstance, opts: { ctx: DashboardCo
     const name = (req.params as { '*': string })['*'];
     const a = ui(opts.ctx).assets.get(name);
     if (!a) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no asset '${name.slice(0, 80)}'` });
-    return reply.type(a.type).header('cache-control', 'no-cache').send(a.body);
+    // Revalidated on every use (no-cache) but sent again only when the build changed (ETag).
+    reply.header('cache-control', 'no-cache').header('etag', a.etag);
+    if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
+    return reply.type(a.type).send(a.body);
   });
 }
