@@ -34,4 +34,5 @@ export const commands: CommandEntry[] = [
   { names: ['scorecard'], load: () => import('./scorecard.js') },
   { names: ['model'], load: () => import('./model.js') },
   { names: ['campaign'], load: () => import('./campaign.js') },
+  { names: ['dashboard'], load: () => import('./dashboard.js') },
 ];
