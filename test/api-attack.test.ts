@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../src/engine/index.js';
 import { MedshieldError } from '../src/errors.js';
-import { attack, evaluate, defend, certify, validateSpec, ATTACK_SPEC_SCHEMA, type AttackSpec } from '../src/index.js';
+import { attack, evaluate, defend, certify, validateSpec, newVerbCache, ATTACK_SPEC_SCHEMA, type AttackSpec } from '../src/index.js';
 import { cli } from './helpers.js';
 
 await initEngine();
@@ -48,8 +48,10 @@ for (const [name, extra] of [['fgsm', {}], ['pgd', { steps: 5, randomStart: fals
   test(`${name}: the records of range [0,8) and [8,16) of a 16-image sample are those of one call on all 16`, async () => {
     const spec: AttackSpec = { attack: name, eps: ['2/255', '8/255'], data: DATA, seed: 3, ...extra };
     const whole = await attack(spec);
-    const a = await attack({ ...spec, data: { ...DATA, range: [0, 8] } });
-    const b = await attack({ ...spec, data: { ...DATA, range: [8, 16] } });
+    const cache = newVerbCache(); // shards of one process share the loaded model and dataset
+    const a = await attack({ ...spec, data: { ...DATA, range: [0, 8] } }, { cache });
+    const b = await attack({ ...spec, data: { ...DATA, range: [8, 16] } }, { cache });
+    assert.equal(cache.models.size, 1); assert.equal(cache.datasets.size, 1);
     assert.equal(whole.n, 16); assert.equal(a.n, 8); assert.equal(b.n, 8);
     assert.deepEqual([...a.indices, ...b.indices], whole.indices);
     const wf = facts(whole); const sf = [...facts(a), ...facts(b)];

@@ -202,7 +202,7 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
   const engine = await engineInfo();
   // The model: needed for white-box attacks and in-process targets; a remote target brings its own.
   const modelRef = spec.model ?? 'default';
-  const model: Model | null = remote ? null : await loadModelRef(modelRef);
+  const model: Model | null = remote ? null : await loadModelRef(modelRef, { cache: opts.cache });
   if (whitebox && model && !model.differentiable) throw unsupported(`white-box attacks need gradients; '${modelRef}' is a forward-only (ONNX) model (use a query attack)`);
   const surrogates = surrogateRefs?.length ? await Promise.all(surrogateRefs.map((s) => loadClassifier(s))) : undefined;
   let target: Target | null = null;
@@ -212,7 +212,7 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
     const datasetSpec = dataRef.dataset ?? (model ? model.card.dataset.name : targetCard?.dataset.name);
     if (!datasetSpec) throw badArgument('give --dataset NAME|FILE for this target');
     const splitName = dataRef.split ?? 'test';
-    const data = await openDataRef({ ...dataRef, dataset: datasetSpec }, model?.card ?? targetCard, { split: splitName, onNote: opts.onNote });
+    const data = await openDataRef({ ...dataRef, dataset: datasetSpec }, model?.card ?? targetCard, { split: splitName, onNote: opts.onNote, cache: opts.cache });
     const split = data.splits[splitName];
     const meta = { inputShape: [split.height, split.width, split.channels] as [number, number, number], classes: data.info.classes, task: data.info.task };
     if (!whitebox && !target) target = await openVictim(v, { ...meta, model: model ?? undefined });

@@ -72,9 +72,9 @@ export async function certify(input: CertifySpec, opts: VerbOptions = {}): Promi
   if (!(alpha > 0 && alpha < 1)) throw badArgument(`--alpha must be between 0 and 1, got ${alpha}`);
   const radii = parseRadii(spec.radii);
   await engineInfo();
-  const model = await loadModelRef(spec.model ?? 'default');
+  const model = await loadModelRef(spec.model, { cache: opts.cache });
   if (model.task === 'multilabel') throw unsupported('certify supports single-label tasks only');
-  const { data, splitName, images } = await loadDataRef(spec.data ?? {}, model.card, seed, { onNote: opts.onNote });
+  const { data, splitName, images } = await loadDataRef(spec.data ?? {}, model.card, seed, { onNote: opts.onNote, cache: opts.cache });
   const d = images.x.length / images.n;
   const bar = progressOf(opts, 'certify', images.n);
   const certs: Certificate[] = [];

@@ -92,6 +92,8 @@ export interface VerbOptions {
   onNote?: (line: string) => void;
   /** Abort between batches / runs. */
   signal?: AbortSignal;
+  /** Keep loaded models and datasets for the next call (see newVerbCache). */
+  cache?: VerbCache;
 }
 
 // ---------------------------------------------------------------- JSON Schema fragments
@@ -220,11 +222,35 @@ export function parseEpsList(v: EpsRef): Eps[] {
 
 // ---------------------------------------------------------------- models
 
+/**
+ * Models and datasets kept between verb calls of one process (a campaign runner or worker running many
+ * shards on the same model and data). Both are only read by the verbs. Without a cache every call loads.
+ */
+export interface VerbCache {
+  models: Map<string, Promise<Model>>;
+  datasets: Map<string, Promise<Dataset>>;
+}
+
+export function newVerbCache(): VerbCache { return { models: new Map(), datasets: new Map() }; }
+
+function cached<T>(map: Map<string, Promise<T>> | undefined, key: string, load: () => Promise<T>): Promise<T> {
+  if (!map) return load();
+  let p = map.get(key);
+  if (!p) {
+    p = load();
+    map.set(key, p);
+    p.catch(() => map.delete(key)); // a failed load is not remembered
+  }
+  return p;
+}
+
 /** Load a model reference; `differentiable` refuses forward-only ONNX files (white-box work needs gradients). */
-export async function loadModelRef(ref: ModelRef | undefined): Promise<Model>;
-export async function loadModelRef(ref: ModelRef | undefined, opts: { differentiable: true }): Promise<DifferentiableModel>;
-export async function loadModelRef(ref: ModelRef | undefined, opts: { differentiable?: boolean } = {}): Promise<Model> {
-  return opts.differentiable ? loadDifferentiableModel(ref ?? 'default') : loadModel(ref ?? 'default');
+export async function loadModelRef(ref: ModelRef | undefined, opts?: { differentiable?: false; cache?: VerbCache }): Promise<Model>;
+export async function loadModelRef(ref: ModelRef | undefined, opts: { differentiable: true; cache?: VerbCache }): Promise<DifferentiableModel>;
+export async function loadModelRef(ref: ModelRef | undefined, opts: { differentiable?: boolean; cache?: VerbCache } = {}): Promise<Model> {
+  const r = ref ?? 'default';
+  return cached(opts.cache?.models, `${opts.differentiable ? 'grad' : 'any'}:${r}`,
+    () => (opts.differentiable ? loadDifferentiableModel(r) : loadModel(r)));
 }
 
 // ---------------------------------------------------------------- data
@@ -235,19 +261,18 @@ export async function loadModelRef(ref: ModelRef | undefined, opts: { differenti
  * checked against the card. `split` (when given) must hold images.
  */
 export async function openDataRef(ref: DataRef, card: ModelCard | undefined,
-  opts: { split?: SplitName | SplitName[]; fallback?: string; onNote?: (line: string) => void } = {}): Promise<Dataset> {
+  opts: { split?: SplitName | SplitName[]; fallback?: string; onNote?: (line: string) => void; cache?: VerbCache } = {}): Promise<Dataset> {
   const spec = ref.dataset ?? card?.dataset.name ?? opts.fallback;
   if (!spec) throw badArgument('give --dataset NAME|FILE|FOLDER|CSV');
   const imageSet = isImageSetSpec(spec);
   if (imageSet && !card) throw badArgument(`an image folder or CSV needs a model (its card gives the input size and classes)`);
   if (!imageSet && ref.skipBad) throw badArgument('--skip-bad applies to image folders and CSVs only');
-  const data = await loadDataset(spec, {
-    dataDir: ref.dataDir,
-    imageSet: card ? {
-      shape: card.input.shape, classes: card.dataset.classes, task: card.dataset.task,
-      splitRatios: ratios(ref.splitRatios), splitSeed: ref.splitSeed, skipBad: ref.skipBad,
-    } : undefined,
-  });
+  const imageSetOpts = card ? {
+    shape: card.input.shape, classes: card.dataset.classes, task: card.dataset.task,
+    splitRatios: ratios(ref.splitRatios), splitSeed: ref.splitSeed, skipBad: ref.skipBad,
+  } : undefined;
+  const key = JSON.stringify([spec, ref.dataDir ?? null, imageSetOpts ?? null]);
+  const data = await cached(opts.cache?.datasets, key, () => loadDataset(spec, { dataDir: ref.dataDir, imageSet: imageSetOpts }));
   reportImageSet(data, opts.onNote);
   checkSplits(data, opts.split);
   if (card) {
@@ -309,9 +334,9 @@ export interface LoadedData {
  * `images.indices` are the images' indices in the split.
  */
 export async function loadDataRef(ref: DataRef, card: ModelCard | undefined, seed = 0,
-  opts: { fallback?: string; onNote?: (line: string) => void } = {}): Promise<LoadedData> {
+  opts: { fallback?: string; onNote?: (line: string) => void; cache?: VerbCache } = {}): Promise<LoadedData> {
   const splitName = ref.split ?? 'test';
-  const data = await openDataRef(ref, card, { split: splitName, fallback: opts.fallback, onNote: opts.onNote });
+  const data = await openDataRef(ref, card, { split: splitName, fallback: opts.fallback, onNote: opts.onNote, cache: opts.cache });
   const split = data.splits[splitName];
   return { data, splitName, split, images: selectRef(split, ref, seed) };
 }

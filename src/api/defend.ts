@@ -78,11 +78,11 @@ export async function defend(input: DefendSpec, opts: VerbOptions = {}): Promise
   const seed = spec.seed ?? 0;
   await engineInfo();
   const modelRef = spec.model ?? 'default';
-  const model = await loadModelRef(modelRef);
+  const model = await loadModelRef(modelRef, { cache: opts.cache });
   if (!model.differentiable) throw unsupported(`defend crafts white-box attacks and needs gradients; '${modelRef}' is a forward-only (ONNX) model`);
   const ref: DataRef = spec.data ?? {};
   const splitName = ref.split ?? 'test';
-  const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote });
+  const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote, cache: opts.cache });
   const split = data.splits[splitName];
   const d = split.height * split.width * split.channels;
   for (const a of attacks) for (const e of epsList) checkEpsilon(e.value, spec.norm ?? (a.norms.includes('linf') ? 'linf' : a.defaultNorm), d, e.text);

@@ -48,8 +48,8 @@ export async function evaluate(input: EvaluateSpec, opts: VerbOptions = {}): Pro
   const ref = spec.data ?? {};
   const splitName = ref.split ?? 'test';
   await engineInfo();
-  const model = await loadModelRef(spec.model, { differentiable: true });
-  const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote });
+  const model = await loadModelRef(spec.model, { differentiable: true, cache: opts.cache });
+  const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote, cache: opts.cache });
   const full = data.splits[splitName];
   // the first N images are a prefix of the split; other selections take their indices
   const indices = ref.limit === undefined && ref.range === undefined
