@@ -58,9 +58,9 @@ async function axe(page: Page, what: string): Promise<void> {
   assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`), [], `axe on ${what}`);
 }
 
-async function shot(page: Page, name: string): Promise<void> {
+async function shot(page: Page, name: string, fullPage = false): Promise<void> {
   mkdirSync(IMG, { recursive: true });
-  await page.screenshot({ path: path.join(IMG, `dashboard-${name}.png`) });
+  await page.screenshot({ path: path.join(IMG, `dashboard-${name}.png`), fullPage });
 }
 
 async function chartMarks(page: Page): Promise<Array<{ w: number; marks: number }>> {
@@ -160,7 +160,7 @@ test('campaigns list and campaign page show the store\'s numbers and the robustn
   assert.match(html, /<svg/);
   assert.match(report.headers.get('content-security-policy') ?? '', /default-src 'none'; style-src 'unsafe-inline'/);
   await axe(page, 'campaign page');
-  await shot(page, 'campaign');
+  await shot(page, 'campaign', true);
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -197,7 +197,7 @@ test('scorecard: the detector\'s AUC and its ROC curve from the stored scores; n
   for (const c of charts) assert.ok(c.w > 300 && c.marks >= 1, JSON.stringify(c));
   assert.match((await page.textContent('#no-defences')) ?? '', /none in this campaign/);
   await axe(page, 'scorecard');
-  await shot(page, 'scorecard');
+  await shot(page, 'scorecard', true);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -63,7 +63,7 @@ let commit: string | null | undefined;
 const defaultWorker = (): string => `${os.hostname()}:${process.pid}`;
 
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
-  if (!ctx.force && (await ctx.store.doneKeys(ctx.campaignId)).has(job.key)) {
+  if (!ctx.force && (await ctx.store.hasResult(ctx.campaignId, job.key))) {
     return { key: job.key, kind: job.kind, written: false, skipped: true, seconds: 0, result: null };
   }
   const t0 = performance.now();

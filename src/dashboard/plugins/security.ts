@@ -14,7 +14,7 @@ import type { KeyStore } from '../../gateway/keys.js';
 
 /** The policy of every answer. vega's expressions run through vega-interpreter, so no 'unsafe-eval'. */
 export const CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob: data:", "connect-src 'self'",
+  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob:", "connect-src 'self'",
   "font-src 'self'", "worker-src 'self' blob:", "manifest-src 'self'", "base-uri 'none'", "form-action 'none'",
   "frame-ancestors 'none'", "object-src 'none'",
 ].join('; ');

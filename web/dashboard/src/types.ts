@@ -1,6 +1,9 @@
 /** Shapes of the dashboard's JSON API (src/dashboard/routes/*.ts). */
 export interface CampaignSummary { id: string; name: string; status: string; shards: { total: number; done: number; failed?: number } }
-export interface ResultRow { model: string; attack: string; eps: number; n: number; cleanAccuracy: number; robustAccuracy: number; attackSuccessRate: number }
+export interface ResultRow {
+  model: string; attack: string; eps: number; n: number; cleanAccuracy: number; robustAccuracy: number; attackSuccessRate: number | null;
+  epsText?: string; norm?: string; algorithm?: string; meanQueries?: number | null;
+}
 export interface DetectionRow { model: string; detector: string; attack: string; eps: number; auc: number; tprAt5Fpr: number }
 export interface CampaignStatus {
   id: string; name: string; status: string; specHash: string; shards: { total: number; done: number; failed: number };

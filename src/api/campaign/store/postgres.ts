@@ -140,6 +140,11 @@ export class PostgresCampaignStore implements CampaignStore {
     ).rows.map(toResult);
   }
 
+  async hasResult(campaignId: string, jobKey: string): Promise<boolean> {
+    const r = await this.pool.query('SELECT 1 FROM results WHERE campaign_id = $1 AND job_key = $2', [campaignId, jobKey]);
+    return r.rows.length > 0;
+  }
+
   async doneKeys(campaignId: string): Promise<Set<string>> {
     return new Set(
       (await this.pool.query('SELECT job_key FROM results WHERE campaign_id = $1', [campaignId])).rows.map((r) =>

@@ -183,6 +183,11 @@ export class SqliteCampaignStore implements CampaignStore {
     ).map((r) => toResult(r as Record<string, unknown>));
   }
 
+  async hasResult(campaignId: string, jobKey: string): Promise<boolean> {
+    const sql = 'SELECT 1 AS x FROM results WHERE campaign_id = ? AND job_key = ?';
+    return !!this.retry(() => this.db.get(sql, [campaignId, jobKey]));
+  }
+
   async doneKeys(campaignId: string): Promise<Set<string>> {
     return new Set(
       this.retry(() => this.db.all('SELECT job_key FROM results WHERE campaign_id = ?', [campaignId])).map((r) =>

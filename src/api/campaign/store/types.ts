@@ -106,6 +106,8 @@ export interface CampaignStore {
   putResult(r: JobResultRow, samples?: SampleRow[], images?: SampleImageRow[]): Promise<boolean>;
   results(campaignId: string): Promise<JobResultRow[]>;
   doneKeys(campaignId: string): Promise<Set<string>>;
+  /** Whether one job has a stored result. */
+  hasResult(campaignId: string, jobKey: string): Promise<boolean>;
   /** Record (or count again) a failed attempt of a job. */
   recordFailure(campaignId: string, jobKey: string, error: string, workerId: string): Promise<void>;
   failures(campaignId: string): Promise<JobFailure[]>;

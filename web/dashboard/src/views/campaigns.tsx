@@ -33,25 +33,36 @@ export function CampaignsView() {
   );
 }
 
-/** Accuracy vs ε, one line per model × attack, starting from the clean accuracy at ε = 0. */
-export function robustnessSpec(rows: ResultRow[]) {
+const NORMS: Record<string, string> = { linf: 'L∞', l2: 'L2', l1: 'L1', l0: 'L0' };
+
+/** Accuracy vs ε for one threat model (norm), one line per model × attack, starting from the clean accuracy at ε = 0. */
+export function robustnessSpec(rows: ResultRow[], norm: string) {
   const series = new Map<string, ResultRow[]>();
   for (const r of rows) { const k = `${r.model} · ${r.attack}`; series.set(k, [...(series.get(k) ?? []), r]); }
+  const grey = norm === 'linf';
   const values: Array<{ series: string; eps: number; accuracy: number }> = [];
   for (const [k, rs] of series) {
     values.push({ series: k, eps: 0, accuracy: rs[0].cleanAccuracy });
-    for (const r of rs) values.push({ series: k, eps: r.eps * 255, accuracy: r.robustAccuracy });
+    for (const r of rs) values.push({ series: k, eps: grey ? r.eps * 255 : r.eps, accuracy: r.robustAccuracy });
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...chartConfig, width: 'container' as const, height: 260,
     data: { values },
     mark: { type: 'line' as const, point: true },
     encoding: {
-      x: { field: 'eps', type: 'quantitative' as const, title: 'ε (grey levels out of 255)', axis: { format: '~g' } },
+      x: { field: 'eps', type: 'quantitative' as const, title: grey ? 'ε (L∞, grey levels out of 255)' : `ε (${NORMS[norm] ?? norm} norm, pixels in [0, 1])`, axis: { format: '~g' } },
       y: { field: 'accuracy', type: 'quantitative' as const, title: 'accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } },
       color: { field: 'series', type: 'nominal' as const, title: 'model · attack' },
     },
   };
+}
+
+/** One robustness chart per threat model (ε in different norms cannot share an axis). */
+function RobustnessCharts({ rows }: { rows: ResultRow[] }) {
+  const byNorm = new Map<string, ResultRow[]>();
+  for (const r of rows.filter((x) => x.n > 0)) { const k = r.norm || 'linf'; byNorm.set(k, [...(byNorm.get(k) ?? []), r]); }
+  if (!byNorm.size) return <p class="empty">No results yet.</p>;
+  return <>{[...byNorm].map(([norm, rs]) => <Chart spec={robustnessSpec(rs, norm) as never} label={`Accuracy vs ε (${NORMS[norm] ?? norm}) per model and attack`} />)}</>;
 }
 
 function querySpec(q: QueryCurve) {
@@ -75,8 +86,9 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
       <tbody>
         {rows.map((r) => (
           <tr data-eps={r.eps}>
-            <td>{r.model}</td><td>{r.attack}</td><td class="num">{epsText(r.eps)}</td><td class="num">{r.n}</td>
-            <td class="num">{pct(r.cleanAccuracy)}</td><td class="num">{pct(r.robustAccuracy)}</td><td class="num">{pct(r.attackSuccessRate)}</td>
+            <td>{r.model}</td><td>{r.attack}{r.norm && r.norm !== 'linf' ? ` (${NORMS[r.norm] ?? r.norm})` : ''}</td><td class="num">{r.epsText ?? epsText(r.eps)}</td><td class="num">{r.n}</td>
+            {r.n ? <><td class="num">{pct(r.cleanAccuracy)}</td><td class="num">{pct(r.robustAccuracy)}</td><td class="num">{pct(r.attackSuccessRate)}</td></>
+              : <td colSpan={3} class="empty">not run yet</td>}
           </tr>
         ))}
       </tbody>
@@ -123,7 +135,7 @@ export function CampaignView({ params }: { params: Params }) {
         <a href={`/scorecard/${id}`}>Scorecard</a> · <a href={`/gallery/${id}`}>Gallery</a> · <a href={`/api/campaigns/${id}/report`} data-native>HTML report</a> · <a href={`/api/campaigns/${id}`} data-native>JSON</a>
       </p>
       <h2>Robustness curves</h2>
-      {status.results.length ? <Chart spec={robustnessSpec(status.results) as never} label="Accuracy vs ε per model and attack" /> : <p class="empty">No results yet.</p>}
+      <RobustnessCharts rows={status.results} />
       {q.data?.rows.length ? <><h3>Black-box: accuracy vs query budget</h3><Chart spec={querySpec(q.data) as never} label="Accuracy vs query budget" /></> : null}
       <h2>Per-attack table</h2>
       {status.results.length ? <ResultsTable rows={status.results} /> : <p class="empty">No results yet.</p>}

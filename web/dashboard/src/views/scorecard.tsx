@@ -27,8 +27,8 @@ function rocSpec(s: Scorecard) {
         data: { values: s.roc.map((r) => ({ ...r, series: `${r.detector} · ${r.attack} · ε ${epsText(r.eps)}` })) },
         mark: { type: 'line' as const, interpolate: 'step-after' as const },
         encoding: {
-          x: { field: 'fpr', type: 'quantitative' as const, title: 'false positive rate', scale: { domain: [0, 1] } },
-          y: { field: 'tpr', type: 'quantitative' as const, title: 'true positive rate', scale: { domain: [0, 1] } },
+          x: { field: 'fpr', type: 'quantitative' as const, title: 'false positive rate', scale: { domain: [0, 1] }, axis: { format: '.1f', tickCount: 10 } },
+          y: { field: 'tpr', type: 'quantitative' as const, title: 'true positive rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } },
           color: { field: 'series', type: 'nominal' as const, title: 'detector · attack · ε' },
           order: { field: 'fpr', type: 'quantitative' as const },
         },
