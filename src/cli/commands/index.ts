@@ -35,4 +35,5 @@ export const commands: CommandEntry[] = [
   { names: ['model'], load: () => import('./model.js') },
   { names: ['campaign'], load: () => import('./campaign.js') },
   { names: ['dashboard'], load: () => import('./dashboard.js') },
+  { names: ['evidence'], load: () => import('./evidence.js') },
 ];

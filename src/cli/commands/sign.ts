@@ -28,7 +28,7 @@ export default function register(program: Command): void {
       else process.stdout.write(`${inF} → ${outF}: signature ${r.uid}\n`);
     }));
 
-  withCommon(program.command('verify').description('verify signed PNG/JPEG images under a policy')
+  withCommon(program.command('verify').description('verify signed PNG/JPEG images under a policy, or an evidence bundle (.zip) against its signed manifest')
     .option('--trust <CA.pem>', 'trusted CA certificate(s) (repeatable)', collect)
     .option('--require-signature', 'an unsigned file fails')
     .option('--allow-algorithms <list>', 'comma-separated key-hash pairs, e.g. RSA-SHA256,ECDSA-SHA256')
@@ -45,7 +45,14 @@ export default function register(program: Command): void {
       let bad = false;
       for (const f of files) {
         try {
-          const rep = await verifyImage(readFileSync(f), policy);
+          const bytes = readFileSync(f);
+          if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) { // an evidence bundle (zip): files vs the signed manifest
+            const ev = await (await import('../../api/evidence.js')).verifyEvidence(bytes, trust);
+            if (!ev.valid) invalid = true;
+            rows.push({ file: f, bundle: true, valid: ev.valid, reason: ev.reason, signer: ev.signer, campaign: ev.campaign, files: ev.files });
+            continue;
+          }
+          const rep = await verifyImage(bytes, policy);
           if (!rep.valid) invalid = true;
           rows.push({ file: f, signed: rep.signed, valid: rep.valid, reason: rep.reason, signatures: rep.signatures.map((s) => ({ uid: s.uid, profile: s.profile, algorithm: s.algorithm, signer: s.signer, time: s.time, coversPixelData: s.coversPixelData, valid: s.valid, reason: s.reason, location: s.location })) });
         } catch (e) {

@@ -23,7 +23,7 @@ export function CampaignsView() {
                 <td>{c.name}</td>
                 <td><Badge status={c.status} /></td>
                 <td class="num">{c.shards.done} / {c.shards.total}{c.shards.failed ? ` (${c.shards.failed} failed)` : ''}</td>
-                <td><a href={`/scorecard/${encodeURIComponent(c.id)}`}>scorecard</a> · <a href={`/gallery/${encodeURIComponent(c.id)}`}>gallery</a></td>
+                <td><a href={`/scorecard/${encodeURIComponent(c.id)}`}>scorecard</a> · <a href={`/gallery/${encodeURIComponent(c.id)}`}>gallery</a> · <a href={`/evidence/${encodeURIComponent(c.id)}`}>evidence</a></td>
               </tr>
             ))}
           </tbody>
