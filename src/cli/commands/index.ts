@@ -33,4 +33,5 @@ export const commands: CommandEntry[] = [
   { names: ['certify'], load: () => import('./certify.js') },
   { names: ['scorecard'], load: () => import('./scorecard.js') },
   { names: ['model'], load: () => import('./model.js') },
+  { names: ['worker'], load: () => import('./worker.js') },
 ];
