@@ -109,13 +109,16 @@ function newRedis(c: QueueConnection): Redis {
 export async function checkRedis(url: string, timeoutMs = 10_000): Promise<void> {
   const { url: u, ...o } = redisOptions(url);
   const r = new Redis(u, { ...o, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
-  r.on('error', () => { /* reported by connect()/ping() below */ });
+  let first: unknown;
+  r.on('error', (e) => { first ??= e; });
   try {
     await r.connect();
     await r.ping();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new MedshieldError('NETWORK', `cannot reach Redis at ${redactRedisUrl(url)}: ${code ?? oneLine(e)}`, { cause: e });
+    const cause = first ?? e;
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code && /^E[A-Z]+$/.test(code) ? code : oneLine(cause);
+    throw new MedshieldError('NETWORK', `cannot reach Redis at ${redactRedisUrl(url)}: ${why}`, { cause });
   } finally {
     r.disconnect();
   }
