@@ -33,5 +33,6 @@ export const commands: CommandEntry[] = [
   { names: ['certify'], load: () => import('./certify.js') },
   { names: ['scorecard'], load: () => import('./scorecard.js') },
   { names: ['model'], load: () => import('./model.js') },
+  { names: ['campaign'], load: () => import('./campaign.js') },
   { names: ['worker'], load: () => import('./worker.js') },
 ];

@@ -1,0 +1,162 @@
+/**
+ * Planning (issue 22, item 2): a validated spec → jobs with stable keys, and a cost estimate.
+ * - Attack jobs: one per model × attack × ε × shard; shard k covers positions [k·shardSize, (k+1)·shardSize)
+ *   of the campaign's seeded sample (`selectImages(split, limit, seed)`, as `--limit` in the CLI).
+ * - Detection jobs: one per model × detector × train attack × ε (fit and test inside the job).
+ * Each attack job's seed is derived from the campaign seed and its key (the first 4 bytes of
+ * sha256(seed + ':' + key), top bit cleared), so a job computes the same numbers wherever it runs.
+ * Detection jobs are not sharded and use the campaign seed itself, as `medshield detect --seed` does.
+ *
+ * The estimate counts forward+backward passes of one image (src/eval/cost.ts's unit) and converts them
+ * with a calibration when one is given, else with a nominal 2 ms per pass (the default model, native
+ * backend, one thread, on the development machine).
+ */
+import { createHash } from 'node:crypto';
+import { getAttack } from '../../attacks/registry.js';
+import type { GradientCalibration } from '../../eval/cost.js';
+import { round } from '../../models/metrics.js';
+import { badInput } from '../../errors.js';
+import { campaignId, resolveModelRef, specHash, type AttackEntry, type CampaignSpec, type DetectorEntry, type ModelEntry } from './spec.js';
+
+export interface JobData { dataset: string; split: 'train' | 'val' | 'test'; limit?: number }
+export interface JobModel { name: string; ref: string; sha256?: string }
+
+export interface AttackJob {
+  kind: 'attack'; key: string; campaignSeed: number; seed: number;
+  model: JobModel; data: JobData; batchSize: number;
+  attack: Omit<AttackEntry, 'eps'>; eps: number; epsText: string;
+  shard: number; range: [number, number];
+}
+
+export interface DetectJob {
+  kind: 'detect'; key: string; campaignSeed: number; seed: number;
+  model: JobModel; data: JobData; batchSize: number;
+  detector: Omit<DetectorEntry, 'eps'>; eps: number; epsText: string;
+}
+
+export type Job = AttackJob | DetectJob;
+
+export interface CampaignEstimate {
+  /** Forward+backward passes of one image, summed over all jobs. */
+  gradientPasses: number;
+  /** Forward passes (query attacks, clean predictions). */
+  forwardPasses: number;
+  gradientSecondsPerImage: number; backend: string;
+  seconds: number;
+}
+
+export interface CampaignPlan {
+  id: string; name: string; specHash: string; spec: CampaignSpec;
+  /** Images of the seeded sample (the split size when there is no limit and the split is unknown: null). */
+  sampleSize: number | null;
+  shards: number;
+  jobs: Job[];
+  estimate: CampaignEstimate;
+}
+
+/** Nominal seconds of one forward+backward pass of one image (default model, native backend, one thread). */
+export const NOMINAL_GRADIENT_SECONDS = 0.002;
+
+/** Part of a job key: letters, digits, '.', '_' and '-' only (no ':' — BullMQ job ids must not hold one). */
+export const keyPart = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+
+/** Per-job seed: the first 4 bytes of sha256(campaign seed + ':' + key), top bit cleared. */
+export function jobSeed(campaignSeed: number, key: string): number {
+  return createHash('sha256').update(`${campaignSeed}:${key}`).digest().readUInt32BE(0) & 0x7fffffff;
+}
+
+function jobModel(m: ModelEntry, baseDir?: string): JobModel {
+  return { name: m.name, ref: resolveModelRef(m.ref, baseDir), ...(m.sha256 ? { sha256: m.sha256 } : {}) };
+}
+
+/**
+ * Expand a spec into jobs. `sampleSize` is the number of images of the seeded sample: data.limit,
+ * capped by the split's size when known (`splitSize`); without a limit the split size is needed.
+ */
+export function planCampaign(spec: CampaignSpec, o: { splitSize?: number; calibration?: GradientCalibration } = {}): CampaignPlan {
+  const n = spec.data.limit !== undefined ? Math.min(spec.data.limit, o.splitSize ?? Infinity) : o.splitSize;
+  if (spec.attacks.length && n === undefined) throw badInput(`campaign '${spec.name}': data.limit is not set, so the shards need the split's size (plan with the data at hand)`);
+  const shards = n === undefined ? 0 : Math.ceil(n / spec.shardSize);
+  const data: JobData = { ...spec.data };
+  const jobs: Job[] = [];
+  for (const m of spec.models) {
+    const model = jobModel(m, spec.baseDir);
+    for (const a of spec.attacks) {
+      const { eps: epsList, ...attack } = a;
+      for (const e of epsList) {
+        for (let k = 0; k < shards; k++) {
+          const key = ['atk', keyPart(m.name), keyPart(a.name), `e${keyPart(e.text)}`, `s${String(k).padStart(4, '0')}`].join('.');
+          jobs.push({ kind: 'attack', key, campaignSeed: spec.seed, seed: jobSeed(spec.seed, key), model, data, batchSize: spec.batchSize,
+            attack, eps: e.value, epsText: e.text, shard: k, range: [k * spec.shardSize, Math.min((k + 1) * spec.shardSize, n!)] });
+        }
+      }
+    }
+    for (const d of spec.detectors) {
+      const { eps: epsList, ...detector } = d;
+      for (const e of epsList) {
+        const key = ['det', keyPart(m.name), keyPart(d.detector), keyPart(d.trainAttack), `e${keyPart(e.text)}`].join('.');
+        jobs.push({ kind: 'detect', key, campaignSeed: spec.seed, seed: spec.seed, model, data, batchSize: spec.batchSize, detector, eps: e.value, epsText: e.text });
+      }
+    }
+  }
+  const keys = new Set<string>();
+  for (const j of jobs) { if (keys.has(j.key)) throw badInput(`campaign '${spec.name}': two jobs share the key '${j.key}' (names differing only in punctuation?)`); keys.add(j.key); }
+  return {
+    id: campaignId(spec), name: spec.name, specHash: specHash(spec), spec, sampleSize: n ?? null, shards, jobs,
+    estimate: estimate(jobs, n ?? 0, o.calibration),
+  };
+}
+
+/** Passes one job costs: white-box = images × steps × restarts gradient passes; query attacks = images × budget forward passes. */
+export function jobCost(j: Job, sampleSize: number): { gradient: number; forward: number } {
+  if (j.kind === 'attack') {
+    const a = getAttack(j.attack.attack);
+    const imgs = j.range[1] - j.range[0];
+    if (a.threatModel === 'whitebox') return { gradient: imgs * (j.attack.steps ?? a.defaultSteps) * (j.attack.restarts ?? 1), forward: 2 * imgs };
+    return { gradient: 0, forward: imgs * (j.attack.maxQueries ?? a.defaultSteps) };
+  }
+  const steps = (name: string): number => j.detector.steps ?? getAttack(name).defaultSteps;
+  const fit = j.detector.fitLimit * steps(j.detector.trainAttack);
+  const test = j.detector.testAttacks.reduce((s, t) => s + sampleSize * steps(t), 0);
+  // fitting and scoring: a few feature passes per image (KD-BU: Monte-Carlo dropout, ~50 forward passes)
+  return { gradient: fit + test, forward: 50 * (j.detector.fitLimit + sampleSize * j.detector.testAttacks.length) };
+}
+
+/** A forward pass costs about a third of a forward+backward pass. */
+function estimate(jobs: Job[], sampleSize: number, cal?: GradientCalibration): CampaignEstimate {
+  let gradient = 0; let forward = 0;
+  for (const j of jobs) { const c = jobCost(j, sampleSize); gradient += c.gradient; forward += c.forward; }
+  const g = cal?.gradientSecondsPerImage ?? NOMINAL_GRADIENT_SECONDS;
+  return { gradientPasses: gradient, forwardPasses: forward, gradientSecondsPerImage: round(g, 6), backend: cal?.backend ?? 'nominal', seconds: round(g * (gradient + forward / 3), 1) };
+}
+
+/**
+ * Plan with the data and models at hand: the split's size (when data.limit is absent or larger), the
+ * weights' sha256 of every model the spec does not pin (read from its card; the jobs carry it, and a
+ * worker refuses a model that differs), and, with `calibrate`, a timed gradient pass of the first model.
+ */
+export async function prepareCampaign(spec: CampaignSpec, o: { calibrate?: boolean } = {}): Promise<CampaignPlan> {
+  const { jobModel, jobData, modelRefSha256, seededSample } = await import('./compute.js');
+  const first = spec.models[0];
+  const ref = resolveModelRef(first.ref, spec.baseDir);
+  let splitSize: number | undefined;
+  let calibration: GradientCalibration | undefined;
+  if (spec.data.limit === undefined || o.calibrate) {
+    const model = await jobModel({ name: first.name, ref, ...(first.sha256 ? { sha256: first.sha256 } : {}) });
+    const data = await jobData(spec.data, model.card);
+    splitSize = data.splits[spec.data.split].n;
+    if (o.calibrate && model.differentiable) {
+      const { calibrateGradient } = await import('../../eval/cost.js');
+      const { currentEngine } = await import('../../engine/index.js');
+      const img = seededSample(data, spec.data.split, spec.data.limit, spec.seed);
+      calibration = await calibrateGradient(model, img, currentEngine()?.backend ?? 'unknown', 16);
+    }
+  }
+  const plan = planCampaign(spec, { splitSize, calibration });
+  const pinned = new Map(spec.models.map((m) => [m.name, m.sha256 ?? modelRefSha256(resolveModelRef(m.ref, spec.baseDir)) ?? undefined]));
+  for (const j of plan.jobs) {
+    const sha = pinned.get(j.model.name);
+    if (sha && !j.model.sha256) j.model = { ...j.model, sha256: sha };
+  }
+  return plan;
+}
