@@ -37,9 +37,9 @@ import { getAttack } from '../../attacks/registry.js';
 import { MedshieldError, badArgument, oneLine } from '../../errors.js';
 import type { CampaignSpec } from './spec.js';
 import type { CampaignStore } from './store/types.js';
-import { planCampaign, type Job } from './plan.js';
+import { prepareCampaign, type CampaignPlan, type Job } from './plan.js';
 import { runJob } from './shard.js';
-import { modelRefSha256 } from './compute.js';
+import { registerCampaign } from './local.js';
 import { campaignStatus, type CampaignStatus } from './aggregate.js';
 
 /** The BullMQ queue every coordinator and worker of one deployment shares (one queue per results store). */
@@ -184,7 +184,11 @@ export interface QueueProgress {
 
 export interface QueueRunOptions {
   store: CampaignStore;
-  queueUrl: string;
+  /** redis://… or rediss://… (`queue` is accepted as its alias). */
+  queueUrl?: string;
+  queue?: string;
+  /** A plan made earlier (default: `prepareCampaign(spec)`, which pins each model's weights sha256). */
+  plan?: CampaignPlan;
   onProgress?: (p: QueueProgress) => void;
   /** Store polls for progress (default 1000 ms). */
   pollMs?: number;
@@ -208,34 +212,23 @@ async function retireFlow(queue: Queue, parentId: string): Promise<void> {
   try { await parent.remove({ removeChildren: false }); } catch { /* it aggregates harmlessly when that child ends */ }
 }
 
-/** Fill in the weights sha256 a job must find, from the model card the coordinator sees, when the spec names none. */
-function pinModels(jobs: Job[]): Job[] {
-  const seen = new Map<string, string | null>();
-  return jobs.map((j) => {
-    if (j.model.sha256 || jobTarget(j)) return j;
-    if (!seen.has(j.model.ref)) seen.set(j.model.ref, modelRefSha256(j.model.ref));
-    const sha = seen.get(j.model.ref);
-    return sha ? { ...j, model: { ...j.model, sha256: sha } } : j;
-  });
-}
-
 /**
  * Run a campaign through the queue: plan, record the campaign in the store, enqueue the jobs without a
  * stored result as the children of one flow, wait for its parent (the aggregation) while reporting
  * done/total from the store, and return the campaign's status. Workers must share `store`.
  */
 export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions): Promise<CampaignStatus> {
-  const connection = redisOptions(o.queueUrl);
-  await checkRedis(o.queueUrl);
+  const url = o.queueUrl ?? o.queue;
+  if (!url) throw badArgument('no queue given: pass a redis:// or rediss:// URL');
+  const connection = redisOptions(url);
+  await checkRedis(url);
   const t0 = performance.now();
-  const plan = planCampaign(spec);
+  const plan = o.plan ?? await prepareCampaign(spec);
   const { store } = o;
-  const now = new Date().toISOString();
-  await store.createCampaign({ id: plan.id, name: plan.name, specHash: plan.specHash, spec, jobsTotal: plan.jobs.length,
-    state: 'running', createdAt: now, updatedAt: now, seconds: 0 });
+  await registerCampaign(store, plan);
   await store.setCampaignState(plan.id, 'running');
   const done0 = await store.doneKeys(plan.id);
-  const missing = pinModels(plan.jobs.filter((j) => !done0.has(j.key)));
+  const missing = plan.jobs.filter((j) => !done0.has(j.key));
   const queue = new Queue(QUEUE_NAME, { connection, prefix: PREFIX });
   const redis = newRedis(connection);
   let parentId: string | null = null;
