@@ -23,7 +23,8 @@ const err = (s: string): void => { process.stderr.write(s + '\n'); };
 function line(e: WorkerEvent): string {
   const s = (x?: number): string => (x === undefined ? '?' : `${x.toFixed(2)} s`);
   switch (e.type) {
-    case 'done': return `done ${e.campaignId} ${e.key} ${s(e.runSeconds)} (in worker ${s(e.seconds)}, attempt ${e.attempt})`;
+    case 'done': return `done ${e.campaignId} ${e.key} ${s(e.runSeconds)} (in worker ${s(e.seconds)}, attempt ${e.attempt}`
+      + `${e.written ? '' : ', result already written by another run'})`;
     case 'skipped': return `skipped ${e.campaignId} ${e.key} (result already stored)`;
     case 'delayed': return `delayed ${e.campaignId} ${e.key} ${s(e.seconds)} (target rate limit)`;
     case 'failed': return `failed ${e.campaignId} ${e.key} attempt ${e.attempt}${e.final ? ' (final)' : ' (will retry)'}: ${e.error}`;
@@ -49,6 +50,7 @@ export async function serveWorker(o: WorkerShellOptions): Promise<void> {
           return;
         }
         lastError = '';
+        if (e.type === 'started' && !o.json) return;
         out(o.json ? JSON.stringify({ worker: w.workerId, ...e }) : `medshield worker: ${line(e)}`);
       },
     });

@@ -274,13 +274,15 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
 }
 
 export interface WorkerEvent {
-  type: 'done' | 'skipped' | 'failed' | 'delayed' | 'aggregated' | 'error';
+  type: 'started' | 'done' | 'skipped' | 'failed' | 'delayed' | 'aggregated' | 'error';
   campaignId?: string; key?: string;
   /** Wall seconds in the worker's processor, and inside runJob. */
   seconds?: number; runSeconds?: number;
   /** Epoch ms when the processor started and ended (for the benchmark's overhead figure). */
   startedAt?: number; endedAt?: number;
   attempt?: number; final?: boolean; error?: string;
+  /** done: whether this run wrote the result (false: another run of the same job had written it first). */
+  written?: boolean;
   status?: { done: number; total: number; failed: number; state: string };
 }
 
@@ -353,11 +355,12 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
       }
     }
     running.set(job.id!, { job, token });
+    emit({ type: 'started', campaignId, key: work.key, startedAt, attempt: job.attemptsMade + 1 });
     try {
       const r = await runJob(work, { store: o.store, campaignId, specHash, workerId });
       const endedAt = Date.now();
       emit({ type: r.skipped ? 'skipped' : 'done', campaignId, key: work.key, seconds: (endedAt - startedAt) / 1000,
-        runSeconds: r.seconds, startedAt, endedAt, attempt: job.attemptsMade + 1 });
+        runSeconds: r.seconds, startedAt, endedAt, attempt: job.attemptsMade + 1, written: r.written });
       return { key: work.key, written: r.written, skipped: r.skipped, seconds: r.seconds };
     } catch (e) {
       if (isRefusal(e)) throw new UnrecoverableError(oneLine(e));
