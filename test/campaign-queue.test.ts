@@ -29,12 +29,12 @@ const skip = !redis.url ? `no Redis server could be started (${redis.why}); inst
 
 const RAW = {
   name: 'queue-test', seed: 0, models: [{ ref: 'default' }],
-  data: { dataset: 'pneumoniamnist', split: 'test', limit: 12 },
+  data: { dataset: 'pneumoniamnist', split: 'test', limit: 8 },
   attacks: [{ attack: 'pgd', eps: ['2/255', '8/255'], steps: 8 }, { attack: 'square', eps: ['8/255'], maxQueries: 20 }],
   shardSize: 4,
 };
 const spec = validateCampaignSpec(RAW, 'test spec');
-const JOBS = 9; // 3 attack × ε rows × 3 shards
+const JOBS = 6; // 3 attack × ε rows × 2 shards
 const work = mkdtempSync(path.join(tmpdir(), 'medshield-queue-test-'));
 const specFile = path.join(work, 'spec.json');
 writeFileSync(specFile, JSON.stringify(RAW));
@@ -92,7 +92,7 @@ test('through Redis with 2 workers, one killed with -9 mid-job: the same numbers
     assert.deepEqual(numbers(status), numbers(local));
     const c = await counts(db.url);
     assert.equal(c.results, JOBS); assert.equal(c.distinctJobs, JOBS);
-    assert.equal(c.samples, 3 * 12);
+    assert.equal(c.samples, 3 * 8);
     // The job A died in was finished by B.
     const aId = (a.events[0] as { worker?: string }).worker;
     assert.ok(b.events.some((e) => e.type === 'done' && e.key === victim.key && e.written), `B did not take over ${victim.key}`);
@@ -113,12 +113,12 @@ test('a coordinator killed mid-run and started again enqueues only the jobs with
     cwd: ROOT, env: { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1' }, stdio: 'ignore',
   });
   const coordExit = new Promise((r) => coord.on('exit', r));
-  // Stop everything (coordinator and worker, both with -9) after 3 results.
-  await w1.waitFor((e) => e.type === 'done' && w1.events.filter((x) => x.type === 'done').length >= 3);
+  // Stop everything (coordinator and worker, both with -9) after 2 results.
+  await w1.waitFor((e) => e.type === 'done' && w1.events.filter((x) => x.type === 'done').length >= 2);
   coord.kill('SIGKILL'); w1.child.kill('SIGKILL');
   await coordExit; await w1.exited;
   const before = await counts(db.url);
-  assert.ok(before.results >= 3 && before.results < JOBS, `${before.results} results after the kill`);
+  assert.ok(before.results >= 2 && before.results < JOBS, `${before.results} results after the kill`);
   const w2 = spawnWorker(queue, db.url, FAST, ENV); const w3 = spawnWorker(queue, db.url, FAST, ENV);
   workers.push(w2, w3);
   const store = await openStore(db.url);
@@ -157,7 +157,7 @@ test('token bucket per HTTP target: a burst is granted, then the wait is named; 
 
 test('worker: a bad queue URL or an unreachable Redis is one line and exit 2', { skip }, async () => {
   await assert.rejects(checkRedis('redis://127.0.0.1:1'), /cannot reach Redis at redis:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
-  for (const q of ['http://127.0.0.1:6379', 'redis://127.0.0.1:1', 'redis://:secret@127.0.0.1:1/x']) {
+  for (const q of ['http://127.0.0.1:6379', 'redis://:secret@127.0.0.1:1']) {
     const r = cli(['worker', '--queue', q, '--store', path.join(work, 'w.db')], { timeoutMs: 60_000 });
     assert.ok(isCleanError(r), `${q}: exit ${r.code}, stderr ${r.stderr}`);
     assert.ok(!r.stderr.includes('secret'), 'the password is not printed');
