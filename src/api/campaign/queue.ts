@@ -333,6 +333,8 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
   const emit = (e: WorkerEvent): void => { try { o.onEvent?.(e); } catch { /* a printer never stops the worker */ } };
   const running = new Map<string, { job: QueueJob; token?: string }>();
   let limiter: Redis | null = null;
+  /** Campaigns found in the store, with their spec hash (checked once per campaign). */
+  const known = new Map<string, string>();
   const processor = async (job: QueueJob, token?: string): Promise<unknown> => {
     const startedAt = Date.now();
     if (job.name === 'aggregate') {
@@ -341,9 +343,12 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
       return status;
     }
     const { campaignId, specHash, job: work } = job.data as ChildData;
-    const c = await o.store.getCampaign(campaignId);
-    if (!c) throw new UnrecoverableError(`campaign ${campaignId} is not in this worker's store (${o.store.where}); one queue serves one store`);
-    if (c.specHash !== specHash) throw new UnrecoverableError(`campaign ${campaignId}: the job's spec hash differs from the stored campaign's`);
+    if (known.get(campaignId) !== specHash) {
+      const c = await o.store.getCampaign(campaignId);
+      if (!c) throw new UnrecoverableError(`campaign ${campaignId} is not in this worker's store (${o.store.where}); one queue serves one store`);
+      if (c.specHash !== specHash) throw new UnrecoverableError(`campaign ${campaignId}: the job's spec hash differs from the stored campaign's`);
+      known.set(campaignId, specHash);
+    }
     const target = jobTarget(work);
     if (target) {
       limiter ??= newRedis(connection);
