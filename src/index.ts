@@ -16,3 +16,5 @@ export { train, evaluateSplit, predictSplit, type TrainOptions } from './models/
 export { saveModel, loadModel, loadClassifier, defaultModelDir } from './models/io.js';
 export { rocAuc, accuracy, auc, classificationMetrics } from './eval/metrics.js';
 export { VERSION } from './version.js';
+// The library API: verbs over typed specs (src/api).
+export * from './api/index.js';

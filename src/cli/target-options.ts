@@ -8,7 +8,7 @@ import { parseIntArg } from './run.js';
 import type { Model } from '../models/model.js';
 import type { Target, TargetOutput } from '../attacks/target.js';
 import type { Task } from '../data/medmnist.js';
-import { badArgument } from '../errors.js';
+import { openVictim, type VictimRef } from '../api/common.js';
 
 export interface TargetCli {
   targetUrl?: string; targetOnnx?: string; targetOutput?: TargetOutput | 'auto'; targetFormat?: 'json' | 'png';
@@ -30,14 +30,15 @@ export function addTargetOptions(cmd: Command): Command {
 
 export function usesRemoteTarget(o: TargetCli): boolean { return !!(o.targetUrl || o.targetOnnx); }
 
+/** The library's VictimRef (src/api/common.ts) of these options. */
+export function victimRef(o: TargetCli): VictimRef {
+  return {
+    url: o.targetUrl, onnx: o.targetOnnx, output: o.targetOutput, format: o.targetFormat, apiKey: o.apiKey,
+    concurrency: o.concurrency, paceMs: o.paceMs, retries: o.retries, timeoutMs: o.timeoutMs,
+  };
+}
+
 /** Open the target an attack queries: HTTP, ONNX, or the loaded model (optionally label-only). */
 export async function openVictimTarget(o: TargetCli, meta: { model?: Model; inputShape?: [number, number, number]; classes?: string[]; task?: Task }): Promise<Target> {
-  if (o.targetUrl && o.targetOnnx) throw badArgument('give either --target-url or --target-onnx, not both');
-  const { openTarget } = await import('../attacks/open-target.js');
-  return openTarget({
-    url: o.targetUrl, onnx: o.targetOnnx, model: o.targetUrl || o.targetOnnx ? undefined : meta.model,
-    output: o.targetOutput, format: o.targetFormat, apiKey: o.apiKey ?? process.env.MEDSHIELD_TARGET_API_KEY,
-    concurrency: o.concurrency, paceMs: o.paceMs, retries: o.retries, timeoutMs: o.timeoutMs,
-    inputShape: meta.inputShape, classes: meta.classes, task: meta.task,
-  });
+  return openVictim(victimRef(o), meta);
 }

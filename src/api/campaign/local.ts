@@ -74,7 +74,8 @@ export async function runCampaignLocal(spec: CampaignSpec, o: LocalRunOptions): 
     }
   } finally {
     const state = finished >= total ? 'done' : failed ? 'failed' : 'planned';
-    await store.setCampaignState(plan.id, state, (performance.now() - t0) / 1000);
+    // a run that found nothing to do leaves the recorded wall time alone
+    await store.setCampaignState(plan.id, state, ran ? (performance.now() - t0) / 1000 : 0);
   }
   return campaignStatus(store, plan.id);
 }

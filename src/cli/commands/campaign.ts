@@ -7,7 +7,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { progress } from '../progress.js';
+import { progress, type Progress } from '../progress.js';
 import { badArgument, unsupported } from '../../errors.js';
 import * as C from '../../api/campaign/index.js';
 
@@ -51,19 +51,28 @@ export default function register(program: Command): void {
       try {
         let status: C.CampaignStatus;
         if (o.queue) {
-          const q = await import(['..', '..', 'api', 'campaign', 'queue.js'].join('/')).catch(() => null) as { runCampaignOnQueue?: (...a: unknown[]) => Promise<C.CampaignStatus> } | null;
-          if (!q?.runCampaignOnQueue) throw unsupported('--queue is not available in this build (run without --queue to run in process)');
-          status = await q.runCampaignOnQueue(s, { queue: o.queue, store, json: o.json });
+          const file = new URL('../../api/campaign/queue.js', import.meta.url);
+          if (!existsSync(file)) throw unsupported('--queue is not available in this build (run without --queue to run in process)');
+          const q = await import(file.href) as { runCampaignOnQueue: (spec: C.CampaignSpec, o: object) => Promise<C.CampaignStatus> };
+          let bar: Progress | null = null;
+          try {
+            status = await q.runCampaignOnQueue(s, { queue: o.queue, store, json: o.json, onProgress: (p: { done: number; total: number; failed?: number }) => {
+              bar ??= progress(`campaign ${C.campaignId(s)} (queue)`, p.total);
+              bar.update(p.done, p.failed ? { failed: p.failed } : undefined);
+            } });
+          } finally { (bar as Progress | null)?.stop(); }
         } else {
           await startEngine(o);
           const plan = await C.prepareCampaign(s);
-          const bar = progress(`campaign ${plan.id}`, plan.jobs.length);
+          // the bar counts this run's jobs (a resumed campaign's earlier jobs would make the ETA too hopeful)
+          const done = (await store.doneKeys(plan.id)).size;
+          const bar = progress(`campaign ${plan.id}${done ? ` (${done} of ${plan.jobs.length} jobs already done)` : ''}`, plan.jobs.length - done);
           const ac = new AbortController();
           const stop = (): void => { ac.abort(); bar.log('medshield: stopping after the running job (re-run to resume)'); };
           process.once('SIGINT', stop);
           try {
             status = await C.runCampaignLocal(s, { store, plan, signal: ac.signal, maxJobs: o.maxJobs,
-              onProgress: (p) => bar.update(p.done, p.job ? { job: p.job, at: `${Math.round((p.fraction ?? 0) * 100)}%` } : undefined),
+              onProgress: (p) => bar.update(p.done - done, p.job ? { job: p.job, at: `${Math.round((p.fraction ?? 0) * 100)}%` } : undefined),
               onJob: (j, _r, e) => { if (e) bar.log(`medshield: job ${j.key} failed: ${e instanceof Error ? e.message : String(e)}`); } });
           } finally { bar.stop(); process.off('SIGINT', stop); }
         }

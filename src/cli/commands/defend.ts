@@ -12,15 +12,9 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import type { SplitName } from '../../data/dataset.js';
-import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
-import { loadModel } from '../../models/io.js';
-import { getAttack } from '../../attacks/registry.js';
-import { parseEpsilonList, checkEpsilon } from '../../attacks/epsilon.js';
+import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
 import type { Norm } from '../../attacks/types.js';
-import { selectImages } from '../../eval/images.js';
-import { DEFENCE_NAMES, parseDefenceList } from '../../defences/registry.js';
-import { evaluateDefences, NON_ADAPTIVE_NOTE } from '../../eval/defences.js';
-import { badArgument, unsupported } from '../../errors.js';
+import { defend, defendText, DEFENCE_NAMES } from '../../api/defend.js';
 import { progress, note } from '../progress.js';
 
 interface DefendCli extends CommonOptions, DataCli {
@@ -42,42 +36,12 @@ export default function register(program: Command): void {
     .option('--batch-size <n>', 'images per attack batch', parseIntArg('--batch-size', 1, 65536), 128)
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: DefendCli) => {
-      if (!o.defence?.length) throw badArgument(`give at least one --defence (${DEFENCE_NAMES().join(', ')}, e.g. jpeg:q=75)`);
-      const defences = o.defence.flatMap(parseDefenceList);
-      const attacks = [...new Set(o.attacks.split(',').map((a) => a.trim()).filter(Boolean))].map(getAttack);
-      if (!attacks.length) throw badArgument('--attacks needs at least one attack name');
-      for (const a of attacks) {
-        if (a.threatModel !== 'whitebox') throw unsupported(`defend crafts adversarial examples white-box on the undefended model; '${a.name}' is a ${a.threatModel} attack`);
-        if (o.norm && !a.norms.includes(o.norm)) throw unsupported(`attack '${a.name}' does not support the ${o.norm} norm (choose ${a.norms.join(', ')})`);
-      }
-      const epsList = parseEpsilonList(o.eps);
       await startEngine(o);
-      const model = await loadModel(o.model);
-      if (!model.differentiable) throw unsupported(`defend crafts white-box attacks and needs gradients; '${o.model}' is a forward-only (ONNX) model`);
-      const data = await loadDataFor(o, model.card, { split: o.split });
-      const split = data.splits[o.split];
-      const d = split.height * split.width * split.channels;
-      for (const a of attacks) for (const e of epsList) checkEpsilon(e.value, o.norm ?? (a.norms.includes('linf') ? 'linf' : a.defaultNorm), d, e.text);
-      const images = selectImages(split, o.limit, o.seed);
-      const total = attacks.length * epsList.length * images.n;
-      const bar = progress('defend', total);
-      note(`note: ${NON_ADAPTIVE_NOTE}`);
-      let rows;
-      try {
-        rows = await evaluateDefences(model, images, defences, attacks, epsList, {
-          seed: o.seed, steps: o.steps, norm: o.norm, batchSize: o.batchSize,
-          onProgress: (ai, ei, done, t) => bar.update(Math.round(((ai * epsList.length + ei) + done / t) * images.n), { attack: attacks[ai].name, eps: epsList[Math.min(ei, epsList.length - 1)].text }),
-        });
-      } finally {
-        bar.stop();
-      }
-      if (o.json) return printJson(withImageSet(rows, data));
-      process.stdout.write(`${model.card.name} on ${data.name}/${o.split} (n=${images.n}), non-adaptive:\n`);
-      const width = Math.max(7, ...rows.map((r) => r.defence.length));
-      process.stdout.write(`  ${'defence'.padEnd(width)}  attack    norm  ε        clean   robust\n`);
-      for (const r of rows) {
-        const epsText = epsList.find((e) => e.value === r.eps)?.text ?? String(r.eps);
-        process.stdout.write(`  ${r.defence.padEnd(width)}  ${r.attack.padEnd(8)}  ${r.norm.padEnd(4)}  ${epsText.padEnd(7)}  ${r.cleanAccuracy.toFixed(4)}  ${r.robustAccuracy.toFixed(4)}\n`);
-      }
+      const r = await defend({
+        model: o.model, defences: o.defence ?? [], attacks: o.attacks, eps: o.eps, steps: o.steps, norm: o.norm, batchSize: o.batchSize, seed: o.seed,
+        data: { dataset: o.dataset, split: o.split, limit: o.limit, dataDir: o.dataDir, splitRatios: o.splitRatios, splitSeed: o.splitSeed, skipBad: o.skipBad },
+      }, { progress, onNote: note });
+      if (o.json) return printJson(r.json);
+      process.stdout.write(defendText(r));
     }));
 }

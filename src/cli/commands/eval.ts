@@ -1,11 +1,11 @@
+/** `medshield eval`: a shell over the library's `evaluate` verb (src/api/evaluate.ts). */
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { limitSplit, type SplitName } from '../../data/dataset.js';
-import { addImageSetOptions, DATASET_HELP, loadDataFor, withImageSet, type DataCli } from '../data-options.js';
-import { loadDifferentiableModel } from '../../models/onnx.js';
-import { evaluateSplit } from '../../models/train.js';
-import { round } from '../../eval/metrics.js';
+import type { SplitName } from '../../data/dataset.js';
+import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
+import { evaluate } from '../../api/evaluate.js';
+import { note } from '../progress.js';
 import { parseIntArg } from '../run.js';
 
 interface EvalCli extends CommonOptions, DataCli { model?: string; split: SplitName; limit?: number }
@@ -19,12 +19,11 @@ export default function register(program: Command): void {
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
     .action(action(async (o: EvalCli) => {
       await startEngine(o);
-      const model = await loadDifferentiableModel(o.model);
-      const data = await loadDataFor(o, model.card, { split: o.split });
-      const split = limitSplit(data.splits[o.split], o.limit);
-      const r = await evaluateSplit(model, split);
-      const out = { dataset: data.name, split: o.split, n: r.n, accuracy: round(r.accuracy), auc: round(r.auc) };
-      if (o.json) return printJson(withImageSet(out, data));
-      process.stdout.write(`${model.card.name} on ${data.name}/${o.split} (n=${r.n}): accuracy ${out.accuracy.toFixed(4)}, AUC ${out.auc.toFixed(4)}\n`);
+      const r = await evaluate({
+        model: o.model,
+        data: { dataset: o.dataset, split: o.split, head: o.limit, dataDir: o.dataDir, splitRatios: o.splitRatios, splitSeed: o.splitSeed, skipBad: o.skipBad },
+      }, { onNote: note });
+      if (o.json) return printJson(r.json);
+      process.stdout.write(`${r.model} on ${r.dataset}/${r.split} (n=${r.n}): accuracy ${r.accuracy.toFixed(4)}, AUC ${r.auc.toFixed(4)}\n`);
     }));
 }
