@@ -1,5 +1,9 @@
-/** `medshield worker --queue redis://… --store postgres://…` — run campaign jobs from the queue (src/worker). */
-import type { Command } from 'commander';
+/**
+ * `medshield worker --queue redis://… --store postgres://…` — run campaign jobs from the queue (src/worker).
+ * The URLs can come from MEDSHIELD_QUEUE_URL and MEDSHIELD_STORE_URL instead, which keeps passwords out of
+ * the process list (a systemd EnvironmentFile, a compose `environment:`).
+ */
+import { Option, type Command } from 'commander';
 import { action, parseFloatArg, parseIntArg, startEngine, withCommon, type CommonOptions } from '../run.js';
 import { serveWorker } from '../../worker/index.js';
 
@@ -9,8 +13,10 @@ interface WorkerOpts extends CommonOptions {
 
 export default function register(program: Command): void {
   withCommon(program.command('worker').description('run campaign jobs from a Redis queue (BullMQ) into the shared results store, until SIGTERM')
-    .requiredOption('--queue <url>', 'Redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS (CA file in MEDSHIELD_REDIS_CA)')
-    .requiredOption('--store <url>', 'the results store the coordinator uses: postgres://… (sqlite:/path.db on one machine)')
+    .addOption(new Option('--queue <url>', 'Redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS (CA file in MEDSHIELD_REDIS_CA)')
+      .env('MEDSHIELD_QUEUE_URL').makeOptionMandatory())
+    .addOption(new Option('--store <url>', 'the results store the coordinator uses: postgres://… (sqlite:/path.db on one machine)')
+      .env('MEDSHIELD_STORE_URL').makeOptionMandatory())
     .option('--concurrency <n>', 'jobs run at once by this process (default 1; use --threads for parallelism inside a job)', parseIntArg('--concurrency', 1, 64), 1)
     .option('--lock-ms <ms>', 'job lock duration: a dead worker\'s job is taken over after it (default 300000)', parseIntArg('--lock-ms', 1000, 86_400_000))
     .option('--stall-ms <ms>', 'how often this worker looks for stalled jobs (default 30000)', parseIntArg('--stall-ms', 1000, 3_600_000))
