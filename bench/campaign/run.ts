@@ -46,14 +46,15 @@ function rng(seed: number): () => number {
 /**
  * Modelled wall time of `jobs` shards on `w` workers: serial part + FIFO list scheduling (each free
  * worker takes the next shard, as BullMQ hands them out) of shard times drawn from the measured ones,
- * each plus the per-shard overhead; median of 25 draws. Speedup = the same shards' time on 1 worker / it.
+ * each plus the per-shard overhead; median of 25 draws. Speedup = the same shards run back to back in one
+ * process without a queue (Σ shard times: no overhead, no coordinator) / that wall time.
  */
 export function modelSpeedup(shardSeconds: number[], overheadS: number, serialS: number, jobs: number, w: number): number {
   const rand = rng(jobs * 7919 + w);
   const runs: number[] = [];
   for (let k = 0; k < 25; k++) {
     const t = Array.from({ length: jobs }, () => shardSeconds[Math.floor(rand() * shardSeconds.length)] + overheadS);
-    const one = serialS + t.reduce((s, x) => s + x, 0);
+    const one = t.reduce((s, x) => s + x - overheadS, 0);
     const free = new Float64Array(Math.min(w, jobs));
     for (const x of t) { let i = 0; for (let j = 1; j < free.length; j++) if (free[j] < free[i]) i = j; free[i] += x; }
     runs.push(one / (serialS + Math.max(...free)));

@@ -177,8 +177,10 @@ const isRefusal = (e: unknown): boolean => e instanceof MedshieldError
   && ['MISMATCH', 'CHECKSUM', 'BAD_INPUT', 'BAD_ARGUMENT', 'NOT_FOUND', 'UNSUPPORTED'].includes(e.code);
 
 export interface QueueProgress {
-  /** Jobs with a stored result, jobs failed for good, jobs in the campaign, jobs this run enqueued. */
+  /** Jobs with a stored result, failed jobs without one, jobs in the campaign, jobs this run enqueued. */
   done: number; failed: number; total: number; enqueued: number;
+  /** Workers connected to the queue now. */
+  workers: number;
   elapsedSeconds: number;
 }
 
@@ -256,10 +258,12 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
     }
     const total = plan.jobs.length;
     for (;;) {
-      const done = (await store.doneKeys(plan.id)).size;
-      const failed = (await store.failures(plan.id)).length;
+      const keys = await store.doneKeys(plan.id);
+      const done = keys.size;
+      const failed = (await store.failures(plan.id)).filter((f) => !keys.has(f.jobKey)).length;
       const state = parentId ? await queue.getJobState(parentId) : 'completed';
-      o.onProgress?.({ done, failed, total, enqueued: missing.length, elapsedSeconds: (performance.now() - t0) / 1000 });
+      const workers = await queue.getWorkersCount().catch(() => 0);
+      o.onProgress?.({ done, failed, total, enqueued: missing.length, workers, elapsedSeconds: (performance.now() - t0) / 1000 });
       if (state === 'completed' || state === 'failed' || (state === 'unknown' && done >= total)) break;
       if (o.signal?.aborted) throw new MedshieldError('INTERNAL', `stopped waiting for campaign ${plan.id}; its jobs stay queued (re-run to resume)`);
       await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
