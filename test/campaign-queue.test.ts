@@ -105,7 +105,7 @@ test('through Redis with 2 workers, one killed with -9 mid-job: the same numbers
   }
 });
 
-test('a coordinator killed mid-run and started again enqueues only the jobs without a result', { skip }, async () => {
+test('a coordinator killed mid-run and started again enqueues only the jobs without a result; a wrong model sha256 is refused once', { skip }, async () => {
   const db = await freshDatabase(postgres.url!, 'queue'); drops.push(db.drop);
   const queue = await freshQueue(redis.url!, 12);
   const w1 = spawnWorker(queue, db.url, FAST, ENV); workers.push(w1);
@@ -135,6 +135,16 @@ test('a coordinator killed mid-run and started again enqueues only the jobs with
     assert.equal(rewritten.length, JOBS - before.results);
     for (const k of Object.keys(before.workers)) assert.ok(!rewritten.includes(k), `${k} was computed again`);
     for (const k of Object.keys(before.workers)) assert.equal(after.workers[k], before.workers[k]);
+    // A model whose weights differ from the spec's sha256 is refused once, recorded, not retried.
+    const wrong = validateCampaignSpec({ ...RAW, name: 'queue-test-sha', models: [{ ref: 'default', sha256: 'ab'.repeat(32) }],
+      attacks: [{ attack: 'pgd', eps: ['8/255'], steps: 2 }], data: { ...RAW.data, limit: 4 } }, 'test spec');
+    const refused = await runCampaignOnQueue(wrong, { store, queueUrl: queue, pollMs: 500 });
+    assert.equal(refused.status, 'failed');
+    assert.deepEqual(refused.shards, { total: 1, done: 0, failed: 1 });
+    const f = await store.failures(refused.id);
+    assert.equal(f.length, 1); assert.equal(f[0].attempts, 1);
+    assert.match(f[0].error, /weights sha256 .* the campaign expects abababababab/);
+    assert.ok([...w2.events, ...w3.events].some((e) => e.type === 'failed' && e.final && /sha256/.test(e.error ?? '')));
   } finally {
     await store.close();
     await Promise.all([stopWorker(w2), stopWorker(w3)]);
