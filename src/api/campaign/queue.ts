@@ -242,6 +242,8 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
       parentId = `${plan.id}.${nonce}.aggregate`;
       const attempts = o.attempts ?? QUEUE_DEFAULTS.attempts;
       const backoff = { type: 'exponential', delay: o.backoffMs ?? QUEUE_DEFAULTS.backoffMs };
+      // Remember the flow before adding it: a coordinator killed in between leaves nothing a re-run would not retire.
+      await redis.set(flowKey(plan.id), parentId, 'EX', 30 * DAY_S);
       const producer = new FlowProducer({ connection, prefix: PREFIX });
       try {
         await producer.add({
@@ -254,7 +256,6 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
           })),
         });
       } finally { await producer.close(); }
-      await redis.set(flowKey(plan.id), parentId, 'EX', 30 * DAY_S);
     }
     const total = plan.jobs.length;
     for (;;) {
