@@ -7,13 +7,13 @@
  * once every child has finished, aggregates the campaign's state from the store.
  *
  * Reliability (BullMQ docs, "Stalled jobs", "Retrying failing jobs", "Flows"):
- * - a worker holds a lock on its job for `lockDurationMs` (default 5 min), renewed every half of it while
- *   its event loop runs; a worker killed with -9 stops renewing, and the stalled-job check (every
- *   `stalledIntervalMs`, default 30 s, by any worker) moves the job back to the wait list, so another worker
- *   picks it up within lockDuration + stalledInterval. A job found stalled more than `maxStalledCount`
- *   (default 2) times fails. The lock is long because one synchronous step of a native kernel can hold
- *   the event loop for seconds on a loaded machine, and a lock that expires under a live worker makes two
- *   workers run the same job (harmless — results are written once — but wasted);
+ * - a worker holds a lock on its job for `lockDurationMs` (default 60 s). A job's computation is
+ *   synchronous for long stretches (native kernels; a whole shard may not yield), so BullMQ's own renewal
+ *   timer on the main thread cannot be relied on: a small thread of the worker (its own Redis connection)
+ *   renews the lock every third of its duration while the job runs, whatever the main thread does. A worker
+ *   killed with -9 stops renewing, and the stalled-job check (every `stalledIntervalMs`, default 30 s, by any
+ *   worker) moves its job back to the wait list, so another worker picks it up within lockDuration +
+ *   stalledInterval. A job found stalled more than `maxStalledCount` (default 2) times fails;
  * - a job that throws is retried `attempts` times (default 3) with exponential backoff from `backoffMs`
  *   (default 5 s: 5, 10, 20 s…); a job refused for good (weights sha256 differs from the job's, the
  *   campaign is not in this worker's store, a bad spec) fails at once (UnrecoverableError), and every failed
@@ -29,6 +29,8 @@
  * delayed (not counted as an attempt) for the time the bucket needs to refill.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { Worker as Thread } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DelayedError, FlowProducer, Job as QueueJob, Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -48,7 +50,7 @@ export const QUEUE_NAME = 'medshield-campaign';
 const PREFIX = 'medshield';
 
 export const QUEUE_DEFAULTS = {
-  lockDurationMs: 300_000,
+  lockDurationMs: 60_000,
   stalledIntervalMs: 30_000,
   maxStalledCount: 2,
   attempts: 3,
@@ -313,6 +315,46 @@ export interface CampaignWorker {
   release(): Promise<void>;
 }
 
+/**
+ * The lock keeper: a thread with its own Redis connection that extends the locks of the jobs this worker
+ * runs (BullMQ's extendLock script: the lock is extended only while it still holds our token, and the job
+ * leaves the stalled candidates), so a job whose computation blocks the main thread keeps its lock.
+ */
+const KEEPER = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { Redis } = require(w.ioredis);
+const r = new Redis(w.url, w.opts);
+r.on('error', () => {});
+r.on('ready', () => parentPort.postMessage('ready'));
+const held = new Map();
+const SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); "
+  + "redis.call('SREM', KEYS[2], ARGV[3]); return 1 end return 0";
+const base = w.prefix + ':' + w.queue + ':';
+const timer = setInterval(() => {
+  for (const [id, token] of held) r.eval(SCRIPT, 2, base + id + ':lock', base + 'stalled', token, w.lockMs, id).catch(() => {});
+}, w.everyMs);
+parentPort.on('message', (m) => {
+  if (m.op === 'hold') held.set(m.id, m.token);
+  else if (m.op === 'drop') held.delete(m.id);
+  else { clearInterval(timer); r.disconnect(); parentPort.close(); }
+});`;
+
+async function lockKeeper(c: QueueConnection, lockMs: number): Promise<Thread> {
+  const { url, ...opts } = c;
+  const t = new Thread(KEEPER, { eval: true, workerData: {
+    ioredis: createRequire(import.meta.url).resolve('ioredis'), url, opts, prefix: PREFIX, queue: QUEUE_NAME, lockMs,
+    everyMs: Math.max(500, Math.floor(lockMs / 3)),
+  } });
+  t.unref();
+  // Start taking jobs once the keeper is connected (or after 30 s: BullMQ's own renewal still runs).
+  await new Promise<void>((resolve) => {
+    const done = (): void => { clearTimeout(timer); resolve(); };
+    const timer = setTimeout(done, 30_000);
+    t.once('message', done); t.once('error', done);
+  });
+  return t;
+}
+
 /** The parent of a flow: every child has ended; set the campaign's state from the store. */
 async function aggregate(store: CampaignStore, job: QueueJob<ParentData>): Promise<WorkerEvent['status']> {
   const { campaignId } = job.data;
@@ -337,6 +379,8 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
   const workerId = o.workerId ?? `${hostname()}:${process.pid}`;
   const emit = (e: WorkerEvent): void => { try { o.onEvent?.(e); } catch { /* a printer never stops the worker */ } };
   const running = new Map<string, { job: QueueJob; token?: string }>();
+  const lockMs = o.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs;
+  const keeper = await lockKeeper(connection, lockMs);
   let limiter: Redis | null = null;
   /** Campaigns found in the store, with their spec hash (checked once per campaign). */
   const known = new Map<string, string>();
@@ -365,6 +409,7 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
       }
     }
     running.set(job.id!, { job, token });
+    keeper.postMessage({ op: 'hold', id: job.id, token });
     emit({ type: 'started', campaignId, key: work.key, startedAt, attempt: job.attemptsMade + 1 });
     try {
       const r = await runJob(work, { store: o.store, campaignId, specHash, workerId });
@@ -375,11 +420,11 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
     } catch (e) {
       if (isRefusal(e)) throw new UnrecoverableError(oneLine(e));
       throw e;
-    } finally { running.delete(job.id!); }
+    } finally { running.delete(job.id!); keeper.postMessage({ op: 'drop', id: job.id }); }
   };
   const worker = new Worker(QUEUE_NAME, processor, {
     connection, prefix: PREFIX, name: workerId, autorun: false, concurrency: o.concurrency ?? 1,
-    lockDuration: o.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
+    lockDuration: lockMs,
     stalledInterval: o.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
     maxStalledCount: o.maxStalledCount ?? QUEUE_DEFAULTS.maxStalledCount,
   });
@@ -394,10 +439,13 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
   await worker.waitUntilReady();
   return {
     workerId, stopped,
-    close: async () => { await worker.close(); limiter?.disconnect(); },
+    close: async () => { await worker.close(); limiter?.disconnect(); keeper.postMessage({ op: 'stop' }); },
     release: async () => {
-      for (const { job, token } of running.values()) await job.moveToWait(token).catch(() => undefined);
-      await worker.close(true); limiter?.disconnect();
+      if (!running.size) { await worker.close(); } else {
+        for (const { job, token } of running.values()) await job.moveToWait(token).catch(() => undefined);
+        await worker.close(true);
+      }
+      limiter?.disconnect(); keeper.postMessage({ op: 'stop' });
     },
   };
 }

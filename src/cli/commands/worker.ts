@@ -18,7 +18,7 @@ export default function register(program: Command): void {
     .addOption(new Option('--store <url>', 'the results store the coordinator uses: postgres://… (sqlite:/path.db on one machine)')
       .env('MEDSHIELD_STORE_URL').makeOptionMandatory())
     .option('--concurrency <n>', 'jobs run at once by this process (default 1; use --threads for parallelism inside a job)', parseIntArg('--concurrency', 1, 64), 1)
-    .option('--lock-ms <ms>', 'job lock duration: a dead worker\'s job is taken over after it (default 300000)', parseIntArg('--lock-ms', 1000, 86_400_000))
+    .option('--lock-ms <ms>', 'job lock duration: a dead worker\'s job is taken over after it (default 60000)', parseIntArg('--lock-ms', 1000, 86_400_000))
     .option('--stall-ms <ms>', 'how often this worker looks for stalled jobs (default 30000)', parseIntArg('--stall-ms', 1000, 3_600_000))
     .option('--target-rate <q/s>', 'queries per second to one HTTP target, over all workers (default 20)', parseFloatArg('--target-rate', 0.001, 1e6))
     .option('--target-burst <q>', 'token bucket size for --target-rate (default 60 s of queries)', parseIntArg('--target-burst', 1, 1e9)))
