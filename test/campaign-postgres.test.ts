@@ -25,8 +25,11 @@ function serverUrl(): { url: string | null; why: string } {
 }
 
 const srv = serverUrl();
-const skip = srv.url ? false : `no PostgreSQL server could be started (${srv.why}); install Debian's postgresql or set MEDSHIELD_PG_URL`;
-let dbUrl = ''; let dbName = '';
+const skip = srv.url
+  ? false
+  : `no PostgreSQL server could be started (${srv.why}); install Debian's postgresql or set MEDSHIELD_PG_URL`;
+let dbUrl = '';
+let dbName = '';
 const dir = mkdtempSync(path.join(tmpdir(), 'medshield-campaign-pg-'));
 
 const SPEC = `name: pg-small
@@ -42,18 +45,26 @@ before(async () => {
   if (skip) return;
   dbName = `medshield_test_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: srv.url! });
-  await admin.connect(); await admin.query(`CREATE DATABASE ${dbName}`); await admin.end();
-  const u = new URL(srv.url!); u.pathname = `/${dbName}`; dbUrl = u.toString();
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const u = new URL(srv.url!);
+  u.pathname = `/${dbName}`;
+  dbUrl = u.toString();
   await initEngine({ threads: 1 });
 });
 after(async () => {
   rmSync(dir, { recursive: true, force: true });
   if (skip || !dbName) return;
   const admin = new pg.Client({ connectionString: srv.url! });
-  await admin.connect(); await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`); await admin.end();
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
 });
 
-test('PostgreSQL store: resume after one job; two racing runners write each result once; same numbers as SQLite; CLI reads it', { skip }, async () => {
+test('PostgreSQL store: resume after one job; two racing runners write each result once; same numbers as SQLite; CLI reads it', {
+  skip,
+}, async () => {
   const spec = C.parseCampaignSpec(SPEC);
   const store = await C.openStore(dbUrl);
   try {
@@ -86,8 +97,12 @@ test('PostgreSQL store: resume after one job; two racing runners write each resu
     try {
       const l = await C.runCampaignLocal(spec, { store: lite });
       assert.deepEqual(l.results, final.results);
-    } finally { await lite.close(); }
-  } finally { await store.close(); }
+    } finally {
+      await lite.close();
+    }
+  } finally {
+    await store.close();
+  }
   const st = cli(['campaign', 'status', C.campaignId(spec), '--store', dbUrl, '--json']);
   assert.equal(st.code, 0, st.stderr);
   assert.equal(JSON.parse(st.stdout).shards.done, 4);

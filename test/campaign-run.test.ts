@@ -48,19 +48,41 @@ before(async () => {
   spec = await C.loadCampaignSpec(specFile);
   store = await C.openStore(undefined, specFile);
 });
-after(async () => { await store?.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => {
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test('interrupted after two jobs, re-run: only the missing jobs run, no row twice; the status object has the issue fields', async () => {
   const ac = new AbortController();
   const first: string[] = [];
-  const s1 = await C.runCampaignLocal(spec, { store, signal: ac.signal, onJob: (j, r, e) => { assert.ifError(e); first.push(j.key); if (first.length === 2) ac.abort(); } });
+  const s1 = await C.runCampaignLocal(spec, {
+    store,
+    signal: ac.signal,
+    onJob: (j, r, e) => {
+      assert.ifError(e);
+      first.push(j.key);
+      if (first.length === 2) ac.abort();
+    },
+  });
   assert.equal(first.length, 2);
   assert.equal(s1.status, 'planned');
   assert.deepEqual(s1.shards, { total: 5, done: 2, failed: 0 });
   const second: string[] = [];
-  status = await C.runCampaignLocal(spec, { store, onJob: (j, r, e) => { assert.ifError(e); assert.ok(r?.written); second.push(j.key); } });
+  status = await C.runCampaignLocal(spec, {
+    store,
+    onJob: (j, r, e) => {
+      assert.ifError(e);
+      assert.ok(r?.written);
+      second.push(j.key);
+    },
+  });
   const plan = C.planCampaign(spec);
-  assert.deepEqual([...first, ...second].sort(), plan.jobs.map((j) => j.key).sort(), 'each job ran exactly once over the two runs');
+  assert.deepEqual(
+    [...first, ...second].sort(),
+    plan.jobs.map((j) => j.key).sort(),
+    'each job ran exactly once over the two runs',
+  );
   assert.equal(status.status, 'done');
   assert.deepEqual(status.shards, { total: 5, done: 5, failed: 0 });
   const third: string[] = [];
@@ -71,8 +93,11 @@ test('interrupted after two jobs, re-run: only the missing jobs run, no row twic
   assert.equal(status.id, C.campaignId(spec));
   assert.equal(status.results.length, 2);
   for (const r of status.results) {
-    for (const k of ['model', 'attack', 'eps', 'n', 'cleanAccuracy', 'robustAccuracy', 'attackSuccessRate']) assert.ok(k in r, k);
-    assert.equal(r.n, 16); assert.equal(r.eps, 8 / 255); assert.equal(r.model, 'default');
+    for (const k of ['model', 'attack', 'eps', 'n', 'cleanAccuracy', 'robustAccuracy', 'attackSuccessRate'])
+      assert.ok(k in r, k);
+    assert.equal(r.n, 16);
+    assert.equal(r.eps, 8 / 255);
+    assert.equal(r.model, 'default');
   }
   assert.equal(status.detection.length, 1);
   for (const k of ['model', 'detector', 'attack', 'eps', 'auc', 'tprAt5Fpr']) assert.ok(k in status.detection[0], k);
@@ -83,39 +108,81 @@ test('interrupted after two jobs, re-run: only the missing jobs run, no row twic
   assert.equal(samples.total, 32);
   assert.equal(new Set(samples.rows.map((s) => s.sampleKey)).size, 32);
   assert.equal(await store.putResult(rows[0]), false);
-  for (const r of rows) { assert.equal(r.specHash, status.specHash); assert.ok(r.backend && r.workerId && r.medshieldVersion); }
+  for (const r of rows) {
+    assert.equal(r.specHash, status.specHash);
+    assert.ok(r.backend && r.workerId && r.medshieldVersion);
+  }
   const flipped = await C.campaignSamples(store, status.id, { attack: 'pgd', eps: 8 / 255, flipped: true, limit: 2 });
-  assert.ok(flipped.total > 0 && flipped.rows.length <= 2 && flipped.rows.every((s) => s.success && s.attack === 'pgd'));
+  assert.ok(
+    flipped.total > 0 && flipped.rows.length <= 2 && flipped.rows.every((s) => s.success && s.attack === 'pgd'),
+  );
   const img = await C.sampleImages(store, status.id, flipped.rows[0].sampleKey);
-  assert.ok(img && img.clean.subarray(1, 4).toString() === 'PNG' && img.adversarial.subarray(1, 4).toString() === 'PNG');
+  assert.ok(
+    img && img.clean.subarray(1, 4).toString() === 'PNG' && img.adversarial.subarray(1, 4).toString() === 'PNG',
+  );
 });
 
 test('numbers equal the direct computations (attack on the whole sample for FGSM, per shard for PGD, evaluateDetection for KD+BU)', async () => {
   assert.ok(status, 'needs the run above');
-  const model = await loadModel('default') as DifferentiableModel;
+  const model = (await loadModel('default')) as DifferentiableModel;
   const data = await loadDataset('pneumoniamnist');
   const img = selectImages(data.splits.test, 16, 0);
-  const fgsm = (await evaluateAttack(model, img, getAttack('fgsm'), { eps: 8 / 255, norm: 'linf', criterion: { kind: 'untargeted' }, label: 'all', seed: 0 })).summary;
+  const fgsm = (
+    await evaluateAttack(model, img, getAttack('fgsm'), {
+      eps: 8 / 255,
+      norm: 'linf',
+      criterion: { kind: 'untargeted' },
+      label: 'all',
+      seed: 0,
+    })
+  ).summary;
   const row = status.results.find((r) => r.attack === 'fgsm')!;
-  assert.deepEqual([row.cleanAccuracy, row.robustAccuracy, row.attackSuccessRate], [fgsm.cleanAccuracy, fgsm.robustAccuracy, fgsm.attackSuccessRate]);
+  assert.deepEqual(
+    [row.cleanAccuracy, row.robustAccuracy, row.attackSuccessRate],
+    [fgsm.cleanAccuracy, fgsm.robustAccuracy, fgsm.attackSuccessRate],
+  );
   // PGD: the same library call per shard, with the job's derived seed
   const plan = C.planCampaign(spec);
-  let clean = 0; let robust = 0; let attacked = 0; let succ = 0;
+  let clean = 0;
+  let robust = 0;
+  let attacked = 0;
+  let succ = 0;
   for (const j of plan.jobs) {
     if (j.kind !== 'attack' || j.attack.name !== 'pgd') continue;
-    const ev = await evaluateAttack(model, sliceImages(img, j.range), getAttack('pgd'), { eps: j.eps, norm: 'linf', criterion: { kind: 'untargeted' }, label: 'all', steps: 4, seed: j.seed });
-    clean += Math.round(ev.summary.cleanAccuracy * ev.summary.n); robust += ev.records.filter((r, i) => r.adversarialPrediction === r.label && i >= 0).length;
-    attacked += ev.summary.attacked; succ += ev.records.filter((r) => r.success).length;
+    const ev = await evaluateAttack(model, sliceImages(img, j.range), getAttack('pgd'), {
+      eps: j.eps,
+      norm: 'linf',
+      criterion: { kind: 'untargeted' },
+      label: 'all',
+      steps: 4,
+      seed: j.seed,
+    });
+    clean += Math.round(ev.summary.cleanAccuracy * ev.summary.n);
+    robust += ev.records.filter((r, i) => r.adversarialPrediction === r.label && i >= 0).length;
+    attacked += ev.summary.attacked;
+    succ += ev.records.filter((r) => r.success).length;
   }
   const pgd = status.results.find((r) => r.attack === 'pgd')!;
-  assert.deepEqual([pgd.cleanAccuracy, pgd.robustAccuracy, pgd.attackSuccessRate], [round(clean / 16), round(robust / 16), round(succ / attacked)]);
+  assert.deepEqual(
+    [pgd.cleanAccuracy, pgd.robustAccuracy, pgd.attackSuccessRate],
+    [round(clean / 16), round(robust / 16), round(succ / attacked)],
+  );
   assert.equal(pgd.cleanAccuracy, fgsm.cleanAccuracy);
   const [det] = await evaluateDetection(model, {
-    detectors: ['kd_bu'], trainImages: selectImages(data.splits.train, 24, 0), testImages: img, trainAttack: getAttack('fgsm'), testAttacks: [getAttack('fgsm')],
-    eps: [{ value: 8 / 255, text: '8/255' }], seed: 0, attackOptions: () => ({ earlyStop: false }),
+    detectors: ['kd_bu'],
+    trainImages: selectImages(data.splits.train, 24, 0),
+    testImages: img,
+    trainAttack: getAttack('fgsm'),
+    testAttacks: [getAttack('fgsm')],
+    eps: [{ value: 8 / 255, text: '8/255' }],
+    seed: 0,
+    attackOptions: () => ({ earlyStop: false }),
   });
   const d = status.detection[0];
-  assert.deepEqual([d.auc, d.tprAt5Fpr, d.n, d.fitN], [det.results[0].auc, det.results[0].tprAt5Fpr, det.results[0].n, det.results[0].fitN]);
+  assert.deepEqual(
+    [d.auc, d.tprAt5Fpr, d.n, d.fitN],
+    [det.results[0].auc, det.results[0].tprAt5Fpr, det.results[0].n, det.results[0].fitN],
+  );
 });
 
 test('CLI: status and export print the same object; csv has one line per result; report is HTML with results and detection', () => {
@@ -126,7 +193,15 @@ test('CLI: status and export print the same object; csv has one line per result;
   const ex = cli(['campaign', 'export', specFile, '--format', 'json']);
   assert.equal(ex.code, 0, ex.stderr);
   assert.deepEqual(JSON.parse(ex.stdout), JSON.parse(st.stdout));
-  const csv = cli(['campaign', 'export', status.id, '--store', `sqlite:${C.defaultStorePath(specFile)}`, '--format', 'csv']);
+  const csv = cli([
+    'campaign',
+    'export',
+    status.id,
+    '--store',
+    `sqlite:${C.defaultStorePath(specFile)}`,
+    '--format',
+    'csv',
+  ]);
   assert.equal(csv.code, 0, csv.stderr);
   const lines = csv.stdout.trim().split('\n');
   assert.equal(lines.length, 1 + 5, 'header + one line per stored result (4 attack shards, 1 detection)');
@@ -135,7 +210,35 @@ test('CLI: status and export print the same object; csv has one line per result;
   const rep = cli(['campaign', 'report', specFile, '--out', html]);
   assert.equal(rep.code, 0, rep.stderr);
   const text = readFileSync(html, 'utf8');
-  assert.ok(text.includes('id="results"') && text.includes('Detection of adversarial examples') && text.includes('data:image/png;base64,'));
-  const none = cli(['campaign', 'status', 'nope-000000000000', '--store', C.defaultStorePath(specFile), '--json']);
-  assert.equal(none.code, 2); assert.match(none.stderr, /no campaign 'nope-000000000000'/);
+  assert.ok(
+    text.includes('id="results"') &&
+      text.includes('Detection of adversarial examples') &&
+      text.includes('data:image/png;base64,'),
+  );
+});
+
+test('a model whose weights sha256 differs from the spec is refused: the jobs fail with the reason, the campaign is failed', async () => {
+  const bad = C.parseCampaignSpec(
+    SMALL_YAML.replace('name: small', 'name: wrong-model')
+      .replace('{ ref: default }', `{ ref: default, sha256: "${'0'.repeat(64)}" }`)
+      .replace(/detectors:[\s\S]*?shardSize/, 'shardSize'),
+  );
+  const errors: string[] = [];
+  const s = await C.runCampaignLocal(bad, {
+    store,
+    onJob: (_j, _r, e) => errors.push(e instanceof Error ? e.message : String(e)),
+  });
+  assert.equal(s.status, 'failed');
+  assert.deepEqual(s.shards, { total: 4, done: 0, failed: 4 });
+  assert.ok(
+    errors.length === 4 &&
+      errors.every((m) =>
+        /model 'default' .*has weights sha256 [0-9a-f]{12}…, the campaign expects 000000000000…/.test(m),
+      ),
+    errors[0],
+  );
+  const f = await store.failures(s.id);
+  assert.equal(f.length, 4);
+  assert.match(f[0].error, /campaign expects/);
+  await assert.rejects(C.campaignStatus(store, 'nope-000000000000'), /no campaign 'nope-000000000000'/);
 });

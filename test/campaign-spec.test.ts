@@ -26,23 +26,41 @@ shardSize: 16
 `;
 
 const SMOKE_JSON = {
-  name: 'smoke', seed: 0, models: [{ ref: 'default' }], data: { dataset: 'pneumoniamnist', split: 'test', limit: 64 },
-  attacks: [{ attack: 'pgd', eps: ['2/255', '8/255'], steps: 20 }, { attack: 'square', eps: ['8/255'], maxQueries: 500 }],
-  detectors: [{ detector: 'kd_bu', trainAttack: 'pgd', eps: ['8/255'] }], shardSize: 16,
+  name: 'smoke',
+  seed: 0,
+  models: [{ ref: 'default' }],
+  data: { dataset: 'pneumoniamnist', split: 'test', limit: 64 },
+  attacks: [
+    { attack: 'pgd', eps: ['2/255', '8/255'], steps: 20 },
+    { attack: 'square', eps: ['8/255'], maxQueries: 500 },
+  ],
+  detectors: [{ detector: 'kd_bu', trainAttack: 'pgd', eps: ['8/255'] }],
+  shardSize: 16,
 };
 
 const dir = mkdtempSync(path.join(tmpdir(), 'medshield-campaign-spec-'));
-const write = (name: string, text: string): string => { const p = path.join(dir, name); writeFileSync(p, text); return p; };
+const write = (name: string, text: string): string => {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
 
 test('the smoke spec is accepted as written, from YAML and from JSON, with the same id and hash', async () => {
   const y = await loadCampaignSpec(write('smoke.yaml', SMOKE_YAML));
   const j = await loadCampaignSpec(write('smoke.json', JSON.stringify(SMOKE_JSON, null, 1)));
   assert.equal(campaignId(y), campaignId(j));
   assert.match(campaignId(y), /^smoke-[0-9a-f]{12}$/);
-  assert.deepEqual(y.attacks[0].eps, [{ value: 2 / 255, text: '2/255' }, { value: 8 / 255, text: '8/255' }]);
+  assert.deepEqual(y.attacks[0].eps, [
+    { value: 2 / 255, text: '2/255' },
+    { value: 8 / 255, text: '8/255' },
+  ]);
   assert.equal(y.detectors[0].testAttacks[0], 'pgd');
   // ε as numbers is the same budget, though a different spec text (and so a different id)
-  const n = parseCampaignSpec(JSON.stringify({ ...SMOKE_JSON, attacks: [{ attack: 'pgd', eps: [8 / 255] }] }), 'x', true);
+  const n = parseCampaignSpec(
+    JSON.stringify({ ...SMOKE_JSON, attacks: [{ attack: 'pgd', eps: [8 / 255] }] }),
+    'x',
+    true,
+  );
   assert.equal(n.attacks[0].eps[0].value, 8 / 255);
 });
 
@@ -51,14 +69,28 @@ test('plan: one job per model × attack × ε × shard plus one per detector × 
   const plan = planCampaign(spec);
   assert.equal(plan.shards, 4);
   assert.equal(plan.jobs.length, 3 * 4 + 1);
-  assert.deepEqual(plan.jobs.slice(0, 4).map((j) => j.key), ['atk.default.pgd.e2_255.s0000', 'atk.default.pgd.e2_255.s0001', 'atk.default.pgd.e2_255.s0002', 'atk.default.pgd.e2_255.s0003']);
+  assert.deepEqual(
+    plan.jobs.slice(0, 4).map((j) => j.key),
+    [
+      'atk.default.pgd.e2_255.s0000',
+      'atk.default.pgd.e2_255.s0001',
+      'atk.default.pgd.e2_255.s0002',
+      'atk.default.pgd.e2_255.s0003',
+    ],
+  );
   const last = plan.jobs[plan.jobs.length - 1];
   assert.equal(last.key, 'det.default.kd_bu.pgd.e8_255');
   const a = plan.jobs[5];
   assert.ok(a.kind === 'attack' && a.range[0] === 16 && a.range[1] === 32);
   assert.equal(a.seed, jobSeed(0, a.key));
-  assert.deepEqual(planCampaign(parseCampaignSpec(SMOKE_YAML)).jobs.map((j) => j.seed), plan.jobs.map((j) => j.seed));
-  assert.ok(plan.estimate.seconds > 0 && plan.estimate.gradientPasses === 2 * 64 * 20 + 2 * 64 * getAttack('pgd').defaultSteps, JSON.stringify(plan.estimate));
+  assert.deepEqual(
+    planCampaign(parseCampaignSpec(SMOKE_YAML)).jobs.map((j) => j.seed),
+    plan.jobs.map((j) => j.seed),
+  );
+  assert.ok(
+    plan.estimate.seconds > 0 && plan.estimate.gradientPasses === 2 * 64 * 20 + 2 * 64 * getAttack('pgd').defaultSteps,
+    JSON.stringify(plan.estimate),
+  );
   assert.ok(plan.estimate.forwardPasses >= 64 * 500, 'square: budget × images forward passes');
 });
 
@@ -69,14 +101,22 @@ test('bad specs name the field', () => {
     [SMOKE_YAML.replace('attack: square', 'attack: squares'), /attacks\.1\.attack: unknown attack 'squares'/],
     [SMOKE_YAML.replace('detector: kd_bu', 'detector: kdbu'), /detectors\.0\.detector: unknown detector 'kdbu'/],
     [SMOKE_YAML.replace('trainAttack: pgd', 'trainAttack: square'), /detectors\.0\.trainAttack: .*white-box/],
-    [SMOKE_YAML.replace('split: test', 'split: tset'), /data\.split must be equal to one of the allowed values \(train, val, test\)/],
+    [
+      SMOKE_YAML.replace('split: test', 'split: tset'),
+      /data\.split must be equal to one of the allowed values \(train, val, test\)/,
+    ],
     [SMOKE_YAML.replace('seed: 0', 'seed: 0\nsead: 1'), /must NOT have additional properties 'sead'/],
     [SMOKE_YAML.replace('models: [{ ref: default }]', 'models: []'), /models must NOT have fewer than 1 items/],
     [SMOKE_YAML.replace('name: smoke', 'name: "smoke test"'), /name must match pattern/],
     ['name: [unclosed', /not valid YAML/],
   ];
   for (const [text, re] of bad) {
-    assert.throws(() => parseCampaignSpec(text, 'campaign spec s.yaml'), (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_INPUT' && re.test(e.message) && !e.message.includes('\n'), re.source);
+    assert.throws(
+      () => parseCampaignSpec(text, 'campaign spec s.yaml'),
+      (e: unknown) =>
+        e instanceof MedshieldError && e.code === 'BAD_INPUT' && re.test(e.message) && !e.message.includes('\n'),
+      re.source,
+    );
   }
 });
 
@@ -84,9 +124,14 @@ test('CLI: campaign plan prints the job count and an estimate; a bad spec exits 
   const r = cli(['campaign', 'plan', write('smoke.yaml', SMOKE_YAML), '--json']);
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout);
-  assert.equal(p.jobs, 13); assert.equal(p.attackJobs, 12); assert.equal(p.detectionJobs, 1);
+  assert.equal(p.jobs, 13);
+  assert.equal(p.attackJobs, 12);
+  assert.equal(p.detectionJobs, 1);
   assert.match(p.id, /^smoke-[0-9a-f]{12}$/);
-  assert.ok(p.estimate.seconds > 0 && p.estimate.gradientSecondsPerImage > 0 && p.estimate.backend !== 'nominal', JSON.stringify(p.estimate));
+  assert.ok(
+    p.estimate.seconds > 0 && p.estimate.gradientSecondsPerImage > 0 && p.estimate.backend !== 'nominal',
+    JSON.stringify(p.estimate),
+  );
   const bad = cli(['campaign', 'plan', write('bad.yaml', SMOKE_YAML.replace('steps: 20', 'steps: many')), '--json']);
   assert.ok(isCleanError(bad), bad.stderr);
   assert.match(bad.stderr, /campaign spec bad\.yaml: attacks\.0\.steps must be integer/);

@@ -8,23 +8,52 @@ import { round } from '../../models/metrics.js';
 import { notFound } from '../../errors.js';
 import type { CampaignSpec } from './spec.js';
 import type { AttackJobResult, DetectJobResult } from './shard.js';
-import type { CampaignState, CampaignStore, JobResultRow, SampleImageRow, SampleQuery, SampleRow } from './store/types.js';
+import type {
+  CampaignState,
+  CampaignStore,
+  JobResultRow,
+  SampleImageRow,
+  SampleQuery,
+  SampleRow,
+} from './store/types.js';
 
 export interface ResultRow {
-  model: string; attack: string; eps: number; n: number;
-  cleanAccuracy: number; robustAccuracy: number; attackSuccessRate: number | null;
-  epsText: string; algorithm: string; norm: string; meanLinf: number | null; meanL2: number | null; meanQueries: number | null;
+  model: string;
+  attack: string;
+  eps: number;
+  n: number;
+  cleanAccuracy: number;
+  robustAccuracy: number;
+  attackSuccessRate: number | null;
+  epsText: string;
+  algorithm: string;
+  norm: string;
+  meanLinf: number | null;
+  meanL2: number | null;
+  meanQueries: number | null;
   /** Shards of this row done / planned. */
   shards: { done: number; total: number };
 }
 
 export interface DetectionResultRow {
-  model: string; detector: string; attack: string; eps: number; auc: number | null; tprAt5Fpr: number | null;
-  trainAttack: string; epsText: string; n: number; threshold: number | null; fitN: number;
+  model: string;
+  detector: string;
+  attack: string;
+  eps: number;
+  auc: number | null;
+  tprAt5Fpr: number | null;
+  trainAttack: string;
+  epsText: string;
+  n: number;
+  threshold: number | null;
+  fitN: number;
 }
 
 export interface CampaignStatus {
-  id: string; name: string; status: CampaignState; specHash: string;
+  id: string;
+  name: string;
+  status: CampaignState;
+  specHash: string;
   shards: { total: number; done: number; failed: number };
   results: ResultRow[];
   detection: DetectionResultRow[];
@@ -43,8 +72,14 @@ export async function campaignStatus(store: CampaignStore, id: string): Promise<
   const total = c.jobsTotal;
   const status: CampaignState = rows.length >= total ? 'done' : c.state === 'done' ? 'running' : c.state;
   return {
-    id: c.id, name: c.name, status, specHash: c.specHash, shards: { total, done: rows.length, failed },
-    results: attackRows(c.spec, rows), detection: detectionRows(c.spec, rows), seconds: round(c.seconds, 3),
+    id: c.id,
+    name: c.name,
+    status,
+    specHash: c.specHash,
+    shards: { total, done: rows.length, failed },
+    results: attackRows(c.spec, rows),
+    detection: detectionRows(c.spec, rows),
+    seconds: round(c.seconds, 3),
   };
 }
 
@@ -54,16 +89,28 @@ function attackRows(spec: CampaignSpec, rows: JobResultRow[]): ResultRow[] {
   for (const m of spec.models) {
     for (const a of spec.attacks) {
       for (const e of a.eps) {
-        const rs = rows.filter((r) => r.kind === 'attack' && r.model === m.name && r.attack === a.name && sameEps(r.eps, e.value));
-        const sum = (f: (x: AttackJobResult) => number): number => rs.reduce((s, r) => s + f(r.result as AttackJobResult), 0);
-        const n = sum((x) => x.n); const attacked = sum((x) => x.attacked); const qn = sum((x) => x.queriesCount);
+        const rs = rows.filter(
+          (r) => r.kind === 'attack' && r.model === m.name && r.attack === a.name && sameEps(r.eps, e.value),
+        );
+        const sum = (f: (x: AttackJobResult) => number): number =>
+          rs.reduce((s, r) => s + f(r.result as AttackJobResult), 0);
+        const n = sum((x) => x.n);
+        const attacked = sum((x) => x.attacked);
+        const qn = sum((x) => x.queriesCount);
         const first = rs[0]?.result as AttackJobResult | undefined;
         out.push({
-          model: m.name, attack: a.name, eps: e.value, n,
-          cleanAccuracy: n ? round(sum((x) => x.cleanCorrect) / n) : 0, robustAccuracy: n ? round(sum((x) => x.robustCorrect) / n) : 0,
+          model: m.name,
+          attack: a.name,
+          eps: e.value,
+          n,
+          cleanAccuracy: n ? round(sum((x) => x.cleanCorrect) / n) : 0,
+          robustAccuracy: n ? round(sum((x) => x.robustCorrect) / n) : 0,
           attackSuccessRate: attacked ? round(sum((x) => x.succeeded) / attacked) : null,
-          epsText: e.text, algorithm: a.attack, norm: String(first?.summary.norm ?? a.norm ?? ''),
-          meanLinf: attacked ? round(sum((x) => x.linfSum) / attacked, 6) : null, meanL2: attacked ? round(sum((x) => x.l2Sum) / attacked, 6) : null,
+          epsText: e.text,
+          algorithm: a.attack,
+          norm: String(first?.summary.norm ?? a.norm ?? ''),
+          meanLinf: attacked ? round(sum((x) => x.linfSum) / attacked, 6) : null,
+          meanL2: attacked ? round(sum((x) => x.l2Sum) / attacked, 6) : null,
           meanQueries: qn ? round(sum((x) => x.queriesSum) / qn, 2) : null,
           shards: { done: rs.length, total: shardsPerRow ?? rs.length },
         });
@@ -78,12 +125,37 @@ function detectionRows(spec: CampaignSpec, rows: JobResultRow[]): DetectionResul
   for (const m of spec.models) {
     for (const d of spec.detectors) {
       for (const e of d.eps) {
-        const r = rows.find((x) => x.kind === 'detect' && x.model === m.name && x.detector === d.detector && x.attack === d.trainAttack && sameEps(x.eps, e.value));
+        const r = rows.find(
+          (x) =>
+            x.kind === 'detect' &&
+            x.model === m.name &&
+            x.detector === d.detector &&
+            x.attack === d.trainAttack &&
+            sameEps(x.eps, e.value),
+        );
         if (!r) continue;
         for (const row of (r.result as DetectJobResult).rows) {
-          const x = row as { attack: string; n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null; fitN: number };
-          out.push({ model: m.name, detector: d.detector, attack: x.attack, eps: e.value, auc: x.auc, tprAt5Fpr: x.tprAt5Fpr,
-            trainAttack: d.trainAttack, epsText: e.text, n: x.n, threshold: x.threshold, fitN: x.fitN });
+          const x = row as {
+            attack: string;
+            n: number;
+            auc: number | null;
+            tprAt5Fpr: number | null;
+            threshold: number | null;
+            fitN: number;
+          };
+          out.push({
+            model: m.name,
+            detector: d.detector,
+            attack: x.attack,
+            eps: e.value,
+            auc: x.auc,
+            tprAt5Fpr: x.tprAt5Fpr,
+            trainAttack: d.trainAttack,
+            epsText: e.text,
+            n: x.n,
+            threshold: x.threshold,
+            fitN: x.fitN,
+          });
         }
       }
     }
@@ -91,7 +163,11 @@ function detectionRows(spec: CampaignSpec, rows: JobResultRow[]): DetectionResul
   return out;
 }
 
-export async function listCampaigns(store: CampaignStore): Promise<Array<{ id: string; name: string; status: CampaignState; shards: { total: number; done: number; failed: number } }>> {
+export async function listCampaigns(
+  store: CampaignStore,
+): Promise<
+  Array<{ id: string; name: string; status: CampaignState; shards: { total: number; done: number; failed: number } }>
+> {
   const out = [];
   for (const c of await store.listCampaigns()) {
     const s = await campaignStatus(store, c.id);
@@ -100,11 +176,19 @@ export async function listCampaigns(store: CampaignStore): Promise<Array<{ id: s
   return out;
 }
 
-export async function campaignSamples(store: CampaignStore, id: string, q: SampleQuery = {}): Promise<{ total: number; rows: SampleRow[] }> {
+export async function campaignSamples(
+  store: CampaignStore,
+  id: string,
+  q: SampleQuery = {},
+): Promise<{ total: number; rows: SampleRow[] }> {
   return store.samples(id, q);
 }
 
-export async function sampleImages(store: CampaignStore, id: string, sampleKey: string): Promise<{ clean: Buffer; adversarial: Buffer; difference: Buffer } | null> {
+export async function sampleImages(
+  store: CampaignStore,
+  id: string,
+  sampleKey: string,
+): Promise<{ clean: Buffer; adversarial: Buffer; difference: Buffer } | null> {
   const r: SampleImageRow | null = await store.sampleImages(id, sampleKey);
   return r ? { clean: r.clean, adversarial: r.adversarial, difference: r.difference } : null;
 }
@@ -113,8 +197,29 @@ export async function sampleImages(store: CampaignStore, id: string, sampleKey: 
 export async function campaignCsv(store: CampaignStore, id: string): Promise<string> {
   if (!(await store.getCampaign(id))) throw notFound(`no campaign '${id}' in ${store.where}`);
   const rows = await store.results(id);
-  const cols = ['job_key', 'kind', 'model', 'attack', 'eps', 'shard', 'detector', 'test_attack', 'n', 'clean_accuracy', 'robust_accuracy',
-    'attack_success_rate', 'auc', 'tpr_at_5_fpr', 'seed', 'backend', 'worker_id', 'seconds', 'medshield_version', 'git_commit', 'spec_hash'];
+  const cols = [
+    'job_key',
+    'kind',
+    'model',
+    'attack',
+    'eps',
+    'shard',
+    'detector',
+    'test_attack',
+    'n',
+    'clean_accuracy',
+    'robust_accuracy',
+    'attack_success_rate',
+    'auc',
+    'tpr_at_5_fpr',
+    'seed',
+    'backend',
+    'worker_id',
+    'seconds',
+    'medshield_version',
+    'git_commit',
+    'spec_hash',
+  ];
   const cell = (v: unknown): string => {
     if (v === null || v === undefined) return '';
     const s = String(v);
@@ -126,12 +231,47 @@ export async function campaignCsv(store: CampaignStore, id: string): Promise<str
     const tail = [r.seed, r.backend, r.workerId, r.seconds, r.medshieldVersion, r.gitCommit, r.specHash];
     if (r.kind === 'attack') {
       const x = r.result as AttackJobResult;
-      lines.push([...base, '', x.n, round(x.cleanCorrect / x.n), round(x.robustCorrect / x.n), x.attacked ? round(x.succeeded / x.attacked) : null, '', '', ...tail].map(cell).join(','));
+      lines.push(
+        [
+          ...base,
+          '',
+          x.n,
+          round(x.cleanCorrect / x.n),
+          round(x.robustCorrect / x.n),
+          x.attacked ? round(x.succeeded / x.attacked) : null,
+          '',
+          '',
+          ...tail,
+        ]
+          .map(cell)
+          .join(','),
+      );
     } else {
-      for (const d of (r.result as DetectJobResult).rows as Array<{ attack: string; n: number; auc: number | null; tprAt5Fpr: number | null }>) {
+      for (const d of (r.result as DetectJobResult).rows as Array<{
+        attack: string;
+        n: number;
+        auc: number | null;
+        tprAt5Fpr: number | null;
+      }>) {
         lines.push([...base, d.attack, d.n, '', '', '', d.auc, d.tprAt5Fpr, ...tail].map(cell).join(','));
       }
     }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The status as lines for people (the CLI without --json). */
+export function statusText(s: CampaignStatus): string {
+  const failed = s.shards.failed ? `, ${s.shards.failed} failed` : '';
+  const lines = [`${s.id}: ${s.status}, ${s.shards.done}/${s.shards.total} jobs${failed}, ${s.seconds.toFixed(1)} s`];
+  for (const r of s.results) {
+    const asr = r.attackSuccessRate?.toFixed(4) ?? '—';
+    lines.push(`  ${r.model} ${r.attack} ε=${r.epsText} n=${r.n}: clean ${r.cleanAccuracy.toFixed(4)}`
+      + ` → robust ${r.robustAccuracy.toFixed(4)}, success ${asr}`);
+  }
+  for (const d of s.detection) {
+    lines.push(`  ${d.model} ${d.detector} (fit ${d.trainAttack}) on ${d.attack} ε=${d.epsText}:`
+      + ` AUC ${d.auc ?? '—'}, TPR@5%FPR ${d.tprAt5Fpr ?? '—'}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -20,7 +20,13 @@ import { checkEpsilon } from '../../attacks/epsilon.js';
 import { ModelTarget } from '../../attacks/target.js';
 import type { AttackOptions } from '../../attacks/types.js';
 import { evaluateAttack, judge, type AttackEvaluation, type Victim } from '../../eval/robustness.js';
-import { adversarialPairs, noisyCopies, detectionMetrics, DETECTION_ATTACK_DEFAULTS, type DetectionRow } from '../../eval/detection.js';
+import {
+  adversarialPairs,
+  noisyCopies,
+  detectionMetrics,
+  DETECTION_ATTACK_DEFAULTS,
+  type DetectionRow,
+} from '../../eval/detection.js';
 import { createDetector } from '../../detectors/registry.js';
 import { badInput, mismatch, unsupported } from '../../errors.js';
 import type { AttackJob, DetectJob, JobData, JobModel } from './plan.js';
@@ -42,18 +48,28 @@ export function modelRefSha256(ref: string): string | null {
   const dir = resolveModelPath(ref);
   const p = path.join(dir, CARD_FILE);
   if (!existsSync(p)) return null;
-  try { return cardSha256(JSON.parse(readFileSync(p, 'utf8')) as ModelCard); } catch { return null; }
+  try {
+    return cardSha256(JSON.parse(readFileSync(p, 'utf8')) as ModelCard);
+  } catch {
+    return null;
+  }
 }
 
 /** Load a job's model once per process; refuse one whose weights' sha256 differs from the job's. */
 export async function jobModel(m: JobModel): Promise<Model> {
   let p = models.get(m.ref);
-  if (!p) { p = loadModel(m.ref); models.set(m.ref, p); p.catch(() => models.delete(m.ref)); }
+  if (!p) {
+    p = loadModel(m.ref);
+    models.set(m.ref, p);
+    p.catch(() => models.delete(m.ref));
+  }
   const model = await p;
   if (m.sha256) {
     const sha = cardSha256(model.card);
     if (sha !== m.sha256) {
-      throw mismatch(`model '${m.name}' (${m.ref}) has weights sha256 ${sha ? sha.slice(0, 12) + '…' : 'unknown'}, the campaign expects ${m.sha256.slice(0, 12)}…`);
+      throw mismatch(
+        `model '${m.name}' (${m.ref}) has weights sha256 ${sha ? sha.slice(0, 12) + '…' : 'unknown'}, the campaign expects ${m.sha256.slice(0, 12)}…`,
+      );
     }
   }
   return model;
@@ -63,65 +79,114 @@ export async function jobModel(m: JobModel): Promise<Model> {
 export async function jobData(d: JobData, card: ModelCard): Promise<Dataset> {
   const k = `${d.dataset}|${card.input.shape.join('x')}|${card.dataset.classes.join(',')}`;
   let p = datasets.get(k);
-  if (!p) { p = openDataRef({ dataset: d.dataset, dataDir: process.env.MEDSHIELD_DATA }, card); datasets.set(k, p); p.catch(() => datasets.delete(k)); }
+  if (!p) {
+    p = openDataRef({ dataset: d.dataset, dataDir: process.env.MEDSHIELD_DATA }, card);
+    datasets.set(k, p);
+    p.catch(() => datasets.delete(k));
+  }
   const data = await p;
   const t = data.splits[d.split];
   if (!t || !t.n) throw badInput(`dataset '${d.dataset}' has no images in its ${d.split} split`);
-  checkInputMatches(card, { height: t.height, width: t.width, channels: t.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
+  checkInputMatches(card, {
+    height: t.height,
+    width: t.width,
+    channels: t.channels,
+    classes: data.info.classes.length,
+    task: data.info.task,
+    name: data.name,
+  });
   return data;
 }
 
 /** The campaign's seeded sample of a split (as `--limit N --seed S` selects it), kept per process. */
-export function seededSample(data: Dataset, split: 'train' | 'val' | 'test', limit: number | undefined, seed: number): Images {
+export function seededSample(
+  data: Dataset,
+  split: 'train' | 'val' | 'test',
+  limit: number | undefined,
+  seed: number,
+): Images {
   const k = `${data.name}|${data.sha256}|${split}|${limit}|${seed}`;
   let s = samples.get(k);
-  if (!s) { s = selectImages(data.splits[split], limit, seed); samples.set(k, s); }
+  if (!s) {
+    s = selectImages(data.splits[split], limit, seed);
+    samples.set(k, s);
+  }
   return s;
 }
 
 /** Positions [start, end) of a sample. */
 export function sliceImages(img: Images, [start, end]: [number, number]): Images {
-  const d = img.x.length / img.n; const lw = img.labels.length / img.n;
-  if (!(start >= 0 && end <= img.n && start < end)) throw badInput(`shard range [${start}, ${end}) is outside the sample of ${img.n} images`);
+  const d = img.x.length / img.n;
+  const lw = img.labels.length / img.n;
+  if (!(start >= 0 && end <= img.n && start < end))
+    throw badInput(`shard range [${start}, ${end}) is outside the sample of ${img.n} images`);
   return {
-    x: img.x.slice(start * d, end * d), labels: img.labels.slice(start * lw, end * lw), n: end - start, shape: img.shape,
+    x: img.x.slice(start * d, end * d),
+    labels: img.labels.slice(start * lw, end * lw),
+    n: end - start,
+    shape: img.shape,
     indices: img.indices?.slice(start, end) ?? Array.from({ length: end - start }, (_, i) => start + i),
   };
 }
 
 export interface AttackShardOutput {
-  evaluation: AttackEvaluation; images: Images; classes: string[];
-  cleanCorrect: number; robustCorrect: number;
+  evaluation: AttackEvaluation;
+  images: Images;
+  classes: string[];
+  cleanCorrect: number;
+  robustCorrect: number;
   dataset: { name: string; sha256: string; path: string };
 }
 
 /** One attack on one shard of the sample: `medshield attack --attack A --eps E --limit N --seed S` restricted to the shard, with the job's seed. */
-export async function computeAttackShard(job: AttackJob, onProgress?: (done: number, total: number) => void): Promise<AttackShardOutput> {
+export async function computeAttackShard(
+  job: AttackJob,
+  onProgress?: (done: number, total: number) => void,
+): Promise<AttackShardOutput> {
   const model = await jobModel(job.model);
   const data = await jobData(job.data, model.card);
   const images = sliceImages(seededSample(data, job.data.split, job.data.limit, job.campaignSeed), job.range);
   const attack = getAttack(job.attack.attack);
   const whitebox = attack.threatModel === 'whitebox';
-  if (whitebox && !model.differentiable) throw unsupported(`white-box attack '${attack.name}' needs gradients; model '${job.model.name}' is forward-only (ONNX)`);
+  if (whitebox && !model.differentiable)
+    throw unsupported(
+      `white-box attack '${attack.name}' needs gradients; model '${job.model.name}' is forward-only (ONNX)`,
+    );
   const victim: Victim = whitebox ? model : new ModelTarget(model);
   const norm = job.attack.norm ?? attack.defaultNorm;
   checkEpsilon(job.eps, norm, images.shape[0] * images.shape[1] * images.shape[2], job.epsText);
   const a = job.attack;
   const opts: AttackOptions & { epsText: string } = {
-    eps: job.eps, epsText: job.epsText, norm, criterion: { kind: 'untargeted' }, label: 'all', seed: job.seed,
-    steps: a.steps, stepSize: a.stepSize?.value, loss: a.loss, restarts: a.restarts, maxQueries: a.maxQueries, pInit: a.pInit,
+    eps: job.eps,
+    epsText: job.epsText,
+    norm,
+    criterion: { kind: 'untargeted' },
+    label: 'all',
+    seed: job.seed,
+    steps: a.steps,
+    stepSize: a.stepSize?.value,
+    loss: a.loss,
+    restarts: a.restarts,
+    maxQueries: a.maxQueries,
+    pInit: a.pInit,
     ...(a.randomStart !== undefined ? { randomStart: a.randomStart } : {}),
   };
   const evaluation = await evaluateAttack(victim, images, attack, opts, { batchSize: job.batchSize, onProgress });
-  const count = (p: Float32Array): number => judge(victim, p, images.labels, images.n, 'all').correct.reduce((s, v) => s + v, 0);
+  const count = (p: Float32Array): number =>
+    judge(victim, p, images.labels, images.n, 'all').correct.reduce((s, v) => s + v, 0);
   return {
-    evaluation, images, classes: model.classes, cleanCorrect: count(evaluation.cleanProbs), robustCorrect: count(evaluation.advProbs),
+    evaluation,
+    images,
+    classes: model.classes,
+    cleanCorrect: count(evaluation.cleanProbs),
+    robustCorrect: count(evaluation.advProbs),
     dataset: { name: data.name, sha256: data.sha256, path: path.basename(data.path) },
   };
 }
 
 export interface DetectionOutput {
-  detector: string; trainAttack: string;
+  detector: string;
+  trainAttack: string;
   rows: Array<DetectionRow & { scores: { clean: number[]; adversarial: number[] } }>;
 }
 
@@ -131,12 +196,16 @@ export interface DetectionOutput {
  */
 export async function computeDetection(job: DetectJob, onProgress?: (what: string) => void): Promise<DetectionOutput> {
   const model = await jobModel(job.model);
-  if (!model.differentiable) throw unsupported(`detectors need a differentiable model; '${job.model.name}' is forward-only (ONNX)`);
+  if (!model.differentiable)
+    throw unsupported(`detectors need a differentiable model; '${job.model.name}' is forward-only (ONNX)`);
   const m = model as DifferentiableModel;
   const d = job.detector;
   const data = await jobData(job.data, model.card);
   const fitSplit = data.splits[d.fitSplit];
-  if (!fitSplit?.n) throw badInput(`dataset '${job.data.dataset}' has no images in its ${d.fitSplit} split (detectors are fitted there)`);
+  if (!fitSplit?.n)
+    throw badInput(
+      `dataset '${job.data.dataset}' has no images in its ${d.fitSplit} split (detectors are fitted there)`,
+    );
   const seed = job.seed;
   const trainImages = selectImages(fitSplit, d.fitLimit, seed);
   const testImages = seededSample(data, job.data.split, job.data.limit, job.campaignSeed);
@@ -145,7 +214,10 @@ export async function computeDetection(job: DetectJob, onProgress?: (what: strin
   const trainAttack = getAttack(d.trainAttack);
   onProgress?.(`${trainAttack.name} ε=${job.epsText} on ${trainImages.n} ${d.fitSplit} images`);
   const fit = await adversarialPairs(m, trainImages, trainAttack, job.eps, seed, opts());
-  if (fit.n < 2) throw badInput(`${trainAttack.name} at ε = ${job.epsText} fooled ${fit.n} of ${fit.attacked} ${d.fitSplit} images: nothing to fit ${d.detector} on (raise ε or fitLimit)`);
+  if (fit.n < 2)
+    throw badInput(
+      `${trainAttack.name} at ε = ${job.epsText} fooled ${fit.n} of ${fit.attacked} ${d.fitSplit} images: nothing to fit ${d.detector} on (raise ε or fitLimit)`,
+    );
   const noisy = noisyCopies(fit, seed);
   const tests = [];
   for (const t of d.testAttacks) {
@@ -154,14 +226,31 @@ export async function computeDetection(job: DetectJob, onProgress?: (what: strin
   }
   onProgress?.(`fit ${d.detector} at ε=${job.epsText}`);
   const det = createDetector(d.detector);
-  await det.fit(m, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels,
-    noisy: d.detector === 'kd_bu' || d.detector === 'lid' ? noisy : undefined, seed, reference });
+  await det.fit(m, {
+    clean: fit.clean,
+    labels: fit.labels,
+    adversarial: fit.adversarial,
+    advLabels: fit.labels,
+    noisy: d.detector === 'kd_bu' || d.detector === 'lid' ? noisy : undefined,
+    seed,
+    reference,
+  });
   const rows: DetectionOutput['rows'] = [];
   for (const t of tests) {
     const clean = t.p.n ? Array.from(await det.score(m, t.p.clean, t.p.n)) : [];
     const adversarial = t.p.n ? Array.from(await det.score(m, t.p.adversarial, t.p.n)) : [];
     const met = t.p.n ? detectionMetrics(clean, adversarial) : { auc: null, tprAt5Fpr: null, threshold: null };
-    rows.push({ attack: t.attack, eps: job.eps, epsText: job.epsText, n: t.p.n, ...met, fitN: fit.n, attacked: t.p.attacked, fitAttacked: fit.attacked, scores: { clean, adversarial } });
+    rows.push({
+      attack: t.attack,
+      eps: job.eps,
+      epsText: job.epsText,
+      n: t.p.n,
+      ...met,
+      fitN: fit.n,
+      attacked: t.p.attacked,
+      fitAttacked: fit.attacked,
+      scores: { clean, adversarial },
+    });
   }
   return { detector: det.name, trainAttack: trainAttack.name, rows };
 }

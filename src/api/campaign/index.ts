@@ -2,7 +2,15 @@
  * Campaigns (issue 22, items 2–4): a spec of models × attacks × ε × detectors, expanded into jobs, run
  * in process or on a queue, with every result in one store. docs/campaigns.md describes the format.
  */
-export { loadCampaignSpec, parseCampaignSpec, validateCampaignSpec, campaignId, specHash, canonicalJson, CAMPAIGN_SCHEMA } from './spec.js';
+export {
+  loadCampaignSpec,
+  parseCampaignSpec,
+  validateCampaignSpec,
+  campaignId,
+  specHash,
+  canonicalJson,
+  CAMPAIGN_SCHEMA,
+} from './spec.js';
 export type { CampaignSpec, ModelEntry, AttackEntry, DetectorEntry, EpsValue } from './spec.js';
 export { planCampaign, prepareCampaign, jobSeed, jobCost, NOMINAL_GRADIENT_SECONDS } from './plan.js';
 export type { CampaignPlan, CampaignEstimate, Job, AttackJob, DetectJob } from './plan.js';
@@ -10,8 +18,17 @@ export { runJob, sampleKey } from './shard.js';
 export type { JobContext, JobResult, AttackJobResult, DetectJobResult } from './shard.js';
 export { runCampaignLocal, registerCampaign } from './local.js';
 export type { CampaignProgress, LocalRunOptions } from './local.js';
-export { campaignStatus, listCampaigns, campaignSamples, sampleImages, campaignCsv } from './aggregate.js';
+export { campaignStatus, listCampaigns, campaignSamples, sampleImages, campaignCsv, statusText } from './aggregate.js';
 export type { CampaignStatus, ResultRow, DetectionResultRow } from './aggregate.js';
 export { openStore, defaultStorePath } from './store/index.js';
-export type { CampaignStore, CampaignRow, CampaignState, JobResultRow, SampleRow, SampleImageRow, SampleQuery, JobFailure } from './store/index.js';
+export type {
+  CampaignStore,
+  CampaignRow,
+  CampaignState,
+  JobResultRow,
+  SampleRow,
+  SampleImageRow,
+  SampleQuery,
+  JobFailure,
+} from './store/index.js';
 export { campaignReportHtml } from './report.js';

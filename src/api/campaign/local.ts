@@ -13,9 +13,12 @@ import type { CampaignRow, CampaignStore } from './store/types.js';
 
 export interface CampaignProgress {
   /** Jobs with a stored result, of all jobs of the campaign (includes those done by earlier runs). */
-  done: number; total: number;
+  done: number;
+  total: number;
   /** The job running now and its progress in [0, 1]. */
-  job?: string; fraction?: number; what?: string;
+  job?: string;
+  fraction?: number;
+  what?: string;
 }
 
 export interface LocalRunOptions {
@@ -35,24 +38,38 @@ export interface LocalRunOptions {
 /** Record a planned campaign in the store (once; a second call with the same spec is a no-op). */
 export async function registerCampaign(store: CampaignStore, plan: CampaignPlan): Promise<CampaignRow> {
   const now = new Date().toISOString();
-  const row: CampaignRow = { id: plan.id, name: plan.name, specHash: plan.specHash, spec: plan.spec, jobsTotal: plan.jobs.length, state: 'planned', createdAt: now, updatedAt: now, seconds: 0 };
+  const row: CampaignRow = {
+    id: plan.id,
+    name: plan.name,
+    specHash: plan.specHash,
+    spec: plan.spec,
+    jobsTotal: plan.jobs.length,
+    state: 'planned',
+    createdAt: now,
+    updatedAt: now,
+    seconds: 0,
+  };
   await store.createCampaign(row);
   const have = await store.getCampaign(plan.id);
   if (!have) throw badInput(`campaign '${plan.id}' could not be recorded in ${store.where}`);
-  if (have.specHash !== plan.specHash) throw badInput(`campaign '${plan.id}' in ${store.where} has spec hash ${have.specHash.slice(0, 12)}…, this spec ${plan.specHash.slice(0, 12)}…`);
+  if (have.specHash !== plan.specHash)
+    throw badInput(
+      `campaign '${plan.id}' in ${store.where} has spec hash ${have.specHash.slice(0, 12)}…, this spec ${plan.specHash.slice(0, 12)}…`,
+    );
   return have;
 }
 
 export async function runCampaignLocal(spec: CampaignSpec, o: LocalRunOptions): Promise<CampaignStatus> {
   const t0 = performance.now();
-  const plan = o.plan ?? await prepareCampaign(spec);
+  const plan = o.plan ?? (await prepareCampaign(spec));
   const { store } = o;
   await registerCampaign(store, plan);
   const done = await store.doneKeys(plan.id);
   const total = plan.jobs.length;
   let finished = plan.jobs.filter((j) => done.has(j.key)).length;
   const todo = plan.jobs.filter((j) => !done.has(j.key));
-  let failed = 0; let ran = 0;
+  let failed = 0;
+  let ran = 0;
   if (todo.length) await store.setCampaignState(plan.id, 'running');
   o.onProgress?.({ done: finished, total });
   try {
@@ -61,7 +78,10 @@ export async function runCampaignLocal(spec: CampaignSpec, o: LocalRunOptions): 
       ran++;
       try {
         const r = await runJob(job, {
-          store, campaignId: plan.id, specHash: plan.specHash, workerId: o.workerId,
+          store,
+          campaignId: plan.id,
+          specHash: plan.specHash,
+          workerId: o.workerId,
           onProgress: (fraction, what) => o.onProgress?.({ done: finished, total, job: job.key, fraction, what }),
         });
         finished++;

@@ -16,22 +16,53 @@ import { getAttack } from '../../attacks/registry.js';
 import type { GradientCalibration } from '../../eval/cost.js';
 import { round } from '../../models/metrics.js';
 import { badInput } from '../../errors.js';
-import { campaignId, resolveModelRef, specHash, type AttackEntry, type CampaignSpec, type DetectorEntry, type ModelEntry } from './spec.js';
+import {
+  campaignId,
+  resolveModelRef,
+  specHash,
+  type AttackEntry,
+  type CampaignSpec,
+  type DetectorEntry,
+  type ModelEntry,
+} from './spec.js';
 
-export interface JobData { dataset: string; split: 'train' | 'val' | 'test'; limit?: number }
-export interface JobModel { name: string; ref: string; sha256?: string }
+export interface JobData {
+  dataset: string;
+  split: 'train' | 'val' | 'test';
+  limit?: number;
+}
+export interface JobModel {
+  name: string;
+  ref: string;
+  sha256?: string;
+}
 
 export interface AttackJob {
-  kind: 'attack'; key: string; campaignSeed: number; seed: number;
-  model: JobModel; data: JobData; batchSize: number;
-  attack: Omit<AttackEntry, 'eps'>; eps: number; epsText: string;
-  shard: number; range: [number, number];
+  kind: 'attack';
+  key: string;
+  campaignSeed: number;
+  seed: number;
+  model: JobModel;
+  data: JobData;
+  batchSize: number;
+  attack: Omit<AttackEntry, 'eps'>;
+  eps: number;
+  epsText: string;
+  shard: number;
+  range: [number, number];
 }
 
 export interface DetectJob {
-  kind: 'detect'; key: string; campaignSeed: number; seed: number;
-  model: JobModel; data: JobData; batchSize: number;
-  detector: Omit<DetectorEntry, 'eps'>; eps: number; epsText: string;
+  kind: 'detect';
+  key: string;
+  campaignSeed: number;
+  seed: number;
+  model: JobModel;
+  data: JobData;
+  batchSize: number;
+  detector: Omit<DetectorEntry, 'eps'>;
+  eps: number;
+  epsText: string;
 }
 
 export type Job = AttackJob | DetectJob;
@@ -41,12 +72,16 @@ export interface CampaignEstimate {
   gradientPasses: number;
   /** Forward passes (query attacks, clean predictions). */
   forwardPasses: number;
-  gradientSecondsPerImage: number; backend: string;
+  gradientSecondsPerImage: number;
+  backend: string;
   seconds: number;
 }
 
 export interface CampaignPlan {
-  id: string; name: string; specHash: string; spec: CampaignSpec;
+  id: string;
+  name: string;
+  specHash: string;
+  spec: CampaignSpec;
   /** Images of the seeded sample (the split size when there is no limit and the split is unknown: null). */
   sampleSize: number | null;
   shards: number;
@@ -73,9 +108,15 @@ function jobModel(m: ModelEntry, baseDir?: string): JobModel {
  * Expand a spec into jobs. `sampleSize` is the number of images of the seeded sample: data.limit,
  * capped by the split's size when known (`splitSize`); without a limit the split size is needed.
  */
-export function planCampaign(spec: CampaignSpec, o: { splitSize?: number; calibration?: GradientCalibration } = {}): CampaignPlan {
+export function planCampaign(
+  spec: CampaignSpec,
+  o: { splitSize?: number; calibration?: GradientCalibration } = {},
+): CampaignPlan {
   const n = spec.data.limit !== undefined ? Math.min(spec.data.limit, o.splitSize ?? Infinity) : o.splitSize;
-  if (spec.attacks.length && n === undefined) throw badInput(`campaign '${spec.name}': data.limit is not set, so the shards need the split's size (plan with the data at hand)`);
+  if (spec.attacks.length && n === undefined)
+    throw badInput(
+      `campaign '${spec.name}': data.limit is not set, so the shards need the split's size (plan with the data at hand)`,
+    );
   const shards = n === undefined ? 0 : Math.ceil(n / spec.shardSize);
   const data: JobData = { ...spec.data };
   const jobs: Job[] = [];
@@ -85,24 +126,67 @@ export function planCampaign(spec: CampaignSpec, o: { splitSize?: number; calibr
       const { eps: epsList, ...attack } = a;
       for (const e of epsList) {
         for (let k = 0; k < shards; k++) {
-          const key = ['atk', keyPart(m.name), keyPart(a.name), `e${keyPart(e.text)}`, `s${String(k).padStart(4, '0')}`].join('.');
-          jobs.push({ kind: 'attack', key, campaignSeed: spec.seed, seed: jobSeed(spec.seed, key), model, data, batchSize: spec.batchSize,
-            attack, eps: e.value, epsText: e.text, shard: k, range: [k * spec.shardSize, Math.min((k + 1) * spec.shardSize, n!)] });
+          const key = [
+            'atk',
+            keyPart(m.name),
+            keyPart(a.name),
+            `e${keyPart(e.text)}`,
+            `s${String(k).padStart(4, '0')}`,
+          ].join('.');
+          jobs.push({
+            kind: 'attack',
+            key,
+            campaignSeed: spec.seed,
+            seed: jobSeed(spec.seed, key),
+            model,
+            data,
+            batchSize: spec.batchSize,
+            attack,
+            eps: e.value,
+            epsText: e.text,
+            shard: k,
+            range: [k * spec.shardSize, Math.min((k + 1) * spec.shardSize, n!)],
+          });
         }
       }
     }
     for (const d of spec.detectors) {
       const { eps: epsList, ...detector } = d;
       for (const e of epsList) {
-        const key = ['det', keyPart(m.name), keyPart(d.detector), keyPart(d.trainAttack), `e${keyPart(e.text)}`].join('.');
-        jobs.push({ kind: 'detect', key, campaignSeed: spec.seed, seed: spec.seed, model, data, batchSize: spec.batchSize, detector, eps: e.value, epsText: e.text });
+        const key = ['det', keyPart(m.name), keyPart(d.detector), keyPart(d.trainAttack), `e${keyPart(e.text)}`].join(
+          '.',
+        );
+        jobs.push({
+          kind: 'detect',
+          key,
+          campaignSeed: spec.seed,
+          seed: spec.seed,
+          model,
+          data,
+          batchSize: spec.batchSize,
+          detector,
+          eps: e.value,
+          epsText: e.text,
+        });
       }
     }
   }
   const keys = new Set<string>();
-  for (const j of jobs) { if (keys.has(j.key)) throw badInput(`campaign '${spec.name}': two jobs share the key '${j.key}' (names differing only in punctuation?)`); keys.add(j.key); }
+  for (const j of jobs) {
+    if (keys.has(j.key))
+      throw badInput(
+        `campaign '${spec.name}': two jobs share the key '${j.key}' (names differing only in punctuation?)`,
+      );
+    keys.add(j.key);
+  }
   return {
-    id: campaignId(spec), name: spec.name, specHash: specHash(spec), spec, sampleSize: n ?? null, shards, jobs,
+    id: campaignId(spec),
+    name: spec.name,
+    specHash: specHash(spec),
+    spec,
+    sampleSize: n ?? null,
+    shards,
+    jobs,
     estimate: estimate(jobs, n ?? 0, o.calibration),
   };
 }
@@ -112,7 +196,8 @@ export function jobCost(j: Job, sampleSize: number): { gradient: number; forward
   if (j.kind === 'attack') {
     const a = getAttack(j.attack.attack);
     const imgs = j.range[1] - j.range[0];
-    if (a.threatModel === 'whitebox') return { gradient: imgs * (j.attack.steps ?? a.defaultSteps) * (j.attack.restarts ?? 1), forward: 2 * imgs };
+    if (a.threatModel === 'whitebox')
+      return { gradient: imgs * (j.attack.steps ?? a.defaultSteps) * (j.attack.restarts ?? 1), forward: 2 * imgs };
     return { gradient: 0, forward: imgs * (j.attack.maxQueries ?? a.defaultSteps) };
   }
   const steps = (name: string): number => j.detector.steps ?? getAttack(name).defaultSteps;
@@ -124,10 +209,21 @@ export function jobCost(j: Job, sampleSize: number): { gradient: number; forward
 
 /** A forward pass costs about a third of a forward+backward pass. */
 function estimate(jobs: Job[], sampleSize: number, cal?: GradientCalibration): CampaignEstimate {
-  let gradient = 0; let forward = 0;
-  for (const j of jobs) { const c = jobCost(j, sampleSize); gradient += c.gradient; forward += c.forward; }
+  let gradient = 0;
+  let forward = 0;
+  for (const j of jobs) {
+    const c = jobCost(j, sampleSize);
+    gradient += c.gradient;
+    forward += c.forward;
+  }
   const g = cal?.gradientSecondsPerImage ?? NOMINAL_GRADIENT_SECONDS;
-  return { gradientPasses: gradient, forwardPasses: forward, gradientSecondsPerImage: round(g, 6), backend: cal?.backend ?? 'nominal', seconds: round(g * (gradient + forward / 3), 1) };
+  return {
+    gradientPasses: gradient,
+    forwardPasses: forward,
+    gradientSecondsPerImage: round(g, 6),
+    backend: cal?.backend ?? 'nominal',
+    seconds: round(g * (gradient + forward / 3), 1),
+  };
 }
 
 /**
@@ -153,7 +249,9 @@ export async function prepareCampaign(spec: CampaignSpec, o: { calibrate?: boole
     }
   }
   const plan = planCampaign(spec, { splitSize, calibration });
-  const pinned = new Map(spec.models.map((m) => [m.name, m.sha256 ?? modelRefSha256(resolveModelRef(m.ref, spec.baseDir)) ?? undefined]));
+  const pinned = new Map(
+    spec.models.map((m) => [m.name, m.sha256 ?? modelRefSha256(resolveModelRef(m.ref, spec.baseDir)) ?? undefined]),
+  );
   for (const j of plan.jobs) {
     const sha = pinned.get(j.model.name);
     if (sha && !j.model.sha256) j.model = { ...j.model, sha256: sha };

@@ -17,16 +17,28 @@ import type { CampaignStore, JobResultRow, SampleImageRow, SampleRow } from './s
 
 /** What an attack job stores as its result: counts that add up over shards, and the shard's summary. */
 export interface AttackJobResult {
-  n: number; cleanCorrect: number; robustCorrect: number; attacked: number; succeeded: number;
+  n: number;
+  cleanCorrect: number;
+  robustCorrect: number;
+  attacked: number;
+  succeeded: number;
   /** Sums over the attacked images (for means over shards). */
-  linfSum: number; l2Sum: number; queriesSum: number; queriesCount: number;
+  linfSum: number;
+  l2Sum: number;
+  queriesSum: number;
+  queriesCount: number;
   summary: Record<string, unknown>;
 }
 
-export interface DetectJobResult { detector: string; trainAttack: string; rows: Array<Record<string, unknown>> }
+export interface DetectJobResult {
+  detector: string;
+  trainAttack: string;
+  rows: Array<Record<string, unknown>>;
+}
 
 export interface JobResult {
-  key: string; kind: Job['kind'];
+  key: string;
+  kind: Job['kind'];
   /** false: the store already had a result for this job (nothing was run, or another worker finished first). */
   written: boolean;
   /** Skipped without running: a result was already stored. */
@@ -36,7 +48,9 @@ export interface JobResult {
 }
 
 export interface JobContext {
-  store: CampaignStore; campaignId: string; specHash: string;
+  store: CampaignStore;
+  campaignId: string;
+  specHash: string;
   /** Who ran it (default host:pid). */
   workerId?: string;
   /** Progress within the job: fraction done in [0, 1]. */
@@ -49,7 +63,7 @@ let commit: string | null | undefined;
 const defaultWorker = (): string => `${os.hostname()}:${process.pid}`;
 
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
-  if (!ctx.force && (await ctx.store.doneKeys(ctx.campaignId)).has(job.key)) {
+  if (!ctx.force && (await ctx.store.hasResult(ctx.campaignId, job.key))) {
     return { key: job.key, kind: job.kind, written: false, skipped: true, seconds: 0, result: null };
   }
   const t0 = performance.now();
@@ -59,11 +73,22 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     const seconds = (performance.now() - t0) / 1000;
     commit ??= gitCommit();
     const row: JobResultRow = {
-      campaignId: ctx.campaignId, jobKey: job.key, kind: job.kind, model: job.model.name,
-      attack: job.kind === 'attack' ? job.attack.name : job.detector.trainAttack, eps: job.eps,
-      shard: job.kind === 'attack' ? job.shard : null, detector: job.kind === 'detect' ? job.detector.detector : null,
-      result: out.result, specHash: ctx.specHash, medshieldVersion: VERSION, gitCommit: commit,
-      backend: currentEngine()?.backend ?? 'unknown', seed: job.seed, workerId, seconds: Math.round(seconds * 1000) / 1000,
+      campaignId: ctx.campaignId,
+      jobKey: job.key,
+      kind: job.kind,
+      model: job.model.name,
+      attack: job.kind === 'attack' ? job.attack.name : job.detector.trainAttack,
+      eps: job.eps,
+      shard: job.kind === 'attack' ? job.shard : null,
+      detector: job.kind === 'detect' ? job.detector.detector : null,
+      result: out.result,
+      specHash: ctx.specHash,
+      medshieldVersion: VERSION,
+      gitCommit: commit,
+      backend: currentEngine()?.backend ?? 'unknown',
+      seed: job.seed,
+      workerId,
+      seconds: Math.round(seconds * 1000) / 1000,
       createdAt: new Date().toISOString(),
     };
     const written = await ctx.store.putResult(row, out.samples, out.images);
@@ -79,39 +104,101 @@ export function sampleKey(job: AttackJob, position: number): string {
   return `${job.key.replace(/\.s\d+$/, '')}.p${String(position).padStart(5, '0')}`;
 }
 
-async function attackJob(job: AttackJob, ctx: JobContext): Promise<{ result: AttackJobResult; samples: SampleRow[]; images: SampleImageRow[] }> {
+async function attackJob(
+  job: AttackJob,
+  ctx: JobContext,
+): Promise<{ result: AttackJobResult; samples: SampleRow[]; images: SampleImageRow[] }> {
   const out = await computeAttackShard(job, (done, total) => ctx.onProgress?.(total ? done / total : 0));
   const { evaluation: ev, images } = out;
-  const [h, w, c] = images.shape; const d = h * w * c;
-  const samples: SampleRow[] = []; const pngs: SampleImageRow[] = [];
-  let linfSum = 0; let l2Sum = 0; let queriesSum = 0; let queriesCount = 0;
+  const [h, w, c] = images.shape;
+  const d = h * w * c;
+  const samples: SampleRow[] = [];
+  const pngs: SampleImageRow[] = [];
+  let linfSum = 0;
+  let l2Sum = 0;
+  let queriesSum = 0;
+  let queriesCount = 0;
   ev.records.forEach((r, i) => {
     const position = job.range[0] + i;
     const key = sampleKey(job, position);
-    if (r.attacked) { linfSum += r.linf; l2Sum += r.l2; }
-    if (r.success && r.queries !== undefined) { queriesSum += r.queries; queriesCount++; }
+    if (r.attacked) {
+      linfSum += r.linf;
+      l2Sum += r.l2;
+    }
+    if (r.success && r.queries !== undefined) {
+      queriesSum += r.queries;
+      queriesCount++;
+    }
     samples.push({
-      sampleKey: key, jobKey: job.key, model: job.model.name, attack: job.attack.name, eps: job.eps, epsText: job.epsText,
-      position, datasetIndex: r.index, label: r.label, cleanPrediction: r.cleanPrediction, adversarialPrediction: r.adversarialPrediction,
-      cleanConfidence: r.cleanConfidence, adversarialConfidence: r.adversarialConfidence, attacked: r.attacked, success: r.success,
-      linf: r.linf, l2: r.l2, queries: r.queries ?? null,
+      sampleKey: key,
+      jobKey: job.key,
+      model: job.model.name,
+      attack: job.attack.name,
+      eps: job.eps,
+      epsText: job.epsText,
+      position,
+      datasetIndex: r.index,
+      label: r.label,
+      cleanPrediction: r.cleanPrediction,
+      adversarialPrediction: r.adversarialPrediction,
+      cleanConfidence: r.cleanConfidence,
+      adversarialConfidence: r.adversarialConfidence,
+      attacked: r.attacked,
+      success: r.success,
+      linf: r.linf,
+      l2: r.l2,
+      queries: r.queries ?? null,
     });
-    const a = images.x.subarray(i * d, (i + 1) * d); const b = ev.xAdv.subarray(i * d, (i + 1) * d);
-    pngs.push({ sampleKey: key, clean: encodePng(a, h, w, c), adversarial: encodePng(b, h, w, c), difference: encodePng(amplifiedDifference(a, b), h, w, c) });
+    const a = images.x.subarray(i * d, (i + 1) * d);
+    const b = ev.xAdv.subarray(i * d, (i + 1) * d);
+    pngs.push({
+      sampleKey: key,
+      clean: encodePng(a, h, w, c),
+      adversarial: encodePng(b, h, w, c),
+      difference: encodePng(amplifiedDifference(a, b), h, w, c),
+    });
   });
   const { queryCurve: _q, ...summary } = ev.summary;
   return {
     result: {
-      n: images.n, cleanCorrect: out.cleanCorrect, robustCorrect: out.robustCorrect, attacked: ev.summary.attacked,
-      succeeded: ev.records.filter((r) => r.success).length, linfSum, l2Sum, queriesSum, queriesCount,
-      summary: { ...summary, attack: job.attack.name, algorithm: job.attack.attack, epsText: job.epsText, range: job.range, shape: images.shape, dataset: out.dataset },
+      n: images.n,
+      cleanCorrect: out.cleanCorrect,
+      robustCorrect: out.robustCorrect,
+      attacked: ev.summary.attacked,
+      succeeded: ev.records.filter((r) => r.success).length,
+      linfSum,
+      l2Sum,
+      queriesSum,
+      queriesCount,
+      summary: {
+        ...summary,
+        attack: job.attack.name,
+        algorithm: job.attack.attack,
+        epsText: job.epsText,
+        range: job.range,
+        shape: images.shape,
+        dataset: out.dataset,
+      },
     },
-    samples, images: pngs,
+    samples,
+    images: pngs,
   };
 }
 
-async function detectJob(job: DetectJob, ctx: JobContext): Promise<{ result: DetectJobResult; samples: SampleRow[]; images: SampleImageRow[] }> {
-  let stage = 0; const stages = 2 + job.detector.testAttacks.length;
+async function detectJob(
+  job: DetectJob,
+  ctx: JobContext,
+): Promise<{ result: DetectJobResult; samples: SampleRow[]; images: SampleImageRow[] }> {
+  let stage = 0;
+  const stages = 2 + job.detector.testAttacks.length;
   const out = await computeDetection(job, (what) => ctx.onProgress?.(Math.min(1, stage++ / stages), what));
-  return { result: { detector: out.detector, trainAttack: out.trainAttack, rows: out.rows as unknown as Array<Record<string, unknown>> }, samples: [], images: [] };
+  return {
+    result: {
+      detector: out.detector,
+      trainAttack: out.trainAttack,
+      rows: out.rows as unknown as Array<Record<string, unknown>>,
+    },
+    samples: [],
+    images: [],
+  };
 }

@@ -17,7 +17,10 @@ import { getAttack } from '../../attacks/registry.js';
 import { createDetector } from '../../detectors/registry.js';
 
 /** ε as written in the spec, and its value. */
-export interface EpsValue { value: number; text: string }
+export interface EpsValue {
+  value: number;
+  text: string;
+}
 
 export interface ModelEntry {
   /** A shipped name ('default'), a model directory or an imported ONNX model directory. */
@@ -69,7 +72,10 @@ export interface CampaignSpec {
   baseDir?: string;
 }
 
-const EPS = { anyOf: [{ type: 'number' }, { type: 'string', minLength: 1, maxLength: 40 }], description: 'ε: a number or a fraction like 8/255' };
+const EPS = {
+  anyOf: [{ type: 'number' }, { type: 'string', minLength: 1, maxLength: 40 }],
+  description: 'ε: a number or a fraction like 8/255',
+};
 const INT = (min: number, max = 1e9) => ({ type: 'integer', minimum: min, maximum: max });
 
 /** The JSON Schema of a campaign spec file (before ε strings are parsed). */
@@ -79,20 +85,31 @@ export const CAMPAIGN_SCHEMA = {
   additionalProperties: false,
   required: ['name', 'models', 'data'],
   properties: {
-    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'campaign name (letters, digits, . _ -)' },
+    name: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+      description: 'campaign name (letters, digits, . _ -)',
+    },
     seed: { ...INT(0, 2 ** 32 - 1), default: 0 },
     models: {
-      type: 'array', minItems: 1, maxItems: 64,
+      type: 'array',
+      minItems: 1,
+      maxItems: 64,
       items: {
-        type: 'object', additionalProperties: false, required: ['ref'],
+        type: 'object',
+        additionalProperties: false,
+        required: ['ref'],
         properties: {
-          ref: { type: 'string', minLength: 1 }, name: { type: 'string', minLength: 1, maxLength: 64 },
+          ref: { type: 'string', minLength: 1 },
+          name: { type: 'string', minLength: 1, maxLength: 64 },
           sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
         },
       },
     },
     data: {
-      type: 'object', additionalProperties: false, required: ['dataset'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['dataset'],
       properties: {
         dataset: { type: 'string', minLength: 1 },
         split: { type: 'string', enum: ['train', 'val', 'test'], default: 'test' },
@@ -100,27 +117,42 @@ export const CAMPAIGN_SCHEMA = {
       },
     },
     attacks: {
-      type: 'array', default: [],
+      type: 'array',
+      default: [],
       items: {
-        type: 'object', additionalProperties: false, required: ['attack', 'eps'],
+        type: 'object',
+        additionalProperties: false,
+        required: ['attack', 'eps'],
         properties: {
-          attack: { type: 'string', minLength: 1 }, name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' },
+          attack: { type: 'string', minLength: 1 },
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' },
           eps: { type: 'array', minItems: 1, maxItems: 64, items: EPS },
-          norm: { type: 'string', enum: ['linf', 'l2', 'l1', 'l0'] }, steps: INT(1, 1e6), stepSize: EPS,
-          restarts: INT(1, 1000), loss: { type: 'string', enum: ['ce', 'cw', 'dlr'] }, maxQueries: INT(1),
-          pInit: { type: 'number', exclusiveMinimum: 0, maximum: 1 }, randomStart: { type: 'boolean' },
+          norm: { type: 'string', enum: ['linf', 'l2', 'l1', 'l0'] },
+          steps: INT(1, 1e6),
+          stepSize: EPS,
+          restarts: INT(1, 1000),
+          loss: { type: 'string', enum: ['ce', 'cw', 'dlr'] },
+          maxQueries: INT(1),
+          pInit: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+          randomStart: { type: 'boolean' },
         },
       },
     },
     detectors: {
-      type: 'array', default: [],
+      type: 'array',
+      default: [],
       items: {
-        type: 'object', additionalProperties: false, required: ['detector', 'eps'],
+        type: 'object',
+        additionalProperties: false,
+        required: ['detector', 'eps'],
         properties: {
-          detector: { type: 'string', minLength: 1 }, trainAttack: { type: 'string', default: 'pgd' },
+          detector: { type: 'string', minLength: 1 },
+          trainAttack: { type: 'string', default: 'pgd' },
           testAttacks: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
           eps: { type: 'array', minItems: 1, maxItems: 64, items: EPS },
-          fitLimit: INT(2), fitSplit: { type: 'string', enum: ['train', 'val'], default: 'train' }, steps: INT(1, 1e6),
+          fitLimit: INT(2),
+          fitSplit: { type: 'string', enum: ['train', 'val'], default: 'train' },
+          steps: INT(1, 1e6),
         },
       },
     },
@@ -134,74 +166,133 @@ const validate = ajv.compile(CAMPAIGN_SCHEMA);
 
 function epsValue(v: unknown, where: string, label: string): EpsValue {
   const text = typeof v === 'number' ? String(v) : String(v).trim();
-  try { return { value: parseEpsilon(text), text }; } catch (e) { throw badInput(`${where}: ${label} ${oneLine(e)}`); }
+  try {
+    return { value: parseEpsilon(text), text };
+  } catch (e) {
+    throw badInput(`${where}: ${label} ${oneLine(e)}`);
+  }
 }
 
 /** Validate a parsed spec object (YAML/JSON) into a CampaignSpec; throws BAD_INPUT naming the field. */
 export function validateCampaignSpec(raw: unknown, where = 'campaign spec'): CampaignSpec {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badInput(`${where}: must be a mapping (name, models, data, attacks, …)`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw badInput(`${where}: must be a mapping (name, models, data, attacks, …)`);
   const s = structuredClone(raw) as Record<string, unknown>;
   if (!validate(s)) {
     const e = validate.errors![0];
     const at = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
-    const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'`
-      : e.keyword === 'enum' ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : '';
+    const extra =
+      e.keyword === 'additionalProperties'
+        ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'`
+        : e.keyword === 'enum'
+          ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`
+          : '';
     throw badInput(`${where}: ${at} ${e.message}${extra}`);
   }
   type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = s as Raw;
-  const models: ModelEntry[] = (r.models as Raw[]).map((m) => ({ ref: m.ref, name: m.name ?? m.ref, ...(m.sha256 ? { sha256: m.sha256 } : {}) }));
+  const models: ModelEntry[] = (r.models as Raw[]).map((m) => ({
+    ref: m.ref,
+    name: m.name ?? m.ref,
+    ...(m.sha256 ? { sha256: m.sha256 } : {}),
+  }));
   const dup = (xs: string[]): string | undefined => xs.find((x, i) => xs.indexOf(x) !== i);
   const dm = dup(models.map((m) => m.name));
   if (dm) throw badInput(`${where}: models: '${dm}' appears twice (give one of them a distinct name:)`);
   const attacks: AttackEntry[] = (r.attacks as Raw[]).map((a, i) => {
     const at = `attacks.${i}`;
     let atk;
-    try { atk = getAttack(a.attack); } catch (e) { throw badInput(`${where}: ${at}.attack: ${oneLine(e)}`); }
-    if (a.norm && !atk.norms.includes(a.norm)) throw badInput(`${where}: ${at}.norm: attack '${atk.name}' does not support the ${a.norm} norm (choose ${atk.norms.join(', ')})`);
-    if (atk.name === 'transfer') throw badInput(`${where}: ${at}.attack: 'transfer' needs surrogate models, which campaigns do not take yet`);
+    try {
+      atk = getAttack(a.attack);
+    } catch (e) {
+      throw badInput(`${where}: ${at}.attack: ${oneLine(e)}`);
+    }
+    if (a.norm && !atk.norms.includes(a.norm))
+      throw badInput(
+        `${where}: ${at}.norm: attack '${atk.name}' does not support the ${a.norm} norm (choose ${atk.norms.join(', ')})`,
+      );
+    if (atk.name === 'transfer')
+      throw badInput(`${where}: ${at}.attack: 'transfer' needs surrogate models, which campaigns do not take yet`);
     const eps = (a.eps as unknown[]).map((v, j) => epsValue(v, where, `${at}.eps.${j}`));
     const de = dup(eps.map((e) => String(e.value)));
     if (de) throw badInput(`${where}: ${at}.eps lists ε = ${de} twice`);
     return {
-      attack: atk.name, name: a.name ?? atk.name, eps, ...(a.norm ? { norm: a.norm } : {}), ...(a.steps ? { steps: a.steps } : {}),
+      attack: atk.name,
+      name: a.name ?? atk.name,
+      eps,
+      ...(a.norm ? { norm: a.norm } : {}),
+      ...(a.steps ? { steps: a.steps } : {}),
       ...(a.stepSize !== undefined ? { stepSize: epsValue(a.stepSize, where, `${at}.stepSize`) } : {}),
-      ...(a.restarts ? { restarts: a.restarts } : {}), ...(a.loss ? { loss: a.loss } : {}), ...(a.maxQueries ? { maxQueries: a.maxQueries } : {}),
-      ...(a.pInit !== undefined ? { pInit: a.pInit } : {}), ...(a.randomStart !== undefined ? { randomStart: a.randomStart } : {}),
+      ...(a.restarts ? { restarts: a.restarts } : {}),
+      ...(a.loss ? { loss: a.loss } : {}),
+      ...(a.maxQueries ? { maxQueries: a.maxQueries } : {}),
+      ...(a.pInit !== undefined ? { pInit: a.pInit } : {}),
+      ...(a.randomStart !== undefined ? { randomStart: a.randomStart } : {}),
     };
   });
   const da = dup(attacks.map((a) => a.name));
   if (da) throw badInput(`${where}: attacks: '${da}' appears twice (give one of them a distinct name:)`);
   const whitebox = (name: string, at: string): string => {
     let atk;
-    try { atk = getAttack(name); } catch (e) { throw badInput(`${where}: ${at}: ${oneLine(e)}`); }
-    if (atk.threatModel !== 'whitebox') throw badInput(`${where}: ${at}: detectors are fitted on white-box attacks; '${atk.name}' is a ${atk.threatModel} attack`);
+    try {
+      atk = getAttack(name);
+    } catch (e) {
+      throw badInput(`${where}: ${at}: ${oneLine(e)}`);
+    }
+    if (atk.threatModel !== 'whitebox')
+      throw badInput(
+        `${where}: ${at}: detectors are fitted on white-box attacks; '${atk.name}' is a ${atk.threatModel} attack`,
+      );
     return atk.name;
   };
   const limit: number | undefined = r.data.limit;
   const detectors: DetectorEntry[] = (r.detectors as Raw[]).map((d, i) => {
     const at = `detectors.${i}`;
     let name: string;
-    try { name = createDetector(d.detector).name; } catch (e) { throw badInput(`${where}: ${at}.detector: ${oneLine(e)}`); }
+    try {
+      name = createDetector(d.detector).name;
+    } catch (e) {
+      throw badInput(`${where}: ${at}.detector: ${oneLine(e)}`);
+    }
     const trainAttack = whitebox(d.trainAttack, `${at}.trainAttack`);
-    const testAttacks = ((d.testAttacks as string[] | undefined) ?? [trainAttack]).map((t, j) => whitebox(t, `${at}.testAttacks.${j}`));
+    const testAttacks = ((d.testAttacks as string[] | undefined) ?? [trainAttack]).map((t, j) =>
+      whitebox(t, `${at}.testAttacks.${j}`),
+    );
     const eps = (d.eps as unknown[]).map((v, j) => epsValue(v, where, `${at}.eps.${j}`));
-    for (const e of eps) if (e.value > 1) throw badInput(`${where}: ${at}.eps: detectors use L∞ budgets ≤ 1, got ${e.text}`);
-    return { detector: name, trainAttack, testAttacks, eps, fitLimit: d.fitLimit ?? limit ?? 300, fitSplit: d.fitSplit, ...(d.steps ? { steps: d.steps } : {}) };
+    for (const e of eps)
+      if (e.value > 1) throw badInput(`${where}: ${at}.eps: detectors use L∞ budgets ≤ 1, got ${e.text}`);
+    return {
+      detector: name,
+      trainAttack,
+      testAttacks,
+      eps,
+      fitLimit: d.fitLimit ?? limit ?? 300,
+      fitSplit: d.fitSplit,
+      ...(d.steps ? { steps: d.steps } : {}),
+    };
   });
   const dd = dup(detectors.map((d) => `${d.detector}/${d.trainAttack}`));
   if (dd) throw badInput(`${where}: detectors: '${dd}' appears twice`);
-  if (!attacks.length && !detectors.length) throw badInput(`${where}: give at least one entry under attacks: or detectors:`);
+  if (!attacks.length && !detectors.length)
+    throw badInput(`${where}: give at least one entry under attacks: or detectors:`);
   return {
-    name: r.name, seed: r.seed, models, data: { dataset: r.data.dataset, split: r.data.split, ...(limit ? { limit } : {}) },
-    attacks, detectors, shardSize: r.shardSize, batchSize: r.batchSize,
+    name: r.name,
+    seed: r.seed,
+    models,
+    data: { dataset: r.data.dataset, split: r.data.split, ...(limit ? { limit } : {}) },
+    attacks,
+    detectors,
+    shardSize: r.shardSize,
+    batchSize: r.batchSize,
   };
 }
 
 /** Parse YAML or JSON text (JSON is YAML; a `.json` file is parsed strictly as JSON). */
 export function parseCampaignSpec(text: string, where = 'campaign spec', json = false): CampaignSpec {
   let raw: unknown;
-  try { raw = json ? JSON.parse(text) : parseYaml(text, { prettyErrors: false }); } catch (e) {
+  try {
+    raw = json ? JSON.parse(text) : parseYaml(text, { prettyErrors: false });
+  } catch (e) {
     throw badInput(`${where}: not valid ${json ? 'JSON' : 'YAML'} (${oneLine(e)})`);
   }
   return validateCampaignSpec(raw, where);
@@ -210,8 +301,12 @@ export function parseCampaignSpec(text: string, where = 'campaign spec', json = 
 /** Read and validate a spec file (.yaml, .yml or .json). Model directories are resolved against the file's folder. */
 export async function loadCampaignSpec(file: string): Promise<CampaignSpec> {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
-    throw badInput(`cannot read campaign spec '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : oneLine(e)}`);
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw badInput(
+      `cannot read campaign spec '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : oneLine(e)}`,
+    );
   }
   const spec = parseCampaignSpec(text, `campaign spec ${path.basename(file)}`, file.toLowerCase().endsWith('.json'));
   return { ...spec, baseDir: path.dirname(path.resolve(file)) };
@@ -227,8 +322,11 @@ export function resolveModelRef(ref: string, baseDir?: string): string {
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }

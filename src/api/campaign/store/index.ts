@@ -13,14 +13,18 @@ export function defaultStorePath(specPath: string): string {
 
 export async function openStore(url?: string, specPath?: string): Promise<CampaignStore> {
   if (url === undefined || url === '') {
-    if (!specPath) throw badArgument('no campaign store given: pass --store URL (sqlite:/path.db, a file path or postgres://…)');
+    if (!specPath)
+      throw badArgument('no campaign store given: pass --store URL (sqlite:/path.db, a file path or postgres://…)');
     url = defaultStorePath(specPath);
   }
   if (/^postgres(ql)?:\/\//i.test(url)) {
     const { PostgresCampaignStore } = await import('./postgres.js');
     return PostgresCampaignStore.open(url);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw badArgument(`unsupported campaign store '${url.split('://')[0]}://' (use sqlite:/path.db, a file path or postgres://…)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url))
+    throw badArgument(
+      `unsupported campaign store '${url.split('://')[0]}://' (use sqlite:/path.db, a file path or postgres://…)`,
+    );
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (!file) throw badArgument('sqlite: needs a file path, e.g. sqlite:/data/campaigns.db');
   const { SqliteCampaignStore } = await import('./sqlite.js');
