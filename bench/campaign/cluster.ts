@@ -19,30 +19,47 @@ function startServer(script: string, variable: string): { url: string | null; wh
 }
 
 export const startRedis = (): { url: string | null; why: string } =>
-  process.env.MEDSHIELD_REDIS_URL ? { url: process.env.MEDSHIELD_REDIS_URL, why: '' } : startServer('start-redis.sh', 'MEDSHIELD_REDIS_URL');
+  process.env.MEDSHIELD_REDIS_URL
+    ? { url: process.env.MEDSHIELD_REDIS_URL, why: '' }
+    : startServer('start-redis.sh', 'MEDSHIELD_REDIS_URL');
 export const startPostgres = (): { url: string | null; why: string } =>
-  process.env.MEDSHIELD_PG_URL ? { url: process.env.MEDSHIELD_PG_URL, why: '' } : startServer('start-postgres.sh', 'MEDSHIELD_PG_URL');
+  process.env.MEDSHIELD_PG_URL
+    ? { url: process.env.MEDSHIELD_PG_URL, why: '' }
+    : startServer('start-postgres.sh', 'MEDSHIELD_PG_URL');
 
 /** A fresh database on the server of `adminUrl`; returns its URL and a dropper. */
-export async function freshDatabase(adminUrl: string, tag = 'campaign'): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function freshDatabase(
+  adminUrl: string,
+  tag = 'campaign',
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `medshield_${tag}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect(); await admin.query(`CREATE DATABASE ${name}`); await admin.end();
-  const u = new URL(adminUrl); u.pathname = `/${name}`;
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
   return {
     url: u.toString(),
     drop: async () => {
       const a = new pg.Client({ connectionString: adminUrl });
-      await a.connect(); await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await a.end();
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
     },
   };
 }
 
 /** The queue URL on Redis database `db` (so runs on one server do not share a queue), emptied first. */
 export async function freshQueue(redisUrl: string, db: number): Promise<string> {
-  const u = new URL(redisUrl); u.pathname = `/${db}`;
+  const u = new URL(redisUrl);
+  u.pathname = `/${db}`;
   const r = new Redis(u.toString(), { maxRetriesPerRequest: 1 });
-  try { await r.flushdb(); } finally { r.disconnect(); }
+  try {
+    await r.flushdb();
+  } finally {
+    r.disconnect();
+  }
   return u.toString();
 }
 
@@ -56,35 +73,81 @@ export interface WorkerProcess {
 }
 
 /** Spawn `medshield worker --json` with the given flags; its JSON lines become `events`. */
-export function spawnWorker(queueUrl: string, storeUrl: string, extra: string[] = [], env: Record<string, string> = {}): WorkerProcess {
-  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'medshield.js'), 'worker', '--queue', queueUrl, '--store', storeUrl, '--json', ...extra], {
-    cwd: PACKAGE_ROOT, env: { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function spawnWorker(
+  queueUrl: string,
+  storeUrl: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): WorkerProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(PACKAGE_ROOT, 'bin', 'medshield.js'),
+      'worker',
+      '--queue',
+      queueUrl,
+      '--store',
+      storeUrl,
+      '--json',
+      ...extra,
+    ],
+    {
+      cwd: PACKAGE_ROOT,
+      env: { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const events: WorkerEvent[] = [];
   const waiters: Array<{ match: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }> = [];
-  let err = ''; let buf = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  let err = '';
+  let buf = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     buf += d;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i); buf = buf.slice(i + 1);
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
       let e: WorkerEvent;
-      try { e = JSON.parse(line) as WorkerEvent; } catch { continue; }
+      try {
+        e = JSON.parse(line) as WorkerEvent;
+      } catch {
+        continue;
+      }
       events.push(e);
-      for (const w of waiters.splice(0)) { if (w.match(e)) w.resolve(e); else waiters.push(w); }
+      for (const w of waiters.splice(0)) {
+        if (w.match(e)) w.resolve(e);
+        else waiters.push(w);
+      }
     }
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
-    child, events, stderr: () => err, exited,
+    child,
+    events,
+    stderr: () => err,
+    exited,
     waitFor: (match, timeoutMs = 600_000) => {
       const seen = events.find(match);
       if (seen) return Promise.resolve(seen);
       return new Promise<WorkerEvent>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`worker: no matching event in ${timeoutMs} ms; stderr: ${err.slice(-400)}`)), timeoutMs);
-        waiters.push({ match, resolve: (e) => { clearTimeout(t); resolve(e); } });
-        void exited.then((code) => { clearTimeout(t); reject(new Error(`worker exited (${code}) before the event; stderr: ${err.slice(-400)}`)); });
+        const t = setTimeout(
+          () => reject(new Error(`worker: no matching event in ${timeoutMs} ms; stderr: ${err.slice(-400)}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          match,
+          resolve: (e) => {
+            clearTimeout(t);
+            resolve(e);
+          },
+        });
+        void exited.then((code) => {
+          clearTimeout(t);
+          reject(new Error(`worker exited (${code}) before the event; stderr: ${err.slice(-400)}`));
+        });
       });
     },
   };
@@ -95,5 +158,9 @@ export async function stopWorker(w: WorkerProcess, graceMs = 120_000): Promise<n
   if (w.child.exitCode !== null || w.child.signalCode !== null) return w.child.exitCode;
   w.child.kill('SIGTERM');
   const t = setTimeout(() => w.child.kill('SIGKILL'), graceMs);
-  try { return await w.exited; } finally { clearTimeout(t); }
+  try {
+    return await w.exited;
+  } finally {
+    clearTimeout(t);
+  }
 }

@@ -7,29 +7,52 @@
  * the running jobs back on the queue for another worker and exits at once.
  */
 import { openStore } from '../api/campaign/store/index.js';
-import { checkRedis, redactRedisUrl, redisOptions, startCampaignWorker, type WorkerEvent } from '../api/campaign/queue.js';
+import {
+  checkRedis,
+  redactRedisUrl,
+  redisOptions,
+  startCampaignWorker,
+  type WorkerEvent,
+} from '../api/campaign/queue.js';
 
 export interface WorkerShellOptions {
-  queue: string; store: string; concurrency: number;
-  lockMs?: number; stallMs?: number; targetRate?: number; targetBurst?: number;
+  queue: string;
+  store: string;
+  concurrency: number;
+  lockMs?: number;
+  stallMs?: number;
+  targetRate?: number;
+  targetBurst?: number;
   json?: boolean;
   /** Start the tensor engine (after the connections are checked, so a bad URL fails fast). */
   engine: () => Promise<{ backend: string; threads: number }>;
 }
 
-const out = (s: string): void => { process.stdout.write(s + '\n'); };
-const err = (s: string): void => { process.stderr.write(s + '\n'); };
+const out = (s: string): void => {
+  process.stdout.write(s + '\n');
+};
+const err = (s: string): void => {
+  process.stderr.write(s + '\n');
+};
 
 function line(e: WorkerEvent): string {
   const s = (x?: number): string => (x === undefined ? '?' : `${x.toFixed(2)} s`);
   switch (e.type) {
-    case 'done': return `done ${e.campaignId} ${e.key} ${s(e.runSeconds)} (in worker ${s(e.seconds)}, attempt ${e.attempt}`
-      + `${e.written ? '' : ', result already written by another run'})`;
-    case 'skipped': return `skipped ${e.campaignId} ${e.key} (result already stored)`;
-    case 'delayed': return `delayed ${e.campaignId} ${e.key} ${s(e.seconds)} (target rate limit)`;
-    case 'failed': return `failed ${e.campaignId} ${e.key} attempt ${e.attempt}${e.final ? ' (final)' : ' (will retry)'}: ${e.error}`;
-    case 'aggregated': return `aggregated ${e.campaignId} ${e.status?.state} ${e.status?.done}/${e.status?.total} done, ${e.status?.failed} failed`;
-    default: return `error: ${e.error}`;
+    case 'done':
+      return (
+        `done ${e.campaignId} ${e.key} ${s(e.runSeconds)} (in worker ${s(e.seconds)}, attempt ${e.attempt}` +
+        `${e.written ? '' : ', result already written by another run'})`
+      );
+    case 'skipped':
+      return `skipped ${e.campaignId} ${e.key} (result already stored)`;
+    case 'delayed':
+      return `delayed ${e.campaignId} ${e.key} ${s(e.seconds)} (target rate limit)`;
+    case 'failed':
+      return `failed ${e.campaignId} ${e.key} attempt ${e.attempt}${e.final ? ' (final)' : ' (will retry)'}: ${e.error}`;
+    case 'aggregated':
+      return `aggregated ${e.campaignId} ${e.status?.state} ${e.status?.done}/${e.status?.total} done, ${e.status?.failed} failed`;
+    default:
+      return `error: ${e.error}`;
   }
 }
 
@@ -41,8 +64,16 @@ export async function serveWorker(o: WorkerShellOptions): Promise<void> {
   try {
     const engine = await o.engine();
     const w = await startCampaignWorker({
-      queueUrl: o.queue, store, concurrency: o.concurrency, lockDurationMs: o.lockMs, stalledIntervalMs: o.stallMs,
-      ...(o.targetRate ? { targetRate: { perSecond: o.targetRate, burst: o.targetBurst ?? Math.max(1, Math.round(o.targetRate * 60)) } } : {}),
+      queueUrl: o.queue,
+      store,
+      concurrency: o.concurrency,
+      lockDurationMs: o.lockMs,
+      stalledIntervalMs: o.stallMs,
+      ...(o.targetRate
+        ? {
+            targetRate: { perSecond: o.targetRate, burst: o.targetBurst ?? Math.max(1, Math.round(o.targetRate * 60)) },
+          }
+        : {}),
       onEvent: (e) => {
         if (e.type === 'error') {
           if (e.error !== lastError) err(`medshield worker: ${e.error}`);
@@ -54,17 +85,23 @@ export async function serveWorker(o: WorkerShellOptions): Promise<void> {
         out(o.json ? JSON.stringify({ worker: w.workerId, ...e }) : `medshield worker: ${line(e)}`);
       },
     });
-    err(`medshield worker ${w.workerId}: waiting for jobs on ${redactRedisUrl(o.queue)} (store ${store.where}; ${engine.backend}, `
-      + `${engine.threads} thread(s), concurrency ${o.concurrency})`);
+    err(
+      `medshield worker ${w.workerId}: waiting for jobs on ${redactRedisUrl(o.queue)} (store ${store.where}; ${engine.backend}, ` +
+        `${engine.threads} thread(s), concurrency ${o.concurrency})`,
+    );
     let signals = 0;
     const stop = (sig: string): void => {
       signals++;
       if (signals === 1) {
-        err(`medshield worker: ${sig}: finishing the running job(s), then stopping (${sig} again puts them back on the queue)`);
+        err(
+          `medshield worker: ${sig}: finishing the running job(s), then stopping (${sig} again puts them back on the queue)`,
+        );
         void w.close();
       } else {
         err(`medshield worker: ${sig}: putting the running job(s) back on the queue and stopping`);
-        void w.release().finally(() => { void store.close().finally(() => process.exit(0)); });
+        void w.release().finally(() => {
+          void store.close().finally(() => process.exit(0));
+        });
       }
     };
     process.on('SIGINT', () => stop('SIGINT'));

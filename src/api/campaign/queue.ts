@@ -65,7 +65,9 @@ export function redactRedisUrl(url: string): string {
     const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
-  } catch { return '(unparsable URL)'; }
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 /**
@@ -74,25 +76,36 @@ export function redactRedisUrl(url: string): string {
  * Throws BAD_ARGUMENT naming what is wrong.
  */
 export interface QueueConnection {
-  url: string; maxRetriesPerRequest: null; connectTimeout: number;
+  url: string;
+  maxRetriesPerRequest: null;
+  connectTimeout: number;
   tls?: { servername: string; ca?: Buffer };
 }
 
 export function redisOptions(url: string): QueueConnection {
   let u: URL;
-  try { u = new URL(url); } catch { throw badArgument(`--queue must be a redis:// or rediss:// URL, got '${url}'`); }
+  try {
+    u = new URL(url);
+  } catch {
+    throw badArgument(`--queue must be a redis:// or rediss:// URL, got '${url}'`);
+  }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
     throw badArgument(`--queue must be a redis:// or rediss:// URL, got a ${u.protocol.replace(':', '')}: URL`);
   }
   if (!u.hostname) throw badArgument(`--queue URL ${redactRedisUrl(url)} names no host`);
   const db = u.pathname.replace(/^\//, '');
-  if (db && !/^\d{1,2}$/.test(db)) throw badArgument(`--queue URL ${redactRedisUrl(url)}: the path must be a database number, got '/${db}'`);
+  if (db && !/^\d{1,2}$/.test(db))
+    throw badArgument(`--queue URL ${redactRedisUrl(url)}: the path must be a database number, got '/${db}'`);
   const opts: QueueConnection = { url, maxRetriesPerRequest: null, connectTimeout: 10_000 };
   if (u.protocol === 'rediss:') {
     const caFile = process.env.MEDSHIELD_REDIS_CA;
     let ca: Buffer | undefined;
     if (caFile) {
-      try { ca = readFileSync(caFile); } catch (e) { throw badArgument(`MEDSHIELD_REDIS_CA '${caFile}': ${oneLine(e)}`); }
+      try {
+        ca = readFileSync(caFile);
+      } catch (e) {
+        throw badArgument(`MEDSHIELD_REDIS_CA '${caFile}': ${oneLine(e)}`);
+      }
     }
     opts.tls = { servername: u.hostname, ...(ca ? { ca } : {}) };
   }
@@ -103,16 +116,26 @@ export function redisOptions(url: string): QueueConnection {
 function newRedis(c: QueueConnection): Redis {
   const { url, ...rest } = c;
   const r = new Redis(url, rest as RedisOptions);
-  r.on('error', () => { /* BullMQ's own connections report */ });
+  r.on('error', () => {
+    /* BullMQ's own connections report */
+  });
   return r;
 }
 
 /** Connect once and PING, failing fast (one line, NETWORK) when Redis is unreachable or refuses the password. */
 export async function checkRedis(url: string, timeoutMs = 10_000): Promise<void> {
   const { url: u, ...o } = redisOptions(url);
-  const r = new Redis(u, { ...o, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  const r = new Redis(u, {
+    ...o,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
   let first: unknown;
-  r.on('error', (e) => { first ??= e; });
+  r.on('error', (e) => {
+    first ??= e;
+  });
   try {
     await r.connect();
     await r.ping();
@@ -150,9 +173,14 @@ export function targetBucketKey(targetUrl: string): string {
  * else the milliseconds until the bucket holds enough (nothing is taken then). Redis's own clock is
  * used, so workers on machines with skewed clocks share one bucket correctly.
  */
-export async function takeTargetTokens(redis: Redis, targetUrl: string, cost: number,
-  rate: { perSecond: number; burst: number } = QUEUE_DEFAULTS.targetRate): Promise<number> {
-  if (!(rate.perSecond > 0) || !(rate.burst >= 1)) throw badArgument(`target rate must be > 0 per second with a burst ≥ 1, got ${rate.perSecond}/${rate.burst}`);
+export async function takeTargetTokens(
+  redis: Redis,
+  targetUrl: string,
+  cost: number,
+  rate: { perSecond: number; burst: number } = QUEUE_DEFAULTS.targetRate,
+): Promise<number> {
+  if (!(rate.perSecond > 0) || !(rate.burst >= 1))
+    throw badArgument(`target rate must be > 0 per second with a burst ≥ 1, got ${rate.perSecond}/${rate.burst}`);
   const c = Math.min(Math.max(1, Math.ceil(cost)), rate.burst);
   return Number(await redis.eval(TOKEN_BUCKET, 1, targetBucketKey(targetUrl), rate.perSecond, rate.burst, c));
 }
@@ -170,17 +198,28 @@ export function jobQueries(job: Job): number {
 }
 
 /** What a child job carries: the job itself (self-contained) and the campaign it belongs to. */
-interface ChildData { campaignId: string; specHash: string; job: Job }
-interface ParentData { campaignId: string; total: number }
+interface ChildData {
+  campaignId: string;
+  specHash: string;
+  job: Job;
+}
+interface ParentData {
+  campaignId: string;
+  total: number;
+}
 
 const DAY_S = 86_400;
 const flowKey = (campaignId: string): string => `${PREFIX}:campaign:${campaignId}:flow`;
-const isRefusal = (e: unknown): boolean => e instanceof MedshieldError
-  && ['MISMATCH', 'CHECKSUM', 'BAD_INPUT', 'BAD_ARGUMENT', 'NOT_FOUND', 'UNSUPPORTED'].includes(e.code);
+const isRefusal = (e: unknown): boolean =>
+  e instanceof MedshieldError &&
+  ['MISMATCH', 'CHECKSUM', 'BAD_INPUT', 'BAD_ARGUMENT', 'NOT_FOUND', 'UNSUPPORTED'].includes(e.code);
 
 export interface QueueProgress {
   /** Jobs with a stored result, failed jobs without one, jobs in the campaign, jobs this run enqueued. */
-  done: number; failed: number; total: number; enqueued: number;
+  done: number;
+  failed: number;
+  total: number;
+  enqueued: number;
   /** Workers connected to the queue now. */
   workers: number;
   elapsedSeconds: number;
@@ -211,9 +250,22 @@ async function retireFlow(queue: Queue, parentId: string): Promise<void> {
   if (!parent) return;
   const state = await parent.getState();
   if (state === 'completed' || state === 'failed') return;
-  try { await parent.remove({ removeChildren: true }); return; } catch { /* a child is running: keep it */ }
-  try { await parent.removeUnprocessedChildren(); } catch { /* best effort */ }
-  try { await parent.remove({ removeChildren: false }); } catch { /* it aggregates harmlessly when that child ends */ }
+  try {
+    await parent.remove({ removeChildren: true });
+    return;
+  } catch {
+    /* a child is running: keep it */
+  }
+  try {
+    await parent.removeUnprocessedChildren();
+  } catch {
+    /* best effort */
+  }
+  try {
+    await parent.remove({ removeChildren: false });
+  } catch {
+    /* it aggregates harmlessly when that child ends */
+  }
 }
 
 /**
@@ -227,7 +279,7 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
   const connection = redisOptions(url);
   await checkRedis(url);
   const t0 = performance.now();
-  const plan = o.plan ?? await prepareCampaign(spec);
+  const plan = o.plan ?? (await prepareCampaign(spec));
   const { store } = o;
   await registerCampaign(store, plan);
   await store.setCampaignState(plan.id, 'running');
@@ -249,15 +301,27 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
       const producer = new FlowProducer({ connection, prefix: PREFIX });
       try {
         await producer.add({
-          name: 'aggregate', queueName: QUEUE_NAME, data: { campaignId: plan.id, total: plan.jobs.length } satisfies ParentData,
+          name: 'aggregate',
+          queueName: QUEUE_NAME,
+          data: { campaignId: plan.id, total: plan.jobs.length } satisfies ParentData,
           opts: { jobId: parentId, removeOnComplete: { age: 7 * DAY_S }, removeOnFail: { age: 7 * DAY_S } },
           children: missing.map((job) => ({
-            name: 'job', queueName: QUEUE_NAME, data: { campaignId: plan.id, specHash: plan.specHash, job } satisfies ChildData,
-            opts: { jobId: `${plan.id}.${nonce}.${job.key}`, attempts, backoff, ignoreDependencyOnFailure: true,
-              removeOnComplete: { age: DAY_S }, removeOnFail: { age: 7 * DAY_S } },
+            name: 'job',
+            queueName: QUEUE_NAME,
+            data: { campaignId: plan.id, specHash: plan.specHash, job } satisfies ChildData,
+            opts: {
+              jobId: `${plan.id}.${nonce}.${job.key}`,
+              attempts,
+              backoff,
+              ignoreDependencyOnFailure: true,
+              removeOnComplete: { age: DAY_S },
+              removeOnFail: { age: 7 * DAY_S },
+            },
           })),
         });
-      } finally { await producer.close(); }
+      } finally {
+        await producer.close();
+      }
     }
     const total = plan.jobs.length;
     for (;;) {
@@ -266,13 +330,28 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
       const failed = (await store.failures(plan.id)).filter((f) => !keys.has(f.jobKey)).length;
       const state = parentId ? await queue.getJobState(parentId) : 'completed';
       const workers = await queue.getWorkersCount().catch(() => 0);
-      o.onProgress?.({ done, failed, total, enqueued: missing.length, workers, elapsedSeconds: (performance.now() - t0) / 1000 });
+      o.onProgress?.({
+        done,
+        failed,
+        total,
+        enqueued: missing.length,
+        workers,
+        elapsedSeconds: (performance.now() - t0) / 1000,
+      });
       if (state === 'completed' || state === 'failed' || (state === 'unknown' && done >= total)) break;
-      if (o.signal?.aborted) throw new MedshieldError('INTERNAL', `stopped waiting for campaign ${plan.id}; its jobs stay queued (re-run to resume)`);
+      if (o.signal?.aborted)
+        throw new MedshieldError(
+          'INTERNAL',
+          `stopped waiting for campaign ${plan.id}; its jobs stay queued (re-run to resume)`,
+        );
       await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
     }
     const st0 = await campaignStatus(store, plan.id);
-    await store.setCampaignState(plan.id, st0.shards.done >= total ? 'done' : 'failed', (performance.now() - t0) / 1000);
+    await store.setCampaignState(
+      plan.id,
+      st0.shards.done >= total ? 'done' : 'failed',
+      (performance.now() - t0) / 1000,
+    );
     return await campaignStatus(store, plan.id);
   } finally {
     redis.disconnect();
@@ -282,12 +361,17 @@ export async function runCampaignOnQueue(spec: CampaignSpec, o: QueueRunOptions)
 
 export interface WorkerEvent {
   type: 'started' | 'done' | 'skipped' | 'failed' | 'delayed' | 'aggregated' | 'error';
-  campaignId?: string; key?: string;
+  campaignId?: string;
+  key?: string;
   /** Wall seconds in the worker's processor, and inside runJob. */
-  seconds?: number; runSeconds?: number;
+  seconds?: number;
+  runSeconds?: number;
   /** Epoch ms when the processor started and ended (for the benchmark's overhead figure). */
-  startedAt?: number; endedAt?: number;
-  attempt?: number; final?: boolean; error?: string;
+  startedAt?: number;
+  endedAt?: number;
+  attempt?: number;
+  final?: boolean;
+  error?: string;
   /** done: whether this run wrote the result (false: another run of the same job had written it first). */
   written?: boolean;
   status?: { done: number; total: number; failed: number; state: string };
@@ -341,16 +425,28 @@ parentPort.on('message', (m) => {
 
 async function lockKeeper(c: QueueConnection, lockMs: number): Promise<Thread> {
   const { url, ...opts } = c;
-  const t = new Thread(KEEPER, { eval: true, workerData: {
-    ioredis: createRequire(import.meta.url).resolve('ioredis'), url, opts, prefix: PREFIX, queue: QUEUE_NAME, lockMs,
-    everyMs: Math.max(500, Math.floor(lockMs / 3)),
-  } });
+  const t = new Thread(KEEPER, {
+    eval: true,
+    workerData: {
+      ioredis: createRequire(import.meta.url).resolve('ioredis'),
+      url,
+      opts,
+      prefix: PREFIX,
+      queue: QUEUE_NAME,
+      lockMs,
+      everyMs: Math.max(500, Math.floor(lockMs / 3)),
+    },
+  });
   t.unref();
   // Start taking jobs once the keeper is connected (or after 30 s: BullMQ's own renewal still runs).
   await new Promise<void>((resolve) => {
-    const done = (): void => { clearTimeout(timer); resolve(); };
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
     const timer = setTimeout(done, 30_000);
-    t.once('message', done); t.once('error', done);
+    t.once('message', done);
+    t.once('error', done);
   });
   return t;
 }
@@ -377,7 +473,13 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
   const connection = redisOptions(o.queueUrl);
   await checkRedis(o.queueUrl);
   const workerId = o.workerId ?? `${hostname()}:${process.pid}`;
-  const emit = (e: WorkerEvent): void => { try { o.onEvent?.(e); } catch { /* a printer never stops the worker */ } };
+  const emit = (e: WorkerEvent): void => {
+    try {
+      o.onEvent?.(e);
+    } catch {
+      /* a printer never stops the worker */
+    }
+  };
   const running = new Map<string, { job: QueueJob; token?: string }>();
   const lockMs = o.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs;
   const keeper = await lockKeeper(connection, lockMs);
@@ -388,14 +490,24 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
     const startedAt = Date.now();
     if (job.name === 'aggregate') {
       const status = await aggregate(o.store, job as QueueJob<ParentData>);
-      emit({ type: 'aggregated', campaignId: (job.data as ParentData).campaignId, status, startedAt, endedAt: Date.now() });
+      emit({
+        type: 'aggregated',
+        campaignId: (job.data as ParentData).campaignId,
+        status,
+        startedAt,
+        endedAt: Date.now(),
+      });
       return status;
     }
     const { campaignId, specHash, job: work } = job.data as ChildData;
     if (known.get(campaignId) !== specHash) {
       const c = await o.store.getCampaign(campaignId);
-      if (!c) throw new UnrecoverableError(`campaign ${campaignId} is not in this worker's store (${o.store.where}); one queue serves one store`);
-      if (c.specHash !== specHash) throw new UnrecoverableError(`campaign ${campaignId}: the job's spec hash differs from the stored campaign's`);
+      if (!c)
+        throw new UnrecoverableError(
+          `campaign ${campaignId} is not in this worker's store (${o.store.where}); one queue serves one store`,
+        );
+      if (c.specHash !== specHash)
+        throw new UnrecoverableError(`campaign ${campaignId}: the job's spec hash differs from the stored campaign's`);
       known.set(campaignId, specHash);
     }
     const target = jobTarget(work);
@@ -414,16 +526,32 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
     try {
       const r = await runJob(work, { store: o.store, campaignId, specHash, workerId });
       const endedAt = Date.now();
-      emit({ type: r.skipped ? 'skipped' : 'done', campaignId, key: work.key, seconds: (endedAt - startedAt) / 1000,
-        runSeconds: r.seconds, startedAt, endedAt, attempt: job.attemptsMade + 1, written: r.written });
+      emit({
+        type: r.skipped ? 'skipped' : 'done',
+        campaignId,
+        key: work.key,
+        seconds: (endedAt - startedAt) / 1000,
+        runSeconds: r.seconds,
+        startedAt,
+        endedAt,
+        attempt: job.attemptsMade + 1,
+        written: r.written,
+      });
       return { key: work.key, written: r.written, skipped: r.skipped, seconds: r.seconds };
     } catch (e) {
       if (isRefusal(e)) throw new UnrecoverableError(oneLine(e));
       throw e;
-    } finally { running.delete(job.id!); keeper.postMessage({ op: 'drop', id: job.id }); }
+    } finally {
+      running.delete(job.id!);
+      keeper.postMessage({ op: 'drop', id: job.id });
+    }
   };
   const worker = new Worker(QUEUE_NAME, processor, {
-    connection, prefix: PREFIX, name: workerId, autorun: false, concurrency: o.concurrency ?? 1,
+    connection,
+    prefix: PREFIX,
+    name: workerId,
+    autorun: false,
+    concurrency: o.concurrency ?? 1,
     lockDuration: lockMs,
     stalledInterval: o.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
     maxStalledCount: o.maxStalledCount ?? QUEUE_DEFAULTS.maxStalledCount,
@@ -431,21 +559,39 @@ export async function startCampaignWorker(o: CampaignWorkerOptions): Promise<Cam
   worker.on('failed', (job, err) => {
     if (!job || err instanceof DelayedError || err.name === 'DelayedError') return;
     const data = job.data as Partial<ChildData> & Partial<ParentData>;
-    const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    emit({ type: 'failed', campaignId: data.campaignId, key: data.job?.key ?? job.name, attempt: job.attemptsMade, final, error: oneLine(err) });
+    const final =
+      err instanceof UnrecoverableError ||
+      err.name === 'UnrecoverableError' ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
+    emit({
+      type: 'failed',
+      campaignId: data.campaignId,
+      key: data.job?.key ?? job.name,
+      attempt: job.attemptsMade,
+      final,
+      error: oneLine(err),
+    });
   });
   worker.on('error', (err) => emit({ type: 'error', error: oneLine(err) }));
   const stopped = worker.run().then(() => undefined);
   await worker.waitUntilReady();
   return {
-    workerId, stopped,
-    close: async () => { await worker.close(); limiter?.disconnect(); keeper.postMessage({ op: 'stop' }); },
+    workerId,
+    stopped,
+    close: async () => {
+      await worker.close();
+      limiter?.disconnect();
+      keeper.postMessage({ op: 'stop' });
+    },
     release: async () => {
-      if (!running.size) { await worker.close(); } else {
+      if (!running.size) {
+        await worker.close();
+      } else {
         for (const { job, token } of running.values()) await job.moveToWait(token).catch(() => undefined);
         await worker.close(true);
       }
-      limiter?.disconnect(); keeper.postMessage({ op: 'stop' });
+      limiter?.disconnect();
+      keeper.postMessage({ op: 'stop' });
     },
   };
 }
