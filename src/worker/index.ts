@@ -69,9 +69,12 @@ export async function serveWorker(o: WorkerShellOptions): Promise<void> {
       concurrency: o.concurrency,
       lockDurationMs: o.lockMs,
       stalledIntervalMs: o.stallMs,
-      ...(o.targetRate
+      ...(o.targetRate || o.targetBurst
         ? {
-            targetRate: { perSecond: o.targetRate, burst: o.targetBurst ?? Math.max(1, Math.round(o.targetRate * 60)) },
+            targetRate: {
+              perSecond: o.targetRate ?? 20,
+              burst: o.targetBurst ?? Math.max(1, Math.round((o.targetRate ?? 20) * 60)),
+            },
           }
         : {}),
       onEvent: (e) => {

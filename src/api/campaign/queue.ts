@@ -56,7 +56,7 @@ export const QUEUE_DEFAULTS = {
   attempts: 3,
   backoffMs: 5_000,
   /** Queries per second, and bucket size, for one HTTP target over all workers. */
-  targetRate: { perSecond: 20, burst: 2_000 },
+  targetRate: { perSecond: 20, burst: 1_200 },
 } as const;
 
 /** Redis URL with the password masked, for messages. */
