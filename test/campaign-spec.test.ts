@@ -3,9 +3,9 @@
  * as the same JSON, with the same id; `campaign plan` expands it into the expected jobs with stable keys
  * and a cost estimate; bad specs fail with exit 2 and one line naming the field.
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseCampaignSpec, loadCampaignSpec, planCampaign, campaignId, jobSeed } from '../src/api/campaign/index.js';
@@ -39,6 +39,7 @@ const SMOKE_JSON = {
 };
 
 const dir = mkdtempSync(path.join(tmpdir(), 'medshield-campaign-spec-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const write = (name: string, text: string): string => {
   const p = path.join(dir, name);
   writeFileSync(p, text);
