@@ -36,4 +36,5 @@ export const commands: CommandEntry[] = [
   { names: ['campaign'], load: () => import('./campaign.js') },
   { names: ['dashboard'], load: () => import('./dashboard.js') },
   { names: ['evidence'], load: () => import('./evidence.js') },
+  { names: ['worker'], load: () => import('./worker.js') },
 ];

@@ -3,7 +3,7 @@
  * scripts/build-demo-ui.mjs into dist/dashboard-ui/assets/demo; its script, stylesheet and the
  * tfjs-backend-wasm binaries are served by the dashboard's /assets route), the default model's files, the
  * test films as signed PNGs and the two verifications (original file; tampered pixels under the original
- * signature). All GET, all read-only; the logic lives in src/api/demo.ts.
+ * signature). All GET, all read-only; the logic lives in src/api/browser-demo.ts.
  *
  *   GET /demo                         the page (its CSP adds 'wasm-unsafe-eval' for the wasm backend)
  *   GET /demo/model/<model.json|model-card.json|weight shard>
