@@ -33,3 +33,20 @@ test('no module imports from a higher layer', () => {
   assert.ok(files.length > 100, `read ${files.length} files`);
   assert.deepEqual(upward, [], `upward imports:\n${upward.join('\n')}`);
 });
+
+test('the shells (CLI, dashboard, worker) import only the API, their own folder, top-level files and a sibling shell index', () => {
+  const src = path.join(PACKAGE_ROOT, 'src');
+  const bad: string[] = [];
+  for (const shell of ['cli', 'dashboard', 'worker']) {
+    for (const f of sources(path.join(src, shell))) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+        const rel = path.relative(src, path.resolve(path.dirname(f), m[1]));
+        const parts = rel.split(path.sep);
+        const top = parts.length === 1;
+        const ok = top || parts[0] === shell || parts[0] === 'api' || (['gateway', 'dashboard', 'worker', 'cli'].includes(parts[0]) && parts.length === 2 && parts[1] === 'index.js');
+        if (!ok) bad.push(`${path.relative(src, f)} → ${m[1]}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, [], `shell imports below src/api:\n${bad.join('\n')}`);
+});

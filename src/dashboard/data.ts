@@ -9,9 +9,7 @@ import path from 'node:path';
 import {
   campaignSamples, campaignStatus, type CampaignStatus, type CampaignStore, type SampleQuery, type SampleRow,
 } from '../api/campaign/index.js';
-import { MEDMNIST } from '../data/medmnist.js';
-import { CARD_FILE, type ModelCard } from '../models/card.js';
-import { SHIPPED_MODELS } from '../models/io.js';
+import { MEDMNIST, CARD_FILE, SHIPPED_MODELS, type ModelCard } from '../api/catalog.js';
 import { badArgument, notFound } from '../errors.js';
 
 export interface CampaignSummary { id: string; name: string; status: string; shards: { total: number; done: number; failed: number } }

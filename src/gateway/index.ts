@@ -7,4 +7,6 @@ export { openAuditStore, type AuditStore } from './audit/store.js';
 export { AuditLog } from './audit/log.js';
 export { verifyChain, type ChainReport, type VerifyOptions } from './audit/verify.js';
 export { verifyAuditLog, type AuditVerifySpec } from './audit/verify-log.js';
+export { defaultCheckpoint } from './audit/checkpoint.js';
+export { gatewayApi, verifyGatewayAudit, gatewayOverview, refusalReason, REFUSAL_REASONS, type RefusalReason, type PublicRecord, type GatewayOverview } from './audit/summary.js';
 export { QueryDetector, fingerprint, BLACKLIGHT_DEFAULTS, type DetectorOptions } from './query-detector.js';

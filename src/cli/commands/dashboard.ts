@@ -2,9 +2,8 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { action, parseIntArg, printJson, withCommon, type CommonOptions } from '../run.js';
-import { createDashboard } from '../../dashboard/server.js';
-import { openDashboardStore } from '../../dashboard/store.js';
-import { loadGatewayConfig } from '../../gateway/config.js';
+import { createDashboard, openDashboardStore } from '../../dashboard/index.js';
+import { loadGatewayConfig } from '../../gateway/index.js';
 
 interface DashboardOpts extends CommonOptions { store?: string; gatewayConfig?: string; keys?: string; host: string; port: number }
 

@@ -11,9 +11,8 @@ import { action, printJson, withCommon, type CommonOptions } from '../run.js';
 import { badArgument } from '../../errors.js';
 import { buildEvidence } from '../../api/evidence.js';
 import { openStore } from '../../api/campaign/index.js';
-import { loadSigner, pemCertificates } from '../../provenance/index.js';
-import { loadGatewayConfig } from '../../gateway/config.js';
-import { verifyGatewayAudit } from '../../gateway/audit/summary.js';
+import { loadSigner, pemCertificates } from '../../api/provenance.js';
+import { loadGatewayConfig, verifyGatewayAudit } from '../../gateway/index.js';
 
 interface EvidenceCli extends CommonOptions {
   campaign: string; store?: string; out: string; key?: string; cert?: string; chain?: string; gatewayConfig?: string; sbom: boolean;

@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import path from 'node:path';
-import { createGateway, loadGatewayConfig } from '../../gateway/index.js';
-import { defaultCheckpoint } from '../../gateway/audit/checkpoint.js';
+import { createGateway, loadGatewayConfig, defaultCheckpoint } from '../../gateway/index.js';
 
 interface ServeOpts extends CommonOptions { config: string; model?: string; port?: number; host?: string; audit?: string }
 

@@ -10,7 +10,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { KeyStore } from '../../gateway/keys.js';
+import type { KeyStore } from '../../gateway/index.js';
 
 /** The policy of every answer. vega's expressions run through vega-interpreter, so no 'unsafe-eval'. */
 export const CSP = [

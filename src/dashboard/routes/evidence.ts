@@ -11,8 +11,8 @@ import type { FastifyInstance } from 'fastify';
 import type { DashboardContext } from '../context.js';
 import { page } from '../pages.js';
 import { buildEvidence, type EvidenceSigner } from '../../api/evidence.js';
-import { loadSigner } from '../../provenance/index.js';
-import { verifyGatewayAudit } from '../../gateway/audit/summary.js';
+import { loadSigner } from '../../api/provenance.js';
+import { verifyGatewayAudit } from '../../gateway/index.js';
 import { badArgument, notFound } from '../../errors.js';
 
 function evidenceSigner(env: NodeJS.ProcessEnv = process.env): { signer: EvidenceSigner; subject: string } | null {

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DashboardContext } from '../context.js';
 import { page } from '../pages.js';
-import { gatewayOverview, verifyGatewayAudit } from '../../gateway/audit/summary.js';
+import { gatewayOverview, verifyGatewayAudit } from '../../gateway/index.js';
 
 /** Whole-chain verification is cached this long (a large log takes a while to re-hash). */
 const VERIFY_TTL_MS = 5000;
