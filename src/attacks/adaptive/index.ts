@@ -4,7 +4,8 @@
  * loss then HFC feature camouflage for detectors; the APGD ensemble for adversarially trained models.
  */
 import { unsupported } from '../../errors.js';
-import type { AdaptiveAttack, Pipeline } from './types.js';
+import { Registry, type JsonSchema, type RegistryEntry } from '../../registry.js';
+import type { AdaptiveAttack, AdaptiveOptions, Pipeline } from './types.js';
 import { bpda } from './bpda.js';
 import { eot } from './eot.js';
 import { joint } from './joint.js';
@@ -13,14 +14,45 @@ import { hfc } from './hfc.js';
 import { bpdaLearned } from './learned.js';
 import { takeRows, putRows } from '../project.js';
 
-export const ADAPTIVE_ATTACKS: Record<string, AdaptiveAttack> = {
-  bpda,
-  'bpda-learned': bpdaLearned,
-  eot,
-  joint,
-  'apgd-ensemble': apgdEnsemble,
-  hfc,
+/** The JSON-serialisable options of an adaptive attack (HFC's reference images are passed at run time). */
+export type AdaptiveParams = Omit<AdaptiveOptions, 'eps' | 'surrogates' | 'onStep'> & { eps?: number };
+
+const int = (min: number, description: string): JsonSchema => ({ type: 'integer', minimum: min, description });
+const pos = (description: string): JsonSchema => ({ type: 'number', exclusiveMinimum: 0, description });
+const COMMON: Record<string, JsonSchema> = {
+  eps: pos('radius of the ε ball'), norm: { enum: ['linf', 'l2'], description: 'norm of the ε ball (default linf)' },
+  seed: { type: 'integer' }, earlyStop: { type: 'boolean' }, steps: int(1, 'iterations'), stepSize: pos('step size α'), restarts: int(1, 'random restarts'),
 };
+const schema = (extra: Record<string, JsonSchema>): JsonSchema => ({ type: 'object', properties: { ...COMMON, ...extra }, additionalProperties: false });
+const base: JsonSchema = { type: 'string', description: 'white-box attack run on the differentiable view (default pgd)' };
+const lambda: JsonSchema = { type: 'number', minimum: 0, description: 'weight of the detector (feature) term' };
+
+/** The adaptive attack with `params` as default options (a run's own options win). */
+function withDefaults(a: AdaptiveAttack, params?: AdaptiveParams): AdaptiveAttack {
+  if (!params || !Object.keys(params).length) return a;
+  return { ...a, run: (p, x, y, o) => a.run(p, x, y, { ...params, ...o } as AdaptiveOptions) };
+}
+
+const entry = (a: AdaptiveAttack, summary: string, against: string, extra: Record<string, JsonSchema>): RegistryEntry<AdaptiveAttack, AdaptiveParams> => ({
+  name: a.name, describe: { summary, reference: a.reference, kind: 'adaptive', against, norms: ['linf', 'l2'] },
+  schema: schema(extra), create: (p) => withDefaults(a, p),
+});
+
+/** Every adaptive attack, in the registry shape of `src/registry.ts`. */
+export const adaptiveRegistry = new Registry<AdaptiveAttack, AdaptiveParams>('adaptive attack', [
+  entry(bpda, 'BPDA: the white-box attack through a straight-through (identity) gradient of the transform', 'deterministic input transforms', { base }),
+  entry(bpdaLearned, 'BPDA through a small network trained to imitate the transform', 'deterministic input transforms', { base }),
+  entry(eot, 'expectation over transformation: gradients averaged over the defence\'s randomness', 'randomized defences', { base, samples: int(1, 'samples of the randomness per gradient') }),
+  entry(joint, 'one loss for the classifier margin and the detector score (Carlini & Wagner)', 'detectors', { lambda, confidence: { type: 'number', minimum: 0, description: 'margin clamp κ' } }),
+  entry(apgdEnsemble, 'APGD-CE then APGD-DLR', 'adversarially trained models', {}),
+  entry(hfc, 'feature camouflage: stay inside the clean feature Gaussians of every layer', 'detectors', {
+    lambda, kappa: { type: 'number', minimum: 0 }, quantile: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+    lambdaRounds: int(1, 'rounds of λ search'), components: int(1, 'Gaussian components per layer'), checkEvery: int(1, 'steps between checks on the pipeline'),
+  }),
+]);
+
+/** name → adaptive attack (the registry's entries created without options). */
+export const ADAPTIVE_ATTACKS: Record<string, AdaptiveAttack> = Object.fromEntries(adaptiveRegistry.entries().map((e) => [e.name, e.create()]));
 
 /**
  * Several adaptive attacks as one (as AutoAttack chains its parts): the first attacks every image, each
@@ -59,12 +91,10 @@ export const bpdaThenLearned = chainAdaptive('bpda+learned', [bpda, bpdaLearned]
 /** Against detectors: the joint loss, then feature camouflage (HFC) on whatever the joint loss left. */
 export const jointThenHfc = chainAdaptive('joint+hfc', [joint, hfc]);
 
-export const ADAPTIVE_NAMES = (): string[] => Object.keys(ADAPTIVE_ATTACKS);
+export const ADAPTIVE_NAMES = (): string[] => adaptiveRegistry.names();
 
 export function getAdaptiveAttack(name: string): AdaptiveAttack {
-  const a = ADAPTIVE_ATTACKS[name.toLowerCase()];
-  if (!a) throw unsupported(`unknown adaptive attack '${name}' (choose ${ADAPTIVE_NAMES().join(', ')})`);
-  return a;
+  return adaptiveRegistry.get(name).create();
 }
 
 /** The default adaptive attack for a pipeline (first that applies, in the order EOT, BPDA, joint, APGD ensemble). */
