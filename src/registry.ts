@@ -42,13 +42,13 @@ export interface RegistryEntry<T, P = Record<string, unknown>> {
 }
 
 /** Lower case, '_' and blanks read as '-'. */
-export const normalizeName = (name: string): string => name.trim().toLowerCase().replace(/[_\s]+/g, '-');
+const normalizeName = (name: string): string => name.trim().toLowerCase().replace(/[_\s]+/g, '-');
 
 /** True for a kebab-case name: lower-case letters and digits in '-'-separated words. */
 export const isKebabCase = (name: string): boolean => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(name);
 
 /** Edit distance: insertions, deletions, substitutions and swaps of neighbours (optimal string alignment). */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -71,7 +71,7 @@ export function closestName(name: string, candidates: readonly string[]): string
 }
 
 /** The one-line error for a name nobody registered: choices and the closest one. */
-export function unknownName(what: string, name: string, names: readonly string[], code: ErrorCode = 'UNSUPPORTED'): MedshieldError {
+function unknownName(what: string, name: string, names: readonly string[], code: ErrorCode = 'UNSUPPORTED'): MedshieldError {
   const near = closestName(name, names);
   return new MedshieldError(code, `unknown ${what} '${name}'${near ? `: did you mean '${near}'?` : ''} (choose ${names.join(', ')})`);
 }

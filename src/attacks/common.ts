@@ -89,11 +89,11 @@ export const sign = (v: number): number => (v > 0 ? 1 : v < 0 ? -1 : 0);
  * logit (highest first), the number of target classes to try (the given target, else the top `targetClasses`
  * runners-up, at most k − 1), the samples still to attack, and the target of each for round `tc` (2 = runner-up).
  */
-export function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
+function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
   return Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, c) => c).sort((a, b) => logits[i * k + b] - logits[i * k + a]));
 }
 
-export function targetCount(goal: Goal, targetClasses: number | undefined): number {
+function targetCount(goal: Goal, targetClasses: number | undefined): number {
   return goal.target ? 1 : Math.min(targetClasses ?? 9, goal.k - 1);
 }
 

@@ -27,9 +27,9 @@ export interface DecisionOptions extends AttackOptions {
 }
 
 /** Uniform-noise draws tried per image before (untargeted) or after (targeted) the batch images. */
-export const NOISE_TRIES = 100;
+const NOISE_TRIES = 100;
 /** Batch images tried per image as starting points. */
-export const IMAGE_TRIES = 20;
+const IMAGE_TRIES = 20;
 /** Largest number of values sent to the target in one call (rows × d). */
 const CHUNK_VALUES = 1 << 18;
 
@@ -61,7 +61,7 @@ export function distance(x0: Float32Array, a: Float32Array, i: number, d: number
   return norm === 'l2' ? Math.sqrt(s) : s;
 }
 
-export interface Starts {
+interface Starts {
   /** Adversarial starting points (rows of images with `ok`). */
   x: Float32Array;
   ok: Uint8Array;
@@ -71,7 +71,7 @@ export interface Starts {
 }
 
 /** Find an adversarial starting point for every image (see the file comment). */
-export async function findStarts(s: QuerySetup, x0: Float32Array, opts: DecisionOptions, rngs: Rng[], progress: () => void): Promise<Starts> {
+async function findStarts(s: QuerySetup, x0: Float32Array, opts: DecisionOptions, rngs: Rng[], progress: () => void): Promise<Starts> {
   const { n, d, goal } = s;
   const x = Float32Array.from(x0);
   const ok = new Uint8Array(n); const settled = new Uint8Array(n); const success = new Uint8Array(n);

@@ -176,7 +176,7 @@ export interface PatchResult {
  * The goal each image's patch serves: its target class (targeted), its true class (untargeted), or
  * one group for all (multi-label head, all labels). In the goal's view space.
  */
-export function patchGroups(model: Model, labels: Int32Array, criterion?: Criterion, label: LabelChoice = 'all'): { groups: Int32Array; by: 'class' | 'target' | 'none'; goal: Goal } {
+function patchGroups(model: Model, labels: Int32Array, criterion?: Criterion, label: LabelChoice = 'all'): { groups: Int32Array; by: 'class' | 'target' | 'none'; goal: Goal } {
   const goal = makeGoal(model.task, model.classes.length, labels, criterion, label);
   if (goal.target) return { groups: goal.target, by: 'target', goal };
   if (goal.y) return { groups: goal.y, by: 'class', goal };

@@ -77,7 +77,7 @@ export function createDetector(name: string, params?: Record<string, unknown>): 
   return detectorRegistry.get(name).create(params);
 }
 
-export const DETECTOR_FILE = 'detector.json';
+const DETECTOR_FILE = 'detector.json';
 
 export function saveDetector(det: Detector, dir: string): string {
   mkdirSync(dir, { recursive: true });

@@ -58,7 +58,7 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
   let served = 0;
 
   const app = Fastify({
-    logger: false, bodyLimit: limit, ignoreTrailingSlash: true, forceCloseConnections: true, trustProxy: false,
+    logger: false, bodyLimit: limit, routerOptions: { ignoreTrailingSlash: true }, forceCloseConnections: true, trustProxy: false,
     serverFactory: (handler) => http.createServer({ headersTimeout: 30_000, requestTimeout: 120_000 }, handler),
   });
   app.removeAllContentTypeParsers();
@@ -73,7 +73,14 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
     if (status === 413) reply.header('Connection', 'close');
     reply.code(status).send({ error: status >= 500 ? 'internal error' : message });
   });
+  const metadata = { inputShape: model.inputShape, classes: model.classes, task: model.task, output, name: model.card.name };
   app.setNotFoundHandler((req, reply) => {
+    const p = req.url.split('?')[0].replace(/\/+$/, '');
+    // GET …/metadata under any prefix (a client given `URL/predict` asks `URL/predict/metadata`)
+    if (p.endsWith('/metadata')) {
+      if (req.method === 'GET' || req.method === 'HEAD') return reply.send(metadata);
+      return reply.code(405).send({ error: 'use GET for /metadata' });
+    }
     reply.code(404).send({ error: `no route ${req.url.split('?')[0]} (POST / or /predict, GET /metadata)` });
   });
   app.addHook('onRequest', async (req) => {
@@ -93,7 +100,7 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
     return model.task === 'multilabel' ? row.map((v) => (v > 0.5 ? 1 : 0)) : row.indexOf(Math.max(...row));
   };
 
-  app.get('/metadata', async () => ({ inputShape: model.inputShape, classes: model.classes, task: model.task, output, name: model.card.name }));
+  app.get('/metadata', async () => metadata);
   const wrongMethod = (use: string) => async (): Promise<never> => { throw new HttpError(405, use); };
   const others = ['DELETE', 'PATCH', 'PUT', 'OPTIONS'] as const;
   app.route({ method: ['POST', ...others], url: '/metadata', handler: wrongMethod('use GET for /metadata') });

@@ -91,8 +91,6 @@ export const bpdaThenLearned = chainAdaptive('bpda+learned', [bpda, bpdaLearned]
 /** Against detectors: the joint loss, then feature camouflage (HFC) on whatever the joint loss left. */
 export const jointThenHfc = chainAdaptive('joint+hfc', [joint, hfc]);
 
-export const ADAPTIVE_NAMES = (): string[] => adaptiveRegistry.names();
-
 export function getAdaptiveAttack(name: string): AdaptiveAttack {
   return adaptiveRegistry.get(name).create();
 }
@@ -104,6 +102,3 @@ export function adaptiveFor(p: Pipeline): AdaptiveAttack {
 }
 
 export { hfc };
-export type { AdaptiveAttack, AdaptiveOptions, AdaptiveResult, Pipeline, DeployedDetector } from './types.js';
-export { DefenceView, straightThrough } from './view.js';
-export { judgePipeline } from './pipeline.js';
