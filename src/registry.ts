@@ -24,7 +24,7 @@ export type JsonSchema = Record<string, unknown>;
 export interface Description {
   readonly summary: string;
   readonly reference: string;
-  /** Threat model of an attack (whitebox, score, decision, transfer), or transform / smoothing / detector / adaptive. */
+  /** Attacks: threat model (whitebox, score, decision, transfer); else transform, smoothing, detector, adaptive. */
   readonly kind: string;
   readonly norms?: readonly string[];
   readonly [extra: string]: unknown;
@@ -42,18 +42,25 @@ export interface RegistryEntry<T, P = Record<string, unknown>> {
 }
 
 /** Lower case, '_' and blanks read as '-'. */
-const normalizeName = (name: string): string => name.trim().toLowerCase().replace(/[_\s]+/g, '-');
+const normalizeName = (name: string): string =>
+  name
+    .trim()
+    .toLowerCase()
+    .replace(/[_\s]+/g, '-');
 
 /** True for a kebab-case name: lower-case letters and digits in '-'-separated words. */
 export const isKebabCase = (name: string): boolean => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(name);
 
 /** Edit distance: insertions, deletions, substitutions and swaps of neighbours (optimal string alignment). */
 function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -62,18 +69,31 @@ function editDistance(a: string, b: string): number {
 /** The candidate closest to `name` (ties: the first), if it is close enough to be a plausible typo. */
 export function closestName(name: string, candidates: readonly string[]): string | undefined {
   const n = normalizeName(name);
-  let best: string | undefined; let bestD = Infinity;
+  let best: string | undefined;
+  let bestD = Infinity;
   for (const c of candidates) {
-    const d = n.length >= 2 && (c.startsWith(n) || n.startsWith(c)) ? Math.min(1, editDistance(n, c)) : editDistance(n, c);
-    if (d < bestD) { best = c; bestD = d; }
+    const d =
+      n.length >= 2 && (c.startsWith(n) || n.startsWith(c)) ? Math.min(1, editDistance(n, c)) : editDistance(n, c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
   }
   return bestD <= Math.max(1, Math.floor(n.length / 3)) ? best : undefined;
 }
 
 /** The one-line error for a name nobody registered: choices and the closest one. */
-function unknownName(what: string, name: string, names: readonly string[], code: ErrorCode = 'UNSUPPORTED'): MedshieldError {
+function unknownName(
+  what: string,
+  name: string,
+  names: readonly string[],
+  code: ErrorCode = 'UNSUPPORTED',
+): MedshieldError {
   const near = closestName(name, names);
-  return new MedshieldError(code, `unknown ${what} '${name}'${near ? `: did you mean '${near}'?` : ''} (choose ${names.join(', ')})`);
+  return new MedshieldError(
+    code,
+    `unknown ${what} '${name}'${near ? `: did you mean '${near}'?` : ''} (choose ${names.join(', ')})`,
+  );
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true, useDefaults: false });
@@ -88,7 +108,11 @@ export class Registry<T, P = Record<string, unknown>, E extends RegistryEntry<T,
    * @param what  the noun in messages ("attack", "defence", "detector", "adaptive attack")
    * @param code  error code of an unknown name (exit 2 either way)
    */
-  constructor(readonly what: string, entries: readonly E[], private readonly code: ErrorCode = 'UNSUPPORTED') {
+  constructor(
+    readonly what: string,
+    entries: readonly E[],
+    private readonly code: ErrorCode = 'UNSUPPORTED',
+  ) {
     for (const e of entries) {
       if (!isKebabCase(e.name)) throw new Error(`internal: ${what} name '${e.name}' is not kebab-case`);
       if (this.byName.has(e.name)) throw new Error(`internal: ${what} '${e.name}' registered twice`);
@@ -97,7 +121,8 @@ export class Registry<T, P = Record<string, unknown>, E extends RegistryEntry<T,
     for (const e of entries) {
       for (const a of e.aliases ?? []) {
         const k = normalizeName(a);
-        if (k !== e.name && (this.byName.has(k) || this.alias.has(k))) throw new Error(`internal: ${what} alias '${a}' is taken`);
+        if (k !== e.name && (this.byName.has(k) || this.alias.has(k)))
+          throw new Error(`internal: ${what} alias '${a}' is taken`);
         if (k !== e.name) this.alias.set(k, e.name);
         this.declared.set(a, e.name);
       }
@@ -105,12 +130,18 @@ export class Registry<T, P = Record<string, unknown>, E extends RegistryEntry<T,
   }
 
   /** Canonical names, in registration order. */
-  names(): string[] { return [...this.byName.keys()]; }
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
 
   /** Every declared alias (old names, as written) → its canonical name. */
-  aliases(): Record<string, string> { return Object.fromEntries(this.declared); }
+  aliases(): Record<string, string> {
+    return Object.fromEntries(this.declared);
+  }
 
-  entries(): E[] { return [...this.byName.values()]; }
+  entries(): E[] {
+    return [...this.byName.values()];
+  }
 
   /** The canonical name of `name` (any case, '_' or '-', or an alias), or undefined. */
   canonical(name: string): string | undefined {
@@ -118,7 +149,9 @@ export class Registry<T, P = Record<string, unknown>, E extends RegistryEntry<T,
     return this.byName.has(k) ? k : this.alias.get(k);
   }
 
-  has(name: string): boolean { return this.canonical(name) !== undefined; }
+  has(name: string): boolean {
+    return this.canonical(name) !== undefined;
+  }
 
   /** The entry, or a one-line exit-2 error listing the names and the closest. */
   get(name: string): E {
@@ -131,14 +164,20 @@ export class Registry<T, P = Record<string, unknown>, E extends RegistryEntry<T,
   validate(name: string, params: unknown): P {
     const e = this.get(name);
     let v = this.validators.get(e.name);
-    if (!v) { v = ajv.compile(e.schema); this.validators.set(e.name, v); }
+    if (!v) {
+      v = ajv.compile(e.schema);
+      this.validators.set(e.name, v);
+    }
     if (!v(params ?? {})) {
       const err = v.errors![0];
       const where = err.instancePath ? `'${err.instancePath.slice(1).replace(/\//g, '.')}'` : 'options';
-      const extra = err.keyword === 'additionalProperties'
-        ? `has no option '${(err.params as { additionalProperty: string }).additionalProperty}' (options: ${Object.keys((e.schema.properties ?? {}) as object).join(', ') || 'none'})`
-        : err.keyword === 'enum' ? `${where} must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
-          : `${where} ${err.message}`;
+      const options = Object.keys((e.schema.properties ?? {}) as object).join(', ') || 'none';
+      const extra =
+        err.keyword === 'additionalProperties'
+          ? `has no option '${(err.params as { additionalProperty: string }).additionalProperty}' (options: ${options})`
+          : err.keyword === 'enum'
+            ? `${where} must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
+            : `${where} ${err.message}`;
       throw badArgument(`${this.what} '${e.name}': ${extra}`);
     }
     return (params ?? {}) as P;

@@ -23,15 +23,22 @@ import { ROOT } from './helpers.js';
 await initEngine();
 
 function argmax(z: Float32Array, k: number): number[] {
-  return Array.from({ length: z.length / k }, (_, i) => { let b = 0; for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + b]) b = j; return b; });
+  return Array.from({ length: z.length / k }, (_, i) => {
+    let b = 0;
+    for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + b]) b = j;
+    return b;
+  });
 }
 
-async function predictions(model: DifferentiableModel, x: Float32Array): Promise<{ logits: Float32Array; pred: number[] }> {
+async function predictions(
+  model: DifferentiableModel,
+  x: Float32Array,
+): Promise<{ logits: Float32Array; pred: number[] }> {
   const logits = await new Oracle(model).rawLogits(x);
   return { logits, pred: argmax(logits, model.classes.length) };
 }
 
-test('multi-class (RetinaMNIST): untargeted = prediction ≠ label; targeted = prediction is the target and the label is not', async () => {
+test('multi-class (RetinaMNIST): untargeted = prediction ≠ label; targeted = prediction is the target, label is not', async () => {
   const fx = await retina();
   const img = testImages(fx, 96, 3);
   const k = fx.model.classes.length;
@@ -49,20 +56,30 @@ test('multi-class (RetinaMNIST): untargeted = prediction ≠ label; targeted = p
   const t = 2;
   const tg = makeGoal('multiclass', k, img.labels, { kind: 'targeted', target: t });
   const m = tg.marginRows(tg.viewRows(logits));
-  let hit = 0; let trivial = 0;
+  let hit = 0;
+  let trivial = 0;
   for (let i = 0; i < img.n; i++) {
     const expected = pred[i] === t && img.labels[i] !== t;
     assert.equal(goalMet(tg, i, m[i]), expected, `image ${i}`);
     assert.equal(metByPrediction(pred[i], img.labels[i], t), expected);
     if (expected) hit++;
-    if (atTarget(tg, i)) { trivial++; assert.equal(goalMet(tg, i, m[i]), false, 'a sample of the target class is never a success'); }
+    if (atTarget(tg, i)) {
+      trivial++;
+      assert.equal(goalMet(tg, i, m[i]), false, 'a sample of the target class is never a success');
+    }
   }
   assert.ok(trivial > 0, 'some images already are of the target class');
-  assert.ok(pred.some((p, i) => p === t && img.labels[i] === t), 'some of them are predicted as the target, and still do not count');
-  console.log(`retina: ${wrong}/${img.n} misclassified, ${hit} predicted as grade ${t} with another label, ${trivial} of grade ${t}`);
+  assert.ok(
+    pred.some((p, i) => p === t && img.labels[i] === t),
+    'some of them are predicted as the target, and still do not count',
+  );
+  console.log(
+    `retina: ${wrong}/${img.n} misclassified, ${hit} predicted as grade ${t} with another label, ` +
+      `${trivial} of grade ${t}`,
+  );
 });
 
-test('binary (PneumoniaMNIST, adversarially trained CNN): untargeted and targeted "other" are the same flip', async () => {
+test('binary (PneumoniaMNIST, adversarially trained CNN): untargeted and targeted "other" are one flip', async () => {
   const model = await loadClassifier(path.join(ROOT, 'models', 'adv-cnn'));
   const data = await loadDataset('pneumoniamnist');
   const img = selectImages(data.splits.test, 128, 0);
@@ -83,7 +100,9 @@ test("an attack's success is the rule at its adversarial images", async () => {
   for (const criterion of [{ kind: 'untargeted' as const }, { kind: 'targeted' as const, target: 0 }]) {
     const r = await getAttack('fgsm').run(fx.model, img.x, img.labels, { eps: 4 / 255, criterion });
     const { pred } = await predictions(fx.model, r.xAdv);
-    const expected = Uint8Array.from(pred, (p, i) => (metByPrediction(p, img.labels[i], criterion.kind === 'targeted' ? criterion.target : undefined) ? 1 : 0));
+    const expected = Uint8Array.from(pred, (p, i) =>
+      metByPrediction(p, img.labels[i], criterion.kind === 'targeted' ? criterion.target : undefined) ? 1 : 0,
+    );
     assert.deepEqual(r.success, expected, criterion.kind);
   }
 });

@@ -23,7 +23,9 @@ import { cli, isCleanError, ROOT } from './helpers.js';
 
 await initEngine();
 
-const REGISTRIES = [attackRegistry, defenceRegistry, detectorRegistry, adaptiveRegistry] as unknown as Array<Registry<unknown>>;
+const REGISTRIES = [attackRegistry, defenceRegistry, detectorRegistry, adaptiveRegistry] as unknown as Array<
+  Registry<unknown>
+>;
 
 test('every registry: kebab-case names, a description and a schema ajv compiles', () => {
   const ajv = new Ajv({ strict: true });
@@ -31,7 +33,10 @@ test('every registry: kebab-case names, a description and a schema ajv compiles'
     assert.ok(r.names().length >= 6, r.what);
     for (const e of r.entries()) {
       assert.ok(isKebabCase(e.name), `${r.what} '${e.name}' is not kebab-case`);
-      assert.ok(e.describe.summary.length > 10 && e.describe.reference.length > 5 && e.describe.kind, `${r.what} '${e.name}' describe`);
+      assert.ok(
+        e.describe.summary.length > 10 && e.describe.reference.length > 5 && e.describe.kind,
+        `${r.what} '${e.name}' describe`,
+      );
       assert.equal(e.schema.type, 'object', `${r.what} '${e.name}' schema`);
       const v = ajv.compile(e.schema);
       assert.ok(v({}), `${r.what} '${e.name}': no options is valid`);
@@ -49,7 +54,8 @@ test('every registry: kebab-case names, a description and a schema ajv compiles'
 test('old names resolve as aliases; the legacy exports are views of the registries', () => {
   assert.deepEqual(detectorRegistry.names(), ['kd-bu', 'lid', 'mahalanobis', 'deepfeature-rf', 'squeeze', 'magnet']);
   assert.deepEqual(detectorRegistry.aliases(), { kd_bu: 'kd-bu', deepfeature_rf: 'deepfeature-rf' });
-  for (const r of REGISTRIES) for (const [alias, name] of Object.entries(r.aliases())) assert.equal(r.get(alias).name, name, alias);
+  for (const r of REGISTRIES)
+    for (const [alias, name] of Object.entries(r.aliases())) assert.equal(r.get(alias).name, name, alias);
   assert.equal(detectorRegistry.canonical('KD_BU'), 'kd-bu');
   assert.equal(attackRegistry.canonical('apgd_ce'), 'apgd-ce');
   assert.equal(attackRegistry.canonical('hopskipjump'), 'hsj');
@@ -74,12 +80,28 @@ test('unknown names: one line naming the choices and the closest', () => {
     [() => getAttack('nonesuch'), /^unknown attack 'nonesuch' \(choose /, 'UNSUPPORTED'],
   ];
   for (const [f, re, code] of cases) {
-    assert.throws(f, (e: unknown) => e instanceof MedshieldError && e.code === code && re.test(e.message) && !e.message.includes('\n'), String(re));
+    assert.throws(
+      f,
+      (e: unknown) => e instanceof MedshieldError && e.code === code && re.test(e.message) && !e.message.includes('\n'),
+      String(re),
+    );
   }
   assert.equal(closestName('squeze', detectorRegistry.names()), 'squeeze');
   assert.equal(closestName('xyz', detectorRegistry.names()), undefined);
   // through the CLI: exit 2, one line, the suggestion included
-  const r = cli(['attack', '--model', 'models/adv-cnn', '--dataset', 'pneumoniamnist', '--limit', '2', '--attack', 'pdg', '--eps', '2/255']);
+  const r = cli([
+    'attack',
+    '--model',
+    'models/adv-cnn',
+    '--dataset',
+    'pneumoniamnist',
+    '--limit',
+    '2',
+    '--attack',
+    'pdg',
+    '--eps',
+    '2/255',
+  ]);
   assert.ok(isCleanError(r), r.stderr);
   assert.match(r.stderr, /unknown attack 'pdg': did you mean 'pgd'\?/);
 });
@@ -93,13 +115,17 @@ test('options are checked against the schema; create(options) makes them default
     [detectorRegistry as never, 'kd_bu', { passes: 'many' }, /detector 'kd-bu': 'passes' must be integer/],
   ];
   for (const [r, name, params, re] of bad) {
-    assert.throws(() => r.create(name, params as never), (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_ARGUMENT' && re.test(e.message), String(re));
+    assert.throws(
+      () => r.create(name, params as never),
+      (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_ARGUMENT' && re.test(e.message),
+      String(re),
+    );
   }
   assert.equal(defenceRegistry.create('jpeg', { q: 50 }).spec, 'jpeg:q=50');
   assert.equal(defenceRegistry.create('smoothing', {}).spec, 'smoothing:sigma=0.25,n=100');
 
   // PGD with options bound by the registry gives the same images as PGD given them at run time.
-  const model = await loadModel(path.join(ROOT, 'models', 'adv-cnn')) as DifferentiableModel;
+  const model = (await loadModel(path.join(ROOT, 'models', 'adv-cnn'))) as DifferentiableModel;
   const data = await loadDataset('pneumoniamnist');
   const img = selectImages(data.splits.test, 8, 0);
   const bound = attackRegistry.create('pgd', { steps: 3, seed: 5 });

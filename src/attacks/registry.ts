@@ -50,10 +50,20 @@ const OPTION: Record<string, JsonSchema> = {
   beta: { type: 'number', minimum: 0, description: 'EAD L1 weight β' },
   overshoot: { type: 'number', minimum: 0, description: 'DeepFool/FAB overshoot' },
   theta: num('JSMA change per feature θ'),
-  gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'JSMA largest fraction of features changed γ' },
+  gamma: {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: 1,
+    description: 'JSMA largest fraction of features changed γ',
+  },
   targetClasses: int(1, 'target classes tried (most likely wrong classes first)'),
   maxQueries: int(1, 'query budget per image'),
-  pInit: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'Square: initial fraction of pixels changed per window' },
+  pInit: {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: 1,
+    description: 'Square: initial fraction of pixels changed per window',
+  },
   baseAttack: { type: 'string', description: 'white-box attack run on the surrogates' },
 };
 
@@ -61,8 +71,13 @@ const CRITERION: JsonSchema = {
   oneOf: [
     { type: 'object', properties: { kind: { const: 'untargeted' } }, required: ['kind'], additionalProperties: false },
     {
-      type: 'object', required: ['kind', 'target'], additionalProperties: false,
-      properties: { kind: { const: 'targeted' }, target: { oneOf: [{ type: 'integer', minimum: 0 }, { const: 'other' }] } },
+      type: 'object',
+      required: ['kind', 'target'],
+      additionalProperties: false,
+      properties: {
+        kind: { const: 'targeted' },
+        target: { oneOf: [{ type: 'integer', minimum: 0 }, { const: 'other' }] },
+      },
     },
   ],
   description: 'untargeted, or targeted at a class index (or "other" on a binary task)',
@@ -74,7 +89,10 @@ function schemaOf(a: Attack, keys: string[]): JsonSchema {
     eps: pos('radius of the ε ball, in units of the norm'),
     norm: { enum: [...a.norms], description: `norm of the ε ball (default ${a.defaultNorm})` },
     ...(a.targeted ? { criterion: CRITERION } : {}),
-    label: { oneOf: [{ type: 'integer', minimum: 0 }, { const: 'all' }], description: 'multi-label heads: which label' },
+    label: {
+      oneOf: [{ type: 'integer', minimum: 0 }, { const: 'all' }],
+      description: 'multi-label heads: which label',
+    },
     seed: { type: 'integer', description: 'seed of every random choice' },
   };
   for (const k of keys) properties[k] = OPTION[k];
@@ -133,30 +151,56 @@ const LIST: Array<[Attack, string[]]> = [
 ];
 
 /** Other spellings people type for an attack. */
-const ALIASES: Record<string, string[]> = { mifgsm: ['mi-fgsm'], hsj: ['hopskipjump'], 'apgd-ce': ['apgd'], 'fab-t': ['fab'] };
+const ALIASES: Record<string, string[]> = {
+  mifgsm: ['mi-fgsm'],
+  hsj: ['hopskipjump'],
+  'apgd-ce': ['apgd'],
+  'fab-t': ['fab'],
+};
 
 /** The attack with `params` as default options (a run's own options win). */
 function withDefaults(a: Attack, params?: AttackParams): Attack {
   if (!params || !Object.keys(params).length) return a;
-  const run = a.run.bind(a) as (m: never, x: Float32Array, y: Int32Array, o: AttackOptions) => ReturnType<Attack['run']>;
-  return { ...a, run: (m: never, x: Float32Array, y: Int32Array, o: AttackOptions) => run(m, x, y, { ...params, ...o }) } as Attack;
+  const run = a.run.bind(a) as (
+    m: never,
+    x: Float32Array,
+    y: Int32Array,
+    o: AttackOptions,
+  ) => ReturnType<Attack['run']>;
+  return {
+    ...a,
+    run: (m: never, x: Float32Array, y: Int32Array, o: AttackOptions) => run(m, x, y, { ...params, ...o }),
+  } as Attack;
 }
 
 export type AttackEntry = RegistryEntry<Attack, AttackParams>;
 
-export const attackRegistry = new Registry<Attack, AttackParams>('attack', LIST.map(([a, keys]): AttackEntry => ({
-  name: a.name,
-  aliases: ALIASES[a.name],
-  describe: {
-    summary: SUMMARY[a.name], reference: a.reference, kind: a.threatModel, norms: a.norms as Norm[],
-    defaultNorm: a.defaultNorm, minimumNorm: a.minimumNorm, targeted: a.targeted, defaultSteps: a.defaultSteps,
-  },
-  schema: schemaOf(a, keys),
-  create: (p) => withDefaults(a, p),
-})));
+export const attackRegistry = new Registry<Attack, AttackParams>(
+  'attack',
+  LIST.map(
+    ([a, keys]): AttackEntry => ({
+      name: a.name,
+      aliases: ALIASES[a.name],
+      describe: {
+        summary: SUMMARY[a.name],
+        reference: a.reference,
+        kind: a.threatModel,
+        norms: a.norms as Norm[],
+        defaultNorm: a.defaultNorm,
+        minimumNorm: a.minimumNorm,
+        targeted: a.targeted,
+        defaultSteps: a.defaultSteps,
+      },
+      schema: schemaOf(a, keys),
+      create: (p) => withDefaults(a, p),
+    }),
+  ),
+);
 
 /** name → attack (the registry's entries created without options). */
-export const ATTACKS: Record<string, Attack> = Object.fromEntries(attackRegistry.entries().map((e) => [e.name, e.create()]));
+export const ATTACKS: Record<string, Attack> = Object.fromEntries(
+  attackRegistry.entries().map((e) => [e.name, e.create()]),
+);
 
 export const ATTACK_NAMES = attackRegistry.names();
 

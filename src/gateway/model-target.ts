@@ -42,9 +42,20 @@ export interface ServeModelOptions {
   maxInstances?: number;
 }
 
-export interface ModelServer { url: string; close(): Promise<void>; /** Images answered so far. */ readonly served: number }
+export interface ModelServer {
+  url: string;
+  close(): Promise<void> /** Images answered so far. */;
+  readonly served: number;
+}
 
-class HttpError extends Error { constructor(readonly statusCode: number, message: string) { super(message); } }
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 const TYPES = ['application/json', 'image/png'];
@@ -53,27 +64,43 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
   const output = opts.output ?? 'probabilities';
   const limit = opts.bodyLimitBytes ?? 32 * 1024 * 1024;
   const maxInstances = opts.maxInstances ?? 256;
-  const [h, w, c] = model.inputShape; const d = h * w * c; const k = model.classes.length;
+  const [h, w, c] = model.inputShape;
+  const d = h * w * c;
+  const k = model.classes.length;
   const key = opts.apiKey !== undefined ? digest(opts.apiKey) : null;
   let served = 0;
 
   const app = Fastify({
-    logger: false, bodyLimit: limit, routerOptions: { ignoreTrailingSlash: true }, forceCloseConnections: true, trustProxy: false,
+    logger: false,
+    bodyLimit: limit,
+    routerOptions: { ignoreTrailingSlash: true },
+    forceCloseConnections: true,
+    trustProxy: false,
     serverFactory: (handler) => http.createServer({ headersTimeout: 30_000, requestTimeout: 120_000 }, handler),
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(TYPES, { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done) => done(null, body));
+  app.addContentTypeParser(TYPES, { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done) =>
+    done(null, body),
+  );
   app.setErrorHandler((e: FastifyError, req, reply) => {
     let status = e instanceof HttpError ? e.statusCode : e instanceof MedshieldError ? 400 : (e.statusCode ?? 500);
     let message = oneLine(e);
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `body of ${req.headers['content-length'] ?? 'more'} bytes is over the limit of ${limit}`;
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      message = `body of ${req.headers['content-length'] ?? 'more'} bytes is over the limit of ${limit}`;
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_TYPE') {
-      status = 415; message = `Content-Type must be application/json or image/png, got '${contentType(req) || 'none'}'`;
+      status = 415;
+      message = `Content-Type must be application/json or image/png, got '${contentType(req) || 'none'}'`;
     }
     if (status === 413) reply.header('Connection', 'close');
     reply.code(status).send({ error: status >= 500 ? 'internal error' : message });
   });
-  const metadata = { inputShape: model.inputShape, classes: model.classes, task: model.task, output, name: model.card.name };
+  const metadata = {
+    inputShape: model.inputShape,
+    classes: model.classes,
+    task: model.task,
+    output,
+    name: model.card.name,
+  };
   app.setNotFoundHandler((req, reply) => {
     const p = req.url.split('?')[0].replace(/\/+$/, '');
     // GET …/metadata under any prefix (a client given `URL/predict` asks `URL/predict/metadata`)
@@ -87,7 +114,8 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
     if (!key) return;
     const auth = req.headers.authorization;
     const given = auth?.startsWith('Bearer ') ? auth.slice(7) : (req.headers['x-api-key'] as string | undefined);
-    if (given === undefined || !timingSafeEqual(digest(given), key)) throw new HttpError(401, 'missing or wrong API key');
+    if (given === undefined || !timingSafeEqual(digest(given), key))
+      throw new HttpError(401, 'missing or wrong API key');
   });
 
   const predict = async (x: Float32Array, n: number): Promise<Float32Array> => {
@@ -101,19 +129,27 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
   };
 
   app.get('/metadata', async () => metadata);
-  const wrongMethod = (use: string) => async (): Promise<never> => { throw new HttpError(405, use); };
+  const wrongMethod = (use: string) => async (): Promise<never> => {
+    throw new HttpError(405, use);
+  };
   const others = ['DELETE', 'PATCH', 'PUT', 'OPTIONS'] as const;
   app.route({ method: ['POST', ...others], url: '/metadata', handler: wrongMethod('use GET for /metadata') });
   app.route({ method: ['GET', ...others], url: '/', handler: wrongMethod('use POST with a JSON or PNG body') });
   app.route({ method: ['GET', ...others], url: '/predict', handler: wrongMethod('use POST with a JSON or PNG body') });
   const answer = async (req: FastifyRequest): Promise<unknown> => {
     const type = contentType(req);
-    if (!TYPES.includes(type)) throw new HttpError(415, `Content-Type must be application/json or image/png, got '${type || 'none'}'`);
+    if (!TYPES.includes(type))
+      throw new HttpError(415, `Content-Type must be application/json or image/png, got '${type || 'none'}'`);
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (type === 'image/png') {
       let img;
-      try { img = decodePng(body, 'body'); } catch (e) { throw new HttpError(400, oneLine(e)); }
-      if (img.width !== w || img.height !== h) throw new HttpError(400, `image is ${img.width}×${img.height}, the model takes ${w}×${h}`);
+      try {
+        img = decodePng(body, 'body');
+      } catch (e) {
+        throw new HttpError(400, oneLine(e));
+      }
+      if (img.width !== w || img.height !== h)
+        throw new HttpError(400, `image is ${img.width}×${img.height}, the model takes ${w}×${h}`);
       const p = await predict(convertChannels(img.data, h * w, img.channels, c as 1 | 3), 1);
       if (output === 'label') return model.task === 'multilabel' ? { labels: label(p, 0) } : { label: label(p, 0) };
       return { probabilities: Array.from(p), label: label(p, 0) };
@@ -121,22 +157,33 @@ export async function serveModel(model: Model, opts: ServeModelOptions = {}): Pr
     const x = parseInstances(body, h, w, c, maxInstances);
     const n = x.length / d;
     const p = await predict(x, n);
-    const rows = Array.from({ length: n }, (_, i) => (output === 'label' ? label(p, i) : Array.from(p.subarray(i * k, (i + 1) * k))));
+    const rows = Array.from({ length: n }, (_, i) =>
+      output === 'label' ? label(p, i) : Array.from(p.subarray(i * k, (i + 1) * k)),
+    );
     return output === 'label' && model.task === 'multilabel' ? { labels: rows } : { predictions: rows };
   };
   app.post('/', answer);
   app.post('/predict', answer);
 
-  const host = opts.host ?? '127.0.0.1'; const port = opts.port ?? 0;
-  try { await app.listen({ port, host }); } catch (e) {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 0;
+  try {
+    await app.listen({ port, host });
+  } catch (e) {
     await app.close().catch(() => undefined);
-    throw new MedshieldError('IO', `cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`, { cause: e });
+    throw new MedshieldError(
+      'IO',
+      `cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`,
+      { cause: e },
+    );
   }
   const a = app.server.address() as AddressInfo;
   const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   return {
     url: `http://${shown}:${a.port}`,
-    get served() { return served; },
+    get served() {
+      return served;
+    },
     close: () => app.close(),
   };
 }
@@ -145,29 +192,45 @@ function contentType(req: FastifyRequest): string {
   return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 }
 
-/** `{"instances": [...]}` → n·H·W·C floats, every value a number in [0,1]; a 400 `HttpError` names the first problem. */
+/** `{"instances": [...]}` → n·H·W·C floats, each a number in [0,1]; a 400 `HttpError` names the first problem. */
 export function parseInstances(body: Buffer, h: number, w: number, c: number, maxInstances: number): Float32Array {
   let j: unknown;
-  try { j = JSON.parse(body.toString('utf8')); } catch { throw new HttpError(400, 'body is not valid JSON'); }
+  try {
+    j = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON');
+  }
   const inst = (j as { instances?: unknown } | null)?.instances;
-  if (!Array.isArray(inst) || inst.length === 0) throw new HttpError(400, 'body needs "instances": a non-empty array of images');
-  if (inst.length > maxInstances) throw new HttpError(400, `${inst.length} instances, at most ${maxInstances} per request`);
+  if (!Array.isArray(inst) || inst.length === 0)
+    throw new HttpError(400, 'body needs "instances": a non-empty array of images');
+  if (inst.length > maxInstances)
+    throw new HttpError(400, `${inst.length} instances, at most ${maxInstances} per request`);
   const d = h * w * c;
   const x = new Float32Array(inst.length * d);
   const shape = `${h}×${w}×${c}`;
   inst.forEach((img: unknown, i) => {
     let o = i * d;
     const put = (v: unknown): void => {
-      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new HttpError(400, `instance ${i}: ${JSON.stringify(v)?.slice(0, 40)} is not a number in [0,1]`);
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+        throw new HttpError(400, `instance ${i}: ${JSON.stringify(v)?.slice(0, 40)} is not a number in [0,1]`);
       x[o++] = v;
     };
-    if (Array.isArray(img) && img.length === d && d !== h) { img.forEach(put); return; }
-    if (!Array.isArray(img) || img.length !== h) throw new HttpError(400, `instance ${i} does not have the shape ${shape}`);
+    if (Array.isArray(img) && img.length === d && d !== h) {
+      img.forEach(put);
+      return;
+    }
+    if (!Array.isArray(img) || img.length !== h)
+      throw new HttpError(400, `instance ${i} does not have the shape ${shape}`);
     for (const row of img) {
-      if (!Array.isArray(row) || row.length !== w) throw new HttpError(400, `instance ${i} does not have the shape ${shape}`);
+      if (!Array.isArray(row) || row.length !== w)
+        throw new HttpError(400, `instance ${i} does not have the shape ${shape}`);
       for (const px of row) {
-        if (c === 1 && typeof px === 'number') { put(px); continue; }
-        if (!Array.isArray(px) || px.length !== c) throw new HttpError(400, `instance ${i} does not have the shape ${shape}`);
+        if (c === 1 && typeof px === 'number') {
+          put(px);
+          continue;
+        }
+        if (!Array.isArray(px) || px.length !== c)
+          throw new HttpError(400, `instance ${i} does not have the shape ${shape}`);
         px.forEach(put);
       }
     }
