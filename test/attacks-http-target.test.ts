@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
 import { HttpTarget } from '../src/attacks/http-target.js';
-import { serveModel, parseInstances } from '../src/gateway/model-target.js';
+import { serveModel, parseInstances } from '../src/attacks/model-server.js';
 import { openTarget } from '../src/attacks/open-target.js';
 import { decisions } from '../src/attacks/target.js';
 import { encodePng } from '../src/eval/examples.js';

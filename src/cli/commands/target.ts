@@ -1,5 +1,5 @@
 /**
- * `medshield target serve` — put a model behind a plain HTTP endpoint (src/gateway/model-target.ts)
+ * `medshield target serve` — put a model behind a plain HTTP endpoint (src/attacks/model-server.ts)
  * so black-box attacks can query it as an attacker would a vendor's API:
  *
  *   medshield target serve --model default --port 8500 --output label --api-key secret
@@ -27,7 +27,7 @@ export default function register(program: Command): void {
       if (o.backend) await startEngine({ ...o, json: true });
       else await startEngine({ ...o, backend: 'wasm', json: true }).catch(() => startEngine({ ...o, json: true }));
       const { loadModel } = await import('../../models/io.js');
-      const { serveModel } = await import('../../gateway/model-target.js');
+      const { serveModel } = await import('../../attacks/model-server.js');
       const model = await loadModel(o.model);
       const apiKey = o.apiKey ?? process.env.MEDSHIELD_TARGET_API_KEY;
       const s = await serveModel(model, { port: o.port, host: o.host, output: o.output, apiKey, bodyLimitBytes: o.bodyLimit });

@@ -29,7 +29,7 @@ import { decodePng } from '../data/image.js';
 import { convertChannels } from '../data/resize.js';
 import { MedshieldError, oneLine } from '../errors.js';
 import type { Model } from '../models/model.js';
-import { decisions, type TargetOutput } from '../attacks/target.js';
+import { decisions, type TargetOutput } from './target.js';
 
 export interface ServeModelOptions {
   port?: number;
