@@ -17,7 +17,7 @@
  */
 import type { Attack, AttackOptions, LossName, Norm } from './types.js';
 import { cleanMargins, finalize, setup, type Setup } from './common.js';
-import type { Goal } from './goal.js';
+import { atTarget, goalMet, goalMetRows, type Goal } from './goal.js';
 import { Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import { takeRows } from './project.js';
@@ -67,7 +67,7 @@ export async function apgdSingleRun(s: Setup, x0: Float32Array, lossGoal: Goal, 
     return { loss: r.loss, margin: cg.marginRows(r.logits) };
   };
   const first = await evaluate(active);
-  active.forEach((i, j) => { lossBest[i] = first.loss[j]; if (first.margin[j] < 0) fooled[i] = 1; });
+  active.forEach((i, j) => { lossBest[i] = first.loss[j]; if (goalMet(checkGoal, i, first.margin[j])) fooled[i] = 1; });
   gradBest.set(grad);
   active = active.filter((i) => !fooled[i]);
   const xOld = Float32Array.from(xAdv);
@@ -94,7 +94,7 @@ export async function apgdSingleRun(s: Setup, x0: Float32Array, lossGoal: Goal, 
     const ls = new Float64Array(n).fill(NaN);
     active.forEach((i, j) => {
       ls[i] = r.loss[j];
-      if (r.margin[j] < 0) { fooled[i] = 1; xBestAdv.set(xAdv.subarray(i * d, (i + 1) * d), i * d); }
+      if (goalMet(checkGoal, i, r.margin[j])) { fooled[i] = 1; xBestAdv.set(xAdv.subarray(i * d, (i + 1) * d), i * d); }
       if (r.loss[j] > lossBest[i]) { lossBest[i] = r.loss[j]; xBest.set(xAdv.subarray(i * d, (i + 1) * d), i * d); gradBest.set(grad.subarray(i * d, (i + 1) * d), i * d); }
     });
     lossSteps.push(ls);
@@ -133,8 +133,8 @@ export async function apgdPerturb(s: Setup, x0: Float32Array, lossGoal: Goal, lo
   const { d, n } = s;
   const out = Float32Array.from(x0);
   const m0 = await cleanMargins(s, x0);
-  const fooled = Uint8Array.from(m0, (m) => (m < 0 ? 1 : 0));
-  const skip = (i: number): boolean => !!(s.goal.target && s.goal.y && s.goal.y[i] === s.goal.target[i]);
+  const fooled = goalMetRows(s.goal, m0);
+  const skip = (i: number): boolean => atTarget(s.goal, i);
   for (let r = 0; r < restarts; r++) {
     const idx: number[] = []; for (let i = 0; i < n; i++) if (!fooled[i] && !skip(i)) idx.push(i);
     if (!idx.length) break;

@@ -5,7 +5,7 @@
 import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { DifferentiableModel } from '../models/model.js';
-import { makeGoal, type Goal } from './goal.js';
+import { atTarget, goalMetRows, makeGoal, type Goal } from './goal.js';
 import { Oracle } from './oracle.js';
 import { project, perturbationSize } from './project.js';
 import type { Attack, AttackOptions, AttackResult, Norm } from './types.js';
@@ -72,8 +72,7 @@ export async function finalize(s: Setup, x0: Float32Array, xAdv: Float32Array, n
   const xa = project(x0, xAdv, s.d, s.norm, s.eps);
   const raw = o.keepLogits ? await s.oracle.rawLogits(xa) : null;
   const margin = s.goal.marginRows(raw ? s.goal.viewRows(raw) : await s.oracle.logits(xa, s.goal));
-  const success = new Uint8Array(s.n);
-  for (let i = 0; i < s.n; i++) success[i] = margin[i] < 0 && !(s.goal.target && s.goal.y && s.goal.y[i] === s.goal.target[i]) ? 1 : 0;
+  const success = goalMetRows(s.goal, margin);
   return { xAdv: xa, success, queries: s.oracle.queries(), notes, ...(raw ? { logits: raw } : {}) };
 }
 
@@ -90,23 +89,23 @@ export const sign = (v: number): number => (v > 0 ? 1 : v < 0 ? -1 : 0);
  * logit (highest first), the number of target classes to try (the given target, else the top `targetClasses`
  * runners-up, at most k − 1), the samples still to attack, and the target of each for round `tc` (2 = runner-up).
  */
-export function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
+function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
   return Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, c) => c).sort((a, b) => logits[i * k + b] - logits[i * k + a]));
 }
 
-export function targetCount(goal: Goal, targetClasses: number | undefined): number {
+function targetCount(goal: Goal, targetClasses: number | undefined): number {
   return goal.target ? 1 : Math.min(targetClasses ?? 9, goal.k - 1);
 }
 
 export function pendingTargeted(n: number, fooled: Uint8Array, goal: Goal): number[] {
   const idx: number[] = [];
-  for (let i = 0; i < n; i++) if (!fooled[i] && !(goal.target && goal.y && goal.target[i] === goal.y[i])) idx.push(i);
+  for (let i = 0; i < n; i++) if (!fooled[i] && !atTarget(goal, i)) idx.push(i);
   return idx;
 }
 
 /** The whole plan at the clean images: which are already fooled, class ranks, target count, total steps. */
 export async function targetedPlan(s: Setup, x0: Float32Array, targetClasses: number | undefined, restarts: number, nIter: number): Promise<{ fooled: Uint8Array; ranks: number[][]; nTargets: number; total: number }> {
-  const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
+  const fooled = goalMetRows(s.goal, await cleanMargins(s, x0));
   const ranks = classRanks(await s.oracle.logits(x0, s.goal), s.n, s.goal.k);
   const nTargets = targetCount(s.goal, targetClasses);
   return { fooled, ranks, nTargets, total: nTargets * restarts * nIter };

@@ -19,6 +19,7 @@ import type { QuerySetup } from './query.js';
 import { takeRows } from './project.js';
 import type { Rng } from '../engine/index.js';
 import { badArgument } from '../errors.js';
+import { atTarget } from './goal.js';
 
 /** Decision-based attacks accept starting points (n × d, e.g. images of the target class). */
 export interface DecisionOptions extends AttackOptions {
@@ -26,9 +27,9 @@ export interface DecisionOptions extends AttackOptions {
 }
 
 /** Uniform-noise draws tried per image before (untargeted) or after (targeted) the batch images. */
-export const NOISE_TRIES = 100;
+const NOISE_TRIES = 100;
 /** Batch images tried per image as starting points. */
-export const IMAGE_TRIES = 20;
+const IMAGE_TRIES = 20;
 /** Largest number of values sent to the target in one call (rows × d). */
 const CHUNK_VALUES = 1 << 18;
 
@@ -45,7 +46,7 @@ export async function isAdversarial(s: QuerySetup, idx: ArrayLike<number>, xs: F
     const part = xs.slice(a * d, b * d);
     for (let j = 0; j < part.length; j++) part[j] = part[j] < 0 ? 0 : part[j] > 1 ? 1 : part[j];
     const mg = await s.margins(Array.from({ length: b - a }, (_, r) => idx[a + r]), part);
-    for (let r = 0; r < b - a; r++) out[a + r] = mg[r] < 0 ? 1 : 0;
+    for (let r = 0; r < b - a; r++) out[a + r] = s.succeeded(idx[a + r], mg[r]) ? 1 : 0;
   }
   return out;
 }
@@ -60,7 +61,7 @@ export function distance(x0: Float32Array, a: Float32Array, i: number, d: number
   return norm === 'l2' ? Math.sqrt(s) : s;
 }
 
-export interface Starts {
+interface Starts {
   /** Adversarial starting points (rows of images with `ok`). */
   x: Float32Array;
   ok: Uint8Array;
@@ -70,13 +71,13 @@ export interface Starts {
 }
 
 /** Find an adversarial starting point for every image (see the file comment). */
-export async function findStarts(s: QuerySetup, x0: Float32Array, opts: DecisionOptions, rngs: Rng[], progress: () => void): Promise<Starts> {
+async function findStarts(s: QuerySetup, x0: Float32Array, opts: DecisionOptions, rngs: Rng[], progress: () => void): Promise<Starts> {
   const { n, d, goal } = s;
   const x = Float32Array.from(x0);
   const ok = new Uint8Array(n); const settled = new Uint8Array(n); const success = new Uint8Array(n);
   if (opts.startingPoints && opts.startingPoints.length !== n * d) throw badArgument(`starting points have ${opts.startingPoints.length} values, expected ${n * d}`);
   // Targeted samples already of the target class are not attacked.
-  for (let i = 0; i < n; i++) if (goal.target && goal.y && goal.y[i] === goal.target[i]) settled[i] = 1;
+  for (let i = 0; i < n; i++) if (atTarget(goal, i)) settled[i] = 1;
   const look = range(n).filter((i) => !settled[i] && s.left(i) > 0);
   const clean = await isAdversarial(s, look, takeRows(x0, d, look));
   look.forEach((i, r) => { if (clean[r]) { settled[i] = 1; success[i] = 1; } });

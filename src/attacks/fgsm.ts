@@ -19,6 +19,7 @@ import type { Attack, AttackOptions } from './types.js';
 import { finalize, setup } from './common.js';
 import { project, putRows, takeRows } from './project.js';
 import type { DifferentiableModel } from '../models/model.js';
+import { atTarget } from './goal.js';
 
 export const fgsm: Attack = {
   name: 'fgsm', reference: 'Goodfellow, Shlens & Szegedy, ICLR 2015', threatModel: 'whitebox',
@@ -28,7 +29,7 @@ export const fgsm: Attack = {
     const { d, norm, eps, goal } = s;
     // a targeted sample whose class already is the target is left alone (never a success)
     const idx: number[] = [];
-    for (let i = 0; i < s.n; i++) if (!(goal.target && goal.y && goal.y[i] === goal.target[i])) idx.push(i);
+    for (let i = 0; i < s.n; i++) if (!atTarget(goal, i)) idx.push(i);
     const all = idx.length === s.n;
     const xa = Float32Array.from(x);
     if (idx.length) {

@@ -166,6 +166,48 @@ class AllLabelsGoal implements Goal {
 }
 
 /**
+ * THE success rule — "adversarial", "the goal is met", "target already met" — written once; every attack,
+ * the evaluation (`eval/sweep.ts`) and the query, decision and transfer attacks decide through it.
+ *
+ * Sample i meets its goal iff its margin m_i (above; computed on the goal's view) is < 0 and, for a
+ * targeted goal, its true class is not already the target (such a sample is never attacked and never
+ * counts as a success: `atTarget`). A tie (m = 0) is not a success. Per task:
+ * - binary and multi-class, untargeted: the predicted class (argmax; a one-logit head: z > 0 ⇔ class 1)
+ *   differs from the true class y;
+ * - binary and multi-class, targeted at t: the prediction is t (t beats every other class strictly)
+ *   and y ≠ t; `target: 'other'` on a binary task is t = 1 − y;
+ * - multi-label, one label j: the binary problem on label j (its decision z_j > 0 flips; targeted
+ *   'other' is the same flip);
+ * - multi-label, all labels: untargeted only — any label's decision differs from its true value.
+ *
+ * The adaptive attacks judge the deployed pipeline's predictions (`adaptive/pipeline.ts`) with the same
+ * rule through `metByPrediction`.
+ */
+export function goalMet(goal: Goal, i: number, margin: number): boolean {
+  return margin < 0 && !atTarget(goal, i);
+}
+
+/** A targeted sample whose true class already is the target: not attacked, never a success. */
+export function atTarget(goal: Goal, i: number): boolean {
+  return !!(goal.target && goal.y && goal.y[i] === goal.target[i]);
+}
+
+/** `goalMet` for every sample of a batch of margins (1 = success). */
+export function goalMetRows(goal: Goal, margins: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(margins.length);
+  for (let i = 0; i < margins.length; i++) out[i] = goalMet(goal, i, margins[i]) ? 1 : 0;
+  return out;
+}
+
+/**
+ * The same rule read from predicted classes of a single-label head (what a deployed, non-differentiable
+ * pipeline answers): untargeted, the prediction differs from y; targeted at t, it is t and y ≠ t.
+ */
+export function metByPrediction(predicted: number, y: number, target?: number): boolean {
+  return target === undefined ? predicted !== y : predicted === target && y !== target;
+}
+
+/**
  * Build the goal for a batch.
  * @param task the model's task; @param K the model's number of outputs;
  * @param labels n × labelWidth integer labels (labelWidth = K for multi-label tasks).

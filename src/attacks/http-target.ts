@@ -271,7 +271,7 @@ function errorText(text: string): string {
 }
 
 /** n × H × W × C nested arrays (TF-Serving "instances"). */
-export function nest(x: Float32Array, n: number, h: number, w: number, c: number): number[][][][] {
+function nest(x: Float32Array, n: number, h: number, w: number, c: number): number[][][][] {
   const out: number[][][][] = [];
   let o = 0;
   for (let i = 0; i < n; i++) {
@@ -287,7 +287,7 @@ export function nest(x: Float32Array, n: number, h: number, w: number, c: number
 }
 
 /** Read any accepted answer form into n × k rows, and say whether it held probabilities or labels. */
-export function parseAnswer(json: unknown, n: number, k: number, task: Task, name: string): { rows: Float32Array; kind: TargetOutput } {
+function parseAnswer(json: unknown, n: number, k: number, task: Task, name: string): { rows: Float32Array; kind: TargetOutput } {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw badInput(`target ${name} answered ${excerpt(JSON.stringify(json) ?? '')}, not an object with predictions, probabilities or labels`);
   const j = json as Record<string, unknown>;
   const rows = new Float32Array(n * k);

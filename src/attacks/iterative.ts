@@ -12,6 +12,7 @@
 import type { LossName } from './types.js';
 import { cleanMargins, randomStart, type Setup } from './common.js';
 import { project, putRows, takeRows } from './project.js';
+import { atTarget, goalMet, goalMetRows } from './goal.js';
 
 export interface AscentConfig {
   steps: number;
@@ -32,8 +33,8 @@ export async function gradientAscent(s: Setup, x0: Float32Array, cfg: AscentConf
   const out = Float32Array.from(x0);
   // Samples already adversarial at x are left alone. Without a random start the first gradient pass
   // evaluates x itself, so the separate clean pass is only needed with one.
-  const fooled = cfg.randomStart ? Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0)) : new Uint8Array(s.n);
-  const skip = (i: number): boolean => !!(s.goal.target && s.goal.y && s.goal.y[i] === s.goal.target[i]);
+  const fooled = cfg.randomStart ? goalMetRows(s.goal, await cleanMargins(s, x0)) : new Uint8Array(s.n);
+  const skip = (i: number): boolean => atTarget(s.goal, i);
   const total = cfg.steps * cfg.restarts;
   for (let r = 0; r < cfg.restarts; r++) {
     let idx: number[] = [];
@@ -49,7 +50,7 @@ export async function gradientAscent(s: Setup, x0: Float32Array, cfg: AscentConf
         const m = goal.marginRows(logits);
         const stay: number[] = [];
         for (let j = 0; j < idx.length; j++) {
-          if (m[j] < 0) { fooled[idx[j]] = 1; out.set(cur.subarray(j * d, (j + 1) * d), idx[j] * d); } else stay.push(j);
+          if (goalMet(goal, j, m[j])) { fooled[idx[j]] = 1; out.set(cur.subarray(j * d, (j + 1) * d), idx[j] * d); } else stay.push(j);
         }
         if (stay.length < idx.length) {
           if (!stay.length) { idx = []; break; }
@@ -70,8 +71,9 @@ export async function gradientAscent(s: Setup, x0: Float32Array, cfg: AscentConf
     const m = goal.marginRows(await oracle.logits(cur, goal));
     const rows: number[] = []; const at: number[] = [];
     for (let j = 0; j < idx.length; j++) {
-      if (m[j] < 0) fooled[idx[j]] = 1;
-      if (m[j] < 0 || last) { rows.push(j); at.push(idx[j]); }
+      const met = goalMet(goal, j, m[j]);
+      if (met) fooled[idx[j]] = 1;
+      if (met || last) { rows.push(j); at.push(idx[j]); }
     }
     putRows(out, takeRows(cur, d, rows), d, at);
   }

@@ -25,8 +25,8 @@ import { requireScores, type Target } from './target.js';
 import type { AttackOptions, AttackResult } from './types.js';
 
 /** Sample points per gradient estimate (antithetic pairs × 2). */
-export const NES_POPULATION = 50;
-export const NES_SIGMA = 0.001;
+const NES_POPULATION = 50;
+const NES_SIGMA = 0.001;
 const PLATEAU = 5;
 
 export const nes: QueryAttack = {

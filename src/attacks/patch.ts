@@ -33,7 +33,7 @@ import type { Dataset, Split } from '../data/dataset.js';
 import { judge, probabilities } from '../models/predict.js';
 import { selectImages, type Images } from '../data/images.js';
 import type { Model } from '../models/model.js';
-import { makeGoal, type Goal } from './goal.js';
+import { atTarget, makeGoal, metByPrediction, type Goal } from './goal.js';
 import { Oracle } from './oracle.js';
 import { applyPatch, patchGradient, patchSide, placementsFor, randomPlacement, sampling, sideOf, type Placement } from './patch-transform.js';
 
@@ -149,10 +149,10 @@ export async function evaluatePatch(model: Model, images: Images, patch: Float32
     c0 += clean.correct[i]; c1 += adv.correct[i];
     if (!clean.correct[i]) continue;
     if (goal.target && goal.y) {
-      if (goal.y[i] === goal.target[i]) continue;
+      if (atTarget(goal, i)) continue;
       attacked++;
       const p = adv.pred[i]; const v = Array.isArray(p) ? (typeof label === 'number' ? p[label] : -1) : p;
-      if (v === goal.target[i]) hit++;
+      if (metByPrediction(v, goal.y[i], goal.target[i])) hit++;
     } else { attacked++; if (!adv.correct[i]) hit++; }
   }
   return {
@@ -176,7 +176,7 @@ export interface PatchResult {
  * The goal each image's patch serves: its target class (targeted), its true class (untargeted), or
  * one group for all (multi-label head, all labels). In the goal's view space.
  */
-export function patchGroups(model: Model, labels: Int32Array, criterion?: Criterion, label: LabelChoice = 'all'): { groups: Int32Array; by: 'class' | 'target' | 'none'; goal: Goal } {
+function patchGroups(model: Model, labels: Int32Array, criterion?: Criterion, label: LabelChoice = 'all'): { groups: Int32Array; by: 'class' | 'target' | 'none'; goal: Goal } {
   const goal = makeGoal(model.task, model.classes.length, labels, criterion, label);
   if (goal.target) return { groups: goal.target, by: 'target', goal };
   if (goal.y) return { groups: goal.y, by: 'class', goal };

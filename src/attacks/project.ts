@@ -100,12 +100,6 @@ export function project(x0: Float32Array, x: Float32Array, d: number, norm: Norm
   return out;
 }
 
-/** Clip to [0,1] only (for attacks' internal iterates that are not yet bounded by ε). */
-export function clipBox(x: Float32Array): Float32Array {
-  for (let j = 0; j < x.length; j++) x[j] = x[j] < 0 ? 0 : x[j] > 1 ? 1 : Number.isFinite(x[j]) ? x[j] : 0;
-  return x;
-}
-
 /** True when every row of x is inside [0,1] and within eps (plus float tolerance) of x0. */
 export function withinBall(x0: Float32Array, x: Float32Array, d: number, norm: Norm, eps: number, tol = 1e-5): boolean {
   for (let j = 0; j < x.length; j++) if (!(x[j] >= 0 && x[j] <= 1)) return false;

@@ -16,7 +16,7 @@
 import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { Model } from '../models/model.js';
-import { makeGoal, type Goal } from './goal.js';
+import { goalMet, makeGoal, type Goal } from './goal.js';
 import { project } from './project.js';
 import { asTarget, type Target } from './target.js';
 import type { AttackOptions, AttackResult, Norm } from './types.js';
@@ -101,9 +101,9 @@ export class QuerySetup {
     return this.goal.subset(idx).marginRows(v);
   }
 
-  /** Success as a value: margin < 0, and never for a targeted sample already of the target class. */
+  /** The success rule (`goalMet` in goal.ts) for image i of the batch. */
   succeeded(i: number, margin: number): boolean {
-    return margin < 0 && !(this.goal.target && this.goal.y && this.goal.y[i] === this.goal.target[i]);
+    return goalMet(this.goal, i, margin);
   }
 
   /** Final answer: projected into [0,1] ∩ ε ball; `success` as the attack observed it through its own queries. */

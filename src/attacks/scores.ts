@@ -5,6 +5,7 @@
  */
 import type { Rng } from '../engine/index.js';
 import type { QuerySetup } from './query.js';
+import { atTarget } from './goal.js';
 
 export interface Answer {
   /** View logits, |idx| × k. */
@@ -55,7 +56,7 @@ export function permutation(rng: Rng, n: number): Int32Array {
 /** Images of the batch that an attack should start on (a targeted sample already of its target class is not). */
 export function attackable(s: QuerySetup): boolean[] {
   const g = s.goal;
-  return Array.from({ length: s.n }, (_, i) => !(g.target && g.y && g.y[i] === g.target[i]));
+  return Array.from({ length: s.n }, (_, i) => !atTarget(g, i));
 }
 
 /** Call `onStep` every `every` iterations (and at the end), if given. */

@@ -13,9 +13,6 @@ import type { DifferentiableModel } from '../models/model.js';
 import type { QueryAttack } from './query.js';
 
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
-export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
-
-export type ThreatModel = 'whitebox' | 'score' | 'decision' | 'transfer';
 
 /** Loss an attack maximises: cross-entropy, Carlini–Wagner margin, or Croce & Hein's DLR. */
 export type LossName = 'ce' | 'cw' | 'dlr';

@@ -65,7 +65,7 @@ function predictions(probs: Float32Array, n: number, k: number): Int32Array {
 }
 
 /** clip(x + δ) for every image of x (δ is one image). */
-export function addUniversal(x: Float32Array, delta: Float32Array): Float32Array {
+function addUniversal(x: Float32Array, delta: Float32Array): Float32Array {
   const d = delta.length; const out = new Float32Array(x.length);
   for (let j = 0; j < x.length; j++) { const v = x[j] + delta[j % d]; out[j] = v < 0 ? 0 : v > 1 ? 1 : v; }
   return out;

@@ -56,7 +56,7 @@ function klFrom(p: tf.Tensor2D, logits: tf.Tensor2D): tf.Tensor1D {
  * L∞ PGD on a batch, in tensors: maximises `objective(logits)` (summed over samples) from `start`,
  * with steps of α·sign(∇), projected onto {‖x' − x‖∞ ≤ ε} ∩ [0,1]^d after every step.
  */
-export function linfAscent(model: DifferentiableModel, x: tf.Tensor4D, start: tf.Tensor4D, objective: (logits: tf.Tensor2D) => tf.Tensor1D,
+function linfAscent(model: DifferentiableModel, x: tf.Tensor4D, start: tf.Tensor4D, objective: (logits: tf.Tensor2D) => tf.Tensor1D,
   eps: number, steps: number, stepSize: number): tf.Tensor4D {
   const lo = tf.maximum(tf.sub(x, eps), 0); const hi = tf.minimum(tf.add(x, eps), 1);
   const g = tf.grad((xx: tf.Tensor) => tf.sum(objective(model.logits(xx as tf.Tensor4D))));
@@ -70,7 +70,7 @@ export function linfAscent(model: DifferentiableModel, x: tf.Tensor4D, start: tf
 }
 
 /** PGD adversarial examples for (x, y) under CE (random uniform start), as one tensor. */
-export function pgdExamples(model: DifferentiableModel, x: tf.Tensor4D, labels: Int32Array, eps: number, steps: number, stepSize: number, rng: Rng): tf.Tensor4D {
+function pgdExamples(model: DifferentiableModel, x: tf.Tensor4D, labels: Int32Array, eps: number, steps: number, stepSize: number, rng: Rng): tf.Tensor4D {
   const k = model.classes.length;
   const noise = rng.fillUniform(new Float32Array(x.size), -eps, eps);
   return tf.tidy(() => {
@@ -80,7 +80,7 @@ export function pgdExamples(model: DifferentiableModel, x: tf.Tensor4D, labels: 
 }
 
 /** TRADES inner maximisation: x' maximising KL(p(x) ‖ p(x')) from x + 0.001·N(0, I). */
-export function tradesExamples(model: DifferentiableModel, x: tf.Tensor4D, eps: number, steps: number, stepSize: number, rng: Rng): tf.Tensor4D {
+function tradesExamples(model: DifferentiableModel, x: tf.Tensor4D, eps: number, steps: number, stepSize: number, rng: Rng): tf.Tensor4D {
   const noise = new Float32Array(x.size);
   for (let i = 0; i < noise.length; i++) noise[i] = 0.001 * rng.normal();
   return tf.tidy(() => {

@@ -17,7 +17,7 @@ import { badInput } from '../errors.js';
 
 const REFERENCE = "Gaussian blur x' = G_σ * x (separable, truncate 4σ, reflect padding)";
 
-export function gaussianKernel(sigma: number): Float64Array {
+function gaussianKernel(sigma: number): Float64Array {
   const r = Math.max(1, Math.ceil(4 * sigma));
   const g = new Float64Array(2 * r + 1);
   let s = 0;

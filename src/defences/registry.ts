@@ -12,6 +12,7 @@
  */
 import type { Defence } from './types.js';
 import { badArgument } from '../errors.js';
+import { Registry, type JsonSchema, type RegistryEntry } from '../registry.js';
 import { chain, transformDefence, type ParamSpec, type TransformFactory } from './wrap.js';
 import { jpeg } from './jpeg.js';
 import { bitdepth } from './bitdepth.js';
@@ -35,17 +36,47 @@ const fromTransform = (t: TransformFactory): DefenceEntry => ({
   name: t.name, summary: t.summary, params: t.params, transform: t, create: (p) => transformDefence(t.make(p)),
 });
 
-export const DEFENCES: Record<string, DefenceEntry> = {
-  jpeg: fromTransform(jpeg),
-  bitdepth: fromTransform(bitdepth),
-  median: fromTransform(median),
-  blur: fromTransform(blur),
-  resizepad: fromTransform(resizepad),
-  tvm: fromTransform(tvm),
-  smoothing: smoothingEntry,
-};
+/** A defence's parameters as JSON Schema (numbers; integer, range and default from its `ParamSpec`). */
+function paramSchema(params: Record<string, ParamSpec>): JsonSchema {
+  const properties = Object.fromEntries(Object.entries(params).map(([k, s]) => [k, {
+    type: s.integer ? 'integer' : 'number', [s.minExclusive ? 'exclusiveMinimum' : 'minimum']: s.min, maximum: s.max,
+    default: s.default, description: s.help + (s.odd ? ' (odd)' : ''),
+  }]));
+  return { type: 'object', properties, additionalProperties: false };
+}
 
-export const DEFENCE_NAMES = (): string[] => Object.keys(DEFENCES);
+/** The registry shape: `create(params)` fills defaults and checks ranges as the spec parser does. */
+export interface DefenceRegistryEntry extends RegistryEntry<Defence, Record<string, number>> { readonly entry: DefenceEntry }
+
+const registered = (e: DefenceEntry): DefenceRegistryEntry => ({
+  name: e.name, entry: e, schema: paramSchema(e.params),
+  describe: {
+    summary: e.summary, reference: e.transform?.reference ?? e.create(defaults(e)).reference,
+    kind: e.transform ? 'transform' : 'smoothing', randomized: e.transform?.randomized ?? true,
+  },
+  create: (p = {}) => {
+    const full = { ...defaults(e), ...p };
+    for (const [k, v] of Object.entries(p)) {
+      if (!e.params[k]) throw badArgument(`defence '${e.name}' has no parameter '${k}'`);
+      checkParam(e.name, k, e.params[k], v);
+    }
+    return e.create(full);
+  },
+});
+
+const defaults = (e: DefenceEntry): Record<string, number> => Object.fromEntries(Object.entries(e.params).map(([k, s]) => [k, s.default]));
+
+export const defenceRegistry = new Registry<Defence, Record<string, number>, DefenceRegistryEntry>('defence', [
+  registered(fromTransform(jpeg)),
+  registered(fromTransform(bitdepth)),
+  registered(fromTransform(median)),
+  registered(fromTransform(blur)),
+  registered(fromTransform(resizepad)),
+  registered(fromTransform(tvm)),
+  registered(smoothingEntry),
+], 'BAD_ARGUMENT');
+
+export const DEFENCE_NAMES = (): string[] => defenceRegistry.names();
 
 function parseValue(name: string, key: string, text: string): number {
   const t = text.trim();
@@ -68,8 +99,7 @@ function parseOne(text: string): { entry: DefenceEntry; params: Record<string, n
   const colon = t.indexOf(':');
   const name = (colon < 0 ? t : t.slice(0, colon)).trim().toLowerCase();
   if (!name) throw badArgument(`empty defence name in '${text}' (choose ${DEFENCE_NAMES().join(', ')})`);
-  const entry = DEFENCES[name];
-  if (!entry) throw badArgument(`unknown defence '${name}' (choose ${DEFENCE_NAMES().join(', ')})`);
+  const { entry } = defenceRegistry.get(name);
   const params: Record<string, number> = {};
   for (const [k, s] of Object.entries(entry.params)) params[k] = s.default;
   if (colon >= 0) {

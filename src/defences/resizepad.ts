@@ -23,7 +23,7 @@ import { resizeBilinear } from './ops.js';
  * The 1-D bilinear interpolation matrix of ops.ts' resizeBilinear (half-pixel centres): rows = output
  * positions (m), columns = input positions (n).
  */
-export function resizeMatrix(n: number, m: number): Float64Array {
+function resizeMatrix(n: number, m: number): Float64Array {
   const a = new Float64Array(m * n);
   const s = n / m;
   for (let y = 0; y < m; y++) {

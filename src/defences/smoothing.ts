@@ -43,7 +43,7 @@ function gaussian(rng: Rng, n: number, sigma: number): Float32Array {
 }
 
 /** Base-classifier class counts over `num` noisy copies of one image x (d values). */
-export async function sampleCounts(model: Model, x: Float32Array, num: number, sigma: number, rng: Rng, batch = 256): Promise<Int32Array> {
+async function sampleCounts(model: Model, x: Float32Array, num: number, sigma: number, rng: Rng, batch = 256): Promise<Int32Array> {
   const k = model.classes.length; const d = x.length;
   const counts = new Int32Array(k);
   for (let done = 0; done < num; done += batch) {

@@ -62,7 +62,7 @@ export function regularizedBeta(x: number, a: number, b: number): number {
 }
 
 /** The p-quantile of Beta(a, b): the x with I_x(a, b) = p (bisection to double precision). */
-export function betaQuantile(p: number, a: number, b: number): number {
+function betaQuantile(p: number, a: number, b: number): number {
   if (p <= 0) return 0;
   if (p >= 1) return 1;
   let lo = 0; let hi = 1;

@@ -83,7 +83,7 @@ export function checkFitData(name: string, model: DifferentiableModel, data: Det
 
 export interface Standardiser { mean: number[]; std: number[] }
 
-export function standardiser(x: Rows): Standardiser {
+function standardiser(x: Rows): Standardiser {
   const p = x[0].length; const mean = new Array<number>(p).fill(0); const std = new Array<number>(p).fill(0);
   for (const r of x) r.forEach((v, j) => { mean[j] += v / x.length; });
   for (const r of x) r.forEach((v, j) => { std[j] += (v - mean[j]) ** 2 / x.length; });

@@ -55,7 +55,7 @@ function flatten(forest: ForestLike): FlatTree[] {
   });
 }
 
-export function buildSoftForest(model: DifferentiableModel, pca: PcaJson, components: number, forest: ForestLike, std: number[], alpha: number): SoftForest {
+function buildSoftForest(model: DifferentiableModel, pca: PcaJson, components: number, forest: ForestLike, std: number[], alpha: number): SoftForest {
   const U = Array.isArray(pca.U) ? pca.U : pca.U.to2DArray(); const dim = U.length;
   const scale = pca.center && pca.scale && pca.stdevs ? pca.stdevs : new Array<number>(dim).fill(1);
   const trees = flatten(forest); const T = trees.length;

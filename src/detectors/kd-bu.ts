@@ -121,7 +121,7 @@ export class KdBu implements Detector {
 }
 
 /** Median pairwise Euclidean distance over (a seeded sample of at most 200 of) the rows. */
-export function medianDistance(rows: number[][], seed = 0): number {
+function medianDistance(rows: number[][], seed = 0): number {
   const rng = new Rng(seed ^ 0x5eed);
   const pick = rows.length <= 200 ? rows : Array.from({ length: 200 }, () => rows[rng.int(rows.length)]);
   const d: number[] = [];

@@ -34,7 +34,7 @@ interface LayerGaussian { layer: string; means: number[][]; precision: number[][
 interface MahalanobisState { gaussians: LayerGaussian[]; logistic: unknown; /** ε_noise chosen at fit (absent in old saves: params.noise ?? 0.001). */ noise?: number; /** Cross-validated AUC per candidate ε_noise. */ tuning?: Array<{ noise: number; auc: number }> }
 
 /** Lee et al.'s candidate pre-processing magnitudes (their list, up to the ones that matter at 28 px). */
-export const NOISE_GRID = [0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01];
+const NOISE_GRID = [0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01];
 
 export class Mahalanobis implements Detector {
   readonly name = 'mahalanobis';

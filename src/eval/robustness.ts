@@ -22,7 +22,7 @@ import type { Attack, AttackOptions, AttackResult } from '../attacks/types.js';
 import type { Target } from '../attacks/target.js';
 import { unsupported } from '../errors.js';
 import { rowNorms } from '../attacks/project.js';
-import { makeGoal } from '../attacks/goal.js';
+import { atTarget, makeGoal } from '../attacks/goal.js';
 import { rocAuc, round } from './metrics.js';
 import { ssim, psnr, finiteMean, median } from './image-quality.js';
 import type { Images } from '../data/images.js';
@@ -151,7 +151,7 @@ export function summarize(model: Victim, img: Images, xAdv: Float32Array, cleanP
   const attacked: number[] = [];
   let succ = 0; let targetHit = 0;
   for (let i = 0; i < n; i++) {
-    const sameAsTarget = !!(goal.target && goal.y && goal.y[i] === goal.target[i]);
+    const sameAsTarget = atTarget(goal, i);
     const isAttacked = !!clean.correct[i] && !sameAsTarget;
     const a = img.x.subarray(i * d, (i + 1) * d); const b = xAdv.subarray(i * d, (i + 1) * d);
     const s = ssim(a, b, h, w, c); const p = psnr(a, b);

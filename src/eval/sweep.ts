@@ -8,7 +8,7 @@
  */
 import type { Attack, AttackOptions } from '../attacks/types.js';
 import { project } from '../attacks/project.js';
-import { makeGoal } from '../attacks/goal.js';
+import { goalMetRows, makeGoal } from '../attacks/goal.js';
 import { probsToLogits } from '../attacks/query.js';
 import { evaluateAttack, probabilities, runAttack, summarize, type AttackEvaluation, type BatchHook, type Images, type Victim } from './robustness.js';
 
@@ -61,10 +61,7 @@ export async function epsilonSweep(model: Victim, img: Images, attack: Attack, e
 
 /** Success from a black-box target's probabilities (margins of log p, which equal logit margins for softmax heads). */
 function successFromProbs(task: string, goal: ReturnType<typeof makeGoal>, probs: Float32Array, n: number): Uint8Array {
-  const m = goal.marginRows(goal.viewRows(probsToLogits(probs, task)));
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = m[i] < 0 && !(goal.target && goal.y && goal.y[i] === goal.target[i]) ? 1 : 0;
-  return out;
+  return goalMetRows(goal, goal.marginRows(goal.viewRows(probsToLogits(probs, task)))).subarray(0, n);
 }
 
 async function successAt(model: Extract<Victim, { differentiable: true }>, goal: ReturnType<typeof makeGoal>, x: Float32Array, n: number): Promise<Uint8Array> {
@@ -77,7 +74,7 @@ async function successAt(model: Extract<Victim, { differentiable: true }>, goal:
     const idx = Array.from({ length: m }, (_, i) => s + i);
     const g = goal.subset(idx);
     const mg = g.marginRows(await o.logits(x.subarray(s * d, (s + m) * d), g));
-    for (let i = 0; i < m; i++) out[s + i] = mg[i] < 0 && !(g.target && g.y && g.y[i] === g.target[i]) ? 1 : 0;
+    out.set(goalMetRows(g, mg), s);
   }
   return out;
 }

@@ -69,7 +69,7 @@ function component(rows: Float64Array, n: number, p: number, resp: Float64Array,
 }
 
 /** Per-row negative log-likelihood (without ½p·log 2π) under each component; n × K. */
-export function nllRows(rows: Float64Array, n: number, p: number, comps: Component[]): Float64Array {
+function nllRows(rows: Float64Array, n: number, p: number, comps: Component[]): Float64Array {
   const out = new Float64Array(n * comps.length); const dv = new Float64Array(p);
   comps.forEach((cp, k) => {
     for (let i = 0; i < n; i++) {

@@ -32,6 +32,7 @@ import { tf, Rng } from '../../engine/index.js';
 import type { DifferentiableModel } from '../../models/model.js';
 import { fitClassGmm, pooled, type ClassGmm } from './gmm.js';
 import { argmaxRows } from './pipeline.js';
+import { metByPrediction } from '../goal.js';
 import { badArgument, badInput, unsupported } from '../../errors.js';
 import { marginTerm, objectiveAscent } from './objective.js';
 import { putRows, takeRows } from '../project.js';
@@ -177,7 +178,7 @@ export const hfc: AdaptiveAttack & { run(p: Pipeline, x: Float32Array, y: Int32A
       const m = idx.length;
       const pred = argmaxRows(await p.deployed.predictProbs(xs, m), m, k);
       const fooled = new Uint8Array(m);
-      for (let j = 0; j < m; j++) fooled[j] = fixed !== null ? (pred[j] === fixed ? 1 : 0) : (pred[j] !== y[idx[j]] ? 1 : 0);
+      for (let j = 0; j < m; j++) fooled[j] = metByPrediction(pred[j], y[idx[j]], fixed ?? undefined) ? 1 : 0;
       if (!p.detector) return { fooled, ok: fooled };
       const scores = await p.detector.detector.score(model, xs, m);
       const ok = new Uint8Array(m);

@@ -23,7 +23,7 @@ import type { AdaptiveAttack, Pipeline } from './types.js';
 import { marginTerm, objectiveAscent } from './objective.js';
 import { pipelineCheck, pipelineResult } from './pipeline.js';
 
-export const LAMBDAS = [0.5, 2, 10];
+const LAMBDAS = [0.5, 2, 10];
 
 export const joint: AdaptiveAttack = {
   name: 'joint',

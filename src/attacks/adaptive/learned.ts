@@ -28,7 +28,7 @@ function network([h, w, c]: [number, number, number], seed: number): tf.LayersMo
 }
 
 /** Fit g ≈ T on the images x (n × d) and noisy copies (uniform noise up to 16/255 and Gaussian σ 0.05). */
-export async function learnApproximation(t: InputTransform, x: Float32Array, n: number, shape: [number, number, number], o: { steps?: number; seed?: number } = {}): Promise<tf.LayersModel> {
+async function learnApproximation(t: InputTransform, x: Float32Array, n: number, shape: [number, number, number], o: { steps?: number; seed?: number } = {}): Promise<tf.LayersModel> {
   const cached = cache.get(t);
   if (cached) return cached;
   const [h, w, c] = shape; const d = h * w * c; const rng = new Rng((o.seed ?? 0) ^ 0xa9);

@@ -5,6 +5,7 @@
  */
 import type { Pipeline, AdaptiveResult } from './types.js';
 import type { Model } from '../../models/model.js';
+import { metByPrediction } from '../goal.js';
 
 export interface Judgement {
   /** Deployed label per image. */
@@ -33,7 +34,7 @@ async function probsOf(m: Model, x: Float32Array, n: number): Promise<Float32Arr
 export async function judgePipeline(p: Pipeline, xs: Float32Array, y: ArrayLike<number>): Promise<Judgement> {
   const k = p.model.classes.length; const n = y.length;
   const predicted = argmaxRows(await probsOf(p.deployed, xs, n), n, k);
-  const fooled = Uint8Array.from(predicted, (c, i) => (c !== y[i] ? 1 : 0));
+  const fooled = Uint8Array.from(predicted, (c, i) => (metByPrediction(c, y[i]) ? 1 : 0));
   if (!p.detector) return { predicted, fooled, undetected: new Uint8Array(n).fill(1) };
   const scores = await p.detector.detector.score(p.model, xs, n);
   const undetected = Uint8Array.from(scores, (s) => (s > p.detector!.threshold ? 0 : 1));
