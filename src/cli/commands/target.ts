@@ -10,7 +10,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import type { TargetOutput } from '../../attacks/target.js';
+import type { TargetOutput } from '../../api/target.js';
 
 interface TargetServeOpts extends CommonOptions { model: string; port: number; host: string; output: TargetOutput; apiKey?: string; bodyLimit?: number }
 
@@ -26,11 +26,10 @@ export default function register(program: Command): void {
     .action(action(async (o: TargetServeOpts) => {
       if (o.backend) await startEngine({ ...o, json: true });
       else await startEngine({ ...o, backend: 'wasm', json: true }).catch(() => startEngine({ ...o, json: true }));
-      const { loadModel } = await import('../../models/io.js');
-      const { serveModel } = await import('../../attacks/model-server.js');
-      const model = await loadModel(o.model);
+      const { serveTarget } = await import('../../api/target.js');
       const apiKey = o.apiKey ?? process.env.MEDSHIELD_TARGET_API_KEY;
-      const s = await serveModel(model, { port: o.port, host: o.host, output: o.output, apiKey, bodyLimitBytes: o.bodyLimit });
+      const s = await serveTarget({ model: o.model, port: o.port, host: o.host, output: o.output, apiKey, bodyLimitBytes: o.bodyLimit });
+      const model = { card: { name: s.modelName } };
       if (o.json) printJson({ url: s.url, pid: process.pid, model: model.card.name, output: o.output, apiKey: apiKey !== undefined });
       else process.stdout.write(`medshield target listening on ${s.url} (model ${model.card.name}, ${o.output}${apiKey !== undefined ? ', API key required' : ''}; POST / or /predict, GET /metadata)\n`);
       const stop = () => { s.close().then(() => process.exit(0), () => process.exit(1)); };
