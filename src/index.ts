@@ -14,7 +14,7 @@ export type { ModelCard } from './models/card.js';
 export { newClassifier, fitClassifier } from './models/factory.js';
 export { train, evaluateSplit, predictSplit, type TrainOptions } from './models/train.js';
 export { saveModel, loadModel, loadClassifier, defaultModelDir } from './models/io.js';
-export { rocAuc, accuracy, auc, classificationMetrics } from './eval/metrics.js';
+export { rocAuc, accuracy, auc, classificationMetrics } from './models/metrics.js';
 export { VERSION } from './version.js';
 // The library API: verbs over typed specs (src/api). `train` above is the low-level training loop
 // (models/train.js); the `train` verb of src/api is exported here as `trainModel`.

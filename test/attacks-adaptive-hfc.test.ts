@@ -11,9 +11,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs } from '../src/eval/detection.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { withinBall } from '../src/attacks/project.js';
 import { createDetector } from '../src/detectors/registry.js';
 import { hfc, featureDistances } from '../src/attacks/adaptive/hfc.js';

@@ -8,10 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs, noisyCopies } from '../src/eval/detection.js';
 import { runAttack } from '../src/eval/robustness.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { withinBall } from '../src/attacks/project.js';
 import { getDefence } from '../src/defences/registry.js';
 import { createDetector } from '../src/detectors/registry.js';

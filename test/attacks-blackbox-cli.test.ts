@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
-import { serveModel } from '../src/attacks/model-server.js';
+import { serveModel } from '../src/attacks/targets/model-server.js';
 import { cli, cliAsync, isCleanError } from './helpers.js';
 import { pneumonia, retina } from './attacks-fixture.js';
 

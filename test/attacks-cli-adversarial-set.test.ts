@@ -13,7 +13,7 @@ import { initEngine } from '../src/engine/index.js';
 import { readNpz, writeNpz, readNpy, writeNpy } from '../src/data/npz.js';
 import { loadDataset } from '../src/data/dataset.js';
 import { loadClassifier } from '../src/models/io.js';
-import { predictions } from '../src/eval/metrics.js';
+import { predictions } from '../src/models/metrics.js';
 import { defaultEpochs, trainAdvice } from '../src/models/train-advice.js';
 import { cli, RETINA_NPZ } from './helpers.js';
 

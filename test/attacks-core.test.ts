@@ -11,9 +11,9 @@ import { loadDataset } from '../src/data/dataset.js';
 import { project, withinBall, perturbationSize } from '../src/attacks/project.js';
 import { parseEpsilon, parseEpsilonList, checkEpsilon } from '../src/attacks/epsilon.js';
 import { makeGoal } from '../src/attacks/goal.js';
-import { projectHyperplaneBox } from '../src/attacks/fab.js';
+import { projectHyperplaneBox } from '../src/attacks/algorithms/fab.js';
 import { ssim, psnr } from '../src/eval/image-quality.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { MedshieldError } from '../src/errors.js';
 
 await initEngine();

@@ -11,7 +11,7 @@ import { loadDataset, sampleSplit, type Dataset } from '../src/data/dataset.js';
 import { newClassifier, fitClassifier } from '../src/models/factory.js';
 import { loadClassifier, saveModel } from '../src/models/io.js';
 import type { Classifier } from '../src/models/model.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import type { Images } from '../src/eval/robustness.js';
 
 const CACHE = path.join(tmpdir(), 'medshield-attacks-fixture-v2');

@@ -12,10 +12,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
-import { HttpTarget } from '../src/attacks/http-target.js';
-import { serveModel, parseInstances } from '../src/attacks/model-server.js';
-import { openTarget } from '../src/attacks/open-target.js';
-import { decisions } from '../src/attacks/target.js';
+import { HttpTarget } from '../src/attacks/targets/http-target.js';
+import { serveModel, parseInstances } from '../src/attacks/targets/model-server.js';
+import { openTarget } from '../src/attacks/targets/open-target.js';
+import { decisions } from '../src/attacks/targets/target.js';
 import { encodePng } from '../src/eval/examples.js';
 import { MedshieldError } from '../src/errors.js';
 import { pneumonia, testImages } from './attacks-fixture.js';

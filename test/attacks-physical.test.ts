@@ -9,10 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine, Rng } from '../src/engine/index.js';
-import { applyPatch, evaluatePatch, naturalPatch, patchExperiment, patchSide, trainPatch } from '../src/attacks/patch.js';
-import { patchGradient, randomPlacement, sampling } from '../src/attacks/patch-transform.js';
-import { fitUniversal, foolingRate } from '../src/attacks/universal.js';
-import { selectImages } from '../src/eval/images.js';
+import { applyPatch, evaluatePatch, naturalPatch, patchExperiment, patchSide, trainPatch } from '../src/attacks/physical/patch.js';
+import { patchGradient, randomPlacement, sampling } from '../src/attacks/physical/patch-transform.js';
+import { fitUniversal, foolingRate } from '../src/attacks/physical/universal.js';
+import { selectImages } from '../src/data/images.js';
 import { cli, isCleanError } from './helpers.js';
 import { pneumonia, surrogate, testImages } from './attacks-fixture.js';
 

@@ -9,7 +9,7 @@ import { initEngine } from '../src/engine/index.js';
 import { loadDataset } from '../src/data/dataset.js';
 import { ATTACKS } from '../src/attacks/registry.js';
 import { evaluateAttack } from '../src/eval/robustness.js';
-import { FINLAYSON_EPS, FINLAYSON_STEP_RATIO, finlaysonRow, maAttackOptions, maEpsilon, replicationSettings, restrictClasses, saliencyAnalysis } from '../src/eval/replicate.js';
+import { FINLAYSON_EPS, FINLAYSON_STEP_RATIO, finlaysonRow, maAttackOptions, maEpsilon, replicationSettings, restrictClasses, saliencyAnalysis } from '../src/studies/replicate.js';
 import { epsilonSweep } from '../src/eval/sweep.js';
 import { renderReplication } from '../src/report/replication.js';
 import { pneumonia, testImages } from './attacks-fixture.js';
@@ -76,7 +76,7 @@ test('Finlayson row and saliency analysis on real chest X-rays; the replication 
 });
 
 test('Finlayson black box on real chest X-rays: transfer beside white-box, three patch kinds beside the paper; the page renders', async () => {
-  const { finlaysonBlackbox, domainOf, FINLAYSON_PATCH } = await import('../src/eval/replicate-blackbox.js');
+  const { finlaysonBlackbox, domainOf, FINLAYSON_PATCH } = await import('../src/studies/replicate-blackbox.js');
   const { surrogate } = await import('./attacks-fixture.js');
   const fx = await pneumonia(); const sx = await surrogate();
   const img = testImages(fx, 16, 5);

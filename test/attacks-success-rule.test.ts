@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
 import { atTarget, goalMet, goalMetRows, makeGoal, metByPrediction } from '../src/attacks/goal.js';
-import { Oracle } from '../src/attacks/oracle.js';
+import { Oracle } from '../src/attacks/targets/oracle.js';
 import { getAttack } from '../src/attacks/registry.js';
 import { loadClassifier } from '../src/models/io.js';
 import { loadDataset } from '../src/data/dataset.js';

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf, Rng } from '../src/engine/index.js';
 import { loadDataset } from '../src/data/dataset.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { blurTransform } from '../src/defences/blur.js';
 import { resizePadTransform } from '../src/defences/resizepad.js';
 import type { InputTransform } from '../src/defences/types.js';

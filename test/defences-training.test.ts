@@ -18,9 +18,9 @@ import { loadDataset, sampleSplit, type Dataset } from '../src/data/dataset.js';
 import { newClassifier, fitClassifier } from '../src/models/factory.js';
 import { saveModel, loadClassifier } from '../src/models/io.js';
 import type { Classifier } from '../src/models/model.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { evaluateAttack } from '../src/eval/robustness.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { adversarialTraining } from '../src/defences/adversarial-training.js';
 import { ABSTAIN, certify, noiseAugmentation, predictSmoothed, SmoothedModel, certifiedAccuracy, smoothingEntry } from '../src/defences/smoothing.js';
 import { binomialTestPValue, clopperPearsonLower, logGamma, normalQuantile, regularizedBeta } from '../src/defences/stats.js';
@@ -30,7 +30,7 @@ await initEngine();
 const data = await loadDataset('pneumoniamnist');
 const small = (n: number, seed = 0): Dataset => ({ ...data, splits: { ...data.splits, train: sampleSplit(data.splits.train, n, seed) } });
 
-/** Robust accuracy under PGD-10 (src/attacks/pgd.ts, the CLI's attack) at ε on test images. */
+/** Robust accuracy under PGD-10 (src/attacks/algorithms/pgd.ts, the CLI's attack) at ε on test images. */
 async function pgdRobust(model: Classifier, eps: number, n = 120): Promise<{ clean: number; robust: number; balancedRobust: number }> {
   const img = selectImages(data.splits.test, n, 3);
   const ev = await evaluateAttack(model, img, pgd, { eps, steps: 10, seed: 0 });

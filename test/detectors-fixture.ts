@@ -3,7 +3,7 @@
  * PneumoniaMNIST films (successful ones only, Ma et al.'s protocol), noisy copies of the fit images,
  * and the `DetectorFitData` each detector gets (kd_bu and lid also take the noisy copies).
  */
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs, noisyCopies, type AdversarialPairs } from '../src/eval/detection.js';
 import { getAttack } from '../src/attacks/registry.js';
 import type { DetectorFitData } from '../src/detectors/types.js';

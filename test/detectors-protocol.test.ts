@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs, evaluateDetection, DETECTION_ATTACK_DEFAULTS, type AdversarialPairs } from '../src/eval/detection.js';
 import { getAttack } from '../src/attacks/registry.js';
 import type { Attack, AttackOptions } from '../src/attacks/types.js';

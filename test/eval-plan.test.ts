@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planDemo, demoStages, DEMO_BUDGET_SECONDS, DEMO_DEFAULT_IMAGES, DEMO_MIN_IMAGES } from '../src/eval/story.js';
+import { planDemo, demoStages, DEMO_BUDGET_SECONDS, DEMO_DEFAULT_IMAGES, DEMO_MIN_IMAGES } from '../src/studies/story.js';
 import { planScorecard, ALL_DEFENCES } from '../src/eval/scorecard-entries.js';
 import { sanityDecides, verdictOf } from '../src/eval/scorecard.js';
 

@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { runAttack } from '../src/eval/robustness.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { apgdEnsemble } from '../src/attacks/adaptive/apgd-ensemble.js';
 import { bpda } from '../src/attacks/adaptive/bpda.js';
 import { DefenceView } from '../src/attacks/adaptive/view.js';

@@ -14,7 +14,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs, thresholdAt5Fpr } from '../src/eval/detection.js';
 import { getAttack } from '../src/attacks/registry.js';
 import { createDetector, saveDetector } from '../src/detectors/registry.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/version.js';
 
 const LEVEL: Record<string, number> = {
-  engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, report: 4, provenance: 4, api: 5,
+  engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, studies: 3, report: 4, provenance: 4, api: 5,
   cli: 6, gateway: 6, dashboard: 6, worker: 6, web: 6,
 };
 

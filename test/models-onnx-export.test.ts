@@ -18,7 +18,7 @@ import { newClassifier } from '../src/models/factory.js';
 import { loadClassifier, loadModel } from '../src/models/io.js';
 import { Classifier } from '../src/models/model.js';
 import { exportOnnx, samePads, IR_VERSION, OPSET } from '../src/models/onnx-export.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { MedshieldError } from '../src/errors.js';
 import { pneumonia, retina, testImages } from './attacks-fixture.js';
 import { cli, isCleanError } from './helpers.js';

@@ -21,7 +21,7 @@ import { initEngine, tf } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import { importOnnx } from '../src/models/onnx-import.js';
 import { OnnxGraphModel } from '../src/models/onnx-graph/model.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { ROOT } from './helpers.js';
 
 await initEngine();

@@ -11,8 +11,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cli, isCleanError } from './helpers.js';
-import { formatMaDetection, MA_DETECTORS, type MaDetection } from '../src/eval/replicate-detectors.js';
-import { MA_ATTACKS } from '../src/eval/replicate.js';
+import { formatMaDetection, MA_DETECTORS, type MaDetection } from '../src/studies/replicate-detectors.js';
+import { MA_ATTACKS } from '../src/studies/replicate.js';
 
 test('replicate ma --detectors --quick: AUC per detector and attack beside the paper\'s > 98 %', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ms-rep-ma-det-'));

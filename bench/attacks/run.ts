@@ -27,7 +27,7 @@ import { loadDataset, sampleSplit } from '../../src/data/dataset.js';
 import { newClassifier, fitClassifier } from '../../src/models/factory.js';
 import { loadClassifier, saveModel, defaultModelDir } from '../../src/models/io.js';
 import { ATTACKS } from '../../src/attacks/registry.js';
-import { selectImages } from '../../src/eval/images.js';
+import { selectImages } from '../../src/data/images.js';
 import { probabilities, judge } from '../../src/eval/robustness.js';
 import { PACKAGE_ROOT } from '../../src/version.js';
 import type { Classifier } from '../../src/models/model.js';

@@ -1,7 +1,7 @@
 /**
  * Query-attack evaluation through the gateway's HTTP endpoint with medshield's OWN black-box attacks:
- * `square` (src/attacks/square.ts), `simba` (simba.ts) and `hsj` (hsj.ts, decision-only) run against an
- * `HttpTarget` (src/attacks/http-target.ts) on `<base>/v1/infer` with PNG bodies — exactly what
+ * `square` (src/attacks/algorithms/square.ts), `simba` (simba.ts) and `hsj` (hsj.ts, decision-only) run against an
+ * `HttpTarget` (src/attacks/targets/http-target.ts) on `<base>/v1/infer` with PNG bodies — exactly what
  * `medshield attack --attack square --target-url <base>/v1/infer --target-format png --api-key KEY` does
  * (the same `openTarget` → `HttpTarget` path). Each attack run uses its own API key, so the gateway's
  * per-caller detector sees one attacker.
@@ -12,10 +12,10 @@
  * (route `query-detector`, "query attack suspected after N queries") gives N, the number of that
  * caller's queries the detector had seen when it flagged the caller.
  */
-import { openTarget } from '../../src/attacks/open-target.js';
+import { openTarget } from '../../src/attacks/targets/open-target.js';
 import { getAttack } from '../../src/attacks/registry.js';
 import type { QueryAttack } from '../../src/attacks/query.js';
-import type { HttpTarget } from '../../src/attacks/http-target.js';
+import type { HttpTarget } from '../../src/attacks/targets/http-target.js';
 import type { Task } from '../../src/data/medmnist.js';
 import type { AuditStore } from '../../src/gateway/audit/store.js';
 import type { AuditLog } from '../../src/gateway/audit/log.js';

@@ -10,8 +10,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf, initEngine } from '../../src/engine/index.js';
-import { fgsm } from '../../src/attacks/fgsm.js';
-import { pgd } from '../../src/attacks/pgd.js';
+import { fgsm } from '../../src/attacks/algorithms/fgsm.js';
+import { pgd } from '../../src/attacks/algorithms/pgd.js';
 import type { Attack } from '../../src/attacks/types.js';
 import type { DifferentiableModel } from '../../src/models/model.js';
 import type { ModelCard } from '../../src/models/card.js';

@@ -12,7 +12,7 @@
 import { getAttack, ATTACK_NAMES } from '../attacks/registry.js';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
 import type { AttackOptions, LossName, Norm } from '../attacks/types.js';
-import type { Target } from '../attacks/target.js';
+import type { Target } from '../attacks/targets/target.js';
 import { loadClassifier, resolveModelPath } from '../models/io.js';
 import type { Model } from '../models/model.js';
 import { checkInputMatches, type ModelCard } from '../models/card.js';

@@ -8,7 +8,7 @@
  */
 import { Rng, engineInfo } from '../engine/index.js';
 import { ABSTAIN, certify as certifyOne, certifiedAccuracy, checkSigma, type Certificate } from '../defences/smoothing.js';
-import { round } from '../eval/metrics.js';
+import { round } from '../models/metrics.js';
 import { badArgument, unsupported } from '../errors.js';
 import {
   DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, loadDataRef, progressOf, validateSpec,

@@ -18,7 +18,7 @@ import { loadDifferentiableModel } from '../models/onnx.js';
 import type { DifferentiableModel, Model } from '../models/model.js';
 import { parseEpsilon, parseEpsilonList } from '../attacks/epsilon.js';
 import type { Criterion, LabelChoice } from '../attacks/types.js';
-import type { Target, TargetOutput } from '../attacks/target.js';
+import type { Target, TargetOutput } from '../attacks/targets/target.js';
 import type { Task } from '../data/medmnist.js';
 import { badArgument, unsupported } from '../errors.js';
 
@@ -394,7 +394,7 @@ export function usesRemoteVictim(v: VictimRef | undefined): boolean { return !!(
 /** Open the target a query attack queries: HTTP, ONNX, or the loaded model (optionally label-only). */
 export async function openVictim(v: VictimRef = {}, meta: { model?: Model; inputShape?: [number, number, number]; classes?: string[]; task?: Task }): Promise<Target> {
   if (v.url && v.onnx) throw badArgument('give either --target-url or --target-onnx, not both');
-  const { openTarget } = await import('../attacks/open-target.js');
+  const { openTarget } = await import('../attacks/targets/open-target.js');
   return openTarget({
     url: v.url, onnx: v.onnx, model: v.url || v.onnx ? undefined : meta.model,
     output: v.output, format: v.format, apiKey: v.apiKey ?? process.env.MEDSHIELD_TARGET_API_KEY,

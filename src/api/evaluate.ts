@@ -5,7 +5,7 @@
  *   const r = await evaluate({ model: 'default', data: { dataset: 'pneumoniamnist', split: 'test' } });
  */
 import { evaluateSplit } from '../models/train.js';
-import { round } from '../eval/metrics.js';
+import { round } from '../models/metrics.js';
 import { engineInfo } from '../engine/index.js';
 import {
   DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, selectRef, subsetSplit, validateSpec, withImageSet,

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkInputMatches } from '../models/card.js';
 import type { Model } from '../models/model.js';
-import { patchExperiment, checkPatchRequest, PATCH_MODES, type PatchMode, type PatchResult } from '../attacks/patch.js';
+import { patchExperiment, checkPatchRequest, PATCH_MODES, type PatchMode, type PatchResult } from '../attacks/physical/patch.js';
 import { selectImages } from '../data/images.js';
 import type { Criterion } from '../attacks/types.js';
 import { encodePng } from '../eval/examples.js';

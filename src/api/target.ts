@@ -1,10 +1,10 @@
 /**
  * `serveTarget`: put a model behind a plain HTTP endpoint (JSON instances or PNG bodies; GET /metadata) — the
- * victim of black-box attacks run from elsewhere (`--target-url`). The server is src/attacks/model-server.ts.
+ * victim of black-box attacks run from elsewhere (`--target-url`). The server is src/attacks/targets/model-server.ts.
  */
 import { loadModel } from '../models/io.js';
-import { serveModel, type ModelServer } from '../attacks/model-server.js';
-import type { TargetOutput } from '../attacks/target.js';
+import { serveModel, type ModelServer } from '../attacks/targets/model-server.js';
+import type { TargetOutput } from '../attacks/targets/target.js';
 
 export type { TargetOutput };
 

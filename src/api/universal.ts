@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
-import { fitUniversal, foolingRate } from '../attacks/universal.js';
+import { fitUniversal, foolingRate } from '../attacks/physical/universal.js';
 import { selectImages } from '../data/images.js';
 import { encodePng } from '../eval/examples.js';
 import { engineInfo } from '../engine/index.js';

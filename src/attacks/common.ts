@@ -6,7 +6,7 @@ import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { DifferentiableModel } from '../models/model.js';
 import { atTarget, goalMetRows, makeGoal, type Goal } from './goal.js';
-import { Oracle } from './oracle.js';
+import { Oracle } from './targets/oracle.js';
 import { project, perturbationSize } from './project.js';
 import type { Attack, AttackOptions, AttackResult, Norm } from './types.js';
 

@@ -18,7 +18,7 @@ import { badArgument, unsupported } from '../errors.js';
 import type { Model } from '../models/model.js';
 import { goalMet, makeGoal, type Goal } from './goal.js';
 import { project } from './project.js';
-import { asTarget, type Target } from './target.js';
+import { asTarget, type Target } from './targets/target.js';
 import type { AttackOptions, AttackResult, Norm } from './types.js';
 
 export interface QueryAttack {

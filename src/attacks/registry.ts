@@ -7,25 +7,25 @@
  */
 import type { Attack, AttackOptions, Norm } from './types.js';
 import { Registry, type JsonSchema, type RegistryEntry } from '../registry.js';
-import { fgsm } from './fgsm.js';
-import { bim } from './bim.js';
-import { pgd } from './pgd.js';
-import { mifgsm } from './mifgsm.js';
-import { cw } from './cw.js';
-import { deepfool } from './deepfool.js';
-import { apgdCe } from './apgd.js';
-import { apgdDlr } from './apgd-dlr.js';
-import { apgdT } from './apgd-t.js';
-import { fabT } from './fab.js';
-import { ead } from './ead.js';
-import { jsma } from './jsma.js';
-import { autoattack } from './autoattack.js';
-import { square } from './square.js';
-import { simba, simbaDct } from './simba.js';
-import { nes } from './nes.js';
-import { hsj } from './hsj.js';
-import { boundary } from './boundary.js';
-import { transfer } from './transfer.js';
+import { fgsm } from './algorithms/fgsm.js';
+import { bim } from './algorithms/bim.js';
+import { pgd } from './algorithms/pgd.js';
+import { mifgsm } from './algorithms/mifgsm.js';
+import { cw } from './algorithms/cw.js';
+import { deepfool } from './algorithms/deepfool.js';
+import { apgdCe } from './algorithms/apgd.js';
+import { apgdDlr } from './algorithms/apgd-dlr.js';
+import { apgdT } from './algorithms/apgd-t.js';
+import { fabT } from './algorithms/fab.js';
+import { ead } from './algorithms/ead.js';
+import { jsma } from './algorithms/jsma.js';
+import { autoattack } from './algorithms/autoattack.js';
+import { square } from './algorithms/square.js';
+import { simba, simbaDct } from './algorithms/simba.js';
+import { nes } from './algorithms/nes.js';
+import { hsj } from './algorithms/hsj.js';
+import { boundary } from './algorithms/boundary.js';
+import { transfer } from './algorithms/transfer.js';
 
 /** The JSON-serialisable options of an attack (what a spec file may set). */
 export type AttackParams = Omit<AttackOptions, 'eps' | 'surrogates' | 'onStep'> & { eps?: number };

@@ -30,7 +30,7 @@ import { Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Attack, AttackOptions } from '../attacks/types.js';
 import { evaluateAttack, type Images } from './robustness.js';
-import { rocAuc, round } from './metrics.js';
+import { rocAuc, round } from '../models/metrics.js';
 import { createDetector } from '../detectors/registry.js';
 import type { Detector } from '../detectors/types.js';
 import { badInput } from '../errors.js';

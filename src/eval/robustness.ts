@@ -19,11 +19,11 @@
 import { Classifier, type Model } from '../models/model.js';
 import { tf } from '../engine/index.js';
 import type { Attack, AttackOptions, AttackResult } from '../attacks/types.js';
-import type { Target } from '../attacks/target.js';
+import type { Target } from '../attacks/targets/target.js';
 import { unsupported } from '../errors.js';
 import { rowNorms } from '../attacks/project.js';
 import { atTarget, makeGoal } from '../attacks/goal.js';
-import { rocAuc, round } from './metrics.js';
+import { rocAuc, round } from '../models/metrics.js';
 import { ssim, psnr, finiteMean, median } from './image-quality.js';
 import type { Images } from '../data/images.js';
 import { judge, probabilities } from '../models/predict.js';

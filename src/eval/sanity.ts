@@ -19,7 +19,7 @@
 import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { SanityCheck } from './scorecard-types.js';
-import { round } from './metrics.js';
+import { round } from '../models/metrics.js';
 
 export const LARGE_EPS = 0.5;
 export const LARGE_EPS_MAX_PROTECTED = 0.1;

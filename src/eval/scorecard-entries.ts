@@ -14,7 +14,7 @@
  *    classifier + detector loss, then HFC feature camouflage on the images it left.
  */
 import type { DifferentiableModel } from '../models/model.js';
-import { pgd } from '../attacks/pgd.js';
+import { pgd } from '../attacks/algorithms/pgd.js';
 import type { AdaptiveOptions, Pipeline } from '../attacks/adaptive/types.js';
 import { adaptiveFor, jointThenHfc, bpdaThenLearned } from '../attacks/adaptive/index.js';
 import type { HfcOptions } from '../attacks/adaptive/hfc.js';
@@ -24,11 +24,11 @@ import { createDetector, DETECTOR_NAMES } from '../detectors/registry.js';
 import { badArgument } from '../errors.js';
 import { adversarialPairs, noisyCopies, thresholdAt5Fpr } from './detection.js';
 import { runAttack, type Images } from './robustness.js';
-import { round, stdDev } from './metrics.js';
+import { round, stdDev } from '../models/metrics.js';
 import { measure, scoreEntry, VERDICT_RULE, type ScorecardEntry } from './scorecard.js';
 import { judgePipeline } from '../attacks/adaptive/pipeline.js';
 import type { Scorecard, ScorecardPlan, ScorecardRow } from './scorecard-types.js';
-import type { GradientCalibration } from './cost.js';
+import type { GradientCalibration } from '../studies/cost.js';
 import { VERSION } from '../version.js';
 
 export const TRAINING_DEFENCE = 'adversarial-training';

@@ -12,7 +12,7 @@ import type { AdaptiveAttack, AdaptiveOptions, Pipeline } from '../attacks/adapt
 import { judgePipeline, type Judgement } from '../attacks/adaptive/pipeline.js';
 import { detectionMetrics } from './detection.js';
 import { encodePng } from './examples.js';
-import { round } from './metrics.js';
+import { round } from '../models/metrics.js';
 import { sanityChecks } from './sanity.js';
 import type { Images } from './robustness.js';
 import type { AttackOutcome, ScorecardRow, Verdict } from './scorecard-types.js';

@@ -65,7 +65,7 @@ function successFromProbs(task: string, goal: ReturnType<typeof makeGoal>, probs
 }
 
 async function successAt(model: Extract<Victim, { differentiable: true }>, goal: ReturnType<typeof makeGoal>, x: Float32Array, n: number): Promise<Uint8Array> {
-  const { Oracle } = await import('../attacks/oracle.js');
+  const { Oracle } = await import('../attacks/targets/oracle.js');
   const o = new Oracle(model);
   const out = new Uint8Array(n);
   const d = x.length / n;

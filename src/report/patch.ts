@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { PatchResult } from '../attacks/patch.js';
+import type { PatchResult } from '../attacks/physical/patch.js';
 import type { Images } from '../eval/robustness.js';
 import { encodePng } from '../eval/examples.js';
 import { renderSvg, type VegaLiteSpec } from './charts.js';

@@ -2,7 +2,7 @@
  * The black-box part of the Finlayson replication report: transfer PGD beside white-box PGD over ε,
  * and the three patch kinds beside the paper's Table 1 (accuracy under a patch of scale 0.4).
  */
-import type { BlackboxRow } from '../eval/replicate-blackbox.js';
+import type { BlackboxRow } from '../studies/replicate-blackbox.js';
 import { renderSvg, type VegaLiteSpec } from './charts.js';
 import { esc } from './html.js';
 import { encodePng } from '../eval/examples.js';

@@ -5,9 +5,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ReplicationRow, SaliencyResult } from '../eval/replicate.js';
-import type { BlackboxRow } from '../eval/replicate-blackbox.js';
-import { maDetectionGroups, type MaDetection } from '../eval/replicate-detectors.js';
+import type { ReplicationRow, SaliencyResult } from '../studies/replicate.js';
+import type { BlackboxRow } from '../studies/replicate-blackbox.js';
+import { maDetectionGroups, type MaDetection } from '../studies/replicate-detectors.js';
 import { renderBlackbox } from './replication-blackbox.js';
 import { renderSvg, type VegaLiteSpec } from './charts.js';
 import { esc } from './html.js';

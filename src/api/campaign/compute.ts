@@ -17,7 +17,7 @@ import { openDataRef } from '../common.js';
 import { selectImages, type Images } from '../../data/images.js';
 import { getAttack } from '../../attacks/registry.js';
 import { checkEpsilon } from '../../attacks/epsilon.js';
-import { ModelTarget } from '../../attacks/target.js';
+import { ModelTarget } from '../../attacks/targets/target.js';
 import type { AttackOptions } from '../../attacks/types.js';
 import { evaluateAttack, judge, type AttackEvaluation, type Victim } from '../../eval/robustness.js';
 import {

@@ -10,8 +10,8 @@
  *
  * Usage: `medshield scorecard --defences adversarial-training` (the scorecard picks it for trained defences).
  */
-import { apgdCe } from '../apgd.js';
-import { apgdDlr } from '../apgd-dlr.js';
+import { apgdCe } from '../algorithms/apgd.js';
+import { apgdDlr } from '../algorithms/apgd-dlr.js';
 import { takeRows, putRows } from '../project.js';
 import type { AdaptiveAttack, Pipeline } from './types.js';
 import { pipelineResult } from './pipeline.js';

@@ -1,5 +1,5 @@
 /**
- * `medshield target serve` — put a model behind a plain HTTP endpoint (src/attacks/model-server.ts)
+ * `medshield target serve` — put a model behind a plain HTTP endpoint (src/attacks/targets/model-server.ts)
  * so black-box attacks can query it as an attacker would a vendor's API:
  *
  *   medshield target serve --model default --port 8500 --output label --api-key secret

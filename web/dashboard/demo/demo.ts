@@ -4,7 +4,7 @@
  *    checks the weights' sha256 against the model card (WebCrypto), and runs it with TensorFlow.js on
  *    WebGL where available, else wasm (served locally), else cpu — `?backend=` forces one;
  *  - computes logits with the library's own inference path (src/models/inference.ts: batch norm folded
- *    into the convolutions) and attacks with the library's own PGD (src/attacks/pgd.ts: L∞, 20 steps,
+ *    into the convolutions) and attacks with the library's own PGD (src/attacks/algorithms/pgd.ts: L∞, 20 steps,
  *    α = ε/4, seeded random start, early stop — the CLI's defaults), bundled for the browser;
  *  - asks the server only to verify the film's signature over the original file and over the tampered
  *    pixels (the server signs nothing a client sends).
@@ -15,7 +15,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilter } from '../../../src/engine/wasm/conv2d_backprop_filter.js';
 import { conv2DBackpropInput } from '../../../src/engine/wasm/conv2d_backprop_input.js';
 import { InferenceGraph } from '../../../src/models/inference.js';
-import { pgd } from '../../../src/attacks/pgd.js';
+import { pgd } from '../../../src/attacks/algorithms/pgd.js';
 import type { DifferentiableModel } from '../../../src/models/model.js';
 import type { ModelCard } from '../../../src/models/card.js';
 
