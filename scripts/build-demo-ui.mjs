@@ -31,9 +31,18 @@ const engineShim = {
 };
 
 await build({
-  entryPoints: [path.join(src, 'demo.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
-  minify: true, sourcemap: false, legalComments: 'none', outfile: path.join(out, 'demo.js'), plugins: [engineShim],
-  define: { 'process.env.MEDSHIELD_FOLD_BN': 'undefined', 'process.env.NODE_ENV': '"production"' }, logLevel: 'warning',
+  entryPoints: [path.join(src, 'demo.ts')],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  outfile: path.join(out, 'demo.js'),
+  plugins: [engineShim],
+  define: { 'process.env.MEDSHIELD_FOLD_BN': 'undefined', 'process.env.NODE_ENV': '"production"' },
+  logLevel: 'warning',
 });
 copyFileSync(path.join(src, 'demo.css'), path.join(out, 'demo.css'));
 copyFileSync(path.join(src, 'demo.html'), path.join(out, 'demo.html'));

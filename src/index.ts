@@ -6,7 +6,17 @@
 export { initEngine, engineInfo, tf, Rng, type EngineInfo, type BackendName } from './engine/index.js';
 export { MedshieldError, type ErrorCode } from './errors.js';
 export { MEDMNIST, SIZES, type DatasetInfo, type Task } from './data/medmnist.js';
-export { loadDataset, batchImages, batchLabels, labelCounts, sampleSplit, limitSplit, type Dataset, type Split, type SplitName } from './data/dataset.js';
+export {
+  loadDataset,
+  batchImages,
+  batchLabels,
+  labelCounts,
+  sampleSplit,
+  limitSplit,
+  type Dataset,
+  type Split,
+  type SplitName,
+} from './data/dataset.js';
 export { readNpz, readNpy } from './data/npz.js';
 export { buildModel, ARCHITECTURES, type Architecture } from './models/architectures.js';
 export { Classifier, type Model, type DifferentiableModel, type ForwardModel } from './models/model.js';

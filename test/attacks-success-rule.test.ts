@@ -96,7 +96,7 @@ test('binary (PneumoniaMNIST, adversarially trained CNN): untargeted and targete
 test("an attack's success is the rule at its adversarial images", async () => {
   const fx = await retina();
   const img = testImages(fx, 48, 5);
-  const k = fx.model.classes.length;
+  const _k = fx.model.classes.length;
   for (const criterion of [{ kind: 'untargeted' as const }, { kind: 'targeted' as const, target: 0 }]) {
     const r = await getAttack('fgsm').run(fx.model, img.x, img.labels, { eps: 4 / 255, criterion });
     const { pred } = await predictions(fx.model, r.xAdv);

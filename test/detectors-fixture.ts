@@ -9,7 +9,12 @@ import { getAttack } from '../src/attacks/registry.js';
 import type { DetectorFitData } from '../src/detectors/types.js';
 import { pneumonia, type Fixture } from './attacks-fixture.js';
 
-export interface DetectorFixture { fx: Fixture; fit: AdversarialPairs; held: AdversarialPairs; fitData(name: string): DetectorFitData }
+export interface DetectorFixture {
+  fx: Fixture;
+  fit: AdversarialPairs;
+  held: AdversarialPairs;
+  fitData(name: string): DetectorFitData;
+}
 
 export async function detectorFixture(nFit: number, nHeld: number): Promise<DetectorFixture> {
   const fx = await pneumonia();
@@ -17,6 +22,13 @@ export async function detectorFixture(nFit: number, nHeld: number): Promise<Dete
   const fit = await adversarialPairs(fx.model, selectImages(fx.data.splits.train, nFit, 3), pgd, 8 / 255, 0);
   const held = await adversarialPairs(fx.model, selectImages(fx.data.splits.test, nHeld, 4), pgd, 8 / 255, 1);
   const noisy = noisyCopies(fit, 0);
-  const fitData = (name: string): DetectorFitData => ({ clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed: 0 });
+  const fitData = (name: string): DetectorFitData => ({
+    clean: fit.clean,
+    labels: fit.labels,
+    adversarial: fit.adversarial,
+    advLabels: fit.labels,
+    noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined,
+    seed: 0,
+  });
   return { fx, fit, held, fitData };
 }

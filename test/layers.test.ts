@@ -10,12 +10,28 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/version.js';
 
 const LEVEL: Record<string, number> = {
-  engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, studies: 3, report: 4, provenance: 4, api: 5,
-  cli: 6, gateway: 6, dashboard: 6, worker: 6, web: 6,
+  engine: 0,
+  data: 1,
+  models: 1,
+  attacks: 2,
+  defences: 2,
+  detectors: 2,
+  eval: 3,
+  studies: 3,
+  report: 4,
+  provenance: 4,
+  api: 5,
+  cli: 6,
+  gateway: 6,
+  dashboard: 6,
+  worker: 6,
+  web: 6,
 };
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 test('no module imports from a higher layer', () => {
@@ -43,7 +59,13 @@ test('the shells (CLI, dashboard, worker) import only the API, their own folder,
         const rel = path.relative(src, path.resolve(path.dirname(f), m[1]));
         const parts = rel.split(path.sep);
         const top = parts.length === 1;
-        const ok = top || parts[0] === shell || parts[0] === 'api' || (['gateway', 'dashboard', 'worker', 'cli'].includes(parts[0]) && parts.length === 2 && parts[1] === 'index.js');
+        const ok =
+          top ||
+          parts[0] === shell ||
+          parts[0] === 'api' ||
+          (['gateway', 'dashboard', 'worker', 'cli'].includes(parts[0]) &&
+            parts.length === 2 &&
+            parts[1] === 'index.js');
         if (!ok) bad.push(`${path.relative(src, f)} → ${m[1]}`);
       }
     }

@@ -27,7 +27,11 @@ import { transplantSignature } from '../provenance/tamper-demo.js';
 import { createTestCa, issueCertificate } from '../provenance/test-pki.js';
 import { defaultModelDir, modelWeightFiles } from '../models/io.js';
 
-export interface DemoFilm { index: number; label: number; className: string }
+export interface DemoFilm {
+  index: number;
+  label: number;
+  className: string;
+}
 
 export interface DemoVerification {
   /** 'original' (the signed film as served) or 'tampered' (the page's pixels under the original signature). */
@@ -87,24 +91,43 @@ export async function openDemo(): Promise<Demo> {
   const allowed = new Set(['model.json', 'model-card.json', ...modelWeightFiles(dir).map((f) => path.basename(f))]);
   const classes = data.info.classes;
   return {
-    classes, height: test.height, width: test.width,
+    classes,
+    height: test.height,
+    width: test.width,
     dataset: { name: data.name, split: 'test', sha256: data.sha256 },
     scanner: signer.cert.subject.split('\n').join(', '),
-    films: () => Array.from({ length: test.n }, (_, i) => ({ index: i, label: test.labels[i * test.labelWidth], className: classes[test.labels[i * test.labelWidth]] })),
+    films: () =>
+      Array.from({ length: test.n }, (_, i) => ({
+        index: i,
+        label: test.labels[i * test.labelWidth],
+        className: classes[test.labels[i * test.labelWidth]],
+      })),
     signedPng: (i) => film(i).signed,
     async verify(i, pixels) {
       const f = film(i);
       let bytes = f.signed;
       if (pixels) {
-        if (pixels.length !== d) throw badArgument(`tampered film must have ${d} pixels (${test.height}×${test.width} grey levels), got ${pixels.length}`);
-        const tampered = encodePng(Float32Array.from(pixels, (v) => v / 255), test.height, test.width, 1);
+        if (pixels.length !== d)
+          throw badArgument(
+            `tampered film must have ${d} pixels (${test.height}×${test.width} grey levels), got ${pixels.length}`,
+          );
+        const tampered = encodePng(
+          Float32Array.from(pixels, (v) => v / 255),
+          test.height,
+          test.width,
+          1,
+        );
         bytes = transplantSignature(f.signed, tampered);
       }
       const r = await verifyImage(bytes, policy);
       const s = r.signatures[0];
       return {
-        file: pixels ? 'tampered' : 'original', valid: r.valid, reason: r.valid ? 'signature valid' : (s?.reason || r.reason),
-        signer: s?.signer ?? '', sha256: sha(bytes), signedSha256: sha(f.plain),
+        file: pixels ? 'tampered' : 'original',
+        valid: r.valid,
+        reason: r.valid ? 'signature valid' : s?.reason || r.reason,
+        signer: s?.signer ?? '',
+        sha256: sha(bytes),
+        signedSha256: sha(f.plain),
       };
     },
     modelFile: (name) => (allowed.has(name) ? path.join(dir, name) : null),

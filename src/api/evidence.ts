@@ -51,11 +51,22 @@ export interface EvidenceOptions {
   now?: Date;
 }
 
-export interface ManifestEntry { path: string; bytes: number; sha256: string; description: string }
+export interface ManifestEntry {
+  path: string;
+  bytes: number;
+  sha256: string;
+  description: string;
+}
 export interface EvidenceManifest {
-  schema: string; campaign: { id: string; name: string; specHash: string; status: string };
-  createdAt: string; medshieldVersion: string; gitCommit: string | null; command: string | null;
-  signed: boolean; files: ManifestEntry[]; notes: string[];
+  schema: string;
+  campaign: { id: string; name: string; specHash: string; status: string };
+  createdAt: string;
+  medshieldVersion: string;
+  gitCommit: string | null;
+  command: string | null;
+  signed: boolean;
+  files: ManifestEntry[];
+  notes: string[];
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -65,9 +76,16 @@ const b64u = (b: Buffer | string): string => Buffer.from(b).toString('base64url'
 export function cycloneDxSbom(specVersion = '1.6'): string {
   const req = createRequire(import.meta.url);
   const bin = path.join(path.dirname(req.resolve('@cyclonedx/cyclonedx-npm')), 'bin', 'cyclonedx-npm-cli.js');
-  const r = spawnSync(process.execPath, [bin, '--output-format', 'JSON', '--spec-version', specVersion, '--output-file', '-', '--omit', 'dev'],
-    { cwd: PACKAGE_ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  if (r.status !== 0) throw new MedshieldError('INTERNAL', `cyclonedx-npm failed: ${(r.stderr || '').trim().split('\n').pop() ?? 'unknown error'}`);
+  const r = spawnSync(
+    process.execPath,
+    [bin, '--output-format', 'JSON', '--spec-version', specVersion, '--output-file', '-', '--omit', 'dev'],
+    { cwd: PACKAGE_ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  if (r.status !== 0)
+    throw new MedshieldError(
+      'INTERNAL',
+      `cyclonedx-npm failed: ${(r.stderr || '').trim().split('\n').pop() ?? 'unknown error'}`,
+    );
   return r.stdout;
 }
 
@@ -80,7 +98,9 @@ export function gatewayThreatModel(): string {
   if (start < 0) throw notFound('docs/gateway.md has no "## 9. Threat model" section');
   const rest = md.slice(start);
   const end = rest.slice(3).search(/^## /m);
-  return `<!-- from docs/gateway.md, medshield ${VERSION} -->\n${end < 0 ? rest : rest.slice(0, end + 3)}`.trimEnd() + '\n';
+  return (
+    `<!-- from docs/gateway.md, medshield ${VERSION} -->\n${end < 0 ? rest : rest.slice(0, end + 3)}`.trimEnd() + '\n'
+  );
 }
 
 /** Sign manifest bytes as a compact JWS {alg, typ, x5c}. */
@@ -95,19 +115,37 @@ function signManifest(bytes: Buffer, s: EvidenceSigner): string {
 }
 
 /** Build the evidence bundle of campaign `id` as zip bytes (plus its manifest). */
-export async function buildEvidence(store: CampaignStore, id: string, o: EvidenceOptions = {}): Promise<{ zip: Uint8Array; manifest: EvidenceManifest }> {
+export async function buildEvidence(
+  store: CampaignStore,
+  id: string,
+  o: EvidenceOptions = {},
+): Promise<{ zip: Uint8Array; manifest: EvidenceManifest }> {
   const c = await store.getCampaign(id);
   if (!c) throw notFound(`no campaign '${id}' in ${store.where}`);
   const status = await campaignStatus(store, id);
   const files: Array<{ path: string; body: Buffer; description: string }> = [];
-  const add = (p: string, body: string | Buffer, description: string): void => { files.push({ path: p, body: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'), description }); };
+  const add = (p: string, body: string | Buffer, description: string): void => {
+    files.push({ path: p, body: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'), description });
+  };
   const notes: string[] = [];
   const { baseDir, ...spec } = c.spec;
-  add('campaign/spec.json', JSON.stringify(JSON.parse(canonicalJson(spec)), null, 2) + '\n', `campaign spec (canonical; sha256 of its canonical JSON = specHash ${c.specHash})`);
-  add('campaign/status.json', JSON.stringify(status, null, 2) + '\n', 'campaign status: per model × attack × ε results and detection rows (as `medshield campaign status --json`)');
-  add('campaign/results.csv', await campaignCsv(store, id), 'every job result (as `medshield campaign export --format csv`)');
+  add(
+    'campaign/spec.json',
+    JSON.stringify(JSON.parse(canonicalJson(spec)), null, 2) + '\n',
+    `campaign spec (canonical; sha256 of its canonical JSON = specHash ${c.specHash})`,
+  );
+  add(
+    'campaign/status.json',
+    JSON.stringify(status, null, 2) + '\n',
+    'campaign status: per model × attack × ε results and detection rows (as `medshield campaign status --json`)',
+  );
+  add(
+    'campaign/results.csv',
+    await campaignCsv(store, id),
+    'every job result (as `medshield campaign export --format csv`)',
+  );
   try {
-    add('campaign/report.html', await campaignReportHtml(store, id), 'the campaign\'s HTML report (self-contained)');
+    add('campaign/report.html', await campaignReportHtml(store, id), "the campaign's HTML report (self-contained)");
   } catch (e) {
     if (!(e instanceof MedshieldError)) throw e;
     notes.push(`no HTML report: ${e.message}`);
@@ -119,27 +157,57 @@ export async function buildEvidence(store: CampaignStore, id: string, o: Evidenc
     const name = (m.name || path.basename(dir)).replace(/[^A-Za-z0-9._-]/g, '_');
     if (seen.has(name)) continue;
     seen.add(name);
-    if (existsSync(card)) add(`models/${name}/model-card.json`, readFileSync(card), `model card of '${m.name}' (${m.ref}): architecture, training data, metrics, weights sha256`);
+    if (existsSync(card))
+      add(
+        `models/${name}/model-card.json`,
+        readFileSync(card),
+        `model card of '${m.name}' (${m.ref}): architecture, training data, metrics, weights sha256`,
+      );
     else notes.push(`model '${m.name}' (${m.ref}): no model card at ${card}`);
   }
-  if (o.sbom !== false) add('sbom.cdx.json', cycloneDxSbom(), 'CycloneDX SBOM of the runtime dependencies (as `medshield sbom`)');
+  if (o.sbom !== false)
+    add('sbom.cdx.json', cycloneDxSbom(), 'CycloneDX SBOM of the runtime dependencies (as `medshield sbom`)');
   else notes.push('no SBOM (skipped by the caller)');
-  add('gateway/threat-model.md', gatewayThreatModel(), 'the gateway\'s threat model: STRIDE over scanner → network → gateway → model → audit store → result');
-  if (o.audit !== undefined) add('gateway/audit-verification.json', JSON.stringify(o.audit, null, 2) + '\n', 'the gateway audit log\'s verification (hash chain, gateway signatures, checkpoint), as `medshield audit verify --json`');
+  add(
+    'gateway/threat-model.md',
+    gatewayThreatModel(),
+    "the gateway's threat model: STRIDE over scanner → network → gateway → model → audit store → result",
+  );
+  if (o.audit !== undefined)
+    add(
+      'gateway/audit-verification.json',
+      JSON.stringify(o.audit, null, 2) + '\n',
+      "the gateway audit log's verification (hash chain, gateway signatures, checkpoint), as `medshield audit verify --json`",
+    );
   else notes.push('no gateway audit verification (no gateway configuration given)');
-  add('README.txt', [
-    `medshield evidence bundle for campaign ${c.id} (${c.name})`, '',
-    'manifest.json lists every other file of this zip with its size and SHA-256; manifest.jws is a JWS (RFC 7515)',
-    'over exactly the bytes of manifest.json, signed with the signer certificate in its x5c header.',
-    'Verify:  medshield verify bundle.zip --trust CA.pem   (exit 0 valid, 1 invalid, 2 not a bundle)', '',
-    ...files.map((f) => `${f.path}: ${f.description}`), '',
-  ].join('\n'), 'this explanation');
+  add(
+    'README.txt',
+    [
+      `medshield evidence bundle for campaign ${c.id} (${c.name})`,
+      '',
+      'manifest.json lists every other file of this zip with its size and SHA-256; manifest.jws is a JWS (RFC 7515)',
+      'over exactly the bytes of manifest.json, signed with the signer certificate in its x5c header.',
+      'Verify:  medshield verify bundle.zip --trust CA.pem   (exit 0 valid, 1 invalid, 2 not a bundle)',
+      '',
+      ...files.map((f) => `${f.path}: ${f.description}`),
+      '',
+    ].join('\n'),
+    'this explanation',
+  );
   const manifest: EvidenceManifest = {
     schema: EVIDENCE_SCHEMA,
     campaign: { id: c.id, name: c.name, specHash: c.specHash, status: status.status },
-    createdAt: (o.now ?? new Date()).toISOString(), medshieldVersion: VERSION, gitCommit: gitCommit(), command: o.command ?? null,
+    createdAt: (o.now ?? new Date()).toISOString(),
+    medshieldVersion: VERSION,
+    gitCommit: gitCommit(),
+    command: o.command ?? null,
     signed: !!o.signer,
-    files: files.map((f) => ({ path: f.path, bytes: f.body.length, sha256: sha256(f.body), description: f.description })),
+    files: files.map((f) => ({
+      path: f.path,
+      bytes: f.body.length,
+      sha256: sha256(f.body),
+      description: f.description,
+    })),
     notes,
   };
   const mBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
@@ -161,7 +229,9 @@ export interface EvidenceVerification {
 }
 
 /** True when the bytes start like a zip file (local file header). */
-export function isZip(b: Uint8Array): boolean { return b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04; }
+export function isZip(b: Uint8Array): boolean {
+  return b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04;
+}
 
 /** Refuse zips that unpack to more than this (a bundle is a few MiB; the SBOM is the largest file). */
 const MAX_UNZIPPED = 512 * 2 ** 20;
@@ -177,11 +247,18 @@ export async function verifyEvidence(bytes: Uint8Array, trust: Uint8Array[]): Pr
   let entries: Record<string, Uint8Array>;
   let total = 0;
   try {
-    entries = unzipSync(bytes, { filter: (f) => { names.push(f.name); total += f.originalSize; return total <= MAX_UNZIPPED; } });
+    entries = unzipSync(bytes, {
+      filter: (f) => {
+        names.push(f.name);
+        total += f.originalSize;
+        return total <= MAX_UNZIPPED;
+      },
+    });
   } catch (e) {
     throw badInput(`not a readable zip file (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (total > MAX_UNZIPPED) throw badInput(`the zip unpacks to more than ${MAX_UNZIPPED / 2 ** 20} MiB: not an evidence bundle`);
+  if (total > MAX_UNZIPPED)
+    throw badInput(`the zip unpacks to more than ${MAX_UNZIPPED / 2 ** 20} MiB: not an evidence bundle`);
   if (!(MANIFEST in entries)) throw badInput(`not an evidence bundle: no ${MANIFEST} in the zip`);
   const out: EvidenceVerification = { valid: false, reason: '', signer: null, campaign: null, files: [] };
   const fail = (reason: string): EvidenceVerification => ({ ...out, valid: false, reason });
@@ -191,18 +268,32 @@ export async function verifyEvidence(bytes: Uint8Array, trust: Uint8Array[]): Pr
   if (unsafe) return fail(`entry name ${JSON.stringify(unsafe.slice(0, 80))} is not a plain relative path`);
   let manifest: EvidenceManifest;
   const mBytes = Buffer.from(entries[MANIFEST]);
-  try { manifest = JSON.parse(mBytes.toString('utf8')) as EvidenceManifest; } catch { return fail(`${MANIFEST} is not JSON`); }
-  if (manifest?.schema !== EVIDENCE_SCHEMA || !Array.isArray(manifest.files)) return fail(`${MANIFEST} is not a ${EVIDENCE_SCHEMA} manifest`);
+  try {
+    manifest = JSON.parse(mBytes.toString('utf8')) as EvidenceManifest;
+  } catch {
+    return fail(`${MANIFEST} is not JSON`);
+  }
+  if (manifest?.schema !== EVIDENCE_SCHEMA || !Array.isArray(manifest.files))
+    return fail(`${MANIFEST} is not a ${EVIDENCE_SCHEMA} manifest`);
   out.campaign = manifest.campaign?.id ?? null;
   const listed = new Map<string, ManifestEntry>();
   for (const f of manifest.files) {
-    if (!f || typeof f.path !== 'string' || typeof f.sha256 !== 'string' || listed.has(f.path) || f.path === MANIFEST || f.path === MANIFEST_JWS) return fail(`${MANIFEST} has a bad or repeated entry`);
+    if (
+      !f ||
+      typeof f.path !== 'string' ||
+      typeof f.sha256 !== 'string' ||
+      listed.has(f.path) ||
+      f.path === MANIFEST ||
+      f.path === MANIFEST_JWS
+    )
+      return fail(`${MANIFEST} has a bad or repeated entry`);
     listed.set(f.path, f);
   }
   for (const [p, f] of listed) {
     const b = entries[p];
     if (!b) out.files.push({ path: p, ok: false, reason: 'missing from the zip' });
-    else if (sha256(b) !== f.sha256 || b.length !== f.bytes) out.files.push({ path: p, ok: false, reason: 'content differs from the manifest (sha256)' });
+    else if (sha256(b) !== f.sha256 || b.length !== f.bytes)
+      out.files.push({ path: p, ok: false, reason: 'content differs from the manifest (sha256)' });
     else out.files.push({ path: p, ok: true });
   }
   const extra = Object.keys(entries).filter((n) => n !== MANIFEST && n !== MANIFEST_JWS && !listed.has(n));
@@ -210,15 +301,30 @@ export async function verifyEvidence(bytes: Uint8Array, trust: Uint8Array[]): Pr
   const jws = entries[MANIFEST_JWS];
   if (!jws) return fail('the manifest is not signed (no manifest.jws)');
   let sig;
-  try { sig = await verifyResult(Buffer.from(jws).toString('latin1'), { trust }); } catch (e) { return fail(`manifest.jws: ${e instanceof Error ? e.message : String(e)}`); }
+  try {
+    sig = await verifyResult(Buffer.from(jws).toString('latin1'), { trust });
+  } catch (e) {
+    return fail(`manifest.jws: ${e instanceof Error ? e.message : String(e)}`);
+  }
   out.signer = sig.signer;
   const parts = Buffer.from(jws).toString('latin1').trim().split('.');
   let typ: unknown;
-  try { typ = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')).typ; } catch { typ = null; }
-  if (!sig.valid) return fail(`manifest signature: ${sig.reason.replace('the answer was altered', 'the manifest was altered')}`);
+  try {
+    typ = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')).typ;
+  } catch {
+    typ = null;
+  }
+  if (!sig.valid)
+    return fail(`manifest signature: ${sig.reason.replace('the answer was altered', 'the manifest was altered')}`);
   if (typ !== JWS_TYP) return fail(`manifest.jws is not an evidence manifest signature (typ ${JSON.stringify(typ)})`);
   if (!Buffer.from(parts[1], 'base64url').equals(mBytes)) return fail(`${MANIFEST} differs from the signed manifest`);
   const bad = out.files.filter((f) => !f.ok);
-  if (bad.length) return fail(`${bad.length} file(s) fail: ${bad.slice(0, 3).map((f) => `${f.path} (${f.reason})`).join('; ')}`);
+  if (bad.length)
+    return fail(
+      `${bad.length} file(s) fail: ${bad
+        .slice(0, 3)
+        .map((f) => `${f.path} (${f.reason})`)
+        .join('; ')}`,
+    );
   return { ...out, valid: true, reason: `${listed.size} files match the manifest signed by "${sig.signer}"` };
 }

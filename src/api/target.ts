@@ -20,7 +20,11 @@ export interface TargetServeSpec {
 export async function serveTarget(spec: TargetServeSpec): Promise<ModelServer & { modelName: string }> {
   const model = await loadModel(spec.model);
   const s = await serveModel(model, {
-    port: spec.port, host: spec.host, output: spec.output, apiKey: spec.apiKey, bodyLimitBytes: spec.bodyLimitBytes,
+    port: spec.port,
+    host: spec.host,
+    output: spec.output,
+    apiKey: spec.apiKey,
+    bodyLimitBytes: spec.bodyLimitBytes,
   });
   return Object.assign(s, { modelName: model.card.name });
 }

@@ -60,8 +60,13 @@ export function attackable(s: QuerySetup): boolean[] {
 }
 
 /** Call `onStep` every `every` iterations (and at the end), if given. */
-export function progress(onStep: ((done: number, total: number) => void) | undefined, every = 25): (done: number, total: number, last?: boolean) => void {
-  return (done, total, last = false) => { if (onStep && (last || done % every === 0)) onStep(Math.min(done, total), total); };
+export function progress(
+  onStep: ((done: number, total: number) => void) | undefined,
+  every = 25,
+): (done: number, total: number, last?: boolean) => void {
+  return (done, total, last = false) => {
+    if (onStep && (last || done % every === 0)) onStep(Math.min(done, total), total);
+  };
 }
 
 /** Rows of length d as one contiguous array. */

@@ -33,26 +33,44 @@ export interface DefenceEntry {
 }
 
 const fromTransform = (t: TransformFactory): DefenceEntry => ({
-  name: t.name, summary: t.summary, params: t.params, transform: t, create: (p) => transformDefence(t.make(p)),
+  name: t.name,
+  summary: t.summary,
+  params: t.params,
+  transform: t,
+  create: (p) => transformDefence(t.make(p)),
 });
 
 /** A defence's parameters as JSON Schema (numbers; integer, range and default from its `ParamSpec`). */
 function paramSchema(params: Record<string, ParamSpec>): JsonSchema {
-  const properties = Object.fromEntries(Object.entries(params).map(([k, s]) => [k, {
-    type: s.integer ? 'integer' : 'number', [s.minExclusive ? 'exclusiveMinimum' : 'minimum']: s.min, maximum: s.max,
-    default: s.default, description: s.help + (s.odd ? ' (odd)' : ''),
-  }]));
+  const properties = Object.fromEntries(
+    Object.entries(params).map(([k, s]) => [
+      k,
+      {
+        type: s.integer ? 'integer' : 'number',
+        [s.minExclusive ? 'exclusiveMinimum' : 'minimum']: s.min,
+        maximum: s.max,
+        default: s.default,
+        description: s.help + (s.odd ? ' (odd)' : ''),
+      },
+    ]),
+  );
   return { type: 'object', properties, additionalProperties: false };
 }
 
 /** The registry shape: `create(params)` fills defaults and checks ranges as the spec parser does. */
-export interface DefenceRegistryEntry extends RegistryEntry<Defence, Record<string, number>> { readonly entry: DefenceEntry }
+export interface DefenceRegistryEntry extends RegistryEntry<Defence, Record<string, number>> {
+  readonly entry: DefenceEntry;
+}
 
 const registered = (e: DefenceEntry): DefenceRegistryEntry => ({
-  name: e.name, entry: e, schema: paramSchema(e.params),
+  name: e.name,
+  entry: e,
+  schema: paramSchema(e.params),
   describe: {
-    summary: e.summary, reference: e.transform?.reference ?? e.create(defaults(e)).reference,
-    kind: e.transform ? 'transform' : 'smoothing', randomized: e.transform?.randomized ?? true,
+    summary: e.summary,
+    reference: e.transform?.reference ?? e.create(defaults(e)).reference,
+    kind: e.transform ? 'transform' : 'smoothing',
+    randomized: e.transform?.randomized ?? true,
   },
   create: (p = {}) => {
     const full = { ...defaults(e), ...p };
@@ -64,17 +82,22 @@ const registered = (e: DefenceEntry): DefenceRegistryEntry => ({
   },
 });
 
-const defaults = (e: DefenceEntry): Record<string, number> => Object.fromEntries(Object.entries(e.params).map(([k, s]) => [k, s.default]));
+const defaults = (e: DefenceEntry): Record<string, number> =>
+  Object.fromEntries(Object.entries(e.params).map(([k, s]) => [k, s.default]));
 
-export const defenceRegistry = new Registry<Defence, Record<string, number>, DefenceRegistryEntry>('defence', [
-  registered(fromTransform(jpeg)),
-  registered(fromTransform(bitdepth)),
-  registered(fromTransform(median)),
-  registered(fromTransform(blur)),
-  registered(fromTransform(resizepad)),
-  registered(fromTransform(tvm)),
-  registered(smoothingEntry),
-], 'BAD_ARGUMENT');
+export const defenceRegistry = new Registry<Defence, Record<string, number>, DefenceRegistryEntry>(
+  'defence',
+  [
+    registered(fromTransform(jpeg)),
+    registered(fromTransform(bitdepth)),
+    registered(fromTransform(median)),
+    registered(fromTransform(blur)),
+    registered(fromTransform(resizepad)),
+    registered(fromTransform(tvm)),
+    registered(smoothingEntry),
+  ],
+  'BAD_ARGUMENT',
+);
 
 export const DEFENCE_NAMES = (): string[] => defenceRegistry.names();
 
@@ -88,8 +111,10 @@ function parseValue(name: string, key: string, text: string): number {
 
 function checkParam(name: string, key: string, s: ParamSpec, v: number): void {
   const range = `${s.minExclusive ? '>' : '≥'} ${s.min} and ≤ ${s.max}`;
-  if (s.integer && !Number.isInteger(v)) throw badArgument(`defence '${name}': ${key} must be an integer (${s.help}), got ${v}`);
-  if ((s.minExclusive ? v <= s.min : v < s.min) || v > s.max) throw badArgument(`defence '${name}': ${key} must be ${range} (${s.help}), got ${v}`);
+  if (s.integer && !Number.isInteger(v))
+    throw badArgument(`defence '${name}': ${key} must be an integer (${s.help}), got ${v}`);
+  if ((s.minExclusive ? v <= s.min : v < s.min) || v > s.max)
+    throw badArgument(`defence '${name}': ${key} must be ${range} (${s.help}), got ${v}`);
   if (s.odd && v % 2 !== 1) throw badArgument(`defence '${name}': ${key} must be odd (${s.help}), got ${v}`);
 }
 
@@ -110,9 +135,15 @@ function parseOne(text: string): { entry: DefenceEntry; params: Record<string, n
       const eq = part.indexOf('=');
       const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
       const known = Object.keys(entry.params);
-      if (eq < 0) throw badArgument(`defence '${name}': parameter '${part.trim()}' needs a value (key=value; ${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`);
+      if (eq < 0)
+        throw badArgument(
+          `defence '${name}': parameter '${part.trim()}' needs a value (key=value; ${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
+        );
       const s = entry.params[key];
-      if (!s) throw badArgument(`defence '${name}' has no parameter '${key}' (${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`);
+      if (!s)
+        throw badArgument(
+          `defence '${name}' has no parameter '${key}' (${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
+        );
       if (seen.has(key)) throw badArgument(`defence '${name}': parameter '${key}' given twice`);
       seen.add(key);
       const v = parseValue(name, key, part.slice(eq + 1));
@@ -137,7 +168,8 @@ export function parseDefenceList(text: string): Defence[] {
   const groups: string[] = [];
   for (const segment of text.split(';')) {
     for (const token of segment.split(',')) {
-      if (/^\s*[a-z][\w-]*\s*=/i.test(token) && groups.length && groups[groups.length - 1] !== '') groups[groups.length - 1] += `,${token}`;
+      if (/^\s*[a-z][\w-]*\s*=/i.test(token) && groups.length && groups[groups.length - 1] !== '')
+        groups[groups.length - 1] += `,${token}`;
       else groups.push(token.trim());
     }
     groups.push(''); // a ';' always ends the current defence
@@ -146,4 +178,3 @@ export function parseDefenceList(text: string): Defence[] {
   if (!specs.length) throw badArgument(`no defence given (choose ${DEFENCE_NAMES().join(', ')}, e.g. jpeg:q=75)`);
   return specs.map(getDefence);
 }
-

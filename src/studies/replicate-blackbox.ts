@@ -23,7 +23,7 @@ export const TRANSFER_EPS: SweepPoint[] = [2, 4, 8, 16].map((v) => ({ value: v /
 
 /** Finlayson et al., Table 1: accuracy under patches of scale 0.4. */
 export const FINLAYSON_PATCH = {
-  derm: { whitebox: 0.000, blackbox: 0.0137, natural: 0.68 },
+  derm: { whitebox: 0.0, blackbox: 0.0137, natural: 0.68 },
   cxr: { whitebox: 0.0001, blackbox: 0.0967, natural: 0.92 },
   dr: { whitebox: 0.0029, blackbox: 0.0397, natural: 0.79 },
 } as const;
@@ -37,7 +37,13 @@ export function domainOf(dataset: string): Domain | null {
   return null;
 }
 
-export interface TransferPoint { eps: string; robustAccuracy: number; attackSuccessRate: number | null; whiteboxRobustAccuracy: number; whiteboxSuccessRate: number | null }
+export interface TransferPoint {
+  eps: string;
+  robustAccuracy: number;
+  attackSuccessRate: number | null;
+  whiteboxRobustAccuracy: number;
+  whiteboxSuccessRate: number | null;
+}
 
 export interface BlackboxRow {
   dataset: string;
@@ -53,23 +59,53 @@ export interface BlackboxRow {
 }
 
 /** Transfer PGD over the ε sweep and the three patch kinds at `scales`, for one dataset. */
-export async function finlaysonBlackbox(target: Classifier, surrogate: Classifier, data: Dataset, img: Images, o: { seed: number; patchLimit?: number; patchSteps?: number; scales?: number[]; onProgress?: (s: string) => void }): Promise<BlackboxRow> {
-  o.onProgress?.(`finlayson --blackbox: transfer PGD-20 from ${surrogate.card.name} to ${target.card.name} on ${data.name}`);
+export async function finlaysonBlackbox(
+  target: Classifier,
+  surrogate: Classifier,
+  data: Dataset,
+  img: Images,
+  o: { seed: number; patchLimit?: number; patchSteps?: number; scales?: number[]; onProgress?: (s: string) => void },
+): Promise<BlackboxRow> {
+  o.onProgress?.(
+    `finlayson --blackbox: transfer PGD-20 from ${surrogate.card.name} to ${target.card.name} on ${data.name}`,
+  );
   const victim = new ModelTarget(target);
-  const transfer = await finlaysonPgd(victim, img, TRANSFER_EPS, { seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' }, ATTACKS.transfer);
+  const transfer = await finlaysonPgd(
+    victim,
+    img,
+    TRANSFER_EPS,
+    { seed: o.seed, surrogates: [surrogate], baseAttack: 'pgd' },
+    ATTACKS.transfer,
+  );
   o.onProgress?.(`finlayson --blackbox: white-box PGD-20 on ${target.card.name} (reference)`);
   const white = await finlaysonPgd(target, img, TRANSFER_EPS, { seed: o.seed });
   const surCorrect = judge(surrogate, await probabilities(surrogate, img.x, img.n), img.labels, img.n).correct;
   o.onProgress?.(`finlayson --blackbox: patches (white-box, black-box, natural) on ${data.name}`);
-  const patches = await patchExperiment(target, surrogate, data, { modes: ['whitebox', 'blackbox', 'natural'], scales: o.scales ?? [0.4], testImages: img, fitLimit: o.patchLimit, steps: o.patchSteps, seed: o.seed });
+  const patches = await patchExperiment(target, surrogate, data, {
+    modes: ['whitebox', 'blackbox', 'natural'],
+    scales: o.scales ?? [0.4],
+    testImages: img,
+    fitLimit: o.patchLimit,
+    steps: o.patchSteps,
+    seed: o.seed,
+  });
   const domain = domainOf(data.name);
   return {
-    dataset: data.name, domain, target: target.card.name, surrogate: surrogate.card.name, n: img.n,
-    cleanAccuracy: transfer[0].summary.cleanAccuracy, surrogateCleanAccuracy: round(surCorrect.reduce((a, b) => a + b, 0) / img.n),
+    dataset: data.name,
+    domain,
+    target: target.card.name,
+    surrogate: surrogate.card.name,
+    n: img.n,
+    cleanAccuracy: transfer[0].summary.cleanAccuracy,
+    surrogateCleanAccuracy: round(surCorrect.reduce((a, b) => a + b, 0) / img.n),
     transfer: transfer.map((t, i) => ({
-      eps: t.summary.epsText, robustAccuracy: t.summary.robustAccuracy, attackSuccessRate: t.summary.attackSuccessRate,
-      whiteboxRobustAccuracy: white[i].summary.robustAccuracy, whiteboxSuccessRate: white[i].summary.attackSuccessRate,
+      eps: t.summary.epsText,
+      robustAccuracy: t.summary.robustAccuracy,
+      attackSuccessRate: t.summary.attackSuccessRate,
+      whiteboxRobustAccuracy: white[i].summary.robustAccuracy,
+      whiteboxSuccessRate: white[i].summary.attackSuccessRate,
     })),
-    patches, paper: domain ? FINLAYSON_PATCH[domain] : null,
+    patches,
+    paper: domain ? FINLAYSON_PATCH[domain] : null,
   };
 }

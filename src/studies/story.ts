@@ -38,13 +38,31 @@ export interface DetectorAct {
   fitSeconds: number;
 }
 
-export async function detectorAct(model: DifferentiableModel, fit: Images, calibration: Images, test: Images, xPgd: Float32Array, eps: number, seed: number, name = 'kd_bu', steps = 20, hooks: { onFitted?: () => void; onStage?: (what: string) => void } = {}): Promise<DetectorAct> {
+export async function detectorAct(
+  model: DifferentiableModel,
+  fit: Images,
+  calibration: Images,
+  test: Images,
+  xPgd: Float32Array,
+  eps: number,
+  seed: number,
+  name = 'kd_bu',
+  steps = 20,
+  hooks: { onFitted?: () => void; onStage?: (what: string) => void } = {},
+): Promise<DetectorAct> {
   const t0 = Date.now();
   hooks.onStage?.(`PGD fit pairs on ${fit.n} train films`);
   const pairs = await adversarialPairs(model, fit, pgd, eps, seed + 7);
   const det = createDetector(name);
   hooks.onStage?.(`fitting ${name} and calibrating its alarm on ${calibration.n} val films`);
-  const data = { clean: pairs.clean, labels: pairs.labels, adversarial: pairs.adversarial, advLabels: pairs.labels, noisy: noisyCopies(pairs, seed), seed };
+  const data = {
+    clean: pairs.clean,
+    labels: pairs.labels,
+    adversarial: pairs.adversarial,
+    advLabels: pairs.labels,
+    noisy: noisyCopies(pairs, seed),
+    seed,
+  };
   await det.fit(model, data);
   await det.prepareAdaptive?.(model, data);
   const cal = await det.score(model, calibration.x, calibration.n);
@@ -56,16 +74,35 @@ export async function detectorAct(model: DifferentiableModel, fit: Images, calib
   const clean = await judgePipeline(p, test.x, test.labels);
   const non = await measure(p, test, clean, xPgd, 'pgd-20');
   hooks.onStage?.(`the informed attacker (${jointThenHfc.name}, ${steps} steps) on ${test.n} films`);
-  const r = await jointThenHfc.run(p, test.x, test.labels, { eps, norm: 'linf', steps, seed, reference: { x: fit.x, y: fit.labels } } as Parameters<typeof jointThenHfc.run>[3]);
+  const r = await jointThenHfc.run(p, test.x, test.labels, {
+    eps,
+    norm: 'linf',
+    steps,
+    seed,
+    reference: { x: fit.x, y: fit.labels },
+  } as Parameters<typeof jointThenHfc.run>[3]);
   const adv = await measure(p, test, clean, r.xAdv, jointThenHfc.name);
   const d = test.x.length / test.n;
-  const ex = Array.from({ length: test.n }, (_, i) => i).find((i) => !clean.fooled[i] && adv.judgement.fooled[i] && adv.judgement.undetected[i]);
+  const ex = Array.from({ length: test.n }, (_, i) => i).find(
+    (i) => !clean.fooled[i] && adv.judgement.fooled[i] && adv.judgement.undetected[i],
+  );
   return {
-    detector: det.name, threshold: round(threshold, 4),
-    nonAdaptive: { detectionAuc: non.outcome.detectionAuc, caught: non.outcome.tprAt5Fpr, fooledAndUndetected: non.outcome.fooledAndUndetected },
-    adaptive: { attack: `${jointThenHfc.name}, ${steps} steps`, fooledAndUndetected: adv.outcome.fooledAndUndetected, detectionAuc: adv.outcome.detectionAuc, caught: adv.outcome.tprAt5Fpr },
+    detector: det.name,
+    threshold: round(threshold, 4),
+    nonAdaptive: {
+      detectionAuc: non.outcome.detectionAuc,
+      caught: non.outcome.tprAt5Fpr,
+      fooledAndUndetected: non.outcome.fooledAndUndetected,
+    },
+    adaptive: {
+      attack: `${jointThenHfc.name}, ${steps} steps`,
+      fooledAndUndetected: adv.outcome.fooledAndUndetected,
+      detectionAuc: adv.outcome.detectionAuc,
+      caught: adv.outcome.tprAt5Fpr,
+    },
     ...(ex !== undefined ? { example: { index: ex, xAdv: r.xAdv.slice(ex * d, (ex + 1) * d) } } : {}),
-    seconds: round((Date.now() - t0) / 1000, 1), fitSeconds: round(fitSeconds, 1),
+    seconds: round((Date.now() - t0) / 1000, 1),
+    fitSeconds: round(fitSeconds, 1),
   };
 }
 
@@ -76,7 +113,11 @@ export async function detectorAct(model: DifferentiableModel, fit: Images, calib
 /** Seconds per image of one forward+backward (input-gradient) pass of the demo's model on this backend. */
 export type DemoCalibration = GradientCalibration;
 
-export interface DemoStagePlan { stage: string; images: number; estimatedSeconds: number }
+export interface DemoStagePlan {
+  stage: string;
+  images: number;
+  estimatedSeconds: number;
+}
 
 export interface DemoPlan {
   /** Test films attacked (PGD, Square, transfer, the informed attacker) and detector fit / calibration films. */
@@ -132,10 +173,35 @@ export const DEMO_SQUARE_QUERIES = 1000;
 export const DEMO_SQUARE_QUERIES_SCALED = 300;
 
 /** The stages and their estimated seconds for n attacked films. */
-export function demoStages(cal: DemoCalibration, n: number, testN: number, withTransfer = true, scaled = false, squareQueries = DEMO_SQUARE_QUERIES): DemoStagePlan[] {
-  const g = cal.gradientSecondsPerImage; const fit = demoFitImages(n, scaled);
-  const st = (stage: keyof typeof DEMO_STAGE_COST, images: number, extra = 0): DemoStagePlan => ({ stage, images, estimatedSeconds: round((DEMO_STAGE_COST[stage] * images * (stage.startsWith('square') ? squareQueries / DEMO_SQUARE_QUERIES : 1) + extra) * g, 1) });
-  return [st('evaluate', testN), st('pgd 2/255', n), st('pgd 8/255', n), st('square 8/255', n, DEMO_SQUARE_COST_PER_QUERY * squareQueries), ...(withTransfer ? [st('transfer 8/255', n)] : []), st('detector fit', fit), st('informed attacker', n)];
+export function demoStages(
+  cal: DemoCalibration,
+  n: number,
+  testN: number,
+  withTransfer = true,
+  scaled = false,
+  squareQueries = DEMO_SQUARE_QUERIES,
+): DemoStagePlan[] {
+  const g = cal.gradientSecondsPerImage;
+  const fit = demoFitImages(n, scaled);
+  const st = (stage: keyof typeof DEMO_STAGE_COST, images: number, extra = 0): DemoStagePlan => ({
+    stage,
+    images,
+    estimatedSeconds: round(
+      (DEMO_STAGE_COST[stage] * images * (stage.startsWith('square') ? squareQueries / DEMO_SQUARE_QUERIES : 1) +
+        extra) *
+        g,
+      1,
+    ),
+  });
+  return [
+    st('evaluate', testN),
+    st('pgd 2/255', n),
+    st('pgd 8/255', n),
+    st('square 8/255', n, DEMO_SQUARE_COST_PER_QUERY * squareQueries),
+    ...(withTransfer ? [st('transfer 8/255', n)] : []),
+    st('detector fit', fit),
+    st('informed attacker', n),
+  ];
 }
 
 /**
@@ -144,11 +210,18 @@ export function demoStages(cal: DemoCalibration, n: number, testN: number, withT
  * query budget (1000 → 300), then the sample again (down to DEMO_MIN_IMAGES), keeping a 20 % margin for
  * the estimate's error. When even that does not fit, the plan says so (`fits: false`).
  */
-export function planDemo(cal: DemoCalibration, o: { requested?: number; full?: boolean; testN: number; budgetSeconds?: number; withTransfer?: boolean }): DemoPlan {
+export function planDemo(
+  cal: DemoCalibration,
+  o: { requested?: number; full?: boolean; testN: number; budgetSeconds?: number; withTransfer?: boolean },
+): DemoPlan {
   const budget = o.budgetSeconds ?? DEMO_BUDGET_SECONDS;
   const requested = o.requested ?? DEMO_DEFAULT_IMAGES;
   let queries = DEMO_SQUARE_QUERIES;
-  const total = (n: number): number => demoStages(cal, n, o.testN, o.withTransfer, n < requested || queries < DEMO_SQUARE_QUERIES, queries).reduce((s, x) => s + x.estimatedSeconds, 0);
+  const total = (n: number): number =>
+    demoStages(cal, n, o.testN, o.withTransfer, n < requested || queries < DEMO_SQUARE_QUERIES, queries).reduce(
+      (s, x) => s + x.estimatedSeconds,
+      0,
+    );
   let n = requested;
   // an explicit --attack-images N or --full is the user's choice: plan it as asked
   if (!o.full && o.requested === undefined) {
@@ -161,14 +234,33 @@ export function planDemo(cal: DemoCalibration, o: { requested?: number; full?: b
   }
   const scaled = n < requested || queries < DEMO_SQUARE_QUERIES;
   const stages = demoStages(cal, n, o.testN, o.withTransfer, scaled, queries);
-  const est = round(stages.reduce((s, x) => s + x.estimatedSeconds, 0), 1);
-  return { attackImages: n, fitImages: demoFitImages(n, scaled), squareQueries: queries, requestedAttackImages: requested, scaled, fits: est <= budget, budgetSeconds: budget, stages, estimatedSeconds: est, calibration: cal };
+  const est = round(
+    stages.reduce((s, x) => s + x.estimatedSeconds, 0),
+    1,
+  );
+  return {
+    attackImages: n,
+    fitImages: demoFitImages(n, scaled),
+    squareQueries: queries,
+    requestedAttackImages: requested,
+    scaled,
+    fits: est <= budget,
+    budgetSeconds: budget,
+    stages,
+    estimatedSeconds: est,
+    calibration: cal,
+  };
 }
 
 /** Time one forward+backward pass of `batch` films through the model (after one warm-up pass). */
 export const calibrateDemo = calibrateGradient;
 
-export interface DemoStageResult { stage: string; images: number; estimatedSeconds: number; seconds: number }
+export interface DemoStageResult {
+  stage: string;
+  images: number;
+  estimatedSeconds: number;
+  seconds: number;
+}
 
 export interface DemoRun {
   test: EvalResult;
@@ -195,11 +287,20 @@ export interface DemoHooks {
  * at 2/255 and 8/255, black-box Square (`plan.squareQueries`, 1000 unless scaled down) and a transfer attack from the surrogate at 8/255 on
  * `plan.attackImages` seeded test films, then the detector act on `plan.fitImages` fit / calibration films.
  */
-export async function runDemo(model: Classifier, data: Dataset, surrogate: Classifier | null, plan: DemoPlan, seed: number, hooks: DemoHooks = {}): Promise<DemoRun> {
+export async function runDemo(
+  model: Classifier,
+  data: Dataset,
+  surrogate: Classifier | null,
+  plan: DemoPlan,
+  seed: number,
+  hooks: DemoHooks = {},
+): Promise<DemoRun> {
   const stages: DemoStageResult[] = [];
-  const planned = (name: string): DemoStagePlan => plan.stages.find((s) => s.stage === name) ?? { stage: name, images: 0, estimatedSeconds: 0 };
+  const planned = (name: string): DemoStagePlan =>
+    plan.stages.find((s) => s.stage === name) ?? { stage: name, images: 0, estimatedSeconds: 0 };
   const timed = async <T>(name: string, f: (p: (d: number, t: number) => void) => Promise<T>): Promise<T> => {
-    const p = planned(name); hooks.onStage?.(p);
+    const p = planned(name);
+    hooks.onStage?.(p);
     const t0 = performance.now();
     const r = await f((d, t) => hooks.onProgress?.(name, d, t));
     stages.push({ ...p, seconds: round((performance.now() - t0) / 1000, 1) });
@@ -211,22 +312,65 @@ export async function runDemo(model: Classifier, data: Dataset, surrogate: Class
   const runs: AttackSummary[] = [];
   let xPgd8 = img.x;
   for (const e of [2, 8]) {
-    const ev = await timed(`pgd ${e}/255`, (p) => epsilonSweep(model, img, pgd, [{ value: e / 255, text: `${e}/255` }], { steps: 20, seed }, { onProgress: (_i, d, t) => p(d, t) }));
+    const ev = await timed(`pgd ${e}/255`, (p) =>
+      epsilonSweep(
+        model,
+        img,
+        pgd,
+        [{ value: e / 255, text: `${e}/255` }],
+        { steps: 20, seed },
+        { onProgress: (_i, d, t) => p(d, t) },
+      ),
+    );
     runs.push(...ev.map((x) => x.summary));
     if (e === 8) xPgd8 = ev[0].xAdv;
   }
-  runs.push(...(await timed('square 8/255', (p) => epsilonSweep(new ModelTarget(model), img, square, [{ value: 8 / 255, text: '8/255' }], { maxQueries: plan.squareQueries, seed }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
-  if (surrogate) runs.push(...(await timed('transfer 8/255', (p) => epsilonSweep(new ModelTarget(model), img, transfer, [{ value: 8 / 255, text: '8/255' }], { steps: 20, seed, surrogates: [surrogate], baseAttack: 'pgd' }, { onProgress: (_i, d, t) => p(d, t) }))).map((x) => x.summary));
+  runs.push(
+    ...(
+      await timed('square 8/255', (p) =>
+        epsilonSweep(
+          new ModelTarget(model),
+          img,
+          square,
+          [{ value: 8 / 255, text: '8/255' }],
+          { maxQueries: plan.squareQueries, seed },
+          { onProgress: (_i, d, t) => p(d, t) },
+        ),
+      )
+    ).map((x) => x.summary),
+  );
+  if (surrogate)
+    runs.push(
+      ...(
+        await timed('transfer 8/255', (p) =>
+          epsilonSweep(
+            new ModelTarget(model),
+            img,
+            transfer,
+            [{ value: 8 / 255, text: '8/255' }],
+            { steps: 20, seed, surrogates: [surrogate], baseAttack: 'pgd' },
+            { onProgress: (_i, d, t) => p(d, t) },
+          ),
+        )
+      ).map((x) => x.summary),
+    );
   const fitN = plan.fitImages;
-  const fitImgs = selectImages(data.splits.train, fitN, seed + 1); const calImgs = selectImages(data.splits.val, fitN, seed + 2);
+  const fitImgs = selectImages(data.splits.train, fitN, seed + 1);
+  const calImgs = selectImages(data.splits.val, fitN, seed + 2);
   hooks.onStage?.(planned('detector fit'));
   const t0 = performance.now();
   const act = await detectorAct(model, fitImgs, calImgs, img, xPgd8, 8 / 255, seed, 'kd_bu', 20, {
-    onFitted: () => { hooks.onStageDone?.({ ...planned('detector fit'), seconds: round((performance.now() - t0) / 1000, 1) }); hooks.onStage?.(planned('informed attacker')); },
+    onFitted: () => {
+      hooks.onStageDone?.({ ...planned('detector fit'), seconds: round((performance.now() - t0) / 1000, 1) });
+      hooks.onStage?.(planned('informed attacker'));
+    },
     onStage: (what) => hooks.onStep?.(what),
   });
   const whole = (performance.now() - t0) / 1000;
-  stages.push({ ...planned('detector fit'), seconds: round(act.fitSeconds, 1) }, { ...planned('informed attacker'), seconds: round(whole - act.fitSeconds, 1) });
+  stages.push(
+    { ...planned('detector fit'), seconds: round(act.fitSeconds, 1) },
+    { ...planned('informed attacker'), seconds: round(whole - act.fitSeconds, 1) },
+  );
   hooks.onStageDone?.(stages[stages.length - 1]);
   return { test, img, runs, xPgd8, act, stages };
 }

@@ -86,7 +86,7 @@ export async function jobData(d: JobData, card: ModelCard): Promise<Dataset> {
   }
   const data = await p;
   const t = data.splits[d.split];
-  if (!t || !t.n) throw badInput(`dataset '${d.dataset}' has no images in its ${d.split} split`);
+  if (!t?.n) throw badInput(`dataset '${d.dataset}' has no images in its ${d.split} split`);
   checkInputMatches(card, {
     height: t.height,
     width: t.width,

@@ -12,8 +12,14 @@ import { apgdOptions, apgdPerturb } from './apgd.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const apgdDlr: Attack = {
-  name: 'apgd-dlr', reference: 'Croce & Hein, ICML 2020', threatModel: 'whitebox',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: false, defaultSteps: 100,
+  name: 'apgd-dlr',
+  reference: 'Croce & Hein, ICML 2020',
+  threatModel: 'whitebox',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: false,
+  defaultSteps: 100,
   async run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x, y, opts);
     const { nIter, restarts } = apgdOptions(this, opts);

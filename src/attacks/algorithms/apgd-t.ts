@@ -17,12 +17,19 @@ import { unsupported } from '../../errors.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const apgdT: Attack = {
-  name: 'apgd-t', reference: 'Croce & Hein, ICML 2020', threatModel: 'whitebox',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 100,
+  name: 'apgd-t',
+  reference: 'Croce & Hein, ICML 2020',
+  threatModel: 'whitebox',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: true,
+  defaultSteps: 100,
   async run(model: DifferentiableModel, x0: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x0, y, opts);
     const { d, n, goal, oracle } = s;
-    if (!goal.y) throw unsupported('APGD-T needs a single-label view; choose one label of a multi-label head with --label');
+    if (!goal.y)
+      throw unsupported('APGD-T needs a single-label view; choose one label of a multi-label head with --label');
     const { nIter, restarts } = apgdOptions(this, opts);
     const k = goal.k;
     const out = Float32Array.from(x0);
@@ -34,13 +41,30 @@ export const apgdT: Attack = {
         if (!idx.length) break;
         const targets = roundTargets(goal, idx, ranks, tc);
         const sub = goal.subset(idx);
-        const run = await apgdSingleRun(s, takeRows(x0, d, idx), sub.withTarget(targets), sub, 'dlr', nIter, new Rng(s.rng.fork()), () => opts.onStep?.(++done, total));
+        const run = await apgdSingleRun(
+          s,
+          takeRows(x0, d, idx),
+          sub.withTarget(targets),
+          sub,
+          'dlr',
+          nIter,
+          new Rng(s.rng.fork()),
+          () => opts.onStep?.(++done, total),
+        );
         idx.forEach((i, j) => {
-          if (run.fooled[j]) { fooled[i] = 1; out.set(run.xBestAdv.subarray(j * d, (j + 1) * d), i * d); } else out.set(run.xBest.subarray(j * d, (j + 1) * d), i * d);
+          if (run.fooled[j]) {
+            fooled[i] = 1;
+            out.set(run.xBestAdv.subarray(j * d, (j + 1) * d), i * d);
+          } else out.set(run.xBest.subarray(j * d, (j + 1) * d), i * d);
         });
       }
     }
-    const notes = k < 4 ? [`targeted DLR needs at least 4 classes: ${k === 2 ? 'the CW margin' : 'π4 := π3'} was used (fallback for ${k} classes)`] : [];
+    const notes =
+      k < 4
+        ? [
+            `targeted DLR needs at least 4 classes: ${k === 2 ? 'the CW margin' : 'π4 := π3'} was used (fallback for ${k} classes)`,
+          ]
+        : [];
     return finalize(s, x0, out, notes);
   },
 };

@@ -25,10 +25,17 @@ import { unsupported } from '../../errors.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const autoattack: Attack = {
-  name: 'autoattack', reference: 'Croce & Hein, ICML 2020 (AutoAttack, standard)', threatModel: 'whitebox',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: false, defaultSteps: 100,
+  name: 'autoattack',
+  reference: 'Croce & Hein, ICML 2020 (AutoAttack, standard)',
+  threatModel: 'whitebox',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: false,
+  defaultSteps: 100,
   async run(model: DifferentiableModel, x0: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult> {
-    if (opts.criterion?.kind === 'targeted') throw unsupported('AutoAttack is an untargeted evaluation; drop --targeted');
+    if (opts.criterion?.kind === 'targeted')
+      throw unsupported('AutoAttack is an untargeted evaluation; drop --targeted');
     const s = setup(this, model, x0, y, opts);
     const { d, n } = s;
     const labelWidth = y.length / n;
@@ -36,20 +43,37 @@ export const autoattack: Attack = {
     const success = new Uint8Array(n);
     const components: Array<{ name: string; success: Uint8Array }> = [];
     const notes: string[] = [];
-    let forward = 0; let gradient = 0;
+    let forward = 0;
+    let gradient = 0;
     const parts = [apgdCe, apgdT, fabT, square];
     for (const [pi, a] of parts.entries()) {
-      const idx: number[] = []; for (let i = 0; i < n; i++) if (!success[i]) idx.push(i);
+      const idx: number[] = [];
+      for (let i = 0; i < n; i++) if (!success[i]) idx.push(i);
       if (idx.length) {
         const r = await a.run(model, takeRows(x0, d, idx), takeRows(y, labelWidth, idx), {
-          ...opts, loss: undefined, restarts: 1, steps: opts.steps ?? 100, seed: (opts.seed ?? 0) + pi,
-          maxQueries: opts.maxQueries ?? 5000, pInit: 0.8,
-          onStep: opts.onStep ? (done, total) => opts.onStep!(pi * 1000 + Math.round((1000 * done) / total), parts.length * 1000) : undefined,
+          ...opts,
+          loss: undefined,
+          restarts: 1,
+          steps: opts.steps ?? 100,
+          seed: (opts.seed ?? 0) + pi,
+          maxQueries: opts.maxQueries ?? 5000,
+          pInit: 0.8,
+          onStep: opts.onStep
+            ? (done, total) => opts.onStep!(pi * 1000 + Math.round((1000 * done) / total), parts.length * 1000)
+            : undefined,
         });
-        forward += r.queries.forward; gradient += r.queries.gradient;
+        forward += r.queries.forward;
+        gradient += r.queries.gradient;
         for (const note of r.notes) if (!notes.includes(note)) notes.push(note);
-        const won: number[] = []; const at: number[] = [];
-        idx.forEach((i, j) => { if (r.success[j]) { success[i] = 1; won.push(j); at.push(i); } });
+        const won: number[] = [];
+        const at: number[] = [];
+        idx.forEach((i, j) => {
+          if (r.success[j]) {
+            success[i] = 1;
+            won.push(j);
+            at.push(i);
+          }
+        });
         putRows(out, takeRows(r.xAdv, d, won), d, at);
       }
       components.push({ name: a.name, success: Uint8Array.from(success) });

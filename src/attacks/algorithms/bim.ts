@@ -14,14 +14,26 @@ import { gradientAscent } from '../iterative.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const bim: Attack = {
-  name: 'bim', reference: 'Kurakin, Goodfellow & Bengio, ICLR workshop 2017', threatModel: 'whitebox',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 20,
+  name: 'bim',
+  reference: 'Kurakin, Goodfellow & Bengio, ICLR workshop 2017',
+  threatModel: 'whitebox',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: true,
+  defaultSteps: 20,
   async run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x, y, opts);
     const steps = opts.steps ?? this.defaultSteps;
     const xa = await gradientAscent(s, x, {
-      steps, stepSize: opts.stepSize ?? opts.eps / 20, randomStart: false, restarts: 1, decay: 0,
-      loss: opts.loss ?? 'ce', earlyStop: opts.earlyStop ?? true, onStep: opts.onStep,
+      steps,
+      stepSize: opts.stepSize ?? opts.eps / 20,
+      randomStart: false,
+      restarts: 1,
+      decay: 0,
+      loss: opts.loss ?? 'ce',
+      earlyStop: opts.earlyStop ?? true,
+      onStep: opts.onStep,
     });
     return finalize(s, x, xa);
   },

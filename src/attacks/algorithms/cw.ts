@@ -19,8 +19,14 @@ import { finalize, setup } from '../common.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const cw: Attack = {
-  name: 'cw', reference: 'Carlini & Wagner, IEEE S&P 2017', threatModel: 'whitebox',
-  defaultNorm: 'l2', norms: ['l2', 'linf', 'l1'], minimumNorm: true, targeted: true, defaultSteps: 50,
+  name: 'cw',
+  reference: 'Carlini & Wagner, IEEE S&P 2017',
+  threatModel: 'whitebox',
+  defaultNorm: 'l2',
+  norms: ['l2', 'linf', 'l1'],
+  minimumNorm: true,
+  targeted: true,
+  defaultSteps: 50,
   async run(model: DifferentiableModel, x0: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x0, y, opts);
     const { d, n, goal, oracle } = s;
@@ -29,14 +35,17 @@ export const cw: Attack = {
     const kappa = opts.confidence ?? 0;
     const rounds = opts.binarySteps ?? 5;
     const c = new Float64Array(n).fill(opts.initialConst ?? 1);
-    const lo = new Float64Array(n); const hi = new Float64Array(n).fill(1e10);
+    const lo = new Float64Array(n);
+    const hi = new Float64Array(n).fill(1e10);
     const bestL2 = new Float64Array(n).fill(Infinity);
     const best = Float32Array.from(x0);
     const w0 = Float32Array.from(x0, (v) => Math.atanh((2 * v - 1) * 0.999999));
-    const beta1 = 0.9; const beta2 = 0.999;
+    const beta1 = 0.9;
+    const beta2 = 0.999;
     for (let r = 0; r < rounds; r++) {
       const w = Float32Array.from(w0);
-      const m1 = new Float32Array(w.length); const m2 = new Float32Array(w.length);
+      const m1 = new Float32Array(w.length);
+      const m2 = new Float32Array(w.length);
       const found = new Uint8Array(n);
       const x = new Float32Array(w.length);
       for (let t = 1; t <= steps + 1; t++) {
@@ -48,9 +57,13 @@ export const cw: Attack = {
           for (let j = i * d; j < (i + 1) * d; j++) l2 += (x[j] - x0[j]) ** 2;
           if (m[i] < -kappa || (kappa === 0 && m[i] < 0)) {
             found[i] = 1;
-            if (l2 < bestL2[i]) { bestL2[i] = l2; best.set(x.subarray(i * d, (i + 1) * d), i * d); }
+            if (l2 < bestL2[i]) {
+              bestL2[i] = l2;
+              best.set(x.subarray(i * d, (i + 1) * d), i * d);
+            }
           }
-          if (r === rounds - 1 && t === steps + 1 && bestL2[i] === Infinity) best.set(x.subarray(i * d, (i + 1) * d), i * d);
+          if (r === rounds - 1 && t === steps + 1 && bestL2[i] === Infinity)
+            best.set(x.subarray(i * d, (i + 1) * d), i * d);
           if (t === steps + 1) continue;
           const active = m[i] > -kappa ? c[i] : 0;
           for (let j = i * d; j < (i + 1) * d; j++) {
@@ -58,14 +71,21 @@ export const cw: Attack = {
             const g = gx * 2 * x[j] * (1 - x[j]);
             m1[j] = beta1 * m1[j] + (1 - beta1) * g;
             m2[j] = beta2 * m2[j] + (1 - beta2) * g * g;
-            const mh = m1[j] / (1 - beta1 ** t); const vh = m2[j] / (1 - beta2 ** t);
-            w[j] -= lr * mh / (Math.sqrt(vh) + 1e-8);
+            const mh = m1[j] / (1 - beta1 ** t);
+            const vh = m2[j] / (1 - beta2 ** t);
+            w[j] -= (lr * mh) / (Math.sqrt(vh) + 1e-8);
           }
         }
         opts.onStep?.(r * steps + Math.min(t, steps), rounds * steps);
       }
       for (let i = 0; i < n; i++) {
-        if (found[i]) { hi[i] = Math.min(hi[i], c[i]); c[i] = (lo[i] + hi[i]) / 2; } else { lo[i] = Math.max(lo[i], c[i]); c[i] = hi[i] < 1e10 ? (lo[i] + hi[i]) / 2 : c[i] * 10; }
+        if (found[i]) {
+          hi[i] = Math.min(hi[i], c[i]);
+          c[i] = (lo[i] + hi[i]) / 2;
+        } else {
+          lo[i] = Math.max(lo[i], c[i]);
+          c[i] = hi[i] < 1e10 ? (lo[i] + hi[i]) / 2 : c[i] * 10;
+        }
       }
     }
     return finalize(s, x0, best);

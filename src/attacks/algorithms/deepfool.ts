@@ -19,12 +19,19 @@ import { unsupported } from '../../errors.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const deepfool: Attack = {
-  name: 'deepfool', reference: 'Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016', threatModel: 'whitebox',
-  defaultNorm: 'l2', norms: ['l2', 'linf'], minimumNorm: true, targeted: true, defaultSteps: 50,
+  name: 'deepfool',
+  reference: 'Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016',
+  threatModel: 'whitebox',
+  defaultNorm: 'l2',
+  norms: ['l2', 'linf'],
+  minimumNorm: true,
+  targeted: true,
+  defaultSteps: 50,
   async run(model: DifferentiableModel, x0: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x0, y, opts);
     const { d, n, goal, oracle, norm } = s;
-    if (!goal.y) throw unsupported('DeepFool needs a single-label view; choose one label of a multi-label head with --label');
+    if (!goal.y)
+      throw unsupported('DeepFool needs a single-label view; choose one label of a multi-label head with --label');
     const steps = opts.steps ?? this.defaultSteps;
     const eta = opts.overshoot ?? 0.02;
     const k = goal.k;
@@ -34,7 +41,11 @@ export const deepfool: Attack = {
     let x = Float32Array.from(x0);
     for (let t = 0; t <= steps && idx.length; t++) {
       const g = goal.subset(idx);
-      const { logits, grads } = await oracle.jacobian(x, g, Array.from({ length: k }, (_, c) => column(c)));
+      const { logits, grads } = await oracle.jacobian(
+        x,
+        g,
+        Array.from({ length: k }, (_, c) => column(c)),
+      );
       const m = g.marginRows(logits);
       const stay: number[] = [];
       for (let j = 0; j < idx.length; j++) {
@@ -42,7 +53,8 @@ export const deepfool: Attack = {
         else stay.push(j);
       }
       if (t === steps || !stay.length) break;
-      x = takeRows(x, d, stay); rTot = takeRows(rTot, d, stay);
+      x = takeRows(x, d, stay);
+      rTot = takeRows(rTot, d, stay);
       idx = stay.map((j) => idx[j]);
       const gs = grads.map((gr) => takeRows(gr, d, stay));
       const lg = takeRows(logits, k, stay);
@@ -50,19 +62,32 @@ export const deepfool: Attack = {
       for (let j = 0; j < idx.length; j++) {
         const off = j * d;
         // reference class a and candidate classes l: untargeted a = y, l ≠ y; targeted l = t, a = top class ≠ t
-        let a = sub.y![j]; let cands = Array.from({ length: k }, (_, c) => c).filter((c) => c !== a);
+        let a = sub.y![j];
+        let cands = Array.from({ length: k }, (_, c) => c).filter((c) => c !== a);
         if (sub.target) {
-          const tt = sub.target[j]; a = -1;
+          const tt = sub.target[j];
+          a = -1;
           for (let c = 0; c < k; c++) if (c !== tt && (a < 0 || lg[j * k + c] > lg[j * k + a])) a = c;
           cands = [tt];
         }
-        let bestL = -1; let bestRatio = Infinity; let bestF = 0; let bestNq = 0;
+        let bestL = -1;
+        let bestRatio = Infinity;
+        let bestF = 0;
+        let bestNq = 0;
         for (const l of cands) {
           const f = lg[j * k + l] - lg[j * k + a];
           let nq = 0;
-          for (let q = 0; q < d; q++) { const w = gs[l][off + q] - gs[a][off + q]; nq += norm === 'l2' ? w * w : Math.abs(w); }
+          for (let q = 0; q < d; q++) {
+            const w = gs[l][off + q] - gs[a][off + q];
+            nq += norm === 'l2' ? w * w : Math.abs(w);
+          }
           const ratio = Math.abs(f) / ((norm === 'l2' ? Math.sqrt(nq) : nq) + 1e-12);
-          if (ratio < bestRatio) { bestRatio = ratio; bestL = l; bestF = f; bestNq = nq; }
+          if (ratio < bestRatio) {
+            bestRatio = ratio;
+            bestL = l;
+            bestF = f;
+            bestNq = nq;
+          }
         }
         const scale = (Math.abs(bestF) + 1e-4) / (bestNq + 1e-12);
         for (let q = 0; q < d; q++) {

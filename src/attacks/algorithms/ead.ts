@@ -20,8 +20,14 @@ import { finalize, setup } from '../common.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const ead: Attack = {
-  name: 'ead', reference: 'Chen et al., AAAI 2018', threatModel: 'whitebox',
-  defaultNorm: 'l1', norms: ['l1', 'l2', 'linf'], minimumNorm: true, targeted: true, defaultSteps: 100,
+  name: 'ead',
+  reference: 'Chen et al., AAAI 2018',
+  threatModel: 'whitebox',
+  defaultNorm: 'l1',
+  norms: ['l1', 'l2', 'linf'],
+  minimumNorm: true,
+  targeted: true,
+  defaultSteps: 100,
   async run(model: DifferentiableModel, x0: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x0, y, opts);
     const { d, n, goal, oracle } = s;
@@ -31,7 +37,8 @@ export const ead: Attack = {
     const kappa = opts.confidence ?? 0;
     const rounds = opts.binarySteps ?? 6;
     const c = new Float64Array(n).fill(opts.initialConst ?? 0.01);
-    const lo = new Float64Array(n); const hi = new Float64Array(n).fill(1e10);
+    const lo = new Float64Array(n);
+    const hi = new Float64Array(n).fill(1e10);
     const bestEN = new Float64Array(n).fill(Infinity);
     const best = Float32Array.from(x0);
     for (let r = 0; r < rounds; r++) {
@@ -45,10 +52,18 @@ export const ead: Attack = {
         for (let i = 0; i < n; i++) {
           if (!(m[i] < -kappa || (kappa === 0 && m[i] < 0))) continue;
           found[i] = 1;
-          let l1 = 0; let l2 = 0;
-          for (let j = i * d; j < (i + 1) * d; j++) { const v = yk[j] - x0[j]; l1 += Math.abs(v); l2 += v * v; }
+          let l1 = 0;
+          let l2 = 0;
+          for (let j = i * d; j < (i + 1) * d; j++) {
+            const v = yk[j] - x0[j];
+            l1 += Math.abs(v);
+            l2 += v * v;
+          }
           const en = l2 + beta * l1;
-          if (en < bestEN[i]) { bestEN[i] = en; best.set(yk.subarray(i * d, (i + 1) * d), i * d); }
+          if (en < bestEN[i]) {
+            bestEN[i] = en;
+            best.set(yk.subarray(i * d, (i + 1) * d), i * d);
+          }
         }
         if (k === K) break;
         const lr = lr0 * Math.sqrt(1 - k / K);
@@ -62,13 +77,21 @@ export const ead: Attack = {
           }
         }
         const mom = k / (k + 3);
-        for (let j = 0; j < yk.length; j++) { yk[j] = Math.min(1, Math.max(0, xNew[j] + mom * (xNew[j] - xk[j]))); }
+        for (let j = 0; j < yk.length; j++) {
+          yk[j] = Math.min(1, Math.max(0, xNew[j] + mom * (xNew[j] - xk[j])));
+        }
         xk = xNew;
         opts.onStep?.(r * K + k + 1, rounds * K);
       }
       for (let i = 0; i < n; i++) {
         if (r === rounds - 1 && bestEN[i] === Infinity) best.set(xk.subarray(i * d, (i + 1) * d), i * d);
-        if (found[i]) { hi[i] = Math.min(hi[i], c[i]); c[i] = (lo[i] + hi[i]) / 2; } else { lo[i] = Math.max(lo[i], c[i]); c[i] = hi[i] < 1e10 ? (lo[i] + hi[i]) / 2 : c[i] * 10; }
+        if (found[i]) {
+          hi[i] = Math.min(hi[i], c[i]);
+          c[i] = (lo[i] + hi[i]) / 2;
+        } else {
+          lo[i] = Math.max(lo[i], c[i]);
+          c[i] = hi[i] < 1e10 ? (lo[i] + hi[i]) / 2 : c[i] * 10;
+        }
       }
     }
     return finalize(s, x0, best);

@@ -22,8 +22,14 @@ import type { DifferentiableModel } from '../../models/model.js';
 import { atTarget } from '../goal.js';
 
 export const fgsm: Attack = {
-  name: 'fgsm', reference: 'Goodfellow, Shlens & Szegedy, ICLR 2015', threatModel: 'whitebox',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 1,
+  name: 'fgsm',
+  reference: 'Goodfellow, Shlens & Szegedy, ICLR 2015',
+  threatModel: 'whitebox',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: true,
+  defaultSteps: 1,
   async run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x, y, opts);
     const { d, norm, eps, goal } = s;
@@ -40,15 +46,20 @@ export const fgsm: Attack = {
       for (let i = 0; i < idx.length; i++) {
         const off = i * d;
         if (norm === 'linf') {
-          for (let j = 0; j < d; j++) { const g = grad[off + j]; cur[off + j] += eps * (g > 0 ? 1 : g < 0 ? -1 : 0); }
+          for (let j = 0; j < d; j++) {
+            const g = grad[off + j];
+            cur[off + j] += eps * (g > 0 ? 1 : g < 0 ? -1 : 0);
+          }
         } else {
-          let l2 = 0; for (let j = 0; j < d; j++) l2 += grad[off + j] * grad[off + j];
+          let l2 = 0;
+          for (let j = 0; j < d; j++) l2 += grad[off + j] * grad[off + j];
           const f = eps / (Math.sqrt(l2) || 1);
           for (let j = 0; j < d; j++) cur[off + j] += f * grad[off + j];
         }
       }
       const stepped = project(x0, cur, d, norm, eps);
-      if (all) xa.set(stepped); else putRows(xa, stepped, d, idx);
+      if (all) xa.set(stepped);
+      else putRows(xa, stepped, d, idx);
     }
     opts.onStep?.(1, 1);
     return finalize(s, x, xa, [], { keepLogits: true });

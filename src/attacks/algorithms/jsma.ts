@@ -20,12 +20,19 @@ import { tf } from '../../engine/index.js';
 import type { DifferentiableModel } from '../../models/model.js';
 
 export const jsma: Attack = {
-  name: 'jsma', reference: 'Papernot et al., IEEE EuroS&P 2016', threatModel: 'whitebox',
-  defaultNorm: 'l0', norms: ['l0', 'l1', 'l2', 'linf'], minimumNorm: true, targeted: true, defaultSteps: 0,
+  name: 'jsma',
+  reference: 'Papernot et al., IEEE EuroS&P 2016',
+  threatModel: 'whitebox',
+  defaultNorm: 'l0',
+  norms: ['l0', 'l1', 'l2', 'linf'],
+  minimumNorm: true,
+  targeted: true,
+  defaultSteps: 0,
   async run(model: DifferentiableModel, x0: Float32Array, y: Int32Array, opts: AttackOptions) {
     const s = setup(this, model, x0, y, opts);
     const { d, n, oracle, norm } = s;
-    if (!s.goal.y) throw unsupported('JSMA needs a single-label view; choose one label of a multi-label head with --label');
+    if (!s.goal.y)
+      throw unsupported('JSMA needs a single-label view; choose one label of a multi-label head with --label');
     const k = s.goal.k;
     const theta = opts.theta ?? 1;
     const gamma = opts.gamma ?? (norm === 'l0' ? opts.eps : 0.1);
@@ -43,7 +50,7 @@ export const jsma: Attack = {
     const goal = s.goal.target ? s.goal : s.goal.withTarget(target);
     const x = Float32Array.from(x0);
     const domain = new Uint8Array(n * d);
-    for (let j = 0; j < n * d; j++) domain[j] = theta > 0 ? (x0[j] < 1 ? 1 : 0) : (x0[j] > 0 ? 1 : 0);
+    for (let j = 0; j < n * d; j++) domain[j] = theta > 0 ? (x0[j] < 1 ? 1 : 0) : x0[j] > 0 ? 1 : 0;
     let active = Array.from({ length: n }, (_, i) => i).filter((i) => s.goal.y![i] !== target![i]);
     for (let it = 0; it < maxIter && active.length; it++) {
       const xs = new Float32Array(active.length * d);
@@ -56,17 +63,30 @@ export const jsma: Attack = {
       const next: number[] = [];
       active.forEach((i, r) => {
         if (m[r] < 0) return;
-        const off = r * d; const dom = i * d;
+        const off = r * d;
+        const dom = i * d;
         const a = grads[0].subarray(off, off + d);
-        let bestScore = 0; let bp = -1; let bq = -1;
+        let bestScore = 0;
+        let bp = -1;
+        let bq = -1;
         for (let p = 0; p < d; p++) {
           if (!domain[dom + p]) continue;
-          const ap = a[p]; const bpv = grads[1][off + p] - ap;
+          const ap = a[p];
+          const bpv = grads[1][off + p] - ap;
           for (let q = p + 1; q < d; q++) {
             if (!domain[dom + q]) continue;
-            const al = ap + a[q]; const be = bpv + grads[1][off + q] - a[q];
-            const sAl = theta > 0 ? al : -al; const sBe = theta > 0 ? be : -be;
-            if (sAl > 0 && sBe < 0) { const sc = sAl * -sBe; if (sc > bestScore) { bestScore = sc; bp = p; bq = q; } }
+            const al = ap + a[q];
+            const be = bpv + grads[1][off + q] - a[q];
+            const sAl = theta > 0 ? al : -al;
+            const sBe = theta > 0 ? be : -be;
+            if (sAl > 0 && sBe < 0) {
+              const sc = sAl * -sBe;
+              if (sc > bestScore) {
+                bestScore = sc;
+                bp = p;
+                bq = q;
+              }
+            }
           }
         }
         if (bp < 0) return; // no admissible pair: the attack gives up on this sample

@@ -30,8 +30,14 @@ const NES_SIGMA = 0.001;
 const PLATEAU = 5;
 
 export const nes: QueryAttack = {
-  name: 'nes', reference: 'Ilyas, Engstrom, Athalye & Lin, ICML 2018', threatModel: 'score',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 5000,
+  name: 'nes',
+  reference: 'Ilyas, Engstrom, Athalye & Lin, ICML 2018',
+  threatModel: 'score',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: true,
+  defaultSteps: 5000,
   async run(target: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult> {
     const s = new QuerySetup(this, target, x, y, opts);
     requireScores(s.target, this.name);
@@ -52,8 +58,17 @@ export const nes: QueryAttack = {
     const tick = progress(opts.onStep, 5);
     const look = async (idx: number[]): Promise<void> => {
       if (!idx.length) return;
-      const a = await ask(s, idx, stack(idx.map((i) => cur[i]), d));
-      idx.forEach((i, r) => { if (s.succeeded(i, a.m[r])) success[i] = 1; });
+      const a = await ask(
+        s,
+        idx,
+        stack(
+          idx.map((i) => cur[i]),
+          d,
+        ),
+      );
+      idx.forEach((i, r) => {
+        if (s.succeeded(i, a.m[r])) success[i] = 1;
+      });
     };
 
     let running = attackable(s).flatMap((ok, i) => (ok ? [i] : []));
@@ -63,34 +78,51 @@ export const nes: QueryAttack = {
       if (!running.length) break;
       // Sample points: x ± σu for each pair, all images in one call.
       const pairs = running.map((i) => Math.min(NES_POPULATION / 2, Math.floor((s.left(i) - 1) / 2)));
-      const noise = running.map((i, r) => { const u = new Float32Array(pairs[r] * d); for (let j = 0; j < u.length; j++) u[j] = rngs[i].normal(); return u; });
-      const idx: number[] = []; const pts: Float32Array[] = [];
+      const noise = running.map((i, r) => {
+        const u = new Float32Array(pairs[r] * d);
+        for (let j = 0; j < u.length; j++) u[j] = rngs[i].normal();
+        return u;
+      });
+      const idx: number[] = [];
+      const pts: Float32Array[] = [];
       running.forEach((i, r) => {
         for (let p = 0; p < pairs[r]; p++) {
           for (const sg of [1, -1]) {
             const q = new Float32Array(d);
             for (let j = 0; j < d; j++) q[j] = cur[i][j] + sg * NES_SIGMA * noise[r][p * d + j];
-            idx.push(i); pts.push(project(x0[i], q, d, norm, eps));
+            idx.push(i);
+            pts.push(project(x0[i], q, d, norm, eps));
           }
         }
       });
       const a = await ask(s, idx, stack(pts, d));
       let row = 0;
       running.forEach((i, r) => {
-        const est = new Float64Array(d); let mean = 0;
+        const est = new Float64Array(d);
+        let mean = 0;
         for (let p = 0; p < pairs[r]; p++) {
-          const lp = lossOf(a, row, i); const lm = lossOf(a, row + 1, i); row += 2;
+          const lp = lossOf(a, row, i);
+          const lm = lossOf(a, row + 1, i);
+          row += 2;
           mean += (lp + lm) / (2 * pairs[r]);
           const f = (lp - lm) / (2 * pairs[r] * NES_SIGMA);
           for (let j = 0; j < d; j++) est[j] += f * noise[r][p * d + j];
         }
         const gi = g[i];
         for (let j = 0; j < d; j++) gi[j] = momentum * gi[j] + (1 - momentum) * est[j];
-        const h = history[i]; h.push(mean);
+        const h = history[i];
+        h.push(mean);
         if (h.length > PLATEAU) h.shift();
-        if (h.length === PLATEAU && h[PLATEAU - 1] < h[0]) { lr[i] = Math.max(lr[i] / 2, lr0 / 200); h.length = 0; }
+        if (h.length === PLATEAU && h[PLATEAU - 1] < h[0]) {
+          lr[i] = Math.max(lr[i] / 2, lr0 / 200);
+          h.length = 0;
+        }
         let scale = 0;
-        if (norm === 'l2') { let s2 = 0; for (let j = 0; j < d; j++) s2 += gi[j] * gi[j]; scale = lr[i] / (Math.sqrt(s2) + 1e-12); }
+        if (norm === 'l2') {
+          let s2 = 0;
+          for (let j = 0; j < d; j++) s2 += gi[j] * gi[j];
+          scale = lr[i] / (Math.sqrt(s2) + 1e-12);
+        }
         const next = new Float32Array(d);
         for (let j = 0; j < d; j++) next[j] = cur[i][j] + (norm === 'linf' ? lr[i] * Math.sign(gi[j]) : scale * gi[j]);
         cur[i] = project(x0[i], next, d, norm, eps);

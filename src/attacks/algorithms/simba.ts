@@ -37,38 +37,63 @@ interface Basis {
 }
 
 function pixelBasis(d: number): Basis {
-  return { add: (delta, q, amp) => { delta[q] += amp; }, peak: () => 1, order: (rng) => permutation(rng, d) };
+  return {
+    add: (delta, q, amp) => {
+      delta[q] += amp;
+    },
+    peak: () => 1,
+    order: (rng) => permutation(rng, d),
+  };
 }
 
 /** Orthonormal DCT-II basis per channel; vector index (u·w + v)·c + ch. */
 function dctBasis(h: number, w: number, c: number): Basis {
   const table = (n: number): Float64Array => {
     const t = new Float64Array(n * n);
-    for (let u = 0; u < n; u++) for (let r = 0; r < n; r++) t[u * n + r] = Math.sqrt((u === 0 ? 1 : 2) / n) * Math.cos((Math.PI * (2 * r + 1) * u) / (2 * n));
+    for (let u = 0; u < n; u++)
+      for (let r = 0; r < n; r++)
+        t[u * n + r] = Math.sqrt((u === 0 ? 1 : 2) / n) * Math.cos((Math.PI * (2 * r + 1) * u) / (2 * n));
     return t;
   };
-  const th = table(h); const tw = table(w);
-  const maxRow = (t: Float64Array, n: number, u: number): number => { let m = 0; for (let r = 0; r < n; r++) m = Math.max(m, Math.abs(t[u * n + r])); return m; };
-  const init = Math.max(1, Math.ceil(h / 8)); const stride = Math.max(1, Math.ceil(h / 32));
+  const th = table(h);
+  const tw = table(w);
+  const maxRow = (t: Float64Array, n: number, u: number): number => {
+    let m = 0;
+    for (let r = 0; r < n; r++) m = Math.max(m, Math.abs(t[u * n + r]));
+    return m;
+  };
+  const init = Math.max(1, Math.ceil(h / 8));
+  const stride = Math.max(1, Math.ceil(h / 32));
   return {
     add(delta, q, amp) {
-      const ch = q % c; const uv = (q - ch) / c; const u = Math.floor(uv / w); const v = uv % w;
+      const ch = q % c;
+      const uv = (q - ch) / c;
+      const u = Math.floor(uv / w);
+      const v = uv % w;
       for (let r = 0; r < h; r++) {
         const a = amp * th[u * h + r];
         for (let col = 0; col < w; col++) delta[(r * w + col) * c + ch] += a * tw[v * w + col];
       }
     },
-    peak(q) { const uv = Math.floor(q / c); return maxRow(th, h, Math.floor(uv / w)) * maxRow(tw, w, uv % w); },
+    peak(q) {
+      const uv = Math.floor(q / c);
+      return maxRow(th, h, Math.floor(uv / w)) * maxRow(tw, w, uv % w);
+    },
     order(rng) {
       const bands: number[][] = [];
       for (let u = 0; u < h; u++) {
         for (let v = 0; v < w; v++) {
-          const m = Math.max(u, v); const b = m < init ? 0 : 1 + Math.floor((m - init) / stride);
+          const m = Math.max(u, v);
+          const b = m < init ? 0 : 1 + Math.floor((m - init) / stride);
           for (let ch = 0; ch < c; ch++) (bands[b] ??= []).push((u * w + v) * c + ch);
         }
       }
-      const out = new Int32Array(h * w * c); let k = 0;
-      for (const band of bands) { if (!band) continue; for (const j of permutation(rng, band.length)) out[k++] = band[j]; }
+      const out = new Int32Array(h * w * c);
+      let k = 0;
+      for (const band of bands) {
+        if (!band) continue;
+        for (const j of permutation(rng, band.length)) out[k++] = band[j];
+      }
       return out;
     },
   };
@@ -76,8 +101,14 @@ function dctBasis(h: number, w: number, c: number): Basis {
 
 function makeSimba(name: 'simba' | 'simba-dct'): QueryAttack {
   return {
-    name, reference: 'Guo, Gardner, You, Wilson & Weinberger, ICML 2019', threatModel: 'score',
-    defaultNorm: 'l2', norms: ['l2', 'linf'], minimumNorm: false, targeted: true, defaultSteps: 5000,
+    name,
+    reference: 'Guo, Gardner, You, Wilson & Weinberger, ICML 2019',
+    threatModel: 'score',
+    defaultNorm: 'l2',
+    norms: ['l2', 'linf'],
+    minimumNorm: false,
+    targeted: true,
+    defaultSteps: 5000,
     async run(target: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult> {
       const s = new QuerySetup(this, target, x, y, opts);
       requireScores(s.target, this.name);
@@ -115,18 +146,32 @@ function makeSimba(name: 'simba' | 'simba-dct'): QueryAttack {
         return { x: xp, delta };
       };
       /** Query candidates for images `idx`; keep improvements; return the images that did not improve. */
-      const tryAll = async (idx: number[], cands: Array<{ x: Float32Array; delta: Float32Array }>, first: boolean): Promise<number[]> => {
+      const tryAll = async (
+        idx: number[],
+        cands: Array<{ x: Float32Array; delta: Float32Array }>,
+        first: boolean,
+      ): Promise<number[]> => {
         // A step the clamp swallows leaves the image as it is: no need to ask.
         const same = idx.map((i, r) => !first && cands[r].x.every((v, j) => v === cur[i][j]));
         const failed = idx.filter((_, r) => same[r]);
-        const rows = idx.flatMap((i, r) => (same[r] ? [] : (idle[i] = 0, [r])));
+        const rows = idx.flatMap((i, r) => (same[r] ? [] : ((idle[i] = 0), [r])));
         if (!rows.length) return failed;
-        const a = await ask(s, rows.map((r) => idx[r]), stack(rows.map((r) => cands[r].x), d));
+        const a = await ask(
+          s,
+          rows.map((r) => idx[r]),
+          stack(
+            rows.map((r) => cands[r].x),
+            d,
+          ),
+        );
         rows.forEach((r0, r) => {
           const i = idx[r0];
-          const loss = lossOf(a, r, i); const won = s.succeeded(i, a.m[r]);
+          const loss = lossOf(a, r, i);
+          const won = s.succeeded(i, a.m[r]);
           if (first || won || loss < prev[i]) {
-            cur[i] = cands[r0].x; state[i] = cands[r0].delta; prev[i] = loss;
+            cur[i] = cands[r0].x;
+            state[i] = cands[r0].delta;
+            prev[i] = loss;
             if (won) success[i] = 1;
           } else failed.push(i);
         });
@@ -134,19 +179,34 @@ function makeSimba(name: 'simba' | 'simba-dct'): QueryAttack {
       };
 
       let running = attackable(s).flatMap((ok, i) => (ok ? [i] : []));
-      await tryAll(running, running.map((i) => ({ x: cur[i], delta: state[i] })), true);
+      await tryAll(
+        running,
+        running.map((i) => ({ x: cur[i], delta: state[i] })),
+        true,
+      );
       for (let it = 1; ; it++) {
         running = running.filter((i) => !success[i] && s.left(i) > 0 && idle[i] <= d);
         if (!running.length) break;
         const qs = running.map((i) => {
-          if (pos[i] === orders[i].length) { orders[i] = basis.order(rngs[i]); pos[i] = 0; }
+          if (pos[i] === orders[i].length) {
+            orders[i] = basis.order(rngs[i]);
+            pos[i] = 0;
+          }
           idle[i]++;
           return orders[i][pos[i]++];
         });
         const coord = new Map(running.map((i, r) => [i, qs[r]]));
-        const failed = await tryAll(running, running.map((i, r) => candidate(i, qs[r], -1)), false);
+        const failed = await tryAll(
+          running,
+          running.map((i, r) => candidate(i, qs[r], -1)),
+          false,
+        );
         const again = failed.filter((i) => !success[i] && s.left(i) > 0);
-        await tryAll(again, again.map((i) => candidate(i, coord.get(i)!, 1)), false);
+        await tryAll(
+          again,
+          again.map((i) => candidate(i, coord.get(i)!, 1)),
+          false,
+        );
         tick(it, s.maxQueries);
       }
       tick(s.maxQueries, s.maxQueries, true);
@@ -154,7 +214,6 @@ function makeSimba(name: 'simba' | 'simba-dct'): QueryAttack {
     },
   };
 }
-
 
 export const simba: QueryAttack = makeSimba('simba');
 export const simbaDct: QueryAttack = makeSimba('simba-dct');

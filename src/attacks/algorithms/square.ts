@@ -44,19 +44,22 @@ export function pSelection(pInit: number, it: number, budget: number): number {
 /** One rectangle of the pseudo-Gaussian bump: nested boxes weighted 1/(r+1)², unit L2 norm (rows × cols). */
 function etaRect(rows: number, cols: number): Float64Array {
   const out = new Float64Array(rows * cols);
-  let r0 = Math.floor(rows / 2); let c0 = Math.floor(cols / 2);
+  let r0 = Math.floor(rows / 2);
+  let c0 = Math.floor(cols / 2);
   const rings = Math.max(r0, c0) + 1;
   for (let r = 0; r < rings; r++) {
     for (let a = Math.max(r0, 0); a < Math.min(r0 + 2 * r + 1, rows); a++) {
       for (let b = Math.max(c0, 0); b < Math.min(c0 + 2 * r + 1, cols); b++) out[a * cols + b] += 1 / (r + 1) ** 2;
     }
-    r0--; c0--;
+    r0--;
+    c0--;
   }
   return normalise(out);
 }
 
 function normalise(a: Float64Array): Float64Array {
-  let s = 0; for (const v of a) s += v * v;
+  let s = 0;
+  for (const v of a) s += v * v;
   const f = 1 / Math.sqrt(s || 1);
   for (let j = 0; j < a.length; j++) a[j] *= f;
   return a;
@@ -64,9 +67,11 @@ function normalise(a: Float64Array): Float64Array {
 
 /** η(s): upper half +rect, lower half −rect, unit norm, transposed with probability ½. */
 function eta(s: number, rng: Rng): Float64Array {
-  const top = etaRect(Math.floor(s / 2), s); const bottom = etaRect(s - Math.floor(s / 2), s);
+  const top = etaRect(Math.floor(s / 2), s);
+  const bottom = etaRect(s - Math.floor(s / 2), s);
   const e = new Float64Array(s * s);
-  e.set(top); for (let j = 0; j < bottom.length; j++) e[top.length + j] = -bottom[j];
+  e.set(top);
+  for (let j = 0; j < bottom.length; j++) e[top.length + j] = -bottom[j];
   normalise(e);
   if (rng.uniform() > 0.5) {
     const t = new Float64Array(s * s);
@@ -79,10 +84,18 @@ function eta(s: number, rng: Rng): Float64Array {
 const sign = (rng: Rng): number => (rng.uniform() < 0.5 ? -1 : 1);
 
 /** L∞ proposal: the window of x_best set to x0 ± ε, one sign per channel, redrawn until it changes. */
-function proposeLinf(x0: Float32Array, xb: Float32Array, shape: number[], eps: number, p: number, rng: Rng): Float32Array {
+function proposeLinf(
+  x0: Float32Array,
+  xb: Float32Array,
+  shape: number[],
+  eps: number,
+  p: number,
+  rng: Rng,
+): Float32Array {
   const [h, w, c] = shape;
   const s = Math.min(Math.max(Math.round(Math.sqrt(p * h * w)), 1), Math.min(h, w) - 1);
-  const vh = rng.int(h - s); const vw = rng.int(w - s);
+  const vh = rng.int(h - s);
+  const vw = rng.int(w - s);
   const out = Float32Array.from(xb);
   for (let attempt = 0; attempt < 100; attempt++) {
     const sg = Array.from({ length: c }, () => sign(rng));
@@ -104,7 +117,8 @@ function proposeLinf(x0: Float32Array, xb: Float32Array, shape: number[], eps: n
 
 /** L2: x0 + ε·δ/‖δ‖₂, clipped to [0,1] (and projected, against float rounding). */
 function fromDelta(x0: Float32Array, delta: Float64Array, eps: number, norm: 'l2'): Float32Array {
-  let n = 0; for (const v of delta) n += v * v;
+  let n = 0;
+  for (const v of delta) n += v * v;
   const f = eps / (Math.sqrt(n) + 1e-12);
   const x = new Float32Array(x0.length);
   for (let j = 0; j < x.length; j++) x[j] = x0[j] + delta[j] * f;
@@ -114,14 +128,16 @@ function fromDelta(x0: Float32Array, delta: Float64Array, eps: number, norm: 'l2
 /** L2 initialisation: a 5 × 5 grid of ±η bumps of side ⌊h/5⌋, one sign per bump and channel. */
 function initL2(x0: Float32Array, shape: number[], eps: number, rng: Rng): Float32Array {
   const [h, w, c] = shape;
-  const s = Math.max(1, Math.floor(h / 5)); const start = Math.floor((h - 5 * s) / 2);
+  const s = Math.max(1, Math.floor(h / 5));
+  const start = Math.floor((h - 5 * s) / 2);
   const delta = new Float64Array(x0.length);
   for (let vh = start; vh + s <= h; vh += s) {
     for (let vw = start; vw + s <= w; vw += s) {
       const e = eta(s, rng);
       for (let ch = 0; ch < c; ch++) {
         const sg = sign(rng);
-        for (let a = 0; a < s; a++) for (let b = 0; b < s; b++) delta[((vh + a) * w + vw + b) * c + ch] += sg * e[a * s + b];
+        for (let a = 0; a < s; a++)
+          for (let b = 0; b < s; b++) delta[((vh + a) * w + vw + b) * c + ch] += sg * e[a * s + b];
       }
     }
   }
@@ -129,18 +145,32 @@ function initL2(x0: Float32Array, shape: number[], eps: number, rng: Rng): Float
 }
 
 /** L2 proposal (Algorithm 3 of the paper, as in the authors' and autoattack's code). */
-function proposeL2(x0: Float32Array, xb: Float32Array, shape: number[], eps: number, p: number, rng: Rng): Float32Array {
+function proposeL2(
+  x0: Float32Array,
+  xb: Float32Array,
+  shape: number[],
+  eps: number,
+  p: number,
+  rng: Rng,
+): Float32Array {
   const [h, w, c] = shape;
   let s = Math.max(Math.round(Math.sqrt(p * h * w)), 3);
   if (s % 2 === 0) s++;
   s = Math.min(s, Math.min(h, w) - 1);
-  const vh = rng.int(h - s); const vw = rng.int(w - s); const vh2 = rng.int(h - s); const vw2 = rng.int(w - s);
+  const vh = rng.int(h - s);
+  const vw = rng.int(w - s);
+  const vh2 = rng.int(h - s);
+  const vw2 = rng.int(w - s);
   const delta = new Float64Array(x0.length);
   let normImage = 0;
-  for (let j = 0; j < delta.length; j++) { delta[j] = xb[j] - x0[j]; normImage += delta[j] * delta[j]; }
+  for (let j = 0; j < delta.length; j++) {
+    delta[j] = xb[j] - x0[j];
+    normImage += delta[j] * delta[j];
+  }
   const in1 = (a: number, b: number): boolean => a >= vh && a < vh + s && b >= vw && b < vw + s;
   const in2 = (a: number, b: number): boolean => a >= vh2 && a < vh2 + s && b >= vw2 && b < vw2 + s;
-  const normWin1 = new Float64Array(c); let normWindows = 0;
+  const normWin1 = new Float64Array(c);
+  let normWindows = 0;
   for (let a = Math.min(vh, vh2); a < Math.max(vh, vh2) + s; a++) {
     for (let b = Math.min(vw, vw2); b < Math.max(vw, vw2) + s; b++) {
       const one = in1(a, b);
@@ -156,19 +186,24 @@ function proposeL2(x0: Float32Array, xb: Float32Array, shape: number[], eps: num
   const budget = Math.sqrt(Math.max(eps * eps - normImage, 0) / c + normWindows);
   const fresh = new Float64Array(s * s * c);
   for (let ch = 0; ch < c; ch++) {
-    const sg = sign(rng); const nw = Math.sqrt(normWin1[ch]) + 1e-12;
+    const sg = sign(rng);
+    const nw = Math.sqrt(normWin1[ch]) + 1e-12;
     let n2 = 0;
     for (let a = 0; a < s; a++) {
       for (let b = 0; b < s; b++) {
         const v = sg * e[a * s + b] + delta[((vh + a) * w + vw + b) * c + ch] / nw;
-        fresh[(a * s + b) * c + ch] = v; n2 += v * v;
+        fresh[(a * s + b) * c + ch] = v;
+        n2 += v * v;
       }
     }
     const f = budget / (Math.sqrt(n2) + 1e-12);
     for (let q = 0; q < s * s; q++) fresh[q * c + ch] *= f;
   }
-  for (let a = vh2; a < vh2 + s; a++) for (let b = vw2; b < vw2 + s; b++) for (let ch = 0; ch < c; ch++) delta[(a * w + b) * c + ch] = 0;
-  for (let a = 0; a < s; a++) for (let b = 0; b < s; b++) for (let ch = 0; ch < c; ch++) delta[((vh + a) * w + vw + b) * c + ch] = fresh[(a * s + b) * c + ch];
+  for (let a = vh2; a < vh2 + s; a++)
+    for (let b = vw2; b < vw2 + s; b++) for (let ch = 0; ch < c; ch++) delta[(a * w + b) * c + ch] = 0;
+  for (let a = 0; a < s; a++)
+    for (let b = 0; b < s; b++)
+      for (let ch = 0; ch < c; ch++) delta[((vh + a) * w + vw + b) * c + ch] = fresh[(a * s + b) * c + ch];
   return fromDelta(x0, delta, eps, 'l2');
 }
 
@@ -179,8 +214,14 @@ function proposeL2(x0: Float32Array, xb: Float32Array, shape: number[], eps: num
 export function squareAttack(config: { rescaleSchedule?: boolean } = {}): QueryAttack {
   const rescale = config.rescaleSchedule ?? true;
   return {
-    name: 'square', reference: 'Andriushchenko, Croce, Flammarion & Hein, ECCV 2020', threatModel: 'score',
-    defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 5000,
+    name: 'square',
+    reference: 'Andriushchenko, Croce, Flammarion & Hein, ECCV 2020',
+    threatModel: 'score',
+    defaultNorm: 'linf',
+    norms: ['linf', 'l2'],
+    minimumNorm: false,
+    targeted: true,
+    defaultSteps: 5000,
     async run(target: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult> {
       const s = new QuerySetup(this, target, x, y, opts);
       requireScores(s.target, this.name);
@@ -195,24 +236,30 @@ export function squareAttack(config: { rescaleSchedule?: boolean } = {}): QueryA
       const lossMin = new Float64Array(n).fill(Infinity);
       const success = new Uint8Array(n);
       const targeted = s.goal.target !== null;
-      const lossOf = (ans: Answer, r: number, i: number): number => (targeted ? -logProb(ans.v, ans.k, r, s.goal.target![i]) : ans.m[r]);
+      const lossOf = (ans: Answer, r: number, i: number): number =>
+        targeted ? -logProb(ans.v, ans.k, r, s.goal.target![i]) : ans.m[r];
       const tick = progress(opts.onStep);
 
       // Query 1: the initialisation (stripes for L∞, bumps for L2).
       let running = attackable(s).flatMap((ok, i) => (ok ? [i] : []));
       const init = running.map((i) => {
         if (norm === 'l2') return initL2(x0[i], shape, eps, rngs[i]);
-        const [h, w, c] = shape; const xi = new Float32Array(d);
+        const [h, w, c] = shape;
+        const xi = new Float32Array(d);
         const sg = Array.from({ length: w * c }, () => sign(rngs[i]));
-        for (let a = 0; a < h; a++) for (let q = 0; q < w * c; q++) xi[a * w * c + q] = Math.min(Math.max(x0[i][a * w * c + q] + sg[q] * eps, 0), 1);
+        for (let a = 0; a < h; a++)
+          for (let q = 0; q < w * c; q++)
+            xi[a * w * c + q] = Math.min(Math.max(x0[i][a * w * c + q] + sg[q] * eps, 0), 1);
         return xi;
       });
       const accept = (ans: Answer, cands: Float32Array[], always: boolean): void => {
         running.forEach((i, r) => {
-          const loss = lossOf(ans, r, i); const m = ans.m[r];
+          const loss = lossOf(ans, r, i);
+          const m = ans.m[r];
           const won = s.succeeded(i, m);
           if (always || loss < lossMin[i] || won) {
-            best[i] = cands[r]; lossMin[i] = loss;
+            best[i] = cands[r];
+            lossMin[i] = loss;
             if (won) success[i] = 1;
           }
         });
@@ -223,7 +270,11 @@ export function squareAttack(config: { rescaleSchedule?: boolean } = {}): QueryA
         running = running.filter((i) => !success[i] && s.left(i) > 0);
         if (!running.length) break;
         const p = pSelection(pInit, it, rescale ? Q : 10000);
-        const cands = running.map((i) => (norm === 'linf' ? proposeLinf(x0[i], best[i], shape, eps, p, rngs[i]) : proposeL2(x0[i], best[i], shape, eps, p, rngs[i])));
+        const cands = running.map((i) =>
+          norm === 'linf'
+            ? proposeLinf(x0[i], best[i], shape, eps, p, rngs[i])
+            : proposeL2(x0[i], best[i], shape, eps, p, rngs[i]),
+        );
         accept(await ask(s, running, stack(cands, d)), cands, false);
         tick(it + 1, Q);
       }
@@ -234,4 +285,3 @@ export function squareAttack(config: { rescaleSchedule?: boolean } = {}): QueryA
 }
 
 export const square: QueryAttack = squareAttack();
-

@@ -22,19 +22,39 @@ import type { Target } from '../targets/target.js';
 import type { AttackOptions, AttackResult } from '../types.js';
 
 export const transfer: QueryAttack = {
-  name: 'transfer', reference: 'Papernot et al. 2016; Liu et al., ICLR 2017; Finlayson et al., Science 2019', threatModel: 'transfer',
-  defaultNorm: 'linf', norms: ['linf', 'l2'], minimumNorm: false, targeted: true, defaultSteps: 1,
+  name: 'transfer',
+  reference: 'Papernot et al. 2016; Liu et al., ICLR 2017; Finlayson et al., Science 2019',
+  threatModel: 'transfer',
+  defaultNorm: 'linf',
+  norms: ['linf', 'l2'],
+  minimumNorm: false,
+  targeted: true,
+  defaultSteps: 1,
   async run(target: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult> {
     const surrogates = opts.surrogates ?? [];
-    if (!surrogates.length) throw badArgument('the transfer attack needs at least one surrogate model (--surrogate DIR[,DIR…])');
+    if (!surrogates.length)
+      throw badArgument('the transfer attack needs at least one surrogate model (--surrogate DIR[,DIR…])');
     const base = getAttack(opts.baseAttack ?? 'pgd');
-    if (base.threatModel !== 'whitebox') throw unsupported(`--base-attack must be a white-box attack, got '${base.name}'`);
+    if (base.threatModel !== 'whitebox')
+      throw unsupported(`--base-attack must be a white-box attack, got '${base.name}'`);
     const s = new QuerySetup(this, target, x, y, { ...opts, maxQueries: 1 });
     const t = s.target;
     const surrogate = new EnsembleModel(surrogates);
-    if (surrogate.inputShape.join('×') !== t.inputShape.join('×')) throw badArgument(`surrogate ${surrogate.card.name} takes ${surrogate.inputShape.join('×')} images but the target takes ${t.inputShape.join('×')}`);
-    if (surrogate.classes.length !== t.classes.length || surrogate.task !== t.task) throw badArgument(`surrogate ${surrogate.card.name} has ${surrogate.classes.length} classes (${surrogate.task}) but the target has ${t.classes.length} (${t.task})`);
-    const crafted = await base.run(surrogate, x, y, { ...opts, surrogates: undefined, baseAttack: undefined, maxQueries: undefined, earlyStop: false });
+    if (surrogate.inputShape.join('×') !== t.inputShape.join('×'))
+      throw badArgument(
+        `surrogate ${surrogate.card.name} takes ${surrogate.inputShape.join('×')} images but the target takes ${t.inputShape.join('×')}`,
+      );
+    if (surrogate.classes.length !== t.classes.length || surrogate.task !== t.task)
+      throw badArgument(
+        `surrogate ${surrogate.card.name} has ${surrogate.classes.length} classes (${surrogate.task}) but the target has ${t.classes.length} (${t.task})`,
+      );
+    const crafted = await base.run(surrogate, x, y, {
+      ...opts,
+      surrogates: undefined,
+      baseAttack: undefined,
+      maxQueries: undefined,
+      earlyStop: false,
+    });
     const all = Array.from({ length: s.n }, (_, i) => i);
     const margins = await s.margins(all, crafted.xAdv);
     const success = Uint8Array.from(all, (i) => (s.succeeded(i, margins[i]) ? 1 : 0));

@@ -31,13 +31,32 @@ export interface TargetSpec {
 }
 
 export async function openTarget(spec: TargetSpec): Promise<Target> {
-  const given = [spec.url !== undefined && 'a URL', spec.onnx !== undefined && 'an ONNX file', spec.model !== undefined && 'a model'].filter(Boolean);
-  if (given.length !== 1) throw badArgument(given.length ? `a target is one of a URL, an ONNX file or a model, got ${given.join(' and ')}` : 'no target given (a URL, an ONNX file or a model)');
+  const given = [
+    spec.url !== undefined && 'a URL',
+    spec.onnx !== undefined && 'an ONNX file',
+    spec.model !== undefined && 'a model',
+  ].filter(Boolean);
+  if (given.length !== 1)
+    throw badArgument(
+      given.length
+        ? `a target is one of a URL, an ONNX file or a model, got ${given.join(' and ')}`
+        : 'no target given (a URL, an ONNX file or a model)',
+    );
   if (spec.url !== undefined) {
     return HttpTarget.connect({
-      url: spec.url, format: spec.format, output: spec.output, apiKey: spec.apiKey, apiKeyHeader: spec.apiKeyHeader,
-      maxBatch: spec.maxBatch, concurrency: spec.concurrency, paceMs: spec.paceMs, retries: spec.retries, timeoutMs: spec.timeoutMs,
-      inputShape: spec.inputShape, classes: spec.classes, task: spec.task,
+      url: spec.url,
+      format: spec.format,
+      output: spec.output,
+      apiKey: spec.apiKey,
+      apiKeyHeader: spec.apiKeyHeader,
+      maxBatch: spec.maxBatch,
+      concurrency: spec.concurrency,
+      paceMs: spec.paceMs,
+      retries: spec.retries,
+      timeoutMs: spec.timeoutMs,
+      inputShape: spec.inputShape,
+      classes: spec.classes,
+      task: spec.task,
     });
   }
   let model = spec.model;
@@ -48,7 +67,11 @@ export async function openTarget(spec: TargetSpec): Promise<Target> {
   }
   const m = model!;
   const name = spec.onnx ?? m.card.name;
-  if (spec.inputShape && spec.inputShape.join() !== m.inputShape.join()) throw mismatch(`target '${name}' takes ${m.inputShape.join('×')} images, but the data is ${spec.inputShape.join('×')}`);
-  if (spec.classes && spec.classes.length !== m.classes.length) throw mismatch(`target '${name}' has ${m.classes.length} classes, expected ${spec.classes.length}`);
+  if (spec.inputShape && spec.inputShape.join() !== m.inputShape.join())
+    throw mismatch(
+      `target '${name}' takes ${m.inputShape.join('×')} images, but the data is ${spec.inputShape.join('×')}`,
+    );
+  if (spec.classes && spec.classes.length !== m.classes.length)
+    throw mismatch(`target '${name}' has ${m.classes.length} classes, expected ${spec.classes.length}`);
   return new ModelTarget(m, spec.output === 'label' ? 'label' : 'probabilities', name);
 }

@@ -62,33 +62,44 @@ export class Oracle {
   async lossGrad(x: Float32Array, goal: Goal, objective: (v: tf.Tensor2D) => tf.Tensor1D): Promise<LossGrad> {
     const n = x.length / this.d;
     this.gradientCount += n;
-    let vKept: tf.Tensor | null = null; let lKept: tf.Tensor | null = null;
+    let vKept: tf.Tensor | null = null;
+    let lKept: tf.Tensor | null = null;
     const g = tf.tidy(() => {
       const xt = this.tensor(x);
       return tf.grad((xx: tf.Tensor) => {
         const v = goal.view(this.model.logits(xx as tf.Tensor4D));
         const l = objective(v);
-        vKept = tf.keep(v.clone()); lKept = tf.keep(l.clone());
+        vKept = tf.keep(v.clone());
+        lKept = tf.keep(l.clone());
         return tf.sum(l);
       })(xt);
     });
-    const [grad, logits, loss] = await Promise.all([g.data(), vKept!.data(), lKept!.data()]) as Float32Array[];
-    g.dispose(); vKept!.dispose(); lKept!.dispose();
+    const [grad, logits, loss] = (await Promise.all([g.data(), vKept!.data(), lKept!.data()])) as Float32Array[];
+    g.dispose();
+    vKept!.dispose();
+    lKept!.dispose();
     return { logits, loss, grad };
   }
 
   /** Gradients of several per-sample objectives at x (one backward pass each; DeepFool, JSMA). */
-  async jacobian(x: Float32Array, goal: Goal, objectives: Array<(v: tf.Tensor2D) => tf.Tensor1D>): Promise<{ logits: Float32Array; grads: Float32Array[] }> {
+  async jacobian(
+    x: Float32Array,
+    goal: Goal,
+    objectives: Array<(v: tf.Tensor2D) => tf.Tensor1D>,
+  ): Promise<{ logits: Float32Array; grads: Float32Array[] }> {
     const grads: Float32Array[] = [];
     let logits: Float32Array = new Float32Array(0);
     for (const f of objectives) {
       const r = await this.lossGrad(x, goal, f);
-      grads.push(r.grad); logits = r.logits;
+      grads.push(r.grad);
+      logits = r.logits;
     }
     return { logits, grads };
   }
 
-  queries(): { forward: number; gradient: number } { return { forward: this.forwardCount, gradient: this.gradientCount }; }
+  queries(): { forward: number; gradient: number } {
+    return { forward: this.forwardCount, gradient: this.gradientCount };
+  }
 }
 
 /** Column c of view logits as a per-sample objective. */

@@ -34,7 +34,10 @@ export interface Target {
 export function decisions(probs: Float32Array, n: number, k: number, task: Task): Float32Array {
   const out = new Float32Array(n * k);
   for (let i = 0; i < n; i++) {
-    if (task === 'multilabel') { for (let j = 0; j < k; j++) out[i * k + j] = probs[i * k + j] > 0.5 ? 1 : 0; continue; }
+    if (task === 'multilabel') {
+      for (let j = 0; j < k; j++) out[i * k + j] = probs[i * k + j] > 0.5 ? 1 : 0;
+      continue;
+    }
     let c = 0;
     for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + c]) c = j;
     out[i * k + c] = 1;
@@ -50,7 +53,11 @@ export class ModelTarget implements Target {
   readonly classes: string[];
   readonly task: Task;
   queries = 0;
-  constructor(readonly model: Model, readonly output: TargetOutput = 'probabilities', name?: string) {
+  constructor(
+    readonly model: Model,
+    readonly output: TargetOutput = 'probabilities',
+    name?: string,
+  ) {
     this.kind = model.differentiable ? 'model' : 'onnx';
     this.name = name ?? model.card.name;
     this.inputShape = model.inputShape;
@@ -71,5 +78,8 @@ export function asTarget(t: Target | Model): Target {
 
 /** Score-based attacks need probabilities; say so plainly when the target gives labels only. */
 export function requireScores(t: Target, attack: string): void {
-  if (t.output !== 'probabilities') throw unsupported(`attack '${attack}' needs probabilities, but target '${t.name}' returns labels only (use a decision-based attack: hsj, boundary)`);
+  if (t.output !== 'probabilities')
+    throw unsupported(
+      `attack '${attack}' needs probabilities, but target '${t.name}' returns labels only (use a decision-based attack: hsj, boundary)`,
+    );
 }

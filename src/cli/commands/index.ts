@@ -5,7 +5,10 @@
  */
 import type { Command } from 'commander';
 
-export interface CommandEntry { names: string[]; load: () => Promise<{ default: (program: Command) => void }> }
+export interface CommandEntry {
+  names: string[];
+  load: () => Promise<{ default: (program: Command) => void }>;
+}
 
 export const commands: CommandEntry[] = [
   { names: ['info'], load: () => import('./info.js') },

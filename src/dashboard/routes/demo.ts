@@ -26,47 +26,112 @@ const DEMO_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsaf
 function send(reply: FastifyReply, e: unknown): FastifyReply {
   if (e instanceof MedshieldError) {
     const code = e.code === 'NOT_FOUND' ? 404 : e.code === 'BAD_ARGUMENT' || e.code === 'BAD_INPUT' ? 400 : 500;
-    return reply.code(code).send({ statusCode: code, error: code === 404 ? 'Not Found' : code === 400 ? 'Bad Request' : 'Internal Server Error', message: e.message });
+    return reply.code(code).send({
+      statusCode: code,
+      error: code === 404 ? 'Not Found' : code === 400 ? 'Bad Request' : 'Internal Server Error',
+      message: e.message,
+    });
   }
   throw e;
 }
 
-export default async function demoRoutes(app: FastifyInstance, opts: { ctx?: Pick<DashboardContext, 'uiDir'> }): Promise<void> {
-  const html = path.join(opts.ctx?.uiDir ?? path.join(PACKAGE_ROOT, 'dist', 'dashboard-ui'), 'assets', 'demo', 'demo.html');
+export default async function demoRoutes(
+  app: FastifyInstance,
+  opts: { ctx?: Pick<DashboardContext, 'uiDir'> },
+): Promise<void> {
+  const html = path.join(
+    opts.ctx?.uiDir ?? path.join(PACKAGE_ROOT, 'dist', 'dashboard-ui'),
+    'assets',
+    'demo',
+    'demo.html',
+  );
   let demo: Promise<Demo> | null = null;
-  const open = (): Promise<Demo> => (demo ??= openDemo().catch((e) => { demo = null; throw e; }));
+  const open = (): Promise<Demo> =>
+    (demo ??= openDemo().catch((e) => {
+      demo = null;
+      throw e;
+    }));
   const hide = { schema: { hide: true } };
 
   app.get('/demo', hide, async (_req, reply) => {
     let b: Buffer;
-    try { b = readFileSync(html); } catch {
-      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'the demo page is not built (run: node scripts/build-demo-ui.mjs)' });
+    try {
+      b = readFileSync(html);
+    } catch {
+      return reply.code(503).send({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'the demo page is not built (run: node scripts/build-demo-ui.mjs)',
+      });
     }
     return reply.header('content-security-policy', DEMO_CSP).type('text/html; charset=utf-8').send(b);
   });
   app.get<{ Params: { name: string } }>('/demo/model/:name', hide, async (req, reply) => {
     const b = readDemoModelFile(await open(), req.params.name);
-    if (!b) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'not a file of the default model' });
+    if (!b)
+      return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'not a file of the default model' });
     reply.header('cache-control', 'private, max-age=3600');
-    return reply.type(req.params.name.endsWith('.json') ? 'application/json; charset=utf-8' : 'application/octet-stream').send(b);
+    return reply
+      .type(req.params.name.endsWith('.json') ? 'application/json; charset=utf-8' : 'application/octet-stream')
+      .send(b);
   });
-  app.get('/api/demo/films', { schema: { summary: 'The in-browser demo\'s test films (index, label)', tags: ['demo'] } }, async () => {
-    const d = await open();
-    return { classes: d.classes, height: d.height, width: d.width, dataset: d.dataset, scanner: d.scanner, films: d.films() };
-  });
+  app.get(
+    '/api/demo/films',
+    { schema: { summary: "The in-browser demo's test films (index, label)", tags: ['demo'] } },
+    async () => {
+      const d = await open();
+      return {
+        classes: d.classes,
+        height: d.height,
+        width: d.width,
+        dataset: d.dataset,
+        scanner: d.scanner,
+        films: d.films(),
+      };
+    },
+  );
   app.get<{ Params: { file: string } }>('/api/demo/films/:file', hide, async (req, reply) => {
     const m = /^(\d{1,6})\.png$/.exec(req.params.file);
-    if (!m) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'films are /api/demo/films/<index>.png' });
+    if (!m)
+      return reply
+        .code(404)
+        .send({ statusCode: 404, error: 'Not Found', message: 'films are /api/demo/films/<index>.png' });
     let png: Buffer;
-    try { png = (await open()).signedPng(Number(m[1])); } catch (e) { return send(reply, e); }
+    try {
+      png = (await open()).signedPng(Number(m[1]));
+    } catch (e) {
+      return send(reply, e);
+    }
     return reply.type('image/png').send(png);
   });
-  app.get<{ Params: { index: string }; Querystring: { pixels?: string } }>('/api/demo/films/:index/verify', { schema: { summary: 'Verify a demo film\'s signature: original file, or tampered pixels (?pixels=base64url) under the original signature', tags: ['demo'] } }, async (req, reply) => {
-    if (!/^\d{1,6}$/.test(req.params.index)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such film' });
-    const q = req.query.pixels;
-    if (q !== undefined && (typeof q !== 'string' || !/^[A-Za-z0-9_-]{1,8192}$/.test(q))) {
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'pixels must be base64url (the film\'s grey levels, one byte each)' });
-    }
-    try { return await (await open()).verify(Number(req.params.index), q === undefined ? undefined : new Uint8Array(Buffer.from(q, 'base64url'))); } catch (e) { return send(reply, e); }
-  });
+  app.get<{ Params: { index: string }; Querystring: { pixels?: string } }>(
+    '/api/demo/films/:index/verify',
+    {
+      schema: {
+        summary:
+          "Verify a demo film's signature: original file, or tampered pixels (?pixels=base64url) under the original signature",
+        tags: ['demo'],
+      },
+    },
+    async (req, reply) => {
+      if (!/^\d{1,6}$/.test(req.params.index))
+        return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such film' });
+      const q = req.query.pixels;
+      if (q !== undefined && (typeof q !== 'string' || !/^[A-Za-z0-9_-]{1,8192}$/.test(q))) {
+        return reply.code(400).send({
+          statusCode: 400,
+          error: 'Bad Request',
+          message: "pixels must be base64url (the film's grey levels, one byte each)",
+        });
+      }
+      try {
+        return await (await open()).verify(
+          Number(req.params.index),
+          q === undefined ? undefined : new Uint8Array(Buffer.from(q, 'base64url')),
+        );
+      } catch (e) {
+        return send(reply, e);
+      }
+    },
+  );
 }

@@ -16,7 +16,8 @@ import { verifyGatewayAudit } from '../../gateway/index.js';
 import { badArgument, notFound } from '../../errors.js';
 
 function evidenceSigner(env: NodeJS.ProcessEnv = process.env): { signer: EvidenceSigner; subject: string } | null {
-  const k = env.MEDSHIELD_EVIDENCE_KEY; const c = env.MEDSHIELD_EVIDENCE_CERT;
+  const k = env.MEDSHIELD_EVIDENCE_KEY;
+  const c = env.MEDSHIELD_EVIDENCE_CERT;
   if (!k && !c) return null;
   if (!k || !c) throw badArgument('MEDSHIELD_EVIDENCE_KEY and MEDSHIELD_EVIDENCE_CERT go together');
   const s = loadSigner(readFileSync(k), readFileSync(c));
@@ -27,20 +28,45 @@ export default async function evidenceRoutes(app: FastifyInstance, opts: { ctx: 
   const ctx = opts.ctx;
   const signer = evidenceSigner(); // read once at start-up: a bad key stops the dashboard with one line
   page(app, ctx, '/evidence/:id');
-  app.get('/api/evidence', {
-    schema: { summary: 'How evidence bundles are made here: signer (if any), gateway audit included', tags: ['campaigns'] },
-  }, async () => ({ signer: signer?.subject ?? null, gateway: !!ctx.gatewayConfig }));
-  app.get<{ Params: { id: string }; Querystring: { sbom?: string } }>('/api/campaigns/:id/evidence.zip', {
-    schema: { summary: 'Evidence bundle of a campaign (zip with a manifest of SHA-256 hashes, signed when the dashboard has a signing key)', tags: ['campaigns'] },
-  }, async (req, reply) => {
-    if (!ctx.store) throw notFound('no results store: start the dashboard with --store URL');
-    const audit = ctx.gatewayConfig && ctx.gatewayConfigPath
-      ? await verifyGatewayAudit(ctx.gatewayConfig, ctx.gatewayConfigPath, { live: true }).catch((e: Error) => ({ valid: false, error: e.message }))
-      : undefined;
-    const { zip } = await buildEvidence(ctx.store, req.params.id, {
-      signer: signer?.signer ?? null, sbom: req.query.sbom !== '0', audit, command: 'medshield dashboard (evidence button)',
-    });
-    const name = req.params.id.replace(/[^A-Za-z0-9._-]/g, '_');
-    return reply.type('application/zip').header('content-disposition', `attachment; filename="evidence-${name}.zip"`).send(Buffer.from(zip));
-  });
+  app.get(
+    '/api/evidence',
+    {
+      schema: {
+        summary: 'How evidence bundles are made here: signer (if any), gateway audit included',
+        tags: ['campaigns'],
+      },
+    },
+    async () => ({ signer: signer?.subject ?? null, gateway: !!ctx.gatewayConfig }),
+  );
+  app.get<{ Params: { id: string }; Querystring: { sbom?: string } }>(
+    '/api/campaigns/:id/evidence.zip',
+    {
+      schema: {
+        summary:
+          'Evidence bundle of a campaign (zip with a manifest of SHA-256 hashes, signed when the dashboard has a signing key)',
+        tags: ['campaigns'],
+      },
+    },
+    async (req, reply) => {
+      if (!ctx.store) throw notFound('no results store: start the dashboard with --store URL');
+      const audit =
+        ctx.gatewayConfig && ctx.gatewayConfigPath
+          ? await verifyGatewayAudit(ctx.gatewayConfig, ctx.gatewayConfigPath, { live: true }).catch((e: Error) => ({
+              valid: false,
+              error: e.message,
+            }))
+          : undefined;
+      const { zip } = await buildEvidence(ctx.store, req.params.id, {
+        signer: signer?.signer ?? null,
+        sbom: req.query.sbom !== '0',
+        audit,
+        command: 'medshield dashboard (evidence button)',
+      });
+      const name = req.params.id.replace(/[^A-Za-z0-9._-]/g, '_');
+      return reply
+        .type('application/zip')
+        .header('content-disposition', `attachment; filename="evidence-${name}.zip"`)
+        .send(Buffer.from(zip));
+    },
+  );
 }

@@ -16,18 +16,38 @@ export default async function gatewayRoutes(app: FastifyInstance, opts: { ctx: D
   const ctx = opts.ctx;
   page(app, ctx, '/gateway');
   let cached: { at: number; value: Promise<unknown> } | null = null;
-  app.get('/api/gateway', {
-    schema: { summary: 'Gateway: request rate, refusals by reason, query-attack alerts per key, audit chain verification, latest records', tags: ['operations'] },
-  }, async (_req, reply) => {
-    if (!ctx.gatewayConfig || !ctx.gatewayConfigPath) {
-      return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no gateway configured: start the dashboard with --gateway-config FILE' });
-    }
-    const c = ctx.gatewayConfig;
-    if (!cached || Date.now() - cached.at > VERIFY_TTL_MS) {
-      const value = verifyGatewayAudit(c, ctx.gatewayConfigPath, { live: true }).catch((e: Error) => ({ valid: false, error: e.message }));
-      cached = { at: Date.now(), value };
-    }
-    const [overview, verification] = await Promise.all([gatewayOverview(c), cached.value]);
-    return { store: c.audit.url.startsWith('postgres') ? 'postgres' : 'sqlite', signaturesRequired: c.signature.required, overview, verification };
-  });
+  app.get(
+    '/api/gateway',
+    {
+      schema: {
+        summary:
+          'Gateway: request rate, refusals by reason, query-attack alerts per key, audit chain verification, latest records',
+        tags: ['operations'],
+      },
+    },
+    async (_req, reply) => {
+      if (!ctx.gatewayConfig || !ctx.gatewayConfigPath) {
+        return reply.code(404).send({
+          statusCode: 404,
+          error: 'Not Found',
+          message: 'no gateway configured: start the dashboard with --gateway-config FILE',
+        });
+      }
+      const c = ctx.gatewayConfig;
+      if (!cached || Date.now() - cached.at > VERIFY_TTL_MS) {
+        const value = verifyGatewayAudit(c, ctx.gatewayConfigPath, { live: true }).catch((e: Error) => ({
+          valid: false,
+          error: e.message,
+        }));
+        cached = { at: Date.now(), value };
+      }
+      const [overview, verification] = await Promise.all([gatewayOverview(c), cached.value]);
+      return {
+        store: c.audit.url.startsWith('postgres') ? 'postgres' : 'sqlite',
+        signaturesRequired: c.signature.required,
+        overview,
+        verification,
+      };
+    },
+  );
 }

@@ -16,11 +16,11 @@ import evidenceRoutes from './evidence.js';
 export type DashboardRoute = FastifyPluginAsync<{ ctx: DashboardContext }>;
 
 export const routes: DashboardRoute[] = [
-  campaignsRoutes,   // 2: '/', '/campaigns/:id'
-  modelsRoutes,      // 1: '/models'
-  scorecardRoutes,   // 3: '/scorecard/:id'
-  galleryRoutes,     // 4: '/gallery/:id'
-  gatewayRoutes,     // 5: '/gateway' (with --gateway-config)
-  evidenceRoutes,    // 6: '/evidence/:id' (bundle download)
-  demoRoutes,        // 7: '/demo' (in-browser attack demo)
+  campaignsRoutes, // 2: '/', '/campaigns/:id'
+  modelsRoutes, // 1: '/models'
+  scorecardRoutes, // 3: '/scorecard/:id'
+  galleryRoutes, // 4: '/gallery/:id'
+  gatewayRoutes, // 5: '/gateway' (with --gateway-config)
+  evidenceRoutes, // 6: '/evidence/:id' (bundle download)
+  demoRoutes, // 7: '/demo' (in-browser attack demo)
 ];

@@ -33,51 +33,104 @@ async function openForReading(c: GatewayConfig): Promise<AuditStore> {
 }
 
 /** A running gateway's audit API (URL + auditor key), or null when none is configured in the environment. */
-export function gatewayApi(c: GatewayConfig, env: NodeJS.ProcessEnv = process.env): { url: string; key: string } | null {
+export function gatewayApi(
+  c: GatewayConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): { url: string; key: string } | null {
   const key = env.MEDSHIELD_GATEWAY_KEY;
   if (!key) return null;
   const host = c.listen.host === '0.0.0.0' || c.listen.host === '::' ? '127.0.0.1' : c.listen.host;
-  const url = (env.MEDSHIELD_GATEWAY_URL || `${c.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`).replace(/\/+$/, '');
+  const url = (
+    env.MEDSHIELD_GATEWAY_URL ||
+    `${c.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`
+  ).replace(/\/+$/, '');
   return { url, key };
 }
 
 async function apiGet<T>(api: { url: string; key: string }, p: string): Promise<T> {
   let r: Response;
-  try { r = await fetch(`${api.url}${p}`, { headers: { authorization: `Bearer ${api.key}` } }); } catch (e) {
+  try {
+    r = await fetch(`${api.url}${p}`, { headers: { authorization: `Bearer ${api.key}` } });
+  } catch (e) {
     throw badInput(`gateway at ${api.url} does not answer (${oneLine((e as Error).cause ?? e)})`);
   }
-  if (!r.ok) throw badInput(`gateway at ${api.url}: ${p.split('?')[0]} answered ${r.status} (${oneLine(((await r.json().catch(() => ({}))) as { message?: string }).message ?? '')})`);
+  if (!r.ok)
+    throw badInput(
+      `gateway at ${api.url}: ${p.split('?')[0]} answered ${r.status} (${oneLine(((await r.json().catch(() => ({}))) as { message?: string }).message ?? '')})`,
+    );
   return (await r.json()) as T;
 }
 
 /** `medshield audit verify --config` as a function: through the running gateway's API when one is configured, else on the store. */
-export async function verifyGatewayAudit(c: GatewayConfig, configPath: string, o: { live?: boolean } = {}): Promise<ChainReport & { store: string; checkedAt: string; via: 'gateway-api' | 'store' }> {
+export async function verifyGatewayAudit(
+  c: GatewayConfig,
+  configPath: string,
+  o: { live?: boolean } = {},
+): Promise<ChainReport & { store: string; checkedAt: string; via: 'gateway-api' | 'store' }> {
   const api = gatewayApi(c);
-  if (api) return { ...(await apiGet<ChainReport>(api, '/v1/audit/verify')), store: c.audit.url.startsWith('postgres') ? 'postgres' : 'sqlite', checkedAt: new Date().toISOString(), via: 'gateway-api' };
+  if (api)
+    return {
+      ...(await apiGet<ChainReport>(api, '/v1/audit/verify')),
+      store: c.audit.url.startsWith('postgres') ? 'postgres' : 'sqlite',
+      checkedAt: new Date().toISOString(),
+      via: 'gateway-api',
+    };
   let publicKey = null;
   if (c.audit.signingCert) {
-    try { publicKey = createPublicKey(new X509Certificate(readFileSync(c.audit.signingCert)).publicKey.export({ type: 'spki', format: 'pem' })); } catch (e) {
+    try {
+      publicKey = createPublicKey(
+        new X509Certificate(readFileSync(c.audit.signingCert)).publicKey.export({ type: 'spki', format: 'pem' }),
+      );
+    } catch (e) {
       throw badInput(`cannot read gateway certificate '${c.audit.signingCert}': ${oneLine(e)}`);
     }
   }
   const store = await openForReading(c);
   try {
     const r = await verifyChain(store, publicKey, {
-      signEvery: c.audit.signEvery, checkpoint: auditCheckpointFile(c.audit, path.dirname(path.resolve(configPath))), live: o.live,
+      signEvery: c.audit.signEvery,
+      checkpoint: auditCheckpointFile(c.audit, path.dirname(path.resolve(configPath))),
+      live: o.live,
     });
     return { ...r, store: store.kind, checkedAt: new Date().toISOString(), via: 'store' };
-  } finally { await store.close().catch(() => undefined); }
+  } finally {
+    await store.close().catch(() => undefined);
+  }
 }
 
-export type RefusalReason = 'unsigned' | 'invalid-signature' | 'detector' | 'query-attack' | 'authentication' | 'rate-limit' | 'bad-input' | 'other';
-export const REFUSAL_REASONS: RefusalReason[] = ['unsigned', 'invalid-signature', 'detector', 'query-attack', 'authentication', 'rate-limit', 'bad-input', 'other'];
+export type RefusalReason =
+  | 'unsigned'
+  | 'invalid-signature'
+  | 'detector'
+  | 'query-attack'
+  | 'authentication'
+  | 'rate-limit'
+  | 'bad-input'
+  | 'other';
+export const REFUSAL_REASONS: RefusalReason[] = [
+  'unsigned',
+  'invalid-signature',
+  'detector',
+  'query-attack',
+  'authentication',
+  'rate-limit',
+  'bad-input',
+  'other',
+];
 
 /** Why a request record was refused, or null when it was served (or is not a request). */
-export function refusalReason(r: Pick<AuditRecord, 'status' | 'reason' | 'flags' | 'route' | 'event'>): RefusalReason | null {
+export function refusalReason(
+  r: Pick<AuditRecord, 'status' | 'reason' | 'flags' | 'route' | 'event'>,
+): RefusalReason | null {
   if (r.status === null || r.status < 400 || r.route === 'query-detector') return null;
-  const reason = r.reason ?? ''; const flags = r.flags ?? '';
+  const reason = r.reason ?? '';
+  const flags = r.flags ?? '';
   if (r.status === 429 && flags.includes('query-attack-suspected')) return 'query-attack';
-  if (/detector-block:/.test(flags) || (r.status === 422 && /input detectors?:/.test(reason) && !/signature|signed/i.test(reason))) return 'detector';
+  if (
+    /detector-block:/.test(flags) ||
+    (r.status === 422 && /input detectors?:/.test(reason) && !/signature|signed/i.test(reason))
+  )
+    return 'detector';
   if (r.status === 422 && /^unsigned\b|not signed|no (DICOM |JWS )?signature/i.test(reason)) return 'unsigned';
   if (r.status === 422) return 'invalid-signature';
   if (r.status === 401 || r.status === 403) return 'authentication';
@@ -88,9 +141,19 @@ export function refusalReason(r: Pick<AuditRecord, 'status' | 'reason' | 'flags'
 
 /** An audit record as the dashboard shows it: no image hash, no SOP Instance UID, no signature bytes. */
 export interface PublicRecord {
-  seq: number; time: string; event: string; outcome: number; route: string | null; status: number | null;
-  userId: string | null; role: string | null; decision: string | null; flags: string; reason: string | null;
-  refusal: RefusalReason | null; hash: string;
+  seq: number;
+  time: string;
+  event: string;
+  outcome: number;
+  route: string | null;
+  status: number | null;
+  userId: string | null;
+  role: string | null;
+  decision: string | null;
+  flags: string;
+  reason: string | null;
+  refusal: RefusalReason | null;
+  hash: string;
 }
 
 export interface GatewayOverview {
@@ -106,20 +169,32 @@ export interface GatewayOverview {
   latest: PublicRecord[];
 }
 
-const isRequest = (r: AuditRecord): boolean => r.status !== null && r.route !== 'query-detector' && !['AuditLogSigned', 'ApplicationActivity', 'Query'].includes(r.event);
+const isRequest = (r: AuditRecord): boolean =>
+  r.status !== null &&
+  r.route !== 'query-detector' &&
+  !['AuditLogSigned', 'ApplicationActivity', 'Query'].includes(r.event);
 
 /** The newest `window` records: through the gateway's API, or from the store. */
 async function newestRecords(c: GatewayConfig, window: number): Promise<{ headSeq: number; recs: AuditRecord[] }> {
   const api = gatewayApi(c);
   const recs: AuditRecord[] = [];
   if (api) {
-    const first = await apiGet<{ records: AuditRecord[]; headSeq: number }>(api, `/v1/audit?after=${Number.MAX_SAFE_INTEGER}&limit=1`);
+    const first = await apiGet<{ records: AuditRecord[]; headSeq: number }>(
+      api,
+      `/v1/audit?after=${Number.MAX_SAFE_INTEGER}&limit=1`,
+    );
     const headSeq = first.headSeq;
     let after = Math.max(0, headSeq - window);
     while (after < headSeq) {
-      const page = (await apiGet<{ records: AuditRecord[] }>(api, `/v1/audit?after=${after}&limit=${Math.min(10000, headSeq - after)}`)).records;
+      const page = (
+        await apiGet<{ records: AuditRecord[] }>(
+          api,
+          `/v1/audit?after=${after}&limit=${Math.min(10000, headSeq - after)}`,
+        )
+      ).records;
       if (!page.length) break;
-      recs.push(...page); after = page[page.length - 1].seq;
+      recs.push(...page);
+      after = page[page.length - 1].seq;
     }
     return { headSeq, recs };
   }
@@ -130,39 +205,75 @@ async function newestRecords(c: GatewayConfig, window: number): Promise<{ headSe
     while (after < headSeq) {
       const page = await store.page(after, Math.min(5000, headSeq - after));
       if (!page.length) break;
-      recs.push(...page); after = page[page.length - 1].seq;
+      recs.push(...page);
+      after = page[page.length - 1].seq;
     }
     return { headSeq, recs };
-  } finally { await store.close().catch(() => undefined); }
+  } finally {
+    await store.close().catch(() => undefined);
+  }
 }
 
 /** Figures and latest records from the newest `window` records of the config's audit log. */
-export async function gatewayOverview(c: GatewayConfig, o: { window?: number; latest?: number; now?: Date } = {}): Promise<GatewayOverview> {
-  const window = o.window ?? 10000; const latestN = o.latest ?? 25;
+export async function gatewayOverview(
+  c: GatewayConfig,
+  o: { window?: number; latest?: number; now?: Date } = {},
+): Promise<GatewayOverview> {
+  const window = o.window ?? 10000;
+  const latestN = o.latest ?? 25;
   const { headSeq, recs } = await newestRecords(c, window);
   {
     const requests = recs.filter(isRequest);
     const refusals = Object.fromEntries(REFUSAL_REASONS.map((k) => [k, 0])) as Record<RefusalReason, number>;
-    for (const r of requests) { const k = refusalReason(r); if (k) refusals[k]++; }
+    for (const r of requests) {
+      const k = refusalReason(r);
+      if (k) refusals[k]++;
+    }
     const now = (o.now ?? new Date()).getTime();
     const lastMinute = requests.filter((r) => now - Date.parse(r.time) <= 60_000).length / 60;
-    const span = requests.length > 1 ? (Date.parse(requests[requests.length - 1].time) - Date.parse(requests[0].time)) / 1000 : 0;
+    const span =
+      requests.length > 1 ? (Date.parse(requests[requests.length - 1].time) - Date.parse(requests[0].time)) / 1000 : 0;
     const alerts = new Map<string, { userId: string | null; alerts: number; last: string; decision: string | null }>();
     for (const r of recs.filter((x) => x.route === 'query-detector')) {
       const k = r.userId ?? '(no key)';
       const a = alerts.get(k) ?? { userId: r.userId, alerts: 0, last: r.time, decision: r.decision };
-      a.alerts++; a.last = r.time; a.decision = r.decision;
+      a.alerts++;
+      a.last = r.time;
+      a.decision = r.decision;
       alerts.set(k, a);
     }
-    const latest = recs.filter((r) => r.event !== 'Query').slice(-latestN).reverse().map((r): PublicRecord => ({
-      seq: r.seq, time: r.time, event: r.event, outcome: r.outcome, route: r.route, status: r.status, userId: r.userId, role: r.role,
-      decision: r.event === 'AuditLogSigned' ? 'chain head signed' : r.decision, flags: r.flags, reason: r.reason, refusal: isRequest(r) ? refusalReason(r) : null,
-      hash: r.hash.slice(0, 16),
-    }));
+    const latest = recs
+      .filter((r) => r.event !== 'Query')
+      .slice(-latestN)
+      .reverse()
+      .map(
+        (r): PublicRecord => ({
+          seq: r.seq,
+          time: r.time,
+          event: r.event,
+          outcome: r.outcome,
+          route: r.route,
+          status: r.status,
+          userId: r.userId,
+          role: r.role,
+          decision: r.event === 'AuditLogSigned' ? 'chain head signed' : r.decision,
+          flags: r.flags,
+          reason: r.reason,
+          refusal: isRequest(r) ? refusalReason(r) : null,
+          hash: r.hash.slice(0, 16),
+        }),
+      );
     return {
-      headSeq, window: recs.length, requests: requests.length,
-      requestsPerSecond: { lastMinute: Math.round(lastMinute * 1000) / 1000, window: span > 0 ? Math.round((requests.length / span) * 1000) / 1000 : 0 },
-      refusals, queryAlerts: [...alerts.values()].sort((a, b) => b.alerts - a.alerts), latest,
+      headSeq,
+      window: recs.length,
+      requests: requests.length,
+      requestsPerSecond: {
+        lastMinute: Math.round(lastMinute * 1000) / 1000,
+        window: span > 0 ? Math.round((requests.length / span) * 1000) / 1000 : 0,
+      },
+      refusals,
+      queryAlerts: [...alerts.values()].sort((a, b) => b.alerts - a.alerts),
+      latest,
     };
   }
 }

@@ -10,10 +10,22 @@ export { tf };
 export { Rng } from '../../../src/engine/random.js';
 
 export interface ConvBiasActArgs {
-  x: tf.Tensor4D; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number] | number;
-  pad: 'valid' | 'same'; activation: 'linear' | 'relu';
+  x: tf.Tensor4D;
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+  strides: [number, number] | number;
+  pad: 'valid' | 'same';
+  activation: 'linear' | 'relu';
 }
 
 export function convBiasAct(a: ConvBiasActArgs): tf.Tensor4D {
-  return tf.fused.conv2d({ x: a.x, filter: a.filter, bias: a.bias, strides: a.strides, pad: a.pad, dataFormat: 'NHWC', activation: a.activation });
+  return tf.fused.conv2d({
+    x: a.x,
+    filter: a.filter,
+    bias: a.bias,
+    strides: a.strides,
+    pad: a.pad,
+    dataFormat: 'NHWC',
+    activation: a.activation,
+  });
 }
