@@ -12,13 +12,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { createDashboard } from '../src/dashboard/server.js';
 import { readNpz } from '../src/data/npz.js';
 import { ROOT, cliAsync } from './helpers.js';
+import { CHROMIUM, launchChromium, axe } from './browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const IMG = path.join(ROOT, 'docs', 'img');
 const EPS = 8 / 255;
 
@@ -109,11 +107,7 @@ test('the in-browser demo: model, PGD flip at 8/255 agreeing with the CLI, signe
     }),
   );
   const server = await startServer();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await (await browser.newContext({ viewport: { width: 1100, height: 1180 } })).newPage();
     const foreign: string[] = [];
@@ -237,20 +231,3 @@ test('the in-browser demo: model, PGD flip at 8/255 agreeing with the CLI, signe
     await server.close();
   }
 });
-
-/** axe: no serious or critical accessibility violation (issue 23, acceptance 3). */
-async function axe(page: Page, what: string): Promise<void> {
-  const r = await new AxeBuilder({ page }).analyze();
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    ),
-    [],
-    `axe on ${what}`,
-  );
-}

@@ -11,8 +11,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { chromium, type Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import { addKey, createGateway, loadGatewayConfig } from '../src/gateway/index.js';
@@ -22,8 +20,8 @@ import { createDashboard } from '../src/dashboard/server.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer } from '../bench/gateway/fixtures.js';
 import { writeDicom } from '../bench/gateway/dicom-writer.js';
 import { ROOT } from './helpers.js';
+import { CHROMIUM, launchChromium, axe } from './browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const IMG = path.join(ROOT, 'docs', 'img');
 
 test('gateway view: refusals by reason after an unsigned request, audit chain intact, no image identifiers', {
@@ -50,11 +48,7 @@ test('gateway view: refusals by reason after an unsigned request, audit chain in
   process.env.MEDSHIELD_GATEWAY_KEY = addKey(g.keysFile, 'auditor', 'dashboard').apiKey;
   const dash = await createDashboard({ gatewayConfig: config, gatewayConfigPath: g.config, host: '127.0.0.1' });
   const url = await dash.listen(0);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const [im] = await testImages(1);
     const ok = await infer(base, g.apiKey, await signedDicom(g, im.pixels));
@@ -121,20 +115,3 @@ test('gateway view: refusals by reason after an unsigned request, audit chain in
     await plain.close();
   }
 });
-
-/** axe: no serious or critical accessibility violation (issue 23, acceptance 3). */
-async function axe(page: Page, what: string): Promise<void> {
-  const r = await new AxeBuilder({ page }).analyze();
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    ),
-    [],
-    `axe on ${what}`,
-  );
-}

@@ -12,8 +12,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { initEngine } from '../src/engine/index.js';
 import {
   openStore,
@@ -29,8 +28,8 @@ import {
 import { createDashboard, type Dashboard } from '../src/dashboard/server.js';
 import { addKey } from '../src/gateway/keys.js';
 import { PACKAGE_ROOT } from '../src/version.js';
+import { CHROMIUM, launchChromium, axe } from './browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package chromium)`;
 const IMG = path.join(PACKAGE_ROOT, 'docs', 'img');
 
@@ -73,22 +72,6 @@ async function open(
   );
   await page.goto(url + p, { waitUntil });
   return { page, problems };
-}
-
-async function axe(page: Page, what: string): Promise<void> {
-  const r = await new AxeBuilder({ page }).analyze();
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    ),
-    [],
-    `axe on ${what}`,
-  );
 }
 
 async function shot(page: Page, name: string, fullPage = false): Promise<void> {
@@ -140,19 +123,7 @@ before(async () => {
   status = await runCampaignLocal(spec, { store });
   dash = await createDashboard({ store, storeLabel: 'sqlite:campaigns.db', modelsDir: models, pollMs: 100 });
   url = await dash.listen(0);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

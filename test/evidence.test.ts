@@ -17,11 +17,10 @@ import { verifyEvidence } from '../src/api/evidence.js';
 import { pemCertificates } from '../src/provenance/index.js';
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { chromium, type Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { createDashboard } from '../src/dashboard/server.js';
 import { openDashboardStore } from '../src/dashboard/store.js';
 import { ROOT } from './helpers.js';
+import { axe, launchChromium } from './browser.js';
 
 const SPEC = `name: evidence-smoke
 seed: 0
@@ -191,11 +190,7 @@ test('evidence bundle: the signed manifest verifies, and changing any file in th
     const dstore = await openDashboardStore(store);
     const dash = await createDashboard({ store: dstore, storeLabel: store, host: '127.0.0.1' });
     const url = await dash.listen(0);
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await (await browser.newContext({ acceptDownloads: true })).newPage();
       await page.goto(`${url}/`);
@@ -258,21 +253,4 @@ function duplicateFirstEntry(zip: Buffer): Buffer {
   end.writeUInt16LE(end.readUInt16LE(10) + 1, 10);
   end.writeUInt32LE(cd.length, 12);
   return Buffer.concat([zip.subarray(0, cdOff), cd, end]);
-}
-
-/** axe: no serious or critical accessibility violation (issue 23, acceptance 3). */
-async function axe(page: Page, what: string): Promise<void> {
-  const r = await new AxeBuilder({ page }).analyze();
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    ),
-    [],
-    `axe on ${what}`,
-  );
 }

@@ -9,15 +9,13 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { initEngine } from '../src/engine/index.js';
 import { ATTACKS } from '../src/attacks/registry.js';
 import { epsilonSweep } from '../src/eval/sweep.js';
 import { buildReport } from '../src/report/build.js';
 import { renderHtml } from '../src/report/html.js';
 import { pneumonia, testImages } from './attacks-fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { CHROMIUM, launchChromium } from './browser.js';
 
 test('the attack report renders in Chromium with charts, images, summary and tags, offline', {
   skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package chromium)`,
@@ -51,19 +49,7 @@ test('the attack report renders in Chromium with charts, images, summary and tag
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'ms-report-')), 'report.html');
   writeFileSync(file, html);
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const requests: string[] = [];

@@ -11,15 +11,14 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { loadDataset, type Split } from '../src/data/dataset.js';
 import { encodePng } from '../src/eval/examples.js';
 import { Rng } from '../src/engine/random.js';
 import type { Scorecard, ScorecardRow, SanityCheck } from '../src/eval/scorecard-types.js';
 import { renderScorecard, writeScorecardReport } from '../src/report/scorecard.js';
 import { MedshieldError } from '../src/errors.js';
+import { CHROMIUM, launchChromium } from './browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const EPS = 8 / 255;
 
 /** Test image i as floats in [0,1], and a copy moved ±ε per pixel (seeded), both as PNG data URLs. */
@@ -262,19 +261,7 @@ test('the scorecard page: conclusion, rule, table, charts, images, sanity detail
   assert.equal(readFileSync(file, 'utf8').length, html.length);
   t.diagnostic(`page: ${file}`);
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
     const requests: string[] = [];
