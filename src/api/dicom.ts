@@ -10,6 +10,7 @@ import { badArgument, badInput, MedshieldError, oneLine } from '../errors.js';
 import {
   signDicom,
   verifyDicom,
+  verifyImage,
   loadSigner,
   loadSignerPkcs12,
   pemCertificates,
@@ -142,11 +143,50 @@ export async function signDicomFiles(spec: DicomSignSpec, onFile?: (file: string
   return out;
 }
 
+/** Verify every file under `paths` with `check`; a file that cannot be read is a row with `error` (or, alone, throws). */
+async function verifyEach(
+  paths: string[],
+  check: (bytes: Buffer, file: string) => Promise<Record<string, unknown> & { valid: boolean }>,
+  opts: { requireFiles?: boolean } = {},
+): Promise<DicomVerifyResult> {
+  for (const p of paths) if (!existsSync(p)) throw badInput(`no such file or folder: ${p}`);
+  const files = paths.flatMap(listFiles);
+  if (opts.requireFiles && !files.length) throw badArgument('no files to verify');
+  const results: Array<Record<string, unknown>> = [];
+  let anyInvalid = false;
+  let anyBad = false;
+  for (const f of files) {
+    try {
+      const row = await check(readFileSync(f), f);
+      if (!row.valid) anyInvalid = true;
+      results.push({ file: f, ...row });
+    } catch (e) {
+      if (files.length === 1) throw e;
+      anyBad = true;
+      results.push({ file: f, signed: false, valid: false, error: oneLine(e), signatures: [] });
+    }
+  }
+  return { results, exitCode: anyBad ? 2 : anyInvalid ? 1 : 0 };
+}
+
+/** One signature of a report as the CLIs print it. */
+function signatureRow(s: FileReport['signatures'][number]): Record<string, unknown> {
+  return {
+    uid: s.uid,
+    profile: s.profile,
+    algorithm: s.algorithm,
+    signer: s.signer,
+    time: s.time,
+    coversPixelData: s.coversPixelData,
+    valid: s.valid,
+    reason: s.reason,
+    location: s.location,
+  };
+}
+
 export async function verifyDicomFiles(spec: DicomVerifySpec): Promise<DicomVerifyResult> {
   const trust = (spec.trust ?? []).flatMap((f) => pemCertificates(readFileSync(f, 'utf8'), `--trust ${f}`));
   const intermediates = (spec.chain ?? []).flatMap((f) => pemCertificates(readFileSync(f, 'utf8'), `--chain ${f}`));
-  for (const p of spec.paths) if (!existsSync(p)) throw badInput(`no such file or folder: ${p}`);
-  const files = spec.paths.flatMap(listFiles);
   const policy = {
     trust,
     intermediates,
@@ -155,40 +195,51 @@ export async function verifyDicomFiles(spec: DicomVerifySpec): Promise<DicomVeri
     requirePixelCoverage: spec.requirePixelCoverage ?? true,
     allowedAlgorithms: spec.allowAlgorithms?.map((s) => s.trim().toUpperCase()),
   };
-  const results: Array<Record<string, unknown>> = [];
-  let anyInvalid = false;
-  let anyBad = false;
-  for (const f of files) {
-    let rep: FileReport;
-    try {
-      rep = await verifyDicom(readFileSync(f), policy);
-    } catch (e) {
-      if (files.length === 1) throw e;
-      anyBad = true;
-      results.push({ file: f, signed: false, valid: false, error: oneLine(e), signatures: [] });
-      continue;
-    }
-    if (!rep.valid) anyInvalid = true;
-    results.push({
-      file: f,
+  return verifyEach(spec.paths, async (bytes) => {
+    const rep = await verifyDicom(bytes, policy);
+    return {
       signed: rep.signed,
       valid: rep.valid,
       reason: rep.reason,
       unsignedElements: rep.unsignedElements,
       signatures: rep.signatures.map((s) => ({
-        uid: s.uid,
-        profile: s.profile,
-        algorithm: s.algorithm,
-        signer: s.signer,
-        time: s.time,
-        coversPixelData: s.coversPixelData,
-        valid: s.valid,
-        reason: s.reason,
-        location: s.location,
+        ...signatureRow(s),
         coveredElements: s.covered.length,
         ...(s.timestamp ? { timestamp: s.timestamp } : {}),
       })),
-    });
-  }
-  return { results, exitCode: anyBad ? 2 : anyInvalid ? 1 : 0 };
+    };
+  });
+}
+
+export interface ImageVerifySpec {
+  paths: string[];
+  trust?: string[];
+  requireSignature?: boolean;
+  allowAlgorithms?: string[];
+}
+
+/**
+ * `medshield verify`: signed PNG/JPEG images under a policy (src/provenance/image-signature.ts), or an evidence
+ * bundle (.zip) against its signed manifest (src/api/evidence.ts).
+ */
+export async function verifyImageFiles(spec: ImageVerifySpec): Promise<DicomVerifyResult> {
+  const trust = (spec.trust ?? []).flatMap((f) => pemCertificates(readFileSync(f, 'utf8'), `--trust ${f}`));
+  const policy = {
+    trust,
+    requireSignature: !!spec.requireSignature,
+    allowedAlgorithms: spec.allowAlgorithms?.map((s) => s.trim().toUpperCase()),
+  };
+  return verifyEach(
+    spec.paths,
+    async (bytes) => {
+      if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) {
+        const ev = await (await import('./evidence.js')).verifyEvidence(bytes, trust);
+        const { valid, reason, signer, campaign, files } = ev;
+        return { bundle: true, valid, reason, signer, campaign, files };
+      }
+      const rep = await verifyImage(bytes, policy);
+      return { signed: rep.signed, valid: rep.valid, reason: rep.reason, signatures: rep.signatures.map(signatureRow) };
+    },
+    { requireFiles: true },
+  );
 }

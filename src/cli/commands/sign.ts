@@ -5,20 +5,12 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { readFileSync, writeFileSync, existsSync, statSync, readdirSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { action, printJson, withCommon, type CommonOptions } from '../run.js';
-import { badArgument, badInput, oneLine } from '../../errors.js';
-import { loadSigner, pemCertificates, signImage, verifyImage } from '../../api/provenance.js';
+import { loadSigner, signImage } from '../../api/provenance.js';
+import { verifyImageFiles } from '../../api/dicom.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-const listFiles = (p: string): string[] =>
-  statSync(p).isDirectory()
-    ? readdirSync(p)
-        .sort()
-        .flatMap((n) => listFiles(path.join(p, n)))
-    : [p];
-
 export default function register(program: Command): void {
   withCommon(
     program
@@ -64,68 +56,19 @@ export default function register(program: Command): void {
         process.stdout.on('error', (e: NodeJS.ErrnoException) => {
           if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
         });
-        const trust = (o.trust ?? []).flatMap((f) => pemCertificates(readFileSync(f, 'utf8'), `--trust ${f}`));
-        for (const p of paths) if (!existsSync(p)) throw badInput(`no such file or folder: ${p}`);
-        const files = paths.flatMap(listFiles);
-        if (!files.length) throw badArgument('no files to verify');
-        const policy = {
-          trust,
-          requireSignature: !!o.requireSignature,
-          allowedAlgorithms: o.allowAlgorithms?.split(',').map((s) => s.trim().toUpperCase()),
-        };
-        const rows: Array<Record<string, unknown>> = [];
-        let invalid = false;
-        let bad = false;
-        for (const f of files) {
-          try {
-            const bytes = readFileSync(f);
-            if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) {
-              // an evidence bundle (zip): files vs the signed manifest
-              const ev = await (await import('../../api/evidence.js')).verifyEvidence(bytes, trust);
-              if (!ev.valid) invalid = true;
-              rows.push({
-                file: f,
-                bundle: true,
-                valid: ev.valid,
-                reason: ev.reason,
-                signer: ev.signer,
-                campaign: ev.campaign,
-                files: ev.files,
-              });
-              continue;
-            }
-            const rep = await verifyImage(bytes, policy);
-            if (!rep.valid) invalid = true;
-            rows.push({
-              file: f,
-              signed: rep.signed,
-              valid: rep.valid,
-              reason: rep.reason,
-              signatures: rep.signatures.map((s) => ({
-                uid: s.uid,
-                profile: s.profile,
-                algorithm: s.algorithm,
-                signer: s.signer,
-                time: s.time,
-                coversPixelData: s.coversPixelData,
-                valid: s.valid,
-                reason: s.reason,
-                location: s.location,
-              })),
-            });
-          } catch (e) {
-            if (files.length === 1) throw e;
-            bad = true;
-            rows.push({ file: f, signed: false, valid: false, error: oneLine(e), signatures: [] });
-          }
-        }
+        const { results: rows, exitCode } = await verifyImageFiles({
+          paths,
+          trust: o.trust,
+          requireSignature: o.requireSignature,
+          allowAlgorithms: o.allowAlgorithms?.split(','),
+        });
         if (o.json) printJson(rows);
         else
           for (const r of rows)
             process.stdout.write(
               `${r.file}: ${r.error ? 'error: ' + r.error : (r.valid ? 'VALID' : 'INVALID') + ' — ' + r.reason}\n`,
             );
-        process.exitCode = bad ? 2 : invalid ? 1 : 0;
+        process.exitCode = exitCode;
       },
     ),
   );
