@@ -18,3 +18,17 @@ export { replicate, checkReplicateSpec, formatReplication, REPLICATE_SPEC_SCHEMA
 export { replicateAmit, formatAmit, AMIT_CLAIM, AMIT_DEFENCES, type AmitOptions, type AmitResult } from './replicate-amit.js';
 export { demo, formatDemo, formatDemoPlan, DEMO_SPEC_SCHEMA, type DemoSpec, type DemoResult, type DemoSummary } from './demo.js';
 export { importModel, IMPORT_MODEL_SPEC_SCHEMA, type ImportModelSpec, type ImportResult } from './model.js';
+// Campaigns (src/api/campaign): spec → jobs → store, run in process or on the queue.
+export {
+  loadCampaignSpec, parseCampaignSpec, validateCampaignSpec, campaignId, specHash, canonicalJson, CAMPAIGN_SCHEMA,
+  planCampaign, prepareCampaign, jobSeed, jobCost, NOMINAL_GRADIENT_SECONDS, runJob, sampleKey,
+  runCampaignLocal, registerCampaign, campaignStatus, listCampaigns, campaignSamples, sampleImages, campaignCsv,
+  statusText, openStore, defaultStorePath, campaignReportHtml, loadCampaign, planSummary, planText, runCampaign,
+  withCampaign, withStore, exportCampaign, writeCampaignReport, campaignListText,
+} from './campaign/index.js';
+export type {
+  CampaignSpec, ModelEntry, AttackEntry, DetectorEntry, EpsValue, CampaignPlan, CampaignEstimate, Job, AttackJob,
+  DetectJob, JobContext, JobResult, AttackJobResult, DetectJobResult, CampaignProgress, LocalRunOptions,
+  CampaignStatus, ResultRow, DetectionResultRow, CampaignStore, CampaignRow, CampaignState, JobResultRow, SampleRow,
+  SampleImageRow, SampleQuery, JobFailure, CampaignPlanSummary, RunCampaignOptions,
+} from './campaign/index.js';

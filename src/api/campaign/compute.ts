@@ -49,7 +49,8 @@ function checkSha(model: Model, m: JobModel): Model {
     const sha = cardSha256(model.card);
     if (sha !== m.sha256) {
       throw mismatch(
-        `model '${m.name}' (${m.ref}) has weights sha256 ${sha ? sha.slice(0, 12) + '…' : 'unknown'}, the campaign expects ${m.sha256.slice(0, 12)}…`,
+        `model '${m.name}' (${m.ref}) has weights sha256 ${sha ? sha.slice(0, 12) + '…' : 'unknown'}, ` +
+          `the campaign expects ${m.sha256.slice(0, 12)}…`,
       );
     }
   }
@@ -70,10 +71,11 @@ export async function jobModel(m: JobModel, differentiable = false): Promise<Mod
 /** The DataRef of a job's seeded sample (`limit` absent = the whole split). */
 function dataRef(d: JobData, seed: number, range?: [number, number]): DataRef {
   // a limit ≥ the split's size selects the whole split, in order (selectImages), as no limit does
-  return { dataset: d.dataset, split: d.split, limit: d.limit ?? Number.MAX_SAFE_INTEGER, sampleSeed: seed, ...(range ? { range } : {}) };
+  const limit = d.limit ?? Number.MAX_SAFE_INTEGER;
+  return { dataset: d.dataset, split: d.split, limit, sampleSeed: seed, ...(range ? { range } : {}) };
 }
 
-/** The dataset of a job (MedMNIST name, .npz, image folder or CSV — read for the model's card), from the process cache. */
+/** A job's dataset (MedMNIST name, .npz, image folder or CSV — read for the model's card), from the process cache. */
 export async function jobData(d: JobData, card: ModelCard): Promise<Dataset> {
   const data = await openDataRef({ dataset: d.dataset }, card, { cache: jobCache });
   const t = data.splits[d.split];
@@ -159,7 +161,8 @@ export async function computeAttackShard(
     { cache: jobCache, onProgress },
   );
   const run = r.runs[0];
-  const images: Images = { x: r.images!.x, labels: new Int32Array(0), n: r.n, shape: r.images!.shape, indices: r.indices };
+  const { x, shape } = r.images!;
+  const images: Images = { x, labels: new Int32Array(0), n: r.n, shape, indices: r.indices };
   return {
     evaluation: { summary: run.summary, records: run.records, xAdv: run.adversarial! },
     images,
