@@ -13,7 +13,13 @@ import { spawnSync } from 'node:child_process';
 import { initEngine, tf } from '../src/engine/index.js';
 import { nativeInfo } from '../src/engine/native/index.js';
 
-interface Args { threads: number; reps: number; torch: boolean; cpu: boolean; json: boolean }
+interface Args {
+  threads: number;
+  reps: number;
+  torch: boolean;
+  cpu: boolean;
+  json: boolean;
+}
 function parseArgs(argv: string[]): Args {
   const a: Args = { threads: Number(process.env.MEDSHIELD_THREADS ?? 2), reps: 5, torch: true, cpu: true, json: false };
   for (let i = 0; i < argv.length; i++) {
@@ -27,7 +33,13 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-interface ConvShape { n: number; h: number; c: number; oc: number; stride: number }
+interface ConvShape {
+  n: number;
+  h: number;
+  c: number;
+  oc: number;
+  stride: number;
+}
 const SHAPES: ConvShape[] = [
   { n: 128, h: 28, c: 64, oc: 64, stride: 1 },
   { n: 128, h: 14, c: 128, oc: 128, stride: 1 },
@@ -35,7 +47,7 @@ const SHAPES: ConvShape[] = [
   { n: 128, h: 28, c: 64, oc: 128, stride: 2 },
 ];
 const KINDS = ['fwd', 'bwd_data', 'bwd_filter'] as const;
-type Kind = typeof KINDS[number];
+type Kind = (typeof KINDS)[number];
 const SGEMM_N = 2048;
 
 function convFlops(s: ConvShape, n = s.n): number {
@@ -70,11 +82,16 @@ function convOp(kind: Kind, s: ConvShape, n: number): () => tf.Tensor {
   if (kind === 'fwd') return () => tf.conv2d(x, w, s.stride, 'same');
   if (kind === 'bwd_data') return () => tf.conv2dTranspose(dy, w, [n, s.h, s.h, s.c], s.stride, 'same');
   const attrs = { strides: [s.stride, s.stride], pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, s.c, s.oc] };
-  return () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return () =>
+    tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
-function gflops(flops: number, ms: number): number { return Math.round((flops / ms / 1e6) * 10) / 10; }
-function gflops2(flops: number, ms: number): number { return Math.round((flops / ms / 1e6) * 100) / 100; }
+function gflops(flops: number, ms: number): number {
+  return Math.round((flops / ms / 1e6) * 10) / 10;
+}
+function gflops2(flops: number, ms: number): number {
+  return Math.round((flops / ms / 1e6) * 100) / 100;
+}
 
 const TORCH_SCRIPT = String.raw`
 import json, sys, time, torch
@@ -101,9 +118,17 @@ out['sgemm_ms'] = med(lambda: a @ b, cfg['reps'])
 print(json.dumps(out))
 `;
 
-interface TorchResult { version: string; conv: Record<Kind, number>[]; sgemm_ms: number }
+interface TorchResult {
+  version: string;
+  conv: Record<Kind, number>[];
+  sgemm_ms: number;
+}
 function runTorch(threads: number, reps: number): TorchResult | string {
-  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT, JSON.stringify({ threads, reps, shapes: SHAPES, gemm: SGEMM_N })], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    ['-c', TORCH_SCRIPT, JSON.stringify({ threads, reps, shapes: SHAPES, gemm: SGEMM_N })],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
   if (r.status !== 0) return `PyTorch unavailable (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }
@@ -112,7 +137,10 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const info = await initEngine({ backend: 'native', threads: a.threads });
   const ni = nativeInfo();
-  const log = (s: string): void => { if (!a.json) console.log(s); else console.error(s); };
+  const log = (s: string): void => {
+    if (!a.json) console.log(s);
+    else console.error(s);
+  };
   log(`native backend: oneDNN ${ni?.onednn} ${ni?.isa}, ${info.threads} threads`);
   const torch = a.torch ? runTorch(a.threads, a.reps) : 'skipped';
   if (typeof torch === 'string') log(torch);
@@ -120,32 +148,68 @@ async function main(): Promise<void> {
   SHAPES.forEach((s, si) => {
     for (const kind of KINDS) {
       tf.setBackend('native');
-      const nat = tf.tidy(() => { const f = convOp(kind, s, s.n); return time(f, a.reps); });
+      const nat = tf.tidy(() => {
+        const f = convOp(kind, s, s.n);
+        return time(f, a.reps);
+      });
       let cpu: number | null = null;
       if (a.cpu) {
         tf.setBackend('cpu');
         const n = 2;
-        cpu = gflops2(convFlops(s, n), tf.tidy(() => { const f = convOp(kind, s, n); return time(f, 1); }));
+        cpu = gflops2(
+          convFlops(s, n),
+          tf.tidy(() => {
+            const f = convOp(kind, s, n);
+            return time(f, 1);
+          }),
+        );
       }
       const tt = typeof torch === 'string' ? null : gflops(convFlops(s), torch.conv[si]![kind]);
-      const row = { name: `conv3x3_${kind}`, shape: `[${s.n},${s.h},${s.h},${s.c}]→${s.oc} s${s.stride}`, native: gflops(convFlops(s), nat), cpu, torch: tt };
+      const row = {
+        name: `conv3x3_${kind}`,
+        shape: `[${s.n},${s.h},${s.h},${s.c}]→${s.oc} s${s.stride}`,
+        native: gflops(convFlops(s), nat),
+        cpu,
+        torch: tt,
+      };
       kernels.push(row);
-      log(`${row.name.padEnd(20)} ${row.shape.padEnd(24)} native ${String(row.native).padStart(6)}  cpu ${String(row.cpu ?? '-').padStart(5)}  torch ${String(row.torch ?? '-').padStart(6)} GFLOP/s`);
+      log(
+        `${row.name.padEnd(20)} ${row.shape.padEnd(24)} native ${String(row.native).padStart(6)}  cpu ${String(row.cpu ?? '-').padStart(5)}  torch ${String(row.torch ?? '-').padStart(6)} GFLOP/s`,
+      );
     }
   });
   tf.setBackend('native');
   const nGemm = tf.tidy(() => {
-    const p = tf.randomNormal([SGEMM_N, SGEMM_N]), q = tf.randomNormal([SGEMM_N, SGEMM_N]);
+    const p = tf.randomNormal([SGEMM_N, SGEMM_N]),
+      q = tf.randomNormal([SGEMM_N, SGEMM_N]);
     return time(() => tf.matMul(p, q), a.reps);
   });
   const gemmFlops = 2 * SGEMM_N ** 3;
-  const sgemm = { n: SGEMM_N, native: gflops(gemmFlops, nGemm), torch: typeof torch === 'string' ? null : gflops(gemmFlops, torch.sgemm_ms) };
+  const sgemm = {
+    n: SGEMM_N,
+    native: gflops(gemmFlops, nGemm),
+    torch: typeof torch === 'string' ? null : gflops(gemmFlops, torch.sgemm_ms),
+  };
   log(`sgemm ${SGEMM_N}²: native ${sgemm.native} GFLOP/s, torch ${sgemm.torch ?? '-'} GFLOP/s`);
   const peak = Math.max(sgemm.native, sgemm.torch ?? 0);
   const convAll = kernels.filter((k) => k.shape.startsWith('[128,28,28,64]→64'));
   const fb = convAll.length ? 3 / convAll.reduce((s, k) => s + 1 / k.native, 0) : 0;
-  log(`conv fwd+bwd [128,28,28,64]→64: ${Math.round(fb)} GFLOP/s = ${Math.round((100 * fb) / peak)} % of the sgemm peak`);
-  if (a.json) console.log(JSON.stringify({ threads: info.threads, torch: typeof torch === 'string' ? null : torch.version, kernels, sgemm, convFwdBwdOfPeak: Math.round((100 * fb) / peak) / 100 }));
+  log(
+    `conv fwd+bwd [128,28,28,64]→64: ${Math.round(fb)} GFLOP/s = ${Math.round((100 * fb) / peak)} % of the sgemm peak`,
+  );
+  if (a.json)
+    console.log(
+      JSON.stringify({
+        threads: info.threads,
+        torch: typeof torch === 'string' ? null : torch.version,
+        kernels,
+        sgemm,
+        convFwdBwdOfPeak: Math.round((100 * fb) / peak) / 100,
+      }),
+    );
 }
 
-main().catch((e) => { console.error(`native-kernels: ${e instanceof Error ? e.message : String(e)}`); process.exit(1); });
+main().catch((e) => {
+  console.error(`native-kernels: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

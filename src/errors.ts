@@ -23,7 +23,8 @@ export class MedshieldError extends Error {
 }
 
 export const badArgument = (msg: string): MedshieldError => new MedshieldError('BAD_ARGUMENT', msg);
-export const badInput = (msg: string, cause?: unknown): MedshieldError => new MedshieldError('BAD_INPUT', msg, { cause });
+export const badInput = (msg: string, cause?: unknown): MedshieldError =>
+  new MedshieldError('BAD_INPUT', msg, { cause });
 export const notFound = (msg: string): MedshieldError => new MedshieldError('NOT_FOUND', msg);
 export const mismatch = (msg: string): MedshieldError => new MedshieldError('MISMATCH', msg);
 export const unsupported = (msg: string): MedshieldError => new MedshieldError('UNSUPPORTED', msg);
@@ -36,11 +37,22 @@ export function oneLine(e: unknown): string {
 
 /** Node file-system error codes caused by where the user pointed a command (exit 2, one line), not by a bug. */
 const FS_USER_ERRORS: Record<string, string> = {
-  ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'operation not permitted',
-  EROFS: 'read-only file system', ENOTDIR: 'a path component is not a folder', EISDIR: 'is a folder',
-  ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EEXIST: 'already exists',
-  ENAMETOOLONG: 'name too long', ELOOP: 'too many symbolic links', EMFILE: 'too many open files', EFBIG: 'file too large',
-  ENOTEMPTY: 'folder not empty', EXDEV: 'cannot move across file systems', ETXTBSY: 'file busy',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a path component is not a folder',
+  EISDIR: 'is a folder',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'already exists',
+  ENAMETOOLONG: 'name too long',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+  EFBIG: 'file too large',
+  ENOTEMPTY: 'folder not empty',
+  EXDEV: 'cannot move across file systems',
+  ETXTBSY: 'file busy',
 };
 
 /**
@@ -52,9 +64,22 @@ export function fileSystemError(e: unknown): MedshieldError | undefined {
   if (!(e instanceof Error)) return undefined;
   const { code, syscall, path: p, dest } = e as NodeJS.ErrnoException & { dest?: string };
   if (!code || !(code in FS_USER_ERRORS)) return undefined;
-  const verb = syscall === 'open' || syscall === 'write' || syscall === 'read' ? 'cannot open'
-    : syscall === 'mkdir' ? 'cannot create folder' : syscall === 'rename' ? 'cannot replace' : syscall === 'scandir' ? 'cannot list'
-      : syscall === 'unlink' || syscall === 'rmdir' ? 'cannot remove' : syscall ? `cannot ${syscall}` : 'file error on';
+  const verb =
+    syscall === 'open' || syscall === 'write' || syscall === 'read'
+      ? 'cannot open'
+      : syscall === 'mkdir'
+        ? 'cannot create folder'
+        : syscall === 'rename'
+          ? 'cannot replace'
+          : syscall === 'scandir'
+            ? 'cannot list'
+            : syscall === 'unlink' || syscall === 'rmdir'
+              ? 'cannot remove'
+              : syscall
+                ? `cannot ${syscall}`
+                : 'file error on';
   const where = syscall === 'rename' && dest ? dest : p;
-  return new MedshieldError('IO', `${verb} ${where ? `'${where}'` : 'a file'}: ${FS_USER_ERRORS[code]} (${code})`, { cause: e });
+  return new MedshieldError('IO', `${verb} ${where ? `'${where}'` : 'a file'}: ${FS_USER_ERRORS[code]} (${code})`, {
+    cause: e,
+  });
 }

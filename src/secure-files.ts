@@ -7,7 +7,20 @@
  * mkdir, which spins on some pseudo file systems such as /proc).
  * Refusing to overwrite without --force: refuseOverwrite.
  */
-import { closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, chmodSync, unlinkSync, writeSync, constants } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  chmodSync,
+  unlinkSync,
+  writeSync,
+  constants,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { badArgument } from './errors.js';
@@ -18,24 +31,46 @@ export const PRIVATE_DIR = 0o700;
 
 /** Write `data` to `file` with exactly `mode` (default 0600), atomically. */
 export function writeFileWithMode(file: string, data: string | Uint8Array, mode = PRIVATE_FILE): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), mode);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0),
+    mode,
+  );
   try {
     fchmodSync(fd, mode); // the umask may have removed bits; a shared umask may not have added any
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* already gone */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
     throw e;
   }
   closeSync(fd);
-  try { renameSync(tmp, file); } catch (e) { try { unlinkSync(tmp); } catch { /* already gone */ } throw e; }
+  try {
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw e;
+  }
 }
 
-export const writePrivateFile = (file: string, data: string | Uint8Array): void => writeFileWithMode(file, data, PRIVATE_FILE);
-export const writePublicFile = (file: string, data: string | Uint8Array): void => writeFileWithMode(file, data, PUBLIC_FILE);
+export const writePrivateFile = (file: string, data: string | Uint8Array): void =>
+  writeFileWithMode(file, data, PRIVATE_FILE);
+export const writePublicFile = (file: string, data: string | Uint8Array): void =>
+  writeFileWithMode(file, data, PUBLIC_FILE);
 
 /**
  * Create `dir` (and missing parents) one level at a time. Folders this call creates get `mode`; an existing
@@ -49,7 +84,10 @@ export function makeDir(dir: string, mode = PRIVATE_DIR, tighten = false): boole
     missing.unshift(d);
     if (path.dirname(d) === d) break;
   }
-  for (const d of missing) { mkdirSync(d, mode); chmodSync(d, mode); }
+  for (const d of missing) {
+    mkdirSync(d, mode);
+    chmodSync(d, mode);
+  }
   if (!missing.length) {
     if (!statSync(abs).isDirectory()) mkdirSync(abs); // throws EEXIST/ENOTDIR naming the path
     if (tighten) chmodSync(abs, mode);
@@ -61,5 +99,8 @@ export function makeDir(dir: string, mode = PRIVATE_DIR, tighten = false): boole
 export function refuseOverwrite(files: string[], force: boolean | undefined, what = 'file'): void {
   if (force) return;
   const existing = files.filter((f) => existsSync(f));
-  if (existing.length) throw badArgument(`${what} '${existing[0]}' already exists${existing.length > 1 ? ` (and ${existing.length - 1} more)` : ''}: use --force to overwrite`);
+  if (existing.length)
+    throw badArgument(
+      `${what} '${existing[0]}' already exists${existing.length > 1 ? ` (and ${existing.length - 1} more)` : ''}: use --force to overwrite`,
+    );
 }

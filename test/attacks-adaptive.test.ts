@@ -8,10 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs, noisyCopies } from '../src/eval/detection.js';
 import { runAttack } from '../src/eval/robustness.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { withinBall } from '../src/attacks/project.js';
 import { getDefence } from '../src/defences/registry.js';
 import { createDetector } from '../src/detectors/registry.js';
@@ -41,13 +41,21 @@ function pipeline(spec: string): Pipeline {
   return { model, defence: def, deployed: def.wrap(model, { seed: 0 }) };
 }
 
-async function compare(p: Pipeline, attack: typeof bpda, opts: Record<string, unknown> = {}): Promise<{ non: number; adaptive: number }> {
+async function compare(
+  p: Pipeline,
+  attack: typeof bpda,
+  opts: Record<string, unknown> = {},
+): Promise<{ non: number; adaptive: number }> {
   const non = sum((await judgePipeline(p, nonAdaptive, img.labels)).fooled);
   const r = await attack.run(p, img.x, img.labels, { eps, steps: 20, seed: 0, ...opts });
   assert.ok(withinBall(img.x, r.xAdv, d, 'linf', eps), 'inside the ε ball and [0,1]');
   if (!p.defence?.randomized) {
     const check = await judgePipeline(p, r.xAdv, img.labels);
-    assert.deepEqual(Array.from(check.fooled), Array.from(r.fooled), 'the result reports what the deployed pipeline does');
+    assert.deepEqual(
+      Array.from(check.fooled),
+      Array.from(r.fooled),
+      'the result reports what the deployed pipeline does',
+    );
   }
   return { non, adaptive: sum(r.fooled) };
 }
@@ -80,7 +88,17 @@ test('EOT over the Gaussian noise beats the non-adaptive attacker against random
   const p: Pipeline = { model: base, defence: def, deployed: def.wrap(base, { seed: 0 }) };
   assert.equal(adaptiveFor(p).name, 'eot');
   const e = 16 / 255;
-  const non = sum((await judgePipeline(p, (await runAttack(base, img, pgd, { eps: e, norm: 'linf', steps: 20, seed: 0 })).xAdv, img.labels)).fooled);
+  const non = sum(
+    (
+      await judgePipeline(
+        p,
+        (
+          await runAttack(base, img, pgd, { eps: e, norm: 'linf', steps: 20, seed: 0 })
+        ).xAdv,
+        img.labels,
+      )
+    ).fooled,
+  );
   const r = await eot.run(p, img.x, img.labels, { eps: e, steps: 20, seed: 0, samples: 8 });
   assert.ok(withinBall(img.x, r.xAdv, d, 'linf', e));
   assert.ok(sum(r.fooled) > non, `smoothing: EOT fooled ${sum(r.fooled)}/${img.n}, non-adaptive ${non}/${img.n}`);
@@ -89,7 +107,14 @@ test('EOT over the Gaussian noise beats the non-adaptive attacker against random
 test('the joint classifier + detector loss evades a fitted KD+BU detector far more often than PGD', async () => {
   const fit = await adversarialPairs(model, selectImages(fx.data.splits.train, 160, 3), pgd, eps, 0);
   const det = createDetector('kd_bu');
-  const data = { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: noisyCopies(fit, 0), seed: 0 };
+  const data = {
+    clean: fit.clean,
+    labels: fit.labels,
+    adversarial: fit.adversarial,
+    advLabels: fit.labels,
+    noisy: noisyCopies(fit, 0),
+    seed: 0,
+  };
   await det.fit(model, data);
   await det.prepareAdaptive!(model, data);
   const cal = Array.from(await det.score(model, selectImages(fx.data.splits.val, 100, 5).x, 100)).sort((a, b) => b - a);
@@ -101,7 +126,12 @@ test('the joint classifier + detector loss evades a fitted KD+BU detector far mo
   assert.ok(withinBall(img.x, r.xAdv, d, 'linf', eps));
   assert.ok(sum(r.success) > nonFU, `joint fooled-and-undetected ${sum(r.success)}/${img.n} vs PGD ${nonFU}/${img.n}`);
   // chaining HFC after the joint loss never loses an image the joint loss solved
-  const both = await chainAdaptive('joint+hfc', [joint, hfc]).run(p, img.x, img.labels, { eps, steps: 20, seed: 0, reference: { x: fit.clean, y: fit.labels } } as never);
+  const both = await chainAdaptive('joint+hfc', [joint, hfc]).run(p, img.x, img.labels, {
+    eps,
+    steps: 20,
+    seed: 0,
+    reference: { x: fit.clean, y: fit.labels },
+  } as never);
   assert.ok(sum(both.success) >= sum(r.success), `joint+hfc ${sum(both.success)} vs joint ${sum(r.success)}`);
 });
 
@@ -110,11 +140,27 @@ test('against the shipped adversarially trained CNN the APGD ensemble is at leas
   const x = selectImages(fx.data.splits.test, 40, 22);
   const p: Pipeline = { model: at, deployed: at };
   const e = 8 / 255;
-  const pgdOn = sum((await judgePipeline(p, (await runAttack(at, x, pgd, { eps: e, norm: 'linf', steps: 20, seed: 0 })).xAdv, x.labels)).fooled);
-  const transfer = sum((await judgePipeline(p, (await runAttack(model, x, pgd, { eps: e, norm: 'linf', steps: 20, seed: 0 })).xAdv, x.labels)).fooled);
+  const pgdOn = sum(
+    (await judgePipeline(p, (await runAttack(at, x, pgd, { eps: e, norm: 'linf', steps: 20, seed: 0 })).xAdv, x.labels))
+      .fooled,
+  );
+  const transfer = sum(
+    (
+      await judgePipeline(
+        p,
+        (
+          await runAttack(model, x, pgd, { eps: e, norm: 'linf', steps: 20, seed: 0 })
+        ).xAdv,
+        x.labels,
+      )
+    ).fooled,
+  );
   const r = await apgdEnsemble.run(p, x.x, x.labels, { eps: e, steps: 40, restarts: 1, seed: 0 });
   assert.ok(withinBall(x.x, r.xAdv, d, 'linf', e));
-  assert.ok(sum(r.fooled) >= pgdOn && sum(r.fooled) > transfer, `APGD ensemble ${sum(r.fooled)}/40, PGD-20 ${pgdOn}/40, transfer ${transfer}/40`);
+  assert.ok(
+    sum(r.fooled) >= pgdOn && sum(r.fooled) > transfer,
+    `APGD ensemble ${sum(r.fooled)}/40, PGD-20 ${pgdOn}/40, transfer ${transfer}/40`,
+  );
 });
 
 test('bad requests are refused in one line', async () => {

@@ -14,19 +14,60 @@ import { pneumonia, retina } from './attacks-fixture.js';
 await initEngine();
 const fx = await pneumonia();
 const rx = await retina();
-const KEYS = ['attack', 'norm', 'eps', 'steps', 'n', 'cleanAccuracy', 'robustAccuracy', 'attackSuccessRate', 'meanLinf', 'meanL2', 'meanSSIM', 'meanPSNR', 'seconds', 'imagesPerSecond'];
+const KEYS = [
+  'attack',
+  'norm',
+  'eps',
+  'steps',
+  'n',
+  'cleanAccuracy',
+  'robustAccuracy',
+  'attackSuccessRate',
+  'meanLinf',
+  'meanL2',
+  'meanSSIM',
+  'meanPSNR',
+  'seconds',
+  'imagesPerSecond',
+];
 
 test('PGD ε sweep: an array in the contract’s shape, robust accuracy falls with ε, perturbations within ε', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'ms-attack-'));
-  const r = cli(['attack', '--model', fx.dir, '--dataset', 'pneumoniamnist', '--split', 'test', '--limit', '24', '--attack', 'pgd',
-    '--eps', '2/255,8/255,16/255', '--steps', '10', '--seed', '1', '--json',
-    '--records', path.join(out, 'records.csv'), '--save-examples', path.join(out, 'ex'), '--report', path.join(out, 'report.html')]);
+  const r = cli([
+    'attack',
+    '--model',
+    fx.dir,
+    '--dataset',
+    'pneumoniamnist',
+    '--split',
+    'test',
+    '--limit',
+    '24',
+    '--attack',
+    'pgd',
+    '--eps',
+    '2/255,8/255,16/255',
+    '--steps',
+    '10',
+    '--seed',
+    '1',
+    '--json',
+    '--records',
+    path.join(out, 'records.csv'),
+    '--save-examples',
+    path.join(out, 'ex'),
+    '--report',
+    path.join(out, 'report.html'),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as Array<Record<string, number | string>>;
   assert.equal(rows.length, 3);
   for (const [i, row] of rows.entries()) {
     for (const k of KEYS) assert.ok(k in row, `missing ${k}`);
-    assert.equal(row.attack, 'pgd'); assert.equal(row.norm, 'linf'); assert.equal(row.steps, 10); assert.equal(row.n, 24);
+    assert.equal(row.attack, 'pgd');
+    assert.equal(row.norm, 'linf');
+    assert.equal(row.steps, 10);
+    assert.equal(row.n, 24);
     assert.equal(row.eps, [2, 8, 16][i] / 255);
     assert.ok((row.meanLinf as number) <= (row.eps as number) + 1e-6);
   }
@@ -47,11 +88,25 @@ test('PGD ε sweep: an array in the contract’s shape, robust accuracy falls wi
 });
 
 test('one ε prints one object; targeted FGSM on a binary task defaults to the other class', () => {
-  const r = cli(['attack', '--model', fx.dir, '--limit', '16', '--attack', 'fgsm', '--eps', '0.03', '--targeted', '--json']);
+  const r = cli([
+    'attack',
+    '--model',
+    fx.dir,
+    '--limit',
+    '16',
+    '--attack',
+    'fgsm',
+    '--eps',
+    '0.03',
+    '--targeted',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout);
   assert.ok(!Array.isArray(o));
-  assert.equal(o.attack, 'fgsm'); assert.equal(o.eps, 0.03); assert.equal(o.n, 16);
+  assert.equal(o.attack, 'fgsm');
+  assert.equal(o.eps, 0.03);
+  assert.equal(o.n, 16);
   assert.ok(typeof o.targetedSuccessRate === 'number');
 });
 
@@ -65,9 +120,18 @@ test('bad input: exit 2 with one line', () => {
     [[...base, '--attack', 'nonesuch', '--eps', '2/255'], /unknown attack 'nonesuch'/],
     [[...base, '--attack', 'pgd', '--eps', '2/255', '--steps', '0'], /--steps/],
     [[...base, '--attack', 'pgd', '--eps', '2/255', '--norm', 'l0'], /does not support/],
-    [['attack', '--model', rx.dir, '--limit', '4', '--attack', 'pgd', '--eps', '2/255', '--targeted'], /needs --target/],
-    [['attack', '--model', fx.dir, '--dataset', 'retinamnist', '--limit', '4', '--attack', 'pgd', '--eps', '2/255'], /expects 28×28×1|classes/],
-    [['attack', '--model', path.join(tmpdir(), 'no-such-model-dir'), '--attack', 'pgd', '--eps', '2/255'], /does not exist/],
+    [
+      ['attack', '--model', rx.dir, '--limit', '4', '--attack', 'pgd', '--eps', '2/255', '--targeted'],
+      /needs --target/,
+    ],
+    [
+      ['attack', '--model', fx.dir, '--dataset', 'retinamnist', '--limit', '4', '--attack', 'pgd', '--eps', '2/255'],
+      /expects 28×28×1|classes/,
+    ],
+    [
+      ['attack', '--model', path.join(tmpdir(), 'no-such-model-dir'), '--attack', 'pgd', '--eps', '2/255'],
+      /does not exist/,
+    ],
   ];
   for (const [args, msg] of cases) {
     const r = cli(args);
@@ -79,16 +143,56 @@ test('bad input: exit 2 with one line', () => {
 
 test('step sweep: --steps 1,5,20 at one ε gives one row per step count, and the report plots iterations', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'ms-steps-'));
-  const r = cli(['attack', '--model', fx.dir, '--dataset', 'pneumoniamnist', '--limit', '16', '--attack', 'pgd', '--eps', '4/255', '--steps', '1,5,20', '--seed', '2', '--json', '--report', path.join(out, 'r.html')]);
+  const r = cli([
+    'attack',
+    '--model',
+    fx.dir,
+    '--dataset',
+    'pneumoniamnist',
+    '--limit',
+    '16',
+    '--attack',
+    'pgd',
+    '--eps',
+    '4/255',
+    '--steps',
+    '1,5,20',
+    '--seed',
+    '2',
+    '--json',
+    '--report',
+    path.join(out, 'r.html'),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as Array<{ steps: number; robustAccuracy: number; eps: number }>;
-  assert.deepEqual(rows.map((x) => x.steps), [1, 5, 20]);
+  assert.deepEqual(
+    rows.map((x) => x.steps),
+    [1, 5, 20],
+  );
   for (const x of rows) assert.equal(x.eps, 4 / 255);
-  assert.ok(rows[2].robustAccuracy <= rows[0].robustAccuracy, `20 steps ${rows[2].robustAccuracy} vs 1 step ${rows[0].robustAccuracy}`);
+  assert.ok(
+    rows[2].robustAccuracy <= rows[0].robustAccuracy,
+    `20 steps ${rows[2].robustAccuracy} vs 1 step ${rows[0].robustAccuracy}`,
+  );
   assert.match(readFileSync(path.join(out, 'r.html'), 'utf8'), /id="chart-steps"/);
   const both = cli(['attack', '--model', fx.dir, '--attack', 'pgd', '--eps', '2/255,4/255', '--steps', '1,5']);
   assert.ok(isCleanError(both) && /not both/.test(both.stderr), both.stderr);
-  const cw = cli(['attack', '--model', fx.dir, '--limit', '8', '--attack', 'cw', '--norm', 'l2', '--eps', '5', '--steps', '20', '--json']);
+  const cw = cli([
+    'attack',
+    '--model',
+    fx.dir,
+    '--limit',
+    '8',
+    '--attack',
+    'cw',
+    '--norm',
+    'l2',
+    '--eps',
+    '5',
+    '--steps',
+    '20',
+    '--json',
+  ]);
   assert.equal(cw.code, 0, cw.stderr);
   assert.ok('medianL2' in JSON.parse(cw.stdout), 'minimum-norm attacks report their median distance');
 });

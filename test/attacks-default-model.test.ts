@@ -13,8 +13,26 @@ import { cli } from './helpers.js';
 test('default model, whole test split: PGD-20 at 8/255 with the default step leaves ≤ 5 %, every film within ε', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'ms-default-pgd-'));
   const records = path.join(out, 'records.json');
-  const r = cli(['attack', '--model', 'default', '--dataset', 'pneumoniamnist', '--split', 'test', '--attack', 'pgd',
-    '--eps', '8/255', '--steps', '20', '--seed', '0', '--records', records, '--json']);
+  const r = cli([
+    'attack',
+    '--model',
+    'default',
+    '--dataset',
+    'pneumoniamnist',
+    '--split',
+    'test',
+    '--attack',
+    'pgd',
+    '--eps',
+    '8/255',
+    '--steps',
+    '20',
+    '--seed',
+    '0',
+    '--records',
+    records,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout) as Record<string, number>;
   assert.equal(o.n, 624);

@@ -11,14 +11,25 @@ import { loadDataset, sampleSplit, type Dataset } from '../src/data/dataset.js';
 import { newClassifier, fitClassifier } from '../src/models/factory.js';
 import { loadClassifier, saveModel } from '../src/models/io.js';
 import type { Classifier } from '../src/models/model.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import type { Images } from '../src/eval/robustness.js';
 
 const CACHE = path.join(tmpdir(), 'medshield-attacks-fixture-v2');
 
-export interface Fixture { model: Classifier; dir: string; data: Dataset }
+export interface Fixture {
+  model: Classifier;
+  dir: string;
+  data: Dataset;
+}
 
-async function trained(name: 'pneumoniamnist' | 'retinamnist', width: number, trainN: number, epochs: number, seed = 0, key: string = name): Promise<Fixture> {
+async function trained(
+  name: 'pneumoniamnist' | 'retinamnist',
+  width: number,
+  trainN: number,
+  epochs: number,
+  seed = 0,
+  key: string = name,
+): Promise<Fixture> {
   const dir = path.join(CACHE, key);
   const done = path.join(dir, 'model-card.json');
   const lock = path.join(CACHE, `${key}.lock`);
@@ -29,7 +40,8 @@ async function trained(name: 'pneumoniamnist' | 'retinamnist', width: number, tr
     try {
       mkdirSync(lock);
     } catch {
-      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
+      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 10 * 60_000)
+        rmSync(lock, { recursive: true, force: true });
       await sleep(1000);
       continue;
     }

@@ -12,10 +12,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
-import { HttpTarget } from '../src/attacks/http-target.js';
-import { serveModel, parseInstances } from '../src/attacks/model-server.js';
-import { openTarget } from '../src/attacks/open-target.js';
-import { decisions } from '../src/attacks/target.js';
+import { HttpTarget } from '../src/attacks/targets/http-target.js';
+import { serveModel, parseInstances } from '../src/attacks/targets/model-server.js';
+import { openTarget } from '../src/attacks/targets/open-target.js';
+import { decisions } from '../src/attacks/targets/target.js';
 import { encodePng } from '../src/eval/examples.js';
 import { MedshieldError } from '../src/errors.js';
 import { pneumonia, testImages } from './attacks-fixture.js';
@@ -27,29 +27,49 @@ const model = fx.model;
 const n = 12;
 const img = testImages(fx, n, 3);
 const x = img.x;
-const [H, W, C] = model.inputShape; const D = H * W * C; const K = model.classes.length;
+const [H, W, C] = model.inputShape;
+const D = H * W * C;
+const K = model.classes.length;
 const ref = await model.predictProbs(x, n);
 const meta = { inputShape: model.inputShape, classes: model.classes, task: model.task };
 
 const probsServer = await serveModel(model, { output: 'probabilities' });
 const labelServer = await serveModel(model, { output: 'label', apiKey: 'secret-key' });
 const extra: Array<() => Promise<void>> = [];
-after(async () => { await probsServer.close(); await labelServer.close(); for (const c of extra) await c(); });
+after(async () => {
+  await probsServer.close();
+  await labelServer.close();
+  for (const c of extra) await c();
+});
 
 /** A hand-written test server (no metadata route) — `answer` decides each response. */
-async function customServer(answer: (req: IncomingMessage, body: Buffer, res: ServerResponse, count: number) => Promise<void> | void): Promise<string> {
+async function customServer(
+  answer: (req: IncomingMessage, body: Buffer, res: ServerResponse, count: number) => Promise<void> | void,
+): Promise<string> {
   let count = 0;
   const s = createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (b: Buffer) => parts.push(b));
-    req.on('end', () => { void Promise.resolve(answer(req, Buffer.concat(parts), res, ++count)).catch((e) => { res.writeHead(500); res.end(String(e)); }); });
+    req.on('end', () => {
+      void Promise.resolve(answer(req, Buffer.concat(parts), res, ++count)).catch((e) => {
+        res.writeHead(500);
+        res.end(String(e));
+      });
+    });
   });
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  extra.push(() => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); }));
+  extra.push(
+    () =>
+      new Promise<void>((r) => {
+        s.close(() => r());
+        s.closeAllConnections();
+      }),
+  );
   return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }
 const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
-  res.writeHead(status, { 'Content-Type': 'application/json', ...headers }); res.end(JSON.stringify(body));
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
 };
 /** The model's honest answer to a JSON request, as a TF-Serving-style server would give it. */
 async function modelAnswer(body: Buffer): Promise<number[][]> {
@@ -68,7 +88,8 @@ test('JSON, probabilities: metadata from GET /metadata, the in-process probabili
   assert.equal(t.output, 'probabilities');
   const p = await t.predictProbs(x, n);
   assert.equal(p.length, n * K);
-  for (let i = 0; i < p.length; i++) assert.ok(Math.abs(p[i] - ref[i]) < 1e-5, `row ${Math.floor(i / K)}: ${p[i]} vs ${ref[i]}`);
+  for (let i = 0; i < p.length; i++)
+    assert.ok(Math.abs(p[i] - ref[i]) < 1e-5, `row ${Math.floor(i / K)}: ${p[i]} vs ${ref[i]}`);
   assert.equal(t.queries, n);
   assert.equal(probsServer.served - before, n);
   assert.equal(t.attempts, 1 + Math.ceil(n / 5)); // metadata + 3 batches
@@ -88,16 +109,31 @@ test('label-only with an API key: one-hot decisions over JSON and PNG; a wrong o
     const t = await HttpTarget.connect({ url: labelServer.url, format, apiKey: 'secret-key', ...meta });
     assert.equal(t.output, 'label');
     const p = await t.predictProbs(x, n);
-    assert.deepEqual(Array.from(p), Array.from(decisions(await model.predictProbs(format === 'png' ? quantised : x, n), n, K, model.task)));
+    assert.deepEqual(
+      Array.from(p),
+      Array.from(decisions(await model.predictProbs(format === 'png' ? quantised : x, n), n, K, model.task)),
+    );
     assert.equal(t.queries, n);
   }
-  const custom = new HttpTarget({ url: labelServer.url, apiKey: 'secret-key', apiKeyHeader: 'X-API-Key', output: 'label', ...meta });
+  const custom = new HttpTarget({
+    url: labelServer.url,
+    apiKey: 'secret-key',
+    apiKeyHeader: 'X-API-Key',
+    output: 'label',
+    ...meta,
+  });
   assert.equal((await custom.predictProbs(x.subarray(0, D), 1)).length, K);
   for (const apiKey of ['wrong', undefined]) {
-    await assert.rejects(HttpTarget.connect({ url: labelServer.url, apiKey, ...meta }), (e: unknown) => e instanceof MedshieldError && /rejected the API key \(HTTP 401\)/.test(e.message));
+    await assert.rejects(
+      HttpTarget.connect({ url: labelServer.url, apiKey, ...meta }),
+      (e: unknown) => e instanceof MedshieldError && /rejected the API key \(HTTP 401\)/.test(e.message),
+    );
   }
   // probabilities asked of a label-only endpoint: refused up front
-  await assert.rejects(openTarget({ url: labelServer.url, apiKey: 'secret-key', output: 'probabilities', ...meta }), /returns labels only/);
+  await assert.rejects(
+    openTarget({ url: labelServer.url, apiKey: 'secret-key', output: 'probabilities', ...meta }),
+    /returns labels only/,
+  );
   // a probability endpoint read as label-only gives decisions
   const asLabel = await openTarget({ url: probsServer.url, output: 'label', ...meta });
   assert.deepEqual(Array.from(await asLabel.predictProbs(x, n)), Array.from(decisions(ref, n, K, model.task)));
@@ -123,7 +159,8 @@ test('retries: two 503s then an answer — works, and the images count once', as
 });
 
 test('concurrency and pacing options: never more requests in flight than allowed, same answers', async () => {
-  let inFlight = 0; let most = 0;
+  let inFlight = 0;
+  let most = 0;
   const url = await customServer(async (req, body, res) => {
     if (req.method !== 'POST') return json(res, 404, { error: 'no route' });
     most = Math.max(most, ++inFlight);
@@ -144,11 +181,17 @@ test('clear one-line errors: unreachable port, non-JSON, wrong class count, bad 
   const gone = await serveModel(model);
   const deadUrl = gone.url;
   await gone.close();
-  await assert.rejects(openTarget({ url: deadUrl, ...meta }), (e: unknown) => e instanceof MedshieldError && e.message.includes(deadUrl) && /cannot reach/.test(e.message));
+  await assert.rejects(
+    openTarget({ url: deadUrl, ...meta }),
+    (e: unknown) => e instanceof MedshieldError && e.message.includes(deadUrl) && /cannot reach/.test(e.message),
+  );
   await assert.rejects(openTarget({ url: 'not a url', ...meta }), /not a URL/);
 
   const answers: Record<string, (res: ServerResponse, m: number) => void> = {
-    '/html': (res) => { res.writeHead(200, { 'Content-Type': 'text/html' }); res.end('<html>maintenance</html>'); },
+    '/html': (res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<html>maintenance</html>');
+    },
     '/three': (res, m) => json(res, 200, { predictions: Array.from({ length: m }, () => [0.2, 0.3, 0.5]) }),
     '/nan': (res, m) => json(res, 200, { probabilities: Array.from({ length: m }, () => [0.5, 'NaN']) }),
     '/logits': (res, m) => json(res, 200, { probabilities: Array.from({ length: m }, () => [-2.1, 3.4]) }),
@@ -173,14 +216,21 @@ test('clear one-line errors: unreachable port, non-JSON, wrong class count, bad 
     ['/bad-request', /HTTP 400: instances must be 28×28×1/],
   ];
   for (const [p, re] of cases) {
-    await assert.rejects(at(p).predictProbs(x.subarray(0, 3 * D), 3), (e: unknown) => e instanceof MedshieldError && re.test(e.message) && !e.message.includes('\n'), p);
+    await assert.rejects(
+      at(p).predictProbs(x.subarray(0, 3 * D), 3),
+      (e: unknown) => e instanceof MedshieldError && re.test(e.message) && !e.message.includes('\n'),
+      p,
+    );
   }
   // the gateway's single-image answer is understood (label only)
   const g = at('/gateway');
   assert.deepEqual(Array.from(await g.predictProbs(x.subarray(0, D), 1)), [0, 1]);
   assert.equal(g.output, 'label');
   // metadata disagreeing with the caller's dataset
-  await assert.rejects(openTarget({ url: probsServer.url, ...meta, classes: ['a', 'b', 'c'] }), /has 2 classes, expected 3/);
+  await assert.rejects(
+    openTarget({ url: probsServer.url, ...meta, classes: ['a', 'b', 'c'] }),
+    /has 2 classes, expected 3/,
+  );
   // no metadata and none given
   await assert.rejects(openTarget({ url: url + '/three' }), /no usable \/metadata/);
 });
@@ -189,11 +239,16 @@ test('the model server refuses hostile requests with a JSON error', async () => 
   const small = await serveModel(model, { bodyLimitBytes: 20_000, maxInstances: 4 });
   extra.push(() => small.close());
   const post = async (body: string | Buffer, type = 'application/json', p = '/') => {
-    const r = await fetch(small.url + p, { method: 'POST', body: body as unknown as BodyInit, headers: { 'Content-Type': type } });
-    const j = await r.json() as { error?: string };
+    const r = await fetch(small.url + p, {
+      method: 'POST',
+      body: body as unknown as BodyInit,
+      headers: { 'Content-Type': type },
+    });
+    const j = (await r.json()) as { error?: string };
     return { status: r.status, error: j.error ?? '' };
   };
-  const row = (v: unknown) => JSON.stringify({ instances: [Array.from({ length: H }, () => Array.from({ length: W }, () => Array(C).fill(v)))] });
+  const row = (v: unknown) =>
+    JSON.stringify({ instances: [Array.from({ length: H }, () => Array.from({ length: W }, () => Array(C).fill(v)))] });
   assert.equal((await post(row(0.5))).status, 200);
   assert.equal((await post(JSON.stringify({ instances: [Array(D).fill(0.25)] }))).status, 200); // flat image
   const cases: Array<[Promise<{ status: number; error: string }>, number, RegExp]> = [
@@ -223,7 +278,10 @@ test('openTarget: a model, an ONNX file, a URL — exactly one', async () => {
   assert.equal(m.kind, 'model');
   assert.deepEqual(Array.from(await m.predictProbs(x, n)), Array.from(decisions(ref, n, K, model.task)));
   assert.equal(m.queries, n);
-  const onnx = await openTarget({ onnx: path.join(ROOT, 'test', 'fixtures', 'pneumonia-tiny.onnx'), inputShape: [28, 28, 1] });
+  const onnx = await openTarget({
+    onnx: path.join(ROOT, 'test', 'fixtures', 'pneumonia-tiny.onnx'),
+    inputShape: [28, 28, 1],
+  });
   assert.equal(onnx.kind, 'onnx');
   assert.equal((await onnx.predictProbs(x.subarray(0, 2 * D), 2)).length, 2 * onnx.classes.length);
   assert.equal(onnx.queries, 2);
@@ -233,23 +291,57 @@ test('openTarget: a model, an ONNX file, a URL — exactly one', async () => {
 });
 
 test('CLI: `medshield target serve` prints its URL and answers GET /metadata', async () => {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), 'target', 'serve', '--model', fx.dir, '--port', '0', '--output', 'label', '--backend', 'auto', '--json'],
-    { cwd: ROOT, env: { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin', 'medshield.js'),
+      'target',
+      'serve',
+      '--model',
+      fx.dir,
+      '--port',
+      '0',
+      '--output',
+      'label',
+      '--backend',
+      'auto',
+      '--json',
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   try {
     const line = await new Promise<string>((resolve, reject) => {
-      let out = ''; let err = '';
-      child.stdout.on('data', (b: Buffer) => { out += b; if (out.includes('\n')) resolve(out.split('\n')[0]); });
-      child.stderr.on('data', (b: Buffer) => { err += b; });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => {
+        out += b;
+        if (out.includes('\n')) resolve(out.split('\n')[0]);
+      });
+      child.stderr.on('data', (b: Buffer) => {
+        err += b;
+      });
       child.on('exit', (code) => reject(new Error(`target serve exited ${code}: ${err}`)));
     });
     const info = JSON.parse(line) as { url: string; output: string };
     assert.equal(info.output, 'label');
-    const m = await (await fetch(`${info.url}/metadata`)).json() as { inputShape: number[]; classes: string[]; task: string; output: string };
+    const m = (await (await fetch(`${info.url}/metadata`)).json()) as {
+      inputShape: number[];
+      classes: string[];
+      task: string;
+      output: string;
+    };
     assert.deepEqual(m.inputShape, model.inputShape);
     assert.deepEqual(m.classes, model.classes);
     assert.equal(m.output, 'label');
     const t = await openTarget({ url: info.url, ...meta });
-    assert.deepEqual(Array.from(await t.predictProbs(x.subarray(0, 4 * D), 4)), Array.from(decisions(ref.subarray(0, 4 * K), 4, K, model.task)));
+    assert.deepEqual(
+      Array.from(await t.predictProbs(x.subarray(0, 4 * D), 4)),
+      Array.from(decisions(ref.subarray(0, 4 * K), 4, K, model.task)),
+    );
   } finally {
     child.kill('SIGTERM');
   }

@@ -20,12 +20,24 @@ const d = 28 * 28;
 /** Budgets per norm and fast settings per attack (the defaults are for real evaluations). */
 const EPS: Record<Norm, number> = { linf: 8 / 255, l2: 1.0, l1: 12, l0: 0.06 };
 const FAST: Record<string, Partial<AttackOptions>> = {
-  bim: { steps: 10 }, pgd: { steps: 10 }, mifgsm: { steps: 10 },
-  cw: { steps: 20, binarySteps: 2, initialConst: 10 }, ead: { steps: 20, binarySteps: 2, initialConst: 1 },
-  deepfool: { steps: 20 }, 'apgd-ce': { steps: 20 }, 'apgd-dlr': { steps: 20 }, 'apgd-t': { steps: 20 },
-  'fab-t': { steps: 20 }, autoattack: { steps: 15, maxQueries: 300 }, jsma: {},
-  square: { maxQueries: 300 }, simba: { maxQueries: 300 }, 'simba-dct': { maxQueries: 300 }, nes: { maxQueries: 600 },
-  hsj: { maxQueries: 600 }, boundary: { maxQueries: 3000 },
+  bim: { steps: 10 },
+  pgd: { steps: 10 },
+  mifgsm: { steps: 10 },
+  cw: { steps: 20, binarySteps: 2, initialConst: 10 },
+  ead: { steps: 20, binarySteps: 2, initialConst: 1 },
+  deepfool: { steps: 20 },
+  'apgd-ce': { steps: 20 },
+  'apgd-dlr': { steps: 20 },
+  'apgd-t': { steps: 20 },
+  'fab-t': { steps: 20 },
+  autoattack: { steps: 15, maxQueries: 300 },
+  jsma: {},
+  square: { maxQueries: 300 },
+  simba: { maxQueries: 300 },
+  'simba-dct': { maxQueries: 300 },
+  nes: { maxQueries: 600 },
+  hsj: { maxQueries: 600 },
+  boundary: { maxQueries: 3000 },
 };
 /** Attacks that need more than the victim (transfer: a surrogate) have their own tests. */
 const OWN_TEST = new Set(['transfer']);
@@ -43,19 +55,29 @@ for (const [name, attack] of Object.entries(ATTACKS).filter(([n]) => !OWN_TEST.h
     const norm = attack.defaultNorm;
     const eps = EPS[norm];
     const ev = await evaluateAttack(fx.model, img, attack, { eps, norm, seed: 0, ...FAST[name] }, { cleanProbs });
-    assert.ok(withinBall(img.x, ev.xAdv, d, norm, eps), `${name}: adversarial images leave [0,1] or the ${norm} ball of ${eps}`);
+    assert.ok(
+      withinBall(img.x, ev.xAdv, d, norm, eps),
+      `${name}: adversarial images leave [0,1] or the ${norm} ball of ${eps}`,
+    );
     for (let i = 0; i < img.n; i++) {
       const delta = Array.from({ length: d }, (_, j) => ev.xAdv[i * d + j] - img.x[i * d + j]);
       assert.ok(perturbationSize(delta, norm) <= eps * (1 + 1e-5) + 1e-7, `${name}: sample ${i} too far`);
     }
     const s = ev.summary;
     assert.equal(s.cleanAccuracy, Math.round(cleanAcc * 1e4) / 1e4);
-    assert.ok(s.robustAccuracy < s.cleanAccuracy - 0.2, `${name}: robust ${s.robustAccuracy} vs clean ${s.cleanAccuracy}`);
+    assert.ok(
+      s.robustAccuracy < s.cleanAccuracy - 0.2,
+      `${name}: robust ${s.robustAccuracy} vs clean ${s.cleanAccuracy}`,
+    );
     assert.ok((s.attackSuccessRate ?? 0) >= 0.3, `${name}: success rate ${s.attackSuccessRate}`);
     // success flags agree with the model's own predictions on the returned images
-    for (const r of ev.records) if (r.attacked) assert.equal(r.success, r.adversarialPrediction !== r.label, `${name}: record ${r.index}`);
+    for (const r of ev.records)
+      if (r.attacked) assert.equal(r.success, r.adversarialPrediction !== r.label, `${name}: record ${r.index}`);
     if (name === 'autoattack') {
-      assert.deepEqual(s.components?.map((c) => c.name), ['apgd-ce', 'apgd-t', 'fab-t', 'square']);
+      assert.deepEqual(
+        s.components?.map((c) => c.name),
+        ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
+      );
       assert.equal(s.components!.at(-1)!.robustAccuracy, s.robustAccuracy);
     }
   });
@@ -69,18 +91,35 @@ test('targeted mode reaches the target ("the other class" on a binary task, and 
     const norm = attack.defaultNorm;
     for (const target of ['other', 1] as const) {
       if (target === 1 && !['pgd', 'cw'].includes(name)) continue;
-      const ev = await evaluateAttack(fx.model, img, attack, { eps: EPS[norm], norm, seed: 0, criterion: { kind: 'targeted', target }, ...FAST[name] }, { cleanProbs });
+      const ev = await evaluateAttack(
+        fx.model,
+        img,
+        attack,
+        { eps: EPS[norm], norm, seed: 0, criterion: { kind: 'targeted', target }, ...FAST[name] },
+        { cleanProbs },
+      );
       const s = ev.summary;
       assert.ok(withinBall(img.x, ev.xAdv, d, norm, EPS[norm]), `${name} targeted: outside the ball`);
-      assert.ok(s.targetedSuccessRate !== undefined && s.targetedSuccessRate !== null, `${name}: targeted success reported`);
+      assert.ok(
+        s.targetedSuccessRate !== undefined && s.targetedSuccessRate !== null,
+        `${name}: targeted success reported`,
+      );
       const minRate = name === 'fgsm' ? 0.2 : 0.5;
       assert.ok(s.targetedSuccessRate! >= minRate, `${name} → ${target}: targeted success ${s.targetedSuccessRate}`);
       for (const r of ev.records) {
         if (!r.attacked || !r.success) continue;
         const want = target === 'other' ? 1 - (r.label as number) : target;
-        assert.equal(r.adversarialPrediction, want, `${name}: sample ${r.index} predicted ${r.adversarialPrediction}, target ${want}`);
+        assert.equal(
+          r.adversarialPrediction,
+          want,
+          `${name}: sample ${r.index} predicted ${r.adversarialPrediction}, target ${want}`,
+        );
       }
-      if (target === 1) assert.ok(ev.records.every((r) => !(r.attacked && r.label === 1)), 'samples already of the target class are not attacked');
+      if (target === 1)
+        assert.ok(
+          ev.records.every((r) => !(r.attacked && r.label === 1)),
+          'samples already of the target class are not attacked',
+        );
     }
   }
 });
@@ -100,7 +139,15 @@ test('PGD: robust accuracy falls as ε grows; L2 PGD respects its ball', async (
 });
 
 test('attacks are reproducible: same seed, same adversarial images', async () => {
-  const a = await ATTACKS.pgd.run(fx.model, img.x.slice(0, 8 * d), img.labels.slice(0, 8), { eps: 4 / 255, steps: 5, seed: 3 });
-  const b = await ATTACKS.pgd.run(fx.model, img.x.slice(0, 8 * d), img.labels.slice(0, 8), { eps: 4 / 255, steps: 5, seed: 3 });
+  const a = await ATTACKS.pgd.run(fx.model, img.x.slice(0, 8 * d), img.labels.slice(0, 8), {
+    eps: 4 / 255,
+    steps: 5,
+    seed: 3,
+  });
+  const b = await ATTACKS.pgd.run(fx.model, img.x.slice(0, 8 * d), img.labels.slice(0, 8), {
+    eps: 4 / 255,
+    steps: 5,
+    seed: 3,
+  });
   assert.deepEqual(a.xAdv, b.xAdv);
 });

@@ -59,7 +59,7 @@ test('interrupted after two jobs, re-run: only the missing jobs run, no row twic
   const s1 = await C.runCampaignLocal(spec, {
     store,
     signal: ac.signal,
-    onJob: (j, r, e) => {
+    onJob: (j, _r, e) => {
       assert.ifError(e);
       first.push(j.key);
       if (first.length === 2) ac.abort();

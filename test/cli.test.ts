@@ -12,7 +12,9 @@ test('datasets list --json follows the contract', () => {
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout);
   assert.equal(rows.length, 12);
-  for (const row of rows) for (const k of ['name', 'task', 'classes', 'channels', 'sizes', 'available']) assert.ok(k in row, `${row.name} has ${k}`);
+  for (const row of rows)
+    for (const k of ['name', 'task', 'classes', 'channels', 'sizes', 'available'])
+      assert.ok(k in row, `${row.name} has ${k}`);
   const p = rows.find((x: { name: string }) => x.name === 'pneumoniamnist');
   assert.equal(p.available, true);
   assert.equal(p.task, 'binary');
@@ -67,5 +69,8 @@ test('a failed training leaves no output directory behind', () => {
   const r = cli(['train', '--dataset', corrupt, '--epochs', '1', '--out', out]);
   assert.equal(r.code, 2);
   assert.equal(existsSync(out), false);
-  assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('never')), []);
+  assert.deepEqual(
+    readdirSync(tmp).filter((f) => f.includes('never')),
+    [],
+  );
 });

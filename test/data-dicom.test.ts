@@ -34,7 +34,7 @@ const CASES: Case[] = [
   ['GH342.dcm', 512, 512, 1, '1.2.840.10008.1.2.1', 'window', 0.239, 0.277, false],
   ['IM-0001-0001-0001.dcm', 512, 512, 1, '1.2.840.10008.1.2.4.70', 'window', 0.409, 0.245, false],
   ['JPGExtended.dcm', 1024, 256, 1, '1.2.840.10008.1.2.4.51', 'minmax', 0.054, 0.082, false],
-  ['JPGLosslessP14SV1_1s_1f_8b.dcm', 768, 1024, 1, '1.2.840.10008.1.2.4.70', 'window', 0.068, 0.160, false],
+  ['JPGLosslessP14SV1_1s_1f_8b.dcm', 768, 1024, 1, '1.2.840.10008.1.2.4.70', 'window', 0.068, 0.16, false],
   ['MR_small.dcm', 64, 64, 1, '1.2.840.10008.1.2.1', 'window', 0.443, 0.239, false],
   ['MR_small_RLE.dcm', 64, 64, 1, '1.2.840.10008.1.2.5', 'window', 0.443, 0.239, false],
   ['MR_small_bigendian.dcm', 64, 64, 1, '1.2.840.10008.1.2.2', 'window', 0.443, 0.239, false],
@@ -46,8 +46,14 @@ const CASES: Case[] = [
 ];
 
 function stats(a: Float32Array): { mean: number; std: number; min: number; max: number } {
-  let s = 0, min = Infinity, max = -Infinity;
-  for (const v of a) { s += v; if (v < min) min = v; if (v > max) max = v; }
+  let s = 0,
+    min = Infinity,
+    max = -Infinity;
+  for (const v of a) {
+    s += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
   const mean = s / a.length;
   let d = 0;
   for (const v of a) d += (v - mean) ** 2;
@@ -55,7 +61,12 @@ function stats(a: Float32Array): { mean: number; std: number; min: number; max: 
 }
 
 test('the shared folder holds the 20 DICOM files this test covers', () => {
-  assert.deepEqual(readdirSync(DIR).filter((f) => f.endsWith('.dcm')).sort(), CASES.map((c) => c[0]).sort());
+  assert.deepEqual(
+    readdirSync(DIR)
+      .filter((f) => f.endsWith('.dcm'))
+      .sort(),
+    CASES.map((c) => c[0]).sort(),
+  );
 });
 
 for (const [file, rows, cols, channels, ts, voi, mean, std, inverted] of CASES) {
@@ -76,7 +87,13 @@ for (const [file, rows, cols, channels, ts, voi, mean, std, inverted] of CASES) 
   });
 }
 
-const MR_VARIANTS = ['MR_small_implicit.dcm', 'MR_small_bigendian.dcm', 'MR_small_RLE.dcm', 'MR_small_jpeg_ls_lossless.dcm', 'MR_small_jp2klossless.dcm'];
+const MR_VARIANTS = [
+  'MR_small_implicit.dcm',
+  'MR_small_bigendian.dcm',
+  'MR_small_RLE.dcm',
+  'MR_small_jpeg_ls_lossless.dcm',
+  'MR_small_jp2klossless.dcm',
+];
 
 test('MR_small and its implicit / big-endian / RLE / JPEG-LS / JPEG 2000 variants decode to the same pixels', async () => {
   const ref = await readDicomFrame(load('MR_small.dcm'), 'MR_small.dcm');
@@ -92,13 +109,22 @@ test('MR_small and its implicit / big-endian / RLE / JPEG-LS / JPEG 2000 variant
     assert.deepEqual((await decodeDicom(load(f), f)).data, refImg.data, `${f}: output pixels`);
   }
   const jls = await readDicomFrame(load('MR_small_jpeg_ls_lossless.dcm'), 'jls');
-  assert.deepEqual(Array.from({ length: 9 }, (_, i) => jls.stored[(55 + i) * 64 + 35]), [170, 193, 191, 373, 1293, 2053, 1879, 1683, 1711]);
+  assert.deepEqual(
+    Array.from({ length: 9 }, (_, i) => jls.stored[(55 + i) * 64 + 35]),
+    [170, 193, 191, 373, 1293, 2053, 1879, 1683, 1711],
+  );
 });
 
 test('stored values match pydicom references: CT_small, JPEG extended 12-bit, JPEG lossless, multi-frame emri_small', async () => {
   const ct = await readDicomFrame(load('CT_small.dcm'), 'CT_small');
-  assert.deepEqual([36, 37, 38, 39].map((x) => ct.stored[24 * 128 + x]), [520, 802, 930, 1008]);
-  assert.deepEqual([40, 41, 42, 43, 44].map((y) => ct.stored[y * 128 + 40]), [1138, 1165, 1113, 1088, 1072]);
+  assert.deepEqual(
+    [36, 37, 38, 39].map((x) => ct.stored[24 * 128 + x]),
+    [520, 802, 930, 1008],
+  );
+  assert.deepEqual(
+    [40, 41, 42, 43, 44].map((y) => ct.stored[y * 128 + 40]),
+    [1138, 1165, 1113, 1088, 1072],
+  );
 
   // Lossy JPEG: ISO/IEC 10918-2 lets conforming IDCTs differ by one unit, so allow ±1 from pydicom's libjpeg.
   const ext = await readDicomFrame(load('JPGExtended.dcm'), 'JPGExtended');
@@ -119,29 +145,80 @@ test('stored values match pydicom references: CT_small, JPEG extended 12-bit, JP
   for (const [frame, top, left, last] of expect) {
     const f = await readDicomFrame(emri, 'emri_small', { frame });
     assert.equal(f.header.frames, 10);
-    assert.deepEqual([31, 32, 33].map((x) => f.stored[x]), top, `frame ${frame}`);
-    assert.deepEqual([0, 1, 2].map((x) => f.stored[31 * 64 + x]), left, `frame ${frame}`);
-    assert.deepEqual([61, 62, 63].map((x) => f.stored[63 * 64 + x]), last, `frame ${frame}`);
+    assert.deepEqual(
+      [31, 32, 33].map((x) => f.stored[x]),
+      top,
+      `frame ${frame}`,
+    );
+    assert.deepEqual(
+      [0, 1, 2].map((x) => f.stored[31 * 64 + x]),
+      left,
+      `frame ${frame}`,
+    );
+    assert.deepEqual(
+      [61, 62, 63].map((x) => f.stored[63 * 64 + x]),
+      last,
+      `frame ${frame}`,
+    );
   }
-  await assert.rejects(decodeDicom(emri, 'emri_small', { frame: 10 }), (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_ARGUMENT' && /frame 10 out of range/.test(e.message));
+  await assert.rejects(
+    decodeDicom(emri, 'emri_small', { frame: 10 }),
+    (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_ARGUMENT' && /frame 10 out of range/.test(e.message),
+  );
 });
 
 test('colour: big-endian planar RGB and RGB JPEG without colour transform match pydicom', async () => {
   const us = await decodeDicom(load('ExplVR_BigEnd.dcm'), 'ExplVR_BigEnd');
-  const px = (img: typeof us, y: number, x: number): number[] => [0, 1, 2].map((k) => Math.round(img.data[(y * img.width + x) * 3 + k] * 255));
-  assert.deepEqual([3, 4, 5].map((x) => px(us, 9, x)), [[171, 171, 171], [255, 255, 255], [255, 255, 0]]);
-  assert.deepEqual([8, 9, 10, 11].map((x) => px(us, 58, x)), [[255, 236, 0], [255, 183, 0], [255, 175, 0], [255, 183, 0]]);
+  const px = (img: typeof us, y: number, x: number): number[] =>
+    [0, 1, 2].map((k) => Math.round(img.data[(y * img.width + x) * 3 + k] * 255));
+  assert.deepEqual(
+    [3, 4, 5].map((x) => px(us, 9, x)),
+    [
+      [171, 171, 171],
+      [255, 255, 255],
+      [255, 255, 0],
+    ],
+  );
+  assert.deepEqual(
+    [8, 9, 10, 11].map((x) => px(us, 58, x)),
+    [
+      [255, 236, 0],
+      [255, 183, 0],
+      [255, 175, 0],
+      [255, 183, 0],
+    ],
+  );
 
   const sc = await decodeDicom(load('SC_jpeg_no_color_transform.dcm'), 'SC_jpeg');
   const near = (got: number[][], want: number[][]): void => {
-    got.flat().forEach((g, i) => assert.ok(Math.abs(g - want.flat()[i]) <= 1, `${JSON.stringify(got)} ≈ ${JSON.stringify(want)}`));
+    got
+      .flat()
+      .forEach((g, i) =>
+        assert.ok(Math.abs(g - want.flat()[i]) <= 1, `${JSON.stringify(got)} ≈ ${JSON.stringify(want)}`),
+      );
   };
-  near([77, 78, 79, 80].map((x) => px(sc, 29, x)), [[240, 243, 246], [214, 210, 213], [150, 134, 134], [244, 244, 244]]);
-  near([224, 225, 226].map((y) => px(sc, y, 253)), [[232, 236, 238], [190, 175, 178], [215, 200, 202]]);
+  near(
+    [77, 78, 79, 80].map((x) => px(sc, 29, x)),
+    [
+      [240, 243, 246],
+      [214, 210, 213],
+      [150, 134, 134],
+      [244, 244, 244],
+    ],
+  );
+  near(
+    [224, 225, 226].map((y) => px(sc, y, 253)),
+    [
+      [232, 236, 238],
+      [190, 175, 178],
+      [215, 200, 202],
+    ],
+  );
 });
 
 /** PS3.3 C.11.2.1.2.1 linear VOI, written out independently of the implementation. */
-const linearVoi = (x: number, c: number, w: number): number => (x <= c - 0.5 - (w - 1) / 2 ? 0 : x > c - 0.5 + (w - 1) / 2 ? 1 : (x - (c - 0.5)) / (w - 1) + 0.5);
+const linearVoi = (x: number, c: number, w: number): number =>
+  x <= c - 0.5 - (w - 1) / 2 ? 0 : x > c - 0.5 + (w - 1) / 2 ? 1 : (x - (c - 0.5)) / (w - 1) + 0.5;
 
 test('grey pipeline: rescale slope/intercept, VOI window, MONOCHROME1 inversion, modality LUT', async () => {
   // CR1_6154: slope 0.684, intercept 200, window 1600/2800, MONOCHROME1.
@@ -173,7 +250,10 @@ test('truncated copies of every file fail with one clear line', async () => {
       await assert.rejects(decodeImage(bytes.subarray(0, cut), file), (e: unknown) => {
         assert.ok(e instanceof MedshieldError, `${file} cut at ${cut}: ${String(e)}`);
         assert.equal(e.code, 'BAD_INPUT', `${file} cut at ${cut}: ${e.message}`);
-        assert.match(e.message, new RegExp(`^${file.replace(/[.]/g, '\\.')}: .*(truncated|corrupt|not a PNG, JPEG or DICOM)`));
+        assert.match(
+          e.message,
+          new RegExp(`^${file.replace(/[.]/g, '\\.')}: .*(truncated|corrupt|not a PNG, JPEG or DICOM)`),
+        );
         assert.ok(!e.message.includes('\n'));
         return true;
       });
@@ -188,7 +268,12 @@ test('non-DICOM bytes are refused by the DICOM decoder', async () => {
 });
 
 function haveDcmtk(): boolean {
-  try { execFileSync('dcm2pnm', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync('dcm2pnm', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Read a binary PGM/PPM (8-bit). */
@@ -197,7 +282,10 @@ function readPnm(buf: Buffer): { w: number; h: number; c: number; data: Uint8Arr
   let pos = 0;
   while (tokens.length < 4) {
     while (/\s/.test(String.fromCharCode(buf[pos]))) pos++;
-    if (buf[pos] === 0x23) { while (buf[pos] !== 0x0a) pos++; continue; }
+    if (buf[pos] === 0x23) {
+      while (buf[pos] !== 0x0a) pos++;
+      continue;
+    }
     let t = '';
     while (!/\s/.test(String.fromCharCode(buf[pos]))) t += String.fromCharCode(buf[pos++]);
     tokens.push(t);
@@ -207,20 +295,34 @@ function readPnm(buf: Buffer): { w: number; h: number; c: number; data: Uint8Arr
   return { w: +w, h: +h, c, data: buf.subarray(pos + 1, pos + 1 + +w * +h * c) };
 }
 
-test('agrees with DCMTK dcm2pnm within one grey level on every file DCMTK decodes', { skip: haveDcmtk() ? false : 'dcmtk not installed' }, async () => {
+test('agrees with DCMTK dcm2pnm within one grey level on every file DCMTK decodes', {
+  skip: haveDcmtk() ? false : 'dcmtk not installed',
+}, async () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'medshield-dcmtk-'));
   try {
     for (const [file, , , , ts, voi] of CASES) {
       if (ts.startsWith('1.2.840.10008.1.2.4.9')) continue; // DCMTK has no JPEG 2000 decoder
       let src = path.join(DIR, file);
-      const tool = ts === '1.2.840.10008.1.2.5' ? 'dcmdrle' : ts === '1.2.840.10008.1.2.4.80' ? 'dcmdjpls' : ts.startsWith('1.2.840.10008.1.2.4.') ? 'dcmdjpeg' : null;
-      if (tool) { const out = path.join(tmp, file); execFileSync(tool, ['-q', src, out]); src = out; }
+      const tool =
+        ts === '1.2.840.10008.1.2.5'
+          ? 'dcmdrle'
+          : ts === '1.2.840.10008.1.2.4.80'
+            ? 'dcmdjpls'
+            : ts.startsWith('1.2.840.10008.1.2.4.')
+              ? 'dcmdjpeg'
+              : null;
+      if (tool) {
+        const out = path.join(tmp, file);
+        execFileSync(tool, ['-q', src, out]);
+        src = out;
+      }
       const pnm = path.join(tmp, file + '.pnm');
       execFileSync('dcm2pnm', ['-q', voi === 'window' ? '+Wi' : '+Wm', ...(voi === 'window' ? ['1'] : []), src, pnm]);
       const ref = readPnm(readFileSync(pnm));
       const img = await decodeDicom(load(file), file);
       assert.deepEqual([img.width, img.height, img.channels], [ref.w, ref.h, ref.c], file);
-      let worst = 0, sum = 0;
+      let worst = 0,
+        sum = 0;
       for (let i = 0; i < ref.data.length; i++) {
         const d = Math.abs(img.data[i] * 255 - ref.data[i]);
         sum += d;
@@ -235,7 +337,10 @@ test('agrees with DCMTK dcm2pnm within one grey level on every file DCMTK decode
 });
 
 /** The File Meta Information elements of a Part 10 file (explicit VR LE, PS3.10 §7.1) and where the data set starts. */
-function metaElements(bytes: Uint8Array): { elements: Array<{ tag: number; vr: string; value: Uint8Array }>; end: number } {
+function metaElements(bytes: Uint8Array): {
+  elements: Array<{ tag: number; vr: string; value: Uint8Array }>;
+  end: number;
+} {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const elements: Array<{ tag: number; vr: string; value: Uint8Array }> = [];
   let p = 132;
@@ -261,15 +366,28 @@ function withTransferSyntax(bytes: Uint8Array, uid: string, dataSet?: Uint8Array
     const v = e.tag === 0x00100002 ? value : Buffer.from(e.value);
     const long = ['OB', 'OW', 'UN', 'SQ', 'UT', 'UC', 'UR'].includes(e.vr);
     const head = Buffer.alloc(long ? 12 : 8);
-    head.writeUInt16LE(0x0002, 0); head.writeUInt16LE(e.tag >>> 16, 2); head.write(e.vr, 4, 'latin1');
-    if (long) head.writeUInt32LE(v.length, 8); else head.writeUInt16LE(v.length, 6);
+    head.writeUInt16LE(0x0002, 0);
+    head.writeUInt16LE(e.tag >>> 16, 2);
+    head.write(e.vr, 4, 'latin1');
+    if (long) head.writeUInt32LE(v.length, 8);
+    else head.writeUInt16LE(v.length, 6);
     parts.push(head, v);
   }
   const body = Buffer.concat(parts);
   const groupLength = Buffer.alloc(12);
-  groupLength.writeUInt16LE(0x0002, 0); groupLength.writeUInt16LE(0x0000, 2); groupLength.write('UL', 4, 'latin1');
-  groupLength.writeUInt16LE(4, 6); groupLength.writeUInt32LE(body.length, 8);
-  return new Uint8Array(Buffer.concat([Buffer.from(bytes.subarray(0, 132)), groupLength, body, Buffer.from(dataSet ?? bytes.subarray(end))]));
+  groupLength.writeUInt16LE(0x0002, 0);
+  groupLength.writeUInt16LE(0x0000, 2);
+  groupLength.write('UL', 4, 'latin1');
+  groupLength.writeUInt16LE(4, 6);
+  groupLength.writeUInt32LE(body.length, 8);
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from(bytes.subarray(0, 132)),
+      groupLength,
+      body,
+      Buffer.from(dataSet ?? bytes.subarray(end)),
+    ]),
+  );
 }
 
 test('Deflated Explicit VR Little Endian: MR_small re-encoded with raw deflate decodes to the same pixels', async () => {
@@ -283,7 +401,11 @@ test('Deflated Explicit VR Little Endian: MR_small re-encoded with raw deflate d
 
 test('unsupported transfer syntaxes are refused with one line naming the syntax', async () => {
   const j2k = load('MR_small_jp2klossless.dcm');
-  for (const [uid, what] of [['1.2.840.10008.1.2.4.99', 'unknown transfer syntax'], ['1.2.840.10008.1.2.4.201', 'High-Throughput JPEG 2000 Lossless Only'], ['1.2.840.10008.1.2.4.100', 'MPEG2']]) {
+  for (const [uid, what] of [
+    ['1.2.840.10008.1.2.4.99', 'unknown transfer syntax'],
+    ['1.2.840.10008.1.2.4.201', 'High-Throughput JPEG 2000 Lossless Only'],
+    ['1.2.840.10008.1.2.4.100', 'MPEG2'],
+  ]) {
     await assert.rejects(decodeImage(withTransferSyntax(j2k, uid), 'x.dcm'), (e: unknown) => {
       assert.ok(e instanceof MedshieldError);
       assert.equal(e.code, 'UNSUPPORTED');
@@ -300,9 +422,14 @@ function packBits(src: Uint8Array): number[] {
   while (i < src.length) {
     let run = 1;
     while (i + run < src.length && run < 128 && src[i + run] === src[i]) run++;
-    if (run >= 3) { out.push(257 - run, src[i]); i += run; continue; }
+    if (run >= 3) {
+      out.push(257 - run, src[i]);
+      i += run;
+      continue;
+    }
     let j = i;
-    while (j < src.length && j - i < 128 && !(j + 2 < src.length && src[j] === src[j + 1] && src[j] === src[j + 2])) j++;
+    while (j < src.length && j - i < 128 && !(j + 2 < src.length && src[j] === src[j + 1] && src[j] === src[j + 2]))
+      j++;
     out.push(j - i - 1, ...src.subarray(i, j));
     i = j;
   }
@@ -324,7 +451,10 @@ function rleFrame(words: ArrayLike<number>, spp: number, bytesPer: number): Uint
   const header = Buffer.alloc(64);
   header.writeUInt32LE(segments.length, 0);
   let offset = 64;
-  segments.forEach((seg, k) => { header.writeUInt32LE(offset, 4 + 4 * k); offset += seg.length; });
+  segments.forEach((seg, k) => {
+    header.writeUInt32LE(offset, 4 + 4 * k);
+    offset += seg.length;
+  });
   return new Uint8Array(Buffer.concat([header, ...segments.map((s) => Buffer.from(s))]));
 }
 
@@ -336,7 +466,10 @@ test('RLE decoder round-trips real 16-bit grey and 8-bit RGB samples', async () 
   const usWords = Uint32Array.from(us.stored);
   assert.deepEqual(decodeRle(rleFrame(usWords, 3, 1), 60, 80, 3, 8, 'us'), usWords);
   const frame = rleFrame(usWords, 3, 1);
-  assert.throws(() => decodeRle(frame.subarray(0, frame.length - 500), 60, 80, 3, 8, 'us.dcm'), /us\.dcm: truncated RLE frame: segment \d ends at byte \d+, the frame has 1506/);
+  assert.throws(
+    () => decodeRle(frame.subarray(0, frame.length - 500), 60, 80, 3, 8, 'us.dcm'),
+    /us\.dcm: truncated RLE frame: segment \d ends at byte \d+, the frame has 1506/,
+  );
   assert.throws(() => decodeRle(frame, 60, 80, 1, 8, 'us.dcm'), /us\.dcm: corrupt RLE header: 3 segments, expected 1/);
 });
 
@@ -346,24 +479,36 @@ test('encapsulated multi-frame: emri_small re-encoded as RLE (one fragment per f
   // (7FE0,0010) OW is the last element of the data set; replace it with encapsulated RLE fragments.
   const dv = new DataView(native.buffer, native.byteOffset, native.byteLength);
   let at = -1;
-  for (let p = native.length - 12; p >= end; p--) if (dv.getUint32(p, true) === 0x00107fe0 && native[p + 4] === 0x4f) { at = p; break; }
+  for (let p = native.length - 12; p >= end; p--)
+    if (dv.getUint32(p, true) === 0x00107fe0 && native[p + 4] === 0x4f) {
+      at = p;
+      break;
+    }
   assert.ok(at > 0);
   const frameSamples = 64 * 64;
   const item = (body: Uint8Array): Buffer => {
     const h = Buffer.alloc(8);
-    h.writeUInt16LE(0xfffe, 0); h.writeUInt16LE(0xe000, 2); h.writeUInt32LE(body.length, 4);
+    h.writeUInt16LE(0xfffe, 0);
+    h.writeUInt16LE(0xe000, 2);
+    h.writeUInt32LE(body.length, 4);
     return Buffer.concat([h, Buffer.from(body)]);
   };
   const fragments: Buffer[] = [item(new Uint8Array(0))]; // empty Basic Offset Table
   for (let f = 0; f < 10; f++) {
-    const words = Uint32Array.from({ length: frameSamples }, (_, i) => dv.getUint16(at + 12 + 2 * (f * frameSamples + i), true));
+    const words = Uint32Array.from({ length: frameSamples }, (_, i) =>
+      dv.getUint16(at + 12 + 2 * (f * frameSamples + i), true),
+    );
     const rle = rleFrame(words, 1, 2);
     fragments.push(item(rle.length % 2 ? Uint8Array.from([...rle, 0]) : rle));
   }
   const head = Buffer.alloc(12);
-  head.writeUInt16LE(0x7fe0, 0); head.writeUInt16LE(0x0010, 2); head.write('OB', 4, 'latin1'); head.writeUInt32LE(0xffffffff, 8);
+  head.writeUInt16LE(0x7fe0, 0);
+  head.writeUInt16LE(0x0010, 2);
+  head.write('OB', 4, 'latin1');
+  head.writeUInt32LE(0xffffffff, 8);
   const delim = Buffer.alloc(8);
-  delim.writeUInt16LE(0xfffe, 0); delim.writeUInt16LE(0xe0dd, 2);
+  delim.writeUInt16LE(0xfffe, 0);
+  delim.writeUInt16LE(0xe0dd, 2);
   const dataSet = Buffer.concat([Buffer.from(native.subarray(end, at)), head, ...fragments, delim]);
   const rleFile = withTransferSyntax(native, '1.2.840.10008.1.2.5', dataSet);
   for (const frame of [0, 4, 9]) {
@@ -383,10 +528,18 @@ test('one parser: the decoder reads the byte-offset parser of signature verifica
   const { parseDicom } = await import('../src/data/dicom-parse.js');
   const orig = Buffer.from(load('MR_small_implicit.dcm'));
   const p = parseDicom(orig);
-  const odd = Buffer.alloc(8 + 8); odd.writeUInt16LE(0x0003, 0); odd.writeUInt16LE(0x0010, 2); odd.writeUInt32LE(8, 4); odd.write('attacker', 8, 'latin1');
+  const odd = Buffer.alloc(8 + 8);
+  odd.writeUInt16LE(0x0003, 0);
+  odd.writeUInt16LE(0x0010, 2);
+  odd.writeUInt32LE(8, 4);
+  odd.write('attacker', 8, 'latin1');
   const crafted = Buffer.concat([orig.subarray(0, p.datasetStart), odd, orig.subarray(p.datasetStart)]);
   assert.deepEqual(Array.from((await decodeDicom(crafted)).data), Array.from((await decodeDicom(orig)).data));
-  assert.equal(parseDicom(crafted).dataset[0].tag, 0x00030010, 'the odd element is an element of the data set, visible to the verifier');
+  assert.equal(
+    parseDicom(crafted).dataset[0].tag,
+    0x00030010,
+    'the odd element is an element of the data set, visible to the verifier',
+  );
 });
 
 test('a JPEG 2000 or JPEG-LS codestream that declares another size than Rows/Columns is refused before the codec allocates', async () => {
@@ -399,10 +552,18 @@ test('a JPEG 2000 or JPEG-LS codestream that declares another size than Rows/Col
   };
   // SIZ (FF4F FF51, Lsiz, Rsiz, Xsiz…): Xsiz = 20000 → a 20000-wide image behind a 64×64 header.
   const j2k = patch('MR_small_jp2klossless.dcm', [0xff, 0x4f, 0xff, 0x51], 8, [0x00, 0x00, 0x4e, 0x20]);
-  await assert.rejects(decodeImage(j2k, 'j2k.dcm'), (e: Error) => e instanceof MedshieldError && /compressed pixel data is 20000×\d+, header says 64×64/.test(e.message));
+  await assert.rejects(
+    decodeImage(j2k, 'j2k.dcm'),
+    (e: Error) =>
+      e instanceof MedshieldError && /compressed pixel data is 20000×\d+, header says 64×64/.test(e.message),
+  );
   // SOF55 (FFF7, Lf, P, Y, X): X = 20000.
   const jls = patch('MR_small_jpeg_ls_lossless.dcm', [0xff, 0xf7], 7, [0x4e, 0x20]);
-  await assert.rejects(decodeImage(jls, 'jls.dcm'), (e: Error) => e instanceof MedshieldError && /compressed pixel data is 20000×64, header says 64×64/.test(e.message));
+  await assert.rejects(
+    decodeImage(jls, 'jls.dcm'),
+    (e: Error) => e instanceof MedshieldError && /compressed pixel data is 20000×64, header says 64×64/.test(e.message),
+  );
   // The untouched files still decode.
-  for (const f of ['MR_small_jp2klossless.dcm', 'MR_small_jpeg_ls_lossless.dcm']) assert.equal((await decodeImage(readFileSync(path.join(DIR, f)), f)).width, 64);
+  for (const f of ['MR_small_jp2klossless.dcm', 'MR_small_jpeg_ls_lossless.dcm'])
+    assert.equal((await decodeImage(readFileSync(path.join(DIR, f)), f)).width, 64);
 });

@@ -80,7 +80,9 @@ test('downloads a real file, verifies the official md5 and reports progress', as
   let last: [number, number | null] = [0, null];
   const out = await downloadFile(`${base}/files/retinamnist.npz?download=1`, dest, {
     md5: OFFICIAL_MD5.toUpperCase(),
-    onProgress: (d, t) => { last = [d, t]; },
+    onProgress: (d, t) => {
+      last = [d, t];
+    },
   });
   assert.equal(out, dest);
   const got = await readFile(dest);
@@ -99,7 +101,11 @@ test('follows redirects', async () => {
 
 test('md5 mismatch is a CHECKSUM error and leaves no file', async () => {
   const dest = path.join(dir, 'bad-md5.npz');
-  await rejectsWith(downloadFile(`${base}/files/retinamnist.npz`, dest, { md5: '0'.repeat(32) }), 'CHECKSUM', /checksum mismatch .*md5 bd4c0672/);
+  await rejectsWith(
+    downloadFile(`${base}/files/retinamnist.npz`, dest, { md5: '0'.repeat(32) }),
+    'CHECKSUM',
+    /checksum mismatch .*md5 bd4c0672/,
+  );
   await assertOnly(['ok']);
 });
 
@@ -111,7 +117,11 @@ test('HTTP 404 is a NETWORK error and leaves no file', async () => {
 
 test('a truncated response (connection dropped) is a NETWORK error and leaves no file', async () => {
   const dest = path.join(dir, 'truncated.npz');
-  await rejectsWith(downloadFile(`${base}/truncated`, dest, { md5: OFFICIAL_MD5 }), 'NETWORK', /download of .*(failed|truncated)/);
+  await rejectsWith(
+    downloadFile(`${base}/truncated`, dest, { md5: OFFICIAL_MD5 }),
+    'NETWORK',
+    /download of .*(failed|truncated)/,
+  );
   await rejectsWith(downloadFile(`${base}/chunked-abort`, dest), 'NETWORK', /download of .*failed after \d+ bytes/);
   await assertOnly(['ok']);
 });
@@ -121,13 +131,21 @@ test('connection refused is a NETWORK error', async () => {
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
-  await rejectsWith(downloadFile(`http://127.0.0.1:${port}/x.npz`, path.join(dir, 'refused.npz')), 'NETWORK', /ECONNREFUSED|fetch failed/);
+  await rejectsWith(
+    downloadFile(`http://127.0.0.1:${port}/x.npz`, path.join(dir, 'refused.npz')),
+    'NETWORK',
+    /ECONNREFUSED|fetch failed/,
+  );
   await assertOnly(['ok']);
 });
 
 test('a stalled transfer is aborted after the idle timeout and leaves no file', async () => {
   const dest = path.join(dir, 'stalled.npz');
-  await rejectsWith(downloadFile(`${base}/stall`, dest, { idleTimeoutMs: 300 }), 'NETWORK', /failed after 1024 bytes: no data for 0\.3 s/);
+  await rejectsWith(
+    downloadFile(`${base}/stall`, dest, { idleTimeoutMs: 300 }),
+    'NETWORK',
+    /failed after 1024 bytes: no data for 0\.3 s/,
+  );
   await assertOnly(['ok']);
 });
 
@@ -135,14 +153,22 @@ test('offline mode (MEDSHIELD_OFFLINE=1) refuses non-loopback hosts without touc
   const saved = process.env.MEDSHIELD_OFFLINE;
   process.env.MEDSHIELD_OFFLINE = '1';
   try {
-    const never: typeof fetch = async () => { throw new Error('fetch must not be called'); };
-    await rejectsWith(downloadFile('https://zenodo.org/records/10519652/files/retinamnist.npz?download=1', path.join(dir, 'r.npz'), { fetchImpl: never }),
-      'NETWORK', /^offline mode \(MEDSHIELD_OFFLINE=1\): not downloading https:\/\/zenodo\.org\/records\/10519652\/files\/retinamnist\.npz$/);
+    const never: typeof fetch = async () => {
+      throw new Error('fetch must not be called');
+    };
+    await rejectsWith(
+      downloadFile('https://zenodo.org/records/10519652/files/retinamnist.npz?download=1', path.join(dir, 'r.npz'), {
+        fetchImpl: never,
+      }),
+      'NETWORK',
+      /^offline mode \(MEDSHIELD_OFFLINE=1\): not downloading https:\/\/zenodo\.org\/records\/10519652\/files\/retinamnist\.npz$/,
+    );
     // Loopback stays allowed (local mirrors).
     await downloadFile(`${base}/files/retinamnist.npz`, path.join(dir, 'loop.npz'), { md5: OFFICIAL_MD5 });
     await rm(path.join(dir, 'loop.npz'));
   } finally {
-    if (saved === undefined) delete process.env.MEDSHIELD_OFFLINE; else process.env.MEDSHIELD_OFFLINE = saved;
+    if (saved === undefined) delete process.env.MEDSHIELD_OFFLINE;
+    else process.env.MEDSHIELD_OFFLINE = saved;
   }
   await assertOnly(['ok']);
 });
@@ -156,6 +182,7 @@ test('cacheDir: flag, then MEDSHIELD_DATA, then ~/.cache/medshield', () => {
     delete process.env.MEDSHIELD_DATA;
     assert.equal(cacheDir(), path.join(os.homedir(), '.cache', 'medshield'));
   } finally {
-    if (saved === undefined) delete process.env.MEDSHIELD_DATA; else process.env.MEDSHIELD_DATA = saved;
+    if (saved === undefined) delete process.env.MEDSHIELD_DATA;
+    else process.env.MEDSHIELD_DATA = saved;
   }
 });

@@ -55,7 +55,10 @@ test('dataset names with size suffixes parse; bad ones are refused', () => {
 });
 
 test('a missing MedMNIST file is not downloaded when offline', async () => {
-  await assert.rejects(resolveDatasetFile('dermamnist_224', { download: false, dataDir: mkdtempSync(path.join(tmpdir(), 'ms-cache-')) }), /not available locally/);
+  await assert.rejects(
+    resolveDatasetFile('dermamnist_224', { download: false, dataDir: mkdtempSync(path.join(tmpdir(), 'ms-cache-')) }),
+    /not available locally/,
+  );
 });
 
 test('corrupt and truncated archives give one-line errors', async () => {
@@ -63,7 +66,10 @@ test('corrupt and truncated archives give one-line errors', async () => {
   const bytes = readFileSync(EMBEDDED_NPZ);
   const trunc = path.join(dir, 'trunc.npz');
   writeFileSync(trunc, bytes.subarray(0, bytes.length >> 1));
-  await assert.rejects(loadDataset(trunc), (e: unknown) => e instanceof MedshieldError && /corrupt|truncated/.test(e.message) && !e.message.includes('\n'));
+  await assert.rejects(
+    loadDataset(trunc),
+    (e: unknown) => e instanceof MedshieldError && /corrupt|truncated/.test(e.message) && !e.message.includes('\n'),
+  );
   const notzip = path.join(dir, 'x.npz');
   writeFileSync(notzip, 'hello');
   await assert.rejects(loadDataset(notzip), /not an \.npz file/);
@@ -93,9 +99,16 @@ test('a MedMNIST set is downloaded by name from a (local) mirror, md5-checked, t
   let hits = 0;
   const server = http.createServer((req, res) => {
     hits++;
-    if (req.url === '/retinamnist.npz') { res.writeHead(200, { 'content-length': body.length }); res.end(body); }
-    else if (req.url === '/breastmnist.npz') { res.writeHead(200); res.end(body.subarray(0, 1000)); }
-    else { res.writeHead(404); res.end(); }
+    if (req.url === '/retinamnist.npz') {
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    } else if (req.url === '/breastmnist.npz') {
+      res.writeHead(200);
+      res.end(body.subarray(0, 1000));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -106,12 +119,19 @@ test('a MedMNIST set is downloaded by name from a (local) mirror, md5-checked, t
     const { resolveDatasetFile } = await import('../src/data/dataset.js');
     const got = await resolveDatasetFile('retinamnist_64', { dataDir: cache, download: true }).catch((e: Error) => e);
     assert.ok(got instanceof Error && /404|not found/i.test(got.message), String(got));
-    await assert.rejects(resolveDatasetFile('breastmnist', { dataDir: cache, download: true }), /md5|checksum|truncat|length/i);
+    await assert.rejects(
+      resolveDatasetFile('breastmnist', { dataDir: cache, download: true }),
+      /md5|checksum|truncat|length/i,
+    );
     assert.deepEqual(readdirSync(cache), []);
     // dermamnist is not in the embedded or shared folders, so this exercises the download path end to end;
     // the mirror serves the RetinaMNIST bytes under that name, so the official md5 check must refuse them.
     server.removeAllListeners('request');
-    server.on('request', (req, res) => { hits++; res.writeHead(200, { 'content-length': body.length }); res.end(body); });
+    server.on('request', (_req, res) => {
+      hits++;
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    });
     await assert.rejects(resolveDatasetFile('dermamnist', { dataDir: cache, download: true }), /md5|checksum/i);
     assert.deepEqual(readdirSync(cache), []);
     // The real file under its own name: downloaded into the cache, md5 verified, loadable, then served from the cache.

@@ -17,7 +17,7 @@ import { medianTransform } from '../src/defences/median.js';
 import { blurTransform } from '../src/defences/blur.js';
 import { resizePadTransform } from '../src/defences/resizepad.js';
 import { tvmTransform } from '../src/defences/tvm.js';
-import { TransformedModel } from '../src/defences/wrap.js';
+import type { TransformedModel } from '../src/defences/wrap.js';
 import { evaluateDefences } from '../src/eval/defences.js';
 import { getAttack } from '../src/attacks/registry.js';
 import type { InputTransform } from '../src/defences/types.js';
@@ -29,12 +29,24 @@ const shape = img.shape;
 const mae = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 
 test('every transform keeps the batch shape and values in [0,1]', async () => {
-  const ts: InputTransform[] = [jpegTransform(75), jpegTransform(10), bitDepthTransform(3), medianTransform(3), medianTransform(5), blurTransform(1.5), resizePadTransform(1.15), tvmTransform()];
+  const ts: InputTransform[] = [
+    jpegTransform(75),
+    jpegTransform(10),
+    bitDepthTransform(3),
+    medianTransform(3),
+    medianTransform(5),
+    blurTransform(1.5),
+    resizePadTransform(1.15),
+    tvmTransform(),
+  ];
   for (const t of ts) {
     const y = await t.apply(img.x, img.n, shape, new Rng(3));
     assert.equal(y.length, img.x.length, t.spec);
     assert.notEqual(y, img.x, `${t.spec} returns a new array`);
-    assert.ok(y.every((v) => v >= 0 && v <= 1 && Number.isFinite(v)), `${t.spec} out of [0,1]`);
+    assert.ok(
+      y.every((v) => v >= 0 && v <= 1 && Number.isFinite(v)),
+      `${t.spec} out of [0,1]`,
+    );
     assert.ok(mae(y, img.x) > 0, `${t.spec} changes the image`);
     assert.ok(mae(y, img.x) < 0.15, `${t.spec} keeps the image recognisable (MAE ${mae(y, img.x)})`);
   }
@@ -58,11 +70,16 @@ test('bit depth: 1 bit gives only 0 and 1; 8 bits leaves 8-bit images unchanged'
 });
 
 test('median 3×3 removes salt-and-pepper noise from a real X-ray; blur keeps a constant image constant', async () => {
-  const [h, w] = shape; const d = h * w;
+  const [h, w] = shape;
+  const d = h * w;
   const clean = img.x.slice(0, d);
   const noisy = Float32Array.from(clean);
   const rng = new Rng(7);
-  for (let p = 0; p < d; p++) { const u = rng.uniform(); if (u < 0.025) noisy[p] = 0; else if (u < 0.05) noisy[p] = 1; }
+  for (let p = 0; p < d; p++) {
+    const u = rng.uniform();
+    if (u < 0.025) noisy[p] = 0;
+    else if (u < 0.05) noisy[p] = 1;
+  }
   const before = mae(noisy, clean);
   const after = mae(medianTransform(3).apply(noisy, 1, shape) as Float32Array, clean);
   assert.ok(after < 0.5 * before, `median: MAE noisy ${before.toFixed(4)} → filtered ${after.toFixed(4)}`);
@@ -90,7 +107,16 @@ test('random resize-and-pad is seeded: same seed same output, another seed anoth
 
 test('TV minimisation: seeded mask, and the reconstruction has lower total variation than the input', () => {
   const [h, w] = shape;
-  const tv = (a: Float32Array): number => { let s = 0; for (let i = 0; i < img.n; i++) for (let y = 0; y + 1 < h; y++) for (let x = 0; x + 1 < w; x++) { const q = i * h * w + y * w + x; s += Math.hypot(a[q + w] - a[q], a[q + 1] - a[q]); } return s; };
+  const tv = (a: Float32Array): number => {
+    let s = 0;
+    for (let i = 0; i < img.n; i++)
+      for (let y = 0; y + 1 < h; y++)
+        for (let x = 0; x + 1 < w; x++) {
+          const q = i * h * w + y * w + x;
+          s += Math.hypot(a[q + w] - a[q], a[q + 1] - a[q]);
+        }
+    return s;
+  };
   const t = tvmTransform(0.5, 0.03, 100);
   const a = t.apply(img.x, img.n, shape, new Rng(1)) as Float32Array;
   assert.deepEqual(a, t.apply(img.x, img.n, shape, new Rng(1)));
@@ -99,48 +125,131 @@ test('TV minimisation: seeded mask, and the reconstruction has lower total varia
 });
 
 test('specs: parameters, defaults, lists and chains; invalid ones are rejected with one clear message', () => {
-  assert.deepEqual(parseDefenceList('jpeg:q=75,bitdepth:bits=4').map((d) => d.spec), ['jpeg:q=75', 'bitdepth:bits=4']);
-  assert.deepEqual(parseDefenceList('resizepad:max=1.2,median;blur:sigma=1/2').map((d) => d.spec), ['resizepad:max=1.2', 'median:k=3', 'blur:sigma=0.5']);
+  assert.deepEqual(
+    parseDefenceList('jpeg:q=75,bitdepth:bits=4').map((d) => d.spec),
+    ['jpeg:q=75', 'bitdepth:bits=4'],
+  );
+  assert.deepEqual(
+    parseDefenceList('resizepad:max=1.2,median;blur:sigma=1/2').map((d) => d.spec),
+    ['resizepad:max=1.2', 'median:k=3', 'blur:sigma=0.5'],
+  );
   assert.equal(getDefence('JPEG').spec, 'jpeg:q=75');
   assert.equal(getDefence('bitdepth:bits=4+median:k=3').spec, 'bitdepth:bits=4+median:k=3');
-  for (const [spec, re] of [['foo', /unknown defence 'foo'/], ['jpeg:q=0', /q must be ≥ 1 and ≤ 100/], ['jpeg:q=101', /q must be/], ['jpeg:q=7.5', /integer/],
-    ['median:k=2', /odd/], ['median:k=0', /k must be/], ['bitdepth:bits=9', /bits must be/], ['bitdepth:bits=0', /bits must be/], ['blur:sigma=0', /sigma must be > 0/],
-    ['blur:sigma=x', /must be a number/], ['jpeg:quality=5', /no parameter 'quality'/], ['jpeg:', /nothing after/], ['resizepad:max=1', /max must be > 1/], ['tvm:p=0', /p must be > 0/], ['jpeg:q=5,q=6', /twice/], ['', /no defence/]] as Array<[string, RegExp]>) {
-    assert.throws(() => parseDefenceList(spec), (e: Error & { code?: string }) => e.code === 'BAD_ARGUMENT' && re.test(e.message) && !e.message.includes('\n'), spec);
+  for (const [spec, re] of [
+    ['foo', /unknown defence 'foo'/],
+    ['jpeg:q=0', /q must be ≥ 1 and ≤ 100/],
+    ['jpeg:q=101', /q must be/],
+    ['jpeg:q=7.5', /integer/],
+    ['median:k=2', /odd/],
+    ['median:k=0', /k must be/],
+    ['bitdepth:bits=9', /bits must be/],
+    ['bitdepth:bits=0', /bits must be/],
+    ['blur:sigma=0', /sigma must be > 0/],
+    ['blur:sigma=x', /must be a number/],
+    ['jpeg:quality=5', /no parameter 'quality'/],
+    ['jpeg:', /nothing after/],
+    ['resizepad:max=1', /max must be > 1/],
+    ['tvm:p=0', /p must be > 0/],
+    ['jpeg:q=5,q=6', /twice/],
+    ['', /no defence/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(
+      () => parseDefenceList(spec),
+      (e: Error & { code?: string }) => e.code === 'BAD_ARGUMENT' && re.test(e.message) && !e.message.includes('\n'),
+      spec,
+    );
   }
 });
 
 test('non-adaptive claim: transforms restore accuracy on small-ε FGSM/PGD examples crafted on the undefended model', async () => {
   const im = testImages(fx, 48, 2);
   const defences = ['jpeg:q=75', 'bitdepth:bits=4', 'median:k=3'].map(getDefence);
-  const rows = await evaluateDefences(fx.model, im, defences, [getAttack('fgsm'), getAttack('pgd')], [{ value: 4 / 255, text: '4/255' }], { seed: 1, steps: 10 });
+  const rows = await evaluateDefences(
+    fx.model,
+    im,
+    defences,
+    [getAttack('fgsm'), getAttack('pgd')],
+    [{ value: 4 / 255, text: '4/255' }],
+    { seed: 1, steps: 10 },
+  );
   assert.equal(rows.length, 2 * 4);
   const none = rows.filter((r) => r.defence === 'none');
   for (const r of rows) assert.ok(r.robustAccuracy <= r.cleanAccuracy + 1e-9);
-  assert.ok(none.every((r) => r.robustAccuracy < r.cleanAccuracy - 0.1), `attacks work on the undefended model: ${JSON.stringify(none)}`);
+  assert.ok(
+    none.every((r) => r.robustAccuracy < r.cleanAccuracy - 0.1),
+    `attacks work on the undefended model: ${JSON.stringify(none)}`,
+  );
   const helped = rows.filter((r) => {
     const base = none.find((b) => b.attack === r.attack)!;
-    return r.defence !== 'none' && r.robustAccuracy > base.robustAccuracy + 0.1 && r.cleanAccuracy >= base.cleanAccuracy - 0.1;
+    return (
+      r.defence !== 'none' &&
+      r.robustAccuracy > base.robustAccuracy + 0.1 &&
+      r.cleanAccuracy >= base.cleanAccuracy - 0.1
+    );
   });
-  assert.ok(helped.length >= 2, `defended robust > undefended robust by 0.1 with clean within 0.1: ${JSON.stringify(rows.map((r) => [r.defence, r.attack, r.cleanAccuracy, r.robustAccuracy]))}`);
+  assert.ok(
+    helped.length >= 2,
+    `defended robust > undefended robust by 0.1 with clean within 0.1: ${JSON.stringify(rows.map((r) => [r.defence, r.attack, r.cleanAccuracy, r.robustAccuracy]))}`,
+  );
 });
 
 test('CLI: JSON rows per attack × ε × (none + defences); bad input → exit 2 with one line', () => {
-  const r = cli(['defend', '--model', fx.dir, '--dataset', 'pneumoniamnist', '--limit', '12', '--defence', 'bitdepth:bits=4', '--defence', 'median:k=3;resizepad',
-    '--attacks', 'fgsm', '--eps', '2/255,8/255', '--seed', '1', '--json']);
+  const r = cli([
+    'defend',
+    '--model',
+    fx.dir,
+    '--dataset',
+    'pneumoniamnist',
+    '--limit',
+    '12',
+    '--defence',
+    'bitdepth:bits=4',
+    '--defence',
+    'median:k=3;resizepad',
+    '--attacks',
+    'fgsm',
+    '--eps',
+    '2/255,8/255',
+    '--seed',
+    '1',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
   assert.equal(rows.length, 2 * 4);
-  assert.deepEqual(rows.map((x) => x.defence), ['none', 'bitdepth:bits=4', 'median:k=3', 'resizepad:max=1.15', 'none', 'bitdepth:bits=4', 'median:k=3', 'resizepad:max=1.15']);
+  assert.deepEqual(
+    rows.map((x) => x.defence),
+    [
+      'none',
+      'bitdepth:bits=4',
+      'median:k=3',
+      'resizepad:max=1.15',
+      'none',
+      'bitdepth:bits=4',
+      'median:k=3',
+      'resizepad:max=1.15',
+    ],
+  );
   for (const row of rows) {
-    for (const k of ['defence', 'attack', 'eps', 'cleanAccuracy', 'robustAccuracy', 'notes']) assert.ok(k in row, `missing ${k}`);
-    assert.equal(row.attack, 'fgsm'); assert.equal(row.n, 12);
+    for (const k of ['defence', 'attack', 'eps', 'cleanAccuracy', 'robustAccuracy', 'notes'])
+      assert.ok(k in row, `missing ${k}`);
+    assert.equal(row.attack, 'fgsm');
+    assert.equal(row.n, 12);
     if (row.defence !== 'none') assert.match((row.notes as string[])[0], /non-adaptive/);
   }
-  assert.deepEqual(rows.map((x) => x.eps), [2, 2, 2, 2, 8, 8, 8, 8].map((e) => e / 255));
+  assert.deepEqual(
+    rows.map((x) => x.eps),
+    [2, 2, 2, 2, 8, 8, 8, 8].map((e) => e / 255),
+  );
   const base = ['defend', '--model', fx.dir, '--limit', '4', '--eps', '2/255', '--attacks', 'fgsm'];
-  for (const [args, re] of [[['--defence', 'nope'], /unknown defence 'nope'/], [['--defence', 'jpeg:q=0'], /q must be/], [['--defence', 'median:k=2'], /odd/],
-    [[], /at least one --defence/], [['--defence', 'jpeg', '--attacks', 'square'], /white-box/], [['--defence', 'jpeg', '--eps', 'big'], /./]] as Array<[string[], RegExp]>) {
+  for (const [args, re] of [
+    [['--defence', 'nope'], /unknown defence 'nope'/],
+    [['--defence', 'jpeg:q=0'], /q must be/],
+    [['--defence', 'median:k=2'], /odd/],
+    [[], /at least one --defence/],
+    [['--defence', 'jpeg', '--attacks', 'square'], /white-box/],
+    [['--defence', 'jpeg', '--eps', 'big'], /./],
+  ] as Array<[string[], RegExp]>) {
     const e = cli([...base, ...args]);
     assert.ok(isCleanError(e), `${args.join(' ')}: ${e.code} ${e.stderr}`);
     assert.match(e.stderr, re);

@@ -17,8 +17,10 @@ import { detectorFixture } from './detectors-fixture.js';
 
 await initEngine({ threads: 1 });
 const { fx, fit, held, fitData } = await detectorFixture(120, 60);
-const [h, w, c] = fx.model.inputShape; const d = h * w * c;
-const all = concat(held.clean, held.adversarial); const nAll = 2 * held.n;
+const [h, w, c] = fx.model.inputShape;
+const d = h * w * c;
+const all = concat(held.clean, held.adversarial);
+const nAll = 2 * held.n;
 
 const mean = (v: ArrayLike<number>): number => Array.from(v).reduce((s, x) => s + x, 0) / v.length;
 
@@ -30,7 +32,10 @@ for (const name of DETECTOR_NAMES) {
   test(`${name}: scoreTensor agrees with score(), its gradient is finite and non-zero, and a descent step lowers the real score`, async () => {
     const det = createDetector(name, name === 'magnet' ? { minSteps: 200, epochs: 5 } : undefined);
     await det.fit(fx.model, fitData(name));
-    assert.throws(() => tf.tidy(() => det.scoreTensor!(fx.model, tf.zeros([1, h, w, c]) as tf.Tensor4D)), (e: unknown) => e instanceof MedshieldError && /prepareAdaptive/.test(e.message));
+    assert.throws(
+      () => tf.tidy(() => det.scoreTensor!(fx.model, tf.zeros([1, h, w, c]) as tf.Tensor4D)),
+      (e: unknown) => e instanceof MedshieldError && /prepareAdaptive/.test(e.message),
+    );
     const info = await det.prepareAdaptive!(fx.model, fitData(name));
     assert.ok(info.note.length > 0);
 
@@ -39,23 +44,33 @@ for (const name of DETECTOR_NAMES) {
     const view = tf.tidy(() => det.scoreTensor!(fx.model, tf.tensor4d(all, [nAll, h, w, c]))).dataSync();
     assert.equal(view.length, nAll);
     const rho = spearman(real, view);
-    let maxDiff = 0; for (let i = 0; i < nAll; i++) maxDiff = Math.max(maxDiff, Math.abs(real[i] - view[i]));
-    console.log(`${name}: exact ${info.exact}, Spearman ${rho.toFixed(4)}, max |diff| ${maxDiff.toExponential(2)} (n = ${nAll})`);
+    let maxDiff = 0;
+    for (let i = 0; i < nAll; i++) maxDiff = Math.max(maxDiff, Math.abs(real[i] - view[i]));
+    console.log(
+      `${name}: exact ${info.exact}, Spearman ${rho.toFixed(4)}, max |diff| ${maxDiff.toExponential(2)} (n = ${nAll})`,
+    );
     assert.ok(rho >= 0.9, `${name}: Spearman ${rho} < 0.9`);
     if (info.exact) assert.ok(maxDiff < 1e-3, `${name}: exact view differs from score() by ${maxDiff}`);
 
     // (b) the gradient of the summed view w.r.t. the images: finite, non-zero for most images
-    const gAll = tf.tidy(() => tf.grad((x: tf.Tensor) => det.scoreTensor!(fx.model, x as tf.Tensor4D).sum())(tf.tensor4d(all, [nAll, h, w, c])));
-    const gv = gAll.dataSync() as Float32Array; gAll.dispose();
+    const gAll = tf.tidy(() =>
+      tf.grad((x: tf.Tensor) => det.scoreTensor!(fx.model, x as tf.Tensor4D).sum())(tf.tensor4d(all, [nAll, h, w, c])),
+    );
+    const gv = gAll.dataSync() as Float32Array;
+    gAll.dispose();
     assert.ok(gv.every(Number.isFinite), `${name}: non-finite gradient`);
-    let nonzero = 0; for (let i = 0; i < nAll; i++) if (gv.subarray(i * d, (i + 1) * d).some((v) => v !== 0)) nonzero++;
+    let nonzero = 0;
+    for (let i = 0; i < nAll; i++) if (gv.subarray(i * d, (i + 1) * d).some((v) => v !== 0)) nonzero++;
     assert.ok(nonzero >= 0.8 * nAll, `${name}: gradient zero for ${nAll - nonzero} of ${nAll} images`);
 
     // (c) one signed step of 1/255 down the gradient lowers the mean real score of the adversarial images
     const adv = all.subarray(held.n * d);
     const stepped = Float32Array.from(adv, (v, j) => Math.min(1, Math.max(0, v - Math.sign(gv[held.n * d + j]) / 255)));
-    const before = mean(await det.score(fx.model, adv, held.n)); const after = mean(await det.score(fx.model, stepped, held.n));
-    console.log(`${name}: mean score of the adversarial images ${before.toFixed(4)} → ${after.toFixed(4)} after one 1/255 step`);
+    const before = mean(await det.score(fx.model, adv, held.n));
+    const after = mean(await det.score(fx.model, stepped, held.n));
+    console.log(
+      `${name}: mean score of the adversarial images ${before.toFixed(4)} → ${after.toFixed(4)} after one 1/255 step`,
+    );
     assert.ok(after < before, `${name}: descent step did not lower the score (${before} → ${after})`);
   });
 }
@@ -65,11 +80,15 @@ test('deepfeature_rf: after save/load, prepareAdaptive works without data (uncal
   await det.fit(fx.model, fitData('deepfeature_rf'));
   const back = DETECTORS.deepfeature_rf.load(JSON.parse(JSON.stringify(det.save())));
   const info = await back.prepareAdaptive!(fx.model);
-  assert.equal(info.exact, false); assert.match(info.note, /no data/);
+  assert.equal(info.exact, false);
+  assert.match(info.note, /no data/);
   const v = tf.tidy(() => back.scoreTensor!(fx.model, tf.tensor4d(all, [nAll, h, w, c]))).dataSync();
   assert.ok(Array.from(v).every((s) => s >= 0 && s <= 1));
   const rho = spearman(await back.score(fx.model, all, nAll), v);
   console.log(`deepfeature_rf after load, no data: Spearman ${rho.toFixed(4)}`);
   assert.ok(rho >= 0.9, `Spearman ${rho}`);
-  await assert.rejects(back.prepareAdaptive!(fx.model, { ...fitData('deepfeature_rf'), adversarial: new Float32Array(0) }), (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_INPUT');
+  await assert.rejects(
+    back.prepareAdaptive!(fx.model, { ...fitData('deepfeature_rf'), adversarial: new Float32Array(0) }),
+    (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_INPUT',
+  );
 });

@@ -19,8 +19,14 @@ await initEngine();
 const fx = await pneumonia();
 const pgd = getAttack('pgd');
 const fit = await adversarialPairs(fx.model, selectImages(fx.data.splits.train, 160, 3), pgd, 32 / 255, 0);
-const det = new MagNet({ epochs: 5 }) // the default ≥ 1500 autoencoder steps;
-await det.fit(fx.model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, seed: 0 });
+const det = new MagNet({ epochs: 5 }); // the default ≥ 1500 autoencoder steps;
+await det.fit(fx.model, {
+  clean: fit.clean,
+  labels: fit.labels,
+  adversarial: fit.adversarial,
+  advLabels: fit.labels,
+  seed: 0,
+});
 
 test('detector: reconstruction error separates PGD at 32/255 from clean films', async () => {
   const p = await adversarialPairs(fx.model, selectImages(fx.data.splits.test, 100, 4), pgd, 32 / 255, 1);
@@ -30,7 +36,8 @@ test('detector: reconstruction error separates PGD at 32/255 from clean films', 
 
 test('reformer: AE(x) restores part of the diagnoses PGD-4/255 flipped', async () => {
   const p = await adversarialPairs(fx.model, selectImages(fx.data.splits.test, 100, 5), pgd, 4 / 255, 2);
-  const acc = async (x: Float32Array): Promise<number> => judge(fx.model, await probabilities(fx.model, x, p.n), p.labels, p.n).correct.reduce((s, v) => s + v, 0) / p.n;
+  const acc = async (x: Float32Array): Promise<number> =>
+    judge(fx.model, await probabilities(fx.model, x, p.n), p.labels, p.n).correct.reduce((s, v) => s + v, 0) / p.n;
   const before = await acc(p.adversarial);
   const after = await acc(await det.reform(p.adversarial, p.n));
   assert.equal(before, 0, 'only successful examples');

@@ -10,8 +10,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
-import { adversarialPairs, evaluateDetection, DETECTION_ATTACK_DEFAULTS, type AdversarialPairs } from '../src/eval/detection.js';
+import { selectImages } from '../src/data/images.js';
+import {
+  adversarialPairs,
+  evaluateDetection,
+  DETECTION_ATTACK_DEFAULTS,
+  type AdversarialPairs,
+} from '../src/eval/detection.js';
 import { getAttack } from '../src/attacks/registry.js';
 import type { Attack, AttackOptions } from '../src/attacks/types.js';
 import type { DifferentiableModel } from '../src/models/model.js';
@@ -23,13 +28,20 @@ const pgd = getAttack('pgd');
 
 /** PGD that records the options it was run with. */
 function spy(seen: Array<Partial<AttackOptions>>): Attack {
-  const a: Attack = { ...pgd, run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions) { seen.push(opts); return pgd.run(model, x, y, opts); } };
+  const a: Attack = {
+    ...pgd,
+    run(model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions) {
+      seen.push(opts);
+      return pgd.run(model, x, y, opts);
+    },
+  };
   return a;
 }
 
 /** Mean fraction of pixels moved by (almost) the full ε, over the pairs. */
 function atCorner(p: AdversarialPairs, eps: number): number {
-  const d = p.clean.length / p.n; let k = 0;
+  const d = p.clean.length / p.n;
+  let k = 0;
   for (let i = 0; i < p.clean.length; i++) {
     const c = p.clean[i];
     // pixels clipped at 0 or 1 cannot move by ε in that direction: count them as at the corner
@@ -40,7 +52,8 @@ function atCorner(p: AdversarialPairs, eps: number): number {
 
 /** Mean |x_adv − x| over all pixels of the pairs. */
 function meanShift(p: AdversarialPairs): number {
-  let s = 0; for (let i = 0; i < p.clean.length; i++) s += Math.abs(p.adversarial[i] - p.clean[i]);
+  let s = 0;
+  for (let i = 0; i < p.clean.length; i++) s += Math.abs(p.adversarial[i] - p.clean[i]);
   return s / p.clean.length;
 }
 
@@ -50,7 +63,10 @@ test('detection attacks run their full iterations unless told otherwise', async 
   const img = selectImages(fx.data.splits.test, 12, 5);
   await adversarialPairs(fx.model, img, spy(seen), 8 / 255, 0, DETECTION_ATTACK_DEFAULTS);
   await adversarialPairs(fx.model, img, spy(seen), 8 / 255, 0, { earlyStop: true });
-  assert.deepEqual(seen.map((o) => o.earlyStop), [false, true]);
+  assert.deepEqual(
+    seen.map((o) => o.earlyStop),
+    [false, true],
+  );
 });
 
 test('full-iteration PGD at 16/255 moves pixels to ±ε; early-stopped PGD leaves its examples near the random start', async () => {
@@ -72,10 +88,21 @@ test('a detector fitted per ε detects 16/255 PGD at least as well as 8/255 (pro
   const seen: Array<Partial<AttackOptions>> = [];
   const attack = spy(seen);
   const [r] = await evaluateDetection(fx.model, {
-    detectors: ['kd_bu'], trainImages: selectImages(fx.data.splits.train, 100, 7), testImages: selectImages(fx.data.splits.test, 80, 8),
-    trainAttack: attack, testAttacks: [attack], eps: [{ value: 8 / 255, text: '8/255' }, { value: 16 / 255, text: '16/255' }], seed: 0,
+    detectors: ['kd_bu'],
+    trainImages: selectImages(fx.data.splits.train, 100, 7),
+    testImages: selectImages(fx.data.splits.test, 80, 8),
+    trainAttack: attack,
+    testAttacks: [attack],
+    eps: [
+      { value: 8 / 255, text: '8/255' },
+      { value: 16 / 255, text: '16/255' },
+    ],
+    seed: 0,
   });
-  assert.ok(seen.length === 4 && seen.every((o) => o.earlyStop === false), 'every fit and test attack without early stop');
+  assert.ok(
+    seen.length === 4 && seen.every((o) => o.earlyStop === false),
+    'every fit and test attack without early stop',
+  );
   assert.match(r.protocol, /full iterations/);
   const [a8, a16] = [r.results[0], r.results[1]];
   assert.ok(a8.n >= 20 && a16.n >= 20, `test pairs ${a8.n}, ${a16.n}`);

@@ -27,7 +27,14 @@ const other = await surrogate();
 // AUC floors well above chance; the deep-feature detectors are held to more (≥ 0.75). MagNet's
 // reconstruction error does not separate 8/255 L∞ examples on 28-px X-rays (measured AUC ≈ 0.51: the
 // clean reconstruction error, ≈ 0.03 per pixel, is as large as the perturbation), so it has no floor here.
-const FLOOR: Record<string, number> = { kd_bu: 0.75, lid: 0.65, mahalanobis: 0.65, deepfeature_rf: 0.75, squeeze: 0.8, magnet: 0 };
+const FLOOR: Record<string, number> = {
+  kd_bu: 0.75,
+  lid: 0.65,
+  mahalanobis: 0.65,
+  deepfeature_rf: 0.75,
+  squeeze: 0.8,
+  magnet: 0,
+};
 
 test('enough successful PGD examples at 8/255 to fit and test on', () => {
   assert.ok(fit.n >= 40 && held.n >= 30, `fit ${fit.n}, held-out ${held.n}`);
@@ -58,51 +65,136 @@ for (const name of DETECTOR_NAMES) {
       assert.equal(r.length, 4 * 784);
       assert.ok(r.every((v) => v >= 0 && v <= 1));
     }
-    await assert.rejects(loadDetector(dir, other.model), (e: unknown) => e instanceof MedshieldError && e.code === 'MISMATCH' && !e.message.includes('\n'));
-    await assert.rejects(det.score(other.model, held.clean, 2), (e: unknown) => e instanceof MedshieldError && e.code === 'MISMATCH');
+    await assert.rejects(
+      loadDetector(dir, other.model),
+      (e: unknown) => e instanceof MedshieldError && e.code === 'MISMATCH' && !e.message.includes('\n'),
+    );
+    await assert.rejects(
+      det.score(other.model, held.clean, 2),
+      (e: unknown) => e instanceof MedshieldError && e.code === 'MISMATCH',
+    );
   });
 }
 
 test('fit refuses no adversarial examples and one class only', async () => {
   const none = { ...fitData('kd_bu'), adversarial: new Float32Array(0), advLabels: new Int32Array(0) };
-  await assert.rejects(createDetector('deepfeature_rf').fit(fx.model, none), (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_INPUT' && /adversarial/.test(e.message));
-  assert.throws(() => createDetector('nope'), (e: unknown) => e instanceof MedshieldError && /unknown detector/.test(e.message));
+  await assert.rejects(
+    createDetector('deepfeature_rf').fit(fx.model, none),
+    (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_INPUT' && /adversarial/.test(e.message),
+  );
+  assert.throws(
+    () => createDetector('nope'),
+    (e: unknown) => e instanceof MedshieldError && /unknown detector/.test(e.message),
+  );
 });
 
 test('detect CLI: one detector → an object in the contract shape; several → an array; bad input → exit 2, one line', () => {
-  const base = ['detect', '--model', fx.dir, '--dataset', 'pneumoniamnist', '--train-attack', 'pgd', '--fit-limit', '80', '--limit', '40', '--seed', '1'];
+  const base = [
+    'detect',
+    '--model',
+    fx.dir,
+    '--dataset',
+    'pneumoniamnist',
+    '--train-attack',
+    'pgd',
+    '--fit-limit',
+    '80',
+    '--limit',
+    '40',
+    '--seed',
+    '1',
+  ];
   const dir = mkdtempSync(path.join(tmpdir(), 'ms-detect-cli-'));
-  const r = cli([...base, '--detector', 'deepfeature_rf', '--test-attacks', 'pgd,fgsm', '--eps', '8/255', '--save', dir, '--json']);
+  const r = cli([
+    ...base,
+    '--detector',
+    'deepfeature_rf',
+    '--test-attacks',
+    'pgd,fgsm',
+    '--eps',
+    '8/255',
+    '--save',
+    dir,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout);
-  assert.equal(o.detector, 'deepfeature_rf'); assert.equal(o.trainAttack, 'pgd'); assert.match(o.protocol, /successful adversarial/);
-  assert.deepEqual(o.results.map((x: { attack: string }) => x.attack), ['pgd', 'fgsm']);
-  for (const x of o.results) for (const k of ['attack', 'eps', 'n', 'auc', 'tprAt5Fpr', 'threshold']) assert.ok(k in x, `missing ${k}`);
+  assert.equal(o.detector, 'deepfeature_rf');
+  assert.equal(o.trainAttack, 'pgd');
+  assert.match(o.protocol, /successful adversarial/);
+  assert.deepEqual(
+    o.results.map((x: { attack: string }) => x.attack),
+    ['pgd', 'fgsm'],
+  );
+  for (const x of o.results)
+    for (const k of ['attack', 'eps', 'n', 'auc', 'tprAt5Fpr', 'threshold']) assert.ok(k in x, `missing ${k}`);
   assert.equal(o.results[0].eps, 8 / 255);
   assert.ok(!('projection' in o), 'no projection without --report');
   const report = path.join(dir, 'detect.html');
-  const two = cli([...base, '--detector', 'squeeze,mahalanobis', '--test-attacks', 'pgd', '--eps', '8/255', '--report', report, '--json']);
+  const two = cli([
+    ...base,
+    '--detector',
+    'squeeze,mahalanobis',
+    '--test-attacks',
+    'pgd',
+    '--eps',
+    '8/255',
+    '--report',
+    report,
+    '--json',
+  ]);
   assert.equal(two.code, 0, two.stderr);
   const html = readFileSync(report, 'utf8');
-  assert.match(html, /id="detection-results"/); assert.match(html, /id="heatmap"><svg/); assert.match(html, /false-positive rate/); assert.match(html, /Protocol/);
-  const both = JSON.parse(two.stdout) as Array<{ detector: string; results: Array<{ fitN: number }>; projection: Array<{ eps: number; epsText: string; attack: string; explainedVariance: number[]; pairs: number; points: Array<{ x: number; y: number; kind: string; label: number }> }> }>;
-  assert.deepEqual(both.map((x) => x.detector), ['squeeze', 'mahalanobis']);
+  assert.match(html, /id="detection-results"/);
+  assert.match(html, /id="heatmap"><svg/);
+  assert.match(html, /false-positive rate/);
+  assert.match(html, /Protocol/);
+  const both = JSON.parse(two.stdout) as Array<{
+    detector: string;
+    results: Array<{ fitN: number }>;
+    projection: Array<{
+      eps: number;
+      epsText: string;
+      attack: string;
+      explainedVariance: number[];
+      pairs: number;
+      points: Array<{ x: number; y: number; kind: string; label: number }>;
+    }>;
+  }>;
+  assert.deepEqual(
+    both.map((x) => x.detector),
+    ['squeeze', 'mahalanobis'],
+  );
   // Ma's separability plot: in the HTML as an SVG scatter, and its data in the JSON (one per ε)
-  assert.match(html, /id="projection"><div class="chart"><svg/); assert.match(html, /PC1 \(/); assert.match(html, /id="report-data"/);
+  assert.match(html, /id="projection"><div class="chart"><svg/);
+  assert.match(html, /PC1 \(/);
+  assert.match(html, /id="report-data"/);
   for (const r of both) {
     assert.equal(r.projection.length, 1);
     const p = r.projection[0];
-    assert.equal(p.eps, 8 / 255); assert.equal(p.epsText, '8/255'); assert.equal(p.attack, 'pgd'); assert.equal(p.pairs, r.results[0].fitN);
+    assert.equal(p.eps, 8 / 255);
+    assert.equal(p.epsText, '8/255');
+    assert.equal(p.attack, 'pgd');
+    assert.equal(p.pairs, r.results[0].fitN);
     assert.equal(p.explainedVariance.length, 2);
-    assert.ok(p.explainedVariance[0] >= p.explainedVariance[1] && p.explainedVariance[1] > 0 && p.explainedVariance[0] + p.explainedVariance[1] <= 1, String(p.explainedVariance));
+    assert.ok(
+      p.explainedVariance[0] >= p.explainedVariance[1] &&
+        p.explainedVariance[1] > 0 &&
+        p.explainedVariance[0] + p.explainedVariance[1] <= 1,
+      String(p.explainedVariance),
+    );
     assert.equal(p.points.length, 2 * Math.min(p.pairs, 150));
     assert.deepEqual(new Set(p.points.map((q) => q.kind)), new Set(['clean', 'adversarial']));
     assert.ok(p.points.every((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (q.label === 0 || q.label === 1)));
     // separable: a 5-nearest-neighbour vote in the 2-D plane (leave one out) recovers clean vs adversarial
     let right = 0;
     for (const [i, a] of p.points.entries()) {
-      const near = p.points.filter((_, j) => j !== i).map((b) => ({ d: (a.x - b.x) ** 2 + (a.y - b.y) ** 2, adv: b.kind === 'adversarial' })).sort((u, v) => u.d - v.d).slice(0, 5);
-      if ((near.filter((b) => b.adv).length >= 3) === (a.kind === 'adversarial')) right++;
+      const near = p.points
+        .filter((_, j) => j !== i)
+        .map((b) => ({ d: (a.x - b.x) ** 2 + (a.y - b.y) ** 2, adv: b.kind === 'adversarial' }))
+        .sort((u, v) => u.d - v.d)
+        .slice(0, 5);
+      if (near.filter((b) => b.adv).length >= 3 === (a.kind === 'adversarial')) right++;
     }
     assert.ok(right / p.points.length >= 0.7, `5-NN accuracy in the projection ${right / p.points.length}`);
   }
@@ -112,7 +204,8 @@ test('detect CLI: one detector → an object in the contract shape; several → 
   ] as Array<[string[], RegExp]>) {
     const b = cli([...base, ...args, '--json']);
     assert.equal(b.code, 2, b.stderr);
-    assert.ok(isCleanError(b), b.stderr); assert.match(b.stderr, re);
+    assert.ok(isCleanError(b), b.stderr);
+    assert.match(b.stderr, re);
   }
 });
 
@@ -120,7 +213,8 @@ test('ROC curve: from (0,0) to (1,1), monotone, and perfect separation reaches T
   const m = detectionMetrics([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7]);
   assert.equal(m.auc, 1);
   const roc = m.roc!;
-  assert.deepEqual(roc[0], { fpr: 0, tpr: 0 }); assert.deepEqual(roc.at(-1), { fpr: 1, tpr: 1 });
+  assert.deepEqual(roc[0], { fpr: 0, tpr: 0 });
+  assert.deepEqual(roc.at(-1), { fpr: 1, tpr: 1 });
   assert.ok(roc.some((p) => p.fpr === 0 && p.tpr === 1));
   for (let i = 1; i < roc.length; i++) assert.ok(roc[i].fpr >= roc[i - 1].fpr && roc[i].tpr >= roc[i - 1].tpr);
 });
@@ -131,10 +225,18 @@ test('density models (KD, Mahalanobis) estimate on the reference training images
   await kd.fit(fx.model, { ...fitData('kd_bu'), reference: ref });
   const cf = (kd.save().state as { classFeatures: number[][][] }).classFeatures;
   const counts = [0, 1].map((c) => Array.from(held.labels).filter((l) => l === c).length);
-  assert.deepEqual(cf.map((rows) => rows.length), counts, 'KD class sets = the reference images per class');
+  assert.deepEqual(
+    cf.map((rows) => rows.length),
+    counts,
+    'KD class sets = the reference images per class',
+  );
   const maha = createDetector('mahalanobis');
   await maha.fit(fx.model, fitData('mahalanobis'));
   const st = maha.save().state as { noise: number; tuning: Array<{ noise: number; auc: number }> };
   assert.equal(st.tuning.length, 7);
-  assert.equal(st.noise, st.tuning.reduce((b, t) => (t.auc > b.auc ? t : b)).noise, 'the chosen ε_noise has the best cross-validated AUC');
+  assert.equal(
+    st.noise,
+    st.tuning.reduce((b, t) => (t.auc > b.auc ? t : b)).noise,
+    'the chosen ε_noise has the best cross-validated AUC',
+  );
 });

@@ -6,7 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planDemo, demoStages, DEMO_BUDGET_SECONDS, DEMO_DEFAULT_IMAGES, DEMO_MIN_IMAGES } from '../src/eval/story.js';
+import {
+  planDemo,
+  demoStages,
+  DEMO_BUDGET_SECONDS,
+  DEMO_DEFAULT_IMAGES,
+  DEMO_MIN_IMAGES,
+} from '../src/studies/story.js';
 import { planScorecard, ALL_DEFENCES } from '../src/eval/scorecard-entries.js';
 import { sanityDecides, verdictOf } from '../src/eval/scorecard.js';
 
@@ -18,7 +24,10 @@ test('demo plan: a fast backend runs the default sample; a slow one scales it do
   assert.equal(fast.attackImages, DEMO_DEFAULT_IMAGES);
   assert.equal(fast.scaled, false);
   assert.ok(fast.estimatedSeconds <= DEMO_BUDGET_SECONDS);
-  assert.deepEqual(fast.stages.map((s) => s.stage), ['evaluate', 'pgd 2/255', 'pgd 8/255', 'square 8/255', 'transfer 8/255', 'detector fit', 'informed attacker']);
+  assert.deepEqual(
+    fast.stages.map((s) => s.stage),
+    ['evaluate', 'pgd 2/255', 'pgd 8/255', 'square 8/255', 'transfer 8/255', 'detector fit', 'informed attacker'],
+  );
   const slow = planDemo(cal(120, 'wasm'), { testN: TEST_N });
   assert.equal(slow.scaled, true);
   assert.ok(slow.attackImages < DEMO_DEFAULT_IMAGES && slow.attackImages >= DEMO_MIN_IMAGES, `${slow.attackImages}`);
@@ -26,7 +35,10 @@ test('demo plan: a fast backend runs the default sample; a slow one scales it do
   assert.equal(slow.requestedAttackImages, DEMO_DEFAULT_IMAGES);
   // the largest sample that fits: one more step up would not
   assert.equal(slow.fitImages, Math.max(32, 2 * slow.attackImages));
-  const bigger = demoStages(cal(120, 'wasm'), Math.ceil(slow.attackImages / 0.9), TEST_N, true, true).reduce((s, x) => s + x.estimatedSeconds, 0);
+  const bigger = demoStages(cal(120, 'wasm'), Math.ceil(slow.attackImages / 0.9), TEST_N, true, true).reduce(
+    (s, x) => s + x.estimatedSeconds,
+    0,
+  );
   assert.ok(bigger > 0.8 * DEMO_BUDGET_SECONDS);
   // the estimate is linear in the calibration
   const slower = planDemo(cal(240, 'wasm'), { testN: TEST_N });
@@ -35,10 +47,12 @@ test('demo plan: a fast backend runs the default sample; a slow one scales it do
 
 test('demo plan: --attack-images N and --full are planned as asked, whatever the estimate', () => {
   const asked = planDemo(cal(500, 'cpu'), { testN: TEST_N, requested: 64 });
-  assert.equal(asked.attackImages, 64); assert.equal(asked.scaled, false);
+  assert.equal(asked.attackImages, 64);
+  assert.equal(asked.scaled, false);
   assert.ok(asked.estimatedSeconds > DEMO_BUDGET_SECONDS);
   const full = planDemo(cal(500, 'cpu'), { testN: TEST_N, full: true });
-  assert.equal(full.attackImages, DEMO_DEFAULT_IMAGES); assert.equal(full.scaled, false);
+  assert.equal(full.attackImages, DEMO_DEFAULT_IMAGES);
+  assert.equal(full.scaled, false);
   const noTransfer = planDemo(cal(20), { testN: TEST_N, withTransfer: false });
   assert.ok(!noTransfer.stages.some((s) => s.stage.startsWith('transfer')));
   // detector fit films follow the sample: 200 for 128, at least 48 (32 when scaled down)
@@ -49,7 +63,10 @@ test('demo plan: --attack-images N and --full are planned as asked, whatever the
 test('scorecard plan: one row per defence, shared stages, estimates linear in images and calibration', () => {
   const o = { defences: ALL_DEFENCES, n: 64, fitN: 200, calibrationN: 200, quick: true };
   const a = planScorecard(cal(50), o);
-  assert.deepEqual(a.rows.map((r) => r.defence), ALL_DEFENCES);
+  assert.deepEqual(
+    a.rows.map((r) => r.defence),
+    ALL_DEFENCES,
+  );
   assert.equal(a.shared.length, 2);
   assert.ok(a.rows.every((r) => r.estimatedSeconds > 0 && r.sanityImages === 32));
   const b = planScorecard(cal(100), o);
@@ -64,17 +81,26 @@ test('scorecard plan: one row per defence, shared stages, estimates linear in im
 });
 
 test('quick scorecard: where the sanity checks are skipped, the verdict is the same whether they pass or fail', () => {
-  let skipped = 0; let decided = 0;
+  let skipped = 0;
+  let decided = 0;
   for (let non = 0; non <= 1.0001; non += 0.02) {
     for (let adv = 0; adv <= 1.0001; adv += 0.02) {
       for (const base of [0, 0.1, 0.3, 0.6]) {
-        if (sanityDecides(non, adv, base)) { decided++; continue; }
+        if (sanityDecides(non, adv, base)) {
+          decided++;
+          continue;
+        }
         skipped++;
-        assert.equal(verdictOf(non, adv, base, true), verdictOf(non, adv, base, false), `non ${non} adv ${adv} base ${base}`);
+        assert.equal(
+          verdictOf(non, adv, base, true),
+          verdictOf(non, adv, base, false),
+          `non ${non} adv ${adv} base ${base}`,
+        );
       }
     }
   }
   assert.ok(skipped > 0 && decided > 0);
   // a row that holds with passing checks is one where they decide
-  assert.equal(verdictOf(0.9, 0.85, 0.1, true), 'holds'); assert.ok(sanityDecides(0.9, 0.85, 0.1));
+  assert.equal(verdictOf(0.9, 0.85, 0.1, true), 'holds');
+  assert.ok(sanityDecides(0.9, 0.85, 0.1));
 });

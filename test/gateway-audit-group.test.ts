@@ -16,11 +16,22 @@ import { SqliteAuditStore } from '../src/gateway/audit/sqlite.js';
 import { OUTCOME, type AuditRecord } from '../src/gateway/audit/record.js';
 
 /** The real store, with each commit taking ≥ `ms` (a slow fsync) and a log of the committed batches. */
-function slowStore(inner: AuditStore, ms: number, failAt = Infinity): AuditStore & { batches: number[][]; durable: Set<number> } {
-  const batches: number[][] = []; const durable = new Set<number>();
+function slowStore(
+  inner: AuditStore,
+  ms: number,
+  failAt = Infinity,
+): AuditStore & { batches: number[][]; durable: Set<number> } {
+  const batches: number[][] = [];
+  const durable = new Set<number>();
   return {
-    kind: inner.kind, batches, durable,
-    head: () => inner.head(), page: (a, l) => inner.page(a, l), since: (t, l) => inner.since(t, l), blocks: (t) => inner.blocks(t), close: () => inner.close(),
+    kind: inner.kind,
+    batches,
+    durable,
+    head: () => inner.head(),
+    page: (a, l) => inner.page(a, l),
+    since: (t, l) => inner.since(t, l),
+    blocks: (t) => inner.blocks(t),
+    close: () => inner.close(),
     async append(records: AuditRecord[]) {
       await sleep(ms);
       if (batches.length + 1 >= failAt) throw new Error('disk full');
@@ -38,8 +49,11 @@ test('records arriving during a commit share the next commit; each append resolv
   const store = slowStore(inner, 30);
   const log = await AuditLog.open(store, { signEvery: 1000, signIntervalSeconds: 3600, signer: null });
   const early: boolean[] = [];
-  const append = (i: number) => log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success, requestId: `r${i}` })
-    .then((rec) => { early.push(!store.durable.has(rec.seq)); return rec; });
+  const append = (i: number) =>
+    log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success, requestId: `r${i}` }).then((rec) => {
+      early.push(!store.durable.has(rec.seq));
+      return rec;
+    });
   // A first request, then 60 more arriving in waves while commits are in flight.
   const all = [append(0)];
   for (let wave = 0; wave < 6; wave++) {
@@ -48,11 +62,25 @@ test('records arriving during a commit share the next commit; each append resolv
   }
   const recs = await Promise.all(all);
   assert.equal(early.filter(Boolean).length, 0, 'no append resolved before its commit');
-  assert.deepEqual(recs.map((r) => r.seq), Array.from({ length: 61 }, (_, i) => i + 1), 'seq in append order');
+  assert.deepEqual(
+    recs.map((r) => r.seq),
+    Array.from({ length: 61 }, (_, i) => i + 1),
+    'seq in append order',
+  );
   for (let i = 1; i < recs.length; i++) assert.equal(recs[i].prevHash, recs[i - 1].hash);
-  assert.deepEqual(store.batches.flat(), recs.map((r) => r.seq), 'commits write the chain in order');
-  assert.ok(store.batches.length < 61 / 3, `61 records in ${store.batches.length} commits: ${store.batches.map((b) => b.length).join(',')}`);
-  assert.ok(store.batches.slice(1).every((b) => b.length > 1), `batches after the first group the waiting records: ${store.batches.map((b) => b.length).join(',')}`);
+  assert.deepEqual(
+    store.batches.flat(),
+    recs.map((r) => r.seq),
+    'commits write the chain in order',
+  );
+  assert.ok(
+    store.batches.length < 61 / 3,
+    `61 records in ${store.batches.length} commits: ${store.batches.map((b) => b.length).join(',')}`,
+  );
+  assert.ok(
+    store.batches.slice(1).every((b) => b.length > 1),
+    `batches after the first group the waiting records: ${store.batches.map((b) => b.length).join(',')}`,
+  );
   assert.equal(log.batches, store.batches.length);
   const rep = await verifyChain(inner, null);
   assert.equal(rep.valid, true, JSON.stringify(rep));
@@ -65,9 +93,16 @@ test('a failed commit rejects its waiters and every later append (fail closed)',
   const store = slowStore(inner, 5, 2);
   const log = await AuditLog.open(store, { signEvery: 1000, signIntervalSeconds: 3600, signer: null });
   await log.append({ event: 'ApplicationActivity', outcome: OUTCOME.success });
-  const failed = await Promise.allSettled([1, 2, 3].map(() => log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success })));
-  assert.ok(failed.every((r) => r.status === 'rejected' && /audit write failed: disk full/.test(String(r.reason.message))));
-  await assert.rejects(log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success }), /audit log unavailable/);
+  const failed = await Promise.allSettled(
+    [1, 2, 3].map(() => log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success })),
+  );
+  assert.ok(
+    failed.every((r) => r.status === 'rejected' && /audit write failed: disk full/.test(String(r.reason.message))),
+  );
+  await assert.rejects(
+    log.append({ event: 'DICOMInstancesAccessed', outcome: OUTCOME.success }),
+    /audit log unavailable/,
+  );
   assert.equal((await verifyChain(inner, null)).records, 1);
   await inner.close();
 });

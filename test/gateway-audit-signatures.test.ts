@@ -18,7 +18,14 @@ import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import { createGateway, loadGatewayConfig } from '../src/gateway/index.js';
 import { signHead } from '../src/gateway/audit/log.js';
-import { chainRecord, completeFields, GENESIS_HASH, RECORD_COLUMNS, recordHash, type AuditRecord } from '../src/gateway/audit/record.js';
+import {
+  chainRecord,
+  completeFields,
+  GENESIS_HASH,
+  RECORD_COLUMNS,
+  recordHash,
+  type AuditRecord,
+} from '../src/gateway/audit/record.js';
 import { makeGatewayDir, tinyModelDir, infer, request, type GatewayDir } from '../bench/gateway/fixtures.js';
 import { fuzzImages } from '../bench/gateway/fuzz-images.js';
 import { DICOM_DIR, cli, isCleanError } from './helpers.js';
@@ -26,12 +33,17 @@ import { DICOM_DIR, cli, isCleanError } from './helpers.js';
 const require = createRequire(import.meta.url);
 const { Database } = require('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
 
-let g: GatewayDir; let db: string; let rows: AuditRecord[] = [];
+let g: GatewayDir;
+let db: string;
+let rows: AuditRecord[] = [];
 
 before(async () => {
   await initEngine({ backend: 'cpu' });
   const modelDir = await tinyModelDir();
-  g = await makeGatewayDir(modelDir, (c) => { c.logging = { level: 'silent' }; c.audit.signEvery = 5; });
+  g = await makeGatewayDir(modelDir, (c) => {
+    c.logging = { level: 'silent' };
+    c.audit.signEvery = 5;
+  });
   db = path.join(g.dir, 'audit.db');
   const imgs = await fuzzImages(g, DICOM_DIR);
   const gw = await createGateway(loadGatewayConfig(g.config), { model: await loadModel(modelDir) });
@@ -45,9 +57,12 @@ before(async () => {
     const v = await request(`${base}/v1/audit/verify`, { headers: { authorization: `Bearer ${g.auditorKey}` } });
     assert.equal(v.json.valid, true, JSON.stringify(v.json));
     assert.ok(v.json.checkpointSeq > 0);
-  } finally { await gw.close(); }
+  } finally {
+    await gw.close();
+  }
   const d = new Database(db);
-  d.exec('PRAGMA locking_mode=EXCLUSIVE'); d.get('PRAGMA journal_mode=WAL');
+  d.exec('PRAGMA locking_mode=EXCLUSIVE');
+  d.get('PRAGMA journal_mode=WAL');
   rows = d.all('SELECT * FROM audit ORDER BY "seq"') as unknown as AuditRecord[];
   d.close();
 });
@@ -58,10 +73,15 @@ function tampered(name: string, fn: (rs: AuditRecord[]) => AuditRecord[]): strin
   rmSync(f, { force: true });
   copyFileSync(db, f);
   const d = new Database(f);
-  d.exec('PRAGMA locking_mode=EXCLUSIVE'); d.get('PRAGMA journal_mode=WAL');
+  d.exec('PRAGMA locking_mode=EXCLUSIVE');
+  d.get('PRAGMA journal_mode=WAL');
   d.exec('DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DELETE FROM audit;');
   const ph = RECORD_COLUMNS.map(() => '?').join(', ');
-  for (const r of fn(rows.map((x) => ({ ...x })))) d.run(`INSERT INTO audit (${RECORD_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${ph})`, RECORD_COLUMNS.map((c) => r[c] as string | number | null));
+  for (const r of fn(rows.map((x) => ({ ...x }))))
+    d.run(
+      `INSERT INTO audit (${RECORD_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${ph})`,
+      RECORD_COLUMNS.map((c) => r[c] as string | number | null),
+    );
   d.close();
   const cfg = YAML.parse(readFileSync(g.config, 'utf8'));
   cfg.audit.url = `sqlite:${name}.db`;
@@ -85,7 +105,11 @@ function rechain(rs: AuditRecord[]): AuditRecord[] {
 function verify(config: string): { code: number; j: any; stderr: string } {
   const r = cli(['audit', 'verify', '--config', config, '--json']);
   let j: any = null;
-  try { j = JSON.parse(r.stdout); } catch { /* not JSON */ }
+  try {
+    j = JSON.parse(r.stdout);
+  } catch {
+    /* not JSON */
+  }
   return { code: r.code, j, stderr: r.stderr };
 }
 
@@ -100,7 +124,10 @@ test('the untouched log verifies with signatures required and the checkpoint com
   assert.equal(rows.at(-1)!.event, 'AuditLogSigned', 'the gateway signed the head at shutdown');
   assert.equal(r.j.checkpointSeq, rows.length, 'the checkpoint names the head');
   let run = 0;
-  for (const x of rows) { run = x.event === 'AuditLogSigned' ? 0 : run + 1; assert.ok(run <= 5, `unsigned run ${run} at ${x.seq}`); }
+  for (const x of rows) {
+    run = x.event === 'AuditLogSigned' ? 0 : run + 1;
+    assert.ok(run <= 5, `unsigned run ${run} at ${x.seq}`);
+  }
 });
 
 test('delete a record, re-chain, drop every signature record → exit 1 naming the first bad record', () => {
@@ -108,7 +135,10 @@ test('delete a record, re-chain, drop every signature record → exit 1 naming t
   const r = verify(conf);
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(r.j.firstBroken, { seq: 6, reason: r.j.firstBroken.reason });
-  assert.match(r.j.firstBroken.reason, /^record 6: more than 5 records \(signEvery\) in a row without a gateway signature/);
+  assert.match(
+    r.j.firstBroken.reason,
+    /^record 6: more than 5 records \(signEvery\) in a row without a gateway signature/,
+  );
   // The hash chain alone is consistent: without the certificate the rewrite is not seen (why signatures are required).
   const plain = cli(['audit', 'verify', '--db', path.join(g.dir, 'rebuilt.db'), '--json']);
   assert.equal(plain.code, 0, plain.stdout);
@@ -120,7 +150,7 @@ test('drop one signature record in the middle and re-chain → the over-long uns
   const conf = tampered('one-sig-dropped', (rs) => rechain(rs.filter((r) => r.seq !== drop)));
   const r = verify(conf);
   assert.equal(r.code, 1, r.stderr);
-  const runStart = s[0] + 1;   // numbering unchanged before the dropped record
+  const runStart = s[0] + 1; // numbering unchanged before the dropped record
   assert.equal(r.j.firstBroken.seq, runStart + 5, r.j.firstBroken.reason);
   assert.match(r.j.firstBroken.reason, /without a gateway signature/);
 });
@@ -137,13 +167,36 @@ test('truncate the tail back to an earlier signature → exit 1: the checkpoint 
 
 test('append a forged record → exit 1 naming it (the head must be signed); with a signature by another key → its signature fails', () => {
   const head = rows.at(-1)!;
-  const forged = chainRecord(completeFields({ event: 'DICOMInstancesAccessed', outcome: 0, route: 'POST /v1/infer', status: 200, decision: '1:pneumonia:0.99', userId: 'deadbeef' }), head.seq + 1, head.hash);
+  const forged = chainRecord(
+    completeFields({
+      event: 'DICOMInstancesAccessed',
+      outcome: 0,
+      route: 'POST /v1/infer',
+      status: 200,
+      decision: '1:pneumonia:0.99',
+      userId: 'deadbeef',
+    }),
+    head.seq + 1,
+    head.hash,
+  );
   const r1 = verify(tampered('forged', (rs) => [...rs, forged]));
   assert.equal(r1.code, 1);
   assert.equal(r1.j.firstBroken.seq, head.seq + 1);
   assert.match(r1.j.firstBroken.reason, /after the last gateway signature/);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const sig = chainRecord(completeFields({ event: 'AuditLogSigned', action: 'C', outcome: 0, signer: head.signer, decision: 'sign-every:5', signature: signHead({ key: privateKey, subject: 'x' }, forged.hash), reason: `signs record ${forged.seq}` }), forged.seq + 1, forged.hash);
+  const sig = chainRecord(
+    completeFields({
+      event: 'AuditLogSigned',
+      action: 'C',
+      outcome: 0,
+      signer: head.signer,
+      decision: 'sign-every:5',
+      signature: signHead({ key: privateKey, subject: 'x' }, forged.hash),
+      reason: `signs record ${forged.seq}`,
+    }),
+    forged.seq + 1,
+    forged.hash,
+  );
   const r2 = verify(tampered('forged-signed', (rs) => [...rs, forged, sig]));
   assert.equal(r2.code, 1);
   assert.equal(r2.j.firstBroken.seq, head.seq + 2);

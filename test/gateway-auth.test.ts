@@ -19,22 +19,44 @@ import { SCRYPT_PER_SECOND } from '../src/gateway/keys.js';
 import { randomBytes } from 'node:crypto';
 import { AUTH_FAILED, AUTH_FAILURE_FLOOR_MS } from '../src/gateway/plugins/auth.js';
 import { createTestCa, issueCertificate } from '../src/provenance/index.js';
-import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request, type GatewayDir } from '../bench/gateway/fixtures.js';
+import {
+  makeGatewayDir,
+  tinyModelDir,
+  testImages,
+  signedDicom,
+  infer,
+  request,
+  type GatewayDir,
+} from '../bench/gateway/fixtures.js';
 
-let g: GatewayDir; let gw: Gateway; let base: string; let body: Buffer; let modelCalls = 0; let model: Model;
+let g: GatewayDir;
+let gw: Gateway;
+let base: string;
+let body: Buffer;
+let modelCalls = 0;
+let model: Model;
 
 before(async () => {
   await initEngine({ backend: 'cpu' });
   const dir = await tinyModelDir();
   model = await loadModel(dir);
   const real = model.predictProbs.bind(model);
-  model.predictProbs = async (x, n) => { modelCalls += n; return real(x, n); };
-  g = await makeGatewayDir(dir, (c) => { c.logging = { level: 'silent' }; c.rateLimit.perKey = { max: 5, windowMs: 60000 }; c.rateLimit.authFailures = { max: 1000, windowMs: 60000 }; });
+  model.predictProbs = async (x, n) => {
+    modelCalls += n;
+    return real(x, n);
+  };
+  g = await makeGatewayDir(dir, (c) => {
+    c.logging = { level: 'silent' };
+    c.rateLimit.perKey = { max: 5, windowMs: 60000 };
+    c.rateLimit.authFailures = { max: 1000, windowMs: 60000 };
+  });
   gw = await createGateway(loadGatewayConfig(g.config), { model });
   base = await gw.listen(0, '127.0.0.1');
   body = await signedDicom(g, (await testImages(1))[0].pixels);
 });
-after(async () => { await gw?.close(); });
+after(async () => {
+  await gw?.close();
+});
 
 async function records(): Promise<any[]> {
   await gw.ctx.audit.flush();
@@ -74,7 +96,9 @@ test('callers without a valid key or role are refused, audited, and the model is
   assert.equal(modelCalls, 0, 'the model served nobody');
   const recs = (await records()).slice(before);
   assert.equal(recs.length, cases.length);
-  cases.forEach(([name, , , reason], i) => assert.match(recs[i].reason, reason, `${name}: the audit record keeps the cause`));
+  cases.forEach(([name, , , reason], i) =>
+    assert.match(recs[i].reason, reason, `${name}: the audit record keeps the cause`),
+  );
   for (const rec of recs) {
     assert.equal(rec.event, 'UserAuthentication');
     assert.notEqual(rec.outcome, 0);
@@ -94,9 +118,14 @@ test('callers without a valid key or role are refused, audited, and the model is
   const list = await request(`${base}/v1/audit?after=0&limit=5`, { headers: { authorization: `Bearer ${auditor}` } });
   assert.equal(list.status, 200);
   assert.equal(list.json.records.length, 5);
-  const since = await request(`${base}/v1/audit?since=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`, { headers: { authorization: `Bearer ${auditor}` } });
+  const since = await request(
+    `${base}/v1/audit?since=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`,
+    { headers: { authorization: `Bearer ${auditor}` } },
+  );
   assert.equal(since.status, 200);
-  assert.ok(since.json.records.some((r: { status: number; route: string }) => r.status === 200 && r.route === 'POST /v1/infer'));
+  assert.ok(
+    since.json.records.some((r: { status: number; route: string }) => r.status === 200 && r.route === 'POST /v1/infer'),
+  );
   const bad = await request(`${base}/v1/audit?since=yesterday`, { headers: { authorization: `Bearer ${auditor}` } });
   assert.equal(bad.status, 400);
   assert.match(bad.json.message, /since/);
@@ -104,7 +133,12 @@ test('callers without a valid key or role are refused, audited, and the model is
 
 test('no key material or image bytes reach the logs', async () => {
   const lines: string[] = [];
-  const sink = { write(s: string) { lines.push(s); return true; } } as unknown as NodeJS.WritableStream;
+  const sink = {
+    write(s: string) {
+      lines.push(s);
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
   const cfg = loadGatewayConfig(g.config);
   cfg.logging.level = 'debug';
   cfg.audit.url = `sqlite:${path.join(path.dirname(g.config), 'audit-logs.db')}`;
@@ -115,18 +149,27 @@ test('no key material or image bytes reach the logs', async () => {
   // Keys sent where they do not belong: query parameters (any case, URL-encoded names) and the path.
   const secret = g.apiKey.slice(13);
   await request(`${b2}/v1/audit?limit=5&api_key=${g.auditorKey}`);
-  await request(`${b2}/v1/infer?Access-Token=${secret}&x=1`, { body, headers: { 'content-type': 'application/dicom' } });
+  await request(`${b2}/v1/infer?Access-Token=${secret}&x=1`, {
+    body,
+    headers: { 'content-type': 'application/dicom' },
+  });
   await request(`${b2}/v1/no-such/${g.apiKey}?token=d${'d'.repeat(30)}`);
   await gw2.close();
   const all = lines.join('');
   assert.ok(all.includes('request completed'), 'request logs are written');
-  assert.ok(all.includes('api_key=[REDACTED]') && all.includes('Access-Token=[REDACTED]') && all.includes('limit=5'), 'credential parameters are redacted, others kept');
+  assert.ok(
+    all.includes('api_key=[REDACTED]') && all.includes('Access-Token=[REDACTED]') && all.includes('limit=5'),
+    'credential parameters are redacted, others kept',
+  );
   assert.ok(!all.includes(g.auditorKey.slice(13)), 'no auditor secret from a query parameter in logs');
   assert.ok(!all.includes('d'.repeat(30)), 'no token parameter in logs');
 
   assert.ok(!all.includes(g.apiKey.slice(13)), 'no API key secret in logs');
   assert.ok(!all.includes('c'.repeat(43)), 'no presented key in logs');
-  assert.ok(!all.includes('DICM') && !all.includes(body.subarray(200, 240).toString('base64')), 'no image data in logs');
+  assert.ok(
+    !all.includes('DICM') && !all.includes(body.subarray(200, 240).toString('base64')),
+    'no image data in logs',
+  );
 });
 
 test('an address over its failure budget gets 429 before any key is hashed; audited', async () => {
@@ -147,8 +190,13 @@ test('an address over its failure budget gets 429 before any key is hashed; audi
     await gw2.ctx.audit.flush();
     const recs = (await gw2.ctx.audit.store.page(0, 100)).filter((r) => r.status === 429);
     assert.equal(recs.length, 4);
-    for (const r of recs) { assert.equal(r.event, 'SecurityAlert'); assert.match(r.reason!, /too many failed authentications/); }
-  } finally { await gw2.close(); }
+    for (const r of recs) {
+      assert.equal(r.event, 'SecurityAlert');
+      assert.match(r.reason!, /too many failed authentications/);
+    }
+  } finally {
+    await gw2.close();
+  }
 });
 
 test('per-key rate limit: requests over the limit get 429 and are audited', async () => {
@@ -158,7 +206,10 @@ test('per-key rate limit: requests over the limit get 429 and are audited', asyn
   assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
   const recs = (await records()).filter((r) => r.status === 429);
   assert.equal(recs.length, 2);
-  for (const r of recs) { assert.equal(r.event, 'SecurityAlert'); assert.match(r.reason, /rate limit per API key/); }
+  for (const r of recs) {
+    assert.equal(r.event, 'SecurityAlert');
+    assert.match(r.reason, /rate limit per API key/);
+  }
 });
 
 test('mTLS: a forged client certificate (same subject, untrusted issuer) is refused and audited', async () => {
@@ -168,17 +219,44 @@ test('mTLS: a forged client certificate (same subject, untrusted issuer) is refu
   const forger = await createTestCa('CN=hospital client CA');
   const forged = await issueCertificate(forger, { subject: 'CN=pacs-router' });
   const d = path.dirname(g.config);
-  const w = (n: string, s: string) => { const f = path.join(d, n); writeFileSync(f, s); return f; };
+  const w = (n: string, s: string) => {
+    const f = path.join(d, n);
+    writeFileSync(f, s);
+    return f;
+  };
   const cfg = loadGatewayConfig(g.config);
-  cfg.tls = { cert: w('srv.pem', server.certPem), key: w('srv-key.pem', server.keyPem), clientCa: w('client-ca.pem', ca.certPem), requireClientCert: true };
+  cfg.tls = {
+    cert: w('srv.pem', server.certPem),
+    key: w('srv-key.pem', server.keyPem),
+    clientCa: w('client-ca.pem', ca.certPem),
+    requireClientCert: true,
+  };
   cfg.audit.url = `sqlite:${path.join(d, 'audit-mtls.db')}`;
   const calls0 = modelCalls;
   const gw2 = await createGateway(cfg, { model });
   const url = await gw2.listen(0, '127.0.0.1');
-  const post = (cert?: { certPem: string; keyPem: string }) => new Promise<number>((resolve, reject) => {
-    const req = https.request(`${url}/v1/infer`, { method: 'POST', rejectUnauthorized: false, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}), headers: { authorization: `Bearer ${g.apiKey}`, 'content-type': 'application/dicom', 'content-length': body.length } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); });
-    req.on('error', reject); req.end(body);
-  });
+  const post = (cert?: { certPem: string; keyPem: string }) =>
+    new Promise<number>((resolve, reject) => {
+      const req = https.request(
+        `${url}/v1/infer`,
+        {
+          method: 'POST',
+          rejectUnauthorized: false,
+          ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
+          headers: {
+            authorization: `Bearer ${g.apiKey}`,
+            'content-type': 'application/dicom',
+            'content-length': body.length,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
   try {
     assert.equal(await post(forged), 401);
     assert.equal(await post(), 401);
@@ -189,13 +267,17 @@ test('mTLS: a forged client certificate (same subject, untrusted issuer) is refu
     assert.equal(recs.length, 2);
     assert.match(recs[0].reason!, /client certificate not trusted/);
     assert.match(recs[1].reason!, /no client certificate/);
-  } finally { await gw2.close(); }
+  } finally {
+    await gw2.close();
+  }
 });
 
 test('a wrong-key flood over many addresses: scrypt starts at most SCRYPT_PER_SECOND a second (burst 2×), the rest are refused unhashed', async () => {
   const ks = new KeyStore(g.keysFile);
   const id = g.apiKey.slice(4, 12);
-  const rs = await Promise.all(Array.from({ length: 12 }, () => ks.check(`msk_${id}_${randomBytes(32).toString('base64url')}`)));
+  const rs = await Promise.all(
+    Array.from({ length: 12 }, () => ks.check(`msk_${id}_${randomBytes(32).toString('base64url')}`)),
+  );
   const hashed = rs.filter((r) => !r.ok && r.hashed).length;
   const busy = rs.filter((r) => !r.ok && r.busy).length;
   assert.equal(hashed + busy, 12);

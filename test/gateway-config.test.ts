@@ -9,7 +9,14 @@ import { readFileSync, writeFileSync, mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { validateGatewayConfig, resolveConfigPaths, configReference, loadGatewayConfig, listKeys, uncommentExample } from '../src/gateway/index.js';
+import {
+  validateGatewayConfig,
+  resolveConfigPaths,
+  configReference,
+  loadGatewayConfig,
+  listKeys,
+  uncommentExample,
+} from '../src/gateway/index.js';
 import { getDefence } from '../src/defences/registry.js';
 import { ROOT, cli, isCleanError } from './helpers.js';
 
@@ -28,19 +35,33 @@ test('defaults come from the schema', () => {
   assert.equal(r.audit.url, 'sqlite:/etc/medshield/audit.db');
   assert.equal(r.signature.trustedCas[0], '/etc/medshield/ca.pem');
   // shipped model names stay names; anything else is a path relative to the config
-  assert.equal(resolveConfigPaths(validateGatewayConfig({ ...minimal, model: 'resnet18-w32' }), '/etc/medshield').model, 'resnet18-w32');
-  assert.equal(resolveConfigPaths(validateGatewayConfig({ ...minimal, model: 'models/mine' }), '/etc/medshield').model, '/etc/medshield/models/mine');
+  assert.equal(
+    resolveConfigPaths(validateGatewayConfig({ ...minimal, model: 'resnet18-w32' }), '/etc/medshield').model,
+    'resnet18-w32',
+  );
+  assert.equal(
+    resolveConfigPaths(validateGatewayConfig({ ...minimal, model: 'models/mine' }), '/etc/medshield').model,
+    '/etc/medshield/models/mine',
+  );
 });
 
 test('bad configs fail with one line naming the field', () => {
   const cases: Array<[unknown, RegExp]> = [
     [{ ...minimal, lsten: {} }, /must NOT have additional properties 'lsten'/],
-    [{ ...minimal, output: { mode: 'everything' } }, /output\.mode must be equal to one of the allowed values \(label, top1, probs\)/],
+    [
+      { ...minimal, output: { mode: 'everything' } },
+      /output\.mode must be equal to one of the allowed values \(label, top1, probs\)/,
+    ],
     [{ ...minimal, listen: { port: 70000 } }, /listen\.port must be <= 65535/],
     [{ signature: { required: true } }, /signature\.required needs at least one signature\.trustedCas entry/],
     [{ ...minimal, tls: { cert: 'a.pem' } }, /tls\.cert and tls\.key go together/],
   ];
-  for (const [raw, re] of cases) assert.throws(() => validateGatewayConfig(raw), (e: Error) => re.test(e.message) && !e.message.includes('\n'), String(re));
+  for (const [raw, re] of cases)
+    assert.throws(
+      () => validateGatewayConfig(raw),
+      (e: Error) => re.test(e.message) && !e.message.includes('\n'),
+      String(re),
+    );
 });
 
 test('docs/gateway.md lists every field with its default (in sync with the schema)', () => {
@@ -62,7 +83,10 @@ test('gateway init writes a valid config, 0600 keys, and prints the paths and ke
   assert.equal(statSync(j.signerKey).mode & 0o777, 0o600);
   const keysText = readFileSync(cfg.auth.keysFile, 'utf8');
   assert.ok(!keysText.includes(j.apiKey.slice(14)), 'the secret is not stored');
-  assert.deepEqual(listKeys(cfg.auth.keysFile).map((k) => k.role), ['clinician', 'auditor']);
+  assert.deepEqual(
+    listKeys(cfg.auth.keysFile).map((k) => k.role),
+    ['clinician', 'auditor'],
+  );
   // The optional input screening is shown commented out, documented, and valid once uncommented.
   const text = readFileSync(j.config, 'utf8');
   assert.equal(cfg.defences.length + cfg.detectors.length, 0, 'input screening is off as written');
@@ -75,7 +99,11 @@ test('gateway init writes a valid config, 0600 keys, and prints the paths and ke
   assert.deepEqual(on.detectors, [{ dir: 'detectors/squeeze', threshold: 0.9022, action: 'reject' }]);
   for (const spec of on.defences) assert.doesNotThrow(() => getDefence(spec), spec);
   const { defences: _d, detectors: _t, ...rest } = on;
-  assert.deepEqual(rest, (({ defences: _a, detectors: _b, ...x }) => x)(validateGatewayConfig(YAML.parse(text))), 'nothing else changes');
+  assert.deepEqual(
+    rest,
+    (({ defences: _a, detectors: _b, ...x }) => x)(validateGatewayConfig(YAML.parse(text))),
+    'nothing else changes',
+  );
   const again = cli(['gateway', 'init', '--out', dir]);
   assert.ok(isCleanError(again), again.stderr);
   assert.match(again.stderr, /exists and is not empty/);
@@ -88,7 +116,12 @@ test('serve and audit verify fail cleanly on bad configs', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'medshield-badcfg-'));
   const f = path.join(dir, 'gateway.yaml');
   writeFileSync(f, 'signature:\n  trustedCas: [ca.pem]\nbogus: 1\n');
-  for (const args of [['serve', '--config', f], ['audit', 'verify', '--config', f], ['audit', 'verify', '--db', path.join(dir, 'none.db')], ['serve', '--config', path.join(dir, 'missing.yaml')]]) {
+  for (const args of [
+    ['serve', '--config', f],
+    ['audit', 'verify', '--config', f],
+    ['audit', 'verify', '--db', path.join(dir, 'none.db')],
+    ['serve', '--config', path.join(dir, 'missing.yaml')],
+  ]) {
     const r = cli(args, { timeoutMs: 60_000 });
     assert.ok(isCleanError(r), `${args.join(' ')}: ${r.code} ${r.stderr}`);
   }

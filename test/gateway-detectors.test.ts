@@ -14,7 +14,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initEngine } from '../src/engine/index.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { adversarialPairs, thresholdAt5Fpr } from '../src/eval/detection.js';
 import { getAttack } from '../src/attacks/registry.js';
 import { createDetector, saveDetector } from '../src/detectors/registry.js';
@@ -25,8 +25,12 @@ import { pneumonia, surrogate, type Fixture } from './attacks-fixture.js';
 import { cliAsync, isCleanError } from './helpers.js';
 
 const D = 28 * 28;
-let fx: Fixture; let detDir: string; let otherDir: string; let threshold: number;
-let cleanPx: Uint8Array[] = []; let advPx: Uint8Array;
+let fx: Fixture;
+let detDir: string;
+let otherDir: string;
+let threshold: number;
+const cleanPx: Uint8Array[] = [];
+let advPx: Uint8Array;
 const open: Gateway[] = [];
 
 const toU8 = (x: Float32Array): Uint8Array => Uint8Array.from(x, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
@@ -55,7 +59,13 @@ before(async () => {
   const fit = await adversarialPairs(fx.model, selectImages(fx.data.splits.train, 60, 3), pgd, 8 / 255, 0);
   assert.ok(fit.n >= 10, `successful PGD pairs to fit on: ${fit.n}`);
   const det = createDetector('squeeze');
-  await det.fit(fx.model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, seed: 0 });
+  await det.fit(fx.model, {
+    clean: fit.clean,
+    labels: fit.labels,
+    adversarial: fit.adversarial,
+    advLabels: fit.labels,
+    seed: 0,
+  });
   detDir = mkdtempSync(path.join(os.tmpdir(), 'ms-gw-det-'));
   saveDetector(det, detDir);
   // 5 %-FPR threshold on clean test images, as `detect --json` prints it (scored as the gateway sees them: 8-bit).
@@ -66,7 +76,8 @@ before(async () => {
   const cs = await det.score(fx.model, fromU8(cleanU8), clean.n);
   const probs = await fx.model.predictProbs(fromU8(cleanU8), clean.n);
   for (let i = 0; i < clean.n && cleanPx.length < 5; i++) {
-    if (cs[i] <= threshold && Math.max(probs[2 * i], probs[2 * i + 1]) > 0.9) cleanPx.push(cleanU8.slice(i * D, (i + 1) * D));
+    if (cs[i] <= threshold && Math.max(probs[2 * i], probs[2 * i + 1]) > 0.9)
+      cleanPx.push(cleanU8.slice(i * D, (i + 1) * D));
   }
   assert.equal(cleanPx.length, 5, 'enough confident clean images under the threshold');
   const held = await adversarialPairs(fx.model, selectImages(fx.data.splits.test, 40, 6), pgd, 8 / 255, 1);
@@ -77,14 +88,24 @@ before(async () => {
   advPx = advU8.slice(best * D, (best + 1) * D);
   // The same detector fitted on the surrogate model.
   const odet = createDetector('squeeze');
-  await odet.fit(other.model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, seed: 0 });
+  await odet.fit(other.model, {
+    clean: fit.clean,
+    labels: fit.labels,
+    adversarial: fit.adversarial,
+    advLabels: fit.labels,
+    seed: 0,
+  });
   otherDir = mkdtempSync(path.join(os.tmpdir(), 'ms-gw-det-other-'));
   saveDetector(odet, otherDir);
 });
-after(async () => { for (const gw of open) await gw.close(); });
+after(async () => {
+  for (const gw of open) await gw.close();
+});
 
 test('action reject: clean image answered; a PGD-8/255 image above threshold → 422 naming the detector, audited, no prediction', async () => {
-  const { gw, base, key } = await start((c) => { c.detectors = [{ dir: detDir, threshold, action: 'reject' }]; });
+  const { gw, base, key } = await start((c) => {
+    c.detectors = [{ dir: detDir, threshold, action: 'reject' }];
+  });
   const ok = await infer(base, key, pngBytes(cleanPx[0]), 'image/png');
   assert.equal(ok.status, 200, ok.body);
   assert.equal(typeof ok.json.label, 'number');
@@ -110,7 +131,9 @@ test('action reject: clean image answered; a PGD-8/255 image above threshold →
 });
 
 test('action flag: the adversarial image is answered with flags [{detector, score}]', async () => {
-  const { gw, base, key } = await start((c) => { c.detectors = [{ dir: detDir, threshold, action: 'flag' }]; });
+  const { gw, base, key } = await start((c) => {
+    c.detectors = [{ dir: detDir, threshold, action: 'flag' }];
+  });
   const r = await infer(base, key, pngBytes(advPx), 'image/png');
   assert.equal(r.status, 200, r.body);
   assert.equal(typeof r.json.label, 'number');
@@ -130,29 +153,55 @@ test('a detector fitted on another model, a missing detector dir or a bad defenc
     c.logging = { level: 'silent' };
     c.detectors = [{ dir: otherDir, threshold: 0.1, action: 'reject' }];
   });
-  await assert.rejects(createGateway(loadGatewayConfig(g.config), { model: fx.model }),
-    (e: unknown) => e instanceof MedshieldError && e.code === 'MISMATCH' && /^gateway config: detectors\.0: detector in .* was fitted for model/.test(e.message) && !e.message.includes('\n'));
+  await assert.rejects(
+    createGateway(loadGatewayConfig(g.config), { model: fx.model }),
+    (e: unknown) =>
+      e instanceof MedshieldError &&
+      e.code === 'MISMATCH' &&
+      /^gateway config: detectors\.0: detector in .* was fitted for model/.test(e.message) &&
+      !e.message.includes('\n'),
+  );
   const r = await cliAsync(['serve', '--config', g.config, '--port', '0'], { timeoutMs: 120_000 });
   assert.ok(isCleanError(r), `${r.code} ${r.stderr}`);
   assert.match(r.stderr, /detectors\.0: detector in .* was fitted for model/);
-  const missing = await makeGatewayDir(fx.dir, (c) => { c.logging = { level: 'silent' }; c.detectors = [{ dir: 'no-such-detector', threshold: 0.1 }]; });
+  const missing = await makeGatewayDir(fx.dir, (c) => {
+    c.logging = { level: 'silent' };
+    c.detectors = [{ dir: 'no-such-detector', threshold: 0.1 }];
+  });
   const cfg = loadGatewayConfig(missing.config);
   assert.equal(cfg.detectors[0].dir, path.join(missing.dir, 'no-such-detector'), 'dir relative to the config file');
   assert.equal(cfg.detectors[0].action, 'flag', 'default action');
-  await assert.rejects(createGateway(cfg, { model: fx.model }), (e: unknown) => e instanceof MedshieldError && /^gateway config: detectors\.0: no saved detector at /.test(e.message));
-  assert.throws(() => validateGatewayConfig({ signature: { required: false }, defences: ['jpeg:q=500'] }), (e: Error) => /defences\.0 'jpeg:q=500': defence 'jpeg': q must be/.test(e.message) && !e.message.includes('\n'));
-  assert.throws(() => validateGatewayConfig({ signature: { required: false }, detectors: [{ dir: 'x', threshold: 1, action: 'block' }] }), /detectors\.0\.action must be equal to one of the allowed values \(flag, reject\)/);
+  await assert.rejects(
+    createGateway(cfg, { model: fx.model }),
+    (e: unknown) =>
+      e instanceof MedshieldError && /^gateway config: detectors\.0: no saved detector at /.test(e.message),
+  );
+  assert.throws(
+    () => validateGatewayConfig({ signature: { required: false }, defences: ['jpeg:q=500'] }),
+    (e: Error) => /defences\.0 'jpeg:q=500': defence 'jpeg': q must be/.test(e.message) && !e.message.includes('\n'),
+  );
+  assert.throws(
+    () =>
+      validateGatewayConfig({
+        signature: { required: false },
+        detectors: [{ dir: 'x', threshold: 1, action: 'block' }],
+      }),
+    /detectors\.0\.action must be equal to one of the allowed values \(flag, reject\)/,
+  );
 });
 
 test("defences: ['jpeg:q=75'] serves through the defended model and keeps clean labels", async () => {
   const plain = await start(() => undefined);
-  const jpeg = await start((c) => { c.defences = ['jpeg:q=75']; });
+  const jpeg = await start((c) => {
+    c.defences = ['jpeg:q=75'];
+  });
   assert.equal(validateGatewayConfig({ signature: { required: false } }).defences.length, 0, 'default: no defences');
   let differ = 0;
   for (const px of cleanPx) {
     const a = await infer(plain.base, plain.key, pngBytes(px), 'image/png');
     const b = await infer(jpeg.base, jpeg.key, pngBytes(px), 'image/png');
-    assert.equal(a.status, 200, a.body); assert.equal(b.status, 200, b.body);
+    assert.equal(a.status, 200, a.body);
+    assert.equal(b.status, 200, b.body);
     assert.equal(b.json.label, a.json.label, 'same label with the JPEG defence');
     if (a.json.confidence !== b.json.confidence) differ++;
   }
@@ -161,16 +210,30 @@ test("defences: ['jpeg:q=75'] serves through the defended model and keeps clean 
 
 test('squeeze scores of concurrent requests are micro-batched and equal the one-at-a-time scores', async () => {
   const { loadInputDefences, screenInput } = await import('../src/gateway/input-defences.js');
-  const inp = await loadInputDefences({ defences: [], detectors: [{ dir: detDir, threshold, action: 'flag' }] }, fx.model);
+  const inp = await loadInputDefences(
+    { defences: [], detectors: [{ dir: detDir, threshold, action: 'flag' }] },
+    fx.model,
+  );
   assert.ok(inp.detectors[0].batcher, 'squeeze is batched');
   const xs = [...cleanPx, advPx].map(fromU8);
   const det = inp.detectors[0].detector;
   const one = await Promise.all(xs.map(async (x) => (await det.score(fx.model, x, 1))[0]));
   let calls = 0;
   const orig = det.score.bind(det);
-  det.score = async (m, x, n) => { calls++; return orig(m, x, n); };
+  det.score = async (m, x, n) => {
+    calls++;
+    return orig(m, x, n);
+  };
   const batched = await Promise.all(xs.map((x) => screenInput(inp, x)));
   assert.equal(calls, 1, 'one detector call for the concurrent requests');
-  batched.forEach((v, i) => assert.ok(Math.abs(v[0].score - one[i]) <= 1e-5 * Math.max(1, Math.abs(one[i])), `image ${i}: ${v[0].score} vs ${one[i]}`));
-  assert.deepEqual(batched.map((v) => v[0].triggered), one.map((s) => s > threshold));
+  batched.forEach((v, i) =>
+    assert.ok(
+      Math.abs(v[0].score - one[i]) <= 1e-5 * Math.max(1, Math.abs(one[i])),
+      `image ${i}: ${v[0].score} vs ${one[i]}`,
+    ),
+  );
+  assert.deepEqual(
+    batched.map((v) => v[0].triggered),
+    one.map((s) => s > threshold),
+  );
 });

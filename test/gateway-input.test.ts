@@ -10,15 +10,30 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import { createGateway, loadGatewayConfig, type Gateway } from '../src/gateway/index.js';
-import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request, type GatewayDir } from '../bench/gateway/fixtures.js';
+import {
+  makeGatewayDir,
+  tinyModelDir,
+  testImages,
+  signedDicom,
+  infer,
+  request,
+  type GatewayDir,
+} from '../bench/gateway/fixtures.js';
 
-let g: GatewayDir; let gw: Gateway; let base: string; let body: Buffer; let modelCalls = 0;
+let g: GatewayDir;
+let gw: Gateway;
+let base: string;
+let body: Buffer;
+let modelCalls = 0;
 
 before(async () => {
   await initEngine({ backend: 'cpu' });
   const model = await loadModel(await tinyModelDir());
   const real = model.predictProbs.bind(model);
-  model.predictProbs = async (x, n) => { modelCalls += n; return real(x, n); };
+  model.predictProbs = async (x, n) => {
+    modelCalls += n;
+    return real(x, n);
+  };
   g = await makeGatewayDir('default', (c) => {
     c.logging = { level: 'silent' };
     c.inputs.bodyLimitBytes = 64 * 1024;
@@ -28,7 +43,9 @@ before(async () => {
   base = await gw.listen(0, '127.0.0.1');
   body = await signedDicom(g, (await testImages(1))[0].pixels);
 });
-after(async () => { await gw?.close(); });
+after(async () => {
+  await gw?.close();
+});
 
 async function healthy(): Promise<void> {
   const r = await request(`${base}/healthz`);
@@ -57,9 +74,17 @@ test('truncated and empty DICOM → 422 with the reason, never reaching the mode
 
 test('wrong or missing Content-Type and a JSON bomb → 415, body never parsed', async () => {
   const bomb = Buffer.from('['.repeat(50000) + ']'.repeat(50000));
-  const cases: Array<[string | undefined, Buffer]> = [['image/png', body], ['application/json', bomb], ['text/plain', body], [undefined, body]];
+  const cases: Array<[string | undefined, Buffer]> = [
+    ['image/png', body],
+    ['application/json', bomb],
+    ['text/plain', body],
+    [undefined, body],
+  ];
   for (const [type, b] of cases) {
-    const r = await request(`${base}/v1/infer`, { body: b, headers: { authorization: `Bearer ${g.apiKey}`, ...(type ? { 'content-type': type } : {}) } });
+    const r = await request(`${base}/v1/infer`, {
+      body: b,
+      headers: { authorization: `Bearer ${g.apiKey}`, ...(type ? { 'content-type': type } : {}) },
+    });
     assert.equal(r.status, 415, `${type}: ${r.body}`);
     assert.match(r.json.message, /accepted: application\/dicom/);
   }
@@ -73,14 +98,23 @@ test('slow-loris body is cut off after timeouts.requestMs; the server stays heal
   const url = new URL(base);
   const sock = net.connect(Number(url.port), url.hostname);
   await new Promise((r) => sock.once('connect', r));
-  sock.write(`POST /v1/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${g.apiKey}\r\nContent-Type: application/dicom\r\nContent-Length: ${body.length}\r\n\r\n`);
+  sock.write(
+    `POST /v1/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${g.apiKey}\r\nContent-Type: application/dicom\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
   let got = '';
-  sock.on('data', (d) => { got += d.toString(); });
+  sock.on('data', (d) => {
+    got += d.toString();
+  });
   const t0 = Date.now();
   let sent = 0;
   const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
-  const drip = setInterval(() => { if (!sock.destroyed && sent < body.length) sock.write(body.subarray(sent, ++sent)); }, 100);
-  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 8000))]);
+  const drip = setInterval(() => {
+    if (!sock.destroyed && sent < body.length) sock.write(body.subarray(sent, ++sent));
+  }, 100);
+  const outcome = await Promise.race([
+    closed.then(() => 'closed'),
+    new Promise((r) => setTimeout(() => r('still open'), 8000)),
+  ]);
   clearInterval(drip);
   sock.destroy();
   assert.equal(outcome, 'closed', 'server must drop a slow body');
@@ -96,10 +130,11 @@ test('unknown routes → 404 JSON; OpenAPI document lists every endpoint', async
   const doc = await request(`${base}/openapi.json`);
   assert.equal(doc.status, 200);
   assert.equal(doc.json.openapi, '3.0.3');
-  for (const p of ['/v1/infer', '/v1/audit', '/v1/audit/verify', '/healthz', '/metrics']) assert.ok(doc.json.paths[p], p);
+  for (const p of ['/v1/infer', '/v1/audit', '/v1/audit/verify', '/healthz', '/metrics'])
+    assert.ok(doc.json.paths[p], p);
   assert.equal(doc.json.paths['/v1/infer'].post.requestBody.content['application/dicom'].schema.format, 'binary');
   assert.ok(doc.json.components.securitySchemes.bearerAuth);
-  await SwaggerParser.validate(structuredClone(doc.json));   // throws if not a valid OpenAPI 3.0 document
+  await SwaggerParser.validate(structuredClone(doc.json)); // throws if not a valid OpenAPI 3.0 document
   const ui = await request(`${base}/docs/`);
   assert.equal(ui.status, 200);
   assert.match(ui.body, /swagger/i);

@@ -16,7 +16,8 @@ import { makeGatewayDir, testImages, type GatewayDir } from '../bench/gateway/fi
 import { attackGateway, benignReplay, detectionFromAudit, type TargetMeta } from '../bench/gateway/query-attacks.js';
 import { pneumonia, type Fixture } from './attacks-fixture.js';
 
-let fx: Fixture; let meta: TargetMeta;
+let fx: Fixture;
+let meta: TargetMeta;
 async function start(action: 'flag' | 'block'): Promise<{ g: GatewayDir; gw: Gateway; base: string }> {
   const g = await makeGatewayDir(fx.dir, (c) => {
     c.logging = { level: 'silent' };
@@ -47,7 +48,9 @@ before(async () => {
   meta = { inputShape: fx.model.inputShape, classes: fx.model.classes, task: fx.model.task };
   s = await start('flag');
 });
-after(async () => { await s?.gw.close(); });
+after(async () => {
+  await s?.gw.close();
+});
 
 test('benign replay of 200 test images from two callers: no request flagged', async () => {
   const imgs = (await testImages(200)).map((i) => i.pixels);
@@ -61,16 +64,33 @@ test('benign replay of 200 test images from two callers: no request flagged', as
 test("medshield's Square, SimBA and HopSkipJump through the HTTP target are flagged within 200 queries, and the detection is audited", async () => {
   const v = await victim(300);
   // ε small enough that Square and SimBA do not succeed (and stop) before the detector's 10-query window.
-  for (const [attack, eps] of [['square', 2 / 255], ['simba', 2 / 255], ['hsj', 1]] as const) {
+  for (const [attack, eps] of [
+    ['square', 2 / 255],
+    ['simba', 2 / 255],
+    ['hsj', 1],
+  ] as const) {
     const k = addKey(s.g.keysFile, 'clinician', attack);
-    const r = await attackGateway({ base: s.base, apiKey: k.apiKey, attack, x: v.x, label: v.label, meta, eps, budget: 200, seed: 1 });
+    const r = await attackGateway({
+      base: s.base,
+      apiKey: k.apiKey,
+      attack,
+      x: v.x,
+      label: v.label,
+      meta,
+      eps,
+      budget: 200,
+      seed: 1,
+    });
     assert.ok(r.queries > 0 && r.queries <= 200, `${attack}: ${r.queries} queries`);
     const at = await detectionFromAudit(s.gw.ctx.audit, k.id);
     assert.ok(at !== null && at <= 200, `${attack}: detected at ${at} of ${r.queries} queries`);
   }
   const alerts = (await s.gw.ctx.audit.store.page(0, 100000)).filter((r) => r.route === 'query-detector');
   assert.equal(alerts.length, 3);
-  for (const a of alerts) { assert.equal(a.event, 'SecurityAlert'); assert.match(a.reason!, /query attack suspected after \d+ queries/); }
+  for (const a of alerts) {
+    assert.equal(a.event, 'SecurityAlert');
+    assert.match(a.reason!, /query attack suspected after \d+ queries/);
+  }
 });
 
 test("action 'block': the attacker is refused with 429 once detected and the attack stops", async () => {
@@ -79,12 +99,28 @@ test("action 'block': the attacker is refused with 429 once detected and the att
     const v = await victim(340);
     const k = addKey(b.g.keysFile, 'clinician', 'blocked');
     await assert.rejects(
-      attackGateway({ base: b.base, apiKey: k.apiKey, attack: 'square', x: v.x, label: v.label, meta, eps: 2 / 255, budget: 200, seed: 2 }),
-      (e: unknown) => e instanceof MedshieldError && /HTTP 429/.test(e.message) && /query attack suspected/.test(e.message),
+      attackGateway({
+        base: b.base,
+        apiKey: k.apiKey,
+        attack: 'square',
+        x: v.x,
+        label: v.label,
+        meta,
+        eps: 2 / 255,
+        budget: 200,
+        seed: 2,
+      }),
+      (e: unknown) =>
+        e instanceof MedshieldError && /HTTP 429/.test(e.message) && /query attack suspected/.test(e.message),
     );
     const at = await detectionFromAudit(b.gw.ctx.audit, k.id);
     assert.ok(at !== null && at <= 200, `blocked at ${at}`);
     const refused = (await b.gw.ctx.audit.store.page(0, 100000)).filter((x) => x.status === 429);
-    assert.ok(refused.length >= 1 && refused.every((x) => x.event === 'SecurityAlert' && x.flags === 'query-attack-suspected' && x.userId === k.id));
-  } finally { await b.gw.close(); }
+    assert.ok(
+      refused.length >= 1 &&
+        refused.every((x) => x.event === 'SecurityAlert' && x.flags === 'query-attack-suspected' && x.userId === k.id),
+    );
+  } finally {
+    await b.gw.close();
+  }
 });

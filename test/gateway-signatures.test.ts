@@ -17,23 +17,41 @@ import { signDicom, loadSigner, createTestCa, issueCertificate, parseDicom } fro
 import { findElement, PIXEL_DATA } from '../src/provenance/dicom-parse.js';
 import { encodeElement } from '../src/provenance/dicom-encode.js';
 import { PACKAGE_ROOT } from '../src/version.js';
-import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, type GatewayDir } from '../bench/gateway/fixtures.js';
+import {
+  makeGatewayDir,
+  tinyModelDir,
+  testImages,
+  signedDicom,
+  infer,
+  type GatewayDir,
+} from '../bench/gateway/fixtures.js';
 import { writeDicom } from '../bench/gateway/dicom-writer.js';
 
-let g: GatewayDir; let gw: Gateway; let base: string; let modelCalls = 0;
+let g: GatewayDir;
+let gw: Gateway;
+let base: string;
+let modelCalls = 0;
 let imgs: Awaited<ReturnType<typeof testImages>>;
 
 before(async () => {
   await initEngine({ backend: 'cpu' });
   const model = await loadModel(await tinyModelDir());
   const real = model.predictProbs.bind(model);
-  model.predictProbs = async (x, n) => { modelCalls += n; return real(x, n); };
-  g = await makeGatewayDir('default', (c) => { c.logging = { level: 'silent' }; c.output = { mode: 'probs', decimals: 3 }; });
+  model.predictProbs = async (x, n) => {
+    modelCalls += n;
+    return real(x, n);
+  };
+  g = await makeGatewayDir('default', (c) => {
+    c.logging = { level: 'silent' };
+    c.output = { mode: 'probs', decimals: 3 };
+  });
   gw = await createGateway(loadGatewayConfig(g.config), { model });
   base = await gw.listen(0, '127.0.0.1');
   imgs = await testImages(10);
 });
-after(async () => { await gw?.close(); });
+after(async () => {
+  await gw?.close();
+});
 
 test('signed images are served with label, class, probabilities and the signature report', async () => {
   for (const im of imgs) {
@@ -43,7 +61,12 @@ test('signed images are served with label, class, probabilities and the signatur
     assert.equal(r.json.className, ['normal', 'pneumonia'][r.json.label]);
     assert.equal(r.json.probabilities.length, 2);
     assert.ok(Math.abs(r.json.probabilities[0] + r.json.probabilities[1] - 1) < 0.002);
-    assert.deepEqual(r.json.signature, { valid: true, signed: true, signer: 'CN=medshield image signer, O=medshield', profile: r.json.signature.profile });
+    assert.deepEqual(r.json.signature, {
+      valid: true,
+      signed: true,
+      signer: 'CN=medshield image signer, O=medshield',
+      profile: r.json.signature.profile,
+    });
     assert.ok(['base', 'creator', 'authorization'].includes(r.json.signature.profile));
     assert.deepEqual(r.json.flags, []);
   }
@@ -68,20 +91,33 @@ test('tampered, perturbed, unsigned and untrusted images → 422, audited, never
   const signed = await signedDicom(g, imgs[0].pixels);
   const px = findElement(parseDicom(signed).dataset, PIXEL_DATA)!;
   const pixelStart = px.valueOffset;
-  const oneByte = Buffer.from(signed); oneByte[pixelStart + 400] ^= 0x01;
+  const oneByte = Buffer.from(signed);
+  oneByte[pixelStart + 400] ^= 0x01;
   const perturbed = Buffer.from(signed);
-  for (let i = 0; i < 784; i++) perturbed[pixelStart + i] = Math.min(255, Math.max(0, perturbed[pixelStart + i] + (i % 2 ? 2 : -2)));
+  for (let i = 0; i < 784; i++)
+    perturbed[pixelStart + i] = Math.min(255, Math.max(0, perturbed[pixelStart + i] + (i % 2 ? 2 : -2)));
   const unsigned = writeDicom({ rows: 28, cols: 28, pixels: imgs[0].pixels });
   const rogueCa = await createTestCa('CN=rogue CA');
   const rogue = await issueCertificate(rogueCa, { keyType: 'ec', subject: 'CN=medshield image signer,O=medshield' });
-  const rogueSigned = Buffer.from((await signDicom(unsigned, { signer: loadSigner(rogue.keyPem, rogue.certPem), profile: 'base', mac: 'SHA256' })).bytes);
+  const rogueSigned = Buffer.from(
+    (await signDicom(unsigned, { signer: loadSigner(rogue.keyPem, rogue.certPem), profile: 'base', mac: 'SHA256' }))
+      .bytes,
+  );
   // Issue 20: a PNG signature in the unsigned preamble (polyglot), a Rescale Slope added after signing.
   const parsed = parseDicom(signed);
   assert.ok(parsed.hasPreamble);
-  const polyglot = Buffer.from(signed); polyglot.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0);
+  const polyglot = Buffer.from(signed);
+  polyglot.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0);
   assert.equal(findElement(parsed.dataset, 0x00281053), undefined);
   const next = parsed.dataset.find((e) => e.tag > 0x00281053)!;
-  const windowed = Buffer.concat([signed.subarray(0, next.start), encodeElement(0x00281053, 'DS', Buffer.from('-3'), { explicitVR: parsed.ts.explicitVR, littleEndian: parsed.ts.littleEndian }), signed.subarray(next.start)]);
+  const windowed = Buffer.concat([
+    signed.subarray(0, next.start),
+    encodeElement(0x00281053, 'DS', Buffer.from('-3'), {
+      explicitVR: parsed.ts.explicitVR,
+      littleEndian: parsed.ts.littleEndian,
+    }),
+    signed.subarray(next.start),
+  ]);
   const cases: Array<[string, Buffer, RegExp]> = [
     ['PNG signature in the preamble', polyglot, /preamble carries a PNG signature/],
     ['Rescale Slope added after signing', windowed, /\(0028,1053\) Rescale Slope is not covered by a valid signature/],
@@ -100,5 +136,10 @@ test('tampered, perturbed, unsigned and untrusted images → 422, audited, never
   await gw.ctx.audit.flush();
   const recs = (await gw.ctx.audit.store.page(0, 100000)).slice(before);
   assert.equal(recs.length, cases.length);
-  for (const r of recs) { assert.equal(r.event, 'SecurityAlert'); assert.equal(r.status, 422); assert.equal(r.decision, null); assert.match(r.imageSha256!, /^[0-9a-f]{64}$/); }
+  for (const r of recs) {
+    assert.equal(r.event, 'SecurityAlert');
+    assert.equal(r.status, 422);
+    assert.equal(r.decision, null);
+    assert.match(r.imageSha256!, /^[0-9a-f]{64}$/);
+  }
 });

@@ -9,33 +9,58 @@ export const EMBEDDED_NPZ = path.join(ROOT, 'data', 'pneumoniamnist.npz');
 export const RETINA_NPZ = path.join(SHARED, 'medmnist', 'retinamnist.npz');
 export const DICOM_DIR = path.join(SHARED, 'dicom');
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Run the medshield CLI (compiled) with arguments; returns exit code and output. */
 export function cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): CliResult {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), ...args], {
-    cwd: ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000,
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 600_000,
     env: { ...process.env, MEDSHIELD_OFFLINE: '1', ...opts.env },
   });
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 /** The CLI in a child process without blocking this one (tests that also run a server in-process). */
-export function cliAsync(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cliAsync(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), ...args], { cwd: ROOT, env: { ...process.env, MEDSHIELD_OFFLINE: '1', ...opts.env } });
-    let stdout = ''; let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'medshield.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, MEDSHIELD_OFFLINE: '1', ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
 /** Assert-friendly check that a CLI failure is one clean line with exit code 2. */
 export function isCleanError(r: CliResult): boolean {
-  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('medshield: using the'));
-  return r.code === 2 && lines.length === 1 && lines[0].startsWith('medshield: error: ') && !/\bat .+:\d+:\d+/.test(r.stderr);
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('medshield: using the'));
+  return (
+    r.code === 2 && lines.length === 1 && lines[0].startsWith('medshield: error: ') && !/\bat .+:\d+:\d+/.test(r.stderr)
+  );
 }
 
 /** A raw .npy (v1) of `data` with numpy dtype `descr` — any descr, so reader tests can build odd and broken arrays. */

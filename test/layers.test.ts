@@ -10,12 +10,28 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/version.js';
 
 const LEVEL: Record<string, number> = {
-  engine: 0, data: 1, models: 1, attacks: 2, defences: 2, detectors: 2, eval: 3, report: 4, provenance: 4, api: 5,
-  cli: 6, gateway: 6, dashboard: 6, worker: 6, web: 6,
+  engine: 0,
+  data: 1,
+  models: 1,
+  attacks: 2,
+  defences: 2,
+  detectors: 2,
+  eval: 3,
+  studies: 3,
+  report: 4,
+  provenance: 4,
+  api: 5,
+  cli: 6,
+  gateway: 6,
+  dashboard: 6,
+  worker: 6,
+  web: 6,
 };
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 test('no module imports from a higher layer', () => {
@@ -32,4 +48,27 @@ test('no module imports from a higher layer', () => {
   }
   assert.ok(files.length > 100, `read ${files.length} files`);
   assert.deepEqual(upward, [], `upward imports:\n${upward.join('\n')}`);
+});
+
+test('the shells (CLI, dashboard, worker) import only the API, their own folder, top-level files and a sibling shell index', () => {
+  const src = path.join(PACKAGE_ROOT, 'src');
+  const bad: string[] = [];
+  for (const shell of ['cli', 'dashboard', 'worker']) {
+    for (const f of sources(path.join(src, shell))) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+        const rel = path.relative(src, path.resolve(path.dirname(f), m[1]));
+        const parts = rel.split(path.sep);
+        const top = parts.length === 1;
+        const ok =
+          top ||
+          parts[0] === shell ||
+          parts[0] === 'api' ||
+          (['gateway', 'dashboard', 'worker', 'cli'].includes(parts[0]) &&
+            parts.length === 2 &&
+            parts[1] === 'index.js');
+        if (!ok) bad.push(`${path.relative(src, f)} → ${m[1]}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, [], `shell imports below src/api:\n${bad.join('\n')}`);
 });

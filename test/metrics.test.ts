@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rocAuc, accuracy, auc } from '../src/eval/metrics.js';
+import { rocAuc, accuracy, auc } from '../src/models/metrics.js';
 
 test('ROC AUC matches the Mann–Whitney statistic, ties counted half', () => {
   assert.equal(rocAuc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 0.75); // sklearn: 0.75

@@ -17,13 +17,26 @@ const engine = await initEngine();
 const data = await loadDataset('pneumoniamnist');
 const idx = Array.from({ length: 48 }, (_, i) => i * 7);
 const x = batchImages(data.splits.test, idx);
-const labels = tf.oneHot(tf.tensor1d(idx.map((i) => data.splits.test.labels[i]!), 'int32'), 2).toFloat();
+const labels = tf
+  .oneHot(
+    tf.tensor1d(
+      idx.map((i) => data.splits.test.labels[i]!),
+      'int32',
+    ),
+    2,
+  )
+  .toFloat();
 
 function relDiff(a: tf.Tensor, b: tf.Tensor): number {
-  const av = a.dataSync(), bv = b.dataSync();
+  const av = a.dataSync(),
+    bv = b.dataSync();
   assert.equal(av.length, bv.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < av.length; i++) { d = Math.max(d, Math.abs(av[i]! - bv[i]!)); m = Math.max(m, Math.abs(bv[i]!)); }
+  let d = 0,
+    m = 0;
+  for (let i = 0; i < av.length; i++) {
+    d = Math.max(d, Math.abs(av[i]! - bv[i]!));
+    m = Math.max(m, Math.abs(bv[i]!));
+  }
   return d / Math.max(m, 1e-12);
 }
 
@@ -48,19 +61,31 @@ function checkModel(m: Classifier, what: string): void {
     // these 48 images, and tfjs' own cpu backend differs from the unfused native path the same way
     // (max 3.2e-3 relative in 418 of 37 632 elements; the folded path is within 1.3e-4 of cpu).
     // So: most images exact to 1e-4, and the whole gradient close in L2.
-    const gFolded = tf.grad((t: tf.Tensor) => ce(m.logits(t as tf.Tensor4D)))(x).dataSync();
-    const gRef = tf.grad((t: tf.Tensor) => ce(unfused(m, t)))(x).dataSync();
+    const gFolded = tf
+      .grad((t: tf.Tensor) => ce(m.logits(t as tf.Tensor4D)))(x)
+      .dataSync();
+    const gRef = tf
+      .grad((t: tf.Tensor) => ce(unfused(m, t)))(x)
+      .dataSync();
     const per = gRef.length / idx.length;
-    let exact = 0, d2 = 0, r2 = 0;
+    let exact = 0,
+      d2 = 0,
+      r2 = 0;
     for (let b = 0; b < idx.length; b++) {
-      let d = 0, mx = 0;
+      let d = 0,
+        mx = 0;
       for (let i = b * per; i < (b + 1) * per; i++) {
-        d = Math.max(d, Math.abs(gFolded[i]! - gRef[i]!)); mx = Math.max(mx, Math.abs(gRef[i]!));
-        d2 += (gFolded[i]! - gRef[i]!) ** 2; r2 += gRef[i]! ** 2;
+        d = Math.max(d, Math.abs(gFolded[i]! - gRef[i]!));
+        mx = Math.max(mx, Math.abs(gRef[i]!));
+        d2 += (gFolded[i]! - gRef[i]!) ** 2;
+        r2 += gRef[i]! ** 2;
       }
       if (d <= TOL * mx) exact++;
     }
-    assert.ok(exact >= maxFlipped(idx.length), `${what} input gradient: ${exact} of ${idx.length} images within ${TOL}`);
+    assert.ok(
+      exact >= maxFlipped(idx.length),
+      `${what} input gradient: ${exact} of ${idx.length} images within ${TOL}`,
+    );
     assert.ok(Math.sqrt(d2 / r2) <= 1e-2, `${what} input gradient: L2 relative ${Math.sqrt(d2 / r2)}`);
   });
 }
@@ -86,7 +111,9 @@ test('folded weights follow weight updates; training mode is not folded', async 
   // Change a batch norm's moving statistics and a conv kernel as training would (Variable.assign).
   const bn = m.net.layers.find((l) => l.getClassName() === 'BatchNormalization')!;
   const conv = m.net.layers.find((l) => l.getClassName() === 'Conv2D')!;
-  bn.setWeights(bn.getWeights().map((w, i) => tf.tidy(() => (i === 2 ? tf.add(w, 0.3) : i === 3 ? tf.mul(w, 2) : w.clone()))));
+  bn.setWeights(
+    bn.getWeights().map((w, i) => tf.tidy(() => (i === 2 ? tf.add(w, 0.3) : i === 3 ? tf.mul(w, 2) : w.clone()))),
+  );
   conv.setWeights(conv.getWeights().map((w) => tf.tidy(() => tf.mul(w, 1.5))));
   const after = m.logits(x as tf.Tensor4D);
   assert.ok(relDiff(after, before) > 1e-3, 'logits changed with the weights');

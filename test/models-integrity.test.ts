@@ -15,7 +15,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { zipSync } from 'fflate';
 import { initEngine } from '../src/engine/index.js';
-import { loadModel, loadClassifier, saveModel, modelWeightFiles, SHIPPED_MODELS, resolveModelPath } from '../src/models/io.js';
+import {
+  loadModel,
+  loadClassifier,
+  saveModel,
+  modelWeightFiles,
+  SHIPPED_MODELS,
+  resolveModelPath,
+} from '../src/models/io.js';
 import { withWeightsHash } from '../src/models/card.js';
 import { newClassifier } from '../src/models/factory.js';
 import { exportOnnx } from '../src/models/onnx-export.js';
@@ -52,7 +59,10 @@ test('every shipped card records the SHA-256 of its weight files in manifest ord
     const dir = resolveModelPath(m);
     const card = JSON.parse(readFileSync(path.join(dir, 'model-card.json'), 'utf8'));
     const files = modelWeightFiles(dir);
-    assert.deepEqual(card.weights.files, files.map((f) => path.basename(f)));
+    assert.deepEqual(
+      card.weights.files,
+      files.map((f) => path.basename(f)),
+    );
     assert.equal(card.weights.sha256, sha(Buffer.concat(files.map((f) => readFileSync(f)))), m);
     const loaded = await loadModel(m, { requireWeightsHash: true });
     assert.equal(loaded.card.weights?.sha256, card.weights.sha256);
@@ -60,8 +70,14 @@ test('every shipped card records the SHA-256 of its weight files in manifest ord
 });
 
 test('swapped classes in model-card.json → load refused (library CHECKSUM, CLI exit 2 one line)', async () => {
-  const dir = copyModel('surrogate', (c) => { c.dataset.classes = [...c.dataset.classes].reverse(); });
-  await assert.rejects(loadModel(dir), (e: unknown) => e instanceof MedshieldError && e.code === 'CHECKSUM' && /classes\/task\/input do not match/.test(e.message));
+  const dir = copyModel('surrogate', (c) => {
+    c.dataset.classes = [...c.dataset.classes].reverse();
+  });
+  await assert.rejects(
+    loadModel(dir),
+    (e: unknown) =>
+      e instanceof MedshieldError && e.code === 'CHECKSUM' && /classes\/task\/input do not match/.test(e.message),
+  );
   const r = cli(['predict', '--model', dir, CHEST]);
   assert.ok(isCleanError(r), r.stderr);
   assert.match(r.stderr, /do not match what was bound to these weights/);
@@ -72,25 +88,34 @@ test('swapped classes in model-card.json → load refused (library CHECKSUM, CLI
 test('one altered weight byte → refused; a re-bound card with the wrong class count → refused by the network size', async () => {
   const dir = copyModel('adv-cnn');
   const w = path.join(dir, 'weights.bin');
-  const bytes = readFileSync(w); bytes[bytes.length >> 1] ^= 0x01; writeFileSync(w, bytes);
+  const bytes = readFileSync(w);
+  bytes[bytes.length >> 1] ^= 0x01;
+  writeFileSync(w, bytes);
   await assert.rejects(loadClassifier(dir), /weights' SHA-256 [0-9a-f]{16}… does not match the model card's/);
   const r = cli(['eval', '--model', dir, '--limit', '8']);
   assert.ok(isCleanError(r), r.stderr);
   // An editor who also recomputes the binding cannot change how many classes the network outputs.
   const three = copyModel('adv-cnn', (c) => {
-    c.dataset.classes = [...c.dataset.classes, 'third']; c.dataset.task = 'multiclass';
+    c.dataset.classes = [...c.dataset.classes, 'third'];
+    c.dataset.task = 'multiclass';
     Object.assign(c, withWeightsHash(c, c.weights.sha256, c.weights.files));
   });
   await assert.rejects(loadClassifier(three), /the network has 2 outputs but the card lists 3 classes/);
 });
 
 test('a card without a weights hash: the CLI warns once and runs, the gateway refuses to serve it', async () => {
-  const dir = copyModel('noise-cnn', (c) => { delete c.weights; });
-  const r = cli(['predict', '--model', dir, CHEST, path.join(DICOM_DIR, 'CT_small.dcm')], { env: { MEDSHIELD_QUIET: '0' } });
+  const dir = copyModel('noise-cnn', (c) => {
+    delete c.weights;
+  });
+  const r = cli(['predict', '--model', dir, CHEST, path.join(DICOM_DIR, 'CT_small.dcm')], {
+    env: { MEDSHIELD_QUIET: '0' },
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr.split('\n').filter((l) => /no weights hash/.test(l)).length, 1, r.stderr);
   await assert.rejects(loadModel(dir, { requireWeightsHash: true }), /records no weights hash/);
-  const g = await makeGatewayDir(dir, (c) => { c.logging = { level: 'silent' }; });
+  const g = await makeGatewayDir(dir, (c) => {
+    c.logging = { level: 'silent' };
+  });
   await assert.rejects(createGateway(loadGatewayConfig(g.config)), /records no weights hash/);
 });
 
@@ -110,9 +135,14 @@ test('saving writes the hash; ONNX export writes the hash of model.onnx, and an 
   assert.equal(m.card.weights?.sha256, oc.weights.sha256);
   const swapped = path.join(tmp, 'onnx-swapped');
   cpSync(out, swapped, { recursive: true });
-  writeFileSync(path.join(swapped, 'model-card.json'), JSON.stringify({ ...oc, dataset: { ...oc.dataset, classes: [...oc.dataset.classes].reverse() } }));
+  writeFileSync(
+    path.join(swapped, 'model-card.json'),
+    JSON.stringify({ ...oc, dataset: { ...oc.dataset, classes: [...oc.dataset.classes].reverse() } }),
+  );
   await assert.rejects(loadModel(swapped), /do not match what was bound/);
-  const altered = readFileSync(file); altered[altered.length - 100] ^= 0x10; writeFileSync(file, altered);
+  const altered = readFileSync(file);
+  altered[altered.length - 100] ^= 0x10;
+  writeFileSync(file, altered);
   await assert.rejects(loadModel(out), MedshieldError);
 });
 
@@ -122,9 +152,16 @@ test('NaN/Inf pixels in an .npz split or a decoded image → exit 2 naming the s
   for (const [k, a] of Object.entries(arrays)) {
     if (k === 'test_images') {
       const f = Float32Array.from(a.data as Uint8Array, (v) => v / 255);
-      f[5] = NaN; f[1000] = Infinity; f[2000] = -Infinity;
+      f[5] = NaN;
+      f[1000] = Infinity;
+      f[2000] = -Infinity;
       files[`${k}.npy`] = npyBytes('<f4', a.shape, new Uint8Array(f.buffer));
-    } else files[`${k}.npy`] = npyBytes(a.dtype === 'u1' ? '|u1' : `<${a.dtype}`, a.shape, new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+    } else
+      files[`${k}.npy`] = npyBytes(
+        a.dtype === 'u1' ? '|u1' : `<${a.dtype}`,
+        a.shape,
+        new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength),
+      );
   }
   const bad = path.join(tmp, 'pneumoniamnist-nan.npz');
   writeFileSync(bad, zipSync(files));

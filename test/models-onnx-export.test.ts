@@ -18,7 +18,7 @@ import { newClassifier } from '../src/models/factory.js';
 import { loadClassifier, loadModel } from '../src/models/io.js';
 import { Classifier } from '../src/models/model.js';
 import { exportOnnx, samePads, IR_VERSION, OPSET } from '../src/models/onnx-export.js';
-import { selectImages } from '../src/eval/images.js';
+import { selectImages } from '../src/data/images.js';
 import { MedshieldError } from '../src/errors.js';
 import { pneumonia, retina, testImages } from './attacks-fixture.js';
 import { cli, isCleanError } from './helpers.js';
@@ -35,7 +35,12 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Export, load with loadModel, compare probabilities (loader path) and logits (raw session). */
-async function roundTrip(model: Classifier, out: string, x: Float32Array, n: number): Promise<{ probDiff: number; logitDiff: number; logitScale: number }> {
+async function roundTrip(
+  model: Classifier,
+  out: string,
+  x: Float32Array,
+  n: number,
+): Promise<{ probDiff: number; logitDiff: number; logitScale: number }> {
   const file = await exportOnnx(model, out);
   const onnx = await loadModel(out);
   assert.equal(onnx.differentiable, false);
@@ -60,7 +65,12 @@ function randomiseBatchNorm(model: Classifier, seed: number): void {
     if (l.getClassName() !== 'BatchNormalization') continue;
     const c = l.getWeights()[0].shape[0];
     const vec = (f: () => number) => tf.tensor1d(Array.from({ length: c }, f));
-    l.setWeights([vec(() => 0.5 + rng.uniform()), vec(() => 0.2 * rng.normal()), vec(() => 0.3 * rng.normal()), vec(() => 0.3 + 1.7 * rng.uniform())]);
+    l.setWeights([
+      vec(() => 0.5 + rng.uniform()),
+      vec(() => 0.2 * rng.normal()),
+      vec(() => 0.3 * rng.normal()),
+      vec(() => 0.3 + 1.7 * rng.uniform()),
+    ]);
   }
 }
 
@@ -106,7 +116,9 @@ test('tiny ResNet-18 and ResNet-50 with random batch-norm statistics (folded int
     const out = path.join(tmp, `${arch}.onnx`);
     const r = await roundTrip(model, out, imgs.x, imgs.n);
     assert.ok(existsSync(path.join(tmp, `${arch}.card.json`)));
-    t.diagnostic(`${arch}: max |Δp| ${r.probDiff.toExponential(2)}, max |Δlogit| ${r.logitDiff.toExponential(2)} (logit scale ${r.logitScale.toFixed(1)})`);
+    t.diagnostic(
+      `${arch}: max |Δp| ${r.probDiff.toExponential(2)}, max |Δlogit| ${r.logitDiff.toExponential(2)} (logit scale ${r.logitScale.toFixed(1)})`,
+    );
     assert.ok(r.probDiff <= 1e-4, `${arch}: max |Δp| ${r.probDiff}`);
     assert.ok(r.logitDiff <= 1e-4 * r.logitScale, `${arch}: max |Δlogit| ${r.logitDiff} (scale ${r.logitScale})`);
   }
@@ -123,7 +135,10 @@ test('64-px ResNet-18 (7×7/2 stem, 3×3/2 same max-pool, asymmetric pads) match
   }
   const base = newClassifier('resnet18', data, { width: 4, seed: 1 });
   const card = { ...base.card, input: { ...base.card.input, shape: [64, 64, 3] as [number, number, number] } };
-  const model = new Classifier(buildModel({ arch: 'resnet18', inputShape: [64, 64, 3], numClasses: 2, width: 4, seed: 1 }), card);
+  const model = new Classifier(
+    buildModel({ arch: 'resnet18', inputShape: [64, 64, 3], numClasses: 2, width: 4, seed: 1 }),
+    card,
+  );
   randomiseBatchNorm(model, 11);
   const r = await roundTrip(model, path.join(tmp, 'r18-64'), x, small.n);
   t.diagnostic(`resnet18 64px: max |Δp| ${r.probDiff.toExponential(2)}, max |Δlogit| ${r.logitDiff.toExponential(2)}`);
@@ -147,8 +162,14 @@ test('a layer the exporter does not know fails with an unsupported error naming 
   const flat = tf.layers.flatten().apply(padded) as tf.SymbolicTensor;
   const net = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(flat) as tf.SymbolicTensor });
   const base = (await pneumonia()).model;
-  await assert.rejects(exportOnnx(new Classifier(net, base.card), path.join(tmp, 'bad')), (e: unknown) =>
-    e instanceof MedshieldError && e.code === 'UNSUPPORTED' && /pad_me/.test(e.message) && /ZeroPadding2D/.test(e.message));
+  await assert.rejects(
+    exportOnnx(new Classifier(net, base.card), path.join(tmp, 'bad')),
+    (e: unknown) =>
+      e instanceof MedshieldError &&
+      e.code === 'UNSUPPORTED' &&
+      /pad_me/.test(e.message) &&
+      /ZeroPadding2D/.test(e.message),
+  );
   assert.ok(!existsSync(path.join(tmp, 'bad')), 'nothing written on failure');
 });
 
@@ -174,5 +195,8 @@ test('CLI: export --json reports opset and maxAbsDiff on 64 test images; bad inp
     const bad = cli(args);
     assert.ok(isCleanError(bad), `${args.join(' ')} → ${bad.code} ${bad.stderr}`);
   }
-  assert.match(cli(['export', '--model', path.join(tmp, 'no-such-model'), '--out', path.join(tmp, 'x')]).stderr, /does not exist/);
+  assert.match(
+    cli(['export', '--model', path.join(tmp, 'no-such-model'), '--out', path.join(tmp, 'x')]).stderr,
+    /does not exist/,
+  );
 });

@@ -34,7 +34,19 @@ function json(args: string[]): any {
 }
 
 before(() => {
-  const r = json(['model', 'import', TRAINED, '--out', dir, '--mean', '0.5', '--std', '0.5', '--dataset', 'pneumoniamnist']);
+  const r = json([
+    'model',
+    'import',
+    TRAINED,
+    '--out',
+    dir,
+    '--mean',
+    '0.5',
+    '--std',
+    '0.5',
+    '--dataset',
+    'pneumoniamnist',
+  ]);
   assert.equal(r.format, 'onnx');
   assert.equal(r.differentiable, true);
   assert.equal(r.opset, 13);
@@ -48,7 +60,9 @@ before(() => {
   assert.deepEqual(card.onnx.preprocess, { range: [0, 1], mean: [0.5], std: [0.5], channels: 1 });
 });
 
-after(async () => { for (const g of gateways) await g.close(); });
+after(async () => {
+  for (const g of gateways) await g.close();
+});
 
 test('eval on the imported directory reproduces the import evaluation', () => {
   const r = json(['eval', '--model', dir]);
@@ -70,14 +84,42 @@ test('attack: pgd, apgd-ce and autoattack run white-box on the imported model; r
 });
 
 test('detect: kd_bu fits on the ONNX node feature layer and its final Gemm', () => {
-  const r = json(['detect', '--model', dir, '--detector', 'kd_bu', '--train-attack', 'pgd', '--test-attacks', 'pgd', '--eps', '8/255', '--fit-limit', '80', '--limit', '40']);
+  const r = json([
+    'detect',
+    '--model',
+    dir,
+    '--detector',
+    'kd_bu',
+    '--train-attack',
+    'pgd',
+    '--test-attacks',
+    'pgd',
+    '--eps',
+    '8/255',
+    '--fit-limit',
+    '80',
+    '--limit',
+    '40',
+  ]);
   const row = r.results[0];
   assert.equal(r.detector, 'kd_bu');
   assert.ok(row.n > 10 && row.auc > 0.5, JSON.stringify(row));
 });
 
 test('defend: input-transform defences under white-box attacks crafted on the imported model', () => {
-  const r = json(['defend', '--model', dir, '--defence', 'median:k=3', '--attacks', 'pgd', '--eps', '4/255', '--limit', '32']);
+  const r = json([
+    'defend',
+    '--model',
+    dir,
+    '--defence',
+    'median:k=3',
+    '--attacks',
+    'pgd',
+    '--eps',
+    '4/255',
+    '--limit',
+    '32',
+  ]);
   assert.ok(JSON.stringify(r).includes('median'));
 });
 
@@ -88,22 +130,28 @@ test('predict and the gateway serve the imported model', async () => {
   const png = path.join(tmp, 'x.png');
   writeFileSync(png, encodePng(img, 28, 28, 1));
   const p = json(['predict', png, '--model', dir]);
-  const row = Array.isArray(p) ? p[0] : p.results?.[0] ?? p;
+  const row = Array.isArray(p) ? p[0] : (p.results?.[0] ?? p);
   assert.ok(JSON.stringify(row).includes('probabilities'));
 
   await initEngine({ threads: 1 });
   const m = await loadModel(dir);
   assert.equal(m.differentiable, true);
   const g = await makeGatewayDir(dir, (c) => {
-    c.logging = { level: 'silent' }; c.signature = { required: false, trustedCas: [] }; c.inputs = { contentTypes: ['image/png'] };
-    c.queryDetection = { enabled: false }; c.output = { mode: 'probs', decimals: 6 };
+    c.logging = { level: 'silent' };
+    c.signature = { required: false, trustedCas: [] };
+    c.inputs = { contentTypes: ['image/png'] };
+    c.queryDetection = { enabled: false };
+    c.output = { mode: 'probs', decimals: 6 };
   });
   const gw = await createGateway(loadGatewayConfig(g.config), { model: m });
   gateways.push(gw);
   const base = await gw.listen(0, '127.0.0.1');
   const res = await infer(base, g.apiKey, pngBytes(te.images.subarray(0, 784) as Uint8Array), 'image/png');
   assert.equal(res.status, 200, res.body.toString());
-  const probs = (await m.predictProbs(Float32Array.from(te.images.subarray(0, 784) as Uint8Array, (v) => v / 255), 1));
+  const probs = await m.predictProbs(
+    Float32Array.from(te.images.subarray(0, 784) as Uint8Array, (v) => v / 255),
+    1,
+  );
   assert.ok(res.body.toString().includes(String(Math.round(probs[0] * 1e6) / 1e6).slice(0, 6)), res.body.toString());
 });
 
@@ -111,15 +159,41 @@ test('bad input: unsupported op, dynamic spatial input, class-count mismatch, co
   const meta = { irVersion: 8, opset: 13, producer: 'medshield-test', producerVersion: '0' };
   // An op outside the supported set (Einsum) in a graph that onnxruntime itself accepts.
   const einsum = path.join(tmp, 'einsum.onnx');
-  writeFileSync(einsum, onnxModel(graph('g', [node('Flatten', ['x'], ['f'], 'flat'), node('Einsum', ['f', 'w'], ['y'], 'head', { equation: 'bi,ij->bj' })],
-    [floatTensor('w', [784, 2], new Float32Array(1568).fill(0.01))], [valueInfo('x', ['batch', 1, 28, 28])], [valueInfo('y', ['batch', 2])]), meta));
+  writeFileSync(
+    einsum,
+    onnxModel(
+      graph(
+        'g',
+        [node('Flatten', ['x'], ['f'], 'flat'), node('Einsum', ['f', 'w'], ['y'], 'head', { equation: 'bi,ij->bj' })],
+        [floatTensor('w', [784, 2], new Float32Array(1568).fill(0.01))],
+        [valueInfo('x', ['batch', 1, 28, 28])],
+        [valueInfo('y', ['batch', 2])],
+      ),
+      meta,
+    ),
+  );
   let r = cli(['model', 'import', einsum, '--out', path.join(tmp, 'e')], { env });
   assert.ok(isCleanError(r), r.stderr);
   assert.match(r.stderr, /unsupported ONNX op Einsum in node 'head' \(opset 13\)/);
   // Dynamic spatial size without --input.
   const dyn = path.join(tmp, 'dynamic.onnx');
-  writeFileSync(dyn, onnxModel(graph('g', [node('GlobalAveragePool', ['x'], ['p'], 'gap'), node('Flatten', ['p'], ['f'], 'flat'), node('Gemm', ['f', 'w'], ['y'], 'fc')],
-    [floatTensor('w', [3, 2], new Float32Array(6).fill(0.5))], [valueInfo('x', ['batch', 3, 'height', 'width'])], [valueInfo('y', ['batch', 2])]), meta));
+  writeFileSync(
+    dyn,
+    onnxModel(
+      graph(
+        'g',
+        [
+          node('GlobalAveragePool', ['x'], ['p'], 'gap'),
+          node('Flatten', ['p'], ['f'], 'flat'),
+          node('Gemm', ['f', 'w'], ['y'], 'fc'),
+        ],
+        [floatTensor('w', [3, 2], new Float32Array(6).fill(0.5))],
+        [valueInfo('x', ['batch', 3, 'height', 'width'])],
+        [valueInfo('y', ['batch', 2])],
+      ),
+      meta,
+    ),
+  );
   r = cli(['model', 'import', dyn, '--out', path.join(tmp, 'd')], { env });
   assert.ok(isCleanError(r), r.stderr);
   assert.match(r.stderr, /dynamic spatial size.*--input/);

@@ -21,24 +21,60 @@ import { initEngine, tf } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
 import { importOnnx } from '../src/models/onnx-import.js';
 import { OnnxGraphModel } from '../src/models/onnx-graph/model.js';
-import { pgd } from '../src/attacks/pgd.js';
+import { pgd } from '../src/attacks/algorithms/pgd.js';
 import { ROOT } from './helpers.js';
 
 await initEngine();
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'onnx');
 const tmp = mkdtempSync(path.join(tmpdir(), 'medshield-onnx-graph-'));
-const images = JSON.parse(readFileSync(path.join(FIX, 'images.json'), 'utf8')) as { pixels: number[]; labels: number[]; shape: number[] };
+const images = JSON.parse(readFileSync(path.join(FIX, 'images.json'), 'utf8')) as {
+  pixels: number[];
+  labels: number[];
+  shape: number[];
+};
 const X = Float32Array.from(images.pixels);
 const Y = Int32Array.from(images.labels);
 const N = Y.length;
 
-interface Meta { name: string; channels: number; mean: number[] | null; std: number[] | null; eps: number; pgdRobustAccuracy: number; logits: number[]; grad: number[] }
+interface Meta {
+  name: string;
+  channels: number;
+  mean: number[] | null;
+  std: number[] | null;
+  eps: number;
+  pgdRobustAccuracy: number;
+  logits: number[];
+  grad: number[];
+}
 
-const FIXTURES = ['cnn_trained', 'resnet18', 'densenet121', 'mobilenet_v2', 'mobilenet_v3', 'efficientnet_b0', 'convnext_tiny', 'vit_b_16', 'ops_a', 'ops_b'];
+const FIXTURES = [
+  'cnn_trained',
+  'resnet18',
+  'densenet121',
+  'mobilenet_v2',
+  'mobilenet_v3',
+  'efficientnet_b0',
+  'convnext_tiny',
+  'vit_b_16',
+  'ops_a',
+  'ops_b',
+];
 
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; }
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number { let n = 0; let d = 0; for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; } return Math.sqrt(n / d); }
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    n += (a[i] - b[i]) ** 2;
+    d += b[i] ** 2;
+  }
+  return Math.sqrt(n / d);
+}
 
 async function inputGrad(model: OnnxGraphModel): Promise<Float32Array> {
   const x = tf.tensor4d(X, [N, 28, 28, 1]);
@@ -54,7 +90,13 @@ for (const name of FIXTURES) {
     const meta = JSON.parse(readFileSync(path.join(FIX, `${name}.json`), 'utf8')) as Meta;
     const file = path.join(FIX, `${name}.onnx`);
     const out = path.join(tmp, name);
-    const r = await importOnnx({ file, out, dataset: 'pneumoniamnist', evaluate: name === 'cnn_trained', ...(meta.mean ? { mean: meta.mean, std: meta.std! } : {}) });
+    const r = await importOnnx({
+      file,
+      out,
+      dataset: 'pneumoniamnist',
+      evaluate: name === 'cnn_trained',
+      ...(meta.mean ? { mean: meta.mean, std: meta.std! } : {}),
+    });
     assert.ok(r.check.maxAbsDiff <= 1e-4, `import check ${r.check.maxAbsDiff}`);
     assert.equal(r.differentiable, true);
     const model = await loadModel(out);
@@ -68,7 +110,9 @@ for (const name of FIXTURES) {
     const pre = model.preprocess(x);
     const nchw = tf.transpose(pre, [0, 3, 1, 2]);
     const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
-    const res = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', (await nchw.data()) as Float32Array, nchw.shape) });
+    const res = await session.run({
+      [session.inputNames[0]]: new ort.Tensor('float32', (await nchw.data()) as Float32Array, nchw.shape),
+    });
     const theirs = res[session.outputNames[0]].data as Float32Array;
     await session.release();
     [x, z, pre, nchw].forEach((t) => t.dispose());
@@ -80,10 +124,19 @@ for (const name of FIXTURES) {
     assert.ok(relL2(g, meta.grad) <= 1e-3, `input gradient relative L2 ${relL2(g, meta.grad)}`);
 
     // PGD-20, no random start, step ε/4, early stop per image — as the script's PyTorch PGD.
-    const adv = await pgd.run(model, X, Y, { eps: meta.eps, steps: 20, stepSize: meta.eps / 4, randomStart: false, seed: 0 });
+    const adv = await pgd.run(model, X, Y, {
+      eps: meta.eps,
+      steps: 20,
+      stepSize: meta.eps / 4,
+      randomStart: false,
+      seed: 0,
+    });
     const p = await model.predictProbs(adv.xAdv, N);
     let correct = 0;
     for (let i = 0; i < N; i++) if ((p[2 * i + 1] > p[2 * i] ? 1 : 0) === Y[i]) correct++;
-    assert.ok(Math.abs(correct - meta.pgdRobustAccuracy * N) <= 1, `PGD robust ${correct}/${N} vs PyTorch ${meta.pgdRobustAccuracy * N}/${N}`);
+    assert.ok(
+      Math.abs(correct - meta.pgdRobustAccuracy * N) <= 1,
+      `PGD robust ${correct}/${N} vs PyTorch ${meta.pgdRobustAccuracy * N}/${N}`,
+    );
   });
 }

@@ -29,7 +29,10 @@ test('architectures: output shapes, named features, seeded weights', () => {
   const w = (m: tf.LayersModel) => m.getWeights()[0].dataSync();
   assert.deepEqual(w(a), w(b));
   assert.notDeepEqual(w(a), w(c));
-  assert.throws(() => buildModel({ arch: 'vgg' as 'cnn', inputShape: [28, 28, 1], numClasses: 2, seed: 0 }), MedshieldError);
+  assert.throws(
+    () => buildModel({ arch: 'vgg' as 'cnn', inputShape: [28, 28, 1], numClasses: 2, seed: 0 }),
+    MedshieldError,
+  );
 });
 
 test('a short training run on real chest X-rays beats chance clearly; save → load → eval is exact', async () => {
@@ -66,10 +69,16 @@ test('a short training run on real chest X-rays beats chance clearly; save → l
   await saveModel(loaded, sharded, { shardBytes: 64 * 1024 });
   const mj = JSON.parse(readFileSync(path.join(sharded, 'model.json'), 'utf8'));
   const shards: string[] = mj.weightsManifest[0].paths;
-  assert.ok(shards.length > 1 && shards.every((f, i) => f === `group1-shard${i + 1}of${shards.length}.bin`), shards.join());
+  assert.ok(
+    shards.length > 1 && shards.every((f, i) => f === `group1-shard${i + 1}of${shards.length}.bin`),
+    shards.join(),
+  );
   assert.ok(!existsSync(path.join(sharded, 'weights.bin')));
   const again = await loadClassifier(sharded);
-  const xs = tf.tensor4d(Float32Array.from(data.splits.test.images.subarray(0, 16 * 784), (v) => v / 255), [16, 28, 28, 1]);
+  const xs = tf.tensor4d(
+    Float32Array.from(data.splits.test.images.subarray(0, 16 * 784), (v) => v / 255),
+    [16, 28, 28, 1],
+  );
   assert.deepEqual(again.logits(xs).dataSync(), loaded.logits(xs).dataSync());
   // a missing shard, or a manifest pointing outside its directory, is refused by name
   const last = path.join(sharded, shards[shards.length - 1]);
@@ -77,19 +86,41 @@ test('a short training run on real chest X-rays beats chance clearly; save → l
   rmSync(last);
   await assert.rejects(loadClassifier(sharded), new RegExp(`${shards[shards.length - 1]} is missing`));
   writeFileSync(last, keep);
-  writeFileSync(path.join(sharded, 'model.json'), JSON.stringify({ ...mj, weightsManifest: [{ ...mj.weightsManifest[0], paths: ['../m/weights.bin'] }] }));
+  writeFileSync(
+    path.join(sharded, 'model.json'),
+    JSON.stringify({ ...mj, weightsManifest: [{ ...mj.weightsManifest[0], paths: ['../m/weights.bin'] }] }),
+  );
   await assert.rejects(loadClassifier(sharded), /is not a plain file name/);
 });
 
 test('same seed, same training numbers', async () => {
   const data = await loadDataset('pneumoniamnist');
-  const small = { ...data, splits: { ...data.splits, train: sampleSplit(data.splits.train, 256, 1), val: limitSplit(data.splits.val, 128), test: limitSplit(data.splits.test, 128) } };
-  const run = async () => (await fitClassifier(newClassifier('cnn', small, { width: 4, seed: 3 }), small, { epochs: 1, batchSize: 64, seed: 3 })).training.history[0].loss;
+  const small = {
+    ...data,
+    splits: {
+      ...data.splits,
+      train: sampleSplit(data.splits.train, 256, 1),
+      val: limitSplit(data.splits.val, 128),
+      test: limitSplit(data.splits.test, 128),
+    },
+  };
+  const run = async () =>
+    (
+      await fitClassifier(newClassifier('cnn', small, { width: 4, seed: 3 }), small, {
+        epochs: 1,
+        batchSize: 64,
+        seed: 3,
+      })
+    ).training.history[0].loss;
   assert.equal(await run(), await run());
 });
 
 test('the card refuses mismatched data', () => {
-  const card = { name: 'm', input: { shape: [28, 28, 1] }, dataset: { classes: ['a', 'b'], task: 'binary' } } as unknown as Parameters<typeof checkInputMatches>[0];
+  const card = {
+    name: 'm',
+    input: { shape: [28, 28, 1] },
+    dataset: { classes: ['a', 'b'], task: 'binary' },
+  } as unknown as Parameters<typeof checkInputMatches>[0];
   assert.throws(() => checkInputMatches(card, { height: 28, width: 28, channels: 3 }), /expects 28×28×1/);
   assert.throws(() => checkInputMatches(card, { height: 28, width: 28, channels: 1, classes: 5 }), /5 classes/);
   checkInputMatches(card, { height: 28, width: 28, channels: 1, classes: 2, task: 'binary' });
@@ -97,7 +128,9 @@ test('the card refuses mismatched data', () => {
 
 test('ONNX model (made by scripts/make-test-onnx.py) runs forward-only and matches PyTorch', async () => {
   const file = path.join(ROOT, 'test', 'fixtures', 'pneumonia-tiny.onnx');
-  const expected = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'pneumonia-tiny.expected.json'), 'utf8'));
+  const expected = JSON.parse(
+    readFileSync(path.join(ROOT, 'test', 'fixtures', 'pneumonia-tiny.expected.json'), 'utf8'),
+  );
   const model = await loadModel(file);
   assert.equal(model.differentiable, false);
   assert.deepEqual(model.inputShape, [28, 28, 1]);
@@ -105,9 +138,13 @@ test('ONNX model (made by scripts/make-test-onnx.py) runs forward-only and match
   const te = data.splits.test;
   const x = Float32Array.from(te.images as Uint8Array, (v) => v / 255);
   const probs = await model.predictProbs(x, te.n);
-  for (let i = 0; i < 16; i++) for (let j = 0; j < 2; j++) assert.ok(Math.abs(probs[i * 2 + j] - expected.probabilities[i][j]) < 1e-4);
+  for (let i = 0; i < 16; i++)
+    for (let j = 0; j < 2; j++) assert.ok(Math.abs(probs[i * 2 + j] - expected.probabilities[i][j]) < 1e-4);
   let right = 0;
   for (let i = 0; i < te.n; i++) if ((probs[i * 2 + 1] > probs[i * 2] ? 1 : 0) === te.labels[i]) right++;
   assert.ok(Math.abs(right / te.n - expected.testAccuracy) < 1e-9);
-  await assert.rejects(loadModel(path.join(ROOT, 'package.json').replace('package.json', 'test/fixtures/pneumonia-tiny.card.json.onnx')), /does not exist/);
+  await assert.rejects(
+    loadModel(path.join(ROOT, 'package.json').replace('package.json', 'test/fixtures/pneumonia-tiny.card.json.onnx')),
+    /does not exist/,
+  );
 });

@@ -21,14 +21,37 @@ before(() => {
   const r = cli(['keys', 'init', '--out', path.join(tmp, 'keys'), '--json']);
   assert.equal(r.code, 0, r.stderr);
   k = JSON.parse(r.stdout);
-  assert.deepEqual(Object.keys(k).sort(), ['caCert', 'caKey', 'ecSignerCert', 'ecSignerKey', 'signerCert', 'signerKey']);
+  assert.deepEqual(Object.keys(k).sort(), [
+    'caCert',
+    'caKey',
+    'ecSignerCert',
+    'ecSignerKey',
+    'signerCert',
+    'signerKey',
+  ]);
   assert.ok(!r.stdout.includes('PRIVATE KEY') && !r.stderr.includes('PRIVATE KEY'), 'private keys never printed');
   assert.match(readFileSync(k.signerKey, 'utf8'), /BEGIN PRIVATE KEY/);
 });
 
 test('dicom sign → verify --json → dump', () => {
   const out = path.join(tmp, 'ct-signed.dcm');
-  const s = cli(['dicom', 'sign', '--key', k.signerKey, '--cert', k.signerCert, '--chain', k.caCert, '--profile', 'creator', '--algorithm', 'sha384', CT, out, '--json']);
+  const s = cli([
+    'dicom',
+    'sign',
+    '--key',
+    k.signerKey,
+    '--cert',
+    k.signerCert,
+    '--chain',
+    k.caCert,
+    '--profile',
+    'creator',
+    '--algorithm',
+    'sha384',
+    CT,
+    out,
+    '--json',
+  ]);
   assert.equal(s.code, 0, s.stderr);
   assert.equal(JSON.parse(s.stdout).coversPixelData, true);
   const v = cli(['dicom', 'verify', '--trust', k.caCert, '--require-signature', out, '--json']);
@@ -39,7 +62,8 @@ test('dicom sign → verify --json → dump', () => {
   for (const key of ['file', 'signed', 'valid', 'signatures']) assert.ok(key in row, key);
   assert.equal(row.valid, true);
   const sig = row.signatures[0];
-  for (const key of ['uid', 'profile', 'algorithm', 'signer', 'time', 'coversPixelData', 'valid', 'reason']) assert.ok(key in sig, key);
+  for (const key of ['uid', 'profile', 'algorithm', 'signer', 'time', 'coversPixelData', 'valid', 'reason'])
+    assert.ok(key in sig, key);
   assert.equal(sig.algorithm, 'RSA-SHA384');
   assert.equal(sig.profile, 'creator');
   const d = cli(['dicom', 'dump', out]);
@@ -51,9 +75,22 @@ test('dicom sign → verify --json → dump', () => {
 test('dicom sign --in-dir/--out-dir with an EC key; verify a folder; unsigned file under --require-signature exits 1', () => {
   const inDir = path.join(tmp, 'in');
   mkdirSync(inDir);
-  for (const f of ['MR_small.dcm', 'MR_small_bigendian.dcm', 'MR_small_implicit.dcm']) writeFileSync(path.join(inDir, f), readFileSync(path.join(DICOM_DIR, f)));
+  for (const f of ['MR_small.dcm', 'MR_small_bigendian.dcm', 'MR_small_implicit.dcm'])
+    writeFileSync(path.join(inDir, f), readFileSync(path.join(DICOM_DIR, f)));
   const outDir = path.join(tmp, 'out');
-  const s = cli(['dicom', 'sign', '--key', k.ecSignerKey, '--cert', k.ecSignerCert, '--in-dir', inDir, '--out-dir', outDir, '--json']);
+  const s = cli([
+    'dicom',
+    'sign',
+    '--key',
+    k.ecSignerKey,
+    '--cert',
+    k.ecSignerCert,
+    '--in-dir',
+    inDir,
+    '--out-dir',
+    outDir,
+    '--json',
+  ]);
   assert.equal(s.code, 0, s.stderr);
   assert.equal(readdirSync(outDir).length, 3);
   const v = cli(['dicom', 'verify', '--trust', k.caCert, outDir, '--json']);
@@ -80,17 +117,39 @@ test('untrusted CA exits 1; no --trust exits 1 naming the fix', () => {
 
 test('expired certificate: signing refuses (exit 2); a signature by it fails verification', async () => {
   const ca = await createTestCa();
-  const old = await issueCertificate(ca, { notBefore: new Date(Date.now() - 400 * 86400000), notAfter: new Date(Date.now() - 30 * 86400000) });
+  const old = await issueCertificate(ca, {
+    notBefore: new Date(Date.now() - 400 * 86400000),
+    notAfter: new Date(Date.now() - 30 * 86400000),
+  });
   writeFileSync(path.join(tmp, 'old-key.pem'), old.keyPem, { mode: 0o600 });
   writeFileSync(path.join(tmp, 'old-cert.pem'), old.certPem);
-  const r = cli(['dicom', 'sign', '--key', path.join(tmp, 'old-key.pem'), '--cert', path.join(tmp, 'old-cert.pem'), CT, path.join(tmp, 'x.dcm')]);
+  const r = cli([
+    'dicom',
+    'sign',
+    '--key',
+    path.join(tmp, 'old-key.pem'),
+    '--cert',
+    path.join(tmp, 'old-cert.pem'),
+    CT,
+    path.join(tmp, 'x.dcm'),
+  ]);
   assert.ok(isCleanError(r), r.stderr);
   assert.match(r.stderr, /expired/);
   // Signed while it was valid (backdated signing time), verified now: expired, exit 1.
-  const signed = await signDicom(readFileSync(CT), { signer: loadSigner(old.keyPem, old.certPem), now: new Date(Date.now() - 60 * 86400000) });
+  const signed = await signDicom(readFileSync(CT), {
+    signer: loadSigner(old.keyPem, old.certPem),
+    now: new Date(Date.now() - 60 * 86400000),
+  });
   writeFileSync(path.join(tmp, 'old-signed.dcm'), signed.bytes);
   writeFileSync(path.join(tmp, 'old-ca.pem'), ca.certPem);
-  const v = cli(['dicom', 'verify', '--trust', path.join(tmp, 'old-ca.pem'), path.join(tmp, 'old-signed.dcm'), '--json']);
+  const v = cli([
+    'dicom',
+    'verify',
+    '--trust',
+    path.join(tmp, 'old-ca.pem'),
+    path.join(tmp, 'old-signed.dcm'),
+    '--json',
+  ]);
   assert.equal(v.code, 1);
   assert.match(JSON.parse(v.stdout)[0].signatures[0].reason, /expired/);
 });
@@ -102,7 +161,16 @@ test('a key that does not match the certificate, a non-DICOM file, a missing fil
   const notDicom = cli(['dicom', 'verify', '--trust', k.caCert, k.caCert]);
   assert.ok(isCleanError(notDicom), notDicom.stderr);
   assert.match(notDicom.stderr, /not a DICOM file/);
-  const signNotDicom = cli(['dicom', 'sign', '--key', k.signerKey, '--cert', k.signerCert, k.caCert, path.join(tmp, 'z.dcm')]);
+  const signNotDicom = cli([
+    'dicom',
+    'sign',
+    '--key',
+    k.signerKey,
+    '--cert',
+    k.signerCert,
+    k.caCert,
+    path.join(tmp, 'z.dcm'),
+  ]);
   assert.ok(isCleanError(signNotDicom), signNotDicom.stderr);
   const missing = cli(['dicom', 'verify', path.join(tmp, 'nope.dcm')]);
   assert.ok(isCleanError(missing), missing.stderr);
@@ -112,9 +180,22 @@ test('a key that does not match the certificate, a non-DICOM file, a missing fil
 });
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-test('dicom sign --pkcs12 (password from MEDSHIELD_P12_PASSWORD); wrong password is a clean error', { skip: hasOpenssl ? false : 'openssl binary missing: cannot make a PKCS #12 file' }, () => {
+test('dicom sign --pkcs12 (password from MEDSHIELD_P12_PASSWORD); wrong password is a clean error', {
+  skip: hasOpenssl ? false : 'openssl binary missing: cannot make a PKCS #12 file',
+}, () => {
   const p12 = path.join(tmp, 'signer.p12');
-  const mk = spawnSync('openssl', ['pkcs12', '-export', '-inkey', k.signerKey, '-in', k.signerCert, '-out', p12, '-passout', 'pass:s3cret']);
+  const mk = spawnSync('openssl', [
+    'pkcs12',
+    '-export',
+    '-inkey',
+    k.signerKey,
+    '-in',
+    k.signerCert,
+    '-out',
+    p12,
+    '-passout',
+    'pass:s3cret',
+  ]);
   assert.equal(mk.status, 0, String(mk.stderr));
   const out = path.join(tmp, 'p12-signed.dcm');
   const s = cli(['dicom', 'sign', '--pkcs12', p12, CT, out], { env: { MEDSHIELD_P12_PASSWORD: 's3cret' } });

@@ -9,7 +9,9 @@ import { makePki, runTamper, runFuzz, type Pki } from '../bench/signatures/runs.
 import { TAMPER_KINDS } from '../bench/signatures/mutants.js';
 
 let pki: Pki;
-before(async () => { pki = await makePki(); });
+before(async () => {
+  pki = await makePki();
+});
 
 test('tamper run: 1 400 mutants of signed real files, every class, 100 % rejected inside the signed range', async () => {
   const c = await runTamper(1400, 7, pki);

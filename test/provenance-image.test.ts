@@ -31,7 +31,11 @@ before(async () => {
   const v = new DataView(mr.buffer, mr.byteOffset + mpx.valueOffset, 64 * 64 * 2);
   let max = 1;
   for (let i = 0; i < 4096; i++) max = Math.max(max, v.getInt16(i * 2, true));
-  for (let i = 0; i < 4096; i++) { const g = Math.max(0, Math.round((255 * v.getInt16(i * 2, true)) / max)); img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = g; img.data[i * 4 + 3] = 255; }
+  for (let i = 0; i < 4096; i++) {
+    const g = Math.max(0, Math.round((255 * v.getInt16(i * 2, true)) / max));
+    img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = g;
+    img.data[i * 4 + 3] = 255;
+  }
   png = PNG.sync.write(img);
 });
 
@@ -49,7 +53,11 @@ for (const fmt of ['png', 'jpeg'] as const) {
         const t = Buffer.from(bytes);
         t[at] ^= 0x01;
         let ok = false;
-        try { ok = (await verifyImage(t, { trust: [pki.caDer], requireSignature: true })).valid; } catch { ok = false; }
+        try {
+          ok = (await verifyImage(t, { trust: [pki.caDer], requireSignature: true })).valid;
+        } catch {
+          ok = false;
+        }
         assert.equal(ok, false, `byte ${at} flip accepted`);
       }
       const other = await makePki();
@@ -61,7 +69,16 @@ for (const fmt of ['png', 'jpeg'] as const) {
 test('medshield sign / verify CLI on a PNG', () => {
   const keys = JSON.parse(cli(['keys', 'init', '--out', path.join(tmp, 'k'), '--json']).stdout);
   writeFileSync(path.join(tmp, 'mr.png'), png);
-  const s = cli(['sign', '--key', keys.signerKey, '--cert', keys.signerCert, path.join(tmp, 'mr.png'), path.join(tmp, 'mr-signed.png'), '--json']);
+  const s = cli([
+    'sign',
+    '--key',
+    keys.signerKey,
+    '--cert',
+    keys.signerCert,
+    path.join(tmp, 'mr.png'),
+    path.join(tmp, 'mr-signed.png'),
+    '--json',
+  ]);
   assert.equal(s.code, 0, s.stderr);
   const v = cli(['verify', '--trust', keys.caCert, '--require-signature', path.join(tmp, 'mr-signed.png'), '--json']);
   assert.equal(v.code, 0, v.stderr);

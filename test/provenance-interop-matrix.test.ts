@@ -22,23 +22,41 @@ import { MedshieldError } from '../src/errors.js';
 import { dicomFiles } from '../bench/signatures/runs.js';
 
 const tool = (name: string): boolean => spawnSync(name, ['--version'], { encoding: 'utf8' }).status === 0;
-const skip = tool('dcmsign') && tool('dcmconv') ? false : 'DCMTK (dcmsign, dcmconv) is not installed: DCMTK interop not tested';
+const skip =
+  tool('dcmsign') && tool('dcmconv') ? false : 'DCMTK (dcmsign, dcmconv) is not installed: DCMTK interop not tested';
 
 function run(cmd: string, args: string[]): { code: number; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, out: (r.stdout ?? '') + (r.stderr ?? '') };
 }
 
-const SYNTAXES: Array<[string, string]> = [['+t=', 'same'], ['+te', 'explicit-le'], ['+tb', 'explicit-be'], ['+ti', 'implicit-le'], ['+td', 'deflated']];
+const SYNTAXES: Array<[string, string]> = [
+  ['+t=', 'same'],
+  ['+te', 'explicit-le'],
+  ['+tb', 'explicit-be'],
+  ['+ti', 'implicit-le'],
+  ['+td', 'deflated'],
+];
 const DECOMPRESSORS = ['dcmdjpeg', 'dcmdrle', 'dcmdjpls'];
 
-test('DCMTK and medshield accept each other\'s signatures on every shared DICOM file in every transfer syntax dcmconv writes', { skip, timeout: 600_000 }, async () => {
+test("DCMTK and medshield accept each other's signatures on every shared DICOM file in every transfer syntax dcmconv writes", {
+  skip,
+  timeout: 600_000,
+}, async () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'ms-interop-matrix-'));
   const keys = await writeTestPki(path.join(tmp, 'keys'));
   const trust = pemCertificates(readFileSync(keys.caCert, 'utf8'));
   const signer = loadSigner(readFileSync(keys.signerKey), readFileSync(keys.signerCert));
   const files = dicomFiles();
-  const c = { files: files.length, variants: 0, notWritable: 0, dcmtkVerifiesMedshield: 0, medshieldVerifiesDcmtk: 0, implicit: 0, byTs: {} as Record<string, number> };
+  const c = {
+    files: files.length,
+    variants: 0,
+    notWritable: 0,
+    dcmtkVerifiesMedshield: 0,
+    medshieldVerifiesDcmtk: 0,
+    implicit: 0,
+    byTs: {} as Record<string, number>,
+  };
   const failures: string[] = [];
 
   const check = async (label: string, file: string): Promise<void> => {
@@ -53,7 +71,13 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
     writeFileSync(ms, (await signDicom(bytes, { signer })).bytes);
     const v = run('dcmsign', ['--verify', '--add-cert-file', keys.caCert, ms]);
     if (v.code === 0 && /Signature Verification : OK/.test(v.out)) c.dcmtkVerifiesMedshield++;
-    else failures.push(`${label} (${ts}): dcmsign rejects medshield's signature: ${v.out.split('\n').filter((l) => /Verification|rror/.test(l)).join(' ')}`);
+    else
+      failures.push(
+        `${label} (${ts}): dcmsign rejects medshield's signature: ${v.out
+          .split('\n')
+          .filter((l) => /Verification|rror/.test(l))
+          .join(' ')}`,
+      );
     // dcmsign signs → medshield verifies
     const dk = file + '.dcmsign.dcm';
     const s = run('dcmsign', ['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', file, dk]);
@@ -72,7 +96,11 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
     let compressedOnly = false;
     for (const [opt, label] of SYNTAXES) {
       const out = path.join(tmp, `${name}.${label}.dcm`);
-      if (run('dcmconv', [opt, f, out]).code !== 0 || !existsSync(out)) { c.notWritable++; if (label !== 'same') compressedOnly = true; continue; }
+      if (run('dcmconv', [opt, f, out]).code !== 0 || !existsSync(out)) {
+        c.notWritable++;
+        if (label !== 'same') compressedOnly = true;
+        continue;
+      }
       await check(`${name} ${opt}`, out);
     }
     if (!compressedOnly) continue;
@@ -85,9 +113,11 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
       break;
     }
   }
-  console.log(`interop matrix: ${c.files} files, ${c.variants} variants (${c.implicit} Implicit VR), ${c.notWritable} (file, syntax) pairs dcmconv cannot write; ` +
-    `dcmsign verified medshield's signature on ${c.dcmtkVerifiesMedshield}, medshield verified dcmsign's on ${c.medshieldVerifiesDcmtk}, of ${c.variants}; ` +
-    `by syntax ${JSON.stringify(c.byTs)}`);
+  console.log(
+    `interop matrix: ${c.files} files, ${c.variants} variants (${c.implicit} Implicit VR), ${c.notWritable} (file, syntax) pairs dcmconv cannot write; ` +
+      `dcmsign verified medshield's signature on ${c.dcmtkVerifiesMedshield}, medshield verified dcmsign's on ${c.medshieldVerifiesDcmtk}, of ${c.variants}; ` +
+      `by syntax ${JSON.stringify(c.byTs)}`,
+  );
   assert.deepEqual(failures, []);
   assert.equal(c.dcmtkVerifiesMedshield, c.variants);
   assert.equal(c.medshieldVerifiesDcmtk, c.variants);
@@ -96,7 +126,9 @@ test('DCMTK and medshield accept each other\'s signatures on every shared DICOM 
   assert.ok((c.byTs['Deflated Explicit VR Little Endian'] ?? 0) >= 10, 'deflated variants');
 });
 
-test('deflated files: bytes after the deflate stream, a changed compressed byte, or changed inflated pixels never verify', { skip }, async () => {
+test('deflated files: bytes after the deflate stream, a changed compressed byte, or changed inflated pixels never verify', {
+  skip,
+}, async () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'ms-interop-deflate-'));
   const keys = await writeTestPki(path.join(tmp, 'keys'));
   const trust = pemCertificates(readFileSync(keys.caCert, 'utf8'));
@@ -106,15 +138,27 @@ test('deflated files: bytes after the deflate stream, a changed compressed byte,
   const signed = (await signDicom(readFileSync(src), { signer })).bytes;
   assert.equal((await verifyDicom(signed, { trust, requireSignature: true })).valid, true);
   // Trailing data after the stream (beyond one 00 pad byte) is refused as malformed.
-  await assert.rejects(verifyDicom(Buffer.concat([signed, Buffer.from('PNG')]), { trust }), (e: unknown) => e instanceof MedshieldError && /follow the end of the deflated data set/.test(e.message));
-  assert.equal((await verifyDicom(Buffer.concat([signed, Buffer.from([0])]), { trust, requireSignature: true })).valid, true, 'one 00 pad byte');
+  await assert.rejects(
+    verifyDicom(Buffer.concat([signed, Buffer.from('PNG')]), { trust }),
+    (e: unknown) => e instanceof MedshieldError && /follow the end of the deflated data set/.test(e.message),
+  );
+  assert.equal(
+    (await verifyDicom(Buffer.concat([signed, Buffer.from([0])]), { trust, requireSignature: true })).valid,
+    true,
+    'one 00 pad byte',
+  );
   // A changed compressed byte: either it no longer inflates (bad input) or the signature fails.
   let refused = 0;
   for (let i = 0; i < 40; i++) {
     const bad = Buffer.from(signed);
-    const at = signed.length - 1 - Math.floor(((i * 7919) % 997) / 997 * (signed.length - 400));
+    const at = signed.length - 1 - Math.floor((((i * 7919) % 997) / 997) * (signed.length - 400));
     bad[at] ^= 1 << (i % 8);
-    try { if (!(await verifyDicom(bad, { trust, requireSignature: true })).valid) refused++; } catch (e) { assert.ok(e instanceof MedshieldError, String(e)); refused++; }
+    try {
+      if (!(await verifyDicom(bad, { trust, requireSignature: true })).valid) refused++;
+    } catch (e) {
+      assert.ok(e instanceof MedshieldError, String(e));
+      refused++;
+    }
   }
   assert.equal(refused, 40);
   // A pixel changed in the inflated data set and deflated again (a valid stream): the signature fails, in both tools.

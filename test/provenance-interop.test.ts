@@ -12,7 +12,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { signDicom, verifyDicom, writeTestPki, loadSigner, pemCertificates, type KeyFiles, type ProfileName } from '../src/provenance/index.js';
+import {
+  signDicom,
+  verifyDicom,
+  writeTestPki,
+  loadSigner,
+  pemCertificates,
+  type KeyFiles,
+  type ProfileName,
+} from '../src/provenance/index.js';
 import { findElement, parseDicom, PIXEL_DATA } from '../src/provenance/dicom-parse.js';
 import { dicomFiles } from '../bench/signatures/runs.js';
 import { cli } from './helpers.js';
@@ -38,23 +46,38 @@ function dcmsign(args: string[]): { code: number; out: string } {
 function tamperPixels(bytes: Buffer): Buffer {
   const p = parseDicom(bytes);
   const px = findElement(p.dataset, PIXEL_DATA)!;
-  const frag = px.fragments ? px.fragments.filter((f) => f.length > 0).pop()! : { valueOffset: px.valueOffset, length: px.length };
+  const frag = px.fragments
+    ? px.fragments.filter((f) => f.length > 0).pop()!
+    : { valueOffset: px.valueOffset, length: px.length };
   const out = Buffer.from(bytes);
   out[frag.valueOffset + Math.floor(frag.length / 2)] ^= 0x01;
   return out;
 }
 
 const cases: Array<{ key: 'rsa' | 'ec'; profile: ProfileName }> = [
-  { key: 'rsa', profile: 'base' }, { key: 'rsa', profile: 'creator' }, { key: 'rsa', profile: 'authorization' }, { key: 'ec', profile: 'base' },
+  { key: 'rsa', profile: 'base' },
+  { key: 'rsa', profile: 'creator' },
+  { key: 'rsa', profile: 'authorization' },
+  { key: 'ec', profile: 'base' },
 ];
 
 for (const c of cases) {
-  test(`medshield ${c.key.toUpperCase()} ${c.profile} signatures verify with dcmsign; tampered ones are rejected by both`, { skip }, async () => {
-    const signer = c.key === 'ec' ? loadSigner(readFileSync(keys.ecSignerKey), readFileSync(keys.ecSignerCert)) : loadSigner(readFileSync(keys.signerKey), readFileSync(keys.signerCert));
+  test(`medshield ${c.key.toUpperCase()} ${c.profile} signatures verify with dcmsign; tampered ones are rejected by both`, {
+    skip,
+  }, async () => {
+    const signer =
+      c.key === 'ec'
+        ? loadSigner(readFileSync(keys.ecSignerKey), readFileSync(keys.ecSignerCert))
+        : loadSigner(readFileSync(keys.signerKey), readFileSync(keys.signerCert));
     let n = 0;
     for (const f of files) {
       let signed: Buffer;
-      try { signed = (await signDicom(readFileSync(f), { signer, profile: c.profile })).bytes; } catch { assert.notEqual(c.profile, 'base'); continue; }
+      try {
+        signed = (await signDicom(readFileSync(f), { signer, profile: c.profile })).bytes;
+      } catch {
+        assert.notEqual(c.profile, 'base');
+        continue;
+      }
       n++;
       const out = path.join(tmp, `ms-${c.key}-${c.profile}-${path.basename(f)}`);
       writeFileSync(out, signed);
@@ -63,7 +86,11 @@ for (const c of cases) {
       assert.match(v.out, /Signature Verification : OK/);
       const bad = tamperPixels(signed);
       writeFileSync(out + '.tampered', bad);
-      assert.notEqual(dcmsign(['--verify', '--add-cert-file', keys.caCert, out + '.tampered']).code, 0, `${path.basename(f)}: dcmsign accepted a tampered file`);
+      assert.notEqual(
+        dcmsign(['--verify', '--add-cert-file', keys.caCert, out + '.tampered']).code,
+        0,
+        `${path.basename(f)}: dcmsign accepted a tampered file`,
+      );
       assert.equal((await verifyDicom(bad, { trust })).valid, false);
     }
     assert.ok(n >= 18);
@@ -86,7 +113,13 @@ for (const c of dcmtkCases) {
       const out = path.join(tmp, `dk-${c.name.replace(/\W+/g, '_')}-${path.basename(f)}`);
       const [k, crt] = c.key === 'ec' ? [keys.ecSignerKey, keys.ecSignerCert] : [keys.signerKey, keys.signerCert];
       const s = dcmsign(['--sign', k, crt, ...c.args, f, out]);
-      if (s.code !== 0) { assert.ok(/profile|required|RequiredAttributeMissing/i.test(s.out), `${path.basename(f)}: dcmsign --sign failed: ${s.out}`); continue; }
+      if (s.code !== 0) {
+        assert.ok(
+          /profile|required|RequiredAttributeMissing/i.test(s.out),
+          `${path.basename(f)}: dcmsign --sign failed: ${s.out}`,
+        );
+        continue;
+      }
       n++;
       const signed = readFileSync(out);
       const rep = await verifyDicom(signed, { trust });
@@ -94,7 +127,11 @@ for (const c of dcmtkCases) {
       assert.equal(rep.signatures[0].algorithm.split('-')[0], c.key === 'ec' ? 'ECDSA' : 'RSA');
       const bad = tamperPixels(signed);
       writeFileSync(out + '.tampered', bad);
-      assert.equal((await verifyDicom(bad, { trust })).valid, false, `${path.basename(f)}: medshield accepted a tampered DCMTK file`);
+      assert.equal(
+        (await verifyDicom(bad, { trust })).valid,
+        false,
+        `${path.basename(f)}: medshield accepted a tampered DCMTK file`,
+      );
       assert.notEqual(dcmsign(['--verify', '--add-cert-file', keys.caCert, out + '.tampered']).code, 0);
     }
     assert.ok(n >= 18, `dcmsign signed ${n} files`);
@@ -109,11 +146,16 @@ test('dcmsign without --add-cert-file rejects (exit 101): trust is not implied',
 });
 
 const itemCases: Array<[string, string]> = [
-  ['CT_small.dcm', '(0010,1002)[0]'], ['D_CLUNIE_CT1_RLE_FRAGS.dcm', '(0008,2112)[0]'], ['JPGLosslessP14SV1_1s_1f_8b.dcm', '(0008,1110)[0]'],
-  ['GH064.dcm', '(0008,1140)[2]'], ['CR-ModalitySequenceLUT.dcm', '(0028,3000)[0]'],
+  ['CT_small.dcm', '(0010,1002)[0]'],
+  ['D_CLUNIE_CT1_RLE_FRAGS.dcm', '(0008,2112)[0]'],
+  ['JPGLosslessP14SV1_1s_1f_8b.dcm', '(0008,1110)[0]'],
+  ['GH064.dcm', '(0008,1140)[2]'],
+  ['CR-ModalitySequenceLUT.dcm', '(0028,3000)[0]'],
 ];
 
-test('signatures on sequence items (defined and undefined lengths) plus the main data set verify in dcmsign and medshield', { skip }, async () => {
+test('signatures on sequence items (defined and undefined lengths) plus the main data set verify in dcmsign and medshield', {
+  skip,
+}, async () => {
   const signer = loadSigner(readFileSync(keys.signerKey), readFileSync(keys.signerCert));
   for (const [name, item] of itemCases) {
     const original = readFileSync(path.join(path.dirname(files[0]), name));
@@ -131,7 +173,9 @@ test('signatures on sequence items (defined and undefined lengths) plus the main
     const p = parseDicom(both.bytes);
     const seq = findElement(p.dataset, parseInt(item.slice(1, 5) + item.slice(6, 10), 16) >>> 0)!;
     const it = seq.items![Number(/\[(\d+)\]/.exec(item)![1])];
-    const victim = it.elements.find((e) => !e.items && e.length > 0 && e.tag >>> 16 !== 0x0400 && e.tag >>> 16 !== 0xfffa)!;
+    const victim = it.elements.find(
+      (e) => !e.items && e.length > 0 && e.tag >>> 16 !== 0x0400 && e.tag >>> 16 !== 0xfffa,
+    )!;
     const bad = Buffer.from(both.bytes);
     bad[victim.valueOffset] ^= 0x01;
     writeFileSync(out + '.tampered', bad);
@@ -143,7 +187,15 @@ test('signatures on sequence items (defined and undefined lengths) plus the main
 test('dcmsign --sign-item signatures verify in medshield', { skip }, async () => {
   for (const [name, item] of itemCases) {
     const out = path.join(tmp, `dk-item-${name}`);
-    const s = dcmsign(['--sign-item', keys.signerKey, keys.signerCert, item, '--mac-sha256', path.join(path.dirname(files[0]), name), out]);
+    const s = dcmsign([
+      '--sign-item',
+      keys.signerKey,
+      keys.signerCert,
+      item,
+      '--mac-sha256',
+      path.join(path.dirname(files[0]), name),
+      out,
+    ]);
     assert.equal(s.code, 0, `${name}: ${s.out}`);
     const rep = await verifyDicom(readFileSync(out), { trust, requirePixelCoverage: false });
     assert.equal(rep.signatures.length, 1);
@@ -156,7 +208,17 @@ test('medshield appends its signature to a dcmsign-signed file; dcmsign verifies
   const signer = loadSigner(readFileSync(keys.ecSignerKey), readFileSync(keys.ecSignerCert));
   for (const name of ['MR_small_implicit.dcm', 'ExplVR_BigEnd.dcm', 'JPGExtended.dcm']) {
     const first = path.join(tmp, `dk-first-${name}`);
-    assert.equal(dcmsign(['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', path.join(path.dirname(files[0]), name), first]).code, 0);
+    assert.equal(
+      dcmsign([
+        '--sign',
+        keys.signerKey,
+        keys.signerCert,
+        '--mac-sha256',
+        path.join(path.dirname(files[0]), name),
+        first,
+      ]).code,
+      0,
+    );
     const both = await signDicom(readFileSync(first), { signer, mac: 'SHA384' });
     const out = path.join(tmp, `both-${name}`);
     writeFileSync(out, both.bytes);
@@ -169,10 +231,23 @@ test('medshield appends its signature to a dcmsign-signed file; dcmsign verifies
   }
 });
 
-test('policy on a partial dcmsign signature (--tag): pixel coverage and profile requirements decide', { skip }, async () => {
+test('policy on a partial dcmsign signature (--tag): pixel coverage and profile requirements decide', {
+  skip,
+}, async () => {
   const out = path.join(tmp, 'partial.dcm');
   const tags = ['0008,0016', '0008,0018', '0020,000D', '0020,000E', '0010,0010'];
-  assert.equal(dcmsign(['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', ...tags.flatMap((t) => ['--tag', t]), path.join(path.dirname(files[0]), 'CT_small.dcm'), out]).code, 0);
+  assert.equal(
+    dcmsign([
+      '--sign',
+      keys.signerKey,
+      keys.signerCert,
+      '--mac-sha256',
+      ...tags.flatMap((t) => ['--tag', t]),
+      path.join(path.dirname(files[0]), 'CT_small.dcm'),
+      out,
+    ]).code,
+    0,
+  );
   const bytes = readFileSync(out);
   const strict = await verifyDicom(bytes, { trust });
   assert.equal(strict.signatures[0].valid, true);
@@ -190,14 +265,19 @@ test('policy on a partial dcmsign signature (--tag): pixel coverage and profile 
   assert.equal(cli(['dicom', 'verify', '--trust', keys.caCert, out]).code, 1);
 });
 
-test('implicit VR files with private tags (converted by dcmconv +ti): private VRs come from the private dictionary on both sides', { skip }, async () => {
+test('implicit VR files with private tags (converted by dcmconv +ti): private VRs come from the private dictionary on both sides', {
+  skip,
+}, async () => {
   const signer = loadSigner(readFileSync(keys.signerKey), readFileSync(keys.signerCert));
   for (const name of ['GH342.dcm', 'CT_small.dcm']) {
     const implicit = path.join(tmp, `implicit-${name}`);
     assert.equal(spawnSync('dcmconv', ['+ti', path.join(path.dirname(files[0]), name), implicit]).status, 0);
     const p = parseDicom(readFileSync(implicit));
     assert.equal(p.ts.explicitVR, false);
-    assert.ok(p.dataset.some((e) => (e.tag >>> 16) % 2 === 1 && (e.tag & 0xffff) >= 0x1000 && !e.unknownVR), 'private elements with dictionary VRs');
+    assert.ok(
+      p.dataset.some((e) => (e.tag >>> 16) % 2 === 1 && (e.tag & 0xffff) >= 0x1000 && !e.unknownVR),
+      'private elements with dictionary VRs',
+    );
     const dk = path.join(tmp, `implicit-dk-${name}`);
     assert.equal(dcmsign(['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', implicit, dk]).code, 0);
     const rep = await verifyDicom(readFileSync(dk), { trust });

@@ -14,7 +14,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { signDicom, verifyDicom, loadSigner, pemCertificates, createTestCa, issueCertificate, type TestCa } from '../src/provenance/index.js';
+import {
+  signDicom,
+  verifyDicom,
+  loadSigner,
+  pemCertificates,
+  createTestCa,
+  issueCertificate,
+  type TestCa,
+} from '../src/provenance/index.js';
 import { signerCertificateProblem } from '../src/provenance/certificates.js';
 import { initGateway, loadGatewayConfig } from '../src/gateway/index.js';
 import { fileSystemError, MedshieldError } from '../src/errors.js';
@@ -37,19 +45,36 @@ const octal = (m: number): string => '0' + m.toString(8);
 
 /** Write a key + certificate pair and let dcmsign sign the real image with it. */
 function dcmsignWith(name: string, keyPem: string, certPem: string): Buffer {
-  const k = path.join(tmp, `${name}-key.pem`); const c = path.join(tmp, `${name}-cert.pem`); const out = path.join(tmp, `${name}.dcm`);
-  writeFileSync(k, keyPem, { mode: 0o600 }); writeFileSync(c, certPem);
+  const k = path.join(tmp, `${name}-key.pem`);
+  const c = path.join(tmp, `${name}-cert.pem`);
+  const out = path.join(tmp, `${name}.dcm`);
+  writeFileSync(k, keyPem, { mode: 0o600 });
+  writeFileSync(c, certPem);
   const r = spawnSync('dcmsign', ['--sign', k, c, '--mac-sha256', IMAGE, out], { encoding: 'utf8' });
   assert.equal(r.status, 0, `dcmsign --sign with ${name}: ${r.stdout}${r.stderr}`);
   return readFileSync(out);
 }
 
-test('a signer certificate without the digitalSignature key usage (or without keyUsage) is refused for signing, and its signatures are invalid', { skip: noDcmsign }, async () => {
-  const cases: Array<[string, number]> = [['nonrepudiation-only', x509.KeyUsageFlags.nonRepudiation], ['no-keyusage', 0], ['keyagreement', x509.KeyUsageFlags.keyAgreement]];
+test('a signer certificate without the digitalSignature key usage (or without keyUsage) is refused for signing, and its signatures are invalid', {
+  skip: noDcmsign,
+}, async () => {
+  const cases: Array<[string, number]> = [
+    ['nonrepudiation-only', x509.KeyUsageFlags.nonRepudiation],
+    ['no-keyusage', 0],
+    ['keyagreement', x509.KeyUsageFlags.keyAgreement],
+  ];
   for (const [name, usages] of cases) {
-    const issued = await issueCertificate(ca, { keyType: 'rsa', subject: `CN=${name} signer,O=medshield`, keyUsages: usages });
+    const issued = await issueCertificate(ca, {
+      keyType: 'rsa',
+      subject: `CN=${name} signer,O=medshield`,
+      keyUsages: usages,
+    });
     const signer = loadSigner(issued.keyPem, issued.certPem);
-    await assert.rejects(signDicom(readFileSync(IMAGE), { signer }), (e: Error) => e instanceof MedshieldError && /digitalSignature/.test(e.message), name);
+    await assert.rejects(
+      signDicom(readFileSync(IMAGE), { signer }),
+      (e: Error) => e instanceof MedshieldError && /digitalSignature/.test(e.message),
+      name,
+    );
     const rep = await verifyDicom(dcmsignWith(name, issued.keyPem, issued.certPem), { trust, requireSignature: true });
     assert.equal(rep.valid, false, name);
     assert.match(rep.signatures[0].reason, /digitalSignature/, name);
@@ -62,23 +87,37 @@ test('a signer certificate without the digitalSignature key usage (or without ke
   assert.equal(ok.valid && ok.signatures[0].valid, true, ok.signatures[0]?.reason);
 });
 
-test('CA certificates are refused as image signers: the trust anchor itself, and an intermediate CA whose chain is trusted', { skip: noDcmsign }, async () => {
+test('CA certificates are refused as image signers: the trust anchor itself, and an intermediate CA whose chain is trusted', {
+  skip: noDcmsign,
+}, async () => {
   const rootSigner = loadSigner(ca.keyPem, ca.certPem);
   await assert.rejects(signDicom(readFileSync(IMAGE), { signer: rootSigner }), /CA/);
   const asRoot = await verifyDicom(dcmsignWith('root-ca', ca.keyPem, ca.certPem), { trust, requireSignature: true });
   assert.equal(asRoot.valid, false);
   assert.match(asRoot.signatures[0].reason, /is a CA certificate|CA key/);
   // An intermediate CA that also claims digitalSignature: chain valid, still not a signer.
-  const inter = await issueCertificate(ca, { keyType: 'ec', subject: 'CN=intermediate CA,O=medshield', ca: true, keyUsages: x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature });
-  const asInter = await verifyDicom(dcmsignWith('intermediate-ca', inter.keyPem, inter.certPem), { trust, requireSignature: true });
+  const inter = await issueCertificate(ca, {
+    keyType: 'ec',
+    subject: 'CN=intermediate CA,O=medshield',
+    ca: true,
+    keyUsages: x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature,
+  });
+  const asInter = await verifyDicom(dcmsignWith('intermediate-ca', inter.keyPem, inter.certPem), {
+    trust,
+    requireSignature: true,
+  });
   assert.equal(asInter.valid, false);
   assert.match(asInter.signatures[0].reason, /is a CA certificate/);
   // A non-CA certificate that may sign certificates (keyCertSign) is a CA key too.
-  const kcs = await issueCertificate(ca, { keyType: 'ec', subject: 'CN=cert signer,O=medshield', keyUsages: x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature });
+  const kcs = await issueCertificate(ca, {
+    keyType: 'ec',
+    subject: 'CN=cert signer,O=medshield',
+    keyUsages: x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature,
+  });
   assert.match(signerCertificateProblem(pemCertificates(kcs.certPem)[0]) ?? '', /keyCertSign/);
 });
 
-test('gateway init: the gateway\'s audit key is issued by a separate audit CA and is never accepted as an image signer', async () => {
+test("gateway init: the gateway's audit key is issued by a separate audit CA and is never accepted as an image signer", async () => {
   const dir = path.join(tmp, 'gw-ca');
   const r = await initGateway(dir);
   const imageCa = pemCertificates(readFileSync(r.caCert, 'utf8'));
@@ -102,15 +141,24 @@ test('gateway init: the gateway\'s audit key is issued by a separate audit CA an
   const c = cli(['dicom', 'verify', '--trust', r.caCert, '--require-signature', f]);
   assert.equal(c.code, 1, c.stdout + c.stderr);
   // The image signer it made verifies under the same policy.
-  const img = (await signDicom(readFileSync(IMAGE), { signer: loadSigner(readFileSync(r.signerKey), readFileSync(r.signerCert)) })).bytes;
+  const img = (
+    await signDicom(readFileSync(IMAGE), { signer: loadSigner(readFileSync(r.signerKey), readFileSync(r.signerCert)) })
+  ).bytes;
   assert.equal((await verifyDicom(img, { trust: imageCa, requireSignature: true })).valid, true);
 });
 
 /** The CLI under a given umask (a child process inherits it). */
 function cliUmask(umask: string, args: string[]): CliResult {
-  const r = spawnSync('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, path.join(ROOT, 'bin', 'medshield.js'), ...args], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, MEDSHIELD_OFFLINE: '1' },
-  });
+  const r = spawnSync(
+    'sh',
+    ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, path.join(ROOT, 'bin', 'medshield.js'), ...args],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, MEDSHIELD_OFFLINE: '1' },
+    },
+  );
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -119,7 +167,8 @@ test('keys init: private keys 0600, certificates 0644, folder 0700 under umask 0
   const r = cliUmask('000', ['keys', 'init', '--out', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const files = JSON.parse(r.stdout) as Record<string, string>;
-  for (const [k, f] of Object.entries(files)) assert.equal(octal(mode(f)), k.endsWith('Key') ? '0600' : '0644', `${k} ${f}`);
+  for (const [k, f] of Object.entries(files))
+    assert.equal(octal(mode(f)), k.endsWith('Key') ? '0600' : '0644', `${k} ${f}`);
   assert.equal(octal(mode(dir)), '0700');
   assert.equal(octal(mode(path.dirname(dir))), '0700', 'a parent folder it created');
 
@@ -131,7 +180,9 @@ test('keys init: private keys 0600, certificates 0644, folder 0700 under umask 0
   assert.equal(readFileSync(files.signerKey, 'utf8'), before);
 
   // A key left world-readable (0644, or 0666) by an older tool is rewritten 0600 with --force.
-  chmodSync(files.signerKey, 0o644); chmodSync(files.caKey, 0o666); chmodSync(dir, 0o755);
+  chmodSync(files.signerKey, 0o644);
+  chmodSync(files.caKey, 0o666);
+  chmodSync(dir, 0o755);
   const forced = cliUmask('000', ['keys', 'init', '--out', dir, '--force', '--json']);
   assert.equal(forced.code, 0, forced.stderr);
   assert.notEqual(readFileSync(files.signerKey, 'utf8'), before, 'new key written');
@@ -140,7 +191,8 @@ test('keys init: private keys 0600, certificates 0644, folder 0700 under umask 0
   assert.equal(octal(mode(dir)), '0700', 'a folder holding only the PEM files is tightened again');
   // A shared folder (other files in it) keeps its mode; the keys in it are still 0600.
   const shared = path.join(tmp, 'keys-shared');
-  mkdirSync(shared, { mode: 0o755 }); chmodSync(shared, 0o755);
+  mkdirSync(shared, { mode: 0o755 });
+  chmodSync(shared, 0o755);
   writeFileSync(path.join(shared, 'notes.txt'), 'x');
   const s = cliUmask('000', ['keys', 'init', '--out', shared, '--json']);
   assert.equal(s.code, 0, s.stderr);
@@ -152,16 +204,26 @@ test('gateway init --force fixes the modes of existing keys, config, keys.json a
   const dir = path.join(tmp, 'gw-force');
   mkdirSync(path.join(dir, 'pki'), { recursive: true });
   // An earlier, permissive installation.
-  for (const n of ['gateway-key.pem', 'signer-key.pem', 'ca-key.pem']) writeFileSync(path.join(dir, 'pki', n), 'old\n', { mode: 0o644 });
+  for (const n of ['gateway-key.pem', 'signer-key.pem', 'ca-key.pem'])
+    writeFileSync(path.join(dir, 'pki', n), 'old\n', { mode: 0o644 });
   writeFileSync(path.join(dir, 'gateway.yaml'), 'old: 1\n', { mode: 0o644 });
   writeFileSync(path.join(dir, 'keys.json'), '{}', { mode: 0o666 });
-  chmodSync(dir, 0o777); chmodSync(path.join(dir, 'pki'), 0o755);
+  chmodSync(dir, 0o777);
+  chmodSync(path.join(dir, 'pki'), 0o755);
   const refused = cliUmask('000', ['gateway', 'init', '--out', dir]);
   assert.ok(isCleanError(refused), refused.stderr);
   const r = cliUmask('000', ['gateway', 'init', '--out', dir, '--force', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  for (const f of [j.signerKey, j.gatewayKey, path.join(dir, 'pki', 'ca-key.pem'), path.join(dir, 'pki', 'audit-ca-key.pem'), j.config, j.keysFile]) assert.equal(octal(mode(f)), '0600', f);
+  for (const f of [
+    j.signerKey,
+    j.gatewayKey,
+    path.join(dir, 'pki', 'ca-key.pem'),
+    path.join(dir, 'pki', 'audit-ca-key.pem'),
+    j.config,
+    j.keysFile,
+  ])
+    assert.equal(octal(mode(f)), '0600', f);
   for (const f of [j.signerCert, j.caCert, j.auditCaCert, j.gatewayCert]) assert.equal(octal(mode(f)), '0644', f);
   for (const d of [dir, path.join(dir, 'pki')]) assert.equal(octal(mode(d)), '0700', d);
   assert.match(readFileSync(j.signerKey, 'utf8'), /BEGIN PRIVATE KEY/);
@@ -178,12 +240,36 @@ test('--out into a folder that cannot be written exits 2 with one line naming th
   const runs: Array<[string[], RegExp]> = [
     [['keys', 'init', '--out', path.join(file, 'keys')], /ENOTDIR/],
     [['gateway', 'init', '--out', path.join(file, 'gw')], /ENOTDIR/],
-    [['dicom', 'sign', '--key', path.join(keysDir, 'signer-key.pem'), '--cert', path.join(keysDir, 'signer-cert.pem'), signed, path.join(file, 'out.dcm')], /ENOTDIR|EEXIST/], // recursive mkdir of the parent says EEXIST
+    [
+      [
+        'dicom',
+        'sign',
+        '--key',
+        path.join(keysDir, 'signer-key.pem'),
+        '--cert',
+        path.join(keysDir, 'signer-cert.pem'),
+        signed,
+        path.join(file, 'out.dcm'),
+      ],
+      /ENOTDIR|EEXIST/,
+    ], // recursive mkdir of the parent says EEXIST
   ];
   // sysfs refuses new entries even to root (EPERM or EACCES): the case a 0500 folder is for an ordinary user.
   if (existsSync('/sys/kernel')) {
     runs.push([['keys', 'init', '--out', '/sys/medshield-keys'], /EPERM|EACCES|EROFS/]);
-    runs.push([['dicom', 'sign', '--key', path.join(keysDir, 'signer-key.pem'), '--cert', path.join(keysDir, 'signer-cert.pem'), signed, '/sys/medshield-out.dcm'], /EPERM|EACCES|EROFS/]);
+    runs.push([
+      [
+        'dicom',
+        'sign',
+        '--key',
+        path.join(keysDir, 'signer-key.pem'),
+        '--cert',
+        path.join(keysDir, 'signer-cert.pem'),
+        signed,
+        '/sys/medshield-out.dcm',
+      ],
+      /EPERM|EACCES|EROFS/,
+    ]);
   }
   for (const [args, code] of runs) {
     const r = cli(args);
@@ -194,12 +280,24 @@ test('--out into a folder that cannot be written exits 2 with one line naming th
 });
 
 test('fileSystemError maps every file-system code a user can cause to one IO line; other errors are left alone', () => {
-  for (const [code, syscall] of [['EACCES', 'open'], ['EPERM', 'mkdir'], ['EROFS', 'open'], ['ENOTDIR', 'mkdir'], ['ENOSPC', 'write'], ['EISDIR', 'open'], ['ENOENT', 'open'], ['EEXIST', 'mkdir']]) {
+  for (const [code, syscall] of [
+    ['EACCES', 'open'],
+    ['EPERM', 'mkdir'],
+    ['EROFS', 'open'],
+    ['ENOTDIR', 'mkdir'],
+    ['ENOSPC', 'write'],
+    ['EISDIR', 'open'],
+    ['ENOENT', 'open'],
+    ['EEXIST', 'mkdir'],
+  ]) {
     const e = Object.assign(new Error(`${code}: raw message\nwith a second line`), { code, syscall, path: '/x/y' });
     const m = fileSystemError(e);
     assert.ok(m instanceof MedshieldError, code);
     assert.equal(m!.code, 'IO');
-    assert.ok(m!.message.includes(`'/x/y'`) && m!.message.endsWith(`(${code})`) && !m!.message.includes('\n'), m!.message);
+    assert.ok(
+      m!.message.includes(`'/x/y'`) && m!.message.endsWith(`(${code})`) && !m!.message.includes('\n'),
+      m!.message,
+    );
   }
   assert.equal(fileSystemError(new TypeError('x is undefined')), undefined);
   assert.equal(fileSystemError(Object.assign(new Error('boom'), { code: 'ERR_SOMETHING' })), undefined);

@@ -14,7 +14,9 @@ import { makePki, dicomFiles, type Pki } from '../bench/signatures/runs.js';
 
 let pki: Pki;
 const files = dicomFiles();
-before(async () => { pki = await makePki(); });
+before(async () => {
+  pki = await makePki();
+});
 
 /** The signer zeroes the preamble and Data Set Trailing Padding (no signature covers them; issue 20). */
 function zeroUnsigned(original: Buffer): Buffer {
@@ -29,7 +31,10 @@ function zeroUnsigned(original: Buffer): Buffer {
 /** Remove the signature sequences from a signed file (they were inserted whole). */
 function stripInserted(signed: Buffer): Buffer {
   const p = parseDicom(signed);
-  const ranges = [TAG.MACParametersSequence, TAG.DigitalSignaturesSequence].map((t) => findElement(p.dataset, t)!).map((e) => [e.start, e.end] as const).sort((a, b) => b[0] - a[0]);
+  const ranges = [TAG.MACParametersSequence, TAG.DigitalSignaturesSequence]
+    .map((t) => findElement(p.dataset, t)!)
+    .map((e) => [e.start, e.end] as const)
+    .sort((a, b) => b[0] - a[0]);
   let out = Buffer.from(signed);
   for (const [s, e] of ranges) out = Buffer.concat([out.subarray(0, s), out.subarray(e)]);
   return out;
@@ -38,8 +43,18 @@ function stripInserted(signed: Buffer): Buffer {
 test('the 20 real DICOM files cover the transfer syntaxes the signer must handle', () => {
   assert.equal(files.length, 20);
   const ts = new Set(files.map((f) => parseDicom(readFileSync(f)).ts.uid));
-  for (const uid of ['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2', '1.2.840.10008.1.2.5', '1.2.840.10008.1.2.4.90']) assert.ok(ts.has(uid), uid);
-  assert.ok(files.some((f) => !parseDicom(readFileSync(f)).hasPreamble), 'a file without preamble');
+  for (const uid of [
+    '1.2.840.10008.1.2',
+    '1.2.840.10008.1.2.1',
+    '1.2.840.10008.1.2.2',
+    '1.2.840.10008.1.2.5',
+    '1.2.840.10008.1.2.4.90',
+  ])
+    assert.ok(ts.has(uid), uid);
+  assert.ok(
+    files.some((f) => !parseDicom(readFileSync(f)).hasPreamble),
+    'a file without preamble',
+  );
 });
 
 for (const keyType of ['rsa', 'ec'] as const) {
@@ -50,14 +65,24 @@ for (const keyType of ['rsa', 'ec'] as const) {
         const original = readFileSync(f);
         let res;
         try {
-          res = await signDicom(original, { signer: keyType === 'ec' ? pki.ec : pki.rsa, profile: profile as ProfileName, mac: keyType === 'ec' ? 'SHA384' : 'SHA256' });
+          res = await signDicom(original, {
+            signer: keyType === 'ec' ? pki.ec : pki.rsa,
+            profile: profile as ProfileName,
+            mac: keyType === 'ec' ? 'SHA384' : 'SHA256',
+          });
         } catch (e) {
           // Creator/Authorization need the SOP/Study/Series UIDs; ACR-NEMA style files may lack them.
-          assert.ok(profile !== 'base' && /profile needs \(00(08|20),00/.test((e as Error).message), `${path.basename(f)}: ${(e as Error).message}`);
+          assert.ok(
+            profile !== 'base' && /profile needs \(00(08|20),00/.test((e as Error).message),
+            `${path.basename(f)}: ${(e as Error).message}`,
+          );
           continue;
         }
         signedCount++;
-        assert.ok(stripInserted(res.bytes).equals(zeroUnsigned(original)), `${path.basename(f)}: bytes outside the signature sequences changed`);
+        assert.ok(
+          stripInserted(res.bytes).equals(zeroUnsigned(original)),
+          `${path.basename(f)}: bytes outside the signature sequences changed`,
+        );
         const rep = await verifyDicom(res.bytes, { trust: [pki.caDer] });
         assert.equal(rep.valid, true, `${path.basename(f)}: ${rep.reason}`);
         assert.equal(rep.signatures.length, 1);
@@ -81,7 +106,10 @@ test('a second signature is appended to the existing sequences and both verify',
     assert.equal(twice.macId, 1);
     const rep = await verifyDicom(twice.bytes, { trust: [pki.caDer] });
     assert.equal(rep.valid, true, rep.reason);
-    assert.deepEqual(rep.signatures.map((s) => s.algorithm), ['RSA-SHA256', 'ECDSA-SHA512']);
+    assert.deepEqual(
+      rep.signatures.map((s) => s.algorithm),
+      ['RSA-SHA256', 'ECDSA-SHA512'],
+    );
   }
 });
 

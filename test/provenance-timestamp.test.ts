@@ -10,7 +10,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { signDicom, verifyDicom, loadSigner, pemCertificates, createTestCa, issueCertificate } from '../src/provenance/index.js';
+import {
+  signDicom,
+  verifyDicom,
+  loadSigner,
+  pemCertificates,
+  createTestCa,
+  issueCertificate,
+} from '../src/provenance/index.js';
 import { DICOM_DIR } from '../bench/signatures/runs.js';
 
 let tsa: (data: Buffer) => Promise<Buffer>;
@@ -25,17 +32,32 @@ before(async () => {
   const t = await issueCertificate(ca, { keyType: 'rsa', subject: 'CN=medshield test TSA' });
   const tsaCert = pkijs.Certificate.fromBER(new Uint8Array(pemCertificates(t.certPem)[0]));
   const der = new Uint8Array(Buffer.from(t.keyPem.replace(/-----[^-]+-----|\s+/g, ''), 'base64'));
-  const key = await webcrypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  const key = await webcrypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, [
+    'sign',
+  ]);
   tsa = async (data: Buffer) => {
     const tst = new pkijs.TSTInfo({
-      version: 1, policy: '1.3.6.1.4.1.99999.1',
-      messageImprint: new pkijs.MessageImprint({ hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: '2.16.840.1.101.3.4.2.1' }), hashedMessage: new asn1js.OctetString({ valueHex: createHash('sha256').update(data).digest() }) }),
-      serialNumber: new asn1js.Integer({ value: 7 }), genTime: new Date(),
+      version: 1,
+      policy: '1.3.6.1.4.1.99999.1',
+      messageImprint: new pkijs.MessageImprint({
+        hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: '2.16.840.1.101.3.4.2.1' }),
+        hashedMessage: new asn1js.OctetString({ valueHex: createHash('sha256').update(data).digest() }),
+      }),
+      serialNumber: new asn1js.Integer({ value: 7 }),
+      genTime: new Date(),
     });
     const sd = new pkijs.SignedData({
       version: 3,
-      encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: '1.2.840.113549.1.9.16.1.4', eContent: new asn1js.OctetString({ valueHex: tst.toSchema().toBER(false) }) }),
-      signerInfos: [new pkijs.SignerInfo({ version: 1, sid: new pkijs.IssuerAndSerialNumber({ issuer: tsaCert.issuer, serialNumber: tsaCert.serialNumber }) })],
+      encapContentInfo: new pkijs.EncapsulatedContentInfo({
+        eContentType: '1.2.840.113549.1.9.16.1.4',
+        eContent: new asn1js.OctetString({ valueHex: tst.toSchema().toBER(false) }),
+      }),
+      signerInfos: [
+        new pkijs.SignerInfo({
+          version: 1,
+          sid: new pkijs.IssuerAndSerialNumber({ issuer: tsaCert.issuer, serialNumber: tsaCert.serialNumber }),
+        }),
+      ],
       certificates: [tsaCert],
     });
     await sd.sign(key as unknown as CryptoKey, 0, 'SHA-256');
@@ -53,7 +75,10 @@ test('a certified timestamp over the signature verifies and sets the validation 
 });
 
 test('a timestamp token over other data is rejected', async () => {
-  const signed = await signDicom(readFileSync(path.join(DICOM_DIR, 'CT_small.dcm')), { signer, timestamp: () => tsa(Buffer.from('something else')) });
+  const signed = await signDicom(readFileSync(path.join(DICOM_DIR, 'CT_small.dcm')), {
+    signer,
+    timestamp: () => tsa(Buffer.from('something else')),
+  });
   const rep = await verifyDicom(signed.bytes, { trust: [caDer] });
   assert.equal(rep.valid, false);
   assert.match(rep.signatures[0].reason, /does not match the signature/);

@@ -11,29 +11,54 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cli, isCleanError } from './helpers.js';
-import { formatMaDetection, MA_DETECTORS, type MaDetection } from '../src/eval/replicate-detectors.js';
-import { MA_ATTACKS } from '../src/eval/replicate.js';
+import { formatMaDetection, MA_DETECTORS, type MaDetection } from '../src/studies/replicate-detectors.js';
+import { MA_ATTACKS } from '../src/studies/replicate.js';
 
-test('replicate ma --detectors --quick: AUC per detector and attack beside the paper\'s > 98 %', () => {
+test("replicate ma --detectors --quick: AUC per detector and attack beside the paper's > 98 %", () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ms-rep-ma-det-'));
   const report = path.join(dir, 'ma-detectors.html');
-  const r = cli(['replicate', 'ma', '--detectors', '--quick', '--dataset', 'pneumoniamnist', '--models', 'cnn', '--limit', '60', '--report', report, '--json']);
+  const r = cli([
+    'replicate',
+    'ma',
+    '--detectors',
+    '--quick',
+    '--dataset',
+    'pneumoniamnist',
+    '--models',
+    'cnn',
+    '--limit',
+    '60',
+    '--report',
+    report,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout) as { paper: string; detectors: MaDetection; report: string };
-  assert.equal(o.paper, 'ma'); assert.equal(o.report, report);
+  assert.equal(o.paper, 'ma');
+  assert.equal(o.report, report);
   const d = o.detectors;
-  assert.equal(d.threshold, 0.98); assert.match(d.claim, /98 %/); assert.match(d.protocol, /successful adversarial/);
-  assert.equal(d.trainAttack, 'pgd'); assert.equal(d.limit, 60); assert.equal(d.fitLimit, 150);
+  assert.equal(d.threshold, 0.98);
+  assert.match(d.claim, /98 %/);
+  assert.match(d.protocol, /successful adversarial/);
+  assert.equal(d.trainAttack, 'pgd');
+  assert.equal(d.limit, 60);
+  assert.equal(d.fitLimit, 150);
   const paper = d.rows.filter((x) => x.epsRole === 'paper');
   assert.ok(paper.every((x) => x.epsText === '3/255' && x.dataset === 'pneumoniamnist'));
   // every detector × every test attack, once
-  assert.deepEqual(new Set(paper.map((x) => `${x.detector}/${x.attack}`)), new Set(MA_DETECTORS.flatMap((det) => MA_ATTACKS.map((a) => `${det}/${a}`))));
+  assert.deepEqual(
+    new Set(paper.map((x) => `${x.detector}/${x.attack}`)),
+    new Set(MA_DETECTORS.flatMap((det) => MA_ATTACKS.map((a) => `${det}/${a}`))),
+  );
   assert.equal(paper.length, MA_DETECTORS.length * MA_ATTACKS.length);
   for (const x of d.rows) {
     assert.ok(x.n <= (x.attacked ?? 0) && (x.attacked ?? 0) <= 60, `${x.n} of ${x.attacked}`);
     assert.ok(x.fitN >= 2 && x.fitN <= (x.fitAttacked ?? 0));
     if (x.n === 0) assert.equal(x.auc, null);
-    else { assert.ok(x.auc! >= 0 && x.auc! <= 1); assert.equal(x.meetsClaim, x.auc! > 0.98); }
+    else {
+      assert.ok(x.auc! >= 0 && x.auc! <= 1);
+      assert.equal(x.meetsClaim, x.auc! > 0.98);
+    }
   }
   // the matched ε exists exactly when PGD-20 fooled < 90 % of the fit images at 3/255
   const pgdShare = paper[0].fitN / paper[0].fitAttacked!;
@@ -49,16 +74,23 @@ test('replicate ma --detectors --quick: AUC per detector and attack beside the p
   } else assert.equal(matched.length, 0);
   // text: the same table with the paper's column
   const text = formatMaDetection(d);
-  assert.match(text, /ε = 3\/255 \(the paper's ε\)/); assert.match(text, /deepfeature_rf\s+\d\.\d{3}/); assert.match(text, /> 0\.98/);
+  assert.match(text, /ε = 3\/255 \(the paper's ε\)/);
+  assert.match(text, /deepfeature_rf\s+\d\.\d{3}/);
+  assert.match(text, /> 0\.98/);
   // HTML: one table per ε, the paper's column, the protocol, and the data
   const html = readFileSync(report, 'utf8');
   assert.equal((html.match(/class="detection-auc"/g) ?? []).length, matched.length ? 2 : 1);
-  assert.match(html, /Detection AUC beside the paper's &gt; 98 %/); assert.match(html, /<td>&gt; 0\.98<\/td>/); assert.match(html, /Protocol\./);
-  const data = JSON.parse(/<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(html)![1]) as { detection: MaDetection };
+  assert.match(html, /Detection AUC beside the paper's &gt; 98 %/);
+  assert.match(html, /<td>&gt; 0\.98<\/td>/);
+  assert.match(html, /Protocol\./);
+  const data = JSON.parse(/<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(html)![1]) as {
+    detection: MaDetection;
+  };
   assert.equal(data.detection.rows.length, d.rows.length);
 });
 
 test('replicate --detectors belongs to ma: other papers → exit 2, one line', () => {
   const r = cli(['replicate', 'finlayson', '--detectors', '--quick', '--dataset', 'pneumoniamnist', '--models', 'cnn']);
-  assert.ok(isCleanError(r), r.stderr); assert.match(r.stderr, /--detectors is an option of replicate ma/);
+  assert.ok(isCleanError(r), r.stderr);
+  assert.match(r.stderr, /--detectors is an option of replicate ma/);
 });

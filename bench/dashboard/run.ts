@@ -18,27 +18,43 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initEngine } from '../../src/engine/index.js';
 import {
-  openStore, runCampaignLocal, validateCampaignSpec, campaignStatus, specHash,
-  type AttackJobResult, type JobResultRow, type SampleImageRow, type SampleRow,
+  openStore,
+  runCampaignLocal,
+  validateCampaignSpec,
+  campaignStatus,
+  specHash,
+  type AttackJobResult,
+  type JobResultRow,
+  type SampleImageRow,
+  type SampleRow,
 } from '../../src/api/campaign/index.js';
 import { createDashboard } from '../../src/dashboard/server.js';
 
 const args = process.argv.slice(2);
-const opt = (k: string, d: string): string => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : d; };
+const opt = (k: string, d: string): string => {
+  const i = args.indexOf(k);
+  return i >= 0 ? args[i + 1] : d;
+};
 const RECORDS = Number(opt('--records', '100000'));
 const N = Number(opt('--n', '30'));
 const SHARD = 64;
 const tmp = mkdtempSync(path.join(tmpdir(), 'medshield-bench-dashboard-'));
 const storeUrl = opt('--store', `sqlite:${path.join(tmp, 'bench.db')}`);
-const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
 
 await initEngine();
 const store = await openStore(storeUrl);
 try {
   // 1. A small real campaign.
   const realSpec = validateCampaignSpec({
-    name: 'bench-dashboard-source', seed: 0, models: [{ ref: 'default' }], data: { dataset: 'pneumoniamnist', split: 'test', limit: 16 },
-    attacks: [{ attack: 'pgd', eps: ['2/255', '8/255'], steps: 3 }], shardSize: 8,
+    name: 'bench-dashboard-source',
+    seed: 0,
+    models: [{ ref: 'default' }],
+    data: { dataset: 'pneumoniamnist', split: 'test', limit: 16 },
+    attacks: [{ attack: 'pgd', eps: ['2/255', '8/255'], steps: 3 }],
+    shardSize: 8,
   });
   let t0 = performance.now();
   const real = await runCampaignLocal(realSpec, { store });
@@ -48,29 +64,48 @@ try {
   // 2. The replicated campaign: RECORDS / 2 images per ε, shards of 64.
   const perEps = Math.floor(RECORDS / realSpec.attacks[0].eps.length);
   const spec = validateCampaignSpec({
-    name: 'bench-dashboard-100k', seed: 0, models: [{ ref: 'default' }], data: { dataset: 'pneumoniamnist', split: 'test', limit: perEps },
-    attacks: [{ attack: 'pgd', eps: ['2/255', '8/255'], steps: 3 }], shardSize: SHARD,
+    name: 'bench-dashboard-100k',
+    seed: 0,
+    models: [{ ref: 'default' }],
+    data: { dataset: 'pneumoniamnist', split: 'test', limit: perEps },
+    attacks: [{ attack: 'pgd', eps: ['2/255', '8/255'], steps: 3 }],
+    shardSize: SHARD,
   });
   const hash = specHash(spec);
   const id = `${spec.name}-${hash.slice(0, 12)}`;
   const shardsPerEps = Math.ceil(perEps / SHARD);
   const now = new Date().toISOString();
-  await store.createCampaign({ id, name: spec.name, specHash: hash, spec, jobsTotal: shardsPerEps * spec.attacks[0].eps.length, state: 'running', createdAt: now, updatedAt: now, seconds: 0 });
+  await store.createCampaign({
+    id,
+    name: spec.name,
+    specHash: hash,
+    spec,
+    jobsTotal: shardsPerEps * spec.attacks[0].eps.length,
+    state: 'running',
+    createdAt: now,
+    updatedAt: now,
+    seconds: 0,
+  });
   t0 = performance.now();
   let written = 0;
   if ((await store.samples(id, { limit: 1 })).total === 0) {
     for (const e of spec.attacks[0].eps) {
       const jobs = realJobs.filter((j) => Math.abs(j.eps - e.value) < 1e-12);
-      const samples: SampleRow[] = []; const images = new Map<string, SampleImageRow>();
+      const samples: SampleRow[] = [];
+      const images = new Map<string, SampleImageRow>();
       for (const j of jobs) {
         const { rows } = await store.samples(real.id, { eps: e.value, limit: 1000 });
-        for (const s of rows.filter((x) => x.jobKey === j.jobKey)) { samples.push(s); images.set(s.sampleKey, (await store.sampleImages(real.id, s.sampleKey))!); }
+        for (const s of rows.filter((x) => x.jobKey === j.jobKey)) {
+          samples.push(s);
+          images.set(s.sampleKey, (await store.sampleImages(real.id, s.sampleKey))!);
+        }
       }
       const results = jobs.map((j) => j.result as AttackJobResult);
       for (let k = 0; k < shardsPerEps; k++) {
         const size = Math.min(SHARD, perEps - k * SHARD);
         const jobKey = `atk.default.pgd.e${e.text.replace('/', '_')}.s${k}`;
-        const copies: SampleRow[] = []; const pngs: SampleImageRow[] = [];
+        const copies: SampleRow[] = [];
+        const pngs: SampleImageRow[] = [];
         for (let i = 0; i < size; i++) {
           const src = samples[i % samples.length];
           const sampleKey = `${jobKey}.${i}`;
@@ -82,12 +117,27 @@ try {
         const robust = (s: SampleRow): boolean => JSON.stringify(s.adversarialPrediction) === JSON.stringify(s.label);
         const attacked = copies.filter((s) => s.attacked);
         const result: AttackJobResult = {
-          n: copies.length, cleanCorrect: copies.filter(correct).length, robustCorrect: copies.filter(robust).length,
-          attacked: attacked.length, succeeded: attacked.filter((s) => s.success).length,
-          linfSum: attacked.reduce((s, c) => s + c.linf, 0), l2Sum: attacked.reduce((s, c) => s + c.l2, 0), queriesSum: 0, queriesCount: 0,
+          n: copies.length,
+          cleanCorrect: copies.filter(correct).length,
+          robustCorrect: copies.filter(robust).length,
+          attacked: attacked.length,
+          succeeded: attacked.filter((s) => s.success).length,
+          linfSum: attacked.reduce((s, c) => s + c.linf, 0),
+          l2Sum: attacked.reduce((s, c) => s + c.l2, 0),
+          queriesSum: 0,
+          queriesCount: 0,
           summary: results[0].summary,
         };
-        const row: JobResultRow = { ...jobs[0], campaignId: id, jobKey, shard: k, result, specHash: hash, seconds: 0, createdAt: now };
+        const row: JobResultRow = {
+          ...jobs[0],
+          campaignId: id,
+          jobKey,
+          shard: k,
+          result,
+          specHash: hash,
+          seconds: 0,
+          createdAt: now,
+        };
         if (await store.putResult(row, copies, pngs)) written += copies.length;
         if (k % 100 === 0) log(`ε ${e.text}: ${k}/${shardsPerEps} shards written`);
       }
@@ -101,9 +151,13 @@ try {
   // 3. Time the dashboard's endpoints over HTTP.
   const dash = await createDashboard({ store, storeLabel: storeUrl });
   const url = await dash.listen(0);
-  const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
   const time = async (u: string): Promise<{ firstMs: number; medianMs: number; maxMs: number; bytes: number }> => {
-    const ms: number[] = []; let bytes = 0;
+    const ms: number[] = [];
+    let bytes = 0;
     const t1 = performance.now();
     await (await fetch(url + u)).arrayBuffer(); // the first request: nothing cached by the dashboard
     const firstMs = Math.round((performance.now() - t1) * 10) / 10;
@@ -123,9 +177,15 @@ try {
   const statusDirectMs = Math.round((performance.now() - t2) * 10) / 10;
   const lastPage = Math.floor((total - 1) / 24) * 24;
   const e8 = spec.attacks[0].eps[1].value;
-  const page0 = await (await fetch(`${url}/api/campaigns/${id}/samples?limit=24`)).json() as { rows: Array<{ key: string }> };
+  const page0 = (await (await fetch(`${url}/api/campaigns/${id}/samples?limit=24`)).json()) as {
+    rows: Array<{ key: string }>;
+  };
   const out = {
-    records: total, jobs: status.shards.done, n: N, loadAverage: os.loadavg().map((x) => Math.round(x * 10) / 10), store: storeUrl.startsWith('postgres') ? 'postgres' : 'sqlite',
+    records: total,
+    jobs: status.shards.done,
+    n: N,
+    loadAverage: os.loadavg().map((x) => Math.round(x * 10) / 10),
+    store: storeUrl.startsWith('postgres') ? 'postgres' : 'sqlite',
     storeBytes: storeUrl.startsWith('sqlite:') ? statSync(storeUrl.slice(7)).size : null,
     // campaignStatus called directly (what the endpoint costs when the store changed since the last request).
     statusDirectMs,

@@ -41,12 +41,16 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const c0 = depth === 0 ? process.cpuUsage() : null;
         depth++;
-        try { return inner(a); } finally {
+        try {
+          return inner(a);
+        } finally {
           depth--;
           if (depth === 0) {
             const e = times.get(k.kernelName) ?? { ms: 0, cpu: 0, calls: 0 };
             const c = process.cpuUsage(c0!);
-            e.ms += performance.now() - t0; e.cpu += (c.user + c.system) / 1000; e.calls++;
+            e.ms += performance.now() - t0;
+            e.cpu += (c.user + c.system) / 1000;
+            e.calls++;
             times.set(k.kernelName, e);
           }
         }
@@ -61,19 +65,41 @@ async function main(): Promise<void> {
   const total = (performance.now() - t0) / iters;
   const cu = process.cpuUsage(c0);
   const totalCpu = (cu.user + cu.system) / 1000 / iters;
-  const rows = [...times.entries()].map(([name, v]) => ({ name, ms: v.ms / iters, cpuMs: v.cpu / iters, calls: v.calls / iters }))
+  const rows = [...times.entries()]
+    .map(([name, v]) => ({ name, ms: v.ms / iters, cpuMs: v.cpu / iters, calls: v.calls / iters }))
     .sort((a, b) => b.ms - a.ms);
   const inKernels = rows.reduce((s, r) => s + r.ms, 0);
   const inKernelsCpu = rows.reduce((s, r) => s + r.cpuMs, 0);
   fns.dispose();
   if (process.argv.includes('--json')) {
-    console.log(JSON.stringify({ model, workload, backend: info.backend, batch, totalMs: total, totalCpuMs: totalCpu, outsideKernelsMs: total - inKernels, outsideKernelsCpuMs: totalCpu - inKernelsCpu, kernels: rows }));
+    console.log(
+      JSON.stringify({
+        model,
+        workload,
+        backend: info.backend,
+        batch,
+        totalMs: total,
+        totalCpuMs: totalCpu,
+        outsideKernelsMs: total - inKernels,
+        outsideKernelsCpuMs: totalCpu - inKernelsCpu,
+        kernels: rows,
+      }),
+    );
     return;
   }
-  console.log(`${model} ${workload} on ${info.backend} (${info.threads}T), batch ${batch}: ${total.toFixed(1)} ms wall / ${totalCpu.toFixed(1)} ms CPU per call, ` +
-    `${(total - inKernels).toFixed(1)} ms wall / ${(totalCpu - inKernelsCpu).toFixed(1)} ms CPU outside kernels`);
+  console.log(
+    `${model} ${workload} on ${info.backend} (${info.threads}T), batch ${batch}: ${total.toFixed(1)} ms wall / ${totalCpu.toFixed(1)} ms CPU per call, ` +
+      `${(total - inKernels).toFixed(1)} ms wall / ${(totalCpu - inKernelsCpu).toFixed(1)} ms CPU outside kernels`,
+  );
   console.log(`${'kernel'.padEnd(28)} ${'wall ms'.padStart(8)} ${'CPU ms'.padStart(8)} calls`);
-  for (const r of rows) if (r.ms >= 0.05) console.log(`${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ${r.cpuMs.toFixed(1).padStart(8)} ${String(r.calls).padStart(5)}`);
+  for (const r of rows)
+    if (r.ms >= 0.05)
+      console.log(
+        `${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ${r.cpuMs.toFixed(1).padStart(8)} ${String(r.calls).padStart(5)}`,
+      );
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.message : String(e)); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exit(1);
+});

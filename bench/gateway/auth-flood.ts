@@ -21,13 +21,27 @@ import { fuzzImages } from './fuzz-images.js';
 
 function post(base: string, key: string, body: Buffer, localAddress: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.request(`${base}/v1/infer`, { method: 'POST', localAddress, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/dicom', 'content-length': body.length } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    const req = http.request(
+      `${base}/v1/infer`,
+      {
+        method: 'POST',
+        localAddress,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/dicom', 'content-length': body.length },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.end(body);
   });
 }
 
-const pct = (v: number[], p: number) => { const s = [...v].sort((a, b) => a - b); return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10; };
+const pct = (v: number[], p: number) => {
+  const s = [...v].sort((a, b) => a - b);
+  return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10;
+};
 
 async function legit(base: string, key: string, body: Buffer, ms: number): Promise<number[]> {
   const lat: number[] = [];
@@ -42,15 +56,27 @@ async function legit(base: string, key: string, body: Buffer, ms: number): Promi
 }
 
 async function main(): Promise<void> {
-  const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'default' }, rate: { type: 'string', default: '16' }, seconds: { type: 'string', default: '20' }, addresses: { type: 'string', default: '4' }, backend: { type: 'string', default: 'cpu' } } });
+  const { values: a } = parseArgs({
+    options: {
+      model: { type: 'string', default: 'default' },
+      rate: { type: 'string', default: '16' },
+      seconds: { type: 'string', default: '20' },
+      addresses: { type: 'string', default: '4' },
+      backend: { type: 'string', default: 'cpu' },
+    },
+  });
   await initEngine({ backend: a.backend as 'cpu' });
-  const g = await makeGatewayDir(a.model!, (c) => { c.logging = { level: 'silent' }; c.queryDetection = { ...c.queryDetection, enabled: false }; c.rateLimit.perKey = { max: 1e6, windowMs: 60000 }; });
+  const g = await makeGatewayDir(a.model!, (c) => {
+    c.logging = { level: 'silent' };
+    c.queryDetection = { ...c.queryDetection, enabled: false };
+    c.rateLimit.perKey = { max: 1e6, windowMs: 60000 };
+  });
   const cfg = loadGatewayConfig(g.config);
   const gw = await createGateway(cfg, { model: await loadModel(a.model!) });
   const base = await gw.listen(0, '127.0.0.1');
   const body = (await fuzzImages(g, path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'dicom'))).signed[0];
   const ms = Number(a.seconds) * 1000;
-  await legit(base, g.apiKey, body, 2000);   // warm-up (and the legitimate key's one scrypt)
+  await legit(base, g.apiKey, body, 2000); // warm-up (and the legitimate key's one scrypt)
   const quiet = await legit(base, g.apiKey, body, ms);
   const h0 = gw.ctx.keys.hashes;
   // A different wrong secret each time (no two alike: nothing to share or remember).
@@ -62,7 +88,11 @@ async function main(): Promise<void> {
     let i = 0;
     const pending: Array<Promise<void>> = [];
     while (!stop) {
-      pending.push(post(base, wrong(), body, addrs[i++ % addrs.length]).then((s) => { counts[s] = (counts[s] ?? 0) + 1; }));
+      pending.push(
+        post(base, wrong(), body, addrs[i++ % addrs.length]).then((s) => {
+          counts[s] = (counts[s] ?? 0) + 1;
+        }),
+      );
       await new Promise((r) => setTimeout(r, 1000 / Number(a.rate)));
     }
     await Promise.all(pending);
@@ -71,13 +101,20 @@ async function main(): Promise<void> {
   stop = true;
   await flood;
   const out = {
-    rate: Number(a.rate), seconds: Number(a.seconds), addresses: addrs.length,
+    rate: Number(a.rate),
+    seconds: Number(a.seconds),
+    addresses: addrs.length,
     quiet: { requests: quiet.length, p50ms: pct(quiet, 0.5), p90ms: pct(quiet, 0.9) },
     flooded: { requests: loud.length, p50ms: pct(loud, 0.5), p90ms: pct(loud, 0.9) },
-    attacker: counts, scryptDuringFlood: gw.ctx.keys.hashes - h0, authFailureBudget: cfg.rateLimit.authFailures,
+    attacker: counts,
+    scryptDuringFlood: gw.ctx.keys.hashes - h0,
+    authFailureBudget: cfg.rateLimit.authFailures,
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   await gw.close();
 }
 
-main().catch((e) => { process.stderr.write(`auth-flood: ${(e as Error).message}\n`); process.exit(1); });
+main().catch((e) => {
+  process.stderr.write(`auth-flood: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -25,7 +25,10 @@ export async function testImages(n: number, offset = 0): Promise<Array<{ pixels:
   const d = t.height * t.width * t.channels;
   const out: Array<{ pixels: Uint8Array; label: number }> = [];
   for (let i = offset; i < Math.min(t.n, offset + n); i++) {
-    const px = t.images instanceof Uint8Array ? t.images.slice(i * d, (i + 1) * d) : Uint8Array.from(t.images.subarray(i * d, (i + 1) * d), (v) => Math.round(v * 255));
+    const px =
+      t.images instanceof Uint8Array
+        ? t.images.slice(i * d, (i + 1) * d)
+        : Uint8Array.from(t.images.subarray(i * d, (i + 1) * d), (v) => Math.round(v * 255));
     out.push({ pixels: px, label: t.labels[i * t.labelWidth] });
   }
   return out;
@@ -37,10 +40,15 @@ export function pngBytes(pixels: Uint8Array, w = 28, h = 28): Buffer {
   return PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
 }
 
-export interface GatewayDir extends InitResult { dir: string }
+export interface GatewayDir extends InitResult {
+  dir: string;
+}
 
 /** `gateway init` into a fresh temp folder, then apply `patch` to the YAML config. */
-export async function makeGatewayDir(model: string, patch: (cfg: Record<string, any>) => void = () => undefined): Promise<GatewayDir> {
+export async function makeGatewayDir(
+  model: string,
+  patch: (cfg: Record<string, any>) => void = () => undefined,
+): Promise<GatewayDir> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'medshield-gw-'));
   const r = await initGateway(dir, { model, port: 0 });
   const cfg = YAML.parse(readFileSync(r.config, 'utf8'));
@@ -49,31 +57,57 @@ export async function makeGatewayDir(model: string, patch: (cfg: Record<string, 
   return { ...r, dir };
 }
 
-export async function signedDicom(g: Pick<InitResult, 'signerKey' | 'signerCert'>, pixels: Uint8Array, rows = 28, cols = 28): Promise<Buffer> {
+export async function signedDicom(
+  g: Pick<InitResult, 'signerKey' | 'signerCert'>,
+  pixels: Uint8Array,
+  rows = 28,
+  cols = 28,
+): Promise<Buffer> {
   const signer = loadSigner(readFileSync(g.signerKey), readFileSync(g.signerCert));
   const r = await signDicom(writeDicom({ rows, cols, pixels }), { signer, profile: 'base', mac: 'SHA256' });
   return Buffer.from(r.bytes);
 }
 
-export interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string; json: any }
+export interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: any;
+}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-export function request(url: string, o: { method?: string; headers?: Record<string, string>; body?: Uint8Array; keepAlive?: boolean } = {}): Promise<HttpResult> {
+export function request(
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; body?: Uint8Array; keepAlive?: boolean } = {},
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: o.method ?? (o.body ? 'POST' : 'GET'), headers: { ...(o.body ? { 'content-length': String(o.body.length) } : {}), ...o.headers }, agent: o.keepAlive === false ? undefined : agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: unknown = null;
-        try { json = JSON.parse(body); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      {
+        method: o.method ?? (o.body ? 'POST' : 'GET'),
+        headers: { ...(o.body ? { 'content-length': String(o.body.length) } : {}), ...o.headers },
+        agent: o.keepAlive === false ? undefined : agent,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          let json: unknown = null;
+          try {
+            json = JSON.parse(body);
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
-    if (o.body) req.end(o.body); else req.end();
+    if (o.body) req.end(o.body);
+    else req.end();
   });
 }
 

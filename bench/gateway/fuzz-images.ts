@@ -14,12 +14,20 @@ export const FUZZ_UNSIGNED = 'CR1_6154.dcm';
 export const FUZZ_UNTRUSTED = 'JPGExtended.dcm';
 export const FUZZ_TAMPERED = 'emri_small.dcm';
 
-export interface FuzzImages { signed: Buffer[]; refused: Buffer[]; names: { signed: string[]; refused: string[] } }
+export interface FuzzImages {
+  signed: Buffer[];
+  refused: Buffer[];
+  names: { signed: string[]; refused: string[] };
+}
 
-export async function fuzzImages(g: Pick<InitResult, 'signerKey' | 'signerCert'>, dicomDir: string): Promise<FuzzImages> {
+export async function fuzzImages(
+  g: Pick<InitResult, 'signerKey' | 'signerCert'>,
+  dicomDir: string,
+): Promise<FuzzImages> {
   const read = (f: string) => readFileSync(path.join(dicomDir, f));
   const signer = loadSigner(readFileSync(g.signerKey), readFileSync(g.signerCert));
-  const sign = async (b: Buffer, s = signer) => Buffer.from((await signDicom(b, { signer: s, profile: 'base', mac: 'SHA256' })).bytes);
+  const sign = async (b: Buffer, s = signer) =>
+    Buffer.from((await signDicom(b, { signer: s, profile: 'base', mac: 'SHA256' })).bytes);
   const signed = await Promise.all(FUZZ_SIGNED.map((f) => sign(read(f))));
   const ca = await createTestCa('CN=not the hospital CA');
   const other = await issueCertificate(ca, { subject: 'CN=untrusted signer', keyType: 'ec' });
@@ -31,7 +39,15 @@ export async function fuzzImages(g: Pick<InitResult, 'signerKey' | 'signerCert'>
   if (at < 0) throw new Error(`${FUZZ_TAMPERED}: pixel data not found in the signed copy`);
   tampered[at + 16] ^= 0x20;
   return {
-    signed, refused: [read(FUZZ_UNSIGNED), untrusted, tampered],
-    names: { signed: FUZZ_SIGNED, refused: [`${FUZZ_UNSIGNED} (unsigned)`, `${FUZZ_UNTRUSTED} (untrusted signer)`, `${FUZZ_TAMPERED} (pixel byte changed after signing)`] },
+    signed,
+    refused: [read(FUZZ_UNSIGNED), untrusted, tampered],
+    names: {
+      signed: FUZZ_SIGNED,
+      refused: [
+        `${FUZZ_UNSIGNED} (unsigned)`,
+        `${FUZZ_UNTRUSTED} (untrusted signer)`,
+        `${FUZZ_TAMPERED} (pixel byte changed after signing)`,
+      ],
+    },
   };
 }

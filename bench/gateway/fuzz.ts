@@ -22,10 +22,28 @@ import type { AuditRecord } from '../../src/gateway/audit/record.js';
 import { rng } from '../signatures/mutants.js';
 
 export type CaseKind =
-  | 'ok' | 'refused' | 'cl-short' | 'cl-long-fin' | 'cl-long-timeout' | 'chunked' | 'chunked-abort' | 'slow-body'
-  | 'slow-headers' | 'pipelined' | 'abort-headers' | 'abort-body' | 'abort-after-body' | 'abort-pipelined';
+  | 'ok'
+  | 'refused'
+  | 'cl-short'
+  | 'cl-long-fin'
+  | 'cl-long-timeout'
+  | 'chunked'
+  | 'chunked-abort'
+  | 'slow-body'
+  | 'slow-headers'
+  | 'pipelined'
+  | 'abort-headers'
+  | 'abort-body'
+  | 'abort-after-body'
+  | 'abort-pipelined';
 
-export interface FuzzCase { kind: CaseKind; requests: number; connectionEvents: number; statuses: number[]; random: boolean }
+export interface FuzzCase {
+  kind: CaseKind;
+  requests: number;
+  connectionEvents: number;
+  statuses: number[];
+  random: boolean;
+}
 
 export interface FuzzOptions {
   /** http://host:port of the gateway. */
@@ -62,14 +80,19 @@ export { rng };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function head(host: string, key: string, extra: Record<string, string | number>): Buffer {
-  const lines = [`POST /v1/infer HTTP/1.1`, `Host: ${host}`, `Authorization: Bearer ${key}`, 'Content-Type: application/dicom'];
+  const lines = [
+    `POST /v1/infer HTTP/1.1`,
+    `Host: ${host}`,
+    `Authorization: Bearer ${key}`,
+    'Content-Type: application/dicom',
+  ];
   for (const [k, v] of Object.entries(extra)) lines.push(`${k}: ${v}`);
   return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
 }
 
 function chunked(body: Buffer, rand: () => number): Buffer[] {
   const parts: Buffer[] = [];
-  for (let o = 0; o < body.length;) {
+  for (let o = 0; o < body.length; ) {
     const n = Math.max(1, Math.min(body.length - o, Math.floor(rand() * 8192)));
     parts.push(Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), body.subarray(o, o + n), Buffer.from('\r\n')]));
     o += n;
@@ -79,7 +102,11 @@ function chunked(body: Buffer, rand: () => number): Buffer[] {
 }
 
 /** One raw connection: writes (with optional pauses), then ends (FIN) or waits for `responses` answers. */
-async function conversation(base: string, steps: Array<Buffer | number>, o: { end: 'after-writes' | 'after-responses' | 'server'; responses?: number; timeoutMs: number }): Promise<number[]> {
+async function conversation(
+  base: string,
+  steps: Array<Buffer | number>,
+  o: { end: 'after-writes' | 'after-responses' | 'server'; responses?: number; timeoutMs: number },
+): Promise<number[]> {
   const u = new URL(base);
   const sock = net.connect({ host: u.hostname, port: Number(u.port) });
   sock.on('error', () => undefined);
@@ -90,7 +117,10 @@ async function conversation(base: string, steps: Array<Buffer | number>, o: { en
     text += d.toString('latin1');
     if (o.end === 'after-responses' && statuses().length >= (o.responses ?? 1)) sock.end();
   });
-  await new Promise<void>((resolve, reject) => { sock.once('connect', () => resolve()); sock.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', () => resolve());
+    sock.once('error', reject);
+  });
   for (const s of steps) {
     if (sock.destroyed) break;
     if (typeof s === 'number') await sleep(s);
@@ -112,33 +142,92 @@ export async function runFuzz(o: FuzzOptions): Promise<{ summary: FuzzSummary; c
   const wait = o.requestMs + 5000;
   type Job = () => Promise<FuzzCase>;
   const jobs: Job[] = [];
-  const add = (kind: CaseKind, requests: number, connectionEvents: number, random: boolean, run: () => Promise<number[]>) => {
-    if (!o.only || o.only.includes(kind)) jobs.push(async () => ({ kind, requests, connectionEvents, random, statuses: await run() }));
+  const add = (
+    kind: CaseKind,
+    requests: number,
+    connectionEvents: number,
+    random: boolean,
+    run: () => Promise<number[]>,
+  ) => {
+    if (!o.only || o.only.includes(kind))
+      jobs.push(async () => ({ kind, requests, connectionEvents, random, statuses: await run() }));
   };
 
   const each = o.each ?? 3;
   for (let i = 0; i < each; i++) {
-    const s = pick(o.signed); const r = pick(o.refused);
-    add('ok', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length, Connection: 'close' }), s], { end: 'server', timeoutMs: wait }));
-    add('refused', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': r.length, Connection: 'close' }), r], { end: 'server', timeoutMs: wait }));
+    const s = pick(o.signed);
+    const r = pick(o.refused);
+    add('ok', 1, 0, false, () =>
+      conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length, Connection: 'close' }), s], {
+        end: 'server',
+        timeoutMs: wait,
+      }),
+    );
+    add('refused', 1, 0, false, () =>
+      conversation(o.base, [head(host, o.apiKey, { 'Content-Length': r.length, Connection: 'close' }), r], {
+        end: 'server',
+        timeoutMs: wait,
+      }),
+    );
     // Content-Length shorter than the body (the curl of the issue): a 50-byte request, then the rest of the file as garbage.
-    add('cl-short', 1, 1, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': 50 }), s], { end: 'server', timeoutMs: wait }));
+    add('cl-short', 1, 1, false, () =>
+      conversation(o.base, [head(host, o.apiKey, { 'Content-Length': 50 }), s], { end: 'server', timeoutMs: wait }),
+    );
     // Content-Length longer than the body: the client half-closes, or keeps waiting until timeouts.requestMs.
-    add('cl-long-fin', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length + 1000 }), s], { end: 'after-writes', timeoutMs: wait }));
-    add('cl-long-timeout', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length + 1000 }), s], { end: 'server', timeoutMs: wait }));
-    add('chunked', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Transfer-Encoding': 'chunked', Connection: 'close' }), ...chunked(s, rand)], { end: 'server', timeoutMs: wait }));
+    add('cl-long-fin', 1, 0, false, () =>
+      conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length + 1000 }), s], {
+        end: 'after-writes',
+        timeoutMs: wait,
+      }),
+    );
+    add('cl-long-timeout', 1, 0, false, () =>
+      conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length + 1000 }), s], {
+        end: 'server',
+        timeoutMs: wait,
+      }),
+    );
+    add('chunked', 1, 0, false, () =>
+      conversation(
+        o.base,
+        [head(host, o.apiKey, { 'Transfer-Encoding': 'chunked', Connection: 'close' }), ...chunked(s, rand)],
+        { end: 'server', timeoutMs: wait },
+      ),
+    );
     // A slow body that still arrives within timeouts.requestMs.
-    const slices = 8; const gap = Math.min(250, Math.floor(o.requestMs / (4 * slices)));   // ≤ 2 s in all: far inside requestMs even on a loaded machine
-    add('slow-body', 1, 0, false, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': s.length, Connection: 'close' }),
-      ...Array.from({ length: slices }, (_, k) => [gap, s.subarray(Math.floor((k * s.length) / slices), Math.floor(((k + 1) * s.length) / slices))]).flat()], { end: 'server', timeoutMs: wait }));
+    const slices = 8;
+    const gap = Math.min(250, Math.floor(o.requestMs / (4 * slices))); // ≤ 2 s in all: far inside requestMs even on a loaded machine
+    add('slow-body', 1, 0, false, () =>
+      conversation(
+        o.base,
+        [
+          head(host, o.apiKey, { 'Content-Length': s.length, Connection: 'close' }),
+          ...Array.from({ length: slices }, (_, k) => [
+            gap,
+            s.subarray(Math.floor((k * s.length) / slices), Math.floor(((k + 1) * s.length) / slices)),
+          ]).flat(),
+        ],
+        { end: 'server', timeoutMs: wait },
+      ),
+    );
     // Headers trickled in past timeouts.headersMs.
     const h = head(host, o.apiKey, { 'Content-Length': s.length });
     const steps = Math.ceil((o.headersMs * 2) / 200);
-    add('slow-headers', 0, 1, false, () => conversation(o.base, Array.from({ length: steps }, (_, k) => [h.subarray(k, k + 1), 200]).flat(), { end: 'server', timeoutMs: wait + o.headersMs * 2 }));
+    add('slow-headers', 0, 1, false, () =>
+      conversation(o.base, Array.from({ length: steps }, (_, k) => [h.subarray(k, k + 1), 200]).flat(), {
+        end: 'server',
+        timeoutMs: wait + o.headersMs * 2,
+      }),
+    );
     // Pipelining: k requests in one write, answered in order on one keep-alive connection.
     const k = 2 + Math.floor(rand() * 3);
     const bodies = Array.from({ length: k }, anyBody);
-    add('pipelined', k, 0, false, () => conversation(o.base, [Buffer.concat(bodies.flatMap((b) => [head(host, o.apiKey, { 'Content-Length': b.length }), b]))], { end: 'after-responses', responses: k, timeoutMs: wait }));
+    add('pipelined', k, 0, false, () =>
+      conversation(
+        o.base,
+        [Buffer.concat(bodies.flatMap((b) => [head(host, o.apiKey, { 'Content-Length': b.length }), b]))],
+        { end: 'after-responses', responses: k, timeoutMs: wait },
+      ),
+    );
   }
   // Aborts at random stages.
   for (let i = 0; i < o.aborts; i++) {
@@ -147,40 +236,71 @@ export async function runFuzz(o: FuzzOptions): Promise<{ summary: FuzzSummary; c
     if (stage < 0.2) {
       const h = head(host, o.apiKey, { 'Content-Length': b.length });
       const cut = 1 + Math.floor(rand() * (h.length - 2));
-      add('abort-headers', 0, 1, true, () => conversation(o.base, [h.subarray(0, cut)], { end: 'after-writes', timeoutMs: wait }));
+      add('abort-headers', 0, 1, true, () =>
+        conversation(o.base, [h.subarray(0, cut)], { end: 'after-writes', timeoutMs: wait }),
+      );
     } else if (stage < 0.45) {
       const cut = Math.floor(rand() * b.length);
-      add('abort-body', 1, 0, true, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': b.length }), b.subarray(0, cut)], { end: 'after-writes', timeoutMs: wait }));
+      add('abort-body', 1, 0, true, () =>
+        conversation(o.base, [head(host, o.apiKey, { 'Content-Length': b.length }), b.subarray(0, cut)], {
+          end: 'after-writes',
+          timeoutMs: wait,
+        }),
+      );
     } else if (stage < 0.7) {
-      add('abort-after-body', 1, 0, true, () => conversation(o.base, [head(host, o.apiKey, { 'Content-Length': b.length }), b], { end: 'after-writes', timeoutMs: wait }));
+      add('abort-after-body', 1, 0, true, () =>
+        conversation(o.base, [head(host, o.apiKey, { 'Content-Length': b.length }), b], {
+          end: 'after-writes',
+          timeoutMs: wait,
+        }),
+      );
     } else if (stage < 0.85) {
       const parts = chunked(b, rand);
       const cut = Math.floor(rand() * parts.length);
-      add('chunked-abort', 1, 0, true, () => conversation(o.base, [head(host, o.apiKey, { 'Transfer-Encoding': 'chunked' }), ...parts.slice(0, cut), Math.floor(rand() * 20)], { end: 'after-writes', timeoutMs: wait }));
+      add('chunked-abort', 1, 0, true, () =>
+        conversation(
+          o.base,
+          [head(host, o.apiKey, { 'Transfer-Encoding': 'chunked' }), ...parts.slice(0, cut), Math.floor(rand() * 20)],
+          { end: 'after-writes', timeoutMs: wait },
+        ),
+      );
     } else {
       const k = 2 + Math.floor(rand() * 3);
       const bodies = Array.from({ length: k }, anyBody);
-      add('abort-pipelined', k, 0, true, () => conversation(o.base, [Buffer.concat(bodies.flatMap((x) => [head(host, o.apiKey, { 'Content-Length': x.length }), x]))], { end: 'after-writes', timeoutMs: wait }));
+      add('abort-pipelined', k, 0, true, () =>
+        conversation(
+          o.base,
+          [Buffer.concat(bodies.flatMap((x) => [head(host, o.apiKey, { 'Content-Length': x.length }), x]))],
+          { end: 'after-writes', timeoutMs: wait },
+        ),
+      );
     }
   }
   // Shuffle, then run with bounded concurrency.
-  for (let i = jobs.length - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [jobs[i], jobs[j]] = [jobs[j], jobs[i]]; }
+  for (let i = jobs.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [jobs[i], jobs[j]] = [jobs[j], jobs[i]];
+  }
   const t0 = performance.now();
   const cases: FuzzCase[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: o.concurrency ?? 16 }, async () => {
-    while (next < jobs.length) cases.push(await jobs[next++]());
-  }));
+  await Promise.all(
+    Array.from({ length: o.concurrency ?? 16 }, async () => {
+      while (next < jobs.length) cases.push(await jobs[next++]());
+    }),
+  );
   const byKind: FuzzSummary['byKind'] = {};
   for (const c of cases) {
     const e = (byKind[c.kind] ??= { cases: 0, statuses: {} });
     e.cases++;
-    for (const s of c.statuses.length ? c.statuses : [0]) e.statuses[String(s || 'closed')] = (e.statuses[String(s || 'closed')] ?? 0) + 1;
+    for (const s of c.statuses.length ? c.statuses : [0])
+      e.statuses[String(s || 'closed')] = (e.statuses[String(s || 'closed')] ?? 0) + 1;
   }
   return {
     cases,
     summary: {
-      cases: cases.length, byKind,
+      cases: cases.length,
+      byKind,
       expectedRequestRecords: cases.reduce((s, c) => s + c.requests, 0),
       expectedConnectionRecords: cases.reduce((s, c) => s + c.connectionEvents, 0),
       seconds: Math.round((performance.now() - t0) / 100) / 10,
@@ -207,12 +327,17 @@ export function checkAudit(records: AuditRecord[], refused: Buffer[]): AuditChec
   const ids = new Map<string, number>();
   for (const r of req) if (r.requestId) ids.set(r.requestId, (ids.get(r.requestId) ?? 0) + 1);
   const statuses: Record<string, number> = {};
-  for (const r of records) if (r.route && r.route !== 'query-detector') statuses[`${r.route === 'connection' ? 'connection' : 'request'} ${r.status}`] = (statuses[`${r.route === 'connection' ? 'connection' : 'request'} ${r.status}`] ?? 0) + 1;
+  for (const r of records)
+    if (r.route && r.route !== 'query-detector')
+      statuses[`${r.route === 'connection' ? 'connection' : 'request'} ${r.status}`] =
+        (statuses[`${r.route === 'connection' ? 'connection' : 'request'} ${r.status}`] ?? 0) + 1;
   return {
     requestRecords: req.length,
     connectionRecords: records.filter((r) => r.route === 'connection').length,
     duplicateRequestIds: [...ids].filter(([, n]) => n > 1).map(([id]) => id),
-    refusedWithDiagnosis: req.filter((r) => (r.status === 422 || (r.imageSha256 && refusedSha.has(r.imageSha256))) && r.decision !== null).map((r) => r.seq),
+    refusedWithDiagnosis: req
+      .filter((r) => (r.status === 422 || (r.imageSha256 && refusedSha.has(r.imageSha256))) && r.decision !== null)
+      .map((r) => r.seq),
     unavailable: req.filter((r) => r.status === 503).length,
     statuses,
   };
@@ -227,18 +352,47 @@ async function main(): Promise<void> {
   const { makeGatewayDir, infer } = await import('./fixtures.js');
   const { fuzzImages } = await import('./fuzz-images.js');
   const { PACKAGE_ROOT } = await import('../../src/version.js');
-  const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'default' }, aborts: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, backend: { type: 'string', default: 'cpu' }, only: { type: 'string' }, each: { type: 'string', default: '3' }, 'request-ms': { type: 'string', default: '2000' }, 'headers-ms': { type: 'string', default: '1000' } } });
+  const { values: a } = parseArgs({
+    options: {
+      model: { type: 'string', default: 'default' },
+      aborts: { type: 'string', default: '1000' },
+      concurrency: { type: 'string', default: '16' },
+      seed: { type: 'string', default: '1' },
+      backend: { type: 'string', default: 'cpu' },
+      only: { type: 'string' },
+      each: { type: 'string', default: '3' },
+      'request-ms': { type: 'string', default: '2000' },
+      'headers-ms': { type: 'string', default: '1000' },
+    },
+  });
   await initEngine({ backend: a.backend as 'cpu' });
   const g = await makeGatewayDir(a.model!, (c) => {
-    c.logging = { level: 'silent' }; c.timeouts = { ...c.timeouts, requestMs: Number(a['request-ms']), headersMs: Number(a['headers-ms']) };
-    c.rateLimit = { perKey: { max: 1e6, windowMs: 60000 }, perIp: { max: 1e6, windowMs: 60000 }, authFailures: { max: 1e6, windowMs: 60000 } };
+    c.logging = { level: 'silent' };
+    c.timeouts = { ...c.timeouts, requestMs: Number(a['request-ms']), headersMs: Number(a['headers-ms']) };
+    c.rateLimit = {
+      perKey: { max: 1e6, windowMs: 60000 },
+      perIp: { max: 1e6, windowMs: 60000 },
+      authFailures: { max: 1e6, windowMs: 60000 },
+    };
   });
   const cfg = loadGatewayConfig(g.config);
   const gw = await createGateway(cfg, { model: await loadModel(a.model!) });
   const base = await gw.listen(0, '127.0.0.1');
   const imgs = await fuzzImages(g, path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'dicom'));
   const head0 = gw.ctx.audit.headSeq;
-  const { summary } = await runFuzz({ base, apiKey: g.apiKey, signed: imgs.signed, refused: imgs.refused, aborts: Number(a.aborts), concurrency: Number(a.concurrency), seed: Number(a.seed), requestMs: cfg.timeouts.requestMs, headersMs: cfg.timeouts.headersMs, each: Number(a.each), only: a.only ? (a.only.split(',') as CaseKind[]) : undefined });
+  const { summary } = await runFuzz({
+    base,
+    apiKey: g.apiKey,
+    signed: imgs.signed,
+    refused: imgs.refused,
+    aborts: Number(a.aborts),
+    concurrency: Number(a.concurrency),
+    seed: Number(a.seed),
+    requestMs: cfg.timeouts.requestMs,
+    headersMs: cfg.timeouts.headersMs,
+    each: Number(a.each),
+    only: a.only ? (a.only.split(',') as CaseKind[]) : undefined,
+  });
   // Records of requests whose connection closed are written when the close is seen: wait for the count to settle.
   let n = -1;
   for (let i = 0; i < 40; i++) {
@@ -252,8 +406,14 @@ async function main(): Promise<void> {
   const after = await infer(base, g.apiKey, imgs.signed[0]);
   const recs = await gw.ctx.audit.store.page(head0, settledAt - head0);
   const check = checkAudit(recs, imgs.refused);
-  process.stdout.write(JSON.stringify({ summary, audit: check, afterFuzz: after.status, gatewayUp: true }, null, 2) + '\n');
+  process.stdout.write(
+    JSON.stringify({ summary, audit: check, afterFuzz: after.status, gatewayUp: true }, null, 2) + '\n',
+  );
   await gw.close();
 }
 
-if (process.argv[1] && /fuzz\.js$/.test(process.argv[1])) main().catch((e) => { process.stderr.write(`fuzz: ${(e as Error).message}\n`); process.exit(1); });
+if (process.argv[1] && /fuzz\.js$/.test(process.argv[1]))
+  main().catch((e) => {
+    process.stderr.write(`fuzz: ${(e as Error).message}\n`);
+    process.exit(1);
+  });

@@ -1,7 +1,7 @@
 /**
  * Query-attack evaluation through the gateway's HTTP endpoint with medshield's OWN black-box attacks:
- * `square` (src/attacks/square.ts), `simba` (simba.ts) and `hsj` (hsj.ts, decision-only) run against an
- * `HttpTarget` (src/attacks/http-target.ts) on `<base>/v1/infer` with PNG bodies — exactly what
+ * `square` (src/attacks/algorithms/square.ts), `simba` (simba.ts) and `hsj` (hsj.ts, decision-only) run against an
+ * `HttpTarget` (src/attacks/targets/http-target.ts) on `<base>/v1/infer` with PNG bodies — exactly what
  * `medshield attack --attack square --target-url <base>/v1/infer --target-format png --api-key KEY` does
  * (the same `openTarget` → `HttpTarget` path). Each attack run uses its own API key, so the gateway's
  * per-caller detector sees one attacker.
@@ -12,10 +12,10 @@
  * (route `query-detector`, "query attack suspected after N queries") gives N, the number of that
  * caller's queries the detector had seen when it flagged the caller.
  */
-import { openTarget } from '../../src/attacks/open-target.js';
+import { openTarget } from '../../src/attacks/targets/open-target.js';
 import { getAttack } from '../../src/attacks/registry.js';
 import type { QueryAttack } from '../../src/attacks/query.js';
-import type { HttpTarget } from '../../src/attacks/http-target.js';
+import type { HttpTarget } from '../../src/attacks/targets/http-target.js';
 import type { Task } from '../../src/data/medmnist.js';
 import type { AuditStore } from '../../src/gateway/audit/store.js';
 import type { AuditLog } from '../../src/gateway/audit/log.js';
@@ -34,12 +34,16 @@ export interface AttackRun {
   success: boolean;
 }
 
-export interface TargetMeta { inputShape: [number, number, number]; classes: string[]; task: Task }
+export interface TargetMeta {
+  inputShape: [number, number, number];
+  classes: string[];
+  task: Task;
+}
 
 /** Query number at which the gateway flagged caller `keyId` (from its audit log), or null. */
 export async function detectionFromAudit(audit: AuditLog | AuditStore, keyId: string): Promise<number | null> {
   const store: AuditStore = 'store' in audit ? (await audit.flush(), audit.store) : audit;
-  for (let after = 0; ;) {
+  for (let after = 0; ; ) {
     const page = await store.page(after, 5000);
     if (!page.length) return null;
     for (const r of page) {
@@ -58,28 +62,54 @@ export async function detectionFromAudit(audit: AuditLog | AuditStore, keyId: st
  * `earlyStop` (HSJ) stops once an adversarial point within ε is found.
  */
 export async function attackGateway(o: {
-  base: string; apiKey: string; attack: GatewayAttack; x: Float32Array; label: number; meta: TargetMeta;
-  eps: number; budget: number; seed: number; concurrency?: number; earlyStop?: boolean;
+  base: string;
+  apiKey: string;
+  attack: GatewayAttack;
+  x: Float32Array;
+  label: number;
+  meta: TargetMeta;
+  eps: number;
+  budget: number;
+  seed: number;
+  concurrency?: number;
+  earlyStop?: boolean;
 }): Promise<{ queries: number; success: boolean }> {
   const attack = getAttack(o.attack) as QueryAttack;
-  const target = await openTarget({
-    url: `${o.base}/v1/infer`, format: 'png', apiKey: o.apiKey, output: attack.threatModel === 'decision' ? 'label' : 'probabilities',
-    concurrency: o.concurrency ?? 4, retries: 0, ...o.meta,
-  }) as HttpTarget;
+  const target = (await openTarget({
+    url: `${o.base}/v1/infer`,
+    format: 'png',
+    apiKey: o.apiKey,
+    output: attack.threatModel === 'decision' ? 'label' : 'probabilities',
+    concurrency: o.concurrency ?? 4,
+    retries: 0,
+    ...o.meta,
+  })) as HttpTarget;
   const r = await attack.run(target, o.x, Int32Array.of(o.label), {
-    eps: o.eps, norm: o.attack === 'hsj' ? 'l2' : 'linf', maxQueries: o.budget, seed: o.seed, ...(o.earlyStop !== undefined ? { earlyStop: o.earlyStop } : {}),
+    eps: o.eps,
+    norm: o.attack === 'hsj' ? 'l2' : 'linf',
+    maxQueries: o.budget,
+    seed: o.seed,
+    ...(o.earlyStop !== undefined ? { earlyStop: o.earlyStop } : {}),
   });
   await target.close();
   return { queries: target.queries, success: r.success[0] === 1 };
 }
 
 /** Replay benign images (one caller, PNG, one at a time); returns how many answers carried the attack flag. */
-export async function benignReplay(base: string, key: string, images: Uint8Array[]): Promise<{ requests: number; flagged: number; firstFlagAt: number | null }> {
-  let flagged = 0; let firstFlagAt: number | null = null;
+export async function benignReplay(
+  base: string,
+  key: string,
+  images: Uint8Array[],
+): Promise<{ requests: number; flagged: number; firstFlagAt: number | null }> {
+  let flagged = 0;
+  let firstFlagAt: number | null = null;
   for (let i = 0; i < images.length; i++) {
     const r = await infer(base, key, pngBytes(images[i]), 'image/png');
     const f = r.status === 429 || (r.status === 200 && r.json.flags.includes(ATTACK_FLAG));
-    if (f) { flagged++; firstFlagAt ??= i + 1; }
+    if (f) {
+      flagged++;
+      firstFlagAt ??= i + 1;
+    }
   }
   return { requests: images.length, flagged, firstFlagAt };
 }

@@ -27,14 +27,48 @@ import { addKey } from '../../src/gateway/keys.js';
 export interface QueryEval {
   model: string;
   settings: { budget: number; eps: number; hsjEps: number; concurrency: number; seed: number; output: string };
-  benign: { callers: number; requests: number; flaggedRequests: number; flaggedCallers: number; requestRate: number; callerRate: number };
-  attacks: Array<{ attack: GatewayAttack; image: number; queries: number; detectedAt: number | null; success: boolean }>;
-  detection: Record<string, { runs: number; detected: number; detectedWithin200: number; succeededUndetected: number; successes: number; medianDelay: number | null; maxDelay: number | null }>;
+  benign: {
+    callers: number;
+    requests: number;
+    flaggedRequests: number;
+    flaggedCallers: number;
+    requestRate: number;
+    callerRate: number;
+  };
+  attacks: Array<{
+    attack: GatewayAttack;
+    image: number;
+    queries: number;
+    detectedAt: number | null;
+    success: boolean;
+  }>;
+  detection: Record<
+    string,
+    {
+      runs: number;
+      detected: number;
+      detectedWithin200: number;
+      succeededUndetected: number;
+      successes: number;
+      medianDelay: number | null;
+      maxDelay: number | null;
+    }
+  >;
 }
 
 export const GATEWAY_ATTACKS: GatewayAttack[] = ['square', 'simba', 'hsj'];
 
-export async function runQueryEval(o: { model: string; callers: number; perCaller: number; attacks: number; budget: number; eps: number; hsjEps: number; concurrency: number; seed: number }): Promise<QueryEval> {
+export async function runQueryEval(o: {
+  model: string;
+  callers: number;
+  perCaller: number;
+  attacks: number;
+  budget: number;
+  eps: number;
+  hsjEps: number;
+  concurrency: number;
+  seed: number;
+}): Promise<QueryEval> {
   const g = await makeGatewayDir(o.model, (c) => {
     c.signature.required = false;
     c.inputs.contentTypes = ['application/dicom', 'image/png'];
@@ -49,11 +83,19 @@ export async function runQueryEval(o: { model: string; callers: number; perCalle
   const meta = { inputShape: model.inputShape, classes: model.classes, task: model.task };
   try {
     const imgs = await testImages(o.callers * o.perCaller);
-    let flaggedRequests = 0, flaggedCallers = 0, requests = 0;
+    let flaggedRequests = 0,
+      flaggedCallers = 0,
+      requests = 0;
     for (let c = 0; c < o.callers; c++) {
       const key = addKey(g.keysFile, 'clinician', `benign ${c}`).apiKey;
-      const r = await benignReplay(base, key, imgs.slice(c * o.perCaller, (c + 1) * o.perCaller).map((i) => i.pixels));
-      requests += r.requests; flaggedRequests += r.flagged; if (r.flagged) flaggedCallers++;
+      const r = await benignReplay(
+        base,
+        key,
+        imgs.slice(c * o.perCaller, (c + 1) * o.perCaller).map((i) => i.pixels),
+      );
+      requests += r.requests;
+      flaggedRequests += r.flagged;
+      if (r.flagged) flaggedCallers++;
     }
     // Victims: test images (from index 300 on) that the model classifies correctly, so an attack has work to do.
     const victims: Array<{ x: Float32Array; label: number; index: number }> = [];
@@ -67,37 +109,96 @@ export async function runQueryEval(o: { model: string; callers: number; perCalle
     for (const name of GATEWAY_ATTACKS) {
       for (let i = 0; i < victims.length; i++) {
         const k = addKey(g.keysFile, 'clinician', `${name} attacker ${i}`);
-        const r = await attackGateway({ base, apiKey: k.apiKey, attack: name, x: victims[i].x, label: victims[i].label, meta, eps: name === 'hsj' ? o.hsjEps : o.eps, budget: o.budget, seed: o.seed + i, concurrency: o.concurrency });
-        attacks.push({ attack: name, image: victims[i].index, queries: r.queries, detectedAt: await detectionFromAudit(gw.ctx.audit, k.id), success: r.success });
+        const r = await attackGateway({
+          base,
+          apiKey: k.apiKey,
+          attack: name,
+          x: victims[i].x,
+          label: victims[i].label,
+          meta,
+          eps: name === 'hsj' ? o.hsjEps : o.eps,
+          budget: o.budget,
+          seed: o.seed + i,
+          concurrency: o.concurrency,
+        });
+        attacks.push({
+          attack: name,
+          image: victims[i].index,
+          queries: r.queries,
+          detectedAt: await detectionFromAudit(gw.ctx.audit, k.id),
+          success: r.success,
+        });
       }
     }
     const detection: QueryEval['detection'] = {};
     for (const name of GATEWAY_ATTACKS) {
       const runs = attacks.filter((a) => a.attack === name);
-      const d = runs.map((a) => a.detectedAt).filter((v): v is number => v !== null).sort((a, b) => a - b);
+      const d = runs
+        .map((a) => a.detectedAt)
+        .filter((v): v is number => v !== null)
+        .sort((a, b) => a - b);
       detection[name] = {
-        runs: runs.length, detected: d.length, detectedWithin200: d.filter((v) => v <= 200).length,
-        succeededUndetected: runs.filter((a) => a.detectedAt === null && a.success).length, successes: runs.filter((a) => a.success).length,
-        medianDelay: d.length ? d[Math.floor(d.length / 2)] : null, maxDelay: d.length ? d[d.length - 1] : null,
+        runs: runs.length,
+        detected: d.length,
+        detectedWithin200: d.filter((v) => v <= 200).length,
+        succeededUndetected: runs.filter((a) => a.detectedAt === null && a.success).length,
+        successes: runs.filter((a) => a.success).length,
+        medianDelay: d.length ? d[Math.floor(d.length / 2)] : null,
+        maxDelay: d.length ? d[d.length - 1] : null,
       };
     }
     return {
       model: o.model,
-      settings: { budget: o.budget, eps: o.eps, hsjEps: o.hsjEps, concurrency: o.concurrency, seed: o.seed, output: 'probs, 4 decimals (HSJ reads the label only)' },
-      benign: { callers: o.callers, requests, flaggedRequests, flaggedCallers, requestRate: flaggedRequests / requests, callerRate: flaggedCallers / o.callers },
-      attacks, detection,
+      settings: {
+        budget: o.budget,
+        eps: o.eps,
+        hsjEps: o.hsjEps,
+        concurrency: o.concurrency,
+        seed: o.seed,
+        output: 'probs, 4 decimals (HSJ reads the label only)',
+      },
+      benign: {
+        callers: o.callers,
+        requests,
+        flaggedRequests,
+        flaggedCallers,
+        requestRate: flaggedRequests / requests,
+        callerRate: flaggedCallers / o.callers,
+      },
+      attacks,
+      detection,
     };
-  } finally { await gw.close(); }
+  } finally {
+    await gw.close();
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: {
-    model: { type: 'string', default: 'default' }, callers: { type: 'string', default: '6' }, 'per-caller': { type: 'string', default: '104' },
-    attacks: { type: 'string', default: '5' }, budget: { type: 'string', default: '200' }, eps: { type: 'string', default: '0.05' },
-    'hsj-eps': { type: 'string', default: '1' }, concurrency: { type: 'string', default: '4' }, seed: { type: 'string', default: '0' },
-  } });
-  const engine = await initEngine({ backend: 'auto' });   // as `medshield serve`
-  const r = await runQueryEval({ model: values.model!, callers: +values.callers!, perCaller: +values['per-caller']!, attacks: +values.attacks!, budget: +values.budget!, eps: +values.eps!, hsjEps: +values['hsj-eps']!, concurrency: +values.concurrency!, seed: +values.seed! });
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string', default: 'default' },
+      callers: { type: 'string', default: '6' },
+      'per-caller': { type: 'string', default: '104' },
+      attacks: { type: 'string', default: '5' },
+      budget: { type: 'string', default: '200' },
+      eps: { type: 'string', default: '0.05' },
+      'hsj-eps': { type: 'string', default: '1' },
+      concurrency: { type: 'string', default: '4' },
+      seed: { type: 'string', default: '0' },
+    },
+  });
+  const engine = await initEngine({ backend: 'auto' }); // as `medshield serve`
+  const r = await runQueryEval({
+    model: values.model!,
+    callers: +values.callers!,
+    perCaller: +values['per-caller']!,
+    attacks: +values.attacks!,
+    budget: +values.budget!,
+    eps: +values.eps!,
+    hsjEps: +values['hsj-eps']!,
+    concurrency: +values.concurrency!,
+    seed: +values.seed!,
+  });
   process.stdout.write(JSON.stringify({ backend: engine.backend, ...r }, null, 1) + '\n');
   process.exit(0);
 }

@@ -10,21 +10,34 @@ import { readOnnxModel } from '../../src/models/onnx-graph/proto.js';
 import { OnnxGraph } from '../../src/models/onnx-graph/graph.js';
 
 const [file, batchS, threadsS, itersS] = process.argv.slice(2);
-const batch = Number(batchS); const iters = Number(itersS);
+const batch = Number(batchS);
+const iters = Number(itersS);
 await initEngine({ threads: Number(threadsS) });
 const g = new OnnxGraph(readOnnxModel(readFileSync(file), file), file);
 const x = tf.randomUniform([batch, 224, 224, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
 const y = tf.oneHot(tf.zeros([batch], 'int32') as tf.Tensor1D, 2);
 
 async function timed(f: () => tf.Tensor): Promise<number> {
-  const run = async () => { const t = f(); await t.data(); t.dispose(); };
+  const run = async () => {
+    const t = f();
+    await t.data();
+    t.dispose();
+  };
   await run();
   const ts: number[] = [];
-  for (let i = 0; i < iters; i++) { const t = performance.now(); await run(); ts.push(performance.now() - t); }
+  for (let i = 0; i < iters; i++) {
+    const t = performance.now();
+    await run();
+    ts.push(performance.now() - t);
+  }
   return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
 }
 
 const logits = (xx: tf.Tensor) => tf.reshape(g.run(xx, true, [g.outputName])[0], [batch, -1]);
 const forward = await timed(() => tf.tidy(() => logits(x)));
-const inputGrad = await timed(() => tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.neg(tf.mul(y, tf.logSoftmax(logits(xx))))))(x)));
-process.stdout.write(JSON.stringify({ forward, inputGrad, rssMB: process.resourceUsage().maxRSS / 1024, backend: tf.getBackend() }) + '\n');
+const inputGrad = await timed(() =>
+  tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.neg(tf.mul(y, tf.logSoftmax(logits(xx))))))(x)),
+);
+process.stdout.write(
+  JSON.stringify({ forward, inputGrad, rssMB: process.resourceUsage().maxRSS / 1024, backend: tf.getBackend() }) + '\n',
+);

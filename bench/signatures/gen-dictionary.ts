@@ -45,17 +45,21 @@ for (const line of readFileSync(path.join(dir, 'private.dic'), 'utf8').split('\n
 }
 const out: string[] = [];
 out.push('/**');
-out.push(' * Tag → VR table generated from the DICOM PS3.6 data dictionary (as shipped in DCMTK\'s');
+out.push(" * Tag → VR table generated from the DICOM PS3.6 data dictionary (as shipped in DCMTK's");
 out.push(' * dicom.dic, acrnema.dic, diconde.dic) by bench/signatures/gen-dictionary.ts. Do not edit.');
-out.push(' * Lowercase VRs are DCMTK\'s multi-VR markers: ox (OB/OW), xs (US/SS), lt (US/SS/OW), up (UL), na (none), px (pixel).');
+out.push(
+  " * Lowercase VRs are DCMTK's multi-VR markers: ox (OB/OW), xs (US/SS), lt (US/SS/OW), up (UL), na (none), px (pixel).",
+);
 out.push(' */');
 out.push('export const VR_BY_TAG: Record<string, string> = {');
-for (const [vr, tags] of [...byVr.entries()].sort()) out.push(`  ${JSON.stringify(vr)}: ${JSON.stringify(tags.sort().join(' '))},`);
+for (const [vr, tags] of [...byVr.entries()].sort())
+  out.push(`  ${JSON.stringify(vr)}: ${JSON.stringify(tags.sort().join(' '))},`);
 out.push('};');
 out.push('/** Group/element ranges: "gggg-gggg" (even groups), "-o-" odd only, "-u-" all. */');
 out.push(`export const VR_RANGES: string[] = ${JSON.stringify(ranges)};`);
 out.push('/** Private tags by private creator: "gggg:ee:VR" (gggg may be "gggg-o-gggg", odd groups in range). */');
 out.push('export const PRIVATE_VR: Record<string, string> = {');
-for (const [creator, entries] of [...priv.entries()].sort()) out.push(`  ${JSON.stringify(creator)}: ${JSON.stringify(entries.join(' '))},`);
+for (const [creator, entries] of [...priv.entries()].sort())
+  out.push(`  ${JSON.stringify(creator)}: ${JSON.stringify(entries.join(' '))},`);
 out.push('};');
 process.stdout.write(out.join('\n') + '\n');

@@ -12,7 +12,14 @@
  *   (the 128-byte preamble is never signed, but the runs' strict policy refuses it non-zero: issue 20);
  *   outside: element-insert (a new, unsigned element — accepted but reported in unsignedElements).
  */
-import { parseDicom, findElement, PIXEL_DATA, UNDEFINED, type DicomElement, type ParsedDicom } from '../../src/provenance/dicom-parse.js';
+import {
+  parseDicom,
+  findElement,
+  PIXEL_DATA,
+  UNDEFINED,
+  type DicomElement,
+  type ParsedDicom,
+} from '../../src/provenance/dicom-parse.js';
 import { isSignable, sortedByTag } from '../../src/provenance/mac-encoding.js';
 import { encodeElement, encodeString, writeU32 } from '../../src/provenance/dicom-encode.js';
 import { TAG } from '../../src/provenance/sign.js';
@@ -31,10 +38,29 @@ export function rng(seed: number): () => number {
 const pick = <T>(r: () => number, xs: T[]): T => xs[Math.floor(r() * xs.length)];
 const int = (r: () => number, n: number): number => Math.floor(r() * n);
 
-export interface Mutant { kind: string; bytes: Buffer; outside: boolean }
+export interface Mutant {
+  kind: string;
+  bytes: Buffer;
+  outside: boolean;
+}
 
-export const TAMPER_KINDS = ['header-flip', 'pixel-flip', 'grey-level', 'perturbation', 'element-remove', 'element-reorder', 'value-edit', 'signature-swap', 'certificate-substitution', 'signature-removal', 'signature-flip', 'mac-list-edit', 'element-insert', 'preamble-edit'] as const;
-export type TamperKind = typeof TAMPER_KINDS[number];
+export const TAMPER_KINDS = [
+  'header-flip',
+  'pixel-flip',
+  'grey-level',
+  'perturbation',
+  'element-remove',
+  'element-reorder',
+  'value-edit',
+  'signature-swap',
+  'certificate-substitution',
+  'signature-removal',
+  'signature-flip',
+  'mac-list-edit',
+  'element-insert',
+  'preamble-edit',
+] as const;
+export type TamperKind = (typeof TAMPER_KINDS)[number];
 
 function pixelRange(p: ParsedDicom): { start: number; end: number; sample: number; le: boolean } | null {
   const px = findElement(p.dataset, PIXEL_DATA);
@@ -44,7 +70,14 @@ function pixelRange(p: ParsedDicom): { start: number; end: number; sample: numbe
     return f ? { start: f.valueOffset, end: f.valueOffset + f.length, sample: 1, le: true } : null;
   }
   const bits = 16;
-  return px.length > 0 ? { start: px.valueOffset, end: px.valueOffset + px.length, sample: px.vr === 'OW' || bits === 16 ? 2 : 1, le: px.littleEndian } : null;
+  return px.length > 0
+    ? {
+        start: px.valueOffset,
+        end: px.valueOffset + px.length,
+        sample: px.vr === 'OW' || bits === 16 ? 2 : 1,
+        le: px.littleEndian,
+      }
+    : null;
 }
 
 function splice(b: Uint8Array, at: number, remove: number, insert: Uint8Array = new Uint8Array(0)): Buffer {
@@ -52,7 +85,11 @@ function splice(b: Uint8Array, at: number, remove: number, insert: Uint8Array = 
 }
 
 /** Replace an element of the first signature item by `replacement`, fixing the item and sequence lengths. */
-function replaceInSignatureItem(p: ParsedDicom, tag: number, makeReplacement: (el: DicomElement) => Buffer): Buffer | null {
+function replaceInSignatureItem(
+  p: ParsedDicom,
+  tag: number,
+  makeReplacement: (el: DicomElement) => Buffer,
+): Buffer | null {
   const seq = findElement(p.dataset, TAG.DigitalSignaturesSequence);
   const item = seq?.items?.[0];
   const el = item ? findElement(item.elements, tag) : undefined;
@@ -70,7 +107,13 @@ function replaceInSignatureItem(p: ParsedDicom, tag: number, makeReplacement: (e
  * One tamper mutant of a signed file. `other` is another signed file (for signature swap) and
  * `otherCertDer` another valid certificate (for certificate substitution).
  */
-export function tamper(signed: Buffer, kind: TamperKind, r: () => number, other: Buffer, otherCertDer: Uint8Array): Mutant | null {
+export function tamper(
+  signed: Buffer,
+  kind: TamperKind,
+  r: () => number,
+  other: Buffer,
+  otherCertDer: Uint8Array,
+): Mutant | null {
   const p = parseDicom(signed);
   const enc = { explicitVR: p.ts.explicitVR, littleEndian: p.ts.littleEndian };
   const covered = sortedByTag(p.dataset).filter((e) => isSignable(e) && e.tag !== PIXEL_DATA);
@@ -113,10 +156,22 @@ export function tamper(signed: Buffer, kind: TamperKind, r: () => number, other:
       const i = int(r, covered.length - 1);
       const [a, c] = [covered[i], covered[i + 1]];
       if (!a || !c || a.end !== c.start) return null;
-      return { kind, bytes: Buffer.concat([b.subarray(0, a.start), b.subarray(c.start, c.end), b.subarray(a.start, a.end), b.subarray(c.end)]), outside: false };
+      return {
+        kind,
+        bytes: Buffer.concat([
+          b.subarray(0, a.start),
+          b.subarray(c.start, c.end),
+          b.subarray(a.start, a.end),
+          b.subarray(c.end),
+        ]),
+        outside: false,
+      };
     }
     case 'value-edit': {
-      const e = pick(r, covered.filter((x) => !x.items && x.length > 0 && x.length !== UNDEFINED));
+      const e = pick(
+        r,
+        covered.filter((x) => !x.items && x.length > 0 && x.length !== UNDEFINED),
+      );
       if (!e) return null;
       const at = e.valueOffset + int(r, e.length);
       b[at] = b[at] === 0x31 ? 0x32 : 0x31;
@@ -124,15 +179,24 @@ export function tamper(signed: Buffer, kind: TamperKind, r: () => number, other:
     }
     case 'signature-swap': {
       const q = parseDicom(other);
-      const seqs = (x: ParsedDicom) => [findElement(x.dataset, TAG.MACParametersSequence), findElement(x.dataset, TAG.DigitalSignaturesSequence)];
+      const seqs = (x: ParsedDicom) => [
+        findElement(x.dataset, TAG.MACParametersSequence),
+        findElement(x.dataset, TAG.DigitalSignaturesSequence),
+      ];
       const [myMac, mySig] = seqs(p);
       const [thMac, thSig] = seqs(q);
       if (!myMac || !mySig || !thMac || !thSig) return null;
       const s1 = splice(b, mySig.start, mySig.end - mySig.start, other.subarray(thSig.start, thSig.end));
-      return { kind, bytes: splice(s1, myMac.start, myMac.end - myMac.start, other.subarray(thMac.start, thMac.end)), outside: false };
+      return {
+        kind,
+        bytes: splice(s1, myMac.start, myMac.end - myMac.start, other.subarray(thMac.start, thMac.end)),
+        outside: false,
+      };
     }
     case 'certificate-substitution': {
-      const out = replaceInSignatureItem(p, TAG.CertificateOfSigner, () => encodeElement(TAG.CertificateOfSigner, 'OB', otherCertDer, enc));
+      const out = replaceInSignatureItem(p, TAG.CertificateOfSigner, () =>
+        encodeElement(TAG.CertificateOfSigner, 'OB', otherCertDer, enc),
+      );
       return out ? { kind, bytes: out, outside: false } : null;
     }
     case 'signature-removal': {
@@ -157,8 +221,15 @@ export function tamper(signed: Buffer, kind: TamperKind, r: () => number, other:
       if (!mac || !it || !at || at.length < 8) return null;
       // Drop the last listed tag (Pixel Data when present): same structure, shorter list.
       const newLen = at.length - 4;
-      const rep = Buffer.concat([b.subarray(at.start, at.valueOffset), b.subarray(at.valueOffset, at.valueOffset + newLen)]);
-      if (enc.explicitVR) { if (enc.littleEndian) rep.writeUInt16LE(newLen, 6); else rep.writeUInt16BE(newLen, 6); } else if (enc.littleEndian) rep.writeUInt32LE(newLen, 4); else rep.writeUInt32BE(newLen, 4);
+      const rep = Buffer.concat([
+        b.subarray(at.start, at.valueOffset),
+        b.subarray(at.valueOffset, at.valueOffset + newLen),
+      ]);
+      if (enc.explicitVR) {
+        if (enc.littleEndian) rep.writeUInt16LE(newLen, 6);
+        else rep.writeUInt16BE(newLen, 6);
+      } else if (enc.littleEndian) rep.writeUInt32LE(newLen, 4);
+      else rep.writeUInt32BE(newLen, 4);
       const out = Buffer.from(splice(b, at.start, at.end - at.start, rep));
       if (it.length !== UNDEFINED) writeU32(out, it.start + 4, it.length - 4, enc.littleEndian);
       if (mac.length !== UNDEFINED) writeU32(out, mac.valueOffset - 4, mac.length - 4, enc.littleEndian);
@@ -180,12 +251,25 @@ export function tamper(signed: Buffer, kind: TamperKind, r: () => number, other:
   }
 }
 
-export const FUZZ_KINDS = ['truncate', 'length-corrupt', 'huge-length', 'odd-vr', 'deep-nesting', 'byte-noise', 'splice-junk'] as const;
-export type FuzzKind = typeof FUZZ_KINDS[number];
+export const FUZZ_KINDS = [
+  'truncate',
+  'length-corrupt',
+  'huge-length',
+  'odd-vr',
+  'deep-nesting',
+  'byte-noise',
+  'splice-junk',
+] as const;
+export type FuzzKind = (typeof FUZZ_KINDS)[number];
 
 function elementHeaders(p: ParsedDicom): DicomElement[] {
   const out: DicomElement[] = [];
-  const walk = (els: DicomElement[]) => { for (const e of els) { out.push(e); e.items?.forEach((it) => walk(it.elements)); } };
+  const walk = (els: DicomElement[]) => {
+    for (const e of els) {
+      out.push(e);
+      e.items?.forEach((it) => walk(it.elements));
+    }
+  };
   walk(p.dataset);
   return out;
 }
@@ -194,25 +278,32 @@ function elementHeaders(p: ParsedDicom): DicomElement[] {
 export function fuzz(seedFile: Buffer, parsed: ParsedDicom, kind: FuzzKind, r: () => number): Buffer {
   const b = Buffer.from(seedFile);
   const els = elementHeaders(parsed);
-  const lenField = (e: DicomElement): [number, number] => (e.valueOffset - e.start === 12 ? [e.valueOffset - 4, 4] : e.explicitVR ? [e.start + 6, 2] : [e.start + 4, 4]);
+  const lenField = (e: DicomElement): [number, number] =>
+    e.valueOffset - e.start === 12 ? [e.valueOffset - 4, 4] : e.explicitVR ? [e.start + 6, 2] : [e.start + 4, 4];
   switch (kind) {
-    case 'truncate': return b.subarray(0, int(r, b.length));
+    case 'truncate':
+      return b.subarray(0, int(r, b.length));
     case 'length-corrupt': {
       for (let k = 0, n = 1 + int(r, 3); k < n; k++) {
         const e = pick(r, els);
         const [off, size] = lenField(e);
-        if (size === 2) b.writeUInt16LE(int(r, 0x10000), off); else b.writeUInt32LE(int(r, 0x100000000), off);
+        if (size === 2) b.writeUInt16LE(int(r, 0x10000), off);
+        else b.writeUInt32LE(int(r, 0x100000000), off);
       }
       return b;
     }
     case 'huge-length': {
       const e = pick(r, els);
       const [off, size] = lenField(e);
-      if (size === 2) b.writeUInt16LE(0xfffe, off); else b.writeUInt32LE(pick(r, [0xfffffff0, 0x7fffffff, 0xfffffffe, b.length * 4]), off);
+      if (size === 2) b.writeUInt16LE(0xfffe, off);
+      else b.writeUInt32LE(pick(r, [0xfffffff0, 0x7fffffff, 0xfffffffe, b.length * 4]), off);
       return b;
     }
     case 'odd-vr': {
-      const e = pick(r, els.filter((x) => x.explicitVR));
+      const e = pick(
+        r,
+        els.filter((x) => x.explicitVR),
+      );
       if (!e) return b.subarray(0, int(r, b.length));
       const vrs = ['??', 'ZZ', 'SQ', 'UN', 'OB', 'US', 'ox', '\0\0', 'XS', 'UT'];
       b.write(pick(r, vrs), e.start + 4, 'latin1');
@@ -223,11 +314,23 @@ export function fuzz(seedFile: Buffer, parsed: ParsedDicom, kind: FuzzKind, r: (
       const depth = 1 + int(r, 5000);
       const le = true;
       const parts: Buffer[] = [];
-      for (let i = 0; i < depth; i++) parts.push(Buffer.from([0x08, 0x00, 0x15, 0x11, 0x53, 0x51, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff]));
-      for (let i = 0; i < depth; i++) parts.push(Buffer.from([0xfe, 0xff, 0x0d, 0xe0, 0, 0, 0, 0, 0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]));
+      for (let i = 0; i < depth; i++)
+        parts.push(
+          Buffer.from([
+            0x08, 0x00, 0x15, 0x11, 0x53, 0x51, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff,
+            0xff,
+          ]),
+        );
+      for (let i = 0; i < depth; i++)
+        parts.push(Buffer.from([0xfe, 0xff, 0x0d, 0xe0, 0, 0, 0, 0, 0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]));
       void le;
       const head = b.subarray(0, parsed.datasetStart);
-      return Buffer.concat([head, Buffer.from([0x08, 0x00, 0x05, 0x00, 0x43, 0x53, 0x0a, 0x00]), Buffer.from('ISO_IR 100'), ...parts]);
+      return Buffer.concat([
+        head,
+        Buffer.from([0x08, 0x00, 0x05, 0x00, 0x43, 0x53, 0x0a, 0x00]),
+        Buffer.from('ISO_IR 100'),
+        ...parts,
+      ]);
     }
     case 'byte-noise': {
       for (let k = 0, n = 1 + int(r, 32); k < n; k++) b[int(r, b.length)] = int(r, 256);

@@ -16,10 +16,18 @@ import { tamper, fuzz, rng, TAMPER_KINDS, FUZZ_KINDS, type TamperKind, type Fuzz
 export const DICOM_DIR = path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'dicom');
 
 export function dicomFiles(): string[] {
-  return readdirSync(DICOM_DIR).filter((f) => f.endsWith('.dcm')).sort().map((f) => path.join(DICOM_DIR, f));
+  return readdirSync(DICOM_DIR)
+    .filter((f) => f.endsWith('.dcm'))
+    .sort()
+    .map((f) => path.join(DICOM_DIR, f));
 }
 
-export interface Pki { caDer: Buffer; rsa: SignerCredentials; ec: SignerCredentials; otherCertDer: Buffer }
+export interface Pki {
+  caDer: Buffer;
+  rsa: SignerCredentials;
+  ec: SignerCredentials;
+  otherCertDer: Buffer;
+}
 
 export async function makePki(): Promise<Pki> {
   const ca = await createTestCa();
@@ -28,27 +36,50 @@ export async function makePki(): Promise<Pki> {
   const other = await issueCertificate(ca, { keyType: 'rsa', subject: 'CN=another signer' });
   return {
     caDer: pemCertificates(ca.certPem)[0],
-    rsa: loadSigner(rsa.keyPem, rsa.certPem), ec: loadSigner(ec.keyPem, ec.certPem),
+    rsa: loadSigner(rsa.keyPem, rsa.certPem),
+    ec: loadSigner(ec.keyPem, ec.certPem),
     otherCertDer: pemCertificates(other.certPem)[0],
   };
 }
 
 export interface TamperCounts {
-  total: number; inside: number; rejected: number; falseAccepts: number; outside: number; outsideReported: number; crashes: number;
+  total: number;
+  inside: number;
+  rejected: number;
+  falseAccepts: number;
+  outside: number;
+  outsideReported: number;
+  crashes: number;
   byKind: Record<string, { n: number; rejected: number; accepted: number }>;
   examples: string[];
 }
 
 /** Generate `n` tamper mutants across all files and kinds; every inside mutant must be rejected. */
-export async function runTamper(n: number, seed: number, pki: Pki, onProgress?: (done: number) => void): Promise<TamperCounts> {
+export async function runTamper(
+  n: number,
+  seed: number,
+  pki: Pki,
+  onProgress?: (done: number) => void,
+): Promise<TamperCounts> {
   const r = rng(seed);
   const files = dicomFiles();
   const signed: Buffer[] = [];
-  for (let i = 0; i < files.length; i++) signed.push((await signDicom(readFileSync(files[i]), { signer: i % 2 ? pki.ec : pki.rsa, profile: 'base' })).bytes);
+  for (let i = 0; i < files.length; i++)
+    signed.push((await signDicom(readFileSync(files[i]), { signer: i % 2 ? pki.ec : pki.rsa, profile: 'base' })).bytes);
   // Signed files are checked under a policy that requires a signature: a mutant that loses its
   // signature (removed, or swallowed by a corrupted length) must not pass as "unsigned, allowed".
   const policy: VerifyPolicy = { trust: [pki.caDer], requireSignature: true };
-  const c: TamperCounts = { total: 0, inside: 0, rejected: 0, falseAccepts: 0, outside: 0, outsideReported: 0, crashes: 0, byKind: {}, examples: [] };
+  const c: TamperCounts = {
+    total: 0,
+    inside: 0,
+    rejected: 0,
+    falseAccepts: 0,
+    outside: 0,
+    outsideReported: 0,
+    crashes: 0,
+    byKind: {},
+    examples: [],
+  };
   let attempt = 0;
   while (c.total < n && attempt < n * 4) {
     attempt++;
@@ -66,22 +97,50 @@ export async function runTamper(n: number, seed: number, pki: Pki, onProgress?: 
       valid = rep.valid;
       reported = kind === 'preamble-edit' || rep.unsignedElements.includes('(0010,4000)');
     } catch (e) {
-      if (!(e instanceof MedshieldError)) { c.crashes++; c.examples.push(`${kind} on ${path.basename(files[fi])}: crash ${(e as Error).message}`); }
+      if (!(e instanceof MedshieldError)) {
+        c.crashes++;
+        c.examples.push(`${kind} on ${path.basename(files[fi])}: crash ${(e as Error).message}`);
+      }
     }
-    if (m.outside) { c.outside++; if (valid && reported) c.outsideReported++; }
-    else {
+    if (m.outside) {
+      c.outside++;
+      if (valid && reported) c.outsideReported++;
+    } else {
       c.inside++;
-      if (valid) { c.falseAccepts++; k.accepted++; if (c.examples.length < 10) c.examples.push(`${kind} on ${path.basename(files[fi])} was accepted`); } else { c.rejected++; k.rejected++; }
+      if (valid) {
+        c.falseAccepts++;
+        k.accepted++;
+        if (c.examples.length < 10) c.examples.push(`${kind} on ${path.basename(files[fi])} was accepted`);
+      } else {
+        c.rejected++;
+        k.rejected++;
+      }
     }
     if (onProgress && c.total % 500 === 0) onProgress(c.total);
   }
   return c;
 }
 
-export interface FuzzCounts { total: number; valid: number; invalid: number; namedErrors: number; crashes: number; hangs: number; maxMs: number; maxRssMB: number; byKind: Record<string, number>; examples: string[] }
+export interface FuzzCounts {
+  total: number;
+  valid: number;
+  invalid: number;
+  namedErrors: number;
+  crashes: number;
+  hangs: number;
+  maxMs: number;
+  maxRssMB: number;
+  byKind: Record<string, number>;
+  examples: string[];
+}
 
 /** Run `n` fuzz inputs through verify: none may crash (non-MedshieldError) or take over 1 s. */
-export async function runFuzz(n: number, seed: number, pki: Pki, onProgress?: (done: number) => void): Promise<FuzzCounts> {
+export async function runFuzz(
+  n: number,
+  seed: number,
+  pki: Pki,
+  onProgress?: (done: number) => void,
+): Promise<FuzzCounts> {
   const r = rng(seed);
   const files = dicomFiles().filter((f) => readFileSync(f).length < 300_000);
   const seeds: Array<{ bytes: Buffer; parsed: ReturnType<typeof parseDicom> }> = [];
@@ -90,7 +149,18 @@ export async function runFuzz(n: number, seed: number, pki: Pki, onProgress?: (d
     seeds.push({ bytes, parsed: parseDicom(bytes) });
   }
   const policy: VerifyPolicy = { trust: [pki.caDer] };
-  const c: FuzzCounts = { total: 0, valid: 0, invalid: 0, namedErrors: 0, crashes: 0, hangs: 0, maxMs: 0, maxRssMB: 0, byKind: {}, examples: [] };
+  const c: FuzzCounts = {
+    total: 0,
+    valid: 0,
+    invalid: 0,
+    namedErrors: 0,
+    crashes: 0,
+    hangs: 0,
+    maxMs: 0,
+    maxRssMB: 0,
+    byKind: {},
+    examples: [],
+  };
   for (let i = 0; i < n; i++) {
     const s = seeds[Math.floor(r() * seeds.length)];
     const kind = FUZZ_KINDS[i % FUZZ_KINDS.length] as FuzzKind;
@@ -99,10 +169,15 @@ export async function runFuzz(n: number, seed: number, pki: Pki, onProgress?: (d
     const t0 = performance.now();
     try {
       const rep = await verifyDicom(input, policy);
-      if (rep.valid) c.valid++; else c.invalid++;
+      if (rep.valid) c.valid++;
+      else c.invalid++;
     } catch (e) {
       if (e instanceof MedshieldError) c.namedErrors++;
-      else { c.crashes++; if (c.examples.length < 10) c.examples.push(`${kind}: ${(e as Error)?.stack?.split('\n').slice(0, 3).join(' | ')}`); }
+      else {
+        c.crashes++;
+        if (c.examples.length < 10)
+          c.examples.push(`${kind}: ${(e as Error)?.stack?.split('\n').slice(0, 3).join(' | ')}`);
+      }
     }
     const ms = performance.now() - t0;
     if (ms > c.maxMs) c.maxMs = ms;

@@ -14,7 +14,10 @@ import { PACKAGE_ROOT } from '../../src/version.js';
 import { signDicom, verifyDicom, writeTestPki, loadSigner, pemCertificates } from '../../src/provenance/index.js';
 import { dicomFiles } from './runs.js';
 
-const arg = (name: string, d: number): number => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : d; };
+const arg = (name: string, d: number): number => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : d;
+};
 const rounds = arg('--rounds', 3);
 const copies = arg('--copies', 5);
 const tmp = mkdtempSync(path.join(tmpdir(), 'ms-sig-bench-'));
@@ -23,10 +26,17 @@ const files = dicomFiles();
 const hasDcmsign = spawnSync('dcmsign', ['--version']).status === 0;
 const bin = path.join(PACKAGE_ROOT, 'bin', 'medshield.js');
 
-function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
 async function time(fn: () => Promise<void> | void): Promise<number> {
   const ts: number[] = [];
-  for (let i = 0; i < rounds; i++) { const t0 = performance.now(); await fn(); ts.push((performance.now() - t0) / 1000); }
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push((performance.now() - t0) / 1000);
+  }
   return median(ts);
 }
 function run(cmd: string, args: string[]): void {
@@ -39,25 +49,58 @@ const trust = pemCertificates(readFileSync(keys.caCert, 'utf8'));
 const inDir = path.join(tmp, 'in');
 mkdirSync(inDir);
 const batch: string[] = [];
-for (let c = 0; c < copies; c++) for (const f of files) { const dst = path.join(inDir, `${c}-${path.basename(f)}`); writeFileSync(dst, readFileSync(f)); batch.push(dst); }
+for (let c = 0; c < copies; c++)
+  for (const f of files) {
+    const dst = path.join(inDir, `${c}-${path.basename(f)}`);
+    writeFileSync(dst, readFileSync(f));
+    batch.push(dst);
+  }
 const mb = batch.reduce((s, f) => s + statSync(f).size, 0) / 1048576;
 const signedLib: Buffer[] = [];
 
 const results: Record<string, number> = {};
-results.libSign = await time(async () => { signedLib.length = 0; for (const f of batch) signedLib.push((await signDicom(readFileSync(f), { signer })).bytes); });
-results.libVerify = await time(async () => { for (const b of signedLib) if (!(await verifyDicom(b, { trust })).valid) throw new Error('verify failed'); });
+results.libSign = await time(async () => {
+  signedLib.length = 0;
+  for (const f of batch) signedLib.push((await signDicom(readFileSync(f), { signer })).bytes);
+});
+results.libVerify = await time(async () => {
+  for (const b of signedLib) if (!(await verifyDicom(b, { trust })).valid) throw new Error('verify failed');
+});
 const cliOut = path.join(tmp, 'cli-out');
-results.cliSign = await time(() => run(process.execPath, [bin, 'dicom', 'sign', '--key', keys.signerKey, '--cert', keys.signerCert, '--in-dir', inDir, '--out-dir', cliOut]));
+results.cliSign = await time(() =>
+  run(process.execPath, [
+    bin,
+    'dicom',
+    'sign',
+    '--key',
+    keys.signerKey,
+    '--cert',
+    keys.signerCert,
+    '--in-dir',
+    inDir,
+    '--out-dir',
+    cliOut,
+  ]),
+);
 results.cliVerify = await time(() => run(process.execPath, [bin, 'dicom', 'verify', '--trust', keys.caCert, cliOut]));
 if (hasDcmsign) {
   const dk = path.join(tmp, 'dk');
   mkdirSync(dk);
-  results.dcmsignSign = await time(() => { for (const f of batch) run('dcmsign', ['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', f, path.join(dk, path.basename(f))]); });
-  results.dcmsignVerify = await time(() => { for (const f of batch) run('dcmsign', ['--verify', '--add-cert-file', keys.caCert, path.join(dk, path.basename(f))]); });
+  results.dcmsignSign = await time(() => {
+    for (const f of batch)
+      run('dcmsign', ['--sign', keys.signerKey, keys.signerCert, '--mac-sha256', f, path.join(dk, path.basename(f))]);
+  });
+  results.dcmsignVerify = await time(() => {
+    for (const f of batch)
+      run('dcmsign', ['--verify', '--add-cert-file', keys.caCert, path.join(dk, path.basename(f))]);
+  });
 }
 const n = batch.length;
-const row = (name: string, s: number) => `| ${name.padEnd(34)} | ${s.toFixed(3).padStart(7)} s | ${(n / s).toFixed(1).padStart(7)} files/s | ${(mb / s).toFixed(1).padStart(6)} MB/s |`;
-console.log(`${n} files (${copies} × the ${files.length} real files), ${mb.toFixed(2)} MB, median of ${rounds} rounds, RSA-2048 + SHA-256`);
+const row = (name: string, s: number) =>
+  `| ${name.padEnd(34)} | ${s.toFixed(3).padStart(7)} s | ${(n / s).toFixed(1).padStart(7)} files/s | ${(mb / s).toFixed(1).padStart(6)} MB/s |`;
+console.log(
+  `${n} files (${copies} × the ${files.length} real files), ${mb.toFixed(2)} MB, median of ${rounds} rounds, RSA-2048 + SHA-256`,
+);
 console.log('| run | time | files/s | MB/s |\n|---|---|---|---|');
 console.log(row('medshield library sign', results.libSign));
 console.log(row('medshield library verify', results.libVerify));
@@ -66,5 +109,7 @@ console.log(row('medshield CLI verify (1 process)', results.cliVerify));
 if (hasDcmsign) {
   console.log(row('dcmsign sign (1 process per file)', results.dcmsignSign));
   console.log(row('dcmsign verify (1 process per file)', results.dcmsignVerify));
-  console.log(`ratios (dcmsign time / medshield time): CLI sign ${(results.dcmsignSign / results.cliSign).toFixed(2)}×, CLI verify ${(results.dcmsignVerify / results.cliVerify).toFixed(2)}×, library sign ${(results.dcmsignSign / results.libSign).toFixed(2)}×, library verify ${(results.dcmsignVerify / results.libVerify).toFixed(2)}×`);
+  console.log(
+    `ratios (dcmsign time / medshield time): CLI sign ${(results.dcmsignSign / results.cliSign).toFixed(2)}×, CLI verify ${(results.dcmsignVerify / results.cliVerify).toFixed(2)}×, library sign ${(results.dcmsignSign / results.libSign).toFixed(2)}×, library verify ${(results.dcmsignVerify / results.libVerify).toFixed(2)}×`,
+  );
 } else console.log('dcmsign not installed: no ratios');

@@ -12,7 +12,7 @@
 import { getAttack, ATTACK_NAMES } from '../attacks/registry.js';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
 import type { AttackOptions, LossName, Norm } from '../attacks/types.js';
-import type { Target } from '../attacks/target.js';
+import type { Target } from '../attacks/targets/target.js';
 import { loadClassifier, resolveModelPath } from '../models/io.js';
 import type { Model } from '../models/model.js';
 import { checkInputMatches, type ModelCard } from '../models/card.js';
@@ -26,9 +26,28 @@ import { buildReport } from '../report/build.js';
 import { writeHtml } from '../report/html.js';
 import { badArgument, unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, VICTIM_REF_SCHEMA, loadModelRef, openDataRef, openVictim, parseCriterion,
-  parseEpsList, progressOf, selectRef, usesRemoteVictim, validateSpec, withImageSet,
-  type CriterionRef, type DataRef, type EpsRef, type Images, type ModelRef, type VerbOptions, type VictimRef,
+  DATA_REF_SCHEMA,
+  EPS_SCHEMA,
+  MODEL_REF_SCHEMA,
+  SEED_SCHEMA,
+  VICTIM_REF_SCHEMA,
+  loadModelRef,
+  openDataRef,
+  openVictim,
+  parseCriterion,
+  parseEpsList,
+  progressOf,
+  selectRef,
+  usesRemoteVictim,
+  validateSpec,
+  withImageSet,
+  type CriterionRef,
+  type DataRef,
+  type EpsRef,
+  type Images,
+  type ModelRef,
+  type VerbOptions,
+  type VictimRef,
 } from './common.js';
 
 export { ATTACK_NAMES };
@@ -79,7 +98,10 @@ export const ATTACK_SPEC_SCHEMA = {
     data: DATA_REF_SCHEMA,
     attack: { type: 'string', minLength: 1 },
     eps: EPS_SCHEMA,
-    steps: { anyOf: [INT(1, 1e6), { type: 'array', minItems: 1, items: INT(1, 1e6) }, { type: 'string' }], description: 'a positive integer or a list of them' },
+    steps: {
+      anyOf: [INT(1, 1e6), { type: 'array', minItems: 1, items: INT(1, 1e6) }, { type: 'string' }],
+      description: 'a positive integer or a list of them',
+    },
     stepSize: NUM_OR_TEXT,
     norm: { type: 'string', enum: ['linf', 'l2', 'l1', 'l0'] },
     loss: { type: 'string', enum: ['ce', 'cw', 'dlr'] },
@@ -89,7 +111,10 @@ export const ATTACK_SPEC_SCHEMA = {
     seed: SEED_SCHEMA,
     maxQueries: INT(1),
     pInit: NUM_OR_TEXT,
-    surrogates: { anyOf: [{ type: 'array', items: MODEL_REF_SCHEMA }, { type: 'string' }], description: 'model references' },
+    surrogates: {
+      anyOf: [{ type: 'array', items: MODEL_REF_SCHEMA }, { type: 'string' }],
+      description: 'model references',
+    },
     baseAttack: { type: 'string', minLength: 1 },
     victim: VICTIM_REF_SCHEMA,
     targeted: { type: 'boolean' },
@@ -97,8 +122,14 @@ export const ATTACK_SPEC_SCHEMA = {
     label: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string' }], description: "a label index or 'all'" },
     returnImages: { type: 'boolean' },
     save: {
-      type: 'object', additionalProperties: false,
-      properties: { records: { type: 'string' }, examples: { type: 'string' }, adversarial: { type: 'string' }, report: { type: 'string' } },
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        records: { type: 'string' },
+        examples: { type: 'string' },
+        adversarial: { type: 'string' },
+        report: { type: 'string' },
+      },
     },
   },
 } as const;
@@ -153,15 +184,33 @@ export interface AttackVerbOptions extends VerbOptions {
 /** The fixed JSON object of the CLI contract (plus notes/components/targeted success when relevant). */
 export function attackJson(s: AttackSummary): Record<string, unknown> {
   const out: Record<string, unknown> = {
-    attack: s.attack, norm: s.norm, eps: s.eps, steps: s.steps, n: s.n, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy,
-    attackSuccessRate: s.attackSuccessRate, meanLinf: s.meanLinf, meanL2: s.meanL2, meanSSIM: s.meanSSIM, meanPSNR: s.meanPSNR,
-    seconds: s.seconds, imagesPerSecond: s.imagesPerSecond,
+    attack: s.attack,
+    norm: s.norm,
+    eps: s.eps,
+    steps: s.steps,
+    n: s.n,
+    cleanAccuracy: s.cleanAccuracy,
+    robustAccuracy: s.robustAccuracy,
+    attackSuccessRate: s.attackSuccessRate,
+    meanLinf: s.meanLinf,
+    meanL2: s.meanL2,
+    meanSSIM: s.meanSSIM,
+    meanPSNR: s.meanPSNR,
+    seconds: s.seconds,
+    imagesPerSecond: s.imagesPerSecond,
   };
-  if (s.meanQueries !== undefined) { out.meanQueries = s.meanQueries; out.medianQueries = s.medianQueries; out.maxQueries = s.maxQueries; }
+  if (s.meanQueries !== undefined) {
+    out.meanQueries = s.meanQueries;
+    out.medianQueries = s.medianQueries;
+    out.maxQueries = s.maxQueries;
+  }
   if (s.target) out.target = s.target;
   if (s.targetedSuccessRate !== undefined) out.targetedSuccessRate = s.targetedSuccessRate;
   // minimum-norm attacks (CW, DeepFool, HSJ, Boundary, …) are compared by their median distance
-  if (s.minimumNorm) { out.medianL2 = s.medianL2; out.medianLinf = s.medianLinf; }
+  if (s.minimumNorm) {
+    out.medianL2 = s.medianL2;
+    out.medianLinf = s.medianLinf;
+  }
   if (s.components) out.components = s.components;
   if (s.notes.length) out.notes = s.notes;
   return out;
@@ -173,7 +222,8 @@ function parseSteps(steps: AttackSpec['steps']): number[] {
   if (Array.isArray(steps)) return steps;
   return steps.split(',').map((t) => {
     const v = Number(t.trim());
-    if (!/^\s*\d+\s*$/.test(t) || !(v >= 1 && v <= 1e6)) throw badArgument(`--steps must be positive integers (comma-separated for a sweep), got '${steps}'`);
+    if (!/^\s*\d+\s*$/.test(t) || !(v >= 1 && v <= 1e6))
+      throw badArgument(`--steps must be positive integers (comma-separated for a sweep), got '${steps}'`);
     return v;
   });
 }
@@ -186,27 +236,53 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
   const epsList = parseEpsList(spec.eps);
   const stepList = parseSteps(spec.steps);
   if (stepList.length > 1 && epsList.length > 1) throw badArgument('sweep either ε or --steps, not both at once');
-  if (stepList.length > 1 && atk.threatModel !== 'whitebox') throw badArgument('a step sweep needs a white-box iterative attack (query attacks: use --max-queries; the report plots success against queries)');
-  const stepSize = spec.stepSize !== undefined ? (typeof spec.stepSize === 'number' ? spec.stepSize : parseEpsilon(spec.stepSize)) : undefined;
+  if (stepList.length > 1 && atk.threatModel !== 'whitebox')
+    throw badArgument(
+      'a step sweep needs a white-box iterative attack (query attacks: use --max-queries; the report plots success against queries)',
+    );
+  const stepSize =
+    spec.stepSize !== undefined
+      ? typeof spec.stepSize === 'number'
+        ? spec.stepSize
+        : parseEpsilon(spec.stepSize)
+      : undefined;
   const norm: Norm = spec.norm ?? atk.defaultNorm;
-  if (!atk.norms.includes(norm)) throw unsupported(`attack '${atk.name}' does not support the ${norm} norm (choose ${atk.norms.join(', ')})`);
+  if (!atk.norms.includes(norm))
+    throw unsupported(`attack '${atk.name}' does not support the ${norm} norm (choose ${atk.norms.join(', ')})`);
   const whitebox = atk.threatModel === 'whitebox';
   const v = spec.victim ?? {};
   const remote = usesRemoteVictim(v);
-  if (whitebox && remote) throw badArgument(`'${atk.name}' is a white-box attack; --target-url/--target-onnx need a query attack (square, simba, simba-dct, nes, hsj, boundary, transfer)`);
-  if (!whitebox && spec.maxQueries === undefined && atk.name !== 'transfer' && spec.steps !== undefined) throw badArgument(`query attacks are budgeted by --max-queries, not --steps`);
-  const surrogateRefs = typeof spec.surrogates === 'string' ? spec.surrogates.split(',').map((s) => s.trim()).filter(Boolean) : spec.surrogates;
-  if (atk.name === 'transfer' && !surrogateRefs?.length) throw badArgument('--attack transfer needs --surrogate DIR[,DIR…] (models trained independently of the target)');
-  if (surrogateRefs?.length && atk.name !== 'transfer') throw badArgument('--surrogate is only used by --attack transfer');
+  if (whitebox && remote)
+    throw badArgument(
+      `'${atk.name}' is a white-box attack; --target-url/--target-onnx need a query attack (square, simba, simba-dct, nes, hsj, boundary, transfer)`,
+    );
+  if (!whitebox && spec.maxQueries === undefined && atk.name !== 'transfer' && spec.steps !== undefined)
+    throw badArgument(`query attacks are budgeted by --max-queries, not --steps`);
+  const surrogateRefs =
+    typeof spec.surrogates === 'string'
+      ? spec.surrogates
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : spec.surrogates;
+  if (atk.name === 'transfer' && !surrogateRefs?.length)
+    throw badArgument('--attack transfer needs --surrogate DIR[,DIR…] (models trained independently of the target)');
+  if (surrogateRefs?.length && atk.name !== 'transfer')
+    throw badArgument('--surrogate is only used by --attack transfer');
   const pInit = spec.pInit !== undefined ? Number(spec.pInit) : undefined;
-  if (pInit !== undefined && !(pInit > 0 && pInit <= 1)) throw badArgument(`--p-init must be in (0, 1], got '${spec.pInit}'`);
+  if (pInit !== undefined && !(pInit > 0 && pInit <= 1))
+    throw badArgument(`--p-init must be in (0, 1], got '${spec.pInit}'`);
   const dataRef: DataRef = spec.data ?? {};
-  if (v.url && !dataRef.dataset) throw badArgument('--target-url needs --dataset NAME|FILE (the images to send to the endpoint)');
+  if (v.url && !dataRef.dataset)
+    throw badArgument('--target-url needs --dataset NAME|FILE (the images to send to the endpoint)');
   const engine = await engineInfo();
   // The model: needed for white-box attacks and in-process targets; a remote target brings its own.
   const modelRef = spec.model ?? 'default';
   const model: Model | null = remote ? null : await loadModelRef(modelRef, { cache: opts.cache });
-  if (whitebox && model && !model.differentiable) throw unsupported(`white-box attacks need gradients; '${modelRef}' is a forward-only (ONNX) model (use a query attack)`);
+  if (whitebox && model && !model.differentiable)
+    throw unsupported(
+      `white-box attacks need gradients; '${modelRef}' is a forward-only (ONNX) model (use a query attack)`,
+    );
   const surrogates = surrogateRefs?.length ? await Promise.all(surrogateRefs.map((s) => loadClassifier(s))) : undefined;
   let target: Target | null = null;
   try {
@@ -215,25 +291,56 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
     const datasetSpec = dataRef.dataset ?? (model ? model.card.dataset.name : targetCard?.dataset.name);
     if (!datasetSpec) throw badArgument('give --dataset NAME|FILE for this target');
     const splitName = dataRef.split ?? 'test';
-    const data = await openDataRef({ ...dataRef, dataset: datasetSpec }, model?.card ?? targetCard, { split: splitName, onNote: opts.onNote, cache: opts.cache });
+    const data = await openDataRef({ ...dataRef, dataset: datasetSpec }, model?.card ?? targetCard, {
+      split: splitName,
+      onNote: opts.onNote,
+      cache: opts.cache,
+    });
     const split = data.splits[splitName];
-    const meta = { inputShape: [split.height, split.width, split.channels] as [number, number, number], classes: data.info.classes, task: data.info.task };
+    const meta = {
+      inputShape: [split.height, split.width, split.channels] as [number, number, number],
+      classes: data.info.classes,
+      task: data.info.task,
+    };
     if (!whitebox && !target) target = await openVictim(v, { ...meta, model: model ?? undefined });
     const victim: Victim = whitebox ? model! : target!;
     const card = model?.card ?? targetCard;
     const d = victim.inputShape[0] * victim.inputShape[1] * victim.inputShape[2];
     for (const e of epsList) checkEpsilon(e.value, norm, d, e.text);
     const { criterion, label } = parseCriterion(spec, victim, atk);
-    const dataFacts = { height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, task: data.info.task, name: data.name };
+    const dataFacts = {
+      height: split.height,
+      width: split.width,
+      channels: split.channels,
+      classes: data.info.classes.length,
+      task: data.info.task,
+      name: data.name,
+    };
     if (card) checkInputMatches(card, dataFacts);
-    else if (victim.inputShape.join('×') !== meta.inputShape.join('×') || victim.classes.length !== meta.classes.length) {
-      throw badArgument(`target '${target!.name}' takes ${victim.inputShape.join('×')} images with ${victim.classes.length} classes, but ${data.name} has ${meta.inputShape.join('×')} images with ${meta.classes.length}`);
+    else if (
+      victim.inputShape.join('×') !== meta.inputShape.join('×') ||
+      victim.classes.length !== meta.classes.length
+    ) {
+      throw badArgument(
+        `target '${target!.name}' takes ${victim.inputShape.join('×')} images with ${victim.classes.length} classes, but ${data.name} has ${meta.inputShape.join('×')} images with ${meta.classes.length}`,
+      );
     }
     for (const sm of surrogates ?? []) checkInputMatches(sm.card, dataFacts);
     const images = selectRef(split, dataRef, seed);
     const aopts: Omit<AttackOptions, 'eps'> = {
-      norm, criterion, label, steps: stepList[0], stepSize, loss: spec.loss, restarts: spec.restarts, seed, maxQueries: spec.maxQueries,
-      pInit, surrogates, baseAttack: spec.baseAttack ?? 'pgd', ...(spec.randomStart !== undefined ? { randomStart: spec.randomStart } : {}),
+      norm,
+      criterion,
+      label,
+      steps: stepList[0],
+      stepSize,
+      loss: spec.loss,
+      restarts: spec.restarts,
+      seed,
+      maxQueries: spec.maxQueries,
+      pInit,
+      surrogates,
+      baseAttack: spec.baseAttack ?? 'pgd',
+      ...(spec.randomStart !== undefined ? { randomStart: spec.randomStart } : {}),
     };
     const runsTotal = Math.max(epsList.length, stepList.length);
     const bar = progressOf(opts, atk.name, runsTotal * images.n);
@@ -247,44 +354,86 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
           if (opts.signal?.aborted) throw badArgument('attack cancelled');
           bar.update(Math.round(i * images.n + (done / total) * images.n), { eps: epsAt(i) });
         },
-        onResult: (ev: AttackEvaluation) => { finished.push(ev); opts.onRun?.(finished.map((e) => attackJson(e.summary))); },
-        onBatch: (i: number, start: number, r: { success: Uint8Array; queriesPerSample?: Int32Array }) => r.success.forEach((s, j) => opts.onSample?.({
-          eps: epsAt(i), index: images.indices?.[start + j] ?? start + j, success: !!s, queries: r.queriesPerSample?.[j],
-        })),
+        onResult: (ev: AttackEvaluation) => {
+          finished.push(ev);
+          opts.onRun?.(finished.map((e) => attackJson(e.summary)));
+        },
+        onBatch: (i: number, start: number, r: { success: Uint8Array; queriesPerSample?: Int32Array }) =>
+          r.success.forEach((s, j) =>
+            opts.onSample?.({
+              eps: epsAt(i),
+              index: images.indices?.[start + j] ?? start + j,
+              success: !!s,
+              queries: r.queriesPerSample?.[j],
+            }),
+          ),
       };
-      evals = stepList.length > 1
-        ? await stepSweep(victim, images, atk, stepList, { ...aopts, eps: epsList[0].value, epsText: epsList[0].text } as AttackOptions, sweepOpts)
-        : await epsilonSweep(victim, images, atk, epsList, aopts, sweepOpts);
+      evals =
+        stepList.length > 1
+          ? await stepSweep(
+              victim,
+              images,
+              atk,
+              stepList,
+              { ...aopts, eps: epsList[0].value, epsText: epsList[0].text } as AttackOptions,
+              sweepOpts,
+            )
+          : await epsilonSweep(victim, images, atk, epsList, aopts, sweepOpts);
     } finally {
       bar.stop();
     }
     const save = spec.save ?? {};
     if (save.records) {
       const files = data.imageSet?.files[splitName];
-      const all = evals.flatMap((ev) => ev.records.map((r) => ({ ...r, eps: ev.summary.eps, ...(files ? { file: files[r.index] } : {}) })));
+      const all = evals.flatMap((ev) =>
+        ev.records.map((r) => ({ ...r, eps: ev.summary.eps, ...(files ? { file: files[r.index] } : {}) })),
+      );
       writeRecords(save.records, all, { attack: atk.name, norm });
     }
     if (save.adversarial) saveAdversarialSet(save.adversarial, images, evals);
     if (save.examples) {
-      evals.forEach((ev) => saveExamples(save.examples!, makeExamples(ev.records, images.x, ev.xAdv, images.shape, victim.classes, 8, 4), `${atk.name}-eps${ev.summary.epsText.replace(/[^\w.]+/g, '_')}-`));
+      evals.forEach((ev) =>
+        saveExamples(
+          save.examples!,
+          makeExamples(ev.records, images.x, ev.xAdv, images.shape, victim.classes, 8, 4),
+          `${atk.name}-eps${ev.summary.epsText.replace(/[^\w.]+/g, '_')}-`,
+        ),
+      );
     }
     if (save.report) {
       const report = buildReport({
-        card: card ?? syntheticCard(victim, data.name), modelPath: target && target.kind === 'http' ? target.name : v.onnx ?? resolveModelPath(modelRef),
+        card: card ?? syntheticCard(victim, data.name),
+        modelPath: target && target.kind === 'http' ? target.name : (v.onnx ?? resolveModelPath(modelRef)),
         dataset: { name: data.name, split: splitName, sha256: data.sha256, path: data.path, limit: dataRef.limit },
-        images, evaluations: evals, seed, engine: engine.backend, command: opts.command ?? `medshield attack --attack ${atk.name}`,
+        images,
+        evaluations: evals,
+        seed,
+        engine: engine.backend,
+        command: opts.command ?? `medshield attack --attack ${atk.name}`,
       });
       await writeHtml(save.report, report);
     }
-    const correct = (p: Float32Array): number => judge(victim, p, images.labels, images.n, label).correct.reduce((s, c) => s + c, 0);
+    const correct = (p: Float32Array): number =>
+      judge(victim, p, images.labels, images.n, label).correct.reduce((s, c) => s + c, 0);
     const runs: AttackRun[] = evals.map((ev) => ({
-      summary: ev.summary, json: attackJson(ev.summary), records: ev.records, cleanCorrect: correct(ev.cleanProbs), robustCorrect: correct(ev.advProbs),
+      summary: ev.summary,
+      json: attackJson(ev.summary),
+      records: ev.records,
+      cleanCorrect: correct(ev.cleanProbs),
+      robustCorrect: correct(ev.advProbs),
       ...(spec.returnImages ? { adversarial: ev.xAdv } : {}),
     }));
     const jsonRuns = runs.map((r) => r.json);
     return {
-      attack: atk.name, norm, model: card?.name, ...(target ? { target: { kind: target.kind, name: target.name } } : {}),
-      dataset: data.name, split: splitName, n: images.n, indices: images.indices ?? Array.from({ length: images.n }, (_, i) => i), runs,
+      attack: atk.name,
+      norm,
+      model: card?.name,
+      ...(target ? { target: { kind: target.kind, name: target.name } } : {}),
+      dataset: data.name,
+      split: splitName,
+      n: images.n,
+      indices: images.indices ?? Array.from({ length: images.n }, (_, i) => i),
+      runs,
       notes: [...new Set(evals.flatMap((e) => e.summary.notes))],
       ...(spec.returnImages ? { images: { x: images.x, shape: images.shape } } : {}),
       ...(data.imageSet ? { imageSet: (withImageSet({}, data) as { imageSet: unknown }).imageSet } : {}),
@@ -297,9 +446,14 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
 
 /** The human-readable lines of an attack result (what `medshield attack` prints without --json). */
 export function attackText(r: AttackResult, report?: string): string {
-  const lines = r.runs.map(({ summary: s }) => `${s.attack} ${s.norm} ε=${s.epsText}: clean ${s.cleanAccuracy.toFixed(4)} → robust ${s.robustAccuracy.toFixed(4)}, success ${s.attackSuccessRate === null ? '—' : s.attackSuccessRate.toFixed(4)}${s.targetedSuccessRate !== undefined ? ` (targeted ${s.targetedSuccessRate?.toFixed(4)})` : ''}, mean L∞ ${s.meanLinf?.toFixed(4) ?? '—'}, L2 ${s.meanL2?.toFixed(4) ?? '—'}, SSIM ${s.meanSSIM?.toFixed(4) ?? '—'}, PSNR ${s.meanPSNR?.toFixed(2) ?? '—'} dB${s.meanQueries !== undefined ? `, queries mean ${s.meanQueries ?? '—'} median ${s.medianQueries ?? '—'} (budget ${s.maxQueries})` : ''}, ${s.seconds.toFixed(1)} s (${s.imagesPerSecond.toFixed(1)} img/s)`);
+  const lines = r.runs.map(
+    ({ summary: s }) =>
+      `${s.attack} ${s.norm} ε=${s.epsText}: clean ${s.cleanAccuracy.toFixed(4)} → robust ${s.robustAccuracy.toFixed(4)}, success ${s.attackSuccessRate === null ? '—' : s.attackSuccessRate.toFixed(4)}${s.targetedSuccessRate !== undefined ? ` (targeted ${s.targetedSuccessRate?.toFixed(4)})` : ''}, mean L∞ ${s.meanLinf?.toFixed(4) ?? '—'}, L2 ${s.meanL2?.toFixed(4) ?? '—'}, SSIM ${s.meanSSIM?.toFixed(4) ?? '—'}, PSNR ${s.meanPSNR?.toFixed(2) ?? '—'} dB${s.meanQueries !== undefined ? `, queries mean ${s.meanQueries ?? '—'} median ${s.medianQueries ?? '—'} (budget ${s.maxQueries})` : ''}, ${s.seconds.toFixed(1)} s (${s.imagesPerSecond.toFixed(1)} img/s)`,
+  );
   let out = `${r.target ? `${r.target.kind} target ${r.target.name}` : r.model} on ${r.dataset}/${r.split} (n=${r.n}):\n${lines.map((l) => '  ' + l).join('\n')}\n`;
-  for (const { summary: s } of r.runs) for (const c of s.components ?? []) out += `  ε=${s.epsText} after ${c.name}: robust ${c.robustAccuracy.toFixed(4)} (worst case so far)\n`;
+  for (const { summary: s } of r.runs)
+    for (const c of s.components ?? [])
+      out += `  ε=${s.epsText} after ${c.name}: robust ${c.robustAccuracy.toFixed(4)} (worst case so far)\n`;
   for (const n of r.notes) out += `  note: ${n}\n`;
   if (report) out += `  report: ${report}\n`;
   return out;
@@ -309,11 +463,22 @@ export function attackText(r: AttackResult, report?: string): string {
 function syntheticCard(v: Victim, dataset: string): ModelCard {
   const [h, w, c] = v.inputShape;
   return {
-    schema: 'medshield.model-card/1', name: 'name' in v ? v.name : 'target',
+    schema: 'medshield.model-card/1',
+    name: 'name' in v ? v.name : 'target',
     architecture: { name: 'remote', width: 0, parameters: 0, format: 'remote' },
-    dataset: { name: dataset, size: h, task: v.task, classes: v.classes, sha256: '', splits: { train: 0, val: 0, test: 0 } },
+    dataset: {
+      name: dataset,
+      size: h,
+      task: v.task,
+      classes: v.classes,
+      sha256: '',
+      splits: { train: 0, val: 0, test: 0 },
+    },
     input: { shape: [h, w, c], range: [0, 1], layout: 'NHWC', normalization: 'unknown (remote)', resize: 'unknown' },
-    metrics: {}, medshieldVersion: '', gitCommit: null, createdAt: new Date(0).toISOString(),
+    metrics: {},
+    medshieldVersion: '',
+    gitCommit: null,
+    createdAt: new Date(0).toISOString(),
   } as unknown as ModelCard;
 }
 

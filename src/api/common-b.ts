@@ -2,7 +2,7 @@
  * Small shared pieces of the verbs detect, scorecard, replicate and demo (part B of the library API)
  * that the shells need besides the verbs: duration formatting, comma lists.
  */
-export { formatDuration } from '../eval/cost.js';
+export { formatDuration } from '../studies/cost.js';
 
 /** A comma-separated list as trimmed, non-empty items ('a, b,,c' → ['a','b','c']). */
 export const commaList = (s: string): string[] =>

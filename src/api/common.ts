@@ -18,7 +18,7 @@ import { loadDifferentiableModel } from '../models/onnx.js';
 import type { DifferentiableModel, Model } from '../models/model.js';
 import { parseEpsilon, parseEpsilonList } from '../attacks/epsilon.js';
 import type { Criterion, LabelChoice } from '../attacks/types.js';
-import type { Target, TargetOutput } from '../attacks/target.js';
+import type { Target, TargetOutput } from '../attacks/targets/target.js';
 import type { Task } from '../data/medmnist.js';
 import { badArgument, unsupported } from '../errors.js';
 
@@ -110,11 +110,7 @@ const EPS_ITEM = {
 };
 export const EPS_SCHEMA = {
   description: 'a number > 0, a fraction like "8/255", a comma-separated list of them, or an array',
-  anyOf: [
-    { type: 'number', exclusiveMinimum: 0 },
-    { type: 'string' },
-    { type: 'array', minItems: 1, items: EPS_ITEM },
-  ],
+  anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }, { type: 'array', minItems: 1, items: EPS_ITEM }],
 } as const;
 export const IMAGE_SET_PROPS = {
   splitRatios: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 }] },
@@ -159,7 +155,12 @@ const compiled = new WeakMap<object, ReturnType<typeof ajv.compile>>();
 
 /** The field an ajv error is about, as a dotted path ("data.split", "eps[1]"), or the spec's name. */
 function fieldOf(e: ErrorObject, what: string): string {
-  let p = e.instancePath.slice(1).split('/').filter(Boolean).map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`)).join('');
+  let p = e.instancePath
+    .slice(1)
+    .split('/')
+    .filter(Boolean)
+    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`))
+    .join('');
   if (e.keyword === 'additionalProperties') p += `.${(e.params as { additionalProperty: string }).additionalProperty}`;
   if (e.keyword === 'required') p += `.${(e.params as { missingProperty: string }).missingProperty}`;
   return p ? p.replace(/^\./, '') : what;
@@ -171,7 +172,10 @@ function fieldOf(e: ErrorObject, what: string): string {
  */
 export function validateSpec<T>(schema: object, spec: unknown, what = 'spec'): T {
   let validate = compiled.get(schema);
-  if (!validate) { validate = ajv.compile(schema); compiled.set(schema, validate); }
+  if (!validate) {
+    validate = ajv.compile(schema);
+    compiled.set(schema, validate);
+  }
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw badArgument(`${what} must be an object`);
   if (validate(spec)) return spec as T;
   const errs = validate.errors!;
@@ -182,25 +186,38 @@ export function validateSpec<T>(schema: object, spec: unknown, what = 'spec'): T
   const field = fieldOf(e, what);
   let msg: string;
   switch (e.keyword) {
-    case 'additionalProperties': msg = `unknown field '${field}'`; break;
-    case 'required': msg = `missing field '${field}'`; break;
-    case 'enum': msg = `${field} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`; break;
-    case 'anyOf': case 'oneOf':
-      msg = `${field} must be ${described ?? 'valid'}, got ${JSON.stringify(valueAt(spec, e.instancePath))}`; break;
-    default: msg = `${field} ${e.message ?? 'is invalid'}`;
+    case 'additionalProperties':
+      msg = `unknown field '${field}'`;
+      break;
+    case 'required':
+      msg = `missing field '${field}'`;
+      break;
+    case 'enum':
+      msg = `${field} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+      break;
+    case 'anyOf':
+    case 'oneOf':
+      msg = `${field} must be ${described ?? 'valid'}, got ${JSON.stringify(valueAt(spec, e.instancePath))}`;
+      break;
+    default:
+      msg = `${field} ${e.message ?? 'is invalid'}`;
   }
   throw badArgument(`${what}: ${msg}`);
 }
 
 function valueAt(spec: unknown, pointer: string): unknown {
   let v: unknown = spec;
-  for (const k of pointer.split('/').filter(Boolean)) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  for (const k of pointer.split('/').filter(Boolean))
+    v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   return v;
 }
 
 // ---------------------------------------------------------------- ε
 
-export interface Eps { value: number; text: string }
+export interface Eps {
+  value: number;
+  text: string;
+}
 
 /** One ε: a number, or text like "8/255" / "0.0314". */
 export function parseEps(v: number | string): Eps {
@@ -231,7 +248,9 @@ export interface VerbCache {
   datasets: Map<string, Promise<Dataset>>;
 }
 
-export function newVerbCache(): VerbCache { return { models: new Map(), datasets: new Map() }; }
+export function newVerbCache(): VerbCache {
+  return { models: new Map(), datasets: new Map() };
+}
 
 function cached<T>(map: Map<string, Promise<T>> | undefined, key: string, load: () => Promise<T>): Promise<T> {
   if (!map) return load();
@@ -245,12 +264,22 @@ function cached<T>(map: Map<string, Promise<T>> | undefined, key: string, load: 
 }
 
 /** Load a model reference; `differentiable` refuses forward-only ONNX files (white-box work needs gradients). */
-export async function loadModelRef(ref: ModelRef | undefined, opts?: { differentiable?: false; cache?: VerbCache }): Promise<Model>;
-export async function loadModelRef(ref: ModelRef | undefined, opts: { differentiable: true; cache?: VerbCache }): Promise<DifferentiableModel>;
-export async function loadModelRef(ref: ModelRef | undefined, opts: { differentiable?: boolean; cache?: VerbCache } = {}): Promise<Model> {
+export async function loadModelRef(
+  ref: ModelRef | undefined,
+  opts?: { differentiable?: false; cache?: VerbCache },
+): Promise<Model>;
+export async function loadModelRef(
+  ref: ModelRef | undefined,
+  opts: { differentiable: true; cache?: VerbCache },
+): Promise<DifferentiableModel>;
+export async function loadModelRef(
+  ref: ModelRef | undefined,
+  opts: { differentiable?: boolean; cache?: VerbCache } = {},
+): Promise<Model> {
   const r = ref ?? 'default';
-  return cached(opts.cache?.models, `${opts.differentiable ? 'grad' : 'any'}:${r}`,
-    () => (opts.differentiable ? loadDifferentiableModel(r) : loadModel(r)));
+  return cached(opts.cache?.models, `${opts.differentiable ? 'grad' : 'any'}:${r}`, () =>
+    opts.differentiable ? loadDifferentiableModel(r) : loadModel(r),
+  );
 }
 
 // ---------------------------------------------------------------- data
@@ -260,24 +289,43 @@ export async function loadModelRef(ref: ModelRef | undefined, opts: { differenti
  * or CSV is resized to the card's input shape and labelled with the card's classes; the data are then
  * checked against the card. `split` (when given) must hold images.
  */
-export async function openDataRef(ref: DataRef, card: ModelCard | undefined,
-  opts: { split?: SplitName | SplitName[]; fallback?: string; onNote?: (line: string) => void; cache?: VerbCache } = {}): Promise<Dataset> {
+export async function openDataRef(
+  ref: DataRef,
+  card: ModelCard | undefined,
+  opts: { split?: SplitName | SplitName[]; fallback?: string; onNote?: (line: string) => void; cache?: VerbCache } = {},
+): Promise<Dataset> {
   const spec = ref.dataset ?? card?.dataset.name ?? opts.fallback;
   if (!spec) throw badArgument('give --dataset NAME|FILE|FOLDER|CSV');
   const imageSet = isImageSetSpec(spec);
-  if (imageSet && !card) throw badArgument(`an image folder or CSV needs a model (its card gives the input size and classes)`);
+  if (imageSet && !card)
+    throw badArgument(`an image folder or CSV needs a model (its card gives the input size and classes)`);
   if (!imageSet && ref.skipBad) throw badArgument('--skip-bad applies to image folders and CSVs only');
-  const imageSetOpts = card ? {
-    shape: card.input.shape, classes: card.dataset.classes, task: card.dataset.task,
-    splitRatios: ratios(ref.splitRatios), splitSeed: ref.splitSeed, skipBad: ref.skipBad,
-  } : undefined;
+  const imageSetOpts = card
+    ? {
+        shape: card.input.shape,
+        classes: card.dataset.classes,
+        task: card.dataset.task,
+        splitRatios: ratios(ref.splitRatios),
+        splitSeed: ref.splitSeed,
+        skipBad: ref.skipBad,
+      }
+    : undefined;
   const key = JSON.stringify([spec, ref.dataDir ?? null, imageSetOpts ?? null]);
-  const data = await cached(opts.cache?.datasets, key, () => loadDataset(spec, { dataDir: ref.dataDir, imageSet: imageSetOpts }));
+  const data = await cached(opts.cache?.datasets, key, () =>
+    loadDataset(spec, { dataDir: ref.dataDir, imageSet: imageSetOpts }),
+  );
   reportImageSet(data, opts.onNote);
   checkSplits(data, opts.split);
   if (card) {
     const t = data.splits.test;
-    checkInputMatches(card, { height: t.height, width: t.width, channels: t.channels, classes: data.info.classes.length, task: data.info.task, name: data.name });
+    checkInputMatches(card, {
+      height: t.height,
+      width: t.width,
+      channels: t.channels,
+      classes: data.info.classes.length,
+      task: data.info.task,
+      name: data.name,
+    });
   }
   return data;
 }
@@ -286,12 +334,17 @@ export async function openDataRef(ref: DataRef, card: ModelCard | undefined,
 export async function openTrainingData(ref: DataRef, onNote?: (line: string) => void): Promise<Dataset> {
   if (!ref.dataset) throw badArgument('--dataset is required');
   const imageSet = isImageSetSpec(ref.dataset);
-  if (!imageSet && (ref.skipBad || ref.input)) throw badArgument(`${ref.skipBad ? '--skip-bad' : '--input'} applies to image folders and CSVs only (a MedMNIST set has its own size: e.g. --dataset dermamnist_64)`);
+  if (!imageSet && (ref.skipBad || ref.input))
+    throw badArgument(
+      `${ref.skipBad ? '--skip-bad' : '--input'} applies to image folders and CSVs only (a MedMNIST set has its own size: e.g. --dataset dermamnist_64)`,
+    );
   const data = await loadDataset(ref.dataset, {
     dataDir: ref.dataDir,
     imageSet: {
       shape: ref.input ? parseInputSize(ref.input) : undefined,
-      splitRatios: ratios(ref.splitRatios), splitSeed: ref.splitSeed, skipBad: ref.skipBad,
+      splitRatios: ratios(ref.splitRatios),
+      splitSeed: ref.splitSeed,
+      skipBad: ref.skipBad,
     },
   });
   reportImageSet(data, onNote);
@@ -300,22 +353,29 @@ export async function openTrainingData(ref: DataRef, onNote?: (line: string) => 
 }
 
 function ratios(r: ImageSetRef['splitRatios']): [number, number, number] {
-  return parseSplitRatios(Array.isArray(r) ? r.join(',') : r ?? '0.7,0.1,0.2');
+  return parseSplitRatios(Array.isArray(r) ? r.join(',') : (r ?? '0.7,0.1,0.2'));
 }
 
 function reportImageSet(data: Dataset, onNote?: (line: string) => void): void {
   const f = data.imageSet;
   if (!f || !onNote) return;
   const c = f.split.counts;
-  onNote(`medshield: ${f.kind} ${f.source}: ${f.images} images of ${f.classes.length} classes at ${f.input.shape.join('×')} (train ${c.train}, val ${c.val}, test ${c.test}${f.split.from === 'column' ? ', from the split column' : `, seeded stratified split ${f.split.ratios!.join('/')} seed ${f.split.seed}`})${f.skipped.length ? `; skipped ${f.skipped.length} bad rows` : ''}`);
+  onNote(
+    `medshield: ${f.kind} ${f.source}: ${f.images} images of ${f.classes.length} classes at ${f.input.shape.join('×')} (train ${c.train}, val ${c.val}, test ${c.test}${f.split.from === 'column' ? ', from the split column' : `, seeded stratified split ${f.split.ratios!.join('/')} seed ${f.split.seed}`})${f.skipped.length ? `; skipped ${f.skipped.length} bad rows` : ''}`,
+  );
 }
 
 function checkSplits(data: Dataset, split: SplitName | SplitName[] | undefined): void {
   if (!data.imageSet || !split) return;
   for (const s of Array.isArray(split) ? split : [split]) {
     if (data.splits[s].n === 0) {
-      const how = data.imageSet.split.from === 'column' ? 'its split column names none' : `--split-ratios ${data.imageSet.split.ratios!.join(',')} leaves none`;
-      throw badArgument(`the ${s} split of '${data.imageSet.source}' is empty (${how}); ${Array.isArray(split) ? 'train needs images in train, val and test' : 'choose another --split or set --split-ratios, e.g. 0,0,1 to use every image as test'}`);
+      const how =
+        data.imageSet.split.from === 'column'
+          ? 'its split column names none'
+          : `--split-ratios ${data.imageSet.split.ratios!.join(',')} leaves none`;
+      throw badArgument(
+        `the ${s} split of '${data.imageSet.source}' is empty (${how}); ${Array.isArray(split) ? 'train needs images in train, val and test' : 'choose another --split or set --split-ratios, e.g. 0,0,1 to use every image as test'}`,
+      );
     }
   }
 }
@@ -333,22 +393,34 @@ export interface LoadedData {
  * images (seed `sampleSeed`, default `seed`) — or the first `head` images — then positions `range`.
  * `images.indices` are the images' indices in the split.
  */
-export async function loadDataRef(ref: DataRef, card: ModelCard | undefined, seed = 0,
-  opts: { fallback?: string; onNote?: (line: string) => void; cache?: VerbCache } = {}): Promise<LoadedData> {
+export async function loadDataRef(
+  ref: DataRef,
+  card: ModelCard | undefined,
+  seed = 0,
+  opts: { fallback?: string; onNote?: (line: string) => void; cache?: VerbCache } = {},
+): Promise<LoadedData> {
   const splitName = ref.split ?? 'test';
-  const data = await openDataRef(ref, card, { split: splitName, fallback: opts.fallback, onNote: opts.onNote, cache: opts.cache });
+  const data = await openDataRef(ref, card, {
+    split: splitName,
+    fallback: opts.fallback,
+    onNote: opts.onNote,
+    cache: opts.cache,
+  });
   const split = data.splits[splitName];
   return { data, splitName, split, images: selectRef(split, ref, seed) };
 }
 
 /** The images of a split a DataRef selects (sample or head, then range). */
 export function selectRef(split: Split, ref: DataRef, seed = 0): Images {
-  if (ref.head !== undefined && ref.limit !== undefined) throw badArgument('give either limit (a seeded sample) or head (the first N images), not both');
-  const images = ref.head !== undefined ? selectImages(split, undefined, 0) : selectImages(split, ref.limit, ref.sampleSeed ?? seed);
+  if (ref.head !== undefined && ref.limit !== undefined)
+    throw badArgument('give either limit (a seeded sample) or head (the first N images), not both');
+  const images =
+    ref.head !== undefined ? selectImages(split, undefined, 0) : selectImages(split, ref.limit, ref.sampleSeed ?? seed);
   const headed = ref.head !== undefined ? sliceImages(images, 0, Math.min(ref.head, images.n)) : images;
   if (!ref.range) return headed;
   const [start, end] = ref.range;
-  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start)) throw badArgument(`range must be [start, end) with 0 ≤ start < end, got [${start}, ${end}]`);
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start))
+    throw badArgument(`range must be [start, end) with 0 ≤ start < end, got [${start}, ${end}]`);
   if (end > headed.n) throw badArgument(`range [${start}, ${end}) is beyond the ${headed.n} selected images`);
   return sliceImages(headed, start, end);
 }
@@ -359,7 +431,10 @@ export function sliceImages(img: Images, start: number, end: number): Images {
   const per = img.shape[0] * img.shape[1] * img.shape[2];
   const lw = img.labels.length / Math.max(1, img.n);
   return {
-    x: img.x.slice(start * per, end * per), labels: img.labels.slice(start * lw, end * lw), n: end - start, shape: img.shape,
+    x: img.x.slice(start * per, end * per),
+    labels: img.labels.slice(start * lw, end * lw),
+    n: end - start,
+    shape: img.shape,
     indices: (img.indices ?? Array.from({ length: img.n }, (_, i) => i)).slice(start, end),
   };
 }
@@ -389,17 +464,31 @@ export function withImageSet<T>(out: T, data: Dataset): T {
 
 // ---------------------------------------------------------------- victims and criteria
 
-export function usesRemoteVictim(v: VictimRef | undefined): boolean { return !!(v?.url || v?.onnx); }
+export function usesRemoteVictim(v: VictimRef | undefined): boolean {
+  return !!(v?.url || v?.onnx);
+}
 
 /** Open the target a query attack queries: HTTP, ONNX, or the loaded model (optionally label-only). */
-export async function openVictim(v: VictimRef = {}, meta: { model?: Model; inputShape?: [number, number, number]; classes?: string[]; task?: Task }): Promise<Target> {
+export async function openVictim(
+  v: VictimRef = {},
+  meta: { model?: Model; inputShape?: [number, number, number]; classes?: string[]; task?: Task },
+): Promise<Target> {
   if (v.url && v.onnx) throw badArgument('give either --target-url or --target-onnx, not both');
-  const { openTarget } = await import('../attacks/open-target.js');
+  const { openTarget } = await import('../attacks/targets/open-target.js');
   return openTarget({
-    url: v.url, onnx: v.onnx, model: v.url || v.onnx ? undefined : meta.model,
-    output: v.output, format: v.format, apiKey: v.apiKey ?? process.env.MEDSHIELD_TARGET_API_KEY,
-    concurrency: v.concurrency, paceMs: v.paceMs, retries: v.retries, timeoutMs: v.timeoutMs,
-    inputShape: meta.inputShape, classes: meta.classes, task: meta.task,
+    url: v.url,
+    onnx: v.onnx,
+    model: v.url || v.onnx ? undefined : meta.model,
+    output: v.output,
+    format: v.format,
+    apiKey: v.apiKey ?? process.env.MEDSHIELD_TARGET_API_KEY,
+    concurrency: v.concurrency,
+    paceMs: v.paceMs,
+    retries: v.retries,
+    timeoutMs: v.timeoutMs,
+    inputShape: meta.inputShape,
+    classes: meta.classes,
+    task: meta.task,
   });
 }
 
@@ -416,29 +505,37 @@ export interface CriterionRef {
  * The attack criterion and label choice for a victim with `classes` and `task`, with the CLI's
  * one-line errors ("--target must be a class between 0 and 1, got '7'").
  */
-export function parseCriterion(c: CriterionRef, victim: { classes: string[]; task: Task }, attack?: { name: string; targeted: boolean }): { criterion: Criterion; label: LabelChoice } {
+export function parseCriterion(
+  c: CriterionRef,
+  victim: { classes: string[]; task: Task },
+  attack?: { name: string; targeted: boolean },
+): { criterion: Criterion; label: LabelChoice } {
   const k = victim.classes.length;
   let criterion: Criterion = { kind: 'untargeted' };
   if (c.targeted || c.target !== undefined) {
     if (attack && !attack.targeted) throw unsupported(`attack '${attack.name}' has no targeted mode`);
     if (c.target === undefined || c.target === 'other') {
-      if (victim.task === 'multiclass' || victim.task === 'ordinal') throw badArgument(`--targeted on a ${k}-class task needs --target CLASS (0..${k - 1})`);
+      if (victim.task === 'multiclass' || victim.task === 'ordinal')
+        throw badArgument(`--targeted on a ${k}-class task needs --target CLASS (0..${k - 1})`);
       criterion = { kind: 'targeted', target: 'other' };
     } else {
       const s = String(c.target);
       const t = Number(s);
       const max = victim.task === 'multilabel' ? 2 : k;
-      if (!/^\d+$/.test(s) || t >= max) throw badArgument(`--target must be a class between 0 and ${max - 1}, got '${s}'`);
+      if (!/^\d+$/.test(s) || t >= max)
+        throw badArgument(`--target must be a class between 0 and ${max - 1}, got '${s}'`);
       criterion = { kind: 'targeted', target: t };
     }
   }
   let label: LabelChoice = 'all';
   if (c.label !== undefined && c.label !== 'all') {
     const s = String(c.label);
-    if (!/^\d+$/.test(s) || Number(s) >= k) throw badArgument(`--label must be 'all' or a label between 0 and ${k - 1}, got '${s}'`);
+    if (!/^\d+$/.test(s) || Number(s) >= k)
+      throw badArgument(`--label must be 'all' or a label between 0 and ${k - 1}, got '${s}'`);
     label = Number(s);
   }
-  if (victim.task === 'multilabel' && criterion.kind === 'targeted' && label === 'all') throw badArgument('a targeted attack on a multi-label head needs --label N');
+  if (victim.task === 'multilabel' && criterion.kind === 'targeted' && label === 'all')
+    throw badArgument('a targeted attack on a multi-label head needs --label N');
   return { criterion, label };
 }
 
@@ -451,7 +548,10 @@ export function checkAborted(signal?: AbortSignal): void {
 export function progressOf(opts: VerbOptions, label: string, total: number): ProgressSink {
   const bar = opts.progress?.(label, total);
   return {
-    update: (done, fields) => { bar?.update(done, fields); opts.onProgress?.(done, total, fields); },
+    update: (done, fields) => {
+      bar?.update(done, fields);
+      opts.onProgress?.(done, total, fields);
+    },
     log: (line) => (bar?.log ? bar.log(line) : opts.onNote?.(line)),
     stop: () => bar?.stop(),
   };

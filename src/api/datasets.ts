@@ -7,8 +7,16 @@ import { localSizes, resolveDatasetFile, parseDatasetName } from '../data/datase
 import { badArgument } from '../errors.js';
 
 export interface DatasetRow {
-  name: string; task: string; classes: string[]; numClasses: number; channels: number; sizes: number[];
-  available: boolean; availableSizes: number[]; samples: { train: number; val: number; test: number }; license: string;
+  name: string;
+  task: string;
+  classes: string[];
+  numClasses: number;
+  channels: number;
+  sizes: number[];
+  available: boolean;
+  availableSizes: number[];
+  samples: { train: number; val: number; test: number };
+  license: string;
 }
 
 /** Every MedMNIST 2D set: task, classes, and which sizes are in the cache (`dataDir` or MEDSHIELD_DATA). */
@@ -16,8 +24,16 @@ export function listDatasets(spec: { dataDir?: string } = {}): DatasetRow[] {
   return Object.values(MEDMNIST).map((d) => {
     const local = localSizes(d.name, spec.dataDir);
     return {
-      name: d.name, task: d.task, classes: d.classes, numClasses: d.classes.length, channels: d.channels, sizes: [...SIZES],
-      available: local.length > 0, availableSizes: local, samples: d.samples, license: d.license,
+      name: d.name,
+      task: d.task,
+      classes: d.classes,
+      numClasses: d.classes.length,
+      channels: d.channels,
+      sizes: [...SIZES],
+      available: local.length > 0,
+      availableSizes: local,
+      samples: d.samples,
+      license: d.license,
     };
   });
 }
@@ -29,6 +45,11 @@ export async function downloadDataset(
 ): Promise<{ name: string; path: string; url: string }> {
   const parsed = parseDatasetName(name);
   if (!parsed) throw badArgument(`unknown dataset '${name}' (see 'medshield datasets list')`);
-  const r = await resolveDatasetFile(name, { dataDir: opts.dataDir, download: true, cacheOnly: true, onProgress: opts.onProgress });
+  const r = await resolveDatasetFile(name, {
+    dataDir: opts.dataDir,
+    download: true,
+    cacheOnly: true,
+    onProgress: opts.onProgress,
+  });
   return { name, path: r.path, url: downloadUrl(parsed.name, parsed.size) };
 }

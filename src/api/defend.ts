@@ -15,8 +15,21 @@ import { evaluateDefences, NON_ADAPTIVE_NOTE, type DefenceRow } from '../eval/de
 import { engineInfo } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, EPS_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, parseEpsList, progressOf, selectRef, validateSpec,
-  withImageSet, type DataRef, type EpsRef, type ModelRef, type VerbOptions,
+  DATA_REF_SCHEMA,
+  EPS_SCHEMA,
+  MODEL_REF_SCHEMA,
+  SEED_SCHEMA,
+  loadModelRef,
+  openDataRef,
+  parseEpsList,
+  progressOf,
+  selectRef,
+  validateSpec,
+  withImageSet,
+  type DataRef,
+  type EpsRef,
+  type ModelRef,
+  type VerbOptions,
 } from './common.js';
 
 export { DEFENCE_NAMES, NON_ADAPTIVE_NOTE, type DefenceRow };
@@ -42,7 +55,10 @@ export const DEFEND_SPEC_SCHEMA = {
   additionalProperties: false,
   required: ['defences', 'eps'],
   properties: {
-    model: MODEL_REF_SCHEMA, data: DATA_REF_SCHEMA, seed: SEED_SCHEMA, eps: EPS_SCHEMA,
+    model: MODEL_REF_SCHEMA,
+    data: DATA_REF_SCHEMA,
+    seed: SEED_SCHEMA,
+    eps: EPS_SCHEMA,
     defences: { type: 'array', items: { type: 'string' } },
     attacks: { anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }], description: 'attack names' },
     steps: { type: 'integer', minimum: 1, maximum: 1e6 },
@@ -65,43 +81,70 @@ export interface DefendResult {
 
 export async function defend(input: DefendSpec, opts: VerbOptions = {}): Promise<DefendResult> {
   const spec = validateSpec<DefendSpec>(DEFEND_SPEC_SCHEMA, input, 'defend spec');
-  if (!spec.defences.length) throw badArgument(`give at least one --defence (${DEFENCE_NAMES().join(', ')}, e.g. jpeg:q=75)`);
+  if (!spec.defences.length)
+    throw badArgument(`give at least one --defence (${DEFENCE_NAMES().join(', ')}, e.g. jpeg:q=75)`);
   const defences = spec.defences.flatMap(parseDefenceList);
-  const names = typeof spec.attacks === 'string' || spec.attacks === undefined ? (spec.attacks ?? 'fgsm,pgd').split(',') : spec.attacks;
+  const names =
+    typeof spec.attacks === 'string' || spec.attacks === undefined
+      ? (spec.attacks ?? 'fgsm,pgd').split(',')
+      : spec.attacks;
   const attacks = [...new Set(names.map((a) => a.trim()).filter(Boolean))].map(getAttack);
   if (!attacks.length) throw badArgument('--attacks needs at least one attack name');
   for (const a of attacks) {
-    if (a.threatModel !== 'whitebox') throw unsupported(`defend crafts adversarial examples white-box on the undefended model; '${a.name}' is a ${a.threatModel} attack`);
-    if (spec.norm && !a.norms.includes(spec.norm)) throw unsupported(`attack '${a.name}' does not support the ${spec.norm} norm (choose ${a.norms.join(', ')})`);
+    if (a.threatModel !== 'whitebox')
+      throw unsupported(
+        `defend crafts adversarial examples white-box on the undefended model; '${a.name}' is a ${a.threatModel} attack`,
+      );
+    if (spec.norm && !a.norms.includes(spec.norm))
+      throw unsupported(`attack '${a.name}' does not support the ${spec.norm} norm (choose ${a.norms.join(', ')})`);
   }
   const epsList = parseEpsList(spec.eps);
   const seed = spec.seed ?? 0;
   await engineInfo();
   const modelRef = spec.model ?? 'default';
   const model = await loadModelRef(modelRef, { cache: opts.cache });
-  if (!model.differentiable) throw unsupported(`defend crafts white-box attacks and needs gradients; '${modelRef}' is a forward-only (ONNX) model`);
+  if (!model.differentiable)
+    throw unsupported(
+      `defend crafts white-box attacks and needs gradients; '${modelRef}' is a forward-only (ONNX) model`,
+    );
   const ref: DataRef = spec.data ?? {};
   const splitName = ref.split ?? 'test';
   const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote, cache: opts.cache });
   const split = data.splits[splitName];
   const d = split.height * split.width * split.channels;
-  for (const a of attacks) for (const e of epsList) checkEpsilon(e.value, spec.norm ?? (a.norms.includes('linf') ? 'linf' : a.defaultNorm), d, e.text);
+  for (const a of attacks)
+    for (const e of epsList)
+      checkEpsilon(e.value, spec.norm ?? (a.norms.includes('linf') ? 'linf' : a.defaultNorm), d, e.text);
   const images = selectRef(split, ref, seed);
   const bar = progressOf(opts, 'defend', attacks.length * epsList.length * images.n);
   opts.onNote?.(`note: ${NON_ADAPTIVE_NOTE}`);
   let rows: DefenceRow[];
   try {
     rows = await evaluateDefences(model, images, defences, attacks, epsList, {
-      seed, steps: spec.steps, norm: spec.norm, batchSize: spec.batchSize ?? 128,
+      seed,
+      steps: spec.steps,
+      norm: spec.norm,
+      batchSize: spec.batchSize ?? 128,
       onProgress: (ai, ei, done, t) => {
         if (opts.signal?.aborted) throw badArgument('defend cancelled');
-        bar.update(Math.round(((ai * epsList.length + ei) + done / t) * images.n), { attack: attacks[ai].name, eps: epsList[Math.min(ei, epsList.length - 1)].text });
+        bar.update(Math.round((ai * epsList.length + ei + done / t) * images.n), {
+          attack: attacks[ai].name,
+          eps: epsList[Math.min(ei, epsList.length - 1)].text,
+        });
       },
     });
   } finally {
     bar.stop();
   }
-  return { model: model.card.name, dataset: data.name, split: splitName, n: images.n, rows, eps: epsList, json: withImageSet(rows, data) };
+  return {
+    model: model.card.name,
+    dataset: data.name,
+    split: splitName,
+    n: images.n,
+    rows,
+    eps: epsList,
+    json: withImageSet(rows, data),
+  };
 }
 
 /** The table `medshield defend` prints without --json. */

@@ -5,7 +5,7 @@
  * (Amit et al., "Adversarial attacks on medical image classifiers: the false comfort of detectors"):
  * a KD+BU detector (Feinman et al. 2017, fitted Ma et al.'s way) catches the PGD films, an informed
  * attacker evades it, and a signed-image pipeline rejects the tampered film. The experiment is
- * src/eval/story.ts; this verb plans it (calibrated cost), runs it and assembles the result that
+ * src/studies/story.ts; this verb plans it (calibrated cost), runs it and assembles the result that
  * `medshield demo --json` prints; `formatDemo` is its text form.
  */
 import { existsSync } from 'node:fs';
@@ -24,9 +24,9 @@ import {
   type DemoPlan,
   type DemoHooks,
   type DemoStageResult,
-} from '../eval/story.js';
+} from '../studies/story.js';
 import { encodePng } from '../eval/examples.js';
-import { formatDuration } from '../eval/cost.js';
+import { formatDuration } from '../studies/cost.js';
 import { tamperDemo, type TamperDemo } from '../provenance/tamper-demo.js';
 import { validateSpec } from './common.js';
 

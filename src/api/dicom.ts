@@ -8,8 +8,16 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { badArgument, badInput, MedshieldError, oneLine } from '../errors.js';
 import {
-  signDicom, verifyDicom, loadSigner, loadSignerPkcs12, pemCertificates, validateChain, timestampCoversSignature,
-  type ProfileName, type MacAlgorithm, type FileReport,
+  signDicom,
+  verifyDicom,
+  loadSigner,
+  loadSignerPkcs12,
+  pemCertificates,
+  validateChain,
+  timestampCoversSignature,
+  type ProfileName,
+  type MacAlgorithm,
+  type FileReport,
 } from './provenance.js';
 
 export interface DicomSignSpec {
@@ -33,8 +41,15 @@ export interface DicomSignSpec {
 }
 
 export interface DicomSignResult {
-  file: string; out: string; uid: string; profile: ProfileName; algorithm: string; signer: string;
-  coversPixelData: boolean; covered: number; sha256: string;
+  file: string;
+  out: string;
+  uid: string;
+  profile: ProfileName;
+  algorithm: string;
+  signer: string;
+  coversPixelData: boolean;
+  covered: number;
+  sha256: string;
 }
 
 export interface DicomVerifySpec {
@@ -57,7 +72,9 @@ export interface DicomVerifyResult {
 function listFiles(p: string): string[] {
   const st = statSync(p);
   if (!st.isDirectory()) return [p];
-  return readdirSync(p).sort().flatMap((n) => listFiles(path.join(p, n)));
+  return readdirSync(p)
+    .sort()
+    .flatMap((n) => listFiles(path.join(p, n)));
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -75,10 +92,7 @@ export function dicomSignPairs(spec: DicomSignSpec): Array<[string, string]> {
   return [[files[0], files[1]]];
 }
 
-export async function signDicomFiles(
-  spec: DicomSignSpec,
-  onFile?: (file: string) => void,
-): Promise<DicomSignResult[]> {
+export async function signDicomFiles(spec: DicomSignSpec, onFile?: (file: string) => void): Promise<DicomSignResult[]> {
   let signer;
   if (spec.pkcs12) {
     if (spec.key || spec.cert) throw badArgument('give either --pkcs12 or --key/--cert, not both');
@@ -113,8 +127,14 @@ export async function signDicomFiles(
     mkdirSync(path.dirname(path.resolve(outF)), { recursive: true });
     writeFileSync(outF, r.bytes);
     out.push({
-      file: inF, out: outF, uid: r.uid, profile, algorithm: `${signer.keyAlgorithm}-${mac}`,
-      signer: signer.cert.subject.split('\n').join(', '), coversPixelData: r.coversPixelData, covered: r.covered.length,
+      file: inF,
+      out: outF,
+      uid: r.uid,
+      profile,
+      algorithm: `${signer.keyAlgorithm}-${mac}`,
+      signer: signer.cert.subject.split('\n').join(', '),
+      coversPixelData: r.coversPixelData,
+      covered: r.covered.length,
       sha256: sha(r.bytes),
     });
     onFile?.(inF);
@@ -128,7 +148,10 @@ export async function verifyDicomFiles(spec: DicomVerifySpec): Promise<DicomVeri
   for (const p of spec.paths) if (!existsSync(p)) throw badInput(`no such file or folder: ${p}`);
   const files = spec.paths.flatMap(listFiles);
   const policy = {
-    trust, intermediates, requireSignature: !!spec.requireSignature, requireProfile: spec.requireProfile,
+    trust,
+    intermediates,
+    requireSignature: !!spec.requireSignature,
+    requireProfile: spec.requireProfile,
     requirePixelCoverage: spec.requirePixelCoverage ?? true,
     allowedAlgorithms: spec.allowAlgorithms?.map((s) => s.trim().toUpperCase()),
   };
@@ -147,11 +170,23 @@ export async function verifyDicomFiles(spec: DicomVerifySpec): Promise<DicomVeri
     }
     if (!rep.valid) anyInvalid = true;
     results.push({
-      file: f, signed: rep.signed, valid: rep.valid, reason: rep.reason, unsignedElements: rep.unsignedElements,
+      file: f,
+      signed: rep.signed,
+      valid: rep.valid,
+      reason: rep.reason,
+      unsignedElements: rep.unsignedElements,
       signatures: rep.signatures.map((s) => ({
-        uid: s.uid, profile: s.profile, algorithm: s.algorithm, signer: s.signer, time: s.time,
-        coversPixelData: s.coversPixelData, valid: s.valid, reason: s.reason, location: s.location,
-        coveredElements: s.covered.length, ...(s.timestamp ? { timestamp: s.timestamp } : {}),
+        uid: s.uid,
+        profile: s.profile,
+        algorithm: s.algorithm,
+        signer: s.signer,
+        time: s.time,
+        coversPixelData: s.coversPixelData,
+        valid: s.valid,
+        reason: s.reason,
+        location: s.location,
+        coveredElements: s.covered.length,
+        ...(s.timestamp ? { timestamp: s.timestamp } : {}),
       })),
     });
   }

@@ -5,11 +5,21 @@
  *   const r = await evaluate({ model: 'default', data: { dataset: 'pneumoniamnist', split: 'test' } });
  */
 import { evaluateSplit } from '../models/train.js';
-import { round } from '../eval/metrics.js';
+import { round } from '../models/metrics.js';
 import { engineInfo } from '../engine/index.js';
 import {
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, selectRef, subsetSplit, validateSpec, withImageSet,
-  type DataRef, type ModelRef, type VerbOptions,
+  DATA_REF_SCHEMA,
+  MODEL_REF_SCHEMA,
+  SEED_SCHEMA,
+  loadModelRef,
+  openDataRef,
+  selectRef,
+  subsetSplit,
+  validateSpec,
+  withImageSet,
+  type DataRef,
+  type ModelRef,
+  type VerbOptions,
 } from './common.js';
 
 export interface EvaluateSpec {
@@ -25,7 +35,10 @@ export const EVALUATE_SPEC_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    model: MODEL_REF_SCHEMA, data: DATA_REF_SCHEMA, seed: SEED_SCHEMA, batchSize: { type: 'integer', minimum: 1, maximum: 65536 },
+    model: MODEL_REF_SCHEMA,
+    data: DATA_REF_SCHEMA,
+    seed: SEED_SCHEMA,
+    batchSize: { type: 'integer', minimum: 1, maximum: 65536 },
   },
 } as const;
 
@@ -52,9 +65,10 @@ export async function evaluate(input: EvaluateSpec, opts: VerbOptions = {}): Pro
   const data = await openDataRef(ref, model.card, { split: splitName, onNote: opts.onNote, cache: opts.cache });
   const full = data.splits[splitName];
   // the first N images are a prefix of the split; other selections take their indices
-  const indices = ref.limit === undefined && ref.range === undefined
-    ? Array.from({ length: Math.min(ref.head ?? full.n, full.n) }, (_, i) => i)
-    : selectRef(full, ref, spec.seed ?? 0).indices!;
+  const indices =
+    ref.limit === undefined && ref.range === undefined
+      ? Array.from({ length: Math.min(ref.head ?? full.n, full.n) }, (_, i) => i)
+      : selectRef(full, ref, spec.seed ?? 0).indices!;
   const split = subsetSplit(full, indices);
   const r = await evaluateSplit(model, split, spec.batchSize);
   const out = { dataset: data.name, split: splitName, n: r.n, accuracy: round(r.accuracy), auc: round(r.auc) };

@@ -23,7 +23,15 @@ export interface ExportSpec {
   seed?: number;
 }
 
-export interface ExportResult { out: string; file: string; name: string; format: 'onnx'; opset: number; maxAbsDiff: number | null; checked: number }
+export interface ExportResult {
+  out: string;
+  file: string;
+  name: string;
+  format: 'onnx';
+  opset: number;
+  maxAbsDiff: number | null;
+  checked: number;
+}
 
 export async function exportModel(spec: ExportSpec): Promise<ExportResult> {
   if (!spec.out) throw badArgument('give --out DIR (or --out FILE.onnx)');
@@ -41,7 +49,11 @@ export async function exportModel(spec: ExportSpec): Promise<ExportResult> {
     const data = await loadDataset(spec.dataset ?? model.card.dataset.name, { dataDir: spec.dataDir });
     const split = data.splits.test;
     checkInputMatches(model.card, {
-      height: split.height, width: split.width, channels: split.channels, classes: data.info.classes.length, name: data.name,
+      height: split.height,
+      width: split.width,
+      channels: split.channels,
+      classes: data.info.classes.length,
+      name: data.name,
     });
     const imgs = selectImages(split, check, spec.seed ?? 0);
     const onnx = await loadModel(spec.out);

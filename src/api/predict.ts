@@ -7,7 +7,7 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { decodeImage } from '../data/image.js';
 import { toModelInput } from '../data/resize.js';
-import { predictions, round } from '../eval/metrics.js';
+import { predictions, round } from '../models/metrics.js';
 import { engineInfo } from '../engine/index.js';
 import { badArgument, badInput, notFound } from '../errors.js';
 import { MODEL_REF_SCHEMA, loadModelRef, validateSpec, type ModelRef } from './common.js';

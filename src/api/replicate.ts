@@ -8,7 +8,7 @@
  *   `detectors`: the detection AUC beside their > 98 %);
  * - amit: every defence against the informed attacker (src/api/replicate-amit.ts).
  * `quick` trains small models briefly and attacks a seeded sample of test images (minutes on 2 cores).
- * The experiments live in src/eval/replicate*.ts; this verb trains or loads the models, runs them and
+ * The experiments live in src/studies/replicate*.ts; this verb trains or loads the models, runs them and
  * writes the report. `formatReplication` is the text form.
  */
 import { existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { initEngine } from '../engine/index.js';
 import { loadDataset, sampleSplit, type Dataset } from '../data/dataset.js';
 import { newClassifier, fitClassifier } from '../models/factory.js';
 import { loadClassifier, saveModel, defaultModelDir, surrogateModelDir } from '../models/io.js';
-import { finlaysonBlackbox, type BlackboxRow } from '../eval/replicate-blackbox.js';
+import { finlaysonBlackbox, type BlackboxRow } from '../studies/replicate-blackbox.js';
 import type { Architecture } from '../models/architectures.js';
 import type { Classifier } from '../models/model.js';
 import {
@@ -31,14 +31,14 @@ import {
   replicationSettings,
   HEADLINES,
   type ReplicationRow,
-} from '../eval/replicate.js';
+} from '../studies/replicate.js';
 import { selectImages } from '../data/images.js';
 import { evaluateAttack } from '../eval/robustness.js';
 import { ATTACKS } from '../attacks/registry.js';
 import { writeReplication, type ReplicationReport } from '../report/replication.js';
 import { badArgument } from '../errors.js';
 import { parseEpsilon } from '../attacks/epsilon.js';
-import { maDetection, formatMaDetection, type MaDetection } from '../eval/replicate-detectors.js';
+import { maDetection, formatMaDetection, type MaDetection } from '../studies/replicate-detectors.js';
 import { replicateAmit, formatAmit, type AmitResult } from './replicate-amit.js';
 import { validateSpec, checkAborted } from './common.js';
 
@@ -397,7 +397,7 @@ async function maFindings(
   );
 }
 
-/** `replicate ma --detectors`: the detection AUC table (src/eval/replicate-detectors.ts). */
+/** `replicate ma --detectors`: the detection AUC table (src/studies/replicate-detectors.ts). */
 async function detectors(
   run: Run,
   datasets: Dataset[],

@@ -22,7 +22,7 @@ import {
 import type { Scorecard, ScorecardPlan, ScorecardRow } from '../eval/scorecard-types.js';
 import { writeScorecardReport } from '../report/scorecard.js';
 import { badArgument, mismatch } from '../errors.js';
-import { calibrateGradient, formatDuration } from '../eval/cost.js';
+import { calibrateGradient, formatDuration } from '../studies/cost.js';
 import {
   validateSpec,
   checkAborted,

@@ -17,7 +17,16 @@ import { noiseAugmentation } from '../defences/smoothing.js';
 import { parseEpsilon } from '../attacks/epsilon.js';
 import { engineInfo } from '../engine/index.js';
 import { badArgument } from '../errors.js';
-import { DATA_REF_SCHEMA, SEED_SCHEMA, openTrainingData, progressOf, validateSpec, withImageSet, type DataRef, type VerbOptions } from './common.js';
+import {
+  DATA_REF_SCHEMA,
+  SEED_SCHEMA,
+  openTrainingData,
+  progressOf,
+  validateSpec,
+  withImageSet,
+  type DataRef,
+  type VerbOptions,
+} from './common.js';
 
 export { ARCHITECTURES, ADVERSARIAL_METHODS, MIN_DEFAULT_STEPS, type Architecture, type AdversarialMethod };
 
@@ -54,16 +63,31 @@ export const TRAIN_SPEC_SCHEMA = {
   additionalProperties: false,
   required: ['data'],
   properties: {
-    data: DATA_REF_SCHEMA, seed: SEED_SCHEMA,
-    architecture: { type: 'string' }, epochs: { type: 'integer', minimum: 1, maximum: 100000 }, out: { type: 'string' },
-    width: { type: 'integer', minimum: 4, maximum: 512 }, batchSize: { type: 'integer', minimum: 1, maximum: 65536 },
-    microBatch: { type: 'integer', minimum: 1, maximum: 65536 }, optimizer: { type: 'string', enum: ['adam', 'sgd'] },
-    lr: { type: 'number', exclusiveMinimum: 0, maximum: 10 }, schedule: { type: 'string', enum: ['cosine', 'step', 'constant'] },
-    weightDecay: { type: 'number', minimum: 0, maximum: 1 }, augment: { type: 'boolean' }, flip: { type: 'boolean' },
-    classWeights: { type: 'string', enum: ['auto', 'balanced', 'none'] }, patience: { type: 'integer', minimum: 0 }, name: { type: 'string' },
+    data: DATA_REF_SCHEMA,
+    seed: SEED_SCHEMA,
+    architecture: { type: 'string' },
+    epochs: { type: 'integer', minimum: 1, maximum: 100000 },
+    out: { type: 'string' },
+    width: { type: 'integer', minimum: 4, maximum: 512 },
+    batchSize: { type: 'integer', minimum: 1, maximum: 65536 },
+    microBatch: { type: 'integer', minimum: 1, maximum: 65536 },
+    optimizer: { type: 'string', enum: ['adam', 'sgd'] },
+    lr: { type: 'number', exclusiveMinimum: 0, maximum: 10 },
+    schedule: { type: 'string', enum: ['cosine', 'step', 'constant'] },
+    weightDecay: { type: 'number', minimum: 0, maximum: 1 },
+    augment: { type: 'boolean' },
+    flip: { type: 'boolean' },
+    classWeights: { type: 'string', enum: ['auto', 'balanced', 'none'] },
+    patience: { type: 'integer', minimum: 0 },
+    name: { type: 'string' },
     adv: { type: 'string', enum: ['pgd', 'trades'] },
-    eps: { anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }], description: 'a number > 0 or a fraction like "8/255"' },
-    advSteps: { type: 'integer', minimum: 1, maximum: 1000 }, beta: { type: 'number', minimum: 0 }, noiseSigma: { type: 'number', minimum: 0 },
+    eps: {
+      anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }],
+      description: 'a number > 0 or a fraction like "8/255"',
+    },
+    advSteps: { type: 'integer', minimum: 1, maximum: 1000 },
+    beta: { type: 'number', minimum: 0 },
+    noiseSigma: { type: 'number', minimum: 0 },
   },
 } as const;
 
@@ -79,13 +103,18 @@ export interface TrainResult {
 export async function train(input: TrainSpec, opts: VerbOptions & { command?: string } = {}): Promise<TrainResult> {
   const spec = validateSpec<TrainSpec>(TRAIN_SPEC_SCHEMA, input, 'train spec');
   const arch = spec.architecture ?? 'cnn';
-  const augment = spec.augment ?? true; const batchSize = spec.batchSize ?? 128; const seed = spec.seed ?? 0;
+  const augment = spec.augment ?? true;
+  const batchSize = spec.batchSize ?? 128;
+  const seed = spec.seed ?? 0;
   if (!ARCHITECTURES.includes(arch)) throw badArgument(`unknown model '${arch}' (choose ${ARCHITECTURES.join(', ')})`);
   if (spec.flip && !augment) throw badArgument('--flip needs --augment');
   if (spec.adv && spec.eps === undefined) throw badArgument(`--adv ${spec.adv} needs --eps (e.g. --eps 8/255)`);
-  if (!spec.adv && (spec.eps !== undefined || spec.beta !== undefined)) throw badArgument('--eps and --beta apply to adversarial training only (add --adv pgd|trades)');
-  if (spec.adv && spec.noiseSigma !== undefined) throw badArgument('choose one training defence: --adv or --noise-sigma');
-  if (spec.noiseSigma !== undefined && !(spec.noiseSigma > 0)) throw badArgument(`--noise-sigma must be greater than 0, got ${spec.noiseSigma}`);
+  if (!spec.adv && (spec.eps !== undefined || spec.beta !== undefined))
+    throw badArgument('--eps and --beta apply to adversarial training only (add --adv pgd|trades)');
+  if (spec.adv && spec.noiseSigma !== undefined)
+    throw badArgument('choose one training defence: --adv or --noise-sigma');
+  if (spec.noiseSigma !== undefined && !(spec.noiseSigma > 0))
+    throw badArgument(`--noise-sigma must be greater than 0, got ${spec.noiseSigma}`);
   const engine = await engineInfo();
   const data = await openTrainingData(spec.data, opts.onNote);
   const model = newClassifier(arch, data, { width: spec.width, seed, name: spec.name });
@@ -96,19 +125,38 @@ export async function train(input: TrainSpec, opts: VerbOptions & { command?: st
   } else if (spec.noiseSigma !== undefined) batchHook = noiseAugmentation(spec.noiseSigma);
   const steps = Math.ceil(data.splits.train.n / batchSize);
   const epochs = spec.epochs ?? defaultEpochs(data.splits.train.n, batchSize);
-  if (spec.epochs === undefined && epochs > 10) opts.onNote?.(`medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ${batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`);
+  if (spec.epochs === undefined && epochs > 10)
+    opts.onNote?.(
+      `medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ${batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`,
+    );
   const bar = progressOf(opts, `train ${arch}`, steps * epochs);
-  opts.onNote?.(`training ${arch} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`);
+  opts.onNote?.(
+    `training ${arch} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`,
+  );
   let fit;
   try {
     fit = await fitClassifier(model, data, {
-      epochs, batchSize, microBatch: spec.microBatch, optimizer: spec.optimizer ?? 'adam', learningRate: spec.lr,
-      schedule: spec.schedule ?? 'cosine', weightDecay: spec.weightDecay ?? 0, augment, flip: !!spec.flip, classWeights: spec.classWeights ?? 'auto',
-      patience: spec.patience ?? 0, seed, batchHook,
+      epochs,
+      batchSize,
+      microBatch: spec.microBatch,
+      optimizer: spec.optimizer ?? 'adam',
+      learningRate: spec.lr,
+      schedule: spec.schedule ?? 'cosine',
+      weightDecay: spec.weightDecay ?? 0,
+      augment,
+      flip: !!spec.flip,
+      classWeights: spec.classWeights ?? 'auto',
+      patience: spec.patience ?? 0,
+      seed,
+      batchHook,
       onEvent: (e) => {
         if (opts.signal?.aborted) throw badArgument('train cancelled');
-        if (e.type === 'step') bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${epochs}`, loss: e.loss.toFixed(4) });
-        else bar.log?.(`epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`);
+        if (e.type === 'step')
+          bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${epochs}`, loss: e.loss.toFixed(4) });
+        else
+          bar.log?.(
+            `epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`,
+          );
       },
     });
   } finally {
@@ -119,12 +167,24 @@ export async function train(input: TrainSpec, opts: VerbOptions & { command?: st
   model.card.training!.command = opts.command ?? `medshield train --dataset ${spec.data.dataset}`;
   if (spec.out) await saveModel(model, spec.out);
   const result = {
-    dataset: data.name, model: arch, epochs, seed,
-    val: { accuracy: fit.val.accuracy, auc: fit.val.auc }, test: { accuracy: fit.test.accuracy, auc: fit.test.auc },
+    dataset: data.name,
+    model: arch,
+    epochs,
+    seed,
+    val: { accuracy: fit.val.accuracy, auc: fit.val.auc },
+    test: { accuracy: fit.test.accuracy, auc: fit.test.auc },
     n: { train: data.splits.train.n, val: data.splits.val.n, test: data.splits.test.n },
     seconds: model.card.training!.seconds,
-    ...(spec.out ? { out: spec.out } : {}), bestEpoch: fit.training.bestEpoch, epochsRun: fit.training.epochsRun, backend: engine.backend,
-    ...(advice.warning ? { stillImproving: { reasons: advice.reasons, suggestedEpochs: advice.suggestedEpochs }, warning: advice.warning } : {}),
+    ...(spec.out ? { out: spec.out } : {}),
+    bestEpoch: fit.training.bestEpoch,
+    epochsRun: fit.training.epochsRun,
+    backend: engine.backend,
+    ...(advice.warning
+      ? {
+          stillImproving: { reasons: advice.reasons, suggestedEpochs: advice.suggestedEpochs },
+          warning: advice.warning,
+        }
+      : {}),
     ...(model.card.training!.adversarial ? { adversarial: model.card.training!.adversarial } : {}),
     ...(model.card.training!.noise ? { noise: model.card.training!.noise } : {}),
   };

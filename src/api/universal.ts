@@ -8,14 +8,23 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
-import { fitUniversal, foolingRate } from '../attacks/universal.js';
+import { fitUniversal, foolingRate } from '../attacks/physical/universal.js';
 import { selectImages } from '../data/images.js';
 import { encodePng } from '../eval/examples.js';
 import { engineInfo } from '../engine/index.js';
 import { unsupported } from '../errors.js';
 import {
-  DATA_REF_SCHEMA, MODEL_REF_SCHEMA, SEED_SCHEMA, loadModelRef, openDataRef, progressOf, validateSpec, withImageSet,
-  type DataRef, type ModelRef, type VerbOptions,
+  DATA_REF_SCHEMA,
+  MODEL_REF_SCHEMA,
+  SEED_SCHEMA,
+  loadModelRef,
+  openDataRef,
+  progressOf,
+  validateSpec,
+  withImageSet,
+  type DataRef,
+  type ModelRef,
+  type VerbOptions,
 } from './common.js';
 
 export interface UniversalSpec {
@@ -43,8 +52,13 @@ export const UNIVERSAL_SPEC_SCHEMA = {
   additionalProperties: false,
   required: ['eps'],
   properties: {
-    model: MODEL_REF_SCHEMA, data: DATA_REF_SCHEMA, seed: SEED_SCHEMA,
-    eps: { anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }], description: 'a number > 0 or a fraction like "8/255"' },
+    model: MODEL_REF_SCHEMA,
+    data: DATA_REF_SCHEMA,
+    seed: SEED_SCHEMA,
+    eps: {
+      anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }],
+      description: 'a number > 0 or a fraction like "8/255"',
+    },
     norm: { type: 'string', enum: ['linf', 'l2'] },
     method: { type: 'string', enum: ['pgd', 'deepfool'] },
     fitLimit: { type: 'integer', minimum: 1 },
@@ -72,12 +86,15 @@ export interface UniversalResult {
 export async function universal(input: UniversalSpec, opts: VerbOptions = {}): Promise<UniversalResult> {
   const spec = validateSpec<UniversalSpec>(UNIVERSAL_SPEC_SCHEMA, input, 'universal spec');
   const eps = typeof spec.eps === 'number' ? spec.eps : parseEpsilon(spec.eps);
-  const norm = spec.norm ?? 'linf'; const method = spec.method ?? 'pgd'; const seed = spec.seed ?? 0;
+  const norm = spec.norm ?? 'linf';
+  const method = spec.method ?? 'pgd';
+  const seed = spec.seed ?? 0;
   const maxIter = spec.maxIter ?? 10;
   await engineInfo();
   const modelRef = spec.model ?? 'default';
   const model = await loadModelRef(modelRef);
-  if (!model.differentiable) throw unsupported(`fitting a universal perturbation needs gradients; '${modelRef}' is a forward-only (ONNX) model`);
+  if (!model.differentiable)
+    throw unsupported(`fitting a universal perturbation needs gradients; '${modelRef}' is a forward-only (ONNX) model`);
   const [h, w, c] = model.inputShape;
   checkEpsilon(eps, norm, h * w * c, String(spec.eps));
   const ref: DataRef = spec.data ?? {};
@@ -87,17 +104,39 @@ export async function universal(input: UniversalSpec, opts: VerbOptions = {}): P
   const bar = progressOf(opts, 'universal', maxIter * fit.n);
   let r;
   try {
-    r = await fitUniversal(model, fit, { eps, norm, method, maxIter, targetFoolingRate: spec.foolingRate ?? 0.8, seed, onStep: (d) => bar.update(d) });
+    r = await fitUniversal(model, fit, {
+      eps,
+      norm,
+      method,
+      maxIter,
+      targetFoolingRate: spec.foolingRate ?? 0.8,
+      seed,
+      onStep: (d) => bar.update(d),
+    });
   } finally {
     bar.stop();
   }
   const held = await foolingRate(model, holdout, r.delta);
   if (spec.save) {
-    let m = 0; for (const v of r.delta) m = Math.max(m, Math.abs(v));
+    let m = 0;
+    for (const v of r.delta) m = Math.max(m, Math.abs(v));
     const img = Float32Array.from(r.delta, (v) => 0.5 + v / (2 * (m || 1)));
     mkdirSync(path.dirname(path.resolve(spec.save)), { recursive: true });
     writeFileSync(spec.save, encodePng(img, h, w, c, Math.max(1, Math.round(112 / h))));
   }
-  const out = { eps, norm, method, passes: r.passes, fit: { n: fit.n, foolingRate: r.foolingRate }, holdout: { n: holdout.n, foolingRate: held } };
-  return { model: model.card.name, dataset: data.name, ...out, ...(spec.returnDelta ? { delta: r.delta } : {}), json: withImageSet(out, data) };
+  const out = {
+    eps,
+    norm,
+    method,
+    passes: r.passes,
+    fit: { n: fit.n, foolingRate: r.foolingRate },
+    holdout: { n: holdout.n, foolingRate: held },
+  };
+  return {
+    model: model.card.name,
+    dataset: data.name,
+    ...out,
+    ...(spec.returnDelta ? { delta: r.delta } : {}),
+    json: withImageSet(out, data),
+  };
 }

@@ -5,8 +5,8 @@
 import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { DifferentiableModel } from '../models/model.js';
-import { makeGoal, type Goal } from './goal.js';
-import { Oracle } from './oracle.js';
+import { atTarget, goalMetRows, makeGoal, type Goal } from './goal.js';
+import { Oracle } from './targets/oracle.js';
 import { project, perturbationSize } from './project.js';
 import type { Attack, AttackOptions, AttackResult, Norm } from './types.js';
 
@@ -21,16 +21,27 @@ export interface Setup {
 }
 
 /** Validate options and build the oracle and goal for a batch. */
-export function setup(attack: Attack, model: DifferentiableModel, x: Float32Array, y: Int32Array, opts: AttackOptions): Setup {
+export function setup(
+  attack: Attack,
+  model: DifferentiableModel,
+  x: Float32Array,
+  y: Int32Array,
+  opts: AttackOptions,
+): Setup {
   const norm = opts.norm ?? attack.defaultNorm;
-  if (!attack.norms.includes(norm)) throw unsupported(`attack '${attack.name}' does not support the ${norm} norm (choose ${attack.norms.join(', ')})`);
+  if (!attack.norms.includes(norm))
+    throw unsupported(`attack '${attack.name}' does not support the ${norm} norm (choose ${attack.norms.join(', ')})`);
   if (!(opts.eps > 0) || !Number.isFinite(opts.eps)) throw badArgument(`ε must be a positive number, got ${opts.eps}`);
-  if (opts.steps !== undefined && !(Number.isInteger(opts.steps) && opts.steps >= 1)) throw badArgument(`--steps must be a positive integer, got ${opts.steps}`);
-  if (opts.stepSize !== undefined && !(opts.stepSize > 0)) throw badArgument(`--step-size must be positive, got ${opts.stepSize}`);
-  if (opts.criterion?.kind === 'targeted' && !attack.targeted) throw unsupported(`attack '${attack.name}' has no targeted mode`);
+  if (opts.steps !== undefined && !(Number.isInteger(opts.steps) && opts.steps >= 1))
+    throw badArgument(`--steps must be a positive integer, got ${opts.steps}`);
+  if (opts.stepSize !== undefined && !(opts.stepSize > 0))
+    throw badArgument(`--step-size must be positive, got ${opts.stepSize}`);
+  if (opts.criterion?.kind === 'targeted' && !attack.targeted)
+    throw unsupported(`attack '${attack.name}' has no targeted mode`);
   const oracle = new Oracle(model);
   const d = oracle.d;
-  if (x.length % d !== 0) throw badArgument(`input has ${x.length} values, not a multiple of the model's ${d} per image`);
+  if (x.length % d !== 0)
+    throw badArgument(`input has ${x.length} values, not a multiple of the model's ${d} per image`);
   const n = x.length / d;
   const K = model.classes.length;
   const goal = makeGoal(model.task, K, y, opts.criterion, opts.label ?? 'all');
@@ -47,8 +58,9 @@ export function randomStart(x0: Float32Array, d: number, norm: Norm, eps: number
     if (norm === 'linf') {
       for (let j = 0; j < d; j++) x[off + j] = x0[off + j] + eps * (2 * rng.uniform() - 1);
     } else {
-      const g = new Float32Array(d); rng.fillNormal(g);
-      const r = eps * Math.pow(rng.uniform(), 1 / d) / (perturbationSize(g, 'l2') || 1);
+      const g = new Float32Array(d);
+      rng.fillNormal(g);
+      const r = (eps * Math.pow(rng.uniform(), 1 / d)) / (perturbationSize(g, 'l2') || 1);
       for (let j = 0; j < d; j++) x[off + j] = x0[off + j] + r * g[j];
     }
   }
@@ -68,12 +80,17 @@ export function remaining(margin: ArrayLike<number>, alsoMask?: Uint8Array): num
  * With `keepLogits` the raw model logits at the returned images are handed back too (`AttackResult.logits`),
  * so a deterministic model's evaluation can read its adversarial predictions without another pass.
  */
-export async function finalize(s: Setup, x0: Float32Array, xAdv: Float32Array, notes: string[] = [], o: { keepLogits?: boolean } = {}): Promise<AttackResult> {
+export async function finalize(
+  s: Setup,
+  x0: Float32Array,
+  xAdv: Float32Array,
+  notes: string[] = [],
+  o: { keepLogits?: boolean } = {},
+): Promise<AttackResult> {
   const xa = project(x0, xAdv, s.d, s.norm, s.eps);
   const raw = o.keepLogits ? await s.oracle.rawLogits(xa) : null;
   const margin = s.goal.marginRows(raw ? s.goal.viewRows(raw) : await s.oracle.logits(xa, s.goal));
-  const success = new Uint8Array(s.n);
-  for (let i = 0; i < s.n; i++) success[i] = margin[i] < 0 && !(s.goal.target && s.goal.y && s.goal.y[i] === s.goal.target[i]) ? 1 : 0;
+  const success = goalMetRows(s.goal, margin);
   return { xAdv: xa, success, queries: s.oracle.queries(), notes, ...(raw ? { logits: raw } : {}) };
 }
 
@@ -90,23 +107,31 @@ export const sign = (v: number): number => (v > 0 ? 1 : v < 0 ? -1 : 0);
  * logit (highest first), the number of target classes to try (the given target, else the top `targetClasses`
  * runners-up, at most k − 1), the samples still to attack, and the target of each for round `tc` (2 = runner-up).
  */
-export function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
-  return Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, c) => c).sort((a, b) => logits[i * k + b] - logits[i * k + a]));
+function classRanks(logits: ArrayLike<number>, n: number, k: number): number[][] {
+  return Array.from({ length: n }, (_, i) =>
+    Array.from({ length: k }, (_, c) => c).sort((a, b) => logits[i * k + b] - logits[i * k + a]),
+  );
 }
 
-export function targetCount(goal: Goal, targetClasses: number | undefined): number {
+function targetCount(goal: Goal, targetClasses: number | undefined): number {
   return goal.target ? 1 : Math.min(targetClasses ?? 9, goal.k - 1);
 }
 
 export function pendingTargeted(n: number, fooled: Uint8Array, goal: Goal): number[] {
   const idx: number[] = [];
-  for (let i = 0; i < n; i++) if (!fooled[i] && !(goal.target && goal.y && goal.target[i] === goal.y[i])) idx.push(i);
+  for (let i = 0; i < n; i++) if (!fooled[i] && !atTarget(goal, i)) idx.push(i);
   return idx;
 }
 
 /** The whole plan at the clean images: which are already fooled, class ranks, target count, total steps. */
-export async function targetedPlan(s: Setup, x0: Float32Array, targetClasses: number | undefined, restarts: number, nIter: number): Promise<{ fooled: Uint8Array; ranks: number[][]; nTargets: number; total: number }> {
-  const fooled = Uint8Array.from(await cleanMargins(s, x0), (m) => (m < 0 ? 1 : 0));
+export async function targetedPlan(
+  s: Setup,
+  x0: Float32Array,
+  targetClasses: number | undefined,
+  restarts: number,
+  nIter: number,
+): Promise<{ fooled: Uint8Array; ranks: number[][]; nTargets: number; total: number }> {
+  const fooled = goalMetRows(s.goal, await cleanMargins(s, x0));
   const ranks = classRanks(await s.oracle.logits(x0, s.goal), s.n, s.goal.k);
   const nTargets = targetCount(s.goal, targetClasses);
   return { fooled, ranks, nTargets, total: nTargets * restarts * nIter };

@@ -18,12 +18,18 @@ export function parseEpsilon(text: string): number {
 export function checkEpsilon(eps: number, norm: Norm, d: number, shown = String(eps)): void {
   const max = norm === 'l2' ? Math.sqrt(d) : norm === 'l1' ? d : 1;
   if (!(eps > 0)) throw badArgument(`ε must be greater than 0, got ${shown}`);
-  if (eps > max) throw badArgument(`ε must be at most ${norm === 'linf' || norm === 'l0' ? 1 : max.toFixed(2)} for the ${norm} norm, got ${shown}`);
+  if (eps > max)
+    throw badArgument(
+      `ε must be at most ${norm === 'linf' || norm === 'l0' ? 1 : max.toFixed(2)} for the ${norm} norm, got ${shown}`,
+    );
 }
 
 /** A comma-separated list of ε values, each as `parseEpsilon` reads it; keeps the user's spelling. */
 export function parseEpsilonList(text: string): Array<{ value: number; text: string }> {
-  const parts = text.split(',').map((p) => p.trim()).filter((p) => p.length);
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length);
   if (!parts.length) throw badArgument('--eps needs at least one value');
   return parts.map((p) => ({ value: parseEpsilon(p), text: p }));
 }

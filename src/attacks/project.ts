@@ -16,17 +16,32 @@
 import type { Norm } from './types.js';
 
 /** Per-sample norms of δ = a − b over rows of length d. */
-export function rowNorms(a: Float32Array, b: Float32Array, d: number): { l0: Float64Array; l1: Float64Array; l2: Float64Array; linf: Float64Array } {
+export function rowNorms(
+  a: Float32Array,
+  b: Float32Array,
+  d: number,
+): { l0: Float64Array; l1: Float64Array; l2: Float64Array; linf: Float64Array } {
   const n = a.length / d;
-  const l0 = new Float64Array(n); const l1 = new Float64Array(n); const l2 = new Float64Array(n); const linf = new Float64Array(n);
+  const l0 = new Float64Array(n);
+  const l1 = new Float64Array(n);
+  const l2 = new Float64Array(n);
+  const linf = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    let c0 = 0; let s1 = 0; let s2 = 0; let m = 0;
+    let c0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let m = 0;
     for (let j = i * d; j < (i + 1) * d; j++) {
       const v = Math.abs(a[j] - b[j]);
       if (v > 1e-7) c0++;
-      s1 += v; s2 += v * v; if (v > m) m = v;
+      s1 += v;
+      s2 += v * v;
+      if (v > m) m = v;
     }
-    l0[i] = c0; l1[i] = s1; l2[i] = Math.sqrt(s2); linf[i] = m;
+    l0[i] = c0;
+    l1[i] = s1;
+    l2[i] = Math.sqrt(s2);
+    linf[i] = m;
   }
   return { l0, l1, l2, linf };
 }
@@ -36,7 +51,11 @@ export function perturbationSize(delta: ArrayLike<number>, norm: Norm, off = 0, 
   let s = 0;
   for (let j = off; j < off + d; j++) {
     const v = Math.abs(delta[j]);
-    if (norm === 'linf') { if (v > s) s = v; } else if (norm === 'l2') s += v * v; else if (norm === 'l1') s += v; else if (v > 1e-7) s++;
+    if (norm === 'linf') {
+      if (v > s) s = v;
+    } else if (norm === 'l2') s += v * v;
+    else if (norm === 'l1') s += v;
+    else if (v > 1e-7) s++;
   }
   return norm === 'l2' ? Math.sqrt(s) : norm === 'l0' ? s / d : s;
 }
@@ -48,12 +67,18 @@ function projectL1(v: Float32Array, off: number, d: number, eps: number): void {
   let s = 0;
   for (let j = off; j < off + d; j++) s += Math.abs(v[j]);
   if (s <= eps) return;
-  const u = Float64Array.from(v.subarray(off, off + d), Math.abs).sort().reverse();
-  let cum = 0; let theta = 0;
+  const u = Float64Array.from(v.subarray(off, off + d), Math.abs)
+    .sort()
+    .reverse();
+  let cum = 0;
+  let theta = 0;
   for (let k = 0; k < d; k++) {
     cum += u[k];
     const t = (cum - eps) / (k + 1);
-    if (k === d - 1 || u[k + 1] <= t) { theta = t; break; }
+    if (k === d - 1 || u[k + 1] <= t) {
+      theta = t;
+      break;
+    }
   }
   for (let j = off; j < off + d; j++) {
     const a = Math.abs(v[j]) - theta;
@@ -79,14 +104,19 @@ export function project(x0: Float32Array, x: Float32Array, d: number, norm: Norm
     if (norm === 'linf') {
       for (let j = 0; j < d; j++) delta[j] = delta[j] > e ? e : delta[j] < -e ? -e : delta[j];
     } else if (norm === 'l2') {
-      let s = 0; for (let j = 0; j < d; j++) s += delta[j] * delta[j];
+      let s = 0;
+      for (let j = 0; j < d; j++) s += delta[j] * delta[j];
       const r = Math.sqrt(s);
-      if (r > e) { const f = e / r; for (let j = 0; j < d; j++) delta[j] *= f; }
+      if (r > e) {
+        const f = e / r;
+        for (let j = 0; j < d; j++) delta[j] *= f;
+      }
     } else if (norm === 'l1') {
       projectL1(delta, 0, d, e);
     } else {
       const keep = Math.floor(eps * d + 1e-9);
-      let changed = 0; for (let j = 0; j < d; j++) if (delta[j] !== 0) changed++;
+      let changed = 0;
+      for (let j = 0; j < d; j++) if (delta[j] !== 0) changed++;
       if (changed > keep) {
         const order = Array.from({ length: d }, (_, j) => j).sort((a, b) => Math.abs(delta[b]) - Math.abs(delta[a]));
         for (let r = keep; r < d; r++) delta[order[r]] = 0;
@@ -98,12 +128,6 @@ export function project(x0: Float32Array, x: Float32Array, d: number, norm: Norm
     }
   }
   return out;
-}
-
-/** Clip to [0,1] only (for attacks' internal iterates that are not yet bounded by ε). */
-export function clipBox(x: Float32Array): Float32Array {
-  for (let j = 0; j < x.length; j++) x[j] = x[j] < 0 ? 0 : x[j] > 1 ? 1 : Number.isFinite(x[j]) ? x[j] : 0;
-  return x;
 }
 
 /** True when every row of x is inside [0,1] and within eps (plus float tolerance) of x0. */

@@ -16,9 +16,9 @@
 import { Rng } from '../engine/index.js';
 import { badArgument, unsupported } from '../errors.js';
 import type { Model } from '../models/model.js';
-import { makeGoal, type Goal } from './goal.js';
+import { goalMet, makeGoal, type Goal } from './goal.js';
 import { project } from './project.js';
-import { asTarget, type Target } from './target.js';
+import { asTarget, type Target } from './targets/target.js';
 import type { AttackOptions, AttackResult, Norm } from './types.js';
 
 export interface QueryAttack {
@@ -38,7 +38,10 @@ export interface QueryAttack {
 /** Scores a margin can be read from: z = log p (softmax heads) or log(p / (1 − p)) (sigmoid per label), p clamped to [1e-12, 1 − 1e-12]. */
 export function probsToLogits(probs: Float32Array, task: string): Float32Array {
   const sigmoid = task === 'multilabel';
-  return Float32Array.from(probs, (p) => { const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12); return sigmoid ? Math.log(q / (1 - q)) : Math.log(q); });
+  return Float32Array.from(probs, (p) => {
+    const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12);
+    return sigmoid ? Math.log(q / (1 - q)) : Math.log(q);
+  });
 }
 
 export class QuerySetup {
@@ -56,14 +59,21 @@ export class QuerySetup {
   constructor(attack: QueryAttack, t: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions) {
     this.target = asTarget(t);
     this.norm = opts.norm ?? attack.defaultNorm;
-    if (!attack.norms.includes(this.norm)) throw unsupported(`attack '${attack.name}' does not support the ${this.norm} norm (choose ${attack.norms.join(', ')})`);
-    if (!(opts.eps > 0) || !Number.isFinite(opts.eps)) throw badArgument(`ε must be a positive number, got ${opts.eps}`);
-    if (opts.criterion?.kind === 'targeted' && !attack.targeted) throw unsupported(`attack '${attack.name}' has no targeted mode`);
+    if (!attack.norms.includes(this.norm))
+      throw unsupported(
+        `attack '${attack.name}' does not support the ${this.norm} norm (choose ${attack.norms.join(', ')})`,
+      );
+    if (!(opts.eps > 0) || !Number.isFinite(opts.eps))
+      throw badArgument(`ε must be a positive number, got ${opts.eps}`);
+    if (opts.criterion?.kind === 'targeted' && !attack.targeted)
+      throw unsupported(`attack '${attack.name}' has no targeted mode`);
     this.maxQueries = opts.maxQueries ?? attack.defaultSteps;
-    if (!(Number.isInteger(this.maxQueries) && this.maxQueries >= 1)) throw badArgument(`--max-queries must be a positive integer, got ${opts.maxQueries}`);
+    if (!(Number.isInteger(this.maxQueries) && this.maxQueries >= 1))
+      throw badArgument(`--max-queries must be a positive integer, got ${opts.maxQueries}`);
     const [h, w, c] = this.target.inputShape;
     this.d = h * w * c;
-    if (x.length % this.d !== 0) throw badArgument(`input has ${x.length} values, not a multiple of the target's ${this.d} per image`);
+    if (x.length % this.d !== 0)
+      throw badArgument(`input has ${x.length} values, not a multiple of the target's ${this.d} per image`);
     this.n = x.length / this.d;
     this.goal = makeGoal(this.target.task, this.target.classes.length, y, opts.criterion, opts.label ?? 'all');
     if (this.goal.n !== this.n) throw badArgument(`got ${this.n} images but ${this.goal.n} labels`);
@@ -73,10 +83,14 @@ export class QuerySetup {
   }
 
   /** Queries image i may still spend. */
-  left(i: number): number { return this.maxQueries - this.used[i]; }
+  left(i: number): number {
+    return this.maxQueries - this.used[i];
+  }
 
   /** A random stream for image i of this batch, independent of which other images are still running. */
-  rng(i: number, salt = 0): Rng { return new Rng(((this.seed * 0x9e3779b1) ^ (i * 0x85ebca6b) ^ (salt * 0xc2b2ae35)) >>> 0); }
+  rng(i: number, salt = 0): Rng {
+    return new Rng(((this.seed * 0x9e3779b1) ^ (i * 0x85ebca6b) ^ (salt * 0xc2b2ae35)) >>> 0);
+  }
 
   /**
    * View logits (|idx| × goal.k) of images `xs` (one row per entry of `idx`, image idx[r] of the
@@ -91,7 +105,8 @@ export class QuerySetup {
     }
     const p = await this.target.predictProbs(xs, m);
     const k = this.target.classes.length;
-    if (p.length !== m * k) throw badArgument(`target '${this.target.name}' returned ${p.length / m} scores per image, expected ${k}`);
+    if (p.length !== m * k)
+      throw badArgument(`target '${this.target.name}' returned ${p.length / m} scores per image, expected ${k}`);
     return this.goal.subset(idx).viewRows(probsToLogits(p, this.target.task));
   }
 
@@ -101,15 +116,21 @@ export class QuerySetup {
     return this.goal.subset(idx).marginRows(v);
   }
 
-  /** Success as a value: margin < 0, and never for a targeted sample already of the target class. */
+  /** The success rule (`goalMet` in goal.ts) for image i of the batch. */
   succeeded(i: number, margin: number): boolean {
-    return margin < 0 && !(this.goal.target && this.goal.y && this.goal.y[i] === this.goal.target[i]);
+    return goalMet(this.goal, i, margin);
   }
 
   /** Final answer: projected into [0,1] ∩ ε ball; `success` as the attack observed it through its own queries. */
   finish(x0: Float32Array, xAdv: Float32Array, success: Uint8Array, notes: string[] = []): AttackResult {
     const xa = project(x0, xAdv, this.d, this.norm, this.eps);
     const total = this.used.reduce((a, b) => a + b, 0);
-    return { xAdv: xa, success, queries: { forward: total, gradient: 0 }, queriesPerSample: Int32Array.from(this.used), notes };
+    return {
+      xAdv: xa,
+      success,
+      queries: { forward: total, gradient: 0 },
+      queriesPerSample: Int32Array.from(this.used),
+      notes,
+    };
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { Rng } from '../engine/index.js';
 import type { QuerySetup } from './query.js';
+import { atTarget } from './goal.js';
 
 export interface Answer {
   /** View logits, |idx| × k. */
@@ -55,12 +56,17 @@ export function permutation(rng: Rng, n: number): Int32Array {
 /** Images of the batch that an attack should start on (a targeted sample already of its target class is not). */
 export function attackable(s: QuerySetup): boolean[] {
   const g = s.goal;
-  return Array.from({ length: s.n }, (_, i) => !(g.target && g.y && g.y[i] === g.target[i]));
+  return Array.from({ length: s.n }, (_, i) => !atTarget(g, i));
 }
 
 /** Call `onStep` every `every` iterations (and at the end), if given. */
-export function progress(onStep: ((done: number, total: number) => void) | undefined, every = 25): (done: number, total: number, last?: boolean) => void {
-  return (done, total, last = false) => { if (onStep && (last || done % every === 0)) onStep(Math.min(done, total), total); };
+export function progress(
+  onStep: ((done: number, total: number) => void) | undefined,
+  every = 25,
+): (done: number, total: number, last?: boolean) => void {
+  return (done, total, last = false) => {
+    if (onStep && (last || done % every === 0)) onStep(Math.min(done, total), total);
+  };
 }
 
 /** Rows of length d as one contiguous array. */

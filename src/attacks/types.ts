@@ -13,9 +13,6 @@ import type { DifferentiableModel } from '../models/model.js';
 import type { QueryAttack } from './query.js';
 
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
-export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
-
-export type ThreatModel = 'whitebox' | 'score' | 'decision' | 'transfer';
 
 /** Loss an attack maximises: cross-entropy, Carlini–Wagner margin, or Croce & Hein's DLR. */
 export type LossName = 'ce' | 'cw' | 'dlr';
@@ -27,9 +24,7 @@ export type LossName = 'ce' | 'cw' | 'dlr';
  * - targeted: the prediction becomes `target` — a class index, or `'other'` on a binary task
  *   (benign → malignant as in Finlayson et al.; on a multi-label head, the chosen label flips).
  */
-export type Criterion =
-  | { kind: 'untargeted' }
-  | { kind: 'targeted'; target: number | 'other' };
+export type Criterion = { kind: 'untargeted' } | { kind: 'targeted'; target: number | 'other' };
 
 /** Which output of a multi-label head is attacked: one label index, or all of them. */
 export type LabelChoice = number | 'all';

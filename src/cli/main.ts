@@ -19,13 +19,17 @@ export async function main(argv: string[]): Promise<void> {
   for (const c of program.commands) {
     c.exitOverride();
     c.configureOutput({ writeErr: () => {} });
-    for (const s of c.commands) { s.exitOverride(); s.configureOutput({ writeErr: () => {} }); }
+    for (const s of c.commands) {
+      s.exitOverride();
+      s.configureOutput({ writeErr: () => {} });
+    }
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+        process.exit(0);
       const msg = e.message.replace(/^error:\s*/, '');
       fail(badArgument(msg));
     }

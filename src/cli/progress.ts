@@ -46,7 +46,9 @@ function intervalMs(): number {
 /** m:ss or h:mm:ss. */
 export function clock(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600); const m = Math.floor((s % 3600) / 60); const r = s % 60;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
 }
 
@@ -54,17 +56,27 @@ export function clock(seconds: number): string {
 export function statusLine(label: string, done: number, total: number, elapsedS: number, fields: string): string {
   if (!(total > 0)) return `medshield: ${label}: ${fields || 'working'}, elapsed ${clock(elapsedS)}`;
   const pct = total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : '';
-  const eta = done > 0 && total > done ? clock((elapsedS * (total - done)) / done) : done >= total && total > 0 ? '0:00' : '?';
+  const eta =
+    done > 0 && total > done ? clock((elapsedS * (total - done)) / done) : done >= total && total > 0 ? '0:00' : '?';
   return `medshield: ${label}: ${done}/${total}${pct}, elapsed ${clock(elapsedS)}, ETA ${eta}${fields ? ` | ${fields}` : ''}`;
 }
 
 // ---- the heartbeat: shared counters + a worker that prints them -----------------------------------
 
 /** Float64 slots: done, total, stage start (ms), last line (ms), active (0/1), interval (ms). */
-const F_DONE = 0; const F_TOTAL = 1; const F_START = 2; const F_LAST = 3; const F_ACTIVE = 4; const F_INTERVAL = 5;
+const F_DONE = 0;
+const F_TOTAL = 1;
+const F_START = 2;
+const F_LAST = 3;
+const F_ACTIVE = 4;
+const F_INTERVAL = 5;
 const TEXT_BYTES = 1024;
 
-interface Heartbeat { f64: Float64Array; seq: Int32Array; text: Uint8Array }
+interface Heartbeat {
+  f64: Float64Array;
+  seq: Int32Array;
+  text: Uint8Array;
+}
 let heart: Heartbeat | null = null;
 let online: Promise<boolean> = Promise.resolve(false);
 
@@ -99,13 +111,32 @@ setInterval(() => {
 function heartbeat(): Heartbeat | null {
   if (heart) return heart;
   try {
-    const sab = { f64: new SharedArrayBuffer(8 * 8), seq: new SharedArrayBuffer(4 * 2), text: new SharedArrayBuffer(TEXT_BYTES) };
-    const h: Heartbeat = { f64: new Float64Array(sab.f64), seq: new Int32Array(sab.seq), text: new Uint8Array(sab.text) };
+    const sab = {
+      f64: new SharedArrayBuffer(8 * 8),
+      seq: new SharedArrayBuffer(4 * 2),
+      text: new SharedArrayBuffer(TEXT_BYTES),
+    };
+    const h: Heartbeat = {
+      f64: new Float64Array(sab.f64),
+      seq: new Int32Array(sab.seq),
+      text: new Uint8Array(sab.text),
+    };
     h.f64[F_INTERVAL] = intervalMs();
-    const w = new Worker(WORKER.replace('${INTERVAL}', String(h.f64[F_INTERVAL])), { eval: true, workerData: sab, execArgv: [], stdout: false, stderr: false });
-    online = new Promise((resolve) => { w.once('online', () => resolve(true)); w.once('error', () => resolve(false)); });
+    const w = new Worker(WORKER.replace('${INTERVAL}', String(h.f64[F_INTERVAL])), {
+      eval: true,
+      workerData: sab,
+      execArgv: [],
+      stdout: false,
+      stderr: false,
+    });
+    online = new Promise((resolve) => {
+      w.once('online', () => resolve(true));
+      w.once('error', () => resolve(false));
+    });
     w.unref();
-    w.on("error", (e) => { if (process.env.MEDSHIELD_PROGRESS_DEBUG) process.stderr.write(String(e) + "\n"); });
+    w.on('error', (e) => {
+      if (process.env.MEDSHIELD_PROGRESS_DEBUG) process.stderr.write(String(e) + '\n');
+    });
     heart = h;
   } catch {
     heart = null;
@@ -114,7 +145,9 @@ function heartbeat(): Heartbeat | null {
 }
 
 /** Resolves once the heartbeat thread of plain progress runs (false if it could not start or none was started). */
-export function heartbeatOnline(): Promise<boolean> { return online; }
+export function heartbeatOnline(): Promise<boolean> {
+  return online;
+}
 
 function setText(h: Heartbeat, label: string, fields: string): void {
   const bytes = new TextEncoder().encode(`${label}\u0000${fields}`).subarray(0, TEXT_BYTES);
@@ -128,26 +161,44 @@ function setText(h: Heartbeat, label: string, fields: string): void {
 function plainProgress(label: string, total: number): Progress {
   const start = Date.now();
   const h = heartbeat();
-  let done = 0; let fields = ''; let stopped = false;
+  let done = 0;
+  let fields = '';
+  let stopped = false;
   process.stderr.write(`medshield: ${label}: started (${total} to do)\n`);
   if (h) {
     setText(h, label, '');
-    h.f64[F_DONE] = 0; h.f64[F_TOTAL] = total; h.f64[F_START] = start; h.f64[F_LAST] = start; h.f64[F_ACTIVE] = 1;
+    h.f64[F_DONE] = 0;
+    h.f64[F_TOTAL] = total;
+    h.f64[F_START] = start;
+    h.f64[F_LAST] = start;
+    h.f64[F_ACTIVE] = 1;
   }
   return {
     update: (d, f) => {
       if (stopped) return;
       done = d;
-      if (f) { const s = Object.entries(f).map(([k, v]) => `${k} ${v}`).join(' '); if (s !== fields) { fields = s; if (h) setText(h, label, fields); } }
+      if (f) {
+        const s = Object.entries(f)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' ');
+        if (s !== fields) {
+          fields = s;
+          if (h) setText(h, label, fields);
+        }
+      }
       if (h) h.f64[F_DONE] = d;
     },
-    log: (line) => { process.stderr.write(line + '\n'); },
+    log: (line) => {
+      process.stderr.write(line + '\n');
+    },
     stop: () => {
       if (stopped) return;
       stopped = true;
       if (h) h.f64[F_ACTIVE] = 0;
       const s = (Date.now() - start) / 1000;
-      process.stderr.write(`medshield: ${label}: ${done >= total ? 'done' : 'stopped at'} ${done}/${total} in ${clock(s)}\n`);
+      process.stderr.write(
+        `medshield: ${label}: ${done >= total ? 'done' : 'stopped at'} ${done}/${total} in ${clock(s)}\n`,
+      );
     },
   };
 }
@@ -156,22 +207,43 @@ export function progress(label: string, total: number, opts: { quiet?: boolean }
   const mode: ProgressMode = opts.quiet ? 'off' : progressMode();
   if (mode === 'off') {
     const quiet = !!opts.quiet || envQuiet();
-    return { update: () => {}, log: (line) => { if (!quiet) process.stderr.write(line + '\n'); }, stop: () => {} };
+    return {
+      update: () => {},
+      log: (line) => {
+        if (!quiet) process.stderr.write(line + '\n');
+      },
+      stop: () => {},
+    };
   }
   if (mode === 'plain') return plainProgress(label, total);
-  const bar = new cliProgress.SingleBar({
-    format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted} | {info}`,
-    stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50, noTTYOutput: !process.stderr.isTTY,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted} | {info}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 50,
+      noTTYOutput: !process.stderr.isTTY,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0, { info: '' });
-  let last = 0; let info = '';
+  let last = 0;
+  let info = '';
   return {
     update: (done, fields) => {
       last = done;
-      if (fields) info = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join(' ');
+      if (fields)
+        info = Object.entries(fields)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' ');
       bar.update(done, { info });
     },
-    log: (line) => { bar.stop(); process.stderr.write(line + '\n'); bar.start(total, last, { info }); },
+    log: (line) => {
+      bar.stop();
+      process.stderr.write(line + '\n');
+      bar.start(total, last, { info });
+    },
     stop: () => bar.stop(),
   };
 }
@@ -192,12 +264,26 @@ export function activity(label: string): Activity {
   const h = heartbeat();
   const start = Date.now();
   let stopped = false;
-  if (h) { setText(h, label, ''); h.f64[F_DONE] = 0; h.f64[F_TOTAL] = 0; h.f64[F_START] = start; h.f64[F_LAST] = start; h.f64[F_ACTIVE] = 1; }
+  if (h) {
+    setText(h, label, '');
+    h.f64[F_DONE] = 0;
+    h.f64[F_TOTAL] = 0;
+    h.f64[F_START] = start;
+    h.f64[F_LAST] = start;
+    h.f64[F_ACTIVE] = 1;
+  }
   return {
     stage: (what) => {
       process.stderr.write(`medshield: ${label}: ${what}\n`);
-      if (h && !stopped) { setText(h, label, what); h.f64[F_LAST] = Date.now(); h.f64[F_ACTIVE] = 1; }
+      if (h && !stopped) {
+        setText(h, label, what);
+        h.f64[F_LAST] = Date.now();
+        h.f64[F_ACTIVE] = 1;
+      }
     },
-    stop: () => { if (!stopped && h) h.f64[F_ACTIVE] = 0; stopped = true; },
+    stop: () => {
+      if (!stopped && h) h.f64[F_ACTIVE] = 0;
+      stopped = true;
+    },
   };
 }

@@ -2,7 +2,7 @@
  * Shared CLI plumbing: common flags, error mapping (exit 2, one line), JSON output, engine start.
  * Command files (src/cli/commands/*.ts) stay thin: parse flags, call the library, print.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { MedshieldError, badArgument, fileSystemError, oneLine } from '../errors.js';
 import type { BackendChoice, EngineInfo } from '../api/engine.js';
 
@@ -17,7 +17,8 @@ export interface CommonOptions {
 export function parseIntArg(name: string, min = -Infinity, max = Infinity) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw badArgument(`${name} must be an integer, got '${v}'`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n))
+      throw badArgument(`${name} must be an integer, got '${v}'`);
     if (n < min || n > max) throw badArgument(`${name} must be between ${min} and ${max}, got ${n}`);
     return n;
   };
@@ -38,7 +39,11 @@ export function withCommon(cmd: Command, opts: { json?: boolean } = {}): Command
   if (opts.json !== false) cmd.option('--json', 'print machine-readable JSON on stdout');
   cmd.option('--debug', 'print stack traces on errors');
   cmd.addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'native', 'wasm', 'cpu']));
-  cmd.option('--threads <n>', 'worker threads for the native backend (env MEDSHIELD_THREADS)', parseIntArg('--threads', 1, 256));
+  cmd.option(
+    '--threads <n>',
+    'worker threads for the native backend (env MEDSHIELD_THREADS)',
+    parseIntArg('--threads', 1, 256),
+  );
   return cmd;
 }
 
@@ -56,7 +61,9 @@ export function printJson(value: unknown): void {
 }
 
 let debugMode = false;
-export function setDebug(on: boolean): void { debugMode = on; }
+export function setDebug(on: boolean): void {
+  debugMode = on;
+}
 
 /** Print one line and exit 2 (bad input) or 1 (internal failure). */
 export function fail(e: unknown): never {

@@ -3,7 +3,7 @@
  * configuration when `--gateway-config` was given, where the shipped models live and the built front end.
  * Read-only: no route writes to the store, the audit log or the models.
  */
-import type { GatewayConfig } from '../gateway/config.js';
+import type { GatewayConfig } from '../gateway/index.js';
 import type { CampaignStore } from '../api/campaign/index.js';
 
 /** The campaign results store (src/api/campaign); null when the dashboard runs without one. */

@@ -7,14 +7,22 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
-  campaignSamples, campaignStatus, type CampaignStatus, type CampaignStore, type SampleQuery, type SampleRow,
+  campaignSamples,
+  campaignStatus,
+  type CampaignStatus,
+  type CampaignStore,
+  type SampleQuery,
+  type SampleRow,
 } from '../api/campaign/index.js';
-import { MEDMNIST } from '../data/medmnist.js';
-import { CARD_FILE, type ModelCard } from '../models/card.js';
-import { SHIPPED_MODELS } from '../models/io.js';
+import { MEDMNIST, CARD_FILE, SHIPPED_MODELS, type ModelCard } from '../api/catalog.js';
 import { badArgument, notFound } from '../errors.js';
 
-export interface CampaignSummary { id: string; name: string; status: string; shards: { total: number; done: number; failed: number } }
+export interface CampaignSummary {
+  id: string;
+  name: string;
+  status: string;
+  shards: { total: number; done: number; failed: number };
+}
 
 export async function campaigns(store: CampaignStore | null): Promise<CampaignSummary[]> {
   if (!store) return [];
@@ -41,13 +49,25 @@ export async function campaign(store: CampaignStore | null, id: string): Promise
   const c = await store.getCampaign(id);
   if (!c) throw notFound(`no campaign '${id}' in ${store.where}`);
   const [done, fails] = await Promise.all([store.doneKeys(id), store.failures(id)]);
-  const fp = [c.state, c.seconds, c.updatedAt, c.jobsTotal, done.size, fails.length, fails.filter((f) => !done.has(f.jobKey)).length].join('|');
+  const fp = [
+    c.state,
+    c.seconds,
+    c.updatedAt,
+    c.jobsTotal,
+    done.size,
+    fails.length,
+    fails.filter((f) => !done.has(f.jobKey)).length,
+  ].join('|');
   let m = statusCache.get(store);
-  if (!m) { m = new Map(); statusCache.set(store, m); }
+  if (!m) {
+    m = new Map();
+    statusCache.set(store, m);
+  }
   const hit = m.get(id);
   if (hit && hit.fp === fp) return hit.status;
   const status = await campaignStatus(store, id);
-  m.delete(id); m.set(id, { fp, status });
+  m.delete(id);
+  m.set(id, { fp, status });
   while (m.size > STATUS_CACHE_SIZE) m.delete(m.keys().next().value!);
   return status;
 }
@@ -61,30 +81,51 @@ async function specOf(store: CampaignStore, id: string) {
 // ---------------------------------------------------------------- models
 
 export interface ModelInfo {
-  name: string; sha256: string | null; architecture: string; dataset: string;
+  name: string;
+  sha256: string | null;
+  architecture: string;
+  dataset: string;
   metrics: Record<string, { accuracy?: number; auc?: number; n?: number }> | null;
   /** 'models/' for shipped models, 'campaign <id>' for models a campaign used. */
-  source: string[]; onnx: boolean; campaigns: string[]; classes: string[]; parameters: number | null;
+  source: string[];
+  onnx: boolean;
+  campaigns: string[];
+  classes: string[];
+  parameters: number | null;
   training: { command?: string; epochs?: number; seed?: number; seconds?: number } | null;
-  datasetSha256: string | null; createdAt: string | null; cardName: string | null;
+  datasetSha256: string | null;
+  createdAt: string | null;
+  cardName: string | null;
 }
 
 function readCard(dir: string): ModelCard | null {
   const f = path.join(dir, CARD_FILE);
   if (!existsSync(f)) return null;
-  try { return JSON.parse(readFileSync(f, 'utf8')) as ModelCard; } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as ModelCard;
+  } catch {
+    return null;
+  }
 }
 
 function fromCard(name: string, card: ModelCard | null, source: string, sha256?: string | null): ModelInfo {
   const a = card?.architecture;
   const t = card?.training as { command?: string; epochs?: number; seed?: number; seconds?: number } | undefined;
   return {
-    name, sha256: card?.weights?.sha256 ?? sha256 ?? null,
+    name,
+    sha256: card?.weights?.sha256 ?? sha256 ?? null,
     architecture: a ? `${a.name}${a.width ? ` (width ${a.width})` : ''}` : 'unknown (no model card)',
-    dataset: card?.dataset?.name ?? 'unknown', metrics: (card?.metrics as ModelInfo['metrics']) ?? null,
-    source: [source], onnx: a?.format === 'onnx' || !!card?.onnx, campaigns: [], classes: card?.dataset?.classes ?? [],
-    parameters: a?.parameters ?? null, training: t ? { command: t.command, epochs: t.epochs, seed: t.seed, seconds: t.seconds } : null,
-    datasetSha256: card?.dataset?.sha256 ?? null, createdAt: (card as { createdAt?: string } | null)?.createdAt ?? null, cardName: card?.name ?? null,
+    dataset: card?.dataset?.name ?? 'unknown',
+    metrics: (card?.metrics as ModelInfo['metrics']) ?? null,
+    source: [source],
+    onnx: a?.format === 'onnx' || !!card?.onnx,
+    campaigns: [],
+    classes: card?.dataset?.classes ?? [],
+    parameters: a?.parameters ?? null,
+    training: t ? { command: t.command, epochs: t.epochs, seed: t.seed, seconds: t.seconds } : null,
+    datasetSha256: card?.dataset?.sha256 ?? null,
+    createdAt: (card as { createdAt?: string } | null)?.createdAt ?? null,
+    cardName: card?.name ?? null,
   };
 }
 
@@ -92,9 +133,13 @@ function fromCard(name: string, card: ModelCard | null, source: string, sha256?:
 export async function models(store: CampaignStore | null, modelsDir: string): Promise<ModelInfo[]> {
   const out: ModelInfo[] = [];
   const byDir = new Map<string, ModelInfo>();
-  const rank = (n: string): number => { const i = (SHIPPED_MODELS as readonly string[]).indexOf(n); return i < 0 ? SHIPPED_MODELS.length : i; };
+  const rank = (n: string): number => {
+    const i = (SHIPPED_MODELS as readonly string[]).indexOf(n);
+    return i < 0 ? SHIPPED_MODELS.length : i;
+  };
   if (existsSync(modelsDir)) {
-    const names = readdirSync(modelsDir).filter((e) => statSync(path.join(modelsDir, e), { throwIfNoEntry: false })?.isDirectory())
+    const names = readdirSync(modelsDir)
+      .filter((e) => statSync(path.join(modelsDir, e), { throwIfNoEntry: false })?.isDirectory())
       .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
     for (const n of names) {
       const dir = path.join(modelsDir, n);
@@ -102,18 +147,23 @@ export async function models(store: CampaignStore | null, modelsDir: string): Pr
       if (!card && !existsSync(path.join(dir, 'model.onnx'))) continue;
       const m = fromCard(n, card, 'models/');
       if (!card && existsSync(path.join(dir, 'model.onnx'))) m.onnx = true;
-      out.push(m); byDir.set(path.resolve(dir), m);
+      out.push(m);
+      byDir.set(path.resolve(dir), m);
     }
   }
   if (!store) return out;
   for (const c of await store.listCampaigns()) {
     for (const m of c.spec.models) {
-      const dir = (SHIPPED_MODELS as readonly string[]).includes(m.ref) ? path.join(modelsDir, m.ref) : path.resolve(c.spec.baseDir ?? '.', m.ref);
-      let info = byDir.get(path.resolve(dir)) ?? out.find((x) => x.name === m.name && x.source.includes(`campaign ${c.id}`));
+      const dir = (SHIPPED_MODELS as readonly string[]).includes(m.ref)
+        ? path.join(modelsDir, m.ref)
+        : path.resolve(c.spec.baseDir ?? '.', m.ref);
+      let info =
+        byDir.get(path.resolve(dir)) ?? out.find((x) => x.name === m.name && x.source.includes(`campaign ${c.id}`));
       if (info && m.sha256 && info.sha256 && m.sha256 !== info.sha256) info = undefined; // same place, other weights: a separate entry
       if (!info) {
         info = fromCard(m.name, readCard(dir), `campaign ${c.id}`, m.sha256 ?? null);
-        out.push(info); byDir.set(path.resolve(dir) + (m.sha256 ? `#${m.sha256}` : ''), info);
+        out.push(info);
+        byDir.set(path.resolve(dir) + (m.sha256 ? `#${m.sha256}` : ''), info);
       }
       if (!info.campaigns.includes(c.id)) info.campaigns.push(c.id);
     }
@@ -123,22 +173,51 @@ export async function models(store: CampaignStore | null, modelsDir: string): Pr
 
 // ---------------------------------------------------------------- samples (gallery)
 
-export interface Prediction { pred: number; name: string; conf: number }
+export interface Prediction {
+  pred: number;
+  name: string;
+  conf: number;
+}
 export interface SampleView {
-  key: string; model: string; attack: string; eps: number; index: number; label: number; labelName: string;
-  clean: Prediction; adversarial: Prediction; flipped: boolean;
+  key: string;
+  model: string;
+  attack: string;
+  eps: number;
+  index: number;
+  label: number;
+  labelName: string;
+  clean: Prediction;
+  adversarial: Prediction;
+  flipped: boolean;
   /** false: the clean image was already misclassified, so it was not attacked. */
-  attacked: boolean; linf: number | null; l2: number | null; queries: number | null;
+  attacked: boolean;
+  linf: number | null;
+  l2: number | null;
+  queries: number | null;
   /** The stored difference image is 0.5 + (adv − clean) × amplification (so ±L∞ spans black … white). */
   amplification: number | null;
 }
 
-export interface SampleQueryText { model?: string; attack?: string; eps?: string | number; flipped?: string | boolean; label?: string | number; offset?: number; limit?: number }
+export interface SampleQueryText {
+  model?: string;
+  attack?: string;
+  eps?: string | number;
+  flipped?: string | boolean;
+  label?: string | number;
+  offset?: number;
+  limit?: number;
+}
 
 export const MAX_PAGE = 200;
 
 function className(classes: string[], v: number | number[]): string {
-  if (Array.isArray(v)) return v.map((b, j) => (b ? classes[j] ?? String(j) : null)).filter(Boolean).join(', ') || 'none';
+  if (Array.isArray(v))
+    return (
+      v
+        .map((b, j) => (b ? (classes[j] ?? String(j)) : null))
+        .filter(Boolean)
+        .join(', ') || 'none'
+    );
   return classes[v] ?? String(v);
 }
 
@@ -148,16 +227,19 @@ function parseQuery(q: SampleQueryText): SampleQuery {
   if (q.attack) out.attack = String(q.attack);
   if (q.eps !== undefined && q.eps !== '') {
     const e = Number(q.eps);
-    if (!Number.isFinite(e) || e < 0 || e > 1) throw badArgument(`eps must be a number in [0, 1], got '${String(q.eps).slice(0, 20)}'`);
+    if (!Number.isFinite(e) || e < 0 || e > 1)
+      throw badArgument(`eps must be a number in [0, 1], got '${String(q.eps).slice(0, 20)}'`);
     out.eps = e;
   }
   if (q.flipped !== undefined && q.flipped !== '') {
-    if (!['true', 'false', true, false].includes(q.flipped as never)) throw badArgument(`flipped must be true or false, got '${String(q.flipped).slice(0, 20)}'`);
+    if (!['true', 'false', true, false].includes(q.flipped as never))
+      throw badArgument(`flipped must be true or false, got '${String(q.flipped).slice(0, 20)}'`);
     out.flipped = q.flipped === true || q.flipped === 'true';
   }
   if (q.label !== undefined && q.label !== '') {
     const l = Number(q.label);
-    if (!Number.isInteger(l) || l < 0) throw badArgument(`label must be a class index, got '${String(q.label).slice(0, 20)}'`);
+    if (!Number.isInteger(l) || l < 0)
+      throw badArgument(`label must be a class index, got '${String(q.label).slice(0, 20)}'`);
     out.label = l;
   }
   out.offset = Math.max(0, Math.floor(Number(q.offset ?? 0)) || 0);
@@ -168,11 +250,24 @@ function parseQuery(q: SampleQueryText): SampleQuery {
 export function sampleView(s: SampleRow, classes: string[]): SampleView {
   const scalar = (v: number | number[]): number => (Array.isArray(v) ? -1 : v);
   return {
-    key: s.sampleKey, model: s.model, attack: s.attack, eps: s.eps, index: s.datasetIndex,
-    label: scalar(s.label), labelName: className(classes, s.label),
+    key: s.sampleKey,
+    model: s.model,
+    attack: s.attack,
+    eps: s.eps,
+    index: s.datasetIndex,
+    label: scalar(s.label),
+    labelName: className(classes, s.label),
     clean: { pred: scalar(s.cleanPrediction), name: className(classes, s.cleanPrediction), conf: s.cleanConfidence },
-    adversarial: { pred: scalar(s.adversarialPrediction), name: className(classes, s.adversarialPrediction), conf: s.adversarialConfidence },
-    flipped: s.success, attacked: s.attacked, linf: Number.isFinite(s.linf) ? s.linf : null, l2: Number.isFinite(s.l2) ? s.l2 : null, queries: s.queries,
+    adversarial: {
+      pred: scalar(s.adversarialPrediction),
+      name: className(classes, s.adversarialPrediction),
+      conf: s.adversarialConfidence,
+    },
+    flipped: s.success,
+    attacked: s.attacked,
+    linf: Number.isFinite(s.linf) ? s.linf : null,
+    l2: Number.isFinite(s.l2) ? s.l2 : null,
+    queries: s.queries,
     amplification: s.linf > 0 ? 1 / (2 * s.linf) : null,
   };
 }
@@ -185,19 +280,28 @@ export async function samples(store: CampaignStore | null, id: string, q: Sample
   const page = await campaignSamples(store, id, query);
   const eps = [...new Set(spec.attacks.flatMap((a) => a.eps.map((e) => e.value)))].sort((a, b) => a - b);
   return {
-    total: page.total, offset: query.offset!, limit: query.limit!, rows: page.rows.map((s) => sampleView(s, classes)),
+    total: page.total,
+    offset: query.offset!,
+    limit: query.limit!,
+    rows: page.rows.map((s) => sampleView(s, classes)),
     facets: {
-      models: spec.models.map((m) => m.name), attacks: spec.attacks.map((a) => a.name), eps,
+      models: spec.models.map((m) => m.name),
+      attacks: spec.attacks.map((a) => a.name),
+      eps,
       classes: classes.map((name, value) => ({ value, name })),
     },
   };
 }
 
 /** A campaign's failed jobs (those without a result): job key, the error's first line, attempts. */
-export async function failures(store: CampaignStore | null, id: string): Promise<Array<{ jobKey: string; error: string; attempts: number }>> {
+export async function failures(
+  store: CampaignStore | null,
+  id: string,
+): Promise<Array<{ jobKey: string; error: string; attempts: number }>> {
   await campaign(store, id);
   const done = await store!.doneKeys(id);
-  return (await store!.failures(id)).filter((f) => !done.has(f.jobKey))
+  return (await store!.failures(id))
+    .filter((f) => !done.has(f.jobKey))
     .map((f) => ({ jobKey: f.jobKey, error: f.error.split('\n')[0].slice(0, 500), attempts: f.attempts }));
 }
 
@@ -208,7 +312,10 @@ export async function failures(store: CampaignStore | null, id: string): Promise
  * counts): at budget q an image counts as robust when it was classified correctly and the attack did not
  * succeed within q queries. The last point equals the row's robust accuracy.
  */
-export async function queryCurve(store: CampaignStore | null, id: string): Promise<{ rows: Array<{ model: string; attack: string; eps: number; queries: number; accuracy: number }> }> {
+export async function queryCurve(
+  store: CampaignStore | null,
+  id: string,
+): Promise<{ rows: Array<{ model: string; attack: string; eps: number; queries: number; accuracy: number }> }> {
   if (!store) return { rows: [] };
   const status = await campaign(store, id);
   const rows: Array<{ model: string; attack: string; eps: number; queries: number; accuracy: number }> = [];
@@ -221,7 +328,10 @@ export async function queryCurve(store: CampaignStore | null, id: string): Promi
     }
     if (!all.length || all.every((s) => s.queries === null)) continue;
     const correct = (s: SampleRow) => JSON.stringify(s.cleanPrediction) === JSON.stringify(s.label);
-    const broken = all.filter((s) => correct(s) && s.success).map((s) => s.queries ?? 0).sort((a, b) => a - b);
+    const broken = all
+      .filter((s) => correct(s) && s.success)
+      .map((s) => s.queries ?? 0)
+      .sort((a, b) => a - b);
     const correctN = all.filter(correct).length;
     const maxQ = Math.max(1, ...all.map((s) => s.queries ?? 0));
     const budgets = [...new Set([0, ...broken, maxQ])];
@@ -238,16 +348,26 @@ export async function queryCurve(store: CampaignStore | null, id: string): Promi
 
 // ---------------------------------------------------------------- scorecard
 
-export interface RocPoint { model: string; detector: string; attack: string; eps: number; fpr: number; tpr: number }
+export interface RocPoint {
+  model: string;
+  detector: string;
+  attack: string;
+  eps: number;
+  fpr: number;
+  tpr: number;
+}
 
 /** ROC from per-sample scores (higher = more adversarial). */
 export function roc(clean: number[], adversarial: number[]): Array<{ fpr: number; tpr: number }> {
   const all = [...clean.map((s) => ({ s, y: 0 })), ...adversarial.map((s) => ({ s, y: 1 }))].sort((a, b) => b.s - a.s);
   const pts = [{ fpr: 0, tpr: 0 }];
-  let tp = 0, fp = 0;
+  let tp = 0,
+    fp = 0;
   for (let i = 0; i < all.length; i++) {
-    if (all[i].y) tp++; else fp++;
-    if (i === all.length - 1 || all[i + 1].s !== all[i].s) pts.push({ fpr: fp / Math.max(1, clean.length), tpr: tp / Math.max(1, adversarial.length) });
+    if (all[i].y) tp++;
+    else fp++;
+    if (i === all.length - 1 || all[i + 1].s !== all[i].s)
+      pts.push({ fpr: fp / Math.max(1, clean.length), tpr: tp / Math.max(1, adversarial.length) });
   }
   return pts;
 }
@@ -260,11 +380,25 @@ export async function scorecard(store: CampaignStore | null, id: string) {
     const rows = (r.result as { rows?: Array<Record<string, unknown>> }).rows ?? [];
     for (const row of rows) {
       const sc = row.scores as { clean?: number[]; adversarial?: number[] } | undefined;
-      const pts = Array.isArray(row.roc) ? (row.roc as Array<{ fpr: number; tpr: number }>)
-        : sc && Array.isArray(sc.clean) && Array.isArray(sc.adversarial) ? roc(sc.clean, sc.adversarial) : null;
-      if (pts) for (const p of pts) rocs.push({ model: r.model, detector: r.detector ?? '?', attack: String(row.attack ?? r.attack), eps: r.eps, fpr: p.fpr, tpr: p.tpr });
+      const pts = Array.isArray(row.roc)
+        ? (row.roc as Array<{ fpr: number; tpr: number }>)
+        : sc && Array.isArray(sc.clean) && Array.isArray(sc.adversarial)
+          ? roc(sc.clean, sc.adversarial)
+          : null;
+      if (pts)
+        for (const p of pts)
+          rocs.push({
+            model: r.model,
+            detector: r.detector ?? '?',
+            attack: String(row.attack ?? r.attack),
+            eps: r.eps,
+            fpr: p.fpr,
+            tpr: p.tpr,
+          });
     }
   }
-  const defences = results.filter((x) => (x.kind as string) === 'defence').map((x) => x.result as Record<string, unknown>);
+  const defences = results
+    .filter((x) => (x.kind as string) === 'defence')
+    .map((x) => x.result as Record<string, unknown>);
   return { detection: status.detection, roc: rocs, defences };
 }

@@ -13,8 +13,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { MedshieldError, badArgument } from '../errors.js';
 import { PACKAGE_ROOT, VERSION } from '../version.js';
-import { KeyStore } from '../gateway/keys.js';
-import type { GatewayConfig } from '../gateway/config.js';
+import { KeyStore, type GatewayConfig } from '../gateway/index.js';
 import type { DashboardContext, DashboardStore } from './context.js';
 import securityPlugin from './plugins/security.js';
 import { assetsRoute, loadUi } from './pages.js';
@@ -60,7 +59,14 @@ export function redactUrl(url: string): string {
 function errorStatus(e: FastifyError | MedshieldError | Error): number {
   const s = (e as FastifyError).statusCode;
   if (typeof s === 'number' && s >= 400 && s < 600) return s;
-  if (e instanceof MedshieldError) return e.code === 'NOT_FOUND' ? 404 : e.code === 'BAD_INPUT' || e.code === 'BAD_ARGUMENT' ? 400 : e.code === 'IO' ? 503 : 500;
+  if (e instanceof MedshieldError)
+    return e.code === 'NOT_FOUND'
+      ? 404
+      : e.code === 'BAD_INPUT' || e.code === 'BAD_ARGUMENT'
+        ? 400
+        : e.code === 'IO'
+          ? 503
+          : 500;
   return 500;
 }
 
@@ -68,19 +74,30 @@ export async function createDashboard(opts: DashboardOptions = {}): Promise<Dash
   const host = opts.host ?? '127.0.0.1';
   const keysFile = opts.keysFile ?? opts.gatewayConfig?.auth.keysFile ?? null;
   if (!isLoopback(host) && !keysFile) {
-    throw badArgument(`--host ${host} is reachable from other machines: give --gateway-config (its auth.keysFile holds the auditor keys) or --keys FILE`);
+    throw badArgument(
+      `--host ${host} is reachable from other machines: give --gateway-config (its auth.keysFile holds the auditor keys) or --keys FILE`,
+    );
   }
   const ctx: DashboardContext = {
-    store: opts.store ?? null, storeLabel: opts.storeLabel ? redactUrl(opts.storeLabel) : null,
-    gatewayConfig: opts.gatewayConfig ?? null, gatewayConfigPath: opts.gatewayConfigPath ?? null,
-    modelsDir: opts.modelsDir ?? path.join(PACKAGE_ROOT, 'models'), uiDir: opts.uiDir ?? path.join(PACKAGE_ROOT, 'dist', 'dashboard-ui'),
+    store: opts.store ?? null,
+    storeLabel: opts.storeLabel ? redactUrl(opts.storeLabel) : null,
+    gatewayConfig: opts.gatewayConfig ?? null,
+    gatewayConfigPath: opts.gatewayConfigPath ?? null,
+    modelsDir: opts.modelsDir ?? path.join(PACKAGE_ROOT, 'models'),
+    uiDir: opts.uiDir ?? path.join(PACKAGE_ROOT, 'dist', 'dashboard-ui'),
     pollMs: opts.pollMs ?? 1000,
   };
   loadUi(ctx.uiDir); // not built → stop here with a one-line error
   // Beyond loopback every data request is authenticated; on loopback too when a keys file was given explicitly.
   const keys = !isLoopback(host) || opts.keysFile ? new KeyStore(keysFile!) : null;
   const app = Fastify({
-    logger: opts.logStream ? { level: 'info', stream: opts.logStream, redact: { paths: ['req.headers.authorization'], remove: true } } as never : false,
+    logger: opts.logStream
+      ? ({
+          level: 'info',
+          stream: opts.logStream,
+          redact: { paths: ['req.headers.authorization'], remove: true },
+        } as never)
+      : false,
     trustProxy: false,
     bodyLimit: 1024,
     forceCloseConnections: true,
@@ -93,34 +110,75 @@ export async function createDashboard(opts: DashboardOptions = {}): Promise<Dash
     reply.code(status).send({ statusCode: status, error: http.STATUS_CODES[status] ?? 'Error', message });
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0].slice(0, 120)}` });
+    reply.code(404).send({
+      statusCode: 404,
+      error: 'Not Found',
+      message: `no route ${req.method} ${req.url.split('?')[0].slice(0, 120)}`,
+    });
   });
   await app.register(securityPlugin, {
-    keys, scriptExtra: opts.scriptExtra,
+    keys,
+    scriptExtra: opts.scriptExtra,
     isPublic: (url) => !url.startsWith('/api/') && url !== '/openapi.json',
   });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'medshield dashboard', version: VERSION, description: 'Read-only JSON API of the medshield dashboard: campaigns, models, scorecards and per-sample gallery from the campaign results store.' },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key msk_<id>_<secret> with the auditor role (required when the dashboard listens beyond loopback)' } } },
-      tags: [{ name: 'campaigns' }, { name: 'models' }, { name: 'scorecard' }, { name: 'gallery' }, { name: 'operations' }],
+      info: {
+        title: 'medshield dashboard',
+        version: VERSION,
+        description:
+          'Read-only JSON API of the medshield dashboard: campaigns, models, scorecards and per-sample gallery from the campaign results store.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'API key msk_<id>_<secret> with the auditor role (required when the dashboard listens beyond loopback)',
+          },
+        },
+      },
+      tags: [
+        { name: 'campaigns' },
+        { name: 'models' },
+        { name: 'scorecard' },
+        { name: 'gallery' },
+        { name: 'operations' },
+      ],
     },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/api/health', {
-    schema: {
-      summary: 'Health check', tags: ['operations'],
-      response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, store: { type: 'string', nullable: true }, gateway: { type: 'boolean' } } } },
+  app.get(
+    '/api/health',
+    {
+      schema: {
+        summary: 'Health check',
+        tags: ['operations'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string' },
+              version: { type: 'string' },
+              store: { type: 'string', nullable: true },
+              gateway: { type: 'boolean' },
+            },
+          },
+        },
+      },
     },
-  }, async () => ({ status: 'ok', version: VERSION, store: ctx.storeLabel, gateway: !!ctx.gatewayConfig }));
+    async () => ({ status: 'ok', version: VERSION, store: ctx.storeLabel, gateway: !!ctx.gatewayConfig }),
+  );
   await app.register(assetsRoute, { ctx });
   for (const r of routes) await app.register(r, { ctx });
   await app.ready();
 
   let closed: Promise<void> | null = null;
   return {
-    app, ctx,
+    app,
+    ctx,
     async listen(port = 8080) {
       const addr = await app.listen({ port, host });
       return addr.replace('[::1]', 'localhost');

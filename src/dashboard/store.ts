@@ -10,7 +10,8 @@ import type { DashboardStore } from './context.js';
 export async function openDashboardStore(url: string): Promise<DashboardStore> {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
-    if (file && !existsSync(file)) throw notFound(`no results store at '${file}' (fill one with medshield campaign run SPEC --store ${url})`);
+    if (file && !existsSync(file))
+      throw notFound(`no results store at '${file}' (fill one with medshield campaign run SPEC --store ${url})`);
   }
   return openStore(url);
 }

@@ -65,12 +65,17 @@ export function parseDatasetName(spec: string): { name: string; size: Size } | n
   const m = /^([a-z]+)(?:_(\d+))?$/.exec(spec.toLowerCase());
   if (!m || !MEDMNIST[m[1]]) return null;
   const size = m[2] ? Number(m[2]) : 28;
-  if (!(SIZES as readonly number[]).includes(size)) throw badArgument(`dataset '${spec}': MedMNIST sizes are ${SIZES.join(', ')}, not ${size}`);
+  if (!(SIZES as readonly number[]).includes(size))
+    throw badArgument(`dataset '${spec}': MedMNIST sizes are ${SIZES.join(', ')}, not ${size}`);
   return { name: m[1], size: size as Size };
 }
 
-export function embeddedDir(): string { return path.join(PACKAGE_ROOT, 'data'); }
-export function sharedDir(): string { return path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'medmnist'); }
+export function embeddedDir(): string {
+  return path.join(PACKAGE_ROOT, 'data');
+}
+export function sharedDir(): string {
+  return path.join(PACKAGE_ROOT, '..', 'shared', 'data', 'medmnist');
+}
 
 /** Where a MedMNIST file would be found locally, or null. */
 export function findLocal(name: string, size: Size, dataDir?: string, cacheOnly = false): string | null {
@@ -92,21 +97,34 @@ function looksLikePath(spec: string): boolean {
 }
 
 /** Resolve a spec to a local file, downloading a MedMNIST file if needed. */
-export async function resolveDatasetFile(spec: string, opts: ResolveOptions = {}): Promise<{ path: string; name: string; size: number | null }> {
+export async function resolveDatasetFile(
+  spec: string,
+  opts: ResolveOptions = {},
+): Promise<{ path: string; name: string; size: number | null }> {
   if (!spec) throw badArgument('--dataset is required');
   if (looksLikePath(spec)) {
     if (!existsSync(spec)) throw notFound(`dataset file '${spec}' does not exist`);
     if (!statSync(spec).isFile()) throw badInput(`dataset '${spec}' is not a file`);
     const base = path.basename(spec).replace(/\.npz$/i, '');
-    const parsed = (() => { try { return parseDatasetName(base); } catch { return null; } })();
+    const parsed = (() => {
+      try {
+        return parseDatasetName(base);
+      } catch {
+        return null;
+      }
+    })();
     return { path: spec, name: parsed?.name ?? base, size: parsed?.size ?? null };
   }
   const parsed = parseDatasetName(spec);
-  if (!parsed) throw notFound(`unknown dataset '${spec}' (see 'medshield datasets list', or give the path of an .npz file)`);
+  if (!parsed)
+    throw notFound(`unknown dataset '${spec}' (see 'medshield datasets list', or give the path of an .npz file)`);
   const local = findLocal(parsed.name, parsed.size, opts.dataDir, opts.cacheOnly);
   if (local) return { path: local, name: parsed.name, size: parsed.size };
   const allowed = opts.download ?? process.env.MEDSHIELD_OFFLINE !== '1';
-  if (!allowed) throw notFound(`dataset '${spec}' is not available locally and downloads are off (MEDSHIELD_OFFLINE=1); put ${fileName(parsed.name, parsed.size)} in ${cacheDir(opts.dataDir)}`);
+  if (!allowed)
+    throw notFound(
+      `dataset '${spec}' is not available locally and downloads are off (MEDSHIELD_OFFLINE=1); put ${fileName(parsed.name, parsed.size)} in ${cacheDir(opts.dataDir)}`,
+    );
   const dest = path.join(cacheDir(opts.dataDir), fileName(parsed.name, parsed.size));
   const md5 = MEDMNIST[parsed.name].md5[parsed.size];
   await downloadFile(downloadUrl(parsed.name, parsed.size), dest, { md5, onProgress: opts.onProgress });
@@ -115,7 +133,8 @@ export async function resolveDatasetFile(spec: string, opts: ResolveOptions = {}
 
 function toSplit(name: SplitName, images: NpyArray, labels: NpyArray, file: string): Split {
   const s = images.shape;
-  if (s.length !== 3 && s.length !== 4) throw badInput(`${file}: ${name}_images must have shape (N,H,W) or (N,H,W,C), got (${s.join(',')})`);
+  if (s.length !== 3 && s.length !== 4)
+    throw badInput(`${file}: ${name}_images must have shape (N,H,W) or (N,H,W,C), got (${s.join(',')})`);
   const [n, h, w] = s;
   const c = s.length === 4 ? s[3] : 1;
   if (c !== 1 && c !== 3) throw badInput(`${file}: ${name}_images has ${c} channels; 1 or 3 are supported`);
@@ -125,10 +144,18 @@ function toSplit(name: SplitName, images: NpyArray, labels: NpyArray, file: stri
   let img: Uint8Array | Float32Array;
   if (images.data instanceof Uint8Array) img = images.data;
   else if (images.data instanceof Float32Array || images.data instanceof Float64Array) {
-    let max = 0; let bad = 0;
-    for (let i = 0; i < images.data.length; i++) { const v = images.data[i]; if (!Number.isFinite(v)) bad++; else if (v > max) max = v; }
+    let max = 0;
+    let bad = 0;
+    for (let i = 0; i < images.data.length; i++) {
+      const v = images.data[i];
+      if (!Number.isFinite(v)) bad++;
+      else if (v > max) max = v;
+    }
     // NaN would pass the clamp below unchanged and ±Inf would be clamped to 0/1: refuse rather than evaluate silently.
-    if (bad) throw badInput(`${file}: split '${name}' has ${bad} NaN/Inf pixel value${bad === 1 ? '' : 's'} in ${name}_images`);
+    if (bad)
+      throw badInput(
+        `${file}: split '${name}' has ${bad} NaN/Inf pixel value${bad === 1 ? '' : 's'} in ${name}_images`,
+      );
     const scale = max > 1 ? 1 / 255 : 1;
     img = Float32Array.from(images.data, (v) => Math.min(1, Math.max(0, v * scale)));
   } else throw badInput(`${file}: ${name}_images has dtype ${images.dtype}; uint8 or float images are supported`);
@@ -143,9 +170,14 @@ function inferInfo(base: string, train: Split, all: Split[]): DatasetInfo {
   const k = multilabel ? train.labelWidth : max + 1;
   const task: Task = multilabel ? 'multilabel' : k === 2 ? 'binary' : 'multiclass';
   return {
-    name: base, title: base, task, channels: train.channels as 1 | 3, license: 'unknown',
+    name: base,
+    title: base,
+    task,
+    channels: train.channels as 1 | 3,
+    license: 'unknown',
     classes: Array.from({ length: Math.max(k, 2) }, (_, i) => `class ${i}`),
-    samples: { train: all[0].n, val: all[1].n, test: all[2].n }, md5: {},
+    samples: { train: all[0].n, val: all[1].n, test: all[2].n },
+    md5: {},
   };
 }
 
@@ -158,32 +190,59 @@ export async function loadDataset(spec: string, opts: ResolveOptions = {}): Prom
   const arrays = readNpz(bytes, shown);
   const splits = {} as Record<SplitName, Split>;
   for (const s of SPLITS) {
-    const im = arrays[`${s}_images`]; const lb = arrays[`${s}_labels`];
-    if (!im || !lb) throw badInput(`${shown}: not in MedMNIST's layout (missing '${s}_images' or '${s}_labels'; found ${Object.keys(arrays).join(', ')})`);
+    const im = arrays[`${s}_images`];
+    const lb = arrays[`${s}_labels`];
+    if (!im || !lb)
+      throw badInput(
+        `${shown}: not in MedMNIST's layout (missing '${s}_images' or '${s}_labels'; found ${Object.keys(arrays).join(', ')})`,
+      );
     splits[s] = toSplit(s, im, lb, shown);
   }
   const t = splits.train;
   for (const s of SPLITS) {
     const sp = splits[s];
-    if (sp.height !== t.height || sp.width !== t.width || sp.channels !== t.channels || sp.labelWidth !== t.labelWidth) {
-      throw badInput(`${shown}: split '${s}' has images ${sp.height}×${sp.width}×${sp.channels} but train has ${t.height}×${t.width}×${t.channels}`);
+    if (
+      sp.height !== t.height ||
+      sp.width !== t.width ||
+      sp.channels !== t.channels ||
+      sp.labelWidth !== t.labelWidth
+    ) {
+      throw badInput(
+        `${shown}: split '${s}' has images ${sp.height}×${sp.width}×${sp.channels} but train has ${t.height}×${t.width}×${t.channels}`,
+      );
     }
   }
   const meta = MEDMNIST[file.name];
   let info: DatasetInfo;
   let known = false;
-  if (meta && meta.channels === t.channels && (meta.task === 'multilabel' ? t.labelWidth === meta.classes.length : t.labelWidth === 1)) {
-    info = meta; known = true;
+  if (
+    meta &&
+    meta.channels === t.channels &&
+    (meta.task === 'multilabel' ? t.labelWidth === meta.classes.length : t.labelWidth === 1)
+  ) {
+    info = meta;
+    known = true;
     const k = meta.classes.length;
     if (meta.task !== 'multilabel') {
-      for (const sp of SPLITS.map((s) => splits[s])) for (let i = 0; i < sp.labels.length; i++) {
-        if (sp.labels[i] < 0 || sp.labels[i] >= k) throw badInput(`${shown}: label ${sp.labels[i]} in split '${sp.name}' is outside 0..${k - 1} for ${meta.title}`);
-      }
+      for (const sp of SPLITS.map((s) => splits[s]))
+        for (let i = 0; i < sp.labels.length; i++) {
+          if (sp.labels[i] < 0 || sp.labels[i] >= k)
+            throw badInput(
+              `${shown}: label ${sp.labels[i]} in split '${sp.name}' is outside 0..${k - 1} for ${meta.title}`,
+            );
+        }
     }
   } else {
-    info = inferInfo(file.name, t, SPLITS.map((s) => splits[s]));
+    info = inferInfo(
+      file.name,
+      t,
+      SPLITS.map((s) => splits[s]),
+    );
   }
-  if (file.size !== null && t.height !== file.size) throw badInput(`${shown}: images are ${t.height}×${t.width}, expected ${file.size}×${file.size} from the file name`);
+  if (file.size !== null && t.height !== file.size)
+    throw badInput(
+      `${shown}: images are ${t.height}×${t.width}, expected ${file.size}×${file.size} from the file name`,
+    );
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   return { name: file.name, size: t.height, path: file.path, sha256, info, known, splits };
 }
@@ -205,7 +264,8 @@ export function batchImages(split: Split, indices: ArrayLike<number>): tf.Tensor
 export function batchLabels(split: Split, indices: ArrayLike<number>): Int32Array {
   const w = split.labelWidth;
   const out = new Int32Array(indices.length * w);
-  for (let j = 0; j < indices.length; j++) for (let k = 0; k < w; k++) out[j * w + k] = split.labels[indices[j] * w + k];
+  for (let j = 0; j < indices.length; j++)
+    for (let k = 0; k < w; k++) out[j * w + k] = split.labels[indices[j] * w + k];
   return out;
 }
 
@@ -225,14 +285,21 @@ export function limitSplit(split: Split, limit?: number): Split {
   if (limit === undefined || limit >= split.n) return split;
   if (!Number.isInteger(limit) || limit < 1) throw badArgument(`--limit must be a positive integer, got ${limit}`);
   const per = split.height * split.width * split.channels;
-  return { ...split, n: limit, images: split.images.subarray(0, limit * per), labels: split.labels.subarray(0, limit * split.labelWidth) };
+  return {
+    ...split,
+    n: limit,
+    images: split.images.subarray(0, limit * per),
+    labels: split.labels.subarray(0, limit * split.labelWidth),
+  };
 }
 
 /** A seeded random subset of `n` samples (in their original order). Splits may be sorted by class, so never take the first N for training. */
 export function sampleSplit(split: Split, n: number, seed: number): Split {
   if (n >= split.n) return split;
   const rng = new Rng(seed);
-  const idx = Array.from((rng.shuffle(Int32Array.from({ length: split.n }, (_, i) => i)) as Int32Array).subarray(0, n)).sort((a, b) => a - b);
+  const idx = Array.from(
+    (rng.shuffle(Int32Array.from({ length: split.n }, (_, i) => i)) as Int32Array).subarray(0, n),
+  ).sort((a, b) => a - b);
   const per = split.height * split.width * split.channels;
   const images = split.images instanceof Uint8Array ? new Uint8Array(n * per) : new Float32Array(n * per);
   const labels = new Int32Array(n * split.labelWidth);

@@ -21,7 +21,11 @@ export interface ImageSource {
   frame?: number;
   rescale?: { slope: number; intercept: number } | { lut: number };
   /** How values were mapped to [0,1]: a VOI window, a VOI LUT, the frame's min/max, or full scale. */
-  voi?: { kind: 'window'; center: number; width: number; fn: string } | { kind: 'lut'; entries: number } | { kind: 'minmax'; min: number; max: number } | { kind: 'fullscale'; max: number };
+  voi?:
+    | { kind: 'window'; center: number; width: number; fn: string }
+    | { kind: 'lut'; entries: number }
+    | { kind: 'minmax'; min: number; max: number }
+    | { kind: 'fullscale'; max: number };
   inverted?: boolean;
 }
 

@@ -52,12 +52,22 @@ export function applyLut(lut: Lut, v: number): number {
  * (LINEAR C.11.2.1.2.1, LINEAR_EXACT C.11.2.1.3.2, SIGMOID C.11.2.1.3.1), else the first VOI LUT
  * Sequence item, else the frame's min/max.
  */
-export function voiToUnit(ds: DicomView, x: Float64Array, name: string): { values: Float32Array; voi: NonNullable<ImageSource['voi']> } {
+export function voiToUnit(
+  ds: DicomView,
+  x: Float64Array,
+  name: string,
+): { values: Float32Array; voi: NonNullable<ImageSource['voi']> } {
   const out = new Float32Array(x.length);
   const c = ds.floatString(0x00281050, 0);
   const w = ds.floatString(0x00281051, 0);
   const fn = (ds.string(0x00281056) ?? 'LINEAR').trim().toUpperCase();
-  if (c !== undefined && w !== undefined && Number.isFinite(c) && Number.isFinite(w) && (fn === 'LINEAR' ? w >= 1 : w > 0)) {
+  if (
+    c !== undefined &&
+    w !== undefined &&
+    Number.isFinite(c) &&
+    Number.isFinite(w) &&
+    (fn === 'LINEAR' ? w >= 1 : w > 0)
+  ) {
     if (fn === 'SIGMOID') {
       for (let i = 0; i < x.length; i++) out[i] = 1 / (1 + Math.exp((-4 * (x[i] - c)) / w));
     } else if (fn === 'LINEAR_EXACT') {
@@ -71,7 +81,10 @@ export function voiToUnit(ds: DicomView, x: Float64Array, name: string): { value
         out[i] = v <= c1 - w1 / 2 ? 0 : v > c1 + w1 / 2 ? 1 : w1 === 0 ? 1 : (v - c1) / w1 + 0.5;
       }
     }
-    return { values: out, voi: { kind: 'window', center: c, width: w, fn: fn === 'LINEAR_EXACT' || fn === 'SIGMOID' ? fn : 'LINEAR' } };
+    return {
+      values: out,
+      voi: { kind: 'window', center: c, width: w, fn: fn === 'LINEAR_EXACT' || fn === 'SIGMOID' ? fn : 'LINEAR' },
+    };
   }
   const voiItem = ds.items(0x00283010)[0];
   if (voiItem) {

@@ -11,7 +11,12 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { badInput } from '../errors.js';
-import { parsableSyntax, IMPLICIT_VR_LE as IMPLICIT_LE, EXPLICIT_VR_LE as EXPLICIT_LE, type TransferSyntax } from './dicom-syntax.js';
+import {
+  parsableSyntax,
+  IMPLICIT_VR_LE as IMPLICIT_LE,
+  EXPLICIT_VR_LE as EXPLICIT_LE,
+  type TransferSyntax,
+} from './dicom-syntax.js';
 import { implicitVR } from './vr-dictionary.js';
 
 export const UNDEFINED = 0xffffffff;
@@ -23,7 +28,30 @@ export const MAX_DEPTH = 64;
 
 /** VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 Table 7.1-1). */
 export const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const KNOWN_VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FL', 'FD', 'IS', 'LO', 'LT', 'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US', ...LONG_VRS]);
+const KNOWN_VRS = new Set([
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FL',
+  'FD',
+  'IS',
+  'LO',
+  'LT',
+  'PN',
+  'SH',
+  'SL',
+  'SS',
+  'ST',
+  'TM',
+  'UI',
+  'UL',
+  'US',
+  ...LONG_VRS,
+]);
 
 export interface DicomItem {
   start: number;
@@ -35,7 +63,11 @@ export interface DicomItem {
   elements: DicomElement[];
 }
 
-export interface Fragment { start: number; valueOffset: number; length: number }
+export interface Fragment {
+  start: number;
+  valueOffset: number;
+  length: number;
+}
 
 export interface DicomElement {
   tag: number;
@@ -71,7 +103,8 @@ export interface ParseOptions {
   inflate?: boolean;
 }
 
-export const tagStr = (t: number): string => `(${(t >>> 16).toString(16).toUpperCase().padStart(4, '0')},${(t & 0xffff).toString(16).toUpperCase().padStart(4, '0')})`;
+export const tagStr = (t: number): string =>
+  `(${(t >>> 16).toString(16).toUpperCase().padStart(4, '0')},${(t & 0xffff).toString(16).toUpperCase().padStart(4, '0')})`;
 
 class Reader {
   readonly dv: DataView;
@@ -79,36 +112,59 @@ class Reader {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   need(off: number, n: number, what: string): void {
-    if (off < 0 || off + n > this.bytes.length) throw badInput(`truncated DICOM data: ${what} at offset ${off} needs ${n} bytes, file has ${this.bytes.length}`);
+    if (off < 0 || off + n > this.bytes.length)
+      throw badInput(`truncated DICOM data: ${what} at offset ${off} needs ${n} bytes, file has ${this.bytes.length}`);
   }
-  u16(off: number, le: boolean): number { return this.dv.getUint16(off, le); }
-  u32(off: number, le: boolean): number { return this.dv.getUint32(off, le); }
-  tag(off: number, le: boolean): number { return ((this.u16(off, le) << 16) | this.u16(off + 2, le)) >>> 0; }
+  u16(off: number, le: boolean): number {
+    return this.dv.getUint16(off, le);
+  }
+  u32(off: number, le: boolean): number {
+    return this.dv.getUint32(off, le);
+  }
+  tag(off: number, le: boolean): number {
+    return ((this.u16(off, le) << 16) | this.u16(off + 2, le)) >>> 0;
+  }
 }
 
-interface Ctx { r: Reader; explicit: boolean; le: boolean; signedPixels: boolean; count: number }
+interface Ctx {
+  r: Reader;
+  explicit: boolean;
+  le: boolean;
+  signedPixels: boolean;
+  count: number;
+}
 
-function readHeader(c: Ctx, off: number, end: number, explicit: boolean, creators?: Map<number, string>): { tag: number; vr: string; explicitVR: boolean; unknownVR: boolean; length: number; valueOffset: number } {
+function readHeader(
+  c: Ctx,
+  off: number,
+  end: number,
+  explicit: boolean,
+  creators?: Map<number, string>,
+): { tag: number; vr: string; explicitVR: boolean; unknownVR: boolean; length: number; valueOffset: number } {
   const { r, le } = c;
   r.need(off, 8, 'element header');
   if (off + 8 > end) throw badInput(`element header at offset ${off} runs past its enclosing item`);
   const tag = r.tag(off, le);
-  if (tag === ITEM || tag === ITEM_DELIM || tag === SEQ_DELIM) return { tag, vr: '', explicitVR: false, unknownVR: false, length: r.u32(off + 4, le), valueOffset: off + 8 };
+  if (tag === ITEM || tag === ITEM_DELIM || tag === SEQ_DELIM)
+    return { tag, vr: '', explicitVR: false, unknownVR: false, length: r.u32(off + 4, le), valueOffset: off + 8 };
   if (explicit) {
     const vr = String.fromCharCode(r.bytes[off + 4], r.bytes[off + 5]);
-    if (!KNOWN_VRS.has(vr)) throw badInput(`invalid VR ${JSON.stringify(vr)} for element ${tagStr(tag)} at offset ${off}`);
+    if (!KNOWN_VRS.has(vr))
+      throw badInput(`invalid VR ${JSON.stringify(vr)} for element ${tagStr(tag)} at offset ${off}`);
     if (LONG_VRS.has(vr)) {
       r.need(off, 12, 'element header');
       // PS3.5 §7.1.2: the reserved field is 0000H. It is not part of the MAC stream, so a non-zero value
       // would be an unsigned change to the file: refuse it.
-      if (r.bytes[off + 6] !== 0 || r.bytes[off + 7] !== 0) throw badInput(`reserved bytes of element ${tagStr(tag)} at offset ${off} are not zero`);
+      if (r.bytes[off + 6] !== 0 || r.bytes[off + 7] !== 0)
+        throw badInput(`reserved bytes of element ${tagStr(tag)} at offset ${off} are not zero`);
       return { tag, vr, explicitVR: true, unknownVR: false, length: r.u32(off + 8, le), valueOffset: off + 12 };
     }
     return { tag, vr, explicitVR: true, unknownVR: false, length: r.u16(off + 6, le), valueOffset: off + 8 };
   }
   const length = r.u32(off + 4, le);
   const g = tag >>> 16;
-  const creator = (g & 1) === 1 && (tag & 0xffff) >= 0x1000 ? creators?.get(((g << 8) | ((tag >>> 8) & 0xff)) >>> 0) : undefined;
+  const creator =
+    (g & 1) === 1 && (tag & 0xffff) >= 0x1000 ? creators?.get(((g << 8) | ((tag >>> 8) & 0xff)) >>> 0) : undefined;
   let vr = implicitVR(tag, c.signedPixels, creator);
   const unknownVR = vr === 'UN' && (tag & 0xffff) !== 0;
   if (length === UNDEFINED && tag !== PIXEL_DATA) vr = 'SQ';
@@ -117,7 +173,14 @@ function readHeader(c: Ctx, off: number, end: number, explicit: boolean, creator
 }
 
 /** Parse elements in [off, end) until `end` or (when delimited) an item delimiter. */
-function parseElements(c: Ctx, off: number, end: number, depth: number, delimited: boolean, topLevel: boolean): { elements: DicomElement[]; next: number } {
+function parseElements(
+  c: Ctx,
+  off: number,
+  end: number,
+  depth: number,
+  delimited: boolean,
+  topLevel: boolean,
+): { elements: DicomElement[]; next: number } {
   if (depth > MAX_DEPTH) throw badInput(`sequence nesting deeper than ${MAX_DEPTH} at offset ${off}`);
   const elements: DicomElement[] = [];
   const creators = new Map<number, string>();
@@ -134,9 +197,21 @@ function parseElements(c: Ctx, off: number, end: number, depth: number, delimite
     }
     // PS3.5 §7.1: elements ascend by tag. A reordered or duplicated element would be hidden by sorting, so refuse it.
     if (elements.length && h.tag <= elements[elements.length - 1].tag) {
-      throw badInput(`data elements out of order: ${tagStr(h.tag)} after ${tagStr(elements[elements.length - 1].tag)} at offset ${off}`);
+      throw badInput(
+        `data elements out of order: ${tagStr(h.tag)} after ${tagStr(elements[elements.length - 1].tag)} at offset ${off}`,
+      );
     }
-    const el: DicomElement = { tag: h.tag, vr: h.vr, explicitVR: h.explicitVR, unknownVR: h.unknownVR, start: off, valueOffset: h.valueOffset, length: h.length, end: 0, littleEndian: c.le };
+    const el: DicomElement = {
+      tag: h.tag,
+      vr: h.vr,
+      explicitVR: h.explicitVR,
+      unknownVR: h.unknownVR,
+      start: off,
+      valueOffset: h.valueOffset,
+      length: h.length,
+      end: 0,
+      littleEndian: c.le,
+    };
     if (h.vr === 'SQ' || (h.vr === 'UN' && h.length === UNDEFINED)) {
       // PS3.5 §6.2.2: UN with undefined length is a sequence encoded in Implicit VR Little Endian.
       const sub: Ctx = h.vr === 'UN' ? { ...c, explicit: false, le: true } : c;
@@ -145,19 +220,29 @@ function parseElements(c: Ctx, off: number, end: number, depth: number, delimite
       el.end = next;
       if (h.vr === 'UN') c.count = sub.count;
     } else if (h.length === UNDEFINED) {
-      if (h.tag !== PIXEL_DATA) throw badInput(`undefined length on non-sequence element ${tagStr(h.tag)} at offset ${off}`);
+      if (h.tag !== PIXEL_DATA)
+        throw badInput(`undefined length on non-sequence element ${tagStr(h.tag)} at offset ${off}`);
       const { fragments, next } = parseFragments(c, h.valueOffset, end);
       el.fragments = fragments;
       el.end = next;
     } else {
-      if (h.valueOffset + h.length > end) throw badInput(`element ${tagStr(h.tag)} at offset ${off} declares ${h.length} bytes, only ${end - h.valueOffset} remain`);
+      if (h.valueOffset + h.length > end)
+        throw badInput(
+          `element ${tagStr(h.tag)} at offset ${off} declares ${h.length} bytes, only ${end - h.valueOffset} remain`,
+        );
       el.end = h.valueOffset + h.length;
       if (h.tag === 0x00280103 && h.length >= 2) c.signedPixels = c.r.u16(h.valueOffset, c.le) === 1;
       const g = h.tag >>> 16;
       const e = h.tag & 0xffff;
       if ((g & 1) === 1 && e >= 0x10 && e <= 0xff && h.length <= 64) {
         // Private Creator (PS3.5 §7.8.1): reserves block e of group g for the named creator.
-        creators.set(((g << 8) | e) >>> 0, Buffer.from(c.r.bytes.subarray(h.valueOffset, el.end)).toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, ''));
+        creators.set(
+          ((g << 8) | e) >>> 0,
+          Buffer.from(c.r.bytes.subarray(h.valueOffset, el.end))
+            .toString('latin1')
+            .replace(/[\0 ]+$/, '')
+            .replace(/^ +/, ''),
+        );
       }
     }
     elements.push(el);
@@ -167,7 +252,13 @@ function parseElements(c: Ctx, off: number, end: number, depth: number, delimite
   return { elements, next: off };
 }
 
-function parseItems(c: Ctx, off: number, length: number, end: number, depth: number): { items: DicomItem[]; next: number } {
+function parseItems(
+  c: Ctx,
+  off: number,
+  length: number,
+  end: number,
+  depth: number,
+): { items: DicomItem[]; next: number } {
   if (depth > MAX_DEPTH) throw badInput(`sequence nesting deeper than ${MAX_DEPTH} at offset ${off}`);
   const items: DicomItem[] = [];
   const seqEnd = length === UNDEFINED ? end : off + length;
@@ -186,7 +277,8 @@ function parseItems(c: Ctx, off: number, length: number, end: number, depth: num
       items.push({ start: off, valueOffset: off + 8, length: len, end: next, elements });
       off = next;
     } else {
-      if (off + 8 + len > seqEnd) throw badInput(`item at offset ${off} declares ${len} bytes, only ${seqEnd - off - 8} remain`);
+      if (off + 8 + len > seqEnd)
+        throw badInput(`item at offset ${off} declares ${len} bytes, only ${seqEnd - off - 8} remain`);
       const { elements } = parseElements(c, off + 8, off + 8 + len, depth + 1, false, false);
       items.push({ start: off, valueOffset: off + 8, length: len, end: off + 8 + len, elements });
       off += 8 + len;
@@ -204,7 +296,10 @@ function parseFragments(c: Ctx, off: number, end: number): { fragments: Fragment
     const len = c.r.u32(off + 4, c.le);
     if (tag === SEQ_DELIM) return { fragments, next: off + 8 };
     if (tag !== ITEM) throw badInput(`expected a pixel data fragment at offset ${off}, found ${tagStr(tag)}`);
-    if (len === UNDEFINED || off + 8 + len > end) throw badInput(`pixel data fragment at offset ${off} declares ${len === UNDEFINED ? 'an undefined' : len} length, only ${end - off - 8} bytes remain`);
+    if (len === UNDEFINED || off + 8 + len > end)
+      throw badInput(
+        `pixel data fragment at offset ${off} declares ${len === UNDEFINED ? 'an undefined' : len} length, only ${end - off - 8} bytes remain`,
+      );
     fragments.push({ start: off, valueOffset: off + 8, length: len });
     off += 8 + len;
     if (++c.count > 1_000_000) throw badInput('too many pixel data fragments');
@@ -225,17 +320,34 @@ export function parseDicom(input: Uint8Array, opts: ParseOptions = {}): ParsedDi
   if (bytes.length < 8) throw badInput(`not a DICOM file: only ${bytes.length} bytes`);
   let off = 0;
   let hasPreamble = false;
-  if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) { off = 132; hasPreamble = true; }
-  else if (bytes[0] === 0x44 && bytes[1] === 0x49 && bytes[2] === 0x43 && bytes[3] === 0x4d) off = 4;
+  if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) {
+    off = 132;
+    hasPreamble = true;
+  } else if (bytes[0] === 0x44 && bytes[1] === 0x49 && bytes[2] === 0x43 && bytes[3] === 0x4d) off = 4;
   const meta: DicomElement[] = [];
   let tsUID: string | undefined;
   const metaCtx: Ctx = { r, explicit: true, le: true, signedPixels: false, count: 0 };
   while (off + 8 <= bytes.length && r.u16(off, true) === 0x0002) {
     const h = readHeader(metaCtx, off, bytes.length, true);
-    if (h.length === UNDEFINED || h.valueOffset + h.length > bytes.length) throw badInput(`file meta element ${tagStr(h.tag)} has a bad length`);
-    if (meta.length && h.tag <= meta[meta.length - 1].tag) throw badInput(`file meta elements out of order: ${tagStr(h.tag)} after ${tagStr(meta[meta.length - 1].tag)} at offset ${off}`);
-    const el: DicomElement = { tag: h.tag, vr: h.vr, explicitVR: true, unknownVR: false, start: off, valueOffset: h.valueOffset, length: h.length, end: h.valueOffset + h.length, littleEndian: true };
-    if (h.tag === 0x00020010) tsUID = new TextDecoder('latin1').decode(bytes.subarray(el.valueOffset, el.end)).replace(/[\0 ]+$/, '');
+    if (h.length === UNDEFINED || h.valueOffset + h.length > bytes.length)
+      throw badInput(`file meta element ${tagStr(h.tag)} has a bad length`);
+    if (meta.length && h.tag <= meta[meta.length - 1].tag)
+      throw badInput(
+        `file meta elements out of order: ${tagStr(h.tag)} after ${tagStr(meta[meta.length - 1].tag)} at offset ${off}`,
+      );
+    const el: DicomElement = {
+      tag: h.tag,
+      vr: h.vr,
+      explicitVR: true,
+      unknownVR: false,
+      start: off,
+      valueOffset: h.valueOffset,
+      length: h.length,
+      end: h.valueOffset + h.length,
+      littleEndian: true,
+    };
+    if (h.tag === 0x00020010)
+      tsUID = new TextDecoder('latin1').decode(bytes.subarray(el.valueOffset, el.end)).replace(/[\0 ]+$/, '');
     meta.push(el);
     off = el.end;
   }
@@ -244,7 +356,8 @@ export function parseDicom(input: Uint8Array, opts: ParseOptions = {}): ParsedDi
   if (!hasPreamble && !meta.length) {
     // Raw data set: plausible first tag (group 0008 or below 0x7FE0, even) and guessed VR explicitness.
     const g = r.u16(0, true);
-    if (g === 0 || g > 0x7fe0 || (g & 1) === 1) throw badInput('not a DICOM file: no DICM preamble and no plausible data set');
+    if (g === 0 || g > 0x7fe0 || (g & 1) === 1)
+      throw badInput('not a DICOM file: no DICM preamble and no plausible data set');
     tsUID = looksExplicit(bytes, 0) ? EXPLICIT_LE : IMPLICIT_LE;
   }
   let ts = parsableSyntax(tsUID!);
@@ -252,7 +365,11 @@ export function parseDicom(input: Uint8Array, opts: ParseOptions = {}): ParsedDi
   if (ts.deflated) {
     if (!opts.inflate) throw badInput(`deflated transfer syntax ${ts.uid} cannot be signed or verified byte-exactly`);
     let body: Buffer;
-    try { body = inflateRawSync(bytes.subarray(off), { maxOutputLength: 2 ** 31 - 1 }); } catch (e) { throw badInput(`corrupt deflated DICOM data set (${(e as Error).message.split('\n')[0]})`, e); }
+    try {
+      body = inflateRawSync(bytes.subarray(off), { maxOutputLength: 2 ** 31 - 1 });
+    } catch (e) {
+      throw badInput(`corrupt deflated DICOM data set (${(e as Error).message.split('\n')[0]})`, e);
+    }
     const full = new Uint8Array(off + body.length);
     full.set(bytes.subarray(0, off));
     full.set(body, off);
@@ -264,14 +381,29 @@ export function parseDicom(input: Uint8Array, opts: ParseOptions = {}): ParsedDi
   const c: Ctx = { r, explicit: ts.explicitVR, le: ts.littleEndian, signedPixels: false, count: 0 };
   const { elements } = parseElements(c, off, bytes.length, 0, false, true);
   if (!elements.length) throw badInput('DICOM file has no data set');
-  return { bytes, hasPreamble, meta, datasetStart: off, ts, metaTransferSyntaxUID: meta.length ? tsUID : undefined, dataset: elements, ...(inflated ? { inflated } : {}) };
+  return {
+    bytes,
+    hasPreamble,
+    meta,
+    datasetStart: off,
+    ts,
+    metaTransferSyntaxUID: meta.length ? tsUID : undefined,
+    dataset: elements,
+    ...(inflated ? { inflated } : {}),
+  };
 }
 
 const DIGITAL_SIGNATURES_SEQUENCE = 0xfffafffa;
 const TRAILING_PADDING = 0xfffcfffc;
 const MAGIC: Array<[string, number[]]> = [
-  ['PNG', [0x89, 0x50, 0x4e, 0x47]], ['JPEG', [0xff, 0xd8, 0xff]], ['TIFF', [0x49, 0x49, 0x2a, 0x00]], ['TIFF', [0x4d, 0x4d, 0x00, 0x2a]],
-  ['GIF', [0x47, 0x49, 0x46, 0x38]], ['PDF', [0x25, 0x50, 0x44, 0x46]], ['ZIP', [0x50, 0x4b, 0x03, 0x04]], ['BMP', [0x42, 0x4d]],
+  ['PNG', [0x89, 0x50, 0x4e, 0x47]],
+  ['JPEG', [0xff, 0xd8, 0xff]],
+  ['TIFF', [0x49, 0x49, 0x2a, 0x00]],
+  ['TIFF', [0x4d, 0x4d, 0x00, 0x2a]],
+  ['GIF', [0x47, 0x49, 0x46, 0x38]],
+  ['PDF', [0x25, 0x50, 0x44, 0x46]],
+  ['ZIP', [0x50, 0x4b, 0x03, 0x04]],
+  ['BMP', [0x42, 0x4d]],
 ];
 
 /**
@@ -297,7 +429,8 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   if (p.hasPreamble) {
     const pre = b.subarray(0, 128);
     const magic = MAGIC.find(([, m]) => m.every((x, i) => pre[i] === x));
-    if (magic) return `the 128-byte preamble carries a ${magic[0]} signature (a polyglot file: the preamble is not covered by any signature)`;
+    if (magic)
+      return `the 128-byte preamble carries a ${magic[0]} signature (a polyglot file: the preamble is not covered by any signature)`;
     const nz = pre.findIndex((x) => x !== 0);
     if (nz >= 0) return `the 128-byte preamble is not zero (byte ${nz}): it is not covered by any signature`;
   }
@@ -305,11 +438,13 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   if (gl && p.meta.length) {
     const declared = gl.length >= 4 ? new DataView(b.buffer, b.byteOffset + gl.valueOffset, 4).getUint32(0, true) : -1;
     const actual = p.datasetStart - gl.end;
-    if (declared !== actual) return `File Meta Information Group Length (0002,0000) says ${declared} bytes, the meta information has ${actual}`;
+    if (declared !== actual)
+      return `File Meta Information Group Length (0002,0000) says ${declared} bytes, the meta information has ${actual}`;
   }
   if (!p.ts.explicitVR && looksExplicit(b, p.datasetStart)) {
     const vrLen = new DataView(b.buffer, b.byteOffset + p.datasetStart + 6, 2).getUint16(0, true);
-    if (p.datasetStart + 8 + vrLen <= b.length) return `transfer syntax ${p.ts.uid} (implicit VR) disagrees with the data set, which is encoded with explicit VRs`;
+    if (p.datasetStart + 8 + vrLen <= b.length)
+      return `transfer syntax ${p.ts.uid} (implicit VR) disagrees with the data set, which is encoded with explicit VRs`;
   }
   // Group Length (gggg,0000) elements are unsigned; in the pixel groups 0028 and 7FE0, a reader that skips
   // a group by its length must land where we do. (Other groups' lengths are often stale in real files.)
@@ -326,11 +461,21 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   const walk = (elements: DicomElement[], where: string, depth: number): string | undefined => {
     for (const e of elements) {
       const g = e.tag >>> 16;
-      if (g < 0x0008) return `element ${tagStr(e.tag)} of group ${g.toString(16).toUpperCase().padStart(4, '0')} in the ${where} (groups 0000–0007 do not belong in a data set)`;
-      if (e.tag === TRAILING_PADDING && (depth > 0 || e !== p.dataset[p.dataset.length - 1])) return `Data Set Trailing Padding (FFFC,FFFC) in the ${where} is not the last element of the data set`;
-      if (e.tag === TRAILING_PADDING && e.length !== UNDEFINED && b.subarray(e.valueOffset, e.valueOffset + e.length).some((x) => x !== 0)) return 'Data Set Trailing Padding (FFFC,FFFC) carries non-zero data: bytes no signature covers';
+      if (g < 0x0008)
+        return `element ${tagStr(e.tag)} of group ${g.toString(16).toUpperCase().padStart(4, '0')} in the ${where} (groups 0000–0007 do not belong in a data set)`;
+      if (e.tag === TRAILING_PADDING && (depth > 0 || e !== p.dataset[p.dataset.length - 1]))
+        return `Data Set Trailing Padding (FFFC,FFFC) in the ${where} is not the last element of the data set`;
+      if (
+        e.tag === TRAILING_PADDING &&
+        e.length !== UNDEFINED &&
+        b.subarray(e.valueOffset, e.valueOffset + e.length).some((x) => x !== 0)
+      )
+        return 'Data Set Trailing Padding (FFFC,FFFC) carries non-zero data: bytes no signature covers';
       if (depth > MAX_DEPTH) continue;
-      for (const it of e.items ?? []) { const w = walk(it.elements, `item of ${tagStr(e.tag)}`, depth + 1); if (w) return w; }
+      for (const it of e.items ?? []) {
+        const w = walk(it.elements, `item of ${tagStr(e.tag)}`, depth + 1);
+        if (w) return w;
+      }
     }
     return undefined;
   };
@@ -338,7 +483,8 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   if (w) return w;
   const sig = p.dataset.findIndex((e) => e.tag === DIGITAL_SIGNATURES_SEQUENCE);
   const last = p.dataset[p.dataset.length - 1].tag === TRAILING_PADDING ? p.dataset.length - 2 : p.dataset.length - 1;
-  if (sig >= 0 && sig < last) return `element ${tagStr(p.dataset[sig + 1].tag)} follows the Digital Signatures Sequence (FFFA,FFFA): data appended after the signed data set`;
+  if (sig >= 0 && sig < last)
+    return `element ${tagStr(p.dataset[sig + 1].tag)} follows the Digital Signatures Sequence (FFFA,FFFA): data appended after the signed data set`;
   return undefined;
 }
 
@@ -357,7 +503,10 @@ export function valueBytes(p: { bytes: Uint8Array }, el: DicomElement): Uint8Arr
 /** Decode a string value (latin1, trailing NUL/space removed). */
 export function stringValue(p: { bytes: Uint8Array }, el: DicomElement | undefined): string | undefined {
   if (!el) return undefined;
-  return Buffer.from(valueBytes(p, el)).toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  return Buffer.from(valueBytes(p, el))
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
 }
 
 /** Decode a US value. */
@@ -373,6 +522,7 @@ export function atValues(p: { bytes: Uint8Array }, el: DicomElement | undefined)
   const v = valueBytes(p, el);
   const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
   const out: number[] = [];
-  for (let i = 0; i + 4 <= v.length; i += 4) out.push(((dv.getUint16(i, el.littleEndian) << 16) | dv.getUint16(i + 2, el.littleEndian)) >>> 0);
+  for (let i = 0; i + 4 <= v.length; i += 4)
+    out.push(((dv.getUint16(i, el.littleEndian) << 16) | dv.getUint16(i + 2, el.littleEndian)) >>> 0);
   return out;
 }

@@ -4,7 +4,14 @@
  */
 import { unsupported } from '../errors.js';
 
-export type PixelEncoding = 'native' | 'rle' | 'jpeg-baseline' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'unsupported';
+export type PixelEncoding =
+  | 'native'
+  | 'rle'
+  | 'jpeg-baseline'
+  | 'jpeg-lossless'
+  | 'jpeg-ls'
+  | 'jpeg2000'
+  | 'unsupported';
 
 export interface TransferSyntax {
   uid: string;
@@ -28,7 +35,11 @@ const TABLE: Array<[string, string, PixelEncoding]> = [
   ['1.2.840.10008.1.2.4.50', 'JPEG Baseline (Process 1)', 'jpeg-baseline'],
   ['1.2.840.10008.1.2.4.51', 'JPEG Extended (Process 2 & 4)', 'jpeg-baseline'],
   ['1.2.840.10008.1.2.4.57', 'JPEG Lossless, Non-Hierarchical (Process 14)', 'jpeg-lossless'],
-  ['1.2.840.10008.1.2.4.70', 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 SV1)', 'jpeg-lossless'],
+  [
+    '1.2.840.10008.1.2.4.70',
+    'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 SV1)',
+    'jpeg-lossless',
+  ],
   ['1.2.840.10008.1.2.4.80', 'JPEG-LS Lossless', 'jpeg-ls'],
   ['1.2.840.10008.1.2.4.81', 'JPEG-LS Lossy (Near-Lossless)', 'jpeg-ls'],
   ['1.2.840.10008.1.2.4.90', 'JPEG 2000 Lossless Only', 'jpeg2000'],
@@ -48,21 +59,41 @@ export function transferSyntax(uid: string): TransferSyntax {
   const clean = uid.replace(/[\0\s]+$/, '').trim();
   const row = TABLE.find((r) => r[0] === clean);
   // Unknown UIDs under 1.2.840.10008.1.2.4/.5/.6 are encapsulated Explicit VR Little Endian (PS3.5 §A.4).
-  if (row === undefined) return { uid: clean, name: 'unknown transfer syntax', encoding: 'unsupported', littleEndian: true, explicitVR: true, encapsulated: /^1\.2\.840\.10008\.1\.2\.(4|5|6)(\.|$)/.test(clean), deflated: false };
+  if (row === undefined)
+    return {
+      uid: clean,
+      name: 'unknown transfer syntax',
+      encoding: 'unsupported',
+      littleEndian: true,
+      explicitVR: true,
+      encapsulated: /^1\.2\.840\.10008\.1\.2\.(4|5|6)(\.|$)/.test(clean),
+      deflated: false,
+    };
   const encapsulated = row[2] !== 'native' || /^1\.2\.840\.10008\.1\.2\.4\./.test(clean);
-  return { uid: clean, name: row[1], encoding: row[2], littleEndian: clean !== '1.2.840.10008.1.2.2', explicitVR: clean !== IMPLICIT_VR_LE, encapsulated, deflated: clean === '1.2.840.10008.1.2.1.99' };
+  return {
+    uid: clean,
+    name: row[1],
+    encoding: row[2],
+    littleEndian: clean !== '1.2.840.10008.1.2.2',
+    explicitVR: clean !== IMPLICIT_VR_LE,
+    encapsulated,
+    deflated: clean === '1.2.840.10008.1.2.1.99',
+  };
 }
 
 /** A transfer syntax the byte-offset parser can read: known, or an encapsulated one (else UNSUPPORTED). */
 export function parsableSyntax(uid: string): TransferSyntax {
   const ts = transferSyntax(uid);
-  if (ts.encoding === 'unsupported' && !ts.encapsulated && ts.uid !== '1.2.840.10008.1.2.8.1') throw unsupported(`unknown transfer syntax ${JSON.stringify(ts.uid)}`);
+  if (ts.encoding === 'unsupported' && !ts.encapsulated && ts.uid !== '1.2.840.10008.1.2.8.1')
+    throw unsupported(`unknown transfer syntax ${JSON.stringify(ts.uid)}`);
   if (ts.uid === '1.2.840.10008.1.2.8.1') return { ...ts, deflated: true };
   return ts;
 }
 
 /** Value Representations (PS3.5 §6.2), used to tell explicit from implicit VR in a bare data set. */
-const VRS = new Set('AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV'.split(' '));
+const VRS = new Set(
+  'AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV'.split(' '),
+);
 
 export type DicomKind = { part10: true } | { part10: false; syntax: string };
 

@@ -23,7 +23,14 @@ import type { DecodedImage } from './decoded.js';
 import { sniffDicom, type TransferSyntax } from './dicom-syntax.js';
 import { parseDicom, tagStr, PIXEL_DATA, type DicomElement, type ParsedDicom, type Fragment } from './dicom-parse.js';
 import { decodeRle } from './codecs/rle.js';
-import { decodeJpeg2000, decodeJpegBaseline, decodeJpegLossless, decodeJpegLs, decodeJpegNoTransform, type CodecFrame } from './codecs/jpeg.js';
+import {
+  decodeJpeg2000,
+  decodeJpegBaseline,
+  decodeJpegLossless,
+  decodeJpegLs,
+  decodeJpegNoTransform,
+  type CodecFrame,
+} from './codecs/jpeg.js';
 import { decodeJpeg12 } from './codecs/jpeg12.js';
 import { jpeg2000Size, jpegFrameHeader, jpegLsFrameHeader } from './codecs/jpeg-markers.js';
 import { applyLut, readLut, voiToUnit, type Lut } from './dicom-lut.js';
@@ -46,18 +53,30 @@ export { PIXEL_AFFECTING_TAGS, isPixelAffecting } from './dicom-pixel-tags.js';
  * the tag of the top-level element it depends on in `used`, and a read outside PIXEL_AFFECTING_TAGS is a bug.
  */
 export class DicomView {
-  constructor(readonly p: ParsedDicom, readonly elements: DicomElement[], readonly used: Set<number>, private readonly root?: number) {}
+  constructor(
+    readonly p: ParsedDicom,
+    readonly elements: DicomElement[],
+    readonly used: Set<number>,
+    private readonly root?: number,
+  ) {}
 
   /** The element for `tag` at this level (recorded). */
   element(tag: number): DicomElement | undefined {
     const top = this.root ?? tag;
-    if (!isPixelAffecting(top)) throw new MedshieldError('INTERNAL', `DICOM decoder read ${tagStr(top)}, which is not in PIXEL_AFFECTING_TAGS`);
+    if (!isPixelAffecting(top))
+      throw new MedshieldError('INTERNAL', `DICOM decoder read ${tagStr(top)}, which is not in PIXEL_AFFECTING_TAGS`);
     // Only present elements are recorded: an absent one cannot change the pixels of this parse.
-    for (const e of this.elements) if (e.tag === tag) { this.used.add(top); return e; }
+    for (const e of this.elements)
+      if (e.tag === tag) {
+        this.used.add(top);
+        return e;
+      }
     return undefined;
   }
 
-  get bytes(): Uint8Array { return this.p.bytes; }
+  get bytes(): Uint8Array {
+    return this.p.bytes;
+  }
 
   uint16(tag: number, index = 0): number | undefined {
     const e = this.element(tag);
@@ -111,11 +130,17 @@ export interface DicomHeader {
 
 /** Parse with medshield's DICOM parser (deflated data sets are inflated), naming the file in errors. */
 export function parseDicomBytes(bytes: Uint8Array, name: string): ParsedDicom {
-  if (sniffDicom(bytes) === null) throw badInput(`${name}: not a DICOM file (no DICM prefix and no recognisable data set)`);
+  if (sniffDicom(bytes) === null)
+    throw badInput(`${name}: not a DICOM file (no DICM prefix and no recognisable data set)`);
   try {
     return parseDicom(bytes, { inflate: true });
   } catch (e) {
-    if (e instanceof MedshieldError) throw new MedshieldError(e.code, `${name}: ${e.code === 'BAD_INPUT' ? 'truncated or corrupt DICOM (' + e.message + ')' : e.message}`, { cause: e });
+    if (e instanceof MedshieldError)
+      throw new MedshieldError(
+        e.code,
+        `${name}: ${e.code === 'BAD_INPUT' ? 'truncated or corrupt DICOM (' + e.message + ')' : e.message}`,
+        { cause: e },
+      );
     throw e;
   }
 }
@@ -131,7 +156,10 @@ function readHeader(ds: DicomView, name: string): DicomHeader {
   const bitsAllocated = need(0x00280100, 'Bits Allocated');
   const bitsStored = ds.uint16(0x00280101) ?? bitsAllocated;
   const h: DicomHeader = {
-    rows, cols, bitsAllocated, bitsStored,
+    rows,
+    cols,
+    bitsAllocated,
+    bitsStored,
     spp: ds.uint16(0x00280002) ?? 1,
     highBit: ds.uint16(0x00280102) ?? bitsStored - 1,
     signed: (ds.uint16(0x00280103) ?? 0) === 1,
@@ -140,26 +168,40 @@ function readHeader(ds: DicomView, name: string): DicomHeader {
     frames: Math.max(1, ds.intString(0x00280008) || 1),
   };
   if (rows === 0 || cols === 0) throw badInput(`${name}: DICOM image is empty (${rows}×${cols})`);
-  if (![8, 16, 32].includes(bitsAllocated)) throw unsupported(`${name}: DICOM Bits Allocated ${bitsAllocated} is not supported (8, 16 or 32)`);
+  if (![8, 16, 32].includes(bitsAllocated))
+    throw unsupported(`${name}: DICOM Bits Allocated ${bitsAllocated} is not supported (8, 16 or 32)`);
   if (bitsStored < 1 || bitsStored > bitsAllocated || h.highBit < bitsStored - 1 || h.highBit >= bitsAllocated) {
-    throw badInput(`${name}: inconsistent DICOM bit layout (allocated ${bitsAllocated}, stored ${bitsStored}, high bit ${h.highBit})`);
+    throw badInput(
+      `${name}: inconsistent DICOM bit layout (allocated ${bitsAllocated}, stored ${bitsStored}, high bit ${h.highBit})`,
+    );
   }
-  if (h.spp !== 1 && h.spp !== 3) throw unsupported(`${name}: DICOM Samples per Pixel ${h.spp} is not supported (1 or 3)`);
+  if (h.spp !== 1 && h.spp !== 3)
+    throw unsupported(`${name}: DICOM Samples per Pixel ${h.spp} is not supported (1 or 3)`);
   return h;
 }
 
 /** Native (uncompressed) frame → raw words, pixel-interleaved (PS3.5 §8.1). */
-function nativeFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, ts: TransferSyntax, frame: number, name: string): Uint32Array {
+function nativeFrame(
+  b: Uint8Array,
+  el: DicomElement,
+  h: DicomHeader,
+  ts: TransferSyntax,
+  frame: number,
+  name: string,
+): Uint32Array {
   const bytesPer = h.bitsAllocated / 8;
   // Native YBR_FULL_422 stores two luma samples per chroma pair: Y1 Y2 Cb Cr (PS3.3 C.7.6.3.1.2).
   const subsampled = h.spp === 3 && h.photometric === 'YBR_FULL_422';
-  if (subsampled && h.cols % 2 !== 0) throw badInput(`${name}: native YBR_FULL_422 needs an even number of columns, got ${h.cols}`);
+  if (subsampled && h.cols % 2 !== 0)
+    throw badInput(`${name}: native YBR_FULL_422 needs an even number of columns, got ${h.cols}`);
   const n = subsampled ? h.rows * h.cols * 2 : h.rows * h.cols * h.spp;
   const frameBytes = n * bytesPer;
   const start = el.valueOffset + frame * frameBytes;
   const available = Math.min(b.length, el.valueOffset + el.length) - start;
   if (available < frameBytes) {
-    throw badInput(`${name}: truncated DICOM pixel data: frame ${frame} needs ${frameBytes} bytes, ${Math.max(0, available)} present`);
+    throw badInput(
+      `${name}: truncated DICOM pixel data: frame ${frame} needs ${frameBytes} bytes, ${Math.max(0, available)} present`,
+    );
   }
   const out = new Uint32Array(n);
   const le = ts.littleEndian;
@@ -171,7 +213,10 @@ function nativeFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, ts: Transf
     for (let i = 0, p = start; i < n; i++, p += 2) out[i] = le ? b[p] | (b[p + 1] << 8) : (b[p] << 8) | b[p + 1];
   } else {
     for (let i = 0, p = start; i < n; i++, p += 4) {
-      out[i] = (le ? b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24) : (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+      out[i] =
+        (le
+          ? b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)
+          : (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
     }
   }
   if (subsampled) return expandYbr422(out, h.rows * h.cols);
@@ -204,7 +249,10 @@ function encapsulatedFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, fram
     if (fs.length === 1) return b.slice(fs[0].valueOffset, fs[0].valueOffset + fs[0].length);
     const out = new Uint8Array(fs.reduce((a, f) => a + f.length, 0));
     let o = 0;
-    for (const f of fs) { out.set(b.subarray(f.valueOffset, f.valueOffset + f.length), o); o += f.length; }
+    for (const f of fs) {
+      out.set(b.subarray(f.valueOffset, f.valueOffset + f.length), o);
+      o += f.length;
+    }
     return out;
   };
   if (h.frames === 1) return concat(fragments);
@@ -229,14 +277,21 @@ function encapsulatedFrame(b: Uint8Array, el: DicomElement, h: DicomHeader, fram
       if ((eoi(2) || eoi(3)) && i + 1 < fragments.length) starts.push(offsets[i + 1]);
     });
   }
-  if (frame >= starts.length) throw badInput(`${name}: corrupt encapsulated DICOM pixel data (no fragments for frame ${frame})`);
+  if (frame >= starts.length)
+    throw badInput(`${name}: corrupt encapsulated DICOM pixel data (no fragments for frame ${frame})`);
   const first = offsets.indexOf(starts[frame]);
   const last = frame + 1 < starts.length ? offsets.indexOf(starts[frame + 1]) : fragments.length;
-  if (first < 0 || last <= first) throw badInput(`${name}: corrupt encapsulated DICOM pixel data (the offset table does not match the fragments)`);
+  if (first < 0 || last <= first)
+    throw badInput(`${name}: corrupt encapsulated DICOM pixel data (the offset table does not match the fragments)`);
   return concat(fragments.slice(first, last));
 }
 
-async function decodeCompressed(data: Uint8Array, h: DicomHeader, ts: TransferSyntax, name: string): Promise<Uint32Array> {
+async function decodeCompressed(
+  data: Uint8Array,
+  h: DicomHeader,
+  ts: TransferSyntax,
+  name: string,
+): Promise<Uint32Array> {
   let f: CodecFrame;
   // The codestream's own size must be the header's (which the pixel budget checked) before a codec allocates.
   if (ts.encoding === 'jpeg-baseline' || ts.encoding === 'jpeg-lossless') {
@@ -272,7 +327,9 @@ async function decodeCompressed(data: Uint8Array, h: DicomHeader, ts: TransferSy
   }
   if (f.width === 0 || f.height === 0) throw badInput(`${name}: corrupt ${ts.name} pixel data (nothing decoded)`);
   if (f.width !== h.cols || f.height !== h.rows || f.components !== h.spp) {
-    throw badInput(`${name}: compressed pixel data is ${f.width}×${f.height}×${f.components}, header says ${h.cols}×${h.rows}×${h.spp}`);
+    throw badInput(
+      `${name}: compressed pixel data is ${f.width}×${f.height}×${f.components}, header says ${h.cols}×${h.rows}×${h.spp}`,
+    );
   }
   return f.words;
 }
@@ -334,7 +391,8 @@ export async function readParsedFrame(p: ParsedDicom, name = 'DICOM', opts: Dico
   const ds = new DicomView(p, p.dataset, new Set());
   const el = ds.element(PIXEL_DATA);
   if (el === undefined) {
-    if (ds.element(0x7fe00008) || ds.element(0x7fe00009)) throw unsupported(`${name}: DICOM float pixel data is not supported`);
+    if (ds.element(0x7fe00008) || ds.element(0x7fe00009))
+      throw unsupported(`${name}: DICOM float pixel data is not supported`);
     throw badInput(`${name}: no Pixel Data (7FE0,0010): truncated DICOM or not an image`);
   }
   const h = readHeader(ds, name);
@@ -342,15 +400,20 @@ export async function readParsedFrame(p: ParsedDicom, name = 'DICOM', opts: Dico
   const ts = p.ts;
   const frame = opts.frame ?? 0;
   if (!Number.isInteger(frame) || frame < 0 || frame >= h.frames) {
-    throw badArgument(`${name}: frame ${frame} out of range (the image has ${h.frames} frame${h.frames === 1 ? '' : 's'})`);
+    throw badArgument(
+      `${name}: frame ${frame} out of range (the image has ${h.frames} frame${h.frames === 1 ? '' : 's'})`,
+    );
   }
-  if (ts.encoding === 'unsupported') throw unsupported(`${name}: DICOM transfer syntax ${ts.uid} (${ts.name}) is not supported`);
+  if (ts.encoding === 'unsupported')
+    throw unsupported(`${name}: DICOM transfer syntax ${ts.uid} (${ts.name}) is not supported`);
   const encapsulated = el.fragments !== undefined;
   if (ts.encoding !== 'native' && !encapsulated) throw badInput(`${name}: ${ts.name} pixel data is not encapsulated`);
-  if (ts.encoding === 'native' && encapsulated) throw badInput(`${name}: ${ts.name} pixel data must not be encapsulated`);
-  const words = ts.encoding === 'native'
-    ? nativeFrame(p.bytes, el, h, ts, frame, name)
-    : await decodeCompressed(encapsulatedFrame(p.bytes, el, h, frame, name), h, ts, name);
+  if (ts.encoding === 'native' && encapsulated)
+    throw badInput(`${name}: ${ts.name} pixel data must not be encapsulated`);
+  const words =
+    ts.encoding === 'native'
+      ? nativeFrame(p.bytes, el, h, ts, frame, name)
+      : await decodeCompressed(encapsulatedFrame(p.bytes, el, h, frame, name), h, ts, name);
   // JPEG codecs return colour already converted to RGB (libjpeg converts YCbCr; OpenJPEG applies the inverse RCT/ICT).
   const codecRgb = ts.encoding === 'jpeg-baseline' || ts.encoding === 'jpeg2000';
   return { view: ds, header: h, syntax: ts, frame, stored: storedValues(words, h, ts.encoding === 'native'), codecRgb };
@@ -368,25 +431,57 @@ export async function decodeDicom(bytes: Uint8Array, name = 'DICOM', opts: Dicom
  * Decode an already parsed DICOM file; also returns the top-level tags the decoded image depends on
  * (`used`), which a verifier can check are all signed.
  */
-export async function decodeParsedDicom(p: ParsedDicom, name = 'DICOM', opts: DicomOptions = {}): Promise<{ image: DecodedImage; used: Set<number> }> {
+export async function decodeParsedDicom(
+  p: ParsedDicom,
+  name = 'DICOM',
+  opts: DicomOptions = {},
+): Promise<{ image: DecodedImage; used: Set<number> }> {
   const { view: ds, header: h, syntax: ts, frame, stored, codecRgb } = await readParsedFrame(p, name, opts);
   const modalityEl = p.dataset.find((e) => e.tag === 0x00080060);
-  const modality = modalityEl && modalityEl.length > 0 ? Buffer.from(p.bytes.subarray(modalityEl.valueOffset, modalityEl.valueOffset + modalityEl.length)).toString('latin1').split('\0')[0].trim() : undefined;
+  const modality =
+    modalityEl && modalityEl.length > 0
+      ? Buffer.from(p.bytes.subarray(modalityEl.valueOffset, modalityEl.valueOffset + modalityEl.length))
+          .toString('latin1')
+          .split('\0')[0]
+          .trim()
+      : undefined;
   const base = {
-    format: 'dicom' as const, bitDepth: h.bitsStored, colour: h.photometric, transferSyntax: ts.uid, transferSyntaxName: ts.name,
-    modality, frames: h.frames, frame,
+    format: 'dicom' as const,
+    bitDepth: h.bitsStored,
+    colour: h.photometric,
+    transferSyntax: ts.uid,
+    transferSyntaxName: ts.name,
+    modality,
+    frames: h.frames,
+    frame,
   };
   const image = decodePixels(ds, h, stored, codecRgb, base, name);
   return { image, used: ds.used };
 }
 
-function decodePixels(ds: DicomView, h: DicomHeader, stored: Float64Array, codecRgb: boolean, base: DecodedImage['source'], name: string): DecodedImage {
+function decodePixels(
+  ds: DicomView,
+  h: DicomHeader,
+  stored: Float64Array,
+  codecRgb: boolean,
+  base: DecodedImage['source'],
+  name: string,
+): DecodedImage {
   const hw = h.rows * h.cols;
   if (h.photometric === 'PALETTE COLOR') {
-    const luts = ([0x00281101, 0x00281102, 0x00281103] as const).map((d, k) => readLut(ds, d, [0x00281201, 0x00281202, 0x00281203][k], h.signed, name));
+    const luts = ([0x00281101, 0x00281102, 0x00281103] as const).map((d, k) =>
+      readLut(ds, d, [0x00281201, 0x00281202, 0x00281203][k], h.signed, name),
+    );
     const data = new Float32Array(hw * 3);
-    for (let p = 0; p < hw; p++) for (let k = 0; k < 3; k++) data[3 * p + k] = applyLut(luts[k], stored[p]) / (2 ** luts[k].bits - 1);
-    return { width: h.cols, height: h.rows, channels: 3, data, source: { ...base, voi: { kind: 'lut', entries: luts[0].data.length } } };
+    for (let p = 0; p < hw; p++)
+      for (let k = 0; k < 3; k++) data[3 * p + k] = applyLut(luts[k], stored[p]) / (2 ** luts[k].bits - 1);
+    return {
+      width: h.cols,
+      height: h.rows,
+      channels: 3,
+      data,
+      source: { ...base, voi: { kind: 'lut', entries: luts[0].data.length } },
+    };
   }
   if (h.spp === 3) {
     const max = 2 ** h.bitsStored - 1;
@@ -394,17 +489,28 @@ function decodePixels(ds: DicomView, h: DicomHeader, stored: Float64Array, codec
     const ybr = !codecRgb && h.photometric.startsWith('YBR_FULL');
     const mid = 2 ** (h.bitsStored - 1);
     for (let p = 0; p < hw; p++) {
-      let r = stored[3 * p], g = stored[3 * p + 1], b = stored[3 * p + 2];
+      let r = stored[3 * p],
+        g = stored[3 * p + 1],
+        b = stored[3 * p + 2];
       if (ybr) {
         // YCbCr → RGB, PS3.3 C.7.6.3.1.2 (ITU-R BT.601 full range).
-        const y = r, cb = g - mid, cr = b - mid;
-        r = y + 1.402 * cr; g = y - 0.344136 * cb - 0.714136 * cr; b = y + 1.772 * cb;
+        const y = r,
+          cb = g - mid,
+          cr = b - mid;
+        r = y + 1.402 * cr;
+        g = y - 0.344136 * cb - 0.714136 * cr;
+        b = y + 1.772 * cb;
       }
-      data[3 * p] = clamp01(r / max); data[3 * p + 1] = clamp01(g / max); data[3 * p + 2] = clamp01(b / max);
+      data[3 * p] = clamp01(r / max);
+      data[3 * p + 1] = clamp01(g / max);
+      data[3 * p + 2] = clamp01(b / max);
     }
     return { width: h.cols, height: h.rows, channels: 3, data, source: { ...base, voi: { kind: 'fullscale', max } } };
   }
-  if (!h.photometric.startsWith('MONOCHROME')) throw unsupported(`${name}: DICOM Photometric Interpretation ${h.photometric} with 1 sample per pixel is not supported`);
+  if (!h.photometric.startsWith('MONOCHROME'))
+    throw unsupported(
+      `${name}: DICOM Photometric Interpretation ${h.photometric} with 1 sample per pixel is not supported`,
+    );
 
   // Modality LUT (C.11.1).
   let modality: Float64Array;

@@ -91,8 +91,17 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   }
 }
 
-async function fetchToFile(fetchImpl: typeof fetch, url: string, dest: string, dir: string, where: string, opts: DownloadOptions,
-  signal: AbortSignal, arm: () => void, stalled: () => string): Promise<string> {
+async function fetchToFile(
+  fetchImpl: typeof fetch,
+  url: string,
+  dest: string,
+  dir: string,
+  where: string,
+  opts: DownloadOptions,
+  signal: AbortSignal,
+  arm: () => void,
+  stalled: () => string,
+): Promise<string> {
   const tmp = path.join(dir, `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
   const reason = (e: unknown): string => (signal.aborted ? stalled() : oneLine((e as { cause?: unknown }).cause ?? e));
   let response: Response;
@@ -104,7 +113,9 @@ async function fetchToFile(fetchImpl: typeof fetch, url: string, dest: string, d
   if (!response.ok) {
     // Drain nothing: cancel the body so the socket is released.
     await response.body?.cancel().catch(() => undefined);
-    throw networkError(`download of ${where} failed: HTTP ${response.status}${response.statusText ? ' ' + response.statusText : ''}`);
+    throw networkError(
+      `download of ${where} failed: HTTP ${response.status}${response.statusText ? ' ' + response.statusText : ''}`,
+    );
   }
   if (response.body === null) throw networkError(`download of ${where} failed: empty response`);
 
@@ -130,7 +141,10 @@ async function fetchToFile(fetchImpl: typeof fetch, url: string, dest: string, d
     }
     const digest = hash.digest('hex');
     if (opts.md5 !== undefined && digest !== opts.md5.toLowerCase()) {
-      throw new MedshieldError('CHECKSUM', `checksum mismatch for ${where}: md5 ${digest}, expected ${opts.md5.toLowerCase()}`);
+      throw new MedshieldError(
+        'CHECKSUM',
+        `checksum mismatch for ${where}: md5 ${digest}, expected ${opts.md5.toLowerCase()}`,
+      );
     }
     await file.sync();
     await file.close();

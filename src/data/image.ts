@@ -44,12 +44,20 @@ export async function decodeImage(bytes: Uint8Array, name = 'image', opts: Dicom
   const format = sniffImageFormat(bytes);
   if (format === null) throw badInput(`${name}: not a PNG, JPEG or DICOM image`);
   // A PNG/JPEG signature at byte 0 and "DICM" at byte 128 is both formats at once (a polyglot: issue 20).
-  if (format !== 'dicom' && sniffDicom(bytes)?.part10) throw badInput(`${name}: ambiguous file: a ${format.toUpperCase()} signature in the DICOM preamble (a polyglot), refused`);
+  if (format !== 'dicom' && sniffDicom(bytes)?.part10)
+    throw badInput(
+      `${name}: ambiguous file: a ${format.toUpperCase()} signature in the DICOM preamble (a polyglot), refused`,
+    );
   return decodeImageAs(format, bytes, name, opts);
 }
 
 /** Decode bytes as the given format only (no sniffing: a PNG body is never read as DICOM, nor the reverse). */
-export async function decodeImageAs(format: SniffedFormat, bytes: Uint8Array, name = 'image', opts: DicomOptions = {}): Promise<DecodedImage> {
+export async function decodeImageAs(
+  format: SniffedFormat,
+  bytes: Uint8Array,
+  name = 'image',
+  opts: DicomOptions = {},
+): Promise<DecodedImage> {
   switch (format) {
     case 'png':
       return decodePng(bytes, name, opts.maxPixels);
@@ -65,14 +73,22 @@ export async function decodeImageAs(format: SniffedFormat, bytes: Uint8Array, na
 /** Width and height from a PNG's IHDR chunk (PNG §11.2.2: the first chunk), or a one-line error. */
 export function pngDimensions(bytes: Uint8Array, name = 'image'): { width: number; height: number } {
   const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (bytes.length < 8 || !sig.every((b, i) => bytes[i] === b)) throw badInput(`${name}: not a PNG file (no PNG signature)`);
-  if (bytes.length < 24 || String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== 'IHDR') throw badInput(`${name}: truncated or corrupt PNG (no IHDR chunk first)`);
+  if (bytes.length < 8 || !sig.every((b, i) => bytes[i] === b))
+    throw badInput(`${name}: not a PNG file (no PNG signature)`);
+  if (bytes.length < 24 || String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== 'IHDR')
+    throw badInput(`${name}: truncated or corrupt PNG (no IHDR chunk first)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { width: dv.getUint32(16, false), height: dv.getUint32(20, false) };
 }
 
 /** PNG colour types (PNG §11.2.2). */
-const PNG_COLOUR: Record<number, string> = { 0: 'greyscale', 2: 'truecolour', 3: 'indexed-colour', 4: 'greyscale with alpha', 6: 'truecolour with alpha' };
+const PNG_COLOUR: Record<number, string> = {
+  0: 'greyscale',
+  2: 'truecolour',
+  3: 'indexed-colour',
+  4: 'greyscale with alpha',
+  6: 'truecolour with alpha',
+};
 
 export function decodePng(bytes: Uint8Array, name = 'image', maxPixels = defaultMaxPixels()): DecodedImage {
   const dims = pngDimensions(bytes, name);
@@ -105,33 +121,59 @@ export function decodePng(bytes: Uint8Array, name = 'image', maxPixels = default
     }
   }
   return {
-    width, height, channels, data,
-    source: { format: 'png', bitDepth: depth, colour: PNG_COLOUR[colorType] ?? `colour type ${colorType}`, alphaDropped: (colorType & 4) !== 0 || undefined },
+    width,
+    height,
+    channels,
+    data,
+    source: {
+      format: 'png',
+      bitDepth: depth,
+      colour: PNG_COLOUR[colorType] ?? `colour type ${colorType}`,
+      alphaDropped: (colorType & 4) !== 0 || undefined,
+    },
   };
 }
 
 export function decodeJpeg(bytes: Uint8Array, name = 'image', maxPixels = defaultMaxPixels()): DecodedImage {
-  if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff) throw badInput(`${name}: not a JPEG file (no SOI marker)`);
+  if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff)
+    throw badInput(`${name}: not a JPEG file (no SOI marker)`);
   const sof = jpegFrameHeader(bytes);
   if (sof === null) throw badInput(`${name}: truncated or corrupt JPEG (no frame header)`);
   checkPixelBudget(sof.width, sof.height, 1, maxPixels, name);
   if (sof.process === 'lossless' || sof.process === 'arithmetic' || sof.process === 'hierarchical') {
-    throw unsupported(`${name}: ${sof.process} JPEG files are not supported (baseline, extended and progressive DCT only)`);
+    throw unsupported(
+      `${name}: ${sof.process} JPEG files are not supported (baseline, extended and progressive DCT only)`,
+    );
   }
   if (sof.precision === 12 && sof.components === 1 && sof.process !== 'progressive') {
     // 12-bit greyscale (extended process 4), e.g. a JPEG stream lifted out of a DICOM file.
     const f = decodeJpeg12(bytes, name);
     const data = new Float32Array(f.words.length);
     for (let i = 0; i < data.length; i++) data[i] = f.words[i] / 4095;
-    return { width: f.width, height: f.height, channels: 1, data, source: { format: 'jpeg', bitDepth: 12, colour: 'greyscale' } };
+    return {
+      width: f.width,
+      height: f.height,
+      channels: 1,
+      data,
+      source: { format: 'jpeg', bitDepth: 12, colour: 'greyscale' },
+    };
   }
-  if (sof.precision !== 8) throw unsupported(`${name}: ${sof.precision}-bit ${sof.components === 1 ? 'greyscale' : 'colour'} JPEG files are not supported`);
-  if (sof.components !== 1 && sof.components !== 3) throw unsupported(`${name}: JPEG with ${sof.components} components is not supported`);
+  if (sof.precision !== 8)
+    throw unsupported(
+      `${name}: ${sof.precision}-bit ${sof.components === 1 ? 'greyscale' : 'colour'} JPEG files are not supported`,
+    );
+  if (sof.components !== 1 && sof.components !== 3)
+    throw unsupported(`${name}: JPEG with ${sof.components} components is not supported`);
   const jpeg = require('jpeg-js') as typeof import('jpeg-js');
   let rgb: Uint8Array;
   try {
     // tolerantDecoding off: a truncated scan is an error, not grey padding.
-    rgb = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: Math.ceil(maxPixels / 1e6) }).data;
+    rgb = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      tolerantDecoding: false,
+      maxResolutionInMP: Math.ceil(maxPixels / 1e6),
+    }).data;
   } catch (e) {
     throw badInput(`${name}: truncated or corrupt JPEG (${oneLine(e)})`, e);
   }
@@ -142,5 +184,11 @@ export function decodeJpeg(bytes: Uint8Array, name = 'image', maxPixels = defaul
   const data = new Float32Array(n * channels);
   if (channels === 1) for (let p = 0; p < n; p++) data[p] = rgb[3 * p] / 255;
   else for (let i = 0; i < 3 * n; i++) data[i] = rgb[i] / 255;
-  return { width, height, channels, data, source: { format: 'jpeg', bitDepth: 8, colour: channels === 1 ? 'greyscale' : 'YCbCr/RGB' } };
+  return {
+    width,
+    height,
+    channels,
+    data,
+    source: { format: 'jpeg', bitDepth: 8, colour: channels === 1 ? 'greyscale' : 'YCbCr/RGB' },
+  };
 }

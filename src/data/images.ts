@@ -21,7 +21,9 @@ export function selectImages(split: Split, limit?: number, seed = 0): Images {
   let indices = Array.from({ length: split.n }, (_, i) => i);
   if (limit !== undefined && limit < split.n) {
     const rng = new Rng(seed ^ 0x1a7e);
-    indices = Array.from((rng.shuffle(Int32Array.from(indices)) as Int32Array).subarray(0, limit)).sort((a, b) => a - b);
+    indices = Array.from((rng.shuffle(Int32Array.from(indices)) as Int32Array).subarray(0, limit)).sort(
+      (a, b) => a - b,
+    );
   }
   const x = new Float32Array(indices.length * per);
   const labels = new Int32Array(indices.length * split.labelWidth);

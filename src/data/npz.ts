@@ -6,7 +6,15 @@
 import { unzipSync, zipSync } from 'fflate';
 import { badInput } from '../errors.js';
 
-export type NpyData = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+export type NpyData =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array;
 
 export interface NpyArray {
   dtype: string;
@@ -17,13 +25,19 @@ export interface NpyArray {
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 export function readNpy(bytes: Uint8Array, name = 'array'): NpyArray {
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw badInput(`${name}: not a .npy array (bad magic)`);
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b))
+    throw badInput(`${name}: not a .npy array (bad magic)`);
   const major = bytes[6];
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let headerLen: number; let offset: number;
-  if (major === 1) { headerLen = dv.getUint16(8, true); offset = 10; }
-  else if (major === 2 || major === 3) { headerLen = dv.getUint32(8, true); offset = 12; }
-  else throw badInput(`${name}: unsupported .npy version ${major}`);
+  let headerLen: number;
+  let offset: number;
+  if (major === 1) {
+    headerLen = dv.getUint16(8, true);
+    offset = 10;
+  } else if (major === 2 || major === 3) {
+    headerLen = dv.getUint32(8, true);
+    offset = 12;
+  } else throw badInput(`${name}: unsupported .npy version ${major}`);
   if (offset + headerLen > bytes.length) throw badInput(`${name}: truncated .npy header`);
   const header = new TextDecoder('latin1').decode(bytes.subarray(offset, offset + headerLen));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
@@ -31,7 +45,11 @@ export function readNpy(bytes: Uint8Array, name = 'array'): NpyArray {
   const shapeStr = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeStr === undefined) throw badInput(`${name}: malformed .npy header`);
   if (fortran === 'True') throw badInput(`${name}: Fortran-ordered arrays are not supported`);
-  const shape = shapeStr.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  const shape = shapeStr
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map(Number);
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw badInput(`${name}: bad shape (${shapeStr})`);
   const count = shape.reduce((a, b) => a * b, 1);
   const start = offset + headerLen;
@@ -48,7 +66,15 @@ export function readNpy(bytes: Uint8Array, name = 'array'): NpyArray {
   return { dtype, shape, data };
 }
 
-function decode(raw: Uint8Array, kind: string, size: number, little: boolean, count: number, name: string, descr: string): NpyData {
+function decode(
+  raw: Uint8Array,
+  kind: string,
+  size: number,
+  little: boolean,
+  count: number,
+  name: string,
+  descr: string,
+): NpyData {
   if (size === 1) {
     const copy = new Uint8Array(raw);
     return kind === 'i' ? new Int8Array(copy.buffer) : copy;
@@ -60,21 +86,55 @@ function decode(raw: Uint8Array, kind: string, size: number, little: boolean, co
     return out;
   };
   switch (`${kind}${size}`) {
-    case 'u2': return read((n) => new Uint16Array(n), (o) => dv.getUint16(o, little));
-    case 'i2': return read((n) => new Int16Array(n), (o) => dv.getInt16(o, little));
-    case 'u4': return read((n) => new Uint32Array(n), (o) => dv.getUint32(o, little));
-    case 'i4': return read((n) => new Int32Array(n), (o) => dv.getInt32(o, little));
-    case 'i8': return read((n) => new Int32Array(n), (o) => Number(dv.getBigInt64(o, little)));
-    case 'u8': return read((n) => new Uint32Array(n), (o) => Number(dv.getBigUint64(o, little)));
-    case 'f4': return read((n) => new Float32Array(n), (o) => dv.getFloat32(o, little));
-    case 'f8': return read((n) => new Float64Array(n), (o) => dv.getFloat64(o, little));
-    default: throw badInput(`${name}: unsupported dtype '${descr}'`);
+    case 'u2':
+      return read(
+        (n) => new Uint16Array(n),
+        (o) => dv.getUint16(o, little),
+      );
+    case 'i2':
+      return read(
+        (n) => new Int16Array(n),
+        (o) => dv.getInt16(o, little),
+      );
+    case 'u4':
+      return read(
+        (n) => new Uint32Array(n),
+        (o) => dv.getUint32(o, little),
+      );
+    case 'i4':
+      return read(
+        (n) => new Int32Array(n),
+        (o) => dv.getInt32(o, little),
+      );
+    case 'i8':
+      return read(
+        (n) => new Int32Array(n),
+        (o) => Number(dv.getBigInt64(o, little)),
+      );
+    case 'u8':
+      return read(
+        (n) => new Uint32Array(n),
+        (o) => Number(dv.getBigUint64(o, little)),
+      );
+    case 'f4':
+      return read(
+        (n) => new Float32Array(n),
+        (o) => dv.getFloat32(o, little),
+      );
+    case 'f8':
+      return read(
+        (n) => new Float64Array(n),
+        (o) => dv.getFloat64(o, little),
+      );
+    default:
+      throw badInput(`${name}: unsupported dtype '${descr}'`);
   }
 }
 
 /** Read every member of an `.npz` archive. Keys drop the `.npy` suffix. */
 export function readNpz(bytes: Uint8Array, name = 'archive'): Record<string, NpyArray> {
-  if (bytes.length < 22 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) throw badInput(`${name}: not an .npz file (not a ZIP archive)`);
+  if (bytes.length < 22 || bytes[0] !== 0x50 || bytes[1] !== 0x4b)
+    throw badInput(`${name}: not an .npz file (not a ZIP archive)`);
   let files: Record<string, Uint8Array>;
   try {
     files = unzipSync(bytes);
@@ -102,20 +162,44 @@ export interface NpyInput {
 /** Encode one array as `.npy` version 1.0 (little-endian, C order; header padded to a multiple of 64 bytes). */
 export function writeNpy(a: NpyInput): Uint8Array {
   const count = a.shape.reduce((x, y) => x * y, 1);
-  if (count !== a.data.length) throw new Error(`writeNpy: shape (${a.shape.join(',')}) holds ${count} values, data has ${a.data.length}`);
-  let descr: string; let body: Uint8Array;
-  if (a.data instanceof Float32Array) { descr = '<f4'; body = new Uint8Array(a.data.length * 4); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setFloat32(i * 4, v, true)); }
-  else if (a.data instanceof Float64Array) { descr = '<f8'; body = new Uint8Array(a.data.length * 8); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setFloat64(i * 8, v, true)); }
-  else if (a.data instanceof Int32Array) {
-    if (a.dtype === 'i4') { descr = '<i4'; body = new Uint8Array(a.data.length * 4); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setInt32(i * 4, v, true)); }
-    else { descr = '<i8'; body = new Uint8Array(a.data.length * 8); const dv = new DataView(body.buffer); a.data.forEach((v, i) => dv.setBigInt64(i * 8, BigInt(v), true)); }
-  } else { descr = a.dtype === 'b1' ? '|b1' : '|u1'; body = a.dtype === 'b1' ? Uint8Array.from(a.data, (v) => (v ? 1 : 0)) : new Uint8Array(a.data); }
+  if (count !== a.data.length)
+    throw new Error(`writeNpy: shape (${a.shape.join(',')}) holds ${count} values, data has ${a.data.length}`);
+  let descr: string;
+  let body: Uint8Array;
+  if (a.data instanceof Float32Array) {
+    descr = '<f4';
+    body = new Uint8Array(a.data.length * 4);
+    const dv = new DataView(body.buffer);
+    a.data.forEach((v, i) => dv.setFloat32(i * 4, v, true));
+  } else if (a.data instanceof Float64Array) {
+    descr = '<f8';
+    body = new Uint8Array(a.data.length * 8);
+    const dv = new DataView(body.buffer);
+    a.data.forEach((v, i) => dv.setFloat64(i * 8, v, true));
+  } else if (a.data instanceof Int32Array) {
+    if (a.dtype === 'i4') {
+      descr = '<i4';
+      body = new Uint8Array(a.data.length * 4);
+      const dv = new DataView(body.buffer);
+      a.data.forEach((v, i) => dv.setInt32(i * 4, v, true));
+    } else {
+      descr = '<i8';
+      body = new Uint8Array(a.data.length * 8);
+      const dv = new DataView(body.buffer);
+      a.data.forEach((v, i) => dv.setBigInt64(i * 8, BigInt(v), true));
+    }
+  } else {
+    descr = a.dtype === 'b1' ? '|b1' : '|u1';
+    body = a.dtype === 'b1' ? Uint8Array.from(a.data, (v) => (v ? 1 : 0)) : new Uint8Array(a.data);
+  }
   const shape = a.shape.length === 1 ? `(${a.shape[0]},)` : `(${a.shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
   const out = new Uint8Array(10 + header.length + body.length);
-  out.set(MAGIC, 0); out[6] = 1; out[7] = 0;
+  out.set(MAGIC, 0);
+  out[6] = 1;
+  out[7] = 0;
   new DataView(out.buffer).setUint16(8, header.length, true);
   for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
   out.set(body, 10 + header.length);

@@ -13,14 +13,17 @@ export function defaultMaxPixels(): number {
   const env = process.env.MEDSHIELD_MAX_PIXELS;
   if (env === undefined || env === '') return DEFAULT_MAX_PIXELS;
   const n = Number(env);
-  if (!Number.isSafeInteger(n) || n < 1) throw badArgument(`MEDSHIELD_MAX_PIXELS must be a positive integer, got ${JSON.stringify(env)}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw badArgument(`MEDSHIELD_MAX_PIXELS must be a positive integer, got ${JSON.stringify(env)}`);
   return n;
 }
 
 /** A BAD_INPUT error whose image is larger than the cap (the gateway answers 413). */
 export class ImageTooLargeError extends MedshieldError {
   readonly tooLarge = true;
-  constructor(message: string) { super('BAD_INPUT', message); }
+  constructor(message: string) {
+    super('BAD_INPUT', message);
+  }
 }
 
 /** Throw ImageTooLargeError when width × height × frames exceeds `maxPixels`. */
@@ -28,6 +31,8 @@ export function checkPixelBudget(width: number, height: number, frames: number, 
   const total = width * height * Math.max(1, frames);
   if (total > maxPixels) {
     const mp = (n: number): string => `${(n / 2 ** 20).toFixed(n >= 10 * 2 ** 20 ? 0 : 1)} MP`;
-    throw new ImageTooLargeError(`${name}: image too large: ${width}×${height}${frames > 1 ? `×${frames} frames` : ''} = ${mp(total)} exceeds the ${mp(maxPixels)} cap (maxPixels ${maxPixels})`);
+    throw new ImageTooLargeError(
+      `${name}: image too large: ${width}×${height}${frames > 1 ? `×${frames} frames` : ''} = ${mp(total)} exceeds the ${mp(maxPixels)} cap (maxPixels ${maxPixels})`,
+    );
   }
 }

@@ -7,9 +7,10 @@ export function encodePng(img: ArrayLike<number>, h: number, w: number, c: numbe
   const W = w * scale;
   for (let y = 0; y < h * scale; y++) {
     for (let x = 0; x < W; x++) {
-      const src = ((Math.floor(y / scale) * w) + Math.floor(x / scale)) * c;
+      const src = (Math.floor(y / scale) * w + Math.floor(x / scale)) * c;
       const o = (y * W + x) * 4;
-      for (let ch = 0; ch < 3; ch++) png.data[o + ch] = Math.round(Math.min(1, Math.max(0, img[src + (c === 1 ? 0 : ch)])) * 255);
+      for (let ch = 0; ch < 3; ch++)
+        png.data[o + ch] = Math.round(Math.min(1, Math.max(0, img[src + (c === 1 ? 0 : ch)])) * 255);
       png.data[o + 3] = 255;
     }
   }

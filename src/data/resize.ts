@@ -33,7 +33,10 @@ function axisWeights(inSize: number, outSize: number): AxisWeights {
       const w: number[] = [];
       for (let j = j0; j <= j1; j++) {
         const overlap = Math.min(hi, j + 1) - Math.max(lo, j);
-        if (overlap > 1e-12) { idx.push(j); w.push(overlap / (hi - lo)); }
+        if (overlap > 1e-12) {
+          idx.push(j);
+          w.push(overlap / (hi - lo));
+        }
       }
       index.push(Int32Array.from(idx));
       weight.push(Float64Array.from(w));
@@ -50,7 +53,14 @@ function axisWeights(inSize: number, outSize: number): AxisWeights {
 }
 
 /** Resample an HWC float image to (outH, outW), same channel count. */
-export function resizeHwc(src: Float32Array, h: number, w: number, c: number, outH: number, outW: number): Float32Array {
+export function resizeHwc(
+  src: Float32Array,
+  h: number,
+  w: number,
+  c: number,
+  outH: number,
+  outW: number,
+): Float32Array {
   if (outH === h && outW === w) return src.slice();
   const wx = axisWeights(w, outW);
   const wy = axisWeights(h, outH);
@@ -97,17 +107,24 @@ export function convertChannels(src: Float32Array, n: number, from: 1 | 3, to: 1
 }
 
 /** Resize and channel-convert `img` to the model input `shape` = [h, w, c]; HWC float in [0,1]. */
-export function toModelInput(img: DecodedImage, shape: readonly [number, number, number] | readonly number[]): Float32Array {
+export function toModelInput(
+  img: DecodedImage,
+  shape: readonly [number, number, number] | readonly number[],
+): Float32Array {
   const [h, w, c] = shape;
   if (shape.length !== 3 || ![h, w].every((v) => Number.isInteger(v) && v > 0)) {
-    throw badArgument(`model input shape must be [height, width, channels] with positive sizes, got [${shape.join(', ')}]`);
+    throw badArgument(
+      `model input shape must be [height, width, channels] with positive sizes, got [${shape.join(', ')}]`,
+    );
   }
   if (c !== 1 && c !== 3) throw badArgument(`model input must have 1 or 3 channels, got ${c}`);
   const expected = img.width * img.height * img.channels;
-  if (img.data.length !== expected) throw badArgument(`decoded image data has ${img.data.length} values, expected ${expected}`);
+  if (img.data.length !== expected)
+    throw badArgument(`decoded image data has ${img.data.length} values, expected ${expected}`);
   let bad = 0;
   for (let i = 0; i < img.data.length; i++) if (!Number.isFinite(img.data[i])) bad++;
-  if (bad) throw badInput(`decoded image has ${bad} NaN/Inf pixel value${bad === 1 ? '' : 's'}; refusing to classify it`);
+  if (bad)
+    throw badInput(`decoded image has ${bad} NaN/Inf pixel value${bad === 1 ? '' : 's'}; refusing to classify it`);
   const n = img.width * img.height;
   if (c < img.channels) {
     const grey = convertChannels(img.data, n, img.channels, 1);

@@ -7,7 +7,15 @@
 import { VR_BY_TAG, VR_RANGES, PRIVATE_VR } from './vr-dictionary-data.js';
 
 let exact: Map<number, string> | null = null;
-let ranges: Array<{ g0: number; g1: number; gStep: 'even' | 'odd' | 'all'; e0: number; e1: number; eStep: 'even' | 'odd' | 'all'; vr: string }> = [];
+let ranges: Array<{
+  g0: number;
+  g1: number;
+  gStep: 'even' | 'odd' | 'all';
+  e0: number;
+  e1: number;
+  eStep: 'even' | 'odd' | 'all';
+  vr: string;
+}> = [];
 
 function parseRange(s: string): [number, number, 'even' | 'odd' | 'all'] {
   const m = /^([0-9A-F]{4})(?:-(o-|u-)?([0-9A-F]{4}))?$/.exec(s);
@@ -21,7 +29,8 @@ function parseRange(s: string): [number, number, 'even' | 'odd' | 'all'] {
 function load(): Map<number, string> {
   if (exact) return exact;
   exact = new Map();
-  for (const [vr, tags] of Object.entries(VR_BY_TAG)) for (const t of tags.split(' ')) exact.set(parseInt(t, 16) >>> 0, vr);
+  for (const [vr, tags] of Object.entries(VR_BY_TAG))
+    for (const t of tags.split(' ')) exact.set(parseInt(t, 16) >>> 0, vr);
   ranges = VR_RANGES.map((r) => {
     const [g, e, vr] = r.split(',');
     const [g0, g1, gStep] = parseRange(g);
@@ -31,7 +40,8 @@ function load(): Map<number, string> {
   return exact;
 }
 
-const stepOk = (v: number, step: 'even' | 'odd' | 'all'): boolean => step === 'all' || (step === 'even' ? (v & 1) === 0 : (v & 1) === 1);
+const stepOk = (v: number, step: 'even' | 'odd' | 'all'): boolean =>
+  step === 'all' || (step === 'even' ? (v & 1) === 0 : (v & 1) === 1);
 
 /** Raw dictionary VR (may be a DCMTK multi-VR marker), or undefined for unknown tags. */
 export function dictionaryVR(tag: number): string | undefined {
@@ -43,7 +53,15 @@ export function dictionaryVR(tag: number): string | undefined {
   const v = m.get(tag >>> 0);
   if (v) return v;
   for (const r of ranges) {
-    if (group >= r.g0 && group <= r.g1 && stepOk(group, r.gStep) && element >= r.e0 && element <= r.e1 && stepOk(element, r.eStep)) return r.vr;
+    if (
+      group >= r.g0 &&
+      group <= r.g1 &&
+      stepOk(group, r.gStep) &&
+      element >= r.e0 &&
+      element <= r.e1 &&
+      stepOk(element, r.eStep)
+    )
+      return r.vr;
   }
   return undefined;
 }
@@ -56,11 +74,14 @@ export function privateVR(tag: number, creator: string | undefined): string | un
   if (!privateMap) {
     privateMap = new Map();
     for (const [c, entries] of Object.entries(PRIVATE_VR)) {
-      privateMap.set(c, entries.split(' ').map((x) => {
-        const [g, e, vr] = x.split(':');
-        const [a, b] = g.split('-o-');
-        return { g0: parseInt(a, 16), g1: parseInt(b ?? a, 16), e: parseInt(e, 16), vr };
-      }));
+      privateMap.set(
+        c,
+        entries.split(' ').map((x) => {
+          const [g, e, vr] = x.split(':');
+          const [a, b] = g.split('-o-');
+          return { g0: parseInt(a, 16), g1: parseInt(b ?? a, 16), e: parseInt(e, 16), vr };
+        }),
+      );
     }
   }
   const list = privateMap.get(creator);
@@ -86,13 +107,17 @@ export function rawImplicitVR(tag: number, creator?: string): string | undefined
  * written as US (DcmVR::getValidEVR).
  */
 export const PIXEL_REPRESENTATION_XS = new Set<number>([
-  0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189810, 0x00280106, 0x00280107, 0x00280108, 0x00280109, 0x00283002, 0x00409211, 0x00409216,
+  0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189810, 0x00280106, 0x00280107, 0x00280108, 0x00280109,
+  0x00283002, 0x00409211, 0x00409216,
 ]);
 /** Waveform attributes whose "OB or OW" VR follows Waveform Bits Allocated (5400,1004) (PS3.5 §8.3; checkAndUpdateVR case 1). */
 export const WAVEFORM_OX = new Set<number>([0x54001010, 0x5400100a, 0x54000110, 0x54000112]);
 
 /** What DCMTK knows about the item holding an Implicit VR element when it reads it: only the elements BEFORE it, in the SAME item. */
-export interface ImplicitItemContext { pixelRepresentation?: number; waveformBitsAllocated?: number }
+export interface ImplicitItemContext {
+  pixelRepresentation?: number;
+  waveformBitsAllocated?: number;
+}
 
 /**
  * The VR DCMTK gives an element read from an Implicit VR data set — and so the VR it writes when it re-encodes
@@ -112,19 +137,26 @@ export function signatureVR(tag: number, raw: string | undefined, ctx: ImplicitI
   if (!raw) return 'UN';
   switch (raw) {
     case 'xs':
-      if (PIXEL_REPRESENTATION_XS.has(tag) && ctx.pixelRepresentation !== undefined) return ctx.pixelRepresentation === 1 ? 'SS' : 'US';
+      if (PIXEL_REPRESENTATION_XS.has(tag) && ctx.pixelRepresentation !== undefined)
+        return ctx.pixelRepresentation === 1 ? 'SS' : 'US';
       return 'US';
     case 'ox': {
-      if (WAVEFORM_OX.has(tag) && ctx.waveformBitsAllocated !== undefined) return ctx.waveformBitsAllocated === 8 ? 'OB' : 'OW';
+      if (WAVEFORM_OX.has(tag) && ctx.waveformBitsAllocated !== undefined)
+        return ctx.waveformBitsAllocated === 8 ? 'OB' : 'OW';
       const g = tag >>> 16;
       if (tag === 0x7fe00010 || ((g & 0xff00) === 0x6000 && (g & 1) === 0 && (tag & 0xffff) === 0x3000)) return 'OW';
       return 'OB';
     }
-    case 'px': return 'OW';
-    case 'lt': return 'OW';
-    case 'up': return 'UL';
-    case 'na': return 'UN';
-    default: return raw;
+    case 'px':
+      return 'OW';
+    case 'lt':
+      return 'OW';
+    case 'up':
+      return 'UL';
+    case 'na':
+      return 'UN';
+    default:
+      return raw;
   }
 }
 
@@ -133,10 +165,17 @@ export function implicitVR(tag: number, signedPixels = false, creator?: string):
   const v = rawImplicitVR(tag, creator);
   if (!v) return 'UN';
   switch (v) {
-    case 'ox': case 'px': case 'lt': return 'OW';
-    case 'xs': return signedPixels ? 'SS' : 'US';
-    case 'up': return 'UL';
-    case 'na': return 'UN';
-    default: return v;
+    case 'ox':
+    case 'px':
+    case 'lt':
+      return 'OW';
+    case 'xs':
+      return signedPixels ? 'SS' : 'US';
+    case 'up':
+      return 'UL';
+    case 'na':
+      return 'UN';
+    default:
+      return v;
   }
 }

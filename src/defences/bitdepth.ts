@@ -16,7 +16,9 @@ const REFERENCE = "Xu et al. 2018 (feature squeezing): bit-depth reduction x' = 
 export function bitDepthTransform(bits = 4): InputTransform {
   const levels = 2 ** bits - 1;
   return {
-    spec: specText('bitdepth', { bits }), reference: REFERENCE, randomized: false,
+    spec: specText('bitdepth', { bits }),
+    reference: REFERENCE,
+    randomized: false,
     apply(x) {
       return Float32Array.from(x, (v) => Math.round(clamp01(v) * levels) / levels);
     },
@@ -24,7 +26,10 @@ export function bitDepthTransform(bits = 4): InputTransform {
 }
 
 export const bitdepth: TransformFactory = {
-  name: 'bitdepth', summary: 'reduce every value to b bits (2^b levels)', reference: REFERENCE, randomized: false,
+  name: 'bitdepth',
+  summary: 'reduce every value to b bits (2^b levels)',
+  reference: REFERENCE,
+  randomized: false,
   params: { bits: { default: 4, min: 1, max: 8, integer: true, help: 'bits per value 1–8' } },
   make: (p) => bitDepthTransform(p.bits),
 };

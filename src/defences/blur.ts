@@ -17,11 +17,14 @@ import { badInput } from '../errors.js';
 
 const REFERENCE = "Gaussian blur x' = G_σ * x (separable, truncate 4σ, reflect padding)";
 
-export function gaussianKernel(sigma: number): Float64Array {
+function gaussianKernel(sigma: number): Float64Array {
   const r = Math.max(1, Math.ceil(4 * sigma));
   const g = new Float64Array(2 * r + 1);
   let s = 0;
-  for (let t = -r; t <= r; t++) { g[t + r] = Math.exp(-(t * t) / (2 * sigma * sigma)); s += g[t + r]; }
+  for (let t = -r; t <= r; t++) {
+    g[t + r] = Math.exp(-(t * t) / (2 * sigma * sigma));
+    s += g[t + r];
+  }
   for (let i = 0; i < g.length; i++) g[i] /= s;
   return g;
 }
@@ -30,7 +33,9 @@ export function blurTransform(sigma = 1): InputTransform {
   const g = gaussianKernel(sigma);
   const r = (g.length - 1) >> 1;
   return {
-    spec: specText('blur', { sigma }), reference: REFERENCE, randomized: false,
+    spec: specText('blur', { sigma }),
+    reference: REFERENCE,
+    randomized: false,
     apply(x, n, [h, w, c]) {
       const d = h * w * c;
       const out = new Float32Array(n * d);
@@ -38,16 +43,20 @@ export function blurTransform(sigma = 1): InputTransform {
       for (let i = 0; i < n; i++) {
         const base = i * d;
         // rows, then columns
-        for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-          let s = 0;
-          for (let t = -r; t <= r; t++) s += g[t + r] * x[base + (y * w + reflect(xx + t, w)) * c + ch];
-          tmp[(y * w + xx) * c + ch] = s;
-        }
-        for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-          let s = 0;
-          for (let t = -r; t <= r; t++) s += g[t + r] * tmp[(reflect(y + t, h) * w + xx) * c + ch];
-          out[base + (y * w + xx) * c + ch] = clamp01(s);
-        }
+        for (let y = 0; y < h; y++)
+          for (let xx = 0; xx < w; xx++)
+            for (let ch = 0; ch < c; ch++) {
+              let s = 0;
+              for (let t = -r; t <= r; t++) s += g[t + r] * x[base + (y * w + reflect(xx + t, w)) * c + ch];
+              tmp[(y * w + xx) * c + ch] = s;
+            }
+        for (let y = 0; y < h; y++)
+          for (let xx = 0; xx < w; xx++)
+            for (let ch = 0; ch < c; ch++) {
+              let s = 0;
+              for (let t = -r; t <= r; t++) s += g[t + r] * tmp[(reflect(y + t, h) * w + xx) * c + ch];
+              out[base + (y * w + xx) * c + ch] = clamp01(s);
+            }
       }
       return out;
     },
@@ -74,7 +83,10 @@ export function blurTransform(sigma = 1): InputTransform {
 }
 
 export const blur: TransformFactory = {
-  name: 'blur', summary: 'Gaussian blur with standard deviation σ (pixels)', reference: REFERENCE, randomized: false,
+  name: 'blur',
+  summary: 'Gaussian blur with standard deviation σ (pixels)',
+  reference: REFERENCE,
+  randomized: false,
   params: { sigma: { default: 1, min: 0, max: 10, minExclusive: true, help: 'σ in pixels, 0 < σ ≤ 10' } },
   make: (p) => blurTransform(p.sigma),
 };

@@ -31,7 +31,13 @@ function encoderFor(q: number): (img: { data: Uint8Array; width: number; height:
       const file = require.resolve('jpeg-js/lib/encoder.js');
       const src = readFileSync(file, 'utf8');
       // eslint-disable-next-line @typescript-eslint/no-implied-eval
-      const Ctor = new Function('module', 'exports', 'require', `${src}\nreturn JPEGEncoder;`)({ exports: {} }, {}, require) as new (q: number) => Encoder;
+      const Ctor = new Function('module', 'exports', 'require', `${src}\nreturn JPEGEncoder;`)(
+        { exports: {} },
+        {},
+        require,
+      ) as new (
+        q: number,
+      ) => Encoder;
       e = new Ctor(q);
     } catch {
       const jpeg = require('jpeg-js') as typeof import('jpeg-js');
@@ -42,12 +48,14 @@ function encoderFor(q: number): (img: { data: Uint8Array; width: number; height:
   const enc = e;
   return (img) => Uint8Array.from(enc.encode(img, q) as ArrayLike<number>);
 }
-const REFERENCE = 'Dziugaite et al. 2016; Das et al. 2017: JPEG re-compression x\' = decode(encode(x, q))';
+const REFERENCE = "Dziugaite et al. 2016; Das et al. 2017: JPEG re-compression x' = decode(encode(x, q))";
 
 export function jpegTransform(q = 75): InputTransform {
   const jpeg = require('jpeg-js') as typeof import('jpeg-js');
   return {
-    spec: specText('jpeg', { q }), reference: REFERENCE, randomized: false,
+    spec: specText('jpeg', { q }),
+    reference: REFERENCE,
+    randomized: false,
     apply(x, n, [h, w, c]) {
       if (c !== 1 && c !== 3) throw new Error(`jpeg: ${c}-channel images are not supported`);
       const d = h * w * c;
@@ -57,7 +65,8 @@ export function jpegTransform(q = 75): InputTransform {
       for (let i = 0; i < n; i++) {
         const img = x.subarray(i * d, (i + 1) * d);
         for (let p = 0; p < h * w; p++) {
-          for (let k = 0; k < 3; k++) rgba[4 * p + k] = Math.round(255 * Math.min(Math.max(img[p * c + (c === 1 ? 0 : k)], 0), 1));
+          for (let k = 0; k < 3; k++)
+            rgba[4 * p + k] = Math.round(255 * Math.min(Math.max(img[p * c + (c === 1 ? 0 : k)], 0), 1));
           rgba[4 * p + 3] = 255;
         }
         const bytes = encode({ data: rgba, width: w, height: h });
@@ -74,7 +83,10 @@ export function jpegTransform(q = 75): InputTransform {
 }
 
 export const jpeg: TransformFactory = {
-  name: 'jpeg', summary: 'JPEG re-compression at quality q', reference: REFERENCE, randomized: false,
+  name: 'jpeg',
+  summary: 'JPEG re-compression at quality q',
+  reference: REFERENCE,
+  randomized: false,
   params: { q: { default: 75, min: 1, max: 100, integer: true, help: 'JPEG quality 1–100' } },
   make: (p) => jpegTransform(p.q),
 };

@@ -16,7 +16,9 @@ const REFERENCE = 'Xu et al. 2018 (feature squeezing): k×k median filter, refle
 export function medianTransform(k = 3): InputTransform {
   const r = (k - 1) >> 1;
   return {
-    spec: specText('median', { k }), reference: REFERENCE, randomized: false,
+    spec: specText('median', { k }),
+    reference: REFERENCE,
+    randomized: false,
     apply(x, n, [h, w, c]) {
       const d = h * w * c;
       const out = new Float32Array(n * d);
@@ -24,15 +26,17 @@ export function medianTransform(k = 3): InputTransform {
       const mid = (k * k - 1) >> 1;
       for (let i = 0; i < n; i++) {
         const base = i * d;
-        for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-          let m = 0;
-          for (let a = -r; a <= r; a++) {
-            const yy = reflect(y + a, h);
-            for (let b = -r; b <= r; b++) win[m++] = x[base + (yy * w + reflect(xx + b, w)) * c + ch];
-          }
-          win.sort();
-          out[base + (y * w + xx) * c + ch] = win[mid];
-        }
+        for (let y = 0; y < h; y++)
+          for (let xx = 0; xx < w; xx++)
+            for (let ch = 0; ch < c; ch++) {
+              let m = 0;
+              for (let a = -r; a <= r; a++) {
+                const yy = reflect(y + a, h);
+                for (let b = -r; b <= r; b++) win[m++] = x[base + (yy * w + reflect(xx + b, w)) * c + ch];
+              }
+              win.sort();
+              out[base + (y * w + xx) * c + ch] = win[mid];
+            }
       }
       return out;
     },
@@ -40,7 +44,10 @@ export function medianTransform(k = 3): InputTransform {
 }
 
 export const median: TransformFactory = {
-  name: 'median', summary: 'k×k median filter (odd k), reflect padding', reference: REFERENCE, randomized: false,
+  name: 'median',
+  summary: 'k×k median filter (odd k), reflect padding',
+  reference: REFERENCE,
+  randomized: false,
   params: { k: { default: 3, min: 1, max: 15, integer: true, odd: true, help: 'odd window size 1–15' } },
   make: (p) => medianTransform(p.k),
 };

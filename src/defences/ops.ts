@@ -17,16 +17,23 @@ export const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
  */
 export function resizeBilinear(src: Float32Array, h: number, w: number, c: number, H: number, W: number): Float32Array {
   const out = new Float32Array(H * W * c);
-  const sy = h / H; const sx = w / W;
+  const sy = h / H;
+  const sx = w / W;
   for (let y = 0; y < H; y++) {
     const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy); const y1 = Math.min(y0 + 1, h - 1); const wy = fy - y0;
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(y0 + 1, h - 1);
+    const wy = fy - y0;
     for (let x = 0; x < W; x++) {
       const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx); const x1 = Math.min(x0 + 1, w - 1); const wx = fx - x0;
+      const x0 = Math.floor(fx);
+      const x1 = Math.min(x0 + 1, w - 1);
+      const wx = fx - x0;
       for (let k = 0; k < c; k++) {
-        const a = src[(y0 * w + x0) * c + k]; const b = src[(y0 * w + x1) * c + k];
-        const d = src[(y1 * w + x0) * c + k]; const e = src[(y1 * w + x1) * c + k];
+        const a = src[(y0 * w + x0) * c + k];
+        const b = src[(y0 * w + x1) * c + k];
+        const d = src[(y1 * w + x0) * c + k];
+        const e = src[(y1 * w + x1) * c + k];
         out[(y * W + x) * c + k] = (1 - wy) * ((1 - wx) * a + wx * b) + wy * ((1 - wx) * d + wx * e);
       }
     }

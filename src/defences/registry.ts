@@ -12,6 +12,7 @@
  */
 import type { Defence } from './types.js';
 import { badArgument } from '../errors.js';
+import { Registry, type JsonSchema, type RegistryEntry } from '../registry.js';
 import { chain, transformDefence, type ParamSpec, type TransformFactory } from './wrap.js';
 import { jpeg } from './jpeg.js';
 import { bitdepth } from './bitdepth.js';
@@ -32,20 +33,73 @@ export interface DefenceEntry {
 }
 
 const fromTransform = (t: TransformFactory): DefenceEntry => ({
-  name: t.name, summary: t.summary, params: t.params, transform: t, create: (p) => transformDefence(t.make(p)),
+  name: t.name,
+  summary: t.summary,
+  params: t.params,
+  transform: t,
+  create: (p) => transformDefence(t.make(p)),
 });
 
-export const DEFENCES: Record<string, DefenceEntry> = {
-  jpeg: fromTransform(jpeg),
-  bitdepth: fromTransform(bitdepth),
-  median: fromTransform(median),
-  blur: fromTransform(blur),
-  resizepad: fromTransform(resizepad),
-  tvm: fromTransform(tvm),
-  smoothing: smoothingEntry,
-};
+/** A defence's parameters as JSON Schema (numbers; integer, range and default from its `ParamSpec`). */
+function paramSchema(params: Record<string, ParamSpec>): JsonSchema {
+  const properties = Object.fromEntries(
+    Object.entries(params).map(([k, s]) => [
+      k,
+      {
+        type: s.integer ? 'integer' : 'number',
+        [s.minExclusive ? 'exclusiveMinimum' : 'minimum']: s.min,
+        maximum: s.max,
+        default: s.default,
+        description: s.help + (s.odd ? ' (odd)' : ''),
+      },
+    ]),
+  );
+  return { type: 'object', properties, additionalProperties: false };
+}
 
-export const DEFENCE_NAMES = (): string[] => Object.keys(DEFENCES);
+/** The registry shape: `create(params)` fills defaults and checks ranges as the spec parser does. */
+export interface DefenceRegistryEntry extends RegistryEntry<Defence, Record<string, number>> {
+  readonly entry: DefenceEntry;
+}
+
+const registered = (e: DefenceEntry): DefenceRegistryEntry => ({
+  name: e.name,
+  entry: e,
+  schema: paramSchema(e.params),
+  describe: {
+    summary: e.summary,
+    reference: e.transform?.reference ?? e.create(defaults(e)).reference,
+    kind: e.transform ? 'transform' : 'smoothing',
+    randomized: e.transform?.randomized ?? true,
+  },
+  create: (p = {}) => {
+    const full = { ...defaults(e), ...p };
+    for (const [k, v] of Object.entries(p)) {
+      if (!e.params[k]) throw badArgument(`defence '${e.name}' has no parameter '${k}'`);
+      checkParam(e.name, k, e.params[k], v);
+    }
+    return e.create(full);
+  },
+});
+
+const defaults = (e: DefenceEntry): Record<string, number> =>
+  Object.fromEntries(Object.entries(e.params).map(([k, s]) => [k, s.default]));
+
+export const defenceRegistry = new Registry<Defence, Record<string, number>, DefenceRegistryEntry>(
+  'defence',
+  [
+    registered(fromTransform(jpeg)),
+    registered(fromTransform(bitdepth)),
+    registered(fromTransform(median)),
+    registered(fromTransform(blur)),
+    registered(fromTransform(resizepad)),
+    registered(fromTransform(tvm)),
+    registered(smoothingEntry),
+  ],
+  'BAD_ARGUMENT',
+);
+
+export const DEFENCE_NAMES = (): string[] => defenceRegistry.names();
 
 function parseValue(name: string, key: string, text: string): number {
   const t = text.trim();
@@ -57,8 +111,10 @@ function parseValue(name: string, key: string, text: string): number {
 
 function checkParam(name: string, key: string, s: ParamSpec, v: number): void {
   const range = `${s.minExclusive ? '>' : '≥'} ${s.min} and ≤ ${s.max}`;
-  if (s.integer && !Number.isInteger(v)) throw badArgument(`defence '${name}': ${key} must be an integer (${s.help}), got ${v}`);
-  if ((s.minExclusive ? v <= s.min : v < s.min) || v > s.max) throw badArgument(`defence '${name}': ${key} must be ${range} (${s.help}), got ${v}`);
+  if (s.integer && !Number.isInteger(v))
+    throw badArgument(`defence '${name}': ${key} must be an integer (${s.help}), got ${v}`);
+  if ((s.minExclusive ? v <= s.min : v < s.min) || v > s.max)
+    throw badArgument(`defence '${name}': ${key} must be ${range} (${s.help}), got ${v}`);
   if (s.odd && v % 2 !== 1) throw badArgument(`defence '${name}': ${key} must be odd (${s.help}), got ${v}`);
 }
 
@@ -68,8 +124,7 @@ function parseOne(text: string): { entry: DefenceEntry; params: Record<string, n
   const colon = t.indexOf(':');
   const name = (colon < 0 ? t : t.slice(0, colon)).trim().toLowerCase();
   if (!name) throw badArgument(`empty defence name in '${text}' (choose ${DEFENCE_NAMES().join(', ')})`);
-  const entry = DEFENCES[name];
-  if (!entry) throw badArgument(`unknown defence '${name}' (choose ${DEFENCE_NAMES().join(', ')})`);
+  const { entry } = defenceRegistry.get(name);
   const params: Record<string, number> = {};
   for (const [k, s] of Object.entries(entry.params)) params[k] = s.default;
   if (colon >= 0) {
@@ -80,9 +135,15 @@ function parseOne(text: string): { entry: DefenceEntry; params: Record<string, n
       const eq = part.indexOf('=');
       const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
       const known = Object.keys(entry.params);
-      if (eq < 0) throw badArgument(`defence '${name}': parameter '${part.trim()}' needs a value (key=value; ${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`);
+      if (eq < 0)
+        throw badArgument(
+          `defence '${name}': parameter '${part.trim()}' needs a value (key=value; ${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
+        );
       const s = entry.params[key];
-      if (!s) throw badArgument(`defence '${name}' has no parameter '${key}' (${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`);
+      if (!s)
+        throw badArgument(
+          `defence '${name}' has no parameter '${key}' (${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
+        );
       if (seen.has(key)) throw badArgument(`defence '${name}': parameter '${key}' given twice`);
       seen.add(key);
       const v = parseValue(name, key, part.slice(eq + 1));
@@ -107,7 +168,8 @@ export function parseDefenceList(text: string): Defence[] {
   const groups: string[] = [];
   for (const segment of text.split(';')) {
     for (const token of segment.split(',')) {
-      if (/^\s*[a-z][\w-]*\s*=/i.test(token) && groups.length && groups[groups.length - 1] !== '') groups[groups.length - 1] += `,${token}`;
+      if (/^\s*[a-z][\w-]*\s*=/i.test(token) && groups.length && groups[groups.length - 1] !== '')
+        groups[groups.length - 1] += `,${token}`;
       else groups.push(token.trim());
     }
     groups.push(''); // a ';' always ends the current defence
@@ -116,4 +178,3 @@ export function parseDefenceList(text: string): Defence[] {
   if (!specs.length) throw badArgument(`no defence given (choose ${DEFENCE_NAMES().join(', ')}, e.g. jpeg:q=75)`);
   return specs.map(getDefence);
 }
-

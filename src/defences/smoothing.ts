@@ -43,8 +43,16 @@ function gaussian(rng: Rng, n: number, sigma: number): Float32Array {
 }
 
 /** Base-classifier class counts over `num` noisy copies of one image x (d values). */
-export async function sampleCounts(model: Model, x: Float32Array, num: number, sigma: number, rng: Rng, batch = 256): Promise<Int32Array> {
-  const k = model.classes.length; const d = x.length;
+async function sampleCounts(
+  model: Model,
+  x: Float32Array,
+  num: number,
+  sigma: number,
+  rng: Rng,
+  batch = 256,
+): Promise<Int32Array> {
+  const k = model.classes.length;
+  const d = x.length;
   const counts = new Int32Array(k);
   for (let done = 0; done < num; done += batch) {
     const m = Math.min(batch, num - done);
@@ -61,24 +69,41 @@ export async function sampleCounts(model: Model, x: Float32Array, num: number, s
 }
 
 function topTwo(counts: Int32Array): [number, number] {
-  let a = 0; let b = -1;
+  let a = 0;
+  let b = -1;
   for (let c = 1; c < counts.length; c++) {
-    if (counts[c] > counts[a]) { b = a; a = c; } else if (b < 0 || counts[c] > counts[b]) b = c;
+    if (counts[c] > counts[a]) {
+      b = a;
+      a = c;
+    } else if (b < 0 || counts[c] > counts[b]) b = c;
   }
   return [a, b];
 }
 
 /** Cohen et al.'s PREDICT: the smoothed class, or ABSTAIN. */
-export async function predictSmoothed(model: Model, x: Float32Array, opts: SmoothingOptions & { n: number; alpha: number; rng: Rng }): Promise<number> {
+export async function predictSmoothed(
+  model: Model,
+  x: Float32Array,
+  opts: SmoothingOptions & { n: number; alpha: number; rng: Rng },
+): Promise<number> {
   const counts = await sampleCounts(model, x, opts.n, opts.sigma, opts.rng, opts.batch);
   const [a, b] = topTwo(counts);
   return binomialTestPValue(counts[a], counts[a] + counts[b]) > opts.alpha ? ABSTAIN : a;
 }
 
-export interface Certificate { prediction: number; radius: number; pLower: number; counts: number[] }
+export interface Certificate {
+  prediction: number;
+  radius: number;
+  pLower: number;
+  counts: number[];
+}
 
 /** Cohen et al.'s CERTIFY: predicted class and certified L2 radius (prediction ABSTAIN, radius 0 when p̲_A ≤ ½). */
-export async function certify(model: Model, x: Float32Array, opts: SmoothingOptions & { n0: number; n: number; alpha: number; rng: Rng }): Promise<Certificate> {
+export async function certify(
+  model: Model,
+  x: Float32Array,
+  opts: SmoothingOptions & { n0: number; n: number; alpha: number; rng: Rng },
+): Promise<Certificate> {
   const c0 = await sampleCounts(model, x, opts.n0, opts.sigma, opts.rng, opts.batch);
   const cA = topTwo(c0)[0];
   const counts = await sampleCounts(model, x, opts.n, opts.sigma, opts.rng, opts.batch);
@@ -99,19 +124,37 @@ export class SmoothedModel implements ForwardModel {
   readonly card;
   private rng: Rng;
 
-  constructor(readonly base: Model, readonly sigma: number, readonly samples = 100, seed = 0, readonly batch = 256) {
+  constructor(
+    readonly base: Model,
+    readonly sigma: number,
+    readonly samples = 100,
+    seed = 0,
+    readonly batch = 256,
+  ) {
     checkSigma(sigma);
-    if (!(Number.isInteger(samples) && samples >= 1)) throw badArgument(`smoothing needs at least one noise sample, got ${samples}`);
+    if (!(Number.isInteger(samples) && samples >= 1))
+      throw badArgument(`smoothing needs at least one noise sample, got ${samples}`);
     if (base.task === 'multilabel') throw unsupported('randomized smoothing supports single-label tasks only');
-    this.inputShape = base.inputShape; this.classes = base.classes; this.task = base.task; this.card = base.card;
+    this.inputShape = base.inputShape;
+    this.classes = base.classes;
+    this.task = base.task;
+    this.card = base.card;
     this.rng = new Rng(seed ^ 0x5e0e);
   }
 
   async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
-    const d = x.length / n; const k = this.classes.length;
+    const d = x.length / n;
+    const k = this.classes.length;
     const out = new Float32Array(n * k);
     for (let i = 0; i < n; i++) {
-      const c = await sampleCounts(this.base, x.subarray(i * d, (i + 1) * d), this.samples, this.sigma, this.rng, this.batch);
+      const c = await sampleCounts(
+        this.base,
+        x.subarray(i * d, (i + 1) * d),
+        this.samples,
+        this.sigma,
+        this.rng,
+        this.batch,
+      );
       for (let j = 0; j < k; j++) out[i * k + j] = c[j] / this.samples;
     }
     return out;
@@ -127,7 +170,10 @@ export const smoothingEntry: DefenceEntry = {
     n: { default: 100, min: 1, max: 1e6, integer: true, help: 'Monte-Carlo samples per image' },
   },
   create: (p) => ({
-    spec: `smoothing:sigma=${p.sigma},n=${p.n}`, reference: 'Cohen, Rosenfeld & Kolter, ICML 2019', randomized: true, noise: { sigma: p.sigma },
+    spec: `smoothing:sigma=${p.sigma},n=${p.n}`,
+    reference: 'Cohen, Rosenfeld & Kolter, ICML 2019',
+    randomized: true,
+    noise: { sigma: p.sigma },
     wrap: (model: Model, opts?: { seed?: number }) => new SmoothedModel(model, p.sigma, p.n, opts?.seed ?? 0),
   }),
 };
@@ -144,6 +190,15 @@ export function noiseAugmentation(sigma: number): BatchHook {
 }
 
 /** Certified accuracy at each radius r: the fraction of images certified correct with radius ≥ r (Cohen et al.'s `analyze`). */
-export function certifiedAccuracy(certs: Certificate[], labels: ArrayLike<number>, radii: number[]): Array<{ radius: number; accuracy: number }> {
-  return radii.map((r) => ({ radius: r, accuracy: certs.length ? certs.filter((c, i) => c.prediction === labels[i] && c.radius >= r).length / certs.length : 0 }));
+export function certifiedAccuracy(
+  certs: Certificate[],
+  labels: ArrayLike<number>,
+  radii: number[],
+): Array<{ radius: number; accuracy: number }> {
+  return radii.map((r) => ({
+    radius: r,
+    accuracy: certs.length
+      ? certs.filter((c, i) => c.prediction === labels[i] && c.radius >= r).length / certs.length
+      : 0,
+  }));
 }

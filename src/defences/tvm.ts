@@ -15,32 +15,47 @@ import { Rng } from '../engine/index.js';
 import type { InputTransform } from './types.js';
 import { specText, type TransformFactory } from './wrap.js';
 
-const REFERENCE = 'Guo et al. 2018: total-variation minimisation from a random pixel mask, argmin ½‖X⊙(z−x)‖² + λ·TV(z)';
+const REFERENCE =
+  'Guo et al. 2018: total-variation minimisation from a random pixel mask, argmin ½‖X⊙(z−x)‖² + λ·TV(z)';
 const DELTA = 1e-3;
 
 export function tvmTransform(p = 0.5, lam = 0.03, iters = 100): InputTransform {
   return {
-    spec: specText('tvm', { p, lam, iters }), reference: REFERENCE, randomized: true,
+    spec: specText('tvm', { p, lam, iters }),
+    reference: REFERENCE,
+    randomized: true,
     apply(x, n, [h, w, c], rng = new Rng(0)) {
-      const d = h * w * c; const hw = h * w;
+      const d = h * w * c;
+      const hw = h * w;
       const out = new Float32Array(n * d);
-      const mask = new Uint8Array(hw); const z = new Float64Array(hw); const x0 = new Float64Array(hw);
+      const mask = new Uint8Array(hw);
+      const z = new Float64Array(hw);
+      const x0 = new Float64Array(hw);
       const g = new Float64Array(hw);
       const step = 1 / (1 + (8 * lam) / Math.sqrt(DELTA));
       for (let i = 0; i < n; i++) {
         for (let ch = 0; ch < c; ch++) {
-          for (let q = 0; q < hw; q++) { mask[q] = rng.uniform() < p ? 1 : 0; x0[q] = x[i * d + q * c + ch]; z[q] = x0[q]; }
+          for (let q = 0; q < hw; q++) {
+            mask[q] = rng.uniform() < p ? 1 : 0;
+            x0[q] = x[i * d + q * c + ch];
+            z[q] = x0[q];
+          }
           for (let it = 0; it < iters; it++) {
             for (let q = 0; q < hw; q++) g[q] = mask[q] * (z[q] - x0[q]);
-            for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) {
-              const q = y * w + xx;
-              const dv = y + 1 < h ? z[q + w] - z[q] : 0; const dh = xx + 1 < w ? z[q + 1] - z[q] : 0;
-              const s = lam / Math.sqrt(dv * dv + dh * dh + DELTA);
-              g[q] -= s * (dv + dh);
-              if (y + 1 < h) g[q + w] += s * dv;
-              if (xx + 1 < w) g[q + 1] += s * dh;
+            for (let y = 0; y < h; y++)
+              for (let xx = 0; xx < w; xx++) {
+                const q = y * w + xx;
+                const dv = y + 1 < h ? z[q + w] - z[q] : 0;
+                const dh = xx + 1 < w ? z[q + 1] - z[q] : 0;
+                const s = lam / Math.sqrt(dv * dv + dh * dh + DELTA);
+                g[q] -= s * (dv + dh);
+                if (y + 1 < h) g[q + w] += s * dv;
+                if (xx + 1 < w) g[q + 1] += s * dh;
+              }
+            for (let q = 0; q < hw; q++) {
+              const v = z[q] - step * g[q];
+              z[q] = v < 0 ? 0 : v > 1 ? 1 : v;
             }
-            for (let q = 0; q < hw; q++) { const v = z[q] - step * g[q]; z[q] = v < 0 ? 0 : v > 1 ? 1 : v; }
           }
           for (let q = 0; q < hw; q++) out[i * d + q * c + ch] = z[q];
         }
@@ -51,7 +66,10 @@ export function tvmTransform(p = 0.5, lam = 0.03, iters = 100): InputTransform {
 }
 
 export const tvm: TransformFactory = {
-  name: 'tvm', summary: 'total-variation minimisation from a random pixel mask (Guo et al.)', reference: REFERENCE, randomized: true,
+  name: 'tvm',
+  summary: 'total-variation minimisation from a random pixel mask (Guo et al.)',
+  reference: REFERENCE,
+  randomized: true,
   params: {
     p: { default: 0.5, min: 0, max: 1, minExclusive: true, help: 'probability of keeping a pixel, 0 < p ≤ 1' },
     lam: { default: 0.03, min: 0, max: 10, help: 'TV weight λ, 0 ≤ λ ≤ 10' },

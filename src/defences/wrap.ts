@@ -52,7 +52,11 @@ export class TransformedModel implements ForwardModel {
   readonly card: Model['card'];
   private readonly rng: Rng;
 
-  constructor(readonly base: Model, readonly transform: InputTransform, seed = 0) {
+  constructor(
+    readonly base: Model,
+    readonly transform: InputTransform,
+    seed = 0,
+  ) {
     this.inputShape = base.inputShape;
     this.classes = base.classes;
     this.task = base.task;
@@ -69,7 +73,10 @@ export class TransformedModel implements ForwardModel {
 /** An input transform as a `Defence`. */
 export function transformDefence(t: InputTransform): Defence {
   return {
-    spec: t.spec, reference: t.reference, randomized: t.randomized, transform: t,
+    spec: t.spec,
+    reference: t.reference,
+    randomized: t.randomized,
+    transform: t,
     wrap: (model, opts) => new TransformedModel(model, t, opts?.seed ?? 0),
   };
 }
@@ -86,7 +93,11 @@ export function chain(ts: InputTransform[]): InputTransform {
       for (const [i, t] of ts.entries()) {
         const r = t.apply(y, n, shape, rng);
         if (r instanceof Promise) {
-          return (async () => { let z = await r; for (const u of ts.slice(i + 1)) z = await u.apply(z, n, shape, rng); return z; })();
+          return (async () => {
+            let z = await r;
+            for (const u of ts.slice(i + 1)) z = await u.apply(z, n, shape, rng);
+            return z;
+          })();
         }
         y = r;
       }

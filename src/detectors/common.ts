@@ -15,9 +15,18 @@ import type { DetectorFitData, DetectorState } from './types.js';
 export type Rows = number[][];
 
 /** Features of `layer` for n images, one row each: conv maps flattened (`flatten`) or averaged over space (`mean`). */
-export async function featureRows(model: DifferentiableModel, x: Float32Array, n: number, layer = 'penultimate', pool: 'flatten' | 'mean' = 'flatten', batch = 100): Promise<{ data: Float32Array; dim: number }> {
-  const [h, w, c] = model.inputShape; const d = h * w * c;
-  const parts: Float32Array[] = []; let dim = 0;
+export async function featureRows(
+  model: DifferentiableModel,
+  x: Float32Array,
+  n: number,
+  layer = 'penultimate',
+  pool: 'flatten' | 'mean' = 'flatten',
+  batch = 100,
+): Promise<{ data: Float32Array; dim: number }> {
+  const [h, w, c] = model.inputShape;
+  const d = h * w * c;
+  const parts: Float32Array[] = [];
+  let dim = 0;
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
     const f = tf.tidy(() => {
@@ -25,10 +34,16 @@ export async function featureRows(model: DifferentiableModel, x: Float32Array, n
       const r = t.rank === 4 && pool === 'mean' ? t.mean([1, 2]) : t.reshape([m, -1]);
       return r as tf.Tensor2D;
     });
-    dim = f.shape[1]; parts.push((await f.data()) as Float32Array); f.dispose();
+    dim = f.shape[1];
+    parts.push((await f.data()) as Float32Array);
+    f.dispose();
   }
-  const out = new Float32Array(n * dim); let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  const out = new Float32Array(n * dim);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return { data: out, dim };
 }
 
@@ -40,9 +55,14 @@ export function toRows(data: Float32Array, dim: number): Rows {
 
 /** Predicted class per image (argmax of the logits). */
 export async function predictedClasses(model: DifferentiableModel, x: Float32Array, n: number): Promise<Int32Array> {
-  const p = await model.predictProbs(x, n); const k = model.classes.length;
+  const p = await model.predictProbs(x, n);
+  const k = model.classes.length;
   const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) { let b = 0; for (let j = 1; j < k; j++) if (p[i * k + j] > p[i * k + b]) b = j; out[i] = b; }
+  for (let i = 0; i < n; i++) {
+    let b = 0;
+    for (let j = 1; j < k; j++) if (p[i * k + j] > p[i * k + b]) b = j;
+    out[i] = b;
+  }
   return out;
 }
 
@@ -55,7 +75,11 @@ export function modelIdentity(model: DifferentiableModel): Promise<{ name: strin
     id = (async () => {
       const h = createHash('sha256');
       const net = (model as unknown as { net?: tf.LayersModel }).net;
-      if (net) for (const wt of net.getWeights()) { const v = (await wt.data()) as Float32Array; h.update(Buffer.from(v.buffer, v.byteOffset, v.byteLength)); }
+      if (net)
+        for (const wt of net.getWeights()) {
+          const v = (await wt.data()) as Float32Array;
+          h.update(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+        }
       else h.update(JSON.stringify(model.card));
       return { name: model.card.name, sha256: h.digest('hex') };
     })();
@@ -65,28 +89,56 @@ export function modelIdentity(model: DifferentiableModel): Promise<{ name: strin
 }
 
 /** Refuse a model other than the one the detector was fitted on. */
-export async function checkModel(name: string, fitted: { name: string; sha256: string } | undefined, model: DifferentiableModel): Promise<void> {
+export async function checkModel(
+  name: string,
+  fitted: { name: string; sha256: string } | undefined,
+  model: DifferentiableModel,
+): Promise<void> {
   if (!fitted) throw badInput(`detector '${name}' is not fitted (fit it or load a saved one)`);
   const id = await modelIdentity(model);
-  if (id.sha256 !== fitted.sha256) throw mismatch(`detector '${name}' was fitted for model '${fitted.name}' (weights sha256 ${fitted.sha256.slice(0, 12)}…), not for '${id.name}' (${id.sha256.slice(0, 12)}…)`);
+  if (id.sha256 !== fitted.sha256)
+    throw mismatch(
+      `detector '${name}' was fitted for model '${fitted.name}' (weights sha256 ${fitted.sha256.slice(0, 12)}…), not for '${id.name}' (${id.sha256.slice(0, 12)}…)`,
+    );
 }
 
 /** Check the fit data: both clean and (successful) adversarial images, matching sizes. */
-export function checkFitData(name: string, model: DifferentiableModel, data: DetectorFitData): { d: number; nClean: number; nAdv: number; nNoisy: number } {
+export function checkFitData(
+  name: string,
+  model: DifferentiableModel,
+  data: DetectorFitData,
+): { d: number; nClean: number; nAdv: number; nNoisy: number } {
   const d = model.inputShape[0] * model.inputShape[1] * model.inputShape[2];
-  const nClean = data.clean.length / d; const nAdv = data.adversarial.length / d; const nNoisy = data.noisy ? data.noisy.length / d : 0;
-  if (!Number.isInteger(nClean) || !Number.isInteger(nAdv) || !Number.isInteger(nNoisy)) throw badInput(`detector '${name}': image sizes do not match the model's ${model.inputShape.join('×')} input`);
-  if (nAdv < 2) throw badInput(`detector '${name}' needs successful adversarial examples to fit (got ${nAdv}); use a stronger attack or a larger ε`);
+  const nClean = data.clean.length / d;
+  const nAdv = data.adversarial.length / d;
+  const nNoisy = data.noisy ? data.noisy.length / d : 0;
+  if (!Number.isInteger(nClean) || !Number.isInteger(nAdv) || !Number.isInteger(nNoisy))
+    throw badInput(`detector '${name}': image sizes do not match the model's ${model.inputShape.join('×')} input`);
+  if (nAdv < 2)
+    throw badInput(
+      `detector '${name}' needs successful adversarial examples to fit (got ${nAdv}); use a stronger attack or a larger ε`,
+    );
   if (nClean < 2) throw badInput(`detector '${name}' needs clean images to fit (got ${nClean})`);
   return { d, nClean, nAdv, nNoisy };
 }
 
-export interface Standardiser { mean: number[]; std: number[] }
+export interface Standardiser {
+  mean: number[];
+  std: number[];
+}
 
-export function standardiser(x: Rows): Standardiser {
-  const p = x[0].length; const mean = new Array<number>(p).fill(0); const std = new Array<number>(p).fill(0);
-  for (const r of x) r.forEach((v, j) => { mean[j] += v / x.length; });
-  for (const r of x) r.forEach((v, j) => { std[j] += (v - mean[j]) ** 2 / x.length; });
+function standardiser(x: Rows): Standardiser {
+  const p = x[0].length;
+  const mean = new Array<number>(p).fill(0);
+  const std = new Array<number>(p).fill(0);
+  for (const r of x)
+    r.forEach((v, j) => {
+      mean[j] += v / x.length;
+    });
+  for (const r of x)
+    r.forEach((v, j) => {
+      std[j] += (v - mean[j]) ** 2 / x.length;
+    });
   return { mean, std: std.map((v) => Math.sqrt(v) || 1) };
 }
 
@@ -99,10 +151,14 @@ export function standardise(s: Standardiser, x: Rows): Rows {
  * descent, 3000 steps at learning rate 1/n (the package sums the gradient over rows). Score = P(adversarial).
  */
 export class Logistic {
-  constructor(public scaler?: Standardiser, private lr?: LogisticRegression) {}
+  constructor(
+    public scaler?: Standardiser,
+    private lr?: LogisticRegression,
+  ) {}
 
   fit(x: Rows, y: number[]): this {
-    if (new Set(y).size < 2) throw badInput('logistic regression needs both clean and adversarial examples (only one class given)');
+    if (new Set(y).size < 2)
+      throw badInput('logistic regression needs both clean and adversarial examples (only one class given)');
     this.scaler = standardiser(x);
     const design = new Matrix(standardise(this.scaler, x).map((r) => [...r, 1]));
     this.lr = new LogisticRegression({ numSteps: 3000, learningRate: 1 / y.length });
@@ -135,7 +191,9 @@ export class Logistic {
     });
   }
 
-  toJSON(): unknown { return { scaler: this.scaler, lr: this.lr!.toJSON() }; }
+  toJSON(): unknown {
+    return { scaler: this.scaler, lr: this.lr!.toJSON() };
+  }
 
   static load(s: unknown): Logistic {
     const o = s as { scaler: Standardiser; lr: unknown };
@@ -147,42 +205,79 @@ export class Logistic {
  * What `scoreTensor` needs, prepared by `prepareAdaptive` for one model object; refuse to build the
  * tensor view before that, or for another model.
  */
-export function preparedFor<T extends { model: DifferentiableModel }>(name: string, a: T | undefined, model: DifferentiableModel): T {
+export function preparedFor<T extends { model: DifferentiableModel }>(
+  name: string,
+  a: T | undefined,
+  model: DifferentiableModel,
+): T {
   if (!a) throw badInput(`detector '${name}': call prepareAdaptive(model) before scoreTensor`);
-  if (a.model !== model) throw mismatch(`detector '${name}': scoreTensor was prepared for another model; call prepareAdaptive with this one`);
+  if (a.model !== model)
+    throw mismatch(
+      `detector '${name}': scoreTensor was prepared for another model; call prepareAdaptive with this one`,
+    );
   return a;
 }
 
 /** Features of `layer` as a differentiable [n, dim] tensor (conv maps flattened or averaged over space, as `featureRows`). */
-export function featureTensor(model: DifferentiableModel, x: tf.Tensor4D, layer = 'penultimate', pool: 'flatten' | 'mean' = 'flatten'): tf.Tensor2D {
+export function featureTensor(
+  model: DifferentiableModel,
+  x: tf.Tensor4D,
+  layer = 'penultimate',
+  pool: 'flatten' | 'mean' = 'flatten',
+): tf.Tensor2D {
   const t = model.features(x, layer);
   return (t.rank === 4 && pool === 'mean' ? t.mean([1, 2]) : t.reshape([x.shape[0], -1])) as tf.Tensor2D;
 }
 
 /** Common save(): the state every detector writes. */
-export function detectorState(name: string, model: { name: string; sha256: string } | undefined, params: Record<string, unknown>, state: unknown): DetectorState {
+export function detectorState(
+  name: string,
+  model: { name: string; sha256: string } | undefined,
+  params: Record<string, unknown>,
+  state: unknown,
+): DetectorState {
   if (!model) throw badInput(`detector '${name}' is not fitted; nothing to save`);
   return { schema: 'medshield.detector/1', detector: name, model, params, state };
 }
 
 /** Concatenate image arrays. */
 export function concat(...xs: Float32Array[]): Float32Array {
-  const out = new Float32Array(xs.reduce((s, x) => s + x.length, 0)); let o = 0;
-  for (const x of xs) { out.set(x, o); o += x.length; }
+  const out = new Float32Array(xs.reduce((s, x) => s + x.length, 0));
+  let o = 0;
+  for (const x of xs) {
+    out.set(x, o);
+    o += x.length;
+  }
   return out;
 }
 
 /** Float32Array ⇄ base64 (exact, compact in JSON). */
-export function f32ToBase64(x: Float32Array): string { return Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64'); }
-export function base64ToF32(s: string): Float32Array { const b = Buffer.from(s, 'base64'); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }
+export function f32ToBase64(x: Float32Array): string {
+  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
+}
+export function base64ToF32(s: string): Float32Array {
+  const b = Buffer.from(s, 'base64');
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
 
 /** Squared Euclidean distances between the rows of a (n × dim) and b (m × dim), n × m row-major. */
-export async function pairwiseSq(a: Float32Array, n: number, b: Float32Array, m: number, dim: number): Promise<Float32Array> {
+export async function pairwiseSq(
+  a: Float32Array,
+  n: number,
+  b: Float32Array,
+  m: number,
+  dim: number,
+): Promise<Float32Array> {
   const t = tf.tidy(() => {
-    const A = tf.tensor2d(a, [n, dim]); const B = tf.tensor2d(b, [m, dim]);
-    const d = tf.sub(tf.add(tf.sum(tf.square(A), 1, true), tf.sum(tf.square(B), 1).reshape([1, m])), tf.mul(2, tf.matMul(A, B, false, true)));
+    const A = tf.tensor2d(a, [n, dim]);
+    const B = tf.tensor2d(b, [m, dim]);
+    const d = tf.sub(
+      tf.add(tf.sum(tf.square(A), 1, true), tf.sum(tf.square(B), 1).reshape([1, m])),
+      tf.mul(2, tf.matMul(A, B, false, true)),
+    );
     return tf.relu(d);
   });
-  const out = (await t.data()) as Float32Array; t.dispose();
+  const out = (await t.data()) as Float32Array;
+  t.dispose();
   return out;
 }

@@ -18,12 +18,36 @@ import { RandomForestClassifier } from 'ml-random-forest';
 import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { checkFitData, checkModel, concat, detectorState, featureRows, modelIdentity, preparedFor, toRows } from './common.js';
-import { disposeSoftForest, prepareSoftForest, softForestTensor, type ForestLike, type PcaJson, type SoftForest } from './deepfeature-rf-adaptive.js';
+import {
+  checkFitData,
+  checkModel,
+  concat,
+  detectorState,
+  featureRows,
+  modelIdentity,
+  preparedFor,
+  toRows,
+} from './common.js';
+import {
+  disposeSoftForest,
+  prepareSoftForest,
+  softForestTensor,
+  type ForestLike,
+  type PcaJson,
+  type SoftForest,
+} from './deepfeature-rf-adaptive.js';
 
-export interface DeepFeatureRfParams { components?: number; trees?: number; seed?: number }
+export interface DeepFeatureRfParams {
+  components?: number;
+  trees?: number;
+  seed?: number;
+}
 
-interface RfState { pca: unknown; forest: unknown; components: number }
+interface RfState {
+  pca: unknown;
+  forest: unknown;
+  components: number;
+}
 
 export class DeepFeatureRf implements Detector {
   readonly name = 'deepfeature_rf';
@@ -45,11 +69,16 @@ export class DeepFeatureRf implements Detector {
     const z = this.pca.predict(rows, { nComponents: this.components }).to2DArray();
     const y = [...new Array<number>(nClean).fill(0), ...new Array<number>(nAdv).fill(1)];
     this.forest = new RandomForestClassifier({
-      nEstimators: this.params.trees ?? 100, maxFeatures: Math.max(1, Math.round(Math.sqrt(this.components))), replacement: true,
-      useSampleBagging: true, seed: this.params.seed ?? data.seed ?? 0, noOOB: true,
+      nEstimators: this.params.trees ?? 100,
+      maxFeatures: Math.max(1, Math.round(Math.sqrt(this.components))),
+      replacement: true,
+      useSampleBagging: true,
+      seed: this.params.seed ?? data.seed ?? 0,
+      noOOB: true,
     } as ConstructorParameters<typeof RandomForestClassifier>[0]);
     this.forest.train(z, y);
-    disposeSoftForest(this.adaptive); this.adaptive = undefined;
+    disposeSoftForest(this.adaptive);
+    this.adaptive = undefined;
     this.model = await modelIdentity(model);
   }
 
@@ -61,7 +90,10 @@ export class DeepFeatureRf implements Detector {
 
   /** Fraction of trees voting "adversarial" for PCA coordinates z. */
   private votes(z: number[][]): Float64Array {
-    return Float64Array.from(this.forest!.predictionValues(z).to2DArray(), (r) => r.reduce((s, v) => s + v, 0) / r.length);
+    return Float64Array.from(
+      this.forest!.predictionValues(z).to2DArray(),
+      (r) => r.reduce((s, v) => s + v, 0) / r.length,
+    );
   }
 
   /** The soft forest's vote fraction in (0,1) ≈ score(), differentiable; `prepareAdaptive` first. */
@@ -76,22 +108,42 @@ export class DeepFeatureRf implements Detector {
   async prepareAdaptive(model: DifferentiableModel, data?: DetectorFitData): Promise<{ exact: boolean; note: string }> {
     await checkModel(this.name, this.model, model);
     if (data) checkFitData(this.name, model, data);
-    disposeSoftForest(this.adaptive); this.adaptive = undefined;
-    const { soft, agreement } = await prepareSoftForest(model, this.pca!.toJSON() as PcaJson, this.components, this.forest as unknown as ForestLike,
-      this.pca!.getStandardDeviations(), (z) => this.votes(z), data, this.params.seed ?? data?.seed ?? 0);
+    disposeSoftForest(this.adaptive);
+    this.adaptive = undefined;
+    const { soft, agreement } = await prepareSoftForest(
+      model,
+      this.pca!.toJSON() as PcaJson,
+      this.components,
+      this.forest as unknown as ForestLike,
+      this.pca!.getStandardDeviations(),
+      (z) => this.votes(z),
+      data,
+      this.params.seed ?? data?.seed ?? 0,
+    );
     this.adaptive = soft;
-    const cal = agreement === undefined ? 'α = 0.05 (no data given to calibrate it)' : `α = ${soft.alpha}, Spearman ${agreement.toFixed(3)} with the forest on the fit images and copies around them`;
-    return { exact: false, note: `surrogate: soft forest (the ${soft.trees} trees with sigmoid splits, temperature α·std per PCA coordinate; ${cal})` };
+    const cal =
+      agreement === undefined
+        ? 'α = 0.05 (no data given to calibrate it)'
+        : `α = ${soft.alpha}, Spearman ${agreement.toFixed(3)} with the forest on the fit images and copies around them`;
+    return {
+      exact: false,
+      note: `surrogate: soft forest (the ${soft.trees} trees with sigmoid splits, temperature α·std per PCA coordinate; ${cal})`,
+    };
   }
 
   save(): DetectorState {
-    return detectorState(this.name, this.model, { ...this.params }, { pca: this.pca?.toJSON(), forest: this.forest?.toJSON(), components: this.components } satisfies RfState);
+    return detectorState(this.name, this.model, { ...this.params }, {
+      pca: this.pca?.toJSON(),
+      forest: this.forest?.toJSON(),
+      components: this.components,
+    } satisfies RfState);
   }
 
   static load(s: DetectorState): DeepFeatureRf {
     const d = new DeepFeatureRf(s.params as DeepFeatureRfParams);
     const st = s.state as RfState;
-    d.model = s.model; d.components = st.components;
+    d.model = s.model;
+    d.components = st.components;
     d.pca = PCA.load(st.pca as Parameters<typeof PCA.load>[0]);
     d.forest = RandomForestClassifier.load(st.forest as Parameters<typeof RandomForestClassifier.load>[0]);
     return d;

@@ -29,13 +29,31 @@
 import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { base64ToF32, checkFitData, checkModel, detectorState, f32ToBase64, featureRows, Logistic, modelIdentity, pairwiseSq, preparedFor } from './common.js';
+import {
+  base64ToF32,
+  checkFitData,
+  checkModel,
+  detectorState,
+  f32ToBase64,
+  featureRows,
+  Logistic,
+  modelIdentity,
+  pairwiseSq,
+  preparedFor,
+} from './common.js';
 import { disposeLidAdaptive, lidTensor, prepareLidAdaptive, type LidAdaptive } from './lid-adaptive.js';
 
-export interface LidParams { k?: number; batch?: number; /** Include the logit layer (default: the model has more than two classes). */ logits?: boolean }
+export interface LidParams {
+  k?: number;
+  batch?: number /** Include the logit layer (default: the model has more than two classes). */;
+  logits?: boolean;
+}
 
 interface LidState {
-  layers: string[]; reference: string; referenceN: number; logistic: unknown;
+  layers: string[];
+  reference: string;
+  referenceN: number;
+  logistic: unknown;
   /** 'own-original' (fit excludes each query's paired clean original, scoring skips none); absent in
    * detectors saved before it: those skip the nearest neighbour everywhere, as mle_batch. */
   neighbours?: 'own-original';
@@ -51,15 +69,27 @@ export class Lid implements Detector {
 
   constructor(readonly params: LidParams = {}) {}
 
-  private get k(): number { return this.params.k ?? 20; }
-  private get batch(): number { return this.params.batch ?? 100; }
+  private get k(): number {
+    return this.params.k ?? 20;
+  }
+  private get batch(): number {
+    return this.params.batch ?? 100;
+  }
 
   /**
    * LID of each query row against the reference rows (per layer), one row of LIDs per query.
    * `exclude(i)`: the reference row that is query i's own clean original (left out), −1 for none;
    * 'nearest' skips each query's nearest reference row (detectors saved before the fix).
    */
-  private async lids(model: DifferentiableModel, layers: string[], ref: Float32Array, nRef: number, q: Float32Array, nq: number, exclude: ((i: number) => number) | 'nearest'): Promise<number[][]> {
+  private async lids(
+    model: DifferentiableModel,
+    layers: string[],
+    ref: Float32Array,
+    nRef: number,
+    q: Float32Array,
+    nq: number,
+    exclude: ((i: number) => number) | 'nearest',
+  ): Promise<number[][]> {
     const out: number[][] = Array.from({ length: nq }, () => []);
     for (const layer of layers) {
       const fr = layer === 'logits' ? await logitRows(model, ref, nRef) : await featureRows(model, ref, nRef, layer);
@@ -68,10 +98,13 @@ export class Lid implements Detector {
       const k = Math.min(this.k, nRef - 1);
       for (let i = 0; i < nq; i++) {
         const own = exclude === 'nearest' ? -1 : exclude(i);
-        const all = Array.from(d2.subarray(i * nRef, (i + 1) * nRef), Math.sqrt).filter((_, j) => j !== own).sort((a, b) => a - b);
+        const all = Array.from(d2.subarray(i * nRef, (i + 1) * nRef), Math.sqrt)
+          .filter((_, j) => j !== own)
+          .sort((a, b) => a - b);
         const r = exclude === 'nearest' ? all.slice(1, k + 1) : all.slice(0, k);
         const rk = Math.max(r[k - 1], 1e-12);
-        let s = 0; for (const v of r) s += Math.log(Math.max(v, 1e-12) / rk);
+        let s = 0;
+        for (const v of r) s += Math.log(Math.max(v, 1e-12) / rk);
         out[i].push(s < 0 ? -k / s : 0);
       }
     }
@@ -81,27 +114,44 @@ export class Lid implements Detector {
   async fit(model: DifferentiableModel, data: DetectorFitData): Promise<void> {
     const { d, nClean, nAdv, nNoisy } = checkFitData(this.name, model, data);
     const layers = [...model.featureNames, ...((this.params.logits ?? model.classes.length > 2) ? ['logits'] : [])];
-    const B = this.batch; const nb = Math.ceil(Math.max(nClean, nAdv) / B);
-    const x: number[][] = []; const y: number[] = [];
+    const B = this.batch;
+    const nb = Math.ceil(Math.max(nClean, nAdv) / B);
+    const x: number[][] = [];
+    const y: number[] = [];
     const chunk = (src: Float32Array, n: number, b: number): [Float32Array, number] => {
-      const per = Math.ceil(n / nb); const s = Math.min(b * per, n); const e = Math.min(s + per, n);
+      const per = Math.ceil(n / nb);
+      const s = Math.min(b * per, n);
+      const e = Math.min(s + per, n);
       return [src.subarray(s * d, e * d), e - s];
     };
     for (let b = 0; b < nb; b++) {
       const [ref, nRef] = chunk(data.clean, nClean, b);
       if (nRef < 3) continue;
       // rows of the adversarial and noisy sets are paired by index with the clean ones when the counts match
-      const sets: Array<[Float32Array, number, number, boolean]> = [[ref, nRef, 0, true], [...chunk(data.adversarial, nAdv, b), 1, nAdv === nClean]];
+      const sets: Array<[Float32Array, number, number, boolean]> = [
+        [ref, nRef, 0, true],
+        [...chunk(data.adversarial, nAdv, b), 1, nAdv === nClean],
+      ];
       if (data.noisy) sets.push([...chunk(data.noisy, nNoisy, b), 0, nNoisy === nClean]);
       for (const [q, nq, label, paired] of sets) {
         if (!nq) continue;
-        for (const row of await this.lids(model, layers, ref, nRef, q, nq, (i) => (paired ? i : -1))) { x.push(row); y.push(label); }
+        for (const row of await this.lids(model, layers, ref, nRef, q, nq, (i) => (paired ? i : -1))) {
+          x.push(row);
+          y.push(label);
+        }
       }
     }
     this.lr = new Logistic().fit(x, y);
-    disposeLidAdaptive(this.adaptive); this.adaptive = undefined;
+    disposeLidAdaptive(this.adaptive);
+    this.adaptive = undefined;
     const nRef = Math.min(B, nClean);
-    this.st = { layers, reference: f32ToBase64(data.clean.slice(0, nRef * d)), referenceN: nRef, logistic: null, neighbours: 'own-original' };
+    this.st = {
+      layers,
+      reference: f32ToBase64(data.clean.slice(0, nRef * d)),
+      referenceN: nRef,
+      logistic: null,
+      neighbours: 'own-original',
+    };
     this.model = await modelIdentity(model);
   }
 
@@ -109,11 +159,18 @@ export class Lid implements Detector {
     await checkModel(this.name, this.model, model);
     const st = this.st!;
     const ref = base64ToF32(st.reference);
-    const out = new Float64Array(n); const d = x.length / n; const B = this.batch;
+    const out = new Float64Array(n);
+    const d = x.length / n;
+    const B = this.batch;
     for (let s = 0; s < n; s += B) {
       const m = Math.min(B, n - s);
-      const exclude = st.neighbours === 'own-original' ? () => -1 : 'nearest' as const;
-      out.set(this.lr!.score(await this.lids(model, st.layers, ref, st.referenceN, x.subarray(s * d, (s + m) * d), m, exclude)), s);
+      const exclude = st.neighbours === 'own-original' ? () => -1 : ('nearest' as const);
+      out.set(
+        this.lr!.score(
+          await this.lids(model, st.layers, ref, st.referenceN, x.subarray(s * d, (s + m) * d), m, exclude),
+        ),
+        s,
+      );
     }
     return out;
   }
@@ -127,19 +184,37 @@ export class Lid implements Detector {
     await checkModel(this.name, this.model, model);
     const st = this.st!;
     disposeLidAdaptive(this.adaptive);
-    this.adaptive = await prepareLidAdaptive(model, st.layers, base64ToF32(st.reference), st.referenceN, this.k, st.neighbours !== 'own-original');
-    return { exact: true, note: 'LID against the stored reference batch, as score(); the k nearest neighbours are chosen without gradient, the distances to them are differentiable' };
+    this.adaptive = await prepareLidAdaptive(
+      model,
+      st.layers,
+      base64ToF32(st.reference),
+      st.referenceN,
+      this.k,
+      st.neighbours !== 'own-original',
+    );
+    return {
+      exact: true,
+      note: 'LID against the stored reference batch, as score(); the k nearest neighbours are chosen without gradient, the distances to them are differentiable',
+    };
   }
 
-  save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, { ...this.st, logistic: this.lr?.toJSON() }); }
+  save(): DetectorState {
+    return detectorState(this.name, this.model, { ...this.params }, { ...this.st, logistic: this.lr?.toJSON() });
+  }
 
   static load(s: DetectorState): Lid {
     const d = new Lid(s.params as LidParams);
-    d.model = s.model; d.st = s.state as LidState; d.lr = Logistic.load(d.st.logistic);
+    d.model = s.model;
+    d.st = s.state as LidState;
+    d.lr = Logistic.load(d.st.logistic);
     return d;
   }
 }
 
-async function logitRows(model: DifferentiableModel, x: Float32Array, n: number): Promise<{ data: Float32Array; dim: number }> {
+async function logitRows(
+  model: DifferentiableModel,
+  x: Float32Array,
+  n: number,
+): Promise<{ data: Float32Array; dim: number }> {
   return featureRows(model, x, n, 'logits');
 }

@@ -26,19 +26,43 @@ import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
 import { rocAuc } from '../models/metrics.js';
-import { checkFitData, checkModel, concat, detectorState, featureRows, featureTensor, Logistic, modelIdentity, preparedFor } from './common.js';
+import {
+  checkFitData,
+  checkModel,
+  concat,
+  detectorState,
+  featureRows,
+  featureTensor,
+  Logistic,
+  modelIdentity,
+  preparedFor,
+} from './common.js';
 
-export interface MahalanobisParams { noise?: number; shrinkage?: number; layers?: string[] }
+export interface MahalanobisParams {
+  noise?: number;
+  shrinkage?: number;
+  layers?: string[];
+}
 
-interface LayerGaussian { layer: string; means: number[][]; precision: number[][] }
-interface MahalanobisState { gaussians: LayerGaussian[]; logistic: unknown; /** ε_noise chosen at fit (absent in old saves: params.noise ?? 0.001). */ noise?: number; /** Cross-validated AUC per candidate ε_noise. */ tuning?: Array<{ noise: number; auc: number }> }
+interface LayerGaussian {
+  layer: string;
+  means: number[][];
+  precision: number[][];
+}
+interface MahalanobisState {
+  gaussians: LayerGaussian[];
+  logistic: unknown /** ε_noise chosen at fit (absent in old saves: params.noise ?? 0.001). */;
+  noise?: number /** Cross-validated AUC per candidate ε_noise. */;
+  tuning?: Array<{ noise: number; auc: number }>;
+}
 
 /** Lee et al.'s candidate pre-processing magnitudes (their list, up to the ones that matter at 28 px). */
-export const NOISE_GRID = [0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01];
+const NOISE_GRID = [0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01];
 
 export class Mahalanobis implements Detector {
   readonly name = 'mahalanobis';
-  readonly reference = 'Lee et al., NeurIPS 2018, class-conditional Gaussians with tied covariance + input pre-processing';
+  readonly reference =
+    'Lee et al., NeurIPS 2018, class-conditional Gaussians with tied covariance + input pre-processing';
   private model?: { name: string; sha256: string };
   private st?: MahalanobisState;
   private lr?: Logistic;
@@ -48,18 +72,29 @@ export class Mahalanobis implements Detector {
 
   async fit(model: DifferentiableModel, data: DetectorFitData): Promise<void> {
     const { nClean, nAdv } = checkFitData(this.name, model, data);
-    const k = model.classes.length; const shrink = this.params.shrinkage ?? 0.01;
+    const k = model.classes.length;
+    const shrink = this.params.shrinkage ?? 0.01;
     const gaussians: LayerGaussian[] = [];
     const ref = data.reference ?? { x: data.clean, labels: data.labels, n: nClean };
     for (const layer of this.params.layers ?? model.featureNames) {
       const f = await featureRows(model, ref.x, ref.n, layer, 'mean');
-      const p = f.dim; const means = Array.from({ length: k }, () => new Array<number>(p).fill(0)); const counts = new Array<number>(k).fill(0);
-      for (let i = 0; i < ref.n; i++) { const c = ref.labels[i]; counts[c]++; for (let j = 0; j < p; j++) means[c][j] += f.data[i * p + j]; }
-      means.forEach((m, c) => { if (counts[c]) for (let j = 0; j < p; j++) m[j] /= counts[c]; });
+      const p = f.dim;
+      const means = Array.from({ length: k }, () => new Array<number>(p).fill(0));
+      const counts = new Array<number>(k).fill(0);
+      for (let i = 0; i < ref.n; i++) {
+        const c = ref.labels[i];
+        counts[c]++;
+        for (let j = 0; j < p; j++) means[c][j] += f.data[i * p + j];
+      }
+      means.forEach((m, c) => {
+        if (counts[c]) for (let j = 0; j < p; j++) m[j] /= counts[c];
+      });
       const centred = new Matrix(ref.n, p);
-      for (let i = 0; i < ref.n; i++) for (let j = 0; j < p; j++) centred.set(i, j, f.data[i * p + j] - means[ref.labels[i]][j]);
+      for (let i = 0; i < ref.n; i++)
+        for (let j = 0; j < p; j++) centred.set(i, j, f.data[i * p + j] - means[ref.labels[i]][j]);
       const cov = centred.transpose().mmul(centred).div(ref.n);
-      let tr = 0; for (let j = 0; j < p; j++) tr += cov.get(j, j);
+      let tr = 0;
+      for (let j = 0; j < p; j++) tr += cov.get(j, j);
       for (let j = 0; j < p; j++) cov.set(j, j, cov.get(j, j) + shrink * (tr / p || 1));
       const precision = inverseSym(cov);
       gaussians.push({ layer, means: means.map((m, c) => (counts[c] ? m : m.map(() => 1e6))), precision });
@@ -86,17 +121,22 @@ export class Mahalanobis implements Detector {
 
   /** Pre-processed Mahalanobis confidence per layer, one row per image. */
   async layerScores(model: DifferentiableModel, x: Float32Array, n: number, batch = 50): Promise<number[][]> {
-    const [h, w, c] = model.inputShape; const d = h * w * c;
+    const [h, w, c] = model.inputShape;
+    const d = h * w * c;
     const rows: number[][] = Array.from({ length: n }, () => []);
     for (const g of this.st!.gaussians) {
       const lg = { layer: g.layer, mu: tf.tensor2d(g.means), P: tf.tensor2d(g.precision) };
       for (let s = 0; s < n; s += batch) {
         const m = Math.min(batch, n - s);
-        const conf = tf.tidy(() => this.confidence(model, lg, tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c])));
-        const v = await conf.data(); conf.dispose();
+        const conf = tf.tidy(() =>
+          this.confidence(model, lg, tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c])),
+        );
+        const v = await conf.data();
+        conf.dispose();
         for (let i = 0; i < m; i++) rows[s + i].push(v[i]);
       }
-      lg.mu.dispose(); lg.P.dispose();
+      lg.mu.dispose();
+      lg.P.dispose();
     }
     return rows;
   }
@@ -120,14 +160,29 @@ export class Mahalanobis implements Detector {
   /** The logit of score() as a differentiable tensor (pre-processing included); `prepareAdaptive` first. */
   scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
     const a = preparedFor(this.name, this.adaptive, model);
-    return this.lr!.logitTensor(tf.stack(a.layers.map((g) => this.confidence(model, g, x)), 1) as tf.Tensor2D);
+    return this.lr!.logitTensor(
+      tf.stack(
+        a.layers.map((g) => this.confidence(model, g, x)),
+        1,
+      ) as tf.Tensor2D,
+    );
   }
 
   async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
     await checkModel(this.name, this.model, model);
     this.disposeAdaptive();
-    this.adaptive = { model, layers: this.st!.gaussians.map((g) => ({ layer: g.layer, mu: tf.tensor2d(g.means), P: tf.tensor2d(g.precision) })) };
-    return { exact: true, note: "the same logit as score(), input pre-processing included: its FGSM direction sign(∇ₓ) is computed on the image's values and held constant (zero derivative almost everywhere)" };
+    this.adaptive = {
+      model,
+      layers: this.st!.gaussians.map((g) => ({
+        layer: g.layer,
+        mu: tf.tensor2d(g.means),
+        P: tf.tensor2d(g.precision),
+      })),
+    };
+    return {
+      exact: true,
+      note: "the same logit as score(), input pre-processing included: its FGSM direction sign(∇ₓ) is computed on the image's values and held constant (zero derivative almost everywhere)",
+    };
   }
 
   private disposeAdaptive(): void {
@@ -140,21 +195,30 @@ export class Mahalanobis implements Detector {
     return this.lr!.score(await this.layerScores(model, x, n));
   }
 
-  save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, { ...this.st, logistic: this.lr?.toJSON() }); }
+  save(): DetectorState {
+    return detectorState(this.name, this.model, { ...this.params }, { ...this.st, logistic: this.lr?.toJSON() });
+  }
 
   static load(s: DetectorState): Mahalanobis {
     const d = new Mahalanobis(s.params as MahalanobisParams);
-    d.model = s.model; d.st = s.state as MahalanobisState; d.lr = Logistic.load(d.st.logistic);
+    d.model = s.model;
+    d.st = s.state as MahalanobisState;
+    d.lr = Logistic.load(d.st.logistic);
     return d;
   }
 }
 
-interface LayerTensors { layer: string; mu: tf.Tensor2D; P: tf.Tensor2D }
+interface LayerTensors {
+  layer: string;
+  mu: tf.Tensor2D;
+  P: tf.Tensor2D;
+}
 
 /** Squared Mahalanobis distances [n, k] of the layer's features (conv maps averaged over space) to the class means. */
 function sqDistances(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D): tf.Tensor2D {
   const f = featureTensor(model, t, g.layer, 'mean');
-  const [k, p] = g.mu.shape; const m = t.shape[0];
+  const [k, p] = g.mu.shape;
+  const m = t.shape[0];
   const diff = tf.sub(f.expandDims(1), g.mu.expandDims(0)) as tf.Tensor3D; // n × k × p
   const dp = tf.matMul(diff.reshape([m * k, p]), g.P).reshape([m, k, p]);
   return tf.sum(tf.mul(dp, diff), 2) as tf.Tensor2D;
@@ -162,13 +226,24 @@ function sqDistances(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D
 
 /** Mean AUC of a logistic regression fitted on one fold and scored on the other, both ways. */
 function crossValidatedAuc(rows: number[][], y: number[], fold: (i: number) => number): number {
-  let sum = 0; let parts = 0;
+  let sum = 0;
+  let parts = 0;
   for (const f of [0, 1]) {
-    const tr = rows.flatMap((_, i) => (fold(i) === f ? [] : [i])); const te = rows.flatMap((_, i) => (fold(i) === f ? [i] : []));
+    const tr = rows.flatMap((_, i) => (fold(i) === f ? [] : [i]));
+    const te = rows.flatMap((_, i) => (fold(i) === f ? [i] : []));
     if (new Set(tr.map((i) => y[i])).size < 2 || new Set(te.map((i) => y[i])).size < 2) continue;
-    const lr = new Logistic().fit(tr.map((i) => rows[i]), tr.map((i) => y[i]));
-    const a = rocAuc(te.map((i) => y[i]), lr.score(te.map((i) => rows[i])));
-    if (Number.isFinite(a)) { sum += a; parts++; }
+    const lr = new Logistic().fit(
+      tr.map((i) => rows[i]),
+      tr.map((i) => y[i]),
+    );
+    const a = rocAuc(
+      te.map((i) => y[i]),
+      lr.score(te.map((i) => rows[i])),
+    );
+    if (Number.isFinite(a)) {
+      sum += a;
+      parts++;
+    }
   }
   return parts ? sum / parts : 0;
 }
@@ -178,6 +253,8 @@ function inverseSym(a: Matrix): number[][] {
   try {
     const ch = new CholeskyDecomposition(a);
     if (ch.isPositiveDefinite()) return ch.solve(Matrix.eye(a.rows)).to2DArray();
-  } catch { /* fall through */ }
+  } catch {
+    /* fall through */
+  }
   return pseudoInverse(a).to2DArray();
 }

@@ -1,7 +1,10 @@
 // Types for the untyped `ml-logistic-regression` package (gradient-descent logistic regression, one-vs-all).
 declare module 'ml-logistic-regression' {
   import type { Matrix } from 'ml-matrix';
-  interface TwoClass { testScores(x: Matrix): number[]; weights: Matrix }
+  interface TwoClass {
+    testScores(x: Matrix): number[];
+    weights: Matrix;
+  }
   export default class LogisticRegression {
     constructor(options?: { numSteps?: number; learningRate?: number });
     classifiers: TwoClass[];

@@ -19,7 +19,10 @@ import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
 import { checkFitData, checkModel, detectorState, modelIdentity, preparedFor } from './common.js';
 
-export interface SqueezeParams { bits?: number; medians?: number[] }
+export interface SqueezeParams {
+  bits?: number;
+  medians?: number[];
+}
 
 export function bitDepth(x: Float32Array, bits: number): Float32Array {
   const l = 2 ** bits - 1;
@@ -28,14 +31,21 @@ export function bitDepth(x: Float32Array, bits: number): Float32Array {
 
 /** Median filter with a k×k window (k even: window [i−k/2, i+k/2−1]), reflected borders, per channel. */
 export function median(x: Float32Array, n: number, [h, w, c]: [number, number, number], k: number): Float32Array {
-  const out = new Float32Array(x.length); const lo = Math.floor(k / 2); const buf = new Float32Array(k * k);
+  const out = new Float32Array(x.length);
+  const lo = Math.floor(k / 2);
+  const buf = new Float32Array(k * k);
   const refl = (i: number, m: number): number => (i < 0 ? -i - 1 : i >= m ? 2 * m - i - 1 : i);
-  for (let s = 0; s < n; s++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-    let q = 0;
-    for (let dy = -lo; dy < k - lo; dy++) for (let dx = -lo; dx < k - lo; dx++) buf[q++] = x[((s * h + refl(y + dy, h)) * w + refl(xx + dx, w)) * c + ch];
-    const sorted = buf.slice(0, q).sort();
-    out[((s * h + y) * w + xx) * c + ch] = q % 2 ? sorted[(q - 1) / 2] : (sorted[q / 2 - 1] + sorted[q / 2]) / 2;
-  }
+  for (let s = 0; s < n; s++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let ch = 0; ch < c; ch++) {
+          let q = 0;
+          for (let dy = -lo; dy < k - lo; dy++)
+            for (let dx = -lo; dx < k - lo; dx++)
+              buf[q++] = x[((s * h + refl(y + dy, h)) * w + refl(xx + dx, w)) * c + ch];
+          const sorted = buf.slice(0, q).sort();
+          out[((s * h + y) * w + xx) * c + ch] = q % 2 ? sorted[(q - 1) / 2] : (sorted[q / 2 - 1] + sorted[q / 2]) / 2;
+        }
   return out;
 }
 
@@ -60,14 +70,21 @@ export class Squeeze implements Detector {
     const out = new Float64Array(n);
     for (const xs of squeezed) {
       const p = await model.predictProbs(xs, n);
-      for (let i = 0; i < n; i++) { let s = 0; for (let j = 0; j < k; j++) s += Math.abs(p[i * k + j] - p0[i * k + j]); out[i] = Math.max(out[i], s); }
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < k; j++) s += Math.abs(p[i * k + j] - p0[i * k + j]);
+        out[i] = Math.max(out[i], s);
+      }
     }
     return out;
   }
 
   /** The squeezed images of x (flat), one per squeezer, in score()'s order. */
   private squeezed(model: DifferentiableModel, x: Float32Array, n: number): Float32Array[] {
-    return [bitDepth(x, this.params.bits ?? 5), ...(this.params.medians ?? [2, 3]).map((m) => median(x, n, model.inputShape, m))];
+    return [
+      bitDepth(x, this.params.bits ?? 5),
+      ...(this.params.medians ?? [2, 3]).map((m) => median(x, n, model.inputShape, m)),
+    ];
   }
 
   /** max_s ‖p(x) − p(s(x))‖₁ as a tensor; each s(x) is computed on x's values and passed straight through (BPDA). */
@@ -76,7 +93,10 @@ export class Squeeze implements Detector {
     const n = x.shape[0];
     const p0 = model.probs(x);
     const l1 = this.squeezed(model, x.dataSync() as Float32Array, n).map((sv) => {
-      const straight = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({ value: tf.tensor(sv, (args[0] as tf.Tensor).shape), gradFunc: (dy: tf.Tensor) => dy }));
+      const straight = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+        value: tf.tensor(sv, (args[0] as tf.Tensor).shape),
+        gradFunc: (dy: tf.Tensor) => dy,
+      }));
       return tf.sum(tf.abs(tf.sub(model.probs(straight(x) as tf.Tensor4D), p0)), 1);
     });
     return tf.max(tf.stack(l1, 1), 1) as tf.Tensor1D;
@@ -85,10 +105,15 @@ export class Squeeze implements Detector {
   async prepareAdaptive(model: DifferentiableModel): Promise<{ exact: boolean; note: string }> {
     await checkModel(this.name, this.model, model);
     this.adaptive = { model };
-    return { exact: true, note: 'the value is score() exactly; the gradient passes the squeezers straight through (BPDA: ∂s(x)/∂x ≈ I)' };
+    return {
+      exact: true,
+      note: 'the value is score() exactly; the gradient passes the squeezers straight through (BPDA: ∂s(x)/∂x ≈ I)',
+    };
   }
 
-  save(): DetectorState { return detectorState(this.name, this.model, { ...this.params }, {}); }
+  save(): DetectorState {
+    return detectorState(this.name, this.model, { ...this.params }, {});
+  }
 
   static load(s: DetectorState): Squeeze {
     const d = new Squeeze(s.params as SqueezeParams);

@@ -5,8 +5,12 @@
 import type * as tf from '@tensorflow/tfjs';
 
 export interface ConvBiasActArgs {
-  x: tf.Tensor4D; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number] | number;
-  pad: 'valid' | 'same'; activation: 'linear' | 'relu';
+  x: tf.Tensor4D;
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+  strides: [number, number] | number;
+  pad: 'valid' | 'same';
+  activation: 'linear' | 'relu';
 }
 
 export const backendOps: {

@@ -48,7 +48,8 @@ function envThreads(): number | undefined {
 function envBackend(): BackendChoice | undefined {
   const v = process.env.MEDSHIELD_BACKEND;
   if (v === undefined || v === '') return undefined;
-  if (!['auto', 'native', 'wasm', 'cpu'].includes(v)) throw badArgument(`MEDSHIELD_BACKEND must be auto, native, wasm or cpu, got '${v}'`);
+  if (!['auto', 'native', 'wasm', 'cpu'].includes(v))
+    throw badArgument(`MEDSHIELD_BACKEND must be auto, native, wasm or cpu, got '${v}'`);
   return v as BackendChoice;
 }
 
@@ -57,9 +58,10 @@ type Registrar = (threads: number) => Promise<{ threads: number; simd: boolean }
 /** Register and select an optional backend; a string result is the reason it is unavailable. */
 async function tryBackend(name: 'native' | 'wasm', threads: number): Promise<EngineInfo | string> {
   try {
-    const register: Registrar = name === 'native'
-      ? (await import('./native/index.js')).registerNativeBackend
-      : (await import('./wasm/index.js')).registerWasmBackend;
+    const register: Registrar =
+      name === 'native'
+        ? (await import('./native/index.js')).registerNativeBackend
+        : (await import('./wasm/index.js')).registerWasmBackend;
     const r = await register(threads);
     if (typeof r === 'string') return r;
     await tf.setBackend(name);
@@ -77,7 +79,8 @@ async function tryBackend(name: 'native' | 'wasm', threads: number): Promise<Eng
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   const choice: BackendChoice = opts.backend ?? envBackend() ?? 'auto';
   const threads = opts.threads ?? envThreads() ?? 2;
-  if (!Number.isInteger(threads) || threads < 1) throw badArgument(`--threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw badArgument(`--threads must be a positive integer, got ${threads}`);
   if (current && (choice === 'auto' || choice === current.backend)) return current;
 
   const reasons: string[] = [];
@@ -88,7 +91,10 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
       return { backend: 'cpu', threads: 1, simd: false };
     }
     const r = await tryBackend(name, threads);
-    if (typeof r === 'string') { reasons.push(`${name}: ${r}`); return null; }
+    if (typeof r === 'string') {
+      reasons.push(`${name}: ${r}`);
+      return null;
+    }
     return r;
   };
 
@@ -118,7 +124,9 @@ export function quietCpuBackend(name?: string): void {
   try {
     const b = (name ? tf.findBackend(name) : tf.backend()) as unknown as { firstUse?: boolean } | null;
     if (b && 'firstUse' in b) b.firstUse = false;
-  } catch { /* backend without that flag */ }
+  } catch {
+    /* backend without that flag */
+  }
 }
 
 /** The backend in use (initialising the default one if needed). */
@@ -127,7 +135,9 @@ export async function engineInfo(): Promise<EngineInfo> {
 }
 
 /** Synchronous view of the current engine, or null before initEngine. */
-export function currentEngine(): EngineInfo | null { return current; }
+export function currentEngine(): EngineInfo | null {
+  return current;
+}
 
 /**
  * y = act(conv2d(x, filter) + bias) as one fused kernel on every backend. On `native` it is one
@@ -136,7 +146,15 @@ export function currentEngine(): EngineInfo | null { return current; }
  */
 export function convBiasAct(a: ConvBiasActArgs): tf.Tensor4D {
   if (backendOps.nativeConvBiasAct && tf.getBackend() === 'native') return backendOps.nativeConvBiasAct(a);
-  return tf.fused.conv2d({ x: a.x, filter: a.filter, bias: a.bias, strides: a.strides, pad: a.pad, dataFormat: 'NHWC', activation: a.activation });
+  return tf.fused.conv2d({
+    x: a.x,
+    filter: a.filter,
+    bias: a.bias,
+    strides: a.strides,
+    pad: a.pad,
+    dataFormat: 'NHWC',
+    activation: a.activation,
+  });
 }
 
 /**
@@ -144,5 +162,7 @@ export function convBiasAct(a: ConvBiasActArgs): tf.Tensor4D {
  * (same formula and state; src/engine/native/optim.ts). Use it wherever a model is trained.
  */
 export function adamOptimizer(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number): tf.Optimizer {
-  return backendOps.nativeAdam ? backendOps.nativeAdam(learningRate, beta1, beta2, epsilon) : tf.train.adam(learningRate, beta1, beta2, epsilon);
+  return backendOps.nativeAdam
+    ? backendOps.nativeAdam(learningRate, beta1, beta2, epsilon)
+    : tf.train.adam(learningRate, beta1, beta2, epsilon);
 }

@@ -22,8 +22,10 @@ import type { AttackEvaluation } from './robustness.js';
 /** The arrays of the `.npz` for one or several evaluations of the same images. */
 export function adversarialSetArrays(images: Images, evals: AttackEvaluation[]): Record<string, NpyInput> {
   if (!evals.length) throw new Error('adversarialSetArrays: no evaluations');
-  const [h, w, c] = images.shape; const n = images.n;
-  const sweep = evals.length > 1; const e = evals.length;
+  const [h, w, c] = images.shape;
+  const n = images.n;
+  const sweep = evals.length > 1;
+  const e = evals.length;
   const lw = images.labels.length / n;
   const multi = Array.isArray(evals[0].records[0]?.cleanPrediction);
   const pred = (v: number | number[]): number[] => (Array.isArray(v) ? v : [v]);
@@ -35,7 +37,10 @@ export function adversarialSetArrays(images: Images, evals: AttackEvaluation[]):
   const adv = new Float32Array(e * images.x.length);
   evals.forEach((ev, k) => {
     adv.set(ev.xAdv, k * images.x.length);
-    ev.records.forEach((r, i) => { advPred.set(pred(r.adversarialPrediction), (k * n + i) * pw); success[k * n + i] = r.success ? 1 : 0; });
+    ev.records.forEach((r, i) => {
+      advPred.set(pred(r.adversarialPrediction), (k * n + i) * pw);
+      success[k * n + i] = r.success ? 1 : 0;
+    });
   });
   const lead = sweep ? [e] : [];
   const tail = multi ? [pw] : [];

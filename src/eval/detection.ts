@@ -30,7 +30,7 @@ import { Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Attack, AttackOptions } from '../attacks/types.js';
 import { evaluateAttack, type Images } from './robustness.js';
-import { rocAuc, round } from './metrics.js';
+import { rocAuc, round } from '../models/metrics.js';
 import { createDetector } from '../detectors/registry.js';
 import type { Detector } from '../detectors/types.js';
 import { badInput } from '../errors.js';
@@ -48,7 +48,11 @@ export function detectionProtocol(fitSplit: string, earlyStop = false): string {
 }
 
 export interface AdversarialPairs {
-  clean: Float32Array; adversarial: Float32Array; labels: Int32Array; n: number; attacked: number;
+  clean: Float32Array;
+  adversarial: Float32Array;
+  labels: Int32Array;
+  n: number;
+  attacked: number;
   /** Per pair, its position in the attacked images (for per-sample records). */
   positions?: number[];
 }
@@ -58,43 +62,69 @@ export interface AdversarialPairs {
  * `DETECTION_ATTACK_DEFAULTS`; the demo's and the scorecard's detector fits keep the attack's defaults, as their
  * verdicts were measured); keep the successful adversarial examples and their clean originals.
  */
-export async function adversarialPairs(model: DifferentiableModel, img: Images, attack: Attack, eps: number, seed = 0, opts: Partial<AttackOptions> = {}): Promise<AdversarialPairs> {
+export async function adversarialPairs(
+  model: DifferentiableModel,
+  img: Images,
+  attack: Attack,
+  eps: number,
+  seed = 0,
+  opts: Partial<AttackOptions> = {},
+): Promise<AdversarialPairs> {
   const norm = attack.norms.includes('linf') ? 'linf' : attack.defaultNorm;
   const ev = await evaluateAttack(model, img, attack, { ...opts, eps, norm, seed });
   const d = img.x.length / img.n;
   const keep = ev.records.map((r, i) => (r.success ? i : -1)).filter((i) => i >= 0);
-  const clean = new Float32Array(keep.length * d); const adversarial = new Float32Array(keep.length * d); const labels = new Int32Array(keep.length);
+  const clean = new Float32Array(keep.length * d);
+  const adversarial = new Float32Array(keep.length * d);
+  const labels = new Int32Array(keep.length);
   keep.forEach((i, j) => {
-    clean.set(img.x.subarray(i * d, (i + 1) * d), j * d); adversarial.set(ev.xAdv.subarray(i * d, (i + 1) * d), j * d); labels[j] = img.labels[i];
+    clean.set(img.x.subarray(i * d, (i + 1) * d), j * d);
+    adversarial.set(ev.xAdv.subarray(i * d, (i + 1) * d), j * d);
+    labels[j] = img.labels[i];
   });
   return { clean, adversarial, labels, n: keep.length, attacked: ev.summary.attacked, positions: keep };
 }
 
 /** Clean images plus Gaussian noise with the L2 size of each pair's adversarial perturbation, clipped to [0,1]. */
 export function noisyCopies(p: AdversarialPairs, seed = 0): Float32Array {
-  const d = p.clean.length / Math.max(p.n, 1); const rng = new Rng(seed ^ 0x4015e);
-  const out = new Float32Array(p.clean.length); const z = new Float32Array(d);
+  const d = p.clean.length / Math.max(p.n, 1);
+  const rng = new Rng(seed ^ 0x4015e);
+  const out = new Float32Array(p.clean.length);
+  const z = new Float32Array(d);
   for (let i = 0; i < p.n; i++) {
-    let l2 = 0; for (let j = 0; j < d; j++) l2 += (p.adversarial[i * d + j] - p.clean[i * d + j]) ** 2;
-    rng.fillNormal(z); let zn = 0; for (const v of z) zn += v * v;
+    let l2 = 0;
+    for (let j = 0; j < d; j++) l2 += (p.adversarial[i * d + j] - p.clean[i * d + j]) ** 2;
+    rng.fillNormal(z);
+    let zn = 0;
+    for (const v of z) zn += v * v;
     const s = Math.sqrt(l2 / (zn || 1));
     for (let j = 0; j < d; j++) out[i * d + j] = Math.min(1, Math.max(0, p.clean[i * d + j] + s * z[j]));
   }
   return out;
 }
 
-export interface DetectionMetrics { auc: number | null; tprAt5Fpr: number | null; threshold: number | null; roc?: Array<{ fpr: number; tpr: number }> }
+export interface DetectionMetrics {
+  auc: number | null;
+  tprAt5Fpr: number | null;
+  threshold: number | null;
+  roc?: Array<{ fpr: number; tpr: number }>;
+}
 
 /** The ROC curve (at most ~60 points, always including (0,0) and (1,1)), for plots. */
 export function rocCurve(neg: ArrayLike<number>, pos: ArrayLike<number>): Array<{ fpr: number; tpr: number }> {
-  const all = [...Array.from(neg, (v) => ({ v, p: 0 })), ...Array.from(pos, (v) => ({ v, p: 1 }))].sort((a, b) => b.v - a.v);
+  const all = [...Array.from(neg, (v) => ({ v, p: 0 })), ...Array.from(pos, (v) => ({ v, p: 1 }))].sort(
+    (a, b) => b.v - a.v,
+  );
   const pts: Array<{ fpr: number; tpr: number }> = [{ fpr: 0, tpr: 0 }];
-  let tp = 0; let fp = 0;
+  let tp = 0;
+  let fp = 0;
   const every = Math.max(1, Math.floor(all.length / 60));
   for (let i = 0; i < all.length; i++) {
-    if (all[i].p) tp++; else fp++;
+    if (all[i].p) tp++;
+    else fp++;
     const tieNext = i + 1 < all.length && all[i + 1].v === all[i].v;
-    if (!tieNext && (i % every === 0 || i === all.length - 1)) pts.push({ fpr: round(fp / neg.length), tpr: round(tp / pos.length) });
+    if (!tieNext && (i % every === 0 || i === all.length - 1))
+      pts.push({ fpr: round(fp / neg.length), tpr: round(tp / pos.length) });
   }
   return pts;
 }
@@ -110,15 +140,37 @@ export function detectionMetrics(neg: ArrayLike<number>, pos: ArrayLike<number>)
   const labels = [...new Array<number>(neg.length).fill(0), ...new Array<number>(pos.length).fill(1)];
   const auc = rocAuc(labels, [...Array.from(neg), ...Array.from(pos)]);
   const threshold = thresholdAt5Fpr(neg);
-  let tp = 0; for (const v of Array.from(pos)) if (v > threshold) tp++;
-  return { auc: round(auc), tprAt5Fpr: round(tp / pos.length), threshold: round(threshold, 6), roc: rocCurve(neg, pos) };
+  let tp = 0;
+  for (const v of Array.from(pos)) if (v > threshold) tp++;
+  return {
+    auc: round(auc),
+    tprAt5Fpr: round(tp / pos.length),
+    threshold: round(threshold, 6),
+    roc: rocCurve(neg, pos),
+  };
 }
 
-export interface DetectionRow { attack: string; eps: number; epsText: string; n: number; auc: number | null; tprAt5Fpr: number | null; threshold: number | null; fitN: number; roc?: Array<{ fpr: number; tpr: number }>; /** Correctly classified images the attack was run on (n of them were fooled), and the same for the fit pairs. */ attacked?: number; fitAttacked?: number }
+export interface DetectionRow {
+  attack: string;
+  eps: number;
+  epsText: string;
+  n: number;
+  auc: number | null;
+  tprAt5Fpr: number | null;
+  threshold: number | null;
+  fitN: number;
+  roc?: Array<{
+    fpr: number;
+    tpr: number;
+  }> /** Correctly classified images the attack was run on (n of them were fooled), and the same for the fit pairs. */;
+  attacked?: number;
+  fitAttacked?: number;
+}
 
 /** 2-D PCA projection of penultimate features of clean originals and their successful adversarial examples (one ε). */
 export interface FeatureProjection {
-  eps: number; epsText: string;
+  eps: number;
+  epsText: string;
   /** The attack that crafted the adversarial examples (the train attack; train-split fit pairs). */
   attack: string;
   /** Fraction of the feature variance on the two components. */
@@ -129,7 +181,10 @@ export interface FeatureProjection {
 }
 
 export interface DetectionReport {
-  detector: string; trainAttack: string; protocol: string; results: DetectionRow[];
+  detector: string;
+  trainAttack: string;
+  protocol: string;
+  results: DetectionRow[];
   /** One per ε, when asked for (`detect --report`): the same for every detector of the run. */
   projection?: FeatureProjection[];
 }
@@ -137,7 +192,14 @@ export interface DetectionReport {
 export const PROJECTION_MAX_POINTS = 300;
 
 /** PCA to 2-D of the penultimate features of clean + adversarial pairs (fitted on both together); at most `maxPoints` points, pairs kept together. */
-export async function featureProjection(model: DifferentiableModel, p: AdversarialPairs, attack: string, eps: { value: number; text: string }, seed = 0, maxPoints = PROJECTION_MAX_POINTS): Promise<FeatureProjection> {
+export async function featureProjection(
+  model: DifferentiableModel,
+  p: AdversarialPairs,
+  attack: string,
+  eps: { value: number; text: string },
+  seed = 0,
+  maxPoints = PROJECTION_MAX_POINTS,
+): Promise<FeatureProjection> {
   if (p.n < 2) throw badInput(`feature projection needs at least 2 adversarial pairs (got ${p.n})`);
   const f = await featureRows(model, concat(p.clean, p.adversarial), 2 * p.n, 'penultimate', 'flatten');
   const rows = toRows(f.data, f.dim);
@@ -146,21 +208,37 @@ export async function featureProjection(model: DifferentiableModel, p: Adversari
   const z = pca.predict(rows, { nComponents: 2 }).to2DArray();
   let pick = Array.from({ length: p.n }, (_, i) => i);
   const maxPairs = Math.max(1, Math.floor(maxPoints / 2));
-  if (pick.length > maxPairs) pick = Array.from((new Rng(seed ^ 0x9ca).shuffle(Int32Array.from(pick)) as Int32Array).subarray(0, maxPairs)).sort((a, b) => a - b);
-  const pt = (r: number[] | undefined, kind: 'clean' | 'adversarial', label: number) => ({ x: round(r?.[0] ?? 0, 4), y: round(r?.[1] ?? 0, 4), kind, label });
+  if (pick.length > maxPairs)
+    pick = Array.from((new Rng(seed ^ 0x9ca).shuffle(Int32Array.from(pick)) as Int32Array).subarray(0, maxPairs)).sort(
+      (a, b) => a - b,
+    );
+  const pt = (r: number[] | undefined, kind: 'clean' | 'adversarial', label: number) => ({
+    x: round(r?.[0] ?? 0, 4),
+    y: round(r?.[1] ?? 0, 4),
+    kind,
+    label,
+  });
   const points = pick.flatMap((i) => [pt(z[i], 'clean', p.labels[i]), pt(z[p.n + i], 'adversarial', p.labels[i])]);
-  return { eps: eps.value, epsText: eps.text, attack, explainedVariance: [round(ev[0] ?? 0), round(ev[1] ?? 0)], pairs: p.n, points };
+  return {
+    eps: eps.value,
+    epsText: eps.text,
+    attack,
+    explainedVariance: [round(ev[0] ?? 0), round(ev[1] ?? 0)],
+    pairs: p.n,
+    points,
+  };
 }
-
 
 export interface DetectionOptions {
   detectors: string[];
-  trainImages: Images; testImages: Images;
+  trainImages: Images;
+  testImages: Images;
   /** The split trainImages come from (for the protocol sentence; default 'train'). */
   fitSplit?: string;
   /** Clean training images for the detectors' density models (KD, Mahalanobis), apart from the fit pairs. */
   referenceImages?: Images;
-  trainAttack: Attack; testAttacks: Attack[];
+  trainAttack: Attack;
+  testAttacks: Attack[];
   eps: Array<{ value: number; text: string }>;
   seed?: number;
   params?: Record<string, Record<string, unknown>>;
@@ -177,24 +255,45 @@ export interface DetectionOptions {
 
 /** One detector's scores on the test pairs of one attack and ε: pair j is test image `positions[j]`. */
 export interface DetectionScores {
-  detector: string; attack: string; eps: { value: number; text: string };
-  positions: number[]; clean: ArrayLike<number>; adversarial: ArrayLike<number>;
+  detector: string;
+  attack: string;
+  eps: { value: number; text: string };
+  positions: number[];
+  clean: ArrayLike<number>;
+  adversarial: ArrayLike<number>;
 }
 
 /** Fit each detector per ε on train-attack pairs, score test pairs of every test attack. */
 export async function evaluateDetection(model: DifferentiableModel, o: DetectionOptions): Promise<DetectionReport[]> {
   const seed = o.seed ?? 0;
   const earlyStop = o.attackOptions?.(o.trainAttack.name, o.eps[0]?.value ?? 0).earlyStop === true;
-  const reports: DetectionReport[] = o.detectors.map((name) => ({ detector: createDetector(name).name, trainAttack: o.trainAttack.name, protocol: detectionProtocol(o.fitSplit ?? 'train', earlyStop), results: [] }));
+  const reports: DetectionReport[] = o.detectors.map((name) => ({
+    detector: createDetector(name).name,
+    trainAttack: o.trainAttack.name,
+    protocol: detectionProtocol(o.fitSplit ?? 'train', earlyStop),
+    results: [],
+  }));
   for (const e of o.eps) {
     o.onProgress?.(`${o.trainAttack.name} ε=${e.text} on ${o.trainImages.n} train images`);
-    const fit = await adversarialPairs(model, o.trainImages, o.trainAttack, e.value, seed, { ...DETECTION_ATTACK_DEFAULTS, ...o.attackOptions?.(o.trainAttack.name, e.value) });
-    if (fit.n < 2) throw badInput(`${o.trainAttack.name} at ε = ${e.text} fooled ${fit.n} of ${fit.attacked} train images: no successful adversarial examples to fit on (raise ε or --fit-limit)`);
+    const fit = await adversarialPairs(model, o.trainImages, o.trainAttack, e.value, seed, {
+      ...DETECTION_ATTACK_DEFAULTS,
+      ...o.attackOptions?.(o.trainAttack.name, e.value),
+    });
+    if (fit.n < 2)
+      throw badInput(
+        `${o.trainAttack.name} at ε = ${e.text} fooled ${fit.n} of ${fit.attacked} train images: no successful adversarial examples to fit on (raise ε or --fit-limit)`,
+      );
     const noisy = noisyCopies(fit, seed);
     const tests: Array<{ attack: string; p: AdversarialPairs }> = [];
     for (const a of o.testAttacks) {
       o.onProgress?.(`${a.name} ε=${e.text} on ${o.testImages.n} test images`);
-      tests.push({ attack: a.name, p: await adversarialPairs(model, o.testImages, a, e.value, seed + 1, { ...DETECTION_ATTACK_DEFAULTS, ...o.attackOptions?.(a.name, e.value) }) });
+      tests.push({
+        attack: a.name,
+        p: await adversarialPairs(model, o.testImages, a, e.value, seed + 1, {
+          ...DETECTION_ATTACK_DEFAULTS,
+          ...o.attackOptions?.(a.name, e.value),
+        }),
+      });
     }
     if (o.projection) {
       o.onProgress?.(`feature projection at ε=${e.text} (${fit.n} ${o.trainAttack.name} pairs)`);
@@ -204,13 +303,42 @@ export async function evaluateDetection(model: DifferentiableModel, o: Detection
     for (const [i, name] of o.detectors.entries()) {
       o.onProgress?.(`fit ${name} at ε=${e.text}`);
       const det = createDetector(name, o.params?.[name]);
-      await det.fit(model, { clean: fit.clean, labels: fit.labels, adversarial: fit.adversarial, advLabels: fit.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined, seed, reference: o.referenceImages });
+      await det.fit(model, {
+        clean: fit.clean,
+        labels: fit.labels,
+        adversarial: fit.adversarial,
+        advLabels: fit.labels,
+        noisy: name === 'kd_bu' || name === 'lid' ? noisy : undefined,
+        seed,
+        reference: o.referenceImages,
+      });
       await o.onFitted?.(det, e);
       for (const t of tests) {
-        const sc = t.p.n ? { clean: await det.score(model, t.p.clean, t.p.n), adversarial: await det.score(model, t.p.adversarial, t.p.n) } : null;
-        if (sc) o.onScores?.({ detector: reports[i].detector, attack: t.attack, eps: e, positions: t.p.positions ?? [], ...sc });
+        const sc = t.p.n
+          ? {
+              clean: await det.score(model, t.p.clean, t.p.n),
+              adversarial: await det.score(model, t.p.adversarial, t.p.n),
+            }
+          : null;
+        if (sc)
+          o.onScores?.({
+            detector: reports[i].detector,
+            attack: t.attack,
+            eps: e,
+            positions: t.p.positions ?? [],
+            ...sc,
+          });
         const m = sc ? detectionMetrics(sc.clean, sc.adversarial) : { auc: null, tprAt5Fpr: null, threshold: null };
-        reports[i].results.push({ attack: t.attack, eps: e.value, epsText: e.text, n: t.p.n, ...m, fitN: fit.n, attacked: t.p.attacked, fitAttacked: fit.attacked });
+        reports[i].results.push({
+          attack: t.attack,
+          eps: e.value,
+          epsText: e.text,
+          n: t.p.n,
+          ...m,
+          fitN: fit.n,
+          attacked: t.p.attacked,
+          fitAttacked: fit.attacked,
+        });
       }
     }
   }

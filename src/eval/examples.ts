@@ -33,16 +33,43 @@ export interface Example {
 }
 
 /** Pick up to `count` examples (successful attacks first) and encode them. */
-export function makeExamples(records: SampleRecord[], x: Float32Array, xAdv: Float32Array, shape: [number, number, number], classes: string[], count = 6, scale = 1): Example[] {
-  const [h, w, c] = shape; const d = h * w * c;
-  const name = (v: number | number[]): string => (Array.isArray(v) ? v.map((b, j) => (b ? classes[j] : null)).filter(Boolean).join(', ') || 'none' : classes[v] ?? String(v));
-  const order = records.map((r, i) => ({ r, i })).filter(({ r }) => r.attacked).sort((a, b) => Number(b.r.success) - Number(a.r.success) || a.i - b.i).slice(0, count);
+export function makeExamples(
+  records: SampleRecord[],
+  x: Float32Array,
+  xAdv: Float32Array,
+  shape: [number, number, number],
+  classes: string[],
+  count = 6,
+  scale = 1,
+): Example[] {
+  const [h, w, c] = shape;
+  const d = h * w * c;
+  const name = (v: number | number[]): string =>
+    Array.isArray(v)
+      ? v
+          .map((b, j) => (b ? classes[j] : null))
+          .filter(Boolean)
+          .join(', ') || 'none'
+      : (classes[v] ?? String(v));
+  const order = records
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => r.attacked)
+    .sort((a, b) => Number(b.r.success) - Number(a.r.success) || a.i - b.i)
+    .slice(0, count);
   return order.map(({ r, i }) => {
-    const a = x.subarray(i * d, (i + 1) * d); const b = xAdv.subarray(i * d, (i + 1) * d);
+    const a = x.subarray(i * d, (i + 1) * d);
+    const b = xAdv.subarray(i * d, (i + 1) * d);
     return {
-      index: r.index, label: name(r.label), cleanPrediction: name(r.cleanPrediction), adversarialPrediction: name(r.adversarialPrediction),
-      cleanConfidence: r.cleanConfidence, adversarialConfidence: r.adversarialConfidence, linf: r.linf,
-      original: encodePng(a, h, w, c, scale), adversarial: encodePng(b, h, w, c, scale), difference: encodePng(amplifiedDifference(a, b), h, w, c, scale),
+      index: r.index,
+      label: name(r.label),
+      cleanPrediction: name(r.cleanPrediction),
+      adversarialPrediction: name(r.adversarialPrediction),
+      cleanConfidence: r.cleanConfidence,
+      adversarialConfidence: r.adversarialConfidence,
+      linf: r.linf,
+      original: encodePng(a, h, w, c, scale),
+      adversarial: encodePng(b, h, w, c, scale),
+      difference: encodePng(amplifiedDifference(a, b), h, w, c, scale),
     };
   });
 }
@@ -53,8 +80,15 @@ export function saveExamples(dir: string, examples: Example[], prefix = ''): str
   const files: string[] = [];
   const index = examples.map((e) => {
     const base = `${prefix}${String(e.index).padStart(5, '0')}`;
-    const names = { original: `${base}-original.png`, adversarial: `${base}-adversarial.png`, difference: `${base}-difference.png` };
-    for (const [k, f] of Object.entries(names)) { writeFileSync(path.join(dir, f), e[k as 'original']); files.push(path.join(dir, f)); }
+    const names = {
+      original: `${base}-original.png`,
+      adversarial: `${base}-adversarial.png`,
+      difference: `${base}-difference.png`,
+    };
+    for (const [k, f] of Object.entries(names)) {
+      writeFileSync(path.join(dir, f), e[k as 'original']);
+      files.push(path.join(dir, f));
+    }
     const { original: _o, adversarial: _a, difference: _d, ...meta } = e;
     return { ...meta, files: names };
   });

@@ -11,24 +11,39 @@
 
 /** SSIM of two H×W×C images (row-major, channels last). */
 export function ssim(a: ArrayLike<number>, b: ArrayLike<number>, h: number, w: number, c: number, win = 7): number {
-  const C1 = 0.01 ** 2; const C2 = 0.03 ** 2;
-  const N = win * win; const cov = N / (N - 1);
+  const C1 = 0.01 ** 2;
+  const C2 = 0.03 ** 2;
+  const N = win * win;
+  const cov = N / (N - 1);
   if (h < win || w < win) win = Math.max(1, Math.min(h, w) | 1);
-  let total = 0; let count = 0;
+  let total = 0;
+  let count = 0;
   for (let ch = 0; ch < c; ch++) {
     for (let y0 = 0; y0 + win <= h; y0++) {
       for (let x0 = 0; x0 + win <= w; x0++) {
-        let sa = 0; let sb = 0; let saa = 0; let sbb = 0; let sab = 0;
+        let sa = 0;
+        let sb = 0;
+        let saa = 0;
+        let sbb = 0;
+        let sab = 0;
         for (let yy = y0; yy < y0 + win; yy++) {
           for (let xx = x0; xx < x0 + win; xx++) {
             const k = (yy * w + xx) * c + ch;
-            const va = a[k]; const vb = b[k];
-            sa += va; sb += vb; saa += va * va; sbb += vb * vb; sab += va * vb;
+            const va = a[k];
+            const vb = b[k];
+            sa += va;
+            sb += vb;
+            saa += va * va;
+            sbb += vb * vb;
+            sab += va * vb;
           }
         }
         const n = win * win;
-        const ma = sa / n; const mb = sb / n;
-        const va = (saa / n - ma * ma) * cov; const vb = (sbb / n - mb * mb) * cov; const vab = (sab / n - ma * mb) * cov;
+        const ma = sa / n;
+        const mb = sb / n;
+        const va = (saa / n - ma * ma) * cov;
+        const vb = (sbb / n - mb * mb) * cov;
+        const vab = (sab / n - ma * mb) * cov;
         total += ((2 * ma * mb + C1) * (2 * vab + C2)) / ((ma * ma + mb * mb + C1) * (va + vb + C2));
         count++;
       }
@@ -47,13 +62,20 @@ export function psnr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** Mean of the finite values (null when there are none). */
 export function finiteMean(v: ArrayLike<number>): number | null {
-  let s = 0; let n = 0;
-  for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i])) { s += v[i]; n++; }
+  let s = 0;
+  let n = 0;
+  for (let i = 0; i < v.length; i++)
+    if (Number.isFinite(v[i])) {
+      s += v[i];
+      n++;
+    }
   return n ? s / n : null;
 }
 
 export function median(v: ArrayLike<number>): number | null {
-  const a = Array.from(v).filter(Number.isFinite).sort((x, y) => x - y);
+  const a = Array.from(v)
+    .filter(Number.isFinite)
+    .sort((x, y) => x - y);
   if (!a.length) return null;
   const m = a.length >> 1;
   return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;

@@ -19,7 +19,7 @@
 import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { SanityCheck } from './scorecard-types.js';
-import { round } from './metrics.js';
+import { round } from '../models/metrics.js';
 
 export const LARGE_EPS = 0.5;
 export const LARGE_EPS_MAX_PROTECTED = 0.1;
@@ -40,8 +40,16 @@ export interface SanityProbe {
 }
 
 /** Per-image L2 norm of ∇ₓ CW-margin(view(x), y) (NaN where it is not finite). */
-export async function gradientNorms(view: DifferentiableModel, x: Float32Array, y: Int32Array, batch = 64): Promise<Float64Array> {
-  const [h, w, c] = view.inputShape; const d = h * w * c; const n = y.length; const k = view.classes.length;
+export async function gradientNorms(
+  view: DifferentiableModel,
+  x: Float32Array,
+  y: Int32Array,
+  batch = 64,
+): Promise<Float64Array> {
+  const [h, w, c] = view.inputShape;
+  const d = h * w * c;
+  const n = y.length;
+  const k = view.classes.length;
   const out = new Float64Array(n);
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
@@ -53,30 +61,51 @@ export async function gradientNorms(view: DifferentiableModel, x: Float32Array, 
       };
       return tf.grad(f)(tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c]));
     });
-    const v = (await g.data()) as Float32Array; g.dispose();
+    const v = (await g.data()) as Float32Array;
+    g.dispose();
     for (let i = 0; i < m; i++) {
-      let q = 0; for (let j = 0; j < d; j++) q += v[i * d + j] ** 2;
+      let q = 0;
+      for (let j = 0; j < d; j++) q += v[i * d + j] ** 2;
       out[s + i] = Number.isFinite(q) ? Math.sqrt(q) : NaN;
     }
   }
   return out;
 }
 
-export async function sanityChecks(p: SanityProbe, o: { eps: number; steps: number }): Promise<{ passed: boolean; failures: string[]; checks: SanityCheck[] }> {
+export async function sanityChecks(
+  p: SanityProbe,
+  o: { eps: number; steps: number },
+): Promise<{ passed: boolean; failures: string[]; checks: SanityCheck[] }> {
   const checks: SanityCheck[] = [];
   const tol = Math.max(TOLERANCE, 2 / Math.max(1, p.y.length));
   const large = await p.protectedAt(LARGE_EPS, o.steps);
-  checks.push({ name: 'large-eps', passed: large <= LARGE_EPS_MAX_PROTECTED, values: { eps: LARGE_EPS, protected: round(large) },
-    detail: `at ε = ${LARGE_EPS} the adaptive attack leaves ${pct(large)} protected (expected ≤ ${pct(LARGE_EPS_MAX_PROTECTED)})` });
+  checks.push({
+    name: 'large-eps',
+    passed: large <= LARGE_EPS_MAX_PROTECTED,
+    values: { eps: LARGE_EPS, protected: round(large) },
+    detail: `at ε = ${LARGE_EPS} the adaptive attack leaves ${pct(large)} protected (expected ≤ ${pct(LARGE_EPS_MAX_PROTECTED)})`,
+  });
   const more = await p.protectedAt(o.eps, 2 * o.steps);
-  checks.push({ name: 'more-steps', passed: more <= p.adaptive + tol, values: { steps: o.steps, protected: round(p.adaptive), doubleSteps: 2 * o.steps, protectedDouble: round(more) },
-    detail: `${2 * o.steps} steps leave ${pct(more)} protected vs ${pct(p.adaptive)} with ${o.steps} (more iterations must not weaken the attack)` });
-  checks.push({ name: 'whitebox-beats-transfer', passed: p.adaptive <= p.transfer + tol, values: { adaptive: round(p.adaptive), transfer: round(p.transfer) },
-    detail: `adaptive white-box leaves ${pct(p.adaptive)} protected vs ${pct(p.transfer)} for the transferred non-adaptive attack` });
+  checks.push({
+    name: 'more-steps',
+    passed: more <= p.adaptive + tol,
+    values: { steps: o.steps, protected: round(p.adaptive), doubleSteps: 2 * o.steps, protectedDouble: round(more) },
+    detail: `${2 * o.steps} steps leave ${pct(more)} protected vs ${pct(p.adaptive)} with ${o.steps} (more iterations must not weaken the attack)`,
+  });
+  checks.push({
+    name: 'whitebox-beats-transfer',
+    passed: p.adaptive <= p.transfer + tol,
+    values: { adaptive: round(p.adaptive), transfer: round(p.transfer) },
+    detail: `adaptive white-box leaves ${pct(p.adaptive)} protected vs ${pct(p.transfer)} for the transferred non-adaptive attack`,
+  });
   const g = await gradientNorms(p.view, p.x, p.y);
   const ok = Array.from(g).filter((v) => Number.isFinite(v) && v > 0).length / Math.max(g.length, 1);
-  checks.push({ name: 'gradients', passed: ok >= MIN_GRADIENT_FRACTION, values: { usable: round(ok), nan: Array.from(g).filter((v) => Number.isNaN(v)).length },
-    detail: `${pct(ok)} of the images give a finite non-zero attacker gradient (expected ≥ ${pct(MIN_GRADIENT_FRACTION)})` });
+  checks.push({
+    name: 'gradients',
+    passed: ok >= MIN_GRADIENT_FRACTION,
+    values: { usable: round(ok), nan: Array.from(g).filter((v) => Number.isNaN(v)).length },
+    detail: `${pct(ok)} of the images give a finite non-zero attacker gradient (expected ≥ ${pct(MIN_GRADIENT_FRACTION)})`,
+  });
   const failures = checks.filter((c) => !c.passed).map((c) => c.name);
   return { passed: !failures.length, failures, checks };
 }

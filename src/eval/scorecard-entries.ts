@@ -14,7 +14,7 @@
  *    classifier + detector loss, then HFC feature camouflage on the images it left.
  */
 import type { DifferentiableModel } from '../models/model.js';
-import { pgd } from '../attacks/pgd.js';
+import { pgd } from '../attacks/algorithms/pgd.js';
 import type { AdaptiveOptions, Pipeline } from '../attacks/adaptive/types.js';
 import { adaptiveFor, jointThenHfc, bpdaThenLearned } from '../attacks/adaptive/index.js';
 import type { HfcOptions } from '../attacks/adaptive/hfc.js';
@@ -24,33 +24,50 @@ import { createDetector, DETECTOR_NAMES } from '../detectors/registry.js';
 import { badArgument } from '../errors.js';
 import { adversarialPairs, noisyCopies, thresholdAt5Fpr } from './detection.js';
 import { runAttack, type Images } from './robustness.js';
-import { round, stdDev } from './metrics.js';
+import { round, stdDev } from '../models/metrics.js';
 import { measure, scoreEntry, VERDICT_RULE, type ScorecardEntry } from './scorecard.js';
 import { judgePipeline } from '../attacks/adaptive/pipeline.js';
 import type { Scorecard, ScorecardPlan, ScorecardRow } from './scorecard-types.js';
-import type { GradientCalibration } from './cost.js';
+import type { GradientCalibration } from '../studies/cost.js';
 import { VERSION } from '../version.js';
 
 export const TRAINING_DEFENCE = 'adversarial-training';
-export const ALL_DEFENCES = ['jpeg:q=75', 'bitdepth:bits=4', 'median:k=3', 'blur:sigma=1', 'resizepad:max=1.15', 'tvm', 'smoothing:sigma=0.25,n=100', TRAINING_DEFENCE, ...DETECTOR_NAMES];
+export const ALL_DEFENCES = [
+  'jpeg:q=75',
+  'bitdepth:bits=4',
+  'median:k=3',
+  'blur:sigma=1',
+  'resizepad:max=1.15',
+  'tvm',
+  'smoothing:sigma=0.25,n=100',
+  TRAINING_DEFENCE,
+  ...DETECTOR_NAMES,
+];
 
 /** `all` or a list of defence specs / detector names / `adversarial-training` (';' or ',' separated). */
 export function parseScorecardList(text: string): string[] {
   if (text.trim().toLowerCase() === 'all') return [...ALL_DEFENCES];
-  const out: string[] = []; const rest: string[] = [];
+  const out: string[] = [];
+  const rest: string[] = [];
   for (const part of text.split(/;/).flatMap((s) => s.split(/,(?=\s*[a-z_-]+(?:[:;,]|$))/i))) {
-    const t = part.trim(); if (!t) continue;
+    const t = part.trim();
+    if (!t) continue;
     const name = t.toLowerCase().replace(/-/g, '_');
     if (DETECTOR_NAMES.includes(name)) out.push(name);
     else if (['adversarial_training', 'adv_training', 'at', 'pgd_at'].includes(name)) out.push(TRAINING_DEFENCE);
     else {
       const base = name.split(':')[0].split('+')[0];
-      if (!DEFENCE_NAMES().includes(base)) throw badArgument(`unknown defence or detector '${t}' (choose ${[...DEFENCE_NAMES(), TRAINING_DEFENCE, ...DETECTOR_NAMES].join(', ')}, or all)`);
-      rest.push(t); out.push(t);
+      if (!DEFENCE_NAMES().includes(base))
+        throw badArgument(
+          `unknown defence or detector '${t}' (choose ${[...DEFENCE_NAMES(), TRAINING_DEFENCE, ...DETECTOR_NAMES].join(', ')}, or all)`,
+        );
+      rest.push(t);
+      out.push(t);
     }
   }
   if (rest.length) parseDefenceList(rest.join(';')); // validate specs now: one clear error before any work
-  if (!out.length) throw badArgument(`--defences: nothing to evaluate (give all, or names: ${ALL_DEFENCES.join(', ')})`);
+  if (!out.length)
+    throw badArgument(`--defences: nothing to evaluate (give all, or names: ${ALL_DEFENCES.join(', ')})`);
   return [...new Set(out)];
 }
 
@@ -95,18 +112,40 @@ export interface ScorecardInput {
  * ~30× cheaper than the ResNet), so their estimates are rougher. Helper models (the
  * PGD-trained and noise-trained CNNs) are cheaper than the main model, which these figures include.
  */
-export const ROW_COST: Record<string, { adaptive: number; sanity: number; fit?: number }> = Object.fromEntries(Object.entries({
-  // relative cost of a row, 1 = a deterministic input transform (BPDA + learned approximation)
-  jpeg: 1, bitdepth: 1, median: 1, blur: 1, resizepad: 1.35, tvm: 1.35, smoothing: 1.2, [TRAINING_DEFENCE]: 0.03,
-  kd_bu: 1, lid: 2.2, mahalanobis: 2.2, deepfeature_rf: 1, squeeze: 6.5, magnet: 1.2,
-}).map(([k, r]) => [k, { adaptive: round(110 * r, 1), sanity: round(120 * r, 1), ...(DETECTOR_NAMES.includes(k) ? { fit: 4 * r } : {}) }]));
+export const ROW_COST: Record<string, { adaptive: number; sanity: number; fit?: number }> = Object.fromEntries(
+  Object.entries({
+    // relative cost of a row, 1 = a deterministic input transform (BPDA + learned approximation)
+    jpeg: 1,
+    bitdepth: 1,
+    median: 1,
+    blur: 1,
+    resizepad: 1.35,
+    tvm: 1.35,
+    smoothing: 1.2,
+    [TRAINING_DEFENCE]: 0.03,
+    kd_bu: 1,
+    lid: 2.2,
+    mahalanobis: 2.2,
+    deepfeature_rf: 1,
+    squeeze: 6.5,
+    magnet: 1.2,
+  }).map(([k, r]) => [
+    k,
+    { adaptive: round(110 * r, 1), sanity: round(120 * r, 1), ...(DETECTOR_NAMES.includes(k) ? { fit: 4 * r } : {}) },
+  ]),
+);
 const DEFAULT_ROW_COST = { adaptive: 220, sanity: 240, fit: 8 };
 /** PGD-20 with early stopping, per image (the undefended baseline and the detectors' fit pairs). */
 export const PGD20_COST = 12;
 
 export function rowCost(name: string): { adaptive: number; sanity: number; fit?: number } {
   const key = DETECTOR_NAMES.includes(name) || name === TRAINING_DEFENCE ? name : name.split(':')[0].split('+')[0];
-  return ROW_COST[key] ?? (DETECTOR_NAMES.includes(name) ? DEFAULT_ROW_COST : { adaptive: DEFAULT_ROW_COST.adaptive, sanity: DEFAULT_ROW_COST.sanity });
+  return (
+    ROW_COST[key] ??
+    (DETECTOR_NAMES.includes(name)
+      ? DEFAULT_ROW_COST
+      : { adaptive: DEFAULT_ROW_COST.adaptive, sanity: DEFAULT_ROW_COST.sanity })
+  );
 }
 
 /**
@@ -115,12 +154,32 @@ export function rowCost(name: string): { adaptive: number; sanity: number; fit?:
  * linearly in the images, the adaptive steps and (randomized rows) the EOT draws relative to `--quick`'s
  * 4; a quick run's skipped sanity checks are not known in advance, so a row's estimate includes them.
  */
-export function planScorecard(cal: GradientCalibration, o: { defences: string[]; n: number; fitN: number; calibrationN: number; quick: boolean; steps?: number; samples?: number; sanityLimit?: number }): ScorecardPlan {
+export function planScorecard(
+  cal: GradientCalibration,
+  o: {
+    defences: string[];
+    n: number;
+    fitN: number;
+    calibrationN: number;
+    quick: boolean;
+    steps?: number;
+    samples?: number;
+    sanityLimit?: number;
+  },
+): ScorecardPlan {
   const g = cal.gradientSecondsPerImage;
-  const steps = o.steps ?? (o.quick ? 20 : 50); const samples = o.samples ?? (o.quick ? 4 : 8);
+  const steps = o.steps ?? (o.quick ? 20 : 50);
+  const samples = o.samples ?? (o.quick ? 4 : 8);
   const k = Math.min(o.n, o.sanityLimit ?? (o.quick ? 32 : 100));
-  const shared = [{ stage: 'pgd-20 on the undefended model', images: o.n, estimatedSeconds: round(PGD20_COST * o.n * g, 1) }];
-  if (o.defences.some((d) => DETECTOR_NAMES.includes(d))) shared.push({ stage: 'pgd-20 on the detectors\' fit images', images: o.fitN, estimatedSeconds: round(PGD20_COST * o.fitN * g, 1) });
+  const shared = [
+    { stage: 'pgd-20 on the undefended model', images: o.n, estimatedSeconds: round(PGD20_COST * o.n * g, 1) },
+  ];
+  if (o.defences.some((d) => DETECTOR_NAMES.includes(d)))
+    shared.push({
+      stage: "pgd-20 on the detectors' fit images",
+      images: o.fitN,
+      estimatedSeconds: round(PGD20_COST * o.fitN * g, 1),
+    });
   const rows = o.defences.map((name) => {
     const c = rowCost(name);
     const randomized = /^(resizepad|tvm|smoothing)/.test(name);
@@ -132,7 +191,6 @@ export function planScorecard(cal: GradientCalibration, o: { defences: string[];
   return { gradientSecondsPerImage: g, backend: cal.backend, shared, rows, estimatedSeconds: round(total, 1) };
 }
 
-
 async function pgdImages(model: DifferentiableModel, img: Images, eps: number, seed: number): Promise<Float32Array> {
   return (await runAttack(model, img, pgd, { eps, norm: 'linf', steps: 20, seed })).xAdv;
 }
@@ -141,7 +199,8 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
   const t0 = Date.now();
   const steps = o.steps ?? (o.quick ? 20 : 50);
   const samples = o.samples ?? (o.quick ? 4 : 8);
-  const total = o.defences.length; let done = 0;
+  const total = o.defences.length;
+  let done = 0;
   const say = (what: string): void => o.onProgress?.(what, done, total);
   const base: AdaptiveOptions = { eps: o.eps, norm: 'linf', seed: o.seed, samples };
   const timing: Record<string, number> = {};
@@ -162,40 +221,81 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
     let fitSeconds: number | undefined;
     if (name === TRAINING_DEFENCE) {
       const m = o.advModel;
-      if (!m) { notes.push(`${TRAINING_DEFENCE}: skipped — no adversarially trained model given (--adv-model DIR; train one with medshield train --adv pgd)`); done++; continue; }
+      if (!m) {
+        notes.push(
+          `${TRAINING_DEFENCE}: skipped — no adversarially trained model given (--adv-model DIR; train one with medshield train --adv pgd)`,
+        );
+        done++;
+        continue;
+      }
       const p: Pipeline = { model: m, deployed: m };
       const a = adaptiveFor(p);
       entry = {
-        defence: TRAINING_DEFENCE, kind: 'training', reference: 'Madry et al., ICLR 2018: min_θ E max_{‖δ‖∞≤ε} CE(f(x+δ), y)', pipeline: p,
-        nonAdaptive: { attack: 'pgd-20', xAdv: await pgdImages(m, o.test, o.eps, o.seed) }, transfer: basePgd,
-        adaptive: a, adaptiveOptions: { ...base, restarts: o.quick ? 1 : 2 }, adaptiveLabel: `${a.name} (${o.quick ? 'APGD 1 restart' : 'APGD 2 restarts'})`, view: m,
-        notes: [`model ${m.card.name}${m.card.training && 'adversarial' in (m.card.training as object) ? ` (${JSON.stringify((m.card.training as { adversarial: unknown }).adversarial)})` : ''}`],
+        defence: TRAINING_DEFENCE,
+        kind: 'training',
+        reference: 'Madry et al., ICLR 2018: min_θ E max_{‖δ‖∞≤ε} CE(f(x+δ), y)',
+        pipeline: p,
+        nonAdaptive: { attack: 'pgd-20', xAdv: await pgdImages(m, o.test, o.eps, o.seed) },
+        transfer: basePgd,
+        adaptive: a,
+        adaptiveOptions: { ...base, restarts: o.quick ? 1 : 2 },
+        adaptiveLabel: `${a.name} (${o.quick ? 'APGD 1 restart' : 'APGD 2 restarts'})`,
+        view: m,
+        notes: [
+          `model ${m.card.name}${m.card.training && 'adversarial' in (m.card.training as object) ? ` (${JSON.stringify((m.card.training as { adversarial: unknown }).adversarial)})` : ''}`,
+        ],
       };
     } else if (DETECTOR_NAMES.includes(name)) {
       if (!fitPairs) {
-        say('PGD-20 on the detectors\' fit images');
-        o.onStage?.('pgd-20 on the detectors\' fit images', o.plan?.shared[1]?.estimatedSeconds);
+        say("PGD-20 on the detectors' fit images");
+        o.onStage?.("pgd-20 on the detectors' fit images", o.plan?.shared[1]?.estimatedSeconds);
         ts = Date.now();
         fitPairs = await adversarialPairs(o.model, o.fit, pgd, o.eps, o.seed + 7);
-        timing['pgd-20 on the detectors\' fit images'] = round((Date.now() - ts) / 1000, 1);
-        if (fitPairs.n < 2) throw badArgument(`PGD at ε = ${o.epsText} fooled ${fitPairs.n} of ${fitPairs.attacked} fit images: too few to fit detectors (raise --eps)`);
+        timing["pgd-20 on the detectors' fit images"] = round((Date.now() - ts) / 1000, 1);
+        if (fitPairs.n < 2)
+          throw badArgument(
+            `PGD at ε = ${o.epsText} fooled ${fitPairs.n} of ${fitPairs.attacked} fit images: too few to fit detectors (raise --eps)`,
+          );
       }
       const det = createDetector(name);
-      const fitData = { clean: fitPairs.clean, labels: fitPairs.labels, adversarial: fitPairs.adversarial, advLabels: fitPairs.labels, noisy: name === 'kd_bu' || name === 'lid' ? noisyCopies(fitPairs, o.seed) : undefined, seed: o.seed };
+      const fitData = {
+        clean: fitPairs.clean,
+        labels: fitPairs.labels,
+        adversarial: fitPairs.adversarial,
+        advLabels: fitPairs.labels,
+        noisy: name === 'kd_bu' || name === 'lid' ? noisyCopies(fitPairs, o.seed) : undefined,
+        seed: o.seed,
+      };
       say(`fit ${name}`);
       ts = Date.now();
       await det.fit(o.model, fitData);
-      const prep = det.prepareAdaptive ? await det.prepareAdaptive(o.model, fitData) : { exact: false, note: 'no differentiable view' };
+      const prep = det.prepareAdaptive
+        ? await det.prepareAdaptive(o.model, fitData)
+        : { exact: false, note: 'no differentiable view' };
       const cal = await det.score(o.model, o.calibration.x, o.calibration.n);
       const threshold = thresholdAt5Fpr(cal);
       fitSeconds = round((Date.now() - ts) / 1000, 1);
-      const p: Pipeline = { model: o.model, deployed: o.model, detector: { detector: det, threshold, scale: stdDev(cal) || 1 } };
+      const p: Pipeline = {
+        model: o.model,
+        deployed: o.model,
+        detector: { detector: det, threshold, scale: stdDev(cal) || 1 },
+      };
       const a = jointThenHfc;
       const opts: HfcOptions = { ...base, reference: { x: o.fit.x, y: o.fit.labels }, lambdaRounds: o.quick ? 2 : 3 };
       entry = {
-        defence: name, kind: 'detector', reference: det.reference, pipeline: p,
-        nonAdaptive: { attack: 'pgd-20', xAdv: basePgd }, adaptive: a, adaptiveOptions: opts, adaptiveLabel: `joint-${steps}+hfc-${steps}`, view: o.model,
-        notes: [`fitted on ${fitPairs.n} train images and their PGD-20 examples at ε = ${o.epsText}; threshold ${round(threshold, 4)} = 5 % false positives on ${o.calibration.n} clean validation images`, `adaptive view: ${prep.note}`],
+        defence: name,
+        kind: 'detector',
+        reference: det.reference,
+        pipeline: p,
+        nonAdaptive: { attack: 'pgd-20', xAdv: basePgd },
+        adaptive: a,
+        adaptiveOptions: opts,
+        adaptiveLabel: `joint-${steps}+hfc-${steps}`,
+        view: o.model,
+        notes: [
+          `fitted on ${fitPairs.n} train images and their PGD-20 examples at ε = ${o.epsText}; threshold ${round(threshold, 4)} = 5 % false positives on ${o.calibration.n} clean validation images`,
+          `adaptive view: ${prep.note}`,
+        ],
       };
     } else {
       const d = parseDefenceList(name)[0];
@@ -203,28 +303,69 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
       const p: Pipeline = { model: m, defence: d, deployed: d.wrap(m, { seed: o.seed }) };
       const a = d.randomized ? adaptiveFor(p) : bpdaThenLearned;
       const n: string[] = [];
-      if (d.noise) n.push(o.noiseModel ? `base classifier ${m.card.name} (noise-trained)` : `base classifier ${m.card.name} is not noise-trained: give --noise-model for a fair smoothing row`, 'the smoothed classifier answers its majority class (no abstention) so that every image has a label');
+      if (d.noise)
+        n.push(
+          o.noiseModel
+            ? `base classifier ${m.card.name} (noise-trained)`
+            : `base classifier ${m.card.name} is not noise-trained: give --noise-model for a fair smoothing row`,
+          'the smoothed classifier answers its majority class (no abstention) so that every image has a label',
+        );
       entry = {
-        defence: d.spec, kind: d.noise ? 'smoothing' : 'transform', reference: d.reference, pipeline: p,
+        defence: d.spec,
+        kind: d.noise ? 'smoothing' : 'transform',
+        reference: d.reference,
+        pipeline: p,
         nonAdaptive: { attack: 'pgd-20', xAdv: m === o.model ? basePgd : await pgdImages(m, o.test, o.eps, o.seed) },
-        adaptive: a, adaptiveOptions: base, adaptiveLabel: `${a.name}+pgd-${steps}${d.randomized ? ` (${samples} draws)` : ''}`,
-        view: new DefenceView(m, { transform: d.transform, noiseSigma: d.noise?.sigma, samples, seed: o.seed }), notes: n,
+        adaptive: a,
+        adaptiveOptions: base,
+        adaptiveLabel: `${a.name}+pgd-${steps}${d.randomized ? ` (${samples} draws)` : ''}`,
+        view: new DefenceView(m, { transform: d.transform, noiseSigma: d.noise?.sigma, samples, seed: o.seed }),
+        notes: n,
       };
     }
-    const row = await scoreEntry(entry, o.test, { eps: o.eps, steps, baselineProtected: baseline.protectedFraction, seed: o.seed, sanityLimit: o.quick ? 32 : 100, sanityOnlyWhenDeciding: o.quick, onProgress: (w) => say(w) });
+    const row = await scoreEntry(entry, o.test, {
+      eps: o.eps,
+      steps,
+      baselineProtected: baseline.protectedFraction,
+      seed: o.seed,
+      sanityLimit: o.quick ? 32 : 100,
+      sanityOnlyWhenDeciding: o.quick,
+      onProgress: (w) => say(w),
+    });
     if (entry.pipeline.detector) row.detectorThreshold = round(entry.pipeline.detector.threshold, 6);
-    if (fitSeconds !== undefined) { row.timing = { fit: fitSeconds, ...row.timing }; }
+    if (fitSeconds !== undefined) {
+      row.timing = { fit: fitSeconds, ...row.timing };
+    }
     const planned = o.plan?.rows.find((r) => r.defence === name);
     if (planned) row.estimatedSeconds = planned.estimatedSeconds;
-    rows.push(row); o.onRow?.(row); done++;
+    rows.push(row);
+    o.onRow?.(row);
+    done++;
   }
   say('done');
   return {
     schema: 'medshield.scorecard/1',
     model: { name: o.model.card.name, architecture: o.model.card.architecture.name, dir: o.modelDir },
-    dataset: o.dataset, split: o.split, n: o.test.n, eps: o.eps, epsText: o.epsText, norm: 'linf', quick: o.quick, seed: o.seed,
-    verdictRule: VERDICT_RULE, rows,
-    baseline: { cleanAccuracy: round(1 - bareClean.fooled.reduce((s, v) => s + v, 0) / o.test.n), robustAccuracy: baseline.outcome.robustAccuracy, attack: 'pgd-20', fooledAndUndetected: baseline.outcome.fooledAndUndetected },
-    seconds: round((Date.now() - t0) / 1000, 1), timing, ...(o.plan ? { plan: o.plan } : {}), medshieldVersion: VERSION, notes,
+    dataset: o.dataset,
+    split: o.split,
+    n: o.test.n,
+    eps: o.eps,
+    epsText: o.epsText,
+    norm: 'linf',
+    quick: o.quick,
+    seed: o.seed,
+    verdictRule: VERDICT_RULE,
+    rows,
+    baseline: {
+      cleanAccuracy: round(1 - bareClean.fooled.reduce((s, v) => s + v, 0) / o.test.n),
+      robustAccuracy: baseline.outcome.robustAccuracy,
+      attack: 'pgd-20',
+      fooledAndUndetected: baseline.outcome.fooledAndUndetected,
+    },
+    seconds: round((Date.now() - t0) / 1000, 1),
+    timing,
+    ...(o.plan ? { plan: o.plan } : {}),
+    medshieldVersion: VERSION,
+    notes,
   };
 }

@@ -42,7 +42,14 @@ export interface ScorecardRow {
   gradientMasking: boolean;
   verdict: Verdict;
   /** Up to 4 adaptive examples that fooled the model and passed the detector (PNG data URLs of clean | adversarial, with labels). */
-  examples: Array<{ index: number; label: string; predicted: string; score?: number; clean: string; adversarial: string }>;
+  examples: Array<{
+    index: number;
+    label: string;
+    predicted: string;
+    score?: number;
+    clean: string;
+    adversarial: string;
+  }>;
   /** Detector rows: the alarm threshold (score > threshold is flagged; 5 % false positives on clean validation images). */
   detectorThreshold?: number;
   notes: string[];

@@ -12,12 +12,13 @@ import type { AdaptiveAttack, AdaptiveOptions, Pipeline } from '../attacks/adapt
 import { judgePipeline, type Judgement } from '../attacks/adaptive/pipeline.js';
 import { detectionMetrics } from './detection.js';
 import { encodePng } from './examples.js';
-import { round } from './metrics.js';
+import { round } from '../models/metrics.js';
 import { sanityChecks } from './sanity.js';
 import type { Images } from './robustness.js';
 import type { AttackOutcome, ScorecardRow, Verdict } from './scorecard-types.js';
 
-export const VERDICT_RULE = 'protected = share of originally-correct images that stay correct or are flagged (1 − fooled-and-undetected). broken: the adaptive attack leaves at most 10 points more protected than the same non-adaptive attack leaves on the undefended model; holds: the adaptive attack removes at most 10 points of the non-adaptive protection, the row stays more than 10 points above the undefended baseline, and every sanity check passes; weakened: anything between (including any row that fails a sanity check without being broken)';
+export const VERDICT_RULE =
+  'protected = share of originally-correct images that stay correct or are flagged (1 − fooled-and-undetected). broken: the adaptive attack leaves at most 10 points more protected than the same non-adaptive attack leaves on the undefended model; holds: the adaptive attack removes at most 10 points of the non-adaptive protection, the row stays more than 10 points above the undefended baseline, and every sanity check passes; weakened: anything between (including any row that fails a sanity check without being broken)';
 
 export interface ScorecardEntry {
   defence: string;
@@ -37,27 +38,50 @@ export interface ScorecardEntry {
   notes: string[];
 }
 
-export interface Measured { outcome: AttackOutcome; judgement: Judgement; protectedFraction: number }
+export interface Measured {
+  outcome: AttackOutcome;
+  judgement: Judgement;
+  protectedFraction: number;
+}
 
 const mean = (a: ArrayLike<number>): number => (a.length ? Array.from(a).reduce((s, v) => s + v, 0) / a.length : 0);
 
 /** Robust accuracy, detection figures and fooled-and-undetected of adversarial images `xAdv` on the pipeline. */
-export async function measure(p: Pipeline, img: Images, clean: Judgement, xAdv: Float32Array, attack: string): Promise<Measured> {
-  const y = img.labels; const j = await judgePipeline(p, xAdv, y);
+export async function measure(
+  p: Pipeline,
+  img: Images,
+  clean: Judgement,
+  xAdv: Float32Array,
+  attack: string,
+): Promise<Measured> {
+  const y = img.labels;
+  const j = await judgePipeline(p, xAdv, y);
   const correct0 = Array.from(clean.fooled, (f) => 1 - f);
   const nc = correct0.reduce((s, v) => s + v, 0);
-  let fu = 0; for (let i = 0; i < img.n; i++) if (correct0[i] && j.fooled[i] && j.undetected[i]) fu++;
-  let auc: number | null = null; let tpr: number | null = null;
+  let fu = 0;
+  for (let i = 0; i < img.n; i++) if (correct0[i] && j.fooled[i] && j.undetected[i]) fu++;
+  let auc: number | null = null;
+  let tpr: number | null = null;
   if (p.detector && clean.scores && j.scores) {
     const succ = Array.from({ length: img.n }, (_, i) => i).filter((i) => correct0[i] && j.fooled[i]);
-    const m = detectionMetrics(succ.map((i) => clean.scores![i]), succ.map((i) => j.scores![i]));
+    const m = detectionMetrics(
+      succ.map((i) => clean.scores![i]),
+      succ.map((i) => j.scores![i]),
+    );
     auc = m.auc;
     tpr = succ.length ? round(succ.filter((i) => j.scores![i] > p.detector!.threshold).length / succ.length) : null;
   }
   const fooledAndUndetected = nc ? fu / nc : 0;
   return {
-    outcome: { attack, robustAccuracy: round(mean(Array.from(j.fooled, (f) => 1 - f))), detectionAuc: auc, tprAt5Fpr: tpr, fooledAndUndetected: round(fooledAndUndetected) },
-    judgement: j, protectedFraction: 1 - fooledAndUndetected,
+    outcome: {
+      attack,
+      robustAccuracy: round(mean(Array.from(j.fooled, (f) => 1 - f))),
+      detectionAuc: auc,
+      tprAt5Fpr: tpr,
+      fooledAndUndetected: round(fooledAndUndetected),
+    },
+    judgement: j,
+    protectedFraction: 1 - fooledAndUndetected,
   };
 }
 
@@ -70,7 +94,12 @@ export function sanityDecides(protectedNon: number, protectedAdaptive: number, b
   return protectedAdaptive > baselineProtected + 0.1 && protectedAdaptive >= protectedNon - 0.1;
 }
 
-export function verdictOf(protectedNon: number, protectedAdaptive: number, baselineProtected: number, sanityPassed: boolean): Verdict {
+export function verdictOf(
+  protectedNon: number,
+  protectedAdaptive: number,
+  baselineProtected: number,
+  sanityPassed: boolean,
+): Verdict {
   if (protectedAdaptive <= baselineProtected + 0.1) return 'broken';
   if (sanityPassed && protectedAdaptive >= protectedNon - 0.1) return 'holds';
   return 'weakened';
@@ -98,22 +127,38 @@ export interface ScoreOptions {
 
 /** Measure one row: clean, non-adaptive, adaptive, sanity checks, verdict, examples. */
 export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions): Promise<ScorecardRow> {
-  const t0 = Date.now(); const p = e.pipeline;
+  const t0 = Date.now();
+  const p = e.pipeline;
   const say = (s: string): void => o.onProgress?.(`${e.defence}: ${s}`);
   const timing: Record<string, number> = {};
   let lap = Date.now();
-  const mark = (phase: string): void => { const now = Date.now(); timing[phase] = round((timing[phase] ?? 0) + (now - lap) / 1000, 1); lap = now; };
+  const mark = (phase: string): void => {
+    const now = Date.now();
+    timing[phase] = round((timing[phase] ?? 0) + (now - lap) / 1000, 1);
+    lap = now;
+  };
   say('clean');
   const clean = await judgePipeline(p, img.x, img.labels);
   const non = await measure(p, img, clean, e.nonAdaptive.xAdv, e.nonAdaptive.attack);
   mark('clean+nonAdaptive');
-  const [h, w, c] = img.shape; const d = h * w * c;
+  const [h, w, c] = img.shape;
+  const d = h * w * c;
   const batch = Math.max(8, Math.floor((o.batchSize ?? 128) / Math.max(1, e.adaptiveOptions.samples ?? 1)));
-  const run = async (set: Images, cleanSet: Judgement, eps: number, steps: number): Promise<{ xAdv: Float32Array; m: Measured }> => {
+  const run = async (
+    set: Images,
+    cleanSet: Judgement,
+    eps: number,
+    steps: number,
+  ): Promise<{ xAdv: Float32Array; m: Measured }> => {
     const xAdv = new Float32Array(set.x.length);
     for (let s = 0; s < set.n; s += batch) {
       const m = Math.min(batch, set.n - s);
-      const r = await e.adaptive.run(p, set.x.slice(s * d, (s + m) * d), set.labels.slice(s, s + m), { ...e.adaptiveOptions, eps, steps, seed: o.seed + s });
+      const r = await e.adaptive.run(p, set.x.slice(s * d, (s + m) * d), set.labels.slice(s, s + m), {
+        ...e.adaptiveOptions,
+        eps,
+        steps,
+        seed: o.seed + s,
+      });
       xAdv.set(r.xAdv, s * d);
     }
     return { xAdv, m: await measure(p, set, cleanSet, xAdv, e.adaptiveLabel) };
@@ -124,27 +169,49 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
   // The sanity checks run on the first `sanityLimit` images (all by default); every protected
   // fraction they compare is taken on that same subset.
   const k = Math.min(img.n, o.sanityLimit ?? img.n);
-  const sub: Images = k === img.n ? img : { x: img.x.slice(0, k * d), labels: img.labels.slice(0, k), n: k, shape: img.shape, indices: img.indices?.slice(0, k) };
+  const sub: Images =
+    k === img.n
+      ? img
+      : {
+          x: img.x.slice(0, k * d),
+          labels: img.labels.slice(0, k),
+          n: k,
+          shape: img.shape,
+          indices: img.indices?.slice(0, k),
+        };
   const cleanSub = k === img.n ? clean : await judgePipeline(p, sub.x, sub.labels);
-  const protectedOn = async (xAdv: Float32Array): Promise<number> => (await measure(p, sub, cleanSub, xAdv.subarray(0, k * d), '')).protectedFraction;
+  const protectedOn = async (xAdv: Float32Array): Promise<number> =>
+    (await measure(p, sub, cleanSub, xAdv.subarray(0, k * d), '')).protectedFraction;
   const decides = sanityDecides(non.protectedFraction, adv.m.protectedFraction, o.baselineProtected);
   let sanity: ScorecardRow['sanity'];
   if (o.sanityOnlyWhenDeciding && !decides) {
     const why = adv.m.protectedFraction <= o.baselineProtected + 0.1 ? 'broken' : 'weakened';
-    sanity = { passed: false, failures: [], checks: [], skipped: `quick run: the adaptive attack already makes this row ${why} by the rule, whatever the sanity checks say (run without --quick for them)` };
+    sanity = {
+      passed: false,
+      failures: [],
+      checks: [],
+      skipped: `quick run: the adaptive attack already makes this row ${why} by the rule, whatever the sanity checks say (run without --quick for them)`,
+    };
   } else {
     const transfer = await protectedOn(e.transfer ?? e.nonAdaptive.xAdv);
     say(`sanity checks on ${k} images`);
     mark('transfer');
-    sanity = await sanityChecks({
-      protectedAt: async (eps, steps) => {
-        say(`sanity: ε=${round(eps, 4)}, ${steps} steps`);
-        const r = (await run(sub, cleanSub, eps, steps)).m.protectedFraction;
-        mark(eps === o.eps ? `sanity more-steps (${steps} steps)` : `sanity large-eps (ε=${round(eps, 4)})`);
-        return r;
+    sanity = await sanityChecks(
+      {
+        protectedAt: async (eps, steps) => {
+          say(`sanity: ε=${round(eps, 4)}, ${steps} steps`);
+          const r = (await run(sub, cleanSub, eps, steps)).m.protectedFraction;
+          mark(eps === o.eps ? `sanity more-steps (${steps} steps)` : `sanity large-eps (ε=${round(eps, 4)})`);
+          return r;
+        },
+        adaptive: k === img.n ? adv.m.protectedFraction : await protectedOn(adv.xAdv),
+        transfer,
+        view: e.view,
+        x: sub.x,
+        y: sub.labels,
       },
-      adaptive: k === img.n ? adv.m.protectedFraction : await protectedOn(adv.xAdv), transfer, view: e.view, x: sub.x, y: sub.labels,
-    }, { eps: o.eps, steps: o.steps });
+      { eps: o.eps, steps: o.steps },
+    );
     mark('sanity gradients');
   }
   const gradientMasking = !sanity.skipped && !sanity.passed && non.protectedFraction >= 0.5;
@@ -152,18 +219,36 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
   const classes = p.model.classes;
   const j = adv.m.judgement;
   const examples = Array.from({ length: img.n }, (_, i) => i)
-    .filter((i) => !clean.fooled[i] && j.fooled[i] && j.undetected[i]).slice(0, o.examples ?? 4)
+    .filter((i) => !clean.fooled[i] && j.fooled[i] && j.undetected[i])
+    .slice(0, o.examples ?? 4)
     .map((i) => ({
-      index: img.indices?.[i] ?? i, label: classes[img.labels[i]] ?? String(img.labels[i]), predicted: classes[j.predicted[i]] ?? String(j.predicted[i]),
+      index: img.indices?.[i] ?? i,
+      label: classes[img.labels[i]] ?? String(img.labels[i]),
+      predicted: classes[j.predicted[i]] ?? String(j.predicted[i]),
       ...(j.scores ? { score: round(j.scores[i], 4) } : {}),
       clean: `data:image/png;base64,${encodePng(img.x.subarray(i * d, (i + 1) * d), h, w, c).toString('base64')}`,
       adversarial: `data:image/png;base64,${encodePng(adv.xAdv.subarray(i * d, (i + 1) * d), h, w, c).toString('base64')}`,
     }));
   return {
-    defence: e.defence, kind: e.kind, reference: e.reference,
+    defence: e.defence,
+    kind: e.kind,
+    reference: e.reference,
     cleanAccuracy: round(mean(Array.from(clean.fooled, (f) => 1 - f))),
-    nonAdaptive: non.outcome, adaptive: adv.m.outcome, sanity, gradientMasking, verdict, examples,
-    notes: [...e.notes, ...(gradientMasking ? ['looks robust to the non-adaptive attack but fails a sanity check: gradient masking suspected, the non-adaptive figure is not evidence of robustness'] : [])],
-    seconds: round((Date.now() - t0) / 1000, 1), timing,
+    nonAdaptive: non.outcome,
+    adaptive: adv.m.outcome,
+    sanity,
+    gradientMasking,
+    verdict,
+    examples,
+    notes: [
+      ...e.notes,
+      ...(gradientMasking
+        ? [
+            'looks robust to the non-adaptive attack but fails a sanity check: gradient masking suspected, the non-adaptive figure is not evidence of robustness',
+          ]
+        : []),
+    ],
+    seconds: round((Date.now() - t0) / 1000, 1),
+    timing,
   };
 }

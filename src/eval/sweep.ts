@@ -8,11 +8,23 @@
  */
 import type { Attack, AttackOptions } from '../attacks/types.js';
 import { project } from '../attacks/project.js';
-import { makeGoal } from '../attacks/goal.js';
+import { goalMetRows, makeGoal } from '../attacks/goal.js';
 import { probsToLogits } from '../attacks/query.js';
-import { evaluateAttack, probabilities, runAttack, summarize, type AttackEvaluation, type BatchHook, type Images, type Victim } from './robustness.js';
+import {
+  evaluateAttack,
+  probabilities,
+  runAttack,
+  summarize,
+  type AttackEvaluation,
+  type BatchHook,
+  type Images,
+  type Victim,
+} from './robustness.js';
 
-export interface SweepPoint { value: number; text: string }
+export interface SweepPoint {
+  value: number;
+  text: string;
+}
 
 export interface SweepOptions {
   batchSize?: number;
@@ -27,13 +39,31 @@ export interface SweepOptions {
   stopWhen?: (ev: AttackEvaluation) => boolean;
 }
 
-export async function epsilonSweep(model: Victim, img: Images, attack: Attack, eps: SweepPoint[], opts: Omit<AttackOptions, 'eps'>, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
+export async function epsilonSweep(
+  model: Victim,
+  img: Images,
+  attack: Attack,
+  eps: SweepPoint[],
+  opts: Omit<AttackOptions, 'eps'>,
+  o: SweepOptions = {},
+): Promise<AttackEvaluation[]> {
   const cleanProbs = await probabilities(model, img.x, img.n);
   if (!attack.minimumNorm || eps.length === 1) {
     const out: AttackEvaluation[] = [];
     for (const [i, e] of eps.entries()) {
       const step = o.stepRatio === undefined ? {} : { stepSize: o.stepRatio * e.value };
-      const ev = await evaluateAttack(model, img, attack, { ...opts, ...step, eps: e.value, epsText: e.text }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t), onBatch: (st, r) => o.onBatch?.(i, st, r) });
+      const ev = await evaluateAttack(
+        model,
+        img,
+        attack,
+        { ...opts, ...step, eps: e.value, epsText: e.text },
+        {
+          batchSize: o.batchSize,
+          cleanProbs,
+          onProgress: (d, t) => o.onProgress?.(i, d, t),
+          onBatch: (st, r) => o.onBatch?.(i, st, r),
+        },
+      );
       out.push(ev);
       o.onResult?.(ev);
       if (o.stopWhen?.(ev)) break;
@@ -41,7 +71,15 @@ export async function epsilonSweep(model: Victim, img: Images, attack: Attack, e
     return out;
   }
   const largest = eps.reduce((a, b) => (b.value > a.value ? b : a));
-  const r = await runAttack(model, img, attack, { ...opts, eps: largest.value }, o.batchSize, (d, t) => o.onProgress?.(0, d, t), (st, b) => o.onBatch?.(0, st, b));
+  const r = await runAttack(
+    model,
+    img,
+    attack,
+    { ...opts, eps: largest.value },
+    o.batchSize,
+    (d, t) => o.onProgress?.(0, d, t),
+    (st, b) => o.onBatch?.(0, st, b),
+  );
   const d = img.x.length / img.n;
   const norm = opts.norm ?? attack.defaultNorm;
   const goal = makeGoal(model.task, model.classes.length, img.labels, opts.criterion, opts.label ?? 'all');
@@ -50,9 +88,21 @@ export async function epsilonSweep(model: Victim, img: Images, attack: Attack, e
     const xAdv = project(img.x, r.xAdv, d, norm, e.value);
     const advProbs = await probabilities(model, xAdv, img.n);
     // success at this ε, from the model's logits through the same goal the attack used
-    const success = 'differentiable' in model && model.differentiable ? await successAt(model, goal, xAdv, img.n) : successFromProbs(model.task, goal, advProbs, img.n);
+    const success =
+      'differentiable' in model && model.differentiable
+        ? await successAt(model, goal, xAdv, img.n)
+        : successFromProbs(model.task, goal, advProbs, img.n);
     const notes = [...r.notes, `minimum-norm attack run once at ε = ${largest.text} and projected onto the ε ball`];
-    const { summary, records } = summarize(model, img, xAdv, cleanProbs, advProbs, success, { attack, opts: { ...opts, eps: e.value }, eps: e.value, epsText: e.text, seconds: r.seconds, queries: r.queries, notes, queriesPerSample: r.queriesPerSample });
+    const { summary, records } = summarize(model, img, xAdv, cleanProbs, advProbs, success, {
+      attack,
+      opts: { ...opts, eps: e.value },
+      eps: e.value,
+      epsText: e.text,
+      seconds: r.seconds,
+      queries: r.queries,
+      notes,
+      queriesPerSample: r.queriesPerSample,
+    });
     out.push({ summary, records, xAdv, cleanProbs, advProbs });
     o.onResult?.(out[out.length - 1]);
   }
@@ -61,14 +111,16 @@ export async function epsilonSweep(model: Victim, img: Images, attack: Attack, e
 
 /** Success from a black-box target's probabilities (margins of log p, which equal logit margins for softmax heads). */
 function successFromProbs(task: string, goal: ReturnType<typeof makeGoal>, probs: Float32Array, n: number): Uint8Array {
-  const m = goal.marginRows(goal.viewRows(probsToLogits(probs, task)));
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = m[i] < 0 && !(goal.target && goal.y && goal.y[i] === goal.target[i]) ? 1 : 0;
-  return out;
+  return goalMetRows(goal, goal.marginRows(goal.viewRows(probsToLogits(probs, task)))).subarray(0, n);
 }
 
-async function successAt(model: Extract<Victim, { differentiable: true }>, goal: ReturnType<typeof makeGoal>, x: Float32Array, n: number): Promise<Uint8Array> {
-  const { Oracle } = await import('../attacks/oracle.js');
+async function successAt(
+  model: Extract<Victim, { differentiable: true }>,
+  goal: ReturnType<typeof makeGoal>,
+  x: Float32Array,
+  n: number,
+): Promise<Uint8Array> {
+  const { Oracle } = await import('../attacks/targets/oracle.js');
   const o = new Oracle(model);
   const out = new Uint8Array(n);
   const d = x.length / n;
@@ -77,17 +129,37 @@ async function successAt(model: Extract<Victim, { differentiable: true }>, goal:
     const idx = Array.from({ length: m }, (_, i) => s + i);
     const g = goal.subset(idx);
     const mg = g.marginRows(await o.logits(x.subarray(s * d, (s + m) * d), g));
-    for (let i = 0; i < m; i++) out[s + i] = mg[i] < 0 && !(g.target && g.y && g.y[i] === g.target[i]) ? 1 : 0;
+    out.set(goalMetRows(g, mg), s);
   }
   return out;
 }
 
 /** Robust accuracy against the number of steps (iterative attacks), at one ε. */
-export async function stepSweep(model: Victim, img: Images, attack: Attack, steps: number[], opts: AttackOptions & { epsText?: string }, o: SweepOptions = {}): Promise<AttackEvaluation[]> {
+export async function stepSweep(
+  model: Victim,
+  img: Images,
+  attack: Attack,
+  steps: number[],
+  opts: AttackOptions & { epsText?: string },
+  o: SweepOptions = {},
+): Promise<AttackEvaluation[]> {
   const cleanProbs = await probabilities(model, img.x, img.n);
   const out: AttackEvaluation[] = [];
   for (const [i, s] of steps.entries()) {
-    out.push(await evaluateAttack(model, img, attack, { ...opts, steps: s }, { batchSize: o.batchSize, cleanProbs, onProgress: (d, t) => o.onProgress?.(i, d, t), onBatch: (st, r) => o.onBatch?.(i, st, r) }));
+    out.push(
+      await evaluateAttack(
+        model,
+        img,
+        attack,
+        { ...opts, steps: s },
+        {
+          batchSize: o.batchSize,
+          cleanProbs,
+          onProgress: (d, t) => o.onProgress?.(i, d, t),
+          onBatch: (st, r) => o.onBatch?.(i, st, r),
+        },
+      ),
+    );
     o.onResult?.(out[out.length - 1]);
   }
   return out;

@@ -32,7 +32,11 @@ export interface GatewayContext {
   blocked: Map<string, number>;
 }
 
-export interface Caller { id: string; role: Role; clientCert: string | null }
+export interface Caller {
+  id: string;
+  role: Role;
+  clientCert: string | null;
+}
 
 /** Audit fields gathered while a request runs; the audit plugin writes them in onSend. */
 export interface RequestAudit {

@@ -11,7 +11,14 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { MedshieldError, oneLine } from '../errors.js';
-import { inflatedView, pemCertificates, verifyParsed, isStrict, unsignedPixelDependency, type VerifyPolicy } from '../provenance/index.js';
+import {
+  inflatedView,
+  pemCertificates,
+  verifyParsed,
+  isStrict,
+  unsignedPixelDependency,
+  type VerifyPolicy,
+} from '../provenance/index.js';
 import { parseDicom, findElement, stringValue, type ParsedDicom } from '../data/dicom-parse.js';
 import { decodeParsedDicom } from '../data/dicom.js';
 import { decodeImageAs } from '../data/image.js';
@@ -37,26 +44,42 @@ export interface ImageCheck {
 }
 
 const SOP_INSTANCE_UID = 0x00080018;
-const FORMAT: Record<InputType, 'dicom' | 'png' | 'jpeg'> = { 'application/dicom': 'dicom', 'image/png': 'png', 'image/jpeg': 'jpeg' };
+const FORMAT: Record<InputType, 'dicom' | 'png' | 'jpeg'> = {
+  'application/dicom': 'dicom',
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+};
 
 export class ImageVerifier {
   private policy: VerifyPolicy;
   private maxPixels: number;
-  constructor(private sig: GatewayConfig['signature'], inputs?: Partial<GatewayConfig['inputs']>) {
+  constructor(
+    private sig: GatewayConfig['signature'],
+    inputs?: Partial<GatewayConfig['inputs']>,
+  ) {
     const certs = (files: string[]) => files.flatMap((f) => pemCertificates(readFileSync(f, 'utf8'), f));
     this.policy = {
-      trust: certs(sig.trustedCas), intermediates: certs(sig.intermediates),
-      requireSignature: sig.required, requireProfile: sig.requireProfile ?? undefined, requirePixelCoverage: sig.requirePixelCoverage,
+      trust: certs(sig.trustedCas),
+      intermediates: certs(sig.intermediates),
+      requireSignature: sig.required,
+      requireProfile: sig.requireProfile ?? undefined,
+      requirePixelCoverage: sig.requirePixelCoverage,
     };
     this.maxPixels = inputs?.maxPixels ?? DEFAULT_MAX_PIXELS;
   }
 
-  get required(): boolean { return this.sig.required; }
+  get required(): boolean {
+    return this.sig.required;
+  }
 
   async check(body: Uint8Array, type: InputType): Promise<ImageCheck> {
     const timing: StageTimes = {};
     let t = nowMs();
-    const lap = (stage: Stage): void => { const n = nowMs(); timing[stage] = (timing[stage] ?? 0) + n - t; t = n; };
+    const lap = (stage: Stage): void => {
+      const n = nowMs();
+      timing[stage] = (timing[stage] ?? 0) + n - t;
+      t = n;
+    };
     const r = await this.checkTimed(body, type, lap);
     return { ...r, timing };
   }
@@ -66,9 +89,15 @@ export class ImageVerifier {
     lap('hash');
     const base = { signed: false, signer: null, profile: null, sopInstanceUid: null, sha256 };
     const format = FORMAT[type];
-    if (format === undefined) return { ...base, valid: false, reason: `Content-Type ${JSON.stringify(type)} is not an image type` };
+    if (format === undefined)
+      return { ...base, valid: false, reason: `Content-Type ${JSON.stringify(type)} is not an image type` };
     if (format !== 'dicom') {
-      if (this.sig.required) return { ...base, valid: false, reason: `unsigned: ${type} carries no DICOM signature and the policy requires one` };
+      if (this.sig.required)
+        return {
+          ...base,
+          valid: false,
+          reason: `unsigned: ${type} carries no DICOM signature and the policy requires one`,
+        };
       const ok: ImageCheck = { ...base, valid: true, reason: 'unsigned (allowed by policy)' };
       const r = await this.decode(ok, () => decodeImageAs(format, body, 'request body', { maxPixels: this.maxPixels }));
       lap('decode');
@@ -77,18 +106,27 @@ export class ImageVerifier {
     let sopInstanceUid: string | null = null;
     let p: ParsedDicom;
     try {
-      p = parseDicom(inflatedView(body));   // a deflated file: the inflated data set its signatures cover
+      p = parseDicom(inflatedView(body)); // a deflated file: the inflated data set its signatures cover
       sopInstanceUid = stringValue(p, findElement(p.dataset, SOP_INSTANCE_UID))?.trim() || null;
       lap('parse');
     } catch (e) {
-      if (e instanceof MedshieldError) return { ...base, valid: false, reason: `not a readable DICOM file: ${oneLine(e)}` };
+      if (e instanceof MedshieldError)
+        return { ...base, valid: false, reason: `not a readable DICOM file: ${oneLine(e)}` };
       throw e;
     }
     try {
       const rep = await verifyParsed(p, this.policy);
       lap('verify');
       const main = rep.signatures.find((s) => s.location === 'dataset' && s.valid) ?? rep.signatures[0];
-      const check: ImageCheck = { valid: rep.valid, signed: rep.signed, signer: main?.signer ?? null, profile: main ? main.profile : null, reason: rep.reason, sopInstanceUid, sha256 };
+      const check: ImageCheck = {
+        valid: rep.valid,
+        signed: rep.signed,
+        signer: main?.signer ?? null,
+        profile: main ? main.profile : null,
+        reason: rep.reason,
+        sopInstanceUid,
+        sha256,
+      };
       if (!check.valid) return check;
       const decoded = await this.decode(check, async () => {
         const { image, used } = await decodeParsedDicom(p, 'request body', { maxPixels: this.maxPixels });
@@ -100,7 +138,8 @@ export class ImageVerifier {
       lap('decode');
       return decoded;
     } catch (e) {
-      if (e instanceof MedshieldError) return { ...base, sopInstanceUid, valid: false, reason: `not a readable DICOM file: ${oneLine(e)}` };
+      if (e instanceof MedshieldError)
+        return { ...base, sopInstanceUid, valid: false, reason: `not a readable DICOM file: ${oneLine(e)}` };
       throw e;
     }
   }

@@ -9,10 +9,20 @@ import { toModelInput } from '../data/resize.js';
 import type { Model } from '../models/model.js';
 import type { GatewayConfig } from './config.js';
 
-interface Job<R> { x: Float32Array; resolve: (r: R) => void; reject: (e: Error) => void; live?: () => boolean; times?: BatchTimes; queued: number }
+interface Job<R> {
+  x: Float32Array;
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
+  live?: () => boolean;
+  times?: BatchTimes;
+  queued: number;
+}
 
 /** Where a queued row's time went: waiting for its batch, and the batch's run. */
-export interface BatchTimes { queueMs: number; modelMs: number }
+export interface BatchTimes {
+  queueMs: number;
+  modelMs: number;
+}
 
 /**
  * Micro-batching of one-image calls: every image that arrives in one turn of the event loop (up to
@@ -21,7 +31,10 @@ export interface BatchTimes { queueMs: number; modelMs: number }
 export class MicroBatcher<R> {
   private queue: Array<Job<R>> = [];
   private running = false;
-  constructor(private run: (xs: Float32Array, n: number) => Promise<R[]>, private maxBatch = 32) {}
+  constructor(
+    private run: (xs: Float32Array, n: number) => Promise<R[]>,
+    private maxBatch = 32,
+  ) {}
 
   /**
    * Queue one row. `live` is asked again when the batch is formed: a job whose request has been answered or
@@ -31,7 +44,10 @@ export class MicroBatcher<R> {
     if (!(x instanceof Float32Array) || x.length === 0) return Promise.reject(new Error('no model input'));
     return new Promise((resolve, reject) => {
       this.queue.push({ x, resolve, reject, live, times, queued: performance.now() });
-      if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
@@ -53,7 +69,10 @@ export class MicroBatcher<R> {
           const out = await this.run(xs, jobs.length);
           const end = performance.now();
           jobs.forEach((j, i) => {
-            if (j.times) { j.times.queueMs = start - j.queued; j.times.modelMs = end - start; }
+            if (j.times) {
+              j.times.queueMs = start - j.queued;
+              j.times.modelMs = end - start;
+            }
             j.resolve(out[i]);
           });
         } catch (e) {
@@ -69,7 +88,10 @@ export class MicroBatcher<R> {
 /** The model's probabilities, micro-batched. */
 export class BatchedModel {
   private batcher: MicroBatcher<Float32Array>;
-  constructor(readonly model: Model, maxBatch = 32) {
+  constructor(
+    readonly model: Model,
+    maxBatch = 32,
+  ) {
     const k = model.classes.length;
     this.batcher = new MicroBatcher<Float32Array>(async (xs, n) => {
       const p = await model.predictProbs(xs, n);
@@ -77,7 +99,9 @@ export class BatchedModel {
     }, maxBatch);
   }
 
-  predict(x: Float32Array, live?: () => boolean, times?: BatchTimes): Promise<Float32Array> { return this.batcher.call(x, live, times); }
+  predict(x: Float32Array, live?: () => boolean, times?: BatchTimes): Promise<Float32Array> {
+    return this.batcher.call(x, live, times);
+  }
 }
 
 /**
@@ -90,7 +114,12 @@ export async function modelInput(input: Uint8Array | DecodedImage | undefined, m
   return toModelInput(img, model.inputShape);
 }
 
-export interface Prediction { label: number; className: string; confidence?: number; probabilities?: number[] }
+export interface Prediction {
+  label: number;
+  className: string;
+  confidence?: number;
+  probabilities?: number[];
+}
 
 const round = (v: number, d: number): number => Number(v.toFixed(d));
 
@@ -100,6 +129,9 @@ export function applyOutputPolicy(p: Float32Array, classes: string[], o: Gateway
   for (let i = 1; i < p.length; i++) if (p[i] > p[label]) label = i;
   const out: Prediction = { label, className: classes[label] };
   if (o.mode === 'top1') out.confidence = round(p[label], o.decimals);
-  if (o.mode === 'probs') { out.confidence = round(p[label], o.decimals); out.probabilities = Array.from(p, (v) => round(v, o.decimals)); }
+  if (o.mode === 'probs') {
+    out.confidence = round(p[label], o.decimals);
+    out.probabilities = Array.from(p, (v) => round(v, o.decimals));
+  }
   return out;
 }

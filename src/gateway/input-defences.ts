@@ -19,7 +19,14 @@ import { MedshieldError, oneLine, unsupported } from '../errors.js';
 import type { DetectorAction, GatewayConfig } from './config.js';
 import { MicroBatcher } from './inference.js';
 
-export interface LoadedDetector { label: string; dir: string; detector: Detector; threshold: number; action: DetectorAction; batcher?: MicroBatcher<number> }
+export interface LoadedDetector {
+  label: string;
+  dir: string;
+  detector: Detector;
+  threshold: number;
+  action: DetectorAction;
+  batcher?: MicroBatcher<number>;
+}
 
 /**
  * Detectors whose score of an image does not depend on the other images scored with it (forward passes
@@ -37,12 +44,28 @@ export interface InputDefences {
   model: Model;
 }
 
-export interface DetectorVerdict { detector: string; score: number; threshold: number; action: DetectorAction; triggered: boolean }
+export interface DetectorVerdict {
+  detector: string;
+  score: number;
+  threshold: number;
+  action: DetectorAction;
+  triggered: boolean;
+}
 
 /** Build the defended model and load the detectors; any problem throws one line naming the config entry. */
-export async function loadInputDefences(config: Pick<GatewayConfig, 'defences' | 'detectors'>, model: Model): Promise<InputDefences> {
+export async function loadInputDefences(
+  config: Pick<GatewayConfig, 'defences' | 'detectors'>,
+  model: Model,
+): Promise<InputDefences> {
   const defences = config.defences.map((spec, i) => {
-    try { return getDefence(spec); } catch (e) { throw new MedshieldError(e instanceof MedshieldError ? e.code : 'BAD_INPUT', `gateway config: defences.${i} '${spec}': ${oneLine(e)}`); }
+    try {
+      return getDefence(spec);
+    } catch (e) {
+      throw new MedshieldError(
+        e instanceof MedshieldError ? e.code : 'BAD_INPUT',
+        `gateway config: defences.${i} '${spec}': ${oneLine(e)}`,
+      );
+    }
   });
   // t_1 is applied first: wrap from the last defence inwards.
   let served: Model = model;
@@ -50,15 +73,25 @@ export async function loadInputDefences(config: Pick<GatewayConfig, 'defences' |
   const detectors: LoadedDetector[] = [];
   const seen = new Map<string, number>();
   for (const [i, d] of config.detectors.entries()) {
-    if (!model.differentiable) throw unsupported(`gateway config: detectors.${i}: the model '${model.card.name}' is forward-only (ONNX); detectors need a differentiable medshield model`);
+    if (!model.differentiable)
+      throw unsupported(
+        `gateway config: detectors.${i}: the model '${model.card.name}' is forward-only (ONNX); detectors need a differentiable medshield model`,
+      );
     let detector: Detector;
-    try { detector = await loadDetector(d.dir, model as DifferentiableModel); } catch (e) {
-      throw new MedshieldError(e instanceof MedshieldError ? e.code : 'BAD_INPUT', `gateway config: detectors.${i}: ${oneLine(e)}`);
+    try {
+      detector = await loadDetector(d.dir, model as DifferentiableModel);
+    } catch (e) {
+      throw new MedshieldError(
+        e instanceof MedshieldError ? e.code : 'BAD_INPUT',
+        `gateway config: detectors.${i}: ${oneLine(e)}`,
+      );
     }
     const k = (seen.get(detector.name) ?? 0) + 1;
     seen.set(detector.name, k);
     const label = k === 1 ? detector.name : `${detector.name}#${k}`;
-    const batcher = BATCH_SAFE.has(detector.name) ? new MicroBatcher<number>(async (xs, n) => Array.from(await detector.score(model as DifferentiableModel, xs, n))) : undefined;
+    const batcher = BATCH_SAFE.has(detector.name)
+      ? new MicroBatcher<number>(async (xs, n) => Array.from(await detector.score(model as DifferentiableModel, xs, n)))
+      : undefined;
     detectors.push({ label, dir: path.resolve(d.dir), detector, threshold: d.threshold, action: d.action, batcher });
   }
   return { served, detectors, model };
@@ -78,7 +111,12 @@ export async function screenInput(inp: InputDefences, x: Float32Array): Promise<
 
 /** Compact text for the audit record: `squeeze=0.512345>0.2:reject, kd_bu=0.01<=0.3`. */
 export function verdictText(v: DetectorVerdict[]): string {
-  return v.map((d) => `${d.detector}=${fmt(d.score)}${d.triggered ? '>' : '<='}${fmt(d.threshold)}${d.triggered ? `:${d.action}` : ''}`).join(', ');
+  return v
+    .map(
+      (d) =>
+        `${d.detector}=${fmt(d.score)}${d.triggered ? '>' : '<='}${fmt(d.threshold)}${d.triggered ? `:${d.action}` : ''}`,
+    )
+    .join(', ');
 }
 
 const fmt = (v: number): string => (Number.isFinite(v) ? Number(v.toPrecision(6)).toString() : String(v));

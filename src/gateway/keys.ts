@@ -26,7 +26,11 @@ export interface StoredKey {
   revoked: string | null;
 }
 
-export interface KeyFile { version: 1; scrypt: { N: number; r: number; p: number }; keys: StoredKey[] }
+export interface KeyFile {
+  version: 1;
+  scrypt: { N: number; r: number; p: number };
+  keys: StoredKey[];
+}
 
 const SCRYPT = { N: 16384, r: 8, p: 1 };
 
@@ -37,8 +41,13 @@ function hashSecret(secret: string, salt: Buffer, params = SCRYPT): Buffer {
 export function readKeyFile(file: string): KeyFile {
   if (!existsSync(file)) throw notFound(`API keys file '${file}' does not exist (run medshield gateway init)`);
   let raw: KeyFile;
-  try { raw = JSON.parse(readFileSync(file, 'utf8')); } catch { throw badInput(`API keys file '${file}' is not valid JSON`); }
-  if (raw?.version !== 1 || !Array.isArray(raw.keys)) throw badInput(`API keys file '${file}' is not a medshield keys file`);
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw badInput(`API keys file '${file}' is not valid JSON`);
+  }
+  if (raw?.version !== 1 || !Array.isArray(raw.keys))
+    throw badInput(`API keys file '${file}' is not a medshield keys file`);
   return raw;
 }
 
@@ -53,10 +62,19 @@ export function addKey(file: string, role: Role, label = ''): { apiKey: string; 
   if (!ROLES.includes(role)) throw badArgument(`role must be one of ${ROLES.join(', ')}, got '${role}'`);
   const kf: KeyFile = existsSync(file) ? readKeyFile(file) : { version: 1, scrypt: SCRYPT, keys: [] };
   let id: string;
-  do id = randomBytes(4).toString('hex'); while (kf.keys.some((k) => k.id === id));
+  do id = randomBytes(4).toString('hex');
+  while (kf.keys.some((k) => k.id === id));
   const secret = randomBytes(32).toString('base64url');
   const salt = randomBytes(16);
-  kf.keys.push({ id, role, label, salt: salt.toString('base64'), hash: hashSecret(secret, salt, kf.scrypt).toString('base64'), created: new Date().toISOString(), revoked: null });
+  kf.keys.push({
+    id,
+    role,
+    label,
+    salt: salt.toString('base64'),
+    hash: hashSecret(secret, salt, kf.scrypt).toString('base64'),
+    created: new Date().toISOString(),
+    revoked: null,
+  });
   writeKeyFile(file, kf);
   return { apiKey: `msk_${id}_${secret}`, id };
 }
@@ -74,7 +92,9 @@ export function listKeys(file: string): Array<Omit<StoredKey, 'salt' | 'hash'>> 
   return readKeyFile(file).keys.map(({ id, role, label, created, revoked }) => ({ id, role, label, created, revoked }));
 }
 
-export type KeyCheck = { ok: true; id: string; role: Role } | { ok: false; id: string | null; reason: string; hashed?: boolean; busy?: boolean };
+export type KeyCheck =
+  | { ok: true; id: string; role: Role }
+  | { ok: false; id: string | null; reason: string; hashed?: boolean; busy?: boolean };
 
 /** Verified keys remembered (by SHA-256 of the presented key), least recently used dropped first. */
 export const VERIFIED_CACHE_SIZE = 1024;
@@ -112,11 +132,17 @@ export class KeyStore {
   /** scrypt checks run so far (tests, metrics). */
   hashes = 0;
 
-  constructor(readonly file: string) { this.reload(); }
+  constructor(readonly file: string) {
+    this.reload();
+  }
 
   private reload(): void {
     let st;
-    try { st = statSync(this.file); } catch { throw notFound(`API keys file '${this.file}' does not exist`); }
+    try {
+      st = statSync(this.file);
+    } catch {
+      throw notFound(`API keys file '${this.file}' does not exist`);
+    }
     const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     if (stamp === this.stamp) return;
     this.kf = readKeyFile(this.file);
@@ -142,9 +168,12 @@ export class KeyStore {
       if (this.waiting.length >= SCRYPT_QUEUE) return null;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else this.running++;
-    try { return await fn(); } finally {
+    try {
+      return await fn();
+    } finally {
       const next = this.waiting.shift();
-      if (next) next(); else this.running--;
+      if (next) next();
+      else this.running--;
     }
   }
 
@@ -152,13 +181,18 @@ export class KeyStore {
     if (!presented) return { ok: false, id: null, reason: 'no API key (send Authorization: Bearer <key>)' };
     const m = /^msk_([0-9a-f]{8})_([A-Za-z0-9_-]{20,64})$/.exec(presented);
     if (!m) return { ok: false, id: null, reason: 'malformed API key' };
-    try { this.reload(); } catch { return { ok: false, id: m[1], reason: 'API keys file unreadable' }; }
+    try {
+      this.reload();
+    } catch {
+      return { ok: false, id: m[1], reason: 'API keys file unreadable' };
+    }
     const k = this.kf!.keys.find((x) => x.id === m[1]);
     if (!k) return { ok: false, id: m[1], reason: 'unknown API key' };
     if (k.revoked) return { ok: false, id: k.id, reason: `API key revoked ${k.revoked}` };
     const fp = createHash('sha256').update(presented).digest('base64');
     if (this.verified.get(fp) === k.id) {
-      this.verified.delete(fp); this.verified.set(fp, k.id);   // most recently used last
+      this.verified.delete(fp);
+      this.verified.set(fp, k.id); // most recently used last
       return { ok: true, id: k.id, role: k.role };
     }
     const pending = this.inFlight.get(fp);
@@ -175,11 +209,27 @@ export class KeyStore {
     const got = await this.slot(() => {
       const t0 = performance.now();
       this.hashes++;
-      return new Promise<Buffer>((resolve, reject) => scrypt(secret, Buffer.from(k.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (e, d) => (e ? reject(e) : resolve(d))))
-        .finally(() => { this.scryptMs = 0.8 * this.scryptMs + 0.2 * (performance.now() - t0); });
+      return new Promise<Buffer>((resolve, reject) =>
+        scrypt(
+          secret,
+          Buffer.from(k.salt, 'base64'),
+          32,
+          { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 },
+          (e, d) => (e ? reject(e) : resolve(d)),
+        ),
+      ).finally(() => {
+        this.scryptMs = 0.8 * this.scryptMs + 0.2 * (performance.now() - t0);
+      });
     });
-    if (!got) return { ok: false, id: k.id, reason: 'too many key checks in progress (scrypt limit); nothing hashed', busy: true };
-    if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, id: k.id, reason: 'wrong API key', hashed: true };
+    if (!got)
+      return {
+        ok: false,
+        id: k.id,
+        reason: 'too many key checks in progress (scrypt limit); nothing hashed',
+        busy: true,
+      };
+    if (want.length !== got.length || !timingSafeEqual(want, got))
+      return { ok: false, id: k.id, reason: 'wrong API key', hashed: true };
     if (stamp === this.stamp) {
       this.verified.set(fp, k.id);
       while (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);

@@ -36,7 +36,12 @@ export function gate(req: FastifyRequest, reply: FastifyReply, done: HookHandler
 }
 
 /** The same for preParsing (a settled request's body is never read). */
-export function parsingGate(req: FastifyRequest, reply: FastifyReply, _payload: unknown, done: (err?: Error | null) => void): void {
+export function parsingGate(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  _payload: unknown,
+  done: (err?: Error | null) => void,
+): void {
   if (settled(req, reply)) return;
   done();
 }
@@ -59,6 +64,10 @@ export function requestInProgress(socket: Socket): boolean {
  */
 export async function afterSettled(reply: FastifyReply): Promise<undefined> {
   const res = reply.raw;
-  if (!res.writableFinished && !res.destroyed) await new Promise<void>((resolve) => { res.once('close', () => resolve()); res.once('finish', () => resolve()); });
+  if (!res.writableFinished && !res.destroyed)
+    await new Promise<void>((resolve) => {
+      res.once('close', () => resolve());
+      res.once('finish', () => resolve());
+    });
   return undefined;
 }

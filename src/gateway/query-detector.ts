@@ -15,12 +15,31 @@
  * an earlier query of the same caller (looked up among its last `history` fingerprints).
  * Hashes are 32-bit FNV-1a (the paper uses truncated SHA-256; only equality matters here).
  */
-export interface DetectorOptions { quantStep: number; windowSize: number; topK: number; matchThreshold: number; history: number; alertFraction: number; alertWindow: number }
+export interface DetectorOptions {
+  quantStep: number;
+  windowSize: number;
+  topK: number;
+  matchThreshold: number;
+  history: number;
+  alertFraction: number;
+  alertWindow: number;
+}
 
-export const BLACKLIGHT_DEFAULTS: DetectorOptions = { quantStep: 50, windowSize: 20, topK: 50, matchThreshold: 25, history: 1000, alertFraction: 0.5, alertWindow: 10 };
+export const BLACKLIGHT_DEFAULTS: DetectorOptions = {
+  quantStep: 50,
+  windowSize: 20,
+  topK: 50,
+  matchThreshold: 25,
+  history: 1000,
+  alertFraction: 0.5,
+  alertWindow: 10,
+};
 
 /** The K largest distinct window hashes of a quantised input. */
-export function fingerprint(x: Float32Array, o: Pick<DetectorOptions, 'quantStep' | 'windowSize' | 'topK'>): Uint32Array {
+export function fingerprint(
+  x: Float32Array,
+  o: Pick<DetectorOptions, 'quantStep' | 'windowSize' | 'topK'>,
+): Uint32Array {
   const d = x.length;
   const q = new Uint8Array(d);
   for (let i = 0; i < d; i++) q[i] = Math.floor(Math.min(255, Math.max(0, Math.round(x[i] * 255))) / o.quantStep);
@@ -28,7 +47,10 @@ export function fingerprint(x: Float32Array, o: Pick<DetectorOptions, 'quantStep
   const hashes = new Set<number>();
   for (let s = 0; s + w <= d; s++) {
     let h = 0x811c9dc5;
-    for (let j = 0; j < w; j++) { h ^= q[s + j]; h = Math.imul(h, 0x01000193) >>> 0; }
+    for (let j = 0; j < w; j++) {
+      h ^= q[s + j];
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
     hashes.add(h);
   }
   const all = Uint32Array.from(hashes).sort();
@@ -61,13 +83,25 @@ export interface QueryVerdict {
 
 export class QueryDetector {
   private callers = new Map<string, CallerState>();
-  constructor(readonly opts: DetectorOptions = BLACKLIGHT_DEFAULTS, private maxCallers = 100_000) {}
+  constructor(
+    readonly opts: DetectorOptions = BLACKLIGHT_DEFAULTS,
+    private maxCallers = 100_000,
+  ) {}
 
   observe(caller: string, x: Float32Array): QueryVerdict {
     let s = this.callers.get(caller);
     if (!s) {
       if (this.callers.size >= this.maxCallers) this.callers.delete(this.callers.keys().next().value!);
-      s = { table: new Map(), ring: [], nextId: 0, recent: [], queries: 0, matched: 0, underAttack: false, detectedAt: null };
+      s = {
+        table: new Map(),
+        ring: [],
+        nextId: 0,
+        recent: [],
+        queries: 0,
+        matched: 0,
+        underAttack: false,
+        detectedAt: null,
+      };
       this.callers.set(caller, s);
     }
     const fp = fingerprint(x, this.opts);
@@ -76,12 +110,20 @@ export class QueryDetector {
     for (const h of fp) {
       const ids = s.table.get(h);
       if (!ids) continue;
-      for (const id of ids) { const c = (counts.get(id) ?? 0) + 1; counts.set(id, c); if (c > maxShared) maxShared = c; }
+      for (const id of ids) {
+        const c = (counts.get(id) ?? 0) + 1;
+        counts.set(id, c);
+        if (c > maxShared) maxShared = c;
+      }
     }
     const matched = maxShared >= this.opts.matchThreshold;
     const id = s.nextId++;
     s.ring.push({ id, fp });
-    for (const h of fp) { const ids = s.table.get(h); if (ids) ids.push(id); else s.table.set(h, [id]); }
+    for (const h of fp) {
+      const ids = s.table.get(h);
+      if (ids) ids.push(id);
+      else s.table.set(h, [id]);
+    }
     if (s.ring.length > this.opts.history) {
       const old = s.ring.shift()!;
       for (const h of old.fp) {
@@ -97,7 +139,10 @@ export class QueryDetector {
     if (s.recent.length > this.opts.alertWindow) s.recent.shift();
     const frac = s.recent.filter(Boolean).length / this.opts.alertWindow;
     const was = s.underAttack;
-    if (!was && s.recent.length >= this.opts.alertWindow && frac >= this.opts.alertFraction) { s.underAttack = true; s.detectedAt = s.queries; }
+    if (!was && s.recent.length >= this.opts.alertWindow && frac >= this.opts.alertFraction) {
+      s.underAttack = true;
+      s.detectedAt = s.queries;
+    }
     return { maxShared, matched, underAttack: s.underAttack, newlyDetected: !was && s.underAttack, queries: s.queries };
   }
 
@@ -107,5 +152,7 @@ export class QueryDetector {
   }
 
   /** Forget a caller (e.g. after an administrator clears it). */
-  reset(caller: string): void { this.callers.delete(caller); }
+  reset(caller: string): void {
+    this.callers.delete(caller);
+  }
 }

@@ -8,13 +8,18 @@
 import type { FastifyRequest } from 'fastify';
 
 /** Query parameter names whose values are credentials (case-insensitive; `-`/`_` ignored). */
-const SECRET_PARAM = /^(api_?key|apikey|key|keys|token|access_?token|id_?token|refresh_?token|auth|authorization|bearer|secret|client_?secret|password|passwd|pwd|pass|session|sessionid|jwt|signature|sig|credential|credentials)$/i;
+const SECRET_PARAM =
+  /^(api_?key|apikey|key|keys|token|access_?token|id_?token|refresh_?token|auth|authorization|bearer|secret|client_?secret|password|passwd|pwd|pass|session|sessionid|jwt|signature|sig|credential|credentials)$/i;
 const API_KEY = /msk_([0-9A-Za-z]{1,16})_[A-Za-z0-9_%-]+/g;
 
 export const REDACTED = '[REDACTED]';
 
 function safeDecode(s: string): string {
-  try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; }
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
 }
 
 /** A URL (path + query) with credential-like query values and API keys replaced by [REDACTED]. */
@@ -22,12 +27,16 @@ export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   const pathPart = (q < 0 ? url : url.slice(0, q)).replace(API_KEY, `msk_$1_${REDACTED}`);
   if (q < 0) return pathPart;
-  const query = url.slice(q + 1).split('&').map((kv) => {
-    const eq = kv.indexOf('=');
-    const name = safeDecode(eq < 0 ? kv : kv.slice(0, eq)).replace(/-/g, '_');
-    if (eq >= 0 && SECRET_PARAM.test(name)) return `${kv.slice(0, eq)}=${REDACTED}`;
-    return kv.replace(API_KEY, `msk_$1_${REDACTED}`);
-  }).join('&');
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((kv) => {
+      const eq = kv.indexOf('=');
+      const name = safeDecode(eq < 0 ? kv : kv.slice(0, eq)).replace(/-/g, '_');
+      if (eq >= 0 && SECRET_PARAM.test(name)) return `${kv.slice(0, eq)}=${REDACTED}`;
+      return kv.replace(API_KEY, `msk_$1_${REDACTED}`);
+    })
+    .join('&');
   return `${pathPart}?${query}`;
 }
 

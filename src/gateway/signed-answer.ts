@@ -23,7 +23,11 @@ import type { GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
 import type { Prediction } from './inference.js';
 
-export interface AnswerSigner { credentials: SignerCredentials; chain: Buffer[]; subject: string }
+export interface AnswerSigner {
+  credentials: SignerCredentials;
+  chain: Buffer[];
+  subject: string;
+}
 
 const signers = new WeakMap<GatewayConfig, AnswerSigner | null>();
 
@@ -35,7 +39,11 @@ export function answerSigner(config: GatewayConfig): AnswerSigner | null {
     const certPem = readFileSync(config.audit.signingCert, 'utf8');
     const credentials = loadSigner(readFileSync(config.audit.signingKey), certPem);
     jwsAlgFor(credentials.key);
-    s = { credentials, chain: pemCertificates(certPem, config.audit.signingCert), subject: credentials.cert.subject.split('\n').join(', ') };
+    s = {
+      credentials,
+      chain: pemCertificates(certPem, config.audit.signingCert),
+      subject: credentials.cert.subject.split('\n').join(', '),
+    };
   }
   signers.set(config, s);
   return s;
@@ -53,13 +61,28 @@ export function wantsDicom(accept: string | undefined): boolean {
 }
 
 /** The claims of a signed answer: the request, its verified input (ImageCheck), the model as checked at load, the revealed prediction. */
-export function answerClaims(ctx: GatewayContext, requestId: string, input: { sha256: string; sopInstanceUid: string | null; signer: string | null }, pred: Prediction, time: Date, issuer: string | null): ResultClaims {
+export function answerClaims(
+  ctx: GatewayContext,
+  requestId: string,
+  input: { sha256: string; sopInstanceUid: string | null; signer: string | null },
+  pred: Prediction,
+  time: Date,
+  issuer: string | null,
+): ResultClaims {
   return {
-    requestId, inputSha256: input.sha256, sopInstanceUid: input.sopInstanceUid, inputSigner: input.signer,
-    model: ctx.model.card.name, modelSha256: ctx.model.card.weights?.sha256 ?? null, modelBinding: ctx.model.card.weights?.binding ?? null,
-    label: pred.label, className: pred.className,
-    ...(pred.confidence !== undefined ? { confidence: pred.confidence } : {}), ...(pred.probabilities ? { probabilities: pred.probabilities } : {}),
-    time: time.toISOString(), ...(issuer ? { iss: issuer } : {}),
+    requestId,
+    inputSha256: input.sha256,
+    sopInstanceUid: input.sopInstanceUid,
+    inputSigner: input.signer,
+    model: ctx.model.card.name,
+    modelSha256: ctx.model.card.weights?.sha256 ?? null,
+    modelBinding: ctx.model.card.weights?.binding ?? null,
+    label: pred.label,
+    className: pred.className,
+    ...(pred.confidence !== undefined ? { confidence: pred.confidence } : {}),
+    ...(pred.probabilities ? { probabilities: pred.probabilities } : {}),
+    time: time.toISOString(),
+    ...(issuer ? { iss: issuer } : {}),
   };
 }
 
@@ -67,18 +90,39 @@ export function answerClaims(ctx: GatewayContext, requestId: string, input: { sh
  * Finish a successful /v1/infer answer: sign it (JWS in `result`), or, when the caller accepts
  * application/dicom, send the signed SR instead; note the answer's hash in the audit record.
  */
-export async function sendAnswer(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply, pred: Prediction, body: Record<string, unknown>): Promise<unknown> {
+export async function sendAnswer(
+  ctx: GatewayContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  pred: Prediction,
+  body: Record<string, unknown>,
+): Promise<unknown> {
   const signer = answerSigner(ctx.config);
   const check = req.auditCtx.check;
   const time = new Date();
   const dicom = wantsDicom(req.headers.accept);
-  if (dicom && (!signer || String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() !== 'application/dicom')) {
-    req.auditCtx.reason = signer ? 'a DICOM SR answer needs a DICOM input' : 'a DICOM SR answer needs a gateway signing key (audit.signingKey)';
+  if (
+    dicom &&
+    (!signer ||
+      String(req.headers['content-type'] ?? '')
+        .split(';')[0]
+        .trim()
+        .toLowerCase() !== 'application/dicom')
+  ) {
+    req.auditCtx.reason = signer
+      ? 'a DICOM SR answer needs a DICOM input'
+      : 'a DICOM SR answer needs a gateway signing key (audit.signingKey)';
     req.auditCtx.decision = undefined;
-    return reply.code(406).send({ statusCode: 406, error: 'Not Acceptable', message: req.auditCtx.reason, requestId: req.id });
+    return reply
+      .code(406)
+      .send({ statusCode: 406, error: 'Not Acceptable', message: req.auditCtx.reason, requestId: req.id });
   }
   if (!signer) return body;
-  const input = { sha256: check?.sha256 ?? sha256(req.body as Buffer), sopInstanceUid: check?.sopInstanceUid ?? null, signer: check?.valid && check.signed ? check.signer : null };
+  const input = {
+    sha256: check?.sha256 ?? sha256(req.body as Buffer),
+    sopInstanceUid: check?.sopInstanceUid ?? null,
+    signer: check?.valid && check.signed ? check.signer : null,
+  };
   const claims = answerClaims(ctx, req.id, input, pred, time, signer.subject);
   const t0 = nowMs();
   const jws = signResult(claims, { key: signer.credentials.key, chain: signer.chain });
@@ -87,12 +131,30 @@ export async function sendAnswer(ctx: GatewayContext, req: FastifyRequest, reply
   if (!dicom) return { ...body, result: jws };
   let sr: Buffer;
   try {
-    sr = (await buildSignedSr(req.body as Buffer, { requestId: req.id, model: claims.model, modelSha256: claims.modelSha256, label: pred.label, className: pred.className, classes: ctx.model.classes, probabilities: pred.probabilities, confidence: pred.confidence, time }, signer.credentials)).bytes;
+    sr = (
+      await buildSignedSr(
+        req.body as Buffer,
+        {
+          requestId: req.id,
+          model: claims.model,
+          modelSha256: claims.modelSha256,
+          label: pred.label,
+          className: pred.className,
+          classes: ctx.model.classes,
+          probabilities: pred.probabilities,
+          confidence: pred.confidence,
+          time,
+        },
+        signer.credentials,
+      )
+    ).bytes;
   } catch (e) {
     if (!(e instanceof MedshieldError)) throw e;
     req.auditCtx.reason = `cannot build the DICOM SR: ${e.message}`;
     req.auditCtx.decision = undefined;
-    return reply.code(406).send({ statusCode: 406, error: 'Not Acceptable', message: req.auditCtx.reason, requestId: req.id });
+    return reply
+      .code(406)
+      .send({ statusCode: 406, error: 'Not Acceptable', message: req.auditCtx.reason, requestId: req.id });
   }
   req.auditCtx.decision += ` sr:sha256:${sha256(sr)}`;
   return reply.code(200).type('application/dicom').header('x-medshield-result', jws).send(sr);

@@ -11,7 +11,19 @@
  */
 import type { FastifyRequest } from 'fastify';
 
-export const STAGES = ['auth', 'receive', 'hash', 'parse', 'verify', 'decode', 'screen', 'queue', 'model', 'answer', 'audit'] as const;
+export const STAGES = [
+  'auth',
+  'receive',
+  'hash',
+  'parse',
+  'verify',
+  'decode',
+  'screen',
+  'queue',
+  'model',
+  'answer',
+  'audit',
+] as const;
 export type Stage = (typeof STAGES)[number];
 export type StageTimes = Partial<Record<Stage, number>>;
 

@@ -10,7 +10,10 @@ import { MedshieldError } from '../errors.js';
 import type { GatewayConfig, InputType } from './config.js';
 import { ImageVerifier, type ImageCheck } from './image-check.js';
 
-interface Job { resolve: (c: ImageCheck) => void; reject: (e: Error) => void }
+interface Job {
+  resolve: (c: ImageCheck) => void;
+  reject: (e: Error) => void;
+}
 
 export class VerifyPool {
   private workers: Worker[] = [];
@@ -20,14 +23,20 @@ export class VerifyPool {
 
   constructor(sig: GatewayConfig['signature'], n: number, inputs?: Partial<GatewayConfig['inputs']>) {
     for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL(import.meta.url), { workerData: { medshieldVerifyPolicy: sig, medshieldInputs: inputs ?? {} } });
+      const w = new Worker(new URL(import.meta.url), {
+        workerData: { medshieldVerifyPolicy: sig, medshieldInputs: inputs ?? {} },
+      });
       w.on('message', (m: { id: number; check?: ImageCheck; error?: string }) => {
         const j = this.jobs.get(m.id);
         if (!j) return;
         this.jobs.delete(m.id);
-        if (m.check) j.resolve(m.check); else j.reject(new MedshieldError('INTERNAL', m.error ?? 'verification worker failed'));
+        if (m.check) j.resolve(m.check);
+        else j.reject(new MedshieldError('INTERNAL', m.error ?? 'verification worker failed'));
       });
-      w.on('error', (e) => { for (const j of this.jobs.values()) j.reject(e); this.jobs.clear(); });
+      w.on('error', (e) => {
+        for (const j of this.jobs.values()) j.reject(e);
+        this.jobs.clear();
+      });
       w.unref();
       this.workers.push(w);
     }
@@ -42,16 +51,23 @@ export class VerifyPool {
     });
   }
 
-  async close(): Promise<void> { await Promise.all(this.workers.map((w) => w.terminate())); }
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
 }
 
 if (!isMainThread && workerData?.medshieldVerifyPolicy) {
-  const v = new ImageVerifier(workerData.medshieldVerifyPolicy as GatewayConfig['signature'], workerData.medshieldInputs as Partial<GatewayConfig['inputs']>);
+  const v = new ImageVerifier(
+    workerData.medshieldVerifyPolicy as GatewayConfig['signature'],
+    workerData.medshieldInputs as Partial<GatewayConfig['inputs']>,
+  );
   parentPort!.on('message', async (m: { id: number; body: Uint8Array; type: InputType }) => {
     try {
       // The worker parses, verifies and decodes once; the decoded pixels move (not copy) to the main thread.
       const check = await v.check(m.body, m.type);
       parentPort!.postMessage({ id: m.id, check }, check.image ? [check.image.data.buffer as ArrayBuffer] : []);
-    } catch (e) { parentPort!.postMessage({ id: m.id, error: (e as Error).message }); }
+    } catch (e) {
+      parentPort!.postMessage({ id: m.id, error: (e as Error).message });
+    }
   });
 }

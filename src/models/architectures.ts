@@ -30,7 +30,9 @@ export const DEFAULT_WIDTH: Record<Architecture, number> = { cnn: 32, resnet18: 
 
 /** Layer names whose outputs are exposed as features, per architecture. */
 export function featureLayers(arch: Architecture): string[] {
-  return arch === 'cnn' ? ['block1', 'block2', 'penultimate'] : ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'penultimate'];
+  return arch === 'cnn'
+    ? ['block1', 'block2', 'penultimate']
+    : ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'penultimate'];
 }
 
 type SymT = tf.SymbolicTensor;
@@ -38,20 +40,32 @@ type SymT = tf.SymbolicTensor;
 class Builder {
   private rng: Rng;
   private n = 0;
-  constructor(seed: number) { this.rng = new Rng(seed); }
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
 
-  private name(kind: string): string { return `${kind}_${++this.n}`; }
+  private name(kind: string): string {
+    return `${kind}_${++this.n}`;
+  }
 
   conv(x: SymT, filters: number, kernel: number, stride = 1, name?: string): SymT {
-    return tf.layers.conv2d({
-      filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false,
-      kernelInitializer: tf.initializers.heNormal({ seed: this.rng.fork() }),
-      name: name ?? this.name('conv'),
-    }).apply(x) as SymT;
+    return tf.layers
+      .conv2d({
+        filters,
+        kernelSize: kernel,
+        strides: stride,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: tf.initializers.heNormal({ seed: this.rng.fork() }),
+        name: name ?? this.name('conv'),
+      })
+      .apply(x) as SymT;
   }
 
   bn(x: SymT, name?: string): SymT {
-    return tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: name ?? this.name('bn') }).apply(x) as SymT;
+    return tf.layers
+      .batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: name ?? this.name('bn') })
+      .apply(x) as SymT;
   }
 
   relu(x: SymT, name?: string): SymT {
@@ -63,10 +77,14 @@ class Builder {
   }
 
   dense(x: SymT, units: number, name?: string): SymT {
-    return tf.layers.dense({
-      units, kernelInitializer: tf.initializers.glorotUniform({ seed: this.rng.fork() }),
-      biasInitializer: 'zeros', name: name ?? this.name('dense'),
-    }).apply(x) as SymT;
+    return tf.layers
+      .dense({
+        units,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: this.rng.fork() }),
+        biasInitializer: 'zeros',
+        name: name ?? this.name('dense'),
+      })
+      .apply(x) as SymT;
   }
 
   /** ResNet basic block (two 3×3 convs). */
@@ -93,11 +111,15 @@ class Builder {
 }
 
 export function validateSpec(spec: ArchSpec): void {
-  if (!ARCHITECTURES.includes(spec.arch)) throw badArgument(`unknown model architecture '${spec.arch}' (choose ${ARCHITECTURES.join(', ')})`);
+  if (!ARCHITECTURES.includes(spec.arch))
+    throw badArgument(`unknown model architecture '${spec.arch}' (choose ${ARCHITECTURES.join(', ')})`);
   const [h, w, c] = spec.inputShape;
-  if (!(h >= 8 && w >= 8 && (c === 1 || c === 3))) throw badArgument(`input shape ${spec.inputShape.join('×')} is not supported (need ≥ 8×8 with 1 or 3 channels)`);
-  if (!(Number.isInteger(spec.numClasses) && spec.numClasses >= 2)) throw badArgument(`a classifier needs at least 2 output classes, got ${spec.numClasses}`);
-  if (spec.width !== undefined && !(Number.isInteger(spec.width) && spec.width >= 4 && spec.width <= 512)) throw badArgument(`--width must be an integer between 4 and 512, got ${spec.width}`);
+  if (!(h >= 8 && w >= 8 && (c === 1 || c === 3)))
+    throw badArgument(`input shape ${spec.inputShape.join('×')} is not supported (need ≥ 8×8 with 1 or 3 channels)`);
+  if (!(Number.isInteger(spec.numClasses) && spec.numClasses >= 2))
+    throw badArgument(`a classifier needs at least 2 output classes, got ${spec.numClasses}`);
+  if (spec.width !== undefined && !(Number.isInteger(spec.width) && spec.width >= 4 && spec.width <= 512))
+    throw badArgument(`--width must be an integer between 4 and 512, got ${spec.width}`);
 }
 
 /** Build the model. Same spec and seed → same initial weights. */
@@ -146,7 +168,7 @@ export function modelFlops(model: tf.LayersModel): number {
     const cls = layer.getClassName();
     if (cls === 'Conv2D') {
       const out = layer.outputShape as number[];
-      const k = (layer.getWeights()[0].shape) as number[];
+      const k = layer.getWeights()[0].shape as number[];
       flops += 2 * out[1] * out[2] * out[3] * k[0] * k[1] * k[2];
     } else if (cls === 'Dense') {
       const k = layer.getWeights()[0].shape as number[];

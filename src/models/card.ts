@@ -7,7 +7,11 @@ import { createHash } from 'node:crypto';
 import type { Task } from '../data/medmnist.js';
 import { MedshieldError, mismatch } from '../errors.js';
 
-export interface SplitMetrics { accuracy: number; auc: number; n: number }
+export interface SplitMetrics {
+  accuracy: number;
+  auc: number;
+  n: number;
+}
 
 export interface ModelCard {
   schema: 'medshield.model-card/1';
@@ -34,9 +38,14 @@ export interface ModelCard {
   metrics: { val?: SplitMetrics; test?: SplitMetrics };
   /** For ONNX models: how to feed and read the graph. */
   onnx?: {
-    layout: 'NCHW' | 'NHWC'; output: 'logits' | 'probs';
+    layout: 'NCHW' | 'NHWC';
+    output: 'logits' | 'probs';
     /** Written by `medshield model import` (src/models/onnx-import.ts): the graph runs differentiably with tfjs ops. */
-    differentiable?: boolean; file?: string; sha256?: string; opset?: number; featureLayers?: string[];
+    differentiable?: boolean;
+    file?: string;
+    sha256?: string;
+    opset?: number;
+    featureLayers?: string[];
     preprocess?: { range: [number, number]; mean: number[] | null; std: number[] | null; channels: number };
   };
   training?: {
@@ -58,7 +67,14 @@ export interface ModelCard {
     /** The command line that trained the model. */
     command?: string;
     /** Adversarial training (src/defences/adversarial-training.ts): method, ε (L∞), inner steps and step size, TRADES β, checkpoint rule. */
-    adversarial?: { method: 'pgd' | 'trades'; eps: number; steps: number; stepSize: number; beta?: number; selection: string };
+    adversarial?: {
+      method: 'pgd' | 'trades';
+      eps: number;
+      steps: number;
+      stepSize: number;
+      beta?: number;
+      selection: string;
+    };
     /** Gaussian noise augmentation for randomized smoothing (src/defences/smoothing.ts). */
     noise?: { sigma: number };
   };
@@ -80,23 +96,33 @@ export const CARD_FILE = 'model-card.json';
 
 export function validateCard(card: unknown, where: string): ModelCard {
   const c = card as Partial<ModelCard>;
-  if (!c || c.schema !== 'medshield.model-card/1') throw mismatch(`${where}: not a medshield model card (schema missing or unknown)`);
+  if (c?.schema !== 'medshield.model-card/1')
+    throw mismatch(`${where}: not a medshield model card (schema missing or unknown)`);
   const shape = c.input?.shape;
-  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) throw mismatch(`${where}: model card has no valid input.shape`);
-  if (!c.dataset || !Array.isArray(c.dataset.classes) || c.dataset.classes.length < 2) throw mismatch(`${where}: model card lists no classes`);
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0))
+    throw mismatch(`${where}: model card has no valid input.shape`);
+  if (!c.dataset || !Array.isArray(c.dataset.classes) || c.dataset.classes.length < 2)
+    throw mismatch(`${where}: model card lists no classes`);
   if (!c.architecture?.name) throw mismatch(`${where}: model card has no architecture`);
   return c as ModelCard;
 }
 
 /** Refuse data that does not match what the model was trained on. */
-export function checkInputMatches(card: ModelCard, data: { height: number; width: number; channels: number; task?: Task; classes?: number; name?: string }): void {
+export function checkInputMatches(
+  card: ModelCard,
+  data: { height: number; width: number; channels: number; task?: Task; classes?: number; name?: string },
+): void {
   const [h, w, c] = card.input.shape;
   const what = data.name ? `dataset '${data.name}'` : 'input';
   if (data.height !== h || data.width !== w || data.channels !== c) {
-    throw mismatch(`${what} has images ${data.height}×${data.width}×${data.channels} but model '${card.name}' expects ${h}×${w}×${c}`);
+    throw mismatch(
+      `${what} has images ${data.height}×${data.width}×${data.channels} but model '${card.name}' expects ${h}×${w}×${c}`,
+    );
   }
   if (data.classes !== undefined && data.classes !== card.dataset.classes.length) {
-    throw mismatch(`${what} has ${data.classes} classes but model '${card.name}' predicts ${card.dataset.classes.length}`);
+    throw mismatch(
+      `${what} has ${data.classes} classes but model '${card.name}' predicts ${card.dataset.classes.length}`,
+    );
   }
   if (data.task !== undefined && data.task !== card.dataset.task) {
     throw mismatch(`${what} is a ${data.task} task but model '${card.name}' was trained for ${card.dataset.task}`);
@@ -108,8 +134,11 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /** The card fields that say how the network's outputs are read, bound to the weights' hash (see ModelCard.weights). */
 export function cardBinding(card: ModelCard, weightsSha256: string): string {
   const canon = JSON.stringify({
-    classes: card.dataset.classes, input: card.input.shape, onnx: card.onnx ? { layout: card.onnx.layout, output: card.onnx.output } : null,
-    task: card.dataset.task, weights: weightsSha256,
+    classes: card.dataset.classes,
+    input: card.input.shape,
+    onnx: card.onnx ? { layout: card.onnx.layout, output: card.onnx.output } : null,
+    task: card.dataset.task,
+    weights: weightsSha256,
   });
   return createHash('sha256').update(canon).digest('hex');
 }
@@ -130,10 +159,24 @@ export function withWeightsHash(card: ModelCard, weightsSha256: string, files: s
 export function checkWeightsHash(card: ModelCard, actualSha256: string, where: string): boolean {
   const w = card.weights;
   if (w === undefined) return false;
-  if (!w || typeof w.sha256 !== 'string' || !HEX64.test(w.sha256) || typeof w.binding !== 'string' || !HEX64.test(w.binding)) {
+  if (
+    !w ||
+    typeof w.sha256 !== 'string' ||
+    !HEX64.test(w.sha256) ||
+    typeof w.binding !== 'string' ||
+    !HEX64.test(w.binding)
+  ) {
     throw new MedshieldError('CHECKSUM', `${where}: model card's weights.sha256/weights.binding is malformed`);
   }
-  if (w.sha256 !== actualSha256) throw new MedshieldError('CHECKSUM', `${where}: the weights' SHA-256 ${actualSha256.slice(0, 16)}… does not match the model card's ${w.sha256.slice(0, 16)}… (weights or card altered)`);
-  if (cardBinding(card, actualSha256) !== w.binding) throw new MedshieldError('CHECKSUM', `${where}: the model card's classes/task/input do not match what was bound to these weights (card edited after training)`);
+  if (w.sha256 !== actualSha256)
+    throw new MedshieldError(
+      'CHECKSUM',
+      `${where}: the weights' SHA-256 ${actualSha256.slice(0, 16)}… does not match the model card's ${w.sha256.slice(0, 16)}… (weights or card altered)`,
+    );
+  if (cardBinding(card, actualSha256) !== w.binding)
+    throw new MedshieldError(
+      'CHECKSUM',
+      `${where}: the model card's classes/task/input do not match what was bound to these weights (card edited after training)`,
+    );
   return true;
 }

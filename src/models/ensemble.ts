@@ -20,12 +20,23 @@ export class EnsembleModel implements DifferentiableModel {
   constructor(readonly members: DifferentiableModel[]) {
     const [first] = members;
     for (const m of members.slice(1)) {
-      if (m.inputShape.join('×') !== first.inputShape.join('×')) throw mismatch(`ensemble members disagree on input shape: ${first.card.name} takes ${first.inputShape.join('×')}, ${m.card.name} takes ${m.inputShape.join('×')}`);
-      if (m.classes.length !== first.classes.length || m.task !== first.task) throw mismatch(`ensemble members disagree on the task: ${first.card.name} has ${first.classes.length} classes (${first.task}), ${m.card.name} has ${m.classes.length} (${m.task})`);
+      if (m.inputShape.join('×') !== first.inputShape.join('×'))
+        throw mismatch(
+          `ensemble members disagree on input shape: ${first.card.name} takes ${first.inputShape.join('×')}, ${m.card.name} takes ${m.inputShape.join('×')}`,
+        );
+      if (m.classes.length !== first.classes.length || m.task !== first.task)
+        throw mismatch(
+          `ensemble members disagree on the task: ${first.card.name} has ${first.classes.length} classes (${first.task}), ${m.card.name} has ${m.classes.length} (${m.task})`,
+        );
     }
-    this.inputShape = first.inputShape; this.classes = first.classes; this.task = first.task;
+    this.inputShape = first.inputShape;
+    this.classes = first.classes;
+    this.task = first.task;
     this.featureNames = first.featureNames;
-    this.card = { ...first.card, name: members.length === 1 ? first.card.name : `ensemble(${members.map((m) => m.card.name).join(', ')})` };
+    this.card = {
+      ...first.card,
+      name: members.length === 1 ? first.card.name : `ensemble(${members.map((m) => m.card.name).join(', ')})`,
+    };
   }
 
   logits(x: tf.Tensor4D): tf.Tensor2D {
@@ -37,13 +48,16 @@ export class EnsembleModel implements DifferentiableModel {
     return tf.tidy(() => (this.task === 'multilabel' ? tf.sigmoid(this.logits(x)) : tf.softmax(this.logits(x))));
   }
 
-  features(x: tf.Tensor4D, layer?: string): tf.Tensor { return this.members[0].features(x, layer); }
+  features(x: tf.Tensor4D, layer?: string): tf.Tensor {
+    return this.members[0].features(x, layer);
+  }
 
   async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
     const t = tf.tensor4d(x, [n, ...this.inputShape]);
     const p = this.probs(t);
     const out = (await p.data()) as Float32Array;
-    t.dispose(); p.dispose();
+    t.dispose();
+    p.dispose();
     return out;
   }
 }

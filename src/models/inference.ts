@@ -26,24 +26,61 @@ import { tf, convBiasAct } from '../engine/index.js';
 type SymT = tf.SymbolicTensor & { inputs?: SymT[]; sourceLayer: tf.layers.Layer; id: number };
 type Var = { read(): tf.Tensor } | null | undefined;
 
-interface Step { out: SymT; layer: tf.layers.Layer; inputs: SymT[] }
-interface FusedConv { kind: 'conv'; conv: tf.layers.Layer; bn: tf.layers.Layer | null; relu: boolean; input: SymT; out: SymT }
-interface PlainStep { kind: 'layer'; layer: tf.layers.Layer; inputs: SymT[]; out: SymT }
-interface InputStep { kind: 'input'; out: SymT }
+interface Step {
+  out: SymT;
+  layer: tf.layers.Layer;
+  inputs: SymT[];
+}
+interface FusedConv {
+  kind: 'conv';
+  conv: tf.layers.Layer;
+  bn: tf.layers.Layer | null;
+  relu: boolean;
+  input: SymT;
+  out: SymT;
+}
+interface PlainStep {
+  kind: 'layer';
+  layer: tf.layers.Layer;
+  inputs: SymT[];
+  out: SymT;
+}
+interface InputStep {
+  kind: 'input';
+  out: SymT;
+}
 type PlanStep = FusedConv | PlainStep | InputStep;
 
-interface Folded { key: unknown[]; backend: string; filter: tf.Tensor4D; bias: tf.Tensor1D }
+interface Folded {
+  key: unknown[];
+  backend: string;
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
 
-export function foldingEnabled(): boolean { return process.env.MEDSHIELD_FOLD_BN !== '0'; }
+export function foldingEnabled(): boolean {
+  return process.env.MEDSHIELD_FOLD_BN !== '0';
+}
 
 const cls = (l: tf.layers.Layer) => l.getClassName();
 
 function isLinearConv(l: tf.layers.Layer): boolean {
   if (cls(l) !== 'Conv2D') return false;
-  const c = l.getConfig() as { activation?: string; dataFormat?: string; dilationRate?: number | number[]; padding?: string; groups?: number };
+  const c = l.getConfig() as {
+    activation?: string;
+    dataFormat?: string;
+    dilationRate?: number | number[];
+    padding?: string;
+    groups?: number;
+  };
   const dil = Array.isArray(c.dilationRate) ? c.dilationRate : [c.dilationRate ?? 1];
-  return (c.activation ?? 'linear') === 'linear' && (c.dataFormat ?? 'channelsLast') === 'channelsLast'
-    && dil.every((d) => d === 1) && (c.padding === 'same' || c.padding === 'valid') && (c.groups ?? 1) === 1;
+  return (
+    (c.activation ?? 'linear') === 'linear' &&
+    (c.dataFormat ?? 'channelsLast') === 'channelsLast' &&
+    dil.every((d) => d === 1) &&
+    (c.padding === 'same' || c.padding === 'valid') &&
+    (c.groups ?? 1) === 1
+  );
 }
 
 function isChannelBn(l: tf.layers.Layer, rank: number): boolean {
@@ -54,7 +91,12 @@ function isChannelBn(l: tf.layers.Layer, rank: number): boolean {
 }
 
 function isRelu(l: tf.layers.Layer): boolean {
-  const c = l.getConfig() as { maxValue?: number | null; activation?: string; negativeSlope?: number; threshold?: number };
+  const c = l.getConfig() as {
+    maxValue?: number | null;
+    activation?: string;
+    negativeSlope?: number;
+    threshold?: number;
+  };
   if (cls(l) === 'ReLU') return c.maxValue == null;
   return cls(l) === 'Activation' && c.activation === 'relu';
 }
@@ -71,19 +113,31 @@ export class InferenceGraph {
     const out = (target ?? this.net.outputs[0]!) as SymT;
     if (!foldingEnabled()) return this.unfused(x, out);
     let plan = this.plans.get(out.id);
-    if (!plan) { plan = this.plan(out); this.plans.set(out.id, plan); }
+    if (!plan) {
+      plan = this.plan(out);
+      this.plans.set(out.id, plan);
+    }
     return tf.tidy(() => {
       const values = new Map<number, tf.Tensor>();
       for (const s of plan!) {
-        if (s.kind === 'input') { values.set(s.out.id, x); continue; }
+        if (s.kind === 'input') {
+          values.set(s.out.id, x);
+          continue;
+        }
         if (s.kind === 'conv') {
           const f = this.fold(s);
           const c = s.conv.getConfig() as { strides: number[] | number; padding: 'same' | 'valid' };
-          values.set(s.out.id, convBiasAct({
-            x: values.get(s.input.id) as tf.Tensor4D, filter: f.filter, bias: f.bias,
-            strides: Array.isArray(c.strides) ? [c.strides[0]!, c.strides[1]!] : c.strides, pad: c.padding,
-            activation: s.relu ? 'relu' : 'linear',
-          }));
+          values.set(
+            s.out.id,
+            convBiasAct({
+              x: values.get(s.input.id) as tf.Tensor4D,
+              filter: f.filter,
+              bias: f.bias,
+              strides: Array.isArray(c.strides) ? [c.strides[0]!, c.strides[1]!] : c.strides,
+              pad: c.padding,
+              activation: s.relu ? 'relu' : 'linear',
+            }),
+          );
           continue;
         }
         const ins = s.inputs.map((i) => values.get(i.id)!);
@@ -131,14 +185,20 @@ export class InferenceGraph {
     const plan: PlanStep[] = [];
     for (const s of order) {
       if (absorbed.has(s.out.id)) continue;
-      if (inputIds.has(s.out.id)) { plan.push({ kind: 'input', out: s.out }); continue; }
+      if (inputIds.has(s.out.id)) {
+        plan.push({ kind: 'input', out: s.out });
+        continue;
+      }
       if (s.inputs.length === 1 && isLinearConv(s.layer) && s.out.shape.length === 4) {
         const bnStep = only(s.out);
         if (bnStep && bnStep.inputs.length === 1 && isChannelBn(bnStep.layer, 4)) {
           let out = bnStep.out;
           const reluStep = only(bnStep.out);
           const relu = !!reluStep && reluStep.inputs.length === 1 && isRelu(reluStep.layer);
-          if (relu) { out = reluStep!.out; absorbed.add(reluStep!.out.id); }
+          if (relu) {
+            out = reluStep!.out;
+            absorbed.add(reluStep!.out.id);
+          }
           absorbed.add(bnStep.out.id);
           plan.push({ kind: 'conv', conv: s.layer, bn: bnStep.layer, relu, input: s.inputs[0]!, out });
           continue;
@@ -153,12 +213,21 @@ export class InferenceGraph {
   private fold(s: FusedConv): Folded {
     const conv = s.conv as unknown as { kernel: Var; bias: Var };
     const bn = s.bn as unknown as { gamma: Var; beta: Var; movingMean: Var; movingVariance: Var; epsilon: number };
-    const vars = [conv.kernel, conv.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].map((v) => (v ? v.read() : null));
+    const vars = [conv.kernel, conv.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].map((v) =>
+      v ? v.read() : null,
+    );
     const key = vars.map((v) => (v ? v.dataId : null));
     const backend = tf.getBackend();
     const prev = this.folded.get(s.conv);
     if (prev && prev.backend === backend && prev.key.every((k, i) => k === key[i])) return prev;
-    const [w, b, gamma, beta, mean, variance] = vars as [tf.Tensor4D, tf.Tensor1D | null, tf.Tensor1D | null, tf.Tensor1D | null, tf.Tensor1D, tf.Tensor1D];
+    const [w, b, gamma, beta, mean, variance] = vars as [
+      tf.Tensor4D,
+      tf.Tensor1D | null,
+      tf.Tensor1D | null,
+      tf.Tensor1D | null,
+      tf.Tensor1D,
+      tf.Tensor1D,
+    ];
     const [filter, bias] = tf.tidy(() => {
       const inv = tf.rsqrt(tf.add(variance, tf.scalar(bn.epsilon)));
       const scale = gamma ? tf.mul(inv, gamma) : inv;

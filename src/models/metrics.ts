@@ -11,13 +11,18 @@ import type { Task } from '../data/medmnist.js';
 export function rocAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
   const n = labels.length;
   const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let pos = 0; let rankSumPos = 0;
+  let pos = 0;
+  let rankSumPos = 0;
   let i = 0;
   while (i < n) {
     let j = i;
     while (j + 1 < n && scores[idx[j + 1]] === scores[idx[i]]) j++;
     const avgRank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (labels[idx[k]]) { pos++; rankSumPos += avgRank; }
+    for (let k = i; k <= j; k++)
+      if (labels[idx[k]]) {
+        pos++;
+        rankSumPos += avgRank;
+      }
     i = j + 1;
   }
   const neg = n - pos;
@@ -36,7 +41,10 @@ export interface Scores {
 export function predictions(s: Scores, task: Task): Int32Array {
   const out = new Int32Array(s.n);
   for (let i = 0; i < s.n; i++) {
-    if (task === 'binary') { out[i] = s.probs[i * s.k + s.k - 1] > 0.5 ? 1 : 0; continue; }
+    if (task === 'binary') {
+      out[i] = s.probs[i * s.k + s.k - 1] > 0.5 ? 1 : 0;
+      continue;
+    }
     let best = 0;
     for (let c = 1; c < s.k; c++) if (s.probs[i * s.k + c] > s.probs[i * s.k + best]) best = c;
     out[i] = best;
@@ -61,18 +69,26 @@ export function accuracy(s: Scores, labels: Int32Array, task: Task): number {
 }
 
 export function auc(s: Scores, labels: Int32Array, task: Task): number {
-  const col = (c: number): Float32Array => { const o = new Float32Array(s.n); for (let i = 0; i < s.n; i++) o[i] = s.probs[i * s.k + c]; return o; };
+  const col = (c: number): Float32Array => {
+    const o = new Float32Array(s.n);
+    for (let i = 0; i < s.n; i++) o[i] = s.probs[i * s.k + c];
+    return o;
+  };
   if (task === 'binary') return rocAuc(labels, col(s.k - 1));
   let sum = 0;
   for (let c = 0; c < s.k; c++) {
     const y = new Uint8Array(s.n);
-    for (let i = 0; i < s.n; i++) y[i] = task === 'multilabel' ? (labels[i * s.k + c] ? 1 : 0) : (labels[i] === c ? 1 : 0);
+    for (let i = 0; i < s.n; i++)
+      y[i] = task === 'multilabel' ? (labels[i * s.k + c] ? 1 : 0) : labels[i] === c ? 1 : 0;
     sum += rocAuc(y, col(c));
   }
   return sum / s.k;
 }
 
-export interface ClassificationMetrics { accuracy: number; auc: number }
+export interface ClassificationMetrics {
+  accuracy: number;
+  auc: number;
+}
 
 export function classificationMetrics(s: Scores, labels: Int32Array, task: Task): ClassificationMetrics {
   return { accuracy: accuracy(s, labels, task), auc: auc(s, labels, task) };
@@ -87,6 +103,7 @@ export function round(x: number, digits = 4): number {
 
 /** Population standard deviation. */
 export function stdDev(a: ArrayLike<number>): number {
-  const v = Array.from(a); const m = v.reduce((s, x) => s + x, 0) / (v.length || 1);
+  const v = Array.from(a);
+  const m = v.reduce((s, x) => s + x, 0) / (v.length || 1);
   return Math.sqrt(v.reduce((s, x) => s + (x - m) ** 2, 0) / (v.length || 1));
 }

@@ -50,7 +50,10 @@ export class Classifier implements DifferentiableModel {
   /** Inference-mode runner with batch norm folded into the convolutions (see inference.ts). */
   readonly inference: InferenceGraph;
 
-  constructor(readonly net: tf.LayersModel, public card: ModelCard) {
+  constructor(
+    readonly net: tf.LayersModel,
+    public card: ModelCard,
+  ) {
     this.inputShape = card.input.shape;
     this.classes = card.dataset.classes;
     this.task = card.dataset.task;
@@ -75,7 +78,10 @@ export class Classifier implements DifferentiableModel {
 
   features(x: tf.Tensor4D, layer = 'penultimate'): tf.Tensor {
     if (layer === 'logits') return this.logits(x);
-    if (!this.featureNames.includes(layer)) throw badArgument(`model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')})`);
+    if (!this.featureNames.includes(layer))
+      throw badArgument(
+        `model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')})`,
+      );
     return this.inference.run(x, this.net.getLayer(layer).output as tf.SymbolicTensor);
   }
 
@@ -85,11 +91,16 @@ export class Classifier implements DifferentiableModel {
 }
 
 /** `predictProbs` for any differentiable model: `probs` on n images of its input shape, read back. */
-export async function predictProbsOf(model: Pick<DifferentiableModel, 'inputShape' | 'probs'>, x: Float32Array, n: number): Promise<Float32Array> {
+export async function predictProbsOf(
+  model: Pick<DifferentiableModel, 'inputShape' | 'probs'>,
+  x: Float32Array,
+  n: number,
+): Promise<Float32Array> {
   const [h, w, c] = model.inputShape;
   const t = tf.tensor4d(x, [n, h, w, c]);
   const p = model.probs(t);
   const out = (await p.data()) as Float32Array;
-  t.dispose(); p.dispose();
+  t.dispose();
+  p.dispose();
   return out;
 }

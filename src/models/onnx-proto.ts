@@ -15,21 +15,36 @@ export class Pb {
   private parts: Uint8Array[] = [];
   length = 0;
 
-  private push(b: Uint8Array): void { this.parts.push(b); this.length += b.length; }
+  private push(b: Uint8Array): void {
+    this.parts.push(b);
+    this.length += b.length;
+  }
 
   private rawVarint(v: number): void {
     if (!(Number.isSafeInteger(v) && v >= 0)) throw new Error(`protobuf varint out of range: ${v}`);
     const out: number[] = [];
-    while (v >= 0x80) { out.push((v % 0x80) | 0x80); v = Math.floor(v / 0x80); }
+    while (v >= 0x80) {
+      out.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
     out.push(v);
     this.push(Uint8Array.from(out));
   }
 
-  private tag(field: number, wire: number): void { this.rawVarint(field * 8 + wire); }
+  private tag(field: number, wire: number): void {
+    this.rawVarint(field * 8 + wire);
+  }
 
   /** int32/int64/enum field (non-negative values only, which is all ONNX needs here). */
-  int(field: number, v: number): this { this.tag(field, 0); this.rawVarint(v); return this; }
-  ints(field: number, vs: Iterable<number>): this { for (const v of vs) this.int(field, v); return this; }
+  int(field: number, v: number): this {
+    this.tag(field, 0);
+    this.rawVarint(v);
+    return this;
+  }
+  ints(field: number, vs: Iterable<number>): this {
+    for (const v of vs) this.int(field, v);
+    return this;
+  }
 
   float(field: number, v: number): this {
     this.tag(field, 5);
@@ -39,17 +54,38 @@ export class Pb {
     return this;
   }
 
-  bytes(field: number, b: Uint8Array): this { this.tag(field, 2); this.rawVarint(b.length); this.push(b); return this; }
-  string(field: number, s: string): this { return this.bytes(field, new TextEncoder().encode(s)); }
-  strings(field: number, ss: Iterable<string>): this { for (const s of ss) this.string(field, s); return this; }
+  bytes(field: number, b: Uint8Array): this {
+    this.tag(field, 2);
+    this.rawVarint(b.length);
+    this.push(b);
+    return this;
+  }
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  strings(field: number, ss: Iterable<string>): this {
+    for (const s of ss) this.string(field, s);
+    return this;
+  }
 
-  message(field: number, m: Pb): this { this.tag(field, 2); this.rawVarint(m.length); for (const p of m.parts) this.push(p); return this; }
-  messages(field: number, ms: Iterable<Pb>): this { for (const m of ms) this.message(field, m); return this; }
+  message(field: number, m: Pb): this {
+    this.tag(field, 2);
+    this.rawVarint(m.length);
+    for (const p of m.parts) this.push(p);
+    return this;
+  }
+  messages(field: number, ms: Iterable<Pb>): this {
+    for (const m of ms) this.message(field, m);
+    return this;
+  }
 
   finish(): Uint8Array {
     const out = new Uint8Array(this.length);
     let o = 0;
-    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   }
 }
@@ -68,9 +104,22 @@ export function attribute(name: string, v: AttrValue): Pb {
 }
 
 /** NodeProto: input 1, output 2, name 3, op_type 4, attribute 5. */
-export function node(op: string, inputs: string[], outputs: string[], name: string, attrs: Record<string, AttrValue> = {}): Pb {
-  return new Pb().strings(1, inputs).strings(2, outputs).string(3, name).string(4, op)
-    .messages(5, Object.entries(attrs).map(([k, v]) => attribute(k, v)));
+export function node(
+  op: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attrs: Record<string, AttrValue> = {},
+): Pb {
+  return new Pb()
+    .strings(1, inputs)
+    .strings(2, outputs)
+    .string(3, name)
+    .string(4, op)
+    .messages(
+      5,
+      Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    );
 }
 
 /** TensorProto: dims 1, data_type 2, name 8, raw_data 9 (float32). */
@@ -85,7 +134,10 @@ export function floatTensor(name: string, dims: number[], data: Float32Array): P
 
 /** ValueInfoProto (name 1, type 2) of a float tensor; a string dim is symbolic (dim_param 2), a number fixed (dim_value 1). */
 export function valueInfo(name: string, dims: Array<number | string>): Pb {
-  const shape = new Pb().messages(1, dims.map((d) => (typeof d === 'number' ? new Pb().int(1, d) : new Pb().string(2, d))));
+  const shape = new Pb().messages(
+    1,
+    dims.map((d) => (typeof d === 'number' ? new Pb().int(1, d) : new Pb().string(2, d))),
+  );
   const tensorType = new Pb().int(1, FLOAT).message(2, shape);
   return new Pb().string(1, name).message(2, new Pb().message(1, tensorType));
 }
@@ -98,7 +150,17 @@ export function graph(name: string, nodes: Pb[], initializers: Pb[], inputs: Pb[
 }
 
 /** ModelProto: ir_version 1, producer_name 2, producer_version 3, doc_string 6, graph 7, opset_import 8 (domain 1, version 2), metadata_props 14 (key 1, value 2). */
-export function model(g: Pb, o: { irVersion: number; opset: number; producer: string; producerVersion: string; doc?: string; metadata?: Record<string, string> }): Uint8Array {
+export function model(
+  g: Pb,
+  o: {
+    irVersion: number;
+    opset: number;
+    producer: string;
+    producerVersion: string;
+    doc?: string;
+    metadata?: Record<string, string>;
+  },
+): Uint8Array {
   const m = new Pb().int(1, o.irVersion).string(2, o.producer).string(3, o.producerVersion);
   if (o.doc) m.string(6, o.doc);
   m.message(7, g).message(8, new Pb().string(1, '').int(2, o.opset));

@@ -34,7 +34,12 @@ export class OnnxModel implements ForwardModel {
   readonly inputShape: [number, number, number];
   readonly classes: string[];
   readonly task;
-  constructor(private session: import('onnxruntime-node').InferenceSession, readonly card: ModelCard, private inputName: string, private outputName: string) {
+  constructor(
+    private session: import('onnxruntime-node').InferenceSession,
+    readonly card: ModelCard,
+    private inputName: string,
+    private outputName: string,
+  ) {
     this.inputShape = card.input.shape;
     this.classes = card.dataset.classes;
     this.task = card.dataset.task;
@@ -48,7 +53,9 @@ export class OnnxModel implements ForwardModel {
     let dims = [n, h, w, c];
     if (layout === 'NCHW') {
       data = new Float32Array(x.length);
-      for (let i = 0; i < n; i++) for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) data[i * h * w * c + ch * h * w + p] = x[i * h * w * c + p * c + ch];
+      for (let i = 0; i < n; i++)
+        for (let p = 0; p < h * w; p++)
+          for (let ch = 0; ch < c; ch++) data[i * h * w * c + ch * h * w + p] = x[i * h * w * c + p * c + ch];
       dims = [n, c, h, w];
     }
     const O = ort();
@@ -56,13 +63,22 @@ export class OnnxModel implements ForwardModel {
     const t = out[this.outputName];
     const k = this.classes.length;
     const raw = t.data as Float32Array;
-    if (raw.length !== n * k) throw badInput(`ONNX model returned ${raw.length / n} values per image but its card lists ${k} classes`);
+    if (raw.length !== n * k)
+      throw badInput(`ONNX model returned ${raw.length / n} values per image but its card lists ${k} classes`);
     if (this.card.onnx?.output === 'probs') return Float32Array.from(raw);
     const probs = new Float32Array(n * k);
     for (let i = 0; i < n; i++) {
-      if (this.task === 'multilabel') { for (let j = 0; j < k; j++) probs[i * k + j] = 1 / (1 + Math.exp(-raw[i * k + j])); continue; }
-      let m = -Infinity; for (let j = 0; j < k; j++) m = Math.max(m, raw[i * k + j]);
-      let s = 0; for (let j = 0; j < k; j++) { probs[i * k + j] = Math.exp(raw[i * k + j] - m); s += probs[i * k + j]; }
+      if (this.task === 'multilabel') {
+        for (let j = 0; j < k; j++) probs[i * k + j] = 1 / (1 + Math.exp(-raw[i * k + j]));
+        continue;
+      }
+      let m = -Infinity;
+      for (let j = 0; j < k; j++) m = Math.max(m, raw[i * k + j]);
+      let s = 0;
+      for (let j = 0; j < k; j++) {
+        probs[i * k + j] = Math.exp(raw[i * k + j] - m);
+        s += probs[i * k + j];
+      }
       for (let j = 0; j < k; j++) probs[i * k + j] /= s;
     }
     return probs;
@@ -74,14 +90,32 @@ function inferredCard(file: string, dims: ReadonlyArray<number | string>, k: num
   if (d.length !== 4) throw badInput(`${file}: ONNX input must be 4-D (image batch), got ${dims.length}-D; add a card`);
   const nchw = d[1] === 1 || d[1] === 3;
   const [h, w, c] = nchw ? [d[2], d[3], d[1]] : [d[1], d[2], d[3]];
-  if (!(h > 0 && w > 0 && c > 0)) throw badInput(`${file}: ONNX input has symbolic image dimensions; add a card with input.shape`);
+  if (!(h > 0 && w > 0 && c > 0))
+    throw badInput(`${file}: ONNX input has symbolic image dimensions; add a card with input.shape`);
   return {
-    schema: 'medshield.model-card/1', name: path.basename(file, '.onnx'),
+    schema: 'medshield.model-card/1',
+    name: path.basename(file, '.onnx'),
     architecture: { name: 'onnx', width: 0, parameters: 0, format: 'onnx' },
-    dataset: { name: 'unknown', size: h, task: k === 2 ? 'binary' : 'multiclass', classes: Array.from({ length: k }, (_, i) => `class ${i}`), sha256: '', splits: { train: 0, val: 0, test: 0 } },
-    input: { shape: [h, w, c], range: [0, 1], layout: 'NHWC', normalization: 'unknown (inside the graph)', resize: 'area/bilinear' },
-    metrics: {}, onnx: { layout: nchw ? 'NCHW' : 'NHWC', output: 'logits' },
-    medshieldVersion: VERSION, gitCommit: null, createdAt: new Date(0).toISOString(),
+    dataset: {
+      name: 'unknown',
+      size: h,
+      task: k === 2 ? 'binary' : 'multiclass',
+      classes: Array.from({ length: k }, (_, i) => `class ${i}`),
+      sha256: '',
+      splits: { train: 0, val: 0, test: 0 },
+    },
+    input: {
+      shape: [h, w, c],
+      range: [0, 1],
+      layout: 'NHWC',
+      normalization: 'unknown (inside the graph)',
+      resize: 'area/bilinear',
+    },
+    metrics: {},
+    onnx: { layout: nchw ? 'NCHW' : 'NHWC', output: 'logits' },
+    medshieldVersion: VERSION,
+    gitCommit: null,
+    createdAt: new Date(0).toISOString(),
   };
 }
 
@@ -90,7 +124,11 @@ export function importedOnnxCard(p: string): ModelCard | null {
   const cardPath = path.join(p, CARD_FILE);
   if (!existsSync(p) || !statSync(p).isDirectory() || !existsSync(cardPath)) return null;
   let raw: unknown;
-  try { raw = JSON.parse(readFileSync(cardPath, 'utf8')); } catch { throw badInput(`${cardPath} is not valid JSON`); }
+  try {
+    raw = JSON.parse(readFileSync(cardPath, 'utf8'));
+  } catch {
+    throw badInput(`${cardPath} is not valid JSON`);
+  }
   const card = validateCard(raw, cardPath);
   return card.architecture.format === 'onnx' && card.onnx?.differentiable ? card : null;
 }
@@ -99,12 +137,16 @@ export function importedOnnxCard(p: string): ModelCard | null {
 export async function loadImportedOnnx(dir: string, card = importedOnnxCard(dir)): Promise<OnnxGraphModel> {
   if (!card) throw badInput(`model '${dir}' is not an imported ONNX model directory (run 'medshield model import')`);
   const name = card.onnx?.file ?? 'model.onnx';
-  if (name !== path.basename(name)) throw badInput(`model '${dir}': card names ONNX file ${JSON.stringify(name)}, not a plain file name`);
+  if (name !== path.basename(name))
+    throw badInput(`model '${dir}': card names ONNX file ${JSON.stringify(name)}, not a plain file name`);
   const file = path.join(dir, name);
   if (!existsSync(file)) throw badInput(`model '${dir}' is incomplete (${name} is missing)`);
   const bytes = readFileSync(file);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  if (card.onnx?.sha256 && sha !== card.onnx.sha256) throw mismatch(`model '${dir}': ${name} has sha256 ${sha.slice(0, 12)}…, the card says ${card.onnx.sha256.slice(0, 12)}… (the file changed after import)`);
+  if (card.onnx?.sha256 && sha !== card.onnx.sha256)
+    throw mismatch(
+      `model '${dir}': ${name} has sha256 ${sha.slice(0, 12)}…, the card says ${card.onnx.sha256.slice(0, 12)}… (the file changed after import)`,
+    );
   const { readOnnxModel } = await import('./onnx-graph/proto.js');
   const { OnnxGraph } = await import('./onnx-graph/graph.js');
   const { OnnxGraphModel } = await import('./onnx-graph/model.js');
@@ -131,7 +173,11 @@ export async function loadOnnxModel(p: string): Promise<Model> {
   const cardPath = dir ? path.join(p, 'model-card.json') : p.replace(/\.onnx$/i, '.card.json');
   let session: import('onnxruntime-node').InferenceSession;
   try {
-    session = await ort().InferenceSession.create(file, { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    session = await ort().InferenceSession.create(file, {
+      intraOpNumThreads: 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
   } catch (e) {
     throw badInput(`${file}: not a loadable ONNX model (${e instanceof Error ? e.message.split('\n')[0] : e})`);
   }
@@ -142,12 +188,18 @@ export async function loadOnnxModel(p: string): Promise<Model> {
   let card: ModelCard;
   if (existsSync(cardPath)) {
     let raw: unknown;
-    try { raw = JSON.parse(readFileSync(cardPath, 'utf8')); } catch { throw badInput(`${cardPath} is not valid JSON`); }
+    try {
+      raw = JSON.parse(readFileSync(cardPath, 'utf8'));
+    } catch {
+      throw badInput(`${cardPath} is not valid JSON`);
+    }
     card = validateCard(raw, cardPath);
   } else {
-    if (k < 2) throw badInput(`${file}: cannot tell the number of classes from the graph; add ${path.basename(cardPath)}`);
+    if (k < 2)
+      throw badInput(`${file}: cannot tell the number of classes from the graph; add ${path.basename(cardPath)}`);
     card = inferredCard(file, inMeta && 'shape' in inMeta ? inMeta.shape : [], k);
   }
-  if (k > 0 && k !== card.dataset.classes.length) throw badInput(`${file}: the graph has ${k} outputs but the card lists ${card.dataset.classes.length} classes`);
+  if (k > 0 && k !== card.dataset.classes.length)
+    throw badInput(`${file}: the graph has ${k} outputs but the card lists ${card.dataset.classes.length} classes`);
   return new OnnxModel(session, card, session.inputNames[0], session.outputNames[0]);
 }

@@ -14,11 +14,16 @@ export const MIN_DEFAULT_STEPS = 300;
 export const MAX_DEFAULT_EPOCHS = 200;
 
 /** Optimiser steps per epoch for `n` training images at `batchSize`. */
-export function stepsPerEpoch(n: number, batchSize: number): number { return Math.max(1, Math.ceil(n / batchSize)); }
+export function stepsPerEpoch(n: number, batchSize: number): number {
+  return Math.max(1, Math.ceil(n / batchSize));
+}
 
 /** Default epochs for a training set: 10, or enough for MIN_DEFAULT_STEPS optimiser steps (≤ 200). */
 export function defaultEpochs(n: number, batchSize: number): number {
-  return Math.min(MAX_DEFAULT_EPOCHS, Math.max(MIN_DEFAULT_EPOCHS, Math.ceil(MIN_DEFAULT_STEPS / stepsPerEpoch(n, batchSize))));
+  return Math.min(
+    MAX_DEFAULT_EPOCHS,
+    Math.max(MIN_DEFAULT_EPOCHS, Math.ceil(MIN_DEFAULT_STEPS / stepsPerEpoch(n, batchSize))),
+  );
 }
 
 export interface TrainAdvice {
@@ -47,7 +52,8 @@ export function trainAdvice(r: Pick<TrainResult, 'epochsRun' | 'bestEpoch' | 'hi
   if (r.epochsRun >= epochs && h.length >= 2) {
     if (r.bestEpoch === r.epochsRun) reasons.push(`the best validation epoch is the last (${r.bestEpoch})`);
     const k = Math.max(2, Math.ceil(h.length / 5));
-    const before = h[Math.max(0, h.length - 1 - k)].loss; const last = h[h.length - 1].loss;
+    const before = h[Math.max(0, h.length - 1 - k)].loss;
+    const last = h[h.length - 1].loss;
     if (Number.isFinite(before) && Number.isFinite(last) && before - last >= 0.02 && last <= 0.95 * before) {
       reasons.push(`the training loss fell from ${before.toFixed(4)} to ${last.toFixed(4)} over the last ${k} epochs`);
     }
@@ -55,7 +61,9 @@ export function trainAdvice(r: Pick<TrainResult, 'epochsRun' | 'bestEpoch' | 'hi
   if (!reasons.length) return { stillImproving: false, reasons, suggestedEpochs: null, warning: null };
   const suggested = Math.max(epochs * 2, epochs + 10);
   return {
-    stillImproving: true, reasons, suggestedEpochs: suggested,
+    stillImproving: true,
+    reasons,
+    suggestedEpochs: suggested,
     warning: `still improving at epoch ${r.epochsRun} (${reasons.join('; ')}); try --epochs ${suggested}`,
   };
 }

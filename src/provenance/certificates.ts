@@ -12,7 +12,14 @@
  * it never chains to the image-signer trust anchors.
  */
 import 'reflect-metadata';
-import { createHash, createPrivateKey, createPublicKey, X509Certificate as NodeX509, webcrypto, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  X509Certificate as NodeX509,
+  webcrypto,
+  type KeyObject,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { badInput, mismatch } from '../errors.js';
 
@@ -38,7 +45,11 @@ export function pemCertificates(pem: string, what = 'certificate file'): Buffer[
 }
 
 export function parseCertificate(der: Uint8Array, what = 'certificate'): NodeX509 {
-  try { return new NodeX509(Buffer.from(der)); } catch { throw badInput(`${what} is not a valid X.509 certificate`); }
+  try {
+    return new NodeX509(Buffer.from(der));
+  } catch {
+    throw badInput(`${what} is not a valid X.509 certificate`);
+  }
 }
 
 export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
@@ -50,15 +61,22 @@ export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
 /** Load a PEM private key and certificate, and check they belong together. */
 export function loadSigner(keyPem: string | Buffer, certPem: string | Buffer, passphrase?: string): SignerCredentials {
   let key: KeyObject;
-  try { key = createPrivateKey({ key: keyPem, format: 'pem', passphrase }); } catch { throw badInput('private key file is not a readable PEM private key'); }
+  try {
+    key = createPrivateKey({ key: keyPem, format: 'pem', passphrase });
+  } catch {
+    throw badInput('private key file is not a readable PEM private key');
+  }
   const certDer = pemCertificates(certPem.toString(), 'certificate file')[0];
   const cert = parseCertificate(certDer, 'signer certificate');
   const keyAlgorithm = keyAlgorithmOf(key);
-  if (!cert.checkPrivateKey(key)) throw mismatch(`private key does not match the certificate (${cert.subject.replace(/\n/g, ', ')})`);
+  if (!cert.checkPrivateKey(key))
+    throw mismatch(`private key does not match the certificate (${cert.subject.replace(/\n/g, ', ')})`);
   return { key, cert, certDer, keyAlgorithm };
 }
 
-export function subjectOf(cert: NodeX509): string { return cert.subject.split('\n').join(', '); }
+export function subjectOf(cert: NodeX509): string {
+  return cert.subject.split('\n').join(', ');
+}
 
 // Parsed certificates and verified issuer signatures are cached by DER (bounded): verifying a folder of
 // files signed by one signer then costs one certificate-signature check, not one per file.
@@ -68,14 +86,22 @@ const derKey = (d: Uint8Array | ArrayBuffer): string => createHash('sha256').upd
 function parsed(der: Uint8Array): x509.X509Certificate {
   const k = derKey(der);
   let c = parsedCache.get(k);
-  if (!c) { c = new x509.X509Certificate(Buffer.from(der)); if (parsedCache.size > 1000) parsedCache.clear(); parsedCache.set(k, c); }
+  if (!c) {
+    c = new x509.X509Certificate(Buffer.from(der));
+    if (parsedCache.size > 1000) parsedCache.clear();
+    parsedCache.set(k, c);
+  }
   return c;
 }
 async function issuedBy(cert: x509.X509Certificate, issuer: x509.X509Certificate): Promise<boolean> {
   const k = derKey(cert.rawData) + derKey(issuer.rawData);
   let ok = issuedCache.get(k);
   if (ok === undefined) {
-    try { ok = await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true }); } catch { ok = false; }
+    try {
+      ok = await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+    } catch {
+      ok = false;
+    }
     if (issuedCache.size > 1000) issuedCache.clear();
     issuedCache.set(k, ok);
   }
@@ -90,46 +116,81 @@ async function issuedBy(cert: x509.X509Certificate, issuer: x509.X509Certificate
  */
 export function signerCertificateProblem(der: Uint8Array): string | undefined {
   let c: x509.X509Certificate;
-  try { c = parsed(der); } catch { return 'signer certificate is not valid X.509'; }
+  try {
+    c = parsed(der);
+  } catch {
+    return 'signer certificate is not valid X.509';
+  }
   const bc = c.getExtension(x509.BasicConstraintsExtension);
-  if (bc?.ca) return `signer certificate "${c.subject}" is a CA certificate (basicConstraints cA): a CA does not sign images`;
+  if (bc?.ca)
+    return `signer certificate "${c.subject}" is a CA certificate (basicConstraints cA): a CA does not sign images`;
   const ku = c.getExtension(x509.KeyUsagesExtension);
   if (!ku) return `signer certificate "${c.subject}" has no keyUsage extension: an image signer needs digitalSignature`;
-  if (ku.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) return `signer certificate "${c.subject}" is a CA key (keyUsage keyCertSign/cRLSign): a CA does not sign images`;
-  if (!(ku.usages & x509.KeyUsageFlags.digitalSignature)) return `signer certificate "${c.subject}" lacks the digitalSignature key usage`;
+  if (ku.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign))
+    return `signer certificate "${c.subject}" is a CA key (keyUsage keyCertSign/cRLSign): a CA does not sign images`;
+  if (!(ku.usages & x509.KeyUsageFlags.digitalSignature))
+    return `signer certificate "${c.subject}" lacks the digitalSignature key usage`;
   return undefined;
 }
 
-export interface ChainResult { trusted: boolean; reason?: string; chain: string[] }
+export interface ChainResult {
+  trusted: boolean;
+  reason?: string;
+  chain: string[];
+}
 
 /**
  * Validate `signer` against trust anchors at time `at`: walk issuers among anchors and intermediates,
  * verifying each signature and validity period, until a trust anchor is reached.
  */
-export async function validateChain(signerDer: Uint8Array, anchorsDer: Uint8Array[], intermediatesDer: Uint8Array[], at: Date): Promise<ChainResult> {
+export async function validateChain(
+  signerDer: Uint8Array,
+  anchorsDer: Uint8Array[],
+  intermediatesDer: Uint8Array[],
+  at: Date,
+): Promise<ChainResult> {
   if (!anchorsDer.length) return { trusted: false, reason: 'no trust anchors given (use --trust CA.pem)', chain: [] };
   let cur: x509.X509Certificate;
-  try { cur = parsed(signerDer); } catch { return { trusted: false, reason: 'signer certificate is not valid X.509', chain: [] }; }
+  try {
+    cur = parsed(signerDer);
+  } catch {
+    return { trusted: false, reason: 'signer certificate is not valid X.509', chain: [] };
+  }
   const anchors = anchorsDer.map(parsed);
   const pool = [...anchors, ...intermediatesDer.map(parsed)];
   const chain: string[] = [];
   for (let depth = 0; depth < 10; depth++) {
     chain.push(cur.subject);
-    if (at < cur.notBefore) return { trusted: false, reason: `certificate "${cur.subject}" is not yet valid at ${at.toISOString()} (notBefore ${cur.notBefore.toISOString()})`, chain };
-    if (at > cur.notAfter) return { trusted: false, reason: `certificate "${cur.subject}" expired ${cur.notAfter.toISOString()} (checked at ${at.toISOString()})`, chain };
+    if (at < cur.notBefore)
+      return {
+        trusted: false,
+        reason: `certificate "${cur.subject}" is not yet valid at ${at.toISOString()} (notBefore ${cur.notBefore.toISOString()})`,
+        chain,
+      };
+    if (at > cur.notAfter)
+      return {
+        trusted: false,
+        reason: `certificate "${cur.subject}" expired ${cur.notAfter.toISOString()} (checked at ${at.toISOString()})`,
+        chain,
+      };
     const curRaw = Buffer.from(cur.rawData);
     if (anchors.some((a) => Buffer.from(a.rawData).equals(curRaw))) return { trusted: true, chain };
     let issuer: x509.X509Certificate | undefined;
     for (const cand of pool) {
       if (cand.subject !== cur.issuer) continue;
-      if (await issuedBy(cur, cand)) { issuer = cand; break; }
+      if (await issuedBy(cur, cand)) {
+        issuer = cand;
+        break;
+      }
     }
     if (!issuer) return { trusted: false, reason: `certificate "${cur.subject}" is not issued by a trusted CA`, chain };
     const bc = issuer.getExtension(x509.BasicConstraintsExtension);
-    if (!bc || !bc.ca) return { trusted: false, reason: `issuer "${issuer.subject}" is not a CA certificate`, chain };
+    if (!bc?.ca) return { trusted: false, reason: `issuer "${issuer.subject}" is not a CA certificate`, chain };
     cur = issuer;
   }
   return { trusted: false, reason: 'certificate chain too long', chain };
 }
 
-export function publicKeyOf(cert: NodeX509): KeyObject { return createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' })); }
+export function publicKeyOf(cert: NodeX509): KeyObject {
+  return createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
+}

@@ -38,7 +38,10 @@ function metaEnd(b: Uint8Array): { end: number; ts?: string } | null {
     const len = long ? dv.getUint32(off + 8, true) : dv.getUint16(off + 6, true);
     const v = off + (long ? 12 : 8);
     if (len === 0xffffffff || v + len > b.length) return null;
-    if (tag === 0x00020010) ts = Buffer.from(b.subarray(v, v + len)).toString('latin1').replace(/[\0 ]+$/, '');
+    if (tag === 0x00020010)
+      ts = Buffer.from(b.subarray(v, v + len))
+        .toString('latin1')
+        .replace(/[\0 ]+$/, '');
     off = v + len;
   }
   return { end: off, ts };
@@ -57,7 +60,8 @@ export function splitDeflated(bytes: Uint8Array): DeflatedParts | null {
   }
   // One 00 byte may pad the stream to an even length; anything else after its end is unsigned data.
   const trailing = body.length - res.engine.bytesWritten;
-  if (trailing > 1 || (trailing === 1 && body[body.length - 1] !== 0)) throw badInput(`${trailing} bytes follow the end of the deflated data set`);
+  if (trailing > 1 || (trailing === 1 && body[body.length - 1] !== 0))
+    throw badInput(`${trailing} bytes follow the end of the deflated data set`);
   return { head: bytes.subarray(0, m.end), dataset: res.buffer };
 }
 
@@ -65,7 +69,10 @@ export function splitDeflated(bytes: Uint8Array): DeflatedParts | null {
  * "DICM" and a one-element meta group naming Explicit VR Little Endian: put before an inflated data set, the
  * parser reads it as Explicit VR (as PS3.5 §A.5 defines it), never by guessing from its first bytes.
  */
-export const EXPLICIT_PREFIX: Buffer = Buffer.concat([Buffer.from('DICM', 'latin1'), encodeElement(0x00020010, 'UI', Buffer.from(EXPLICIT_LE, 'latin1'), { explicitVR: true, littleEndian: true })]);
+export const EXPLICIT_PREFIX: Buffer = Buffer.concat([
+  Buffer.from('DICM', 'latin1'),
+  encodeElement(0x00020010, 'UI', Buffer.from(EXPLICIT_LE, 'latin1'), { explicitVR: true, littleEndian: true }),
+]);
 
 /** What signature code parses: the file itself, or for a deflated file EXPLICIT_PREFIX + its inflated data set. */
 export function inflatedView(bytes: Uint8Array): Uint8Array {

@@ -5,10 +5,23 @@
  */
 import { LONG_VRS, ITEM } from './dicom-parse.js';
 
-export interface Encoding { explicitVR: boolean; littleEndian: boolean }
+export interface Encoding {
+  explicitVR: boolean;
+  littleEndian: boolean;
+}
 
-function u16(v: number, le: boolean): Uint8Array { const b = Buffer.alloc(2); if (le) b.writeUInt16LE(v); else b.writeUInt16BE(v); return b; }
-function u32(v: number, le: boolean): Uint8Array { const b = Buffer.alloc(4); if (le) b.writeUInt32LE(v >>> 0); else b.writeUInt32BE(v >>> 0); return b; }
+function u16(v: number, le: boolean): Uint8Array {
+  const b = Buffer.alloc(2);
+  if (le) b.writeUInt16LE(v);
+  else b.writeUInt16BE(v);
+  return b;
+}
+function u32(v: number, le: boolean): Uint8Array {
+  const b = Buffer.alloc(4);
+  if (le) b.writeUInt32LE(v >>> 0);
+  else b.writeUInt32BE(v >>> 0);
+  return b;
+}
 
 /** Encode one non-sequence element; odd values are padded (space for text, NUL for UI/OB). */
 export function encodeElement(tag: number, vr: string, value: Uint8Array, enc: Encoding): Buffer {
@@ -27,16 +40,28 @@ export function header(tag: number, vr: string, length: number, enc: Encoding): 
   return Buffer.concat(parts);
 }
 
-export const encodeString = (tag: number, vr: string, s: string, enc: Encoding): Buffer => encodeElement(tag, vr, Buffer.from(s, 'latin1'), enc);
-export const encodeUS = (tag: number, v: number, enc: Encoding): Buffer => encodeElement(tag, 'US', u16(v, enc.littleEndian), enc);
+export const encodeString = (tag: number, vr: string, s: string, enc: Encoding): Buffer =>
+  encodeElement(tag, vr, Buffer.from(s, 'latin1'), enc);
+export const encodeUS = (tag: number, v: number, enc: Encoding): Buffer =>
+  encodeElement(tag, 'US', u16(v, enc.littleEndian), enc);
 export function encodeAT(tag: number, tags: number[], enc: Encoding): Buffer {
-  return encodeElement(tag, 'AT', Buffer.concat(tags.map((t) => Buffer.concat([u16(t >>> 16, enc.littleEndian), u16(t & 0xffff, enc.littleEndian)]))), enc);
+  return encodeElement(
+    tag,
+    'AT',
+    Buffer.concat(tags.map((t) => Buffer.concat([u16(t >>> 16, enc.littleEndian), u16(t & 0xffff, enc.littleEndian)]))),
+    enc,
+  );
 }
 
 /** A defined-length item holding already-encoded elements. */
 export function encodeItem(elements: Uint8Array[], enc: Encoding): Buffer {
   const body = Buffer.concat(elements);
-  return Buffer.concat([u16(ITEM >>> 16, enc.littleEndian), u16(ITEM & 0xffff, enc.littleEndian), u32(body.length, enc.littleEndian), body]);
+  return Buffer.concat([
+    u16(ITEM >>> 16, enc.littleEndian),
+    u16(ITEM & 0xffff, enc.littleEndian),
+    u32(body.length, enc.littleEndian),
+    body,
+  ]);
 }
 
 /** A defined-length sequence holding already-encoded items. */

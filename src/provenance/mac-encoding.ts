@@ -23,7 +23,9 @@
 import { LONG_VRS, ITEM, SEQ_DELIM, type DicomElement } from './dicom-parse.js';
 import { rawImplicitVR, signatureVR, type ImplicitItemContext } from '../data/vr-dictionary.js';
 
-export interface ByteSink { update(data: Uint8Array): unknown }
+export interface ByteSink {
+  update(data: Uint8Array): unknown;
+}
 
 /** PS3.15 C.12.1.1.3.1.1 / DCMTK DcmTagKey::isSignableTag. */
 export function isSignableTag(tag: number): boolean {
@@ -52,8 +54,40 @@ export function isSignable(el: DicomElement): boolean {
   return true;
 }
 
-const SWAP_SIZE: Record<string, number> = { US: 2, SS: 2, OW: 2, AT: 2, UL: 4, SL: 4, FL: 4, OF: 4, OL: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8 };
-const STRING_VRS = new Set(['AE', 'AS', 'CS', 'DA', 'DS', 'DT', 'IS', 'LO', 'LT', 'PN', 'SH', 'ST', 'TM', 'UC', 'UR', 'UT']);
+const SWAP_SIZE: Record<string, number> = {
+  US: 2,
+  SS: 2,
+  OW: 2,
+  AT: 2,
+  UL: 4,
+  SL: 4,
+  FL: 4,
+  OF: 4,
+  OL: 4,
+  FD: 8,
+  OD: 8,
+  SV: 8,
+  UV: 8,
+  OV: 8,
+};
+const STRING_VRS = new Set([
+  'AE',
+  'AS',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'IS',
+  'LO',
+  'LT',
+  'PN',
+  'SH',
+  'ST',
+  'TM',
+  'UC',
+  'UR',
+  'UT',
+]);
 
 function swapped(v: Uint8Array, size: number): Uint8Array {
   const out = new Uint8Array(v.length);
@@ -67,24 +101,58 @@ function swapped(v: Uint8Array, size: number): Uint8Array {
 export class MacWriter {
   private buf = new Uint8Array(16384);
   private n = 0;
-  constructor(readonly sink: ByteSink, readonly littleEndian: boolean, readonly explicitVR: boolean) {}
-  private room(k: number): void { if (this.n + k > this.buf.length) this.flush(); }
+  constructor(
+    readonly sink: ByteSink,
+    readonly littleEndian: boolean,
+    readonly explicitVR: boolean,
+  ) {}
+  private room(k: number): void {
+    if (this.n + k > this.buf.length) this.flush();
+  }
   u16(v: number): void {
     this.room(2);
-    if (this.littleEndian) { this.buf[this.n] = v & 0xff; this.buf[this.n + 1] = v >>> 8; } else { this.buf[this.n] = v >>> 8; this.buf[this.n + 1] = v & 0xff; }
+    if (this.littleEndian) {
+      this.buf[this.n] = v & 0xff;
+      this.buf[this.n + 1] = v >>> 8;
+    } else {
+      this.buf[this.n] = v >>> 8;
+      this.buf[this.n + 1] = v & 0xff;
+    }
     this.n += 2;
   }
   u32(v: number): void {
-    if (this.littleEndian) { this.u16(v & 0xffff); this.u16(v >>> 16); } else { this.u16(v >>> 16); this.u16(v & 0xffff); }
+    if (this.littleEndian) {
+      this.u16(v & 0xffff);
+      this.u16(v >>> 16);
+    } else {
+      this.u16(v >>> 16);
+      this.u16(v & 0xffff);
+    }
   }
-  tag(t: number): void { this.u16(t >>> 16); this.u16(t & 0xffff); }
-  ascii(s: string): void { this.room(s.length); for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i); }
+  tag(t: number): void {
+    this.u16(t >>> 16);
+    this.u16(t & 0xffff);
+  }
+  ascii(s: string): void {
+    this.room(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
+  }
   bytes(b: Uint8Array): void {
-    if (b.length <= 1024) { this.room(b.length); this.buf.set(b, this.n); this.n += b.length; return; }
+    if (b.length <= 1024) {
+      this.room(b.length);
+      this.buf.set(b, this.n);
+      this.n += b.length;
+      return;
+    }
     this.flush();
     this.sink.update(b);
   }
-  flush(): void { if (this.n) { this.sink.update(this.buf.slice(0, this.n)); this.n = 0; } }
+  flush(): void {
+    if (this.n) {
+      this.sink.update(this.buf.slice(0, this.n));
+      this.n = 0;
+    }
+  }
 }
 
 function u16At(bytes: Uint8Array, el: DicomElement | undefined): number | undefined {
@@ -95,7 +163,10 @@ function u16At(bytes: Uint8Array, el: DicomElement | undefined): number | undefi
 
 function strAt(bytes: Uint8Array, el: DicomElement | undefined): string | undefined {
   if (!el || el.items || el.fragments) return undefined;
-  return Buffer.from(bytes.subarray(el.valueOffset, el.valueOffset + el.length)).toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  return Buffer.from(bytes.subarray(el.valueOffset, el.valueOffset + el.length))
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
 }
 
 /** The VR written to the MAC stream for an element read in Implicit VR, from its own container (see above). */
@@ -105,7 +176,10 @@ export function implicitSignatureVR(bytes: Uint8Array, el: DicomElement, contain
   let creator: string | undefined;
   if ((g & 1) === 1 && e >= 0x1000) {
     const creatorTag = ((g << 16) | (e >>> 8)) >>> 0;
-    creator = strAt(bytes, container.find((x) => x.tag === creatorTag));
+    creator = strAt(
+      bytes,
+      container.find((x) => x.tag === creatorTag),
+    );
   }
   const ctx: ImplicitItemContext = {};
   for (const x of container) {
@@ -120,10 +194,18 @@ export function implicitSignatureVR(bytes: Uint8Array, el: DicomElement, contain
  * Feed one element, in signature format, to the writer. `bytes` is the file holding it; `container` is the
  * list of elements of the item (or data set) holding it, which decides the VR of Implicit VR elements.
  */
-export function writeSignatureFormat(bytes: Uint8Array, el: DicomElement, w: MacWriter, container: readonly DicomElement[]): void {
+export function writeSignatureFormat(
+  bytes: Uint8Array,
+  el: DicomElement,
+  w: MacWriter,
+  container: readonly DicomElement[],
+): void {
   if (el.items) {
     w.tag(el.tag);
-    if (w.explicitVR) { w.ascii('SQ'); w.u16(0); }
+    if (w.explicitVR) {
+      w.ascii('SQ');
+      w.u16(0);
+    }
     for (const item of el.items) {
       w.tag(ITEM);
       for (const e of sortedByTag(item.elements)) if (isSignable(e)) writeSignatureFormat(bytes, e, w, item.elements);
@@ -133,8 +215,14 @@ export function writeSignatureFormat(bytes: Uint8Array, el: DicomElement, w: Mac
   }
   if (el.fragments) {
     w.tag(el.tag);
-    if (w.explicitVR) { w.ascii('OB'); w.u16(0); }
-    for (const f of el.fragments) { w.tag(ITEM); w.bytes(bytes.subarray(f.valueOffset, f.valueOffset + f.length)); }
+    if (w.explicitVR) {
+      w.ascii('OB');
+      w.u16(0);
+    }
+    for (const f of el.fragments) {
+      w.tag(ITEM);
+      w.bytes(bytes.subarray(f.valueOffset, f.valueOffset + f.length));
+    }
     w.tag(SEQ_DELIM);
     return;
   }
@@ -148,13 +236,17 @@ export function writeSignatureFormat(bytes: Uint8Array, el: DicomElement, w: Mac
   w.tag(el.tag);
   if (w.explicitVR) {
     w.ascii(vr);
-    if (LONG_VRS.has(vr)) { w.u16(0); w.u32(length); } else w.u16(length);
+    if (LONG_VRS.has(vr)) {
+      w.u16(0);
+      w.u32(length);
+    } else w.u16(length);
   } else w.u32(length);
   w.bytes(value);
   if (pad) w.bytes(Uint8Array.of(STRING_VRS.has(vr) ? 0x20 : 0x00));
 }
 
 export function sortedByTag(elements: DicomElement[]): DicomElement[] {
-  for (let i = 1; i < elements.length; i++) if (elements[i].tag < elements[i - 1].tag) return [...elements].sort((a, b) => a.tag - b.tag);
+  for (let i = 1; i < elements.length; i++)
+    if (elements[i].tag < elements[i - 1].tag) return [...elements].sort((a, b) => a.tag - b.tag);
   return elements;
 }

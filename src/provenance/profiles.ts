@@ -17,7 +17,14 @@ export const PROFILE_NAMES: ProfileName[] = ['base', 'creator', 'authorization']
 
 export type MacAlgorithm = 'RIPEMD160' | 'SHA1' | 'MD5' | 'SHA256' | 'SHA384' | 'SHA512';
 /** PS3.3 C.12.1.1.3.1.1 MAC Algorithm defined terms, and the node crypto digest name. */
-export const MAC_ALGORITHMS: Record<MacAlgorithm, string> = { RIPEMD160: 'ripemd160', SHA1: 'sha1', MD5: 'md5', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
+export const MAC_ALGORITHMS: Record<MacAlgorithm, string> = {
+  RIPEMD160: 'ripemd160',
+  SHA1: 'sha1',
+  MD5: 'md5',
+  SHA256: 'sha256',
+  SHA384: 'sha384',
+  SHA512: 'sha512',
+};
 
 const CREATOR =
   '00080008 00080012 00080013 00080016 00080018 00080022 00080023 0008002A 00080032 00080033 00080070 ' +
@@ -91,7 +98,16 @@ function matcher(list: string): (tag: number) => boolean {
     const e = tag & 0xffff;
     if (g >= 0x6000 && g <= 0x60ff && (g & 1) === 0 && overlay.has(e)) return true;
     // Curve module (retired), groups 5000-501E even.
-    if (g >= 0x5000 && g < 0x5020 && (g & 1) === 0 && [0x0005, 0x0010, 0x0103, 0x3000, 0x0022, 0x0030, 0x0040, 0x0104, 0x0105, 0x0106, 0x0110, 0x0112, 0x0114, 0x2500, 0x2600].includes(e)) return true;
+    if (
+      g >= 0x5000 &&
+      g < 0x5020 &&
+      (g & 1) === 0 &&
+      [
+        0x0005, 0x0010, 0x0103, 0x3000, 0x0022, 0x0030, 0x0040, 0x0104, 0x0105, 0x0106, 0x0110, 0x0112, 0x0114, 0x2500,
+        0x2600,
+      ].includes(e)
+    )
+      return true;
     return false;
   };
 }
@@ -110,16 +126,41 @@ export interface SignatureProfile {
 const ALL_MACS: MacAlgorithm[] = ['RIPEMD160', 'SHA1', 'MD5', 'SHA256', 'SHA384', 'SHA512'];
 
 export const PROFILES: Record<ProfileName, SignatureProfile> = {
-  base: { name: 'base', title: 'Base RSA Digital Signature Profile (PS3.15 C.1)', allowedMacs: ALL_MACS, requiredIfPresent: () => false, mandatory: [], mainDatasetOnly: false },
-  creator: { name: 'creator', title: 'Creator RSA Digital Signature Profile (PS3.15 C.2)', allowedMacs: ALL_MACS, requiredIfPresent: matcher(CREATOR), mandatory: MANDATORY_UIDS, mainDatasetOnly: true },
-  authorization: { name: 'authorization', title: 'Authorization RSA Digital Signature Profile (PS3.15 C.3)', allowedMacs: ALL_MACS, requiredIfPresent: matcher(AUTHORIZATION), mandatory: MANDATORY_UIDS, mainDatasetOnly: true },
+  base: {
+    name: 'base',
+    title: 'Base RSA Digital Signature Profile (PS3.15 C.1)',
+    allowedMacs: ALL_MACS,
+    requiredIfPresent: () => false,
+    mandatory: [],
+    mainDatasetOnly: false,
+  },
+  creator: {
+    name: 'creator',
+    title: 'Creator RSA Digital Signature Profile (PS3.15 C.2)',
+    allowedMacs: ALL_MACS,
+    requiredIfPresent: matcher(CREATOR),
+    mandatory: MANDATORY_UIDS,
+    mainDatasetOnly: true,
+  },
+  authorization: {
+    name: 'authorization',
+    title: 'Authorization RSA Digital Signature Profile (PS3.15 C.3)',
+    allowedMacs: ALL_MACS,
+    requiredIfPresent: matcher(AUTHORIZATION),
+    mandatory: MANDATORY_UIDS,
+    mainDatasetOnly: true,
+  },
 };
 
 /**
  * Does a signature over `covered` satisfy `profile` for an item whose signable tags are `present`?
  * Returns the first missing tag, or undefined.
  */
-export function missingForProfile(profile: SignatureProfile, present: number[], covered: Set<number>): number | undefined {
+export function missingForProfile(
+  profile: SignatureProfile,
+  present: number[],
+  covered: Set<number>,
+): number | undefined {
   for (const t of profile.mandatory) if (!covered.has(t)) return t;
   for (const t of present) if (profile.requiredIfPresent(t) && !covered.has(t)) return t;
   return undefined;

@@ -62,7 +62,9 @@ export function jwsAlgFor(key: KeyObject): JwsAlg {
     const alg = EC_ALG[key.asymmetricKeyDetails?.namedCurve ?? ''];
     if (alg) return alg;
   }
-  throw badInput(`cannot sign results with a ${key.asymmetricKeyType ?? 'unknown'} key${key.asymmetricKeyDetails?.namedCurve ? ` (${key.asymmetricKeyDetails.namedCurve})` : ''}: use RSA or EC P-256/384/521`);
+  throw badInput(
+    `cannot sign results with a ${key.asymmetricKeyType ?? 'unknown'} key${key.asymmetricKeyDetails?.namedCurve ? ` (${key.asymmetricKeyDetails.namedCurve})` : ''}: use RSA or EC P-256/384/521`,
+  );
 }
 
 const b64u = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
@@ -109,35 +111,67 @@ const B64U = /^[A-Za-z0-9_-]+$/;
 export async function verifyResult(text: string, t: ResultTrust): Promise<ResultVerification> {
   const jws = text.trim();
   const parts = jws.split('.');
-  if (parts.length !== 3 || !parts.every((p) => B64U.test(p))) throw badInput('not a compact JWS (expected three base64url parts separated by dots)');
+  if (parts.length !== 3 || !parts.every((p) => B64U.test(p)))
+    throw badInput('not a compact JWS (expected three base64url parts separated by dots)');
   let header: { alg?: unknown; x5c?: unknown; crit?: unknown };
-  try { header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')); } catch { throw badInput('not a compact JWS: the protected header is not JSON'); }
-  if (!header || typeof header !== 'object' || Array.isArray(header) || typeof header.alg !== 'string') throw badInput('not a compact JWS: the protected header names no alg');
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+  } catch {
+    throw badInput('not a compact JWS: the protected header is not JSON');
+  }
+  if (!header || typeof header !== 'object' || Array.isArray(header) || typeof header.alg !== 'string')
+    throw badInput('not a compact JWS: the protected header names no alg');
   const out: ResultVerification = { valid: false, reason: '', alg: header.alg, signer: null, chain: [], payload: null };
   const fail = (reason: string): ResultVerification => ({ ...out, valid: false, reason });
-  if (header.crit !== undefined) return fail('header has crit parameters, which this verifier does not understand (RFC 7515 §4.1.11)');
-  if (!Array.isArray(header.x5c) || !header.x5c.length || !header.x5c.every((c) => typeof c === 'string')) return fail('header has no x5c certificate chain');
+  if (header.crit !== undefined)
+    return fail('header has crit parameters, which this verifier does not understand (RFC 7515 §4.1.11)');
+  if (!Array.isArray(header.x5c) || !header.x5c.length || !header.x5c.every((c) => typeof c === 'string'))
+    return fail('header has no x5c certificate chain');
   let certs: Buffer[];
-  try { certs = (header.x5c as string[]).map((c) => Buffer.from(c, 'base64')); certs.forEach((c, i) => parseCertificate(c, `x5c[${i}]`)); } catch { return fail('x5c holds a certificate that is not valid X.509'); }
+  try {
+    certs = (header.x5c as string[]).map((c) => Buffer.from(c, 'base64'));
+    certs.forEach((c, i) => parseCertificate(c, `x5c[${i}]`));
+  } catch {
+    return fail('x5c holds a certificate that is not valid X.509');
+  }
   const leaf = parseCertificate(certs[0]);
   out.signer = leaf.subject.split('\n').join(', ');
   const key = createPublicKey(leaf.publicKey.export({ type: 'spki', format: 'pem' }));
   let expected: JwsAlg;
-  try { expected = jwsAlgFor(key); } catch { return fail(`the signer's key type ${key.asymmetricKeyType} cannot make a JWS this verifier accepts`); }
-  if (header.alg !== expected) return fail(`alg ${header.alg} is not the algorithm of the signer's ${key.asymmetricKeyType?.toUpperCase()} key (${expected})`);
+  try {
+    expected = jwsAlgFor(key);
+  } catch {
+    return fail(`the signer's key type ${key.asymmetricKeyType} cannot make a JWS this verifier accepts`);
+  }
+  if (header.alg !== expected)
+    return fail(
+      `alg ${header.alg} is not the algorithm of the signer's ${key.asymmetricKeyType?.toUpperCase()} key (${expected})`,
+    );
   const sig = Buffer.from(parts[2], 'base64url');
   const v = createVerify(HASH[expected]).update(`${parts[0]}.${parts[1]}`);
   let ok = false;
-  try { ok = expected === 'RS256' ? v.verify(key, sig) : v.verify({ key, dsaEncoding: 'ieee-p1363' }, sig); } catch { ok = false; }
+  try {
+    ok = expected === 'RS256' ? v.verify(key, sig) : v.verify({ key, dsaEncoding: 'ieee-p1363' }, sig);
+  } catch {
+    ok = false;
+  }
   if (!ok) return fail('signature does not verify (the answer was altered or signed by another key)');
   try {
     const p = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
     if (!p || typeof p !== 'object' || Array.isArray(p)) throw new Error('not an object');
     out.payload = p as ResultClaims;
-  } catch { return fail('signed payload is not a JSON object'); }
+  } catch {
+    return fail('signed payload is not a JSON object');
+  }
   const ku = new x509.X509Certificate(new Uint8Array(certs[0])).getExtension(x509.KeyUsagesExtension);
-  if (ku && !(ku.usages & x509.KeyUsageFlags.digitalSignature)) return fail(`signer certificate "${out.signer}" lacks the digitalSignature key usage`);
-  const chain = await validateChain(certs[0], t.trust, [...certs.slice(1), ...(t.intermediates ?? [])], t.at ?? new Date());
+  if (ku && !(ku.usages & x509.KeyUsageFlags.digitalSignature))
+    return fail(`signer certificate "${out.signer}" lacks the digitalSignature key usage`);
+  const chain = await validateChain(
+    certs[0],
+    t.trust,
+    [...certs.slice(1), ...(t.intermediates ?? [])],
+    t.at ?? new Date(),
+  );
   out.chain = chain.chain;
   if (!chain.trusted) return fail(chain.reason ?? 'signer certificate is not trusted');
   return { ...out, valid: true, reason: `signed by "${out.signer}" (${expected}), chain to a trusted CA` };

@@ -13,9 +13,30 @@
  */
 import { createSign, randomBytes } from 'node:crypto';
 import { badArgument, badInput, unsupported } from '../errors.js';
-import { parseDicom, findElement, usValue, tagStr, UNDEFINED, PIXEL_DATA, ITEM, SEQ_DELIM, type DicomElement, type DicomItem, type ParsedDicom } from './dicom-parse.js';
+import {
+  parseDicom,
+  findElement,
+  usValue,
+  tagStr,
+  UNDEFINED,
+  PIXEL_DATA,
+  ITEM,
+  SEQ_DELIM,
+  type DicomElement,
+  type DicomItem,
+  type ParsedDicom,
+} from './dicom-parse.js';
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
-import { encodeAT, encodeElement, encodeItem, encodeSequence, encodeString, encodeUS, writeU32, type Encoding } from './dicom-encode.js';
+import {
+  encodeAT,
+  encodeElement,
+  encodeItem,
+  encodeSequence,
+  encodeString,
+  encodeUS,
+  writeU32,
+  type Encoding,
+} from './dicom-encode.js';
 import { macTransferSyntaxFor } from './transfer-syntax.js';
 import { splitDeflated, joinDeflated, EXPLICIT_PREFIX } from './deflate.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
@@ -39,7 +60,12 @@ export const TAG = {
 } as const;
 
 /** Signature item attributes that are NOT fed to the MAC (DCMTK encodeDigitalSignatureItem). */
-export const NOT_IN_MAC = new Set<number>([TAG.CertificateOfSigner, TAG.Signature, TAG.CertifiedTimestampType, TAG.CertifiedTimestamp]);
+export const NOT_IN_MAC = new Set<number>([
+  TAG.CertificateOfSigner,
+  TAG.Signature,
+  TAG.CertifiedTimestampType,
+  TAG.CertifiedTimestamp,
+]);
 
 export interface SignOptions {
   signer: SignerCredentials;
@@ -66,7 +92,9 @@ export interface SignResult {
 }
 
 /** PS3.5 §9.2.1: a UID derived from a random 128-bit number under the 2.25 root. */
-export function newUid(): string { return '2.25.' + BigInt('0x' + randomBytes(16).toString('hex')).toString(); }
+export function newUid(): string {
+  return '2.25.' + BigInt('0x' + randomBytes(16).toString('hex')).toString();
+}
 
 /** DICOM DT (PS3.5 Table 6.2-1) with microseconds and UTC offset, as DCMTK writes it. */
 export function dicomDateTime(d: Date): string {
@@ -74,7 +102,11 @@ export function dicomDateTime(d: Date): string {
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}+0000`;
 }
 
-interface Splice { at: number; remove: number; insert: Buffer }
+interface Splice {
+  at: number;
+  remove: number;
+  insert: Buffer;
+}
 
 function applySplices(bytes: Uint8Array, splices: Splice[]): Buffer {
   const sorted = [...splices].sort((a, b) => a.at - b.at);
@@ -95,7 +127,15 @@ function insertionOffset(elements: DicomElement[], tag: number, end: number): nu
 }
 
 /** Append an item to an existing sequence, or insert a new one-item sequence. */
-function addItem(p: ParsedDicom, elements: DicomElement[], containerEnd: number, seqTag: number, item: Buffer, enc: Encoding, splices: Splice[]): number {
+function addItem(
+  p: ParsedDicom,
+  elements: DicomElement[],
+  containerEnd: number,
+  seqTag: number,
+  item: Buffer,
+  enc: Encoding,
+  splices: Splice[],
+): number {
   const seq = findElement(elements, seqTag);
   if (!seq) {
     const bytes = encodeSequence(seqTag, [item], enc);
@@ -115,7 +155,11 @@ function addItem(p: ParsedDicom, elements: DicomElement[], containerEnd: number,
   return item.length;
 }
 
-interface Target { elements: DicomElement[]; end: number; ancestors: Array<{ seq: DicomElement; item: DicomItem }> }
+interface Target {
+  elements: DicomElement[];
+  end: number;
+  ancestors: Array<{ seq: DicomElement; item: DicomItem }>;
+}
 
 /** Resolve an item path (dcmsign --sign-item style, tags only) to the item's elements and its ancestors. */
 export function resolveItem(p: ParsedDicom, itemPath: string | undefined): Target {
@@ -127,7 +171,8 @@ export function resolveItem(p: ParsedDicom, itemPath: string | undefined): Targe
     if (!m) throw badArgument(`bad item path segment ${JSON.stringify(seg)}: use (gggg,eeee)[index], joined by '.'`);
     const tag = parseInt(m[1] + m[2], 16) >>> 0;
     const seq = findElement(elements, tag);
-    if (!seq?.items) throw badInput(`item path: ${tagStr(tag)} is not a sequence in the ${ancestors.length ? 'item' : 'data set'}`);
+    if (!seq?.items)
+      throw badInput(`item path: ${tagStr(tag)} is not a sequence in the ${ancestors.length ? 'item' : 'data set'}`);
     const item = seq.items[Number(m[3])];
     if (!item) throw badInput(`item path: ${tagStr(tag)} has ${seq.items.length} items, no item ${m[3]}`);
     ancestors.push({ seq, item });
@@ -138,14 +183,16 @@ export function resolveItem(p: ParsedDicom, itemPath: string | undefined): Targe
 }
 
 /** Grow the defined lengths of every enclosing item and sequence by `delta` bytes. */
-function fixAncestorLengths(p: ParsedDicom, t: Target, delta: number, le: boolean, splices: Splice[]): void {
+function fixAncestorLengths(_p: ParsedDicom, t: Target, delta: number, le: boolean, splices: Splice[]): void {
   for (const { seq, item } of t.ancestors) {
     if (item.length !== UNDEFINED) {
-      const b = Buffer.alloc(4); writeU32(b, 0, item.length + delta, le);
+      const b = Buffer.alloc(4);
+      writeU32(b, 0, item.length + delta, le);
       splices.push({ at: item.start + 4, remove: 4, insert: b });
     }
     if (seq.length !== UNDEFINED) {
-      const b = Buffer.alloc(4); writeU32(b, 0, seq.length + delta, le);
+      const b = Buffer.alloc(4);
+      writeU32(b, 0, seq.length + delta, le);
       splices.push({ at: seq.valueOffset - 4, remove: 4, insert: b });
     }
   }
@@ -155,7 +202,10 @@ function fixAncestorLengths(p: ParsedDicom, t: Target, delta: number, le: boolea
 function freeMacId(p: ParsedDicom, elements: DicomElement[]): number {
   const seq = findElement(elements, TAG.MACParametersSequence);
   const used = new Set<number>();
-  for (const it of seq?.items ?? []) { const v = usValue(p, findElement(it.elements, TAG.MACIDNumber)); if (v !== undefined) used.add(v); }
+  for (const it of seq?.items ?? []) {
+    const v = usValue(p, findElement(it.elements, TAG.MACIDNumber));
+    if (v !== undefined) used.add(v);
+  }
   for (let i = 0; i < 65536; i++) if (!used.has(i)) return i;
   throw badInput('no free MAC ID number (65536 signatures?)');
 }
@@ -183,30 +233,66 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   const macTs = macTransferSyntaxFor(p.ts);
   const now = opts.now ?? new Date();
   const { cert } = opts.signer;
-  if (now < new Date(cert.validFrom)) throw badInput(`signer certificate is not valid before ${new Date(cert.validFrom).toISOString()}`);
-  if (now > new Date(cert.validTo)) throw badInput(`signer certificate expired ${new Date(cert.validTo).toISOString()}`);
+  if (now < new Date(cert.validFrom))
+    throw badInput(`signer certificate is not valid before ${new Date(cert.validFrom).toISOString()}`);
+  if (now > new Date(cert.validTo))
+    throw badInput(`signer certificate expired ${new Date(cert.validTo).toISOString()}`);
   const usage = signerCertificateProblem(opts.signer.certDer);
   if (usage) throw badInput(usage);
 
   const target = resolveItem(p, opts.item);
-  if (opts.item && profile.mainDatasetOnly) throw badArgument(`the ${profileName} profile applies to the main data set only, not to items`);
+  if (opts.item && profile.mainDatasetOnly)
+    throw badArgument(`the ${profileName} profile applies to the main data set only, not to items`);
   const elements = sortedByTag(target.elements);
   const covered = elements.filter(isSignable);
   const coveredTags = covered.map((e) => e.tag);
   const coveredSet = new Set(coveredTags);
-  const missing = missingForProfile(profile, elements.map((e) => e.tag), coveredSet);
-  if (missing !== undefined) throw badInput(`the ${profileName} profile needs ${tagStr(missing)} signed, but the data set does not have it (or it is not signable)`);
+  const missing = missingForProfile(
+    profile,
+    elements.map((e) => e.tag),
+    coveredSet,
+  );
+  if (missing !== undefined)
+    throw badInput(
+      `the ${profileName} profile needs ${tagStr(missing)} signed, but the data set does not have it (or it is not signable)`,
+    );
   if (!coveredTags.length) throw badInput('data set has no signable elements');
 
   const macId = freeMacId(p, elements);
   const uid = opts.uid ?? newUid();
   const dt = dicomDateTime(now);
   const macEnc: Encoding = { explicitVR: macTs.explicitVR, littleEndian: macTs.littleEndian };
-  const head = [encodeUS(TAG.MACIDNumber, macId, enc), encodeString(TAG.DigitalSignatureUID, 'UI', uid, enc), encodeString(TAG.DigitalSignatureDateTime, 'DT', dt, enc), encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', enc)];
-  const headMac = [encodeUS(TAG.MACIDNumber, macId, macEnc), encodeString(TAG.DigitalSignatureUID, 'UI', uid, macEnc), encodeString(TAG.DigitalSignatureDateTime, 'DT', dt, macEnc), encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', macEnc)];
+  const head = [
+    encodeUS(TAG.MACIDNumber, macId, enc),
+    encodeString(TAG.DigitalSignatureUID, 'UI', uid, enc),
+    encodeString(TAG.DigitalSignatureDateTime, 'DT', dt, enc),
+    encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', enc),
+  ];
+  const headMac = [
+    encodeUS(TAG.MACIDNumber, macId, macEnc),
+    encodeString(TAG.DigitalSignatureUID, 'UI', uid, macEnc),
+    encodeString(TAG.DigitalSignatureDateTime, 'DT', dt, macEnc),
+    encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', macEnc),
+  ];
 
   // Purpose code item (0008,0100) CodeValue, (0008,0102) CodingSchemeDesignator, (0008,0104) CodeMeaning; last in the signature item (0400,0401).
-  const purposeSeq = (e: Encoding) => opts.purpose ? encodeSequence(TAG.DigitalSignaturePurposeCodeSequence, [encodeItem([encodeString(0x00080100, 'SH', opts.purpose.value, e), encodeString(0x00080102, 'SH', opts.purpose.scheme, e), encodeString(0x00080104, 'LO', opts.purpose.meaning, e)], e)], e) : null;
+  const purposeSeq = (e: Encoding) =>
+    opts.purpose
+      ? encodeSequence(
+          TAG.DigitalSignaturePurposeCodeSequence,
+          [
+            encodeItem(
+              [
+                encodeString(0x00080100, 'SH', opts.purpose.value, e),
+                encodeString(0x00080102, 'SH', opts.purpose.scheme, e),
+                encodeString(0x00080104, 'LO', opts.purpose.meaning, e),
+              ],
+              e,
+            ),
+          ],
+          e,
+        )
+      : null;
   const signer = createSign(MAC_ALGORITHMS[mac]);
   const w = new MacWriter(signer, macTs.littleEndian, macTs.explicitVR);
   for (const el of covered) writeSignatureFormat(p.bytes, el, w, target.elements);
@@ -215,25 +301,48 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   if (pm) {
     // Signature format of a sequence (mac-encoding.ts): tag, VR + reserved, no lengths, item tag, elements, sequence delimiter.
     const body = pm.subarray((macEnc.explicitVR ? 12 : 8) + 8);
-    w.tag(TAG.DigitalSignaturePurposeCodeSequence); if (macEnc.explicitVR) { w.ascii('SQ'); w.u16(0); }
-    w.tag(ITEM); w.bytes(body); w.tag(SEQ_DELIM);
+    w.tag(TAG.DigitalSignaturePurposeCodeSequence);
+    if (macEnc.explicitVR) {
+      w.ascii('SQ');
+      w.u16(0);
+    }
+    w.tag(ITEM);
+    w.bytes(body);
+    w.tag(SEQ_DELIM);
   }
   w.flush();
   let signature: Buffer;
-  try { signature = signer.sign(opts.signer.key); } catch (e) { throw unsupported(`cannot sign with this key and MAC ${mac}: ${(e as Error).message.split('\n')[0]}`); }
+  try {
+    signature = signer.sign(opts.signer.key);
+  } catch (e) {
+    throw unsupported(`cannot sign with this key and MAC ${mac}: ${(e as Error).message.split('\n')[0]}`);
+  }
 
-  const sigItem = [...head, encodeElement(TAG.CertificateOfSigner, 'OB', opts.signer.certDer, enc), encodeElement(TAG.Signature, 'OB', signature, enc)];
+  const sigItem = [
+    ...head,
+    encodeElement(TAG.CertificateOfSigner, 'OB', opts.signer.certDer, enc),
+    encodeElement(TAG.Signature, 'OB', signature, enc),
+  ];
   if (opts.timestamp) {
     const token = await opts.timestamp(signature);
-    sigItem.push(encodeString(TAG.CertifiedTimestampType, 'CS', 'CMS_TSP', enc), encodeElement(TAG.CertifiedTimestamp, 'OB', token, enc));
+    sigItem.push(
+      encodeString(TAG.CertifiedTimestampType, 'CS', 'CMS_TSP', enc),
+      encodeElement(TAG.CertifiedTimestamp, 'OB', token, enc),
+    );
   }
   const ps = purposeSeq(enc);
   if (ps) sigItem.push(ps);
-  const macItem = [encodeUS(TAG.MACIDNumber, macId, enc), encodeString(TAG.MACCalculationTransferSyntaxUID, 'UI', macTs.uid, enc), encodeString(TAG.MACAlgorithm, 'CS', mac, enc), encodeAT(TAG.DataElementsSigned, coveredTags, enc)];
+  const macItem = [
+    encodeUS(TAG.MACIDNumber, macId, enc),
+    encodeString(TAG.MACCalculationTransferSyntaxUID, 'UI', macTs.uid, enc),
+    encodeString(TAG.MACAlgorithm, 'CS', mac, enc),
+    encodeAT(TAG.DataElementsSigned, coveredTags, enc),
+  ];
 
   const splices: Splice[] = [];
-  const delta = addItem(p, target.elements, target.end, TAG.MACParametersSequence, encodeItem(macItem, enc), enc, splices)
-    + addItem(p, target.elements, target.end, TAG.DigitalSignaturesSequence, encodeItem(sigItem, enc), enc, splices);
+  const delta =
+    addItem(p, target.elements, target.end, TAG.MACParametersSequence, encodeItem(macItem, enc), enc, splices) +
+    addItem(p, target.elements, target.end, TAG.DigitalSignaturesSequence, encodeItem(sigItem, enc), enc, splices);
   fixAncestorLengths(p, target, delta, enc.littleEndian, splices);
   // No signature covers the 128-byte preamble or Data Set Trailing Padding, and strict verifiers refuse
   // them non-zero (polyglot files, e.g. TIFF/DICOM): the signed file gets them zeroed, lengths unchanged.

@@ -10,10 +10,13 @@ import { signImage, verifyImage } from './image-signature.js';
 
 /** PNG chunks as [type, start, end) byte ranges. */
 function chunks(b: Buffer): Array<{ type: string; start: number; end: number }> {
-  const out: Array<{ type: string; start: number; end: number }> = []; let off = 8;
+  const out: Array<{ type: string; start: number; end: number }> = [];
+  let off = 8;
   while (off + 12 <= b.length) {
-    const len = b.readUInt32BE(off); const type = b.toString('latin1', off + 4, off + 8);
-    out.push({ type, start: off, end: off + 12 + len }); off += 12 + len;
+    const len = b.readUInt32BE(off);
+    const type = b.toString('latin1', off + 4, off + 8);
+    out.push({ type, start: off, end: off + 12 + len });
+    off += 12 + len;
     if (type === 'IEND') break;
   }
   return out;
@@ -24,10 +27,18 @@ export function transplantSignature(signedPng: Buffer, tamperedPng: Buffer): Buf
   const sig = chunks(signedPng).find((c) => c.type === 'mdSG');
   if (!sig) throw new Error('signed PNG has no mdSG chunk');
   const ihdr = chunks(tamperedPng).find((c) => c.type === 'IHDR')!;
-  return Buffer.concat([tamperedPng.subarray(0, ihdr.end), signedPng.subarray(sig.start, sig.end), tamperedPng.subarray(ihdr.end)]);
+  return Buffer.concat([
+    tamperedPng.subarray(0, ihdr.end),
+    signedPng.subarray(sig.start, sig.end),
+    tamperedPng.subarray(ihdr.end),
+  ]);
 }
 
-export interface TamperDemo { signer: string; original: { valid: boolean; reason: string }; tampered: { valid: boolean; reason: string } }
+export interface TamperDemo {
+  signer: string;
+  original: { valid: boolean; reason: string };
+  tampered: { valid: boolean; reason: string };
+}
 
 export async function tamperDemo(cleanPng: Buffer, adversarialPng: Buffer): Promise<TamperDemo> {
   const ca = await createTestCa('CN=medshield demo CA (throw-away),O=medshield');

@@ -14,27 +14,60 @@ import { makeDir, refuseOverwrite, writePrivateFile, writePublicFile } from '../
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const subtle = webcrypto.subtle;
-const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
+const RSA = {
+  name: 'RSASSA-PKCS1-v1_5',
+  hash: 'SHA-256',
+  publicExponent: new Uint8Array([1, 0, 1]),
+  modulusLength: 2048,
+};
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY = 86400000;
 
-export interface IssuedPem { keyPem: string; certPem: string }
-export interface TestCa { keys: CryptoKeyPair; cert: x509.X509Certificate; keyPem: string; certPem: string }
+export interface IssuedPem {
+  keyPem: string;
+  certPem: string;
+}
+export interface TestCa {
+  keys: CryptoKeyPair;
+  cert: x509.X509Certificate;
+  keyPem: string;
+  certPem: string;
+}
 
-const pemKey = (k: CryptoKey): string => KeyObject.from(k as unknown as webcrypto.CryptoKey).export({ type: 'pkcs8', format: 'pem' }).toString();
+const pemKey = (k: CryptoKey): string =>
+  KeyObject.from(k as unknown as webcrypto.CryptoKey)
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString();
 const serial = (): string => '01' + Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex');
 
-export async function createTestCa(name = 'CN=medshield test CA,O=medshield', notBefore = new Date(Date.now() - DAY), notAfter = new Date(Date.now() + 365 * DAY)): Promise<TestCa> {
+export async function createTestCa(
+  name = 'CN=medshield test CA,O=medshield',
+  notBefore = new Date(Date.now() - DAY),
+  notAfter = new Date(Date.now() + 365 * DAY),
+): Promise<TestCa> {
   const keys = (await subtle.generateKey(RSA, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(), name, notBefore, notAfter, signingAlgorithm: RSA, keys,
-    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true), await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)],
+    serialNumber: serial(),
+    name,
+    notBefore,
+    notAfter,
+    signingAlgorithm: RSA,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
   });
   return { keys, cert, keyPem: pemKey(keys.privateKey), certPem: cert.toString('pem') + '\n' };
 }
 
 export interface IssueOptions {
-  subject?: string; keyType?: 'rsa' | 'ec'; notBefore?: Date; notAfter?: Date; ca?: boolean;
+  subject?: string;
+  keyType?: 'rsa' | 'ec';
+  notBefore?: Date;
+  notAfter?: Date;
+  ca?: boolean;
   /** x509.KeyUsageFlags to put in keyUsage instead of the default (digitalSignature | nonRepudiation; keyCertSign for a CA); 0 omits the extension. */
   keyUsages?: number;
 }
@@ -43,19 +76,41 @@ export async function issueCertificate(ca: TestCa, o: IssueOptions = {}): Promis
   const alg = o.keyType === 'ec' ? EC : RSA;
   const keys = (await subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(), subject: o.subject ?? `CN=medshield test ${o.keyType === 'ec' ? 'ECDSA' : 'RSA'} signer,O=medshield`, issuer: ca.cert.subject,
-    notBefore: o.notBefore ?? new Date(Date.now() - DAY), notAfter: o.notAfter ?? new Date(Date.now() + 365 * DAY),
-    signingAlgorithm: RSA, publicKey: keys.publicKey, signingKey: ca.keys.privateKey,
+    serialNumber: serial(),
+    subject: o.subject ?? `CN=medshield test ${o.keyType === 'ec' ? 'ECDSA' : 'RSA'} signer,O=medshield`,
+    issuer: ca.cert.subject,
+    notBefore: o.notBefore ?? new Date(Date.now() - DAY),
+    notAfter: o.notAfter ?? new Date(Date.now() + 365 * DAY),
+    signingAlgorithm: RSA,
+    publicKey: keys.publicKey,
+    signingKey: ca.keys.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(!!o.ca, undefined, true),
-      ...(o.keyUsages === 0 ? [] : [new x509.KeyUsagesExtension(o.keyUsages ?? (o.ca ? x509.KeyUsageFlags.keyCertSign : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation), true)]),
+      ...(o.keyUsages === 0
+        ? []
+        : [
+            new x509.KeyUsagesExtension(
+              o.keyUsages ??
+                (o.ca
+                  ? x509.KeyUsageFlags.keyCertSign
+                  : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation),
+              true,
+            ),
+          ]),
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
     ],
   });
   return { keyPem: pemKey(keys.privateKey), certPem: cert.toString('pem') + '\n' };
 }
 
-export interface KeyFiles { caCert: string; caKey: string; signerKey: string; signerCert: string; ecSignerKey: string; ecSignerCert: string }
+export interface KeyFiles {
+  caCert: string;
+  caKey: string;
+  signerKey: string;
+  signerCert: string;
+  ecSignerKey: string;
+  ecSignerCert: string;
+}
 
 /**
  * Write a test CA and RSA + EC signer credentials as PEM files in `dir`: private keys 0600, certificates 0644,
@@ -65,9 +120,12 @@ export interface KeyFiles { caCert: string; caKey: string; signerKey: string; si
  */
 export async function writeTestPki(dir: string, opts: { force?: boolean } = {}): Promise<KeyFiles> {
   const files: KeyFiles = {
-    caCert: path.join(dir, 'ca-cert.pem'), caKey: path.join(dir, 'ca-key.pem'),
-    signerKey: path.join(dir, 'signer-key.pem'), signerCert: path.join(dir, 'signer-cert.pem'),
-    ecSignerKey: path.join(dir, 'ec-signer-key.pem'), ecSignerCert: path.join(dir, 'ec-signer-cert.pem'),
+    caCert: path.join(dir, 'ca-cert.pem'),
+    caKey: path.join(dir, 'ca-key.pem'),
+    signerKey: path.join(dir, 'signer-key.pem'),
+    signerCert: path.join(dir, 'signer-cert.pem'),
+    ecSignerKey: path.join(dir, 'ec-signer-key.pem'),
+    ecSignerCert: path.join(dir, 'ec-signer-cert.pem'),
   };
   refuseOverwrite(Object.values(files), opts.force);
   // A folder holding nothing but these files is ours: make it 0700 even if it existed; a shared folder keeps its mode.
@@ -76,8 +134,11 @@ export async function writeTestPki(dir: string, opts: { force?: boolean } = {}):
   const ca = await createTestCa();
   const rsa = await issueCertificate(ca, { keyType: 'rsa' });
   const ec = await issueCertificate(ca, { keyType: 'ec' });
-  writePublicFile(files.caCert, ca.certPem); writePrivateFile(files.caKey, ca.keyPem);
-  writePrivateFile(files.signerKey, rsa.keyPem); writePublicFile(files.signerCert, rsa.certPem);
-  writePrivateFile(files.ecSignerKey, ec.keyPem); writePublicFile(files.ecSignerCert, ec.certPem);
+  writePublicFile(files.caCert, ca.certPem);
+  writePrivateFile(files.caKey, ca.keyPem);
+  writePrivateFile(files.signerKey, rsa.keyPem);
+  writePublicFile(files.signerCert, rsa.certPem);
+  writePrivateFile(files.ecSignerKey, ec.keyPem);
+  writePublicFile(files.ecSignerCert, ec.certPem);
   return files;
 }

@@ -40,11 +40,16 @@ const NAMED: Record<string, string> = {
 export function transferSyntax(uid: string): TransferSyntax {
   const u = uid.replace(/[\0 ]+$/, '');
   const name = NAMED[u] ?? u;
-  if (u === IMPLICIT_LE) return { uid: u, name, explicitVR: false, littleEndian: true, encapsulated: false, deflated: false };
-  if (u === EXPLICIT_LE) return { uid: u, name, explicitVR: true, littleEndian: true, encapsulated: false, deflated: false };
-  if (u === EXPLICIT_BE) return { uid: u, name, explicitVR: true, littleEndian: false, encapsulated: false, deflated: false };
-  if (u === DEFLATED_LE || u === '1.2.840.10008.1.2.8.1') return { uid: u, name, explicitVR: true, littleEndian: true, encapsulated: false, deflated: true };
-  if (/^1\.2\.840\.10008\.1\.2\.(4|5|6)(\.|$)/.test(u)) return { uid: u, name, explicitVR: true, littleEndian: true, encapsulated: true, deflated: false };
+  if (u === IMPLICIT_LE)
+    return { uid: u, name, explicitVR: false, littleEndian: true, encapsulated: false, deflated: false };
+  if (u === EXPLICIT_LE)
+    return { uid: u, name, explicitVR: true, littleEndian: true, encapsulated: false, deflated: false };
+  if (u === EXPLICIT_BE)
+    return { uid: u, name, explicitVR: true, littleEndian: false, encapsulated: false, deflated: false };
+  if (u === DEFLATED_LE || u === '1.2.840.10008.1.2.8.1')
+    return { uid: u, name, explicitVR: true, littleEndian: true, encapsulated: false, deflated: true };
+  if (/^1\.2\.840\.10008\.1\.2\.(4|5|6)(\.|$)/.test(u))
+    return { uid: u, name, explicitVR: true, littleEndian: true, encapsulated: true, deflated: false };
   throw unsupported(`unknown transfer syntax ${JSON.stringify(u)}`);
 }
 

@@ -15,12 +15,31 @@
  */
 import { createVerify } from 'node:crypto';
 import { badInput } from '../errors.js';
-import { parseDicom, findElement, stringValue, usValue, atValues, valueBytes, tagStr, ambiguities, PIXEL_DATA, type DicomElement, type ParsedDicom } from '../data/dicom-parse.js';
+import {
+  parseDicom,
+  findElement,
+  stringValue,
+  usValue,
+  atValues,
+  valueBytes,
+  tagStr,
+  ambiguities,
+  PIXEL_DATA,
+  type DicomElement,
+  type ParsedDicom,
+} from '../data/dicom-parse.js';
 import { isPixelAffecting, PIXEL_AFFECTING_TAGS } from '../data/dicom-pixel-tags.js';
 import { MacWriter, isSignable, sortedByTag, writeSignatureFormat } from './mac-encoding.js';
 import { transferSyntax } from './transfer-syntax.js';
 import { MAC_ALGORITHMS, PROFILES, missingForProfile, type MacAlgorithm, type ProfileName } from './profiles.js';
-import { parseCertificate, keyAlgorithmOf, subjectOf, validateChain, signerCertificateProblem, type KeyAlgorithm } from './certificates.js';
+import {
+  parseCertificate,
+  keyAlgorithmOf,
+  subjectOf,
+  validateChain,
+  signerCertificateProblem,
+  type KeyAlgorithm,
+} from './certificates.js';
 import { checkTimestampToken } from './timestamp.js';
 import { TAG, NOT_IN_MAC } from './sign.js';
 import { inflatedView } from './deflate.js';
@@ -40,7 +59,9 @@ export interface VerifyPolicy {
   at?: Date;
 }
 
-export const DEFAULT_ALGORITHMS = ['RSA', 'ECDSA'].flatMap((k) => ['RIPEMD160', 'SHA256', 'SHA384', 'SHA512'].map((m) => `${k}-${m}`));
+export const DEFAULT_ALGORITHMS = ['RSA', 'ECDSA'].flatMap((k) =>
+  ['RIPEMD160', 'SHA256', 'SHA384', 'SHA512'].map((m) => `${k}-${m}`),
+);
 
 export interface SignatureReport {
   uid: string;
@@ -83,18 +104,25 @@ export const isStrict = (policy: VerifyPolicy): boolean => !!(policy.requireSign
  */
 export function unsignedPixelDependency(report: FileReport, used: Iterable<number>): string | undefined {
   const signed = new Set(report.signedTags ?? []);
-  for (const t of used) if (!signed.has(t)) return `the decoded image depends on ${describeTag(t)}, which no valid signature covers`;
+  for (const t of used)
+    if (!signed.has(t)) return `the decoded image depends on ${describeTag(t)}, which no valid signature covers`;
   return undefined;
 }
 
-interface Container { elements: DicomElement[]; location: string }
+interface Container {
+  elements: DicomElement[];
+  location: string;
+}
 
 function containers(p: ParsedDicom): Container[] {
   const out: Container[] = [];
   const walk = (elements: DicomElement[], location: string, depth: number): void => {
     if (findElement(elements, TAG.DigitalSignaturesSequence)) out.push({ elements, location });
     if (depth > 32) return;
-    for (const e of elements) e.items?.forEach((it, i) => walk(it.elements, `${location === 'dataset' ? '' : location + '.'}${tagStr(e.tag)}[${i}]`, depth + 1));
+    for (const e of elements)
+      e.items?.forEach((it, i) =>
+        walk(it.elements, `${location === 'dataset' ? '' : location + '.'}${tagStr(e.tag)}[${i}]`, depth + 1),
+      );
   };
   walk(p.dataset, 'dataset', 0);
   return out;
@@ -127,22 +155,51 @@ function satisfiedProfile(present: number[], covered: Set<number>, location: str
   return covered.size ? 'base' : 'none';
 }
 
-async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], policy: VerifyPolicy): Promise<SignatureReport> {
+async function verifyOne(
+  p: ParsedDicom,
+  c: Container,
+  item: DicomElement[],
+  policy: VerifyPolicy,
+): Promise<SignatureReport> {
   const uid = stringValue(p, findElement(item, TAG.DigitalSignatureUID)) ?? '';
   const timeStr = stringValue(p, findElement(item, TAG.DigitalSignatureDateTime)) ?? null;
   const macId = usValue(p, findElement(item, TAG.MACIDNumber)) ?? null;
-  const r: SignatureReport = { uid, profile: 'none', algorithm: 'unknown', signer: '', time: timeStr, coversPixelData: false, valid: false, reason: '', location: c.location, macId, macTransferSyntax: null, covered: [] };
-  const fail = (reason: string): SignatureReport => { r.reason = reason; return r; };
+  const r: SignatureReport = {
+    uid,
+    profile: 'none',
+    algorithm: 'unknown',
+    signer: '',
+    time: timeStr,
+    coversPixelData: false,
+    valid: false,
+    reason: '',
+    location: c.location,
+    macId,
+    macTransferSyntax: null,
+    covered: [],
+  };
+  const fail = (reason: string): SignatureReport => {
+    r.reason = reason;
+    return r;
+  };
   const certEl = findElement(item, TAG.CertificateOfSigner);
   const sigEl = findElement(item, TAG.Signature);
   if (!certEl || !sigEl) return fail('signature item lacks Certificate of Signer or Signature');
   const certType = stringValue(p, findElement(item, TAG.CertificateType));
   if (certType !== 'X509_1993_SIG') return fail(`unsupported Certificate Type ${JSON.stringify(certType)}`);
   let cert;
-  try { cert = parseCertificate(valueBytes(p, certEl), 'Certificate of Signer'); } catch (e) { return fail((e as Error).message); }
+  try {
+    cert = parseCertificate(valueBytes(p, certEl), 'Certificate of Signer');
+  } catch (e) {
+    return fail((e as Error).message);
+  }
   r.signer = subjectOf(cert);
   let keyAlg: KeyAlgorithm;
-  try { keyAlg = keyAlgorithmOf(cert.publicKey); } catch (e) { return fail((e as Error).message); }
+  try {
+    keyAlg = keyAlgorithmOf(cert.publicKey);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
   if (macId === null) return fail('signature item has no MAC ID Number');
   const macSeq = findElement(c.elements, TAG.MACParametersSequence);
   const macItem = macSeq?.items?.find((it) => usValue(p, findElement(it.elements, TAG.MACIDNumber)) === macId);
@@ -153,19 +210,29 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
   const tsUid = stringValue(p, findElement(macItem.elements, TAG.MACCalculationTransferSyntaxUID)) ?? '';
   r.macTransferSyntax = tsUid;
   let macTs;
-  try { macTs = transferSyntax(tsUid); } catch { return fail(`unknown MAC Calculation Transfer Syntax ${JSON.stringify(tsUid)}`); }
+  try {
+    macTs = transferSyntax(tsUid);
+  } catch {
+    return fail(`unknown MAC Calculation Transfer Syntax ${JSON.stringify(tsUid)}`);
+  }
   // A deflated MAC syntax (dcmsign's choice for deflated files) is the Explicit VR LE stream: deflate only compresses the file.
-  if (macTs.deflated && macTs.uid !== '1.2.840.10008.1.2.1.99') return fail('deflated MAC Calculation Transfer Syntax is not supported');
+  if (macTs.deflated && macTs.uid !== '1.2.840.10008.1.2.1.99')
+    return fail('deflated MAC Calculation Transfer Syntax is not supported');
   // The file meta information is never signed, so the transfer syntax that says how to read the pixel data
   // must agree with the signed one: an encapsulated MAC syntax must be the file's own (else a signed RLE/JPEG
   // data set could be relabelled, or native pixels reinterpreted), and a native file cannot carry one.
-  if ((macTs.encapsulated || p.ts.encapsulated) && macTs.uid !== p.ts.uid) return fail(`MAC Calculation Transfer Syntax ${macTs.uid} does not match the file's transfer syntax ${p.ts.uid}`);
+  if ((macTs.encapsulated || p.ts.encapsulated) && macTs.uid !== p.ts.uid)
+    return fail(`MAC Calculation Transfer Syntax ${macTs.uid} does not match the file's transfer syntax ${p.ts.uid}`);
   const listed = atValues(p, findElement(macItem.elements, TAG.DataElementsSigned));
   if (!listed.length) return fail('Data Elements Signed is empty');
   const listedSet = new Set(listed);
   r.covered = listed.map(tagStr);
   r.coversPixelData = listedSet.has(PIXEL_DATA);
-  r.profile = satisfiedProfile(c.elements.filter(isSignable).map((e) => e.tag), listedSet, c.location);
+  r.profile = satisfiedProfile(
+    c.elements.filter(isSignable).map((e) => e.tag),
+    listedSet,
+    c.location,
+  );
 
   // Recompute the MAC and verify the signature.
   const verifier = createVerify(MAC_ALGORITHMS[macAlg]);
@@ -177,14 +244,24 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
     present.add(el.tag);
     writeSignatureFormat(p.bytes, el, w, c.elements);
   }
-  for (const el of sortedByTag(item)) if (!NOT_IN_MAC.has(el.tag) && isSignable(el)) writeSignatureFormat(p.bytes, el, w, item);
+  for (const el of sortedByTag(item))
+    if (!NOT_IN_MAC.has(el.tag) && isSignable(el)) writeSignatureFormat(p.bytes, el, w, item);
   w.flush();
   const sig = valueBytes(p, sigEl);
   const sigBytes = keyAlg === 'ECDSA' ? stripDerPad(sig) : sig;
   let ok = false;
-  try { ok = verifier.verify(cert.publicKey, sigBytes); } catch { ok = false; }
+  try {
+    ok = verifier.verify(cert.publicKey, sigBytes);
+  } catch {
+    ok = false;
+  }
   const absent = listed.find((t) => !present.has(t));
-  if (!ok) return fail(absent !== undefined ? `signed element ${tagStr(absent)} is missing` : 'signature does not match the signed data (MAC mismatch or wrong key)');
+  if (!ok)
+    return fail(
+      absent !== undefined
+        ? `signed element ${tagStr(absent)} is missing`
+        : 'signature does not match the signed data (MAC mismatch or wrong key)',
+    );
   if (absent !== undefined) return fail(`signed element ${tagStr(absent)} is missing`);
 
   // Algorithm policy.
@@ -196,13 +273,19 @@ async function verifyOne(p: ParsedDicom, c: Container, item: DicomElement[], pol
   const tsEl = findElement(item, TAG.CertifiedTimestamp);
   if (tsEl && tsEl.length > 0) {
     const type = stringValue(p, findElement(item, TAG.CertifiedTimestampType));
-    const t = type === 'CMS_TSP' ? await checkTimestampToken(valueBytes(p, tsEl), sigBytes, policy.trust, policy.intermediates ?? []) : { valid: false, reason: `unsupported Certified Timestamp Type ${JSON.stringify(type)}` };
+    const t =
+      type === 'CMS_TSP'
+        ? await checkTimestampToken(valueBytes(p, tsEl), sigBytes, policy.trust, policy.intermediates ?? [])
+        : { valid: false, reason: `unsupported Certified Timestamp Type ${JSON.stringify(type)}` };
     r.timestamp = { valid: t.valid, time: t.time?.toISOString(), reason: t.reason };
     if (!t.valid) return fail(t.reason ?? 'certified timestamp invalid');
     at = t.time!;
   }
   const signedAt = parseDicomDateTime(timeStr);
-  if (signedAt && signedAt.getTime() + 1000 < new Date(cert.validFrom).getTime()) return fail(`signature time ${timeStr} is before the certificate's notBefore ${new Date(cert.validFrom).toISOString()}`);
+  if (signedAt && signedAt.getTime() + 1000 < new Date(cert.validFrom).getTime())
+    return fail(
+      `signature time ${timeStr} is before the certificate's notBefore ${new Date(cert.validFrom).toISOString()}`,
+    );
   const chain = await validateChain(cert.raw, policy.trust, policy.intermediates ?? [], at);
   if (!chain.trusted) return fail(chain.reason ?? 'certificate not trusted');
   const usage = signerCertificateProblem(cert.raw);
@@ -239,9 +322,18 @@ export async function verifyParsed(p: ParsedDicom, policy: VerifyPolicy): Promis
   }
   const main = signatures.filter((s) => s.location === 'dataset' && s.valid);
   const coveredMain = new Set(main.flatMap((s) => s.covered));
-  const unsignedElements = sortedByTag(p.dataset).filter((e) => isSignable(e) && !coveredMain.has(tagStr(e.tag))).map((e) => tagStr(e.tag));
+  const unsignedElements = sortedByTag(p.dataset)
+    .filter((e) => isSignable(e) && !coveredMain.has(tagStr(e.tag)))
+    .map((e) => tagStr(e.tag));
   const signedTags = p.dataset.filter((e) => coveredMain.has(tagStr(e.tag))).map((e) => e.tag);
-  const report: FileReport = { signed: signatures.length > 0, valid: true, reason: 'ok', signatures, unsignedElements, signedTags };
+  const report: FileReport = {
+    signed: signatures.length > 0,
+    valid: true,
+    reason: 'ok',
+    signatures,
+    unsignedElements,
+    signedTags,
+  };
   const bad = signatures.find((s) => !s.valid);
   const hasPixels = !!findElement(p.dataset, PIXEL_DATA);
   if (!signatures.length) {
@@ -250,7 +342,20 @@ export async function verifyParsed(p: ParsedDicom, policy: VerifyPolicy): Promis
   } else if (bad) {
     report.valid = false;
     report.reason = `signature ${bad.uid || '?'} invalid: ${bad.reason}`;
-  } else if (policy.requireProfile && !main.some((s) => s.profile === policy.requireProfile || (policy.requireProfile === 'base' && s.profile !== 'none') || (policy.requireProfile === 'authorization' && missingForProfile(PROFILES.authorization, p.dataset.filter(isSignable).map((e) => e.tag), new Set(s.covered.map(parseTagStr))) === undefined))) {
+  } else if (
+    policy.requireProfile &&
+    !main.some(
+      (s) =>
+        s.profile === policy.requireProfile ||
+        (policy.requireProfile === 'base' && s.profile !== 'none') ||
+        (policy.requireProfile === 'authorization' &&
+          missingForProfile(
+            PROFILES.authorization,
+            p.dataset.filter(isSignable).map((e) => e.tag),
+            new Set(s.covered.map(parseTagStr)),
+          ) === undefined),
+    )
+  ) {
     report.valid = false;
     report.reason = `no valid main data set signature meets the ${policy.requireProfile} profile`;
   } else if ((policy.requirePixelCoverage ?? true) && hasPixels && !main.some((s) => s.coversPixelData)) {
@@ -261,10 +366,17 @@ export async function verifyParsed(p: ParsedDicom, policy: VerifyPolicy): Promis
     // Strict: nothing unsigned may change the pixels, and nothing may be read two ways.
     const amb = ambiguities(p);
     const unsignedPixel = p.dataset.find((e) => isPixelAffecting(e.tag) && !coveredMain.has(tagStr(e.tag)));
-    if (unsignedPixel) { report.valid = false; report.reason = `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)} is not covered by a valid signature`; }
-    else if (amb) { report.valid = false; report.reason = `refused: ${amb}`; }
+    if (unsignedPixel) {
+      report.valid = false;
+      report.reason = `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)} is not covered by a valid signature`;
+    } else if (amb) {
+      report.valid = false;
+      report.reason = `refused: ${amb}`;
+    }
   }
   return report;
 }
 
-function parseTagStr(s: string): number { return parseInt(s.slice(1, 5) + s.slice(6, 10), 16) >>> 0; }
+function parseTagStr(s: string): number {
+  return parseInt(s.slice(1, 5) + s.slice(6, 10), 16) >>> 0;
+}

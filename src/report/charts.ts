@@ -21,13 +21,28 @@ export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
 export function epsilonSweepSpec(runs: AttackSummary[], cleanAccuracy: number): VegaLiteSpec {
   const linf = runs.every((r) => r.norm === 'linf');
   const rows = runs.flatMap((r) => [
-    { attack: `${r.attack} (${r.norm})`, eps: linf ? r.eps * 255 : r.eps, metric: 'robust accuracy', value: r.robustAccuracy },
-    ...(r.attackSuccessRate === null ? [] : [{ attack: `${r.attack} (${r.norm})`, eps: linf ? r.eps * 255 : r.eps, metric: 'attack success rate', value: r.attackSuccessRate }]),
+    {
+      attack: `${r.attack} (${r.norm})`,
+      eps: linf ? r.eps * 255 : r.eps,
+      metric: 'robust accuracy',
+      value: r.robustAccuracy,
+    },
+    ...(r.attackSuccessRate === null
+      ? []
+      : [
+          {
+            attack: `${r.attack} (${r.norm})`,
+            eps: linf ? r.eps * 255 : r.eps,
+            metric: 'attack success rate',
+            value: r.attackSuccessRate,
+          },
+        ]),
   ]);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Robustness against the perturbation budget ε',
-    width: 420, height: 260,
+    width: 420,
+    height: 260,
     data: { values: rows },
     layer: [
       {
@@ -51,11 +66,14 @@ export function epsilonSweepSpec(runs: AttackSummary[], cleanAccuracy: number): 
 /** Mean SSIM and PSNR against ε (how visible the perturbation is). */
 export function qualitySpec(runs: AttackSummary[]): VegaLiteSpec {
   const linf = runs.every((r) => r.norm === 'linf');
-  const rows = runs.filter((r) => r.meanSSIM !== null).map((r) => ({ attack: `${r.attack} (${r.norm})`, eps: linf ? r.eps * 255 : r.eps, ssim: r.meanSSIM }));
+  const rows = runs
+    .filter((r) => r.meanSSIM !== null)
+    .map((r) => ({ attack: `${r.attack} (${r.norm})`, eps: linf ? r.eps * 255 : r.eps, ssim: r.meanSSIM }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Image similarity (mean SSIM) against ε',
-    width: 420, height: 200,
+    width: 420,
+    height: 200,
     data: { values: rows },
     mark: { type: 'line', point: true },
     encoding: {
@@ -68,11 +86,15 @@ export function qualitySpec(runs: AttackSummary[]): VegaLiteSpec {
 
 /** Bar chart of robust accuracy per AutoAttack component (cumulative) or per run. */
 export function componentsSpec(run: AttackSummary): VegaLiteSpec {
-  const rows = [{ step: 'clean', robustAccuracy: run.cleanAccuracy }, ...(run.components ?? []).map((c) => ({ step: `+ ${c.name}`, robustAccuracy: c.robustAccuracy }))];
+  const rows = [
+    { step: 'clean', robustAccuracy: run.cleanAccuracy },
+    ...(run.components ?? []).map((c) => ({ step: `+ ${c.name}`, robustAccuracy: c.robustAccuracy })),
+  ];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `AutoAttack components at ε = ${run.epsText} (cumulative)`,
-    width: 320, height: 180,
+    width: 320,
+    height: 180,
     data: { values: rows },
     mark: 'bar',
     encoding: {
@@ -84,11 +106,20 @@ export function componentsSpec(run: AttackSummary): VegaLiteSpec {
 
 /** Query attacks: success rate among attacked images against the number of queries spent (log scale). */
 export function queryCurveSpec(runs: AttackSummary[]): VegaLiteSpec {
-  const values = runs.filter((r) => r.queryCurve?.length).flatMap((r) => r.queryCurve!.map((p) => ({ run: `${r.attack} ${r.norm} ε=${r.epsText}`, queries: p.queries, attackSuccessRate: p.attackSuccessRate })));
+  const values = runs
+    .filter((r) => r.queryCurve?.length)
+    .flatMap((r) =>
+      r.queryCurve!.map((p) => ({
+        run: `${r.attack} ${r.norm} ε=${r.epsText}`,
+        queries: p.queries,
+        attackSuccessRate: p.attackSuccessRate,
+      })),
+    );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Attack success against queries to the target',
-    width: 420, height: 220,
+    width: 420,
+    height: 220,
     data: { values },
     mark: { type: 'line', interpolate: 'step-after' },
     encoding: {
@@ -104,7 +135,8 @@ export function stepSweepSpec(runs: AttackSummary[]): VegaLiteSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `Robust accuracy against attack iterations (ε = ${runs[0]?.epsText ?? ''})`,
-    width: 420, height: 220,
+    width: 420,
+    height: 220,
     data: { values: runs.map((r) => ({ steps: r.steps, robustAccuracy: r.robustAccuracy, attack: r.attack })) },
     mark: { type: 'line', point: true },
     encoding: {

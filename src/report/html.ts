@@ -10,10 +10,14 @@ import { componentsSpec, epsilonSweepSpec, qualitySpec, queryCurveSpec, renderSv
 import { findings } from './summary.js';
 
 export function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
+  return String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
-const fmt = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined || Number.isNaN(v) ? '—' : Number.isInteger(v) ? String(v) : v.toFixed(digits));
+const fmt = (v: number | null | undefined, digits = 4): string =>
+  v === null || v === undefined || Number.isNaN(v) ? '—' : Number.isInteger(v) ? String(v) : v.toFixed(digits);
 
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;color:#1b1f24;line-height:1.45}
@@ -35,21 +39,46 @@ export async function renderHtml(report: AttackReport): Promise<string> {
   const runs = report.runs;
   const clean = runs[0]?.cleanAccuracy ?? 0;
   const charts: Array<{ id: string; svg: string }> = [];
-  const stepSweep = runs.length > 1 && runs.every((r) => r.eps === runs[0].eps && r.attack === runs[0].attack) && new Set(runs.map((r) => r.steps)).size === runs.length;
+  const stepSweep =
+    runs.length > 1 &&
+    runs.every((r) => r.eps === runs[0].eps && r.attack === runs[0].attack) &&
+    new Set(runs.map((r) => r.steps)).size === runs.length;
   if (stepSweep) charts.push({ id: 'chart-steps', svg: await renderSvg(stepSweepSpec(runs)) });
   else if (runs.length) charts.push({ id: 'chart-eps', svg: await renderSvg(epsilonSweepSpec(runs, clean)) });
   if (runs.some((r) => r.meanSSIM !== null)) charts.push({ id: 'chart-ssim', svg: await renderSvg(qualitySpec(runs)) });
-  for (const r of runs.filter((x) => x.components?.length)) charts.push({ id: `chart-components-${charts.length}`, svg: await renderSvg(componentsSpec(r)) });
-  if (runs.some((r) => r.queryCurve?.length)) charts.push({ id: 'chart-queries', svg: await renderSvg(queryCurveSpec(runs)) });
+  for (const r of runs.filter((x) => x.components?.length))
+    charts.push({ id: `chart-components-${charts.length}`, svg: await renderSvg(componentsSpec(r)) });
+  if (runs.some((r) => r.queryCurve?.length))
+    charts.push({ id: 'chart-queries', svg: await renderSvg(queryCurveSpec(runs)) });
   const queries = runs.some((r) => r.meanQueries !== undefined);
 
   const table = `<table id="results"><thead><tr><th>attack</th><th>norm</th><th>ε</th><th>steps</th><th>n</th><th>clean acc.</th><th>robust acc.</th><th>success rate</th>${runs.some((r) => r.targetedSuccessRate !== undefined) ? '<th>targeted success</th>' : ''}${runs.some((r) => r.aucUnderAttack !== undefined) ? '<th>AUC clean → attacked</th>' : ''}<th>mean L∞</th><th>mean L2</th><th>median L0</th><th>mean SSIM</th><th>mean PSNR (dB)</th>${queries ? '<th>queries mean / median (budget)</th>' : ''}<th>seconds</th><th>images/s</th></tr></thead><tbody>${runs.map((r) => `<tr><td>${esc(r.attack)}</td><td>${esc(r.norm)}</td><td>${esc(r.epsText)}</td><td>${r.steps}</td><td>${r.n}</td><td>${fmt(r.cleanAccuracy)}</td><td>${fmt(r.robustAccuracy)}</td><td>${fmt(r.attackSuccessRate)}</td>${runs.some((x) => x.targetedSuccessRate !== undefined) ? `<td>${fmt(r.targetedSuccessRate)}</td>` : ''}${runs.some((x) => x.aucUnderAttack !== undefined) ? `<td>${fmt(r.cleanAuc)} → ${fmt(r.aucUnderAttack)}</td>` : ''}<td>${fmt(r.meanLinf)}</td><td>${fmt(r.meanL2)}</td><td>${fmt(r.medianL0, 0)}</td><td>${fmt(r.meanSSIM)}</td><td>${fmt(r.meanPSNR, 2)}</td>${queries ? `<td>${fmt(r.meanQueries ?? null, 1)} / ${fmt(r.medianQueries ?? null, 0)} (${r.maxQueries ?? '—'})</td>` : ''}<td>${fmt(r.seconds, 2)}</td><td>${fmt(r.imagesPerSecond, 1)}</td></tr>`).join('')}</tbody></table>`;
 
-  const components = runs.filter((r) => r.components?.length).map((r) => `<h3>AutoAttack at ε = ${esc(r.epsText)}</h3><table class="components"><tr><th>after component</th><th>robust accuracy</th><th>success rate</th></tr>${r.components!.map((c) => `<tr><td>${esc(c.name)}</td><td>${fmt(c.robustAccuracy)}</td><td>${fmt(c.attackSuccessRate)}</td></tr>`).join('')}<tr><td><b>worst case</b></td><td><b>${fmt(r.robustAccuracy)}</b></td><td><b>${fmt(r.attackSuccessRate)}</b></td></tr></table>`).join('');
+  const components = runs
+    .filter((r) => r.components?.length)
+    .map(
+      (r) =>
+        `<h3>AutoAttack at ε = ${esc(r.epsText)}</h3><table class="components"><tr><th>after component</th><th>robust accuracy</th><th>success rate</th></tr>${r.components!.map((c) => `<tr><td>${esc(c.name)}</td><td>${fmt(c.robustAccuracy)}</td><td>${fmt(c.attackSuccessRate)}</td></tr>`).join('')}<tr><td><b>worst case</b></td><td><b>${fmt(r.robustAccuracy)}</b></td><td><b>${fmt(r.attackSuccessRate)}</b></td></tr></table>`,
+    )
+    .join('');
 
-  const perClass = runs.map((r, i) => (report.perClass[i] ?? []).map((c) => `<tr><td>${esc(r.attack)} ε=${esc(r.epsText)}</td><td>${esc(c.className)}</td><td>${c.correct}</td><td>${c.flipped}</td><td>${c.correct ? fmt(c.flipped / c.correct) : '—'}</td></tr>`).join('')).join('');
+  const perClass = runs
+    .map((r, i) =>
+      (report.perClass[i] ?? [])
+        .map(
+          (c) =>
+            `<tr><td>${esc(r.attack)} ε=${esc(r.epsText)}</td><td>${esc(c.className)}</td><td>${c.correct}</td><td>${c.flipped}</td><td>${c.correct ? fmt(c.flipped / c.correct) : '—'}</td></tr>`,
+        )
+        .join(''),
+    )
+    .join('');
 
-  const grid = report.examples.map((e) => `<figure class="ex"><div class="imgs">${(['original', 'adversarial', 'difference'] as const).map((k) => `<div><img alt="${k} image ${e.index}" src="data:image/png;base64,${e[k]}"><div class="cap">${k === 'difference' ? 'difference (amplified)' : k}</div></div>`).join('')}</div><p>#${e.index} · ${esc(e.attack)} ε=${esc(e.epsText)} · true: <b>${esc(e.label)}</b></p><p>clean: ${esc(e.cleanPrediction)} (${(e.cleanConfidence * 100).toFixed(1)} %) → attacked: <b>${esc(e.adversarialPrediction)}</b> (${(e.adversarialConfidence * 100).toFixed(1)} %) · L∞ ${fmt(e.linf * 255, 1)}/255</p></figure>`).join('');
+  const grid = report.examples
+    .map(
+      (e) =>
+        `<figure class="ex"><div class="imgs">${(['original', 'adversarial', 'difference'] as const).map((k) => `<div><img alt="${k} image ${e.index}" src="data:image/png;base64,${e[k]}"><div class="cap">${k === 'difference' ? 'difference (amplified)' : k}</div></div>`).join('')}</div><p>#${e.index} · ${esc(e.attack)} ε=${esc(e.epsText)} · true: <b>${esc(e.label)}</b></p><p>clean: ${esc(e.cleanPrediction)} (${(e.cleanConfidence * 100).toFixed(1)} %) → attacked: <b>${esc(e.adversarialPrediction)}</b> (${(e.adversarialConfidence * 100).toFixed(1)} %) · L∞ ${fmt(e.linf * 255, 1)}/255</p></figure>`,
+    )
+    .join('');
 
   const notes = [...new Set([...report.notes, ...runs.flatMap((r) => r.notes)])];
   const t = report.threat;
@@ -60,7 +89,9 @@ export async function renderHtml(report: AttackReport): Promise<string> {
 <h1>${esc(report.title)}</h1>
 <div class="tags" id="tags"><span title="${esc(t.mitreAtlas.url)}">MITRE ATLAS ${esc(t.mitreAtlas.id)} — ${esc(t.mitreAtlas.name)}</span><span>NIST AI 100-2: ${esc(t.nist.term)} (${esc(knowledgeTag(runs, t.nist.knowledge))})</span><span>model: ${esc(p.model.name)}</span><span>dataset: ${esc(p.dataset.name)}/${esc(p.dataset.split)}</span></div>
 <h2>Summary for clinicians</h2>
-<div id="summary">${findings(report).map((f) => `<p class="finding">${esc(f)}</p>`).join('')}
+<div id="summary">${findings(report)
+    .map((f) => `<p class="finding">${esc(f)}</p>`)
+    .join('')}
 <p>These are <b>evasion</b> attacks ${knowledge(runs)}: an attacker who can alter an image file between the scanner and the model can change its diagnosis while a radiologist sees the same picture. The perturbations were computed on ${esc(p.dataset.resolution)} images; at ${esc(p.dataset.resolution)} a given ε in grey levels is a larger relative change than on full-resolution images (a perturbation's L2 size grows with the square root of the pixel count).</p></div>
 <h2>Robustness curves</h2><div class="charts">${charts.map((c) => `<div class="chart" id="${c.id}">${c.svg}</div>`).join('')}</div>
 <h2>Results</h2>${table}${components}
@@ -100,7 +131,11 @@ function knowledge(runs: AttackReport['runs']): string {
 
 /** NIST AI 100-2 knowledge level of the runs: white-box unless every run was a black-box one. */
 function knowledgeTag(runs: AttackReport['runs'], whitebox: string): string {
-  const tags: Record<string, string> = { score: 'black-box, score-based', decision: 'black-box, decision-based', transfer: 'black-box, transfer' };
+  const tags: Record<string, string> = {
+    score: 'black-box, score-based',
+    decision: 'black-box, decision-based',
+    transfer: 'black-box, transfer',
+  };
   const kinds = [...new Set(runs.map((r) => r.threatModel ?? 'whitebox'))];
   return kinds.map((k) => tags[k] ?? whitebox).join('; ');
 }

@@ -11,7 +11,12 @@ export const REPORT_SCHEMA = 'medshield.attack-report/1';
 /** Threat taxonomy tags attached to every evasion finding. */
 export const THREAT_TAGS = {
   mitreAtlas: { id: 'AML.T0043', name: 'Craft Adversarial Data', url: 'https://atlas.mitre.org/techniques/AML.T0043' },
-  nist: { document: 'NIST AI 100-2 E2023, Adversarial Machine Learning: A Taxonomy and Terminology of Attacks and Mitigations', term: 'evasion attack', knowledge: 'white-box' },
+  nist: {
+    document:
+      'NIST AI 100-2 E2023, Adversarial Machine Learning: A Taxonomy and Terminology of Attacks and Mitigations',
+    term: 'evasion attack',
+    knowledge: 'white-box',
+  },
 } as const;
 
 /** An example of `src/eval/examples.ts` as the report stores it: the three PNGs as base64 text. */
@@ -26,9 +31,18 @@ export type ReportExample = Omit<Example, 'original' | 'adversarial' | 'differen
 
 export interface Provenance {
   model: {
-    name: string; architecture: string; width: number; parameters: number;
-    dataset: string; task: string; classes: string[]; testAccuracy?: number; testAuc?: number;
-    createdAt: string; trainingSeed?: number; path: string;
+    name: string;
+    architecture: string;
+    width: number;
+    parameters: number;
+    dataset: string;
+    task: string;
+    classes: string[];
+    testAccuracy?: number;
+    testAuc?: number;
+    createdAt: string;
+    trainingSeed?: number;
+    path: string;
   };
   dataset: { name: string; split: string; n: number; limit?: number; sha256: string; path: string; resolution: string };
   seed: number;

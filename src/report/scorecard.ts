@@ -47,28 +47,47 @@ dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:.9
 const PNG_DATA_URL = /^data:image\/png;base64,[A-Za-z0-9+/]+={0,2}$/;
 const VERDICTS: Verdict[] = ['broken', 'weakened', 'holds'];
 const COLOURS = { clean: '#8c959f', nonAdaptive: '#4c78a8', adaptive: '#d62728' };
-const LABEL = { clean: 'no attack', nonAdaptive: 'attacker unaware of the defence', adaptive: 'attacker who knows it (adaptive)' };
+const LABEL = {
+  clean: 'no attack',
+  nonAdaptive: 'attacker unaware of the defence',
+  adaptive: 'attacker who knows it (adaptive)',
+};
 
-const pct = (v: number | null | undefined): string => (v === null || v === undefined || Number.isNaN(v) ? '—' : `${(v * 100).toFixed(1)}\u00a0%`);
-const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || Number.isNaN(v) ? '—' : v.toFixed(digits));
-const value = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(3));
-const list = (names: string[]): string => (names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`);
+const pct = (v: number | null | undefined): string =>
+  v === null || v === undefined || Number.isNaN(v) ? '—' : `${(v * 100).toFixed(1)}\u00a0%`;
+const num = (v: number | null | undefined, digits = 3): string =>
+  v === null || v === undefined || Number.isNaN(v) ? '—' : v.toFixed(digits);
+const value = (v: number): string =>
+  Number.isInteger(v)
+    ? String(v)
+    : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5
+      ? String(Number(v.toPrecision(4)))
+      : v.toExponential(3);
+const list = (names: string[]): string =>
+  names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 const codes = (rows: ScorecardRow[]): string => list(rows.map((r) => `<code>${esc(r.defence)}</code>`));
 /** Escaped, with line-break opportunities after the separators of defence specs and attack names. */
 const breakable = (s: string): string => esc(s).replace(/([:,+])/g, '$1<wbr>');
 const badge = (v: Verdict): string => `<span class="badge ${esc(v)}">${esc(v)}</span>`;
-const kindWord = (k: ScorecardRow['kind']): string => (k === 'detector' ? 'detector' : 'defence');
+const _kindWord = (k: ScorecardRow['kind']): string => (k === 'detector' ? 'detector' : 'defence');
 const plural = (n: number, one: string, many: string = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** Reject anything the page could not show offline, before building it. */
 function check(card: Scorecard): void {
-  if (card?.schema !== 'medshield.scorecard/1') throw badInput(`scorecard: expected schema 'medshield.scorecard/1', got ${JSON.stringify(card?.schema ?? null)}`);
+  if (card?.schema !== 'medshield.scorecard/1')
+    throw badInput(`scorecard: expected schema 'medshield.scorecard/1', got ${JSON.stringify(card?.schema ?? null)}`);
   if (!Array.isArray(card.rows)) throw badInput('scorecard: rows must be an array');
   for (const r of card.rows) {
-    if (!VERDICTS.includes(r.verdict)) throw badInput(`scorecard row '${r.defence}': verdict must be broken, weakened or holds, got ${JSON.stringify(r.verdict)}`);
+    if (!VERDICTS.includes(r.verdict))
+      throw badInput(
+        `scorecard row '${r.defence}': verdict must be broken, weakened or holds, got ${JSON.stringify(r.verdict)}`,
+      );
     r.examples.forEach((e, i) => {
       for (const k of ['clean', 'adversarial'] as const) {
-        if (typeof e[k] !== 'string' || !PNG_DATA_URL.test(e[k])) throw badInput(`scorecard row '${r.defence}' example ${i}: ${k} image must be a PNG data URL (data:image/png;base64,…), got '${String(e[k]).slice(0, 40)}'`);
+        if (typeof e[k] !== 'string' || !PNG_DATA_URL.test(e[k]))
+          throw badInput(
+            `scorecard row '${r.defence}' example ${i}: ${k} image must be a PNG data URL (data:image/png;base64,…), got '${String(e[k]).slice(0, 40)}'`,
+          );
       }
     });
   }
@@ -85,32 +104,59 @@ function baselineFooled(card: Scorecard): number | null {
 function conclusion(card: Scorecard): string {
   const rows = card.rows;
   const by = (v: Verdict): ScorecardRow[] => rows.filter((r) => r.verdict === v);
-  const broken = by('broken'); const weakened = by('weakened'); const holds = by('holds');
+  const broken = by('broken');
+  const weakened = by('weakened');
+  const holds = by('holds');
   const detectors = rows.filter((r) => r.kind === 'detector').length;
   const defences = rows.length - detectors;
-  const what = [defences ? plural(defences, 'defence') : '', detectors ? plural(detectors, 'detector') : ''].filter(Boolean).join(' and ');
+  const what = [defences ? plural(defences, 'defence') : '', detectors ? plural(detectors, 'detector') : '']
+    .filter(Boolean)
+    .join(' and ');
   const setting = `${esc(card.model.name)} on ${esc(card.dataset)} (${esc(card.split)} split, ${card.n} images, perturbations up to ε = ${esc(card.epsText)} in L∞)`;
   const parts: string[] = [];
   if (!rows.length) {
     parts.push(`<p class="lead">No defence or detector was evaluated on ${setting}.</p>`);
   } else {
-    parts.push(`<p class="lead" id="counts">Of the ${what} tested on ${setting}: <b>${broken.length} broken</b>, <b>${weakened.length} weakened</b>, <b>${holds.length} ${holds.length === 1 ? 'holds' : 'hold'}</b>.</p>`);
-    const named = VERDICTS.map((v) => [v, by(v)] as const).filter(([, rs]) => rs.length).map(([v, rs]) => `${badge(v)} ${codes(rs)}`);
+    parts.push(
+      `<p class="lead" id="counts">Of the ${what} tested on ${setting}: <b>${broken.length} broken</b>, <b>${weakened.length} weakened</b>, <b>${holds.length} ${holds.length === 1 ? 'holds' : 'hold'}</b>.</p>`,
+    );
+    const named = VERDICTS.map((v) => [v, by(v)] as const)
+      .filter(([, rs]) => rs.length)
+      .map(([v, rs]) => `${badge(v)} ${codes(rs)}`);
     parts.push(`<p>${named.join(' · ')}</p>`);
     const worst = [...rows].sort((a, b) => b.adaptive.fooledAndUndetected - a.adaptive.fooledAndUndetected)[0];
     if (worst.adaptive.fooledAndUndetected > 0) {
-      parts.push(`<p>An attacker who knows the defence turned up to <b>${pct(worst.adaptive.fooledAndUndetected)}</b> of correct diagnoses into wrong ones ${worst.kind === 'detector' ? 'without the detector raising an alarm' : 'despite the defence'} (<code>${esc(worst.defence)}</code>, ${esc(worst.adaptive.attack)}), against ${pct(worst.nonAdaptive.fooledAndUndetected)} for an attacker who did not know it.${(() => { const b = baselineFooled(card); return b === null ? '' : ` Without any defence the standard attack flipped about ${pct(b)}.`; })()}</p>`);
+      parts.push(
+        `<p>An attacker who knows the defence turned up to <b>${pct(worst.adaptive.fooledAndUndetected)}</b> of correct diagnoses into wrong ones ${worst.kind === 'detector' ? 'without the detector raising an alarm' : 'despite the defence'} (<code>${esc(worst.defence)}</code>, ${esc(worst.adaptive.attack)}), against ${pct(worst.nonAdaptive.fooledAndUndetected)} for an attacker who did not know it.${(() => {
+          const b = baselineFooled(card);
+          return b === null ? '' : ` Without any defence the standard attack flipped about ${pct(b)}.`;
+        })()}</p>`,
+      );
     }
     const understated = rows.filter((r) => r.adaptive.fooledAndUndetected > r.nonAdaptive.fooledAndUndetected);
-    if (understated.length) parts.push(`<p>For ${understated.length} of ${rows.length} the usual, non-adaptive evaluation understated the risk: the adaptive attacker fooled the pipeline more often.</p>`);
+    if (understated.length)
+      parts.push(
+        `<p>For ${understated.length} of ${rows.length} the usual, non-adaptive evaluation understated the risk: the adaptive attacker fooled the pipeline more often.</p>`,
+      );
     const masked = rows.filter((r) => r.gradientMasking);
-    if (masked.length) parts.push(`<p><span class="warn">Gradient masking:</span> ${codes(masked)} looked robust against the standard attack but failed a sanity check — the attack was blunted, not the threat removed.</p>`);
+    if (masked.length)
+      parts.push(
+        `<p><span class="warn">Gradient masking:</span> ${codes(masked)} looked robust against the standard attack but failed a sanity check — the attack was blunted, not the threat removed.</p>`,
+      );
     const solid = holds.filter((r) => r.sanity.passed);
     const shaky = holds.filter((r) => !r.sanity.passed);
-    if (solid.length) parts.push(`<p id="holds-honest">${codes(solid)} held against the adaptive attacker and passed every sanity check. That is a real result, but only for this ε, these attacks and these ${card.n} images${card.quick ? ' (a quick run)' : ''}: it means “not broken by us”, not “safe”. A stronger or differently designed adaptive attack may still succeed.</p>`);
-    if (shaky.length) parts.push(`<p>${codes(shaky)} held, but failed a sanity check (${list([...new Set(shaky.flatMap((r) => r.sanity.failures))].map((f) => esc(f)))}), so the evaluation itself is not trustworthy for ${shaky.length === 1 ? 'it' : 'them'}.</p>`);
+    if (solid.length)
+      parts.push(
+        `<p id="holds-honest">${codes(solid)} held against the adaptive attacker and passed every sanity check. That is a real result, but only for this ε, these attacks and these ${card.n} images${card.quick ? ' (a quick run)' : ''}: it means “not broken by us”, not “safe”. A stronger or differently designed adaptive attack may still succeed.</p>`,
+      );
+    if (shaky.length)
+      parts.push(
+        `<p>${codes(shaky)} held, but failed a sanity check (${list([...new Set(shaky.flatMap((r) => r.sanity.failures))].map((f) => esc(f)))}), so the evaluation itself is not trustworthy for ${shaky.length === 1 ? 'it' : 'them'}.</p>`,
+      );
   }
-  parts.push(`<p id="amit">This is Amit et al.’s finding on the adversarial robustness of medical imaging AI: every defence falls to an informed attacker who knows it. A defence or detector inside the model is therefore not a safeguard on its own${holds.length && !broken.length && !weakened.length ? ', even when, as here, none was broken' : ''}.</p>`);
+  parts.push(
+    `<p id="amit">This is Amit et al.’s finding on the adversarial robustness of medical imaging AI: every defence falls to an informed attacker who knows it. A defence or detector inside the model is therefore not a safeguard on its own${holds.length && !broken.length && !weakened.length ? ', even when, as here, none was broken' : ''}.</p>`,
+  );
   const bad = broken.length + weakened.length > 0;
   return `<div class="conclusion${bad ? '' : ' ok'}" id="conclusion">${parts.join('\n')}</div>
 <div class="next" id="recommendation"><p><b>What to do instead:</b> harden the system around the model and sign every image from the scanner to the model, so that an altered image is rejected <i>before</i> the model sees it — no matter how cleverly the perturbation was computed.</p>
@@ -123,8 +169,17 @@ function conclusion(card: Scorecard): string {
 }
 
 /** Grouped bars: non-adaptive vs adaptive per row, with the undefended baseline as a dashed rule. */
-function barsSpec(title: string, yTitle: string, values: Array<{ defence: string; attacker: string; value: number }>, order: string[], ref: { value: number; label: string } | null, width: number): VegaLiteSpec {
-  const colours = order.map((o) => (o === LABEL.clean ? COLOURS.clean : o === LABEL.nonAdaptive ? COLOURS.nonAdaptive : COLOURS.adaptive));
+function barsSpec(
+  title: string,
+  yTitle: string,
+  values: Array<{ defence: string; attacker: string; value: number }>,
+  order: string[],
+  ref: { value: number; label: string } | null,
+  width: number,
+): VegaLiteSpec {
+  const colours = order.map((o) =>
+    o === LABEL.clean ? COLOURS.clean : o === LABEL.nonAdaptive ? COLOURS.nonAdaptive : COLOURS.adaptive,
+  );
   const layers: unknown[] = [
     {
       data: { values },
@@ -133,17 +188,32 @@ function barsSpec(title: string, yTitle: string, values: Array<{ defence: string
         x: { field: 'defence', type: 'nominal', sort: null, title: null, axis: { labelAngle: -25, labelLimit: 400 } },
         xOffset: { field: 'attacker', type: 'nominal', sort: order },
         y: { field: 'value', type: 'quantitative', title: yTitle, scale: { domain: [0, 1] }, axis: { format: '.0%' } },
-        color: { field: 'attacker', type: 'nominal', title: null, sort: order, scale: { domain: order, range: colours }, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 } },
+        color: {
+          field: 'attacker',
+          type: 'nominal',
+          title: null,
+          sort: order,
+          scale: { domain: order, range: colours },
+          legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 },
+        },
         tooltip: [{ field: 'defence' }, { field: 'attacker' }, { field: 'value', format: '.1%' }],
       },
     },
   ];
   if (ref) {
-    layers.push(
-      { data: { values: [{ y: ref.value }] }, mark: { type: 'rule', color: '#333', strokeDash: [5, 3], strokeWidth: 1.5 }, encoding: { y: { field: 'y', type: 'quantitative' } } },
-    );
+    layers.push({
+      data: { values: [{ y: ref.value }] },
+      mark: { type: 'rule', color: '#333', strokeDash: [5, 3], strokeWidth: 1.5 },
+      encoding: { y: { field: 'y', type: 'quantitative' } },
+    });
   }
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: { text: title, anchor: 'start', ...(ref ? { subtitle: `dashed line — ${ref.label}` } : {}) }, width, height: 240, layer: layers } as unknown as VegaLiteSpec;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: title, anchor: 'start', ...(ref ? { subtitle: `dashed line — ${ref.label}` } : {}) },
+    width,
+    height: 240,
+    layer: layers,
+  } as unknown as VegaLiteSpec;
 }
 
 async function charts(card: Scorecard): Promise<string> {
@@ -159,19 +229,45 @@ async function charts(card: Scorecard): Promise<string> {
     { defence: r.defence, attacker: LABEL.adaptive, value: r.adaptive.robustAccuracy },
   ]);
   const bf = baselineFooled(card);
-  const svgFooled = await renderSvg(barsSpec('Diagnoses flipped without an alarm (lower is better)', 'fooled and undetected', fooled, [LABEL.nonAdaptive, LABEL.adaptive],
-    bf === null ? null : { value: bf, label: `no defence: ${pct(bf)} flipped` }, width));
-  const svgAcc = await renderSvg(barsSpec('Accuracy under attack (higher is better)', 'accuracy', acc, [LABEL.clean, LABEL.nonAdaptive, LABEL.adaptive],
-    { value: card.baseline.robustAccuracy, label: `no defence under ${card.baseline.attack}: ${pct(card.baseline.robustAccuracy)}` }, width));
+  const svgFooled = await renderSvg(
+    barsSpec(
+      'Diagnoses flipped without an alarm (lower is better)',
+      'fooled and undetected',
+      fooled,
+      [LABEL.nonAdaptive, LABEL.adaptive],
+      bf === null ? null : { value: bf, label: `no defence: ${pct(bf)} flipped` },
+      width,
+    ),
+  );
+  const svgAcc = await renderSvg(
+    barsSpec(
+      'Accuracy under attack (higher is better)',
+      'accuracy',
+      acc,
+      [LABEL.clean, LABEL.nonAdaptive, LABEL.adaptive],
+      {
+        value: card.baseline.robustAccuracy,
+        label: `no defence under ${card.baseline.attack}: ${pct(card.baseline.robustAccuracy)}`,
+      },
+      width,
+    ),
+  );
   return `<div class="charts"><div class="chart" id="chart-fooled">${svgFooled}</div><div class="chart" id="chart-accuracy">${svgAcc}</div></div>
 <p class="cap">Dashed line: the undefended model under the same non-adaptive attack (<code>${esc(card.baseline.attack)}</code>; clean accuracy ${pct(card.baseline.cleanAccuracy)}, accuracy under attack ${pct(card.baseline.robustAccuracy)}${bf === null ? '' : `; flipped fraction of correct diagnoses ≈ 1 − ${pct(card.baseline.robustAccuracy)} / ${pct(card.baseline.cleanAccuracy)} = ${pct(bf)}`}). A defence helps only where its red bar (the attacker who knows it) stays clearly below that line in the first chart and above it in the second.</p>`;
 }
 
 function table(card: Scorecard): string {
-  const outcome = (o: ScorecardRow['adaptive'], cls: string): string => `<td class="att ${cls}">${breakable(o.attack)}</td><td>${pct(o.robustAccuracy)}</td><td title="${o.detectionAuc === null ? 'no detector' : ''}">${num(o.detectionAuc)}</td><td>${pct(o.tprAt5Fpr)}</td><td><b>${pct(o.fooledAndUndetected)}</b></td>`;
+  const outcome = (o: ScorecardRow['adaptive'], cls: string): string =>
+    `<td class="att ${cls}">${breakable(o.attack)}</td><td>${pct(o.robustAccuracy)}</td><td title="${o.detectionAuc === null ? 'no detector' : ''}">${num(o.detectionAuc)}</td><td>${pct(o.tprAt5Fpr)}</td><td><b>${pct(o.fooledAndUndetected)}</b></td>`;
   const head = (who: string): string => `<th colspan="5">${who}</th>`;
-  const sub = '<th class="l">attack</th><th>robust acc.</th><th title="detection AUC">det. AUC</th><th>TPR at 5 % FPR</th><th>fooled &amp; undetected</th>';
-  const body = card.rows.map((r) => `<tr class="row-${esc(r.verdict)}"><td class="l name"><code>${breakable(r.defence)}</code></td><td class="l">${esc(r.kind)}</td><td>${pct(r.cleanAccuracy)}</td>${outcome(r.nonAdaptive, 'na')}${outcome(r.adaptive, 'ad')}<td class="l">${r.sanity.skipped ? `<span title="${esc(r.sanity.skipped)}">skipped (quick)</span>` : r.sanity.passed ? '<span class="ok" title="all sanity checks passed">✓</span>' : `<span class="bad">✗ ${esc(r.sanity.failures.join(', '))}</span>`}</td><td class="l">${r.gradientMasking ? '<span class="warn">⚠ yes</span>' : 'no'}</td><td class="l">${badge(r.verdict)}</td></tr>`).join('');
+  const sub =
+    '<th class="l">attack</th><th>robust acc.</th><th title="detection AUC">det. AUC</th><th>TPR at 5 % FPR</th><th>fooled &amp; undetected</th>';
+  const body = card.rows
+    .map(
+      (r) =>
+        `<tr class="row-${esc(r.verdict)}"><td class="l name"><code>${breakable(r.defence)}</code></td><td class="l">${esc(r.kind)}</td><td>${pct(r.cleanAccuracy)}</td>${outcome(r.nonAdaptive, 'na')}${outcome(r.adaptive, 'ad')}<td class="l">${r.sanity.skipped ? `<span title="${esc(r.sanity.skipped)}">skipped (quick)</span>` : r.sanity.passed ? '<span class="ok" title="all sanity checks passed">✓</span>' : `<span class="bad">✗ ${esc(r.sanity.failures.join(', '))}</span>`}</td><td class="l">${r.gradientMasking ? '<span class="warn">⚠ yes</span>' : 'no'}</td><td class="l">${badge(r.verdict)}</td></tr>`,
+    )
+    .join('');
   const base = `<tr class="baseline"><td class="l"><i>no defence</i></td><td class="l">—</td><td>${pct(card.baseline.cleanAccuracy)}</td><td class="att">${esc(card.baseline.attack)}</td><td>${pct(card.baseline.robustAccuracy)}</td><td>—</td><td>—</td><td>${pct(baselineFooled(card))}</td><td colspan="5"></td><td colspan="3" class="l"><i>reference</i></td></tr>`;
   return `<div class="wide"><table id="scorecard"><thead><tr><th class="l" rowspan="2">defence / detector</th><th class="l" rowspan="2">kind</th><th rowspan="2">clean acc.</th>${head('attacker unaware of the defence (non-adaptive)')}${head('attacker who knows the defence (adaptive)')}<th class="l" rowspan="2">sanity checks</th><th class="l" rowspan="2">gradient masking</th><th class="l" rowspan="2">verdict</th></tr><tr>${sub}${sub}</tr></thead><tbody>${body}</tbody><tfoot>${base}</tfoot></table></div>
 <p class="cap"><b>Robust acc.</b>: fraction of all evaluated images the deployed pipeline still diagnoses correctly after the attack. <b>Det. AUC</b> (ROC AUC of the detector) and <b>TPR at 5 % FPR</b> (detectors only): how well the detector separates successful adversarial images from their originals, and the fraction it flags when set to raise a false alarm on 5 % of clean images. <b>Fooled &amp; undetected</b>: fraction of correctly diagnosed images that end misdiagnosed <i>and</i> are not flagged — the figure that matters for patients.</p>`;
@@ -180,24 +276,54 @@ function table(card: Scorecard): string {
 function examples(card: Scorecard): string {
   const rows = card.rows.filter((r) => r.examples.length);
   if (!rows.length) return '<p>No adversarial image got through any defence or detector in this run.</p>';
-  return rows.map((r) => {
-    const passed = r.kind === 'detector' ? 'fooled the model and passed the detector' : 'fooled the defended model';
-    return `<h3><code>${esc(r.defence)}</code> ${badge(r.verdict)}</h3><p class="cap">${esc(r.adaptive.attack)}: images that ${passed}.</p><div class="exrow">${r.examples.map((e) => `<figure class="ex"><div class="imgs"><div><img alt="clean image ${e.index}" src="${e.clean}"><div class="c">clean</div></div><div><img alt="adversarial image ${e.index}" src="${e.adversarial}"><div class="c">adversarial</div></div></div><p>#${e.index} · true: <b>${esc(e.label)}</b></p><p>model says: <b class="bad">${esc(e.predicted)}</b></p>${e.score === undefined ? '' : `<p>detector score: ${num(e.score, 4)}${r.detectorThreshold === undefined ? '' : ` (alarm above ${num(r.detectorThreshold, 4)})`}</p>`}</figure>`).join('')}</div>`;
-  }).join('\n');
+  return rows
+    .map((r) => {
+      const passed = r.kind === 'detector' ? 'fooled the model and passed the detector' : 'fooled the defended model';
+      return `<h3><code>${esc(r.defence)}</code> ${badge(r.verdict)}</h3><p class="cap">${esc(r.adaptive.attack)}: images that ${passed}.</p><div class="exrow">${r.examples.map((e) => `<figure class="ex"><div class="imgs"><div><img alt="clean image ${e.index}" src="${e.clean}"><div class="c">clean</div></div><div><img alt="adversarial image ${e.index}" src="${e.adversarial}"><div class="c">adversarial</div></div></div><p>#${e.index} · true: <b>${esc(e.label)}</b></p><p>model says: <b class="bad">${esc(e.predicted)}</b></p>${e.score === undefined ? '' : `<p>detector score: ${num(e.score, 4)}${r.detectorThreshold === undefined ? '' : ` (alarm above ${num(r.detectorThreshold, 4)})`}</p>`}</figure>`).join('')}</div>`;
+    })
+    .join('\n');
 }
 
 function sanity(card: Scorecard): string {
-  return card.rows.map((r) => `<h3><code>${esc(r.defence)}</code> — ${r.sanity.skipped ? `not run: ${esc(r.sanity.skipped)}` : r.sanity.passed ? '<span class="ok">all checks passed</span>' : `<span class="bad">failed: ${esc(r.sanity.failures.join(', '))}</span>`}</h3>
+  return card.rows
+    .map(
+      (
+        r,
+      ) => `<h3><code>${esc(r.defence)}</code> — ${r.sanity.skipped ? `not run: ${esc(r.sanity.skipped)}` : r.sanity.passed ? '<span class="ok">all checks passed</span>' : `<span class="bad">failed: ${esc(r.sanity.failures.join(', '))}</span>`}</h3>
 <p class="cap">${esc(r.reference)} · ${r.seconds.toFixed(1)} s</p>
-${r.sanity.checks.length ? `<table class="checks"><thead><tr><th class="l">check</th><th class="l">result</th><th class="l">what was measured</th><th class="l">values</th></tr></thead><tbody>${r.sanity.checks.map((c) => `<tr><td class="l"><code>${esc(c.name)}</code></td><td class="l">${c.passed ? '<span class="ok">✓ passed</span>' : '<span class="bad">✗ failed</span>'}</td><td>${esc(c.detail)}</td><td>${Object.entries(c.values).map(([k, v]) => `${esc(k)} = ${esc(value(v))}`).join('<br>')}</td></tr>`).join('')}</tbody></table>` : '<p>No sanity checks were run for this row.</p>'}`).join('\n');
+${
+  r.sanity.checks.length
+    ? `<table class="checks"><thead><tr><th class="l">check</th><th class="l">result</th><th class="l">what was measured</th><th class="l">values</th></tr></thead><tbody>${r.sanity.checks
+        .map(
+          (c) =>
+            `<tr><td class="l"><code>${esc(c.name)}</code></td><td class="l">${c.passed ? '<span class="ok">✓ passed</span>' : '<span class="bad">✗ failed</span>'}</td><td>${esc(c.detail)}</td><td>${Object.entries(
+              c.values,
+            )
+              .map(([k, v]) => `${esc(k)} = ${esc(value(v))}`)
+              .join('<br>')}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p>No sanity checks were run for this row.</p>'
+}`,
+    )
+    .join('\n');
 }
 
 /** Build the scorecard page. */
 export async function renderScorecard(card: Scorecard, meta: { command: string }): Promise<string> {
   check(card);
-  const notes = [...card.notes.map((n) => esc(n)), ...card.rows.flatMap((r) => r.notes.map((n) => `<code>${esc(r.defence)}</code>: ${esc(n)}`))];
+  const notes = [
+    ...card.notes.map((n) => esc(n)),
+    ...card.rows.flatMap((r) => r.notes.map((n) => `<code>${esc(r.defence)}</code>: ${esc(n)}`)),
+  ];
   const commit = gitCommit();
-  const data = JSON.stringify({ ...card, rows: card.rows.map(({ examples: ex, ...r }) => ({ ...r, examples: ex.map(({ clean: _c, adversarial: _a, ...m }) => m) })) }).replace(/</g, '\\u003c');
+  const data = JSON.stringify({
+    ...card,
+    rows: card.rows.map(({ examples: ex, ...r }) => ({
+      ...r,
+      examples: ex.map(({ clean: _c, adversarial: _a, ...m }) => m),
+    })),
+  }).replace(/</g, '\\u003c');
   const title = `Defence scorecard: ${card.model.name} on ${card.dataset}`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

@@ -266,12 +266,16 @@ export function statusText(s: CampaignStatus): string {
   const lines = [`${s.id}: ${s.status}, ${s.shards.done}/${s.shards.total} jobs${failed}, ${s.seconds.toFixed(1)} s`];
   for (const r of s.results) {
     const asr = r.attackSuccessRate?.toFixed(4) ?? '—';
-    lines.push(`  ${r.model} ${r.attack} ε=${r.epsText} n=${r.n}: clean ${r.cleanAccuracy.toFixed(4)}`
-      + ` → robust ${r.robustAccuracy.toFixed(4)}, success ${asr}`);
+    lines.push(
+      `  ${r.model} ${r.attack} ε=${r.epsText} n=${r.n}: clean ${r.cleanAccuracy.toFixed(4)}` +
+        ` → robust ${r.robustAccuracy.toFixed(4)}, success ${asr}`,
+    );
   }
   for (const d of s.detection) {
-    lines.push(`  ${d.model} ${d.detector} (fit ${d.trainAttack}) on ${d.attack} ε=${d.epsText}:`
-      + ` AUC ${d.auc ?? '—'}, TPR@5%FPR ${d.tprAt5Fpr ?? '—'}`);
+    lines.push(
+      `  ${d.model} ${d.detector} (fit ${d.trainAttack}) on ${d.attack} ε=${d.epsText}:` +
+        ` AUC ${d.auc ?? '—'}, TPR@5%FPR ${d.tprAt5Fpr ?? '—'}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -7,13 +7,13 @@
  * sha256(seed + ':' + key), top bit cleared), so a job computes the same numbers wherever it runs.
  * Detection jobs are not sharded and use the campaign seed itself, as `medshield detect --seed` does.
  *
- * The estimate counts forward+backward passes of one image (src/eval/cost.ts's unit) and converts them
+ * The estimate counts forward+backward passes of one image (src/studies/cost.ts's unit) and converts them
  * with a calibration when one is given, else with a nominal 2 ms per pass (the default model, native
  * backend, one thread, on the development machine).
  */
 import { createHash } from 'node:crypto';
 import { getAttack } from '../../attacks/registry.js';
-import type { GradientCalibration } from '../../eval/cost.js';
+import type { GradientCalibration } from '../../studies/cost.js';
 import { round } from '../../models/metrics.js';
 import { badInput } from '../../errors.js';
 import {
@@ -242,7 +242,7 @@ export async function prepareCampaign(spec: CampaignSpec, o: { calibrate?: boole
     const data = await jobData(spec.data, model.card);
     splitSize = data.splits[spec.data.split].n;
     if (o.calibrate && model.differentiable) {
-      const { calibrateGradient } = await import('../../eval/cost.js');
+      const { calibrateGradient } = await import('../../studies/cost.js');
       const { currentEngine } = await import('../../engine/index.js');
       const img = seededSample(data, spec.data.split, spec.data.limit, spec.seed);
       calibration = await calibrateGradient(model, img, currentEngine()?.backend ?? 'unknown', 16);

@@ -10,8 +10,8 @@
  *
  * Usage: `medshield scorecard --defences adversarial-training` (the scorecard picks it for trained defences).
  */
-import { apgdCe } from '../apgd.js';
-import { apgdDlr } from '../apgd-dlr.js';
+import { apgdCe } from '../algorithms/apgd.js';
+import { apgdDlr } from '../algorithms/apgd-dlr.js';
 import { takeRows, putRows } from '../project.js';
 import type { AdaptiveAttack, Pipeline } from './types.js';
 import { pipelineResult } from './pipeline.js';
@@ -22,17 +22,35 @@ export const apgdEnsemble: AdaptiveAttack = {
   applies: (p: Pipeline) => !p.defence && !p.detector,
   async run(p, x, y, opts) {
     const d = p.model.inputShape.reduce((a, b) => a * b, 1);
-    const o = { ...opts, norm: opts.norm ?? 'linf' as const, steps: opts.steps ?? 100, restarts: opts.restarts ?? 2 };
+    const o = { ...opts, norm: opts.norm ?? ('linf' as const), steps: opts.steps ?? 100, restarts: opts.restarts ?? 2 };
     const ce = await apgdCe.run(p.model, x, y, o);
     const xAdv = Float32Array.from(ce.xAdv);
     const left = Array.from(ce.success.keys()).filter((i) => !ce.success[i]);
-    let gradient = ce.queries.gradient; let forward = ce.queries.forward;
+    let gradient = ce.queries.gradient;
+    let forward = ce.queries.forward;
     if (left.length) {
-      const dlr = await apgdDlr.run(p.model, takeRows(x, d, left), Int32Array.from(left, (i) => y[i]), { ...o, seed: (o.seed ?? 0) + 1 });
+      const dlr = await apgdDlr.run(
+        p.model,
+        takeRows(x, d, left),
+        Int32Array.from(left, (i) => y[i]),
+        { ...o, seed: (o.seed ?? 0) + 1 },
+      );
       const won = left.filter((_, j) => dlr.success[j]);
-      putRows(xAdv, takeRows(dlr.xAdv, d, left.map((_, j) => j).filter((j) => dlr.success[j])), d, won);
-      gradient += dlr.queries.gradient; forward += dlr.queries.forward;
+      putRows(
+        xAdv,
+        takeRows(
+          dlr.xAdv,
+          d,
+          left.map((_, j) => j).filter((j) => dlr.success[j]),
+        ),
+        d,
+        won,
+      );
+      gradient += dlr.queries.gradient;
+      forward += dlr.queries.forward;
     }
-    return pipelineResult(p, xAdv, y, { forward, gradient }, [`APGD-CE then APGD-DLR, ${o.steps} steps × ${o.restarts} restarts`]);
+    return pipelineResult(p, xAdv, y, { forward, gradient }, [
+      `APGD-CE then APGD-DLR, ${o.steps} steps × ${o.restarts} restarts`,
+    ]);
   },
 };

@@ -17,15 +17,35 @@ import { DefenceView, type ViewSpec } from './view.js';
 import { pipelineResult } from './pipeline.js';
 
 /** Run the base white-box attack on the attacker's view of the pipeline, then judge the result on the real pipeline. */
-export async function attackView(p: Pipeline, spec: ViewSpec, x: Float32Array, y: Int32Array, opts: AdaptiveOptions, label: string): Promise<AdaptiveResult> {
+export async function attackView(
+  p: Pipeline,
+  spec: ViewSpec,
+  x: Float32Array,
+  y: Int32Array,
+  opts: AdaptiveOptions,
+  label: string,
+): Promise<AdaptiveResult> {
   const base = getAttack(opts.base ?? 'pgd');
   if (base.threatModel !== 'whitebox') throw unsupported(`${label} needs a white-box base attack, not '${base.name}'`);
   const view = new DefenceView(p.model, spec);
   // Randomized views: no early stop — an image that just crosses the boundary of one estimate of the
   // expectation often falls back under fresh draws, so EOT keeps pushing for all its steps.
-  const r = await base.run(view, x, y, { ...opts, norm: opts.norm ?? 'linf', earlyStop: opts.earlyStop ?? view.samples === 1 });
-  const notes = [...r.notes, `${label}: ${base.name} on the attacker's view${view.samples > 1 ? ` (${view.samples} draws per gradient)` : ''}`];
-  return pipelineResult(p, r.xAdv, y, { forward: r.queries.forward * view.samples, gradient: r.queries.gradient * view.samples }, notes);
+  const r = await base.run(view, x, y, {
+    ...opts,
+    norm: opts.norm ?? 'linf',
+    earlyStop: opts.earlyStop ?? view.samples === 1,
+  });
+  const notes = [
+    ...r.notes,
+    `${label}: ${base.name} on the attacker's view${view.samples > 1 ? ` (${view.samples} draws per gradient)` : ''}`,
+  ];
+  return pipelineResult(
+    p,
+    r.xAdv,
+    y,
+    { forward: r.queries.forward * view.samples, gradient: r.queries.gradient * view.samples },
+    notes,
+  );
 }
 
 export const bpda: AdaptiveAttack = {
@@ -34,6 +54,13 @@ export const bpda: AdaptiveAttack = {
   applies: (p: Pipeline) => !!p.defence?.transform && !p.defence.randomized,
   async run(p, x, y, opts) {
     if (!p.defence?.transform) throw unsupported('BPDA attacks an input-transform defence; this pipeline has none');
-    return attackView(p, { transform: p.defence.transform, seed: opts.seed }, x, y, opts, `BPDA through ${p.defence.spec}`);
+    return attackView(
+      p,
+      { transform: p.defence.transform, seed: opts.seed },
+      x,
+      y,
+      opts,
+      `BPDA through ${p.defence.spec}`,
+    );
   },
 };

@@ -16,12 +16,20 @@ import { attackView } from './bpda.js';
 
 export const eot: AdaptiveAttack = {
   name: 'eot',
-  reference: 'Athalye et al., ICML 2018: ∇ₓ E_{t~T} ℓ(f(t(x)), y) ≈ (1/k) Σ_{i≤k} ∇ₓ ℓ(f(t_i(x)), y), BPDA through each t_i',
+  reference:
+    'Athalye et al., ICML 2018: ∇ₓ E_{t~T} ℓ(f(t(x)), y) ≈ (1/k) Σ_{i≤k} ∇ₓ ℓ(f(t_i(x)), y), BPDA through each t_i',
   applies: (p: Pipeline) => !!p.defence?.randomized,
   async run(p, x, y, opts) {
     const d = p.defence;
     if (!d?.randomized) throw unsupported('EOT attacks a randomized defence; this pipeline has none');
     const samples = opts.samples ?? 8;
-    return attackView(p, { transform: d.transform, noiseSigma: d.noise?.sigma, samples, seed: opts.seed }, x, y, opts, `EOT over ${d.spec}`);
+    return attackView(
+      p,
+      { transform: d.transform, noiseSigma: d.noise?.sigma, samples, seed: opts.seed },
+      x,
+      y,
+      opts,
+      `EOT over ${d.spec}`,
+    );
   },
 };

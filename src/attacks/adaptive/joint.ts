@@ -23,7 +23,7 @@ import type { AdaptiveAttack, Pipeline } from './types.js';
 import { marginTerm, objectiveAscent } from './objective.js';
 import { pipelineCheck, pipelineResult } from './pipeline.js';
 
-export const LAMBDAS = [0.5, 2, 10];
+const LAMBDAS = [0.5, 2, 10];
 
 export const joint: AdaptiveAttack = {
   name: 'joint',
@@ -33,30 +33,48 @@ export const joint: AdaptiveAttack = {
     const dd = p.detector;
     if (!dd) throw unsupported('the joint attack needs a deployed detector');
     const det = dd.detector;
-    if (!det.scoreTensor) throw unsupported(`detector '${det.name}' has no differentiable view for the adaptive attacker`);
-    const shape = p.model.inputShape; const d = shape[0] * shape[1] * shape[2]; const n = y.length;
+    if (!det.scoreTensor)
+      throw unsupported(`detector '${det.name}' has no differentiable view for the adaptive attacker`);
+    const shape = p.model.inputShape;
+    const d = shape[0] * shape[1] * shape[2];
+    const n = y.length;
     const scale = dd.scale && dd.scale > 0 ? dd.scale : 1;
     const lambdas = opts.lambda !== undefined ? [opts.lambda] : LAMBDAS;
-    const xAdv = Float32Array.from(x); const solved = new Uint8Array(n);
+    const xAdv = Float32Array.from(x);
+    const solved = new Uint8Array(n);
     let gradient = 0;
     const steps = opts.steps ?? 50;
     for (const [li, lambda] of lambdas.entries()) {
       const idx = Array.from({ length: n }, (_, i) => i).filter((i) => !solved[i]);
       if (!idx.length) break;
       const ys = Int32Array.from(idx, (i) => y[i]);
-      const objective = (v: tf.Tensor4D, rows: number[]): tf.Tensor1D => tf.tidy(() => {
-        const margin = marginTerm(p.model.logits(v), ys, rows, opts.confidence ?? 5);
-        const s = det.scoreTensor!(p.model, v);
-        return tf.sub(margin, tf.mul(lambda, tf.relu(tf.add(tf.div(tf.sub(s, dd.threshold), scale), 0.5)))) as tf.Tensor1D;
-      });
+      const objective = (v: tf.Tensor4D, rows: number[]): tf.Tensor1D =>
+        tf.tidy(() => {
+          const margin = marginTerm(p.model.logits(v), ys, rows, opts.confidence ?? 5);
+          const s = det.scoreTensor!(p.model, v);
+          return tf.sub(
+            margin,
+            tf.mul(lambda, tf.relu(tf.add(tf.div(tf.sub(s, dd.threshold), scale), 0.5))),
+          ) as tf.Tensor1D;
+        });
       const r = await objectiveAscent(shape, takeRows(x, d, idx), objective, pipelineCheck(p, ys), {
-        eps: opts.eps, norm: opts.norm ?? 'linf', steps, stepSize: opts.stepSize, restarts: opts.restarts ?? 1, seed: (opts.seed ?? 0) + li, checkEvery: 5,
+        eps: opts.eps,
+        norm: opts.norm ?? 'linf',
+        steps,
+        stepSize: opts.stepSize,
+        restarts: opts.restarts ?? 1,
+        seed: (opts.seed ?? 0) + li,
+        checkEvery: 5,
         onStep: opts.onStep ? (done, total) => opts.onStep!(li * total + done, lambdas.length * total) : undefined,
       });
       gradient += r.gradientPasses;
       putRows(xAdv, r.xAdv, d, idx);
-      idx.forEach((i, j) => { if (r.success[j]) solved[i] = 1; });
+      idx.forEach((i, j) => {
+        if (r.success[j]) solved[i] = 1;
+      });
     }
-    return pipelineResult(p, xAdv, y, { forward: 0, gradient }, [`joint classifier + ${det.name} loss, λ ∈ {${lambdas.join(', ')}}, ${steps} steps each`]);
+    return pipelineResult(p, xAdv, y, { forward: 0, gradient }, [
+      `joint classifier + ${det.name} loss, λ ∈ {${lambdas.join(', ')}}, ${steps} steps each`,
+    ]);
   },
 };

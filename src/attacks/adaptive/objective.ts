@@ -39,11 +39,22 @@ export interface ObjectiveResult {
   gradientPasses: number;
 }
 
-export async function objectiveAscent(shape: [number, number, number], x0: Float32Array, objective: Objective, check: Check, cfg: ObjectiveConfig): Promise<ObjectiveResult> {
-  const [h, w, c] = shape; const d = h * w * c; const n = x0.length / d;
-  if (cfg.norm !== 'linf' && cfg.norm !== 'l2') throw new Error(`objective ascent supports linf and l2, not ${cfg.norm}`);
-  const steps = cfg.steps; const alpha = cfg.stepSize ?? (2.5 * cfg.eps) / steps;
-  const restarts = cfg.restarts ?? 1; const every = Math.max(1, cfg.checkEvery ?? 1);
+export async function objectiveAscent(
+  shape: [number, number, number],
+  x0: Float32Array,
+  objective: Objective,
+  check: Check,
+  cfg: ObjectiveConfig,
+): Promise<ObjectiveResult> {
+  const [h, w, c] = shape;
+  const d = h * w * c;
+  const n = x0.length / d;
+  if (cfg.norm !== 'linf' && cfg.norm !== 'l2')
+    throw new Error(`objective ascent supports linf and l2, not ${cfg.norm}`);
+  const steps = cfg.steps;
+  const alpha = cfg.stepSize ?? (2.5 * cfg.eps) / steps;
+  const restarts = cfg.restarts ?? 1;
+  const every = Math.max(1, cfg.checkEvery ?? 1);
   const rng = new Rng(cfg.seed ?? 0);
   const out = Float32Array.from(x0);
   const success = new Uint8Array(n);
@@ -59,14 +70,19 @@ export async function objectiveAscent(shape: [number, number, number], x0: Float
         const xt = tf.tensor4d(cur, [rows.length, h, w, c]);
         return tf.grad((v: tf.Tensor) => objective(v as tf.Tensor4D, rows).sum())(xt);
       });
-      const grad = (await g.data()) as Float32Array; g.dispose();
+      const grad = (await g.data()) as Float32Array;
+      g.dispose();
       passes += rows.length;
       for (let j = 0; j < rows.length; j++) {
         const off = j * d;
         if (cfg.norm === 'linf') {
-          for (let q = 0; q < d; q++) { const v = grad[off + q]; cur[off + q] += alpha * (v > 0 ? 1 : v < 0 ? -1 : 0); }
+          for (let q = 0; q < d; q++) {
+            const v = grad[off + q];
+            cur[off + q] += alpha * (v > 0 ? 1 : v < 0 ? -1 : 0);
+          }
         } else {
-          let s = 0; for (let q = 0; q < d; q++) s += grad[off + q] ** 2;
+          let s = 0;
+          for (let q = 0; q < d; q++) s += grad[off + q] ** 2;
           const k = alpha / (Math.sqrt(s) || 1);
           for (let q = 0; q < d; q++) cur[off + q] += k * grad[off + q];
         }
@@ -77,10 +93,15 @@ export async function objectiveAscent(shape: [number, number, number], x0: Float
         const ok = await check(cur, idx);
         const stay: number[] = [];
         for (let j = 0; j < idx.length; j++) {
-          if (ok[j]) { success[idx[j]] = 1; out.set(cur.subarray(j * d, (j + 1) * d), idx[j] * d); } else stay.push(j);
+          if (ok[j]) {
+            success[idx[j]] = 1;
+            out.set(cur.subarray(j * d, (j + 1) * d), idx[j] * d);
+          } else stay.push(j);
         }
         if (stay.length < idx.length) {
-          cur = takeRows(cur, d, stay); xs = takeRows(xs, d, stay); idx = stay.map((j) => idx[j]);
+          cur = takeRows(cur, d, stay);
+          xs = takeRows(xs, d, stay);
+          idx = stay.map((j) => idx[j]);
         }
       }
     }
@@ -96,7 +117,15 @@ export async function objectiveAscent(shape: [number, number, number], x0: Float
 export function marginTerm(logits: tf.Tensor2D, y: Int32Array, idx: number[], kappa = 1): tf.Tensor1D {
   return tf.tidy(() => {
     const k = logits.shape[1];
-    const oh = tf.oneHot(tf.tensor1d(idx.map((i) => y[i]), 'int32'), k).toFloat();
+    const oh = tf
+      .oneHot(
+        tf.tensor1d(
+          idx.map((i) => y[i]),
+          'int32',
+        ),
+        k,
+      )
+      .toFloat();
     const zy = tf.sum(tf.mul(logits, oh), 1);
     const other = tf.max(tf.sub(logits, tf.mul(oh, 1e9)), 1);
     return tf.minimum(tf.sub(other, zy), kappa) as tf.Tensor1D;

@@ -5,6 +5,7 @@
  */
 import type { Pipeline, AdaptiveResult } from './types.js';
 import type { Model } from '../../models/model.js';
+import { metByPrediction } from '../goal.js';
 
 export interface Judgement {
   /** Deployed label per image. */
@@ -19,21 +20,31 @@ export interface Judgement {
 
 export function argmaxRows(p: Float32Array, n: number, k: number): Int32Array {
   const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) { let b = 0; for (let j = 1; j < k; j++) if (p[i * k + j] > p[i * k + b]) b = j; out[i] = b; }
+  for (let i = 0; i < n; i++) {
+    let b = 0;
+    for (let j = 1; j < k; j++) if (p[i * k + j] > p[i * k + b]) b = j;
+    out[i] = b;
+  }
   return out;
 }
 
 /** Probabilities in batches of 256 (a smoothed model draws its own noise per image). */
 async function probsOf(m: Model, x: Float32Array, n: number): Promise<Float32Array> {
-  const d = x.length / n; const k = m.classes.length; const out = new Float32Array(n * k);
-  for (let s = 0; s < n; s += 256) { const b = Math.min(256, n - s); out.set(await m.predictProbs(x.subarray(s * d, (s + b) * d), b), s * k); }
+  const d = x.length / n;
+  const k = m.classes.length;
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += 256) {
+    const b = Math.min(256, n - s);
+    out.set(await m.predictProbs(x.subarray(s * d, (s + b) * d), b), s * k);
+  }
   return out;
 }
 
 export async function judgePipeline(p: Pipeline, xs: Float32Array, y: ArrayLike<number>): Promise<Judgement> {
-  const k = p.model.classes.length; const n = y.length;
+  const k = p.model.classes.length;
+  const n = y.length;
   const predicted = argmaxRows(await probsOf(p.deployed, xs, n), n, k);
-  const fooled = Uint8Array.from(predicted, (c, i) => (c !== y[i] ? 1 : 0));
+  const fooled = Uint8Array.from(predicted, (c, i) => (metByPrediction(c, y[i]) ? 1 : 0));
   if (!p.detector) return { predicted, fooled, undetected: new Uint8Array(n).fill(1) };
   const scores = await p.detector.detector.score(p.model, xs, n);
   const undetected = Uint8Array.from(scores, (s) => (s > p.detector!.threshold ? 0 : 1));
@@ -43,13 +54,30 @@ export async function judgePipeline(p: Pipeline, xs: Float32Array, y: ArrayLike<
 /** The `check` of `objectiveAscent`: fooled and (if a detector is deployed) undetected, for rows `idx` of the batch labelled `y`. */
 export function pipelineCheck(p: Pipeline, y: Int32Array): (xs: Float32Array, idx: number[]) => Promise<Uint8Array> {
   return async (xs, idx) => {
-    const j = await judgePipeline(p, xs, idx.map((i) => y[i]));
+    const j = await judgePipeline(
+      p,
+      xs,
+      idx.map((i) => y[i]),
+    );
     return j.fooled.map((f, i) => f & j.undetected[i]);
   };
 }
 
 /** Wrap up an adaptive attack: judge the final images on the pipeline. */
-export async function pipelineResult(p: Pipeline, xAdv: Float32Array, y: Int32Array, queries: { forward: number; gradient: number }, notes: string[]): Promise<AdaptiveResult> {
+export async function pipelineResult(
+  p: Pipeline,
+  xAdv: Float32Array,
+  y: Int32Array,
+  queries: { forward: number; gradient: number },
+  notes: string[],
+): Promise<AdaptiveResult> {
   const j = await judgePipeline(p, xAdv, y);
-  return { xAdv, success: j.fooled.map((f, i) => f & j.undetected[i]), fooled: j.fooled, detectorScores: j.scores, queries, notes };
+  return {
+    xAdv,
+    success: j.fooled.map((f, i) => f & j.undetected[i]),
+    fooled: j.fooled,
+    detectorScores: j.scores,
+    queries,
+    notes,
+  };
 }

@@ -19,7 +19,11 @@ import type { InputTransform } from '../../defences/types.js';
 import { unsupported } from '../../errors.js';
 
 /** x ↦ T(x) forward, identity backward. T must be synchronous (every shipped transform is). */
-export function straightThrough(t: InputTransform, shape: [number, number, number], rng?: Rng): (x: tf.Tensor4D) => tf.Tensor4D {
+export function straightThrough(
+  t: InputTransform,
+  shape: [number, number, number],
+  rng?: Rng,
+): (x: tf.Tensor4D) => tf.Tensor4D {
   const f = tf.customGrad(((x: tf.Tensor) => {
     const n = x.shape[0];
     const r = t.apply(x.dataSync() as Float32Array, n, shape, rng);
@@ -53,20 +57,28 @@ export class DefenceView implements DifferentiableModel {
   private readonly rng: Rng;
   private readonly through?: (x: tf.Tensor4D) => tf.Tensor4D;
 
-  constructor(readonly base: DifferentiableModel, readonly spec: ViewSpec) {
-    this.inputShape = base.inputShape; this.classes = base.classes; this.task = base.task; this.card = base.card;
+  constructor(
+    readonly base: DifferentiableModel,
+    readonly spec: ViewSpec,
+  ) {
+    this.inputShape = base.inputShape;
+    this.classes = base.classes;
+    this.task = base.task;
+    this.card = base.card;
     this.featureNames = base.featureNames;
     const random = !!spec.noiseSigma || !!spec.transform?.randomized;
     this.samples = random ? Math.max(1, spec.samples ?? 8) : 1;
     this.rng = new Rng(spec.seed ?? 0x0e07);
-    if (spec.transform) this.through = straightThrough(spec.transform, this.inputShape, spec.transform.randomized ? this.rng : undefined);
+    if (spec.transform)
+      this.through = straightThrough(spec.transform, this.inputShape, spec.transform.randomized ? this.rng : undefined);
   }
 
   /** One draw of the defence's input pipeline (differentiable in the BPDA sense). */
   private draw(x: tf.Tensor4D): tf.Tensor4D {
     let z = x;
     if (this.spec.noiseSigma) {
-      const e = new Float32Array(z.size); this.rng.fillNormal(e);
+      const e = new Float32Array(z.size);
+      this.rng.fillNormal(e);
       z = tf.add(z, tf.mul(tf.tensor(e, z.shape), this.spec.noiseSigma));
     }
     const t = this.spec.transform;
@@ -78,7 +90,13 @@ export class DefenceView implements DifferentiableModel {
       const r = t.apply(z.dataSync() as Float32Array, z.shape[0], this.inputShape, t.randomized ? this.rng : undefined);
       if (r instanceof Promise) throw unsupported(`BPDA needs a synchronous transform; '${t.spec}' is asynchronous`);
       const gv = g.dataSync() as Float32Array;
-      return tf.add(g, tf.tensor4d(Float32Array.from(r, (v, i) => v - gv[i]), z.shape as [number, number, number, number]));
+      return tf.add(
+        g,
+        tf.tensor4d(
+          Float32Array.from(r, (v, i) => v - gv[i]),
+          z.shape as [number, number, number, number],
+        ),
+      );
     }
     return this.through ? this.through(z) : z;
   }

@@ -14,16 +14,32 @@ import { badArgument } from '../../errors.js';
 import { progress, note } from '../progress.js';
 
 interface CertifyCli extends CommonOptions {
-  model: string; dataset: string; split: SplitName; sigma: number; n: number; n0: number; alpha: number; limit?: number; batch: number;
-  radii: string; dataDir?: string;
+  model: string;
+  dataset: string;
+  split: SplitName;
+  sigma: number;
+  n: number;
+  n0: number;
+  alpha: number;
+  limit?: number;
+  batch: number;
+  radii: string;
+  dataDir?: string;
 }
 
 export default function register(program: Command): void {
-  withCommon(program.command('certify').description('certified L2 robustness by randomized smoothing (Cohen et al. 2019)'))
+  withCommon(
+    program.command('certify').description('certified L2 robustness by randomized smoothing (Cohen et al. 2019)'),
+  )
     .option('--model <dir>', "model directory or 'default'", 'default')
     .requiredOption('--dataset <name|path>', 'MedMNIST name or .npz path')
     .option('--split <name>', 'split to certify: train, val or test', 'test')
-    .option('--sigma <x>', 'noise level σ of the smoothed classifier', parseFloatArg('--sigma', -Infinity, Infinity), 0.25)
+    .option(
+      '--sigma <x>',
+      'noise level σ of the smoothed classifier',
+      parseFloatArg('--sigma', -Infinity, Infinity),
+      0.25,
+    )
     .option('--n <n>', 'Monte-Carlo samples for the estimate', parseIntArg('--n', 1, 1e8), 1000)
     .option('--n0 <n>', 'Monte-Carlo samples for selecting the class', parseIntArg('--n0', 1, 1e8), 100)
     .option('--alpha <x>', 'failure probability α', parseFloatArg('--alpha', -Infinity, Infinity), 0.001)
@@ -31,15 +47,31 @@ export default function register(program: Command): void {
     .option('--batch <n>', 'noise samples per forward batch', parseIntArg('--batch', 1, 65536), 256)
     .option('--radii <list>', 'L2 radii to report', '0,0.25,0.5,0.75,1')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
-    .action(action(async (o: CertifyCli) => {
-      if (!['train', 'val', 'test'].includes(o.split)) throw badArgument(`--split must be train, val or test, got '${o.split}'`);
-      await startEngine(o);
-      const r = await certify({
-        model: o.model, data: { dataset: o.dataset, split: o.split, limit: o.limit, dataDir: o.dataDir },
-        sigma: o.sigma, n: o.n, n0: o.n0, alpha: o.alpha, batch: o.batch, radii: o.radii, seed: o.seed,
-      }, { progress, onNote: note });
-      if (o.json) return printJson(certifyJson(r));
-      process.stdout.write(`randomized smoothing σ=${r.sigma}, n0=${r.n0}, n=${r.n}, α=${r.alpha} on ${r.images} ${r.dataset} ${r.split} images (${r.abstained} abstained)\n`);
-      for (const c of r.certifiedAccuracy) process.stdout.write(`  certified accuracy at L2 radius ${c.radius}: ${c.accuracy.toFixed(4)}\n`);
-    }));
+    .action(
+      action(async (o: CertifyCli) => {
+        if (!['train', 'val', 'test'].includes(o.split))
+          throw badArgument(`--split must be train, val or test, got '${o.split}'`);
+        await startEngine(o);
+        const r = await certify(
+          {
+            model: o.model,
+            data: { dataset: o.dataset, split: o.split, limit: o.limit, dataDir: o.dataDir },
+            sigma: o.sigma,
+            n: o.n,
+            n0: o.n0,
+            alpha: o.alpha,
+            batch: o.batch,
+            radii: o.radii,
+            seed: o.seed,
+          },
+          { progress, onNote: note },
+        );
+        if (o.json) return printJson(certifyJson(r));
+        process.stdout.write(
+          `randomized smoothing σ=${r.sigma}, n0=${r.n0}, n=${r.n}, α=${r.alpha} on ${r.images} ${r.dataset} ${r.split} images (${r.abstained} abstained)\n`,
+        );
+        for (const c of r.certifiedAccuracy)
+          process.stdout.write(`  certified accuracy at L2 radius ${c.radius}: ${c.accuracy.toFixed(4)}\n`);
+      }),
+    );
 }

@@ -18,30 +18,79 @@ import { defend, defendText, DEFENCE_NAMES } from '../../api/defend.js';
 import { progress, note } from '../progress.js';
 
 interface DefendCli extends CommonOptions, DataCli {
-  model: string; split: SplitName; limit?: number; defence: string[]; attacks: string; eps: string;
-  steps?: number; norm?: Norm; batchSize: number;
+  model: string;
+  split: SplitName;
+  limit?: number;
+  defence: string[];
+  attacks: string;
+  eps: string;
+  steps?: number;
+  norm?: Norm;
+  batchSize: number;
 }
 
 export default function register(program: Command): void {
-  addImageSetOptions(withCommon(program.command('defend').description('clean and robust accuracy of input-transform defences under white-box attacks crafted on the undefended model (non-adaptive)'))
-    .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
-    .addOption(new Option('--split <name>', 'split').choices(['train', 'val', 'test']).default('test'))
-    .option('--limit <n>', 'evaluate a seeded sample of N images', parseIntArg('--limit', 1, 1e9))
-    .option('--defence <spec>', `defence (repeatable): ${DEFENCE_NAMES().join(', ')} with parameters, e.g. jpeg:q=75, bitdepth:bits=4, median:k=3, blur:sigma=1, resizepad:max=1.15; ';' separates several in one value, '+' chains transforms`, (v: string, prev: string[] = []) => [...prev, v])
-    .option('--attacks <list>', 'white-box attacks, comma-separated (fgsm, bim, pgd, cw, deepfool, …)', 'fgsm,pgd')
-    .requiredOption('--eps <list>', 'perturbation budget(s): 2/255 or 0.0078, comma-separated')
-    .option('--steps <n>', "iterations of iterative attacks (default: each attack's own)", parseIntArg('--steps', 1, 1e6))
-    .addOption(new Option('--norm <norm>', 'norm of the ε ball (default: L∞ where the attack supports it)').choices(['linf', 'l2', 'l1', 'l0']))
-    .option('--batch-size <n>', 'images per attack batch', parseIntArg('--batch-size', 1, 65536), 128)
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
-    .action(action(async (o: DefendCli) => {
+  addImageSetOptions(
+    withCommon(
+      program
+        .command('defend')
+        .description(
+          'clean and robust accuracy of input-transform defences under white-box attacks crafted on the undefended model (non-adaptive)',
+        ),
+    )
+      .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
+      .option('--dataset <name|path|dir|csv>', DATASET_HELP)
+      .addOption(new Option('--split <name>', 'split').choices(['train', 'val', 'test']).default('test'))
+      .option('--limit <n>', 'evaluate a seeded sample of N images', parseIntArg('--limit', 1, 1e9))
+      .option(
+        '--defence <spec>',
+        `defence (repeatable): ${DEFENCE_NAMES().join(', ')} with parameters, e.g. jpeg:q=75, bitdepth:bits=4, median:k=3, blur:sigma=1, resizepad:max=1.15; ';' separates several in one value, '+' chains transforms`,
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option('--attacks <list>', 'white-box attacks, comma-separated (fgsm, bim, pgd, cw, deepfool, …)', 'fgsm,pgd')
+      .requiredOption('--eps <list>', 'perturbation budget(s): 2/255 or 0.0078, comma-separated')
+      .option(
+        '--steps <n>',
+        "iterations of iterative attacks (default: each attack's own)",
+        parseIntArg('--steps', 1, 1e6),
+      )
+      .addOption(
+        new Option('--norm <norm>', 'norm of the ε ball (default: L∞ where the attack supports it)').choices([
+          'linf',
+          'l2',
+          'l1',
+          'l0',
+        ]),
+      )
+      .option('--batch-size <n>', 'images per attack batch', parseIntArg('--batch-size', 1, 65536), 128)
+      .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'),
+  ).action(
+    action(async (o: DefendCli) => {
       await startEngine(o);
-      const r = await defend({
-        model: o.model, defences: o.defence ?? [], attacks: o.attacks, eps: o.eps, steps: o.steps, norm: o.norm, batchSize: o.batchSize, seed: o.seed,
-        data: { dataset: o.dataset, split: o.split, limit: o.limit, dataDir: o.dataDir, splitRatios: o.splitRatios, splitSeed: o.splitSeed, skipBad: o.skipBad },
-      }, { progress, onNote: note });
+      const r = await defend(
+        {
+          model: o.model,
+          defences: o.defence ?? [],
+          attacks: o.attacks,
+          eps: o.eps,
+          steps: o.steps,
+          norm: o.norm,
+          batchSize: o.batchSize,
+          seed: o.seed,
+          data: {
+            dataset: o.dataset,
+            split: o.split,
+            limit: o.limit,
+            dataDir: o.dataDir,
+            splitRatios: o.splitRatios,
+            splitSeed: o.splitSeed,
+            skipBad: o.skipBad,
+          },
+        },
+        { progress, onNote: note },
+      );
       if (o.json) return printJson(r.json);
       process.stdout.write(defendText(r));
-    }));
+    }),
+  );
 }

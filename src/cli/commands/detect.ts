@@ -14,32 +14,85 @@ import { commaList } from '../../api/common-b.js';
 import { activity, note } from '../progress.js';
 
 interface DetectCli extends CommonOptions, DataCli {
-  model: string; detector: string; trainAttack: string; testAttacks: string; eps: string;
-  fitLimit: number; fitSplit: 'train' | 'val'; limit: number; earlyStop?: boolean; randomStart: boolean; save?: string; report?: string;
+  model: string;
+  detector: string;
+  trainAttack: string;
+  testAttacks: string;
+  eps: string;
+  fitLimit: number;
+  fitSplit: 'train' | 'val';
+  limit: number;
+  earlyStop?: boolean;
+  randomStart: boolean;
+  save?: string;
+  report?: string;
 }
 
 export default function register(program: Command): void {
-  addImageSetOptions(withCommon(program.command('detect').description('fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)'))
-    .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-    .option('--dataset <name|path|dir|csv>', DATASET_HELP)
-    .requiredOption('--detector <names>', `detector(s), comma-separated: ${DETECTOR_NAMES.join(', ')}`)
-    .option('--train-attack <name>', 'attack whose successful examples the detector is fitted on', 'pgd')
-    .option('--test-attacks <list>', 'attacks to test on (comma-separated)', 'fgsm,bim,pgd,cw,deepfool')
-    .requiredOption('--eps <list>', 'L∞ budget(s), e.g. 2/255,8/255 (one detector fitted per ε)')
-    .option('--fit-limit <n>', 'images of the fit split attacked for fitting', parseIntArg('--fit-limit', 2, 1e7), 300)
-    .addOption(new Option('--fit-split <split>', "split the fit pairs come from: 'train', or 'val' (held out from the model's training like the test films; KD and Mahalanobis then estimate their densities on 1000 training images)").choices(['train', 'val']).default('train'))
-    .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
-    .option('--early-stop', 'stop each image\'s attack at its first success (the former protocol; default: full iterations, as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)')
-    .option('--no-random-start', 'start PGD at the clean image instead of a random point of the ε ball')
-    .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
-    .option('--report <file.html>', 'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'))
-    .action(action(async (o: DetectCli) => {
+  addImageSetOptions(
+    withCommon(
+      program
+        .command('detect')
+        .description(
+          'fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)',
+        ),
+    )
+      .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
+      .option('--dataset <name|path|dir|csv>', DATASET_HELP)
+      .requiredOption('--detector <names>', `detector(s), comma-separated: ${DETECTOR_NAMES.join(', ')}`)
+      .option('--train-attack <name>', 'attack whose successful examples the detector is fitted on', 'pgd')
+      .option('--test-attacks <list>', 'attacks to test on (comma-separated)', 'fgsm,bim,pgd,cw,deepfool')
+      .requiredOption('--eps <list>', 'L∞ budget(s), e.g. 2/255,8/255 (one detector fitted per ε)')
+      .option(
+        '--fit-limit <n>',
+        'images of the fit split attacked for fitting',
+        parseIntArg('--fit-limit', 2, 1e7),
+        300,
+      )
+      .addOption(
+        new Option(
+          '--fit-split <split>',
+          "split the fit pairs come from: 'train', or 'val' (held out from the model's training like the test films; KD and Mahalanobis then estimate their densities on 1000 training images)",
+        )
+          .choices(['train', 'val'])
+          .default('train'),
+      )
+      .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
+      .option(
+        '--early-stop',
+        "stop each image's attack at its first success (the former protocol; default: full iterations, as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)",
+      )
+      .option('--no-random-start', 'start PGD at the clean image instead of a random point of the ε ball')
+      .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
+      .option(
+        '--report <file.html>',
+        'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON',
+      )
+      .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'),
+  ).action(
+    action(async (o: DetectCli) => {
       const spec: DetectSpec = {
-        model: o.model, detectors: commaList(o.detector), trainAttack: o.trainAttack, testAttacks: commaList(o.testAttacks), eps: o.eps,
-        data: { dataset: o.dataset, limit: o.limit, dataDir: o.dataDir, splitRatios: o.splitRatios, splitSeed: o.splitSeed, skipBad: o.skipBad },
-        fitLimit: o.fitLimit, fitSplit: o.fitSplit, earlyStop: !!o.earlyStop, randomStart: o.randomStart, seed: o.seed,
-        save: o.save, report: o.report, command: ['medshield', ...process.argv.slice(2)].join(' '),
+        model: o.model,
+        detectors: commaList(o.detector),
+        trainAttack: o.trainAttack,
+        testAttacks: commaList(o.testAttacks),
+        eps: o.eps,
+        data: {
+          dataset: o.dataset,
+          limit: o.limit,
+          dataDir: o.dataDir,
+          splitRatios: o.splitRatios,
+          splitSeed: o.splitSeed,
+          skipBad: o.skipBad,
+        },
+        fitLimit: o.fitLimit,
+        fitSplit: o.fitSplit,
+        earlyStop: !!o.earlyStop,
+        randomStart: o.randomStart,
+        seed: o.seed,
+        save: o.save,
+        report: o.report,
+        command: ['medshield', ...process.argv.slice(2)].join(' '),
       };
       checkDetectSpec(spec);
       await startEngine(o);
@@ -48,5 +101,6 @@ export default function register(program: Command): void {
       stages.stop();
       if (o.json) return printJson(r.reports.length === 1 ? r.reports[0] : r.reports);
       process.stdout.write(formatDetect(r));
-    }));
+    }),
+  );
 }

@@ -5,7 +5,10 @@
  */
 import type { Command } from 'commander';
 
-export interface CommandEntry { names: string[]; load: () => Promise<{ default: (program: Command) => void }> }
+export interface CommandEntry {
+  names: string[];
+  load: () => Promise<{ default: (program: Command) => void }>;
+}
 
 export const commands: CommandEntry[] = [
   { names: ['info'], load: () => import('./info.js') },
@@ -35,4 +38,6 @@ export const commands: CommandEntry[] = [
   { names: ['model'], load: () => import('./model.js') },
   { names: ['campaign'], load: () => import('./campaign.js') },
   { names: ['dashboard'], load: () => import('./dashboard.js') },
+  { names: ['evidence'], load: () => import('./evidence.js') },
+  { names: ['worker'], load: () => import('./worker.js') },
 ];

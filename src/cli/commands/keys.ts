@@ -5,12 +5,22 @@ import { writeTestPki } from '../../api/provenance.js';
 
 export default function register(program: Command): void {
   const keys = program.command('keys').description('test keys and certificates for image signing');
-  withCommon(keys.command('init').description('create a test CA and RSA + EC signer certificates as PEM files (keys 0600)')
-    .requiredOption('--out <DIR>', 'folder for the PEM files')
-    .option('--force', 'overwrite existing PEM files'))
-    .action(action(async (o: CommonOptions & { out: string; force?: boolean }) => {
+  withCommon(
+    keys
+      .command('init')
+      .description('create a test CA and RSA + EC signer certificates as PEM files (keys 0600)')
+      .requiredOption('--out <DIR>', 'folder for the PEM files')
+      .option('--force', 'overwrite existing PEM files'),
+  ).action(
+    action(async (o: CommonOptions & { out: string; force?: boolean }) => {
       const files = await writeTestPki(o.out, { force: o.force });
       if (o.json) printJson(files);
-      else process.stdout.write(Object.entries(files).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
-    }));
+      else
+        process.stdout.write(
+          Object.entries(files)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('\n') + '\n',
+        );
+    }),
+  );
 }

@@ -10,13 +10,22 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { KeyStore } from '../../gateway/keys.js';
+import type { KeyStore } from '../../gateway/index.js';
 
 /** The policy of every answer. vega's expressions run through vega-interpreter, so no 'unsafe-eval'. */
 export const CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob:", "connect-src 'self'",
-  "font-src 'self'", "worker-src 'self' blob:", "manifest-src 'self'", "base-uri 'none'", "form-action 'none'",
-  "frame-ancestors 'none'", "object-src 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' blob:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "worker-src 'self' blob:",
+  "manifest-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "object-src 'none'",
 ].join('; ');
 
 /** Roles whose keys may read the dashboard. */
@@ -33,11 +42,24 @@ export interface SecurityOptions {
 
 function deny(reply: FastifyReply, status: 401 | 403 | 405 | 429, message: string) {
   if (status === 401) reply.header('www-authenticate', 'Bearer realm="medshield-dashboard"');
-  return reply.code(status).send({ statusCode: status, error: status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 405 ? 'Method Not Allowed' : 'Too Many Requests', message });
+  return reply.code(status).send({
+    statusCode: status,
+    error:
+      status === 401
+        ? 'Unauthorized'
+        : status === 403
+          ? 'Forbidden'
+          : status === 405
+            ? 'Method Not Allowed'
+            : 'Too Many Requests',
+    message,
+  });
 }
 
 async function securityPlugin(app: FastifyInstance, opts: SecurityOptions): Promise<void> {
-  const csp = opts.scriptExtra?.length ? CSP.replace("script-src 'self'", `script-src 'self' ${opts.scriptExtra.join(' ')}`) : CSP;
+  const csp = opts.scriptExtra?.length
+    ? CSP.replace("script-src 'self'", `script-src 'self' ${opts.scriptExtra.join(' ')}`)
+    : CSP;
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     reply.header('content-security-policy', csp);
     reply.header('x-content-type-options', 'nosniff');
@@ -54,9 +76,13 @@ async function securityPlugin(app: FastifyInstance, opts: SecurityOptions): Prom
     const h = req.headers.authorization;
     const presented = h && /^Bearer\s+/i.test(h) ? h.replace(/^Bearer\s+/i, '').trim() : undefined;
     const r = await opts.keys.check(presented);
-    if (!r.ok && r.busy) { reply.header('retry-after', '1'); return deny(reply, 429, 'too many key checks in progress; retry after 1 s'); }
+    if (!r.ok && r.busy) {
+      reply.header('retry-after', '1');
+      return deny(reply, 429, 'too many key checks in progress; retry after 1 s');
+    }
     if (!r.ok) return deny(reply, 401, 'authentication failed: send an auditor API key as Authorization: Bearer <key>');
-    if (!DASHBOARD_ROLES.includes(r.role)) return deny(reply, 403, `role '${r.role}' may not read the dashboard (needs auditor or admin)`);
+    if (!DASHBOARD_ROLES.includes(r.role))
+      return deny(reply, 403, `role '${r.role}' may not read the dashboard (needs auditor or admin)`);
   });
   app.addHook('onSend', async (req, reply, payload) => {
     if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');

@@ -9,12 +9,18 @@ import modelsRoutes from './models.js';
 import campaignsRoutes from './campaigns.js';
 import scorecardRoutes from './scorecard.js';
 import galleryRoutes from './gallery.js';
+import demoRoutes from './demo.js';
+import gatewayRoutes from './gateway.js';
+import evidenceRoutes from './evidence.js';
 
 export type DashboardRoute = FastifyPluginAsync<{ ctx: DashboardContext }>;
 
 export const routes: DashboardRoute[] = [
-  campaignsRoutes,   // 2: '/', '/campaigns/:id'
-  modelsRoutes,      // 1: '/models'
-  scorecardRoutes,   // 3: '/scorecard/:id'
-  galleryRoutes,     // 4: '/gallery/:id'
+  campaignsRoutes, // 2: '/', '/campaigns/:id'
+  modelsRoutes, // 1: '/models'
+  scorecardRoutes, // 3: '/scorecard/:id'
+  galleryRoutes, // 4: '/gallery/:id'
+  gatewayRoutes, // 5: '/gateway' (with --gateway-config)
+  evidenceRoutes, // 6: '/evidence/:id' (bundle download)
+  demoRoutes, // 7: '/demo' (in-browser attack demo)
 ];

@@ -7,7 +7,15 @@ import { MODEL } from '../schemas.js';
 
 export default async function modelsRoutes(app: FastifyInstance, opts: { ctx: DashboardContext }): Promise<void> {
   page(app, opts.ctx, '/models');
-  app.get('/api/models', {
-    schema: { summary: 'Models: shipped ones and those the store\'s campaigns used', tags: ['models'], response: { 200: { type: 'array', items: MODEL } } },
-  }, async () => models(opts.ctx.store, opts.ctx.modelsDir));
+  app.get(
+    '/api/models',
+    {
+      schema: {
+        summary: "Models: shipped ones and those the store's campaigns used",
+        tags: ['models'],
+        response: { 200: { type: 'array', items: MODEL } },
+      },
+    },
+    async () => models(opts.ctx.store, opts.ctx.modelsDir),
+  );
 }

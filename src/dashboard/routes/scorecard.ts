@@ -10,7 +10,16 @@ import { ID_PARAMS, SCORECARD } from '../schemas.js';
 
 export default async function scorecardRoutes(app: FastifyInstance, opts: { ctx: DashboardContext }): Promise<void> {
   page(app, opts.ctx, '/scorecard/:id');
-  app.get('/api/campaigns/:id/scorecard', {
-    schema: { summary: 'Detectors and defences of a campaign', tags: ['scorecard'], params: ID_PARAMS, response: { 200: SCORECARD } },
-  }, async (req) => scorecard(opts.ctx.store, (req.params as { id: string }).id));
+  app.get(
+    '/api/campaigns/:id/scorecard',
+    {
+      schema: {
+        summary: 'Detectors and defences of a campaign',
+        tags: ['scorecard'],
+        params: ID_PARAMS,
+        response: { 200: SCORECARD },
+      },
+    },
+    async (req) => scorecard(opts.ctx.store, (req.params as { id: string }).id),
+  );
 }

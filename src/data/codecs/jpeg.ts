@@ -24,7 +24,13 @@ export interface CodecFrame {
   words: Uint32Array;
 }
 
-interface WasmFrameInfo { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned?: boolean }
+interface WasmFrameInfo {
+  width: number;
+  height: number;
+  bitsPerSample: number;
+  componentCount: number;
+  isSigned?: boolean;
+}
 interface WasmDecoder {
   getEncodedBuffer(length: number): Uint8Array;
   decode(): void;
@@ -49,7 +55,13 @@ function loadModule(specifier: string): Promise<WasmModule> {
   return m;
 }
 
-async function runWasm(specifier: string, cls: string, data: Uint8Array, what: string, name: string): Promise<{ info: WasmFrameInfo; bytes: Uint8Array; interleave: number }> {
+async function runWasm(
+  specifier: string,
+  cls: string,
+  data: Uint8Array,
+  what: string,
+  name: string,
+): Promise<{ info: WasmFrameInfo; bytes: Uint8Array; interleave: number }> {
   const mod = await loadModule(specifier);
   const decoder = new mod[cls]();
   try {
@@ -97,28 +109,76 @@ function interleave(words: Uint32Array, w: number, h: number, c: number, mode: n
 
 function checkSize(f: CodecFrame, what: string, name: string): CodecFrame {
   if (f.words.length < f.width * f.height * f.components) {
-    throw badInput(`${name}: corrupt ${what} pixel data (decoded ${f.words.length} samples, expected ${f.width * f.height * f.components})`);
+    throw badInput(
+      `${name}: corrupt ${what} pixel data (decoded ${f.words.length} samples, expected ${f.width * f.height * f.components})`,
+    );
   }
   return f;
 }
 
 /** JPEG baseline / extended (8-bit samples) through libjpeg-turbo. Colour output is RGB. */
 export async function decodeJpegBaseline(data: Uint8Array, name: string): Promise<CodecFrame> {
-  const { info, bytes } = await runWasm('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'JPEGDecoder', data, 'JPEG', name);
-  return checkSize({ width: info.width, height: info.height, components: info.componentCount, bitsPerSample: 8, words: toWords(bytes, 8) }, 'JPEG', name);
+  const { info, bytes } = await runWasm(
+    '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs',
+    'JPEGDecoder',
+    data,
+    'JPEG',
+    name,
+  );
+  return checkSize(
+    {
+      width: info.width,
+      height: info.height,
+      components: info.componentCount,
+      bitsPerSample: 8,
+      words: toWords(bytes, 8),
+    },
+    'JPEG',
+    name,
+  );
 }
 
 /** JPEG-LS lossless / near-lossless through CharLS. */
 export async function decodeJpegLs(data: Uint8Array, name: string): Promise<CodecFrame> {
-  const { info, bytes, interleave: mode } = await runWasm('@cornerstonejs/codec-charls/decodewasmjs', 'JpegLSDecoder', data, 'JPEG-LS', name);
+  const {
+    info,
+    bytes,
+    interleave: mode,
+  } = await runWasm('@cornerstonejs/codec-charls/decodewasmjs', 'JpegLSDecoder', data, 'JPEG-LS', name);
   const words = interleave(toWords(bytes, info.bitsPerSample), info.width, info.height, info.componentCount, mode);
-  return checkSize({ width: info.width, height: info.height, components: info.componentCount, bitsPerSample: info.bitsPerSample, words }, 'JPEG-LS', name);
+  return checkSize(
+    {
+      width: info.width,
+      height: info.height,
+      components: info.componentCount,
+      bitsPerSample: info.bitsPerSample,
+      words,
+    },
+    'JPEG-LS',
+    name,
+  );
 }
 
 /** JPEG 2000 (lossless or lossy; the codec applies the inverse RCT/ICT) through OpenJPEG. */
 export async function decodeJpeg2000(data: Uint8Array, name: string): Promise<CodecFrame> {
-  const { info, bytes } = await runWasm('@cornerstonejs/codec-openjpeg/decodewasmjs', 'J2KDecoder', data, 'JPEG 2000', name);
-  return checkSize({ width: info.width, height: info.height, components: info.componentCount, bitsPerSample: info.bitsPerSample, words: toWords(bytes, info.bitsPerSample) }, 'JPEG 2000', name);
+  const { info, bytes } = await runWasm(
+    '@cornerstonejs/codec-openjpeg/decodewasmjs',
+    'J2KDecoder',
+    data,
+    'JPEG 2000',
+    name,
+  );
+  return checkSize(
+    {
+      width: info.width,
+      height: info.height,
+      components: info.componentCount,
+      bitsPerSample: info.bitsPerSample,
+      words: toWords(bytes, info.bitsPerSample),
+    },
+    'JPEG 2000',
+    name,
+  );
 }
 
 interface LosslessDecoder {
@@ -138,7 +198,11 @@ export function decodeJpegLossless(data: Uint8Array, bitsAllocated: number, name
   }
   const f = decoder.frame;
   if (!out || !f) throw badInput(`${name}: corrupt JPEG lossless pixel data (no frame decoded)`);
-  return checkSize({ width: f.dimX, height: f.dimY, components: f.numComp, bitsPerSample: f.precision, words: Uint32Array.from(out) }, 'JPEG lossless', name);
+  return checkSize(
+    { width: f.dimX, height: f.dimY, components: f.numComp, bitsPerSample: f.precision, words: Uint32Array.from(out) },
+    'JPEG lossless',
+    name,
+  );
 }
 
 /**
@@ -153,5 +217,9 @@ export function decodeJpegNoTransform(data: Uint8Array, name: string): CodecFram
   } catch (e) {
     throw badInput(`${name}: corrupt JPEG pixel data (${oneLine(e).slice(0, 120)})`, e);
   }
-  return checkSize({ width: img.width, height: img.height, components: 3, bitsPerSample: 8, words: Uint32Array.from(img.data) }, 'JPEG', name);
+  return checkSize(
+    { width: img.width, height: img.height, components: 3, bitsPerSample: 8, words: Uint32Array.from(img.data) },
+    'JPEG',
+    name,
+  );
 }

@@ -14,7 +14,14 @@ import { badInput } from '../../errors.js';
  * Decode one RLE frame into raw sample words, interleaved per pixel (colour-by-pixel), length
  * rows·cols·samplesPerPixel. Each word holds `bitsAllocated` bits as stored (no sign handling).
  */
-export function decodeRle(frame: Uint8Array, rows: number, cols: number, samplesPerPixel: number, bitsAllocated: number, name: string): Uint32Array {
+export function decodeRle(
+  frame: Uint8Array,
+  rows: number,
+  cols: number,
+  samplesPerPixel: number,
+  bitsAllocated: number,
+  name: string,
+): Uint32Array {
   const bytesPerSample = bitsAllocated / 8;
   if (!Number.isInteger(bytesPerSample) || bytesPerSample < 1 || bytesPerSample > 4) {
     throw badInput(`${name}: RLE Lossless with Bits Allocated ${bitsAllocated} is not supported`);
@@ -34,8 +41,10 @@ export function decodeRle(frame: Uint8Array, rows: number, cols: number, samples
   for (let s = 0; s < nSegments; s++) {
     const start = offsets[s];
     const end = s + 1 < nSegments ? offsets[s + 1] : frame.length;
-    if (start < 64 || end < start) throw badInput(`${name}: corrupt RLE header: segment ${s} offsets ${start}–${end} are invalid`);
-    if (end > frame.length) throw badInput(`${name}: truncated RLE frame: segment ${s} ends at byte ${end}, the frame has ${frame.length}`);
+    if (start < 64 || end < start)
+      throw badInput(`${name}: corrupt RLE header: segment ${s} offsets ${start}–${end} are invalid`);
+    if (end > frame.length)
+      throw badInput(`${name}: truncated RLE frame: segment ${s} ends at byte ${end}, the frame has ${frame.length}`);
     const produced = unpackBits(frame, start, end, segment);
     if (produced < nPixels) {
       throw badInput(`${name}: truncated RLE segment ${s}: ${produced} of ${nPixels} bytes`);

@@ -12,16 +12,38 @@ import { PACKAGE_ROOT } from '../../version.js';
 export interface NativeAddon {
   setThreads(n: number): number;
   info(): { onednn: string; threads: number; isa: string };
-  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: number[], alpha: number, filterId: number): void;
+  conv2dForward(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    params: number[],
+    alpha: number,
+    filterId: number,
+  ): void;
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[], filterId: number): void;
-  conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, params: number[], dbias: Float32Array | null): void;
+  conv2dBackwardWeights(
+    x: Float32Array,
+    dy: Float32Array,
+    dw: Float32Array,
+    params: number[],
+    dbias: Float32Array | null,
+  ): void;
   sgemm(a: Float32Array, b: Float32Array, c: Float32Array, params: number[]): void;
   maxPoolForward(x: Float32Array, y: Float32Array, params: number[]): void;
   maxPoolBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, params: number[]): void;
   avgPoolForward(x: Float32Array, y: Float32Array, params: number[]): void;
   avgPoolBackward(dy: Float32Array, dx: Float32Array, params: number[]): void;
-  channelAffine(x: Float32Array, y: Float32Array, c: number, mean: Float32Array, variance: Float32Array,
-    offset: Float32Array | null, scale: Float32Array | null, eps: number): void;
+  channelAffine(
+    x: Float32Array,
+    y: Float32Array,
+    c: number,
+    mean: Float32Array,
+    variance: Float32Array,
+    offset: Float32Array | null,
+    scale: Float32Array | null,
+    eps: number,
+  ): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, params: number[]): void;
   unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
   reduceSum(x: Float32Array, out: Float32Array, outer: number, inner: number, overOuter: boolean): void;
@@ -29,8 +51,24 @@ export interface NativeAddon {
   reduceMid(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number): void;
   momentsStats(x: Float32Array, out: Float32Array): void;
   affine(x: Float32Array, y: Float32Array, scale: Float32Array, shift: Float32Array): void;
-  bnBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, a: Float32Array, b: Float32Array, c: Float32Array): void;
-  adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array, params: number[]): void;
+  bnBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    dx: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+  ): void;
+  adamUpdate(
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    w2: Float32Array,
+    m2: Float32Array,
+    v2: Float32Array,
+    params: number[],
+  ): void;
   biasAct(y: Float32Array, bias: Float32Array | null, c: number, act: number, alpha: number): void;
 }
 
@@ -42,7 +80,9 @@ let cached: NativeAddon | string | undefined;
 export function loadAddon(): NativeAddon | string {
   if (cached !== undefined) return cached;
   if (process.env.MEDSHIELD_NO_NATIVE === '1') return (cached = 'disabled by MEDSHIELD_NO_NATIVE=1');
-  if (!existsSync(ADDON_PATH)) return (cached = 'native addon not built (needs libdnnl-dev and a C++ compiler; run `node scripts/build-native.mjs`)');
+  if (!existsSync(ADDON_PATH))
+    return (cached =
+      'native addon not built (needs libdnnl-dev and a C++ compiler; run `node scripts/build-native.mjs`)');
   // oneDNN's OpenMP threads spin between parallel regions by default; on a busy 2-core machine the
   // spinning steals the other thread's core and a small-batch forward pass took 70 ms instead of
   // 12 ms (measured). Sleeping waits cost a few µs per region on large batches. libgomp reads this
@@ -86,7 +126,9 @@ const poolOn = () => process.env.MEDSHIELD_NO_POOL !== '1';
 export const poolStats = { allocated: 0, reused: 0, released: 0 };
 
 /** Called with each array about to be reused (e.g. to forget per-array caches). */
-export function onRecycle(f: (a: Float32Array) => void): void { recycleHooks.push(f); }
+export function onRecycle(f: (a: Float32Array) => void): void {
+  recycleHooks.push(f);
+}
 
 /**
  * An output buffer the kernel overwrites completely: uninitialised memory (no zero fill —
@@ -107,11 +149,17 @@ export function uninitF32(n: number): Float32Array {
   }
   const buf = Buffer.allocUnsafeSlow(n * 4);
   const a = new Float32Array(buf.buffer, buf.byteOffset, n);
-  if (n >= POOL_MIN) { owned.add(a); ownerOf.set(a.buffer, a); poolStats.allocated++; }
+  if (n >= POOL_MIN) {
+    owned.add(a);
+    ownerOf.set(a.buffer, a);
+    poolStats.allocated++;
+  }
   return a;
 }
 
-function disown(a: Float32Array): void { owned.delete(a); }
+function disown(a: Float32Array): void {
+  owned.delete(a);
+}
 
 /** Values being registered under a data id: never recycle anything that becomes shared. */
 function guard(values: unknown): void {
@@ -145,13 +193,29 @@ interface CpuLikeBackend {
 
 /** Hook a MathBackendCPU instance so arrays from uninitF32 return to the pool on dispose. */
 export function installBufferPool(backend: CpuLikeBackend): void {
-  const write = backend.write.bind(backend), move = backend.move.bind(backend);
-  const readSync = backend.readSync.bind(backend), read = backend.read.bind(backend);
+  const write = backend.write.bind(backend),
+    move = backend.move.bind(backend);
+  const readSync = backend.readSync.bind(backend),
+    read = backend.read.bind(backend);
   const disposeData = backend.disposeData.bind(backend);
-  backend.write = (values, shape, dtype) => { guard(values); return write(values, shape, dtype); };
-  backend.move = (dataId, values, shape, dtype, refCount) => { guard(values); move(dataId, values, shape, dtype, refCount); };
-  backend.readSync = (dataId) => { const v = readSync(dataId); if (v instanceof Float32Array) disown(v); return v; };
-  backend.read = async (dataId) => { const v = await read(dataId); if (v instanceof Float32Array) disown(v); return v; };
+  backend.write = (values, shape, dtype) => {
+    guard(values);
+    return write(values, shape, dtype);
+  };
+  backend.move = (dataId, values, shape, dtype, refCount) => {
+    guard(values);
+    move(dataId, values, shape, dtype, refCount);
+  };
+  backend.readSync = (dataId) => {
+    const v = readSync(dataId);
+    if (v instanceof Float32Array) disown(v);
+    return v;
+  };
+  backend.read = async (dataId) => {
+    const v = await read(dataId);
+    if (v instanceof Float32Array) disown(v);
+    return v;
+  };
   backend.disposeData = (dataId, force = false) => {
     const values = backend.data.has(dataId) ? backend.data.get(dataId)?.values : undefined;
     const r = disposeData(dataId, force);

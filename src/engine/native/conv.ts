@@ -19,19 +19,42 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
 const filterIds = new WeakMap<Float32Array, number>();
 let nextFilterId = 0;
 // A pooled array reused as a new output is a new filter (addon.ts reuses disposed arrays).
-onRecycle((a) => { filterIds.delete(a); });
+onRecycle((a) => {
+  filterIds.delete(a);
+});
 function filterId(w: Float32Array): number {
   let id = filterIds.get(w);
-  if (id === undefined) { id = nextFilterId++; filterIds.set(w, id); }
+  if (id === undefined) {
+    id = nextFilterId++;
+    filterIds.set(w, id);
+  }
   return id;
 }
 
 /** The addon's 20-integer parameter list (see native/conv.cc). */
 function convParams(ci: Conv2DInfo, groups: number, act: number, hasBias: boolean): number[] {
-  return [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels, ci.outHeight, ci.outWidth, ci.outChannels,
-    ci.filterHeight, ci.filterWidth, ci.strideHeight, ci.strideWidth,
-    ci.padInfo.top, ci.padInfo.left, ci.padInfo.bottom, ci.padInfo.right,
-    ci.dilationHeight, ci.dilationWidth, groups, act, hasBias ? 1 : 0];
+  return [
+    ci.batchSize,
+    ci.inHeight,
+    ci.inWidth,
+    ci.inChannels,
+    ci.outHeight,
+    ci.outWidth,
+    ci.outChannels,
+    ci.filterHeight,
+    ci.filterWidth,
+    ci.strideHeight,
+    ci.strideWidth,
+    ci.padInfo.top,
+    ci.padInfo.left,
+    ci.padInfo.bottom,
+    ci.padInfo.right,
+    ci.dilationHeight,
+    ci.dilationWidth,
+    groups,
+    act,
+    hasBias ? 1 : 0,
+  ];
 }
 
 function nhwc(attrs: Record<string, unknown>): boolean {
@@ -41,17 +64,30 @@ function nhwc(attrs: Record<string, unknown>): boolean {
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
-function info(xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise: boolean, dilations?: unknown): Conv2DInfo {
+function info(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Record<string, unknown>,
+  depthwise: boolean,
+  dilations?: unknown,
+): Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape as [number, number, number, number],
-    attrs.strides as [number, number] | number, (dilations ?? attrs.dilations ?? 1) as [number, number] | number,
-    attrs.pad as Pad, attrs.dimRoundingMode as Rounding, depthwise, 'channelsLast');
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number] | number,
+    (dilations ?? attrs.dilations ?? 1) as [number, number] | number,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as Rounding,
+    depthwise,
+    'channelsLast',
+  );
 }
 
 function forward(depthwise: boolean, fused: boolean): NativeImpl {
   return ({ inputs, backend, attrs }: KernelArgs, addon) => {
     if (!nhwc(attrs)) return null;
-    const x = f32(backend, inputs.x), w = f32(backend, inputs.filter);
+    const x = f32(backend, inputs.x),
+      w = f32(backend, inputs.filter);
     if (!x || !w || inputs.x!.shape.length !== 4) return null;
     let act = 0;
     let bias: Float32Array | null = null;
@@ -67,8 +103,15 @@ function forward(depthwise: boolean, fused: boolean): NativeImpl {
     const ci = info(inputs.x!.shape, inputs.filter!.shape, attrs, depthwise);
     if (bias && bias.length !== ci.outChannels) return null; // scalar / odd broadcast: cpu kernel
     const y = uninitF32(size(ci.outShape));
-    addon.conv2dForward(x, w, bias, y, convParams(ci, depthwise ? ci.inChannels : 1, act, bias !== null),
-      Number(attrs.leakyreluAlpha ?? 0.2), filterId(w));
+    addon.conv2dForward(
+      x,
+      w,
+      bias,
+      y,
+      convParams(ci, depthwise ? ci.inChannels : 1, act, bias !== null),
+      Number(attrs.leakyreluAlpha ?? 0.2),
+      filterId(w),
+    );
     return output(backend, ci.outShape, y);
   };
 }
@@ -76,7 +119,8 @@ function forward(depthwise: boolean, fused: boolean): NativeImpl {
 function backwardData(depthwise: boolean): NativeImpl {
   return ({ inputs, backend, attrs }: KernelArgs, addon) => {
     if (!nhwc(attrs)) return null;
-    const dy = f32(backend, inputs.dy), w = f32(backend, inputs.filter);
+    const dy = f32(backend, inputs.dy),
+      w = f32(backend, inputs.filter);
     if (!dy || !w) return null;
     const inShape = attrs.inputShape as number[];
     const ci = info(inShape, inputs.filter!.shape, attrs, depthwise);
@@ -89,7 +133,8 @@ function backwardData(depthwise: boolean): NativeImpl {
 function backwardFilter(depthwise: boolean): NativeImpl {
   return ({ inputs, backend, attrs }: KernelArgs, addon) => {
     if (!nhwc(attrs)) return null;
-    const x = f32(backend, inputs.x), dy = f32(backend, inputs.dy);
+    const x = f32(backend, inputs.x),
+      dy = f32(backend, inputs.dy);
     if (!x || !dy) return null;
     const fShape = attrs.filterShape as number[];
     const ci = info(inputs.x!.shape, fShape, attrs, depthwise);

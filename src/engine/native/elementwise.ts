@@ -16,7 +16,11 @@ const MIN_SIZE = 4096;
  * Collapse a broadcast a ∘ b → out into at most 3 dims [d0,d1,d2] with per-operand element
  * strides (0 = broadcast along that dim); null if it needs more than 3.
  */
-export function collapseBroadcast(aShape: readonly number[], bShape: readonly number[], outShape: readonly number[]): number[] | null {
+export function collapseBroadcast(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  outShape: readonly number[],
+): number[] | null {
   const r = outShape.length;
   const pa = [...Array(r - aShape.length).fill(1), ...aShape];
   const pb = [...Array(r - bShape.length).fill(1), ...bShape];
@@ -24,7 +28,8 @@ export function collapseBroadcast(aShape: readonly number[], bShape: readonly nu
   for (let i = 0; i < r; i++) {
     const n = outShape[i];
     if (n === 1) continue;
-    const a = pa[i] === n, b = pb[i] === n;
+    const a = pa[i] === n,
+      b = pb[i] === n;
     const last = dims[dims.length - 1];
     if (last && last.a === a && last.b === b) last.n *= n;
     else dims.push({ n, a, b });
@@ -34,7 +39,12 @@ export function collapseBroadcast(aShape: readonly number[], bShape: readonly nu
   const strides = (full: (k: number) => boolean): number[] => {
     const s = [0, 0, 0];
     let acc = 1;
-    for (let k = 2; k >= 0; k--) { if (full(k)) { s[k] = acc; acc *= dims[k].n; } }
+    for (let k = 2; k >= 0; k--) {
+      if (full(k)) {
+        s[k] = acc;
+        acc *= dims[k].n;
+      }
+    }
     return s;
   };
   return [...dims.map((d) => d.n), ...strides((k) => dims[k].a), ...strides((k) => dims[k].b)];
@@ -42,7 +52,8 @@ export function collapseBroadcast(aShape: readonly number[], bShape: readonly nu
 
 function binary(op: number, minSize = MIN_SIZE): NativeImpl {
   return ({ inputs, backend }: KernelArgs, addon) => {
-    const a = f32(backend, inputs.a), b = f32(backend, inputs.b);
+    const a = f32(backend, inputs.a),
+      b = f32(backend, inputs.b);
     if (!a || !b) return null;
     const outShape = tf.backend_util.assertAndGetBroadcastShape(inputs.a!.shape, inputs.b!.shape);
     const n = size(outShape);
@@ -85,7 +96,9 @@ function reduce(mean: boolean): NativeImpl {
     else if (trailing) addon.reduceSum(x, out, kept, reduced, false);
     else addon.reduceMid(x, out, size(shape.slice(0, axes[0])), reduced, size(shape.slice(axes[k - 1]! + 1)));
     if (mean) for (let i = 0; i < kept; i++) out[i] /= reduced;
-    const outShape = attrs.keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
+    const outShape = attrs.keepDims
+      ? shape.map((d, i) => (axes.includes(i) ? 1 : d))
+      : shape.filter((_, i) => !axes.includes(i));
     return output(backend, outShape, out);
   };
 }
@@ -109,7 +122,9 @@ const tile: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) => {
 };
 
 const batchNorm: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) => {
-  const x = f32(backend, inputs.x), mean = f32(backend, inputs.mean), variance = f32(backend, inputs.variance);
+  const x = f32(backend, inputs.x),
+    mean = f32(backend, inputs.mean),
+    variance = f32(backend, inputs.variance);
   if (!x || !mean || !variance || x.length < MIN_SIZE) return null;
   const shape = inputs.x!.shape;
   const C = shape[shape.length - 1];
@@ -131,10 +146,27 @@ export const extraKernels: Record<string, NativeImpl> = {
 };
 
 export const elementwiseKernels: Record<string, NativeImpl> = {
-  Add: binary(0), Sub: binary(1), Multiply: binary(2), RealDiv: binary(3), SquaredDifference: binary(4),
-  Maximum: binary(5), Minimum: binary(6),
-  Relu: unary(0), Step: unary(1), Rsqrt: unary(2), Sqrt: unary(3), Neg: unary(4), Exp: unary(5),
-  Square: unary(6), Relu6: unary(7), Sigmoid: unary(8), Reciprocal: unary(9), Log: unary(10), Abs: unary(11),
-  Sum: reduce(false), Mean: reduce(true),
-  FusedBatchNorm: batchNorm, Tile: tile,
+  Add: binary(0),
+  Sub: binary(1),
+  Multiply: binary(2),
+  RealDiv: binary(3),
+  SquaredDifference: binary(4),
+  Maximum: binary(5),
+  Minimum: binary(6),
+  Relu: unary(0),
+  Step: unary(1),
+  Rsqrt: unary(2),
+  Sqrt: unary(3),
+  Neg: unary(4),
+  Exp: unary(5),
+  Square: unary(6),
+  Relu6: unary(7),
+  Sigmoid: unary(8),
+  Reciprocal: unary(9),
+  Log: unary(10),
+  Abs: unary(11),
+  Sum: reduce(false),
+  Mean: reduce(true),
+  FusedBatchNorm: batchNorm,
+  Tile: tile,
 };

@@ -20,7 +20,9 @@ let addonRef: NativeAddon | null = null;
 /** [Σdy; Σdy·(x−mean)] per channel of the last axis, computed in one native pass (no tensor). */
 function bnStats(x: tf.Tensor, dy: tf.Tensor, mean: tf.Tensor): Float32Array | null {
   const backend = tf.backend() as unknown as Backend;
-  const xv = f32(backend, x), dyv = f32(backend, dy), mv = f32(backend, mean);
+  const xv = f32(backend, x),
+    dyv = f32(backend, dy),
+    mv = f32(backend, mean);
   if (!addonRef || !xv || !dyv || !mv) return null;
   const out = new Float32Array(2 * mv.length);
   addonRef.bnGradStats(xv, dyv, mv, out);
@@ -48,7 +50,8 @@ function wrap(kernelName: string, native: GradFunc): void {
 const batchNormGrad = ((dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
   const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
   const C = mean.shape[0]!;
-  if (mean.rank !== 1 || variance.rank !== 1 || variance.size !== C || x.rank < 2 || x.shape[x.rank - 1] !== C) return null;
+  if (mean.rank !== 1 || variance.rank !== 1 || variance.size !== C || x.rank < 2 || x.shape[x.rank - 1] !== C)
+    return null;
   if (scale && scale.size !== C && scale.size !== 1) return null;
   if (x.dtype !== 'float32' || dy.dtype !== 'float32' || mean.dtype !== 'float32') return null;
   const eps = Number((attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001);
@@ -57,16 +60,24 @@ const batchNormGrad = ((dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMa
   let stats: Float32Array | null = null;
   const sums = (row: number): tf.Tensor => {
     stats ??= bnStats(x, dy, mean);
-    if (!stats) { // not a native tensor after all: the composed formula
+    if (!stats) {
+      // not a native tensor after all: the composed formula
       const t = row === 0 ? dy : tf.mul(dy, tf.sub(x, mean));
-      return tf.reshape(tf.sum(t, Array.from({ length: x.rank - 1 }, (_, i) => i)), mean.shape);
+      return tf.reshape(
+        tf.sum(
+          t,
+          Array.from({ length: x.rank - 1 }, (_, i) => i),
+        ),
+        mean.shape,
+      );
     }
     return tf.tensor(stats.slice(row * C, (row + 1) * C), mean.shape, 'float32');
   };
   return {
     x: () => tf.mul(dy, invScale),
     mean: () => tf.mul(tf.neg(invScale), sums(0)),
-    variance: () => tf.mul(tf.mul(tf.mul(tf.mul(inv, tf.square(inv)), tf.scalar(-0.5)), scale ?? tf.scalar(1)), sums(1)),
+    variance: () =>
+      tf.mul(tf.mul(tf.mul(tf.mul(inv, tf.square(inv)), tf.scalar(-0.5)), scale ?? tf.scalar(1)), sums(1)),
     scale: () => tf.mul(inv, sums(1)),
     offset: () => sums(0),
   };

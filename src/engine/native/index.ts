@@ -41,17 +41,24 @@ export const NATIVE_BACKEND = NATIVE_BACKEND_NAME;
 
 /** Every kernel the addon provides, by tfjs kernel name. */
 export const NATIVE_KERNELS: Record<string, NativeImpl> = {
-  ...convKernels, ...matmulKernels, ...poolKernels, ...elementwiseKernels,
+  ...convKernels,
+  ...matmulKernels,
+  ...poolKernels,
+  ...elementwiseKernels,
 };
 
 let registered: { threads: number; simd: boolean } | null = null;
 
 function register(addon: NativeAddon): void {
-  tf.registerBackend(NATIVE_BACKEND, () => {
-    const b = new MathBackendCPU();
-    installBufferPool(b as unknown as Parameters<typeof installBufferPool>[0]);
-    return b;
-  }, 0);
+  tf.registerBackend(
+    NATIVE_BACKEND,
+    () => {
+      const b = new MathBackendCPU();
+      installBufferPool(b as unknown as Parameters<typeof installBufferPool>[0]);
+      return b;
+    },
+    0,
+  );
   const cpuKernels = new Map<string, tf.KernelFunc>();
   for (const k of tf.getKernelsForBackend('cpu')) {
     cpuKernels.set(k.kernelName, k.kernelFunc);
@@ -61,15 +68,30 @@ function register(addon: NativeAddon): void {
     const fallback = cpuKernels.get(name);
     if (!fallback) continue; // kernel unknown to this tfjs version
     tf.unregisterKernel(name, NATIVE_BACKEND);
-    tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc: withFallback(name, impl, fallback, addon) });
+    tf.registerKernel({
+      kernelName: name,
+      backendName: NATIVE_BACKEND,
+      kernelFunc: withFallback(name, impl, fallback, addon),
+    });
   }
   for (const [name, impl] of Object.entries({ ...extraKernels, ...momentsKernels, ...optimKernels })) {
-    const kernelFunc = withFallback(name, impl, () => { throw new Error(`${name}: unsupported inputs`); }, addon);
+    const kernelFunc = withFallback(
+      name,
+      impl,
+      () => {
+        throw new Error(`${name}: unsupported inputs`);
+      },
+      addon,
+    );
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc });
   }
   const fusedFallback = cpuKernels.get('FusedConv2D');
   if (fusedFallback) {
-    tf.registerKernel({ kernelName: FUSED_CONV_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: withFallback(FUSED_CONV_KERNEL, convKernels.FusedConv2D!, fusedFallback, addon) });
+    tf.registerKernel({
+      kernelName: FUSED_CONV_KERNEL,
+      backendName: NATIVE_BACKEND,
+      kernelFunc: withFallback(FUSED_CONV_KERNEL, convKernels.FusedConv2D!, fusedFallback, addon),
+    });
   }
   backendOps.nativeConvBiasAct = nativeConvBiasAct;
   setOptimAddon(addon);

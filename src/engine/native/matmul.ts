@@ -9,19 +9,25 @@ import { uninitF32 } from './addon.js';
 
 function matmul(fused: boolean): NativeImpl {
   return ({ inputs, backend, attrs }: KernelArgs, addon) => {
-    const a = f32(backend, inputs.a), b = f32(backend, inputs.b);
+    const a = f32(backend, inputs.a),
+      b = f32(backend, inputs.b);
     if (!a || !b) return null;
-    const aShape = inputs.a!.shape, bShape = inputs.b!.shape;
+    const aShape = inputs.a!.shape,
+      bShape = inputs.b!.shape;
     if (aShape.length < 2 || bShape.length < 2) return null;
-    const ta = Boolean(attrs.transposeA), tb = Boolean(attrs.transposeB);
-    const ra = aShape.length, rb = bShape.length;
+    const ta = Boolean(attrs.transposeA),
+      tb = Boolean(attrs.transposeB);
+    const ra = aShape.length,
+      rb = bShape.length;
     const M = ta ? aShape[ra - 1] : aShape[ra - 2];
     const K = ta ? aShape[ra - 2] : aShape[ra - 1];
     const K2 = tb ? bShape[rb - 1] : bShape[rb - 2];
     const N = tb ? bShape[rb - 2] : bShape[rb - 1];
     if (K !== K2 || M === 0 || N === 0 || K === 0) return null;
-    const batchA = aShape.slice(0, -2), batchB = bShape.slice(0, -2);
-    const nA = size(batchA), nB = size(batchB);
+    const batchA = aShape.slice(0, -2),
+      batchB = bShape.slice(0, -2);
+    const nA = size(batchA),
+      nB = size(batchB);
     // Broadcast batch dims: each side either spans the whole output batch or is a single matrix.
     const batchShape = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
     const batch = size(batchShape);

@@ -32,14 +32,19 @@ const momentsKernel: NativeImpl = ({ inputs, backend }: KernelArgs, addon) => {
 
 /** Kernel: {x, scale[C], shift[C]} → x·scale + shift over the last axis. */
 const affineKernel: NativeImpl = ({ inputs, backend }: KernelArgs, addon) => {
-  const x = f32(backend, inputs.x), sc = f32(backend, inputs.scale), sh = f32(backend, inputs.shift);
+  const x = f32(backend, inputs.x),
+    sc = f32(backend, inputs.scale),
+    sh = f32(backend, inputs.shift);
   if (!x || !sc || !sh) return null;
   const y = uninitF32(x.length);
   addon.affine(x, y, sc, sh);
   return output(backend, inputs.x!.shape, y);
 };
 
-export const momentsKernels: Record<string, NativeImpl> = { [MOMENTS_KERNEL]: momentsKernel, [AFFINE_KERNEL]: affineKernel };
+export const momentsKernels: Record<string, NativeImpl> = {
+  [MOMENTS_KERNEL]: momentsKernel,
+  [AFFINE_KERNEL]: affineKernel,
+};
 
 const statsOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const stats = tf.engine().runKernel(MOMENTS_KERNEL, { x }, {}) as tf.Tensor;
@@ -75,17 +80,21 @@ export function installNativeMoments(): boolean {
   if (installed) return true;
   const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as { moments: Moments };
   const desc = Object.getOwnPropertyDescriptor(core, 'moments');
-  if (!desc || !desc.writable) return false;
+  if (!desc?.writable) return false;
   const orig = core.moments;
   core.moments = (x, axis, keepDims) => {
     if (!eligible(x, axis, keepDims)) return orig(x, axis, keepDims);
     const r = tf.tidy(() => {
       const C = x.shape[x.rank - 1]!;
       const st = statsOp(x);
-      return { mean: tf.reshape(tf.slice(st, [0, 0], [1, C]), [C]), variance: tf.reshape(tf.slice(st, [1, 0], [1, C]), [C]) };
+      return {
+        mean: tf.reshape(tf.slice(st, [0, 0], [1, C]), [C]),
+        variance: tf.reshape(tf.slice(st, [1, 0], [1, C]), [C]),
+      };
     });
     // Remember which x these describe: batchNorm4d on the same x fuses (batchnorm.ts).
-    momentsOrigin.set(r.mean, x); momentsOrigin.set(r.variance, x);
+    momentsOrigin.set(r.mean, x);
+    momentsOrigin.set(r.variance, x);
     return r;
   };
   installed = true;

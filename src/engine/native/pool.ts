@@ -13,14 +13,31 @@ import { uninitF32 } from './addon.js';
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
 function poolInfo(xShape: number[], attrs: Record<string, unknown>): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computePool2DInfo(xShape as [number, number, number, number],
-    attrs.filterSize as [number, number] | number, attrs.strides as [number, number] | number, 1,
-    attrs.pad as Pad, attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+  return tf.backend_util.computePool2DInfo(
+    xShape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
 }
 
 function params(ci: tf.backend_util.Conv2DInfo): number[] {
-  return [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels, ci.outHeight, ci.outWidth,
-    ci.filterHeight, ci.filterWidth, ci.strideHeight, ci.strideWidth, ci.padInfo.top, ci.padInfo.left];
+  return [
+    ci.batchSize,
+    ci.inHeight,
+    ci.inWidth,
+    ci.inChannels,
+    ci.outHeight,
+    ci.outWidth,
+    ci.filterHeight,
+    ci.filterWidth,
+    ci.strideHeight,
+    ci.strideWidth,
+    ci.padInfo.top,
+    ci.padInfo.left,
+  ];
 }
 
 const maxPool: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) => {
@@ -33,12 +50,18 @@ const maxPool: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) => {
 };
 
 const maxPoolGrad: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) => {
-  const x = f32(backend, inputs.input), dy = f32(backend, inputs.dy);
+  const x = f32(backend, inputs.input),
+    dy = f32(backend, inputs.dy);
   if (!x || !dy) return null;
   const ci = poolInfo(inputs.input!.shape, attrs);
   // Windows that tile the input exactly: the addon writes every element (no zero fill needed).
-  const tiles = ci.strideHeight === ci.filterHeight && ci.strideWidth === ci.filterWidth && ci.padInfo.top === 0
-    && ci.padInfo.left === 0 && ci.outHeight * ci.filterHeight === ci.inHeight && ci.outWidth * ci.filterWidth === ci.inWidth;
+  const tiles =
+    ci.strideHeight === ci.filterHeight &&
+    ci.strideWidth === ci.filterWidth &&
+    ci.padInfo.top === 0 &&
+    ci.padInfo.left === 0 &&
+    ci.outHeight * ci.filterHeight === ci.inHeight &&
+    ci.outWidth * ci.filterWidth === ci.inWidth;
   const dx = tiles ? uninitF32(x.length) : new Float32Array(x.length);
   addon.maxPoolBackward(x, dy, dx, params(ci));
   return output(backend, inputs.input!.shape, dx);

@@ -27,29 +27,36 @@ interface Attrs {
   filterShape: [number, number, number, number];
 }
 
-export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: unknown }): TensorInfo {
+export function conv2DBackpropFilter(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: BackendWasm;
+  attrs: unknown;
+}): TensorInfo {
   const { inputs, backend } = args;
   const attrs = args.attrs as Attrs;
-  const x = inputs.x!, dy = inputs.dy!;
+  const x = inputs.x!,
+    dy = inputs.dy!;
   if (attrs.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only');
   const info = convGeometry(x.shape, attrs.filterShape, attrs.strides, attrs.pad, attrs.dimRoundingMode);
   const [kh, kw, ci, co] = attrs.filterShape;
   const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
-  const pt = info.padInfo.top, pl = info.padInfo.left;
+  const pt = info.padInfo.top,
+    pl = info.padInfo.left;
   // The correlation output must be exactly kh × kw: choose the bottom/right pad accordingly
   // (negative = crop rows of x that no output position reads).
-  const pb = (kh - 1) + (oh - 1) * sh + 1 - h - pt;
-  const pr = (kw - 1) + (ow - 1) * sw + 1 - w - pl;
-  const xt = transpose(backend, x, [3, 1, 2, 0]);     // [ci, H, W, B]
-  const dyt = transpose(backend, dy, [1, 2, 0, 3]);   // [oh, ow, B, co]
+  const pb = kh - 1 + (oh - 1) * sh + 1 - h - pt;
+  const pr = kw - 1 + (ow - 1) * sw + 1 - w - pl;
+  const xt = transpose(backend, x, [3, 1, 2, 0]); // [ci, H, W, B]
+  const dyt = transpose(backend, dy, [1, 2, 0, 3]); // [oh, ow, B, co]
   const r = conv2dSignedPad(backend, xt, dyt, [pt, pb, pl, pr], [sh, sw]); // [ci, kh, kw, co]
   release(backend, xt, dyt);
   let rr = r;
-  if (r.shape[1] !== kh || r.shape[2] !== kw) { // cannot happen with the pads above; guard anyway
+  if (r.shape[1] !== kh || r.shape[2] !== kw) {
+    // cannot happen with the pads above; guard anyway
     rr = slice(backend, r, [0, 0, 0, 0], [ci, kh, kw, co]);
     release(backend, r);
   }
-  const out = transpose(backend, rr, [1, 2, 0, 3]);   // [kh, kw, ci, co]
+  const out = transpose(backend, rr, [1, 2, 0, 3]); // [kh, kw, ci, co]
   release(backend, rr);
   return out;
 }

@@ -33,7 +33,8 @@ interface Attrs {
 function heapF32(backend: BackendWasm): Float32Array {
   return new Float32Array((backend as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer);
 }
-const offsetF32 = (backend: BackendWasm, t: TensorInfo) => (backend.dataIdMap.get(t.dataId)!.memoryOffset as number) / 4;
+const offsetF32 = (backend: BackendWasm, t: TensorInfo) =>
+  (backend.dataIdMap.get(t.dataId)!.memoryOffset as number) / 4;
 
 /** Phase geometry along one axis: taps r + s·m (m < count), first dy index offset q. */
 function phase(a: number, pad: number, k: number, s: number): { r: number; q: number; count: number } {
@@ -41,10 +42,24 @@ function phase(a: number, pad: number, k: number, s: number): { r: number; q: nu
   return { r, q: Math.floor((a + pad) / s), count: r >= k ? 0 : Math.ceil((k - r) / s) };
 }
 
-function strided(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+function strided(
+  backend: BackendWasm,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
   const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-  const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, batchSize: nb, outHeight: oh, outWidth: ow } = info;
-  const pt = info.padInfo.top, pl = info.padInfo.left;
+  const {
+    strideHeight: sh,
+    strideWidth: sw,
+    inHeight: h,
+    inWidth: w,
+    batchSize: nb,
+    outHeight: oh,
+    outWidth: ow,
+  } = info;
+  const pt = info.padInfo.top,
+    pl = info.padInfo.left;
   const dx = backend.makeOutput([nb, h, w, ci], 'float32');
   for (let a = 0; a < sh; a++) {
     const ha = Math.ceil((h - a) / sh);
@@ -56,11 +71,14 @@ function strided(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info:
       const pc = phase(b, pl, kw, sw);
       let part: TensorInfo | null = null;
       if (pr.count > 0 && pc.count > 0) {
-        const m = pr.count, n = pc.count;
+        const m = pr.count,
+          n = pc.count;
         // Flipped sub-filter [m, n, ci, co]: one block copy per tap, then in/out transposed.
         const sub = backend.makeOutput([m, n, ci, co], 'float32');
         const heap = heapF32(backend);
-        const fo = offsetF32(backend, filter), so = offsetF32(backend, sub), blk = ci * co;
+        const fo = offsetF32(backend, filter),
+          so = offsetF32(backend, sub),
+          blk = ci * co;
         for (let i2 = 0; i2 < m; i2++) {
           const fi = pr.r + sh * (m - 1 - i2);
           for (let j2 = 0; j2 < n; j2++) {
@@ -70,7 +88,8 @@ function strided(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info:
         }
         const subT = transpose(backend, sub, [0, 1, 3, 2]); // [m, n, co, ci]
         release(backend, sub);
-        const top = m - 1 - pr.q, left = n - 1 - pc.q;
+        const top = m - 1 - pr.q,
+          left = n - 1 - pc.q;
         part = conv2dSignedPad(backend, dy, subT, [top, ha - oh - top + m - 1, left, wb - ow - left + n - 1]);
         release(backend, subT);
       }
@@ -81,7 +100,7 @@ function strided(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info:
       for (let bi = 0; bi < nb; bi++) {
         for (let t = 0; t < ha; t++) {
           const rowDst = xo + ((bi * h + a + sh * t) * w + b) * ci;
-          const rowSrc = po + ((bi * ha + t) * wb) * ci;
+          const rowSrc = po + (bi * ha + t) * wb * ci;
           for (let v = 0; v < wb; v++) {
             const d = rowDst + v * sw * ci;
             if (part) heap.copyWithin(d, rowSrc + v * ci, rowSrc + (v + 1) * ci);
@@ -95,10 +114,15 @@ function strided(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info:
   return dx;
 }
 
-export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: unknown }): TensorInfo {
+export function conv2DBackpropInput(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: BackendWasm;
+  attrs: unknown;
+}): TensorInfo {
   const { inputs, backend } = args;
   const attrs = args.attrs as Attrs;
-  const dy = inputs.dy!, filter = inputs.filter!;
+  const dy = inputs.dy!,
+    filter = inputs.filter!;
   if (attrs.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropInput supports NHWC only');
   const fShape = filter.shape as [number, number, number, number];
   const info = convGeometry(attrs.inputShape, fShape, attrs.strides, attrs.pad, attrs.dimRoundingMode);
@@ -106,7 +130,8 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
 
   const [kh, kw] = fShape;
   const { inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
-  const pt = info.padInfo.top, pl = info.padInfo.left;
+  const pt = info.padInfo.top,
+    pl = info.padInfo.left;
   const flipped = kh === 1 && kw === 1 ? filter : runKernel('Reverse', { x: filter }, { dims: [0, 1] }, backend);
   const wt = transpose(backend, flipped, [0, 1, 3, 2]); // [kh, kw, co, ci]
   if (flipped !== filter) release(backend, flipped);

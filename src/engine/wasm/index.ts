@@ -30,7 +30,10 @@ import { maxPoolGrad } from './max_pool_grad.js';
 import { untransposedMatMul } from './mat_mul.js';
 import { fastTile, leadingAxesReduce } from './reduce_tile.js';
 
-export interface WasmInfo { threads: number; simd: boolean }
+export interface WasmInfo {
+  threads: number;
+  simd: boolean;
+}
 
 /** Kernels medshield registers (or re-registers) on the wasm backend. */
 export const MEDSHIELD_WASM_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;

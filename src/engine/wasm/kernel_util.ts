@@ -47,29 +47,60 @@ export const pad = (b: BackendWasm, x: TensorInfo, paddings: Array<[number, numb
  * Output height = H + top + bottom − ((kh−1)·dh + 1) + 1.
  */
 export function conv2dSignedPad(
-  b: BackendWasm, x: TensorInfo, w: TensorInfo, pads: Pads4, dilations: [number, number] = [1, 1],
+  b: BackendWasm,
+  x: TensorInfo,
+  w: TensorInfo,
+  pads: Pads4,
+  dilations: [number, number] = [1, 1],
 ): TensorInfo {
   const [top, bottom, left, right] = pads;
   let input = x;
   if (top < 0 || bottom < 0 || left < 0 || right < 0) {
     const [n, h, wd, c] = x.shape;
-    const ct = Math.max(0, -top), cb = Math.max(0, -bottom), cl = Math.max(0, -left), cr = Math.max(0, -right);
+    const ct = Math.max(0, -top),
+      cb = Math.max(0, -bottom),
+      cl = Math.max(0, -left),
+      cr = Math.max(0, -right);
     input = slice(b, x, [0, ct, cl, 0], [n, h - ct - cb, wd - cl - cr, c]);
   }
-  const explicit = [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]];
-  const out = runKernel('Conv2D', { x: input, filter: w }, {
-    strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined,
-  }, b);
+  const explicit = [
+    [0, 0],
+    [Math.max(0, top), Math.max(0, bottom)],
+    [Math.max(0, left), Math.max(0, right)],
+    [0, 0],
+  ];
+  const out = runKernel(
+    'Conv2D',
+    { x: input, filter: w },
+    {
+      strides: [1, 1],
+      pad: explicit,
+      dataFormat: 'NHWC',
+      dilations,
+      dimRoundingMode: undefined,
+    },
+    b,
+  );
   if (input !== x) release(b, input);
   return out;
 }
 
 /** Padding (top, bottom, left, right) and output size of a conv2d/pool with the tfjs rules. */
 export function convGeometry(
-  xShape: number[], filterShape: [number, number, number, number],
-  strides: number | [number, number], pad: unknown, dimRoundingMode?: 'floor' | 'round' | 'ceil',
+  xShape: number[],
+  filterShape: [number, number, number, number],
+  strides: number | [number, number],
+  pad: unknown,
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape, strides, 1,
-    pad as 'same' | 'valid' | number, dimRoundingMode, false, 'channelsLast');
+    xShape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad as 'same' | 'valid' | number,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }

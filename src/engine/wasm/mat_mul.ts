@@ -7,7 +7,7 @@
  * wrappers below materialise the transpose (a memory-bound copy, ~1 ms per 400k floats) and call
  * the backend's own kernel without transposes, which is 5–10× faster end to end.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { release, transpose, type TensorInfo } from './kernel_util.js';
 
@@ -16,7 +16,8 @@ type Impl = (args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs:
 function swapLastTwo(b: BackendWasm, x: TensorInfo): TensorInfo {
   const r = x.shape.length;
   const perm = [...Array(r).keys()];
-  perm[r - 2] = r - 1; perm[r - 1] = r - 2;
+  perm[r - 2] = r - 1;
+  perm[r - 1] = r - 2;
   return transpose(b, x, perm);
 }
 

@@ -21,30 +21,47 @@ interface Attrs {
 export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: unknown }): TensorInfo {
   const { inputs, backend } = args;
   const attrs = args.attrs as Attrs;
-  const x = inputs.input!, dy = inputs.dy!;
+  const x = inputs.input!,
+    dy = inputs.dy!;
   const fs = typeof attrs.filterSize === 'number' ? [attrs.filterSize, attrs.filterSize] : attrs.filterSize;
   const c = x.shape[3]!;
   const info = convGeometry(x.shape, [fs[0]!, fs[1]!, c, c], attrs.strides, attrs.pad, attrs.dimRoundingMode);
-  const { batchSize: nb, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
-  const fh = info.filterHeight, fw = info.filterWidth;
-  const pt = info.padInfo.top, pl = info.padInfo.left;
+  const {
+    batchSize: nb,
+    inHeight: h,
+    inWidth: w,
+    outHeight: oh,
+    outWidth: ow,
+    strideHeight: sh,
+    strideWidth: sw,
+  } = info;
+  const fh = info.filterHeight,
+    fw = info.filterWidth;
+  const pt = info.padInfo.top,
+    pl = info.padInfo.left;
 
   const out = backend.makeOutput(x.shape, 'float32');
   const xv = backend.typedArrayFromHeap(x) as Float32Array;
   const dyv = backend.typedArrayFromHeap(dy) as Float32Array;
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
-  const rowX = w * c, imgX = h * rowX, rowY = ow * c, imgY = oh * rowY;
+  const rowX = w * c,
+    imgX = h * rowX,
+    rowY = ow * c,
+    imgY = oh * rowY;
   const best = new Float64Array(c);
   const pos = new Int32Array(c);
   for (let b = 0; b < nb; b++) {
-    const xb = b * imgX, yb = b * imgY;
+    const xb = b * imgX,
+      yb = b * imgY;
     for (let p = 0; p < oh; p++) {
       const r0 = p * sh - pt;
-      const rMin = Math.max(0, r0), rMax = Math.min(h, r0 + fh);
+      const rMin = Math.max(0, r0),
+        rMax = Math.min(h, r0 + fh);
       for (let q = 0; q < ow; q++) {
         const c0 = q * sw - pl;
-        const cMin = Math.max(0, c0), cMax = Math.min(w, c0 + fw);
+        const cMin = Math.max(0, c0),
+          cMax = Math.min(w, c0 + fw);
         best.fill(Number.NEGATIVE_INFINITY);
         pos.fill(-1);
         for (let r = rMin; r < rMax; r++) {
@@ -52,7 +69,10 @@ export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: Back
             const base = xb + r * rowX + cc * c;
             for (let d = 0; d < c; d++) {
               const v = xv[base + d]!;
-              if (v > best[d]!) { best[d] = v; pos[d] = base + d; }
+              if (v > best[d]!) {
+                best[d] = v;
+                pos[d] = base + d;
+              }
             }
           }
         }

@@ -12,7 +12,7 @@
  *   is built in place in the output by block copies (innermost axis first, each block doubled
  *   with copyWithin), O(output) bytes of memmove.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { release, reshape, runKernel, type TensorInfo } from './kernel_util.js';
 
@@ -80,7 +80,8 @@ export function fastTile(original: tf.KernelConfig): Impl {
       if (r !== 1) {
         // Move blocks to their final place from the last one down (never overwrites a source).
         for (let o = outer - 1; o >= 0; o--) {
-          const from = o * blockIn, to = o * blockOut;
+          const from = o * blockIn,
+            to = o * blockOut;
           if (from !== to) dst.copyWithin(to, from, from + blockIn);
           let filled = blockIn;
           while (filled < blockOut) {

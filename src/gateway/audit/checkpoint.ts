@@ -19,7 +19,14 @@ import type { AuditRecord } from './record.js';
 
 export const CHECKPOINT_FORMAT = 'medshield-audit-checkpoint/1';
 
-export interface Checkpoint { format: string; seq: number; hash: string; time: string; signer: string; signature: string }
+export interface Checkpoint {
+  format: string;
+  seq: number;
+  hash: string;
+  time: string;
+  signer: string;
+  signature: string;
+}
 
 const payload = (seq: number, hash: string): string => `${CHECKPOINT_FORMAT}:${seq}:${hash}`;
 
@@ -29,24 +36,56 @@ export function defaultCheckpoint(url: string, dir: string): string {
   return `${url.replace(/^sqlite:/, '')}.checkpoint`;
 }
 
-export function writeCheckpoint(file: string, signer: { key: KeyObject; subject: string }, rec: Pick<AuditRecord, 'seq' | 'hash'>): void {
+export function writeCheckpoint(
+  file: string,
+  signer: { key: KeyObject; subject: string },
+  rec: Pick<AuditRecord, 'seq' | 'hash'>,
+): void {
   const cp: Checkpoint = {
-    format: CHECKPOINT_FORMAT, seq: rec.seq, hash: rec.hash, time: new Date().toISOString(), signer: signer.subject,
+    format: CHECKPOINT_FORMAT,
+    seq: rec.seq,
+    hash: rec.hash,
+    time: new Date().toISOString(),
+    signer: signer.subject,
     signature: createSign('SHA256').update(payload(rec.seq, rec.hash)).sign(signer.key).toString('base64'),
   };
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o640);
-  try { writeSync(fd, JSON.stringify(cp) + '\n'); fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    writeSync(fd, JSON.stringify(cp) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, file);
-  try { const d = openSync(path.dirname(file), 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* directory fsync unsupported */ }
+  try {
+    const d = openSync(path.dirname(file), 'r');
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+  } catch {
+    /* directory fsync unsupported */
+  }
 }
 
 /** The checkpoint in `file`, null when there is none; throws (with a reason) when it is unreadable. */
 export function readCheckpoint(file: string): Checkpoint | null {
   if (!existsSync(file)) return null;
   let cp: Checkpoint;
-  try { cp = JSON.parse(readFileSync(file, 'utf8')); } catch { throw new Error(`checkpoint '${file}' is not valid JSON`); }
-  if (cp?.format !== CHECKPOINT_FORMAT || !Number.isSafeInteger(cp.seq) || cp.seq < 1 || typeof cp.hash !== 'string' || typeof cp.signature !== 'string') {
+  try {
+    cp = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new Error(`checkpoint '${file}' is not valid JSON`);
+  }
+  if (
+    cp?.format !== CHECKPOINT_FORMAT ||
+    !Number.isSafeInteger(cp.seq) ||
+    cp.seq < 1 ||
+    typeof cp.hash !== 'string' ||
+    typeof cp.signature !== 'string'
+  ) {
     throw new Error(`checkpoint '${file}' is not a medshield audit checkpoint`);
   }
   return cp;
@@ -54,5 +93,11 @@ export function readCheckpoint(file: string): Checkpoint | null {
 
 /** Does the checkpoint's signature verify with the gateway's public key? */
 export function checkpointSignatureValid(cp: Checkpoint, publicKey: KeyObject): boolean {
-  try { return createVerify('SHA256').update(payload(cp.seq, cp.hash)).verify(publicKey, Buffer.from(cp.signature, 'base64')); } catch { return false; }
+  try {
+    return createVerify('SHA256')
+      .update(payload(cp.seq, cp.hash))
+      .verify(publicKey, Buffer.from(cp.signature, 'base64'));
+  } catch {
+    return false;
+  }
 }

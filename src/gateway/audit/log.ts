@@ -26,7 +26,10 @@ import { GENESIS_HASH, OUTCOME, chainRecord, completeFields, type AuditFields, t
 import type { AuditStore } from './store.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 
-export interface LogSigner { key: KeyObject; subject: string }
+export interface LogSigner {
+  key: KeyObject;
+  subject: string;
+}
 export interface AuditLogOptions {
   signEvery: number;
   signIntervalSeconds: number;
@@ -38,14 +41,22 @@ export interface AuditLogOptions {
 /** `decision` of an AuditLogSigned record: the signEvery in force when it was made. */
 export const SIGN_EVERY_PREFIX = 'sign-every:';
 
-interface Pending { rec: AuditRecord; resolve: (r: AuditRecord) => void; reject: (e: Error) => void }
+interface Pending {
+  rec: AuditRecord;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: Error) => void;
+}
 
 export function signHead(signer: LogSigner, headHash: string): string {
   return createSign('SHA256').update(headHash).sign(signer.key).toString('base64');
 }
 
 function safeCheckpointSeq(file: string): number | null {
-  try { return readCheckpoint(file)?.seq ?? null; } catch { return null; }
+  try {
+    return readCheckpoint(file)?.seq ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export class AuditLog {
@@ -60,12 +71,18 @@ export class AuditLog {
   writeSeconds = 0;
   batches = 0;
 
-  private constructor(readonly store: AuditStore, private opts: AuditLogOptions) {}
+  private constructor(
+    readonly store: AuditStore,
+    private opts: AuditLogOptions,
+  ) {}
 
   static async open(store: AuditStore, opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(store, opts);
     const h = await store.head();
-    if (h) { log.seq = h.seq; log.last = h.hash; }
+    if (h) {
+      log.seq = h.seq;
+      log.last = h.hash;
+    }
     if (h && opts.signer) {
       const [head] = await store.page(h.seq - 1, 1);
       if (head?.event !== 'AuditLogSigned') {
@@ -75,20 +92,26 @@ export class AuditLog {
         await log.flush();
         if (log.failed) throw log.failed;
       } else if (opts.checkpoint && (safeCheckpointSeq(opts.checkpoint) ?? 0) < head.seq) {
-        writeCheckpoint(opts.checkpoint, opts.signer, head);   // a crash between the commit and the checkpoint write
+        writeCheckpoint(opts.checkpoint, opts.signer, head); // a crash between the commit and the checkpoint write
       }
     }
     return log;
   }
 
-  get headSeq(): number { return this.seq; }
+  get headSeq(): number {
+    return this.seq;
+  }
 
   /** Append a record; resolves once it is durable. */
   append(f: Partial<AuditFields> & Pick<AuditFields, 'event' | 'outcome'>): Promise<AuditRecord> {
     if (this.failed) return Promise.reject(new MedshieldError('IO', `audit log unavailable: ${this.failed.message}`));
     const p = this.enqueue(completeFields(f));
     this.sinceSign++;
-    if (this.opts.signer && (this.sinceSign >= this.opts.signEvery || Date.now() - this.lastSignAt >= this.opts.signIntervalSeconds * 1000)) this.enqueueSignature();
+    if (
+      this.opts.signer &&
+      (this.sinceSign >= this.opts.signEvery || Date.now() - this.lastSignAt >= this.opts.signIntervalSeconds * 1000)
+    )
+      this.enqueueSignature();
     return p;
   }
 
@@ -104,10 +127,17 @@ export class AuditLog {
     const s = this.opts.signer!;
     this.sinceSign = 0;
     this.lastSignAt = Date.now();
-    this.enqueue(completeFields({
-      event: 'AuditLogSigned', action: 'C', outcome: OUTCOME.success, signer: s.subject, signature: signHead(s, this.last),
-      decision: `${SIGN_EVERY_PREFIX}${this.opts.signEvery}`, reason: `signs record ${this.seq}${why ? ` (${why})` : ''}`,
-    })).catch(() => undefined);
+    this.enqueue(
+      completeFields({
+        event: 'AuditLogSigned',
+        action: 'C',
+        outcome: OUTCOME.success,
+        signer: s.subject,
+        signature: signHead(s, this.last),
+        decision: `${SIGN_EVERY_PREFIX}${this.opts.signEvery}`,
+        reason: `signs record ${this.seq}${why ? ` (${why})` : ''}`,
+      }),
+    ).catch(() => undefined);
   }
 
   private kick(): void {
@@ -121,8 +151,12 @@ export class AuditLog {
         try {
           if (this.failed) throw this.failed;
           await this.store.append(batch.map((b) => b.rec));
-          const signed = batch.map((b) => b.rec).filter((r) => r.event === 'AuditLogSigned').pop();
-          if (signed && this.opts.checkpoint && this.opts.signer) writeCheckpoint(this.opts.checkpoint, this.opts.signer, signed);
+          const signed = batch
+            .map((b) => b.rec)
+            .filter((r) => r.event === 'AuditLogSigned')
+            .pop();
+          if (signed && this.opts.checkpoint && this.opts.signer)
+            writeCheckpoint(this.opts.checkpoint, this.opts.signer, signed);
           this.writeSeconds += Number(process.hrtime.bigint() - t0) / 1e9;
           this.batches++;
           for (const b of batch) b.resolve(b.rec);

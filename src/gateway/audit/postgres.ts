@@ -27,7 +27,12 @@ DO $$ BEGIN
 END $$;`;
 
 function toRecord(r: Record<string, unknown>): AuditRecord {
-  return { ...r, seq: Number(r.seq), outcome: Number(r.outcome), status: r.status === null ? null : Number(r.status) } as AuditRecord;
+  return {
+    ...r,
+    seq: Number(r.seq),
+    outcome: Number(r.outcome),
+    status: r.status === null ? null : Number(r.status),
+  } as AuditRecord;
 }
 
 export class PostgresAuditStore implements AuditStore {
@@ -36,13 +41,21 @@ export class PostgresAuditStore implements AuditStore {
 
   static async open(url: string): Promise<PostgresAuditStore> {
     const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000 });
-    pool.on('error', () => { /* idle client errors surface on the next query */ });
+    pool.on('error', () => {
+      /* idle client errors surface on the next query */
+    });
     try {
-      const c = await pool.connect();   // one session: the advisory lock is per session
+      const c = await pool.connect(); // one session: the advisory lock is per session
       try {
         await c.query('SELECT pg_advisory_lock(4242)');
-        try { await c.query(SCHEMA); } finally { await c.query('SELECT pg_advisory_unlock(4242)'); }
-      } finally { c.release(); }
+        try {
+          await c.query(SCHEMA);
+        } finally {
+          await c.query('SELECT pg_advisory_unlock(4242)');
+        }
+      } finally {
+        c.release();
+      }
     } catch (e) {
       await pool.end().catch(() => undefined);
       throw badInput(`cannot use PostgreSQL audit database: ${(e as Error).message.split('\n')[0]}`);
@@ -58,7 +71,9 @@ export class PostgresAuditStore implements AuditStore {
   async append(records: AuditRecord[]): Promise<void> {
     if (!records.length) return;
     const n = RECORD_COLUMNS.length;
-    const values = records.map((_, i) => '(' + RECORD_COLUMNS.map((__, j) => `$${i * n + j + 1}`).join(', ') + ')').join(', ');
+    const values = records
+      .map((_, i) => '(' + RECORD_COLUMNS.map((__, j) => `$${i * n + j + 1}`).join(', ') + ')')
+      .join(', ');
     const params = records.flatMap((r) => RECORD_COLUMNS.map((c) => r[c]));
     const client = await this.pool.connect();
     try {
@@ -68,20 +83,28 @@ export class PostgresAuditStore implements AuditStore {
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
-    } finally { client.release(); }
+    } finally {
+      client.release();
+    }
   }
 
   async page(afterSeq: number, limit: number): Promise<AuditRecord[]> {
-    return (await this.pool.query(`SELECT ${COLS} FROM audit WHERE "seq" > $1 ORDER BY "seq" LIMIT $2`, [afterSeq, limit])).rows.map(toRecord);
+    return (
+      await this.pool.query(`SELECT ${COLS} FROM audit WHERE "seq" > $1 ORDER BY "seq" LIMIT $2`, [afterSeq, limit])
+    ).rows.map(toRecord);
   }
 
   async since(time: string, limit: number): Promise<AuditRecord[]> {
-    return (await this.pool.query(`SELECT ${COLS} FROM audit WHERE "time" >= $1 ORDER BY "seq" LIMIT $2`, [time, limit])).rows.map(toRecord);
+    return (
+      await this.pool.query(`SELECT ${COLS} FROM audit WHERE "time" >= $1 ORDER BY "seq" LIMIT $2`, [time, limit])
+    ).rows.map(toRecord);
   }
 
   async blocks(time: string): Promise<BlockRow[]> {
     return (await this.pool.query(BLOCKS_SQL, [time])).rows as BlockRow[];
   }
 
-  async close(): Promise<void> { await this.pool.end(); }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
 }

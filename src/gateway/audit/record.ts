@@ -18,12 +18,12 @@ import { createHash } from 'node:crypto';
 export const OUTCOME = { success: 0, minorFailure: 4, seriousFailure: 8, majorFailure: 12 } as const;
 
 export type AuditEvent =
-  | 'ApplicationActivity'     // gateway start / stop
-  | 'DICOMInstancesAccessed'  // an image was classified (served)
-  | 'UserAuthentication'      // authentication / authorization failure
-  | 'SecurityAlert'           // signature failure, query attack, rate limit
-  | 'Query'                   // audit log read
-  | 'AuditLogSigned';         // periodic signature over the chain head
+  | 'ApplicationActivity' // gateway start / stop
+  | 'DICOMInstancesAccessed' // an image was classified (served)
+  | 'UserAuthentication' // authentication / authorization failure
+  | 'SecurityAlert' // signature failure, query attack, rate limit
+  | 'Query' // audit log read
+  | 'AuditLogSigned'; // periodic signature over the chain head
 
 export interface AuditFields {
   event: AuditEvent;
@@ -59,8 +59,28 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 /** Column order of the stored record (both SQL stores use it). */
 export const RECORD_COLUMNS: Array<keyof AuditRecord> = [
-  'seq', 'prevHash', 'hash', 'event', 'action', 'outcome', 'time', 'requestId', 'userId', 'role', 'sourceAddress', 'route', 'status',
-  'sopInstanceUid', 'imageSha256', 'signer', 'modelId', 'modelVersion', 'decision', 'flags', 'reason', 'signature',
+  'seq',
+  'prevHash',
+  'hash',
+  'event',
+  'action',
+  'outcome',
+  'time',
+  'requestId',
+  'userId',
+  'role',
+  'sourceAddress',
+  'route',
+  'status',
+  'sopInstanceUid',
+  'imageSha256',
+  'signer',
+  'modelId',
+  'modelVersion',
+  'decision',
+  'flags',
+  'reason',
+  'signature',
 ];
 
 export function canonical(v: unknown): string {
@@ -72,7 +92,15 @@ export function canonical(v: unknown): string {
   if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return '{' + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + canonical(o[k])).join(',') + '}';
+    return (
+      '{' +
+      Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort()
+        .map((k) => JSON.stringify(k) + ':' + canonical(o[k]))
+        .join(',') +
+      '}'
+    );
   }
   throw new Error(`cannot encode ${typeof v} in an audit record`);
 }
@@ -96,12 +124,13 @@ export function cleanText(v: unknown): string | null {
   if (v === undefined || v === null) return null;
   let s = typeof v === 'string' ? v : String(v);
   // eslint-disable-next-line no-control-regex
-  s = s.replace(/\u0000/g, '\uFFFD').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  s = s
+    .replace(/\u0000/g, '\uFFFD')
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
   return s.length > MAX_FIELD_CHARS ? s.slice(0, MAX_FIELD_CHARS - 1) + '…' : s;
 }
 
 const cleanInt = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
-
 
 /**
  * Fill unset fields with null so every record has every column, and make every field a value the stores accept and
@@ -110,8 +139,23 @@ const cleanInt = (v: unknown): number | null => (typeof v === 'number' && Number
  */
 export function completeFields(f: Partial<AuditFields> & Pick<AuditFields, 'event' | 'outcome'>): AuditFields {
   const out: Record<string, unknown> = {
-    action: 'E', time: new Date().toISOString(), requestId: null, userId: null, role: null, sourceAddress: null, route: null, status: null,
-    sopInstanceUid: null, imageSha256: null, signer: null, modelId: null, modelVersion: null, decision: null, flags: '', reason: null, signature: null,
+    action: 'E',
+    time: new Date().toISOString(),
+    requestId: null,
+    userId: null,
+    role: null,
+    sourceAddress: null,
+    route: null,
+    status: null,
+    sopInstanceUid: null,
+    imageSha256: null,
+    signer: null,
+    modelId: null,
+    modelVersion: null,
+    decision: null,
+    flags: '',
+    reason: null,
+    signature: null,
   };
   for (const [k, v] of Object.entries(f)) {
     if (v === undefined) continue;
@@ -121,7 +165,8 @@ export function completeFields(f: Partial<AuditFields> & Pick<AuditFields, 'even
     else out[k] = cleanText(v);
   }
   // Every stored column has a value (a column added to RECORD_COLUMNS defaults to null without more code).
-  for (const c of RECORD_COLUMNS) if (c !== 'seq' && c !== 'prevHash' && c !== 'hash' && out[c] === undefined) out[c] = null;
+  for (const c of RECORD_COLUMNS)
+    if (c !== 'seq' && c !== 'prevHash' && c !== 'hash' && out[c] === undefined) out[c] = null;
   out.outcome ??= OUTCOME.majorFailure;
   out.flags ??= '';
   return out as unknown as AuditFields;

@@ -11,8 +11,18 @@ import type { AuditStore, BlockRow } from './store.js';
 import { SqliteAuditStore } from './sqlite.js';
 
 type Op = 'head' | 'append' | 'page' | 'since' | 'blocks' | 'close';
-interface Msg { id: number; op: Op; args: unknown[] }
-interface Reply { id: number; ok: boolean; result?: unknown; error?: string; code?: string }
+interface Msg {
+  id: number;
+  op: Op;
+  args: unknown[];
+}
+interface Reply {
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+  code?: string;
+}
 
 export class SqliteWorkerStore implements AuditStore {
   readonly kind = 'sqlite' as const;
@@ -25,7 +35,8 @@ export class SqliteWorkerStore implements AuditStore {
       const w = this.waiting.get(r.id);
       if (!w) return;
       this.waiting.delete(r.id);
-      if (r.ok) w.resolve(r.result); else w.reject(new MedshieldError((r.code as never) ?? 'IO', r.error ?? 'audit store error'));
+      if (r.ok) w.resolve(r.result);
+      else w.reject(new MedshieldError((r.code as never) ?? 'IO', r.error ?? 'audit store error'));
     });
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => this.fail(new Error(`audit store worker exited (${code})`)));
@@ -53,11 +64,21 @@ export class SqliteWorkerStore implements AuditStore {
     });
   }
 
-  head(): Promise<{ seq: number; hash: string } | null> { return this.call('head', []); }
-  append(records: AuditRecord[]): Promise<void> { return this.call('append', [records]); }
-  page(afterSeq: number, limit: number): Promise<AuditRecord[]> { return this.call('page', [afterSeq, limit]); }
-  since(time: string, limit: number): Promise<AuditRecord[]> { return this.call('since', [time, limit]); }
-  blocks(time: string): Promise<BlockRow[]> { return this.call('blocks', [time]); }
+  head(): Promise<{ seq: number; hash: string } | null> {
+    return this.call('head', []);
+  }
+  append(records: AuditRecord[]): Promise<void> {
+    return this.call('append', [records]);
+  }
+  page(afterSeq: number, limit: number): Promise<AuditRecord[]> {
+    return this.call('page', [afterSeq, limit]);
+  }
+  since(time: string, limit: number): Promise<AuditRecord[]> {
+    return this.call('since', [time, limit]);
+  }
+  blocks(time: string): Promise<BlockRow[]> {
+    return this.call('blocks', [time]);
+  }
   async close(): Promise<void> {
     if (this.dead) return;
     await this.call('close', []);
@@ -68,7 +89,11 @@ export class SqliteWorkerStore implements AuditStore {
 if (!isMainThread && workerData?.medshieldAuditDb) {
   let store: SqliteAuditStore | null = null;
   let openError: Error | null = null;
-  try { store = SqliteAuditStore.open(workerData.medshieldAuditDb as string); } catch (e) { openError = e as Error; }
+  try {
+    store = SqliteAuditStore.open(workerData.medshieldAuditDb as string);
+  } catch (e) {
+    openError = e as Error;
+  }
   parentPort!.on('message', async (m: Msg) => {
     try {
       if (!store) throw openError ?? new Error('audit store not open');
@@ -76,7 +101,12 @@ if (!isMainThread && workerData?.medshieldAuditDb) {
       const result = await s[m.op](...m.args);
       parentPort!.postMessage({ id: m.id, ok: true, result } satisfies Reply);
     } catch (e) {
-      parentPort!.postMessage({ id: m.id, ok: false, error: (e as Error).message, code: (e as MedshieldError).code } satisfies Reply);
+      parentPort!.postMessage({
+        id: m.id,
+        ok: false,
+        error: (e as Error).message,
+        code: (e as MedshieldError).code,
+      } satisfies Reply);
     }
   });
 }

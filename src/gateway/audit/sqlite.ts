@@ -34,7 +34,12 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`;
 
 function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Remove the VFS lock directory if the process that made it is gone. */
@@ -43,18 +48,31 @@ function clearStaleLock(file: string): void {
   if (!existsSync(lock)) return;
   const owner = `${file}.owner`;
   let pid = NaN;
-  try { pid = Number(readFileSync(owner, 'utf8').trim()); } catch { /* no owner */ }
-  const stale = Number.isInteger(pid) ? !pidAlive(pid) || pid === process.pid : Date.now() - statSync(lock).mtimeMs > 10_000;
+  try {
+    pid = Number(readFileSync(owner, 'utf8').trim());
+  } catch {
+    /* no owner */
+  }
+  const stale = Number.isInteger(pid)
+    ? !pidAlive(pid) || pid === process.pid
+    : Date.now() - statSync(lock).mtimeMs > 10_000;
   if (stale) rmSync(lock, { recursive: true, force: true });
 }
 
-function sleepSync(ms: number): void { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 /** Run `fn`, retrying while another process holds the lock (SQLITE_BUSY), up to ~5 s. */
 function retryBusy<T>(fn: () => T): T {
   for (let i = 0; ; i++) {
-    try { return fn(); } catch (e) {
-      if (i < 500 && /locked|busy/i.test((e as Error).message)) { sleepSync(10); continue; }
+    try {
+      return fn();
+    } catch (e) {
+      if (i < 500 && /locked|busy/i.test((e as Error).message)) {
+        sleepSync(10);
+        continue;
+      }
       throw e;
     }
   }
@@ -64,7 +82,11 @@ const toRecord = (row: Record<string, unknown>): AuditRecord => row as unknown a
 
 export class SqliteAuditStore implements AuditStore {
   readonly kind = 'sqlite' as const;
-  private constructor(private db: Db, readonly file: string, private writer: boolean) {}
+  private constructor(
+    private db: Db,
+    readonly file: string,
+    _writer: boolean,
+  ) {}
 
   /** Open for appending (the gateway) or, with `readOnly`, for checking (`audit verify`: no schema changes). */
   static open(file: string, opts: { readOnly?: boolean } = {}): SqliteAuditStore {
@@ -73,10 +95,18 @@ export class SqliteAuditStore implements AuditStore {
     if (opts.readOnly && !existsSync(file)) throw badInput(`audit database '${file}' does not exist`);
     clearStaleLock(file);
     let db: Db;
-    try { db = new Database(file); } catch (e) { throw badInput(`cannot open audit database '${file}': ${(e as Error).message}`); }
+    try {
+      db = new Database(file);
+    } catch (e) {
+      throw badInput(`cannot open audit database '${file}': ${(e as Error).message}`);
+    }
     const s = new SqliteAuditStore(db, file, !opts.readOnly);
     try {
-      retryBusy(() => { db.exec('PRAGMA locking_mode=EXCLUSIVE'); db.get('PRAGMA journal_mode=WAL'); db.exec('PRAGMA synchronous=FULL'); });
+      retryBusy(() => {
+        db.exec('PRAGMA locking_mode=EXCLUSIVE');
+        db.get('PRAGMA journal_mode=WAL');
+        db.exec('PRAGMA synchronous=FULL');
+      });
       if (!opts.readOnly) {
         writeFileSync(`${file}.owner`, String(process.pid));
         retryBusy(() => db.exec(SCHEMA));
@@ -86,7 +116,10 @@ export class SqliteAuditStore implements AuditStore {
       }
     } catch (e) {
       db.close();
-      if (/locked|busy/i.test((e as Error).message)) throw badInput(`audit database '${file}' is in use by a running gateway; check it with GET /v1/audit/verify or stop the gateway first`);
+      if (/locked|busy/i.test((e as Error).message))
+        throw badInput(
+          `audit database '${file}' is in use by a running gateway; check it with GET /v1/audit/verify or stop the gateway first`,
+        );
       if (e instanceof MedshieldError) throw e;
       throw badInput(`'${file}' is not a readable SQLite audit database (${oneLine(e)})`);
     }
@@ -105,20 +138,32 @@ export class SqliteAuditStore implements AuditStore {
     retryBusy(() => this.db.exec('BEGIN IMMEDIATE'));
     try {
       const st = this.db.prepare(`INSERT INTO audit (${COLS}) VALUES (${ph})`);
-      try { for (const r of records) st.run(RECORD_COLUMNS.map((c) => r[c] as string | number | null)); } finally { st.finalize(); }
+      try {
+        for (const r of records) st.run(RECORD_COLUMNS.map((c) => r[c] as string | number | null));
+      } finally {
+        st.finalize();
+      }
       this.db.exec('COMMIT');
     } catch (e) {
-      try { this.db.exec('ROLLBACK'); } catch { /* already rolled back */ }
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        /* already rolled back */
+      }
       throw e;
     }
   }
 
   async page(afterSeq: number, limit: number): Promise<AuditRecord[]> {
-    return retryBusy(() => this.db.all(`SELECT ${COLS} FROM audit WHERE "seq" > ? ORDER BY "seq" LIMIT ?`, [afterSeq, limit])).map((r) => toRecord(r as Record<string, unknown>));
+    return retryBusy(() =>
+      this.db.all(`SELECT ${COLS} FROM audit WHERE "seq" > ? ORDER BY "seq" LIMIT ?`, [afterSeq, limit]),
+    ).map((r) => toRecord(r as Record<string, unknown>));
   }
 
   async since(time: string, limit: number): Promise<AuditRecord[]> {
-    return retryBusy(() => this.db.all(`SELECT ${COLS} FROM audit WHERE "time" >= ? ORDER BY "seq" LIMIT ?`, [time, limit])).map((r) => toRecord(r as Record<string, unknown>));
+    return retryBusy(() =>
+      this.db.all(`SELECT ${COLS} FROM audit WHERE "time" >= ? ORDER BY "seq" LIMIT ?`, [time, limit]),
+    ).map((r) => toRecord(r as Record<string, unknown>));
   }
 
   async blocks(time: string): Promise<BlockRow[]> {

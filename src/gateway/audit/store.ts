@@ -8,7 +8,11 @@
  */
 import type { AuditRecord } from './record.js';
 
-export interface BlockRow { userId: string | null; sourceAddress: string | null; time: string }
+export interface BlockRow {
+  userId: string | null;
+  sourceAddress: string | null;
+  time: string;
+}
 
 /** The SQL both stores run for `blocks` ($1 = time). */
 export const BLOCKS_SQL = `SELECT "userId", "sourceAddress", "time" FROM audit WHERE "route" = 'query-detector' AND "decision" = 'block' AND "time" >= $1 ORDER BY "seq"`;

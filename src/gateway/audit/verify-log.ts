@@ -42,13 +42,17 @@ export async function verifyAuditLog(spec: AuditVerifySpec): Promise<ChainReport
   let publicKey: KeyObject | null = null;
   if (certFile) {
     try {
-      publicKey = createPublicKey(new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'pem' }));
+      publicKey = createPublicKey(
+        new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'pem' }),
+      );
     } catch (e) {
       throw badInput(`cannot read gateway certificate '${certFile}': ${oneLine(e)}`);
     }
   }
   const file = url.replace(/^sqlite:/, '');
-  const store: AuditStore = url.startsWith('postgres') ? await openAuditStore(url) : SqliteAuditStore.open(file, { readOnly: true });
+  const store: AuditStore = url.startsWith('postgres')
+    ? await openAuditStore(url)
+    : SqliteAuditStore.open(file, { readOnly: true });
   try {
     return await verifyChain(store, publicKey, { signEvery, checkpoint });
   } catch (e) {

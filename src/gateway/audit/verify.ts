@@ -48,7 +48,11 @@ function statedSignEvery(decision: string | null): number | null {
   return Number.isSafeInteger(n) && n >= 1 ? n : null;
 }
 
-export async function verifyChain(store: AuditStore, publicKey: KeyObject | null, opts: VerifyOptions = {}): Promise<ChainReport> {
+export async function verifyChain(
+  store: AuditStore,
+  publicKey: KeyObject | null,
+  opts: VerifyOptions = {},
+): Promise<ChainReport> {
   const pageSize = opts.pageSize ?? 5000;
   let prev = GENESIS_HASH;
   let expectSeq = 1;
@@ -56,13 +60,24 @@ export async function verifyChain(store: AuditStore, publicKey: KeyObject | null
   let cp: Checkpoint | null = null;
   let cpChecked = false;
   const report = (firstBroken: ChainReport['firstBroken']): ChainReport => ({
-    valid: !firstBroken, records: expectSeq - 1, signatures, signaturesChecked: !!publicKey, headSeq: expectSeq - 1, headHash: prev,
-    checkpointSeq: cpChecked && cp ? cp.seq : null, firstBroken,
+    valid: !firstBroken,
+    records: expectSeq - 1,
+    signatures,
+    signaturesChecked: !!publicKey,
+    headSeq: expectSeq - 1,
+    headHash: prev,
+    checkpointSeq: cpChecked && cp ? cp.seq : null,
+    firstBroken,
   });
   if (publicKey && opts.checkpoint) {
     cpChecked = true;
-    try { cp = readCheckpoint(opts.checkpoint); } catch (e) { return report({ seq: 1, reason: `${(e as Error).message}` }); }
-    if (cp && !checkpointSignatureValid(cp, publicKey)) return report({ seq: cp.seq, reason: `checkpoint '${opts.checkpoint}': gateway signature does not verify` });
+    try {
+      cp = readCheckpoint(opts.checkpoint);
+    } catch (e) {
+      return report({ seq: 1, reason: `${(e as Error).message}` });
+    }
+    if (cp && !checkpointSignatureValid(cp, publicKey))
+      return report({ seq: cp.seq, reason: `checkpoint '${opts.checkpoint}': gateway signature does not verify` });
   }
   // The current run of unsigned records: its first seq (0 = none open).
   let runStart = 0;
@@ -72,32 +87,54 @@ export async function verifyChain(store: AuditStore, publicKey: KeyObject | null
     const page = await store.page(expectSeq - 1, pageSize);
     if (!page.length) break;
     for (const r of page) {
-      if (r.seq !== expectSeq) return report({ seq: expectSeq, reason: `record ${expectSeq} is missing (next stored record is ${r.seq})` });
-      if (r.prevHash !== prev) return report({ seq: r.seq, reason: `record ${r.seq}: prevHash does not match record ${r.seq - 1}'s hash` });
+      if (r.seq !== expectSeq)
+        return report({ seq: expectSeq, reason: `record ${expectSeq} is missing (next stored record is ${r.seq})` });
+      if (r.prevHash !== prev)
+        return report({ seq: r.seq, reason: `record ${r.seq}: prevHash does not match record ${r.seq - 1}'s hash` });
       const h = recordHash(r);
-      if (h !== r.hash) return report({ seq: r.seq, reason: `record ${r.seq}: content does not match its hash (edited)` });
+      if (h !== r.hash)
+        return report({ seq: r.seq, reason: `record ${r.seq}: content does not match its hash (edited)` });
       if (r.event === 'AuditLogSigned') {
         signatures++;
         if (publicKey) {
           let ok = false;
-          try { ok = !!r.signature && createVerify('SHA256').update(prev).verify(publicKey, Buffer.from(r.signature, 'base64')); } catch { ok = false; }
-          if (!ok) return report({ seq: r.seq, reason: `record ${r.seq}: gateway signature over record ${r.seq - 1} does not verify` });
+          try {
+            ok =
+              !!r.signature &&
+              createVerify('SHA256').update(prev).verify(publicKey, Buffer.from(r.signature, 'base64'));
+          } catch {
+            ok = false;
+          }
+          if (!ok)
+            return report({
+              seq: r.seq,
+              reason: `record ${r.seq}: gateway signature over record ${r.seq - 1} does not verify`,
+            });
           const stated = statedSignEvery(r.decision);
           if (stated) maxStated = Math.max(maxStated, stated);
           const limit = runLimit(stated);
           if (runStart && limit !== null && r.seq - runStart > limit) {
-            return report({ seq: runStart + limit, reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature (records ${runStart}–${r.seq - 1}; signature records dropped?)` });
+            return report({
+              seq: runStart + limit,
+              reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature (records ${runStart}–${r.seq - 1}; signature records dropped?)`,
+            });
           }
         }
         runStart = 0;
       } else if (!runStart) runStart = r.seq;
       if (publicKey && cp && r.seq === cp.seq && (r.hash !== cp.hash || r.event !== 'AuditLogSigned')) {
-        return report({ seq: r.seq, reason: `record ${r.seq} is not the signed record the checkpoint names (log re-written or records deleted)` });
+        return report({
+          seq: r.seq,
+          reason: `record ${r.seq} is not the signed record the checkpoint names (log re-written or records deleted)`,
+        });
       }
       // A run already longer than any signEvery this log or the config allows fails at once, at its first record past the limit.
       const eager = Math.max(opts.signEvery ?? 0, maxStated);
       if (publicKey && runStart && eager > 0 && r.seq - runStart + 1 > eager) {
-        return report({ seq: r.seq, reason: `record ${r.seq}: more than ${eager} records (signEvery) in a row without a gateway signature (from record ${runStart}; signature records dropped?)` });
+        return report({
+          seq: r.seq,
+          reason: `record ${r.seq}: more than ${eager} records (signEvery) in a row without a gateway signature (from record ${runStart}; signature records dropped?)`,
+        });
       }
       prev = r.hash;
       expectSeq++;
@@ -107,15 +144,29 @@ export async function verifyChain(store: AuditStore, publicKey: KeyObject | null
   const head = expectSeq - 1;
   const fails: Array<{ seq: number; reason: string }> = [];
   if (publicKey && cp && cp.seq > head) {
-    fails.push({ seq: head + 1, reason: `record ${head + 1} is missing: the checkpoint names signed record ${cp.seq} but the log ends at record ${head} (tail truncated)` });
+    fails.push({
+      seq: head + 1,
+      reason: `record ${head + 1} is missing: the checkpoint names signed record ${cp.seq} but the log ends at record ${head} (tail truncated)`,
+    });
   }
   if (publicKey && cpChecked && !cp && signatures > 0) {
-    fails.push({ seq: head, reason: `checkpoint '${opts.checkpoint}' is missing (the gateway writes it after every signature; deleted?)` });
+    fails.push({
+      seq: head,
+      reason: `checkpoint '${opts.checkpoint}' is missing (the gateway writes it after every signature; deleted?)`,
+    });
   }
   if (publicKey && runStart) {
     const limit = runLimit(null);
-    if (!opts.live) fails.push({ seq: runStart, reason: `record ${runStart}: records ${runStart}–${head} come after the last gateway signature (the head must be signed: forged or appended records, or a gateway that crashed and was not restarted)` });
-    else if (limit !== null && head - runStart + 1 > limit) fails.push({ seq: runStart + limit, reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature` });
+    if (!opts.live)
+      fails.push({
+        seq: runStart,
+        reason: `record ${runStart}: records ${runStart}–${head} come after the last gateway signature (the head must be signed: forged or appended records, or a gateway that crashed and was not restarted)`,
+      });
+    else if (limit !== null && head - runStart + 1 > limit)
+      fails.push({
+        seq: runStart + limit,
+        reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature`,
+      });
   }
   if (fails.length) return report(fails.sort((x, y) => x.seq - y.seq)[0]);
   return report(null);

@@ -34,7 +34,12 @@ export const CLIENT_CLOSED = 499;
  * Write this request's record — once: the first call (onSend, or the response's early close) writes it, later calls
  * return at once. `aborted` records the client's disconnect (status 499) whatever answer had been decided.
  */
-export async function writeRequestRecord(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply, aborted = false): Promise<void> {
+export async function writeRequestRecord(
+  ctx: GatewayContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  aborted = false,
+): Promise<void> {
   const a = req.auditCtx;
   if (a.recorded) return;
   a.recorded = true;
@@ -43,14 +48,32 @@ export async function writeRequestRecord(ctx: GatewayContext, req: FastifyReques
   const event = a.event ?? d.event;
   const det = a.detectors ?? [];
   const flags = [...a.flags, ...det.filter((v) => v.triggered).map((v) => `detector-${v.action}:${v.detector}`)];
-  const reason = [aborted ? 'connection closed before the answer was sent' : null, a.reason, det.length ? `input detectors: ${verdictText(det)}` : null].filter((x) => x).join('; ') || null;
+  const reason =
+    [
+      aborted ? 'connection closed before the answer was sent' : null,
+      a.reason,
+      det.length ? `input detectors: ${verdictText(det)}` : null,
+    ]
+      .filter((x) => x)
+      .join('; ') || null;
   await ctx.audit.append({
-    event, outcome: a.outcome ?? d.outcome, action: event === 'Query' ? 'R' : 'E',
-    requestId: req.id, userId: req.caller?.id ?? a.userId ?? null, role: req.caller?.role ?? null, sourceAddress: a.sourceAddress,
-    route: `${req.method} ${req.routeOptions.url ?? redactUrl(req.url.split('?')[0])}`, status,
-    sopInstanceUid: a.check?.sopInstanceUid ?? null, imageSha256: a.check?.sha256 ?? null, signer: a.check?.signer ?? null,
-    modelId: event === 'DICOMInstancesAccessed' ? ctx.modelId : null, modelVersion: event === 'DICOMInstancesAccessed' ? ctx.modelVersion : null,
-    decision: a.decision ?? null, flags: flags.join(','), reason,
+    event,
+    outcome: a.outcome ?? d.outcome,
+    action: event === 'Query' ? 'R' : 'E',
+    requestId: req.id,
+    userId: req.caller?.id ?? a.userId ?? null,
+    role: req.caller?.role ?? null,
+    sourceAddress: a.sourceAddress,
+    route: `${req.method} ${req.routeOptions.url ?? redactUrl(req.url.split('?')[0])}`,
+    status,
+    sopInstanceUid: a.check?.sopInstanceUid ?? null,
+    imageSha256: a.check?.sha256 ?? null,
+    signer: a.check?.signer ?? null,
+    modelId: event === 'DICOMInstancesAccessed' ? ctx.modelId : null,
+    modelVersion: event === 'DICOMInstancesAccessed' ? ctx.modelVersion : null,
+    decision: a.decision ?? null,
+    flags: flags.join(','),
+    reason,
   });
   ctx.metrics.auditRecords.inc({ event });
   ctx.metrics.auditHead.set(ctx.audit.headSeq);
@@ -72,7 +95,9 @@ async function auditPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }):
       sock?.removeListener('close', onClose);
       if (reply.raw.writableFinished || req.auditCtx.recorded) return;
       req.auditCtx.gone = true;
-      writeRequestRecord(ctx, req, reply, true).catch((e) => req.log.error({ err: { message: (e as Error).message } }, 'audit write failed'));
+      writeRequestRecord(ctx, req, reply, true).catch((e) =>
+        req.log.error({ err: { message: (e as Error).message } }, 'audit write failed'),
+      );
     };
     reply.raw.once('close', onClose);
     sock?.setMaxListeners(0);
@@ -93,7 +118,12 @@ async function auditPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }):
     } catch (e) {
       req.log.error({ err: { message: (e as Error).message } }, 'audit write failed; answering 503');
       reply.code(503).header('content-type', 'application/json; charset=utf-8');
-      return JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'audit log unavailable: request refused', requestId: req.id });
+      return JSON.stringify({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'audit log unavailable: request refused',
+        requestId: req.id,
+      });
     }
   });
 }

@@ -25,17 +25,33 @@ export const CERT_FAILED = 'authentication failed: a client certificate from the
 /** Least time a 401 for a key takes (ms), raised to twice the smoothed scrypt time when that is longer. */
 export const AUTH_FAILURE_FLOOR_MS = 100;
 
-function deny(req: FastifyRequest, reply: FastifyReply, status: 401 | 403 | 429, reason: string, userId: string | null, message = reason) {
+function deny(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  status: 401 | 403 | 429,
+  reason: string,
+  userId: string | null,
+  message = reason,
+) {
   req.auditCtx.reason = reason;
   req.auditCtx.userId = userId;
   if (status === 401) reply.header('www-authenticate', 'Bearer realm="medshield"');
-  return reply.code(status).send({ statusCode: status, error: status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Too Many Requests', message, requestId: req.id });
+  return reply.code(status).send({
+    statusCode: status,
+    error: status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Too Many Requests',
+    message,
+    requestId: req.id,
+  });
 }
 
 /** Failed authentications per client address in fixed windows (bounded: the oldest addresses are dropped). */
 export class FailureCounter {
   private m = new Map<string, { n: number; start: number }>();
-  constructor(private max: number, private windowMs: number, private size = 10000) {}
+  constructor(
+    private max: number,
+    private windowMs: number,
+    private size = 10000,
+  ) {}
   blocked(addr: string, now = Date.now()): number {
     const e = this.m.get(addr);
     if (!e || now - e.start >= this.windowMs) return 0;
@@ -43,7 +59,10 @@ export class FailureCounter {
   }
   fail(addr: string, now = Date.now()): void {
     let e = this.m.get(addr);
-    if (!e || now - e.start >= this.windowMs) { this.m.delete(addr); e = { n: 0, start: now }; }
+    if (!e || now - e.start >= this.windowMs) {
+      this.m.delete(addr);
+      e = { n: 0, start: now };
+    }
     e.n++;
     this.m.set(addr, e);
     while (this.m.size > this.size) this.m.delete(this.m.keys().next().value!);
@@ -54,9 +73,14 @@ function clientCertificate(req: FastifyRequest): { ok: boolean; subject: string 
   const sock = req.raw.socket as TLSSocket;
   if (typeof sock.getPeerCertificate !== 'function') return { ok: false, subject: null, reason: 'no TLS connection' };
   const cert = sock.getPeerCertificate();
-  const subject = cert && cert.subject ? Object.entries(cert.subject).map(([k, v]) => `${k}=${v}`).join(', ') : null;
+  const subject = cert?.subject
+    ? Object.entries(cert.subject)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')
+    : null;
   if (!subject) return { ok: false, subject: null, reason: 'no client certificate' };
-  if (!sock.authorized) return { ok: false, subject, reason: `client certificate not trusted (${sock.authorizationError})` };
+  if (!sock.authorized)
+    return { ok: false, subject, reason: `client certificate not trusted (${sock.authorizationError})` };
   return { ok: true, subject, reason: 'ok' };
 }
 
@@ -80,12 +104,22 @@ async function authPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }): 
     const retry = failures.blocked(addr);
     if (retry) {
       reply.header('retry-after', String(retry));
-      return deny(req, reply, 429, `too many failed authentications from ${addr} (${fl.max} per ${fl.windowMs} ms); nothing checked`, null, `too many failed authentications from this address; retry after ${retry} s`);
+      return deny(
+        req,
+        reply,
+        429,
+        `too many failed authentications from ${addr} (${fl.max} per ${fl.windowMs} ms); nothing checked`,
+        null,
+        `too many failed authentications from this address; retry after ${retry} s`,
+      );
     }
     let clientCert: string | null = null;
     if (config.tls.clientCa) {
       const c = clientCertificate(req);
-      if (!c.ok && config.tls.requireClientCert) { failures.fail(addr); return deny(req, reply, 401, c.reason, null, CERT_FAILED); }
+      if (!c.ok && config.tls.requireClientCert) {
+        failures.fail(addr);
+        return deny(req, reply, 401, c.reason, null, CERT_FAILED);
+      }
       clientCert = c.ok ? c.subject : null;
     }
     const h = req.headers.authorization;
@@ -98,7 +132,14 @@ async function authPlugin(app: FastifyInstance, opts: { ctx: GatewayContext }): 
       return deny(req, reply, 429, r.reason, r.id, 'too many key checks in progress; retry after 1 s');
     }
     if (!r.ok) return refuse(req, reply, t0, r.reason, r.id);
-    if (!roles.includes(r.role)) return deny(req, reply, 403, `role '${r.role}' may not call ${req.method} ${req.routeOptions.url} (needs ${roles.join(' or ')})`, r.id);
+    if (!roles.includes(r.role))
+      return deny(
+        req,
+        reply,
+        403,
+        `role '${r.role}' may not call ${req.method} ${req.routeOptions.url} (needs ${roles.join(' or ')})`,
+        r.id,
+      );
     req.caller = { id: r.id, role: r.role, clientCert };
     addStage(req, 'auth', performance.now() - t0);
   });

@@ -22,7 +22,10 @@ export const ATTACK_FLAG = 'query-attack-suspected';
 export const DETECTOR_ROUTE = 'query-detector';
 
 /** Blocks still running, from the audit store: caller → unblock time (ms). */
-export async function loadBlocks(ctx: Pick<GatewayContext, 'audit' | 'config'>, now = Date.now()): Promise<Map<string, number>> {
+export async function loadBlocks(
+  ctx: Pick<GatewayContext, 'audit' | 'config'>,
+  now = Date.now(),
+): Promise<Map<string, number>> {
   const ms = ctx.config.queryDetection.blockSeconds * 1000;
   const out = new Map<string, number>();
   if (ms <= 0) return out;
@@ -47,19 +50,24 @@ async function queryGuardPlugin(app: FastifyInstance, opts: { ctx: GatewayContex
         req.auditCtx.event = 'SecurityAlert';
         req.auditCtx.flags.push(ATTACK_FLAG);
         req.auditCtx.reason = `caller blocked until ${new Date(until).toISOString()}: query attack suspected`;
-        return reply.code(429).header('retry-after', String(Math.ceil((until - Date.now()) / 1000))).send({ statusCode: 429, error: 'Too Many Requests', message: req.auditCtx.reason, requestId: req.id });
+        return reply
+          .code(429)
+          .header('retry-after', String(Math.ceil((until - Date.now()) / 1000)))
+          .send({ statusCode: 429, error: 'Too Many Requests', message: req.auditCtx.reason, requestId: req.id });
       }
       ctx.blocked.delete(caller);
       ctx.detector?.reset(caller);
     }
     try {
       const x = await modelInput(req.verifiedImage, ctx.model);
-      if (settled(req, reply)) return;   // the client left while the image was decoded
+      if (settled(req, reply)) return; // the client left while the image was decoded
       req.modelInput = x;
     } catch (e) {
       if (settled(req, reply)) return;
       req.auditCtx.reason = `cannot decode image: ${oneLine(e)}`;
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: req.auditCtx.reason, requestId: req.id });
+      return reply
+        .code(400)
+        .send({ statusCode: 400, error: 'Bad Request', message: req.auditCtx.reason, requestId: req.id });
     }
     if (!ctx.detector) return;
     const v = ctx.detector.observe(caller, req.modelInput);
@@ -68,8 +76,15 @@ async function queryGuardPlugin(app: FastifyInstance, opts: { ctx: GatewayContex
     req.auditCtx.flags.push(ATTACK_FLAG);
     if (v.newlyDetected) {
       await ctx.audit.append({
-        event: 'SecurityAlert', outcome: OUTCOME.seriousFailure, requestId: req.id, userId: req.caller?.id ?? null, role: req.caller?.role ?? null,
-        sourceAddress: req.auditCtx.sourceAddress, route: DETECTOR_ROUTE, flags: ATTACK_FLAG, decision: qd.action,
+        event: 'SecurityAlert',
+        outcome: OUTCOME.seriousFailure,
+        requestId: req.id,
+        userId: req.caller?.id ?? null,
+        role: req.caller?.role ?? null,
+        sourceAddress: req.auditCtx.sourceAddress,
+        route: DETECTOR_ROUTE,
+        flags: ATTACK_FLAG,
+        decision: qd.action,
         reason: `query attack suspected after ${v.queries} queries (near-duplicate of an earlier query: ${v.maxShared}/${ctx.detector.opts.topK} hashes shared); action ${qd.action}`,
       });
     }
@@ -78,10 +93,17 @@ async function queryGuardPlugin(app: FastifyInstance, opts: { ctx: GatewayContex
       ctx.blocked.set(caller, until2);
       req.auditCtx.event = 'SecurityAlert';
       req.auditCtx.reason = `caller blocked until ${new Date(until2).toISOString()}: query attack suspected`;
-      return reply.code(429).header('retry-after', String(qd.blockSeconds)).send({ statusCode: 429, error: 'Too Many Requests', message: req.auditCtx.reason, requestId: req.id });
+      return reply
+        .code(429)
+        .header('retry-after', String(qd.blockSeconds))
+        .send({ statusCode: 429, error: 'Too Many Requests', message: req.auditCtx.reason, requestId: req.id });
     }
     if (qd.action === 'slow' && qd.slowMs > 0) await new Promise((r) => setTimeout(r, qd.slowMs));
   });
 }
 
-export default fp(queryGuardPlugin, { name: 'medshield-query-guard', fastify: '5.x', dependencies: ['medshield-signature'] });
+export default fp(queryGuardPlugin, {
+  name: 'medshield-query-guard',
+  fastify: '5.x',
+  dependencies: ['medshield-signature'],
+});

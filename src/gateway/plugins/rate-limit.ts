@@ -27,7 +27,12 @@ function clearRanMark(req: FastifyRequest): void {
 async function ipLimit(app: FastifyInstance, opts: { ctx: GatewayContext }): Promise<void> {
   const rl = opts.ctx.config.rateLimit.perIp;
   await app.register(rateLimit, { global: false });
-  const byIp = app.rateLimit({ max: rl.max, timeWindow: rl.windowMs, keyGenerator: (req) => `ip:${req.ip}`, errorResponseBuilder: onExceeded('client address') });
+  const byIp = app.rateLimit({
+    max: rl.max,
+    timeWindow: rl.windowMs,
+    keyGenerator: (req) => `ip:${req.ip}`,
+    errorResponseBuilder: onExceeded('client address'),
+  });
   app.addHook('onRequest', async (req, reply) => {
     if (!req.routeOptions.config?.roles) return;
     await byIp.call(app, req, reply);
@@ -36,7 +41,12 @@ async function ipLimit(app: FastifyInstance, opts: { ctx: GatewayContext }): Pro
 
 async function keyLimit(app: FastifyInstance, opts: { ctx: GatewayContext }): Promise<void> {
   const rl = opts.ctx.config.rateLimit.perKey;
-  const byKey = app.rateLimit({ max: rl.max, timeWindow: rl.windowMs, keyGenerator: (req) => `key:${req.caller?.id}`, errorResponseBuilder: onExceeded('API key') });
+  const byKey = app.rateLimit({
+    max: rl.max,
+    timeWindow: rl.windowMs,
+    keyGenerator: (req) => `key:${req.caller?.id}`,
+    errorResponseBuilder: onExceeded('API key'),
+  });
   app.addHook('onRequest', async (req, reply) => {
     if (!req.caller) return;
     clearRanMark(req);
@@ -45,4 +55,8 @@ async function keyLimit(app: FastifyInstance, opts: { ctx: GatewayContext }): Pr
 }
 
 export const ipRateLimit = fp(ipLimit, { name: 'medshield-rate-limit-ip', fastify: '5.x' });
-export const keyRateLimit = fp(keyLimit, { name: 'medshield-rate-limit-key', fastify: '5.x', dependencies: ['medshield-rate-limit-ip', 'medshield-auth'] });
+export const keyRateLimit = fp(keyLimit, {
+  name: 'medshield-rate-limit-key',
+  fastify: '5.x',
+  dependencies: ['medshield-rate-limit-ip', 'medshield-auth'],
+});

@@ -23,7 +23,10 @@ async function signaturePlugin(app: FastifyInstance, opts: { ctx: GatewayContext
   const { verifier, metrics } = opts.ctx;
   app.addHook('preHandler', async (req, reply) => {
     if (!req.routeOptions.config?.image) return;
-    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() as InputType;
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase() as InputType;
     const t0 = nowMs();
     const { image, decodeError, timing, ...check } = await verifier.check(req.body as Buffer, type);
     addStages(req, timing);
@@ -35,12 +38,22 @@ async function signaturePlugin(app: FastifyInstance, opts: { ctx: GatewayContext
       metrics.signatureRejections.inc();
       req.auditCtx.reason = check.reason;
       req.auditCtx.event = 'SecurityAlert';
-      return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `image refused: ${check.reason}`, requestId: req.id });
+      return reply.code(422).send({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        message: `image refused: ${check.reason}`,
+        requestId: req.id,
+      });
     }
     if (decodeError || !image) {
       const status = decodeError?.status ?? 400;
       req.auditCtx.reason = `cannot decode image: ${decodeError?.message ?? 'no image'}`;
-      return reply.code(status).send({ statusCode: status, error: status === 413 ? 'Payload Too Large' : 'Bad Request', message: req.auditCtx.reason, requestId: req.id });
+      return reply.code(status).send({
+        statusCode: status,
+        error: status === 413 ? 'Payload Too Large' : 'Bad Request',
+        message: req.auditCtx.reason,
+        requestId: req.id,
+      });
     }
     req.verifiedImage = image;
   });

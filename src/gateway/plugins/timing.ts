@@ -23,7 +23,8 @@ async function timingPlugin(app: FastifyInstance, opts: { ctx: GatewayContext })
     if (req.receiveStart !== undefined) addStage(req, 'receive', nowMs() - req.receiveStart);
   });
   app.addHook('onSend', async (req, reply, payload) => {
-    if (config.logging.serverTiming && req.stageMs) reply.header('server-timing', serverTimingHeader(req.stageMs, reply.elapsedTime));
+    if (config.logging.serverTiming && req.stageMs)
+      reply.header('server-timing', serverTimingHeader(req.stageMs, reply.elapsedTime));
     return payload;
   });
   app.addHook('onResponse', async (req) => {

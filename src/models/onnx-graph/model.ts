@@ -33,7 +33,11 @@ export class OnnxGraphModel implements DifferentiableModel {
   private meanT: tf.Tensor | null = null;
   private stdT: tf.Tensor | null = null;
 
-  constructor(readonly graph: OnnxGraph, readonly card: ModelCard, featureLayers: string[]) {
+  constructor(
+    readonly graph: OnnxGraph,
+    readonly card: ModelCard,
+    featureLayers: string[],
+  ) {
     this.inputShape = card.input.shape;
     this.classes = card.dataset.classes;
     this.task = card.dataset.task;
@@ -84,7 +88,10 @@ export class OnnxGraphModel implements DifferentiableModel {
   features(x: tf.Tensor4D, layer = 'penultimate'): tf.Tensor {
     if (layer === 'logits') return this.logits(x);
     const name = layer === 'penultimate' ? this.featureNames[0] : layer;
-    if (!this.featureNames.includes(name) && !this.graph.hasValue(name)) throw badArgument(`model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')}, or any ONNX node output)`);
+    if (!this.featureNames.includes(name) && !this.graph.hasValue(name))
+      throw badArgument(
+        `model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')}, or any ONNX node output)`,
+      );
     return tf.tidy(() => {
       const [f] = this.graph.run(this.preprocess(x), this.nchw, [name]);
       return f.rank === 4 && this.nchw ? tf.transpose(f, [0, 2, 3, 1]) : f;

@@ -13,15 +13,40 @@ export function Chart({ spec, label }: { spec: VisualizationSpec; label: string 
     if (!el.current) return;
     let result: { finalize(): void } | null = null;
     let cancelled = false;
-    embed(el.current, spec, { renderer: 'svg', actions: false, tooltip: false, defaultStyle: false, ast: true, expr: expressionInterpreter } as never)
-      .then((r) => { if (cancelled) r.finalize(); else result = r; })
-      .catch((e) => { if (el.current) el.current.textContent = `chart failed: ${(e as Error).message}`; });
-    return () => { cancelled = true; result?.finalize(); };
+    embed(el.current, spec, {
+      renderer: 'svg',
+      actions: false,
+      tooltip: false,
+      defaultStyle: false,
+      ast: true,
+      expr: expressionInterpreter,
+    } as never)
+      .then((r) => {
+        if (cancelled) r.finalize();
+        else result = r;
+      })
+      .catch((e) => {
+        if (el.current) el.current.textContent = `chart failed: ${(e as Error).message}`;
+      });
+    return () => {
+      cancelled = true;
+      result?.finalize();
+    };
   }, [JSON.stringify(spec)]);
-  return <figure class="chart"><div ref={el} role="img" aria-label={label} /><figcaption>{label}</figcaption></figure>;
+  return (
+    <figure class="chart">
+      <div ref={el} role="img" aria-label={label} />
+      <figcaption>{label}</figcaption>
+    </figure>
+  );
 }
 
 /** Common look of every chart. */
 export const chartConfig = {
-  config: { font: 'system-ui, sans-serif', axis: { labelFontSize: 12, titleFontSize: 12 }, legend: { labelFontSize: 12, titleFontSize: 12 }, view: { stroke: '#ccc' } },
+  config: {
+    font: 'system-ui, sans-serif',
+    axis: { labelFontSize: 12, titleFontSize: 12 },
+    legend: { labelFontSize: 12, titleFontSize: 12 },
+    view: { stroke: '#ccc' },
+  },
 };

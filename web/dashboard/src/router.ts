@@ -2,7 +2,8 @@
 export type Params = Record<string, string>;
 
 export function match(pattern: string, path: string): Params | null {
-  const p = pattern.split('/').filter(Boolean), s = path.split('/').filter(Boolean);
+  const p = pattern.split('/').filter(Boolean),
+    s = path.split('/').filter(Boolean);
   if (p.length !== s.length) return null;
   const params: Params = {};
   for (let i = 0; i < p.length; i++) {
@@ -13,17 +14,32 @@ export function match(pattern: string, path: string): Params | null {
 }
 
 const listeners = new Set<() => void>();
-export function onNavigate(fn: () => void): () => void { listeners.add(fn); return () => listeners.delete(fn); }
+export function onNavigate(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
 export function navigate(url: string): void {
   history.pushState(null, '', url);
   for (const fn of listeners) fn();
 }
-window.addEventListener('popstate', () => { for (const fn of listeners) fn(); });
+window.addEventListener('popstate', () => {
+  for (const fn of listeners) fn();
+});
 
 /** Same-origin link clicks stay in the app (no reload); other links behave normally. */
 document.addEventListener('click', (e) => {
   const a = (e.target as Element | null)?.closest?.('a');
-  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || a.target || a.hasAttribute('download')) return;
+  if (
+    !a ||
+    e.defaultPrevented ||
+    e.button !== 0 ||
+    e.metaKey ||
+    e.ctrlKey ||
+    e.shiftKey ||
+    a.target ||
+    a.hasAttribute('download')
+  )
+    return;
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || a.dataset.native !== undefined) return;
   e.preventDefault();

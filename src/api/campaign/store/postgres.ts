@@ -141,7 +141,10 @@ export class PostgresCampaignStore implements CampaignStore {
   }
 
   async hasResult(campaignId: string, jobKey: string): Promise<boolean> {
-    const r = await this.pool.query('SELECT 1 FROM results WHERE campaign_id = $1 AND job_key = $2', [campaignId, jobKey]);
+    const r = await this.pool.query('SELECT 1 FROM results WHERE campaign_id = $1 AND job_key = $2', [
+      campaignId,
+      jobKey,
+    ]);
     return r.rows.length > 0;
   }
 

@@ -8,14 +8,27 @@ export function useJson<T>(url: string | null): { data: T | null; error: string 
     if (!url) return;
     let live = true;
     setState({ data: null, error: null });
-    getJson<T>(url).then((data) => live && setState({ data, error: null }), (e: Error) => live && setState({ data: null, error: e.message }));
-    return () => { live = false; };
+    getJson<T>(url).then(
+      (data) => live && setState({ data, error: null }),
+      (e: Error) => live && setState({ data: null, error: e.message }),
+    );
+    return () => {
+      live = false;
+    };
   }, [url]);
   return state;
 }
 
 export function Status({ error, what }: { error: string | null; what: string }) {
-  return error ? <p class="error" role="alert">Could not load {what}: {error}</p> : <p class="loading" aria-live="polite">Loading {what}…</p>;
+  return error ? (
+    <p class="error" role="alert">
+      Could not load {what}: {error}
+    </p>
+  ) : (
+    <p class="loading" aria-live="polite">
+      Loading {what}…
+    </p>
+  );
 }
 
 export function Badge({ status }: { status: string }) {
@@ -26,7 +39,9 @@ export function Progress({ done, total, label }: { done: number; total: number; 
   return (
     <div class="progress-wrap">
       <progress max={Math.max(total, 1)} value={done} aria-label={label} />
-      <span class="progress-text" data-testid="progress-text">{done} / {total} shards</span>
+      <span class="progress-text" data-testid="progress-text">
+        {done} / {total} shards
+      </span>
     </div>
   );
 }

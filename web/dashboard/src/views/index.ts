@@ -9,6 +9,8 @@ import { CampaignsView, CampaignView } from './campaigns';
 import { ModelsView } from './models';
 import { ScorecardView } from './scorecard';
 import { GalleryView } from './gallery';
+import { GatewayView } from './gateway';
+import { EvidenceView } from './evidence';
 
 export interface View {
   path: string;
@@ -24,4 +26,6 @@ export const views: View[] = [
   { path: '/models', title: () => 'Models', nav: 'Models', component: ModelsView },
   { path: '/scorecard/:id', title: (p) => `Scorecard ${p.id}`, component: ScorecardView },
   { path: '/gallery/:id', title: (p) => `Gallery ${p.id}`, component: GalleryView },
+  { path: '/gateway', title: () => 'Gateway', nav: 'Gateway', component: GatewayView },
+  { path: '/evidence/:id', title: (p) => `Evidence ${p.id}`, component: EvidenceView },
 ];

@@ -1,0 +1,271 @@
+/**
+ * Distributed campaigns on BullMQ (issue 22, item 4; acceptance 2): a small real campaign (the shipped
+ * default model on PneumoniaMNIST test images, PGD at 2/255 and 8/255 and Square) run in process and
+ * through Redis by two `medshield worker` processes gives identical numbers, also when one worker is
+ * killed with -9 in the middle of a job (its job is taken over after the stall interval, every result is
+ * stored once); a coordinator killed mid-run and started again enqueues only the jobs without a result.
+ * Redis and PostgreSQL come from scripts/start-redis.sh and scripts/start-postgres.sh (Debian's
+ * redis-server and postgresql; MEDSHIELD_REDIS_URL / MEDSHIELD_PG_URL override); without them the tests
+ * skip with the reason.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { initEngine } from '../src/engine/index.js';
+import {
+  openStore,
+  runCampaignLocal,
+  validateCampaignSpec,
+  type CampaignStatus,
+  type CampaignStore,
+} from '../src/api/campaign/index.js';
+import { checkRedis, runCampaignOnQueue, takeTargetTokens, type QueueProgress } from '../src/api/campaign/queue.js';
+import {
+  freshDatabase,
+  freshQueue,
+  spawnWorker,
+  startPostgres,
+  startRedis,
+  stopWorker,
+  type WorkerProcess,
+} from '../bench/campaign/cluster.js';
+import { Redis } from 'ioredis';
+import { ROOT, cli, isCleanError } from './helpers.js';
+
+const redis = startRedis();
+const postgres = redis.url ? startPostgres() : { url: null, why: '' };
+const skip = !redis.url
+  ? `no Redis server could be started (${redis.why}); install Debian's redis-server or set MEDSHIELD_REDIS_URL`
+  : !postgres.url
+    ? `no PostgreSQL server could be started (${postgres.why}); install Debian's postgresql or set MEDSHIELD_PG_URL`
+    : false;
+
+const RAW = {
+  name: 'queue-test',
+  seed: 0,
+  models: [{ ref: 'default' }],
+  data: { dataset: 'pneumoniamnist', split: 'test', limit: 8 },
+  attacks: [
+    { attack: 'pgd', eps: ['2/255', '8/255'], steps: 8 },
+    { attack: 'square', eps: ['8/255'], maxQueries: 20 },
+  ],
+  shardSize: 4,
+};
+const spec = validateCampaignSpec(RAW, 'test spec');
+const JOBS = 6; // 3 attack × ε rows × 2 shards
+const work = mkdtempSync(path.join(tmpdir(), 'medshield-queue-test-'));
+const specFile = path.join(work, 'spec.json');
+writeFileSync(specFile, JSON.stringify(RAW));
+// Short lock and stall check so a killed worker's job is taken over within seconds.
+const FAST = ['--threads', '1', '--lock-ms', '8000', '--stall-ms', '3000'];
+const ENV = { MEDSHIELD_THREADS: '1' };
+
+let local: CampaignStatus;
+const drops: Array<() => Promise<void>> = [];
+const workers: WorkerProcess[] = [];
+
+before(async () => {
+  if (skip) return;
+  await initEngine({ threads: 1 });
+  const store = await openStore(path.join(work, 'local.db'));
+  try {
+    local = await runCampaignLocal(spec, { store });
+  } finally {
+    await store.close();
+  }
+  assert.equal(local.status, 'done');
+  assert.equal(local.shards.done, JOBS);
+});
+
+after(async () => {
+  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  for (const d of drops) await d().catch(() => undefined);
+});
+
+const numbers = (s: CampaignStatus): unknown => s.results;
+
+async function counts(
+  url: string,
+): Promise<{ results: number; distinctJobs: number; samples: number; workers: Record<string, string> }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query('SELECT COUNT(*)::int AS n, COUNT(DISTINCT job_key)::int AS d FROM results');
+    const s = await c.query('SELECT COUNT(*)::int AS n FROM samples');
+    const w = await c.query('SELECT job_key, worker_id FROM results');
+    return {
+      results: r.rows[0].n,
+      distinctJobs: r.rows[0].d,
+      samples: s.rows[0].n,
+      workers: Object.fromEntries(w.rows.map((x) => [x.job_key, x.worker_id])),
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+test('through Redis with 2 workers, one killed with -9 mid-job: the same numbers as in process, each result stored once', {
+  skip,
+}, async () => {
+  const db = await freshDatabase(postgres.url!, 'queue');
+  drops.push(db.drop);
+  const queue = await freshQueue(redis.url!, 11);
+  const a = spawnWorker(queue, db.url, FAST, ENV);
+  const b = spawnWorker(queue, db.url, FAST, ENV);
+  workers.push(a, b);
+  const store: CampaignStore = await openStore(db.url);
+  try {
+    const run = runCampaignOnQueue(spec, { store, queueUrl: queue, pollMs: 500 });
+    // Kill worker A with -9 while it is inside its second job.
+    await a.waitFor((e) => e.type === 'done');
+    const victim = await a.waitFor(
+      (e) => e.type === 'started' && a.events.filter((x) => x.type === 'started').length >= 2,
+    );
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const status = await run;
+    assert.equal(status.status, 'done');
+    assert.deepEqual(status.shards, { total: JOBS, done: JOBS, failed: 0 });
+    assert.deepEqual(numbers(status), numbers(local));
+    const c = await counts(db.url);
+    assert.equal(c.results, JOBS);
+    assert.equal(c.distinctJobs, JOBS);
+    assert.equal(c.samples, 3 * 8);
+    // The job A died in was finished by B.
+    const aId = (a.events[0] as { worker?: string }).worker;
+    assert.ok(
+      b.events.some((e) => e.type === 'done' && e.key === victim.key && e.written),
+      `B did not take over ${victim.key}`,
+    );
+    assert.ok(
+      !a.events.some((e) => e.type === 'done' && e.key === victim.key),
+      'A never finished the job it was killed in',
+    );
+    assert.ok(aId && c.workers[victim.key!] !== aId);
+    assert.ok(
+      b.events.some((e) => e.type === 'aggregated' && e.status?.state === 'done') ||
+        a.events.some((e) => e.type === 'aggregated'),
+    );
+  } finally {
+    await store.close();
+    await stopWorker(b);
+  }
+});
+
+test('a coordinator killed mid-run and started again enqueues only the jobs without a result; a wrong model sha256 is refused once', {
+  skip,
+}, async () => {
+  const db = await freshDatabase(postgres.url!, 'queue');
+  drops.push(db.drop);
+  const queue = await freshQueue(redis.url!, 12);
+  const w1 = spawnWorker(queue, db.url, FAST, ENV);
+  workers.push(w1);
+  const coord = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin', 'medshield.js'),
+      'campaign',
+      'run',
+      specFile,
+      '--store',
+      db.url,
+      '--queue',
+      queue,
+      '--json',
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1' },
+      stdio: 'ignore',
+    },
+  );
+  const coordExit = new Promise((r) => coord.on('exit', r));
+  // Stop everything (coordinator and worker, both with -9) after 2 results.
+  await w1.waitFor((e) => e.type === 'done' && w1.events.filter((x) => x.type === 'done').length >= 2);
+  coord.kill('SIGKILL');
+  w1.child.kill('SIGKILL');
+  await coordExit;
+  await w1.exited;
+  const before = await counts(db.url);
+  assert.ok(before.results >= 2 && before.results < JOBS, `${before.results} results after the kill`);
+  const w2 = spawnWorker(queue, db.url, FAST, ENV);
+  const w3 = spawnWorker(queue, db.url, FAST, ENV);
+  workers.push(w2, w3);
+  const store = await openStore(db.url);
+  try {
+    const seen: QueueProgress[] = [];
+    const status = await runCampaignOnQueue(spec, {
+      store,
+      queueUrl: queue,
+      pollMs: 500,
+      onProgress: (p) => seen.push(p),
+    });
+    assert.equal(seen[0].enqueued, JOBS - before.results, 'the re-run enqueued only the missing jobs');
+    assert.equal(status.status, 'done');
+    assert.deepEqual(numbers(status), numbers(local));
+    const after = await counts(db.url);
+    assert.equal(after.results, JOBS);
+    assert.equal(after.distinctJobs, JOBS);
+    // Results stored before the kill were not computed again.
+    const rewritten = [...w2.events, ...w3.events].filter((e) => e.type === 'done' && e.written).map((e) => e.key!);
+    assert.equal(rewritten.length, JOBS - before.results);
+    for (const k of Object.keys(before.workers)) assert.ok(!rewritten.includes(k), `${k} was computed again`);
+    for (const k of Object.keys(before.workers)) assert.equal(after.workers[k], before.workers[k]);
+    // A model whose weights differ from the spec's sha256 is refused once, recorded, not retried.
+    const wrong = validateCampaignSpec(
+      {
+        ...RAW,
+        name: 'queue-test-sha',
+        models: [{ ref: 'default', sha256: 'ab'.repeat(32) }],
+        attacks: [{ attack: 'pgd', eps: ['8/255'], steps: 2 }],
+        data: { ...RAW.data, limit: 4 },
+      },
+      'test spec',
+    );
+    const refused = await runCampaignOnQueue(wrong, { store, queueUrl: queue, pollMs: 500 });
+    assert.equal(refused.status, 'failed');
+    assert.deepEqual(refused.shards, { total: 1, done: 0, failed: 1 });
+    const f = await store.failures(refused.id);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].attempts, 1);
+    assert.match(f[0].error, /weights sha256 .* the campaign expects abababababab/);
+    assert.ok([...w2.events, ...w3.events].some((e) => e.type === 'failed' && e.final && /sha256/.test(e.error ?? '')));
+  } finally {
+    await store.close();
+    await Promise.all([stopWorker(w2), stopWorker(w3)]);
+  }
+});
+
+test('token bucket per HTTP target: a burst is granted, then the wait is named; targets do not share a bucket', {
+  skip,
+}, async () => {
+  const queue = await freshQueue(redis.url!, 13);
+  const r = new Redis(queue);
+  try {
+    const rate = { perSecond: 10, burst: 100 };
+    assert.equal(await takeTargetTokens(r, 'http://10.0.0.1:8500/v1/predict', 60, rate), 0);
+    const wait = await takeTargetTokens(r, 'http://10.0.0.1:8500/v1/predict', 60, rate);
+    assert.ok(wait > 1000 && wait <= 2000, `wait ${wait} ms for 20 missing tokens at 10/s`);
+    assert.equal(await takeTargetTokens(r, 'http://10.0.0.2:8500/v1/predict', 60, rate), 0);
+    // The same endpoint with credentials or a query string is the same target.
+    assert.ok((await takeTargetTokens(r, 'http://user:pw@10.0.0.1:8500/v1/predict?x=1', 60, rate)) > 0);
+  } finally {
+    r.disconnect();
+  }
+});
+
+test('worker: a bad queue URL or an unreachable Redis is one line and exit 2', { skip }, async () => {
+  await assert.rejects(
+    checkRedis('redis://127.0.0.1:1'),
+    /cannot reach Redis at redis:\/\/127\.0\.0\.1:1: ECONNREFUSED/,
+  );
+  for (const q of ['http://127.0.0.1:6379', 'redis://:secret@127.0.0.1:1']) {
+    const r = cli(['worker', '--queue', q, '--store', path.join(work, 'w.db')], { timeoutMs: 60_000 });
+    assert.ok(isCleanError(r), `${q}: exit ${r.code}, stderr ${r.stderr}`);
+    assert.ok(!r.stderr.includes('secret'), 'the password is not printed');
+  }
+});
