@@ -21,7 +21,13 @@ import { epsilonSweep, stepSweep } from '../eval/sweep.js';
 import { writeRecords } from '../eval/records.js';
 import { makeExamples, saveExamples } from '../eval/examples.js';
 import { saveAdversarialSet } from '../eval/adversarial-set.js';
-import { judge, type AttackEvaluation, type AttackSummary, type SampleRecord, type Victim } from '../eval/robustness.js';
+import {
+  judge,
+  type AttackEvaluation,
+  type AttackSummary,
+  type SampleRecord,
+  type Victim,
+} from '../eval/robustness.js';
 import { buildReport } from '../report/build.js';
 import { writeHtml } from '../report/html.js';
 import { badArgument, unsupported } from '../errors.js';

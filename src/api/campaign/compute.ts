@@ -79,7 +79,7 @@ function dataRef(d: JobData, seed: number, range?: [number, number]): DataRef {
 export async function jobData(d: JobData, card: ModelCard): Promise<Dataset> {
   const data = await openDataRef({ dataset: d.dataset }, card, { cache: jobCache });
   const t = data.splits[d.split];
-  if (!t || !t.n) throw badInput(`dataset '${d.dataset}' has no images in its ${d.split} split`);
+  if (!t?.n) throw badInput(`dataset '${d.dataset}' has no images in its ${d.split} split`);
   checkInputMatches(card, {
     height: t.height,
     width: t.width,

@@ -7,7 +7,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { badArgument, unsupported } from '../../errors.js';
 import type { ProgressSink } from '../common.js';
-import { campaignStatus, campaignCsv, listCampaigns, type CampaignStatus } from './aggregate.js';
+import { campaignStatus, campaignCsv, type listCampaigns, type CampaignStatus } from './aggregate.js';
 import { runCampaignLocal } from './local.js';
 import { prepareCampaign } from './plan.js';
 import { campaignReportHtml } from './report.js';
