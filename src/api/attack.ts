@@ -21,7 +21,13 @@ import { epsilonSweep, stepSweep } from '../eval/sweep.js';
 import { writeRecords } from '../eval/records.js';
 import { makeExamples, saveExamples } from '../eval/examples.js';
 import { saveAdversarialSet } from '../eval/adversarial-set.js';
-import type { AttackEvaluation, AttackSummary, SampleRecord, Victim } from '../eval/robustness.js';
+import {
+  judge,
+  type AttackEvaluation,
+  type AttackSummary,
+  type SampleRecord,
+  type Victim,
+} from '../eval/robustness.js';
 import { buildReport } from '../report/build.js';
 import { writeHtml } from '../report/html.js';
 import { badArgument, unsupported } from '../errors.js';
@@ -143,6 +149,9 @@ export interface AttackRun {
   /** The CLI's fixed JSON object of this run. */
   json: Record<string, unknown>;
   records: AttackRecord[];
+  /** Images the victim classifies correctly, clean and adversarial (exact counts; campaign shards add them up). */
+  cleanCorrect: number;
+  robustCorrect: number;
   /** With `returnImages`: the adversarial images (n × H × W × C in [0,1]). */
   adversarial?: Float32Array;
 }
@@ -410,10 +419,14 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
       });
       await writeHtml(save.report, report);
     }
+    const correct = (p: Float32Array): number =>
+      judge(victim, p, images.labels, images.n, label).correct.reduce((s, c) => s + c, 0);
     const runs: AttackRun[] = evals.map((ev) => ({
       summary: ev.summary,
       json: attackJson(ev.summary),
       records: ev.records,
+      cleanCorrect: correct(ev.cleanProbs),
+      robustCorrect: correct(ev.advProbs),
       ...(spec.returnImages ? { adversarial: ev.xAdv } : {}),
     }));
     const jsonRuns = runs.map((r) => r.json);

@@ -68,6 +68,8 @@ export interface DetectSpec {
   earlyStop?: boolean;
   /** PGD's random start (default true). */
   randomStart?: boolean;
+  /** Iterations of every attack (default: each attack's own). */
+  steps?: number;
   seed?: number;
   /** Save the fitted detector(s) here (DIR, or DIR/<detector>@<ε> when several). */
   save?: string;
@@ -95,6 +97,7 @@ export const DETECT_SPEC_SCHEMA = {
     fitSplit: { type: 'string', enum: ['train', 'val'] },
     earlyStop: { type: 'boolean' },
     randomStart: { type: 'boolean' },
+    steps: { type: 'integer', minimum: 1, maximum: 1e6 },
     seed: SEED_SCHEMA,
     save: { type: 'string', minLength: 1 },
     projection: { type: 'boolean' },
@@ -116,6 +119,10 @@ export interface DetectRow {
   threshold: number | null;
   /** Fit pairs. */
   fitN: number;
+  /** ROC points (for plots), and the correctly classified images the test / train attack ran on. */
+  roc?: Array<{ fpr: number; tpr: number }>;
+  attacked?: number;
+  fitAttacked?: number;
 }
 
 /** One test pair's detector scores: split index, position in the sample, label, and the scores of clean and adversarial. */
@@ -183,13 +190,13 @@ export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promis
   const testAttacks = (spec.testAttacks ?? DETECT_TEST_ATTACKS).map(getAttack);
   const eps = parseEpsList(spec.eps);
   await initEngine();
-  const model = await loadModelRef(spec.model, { differentiable: true });
+  const model = await loadModelRef(spec.model, { differentiable: true, cache: opts.cache });
   const ref: DataRef = spec.data ?? {};
   const testSplit = ref.split ?? 'test';
   const need = [...new Set([...(fitSplit === 'val' ? ['val', 'train'] : ['train']), testSplit])] as Array<
     'train' | 'val' | 'test'
   >;
-  const data = await openDataRef(ref, model.card, { split: need, onNote: opts.onNote });
+  const data = await openDataRef(ref, model.card, { split: need, onNote: opts.onNote, cache: opts.cache });
   const te = data.splits[testSplit];
   for (const e of eps) checkEpsilon(e.value, 'linf', te.height * te.width * te.channels, e.text);
   const testImages = selectRef(
@@ -215,6 +222,7 @@ export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promis
     attackOptions: () => ({
       earlyStop: !!spec.earlyStop,
       ...(spec.randomStart === false ? { randomStart: false } : {}),
+      ...(spec.steps !== undefined ? { steps: spec.steps } : {}),
     }),
     onFitted: (det, e) => {
       if (spec.save)
@@ -269,7 +277,15 @@ export async function detect(spec: DetectSpec, opts: DetectOptions = {}): Promis
     split: testSplit,
     seed,
     reports: withImageSet(out, data),
-    rows: out.flatMap((r) => r.results.map((x) => ({ detector: r.detector, ...x }))),
+    // the flat rows also carry the ROC points and the attacked counts (a campaign stores them)
+    rows: reports.flatMap((r, i) =>
+      r.results.map((x, j) => ({
+        detector: r.detector,
+        ...out[i].results[j],
+        ...(x.roc ? { roc: x.roc } : {}),
+        ...(x.attacked !== undefined ? { attacked: x.attacked, fitAttacked: x.fitAttacked } : {}),
+      })),
+    ),
     scores,
     ...(spec.report ? { report: spec.report } : {}),
     seconds: Math.round((performance.now() - t0) / 100) / 10,

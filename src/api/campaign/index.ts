@@ -32,3 +32,15 @@ export type {
   JobFailure,
 } from './store/index.js';
 export { campaignReportHtml } from './report.js';
+export {
+  loadCampaign,
+  planSummary,
+  planText,
+  runCampaign,
+  withCampaign,
+  withStore,
+  exportCampaign,
+  writeCampaignReport,
+  campaignListText,
+} from './run.js';
+export type { CampaignPlanSummary, RunCampaignOptions } from './run.js';

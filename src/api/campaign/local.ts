@@ -74,6 +74,8 @@ export async function runCampaignLocal(spec: CampaignSpec, o: LocalRunOptions): 
   o.onProgress?.({ done: finished, total });
   try {
     for (const job of todo) {
+      // let signal handlers run (a job's tensor work may never yield to the event loop's macrotasks)
+      await new Promise((r) => setImmediate(r));
       if (o.signal?.aborted || (o.maxJobs !== undefined && ran >= o.maxJobs)) break;
       ran++;
       try {
