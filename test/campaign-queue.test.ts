@@ -135,17 +135,18 @@ test('through Redis with 2 workers, one killed with -9 mid-job: the same numbers
     assert.equal(c.results, JOBS);
     assert.equal(c.distinctJobs, JOBS);
     assert.equal(c.samples, 3 * 8);
-    // The job A died in was finished by B.
+    // The job A died in was finished by B. Exception: the kill landed between A's write and its acknowledgement —
+    // then the result is A's, the campaign is complete from the store, and B, if it picks the stalled job up at
+    // all, finds the result stored and writes nothing (no double count either way).
     const aId = (a.events[0] as { worker?: string }).worker;
-    assert.ok(
-      b.events.some((e) => e.type === 'done' && e.key === victim.key && e.written),
-      `B did not take over ${victim.key}`,
-    );
+    assert.ok(aId);
+    const bDone = b.events.find((e) => e.type === 'done' && e.key === victim.key);
     assert.ok(
       !a.events.some((e) => e.type === 'done' && e.key === victim.key),
       'A never finished the job it was killed in',
     );
-    assert.ok(aId && c.workers[victim.key!] !== aId);
+    if (c.workers[victim.key!] === aId) assert.ok(!bDone || !bDone.written, 'a result A stored is not written again');
+    else assert.ok(bDone?.written, `B did not take over ${victim.key}`);
     assert.ok(
       b.events.some((e) => e.type === 'aggregated' && e.status?.state === 'done') ||
         a.events.some((e) => e.type === 'aggregated'),
