@@ -110,7 +110,10 @@ export function recordHash(r: Omit<AuditRecord, 'hash'> | AuditRecord): string {
   return createHash('sha256').update(canonical(rest)).digest('hex');
 }
 
-/** Longest string a record field keeps (longer values are cut, with a marker): a client cannot grow records without bound. */
+/**
+ * Longest string a record field keeps (longer values are cut, with a marker): a client cannot grow records without
+ * bound.
+ */
 export const MAX_FIELD_CHARS = 2000;
 
 const ACTIONS = new Set(['C', 'R', 'U', 'D', 'E']);
@@ -134,7 +137,8 @@ const cleanInt = (v: unknown): number | null => (typeof v === 'number' && Number
 
 /**
  * Fill unset fields with null so every record has every column, and make every field a value the stores accept and
- * give back unchanged (cleanText, safe integers): no request — aborted, malformed or hostile — can produce a record the
+ * give back unchanged (cleanText, safe integers): no request — aborted, malformed or hostile — can produce a record
+ * the
  * store refuses, which would switch the fail-closed gateway into 503 for everyone.
  */
 export function completeFields(f: Partial<AuditFields> & Pick<AuditFields, 'event' | 'outcome'>): AuditFields {
