@@ -63,7 +63,9 @@ export interface ReplicateSpec {
   dataDir?: string;
   /** finlayson: transfer and patches. */
   blackbox?: boolean;
-  /** finlayson blackbox: the surrogate model (default: the shipped one for PneumoniaMNIST, else trained with seed+1). */
+  /**
+   * finlayson blackbox: the surrogate model (default: the shipped one for PneumoniaMNIST, else trained with seed+1).
+   */
   surrogate?: string;
   /** ma: the detection AUC only. */
   detectors?: boolean;
@@ -151,7 +153,9 @@ interface Run {
 
 const TITLES = {
   finlayson: 'Replication: Finlayson et al., "Adversarial attacks on medical machine learning" (Science 2019)',
-  ma: 'Replication: Ma et al., "Understanding adversarial attacks on deep learning based medical image analysis systems" (Pattern Recognition 2021)',
+  ma:
+    'Replication: Ma et al., "Understanding adversarial attacks on deep ' +
+    'learning based medical image analysis systems" (Pattern Recognition 2021)',
 };
 
 /** Check the spec's combinations (one-line errors naming the CLI flags). */
@@ -391,7 +395,8 @@ async function maFindings(
       model: salModel.card.name,
     };
   report.notes.push(
-    'Ma et al. trained on 224-px images with ImageNet-pretrained networks; these models are trained from scratch on 28-px MedMNIST images' +
+    'Ma et al. trained on 224-px images with ImageNet-pretrained networks; ' +
+      'these models are trained from scratch on 28-px MedMNIST images' +
       (quick ? ' briefly (--quick)' : '') +
       '.',
   );
@@ -472,7 +477,8 @@ async function blackbox(
     paper: 'finlayson',
     title: `${TITLES.finlayson} — black box and patches`,
     headline:
-      'transfer attacks from an independently trained model and adversarial patches fool medical classifiers; natural patches do not',
+      'transfer attacks from an independently trained model and ' +
+      'adversarial patches fool medical classifiers; natural patches do not',
     rows: [],
     blackbox: rows,
     command: run.command,
@@ -491,18 +497,26 @@ async function blackbox(
 export function formatReplication(r: ReplicateResult): string {
   if (r.mode === 'amit') return formatAmit(r.result);
   if (r.mode === 'detectors') {
-    return `Replication: Ma et al. (Pattern Recognition 2021) — detection\n${formatMaDetection(r.result.detectors)}report: ${r.result.report} (${r.seconds.toFixed(0)} s)\n`;
+    return (
+      `Replication: Ma et al. (Pattern Recognition 2021) — detection\n` +
+      `${formatMaDetection(r.result.detectors)}report: ${r.result.report} (${r.seconds.toFixed(0)} s)\n`
+    );
   }
   if (r.mode === 'blackbox') {
     const f = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : v.toFixed(4));
     let s = '';
     for (const b of r.result.blackbox) {
-      s += `${b.dataset} (${b.domain ?? 'no paper domain'}): target ${b.target} clean ${f(b.cleanAccuracy)}, surrogate ${b.surrogate} clean ${f(b.surrogateCleanAccuracy)}, n=${b.n}\n`;
+      s +=
+        `${b.dataset} (${b.domain ?? 'no paper domain'}): target ${b.target} clean ${f(b.cleanAccuracy)}` +
+        `, surrogate ${b.surrogate} clean ${f(b.surrogateCleanAccuracy)}, n=${b.n}\n`;
       for (const t of b.transfer)
-        s += `  ε=${t.eps}: transfer PGD robust ${f(t.robustAccuracy)} (success ${f(t.attackSuccessRate)}) | white-box PGD robust ${f(t.whiteboxRobustAccuracy)}\n`;
+        s +=
+          `  ε=${t.eps}: transfer PGD robust ${f(t.robustAccuracy)} (success ` +
+          `${f(t.attackSuccessRate)}) | white-box PGD robust ${f(t.whiteboxRobustAccuracy)}\n`;
       for (const p of b.patches) {
         s +=
-          `  patch ${p.mode} scale ${p.scale}: accuracy ${f(p.patchedAccuracy)} (clean ${f(p.cleanAccuracy)}, success ${f(p.attackSuccessRate)})` +
+          `  patch ${p.mode} scale ${p.scale}: accuracy ${f(p.patchedAccuracy)}` +
+          ` (clean ${f(p.cleanAccuracy)}, success ${f(p.attackSuccessRate)})` +
           `${b.paper ? `   paper: ${b.paper[p.mode as 'whitebox']}` : ''}\n`;
       }
     }
