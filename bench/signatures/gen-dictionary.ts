@@ -1,7 +1,8 @@
 /**
  * Regenerates src/data/vr-dictionary-data.ts (tag → VR) from DCMTK's data dictionaries,
  * which are generated from DICOM PS3.6 (the Data Dictionary), plus DCMTK's private dictionary
- * (private.dic: vendor tags by private creator), which dcmsign uses to read Implicit VR files. Only needed to read Implicit VR
+ * (private.dic: vendor tags by private creator), which dcmsign uses to read Implicit VR files. Only needed to read
+ * Implicit VR
  * files: their elements carry no VR, so the MAC (computed in Explicit VR, PS3.15 C.12.1.1.3.1.1)
  * needs the dictionary VR.
  *
@@ -48,7 +49,8 @@ out.push('/**');
 out.push(" * Tag → VR table generated from the DICOM PS3.6 data dictionary (as shipped in DCMTK's");
 out.push(' * dicom.dic, acrnema.dic, diconde.dic) by bench/signatures/gen-dictionary.ts. Do not edit.');
 out.push(
-  " * Lowercase VRs are DCMTK's multi-VR markers: ox (OB/OW), xs (US/SS), lt (US/SS/OW), up (UL), na (none), px (pixel).",
+  " * Lowercase VRs are DCMTK's multi-VR markers: ox (OB/OW), " +
+    'xs (US/SS), lt (US/SS/OW), up (UL), na (none), px (pixel).',
 );
 out.push(' */');
 out.push('export const VR_BY_TAG: Record<string, string> = {');
