@@ -2,8 +2,7 @@
  * Regenerates src/data/vr-dictionary-data.ts (tag → VR) from DCMTK's data dictionaries,
  * which are generated from DICOM PS3.6 (the Data Dictionary), plus DCMTK's private dictionary
  * (private.dic: vendor tags by private creator), which dcmsign uses to read Implicit VR files. Only needed to read
- * Implicit VR
- * files: their elements carry no VR, so the MAC (computed in Explicit VR, PS3.15 C.12.1.1.3.1.1)
+ * Implicit VR files: their elements carry no VR, so the MAC (computed in Explicit VR, PS3.15 C.12.1.1.3.1.1)
  * needs the dictionary VR.
  *
  *   node dist/bench/signatures/gen-dictionary.js /usr/share/libdcmtk17 > src/data/vr-dictionary-data.ts

@@ -9,8 +9,7 @@
  * clean original sits in its own minibatch. A deployed detector scores images that are *not* in its
  * reference batch, so skipping the nearest there drops a real neighbour and the fitted regression sees
  * a different statistic than the one it was trained on. medshield therefore excludes the query's own original
- * explicitly at fit time — clean, noisy and
- * adversarial rows are paired by index — and skips nothing at scoring.)
+ * explicitly at fit time — clean, noisy and adversarial rows are paired by index — and skips nothing at scoring.)
  * Layers: every named feature layer of the model (`model.featureNames`, flattened) plus the logits —
  * except on two-class models (param `logits`, default: more than two classes). A two-logit layer is
  * a 2-D space whose one informative direction is the decision margin; confidently classified clean films lie

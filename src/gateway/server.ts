@@ -106,8 +106,7 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     };
     publicKey = createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
   }
-  // the key that signs answers (signed-answer.ts): unusable → stop here, not at the first request
-  answerSigner(config);
+  answerSigner(config); // the key that signs answers (signed-answer.ts): unusable → stop here, not at the first request
   const store = await openAuditStore(config.audit.url);
   const checkpoint = signer ? auditCheckpointFile(config.audit) : null;
   let audit: AuditLog;
@@ -177,8 +176,8 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     if (!stopping && code !== 'ECONNRESET' && code !== 'EPIPE' && !requestInProgress(socket)) {
       const reason =
         status === 408
-          ? `request not received within timeouts (headers ${Math.min(t.headersMs, t.requestMs)} ms, whole request ` +
-            `${t.requestMs} ms)`
+          ? `request not received within timeouts (headers ` +
+            `${Math.min(t.headersMs, t.requestMs)} ms, whole request ${t.requestMs} ms)`
           : code === 'HPE_INVALID_EOF_STATE'
             ? 'connection closed in the middle of a request line or headers'
             : `malformed HTTP request (${code})`;
@@ -248,8 +247,8 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     let message = status >= 500 && status !== 503 ? 'internal error' : err.message;
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       message =
-        `Content-Type '${String(req.headers['content-type'] ?? '(none)').slice(0, 80)}' is not accepted ` +
-        `(accepted: ${config.inputs.contentTypes.join(', ')})`;
+        `Content-Type '${String(req.headers['content-type'] ?? '(none)').slice(0, 80)}` +
+        `' is not accepted (accepted: ${config.inputs.contentTypes.join(', ')})`;
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       message = `body larger than inputs.bodyLimitBytes (${config.inputs.bodyLimitBytes} bytes)`;
     if (err.code === 'FST_ERR_CTP_EMPTY_TYPE')
@@ -277,8 +276,8 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
         title: 'medshield inference gateway',
         version: VERSION,
         description:
-          'Verify-before-infer gateway for medical-image classifiers: signed images only, authenticated and ' +
-          'rate-limited callers, query-attack detection, hash-chained audit log.',
+          'Verify-before-infer gateway for medical-image classifiers: signed images only, ' +
+          'authenticated and rate-limited callers, query-attack detection, hash-chained audit log.',
       },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key msk_<id>_<secret>' } },

@@ -3,8 +3,8 @@
  * augmentation (random ±2-px translation, on by default; horizontal flip off by default, since anatomy
  * has a side), class weights (`auto`: balanced for binary tasks, whose 0.5 threshold otherwise follows
  * the training prevalence; PneumoniaMNIST's test split has 37.5 % normal films against 26 % in train), gradient
- * accumulation over micro-batches (the wasm heap is 4 GB), model selection
- * and early stopping on validation AUC (MedMNIST selects its checkpoints on validation AUC).
+ * accumulation over micro-batches (the wasm heap is 4 GB), model selection and early stopping on validation AUC
+ * (MedMNIST selects its checkpoints on validation AUC).
  * Training defences plug in through `batchHook` (src/defences/adversarial-training.ts, smoothing.ts).
  */
 import { tf, Rng, currentEngine, adamOptimizer } from '../engine/index.js';

@@ -15,8 +15,8 @@
  * pulling and the feature term takes over; targeted criteria use the margin of the target class), by
  * projected gradient ascent (`objectiveAscent`). The authors' released code adds the plain sum
  * λ·Σ_l (squared Mahalanobis distance to the likeliest component)/p_l, with no threshold; the hinge at τ_l (the
- * `quantile` of the clean target-class values of D_l, default the median) is this
- * implementation's addition: features already as typical as a clean image are left alone.
+ * `quantile` of the clean target-class values of D_l, default the median) is this implementation's addition: features
+ * already as typical as a clean image are left alone.
  * Target class: the other class on binary tasks, the `criterion` target when targeted, and otherwise
  * the most likely wrong class of the bare model at the clean image. K = 1 by default (the authors'
  * released code defaults to one component too); `components` sets K (EM, full covariances, shrunk by

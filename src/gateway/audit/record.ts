@@ -137,8 +137,7 @@ const cleanInt = (v: unknown): number | null => (typeof v === 'number' && Number
 
 /**
  * Fill unset fields with null so every record has every column, and make every field a value the stores accept and
- * give back unchanged (cleanText, safe integers): no request — aborted, malformed or hostile — can produce a record
- * the
+ * give back unchanged (cleanText, safe integers): no request — aborted, malformed or hostile — can produce a record the
  * store refuses, which would switch the fail-closed gateway into 503 for everyone.
  */
 export function completeFields(f: Partial<AuditFields> & Pick<AuditFields, 'event' | 'outcome'>): AuditFields {

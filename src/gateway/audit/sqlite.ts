@@ -122,8 +122,8 @@ export class SqliteAuditStore implements AuditStore {
       db.close();
       if (/locked|busy/i.test((e as Error).message))
         throw badInput(
-          `audit database '${file}' is in use by a running gateway; check it with GET /v1/audit/verify or stop the ` +
-            `gateway first`,
+          `audit database '${file}' is in use by a running gateway; ` +
+            `check it with GET /v1/audit/verify or stop the gateway first`,
         );
       if (e instanceof MedshieldError) throw e;
       throw badInput(`'${file}' is not a readable SQLite audit database (${oneLine(e)})`);

@@ -163,8 +163,8 @@ export interface PublicRecord {
 export interface GatewayOverview {
   headSeq: number;
   /**
-   * Records read for the figures below (the newest `window` records; audit reads — Query records — are not counted
-   * as requests or listed).
+   * Records read for the figures below (the newest `window` records; audit reads — Query records — are not counted as
+   * requests or listed).
    */
   window: number;
   requests: number;

@@ -117,8 +117,8 @@ export async function verifyChain(
             return report({
               seq: runStart + limit,
               reason:
-                `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway ` +
-                `signature (records ${runStart}–${r.seq - 1}; signature records dropped?)`,
+                `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without ` +
+                `a gateway signature (records ${runStart}–${r.seq - 1}; signature records dropped?)`,
             });
           }
         }
@@ -137,8 +137,8 @@ export async function verifyChain(
         return report({
           seq: r.seq,
           reason:
-            `record ${r.seq}: more than ${eager} records (signEvery) in a row without a gateway signature ` +
-            `(from record ${runStart}; signature records dropped?)`,
+            `record ${r.seq}: more than ${eager} records (signEvery) in a row without ` +
+            `a gateway signature (from record ${runStart}; signature records dropped?)`,
         });
       }
       prev = r.hash;
@@ -152,8 +152,8 @@ export async function verifyChain(
     fails.push({
       seq: head + 1,
       reason:
-        `record ${head + 1} is missing: the checkpoint names signed record ${cp.seq} but the log ends at ` +
-        `record ${head} (tail truncated)`,
+        `record ${head + 1} is missing: the checkpoint names signed record ` +
+        `${cp.seq} but the log ends at record ${head} (tail truncated)`,
     });
   }
   if (publicKey && cpChecked && !cp && signatures > 0) {
@@ -175,8 +175,8 @@ export async function verifyChain(
       fails.push({
         seq: runStart + limit,
         reason:
-          `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway ` +
-          `signature`,
+          `record ${runStart + limit}: more than ${limit} records ` +
+          `(signEvery) in a row without a gateway signature`,
       });
   }
   if (fails.length) return report(fails.sort((x, y) => x.seq - y.seq)[0]);

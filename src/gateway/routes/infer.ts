@@ -41,8 +41,8 @@ export const INFER_RESPONSE = {
     flags: {
       type: 'array',
       description:
-        "warnings: 'query-attack-suspected', and {detector, score} for each input detector with action flag whose " +
-        'score exceeded its threshold',
+        "warnings: 'query-attack-suspected', and {detector, score} for each " +
+        'input detector with action flag whose score exceeded its threshold',
       items: {
         anyOf: [
           { type: 'string' },
@@ -57,10 +57,10 @@ export const INFER_RESPONSE = {
     result: {
       type: 'string',
       description:
-        'signed answer: compact JWS (gateway key, x5c chain) over requestId, input SHA-256, SOP Instance UID, input ' +
-        "signer, model SHA-256, label, probabilities, time; check with `medshield verify-result`. With 'Accept: " +
-        "application/dicom' the answer is instead a signed DICOM Comprehensive SR (this JWS in the " +
-        'X-Medshield-Result header)',
+        'signed answer: compact JWS (gateway key, x5c chain) over requestId, input SHA-256, ' +
+        'SOP Instance UID, input signer, model SHA-256, label, probabilities, time; check ' +
+        "with `medshield verify-result`. With 'Accept: application/dicom' the answer is " +
+        'instead a signed DICOM Comprehensive SR (this JWS in the X-Medshield-Result header)',
     },
   },
 } as const;
@@ -96,8 +96,8 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
       schema: {
         summary: 'Classify one signed medical image',
         description:
-          `Body: the raw file. Accepted Content-Types: ${types.join(', ')}. The image's DICOM signature ` +
-          `is verified first; refused images get 422 and never reach the model.`,
+          `Body: the raw file. Accepted Content-Types: ${types.join(', ')}. The image's DICOM ` +
+          `signature is verified first; refused images get 422 and never reach the model.`,
         tags: ['inference'],
         security: [{ bearerAuth: [] }],
         consumes: types,
