@@ -43,6 +43,40 @@ for (const line of readFileSync(path.join(dir, 'private.dic'), 'utf8').split('\n
   if (!priv.has(m[2])) priv.set(m[2], []);
   priv.get(m[2])!.push(`${m[1].toUpperCase()}:${m[3].toUpperCase()}:${vr}`);
 }
+/** `  "key": "value",`, the value cut at spaces into "…" + "…" pieces so that no line is longer than 120 characters. */
+function entry(key: string, value: string): string[] {
+  const one = `  ${JSON.stringify(key)}: ${JSON.stringify(value)},`;
+  if (one.length <= 120) return [one];
+  const pieces: string[] = [];
+  let cur = '';
+  for (const w of value.split(' ')) {
+    if (cur && cur.length + w.length + 1 > 110) {
+      pieces.push(cur);
+      cur = '';
+    }
+    cur += (cur ? ' ' : '') + w;
+  }
+  pieces.push(cur);
+  const last = pieces.length - 1;
+  return [
+    `  ${JSON.stringify(key)}:`,
+    ...pieces.map((x, i) => `    ${JSON.stringify(i < last ? `${x} ` : x)}${i < last ? ' +' : ','}`),
+  ];
+}
+/** The items of a string array, as many to a line as fit in 120 characters. */
+function packed(items: string[]): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const q of items.map((x) => JSON.stringify(x))) {
+    if (cur && cur.length + q.length + 2 > 118) {
+      lines.push(`${cur},`);
+      cur = '';
+    }
+    cur += (cur ? ', ' : '  ') + q;
+  }
+  if (cur) lines.push(cur);
+  return lines;
+}
 const out: string[] = [];
 out.push('/**');
 out.push(" * Tag → VR table generated from the DICOM PS3.6 data dictionary (as shipped in DCMTK's");
@@ -54,13 +88,13 @@ out.push(
 out.push(' */');
 out.push('export const VR_BY_TAG: Record<string, string> = {');
 for (const [vr, tags] of [...byVr.entries()].sort())
-  out.push(`  ${JSON.stringify(vr)}: ${JSON.stringify(tags.sort().join(' '))},`);
+  out.push(...entry(vr, tags.sort().join(' ')));
 out.push('};');
 out.push('/** Group/element ranges: "gggg-gggg" (even groups), "-o-" odd only, "-u-" all. */');
-out.push(`export const VR_RANGES: string[] = ${JSON.stringify(ranges)};`);
+out.push('export const VR_RANGES: string[] = [', ...packed(ranges), '];');
 out.push('/** Private tags by private creator: "gggg:ee:VR" (gggg may be "gggg-o-gggg", odd groups in range). */');
 out.push('export const PRIVATE_VR: Record<string, string> = {');
 for (const [creator, entries] of [...priv.entries()].sort())
-  out.push(`  ${JSON.stringify(creator)}: ${JSON.stringify(entries.join(' '))},`);
+  out.push(...entry(creator, entries.join(' ')));
 out.push('};');
 process.stdout.write(out.join('\n') + '\n');
