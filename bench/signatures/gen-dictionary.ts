@@ -87,14 +87,12 @@ out.push(
 );
 out.push(' */');
 out.push('export const VR_BY_TAG: Record<string, string> = {');
-for (const [vr, tags] of [...byVr.entries()].sort())
-  out.push(...entry(vr, tags.sort().join(' ')));
+for (const [vr, tags] of [...byVr.entries()].sort()) out.push(...entry(vr, tags.sort().join(' ')));
 out.push('};');
 out.push('/** Group/element ranges: "gggg-gggg" (even groups), "-o-" odd only, "-u-" all. */');
 out.push('export const VR_RANGES: string[] = [', ...packed(ranges), '];');
 out.push('/** Private tags by private creator: "gggg:ee:VR" (gggg may be "gggg-o-gggg", odd groups in range). */');
 out.push('export const PRIVATE_VR: Record<string, string> = {');
-for (const [creator, entries] of [...priv.entries()].sort())
-  out.push(...entry(creator, entries.join(' ')));
+for (const [creator, entries] of [...priv.entries()].sort()) out.push(...entry(creator, entries.join(' ')));
 out.push('};');
 process.stdout.write(out.join('\n') + '\n');
