@@ -368,7 +368,9 @@ function reportImageSet(data: Dataset, onNote?: (line: string) => void): void {
   onNote(
     `medshield: ${f.kind} ${f.source}: ${f.images} images of ${f.classes.length} classes at ` +
       `${f.input.shape.join('×')} (train ${c.train}, val ${c.val}, test ${c.test}` +
-      `${f.split.from === 'column' ? ', from the split column' : `, seeded stratified split ${f.split.ratios!.join('/')} seed ${f.split.seed}`}` +
+      (f.split.from === 'column'
+        ? ', from the split column'
+        : `, seeded stratified split ${f.split.ratios!.join('/')} seed ${f.split.seed}`) +
       `)${f.skipped.length ? `; skipped ${f.skipped.length} bad rows` : ''}`,
   );
 }
@@ -382,7 +384,10 @@ function checkSplits(data: Dataset, split: SplitName | SplitName[] | undefined):
           ? 'its split column names none'
           : `--split-ratios ${data.imageSet.split.ratios!.join(',')} leaves none`;
       throw badArgument(
-        `the ${s} split of '${data.imageSet.source}' is empty (${how}); ${Array.isArray(split) ? 'train needs images in train, val and test' : 'choose another --split or set --split-ratios, e.g. 0,0,1 to use every image as test'}`,
+        `the ${s} split of '${data.imageSet.source}' is empty (${how}); ` +
+          (Array.isArray(split)
+            ? 'train needs images in train, val and test'
+            : 'choose another --split or set --split-ratios, e.g. 0,0,1 to use every image as test'),
       );
     }
   }

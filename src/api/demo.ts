@@ -247,7 +247,9 @@ export function formatDemoPlan(plan: DemoPlan, backend: string, spec: DemoSpec =
   if (!plan.fits && spec.attackImages === undefined && !spec.full) {
     lines.push(
       `  even the smallest plan is estimated above ${DEMO_BUDGET_SECONDS / 60} min on this backend` +
-        `${backend === 'native' ? '' : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'}`,
+        (backend === 'native'
+          ? ''
+          : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'),
     );
   }
   return lines;
@@ -295,10 +297,15 @@ export function formatDemo(d: DemoResult): string {
     `Attacks  on ${t.attackedImages} test films (seed ${t.seed}); accuracy clean → under attack:`,
     ...t.runs.map(
       (r) =>
-        `         ${r.attack === 'square' ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)` : (WHO[r.attack] ?? r.attack)}` +
+        '         ' +
+        (r.attack === 'square'
+          ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)`
+          : (WHO[r.attack] ?? r.attack)) +
         ` at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ` +
         `${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}` +
-        `${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`,
+        (r.medianQueries !== undefined && r.attack !== 'transfer'
+          ? ` (median ${r.medianQueries ?? '—'} queries to flip one)`
+          : ''),
     ),
     '         Reproduce: medshield attack --model default --attack ' +
       'pgd|square|transfer … (docs/attacks.md, docs/blackbox.md)',

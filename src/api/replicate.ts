@@ -467,7 +467,12 @@ async function blackbox(
       rows.push(row);
       // a long run reports each finished dataset at once, so a later failure does not lose it
       run.log(
-        `finlayson --blackbox: ${row.dataset}: ${JSON.stringify({ clean: row.cleanAccuracy, transfer: row.transfer.map((t) => [t.eps, t.robustAccuracy, t.whiteboxRobustAccuracy]), patches: row.patches.map((p) => [p.mode, p.scale, p.patchedAccuracy]) })}`,
+        `finlayson --blackbox: ${row.dataset}: ` +
+          JSON.stringify({
+            clean: row.cleanAccuracy,
+            transfer: row.transfer.map((t) => [t.eps, t.robustAccuracy, t.whiteboxRobustAccuracy]),
+            patches: row.patches.map((p) => [p.mode, p.scale, p.patchedAccuracy]),
+          }),
       );
     }
   }
@@ -528,7 +533,12 @@ export function formatReplication(r: ReplicateResult): string {
     const at = row.atPaperEps;
     s +=
       `  ${row.dataset} ${row.model} ${row.attack}: clean ${row.cleanAccuracy?.toFixed(3)}; ` +
-      `${at ? (p.paper === 'finlayson' ? `robust ${at.robustAccuracy.toFixed(3)} at ${at.eps}` : `success ${at.attackSuccessRate?.toFixed(3)} at ${at.eps}`) : '—'}; ` +
+      (at
+        ? p.paper === 'finlayson'
+          ? `robust ${at.robustAccuracy.toFixed(3)} at ${at.eps}`
+          : `success ${at.attackSuccessRate?.toFixed(3)} at ${at.eps}`
+        : '—') +
+      '; ' +
       `matches the headline from ε = ${row.matchesHeadlineAt ?? 'never (in the sweep)'}\n`;
   }
   return s + `report: ${p.report} (${r.seconds.toFixed(0)} s)\n`;

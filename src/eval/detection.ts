@@ -47,7 +47,12 @@ export const DETECTION_ATTACK_DEFAULTS: Readonly<Partial<AttackOptions>> = Objec
 
 /** The protocol sentence for fit pairs drawn from `fitSplit`. */
 export function detectionProtocol(fitSplit: string, earlyStop = false): string {
-  return `Ma et al.: positives = successful adversarial examples of correctly classified images, negatives = their clean originals; fitted per ε on ${fitSplit}-split images attacked with the train attack, tested on test-split images; ${earlyStop ? 'attacks stopped per image at the first success' : 'attacks run their full iterations (no early stop)'}`;
+  return (
+    `Ma et al.: positives = successful adversarial examples of correctly classified ` +
+    `images, negatives = their clean originals; fitted per ε on ${fitSplit}` +
+    `-split images attacked with the train attack, tested on test-split images; ` +
+    (earlyStop ? 'attacks stopped per image at the first success' : 'attacks run their full iterations (no early stop)')
+  );
 }
 
 export interface AdversarialPairs {

@@ -244,7 +244,10 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         adaptiveLabel: `${a.name} (${o.quick ? 'APGD 1 restart' : 'APGD 2 restarts'})`,
         view: m,
         notes: [
-          `model ${m.card.name}${m.card.training && 'adversarial' in (m.card.training as object) ? ` (${JSON.stringify((m.card.training as { adversarial: unknown }).adversarial)})` : ''}`,
+          `model ${m.card.name}` +
+            (m.card.training && 'adversarial' in (m.card.training as object)
+              ? ` (${JSON.stringify((m.card.training as { adversarial: unknown }).adversarial)})`
+              : ''),
         ],
       };
     } else if (DETECTOR_NAMES.includes(name)) {

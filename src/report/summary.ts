@@ -33,7 +33,8 @@ export function findings(report: AttackReport): string[] {
   return report.runs.map((r, i) => {
     const vis = visibility(r);
     const who = r.criterion.startsWith('targeted')
-      ? `turns ${r.targetedSuccessRate === null || r.targetedSuccessRate === undefined ? 'none' : pct(r.targetedSuccessRate)}` +
+      ? 'turns ' +
+        (r.targetedSuccessRate === null || r.targetedSuccessRate === undefined ? 'none' : pct(r.targetedSuccessRate)) +
         ` of the model's correct diagnoses into the attacker's chosen ${targetName(r.criterion, classes)}`
       : `flips ${r.attackSuccessRate === null ? 'none' : pct(r.attackSuccessRate)} of the model's correct diagnoses`;
     const per = (report.perClass[i] ?? [])
