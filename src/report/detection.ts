@@ -140,7 +140,16 @@ export async function renderDetection(reports: DetectionReport[], meta: Detectio
   const table =
     `<table id="detection-results"><tr><th>detector</th><th>fitted on</th><th>test ` +
     `attack</th><th>ε</th><th>pairs</th><th>AUC</th><th>TPR at 5 % FPR</th><th>threshold</th></tr>` +
-    `${reports.flatMap((r) => r.results.map((x) => `<tr><td>${esc(r.detector)}</td><td>${esc(r.trainAttack)}</td><td>${esc(x.attack)}</td><td>${esc(x.epsText)}</td><td>${x.n}</td><td>${f(x.auc)}</td><td>${f(x.tprAt5Fpr)}</td><td>${x.threshold ?? '—'}</td></tr>`)).join('')}` +
+    reports
+      .flatMap((r) =>
+        r.results.map(
+          (x) =>
+            `<tr><td>${esc(r.detector)}</td><td>${esc(r.trainAttack)}</td><td>` +
+            `${esc(x.attack)}</td><td>${esc(x.epsText)}</td><td>${x.n}</td><td>${f(x.auc)}` +
+            `</td><td>${f(x.tprAt5Fpr)}</td><td>${x.threshold ?? '—'}</td></tr>`,
+        ),
+      )
+      .join('') +
     `</table>`;
   return (
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" ` +

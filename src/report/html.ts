@@ -64,7 +64,24 @@ export async function renderHtml(report: AttackReport): Promise<string> {
     `L∞</th><th>mean L2</th><th>median L0</th><th>mean SSIM</th><th>mean PSNR (dB)</th>` +
     `${queries ? '<th>queries mean / median (budget)</th>' : ''}` +
     `<th>seconds</th><th>images/s</th></tr></thead><tbody>` +
-    `${runs.map((r) => `<tr><td>${esc(r.attack)}</td><td>${esc(r.norm)}</td><td>${esc(r.epsText)}</td><td>${r.steps}</td><td>${r.n}</td><td>${fmt(r.cleanAccuracy)}</td><td>${fmt(r.robustAccuracy)}</td><td>${fmt(r.attackSuccessRate)}</td>${runs.some((x) => x.targetedSuccessRate !== undefined) ? `<td>${fmt(r.targetedSuccessRate)}</td>` : ''}${runs.some((x) => x.aucUnderAttack !== undefined) ? `<td>${fmt(r.cleanAuc)} → ${fmt(r.aucUnderAttack)}</td>` : ''}<td>${fmt(r.meanLinf)}</td><td>${fmt(r.meanL2)}</td><td>${fmt(r.medianL0, 0)}</td><td>${fmt(r.meanSSIM)}</td><td>${fmt(r.meanPSNR, 2)}</td>${queries ? `<td>${fmt(r.meanQueries ?? null, 1)} / ${fmt(r.medianQueries ?? null, 0)} (${r.maxQueries ?? '—'})</td>` : ''}<td>${fmt(r.seconds, 2)}</td><td>${fmt(r.imagesPerSecond, 1)}</td></tr>`).join('')}` +
+    runs
+      .map(
+        (r) =>
+          `<tr><td>${esc(r.attack)}</td><td>${esc(r.norm)}</td><td>${esc(r.epsText)}</td><td>${r.steps}` +
+          `</td><td>${r.n}</td><td>${fmt(r.cleanAccuracy)}</td><td>${fmt(r.robustAccuracy)}</td><td>` +
+          `${fmt(r.attackSuccessRate)}</td>` +
+          `${runs.some((x) => x.targetedSuccessRate !== undefined) ? `<td>${fmt(r.targetedSuccessRate)}</td>` : ''}` +
+          (runs.some((x) => x.aucUnderAttack !== undefined)
+            ? `<td>${fmt(r.cleanAuc)} → ${fmt(r.aucUnderAttack)}</td>`
+            : '') +
+          `<td>${fmt(r.meanLinf)}</td><td>${fmt(r.meanL2)}</td><td>${fmt(r.medianL0, 0)}</td><td>` +
+          `${fmt(r.meanSSIM)}</td><td>${fmt(r.meanPSNR, 2)}</td>` +
+          (queries
+            ? `<td>${fmt(r.meanQueries ?? null, 1)} / ${fmt(r.medianQueries ?? null, 0)} (${r.maxQueries ?? '—'})</td>`
+            : '') +
+          `<td>${fmt(r.seconds, 2)}</td><td>${fmt(r.imagesPerSecond, 1)}</td></tr>`,
+      )
+      .join('') +
     `</tbody></table>`;
 
   const components = runs
@@ -73,7 +90,12 @@ export async function renderHtml(report: AttackReport): Promise<string> {
       (r) =>
         `<h3>AutoAttack at ε = ${esc(r.epsText)}</h3><table class="components"><tr><th>after ` +
         `component</th><th>robust accuracy</th><th>success rate</th></tr>` +
-        `${r.components!.map((c) => `<tr><td>${esc(c.name)}</td><td>${fmt(c.robustAccuracy)}</td><td>${fmt(c.attackSuccessRate)}</td></tr>`).join('')}` +
+        r
+          .components!.map(
+            (c) =>
+              `<tr><td>${esc(c.name)}</td><td>${fmt(c.robustAccuracy)}</td><td>${fmt(c.attackSuccessRate)}</td></tr>`,
+          )
+          .join('') +
         `<tr><td><b>worst case</b></td><td><b>${fmt(r.robustAccuracy)}` +
         `</b></td><td><b>${fmt(r.attackSuccessRate)}</b></td></tr></table>`,
     )
@@ -95,7 +117,13 @@ export async function renderHtml(report: AttackReport): Promise<string> {
     .map(
       (e) =>
         `<figure class="ex"><div class="imgs">` +
-        `${(['original', 'adversarial', 'difference'] as const).map((k) => `<div><img alt="${k} image ${e.index}" src="data:image/png;base64,${e[k]}"><div class="cap">${k === 'difference' ? 'difference (amplified)' : k}</div></div>`).join('')}` +
+        (['original', 'adversarial', 'difference'] as const)
+          .map(
+            (k) =>
+              `<div><img alt="${k} image ${e.index}" src="data:image/png;base64,${e[k]}"><div ` +
+              `class="cap">${k === 'difference' ? 'difference (amplified)' : k}</div></div>`,
+          )
+          .join('') +
         `</div><p>#${e.index} · ${esc(e.attack)} ε=${esc(e.epsText)} · true: <b>${esc(e.label)}` +
         `</b></p><p>clean: ${esc(e.cleanPrediction)} (${(e.cleanConfidence * 100).toFixed(1)}` +
         ` %) → attacked: <b>${esc(e.adversarialPrediction)}</b> (` +

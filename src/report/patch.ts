@@ -63,7 +63,13 @@ export async function renderPatchReport(r: PatchReport): Promise<string> {
   const table =
     `<table id="patch-results"><tr><th>patch</th><th>scale</th><th>n</th><th>clean ` +
     `acc.</th><th>accuracy with patch</th><th>attack success</th></tr>` +
-    `${r.runs.map((p) => `<tr><td>${esc(p.mode)}</td><td>${p.scale}</td><td>${p.n}</td><td>${f(p.cleanAccuracy)}</td><td>${f(p.patchedAccuracy)}</td><td>${f(p.attackSuccessRate)}</td></tr>`).join('')}` +
+    r.runs
+      .map(
+        (p) =>
+          `<tr><td>${esc(p.mode)}</td><td>${p.scale}</td><td>${p.n}</td><td>${f(p.cleanAccuracy)}` +
+          `</td><td>${f(p.patchedAccuracy)}</td><td>${f(p.attackSuccessRate)}</td></tr>`,
+      )
+      .join('') +
     `</table>`;
   const patches = r.runs
     .flatMap((p) =>
@@ -72,7 +78,9 @@ export async function renderPatchReport(r: PatchReport): Promise<string> {
           `<div class="p"><img alt="${esc(p.mode)} patch" src="` +
           `${png(q.patch, p.patchSize, p.patchSize, p.channels)}"><br>${esc(p.mode)}` +
           ` · ${p.scale}` +
-          `${p.groupBy === 'none' ? '' : ` · ${p.groupBy === 'target' ? 'to' : 'on'} ${esc(r.classes[q.group] ?? q.group)}`}` +
+          (p.groupBy === 'none'
+            ? ''
+            : ` · ${p.groupBy === 'target' ? 'to' : 'on'} ${esc(r.classes[q.group] ?? q.group)}`) +
           `</div>`,
       ),
     )

@@ -55,13 +55,32 @@ export async function renderBlackbox(rows: BlackboxRow[]): Promise<string> {
     out.push(
       `<table class="transfer"><tr><th>ε</th><th>transfer robust acc.</th><th>transfer ` +
         `success</th><th>white-box robust acc.</th><th>white-box success</th></tr>` +
-        `${r.transfer.map((t) => `<tr><td>${esc(t.eps)}</td><td>${f(t.robustAccuracy)}</td><td>${f(t.attackSuccessRate)}</td><td>${f(t.whiteboxRobustAccuracy)}</td><td>${f(t.whiteboxSuccessRate)}</td></tr>`).join('')}` +
+        r.transfer
+          .map(
+            (t) =>
+              `<tr><td>${esc(t.eps)}</td><td>${f(t.robustAccuracy)}</td><td>${f(t.attackSuccessRate)}` +
+              `</td><td>${f(t.whiteboxRobustAccuracy)}</td><td>${f(t.whiteboxSuccessRate)}</td></tr>`,
+          )
+          .join('') +
         `</table>`,
     );
     out.push(
       `<table class="patches"><tr><th>patch</th><th>scale</th><th>n</th><th>clean acc.</th><th>accuracy ` +
         `with patch</th><th>success</th><th>paper (scale 0.4)</th><th>patch</th></tr>` +
-        `${r.patches.map((p) => `<tr><td>${esc(p.mode)}</td><td>${p.scale}</td><td>${p.n}</td><td>${f(p.cleanAccuracy)}</td><td>${f(p.patchedAccuracy)}</td><td>${f(p.attackSuccessRate)}</td><td>${r.paper ? f(r.paper[p.mode]) : '—'}</td><td>${p.patch ? `<img alt="${esc(p.mode)} patch" style="width:56px;height:56px;image-rendering:pixelated" src="data:image/png;base64,${encodePng(p.patch, p.patchSize, p.patchSize, p.channels).toString('base64')}">` : ''}</td></tr>`).join('')}` +
+        r.patches
+          .map(
+            (p) =>
+              `<tr><td>${esc(p.mode)}</td><td>${p.scale}</td><td>${p.n}</td><td>${f(p.cleanAccuracy)}` +
+              `</td><td>${f(p.patchedAccuracy)}</td><td>${f(p.attackSuccessRate)}</td><td>` +
+              `${r.paper ? f(r.paper[p.mode]) : '—'}</td><td>` +
+              (p.patch
+                ? `<img alt="${esc(p.mode)} patch" style="width:56px;height:56px;image-rendering:pixelated" ` +
+                  `src="data:image/png;base64,` +
+                  `${encodePng(p.patch, p.patchSize, p.patchSize, p.channels).toString('base64')}">`
+                : '') +
+              `</td></tr>`,
+          )
+          .join('') +
         `</table>`,
     );
   }

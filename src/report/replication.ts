@@ -109,7 +109,16 @@ export async function renderReplication(r: ReplicationReport): Promise<string> {
     `<table id="replication"><tr><th>dataset</th><th>model</th><th>attack</th><th>clean acc.</th><th>` +
     `${metric} at ${r.paper === 'finlayson' ? '16/255' : "the paper's ε"}</th><th>paper's ` +
     `headline</th><th>smallest ε matching it</th></tr>` +
-    `${r.rows.map((row) => `<tr><td>${esc(row.dataset)}</td><td>${esc(row.model)}</td><td>${esc(row.attack)}</td><td>${pct(row.runs[0]?.cleanAccuracy)}</td><td>${row.atPaperEps ? pct(value(row.atPaperEps)) : '—'}${row.paperEps ? ` (ε=${esc(row.paperEps)})` : ''}</td><td>${r.paper === 'finlayson' ? '≈ 0 %' : '> 99 %'}</td><td class="${row.matchesAt ? 'ok' : 'no'}">${row.matchesAt ? esc(row.matchesAt) : 'not reached'}</td></tr>`).join('')}` +
+    r.rows
+      .map(
+        (row) =>
+          `<tr><td>${esc(row.dataset)}</td><td>${esc(row.model)}</td><td>${esc(row.attack)}</td><td>` +
+          `${pct(row.runs[0]?.cleanAccuracy)}</td><td>${row.atPaperEps ? pct(value(row.atPaperEps)) : '—'}` +
+          `${row.paperEps ? ` (ε=${esc(row.paperEps)})` : ''}</td><td>` +
+          `${r.paper === 'finlayson' ? '≈ 0 %' : '> 99 %'}</td><td class="${row.matchesAt ? 'ok' : 'no'}` +
+          `">${row.matchesAt ? esc(row.matchesAt) : 'not reached'}</td></tr>`,
+      )
+      .join('') +
     `</table>`;
   const sweep = r.rows.flatMap((row) =>
     row.runs.map((s) => ({
@@ -185,20 +194,43 @@ export async function renderReplication(r: ReplicationReport): Promise<string> {
       `perturbation's L1 mass lies on the 20 % most salient pixels (|∇ₓ CE| at the clean image; 20 % if ` +
       `unrelated); mean per-image correlation of |δ| with saliency ${r.saliency.correlation.toFixed(3)}` +
       `.</p><div class="sal" id="saliency">` +
-      `${r.saliency.examples.map((e) => `<div><img alt="image ${e.index}" src="data:image/png;base64,${encodePng(e.image, e.shape[0], e.shape[1], e.shape[2]).toString('base64')}"><img alt="saliency ${e.index}" src="data:image/png;base64,${heat(e.saliency, e.shape[0], e.shape[1]).toString('base64')}"><img alt="perturbation ${e.index}" src="data:image/png;base64,${heat(e.perturbation, e.shape[0], e.shape[1]).toString('base64')}"> image · saliency · |δ| (#${e.index})</div>`).join('')}` +
+      r.saliency.examples
+        .map(
+          (e) =>
+            `<div><img alt="image ${e.index}" src="data:image/png;base64,` +
+            `${encodePng(e.image, e.shape[0], e.shape[1], e.shape[2]).toString('base64')}"><img alt="saliency ` +
+            `${e.index}" src="data:image/png;base64,` +
+            `${heat(e.saliency, e.shape[0], e.shape[1]).toString('base64')}"><img alt="perturbation ` +
+            `${e.index}" src="data:image/png;base64,` +
+            `${heat(e.perturbation, e.shape[0], e.shape[1]).toString('base64')}` +
+            `"> image · saliency · |δ| (#${e.index})</div>`,
+        )
+        .join('') +
       `</div>`
     : '';
   const extra = [
     r.classes?.length
       ? `<h2>Success against number of classes</h2><table id="classes"><tr><th>classes</th><th>clean ` +
         `acc.</th><th>success</th><th>ε</th></tr>` +
-        `${r.classes.map((c) => `<tr><td>${c.classes}</td><td>${pct(c.cleanAccuracy)}</td><td>${pct(c.attackSuccessRate)}</td><td>${esc(c.eps)}</td></tr>`).join('')}` +
+        r.classes
+          .map(
+            (c) =>
+              `<tr><td>${c.classes}</td><td>${pct(c.cleanAccuracy)}</td><td>` +
+              `${pct(c.attackSuccessRate)}</td><td>${esc(c.eps)}</td></tr>`,
+          )
+          .join('') +
         `</table>`
       : '',
     r.capacity?.length
       ? `<h2>Success against model capacity</h2><table ` +
         `id="capacity"><tr><th>model</th><th>parameters</th><th>clean acc.</th><th>success</th><th>ε</th></tr>` +
-        `${r.capacity.map((c) => `<tr><td>${esc(c.model)}</td><td>${c.parameters.toLocaleString('en')}</td><td>${pct(c.cleanAccuracy)}</td><td>${pct(c.attackSuccessRate)}</td><td>${esc(c.eps)}</td></tr>`).join('')}` +
+        r.capacity
+          .map(
+            (c) =>
+              `<tr><td>${esc(c.model)}</td><td>${c.parameters.toLocaleString('en')}</td><td>` +
+              `${pct(c.cleanAccuracy)}</td><td>${pct(c.attackSuccessRate)}</td><td>${esc(c.eps)}</td></tr>`,
+          )
+          .join('') +
         `</table>`
       : '',
   ].join('');

@@ -307,7 +307,11 @@ function table(card: Scorecard): string {
         `<tr class="row-${esc(r.verdict)}"><td class="l name"><code>${breakable(r.defence)}</code></td><td ` +
         `class="l">${esc(r.kind)}</td><td>${pct(r.cleanAccuracy)}</td>${outcome(r.nonAdaptive, 'na')}` +
         `${outcome(r.adaptive, 'ad')}<td class="l">` +
-        `${r.sanity.skipped ? `<span title="${esc(r.sanity.skipped)}">skipped (quick)</span>` : r.sanity.passed ? '<span class="ok" title="all sanity checks passed">✓</span>' : `<span class="bad">✗ ${esc(r.sanity.failures.join(', '))}</span>`}` +
+        (r.sanity.skipped
+          ? `<span title="${esc(r.sanity.skipped)}">skipped (quick)</span>`
+          : r.sanity.passed
+            ? '<span class="ok" title="all sanity checks passed">✓</span>'
+            : `<span class="bad">✗ ${esc(r.sanity.failures.join(', '))}</span>`) +
         `</td><td class="l">${r.gradientMasking ? '<span class="warn">⚠ yes</span>' : 'no'}` +
         `</td><td class="l">${badge(r.verdict)}</td></tr>`,
     )
@@ -337,7 +341,20 @@ function examples(card: Scorecard): string {
       return (
         `<h3><code>${esc(r.defence)}</code> ${badge(r.verdict)}</h3><p class="cap">${esc(r.adaptive.attack)}: ` +
         `images that ${passed}.</p><div class="exrow">` +
-        `${r.examples.map((e) => `<figure class="ex"><div class="imgs"><div><img alt="clean image ${e.index}" src="${e.clean}"><div class="c">clean</div></div><div><img alt="adversarial image ${e.index}" src="${e.adversarial}"><div class="c">adversarial</div></div></div><p>#${e.index} · true: <b>${esc(e.label)}</b></p><p>model says: <b class="bad">${esc(e.predicted)}</b></p>${e.score === undefined ? '' : `<p>detector score: ${num(e.score, 4)}${r.detectorThreshold === undefined ? '' : ` (alarm above ${num(r.detectorThreshold, 4)})`}</p>`}</figure>`).join('')}` +
+        r.examples
+          .map(
+            (e) =>
+              `<figure class="ex"><div class="imgs"><div><img alt="clean image ${e.index}" src="` +
+              `${e.clean}"><div class="c">clean</div></div><div><img alt="adversarial image ${e.index}` +
+              `" src="${e.adversarial}"><div class="c">adversarial</div></div></div><p>#${e.index} · ` +
+              `true: <b>${esc(e.label)}</b></p><p>model says: <b class="bad">${esc(e.predicted)}</b></p>` +
+              (e.score === undefined
+                ? ''
+                : `<p>detector score: ${num(e.score, 4)}` +
+                  `${r.detectorThreshold === undefined ? '' : ` (alarm above ${num(r.detectorThreshold, 4)})`}</p>`) +
+              `</figure>`,
+          )
+          .join('') +
         `</div>`
       );
     })
