@@ -174,7 +174,8 @@ async function main(): Promise<void> {
       };
       kernels.push(row);
       log(
-        `${row.name.padEnd(20)} ${row.shape.padEnd(24)} native ${String(row.native).padStart(6)}  cpu ${String(row.cpu ?? '-').padStart(5)}  torch ${String(row.torch ?? '-').padStart(6)} GFLOP/s`,
+        `${row.name.padEnd(20)} ${row.shape.padEnd(24)} native ${String(row.native).padStart(6)}  cpu ` +
+          `${String(row.cpu ?? '-').padStart(5)}  torch ${String(row.torch ?? '-').padStart(6)} GFLOP/s`,
       );
     }
   });

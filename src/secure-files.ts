@@ -101,6 +101,7 @@ export function refuseOverwrite(files: string[], force: boolean | undefined, wha
   const existing = files.filter((f) => existsSync(f));
   if (existing.length)
     throw badArgument(
-      `${what} '${existing[0]}' already exists${existing.length > 1 ? ` (and ${existing.length - 1} more)` : ''}: use --force to overwrite`,
+      `${what} '${existing[0]}' already exists` +
+        `${existing.length > 1 ? ` (and ${existing.length - 1} more)` : ''}: use --force to overwrite`,
     );
 }

@@ -100,7 +100,9 @@ const flatBoth = await fooledUndetected(flatRes.xAdv);
 
 test('HFC: more images fooled and undetected by the Mahalanobis detector than PGD and than λ = 0, at 8/255', (t) => {
   assert.ok(n >= 30, `only ${n} correctly classified images`);
-  const msg = `n=${n}, threshold ${threshold.toFixed(3)}: fooled & undetected PGD ${pgdBoth}, HFC λ=0 ${flatBoth}, HFC ${hfcBoth}`;
+  const msg =
+    `n=${n}, threshold ${threshold.toFixed(3)}: fooled & ` +
+    `undetected PGD ${pgdBoth}, HFC λ=0 ${flatBoth}, HFC ${hfcBoth}`;
   t.diagnostic(msg);
   assert.ok(hfcBoth > pgdBoth, msg);
   assert.ok(hfcBoth > flatBoth, msg);
@@ -125,7 +127,9 @@ test("HFC: features closer to the target class's clean Gaussians than PGD's, in 
   const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
   const dp = (await featureDistances(model, gmms, pgdRes.xAdv, targets)).map(mean);
   const dh = (await featureDistances(model, gmms, hfcRes.xAdv, targets)).map(mean);
-  const msg = `mean Mahalanobis distance per layer (${model.featureNames.join(', ')}): PGD ${dp.map((v) => v.toFixed(2)).join('/')}, HFC ${dh.map((v) => v.toFixed(2)).join('/')}`;
+  const msg =
+    `mean Mahalanobis distance per layer (${model.featureNames.join(', ')}): PGD ` +
+    `${dp.map((v) => v.toFixed(2)).join('/')}, HFC ${dh.map((v) => v.toFixed(2)).join('/')}`;
   t.diagnostic(msg);
   for (let l = 0; l < dp.length; l++) assert.ok(dh[l] < dp[l], msg);
   assert.ok(mean(Float64Array.from(dh)) < mean(Float64Array.from(dp)), msg);

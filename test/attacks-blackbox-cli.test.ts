@@ -232,7 +232,8 @@ test('--out keeps the finished ε and the finished batches when the endpoint fai
   const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/`;
   const out = path.join(tmp, 'partial.json');
   try {
-    // transfer: 1 request for clean probabilities, then per ε one per batch of 6 and one for the adversarial probabilities
+    // transfer: 1 request for clean probabilities, then per ε one per batch of 6 and one for the adversarial
+    // probabilities
     const r = await cliAsync([
       ...base,
       '--attack',

@@ -109,7 +109,9 @@ test('attack --save-adversarial: reloaded images give the reported robust accura
       PY,
       [
         '-c',
-        `import numpy as np, sys; d = np.load(sys.argv[1]); print(d['adv_images'].dtype, d['adv_images'].shape, d['labels'].dtype, int(d['success'].sum()), float(np.abs(d['adv_images'] - d['clean_images']).max()) <= 4/255 + 1e-6)`,
+        `import numpy as np, sys; d = np.load(sys.argv[1]); print(d['adv_images'].dtype, ` +
+          `d['adv_images'].shape, d['labels'].dtype, int(d['success'].sum()), ` +
+          `float(np.abs(d['adv_images'] - d['clean_images']).max()) <= 4/255 + 1e-6)`,
         file,
       ],
       { encoding: 'utf8' },

@@ -59,7 +59,10 @@ async function trained(
 
 /** A small CNN (width 8) on 1500 PneumoniaMNIST training images, 2 epochs. */
 export const pneumonia = (): Promise<Fixture> => trained('pneumoniamnist', 8, 1500, 2);
-/** An independently trained surrogate for `pneumonia()`: width 6, another seed (1) and another 1000-image sample, 2 epochs. */
+/**
+ * An independently trained surrogate for `pneumonia()`: width 6, another seed (1) and another 1000-image sample, 2
+ * epochs.
+ */
 export const surrogate = (): Promise<Fixture> => trained('pneumoniamnist', 6, 1000, 2, 1, 'pneumoniamnist-surrogate');
 /** A small CNN (width 8) on RetinaMNIST (1080 training images), 3 epochs. */
 export const retina = (): Promise<Fixture> => trained('retinamnist', 8, 1080, 3);

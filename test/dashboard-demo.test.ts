@@ -50,7 +50,10 @@ const softmax = (z: number[]): number[] => {
 };
 const argmax = (z: number[]): number => z.indexOf(Math.max(...z));
 
-/** Build the front end if needed (the dashboard's bundle first: its build empties dist/dashboard-ui), then the dashboard. */
+/**
+ * Build the front end if needed (the dashboard's bundle first: its build empties dist/dashboard-ui), then the
+ * dashboard.
+ */
 async function startServer(): Promise<{ url: string; close: () => Promise<void> }> {
   const ui = path.join(ROOT, 'dist', 'dashboard-ui');
   for (const [script, built] of [
@@ -197,8 +200,10 @@ test('the in-browser demo: model, PGD flip at 8/255 agreeing with the CLI, signe
         if (dd < 1e-5) same++;
       }
       console.log(
-        `film ${run.film} seed ${run.seed}: label ${run.row.label}, clean ${run.row.cleanPrediction} → page ${pagePred} / CLI ${run.row.adversarialPrediction}; ` +
-          `page L∞ ${(a.linf * 255).toFixed(3)}/255; adversarial pixels equal to the CLI's (±1e-5): ${same}/${a.xAdv.length}, max difference ${(maxDiff * 255).toFixed(3)}/255`,
+        `film ${run.film} seed ${run.seed}: label ${run.row.label}, clean ` +
+          `${run.row.cleanPrediction} → page ${pagePred} / CLI ${run.row.adversarialPrediction}; ` +
+          `page L∞ ${(a.linf * 255).toFixed(3)}/255; adversarial pixels equal to the CLI's ` +
+          `(±1e-5): ${same}/${a.xAdv.length}, max difference ${(maxDiff * 255).toFixed(3)}/255`,
       );
       if (pagePred !== run.row.label && run.row.cleanPrediction === run.row.label) flipped++;
       assert.equal(s.tampered?.valid, false, 'tampered film fails verification');

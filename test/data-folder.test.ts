@@ -24,7 +24,10 @@ function writePng(file: string, px: Uint8Array): void {
   writeFileSync(file, PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false }));
 }
 
-/** The attack's seeded sample of N test films (attack --limit N --seed 0), written as PNG into class folders, plus a CSV of the same files. */
+/**
+ * The attack's seeded sample of N test films (attack --limit N --seed 0), written as PNG into class folders, plus a CSV
+ * of the same files.
+ */
 const pneu = await loadDataset('pneumoniamnist');
 const sample = selectImages(pneu.splits.test, N, 0);
 const folder = path.join(tmp, 'films');

@@ -128,7 +128,8 @@ test('the gradient equals the finite-difference directional derivative of apply(
       const analytic = dot(g, dx);
       const rel = Math.abs(numeric - analytic) / Math.abs(numeric);
       console.log(
-        `${t.spec} direction ${k + 1}: finite difference ${numeric.toFixed(6)}, gradient ${analytic.toFixed(6)}, relative error ${rel.toExponential(2)}`,
+        `${t.spec} direction ${k + 1}: finite difference ${numeric.toFixed(6)}, ` +
+          `gradient ${analytic.toFixed(6)}, relative error ${rel.toExponential(2)}`,
       );
       assert.ok(rel < 1e-3, `${t.spec}: relative error ${rel}`);
     }

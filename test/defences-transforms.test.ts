@@ -189,7 +189,8 @@ test('non-adaptive claim: transforms restore accuracy on small-ε FGSM/PGD examp
   });
   assert.ok(
     helped.length >= 2,
-    `defended robust > undefended robust by 0.1 with clean within 0.1: ${JSON.stringify(rows.map((r) => [r.defence, r.attack, r.cleanAccuracy, r.robustAccuracy]))}`,
+    `defended robust > undefended robust by 0.1 with clean within 0.1: ` +
+      `${JSON.stringify(rows.map((r) => [r.defence, r.attack, r.cleanAccuracy, r.robustAccuracy]))}`,
   );
 });
 

@@ -79,7 +79,9 @@ test('full-iteration PGD at 16/255 moves pixels to ±ε; early-stopped PGD leave
   const [mf, me] = [meanShift(full) / eps, meanShift(early) / eps];
   // measured: at ±ε full 0.43, early 0.14; mean |δ|/ε full 0.71, early 0.52 (a uniform random start
   // alone gives 0.50: early-stopped examples are the random start plus a step or two)
-  const msg = `at ±ε: full ${f.toFixed(3)}, early ${e.toFixed(3)}; mean |δ|/ε: full ${mf.toFixed(3)}, early ${me.toFixed(3)}`;
+  const msg =
+    `at ±ε: full ${f.toFixed(3)}, early ${e.toFixed(3)}; ` +
+    `mean |δ|/ε: full ${mf.toFixed(3)}, early ${me.toFixed(3)}`;
   assert.ok(f > 0.3 && e < f - 0.15, msg);
   assert.ok(me < 0.6 && mf > me + 0.1, msg);
 });

@@ -581,7 +581,8 @@ test('convBiasAct (conv + bias + relu, lazy gradients) matches tf.fused.conv2d o
           w,
           b,
         ]);
-        const gx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(f(xx, w, b), dy)))(x); // input only: no filter gradient needed
+        // input only: no filter gradient needed
+        const gx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(f(xx, w, b), dy)))(x);
         return [y, ...g, gx];
       }, ['MedshieldFusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']);
     }

@@ -72,7 +72,8 @@ before(async () => {
   const clean = selectImages(fx.data.splits.test, 100, 5);
   const cleanU8 = toU8(clean.x);
   threshold = thresholdAt5Fpr(await det.score(fx.model, fromU8(cleanU8), clean.n));
-  // Clean images the detector clears and the model classifies confidently; a PGD image (8-bit) it scores above threshold.
+  // Clean images the detector clears and the model classifies confidently; a PGD image (8-bit) it scores above
+  // threshold.
   const cs = await det.score(fx.model, fromU8(cleanU8), clean.n);
   const probs = await fx.model.predictProbs(fromU8(cleanU8), clean.n);
   for (let i = 0; i < clean.n && cleanPx.length < 5; i++) {

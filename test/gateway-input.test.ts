@@ -99,7 +99,8 @@ test('slow-loris body is cut off after timeouts.requestMs; the server stays heal
   const sock = net.connect(Number(url.port), url.hostname);
   await new Promise((r) => sock.once('connect', r));
   sock.write(
-    `POST /v1/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${g.apiKey}\r\nContent-Type: application/dicom\r\nContent-Length: ${body.length}\r\n\r\n`,
+    `POST /v1/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${g.apiKey}` +
+      `\r\nContent-Type: application/dicom\r\nContent-Length: ${body.length}\r\n\r\n`,
   );
   let got = '';
   sock.on('data', (d) => {

@@ -101,7 +101,8 @@ function lyingRequest(url: string, key: string, body: Buffer): Promise<string> {
     s.on('error', () => undefined);
     s.on('close', () => resolve(text));
     s.write(
-      `POST /v1/infer HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/dicom\r\nContent-Length: 50\r\n\r\n`,
+      `POST /v1/infer HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: curl/8.5.0\r\nAccept: ` +
+        `*/*\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/dicom\r\nContent-Length: 50\r\n\r\n`,
     );
     s.write(body);
     setTimeout(() => s.destroy(), 10_000).unref();

@@ -235,7 +235,8 @@ test('PostgreSQL: query-attack blocks survive a restart; a truncated tail and a 
         head.hash,
       );
       await c.query(
-        `INSERT INTO audit (${RECORD_COLUMNS.map((k) => `"${k}"`).join(', ')}) VALUES (${RECORD_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
+        `INSERT INTO audit (${RECORD_COLUMNS.map((k) => `"${k}"`).join(', ')}` +
+          `) VALUES (${RECORD_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
         RECORD_COLUMNS.map((k) => forged[k]),
       );
       const f = cli(['audit', 'verify', '--config', g.config, '--json']);

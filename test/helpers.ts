@@ -65,7 +65,9 @@ export function isCleanError(r: CliResult): boolean {
 
 /** A raw .npy (v1) of `data` with numpy dtype `descr` — any descr, so reader tests can build odd and broken arrays. */
 export function npyBytes(descr: string, shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  let header =
+    `{'descr': '${descr}', 'fortran_order': False, 'shape': ` +
+    `(${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
   const out = new Uint8Array(10 + header.length + data.length);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 255, header.length >> 8]);

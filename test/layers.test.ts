@@ -1,7 +1,7 @@
 /**
  * The layering rule of ARCHITECTURE.md: engine → data, models → attacks, defences, detectors → eval →
- * report, provenance → api → shells (cli, gateway, dashboard, worker). A module never imports from a higher layer; this reads every
- * relative import under src/ and names any that goes upwards.
+ * report, provenance → api → shells (cli, gateway, dashboard, worker). A module never imports from a higher layer; this
+ * reads every relative import under src/ and names any that goes upwards.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -117,7 +117,8 @@ test('tiny ResNet-18 and ResNet-50 with random batch-norm statistics (folded int
     const r = await roundTrip(model, out, imgs.x, imgs.n);
     assert.ok(existsSync(path.join(tmp, `${arch}.card.json`)));
     t.diagnostic(
-      `${arch}: max |Δp| ${r.probDiff.toExponential(2)}, max |Δlogit| ${r.logitDiff.toExponential(2)} (logit scale ${r.logitScale.toFixed(1)})`,
+      `${arch}: max |Δp| ${r.probDiff.toExponential(2)}, max |Δlogit| ` +
+        `${r.logitDiff.toExponential(2)} (logit scale ${r.logitScale.toFixed(1)})`,
     );
     assert.ok(r.probDiff <= 1e-4, `${arch}: max |Δp| ${r.probDiff}`);
     assert.ok(r.logitDiff <= 1e-4 * r.logitScale, `${arch}: max |Δlogit| ${r.logitDiff} (scale ${r.logitScale})`);

@@ -45,7 +45,8 @@ const infer = (url: string, key: string, body: Uint8Array, type = 'application/d
     headers: { authorization: `Bearer ${key}`, 'content-type': type },
   });
 import { cliAsync, DICOM_DIR } from './helpers.js';
-// The gateway runs in this process: CLI runs must not block its event loop (spawnSync would stall it past headersTimeout).
+// The gateway runs in this process: CLI runs must not block its event loop (spawnSync would stall it past
+// headersTimeout).
 const cli = cliAsync;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ms-attacks-'));

@@ -24,7 +24,8 @@ before(async () => {
   const px = findElement(parseDicom(d).dataset, PIXEL_DATA)!;
   const frag = px.fragments!.filter((f) => f.length > 0)[0];
   jpeg = Buffer.from(d.subarray(frag.valueOffset, frag.valueOffset + frag.length));
-  while (jpeg.length && jpeg[jpeg.length - 1] !== 0xd9) jpeg = jpeg.subarray(0, jpeg.length - 1); // drop the fragment pad byte
+  // drop the fragment pad byte
+  while (jpeg.length && jpeg[jpeg.length - 1] !== 0xd9) jpeg = jpeg.subarray(0, jpeg.length - 1);
   const mr = readFileSync(path.join(DICOM_DIR, 'MR_small.dcm'));
   const mpx = findElement(parseDicom(mr).dataset, PIXEL_DATA)!;
   const img = new PNG({ width: 64, height: 64, colorType: 0, inputColorType: 0, bitDepth: 8 });

@@ -104,7 +104,8 @@ test("DCMTK and medshield accept each other's signatures on every shared DICOM f
       await check(`${name} ${opt}`, out);
     }
     if (!compressedOnly) continue;
-    // Decompress with the DCMTK codec that fits, then Implicit VR: the same data set seen as DCMTK reads it in Implicit VR.
+    // Decompress with the DCMTK codec that fits, then Implicit VR: the same data set seen as DCMTK reads it in Implicit
+    // VR.
     for (const d of DECOMPRESSORS) {
       const raw = path.join(tmp, `${name}.${d}.dcm`);
       if (run(d, [f, raw]).code !== 0) continue;
@@ -114,8 +115,10 @@ test("DCMTK and medshield accept each other's signatures on every shared DICOM f
     }
   }
   console.log(
-    `interop matrix: ${c.files} files, ${c.variants} variants (${c.implicit} Implicit VR), ${c.notWritable} (file, syntax) pairs dcmconv cannot write; ` +
-      `dcmsign verified medshield's signature on ${c.dcmtkVerifiesMedshield}, medshield verified dcmsign's on ${c.medshieldVerifiesDcmtk}, of ${c.variants}; ` +
+    `interop matrix: ${c.files} files, ${c.variants} variants (${c.implicit} ` +
+      `Implicit VR), ${c.notWritable} (file, syntax) pairs dcmconv cannot write; ` +
+      `dcmsign verified medshield's signature on ${c.dcmtkVerifiesMedshield}, ` +
+      `medshield verified dcmsign's on ${c.medshieldVerifiesDcmtk}, of ${c.variants}; ` +
       `by syntax ${JSON.stringify(c.byTs)}`,
   );
   assert.deepEqual(failures, []);

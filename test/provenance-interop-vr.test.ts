@@ -153,7 +153,9 @@ const cases: Case[] = [
   },
   {
     // The shape of the held-out file of finding 6: the descriptors stay US in DCMTK although Pixel Representation is 1.
-    name: 'PALETTE COLOR, Pixel Representation 1: palette descriptors stay US; Pixel Padding Value and Smallest/Largest become SS',
+    name:
+      'PALETTE COLOR, Pixel Representation 1: palette descriptors ' +
+      'stay US; Pixel Padding Value and Smallest/Largest become SS',
     add: () => [
       ...palette(1),
       [0x00280106, elem(0x00280106, u16(0))],
@@ -167,8 +169,11 @@ const cases: Case[] = [
     ],
   },
   {
-    // A LUT Descriptor inside a sequence item does not see the top-level Pixel Representation (DCMTK reads it per item).
-    name: 'explicit-length Modality LUT and VOI LUT sequences with LUT Descriptors (US or SS) and LUT Data (US or OW), signed pixels',
+    // A LUT Descriptor inside a sequence item does not see the top-level Pixel Representation (DCMTK reads it per
+    // item).
+    name:
+      'explicit-length Modality LUT and VOI LUT sequences with LUT ' +
+      'Descriptors (US or SS) and LUT Data (US or OW), signed pixels',
     add: () => [
       [0x00280103, elem(0x00280103, u16(1))],
       [
@@ -197,7 +202,9 @@ const cases: Case[] = [
     expect: [],
   },
   {
-    name: 'OB-or-OW elements: overlay data, curve data, dark current counts, waveform channel values before and after Waveform Bits Allocated',
+    name:
+      'OB-or-OW elements: overlay data, curve data, dark current counts, ' +
+      'waveform channel values before and after Waveform Bits Allocated',
     add: () => [
       [0x00143050, elem(0x00143050, Buffer.from([1, 2, 3, 4, 5, 6]))],
       [0x50000005, elem(0x50000005, u16(1))],
@@ -282,7 +289,8 @@ for (const [i, c] of cases.entries()) {
     assert.equal(
       at,
       ours.length,
-      `MAC streams differ at byte ${at}: medshield ${ours.subarray(at - 8, at + 16).toString('hex')} vs dcmsign ${theirs.subarray(at - 8, at + 16).toString('hex')}`,
+      `MAC streams differ at byte ${at}: medshield ${ours.subarray(at - 8, at + 16).toString('hex')}` +
+        ` vs dcmsign ${theirs.subarray(at - 8, at + 16).toString('hex')}`,
     );
     assert.equal(theirs.readUInt32LE(ours.length), 0x00050400, 'dcmsign continues with the signature item (0400,0005)');
 

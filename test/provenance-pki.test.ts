@@ -82,7 +82,8 @@ test('a signer certificate without the digitalSignature key usage (or without ke
   // The positive control: same CA, digitalSignature → valid.
   const good = await issueCertificate(ca, { keyType: 'rsa', subject: 'CN=good signer,O=medshield' });
   assert.equal(signerCertificateProblem(pemCertificates(good.certPem)[0]), undefined);
-  // (signature validity, not the strict pixel rule: dcmsign keeps the file's TIFF preamble, which strict policies refuse)
+  // (signature validity, not the strict pixel rule: dcmsign keeps the file's TIFF preamble, which strict policies
+  // refuse)
   const ok = await verifyDicom(dcmsignWith('good', good.keyPem, good.certPem), { trust });
   assert.equal(ok.valid && ok.signatures[0].valid, true, ok.signatures[0]?.reason);
 });

@@ -116,7 +116,9 @@ async function buildCard(): Promise<Scorecard> {
     quick: true,
     seed: 0,
     verdictRule:
-      'broken: the adaptive attack leaves robust accuracy (detectors: fooled-and-undetected) within 10 points of the undefended model; weakened: the defence keeps more than 10 points but an adaptive attack still fools over 20 % of correct diagnoses, or a sanity check failed; holds: otherwise.',
+      'broken: the adaptive attack leaves robust accuracy (detectors: fooled-and-undetected) within 10 ' +
+      'points of the undefended model; weakened: the defence keeps more than 10 points but an adaptive ' +
+      'attack still fools over 20 % of correct diagnoses, or a sanity check failed; holds: otherwise.',
     rows: [
       row({
         defence: 'jpeg:q=75',

@@ -1,7 +1,8 @@
 /**
  * Attack benchmark and cross-check against PyTorch (Debian python3-torch).
  *
- *   npm run bench:attacks -- [--json] [--n 128] [--cnn DIR] [--resnet18 DIR] [--models cnn,resnet18] [--threads 2] [--attacks fgsm,pgd,cw]
+ *   npm run bench:attacks -- [--json] [--n 128] [--cnn DIR] [--resnet18 DIR] [--models cnn,resnet18] [--threads 2]
+ *   [--attacks fgsm,pgd,cw]
  *
  * For the small CNN and ResNet-18 on PneumoniaMNIST test images (batch 128): time FGSM, PGD-20 L∞
  * (ε = 8/255, α = 2/255, random start, no early stop — the same work as the reference) and CW-L2
@@ -177,7 +178,11 @@ async function main(): Promise<void> {
           agreeWithin2Points: boolean;
         };
         log(
-          `  ${a.padEnd(16)} robust acc medshield ${x.medshield.robustAccuracy.toFixed(4)} vs PyTorch ${x.pytorch.robustAccuracy.toFixed(4)} (${x.agreeWithin2Points ? 'agree' : 'DIFFER'}); ${x.medshield.imagesPerSecond.toFixed(1)} vs ${x.pytorch.imagesPerSecond.toFixed(1)} img/s attacked and scored; speedup ${x.speedup.toFixed(2)} (${x.speedupVsAttackOnly.toFixed(2)} against PyTorch's attack alone)`,
+          `  ${a.padEnd(16)} robust acc medshield ${x.medshield.robustAccuracy.toFixed(4)} vs PyTorch ` +
+            `${x.pytorch.robustAccuracy.toFixed(4)} (${x.agreeWithin2Points ? 'agree' : 'DIFFER'}); ` +
+            `${x.medshield.imagesPerSecond.toFixed(1)} vs ${x.pytorch.imagesPerSecond.toFixed(1)}` +
+            ` img/s attacked and scored; speedup ${x.speedup.toFixed(2)} (` +
+            `${x.speedupVsAttackOnly.toFixed(2)} against PyTorch's attack alone)`,
         );
       }
     }

@@ -130,7 +130,8 @@ async function main(): Promise<void> {
   try {
     const engine = await initEngine({ threads: 2 });
     log(
-      `campaign: ${n} images, PGD-${steps} at 2/255 and 8/255, ${shards} shards of ${shard}; local ${engine.backend} × ${engine.threads} threads`,
+      `campaign: ${n} images, PGD-${steps} at 2/255 and 8/255, ${shards} ` +
+        `shards of ${shard}; local ${engine.backend} × ${engine.threads} threads`,
     );
     const work = mkdtempSync(path.join(tmpdir(), 'medshield-bench-campaign-'));
     const localStore = await openStore(path.join(work, 'local.db'));
@@ -225,7 +226,8 @@ async function main(): Promise<void> {
     if (json) process.stdout.write(JSON.stringify(out) + '\n');
     else {
       log(
-        `speedup (local 1 × ${engine.threads} threads → 2 workers × 1 thread): ${out.speedup.toFixed(2)}; queue overhead ${out.queueOverheadMsPerShard} ms/shard; serial ${serialSeconds.toFixed(1)} s`,
+        `speedup (local 1 × ${engine.threads} threads → 2 workers × 1 thread): ${out.speedup.toFixed(2)}` +
+          `; queue overhead ${out.queueOverheadMsPerShard} ms/shard; serial ${serialSeconds.toFixed(1)} s`,
       );
       for (const [w, m] of Object.entries(model)) log(`modelled speedup on ${w} workers: ${JSON.stringify(m)}`);
     }

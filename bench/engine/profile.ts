@@ -88,14 +88,16 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `${model} ${workload} on ${info.backend} (${info.threads}T), batch ${batch}: ${total.toFixed(1)} ms wall / ${totalCpu.toFixed(1)} ms CPU per call, ` +
+    `${model} ${workload} on ${info.backend} (${info.threads}T), batch ${batch}` +
+      `: ${total.toFixed(1)} ms wall / ${totalCpu.toFixed(1)} ms CPU per call, ` +
       `${(total - inKernels).toFixed(1)} ms wall / ${(totalCpu - inKernelsCpu).toFixed(1)} ms CPU outside kernels`,
   );
   console.log(`${'kernel'.padEnd(28)} ${'wall ms'.padStart(8)} ${'CPU ms'.padStart(8)} calls`);
   for (const r of rows)
     if (r.ms >= 0.05)
       console.log(
-        `${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ${r.cpuMs.toFixed(1).padStart(8)} ${String(r.calls).padStart(5)}`,
+        `${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ` +
+          `${r.cpuMs.toFixed(1).padStart(8)} ${String(r.calls).padStart(5)}`,
       );
 }
 

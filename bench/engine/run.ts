@@ -173,7 +173,8 @@ async function main(): Promise<void> {
       const micro = args.microBatch ?? (backend === 'wasm' && m !== 'cnn' ? 32 : args.batch);
       log(
         args,
-        `${backend} (${info.threads} thread${info.threads > 1 ? 's' : ''}${info.simd ? ', SIMD' : ''}): ${m}, micro-batch ${micro}…`,
+        `${backend} (${info.threads} thread${info.threads > 1 ? 's' : ''}` +
+          `${info.simd ? ', SIMD' : ''}): ${m}, micro-batch ${micro}…`,
       );
       const model = buildModel({ arch: m, inputShape: shape, numClasses: classes, seed: 0 });
       const measuredBatch = backend === 'cpu' ? Math.min(args.cpuBatch, args.batch) : args.batch;
@@ -254,7 +255,8 @@ async function main(): Promise<void> {
   // Human-readable table.
   const rows: string[] = [];
   rows.push(
-    `batch ${args.batch}, 28×28×1, 2 classes; median of ${args.iters} after a warm-up (cpu: one run); ms per batch; * = fastest medshield backend`,
+    `batch ${args.batch}, 28×28×1, 2 classes; median of ${args.iters} after ` +
+      `a warm-up (cpu: one run); ms per batch; * = fastest medshield backend`,
   );
   rows.push(
     `load average before / after: ${loadBefore} / ${os
@@ -263,22 +265,28 @@ async function main(): Promise<void> {
       .join(' ')} on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
   );
   rows.push(
-    `${'model'.padEnd(9)}${'engine'.padEnd(22)}${'forward'.padStart(10)}${'trainStep'.padStart(11)}${'inputGrad'.padStart(11)}`,
+    `${'model'.padEnd(9)}${'engine'.padEnd(22)}${'forward'.padStart(10)}` +
+      `${'trainStep'.padStart(11)}${'inputGrad'.padStart(11)}`,
   );
   for (const m of args.models) {
     for (const [b, r] of Object.entries(results) as Array<[BackendName, NonNullable<(typeof results)[BackendName]>]>) {
       const w = r.models[m];
       if (!w) continue;
-      const tag = `${b} ${r.threads}T${w.microBatch < args.batch ? ` µb${w.microBatch}` : ''}${w.measuredBatch < args.batch ? ` (b${w.measuredBatch}×${args.batch / w.measuredBatch})` : ''}${fastest[m] === b ? ' *' : ''}`;
+      const tag =
+        `${b} ${r.threads}T${w.microBatch < args.batch ? ` µb${w.microBatch}` : ''}` +
+        `${w.measuredBatch < args.batch ? ` (b${w.measuredBatch}×${args.batch / w.measuredBatch})` : ''}` +
+        `${fastest[m] === b ? ' *' : ''}`;
       rows.push(
-        `${m.padEnd(9)}${tag.padEnd(22)}${fmt(w.forward).padStart(10)}${fmt(w.trainStep).padStart(11)}${fmt(w.inputGrad).padStart(11)}`,
+        `${m.padEnd(9)}${tag.padEnd(22)}${fmt(w.forward).padStart(10)}` +
+          `${fmt(w.trainStep).padStart(11)}${fmt(w.inputGrad).padStart(11)}`,
       );
     }
     for (const t of [...new Set([1, args.threads])]) {
       const w = pt(t, m);
       if (w)
         rows.push(
-          `${m.padEnd(9)}${`pytorch ${t}T`.padEnd(22)}${fmt(w.forward).padStart(10)}${fmt(w.trainStep).padStart(11)}${fmt(w.inputGrad).padStart(11)}`,
+          `${m.padEnd(9)}${`pytorch ${t}T`.padEnd(22)}${fmt(w.forward).padStart(10)}` +
+            `${fmt(w.trainStep).padStart(11)}${fmt(w.inputGrad).padStart(11)}`,
         );
     }
     const b = fastest[m];
@@ -287,7 +295,8 @@ async function main(): Promise<void> {
         ours = b ? results[b]!.models[m] : undefined;
       if (!ref || !ours) continue;
       rows.push(
-        `${m.padEnd(9)}${`speedup vs pytorch ${t}T`.padEnd(22)}${WORKLOADS.map((k, i) => fmt(ref[k] / ours[k], 3).padStart(i ? 11 : 10)).join('')}`,
+        `${m.padEnd(9)}${`speedup vs pytorch ${t}T`.padEnd(22)}` +
+          `${WORKLOADS.map((k, i) => fmt(ref[k] / ours[k], 3).padStart(i ? 11 : 10)).join('')}`,
       );
     }
   }
@@ -295,17 +304,20 @@ async function main(): Promise<void> {
   for (const [b, r] of Object.entries(results) as Array<[BackendName, NonNullable<(typeof results)[BackendName]>]>) {
     if (r.conv)
       rows.push(
-        `  ${b.padEnd(12)} ${fmt(r.conv.forward, 1)} / ${fmt(r.conv.backwardFilter, 1)} / ${fmt(r.conv.backwardInput, 1)}`,
+        `  ${b.padEnd(12)} ${fmt(r.conv.forward, 1)} / ` +
+          `${fmt(r.conv.backwardFilter, 1)} / ${fmt(r.conv.backwardInput, 1)}`,
       );
   }
   if (typeof torch !== 'string') {
     for (const [t, r] of Object.entries(torch.threads)) {
       if (r.conv)
         rows.push(
-          `  ${`pytorch ${t}T`.padEnd(12)} ${fmt(r.conv.forward, 1)} / ${fmt(r.conv.backwardFilter, 1)} / ${fmt(r.conv.backwardInput, 1)}`,
+          `  ${`pytorch ${t}T`.padEnd(12)} ${fmt(r.conv.forward, 1)} / ` +
+            `${fmt(r.conv.backwardFilter, 1)} / ${fmt(r.conv.backwardInput, 1)}`,
         );
       rows.push(
-        `  sgemm 2048² ${t}T: torch.matmul ${fmt(r.sgemmPeak.matmul, 1)} GFLOP/s (Debian generic BLAS), oneDNN 1×1 conv ${fmt(r.sgemmPeak.onednn1x1, 1)} GFLOP/s`,
+        `  sgemm 2048² ${t}T: torch.matmul ${fmt(r.sgemmPeak.matmul, 1)} GFLOP/s ` +
+          `(Debian generic BLAS), oneDNN 1×1 conv ${fmt(r.sgemmPeak.onednn1x1, 1)} GFLOP/s`,
       );
     }
   }

@@ -6,7 +6,8 @@
  * loopback source addresses (127.0.0.2, 127.0.0.3, …; Linux routes all of 127/8 to lo). Reports the legitimate
  * p50/p90 without and with the flood, how many attacker requests got 401 and 429, and how many scrypt hashes ran.
  *
- *   node dist/bench/gateway/auth-flood.js [--model default|DIR] [--rate 16] [--seconds 20] [--addresses 4] [--backend cpu]
+ *   node dist/bench/gateway/auth-flood.js [--model default|DIR] [--rate 16] [--seconds 20] [--addresses 4] [--backend
+ *   cpu]
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';

@@ -12,7 +12,8 @@
  * Aborts close with FIN (`socket.end()`): after a TCP reset the server may never read bytes the client wrote, so
  * whether a request existed would be a race, and the counts could not be exact.
  *
- *   node dist/bench/gateway/fuzz.js [--model default|DIR] [--aborts 1000] [--concurrency 16] [--seed 1] [--backend cpu|wasm|native]
+ *   node dist/bench/gateway/fuzz.js [--model default|DIR] [--aborts 1000] [--concurrency 16] [--seed 1] [--backend
+ *   cpu|wasm|native]
  *        [--request-ms 2000] [--headers-ms 1000] [--each 3] [--only KIND,KIND]
  * (an in-process gateway from `gateway init` in a temporary folder, signing real files of ../shared/data/dicom).
  */
@@ -169,7 +170,8 @@ export async function runFuzz(o: FuzzOptions): Promise<{ summary: FuzzSummary; c
         timeoutMs: wait,
       }),
     );
-    // Content-Length shorter than the body (the curl of the issue): a 50-byte request, then the rest of the file as garbage.
+    // Content-Length shorter than the body (the curl of the issue): a 50-byte request, then the rest of the file as
+    // garbage.
     add('cl-short', 1, 1, false, () =>
       conversation(o.base, [head(host, o.apiKey, { 'Content-Length': 50 }), s], { end: 'server', timeoutMs: wait }),
     );
@@ -195,7 +197,8 @@ export async function runFuzz(o: FuzzOptions): Promise<{ summary: FuzzSummary; c
     );
     // A slow body that still arrives within timeouts.requestMs.
     const slices = 8;
-    const gap = Math.min(250, Math.floor(o.requestMs / (4 * slices))); // ≤ 2 s in all: far inside requestMs even on a loaded machine
+    // ≤ 2 s in all: far inside requestMs even on a loaded machine
+    const gap = Math.min(250, Math.floor(o.requestMs / (4 * slices)));
     add('slow-body', 1, 0, false, () =>
       conversation(
         o.base,

@@ -30,7 +30,9 @@ export interface AttackRun {
   queries: number;
   /** The caller's query count when the gateway flagged it, or null (never flagged). */
   detectedAt: number | null;
-  /** The attack met its goal (Square/SimBA: misclassified inside the L∞ ε ball; HSJ: an adversarial point within L2 ε). */
+  /**
+   * The attack met its goal (Square/SimBA: misclassified inside the L∞ ε ball; HSJ: an adversarial point within L2 ε).
+   */
   success: boolean;
 }
 

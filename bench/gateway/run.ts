@@ -2,10 +2,12 @@
  * Gateway benchmark on loopback, bounded: requests/s and p50/p99 latency of
  *   raw      — the model in-process (decode + predict, micro-batched like the gateway), no HTTP
  *   bare HTTP — Fastify + decode + predict with none of the protections
- *   gateway, verification off — HTTP + auth + rate limit + query detector + durable audit, unsigned DICOM, signature.required false
+ *   gateway, verification off — HTTP + auth + rate limit + query detector + durable audit, unsigned DICOM,
+ *   signature.required false
  *   gateway, verification on  — the same with signed DICOM (ECDSA P-256 / SHA-256) verified before inference
  *   gateway + input screening (optional) — verification on plus config `defences` (--defences SPEC[;SPEC…]) and/or
- *             `detectors` (--detector DIR:THRESHOLD[,DIR:THRESHOLD…], folders of `medshield detect --save`, action flag)
+ *             `detectors` (--detector DIR:THRESHOLD[,DIR:THRESHOLD…], folders of `medshield detect --save`, action
+ *             flag)
  * with C concurrent keep-alive clients sending N requests per row and round; all servers run side by side and the
  * rows take turns for R rounds (a load change on a shared machine hits every row alike); each row reports the
  * median req/s, p50 and p99 over the rounds (and the per-round req/s), and the protected/raw ratios of the medians.
@@ -13,8 +15,10 @@
  * per commit, mean commit time; and `breakdown`: mean/p50/p99 ms of every stage of the request (auth, receive,
  * hash, parse, verify, decode, queue, model, answer, audit; from the gateway's Server-Timing header, on for the bench).
  *
- *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--rounds 3] [--concurrency 16] [--backend auto|native|wasm|cpu (auto, as `medshield serve`)]
- *        [--audit sqlite|sqlite:PATH|postgres://…/audit_{variant}] [--verify-workers 1|0,1 (one verification-on row each)] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
+ *   node dist/bench/gateway/run.js [--model DIR|default] [--requests 1000] [--rounds 3] [--concurrency 16] [--backend
+ *   auto|native|wasm|cpu (auto, as `medshield serve`)]
+ *        [--audit sqlite|sqlite:PATH|postgres://…/audit_{variant}] [--verify-workers 1|0,1 (one verification-on row
+ *        each)] [--defences 'jpeg:q=75'] [--detector DIR:THRESHOLD]
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
@@ -184,7 +188,8 @@ export async function runGatewayBench(o: {
   ];
   if (o.audit?.startsWith('postgres') && !o.audit.includes('{variant}'))
     throw new Error(
-      '--audit postgres://…: the gateway rows run side by side and need one database each; put {variant} in the URL (e.g. postgres://u@host/audit_{variant}; databases audit_off, audit_on, audit_screened)',
+      '--audit postgres://…: the gateway rows run side by side and need one database each; put {variant} ' +
+        'in the URL (e.g. postgres://u@host/audit_{variant}; databases audit_off, audit_on, audit_screened)',
     );
   for (const { verify, screen, workers } of variants) {
     const tag = screen ? 'screened' : verify ? `on-w${workers}` : 'off';

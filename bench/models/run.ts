@@ -54,7 +54,9 @@ try {
       rssRatio: r3(ms.rssMB / py.rssMB),
     };
     process.stderr.write(
-      `${m.padEnd(16)} forward ${ms.forward.toFixed(0)} ms (PyTorch ${py.forward.toFixed(0)})  input grad ${ms.inputGrad.toFixed(0)} ms (PyTorch ${py.inputGrad.toFixed(0)})  RSS ${ms.rssMB.toFixed(0)} MB (PyTorch ${py.rssMB.toFixed(0)}) [${ms.backend}, batch ${batch}, ${threads} threads]\n`,
+      `${m.padEnd(16)} forward ${ms.forward.toFixed(0)} ms (PyTorch ${py.forward.toFixed(0)})  input ` +
+        `grad ${ms.inputGrad.toFixed(0)} ms (PyTorch ${py.inputGrad.toFixed(0)})  RSS ${ms.rssMB.toFixed(0)}` +
+        ` MB (PyTorch ${py.rssMB.toFixed(0)}) [${ms.backend}, batch ${batch}, ${threads} threads]\n`,
     );
     rmSync(file, { force: true });
   }

@@ -122,6 +122,8 @@ for (const f of dicomFiles()) {
       }
 }
 console.log(
-  `adversarial tamper run: ${total} FGSM/PGD mutants of signed native-pixel files, ${rejected} rejected, ${total - rejected} false accepts, ${(changedPixels / Math.max(1, total)).toFixed(0)} pixels changed on average`,
+  `adversarial tamper run: ${total} FGSM/PGD mutants of signed native-pixel files, ${rejected} rejected, ` +
+    `${total - rejected} false accepts, ` +
+    `${(changedPixels / Math.max(1, total)).toFixed(0)} pixels changed on average`,
 );
 process.exit(total - rejected ? 1 : 0);

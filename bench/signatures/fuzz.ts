@@ -17,7 +17,8 @@ const c = await runFuzz(n, seed, await makePki(), (k) => process.stderr.write(`\
 process.stderr.write('\n');
 console.log(`fuzz run: ${c.total} inputs, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 console.log(
-  `outcomes: ${c.valid} valid, ${c.invalid} invalid, ${c.namedErrors} named errors, ${c.crashes} crashes, ${c.hangs} hangs (> 1 s)`,
+  `outcomes: ${c.valid} valid, ${c.invalid} invalid, ${c.namedErrors}` +
+    ` named errors, ${c.crashes} crashes, ${c.hangs} hangs (> 1 s)`,
 );
 console.log(`slowest input ${c.maxMs.toFixed(1)} ms, peak RSS ${c.maxRssMB.toFixed(0)} MB`);
 console.log(

@@ -15,10 +15,12 @@ const t0 = performance.now();
 const c = await runTamper(n, seed, await makePki(), (k) => process.stderr.write(`\r${k}/${n}`));
 process.stderr.write('\n');
 console.log(
-  `tamper run: ${c.total} mutants (${c.inside} inside the signed range, ${c.outside} outside), seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  `tamper run: ${c.total} mutants (${c.inside} inside the signed range, ${c.outside}` +
+    ` outside), seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
 );
 console.log(
-  `inside: ${c.rejected} rejected, ${c.falseAccepts} false accepts (${((100 * c.rejected) / Math.max(1, c.inside)).toFixed(2)} % rejection)`,
+  `inside: ${c.rejected} rejected, ${c.falseAccepts} false accepts (` +
+    `${((100 * c.rejected) / Math.max(1, c.inside)).toFixed(2)} % rejection)`,
 );
 console.log(`outside: ${c.outsideReported}/${c.outside} accepted and reported as outside the signed range`);
 console.log(`crashes: ${c.crashes}`);

@@ -97,9 +97,11 @@ if (hasDcmsign) {
 }
 const n = batch.length;
 const row = (name: string, s: number) =>
-  `| ${name.padEnd(34)} | ${s.toFixed(3).padStart(7)} s | ${(n / s).toFixed(1).padStart(7)} files/s | ${(mb / s).toFixed(1).padStart(6)} MB/s |`;
+  `| ${name.padEnd(34)} | ${s.toFixed(3).padStart(7)} s | ` +
+  `${(n / s).toFixed(1).padStart(7)} files/s | ${(mb / s).toFixed(1).padStart(6)} MB/s |`;
 console.log(
-  `${n} files (${copies} × the ${files.length} real files), ${mb.toFixed(2)} MB, median of ${rounds} rounds, RSA-2048 + SHA-256`,
+  `${n} files (${copies} × the ${files.length} real files), ` +
+    `${mb.toFixed(2)} MB, median of ${rounds} rounds, RSA-2048 + SHA-256`,
 );
 console.log('| run | time | files/s | MB/s |\n|---|---|---|---|');
 console.log(row('medshield library sign', results.libSign));
@@ -110,6 +112,9 @@ if (hasDcmsign) {
   console.log(row('dcmsign sign (1 process per file)', results.dcmsignSign));
   console.log(row('dcmsign verify (1 process per file)', results.dcmsignVerify));
   console.log(
-    `ratios (dcmsign time / medshield time): CLI sign ${(results.dcmsignSign / results.cliSign).toFixed(2)}×, CLI verify ${(results.dcmsignVerify / results.cliVerify).toFixed(2)}×, library sign ${(results.dcmsignSign / results.libSign).toFixed(2)}×, library verify ${(results.dcmsignVerify / results.libVerify).toFixed(2)}×`,
+    `ratios (dcmsign time / medshield time): CLI sign ${(results.dcmsignSign / results.cliSign).toFixed(2)}` +
+      `×, CLI verify ${(results.dcmsignVerify / results.cliVerify).toFixed(2)}` +
+      `×, library sign ${(results.dcmsignSign / results.libSign).toFixed(2)}×, ` +
+      `library verify ${(results.dcmsignVerify / results.libVerify).toFixed(2)}×`,
   );
 } else console.log('dcmsign not installed: no ratios');

@@ -54,7 +54,9 @@ export interface Demo {
   films(): DemoFilm[];
   /** The film as a signed 8-bit PNG (signed once, then cached). */
   signedPng(index: number): Buffer;
-  /** Verify the film's signature over its original bytes, or over `pixels` (H×W uint8) with the signature transplanted. */
+  /**
+   * Verify the film's signature over its original bytes, or over `pixels` (H×W uint8) with the signature transplanted.
+   */
   verify(index: number, pixels?: Uint8Array): Promise<DemoVerification>;
   /** Path of a file of the default model the page may fetch (model.json, model-card.json, weight shards), else null. */
   modelFile(name: string): string | null;

@@ -4,7 +4,8 @@
  * query attack, and spec validation against a JSON Schema (draft-07, ajv) with one-line exit-2 errors.
  *
  *   const model = await loadModelRef('default');
- *   const d = await loadDataRef({ dataset: 'pneumoniamnist', split: 'test', limit: 64, range: [0, 16] }, model.card, 0);
+ *   const d = await loadDataRef({ dataset: 'pneumoniamnist', split: 'test', limit: 64, range: [0, 16] }, model.card,
+ *   0);
  *
  * Specs are plain JSON (no functions, no class instances), so a campaign can store and replay them.
  */
@@ -25,7 +26,10 @@ import { badArgument, unsupported } from '../errors.js';
 export type { SplitName, Dataset, Images, ModelCard, Model, Target, TargetOutput, Task, Criterion, LabelChoice };
 export type { Norm, LossName } from '../attacks/types.js';
 
-/** A model: 'default', a shipped name ('surrogate', 'adv-cnn', …), a model directory, an imported ONNX model directory or a `.onnx` file. */
+/**
+ * A model: 'default', a shipped name ('surrogate', 'adv-cnn', …), a model directory, an imported ONNX model directory
+ * or a `.onnx` file.
+ */
 export type ModelRef = string;
 
 /** How an image folder or labels CSV is read (ignored for MedMNIST names and `.npz` files). */
@@ -336,7 +340,8 @@ export async function openTrainingData(ref: DataRef, onNote?: (line: string) => 
   const imageSet = isImageSetSpec(ref.dataset);
   if (!imageSet && (ref.skipBad || ref.input))
     throw badArgument(
-      `${ref.skipBad ? '--skip-bad' : '--input'} applies to image folders and CSVs only (a MedMNIST set has its own size: e.g. --dataset dermamnist_64)`,
+      `${ref.skipBad ? '--skip-bad' : '--input'} applies to image folders and ` +
+        `CSVs only (a MedMNIST set has its own size: e.g. --dataset dermamnist_64)`,
     );
   const data = await loadDataset(ref.dataset, {
     dataDir: ref.dataDir,
@@ -361,7 +366,12 @@ function reportImageSet(data: Dataset, onNote?: (line: string) => void): void {
   if (!f || !onNote) return;
   const c = f.split.counts;
   onNote(
-    `medshield: ${f.kind} ${f.source}: ${f.images} images of ${f.classes.length} classes at ${f.input.shape.join('×')} (train ${c.train}, val ${c.val}, test ${c.test}${f.split.from === 'column' ? ', from the split column' : `, seeded stratified split ${f.split.ratios!.join('/')} seed ${f.split.seed}`})${f.skipped.length ? `; skipped ${f.skipped.length} bad rows` : ''}`,
+    `medshield: ${f.kind} ${f.source}: ${f.images} images of ${f.classes.length} classes at ` +
+      `${f.input.shape.join('×')} (train ${c.train}, val ${c.val}, test ${c.test}` +
+      (f.split.from === 'column'
+        ? ', from the split column'
+        : `, seeded stratified split ${f.split.ratios!.join('/')} seed ${f.split.seed}`) +
+      `)${f.skipped.length ? `; skipped ${f.skipped.length} bad rows` : ''}`,
   );
 }
 
@@ -374,7 +384,10 @@ function checkSplits(data: Dataset, split: SplitName | SplitName[] | undefined):
           ? 'its split column names none'
           : `--split-ratios ${data.imageSet.split.ratios!.join(',')} leaves none`;
       throw badArgument(
-        `the ${s} split of '${data.imageSet.source}' is empty (${how}); ${Array.isArray(split) ? 'train needs images in train, val and test' : 'choose another --split or set --split-ratios, e.g. 0,0,1 to use every image as test'}`,
+        `the ${s} split of '${data.imageSet.source}' is empty (${how}); ` +
+          (Array.isArray(split)
+            ? 'train needs images in train, val and test'
+            : 'choose another --split or set --split-ratios, e.g. 0,0,1 to use every image as test'),
       );
     }
   }
@@ -453,7 +466,10 @@ export function subsetSplit(split: Split, indices: number[] | undefined): Split 
   return { ...split, n, images, labels };
 }
 
-/** Record an image set's facts (source, split, skipped rows) in a JSON result: an object gets `imageSet`, an array's items each get it. */
+/**
+ * Record an image set's facts (source, split, skipped rows) in a JSON result: an object gets `imageSet`, an array's
+ * items each get it.
+ */
 export function withImageSet<T>(out: T, data: Dataset): T {
   if (!data.imageSet) return out;
   const facts = imageSetSummary(data.imageSet);
@@ -492,7 +508,10 @@ export async function openVictim(
   });
 }
 
-/** How an attack judges success: untargeted, or targeted at a class ('other' on binary tasks); the label of a multi-label head. */
+/**
+ * How an attack judges success: untargeted, or targeted at a class ('other' on binary tasks); the label of a
+ * multi-label head.
+ */
 export interface CriterionRef {
   targeted?: boolean;
   /** Target class index (number or its text), or 'other' on binary tasks. */

@@ -5,7 +5,8 @@
  * on the undefended model, then classified by each defended model (src/eval/defences.ts); the
  * adaptive attacker (BPDA/EOT, Athalye et al. ICML 2018) is `scorecard`'s job.
  *
- *   const r = await defend({ defences: ['jpeg:q=75', 'median:k=3'], attacks: ['fgsm', 'pgd'], eps: ['2/255', '8/255'], data: { limit: 200 } });
+ *   const r = await defend({ defences: ['jpeg:q=75', 'median:k=3'], attacks: ['fgsm', 'pgd'], eps: ['2/255', '8/255'],
+ *   data: { limit: 200 } });
  */
 import { getAttack } from '../attacks/registry.js';
 import { checkEpsilon } from '../attacks/epsilon.js';
@@ -37,7 +38,10 @@ export { DEFENCE_NAMES, NON_ADAPTIVE_NOTE, type DefenceRow };
 export interface DefendSpec {
   model?: ModelRef;
   data?: DataRef;
-  /** Defences with parameters (jpeg:q=75, bitdepth:bits=4, median:k=3, …); ';' separates several in one string, '+' chains. */
+  /**
+   * Defences with parameters (jpeg:q=75, bitdepth:bits=4, median:k=3, …); ';' separates several in one string, '+'
+   * chains.
+   */
   defences: string[];
   /** White-box attacks crafted on the undefended model (default fgsm, pgd): a list or "fgsm,pgd". */
   attacks?: string[] | string;
@@ -93,7 +97,8 @@ export async function defend(input: DefendSpec, opts: VerbOptions = {}): Promise
   for (const a of attacks) {
     if (a.threatModel !== 'whitebox')
       throw unsupported(
-        `defend crafts adversarial examples white-box on the undefended model; '${a.name}' is a ${a.threatModel} attack`,
+        `defend crafts adversarial examples white-box on the ` +
+          `undefended model; '${a.name}' is a ${a.threatModel} attack`,
       );
     if (spec.norm && !a.norms.includes(spec.norm))
       throw unsupported(`attack '${a.name}' does not support the ${spec.norm} norm (choose ${a.norms.join(', ')})`);
@@ -154,7 +159,9 @@ export function defendText(r: DefendResult): string {
   out += `  ${'defence'.padEnd(width)}  attack    norm  ε        clean   robust\n`;
   for (const x of r.rows) {
     const epsText = r.eps.find((e) => e.value === x.eps)?.text ?? String(x.eps);
-    out += `  ${x.defence.padEnd(width)}  ${x.attack.padEnd(8)}  ${x.norm.padEnd(4)}  ${epsText.padEnd(7)}  ${x.cleanAccuracy.toFixed(4)}  ${x.robustAccuracy.toFixed(4)}\n`;
+    out +=
+      `  ${x.defence.padEnd(width)}  ${x.attack.padEnd(8)}  ${x.norm.padEnd(4)}  ` +
+      `${epsText.padEnd(7)}  ${x.cleanAccuracy.toFixed(4)}  ${x.robustAccuracy.toFixed(4)}\n`;
   }
   return out;
 }

@@ -247,7 +247,9 @@ export function formatDemoPlan(plan: DemoPlan, backend: string, spec: DemoSpec =
   if (!plan.fits && spec.attackImages === undefined && !spec.full) {
     lines.push(
       `  even the smallest plan is estimated above ${DEMO_BUDGET_SECONDS / 60} min on this backend` +
-        `${backend === 'native' ? '' : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'}`,
+        (backend === 'native'
+          ? ''
+          : ' (the native oneDNN backend is several times faster: apt-get install libdnnl-dev, then npm ci)'),
     );
   }
   return lines;
@@ -275,49 +277,68 @@ export function formatDemo(d: DemoResult): string {
   const lines = [
     'medshield demo — a medical-image classifier and its numbers',
     '',
-    `Model    ${s.model.name}: ${s.model.architecture} (width ${s.model.width}, ${(s.model.parameters / 1e6).toFixed(2)} M parameters), ` +
+    `Model    ${s.model.name}: ${s.model.architecture} (width ${s.model.width}` +
+      `, ${(s.model.parameters / 1e6).toFixed(2)} M parameters), ` +
       `trained by 'medshield train' (seed ${t.trainingSeed ?? '?'}, ${t.epochsRun ?? '?'} epochs)`,
     `Data     ${s.dataset.name} test split: ${s.dataset.n} paediatric chest X-rays at ${t.height}×${t.width} px ` +
       `(${classes.map((c, i) => `${counts[i]} ${c}`).join(', ')})`,
     '         MedMNIST v2 (Yang et al. 2023, CC BY 4.0) from Kermany et al. 2018',
-    `Result   accuracy ${s.test.accuracy.toFixed(4)}, AUC ${s.test.auc.toFixed(4)}  (model card: ${cardTest?.accuracy} / ${cardTest?.auc})`,
+    `Result   accuracy ${s.test.accuracy.toFixed(4)}, AUC ${s.test.auc.toFixed(4)}` +
+      `  (model card: ${cardTest?.accuracy} / ${cardTest?.auc})`,
     '',
     `         predicted → ${classes.map((c) => c.padStart(10)).join('')}`,
     ...confusion.map(
       (row, i) => `         ${classes[i].padStart(9)}   ${row.map((v) => String(v).padStart(10)).join('')}`,
     ),
     '',
-    `Of ${counts[1] ?? 0} pneumonia cases the model found ${confusion[1]?.[1] ?? 0}; of ${counts[0]} normal films it called ${confusion[0][1]} pneumonia.`,
+    `Of ${counts[1] ?? 0} pneumonia cases the model found ${confusion[1]?.[1] ?? 0}` +
+      `; of ${counts[0]} normal films it called ${confusion[0][1]} pneumonia.`,
     '',
     `Attacks  on ${t.attackedImages} test films (seed ${t.seed}); accuracy clean → under attack:`,
     ...t.runs.map(
       (r) =>
-        `         ${r.attack === 'square' ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)` : (WHO[r.attack] ?? r.attack)}` +
-        ` at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}` +
-        `${r.medianQueries !== undefined && r.attack !== 'transfer' ? ` (median ${r.medianQueries ?? '—'} queries to flip one)` : ''}`,
+        '         ' +
+        (r.attack === 'square'
+          ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)`
+          : (WHO[r.attack] ?? r.attack)) +
+        ` at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ` +
+        `${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}` +
+        (r.medianQueries !== undefined && r.attack !== 'transfer'
+          ? ` (median ${r.medianQueries ?? '—'} queries to flip one)`
+          : ''),
     ),
-    '         Reproduce: medshield attack --model default --attack pgd|square|transfer … (docs/attacks.md, docs/blackbox.md)',
+    '         Reproduce: medshield attack --model default --attack ' +
+      'pgd|square|transfer … (docs/attacks.md, docs/blackbox.md)',
     '',
-    `Detect   ${act.detector} detector (Feinman et al.), fitted on ${act.fitImages} train films and their PGD examples; ` +
+    `Detect   ${act.detector} detector (Feinman et al.), fitted ` +
+      `on ${act.fitImages} train films and their PGD examples; ` +
       `alarm set for 5 % false alarms on ${act.calibrationImages} clean validation films.`,
     `         It raises the alarm on ${pct(act.nonAdaptive.caught)} of the PGD-8/255 films that fooled the model ` +
-      `(AUC ${act.nonAdaptive.detectionAuc ?? '—'}); fooled and unnoticed: ${pct(act.nonAdaptive.fooledAndUndetected)} of the films the model got right.`,
-    `Adaptive An attacker who knows the detector (${act.adaptive.attack}, same ε): fooled and unnoticed ${pct(act.adaptive.fooledAndUndetected)} ` +
+      `(AUC ${act.nonAdaptive.detectionAuc ?? '—'}); fooled and unnoticed: ` +
+      `${pct(act.nonAdaptive.fooledAndUndetected)} of the films the model got right.`,
+    `Adaptive An attacker who knows the detector (${act.adaptive.attack}, ` +
+      `same ε): fooled and unnoticed ${pct(act.adaptive.fooledAndUndetected)} ` +
       `of the films the model got right (alarm on ${pct(act.adaptive.caught)} of its successes).`,
-    '         Amit et al.: detectors that look near-perfect fall to an informed attacker. Full table: medshield scorecard --quick --report scorecard.html',
-    `Signed   The scanner signs film #${signed.film} (ECDSA P-256, throw-away test CA made for this run): untouched film ` +
-      `${signed.original.valid ? 'VERIFIES' : 'fails'}; the same file with the attacker's pixels and the original signature is ` +
+    '         Amit et al.: detectors that look near-perfect fall to an informed ' +
+      'attacker. Full table: medshield scorecard --quick --report scorecard.html',
+    `Signed   The scanner signs film #${signed.film} (ECDSA ` +
+      `P-256, throw-away test CA made for this run): untouched film ` +
+      `${signed.original.valid ? 'VERIFIES' : 'fails'}; the same ` +
+      `file with the attacker's pixels and the original signature is ` +
       `${signed.tampered.valid ? 'ACCEPTED (unexpected)' : 'REJECTED'} (${signed.tampered.reason}).`,
-    '         Signatures from scanner to model stop what detectors cannot: medshield dicom sign / verify, medshield gateway.',
+    '         Signatures from scanner to model stop what detectors ' +
+      'cannot: medshield dicom sign / verify, medshield gateway.',
     '',
     ...(plan.scaled
       ? [
           `Sample   ${t.attackedImages} of ${plan.requestedAttackImages} films attacked` +
-            `${plan.squareQueries < 1000 ? `, Square with ${plan.squareQueries} queries,` : ''} to fit ${DEMO_BUDGET_SECONDS / 60} min on this backend; ` +
+            `${plan.squareQueries < 1000 ? `, Square with ${plan.squareQueries} queries,` : ''}` +
+            ` to fit ${DEMO_BUDGET_SECONDS / 60} min on this backend; ` +
             'the full run: medshield demo --full',
         ]
       : []),
-    `Backend ${s.backend}; ${s.seconds} s (estimated ${plan.estimatedSeconds} s). Reproduce: medshield eval --model default --dataset ${s.dataset.name} --split test`,
+    `Backend ${s.backend}; ${s.seconds} s (estimated ${plan.estimatedSeconds} s). ` +
+      `Reproduce: medshield eval --model default --dataset ${s.dataset.name} --split test`,
   ];
   return lines.join('\n') + '\n';
 }

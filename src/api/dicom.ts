@@ -116,7 +116,8 @@ export async function signDicomFiles(spec: DicomSignSpec, onFile?: (file: string
       ? (sig: Buffer) => {
           if (!timestampCoversSignature(token, sig)) {
             throw badInput(
-              `--timestamp ${spec.timestamp} does not cover this signature (an RFC 3161 token must be requested for the signature bytes after signing)`,
+              `--timestamp ${spec.timestamp} does not cover this signature (an RFC ` +
+                `3161 token must be requested for the signature bytes after signing)`,
             );
           }
           return token;

@@ -177,7 +177,8 @@ export async function buildEvidence(
     add(
       'gateway/audit-verification.json',
       JSON.stringify(o.audit, null, 2) + '\n',
-      "the gateway audit log's verification (hash chain, gateway signatures, checkpoint), as `medshield audit verify --json`",
+      "the gateway audit log's verification (hash chain, gateway " +
+        'signatures, checkpoint), as `medshield audit verify --json`',
     );
   else notes.push('no gateway audit verification (no gateway configuration given)');
   add(

@@ -4,7 +4,8 @@
  * control, over a scale sweep; accuracy with each patch on held-out test images. `medshield patch`
  * is a shell over it.
  *
- *   const r = await patch({ modes: ['whitebox', 'natural'], scales: [0.1, 0.4], fitLimit: 200, steps: 50, data: { limit: 100 } });
+ *   const r = await patch({ modes: ['whitebox', 'natural'], scales: [0.1, 0.4], fitLimit: 200, steps: 50, data: {
+ *   limit: 100 } });
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -223,7 +224,10 @@ export async function patch(input: PatchSpec, opts: VerbOptions & { command?: st
   };
 }
 
-/** The files save.patch writes: file.png, or file-<mode>-<scale>[-on-<class>|-to-<class>].png when there are several patches. */
+/**
+ * The files save.patch writes: file.png, or file-<mode>-<scale>[-on-<class>|-to-<class>].png when there are several
+ * patches.
+ */
 function patchFiles(
   file: string,
   runs: PatchResult[],
@@ -297,9 +301,14 @@ function saveExamples(
 
 /** The lines `medshield patch` prints without --json. */
 export function patchText(r: PatchVerbResult): string {
-  let out = `${r.model} on ${r.dataset}/test (n=${r.rows[0]?.n ?? 0}), patches made from ${r.fitImages} training images${r.surrogate ? `, surrogate ${r.surrogate}` : ''}:\n`;
+  let out =
+    `${r.model} on ${r.dataset}/test (n=${r.rows[0]?.n ?? 0}), patches made from ` +
+    `${r.fitImages} training images${r.surrogate ? `, surrogate ${r.surrogate}` : ''}:\n`;
   for (const x of r.rows) {
-    out += `  ${x.mode.padEnd(8)} scale ${x.scale}: clean ${x.cleanAccuracy.toFixed(4)} → patched ${x.patchedAccuracy.toFixed(4)}, success ${x.attackSuccessRate === null ? '—' : x.attackSuccessRate.toFixed(4)}\n`;
+    out +=
+      `  ${x.mode.padEnd(8)} scale ${x.scale}: clean ${x.cleanAccuracy.toFixed(4)} → patched ` +
+      `${x.patchedAccuracy.toFixed(4)}, success ` +
+      `${x.attackSuccessRate === null ? '—' : x.attackSuccessRate.toFixed(4)}\n`;
   }
   if (r.files.length) out += `  patches: ${r.files.join(', ')}\n`;
   return out;

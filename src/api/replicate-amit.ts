@@ -24,7 +24,8 @@ import { writeScorecardReport } from '../report/scorecard.js';
 import { round } from '../models/metrics.js';
 
 export const AMIT_CLAIM =
-  'Amit et al.: an attacker who knows the defence evades all five state-of-the-art defences tested while still fooling the model; detectors that look near-perfect give false comfort';
+  'Amit et al.: an attacker who knows the defence evades all five state-of-the-art defences ' +
+  'tested while still fooling the model; detectors that look near-perfect give false comfort';
 export const AMIT_DEFENCES =
   'adversarial-training;jpeg:q=75;squeeze;kd_bu;lid;mahalanobis;deepfeature_rf;magnet;smoothing:sigma=0.25,n=100';
 
@@ -60,7 +61,8 @@ async function cachedModel(
   );
   if (existsSync(path.join(dir, 'model-card.json'))) return loadClassifier(dir);
   o.log(
-    `training a ${kind === 'plain' ? '' : kind === 'adv' ? 'PGD-adversarially trained ' : 'noise-trained '}${arch} on ${data.name} (${epochs} epochs)…`,
+    `training a ${kind === 'plain' ? '' : kind === 'adv' ? 'PGD-adversarially trained ' : 'noise-trained '}` +
+      `${arch} on ${data.name} (${epochs} epochs)…`,
   );
   const m = newClassifier(arch, data, {
     width: arch === 'cnn' ? 32 : 16,
@@ -115,7 +117,8 @@ export async function replicateAmit(o: AmitOptions, command: string): Promise<Am
       onProgress: (what) => o.log(`  ${what}`),
       onRow: (r) =>
         o.log(
-          `  ${r.defence}: fooled & undetected ${r.nonAdaptive.fooledAndUndetected} → ${r.adaptive.fooledAndUndetected} (${r.verdict})`,
+          `  ${r.defence}: fooled & undetected ${r.nonAdaptive.fooledAndUndetected}` +
+            ` → ${r.adaptive.fooledAndUndetected} (${r.verdict})`,
         ),
     });
     let report: string | undefined;
@@ -138,12 +141,16 @@ export async function replicateAmit(o: AmitOptions, command: string): Promise<Am
 export function formatAmit(r: AmitResult): string {
   let s = `${r.claim}\n`;
   for (const d of r.datasets) {
-    s += `\n${d.dataset} (${d.scorecard.model.name}, n=${d.scorecard.n}, ε = ${d.scorecard.epsText}): ${d.evaded} of ${d.rows} broken by the adaptive attacker${d.report ? `; report ${d.report}` : ''}\n`;
+    s +=
+      `\n${d.dataset} (${d.scorecard.model.name}, n=${d.scorecard.n}, ε = ${d.scorecard.epsText}): ` +
+      `${d.evaded} of ${d.rows} broken by the adaptive attacker${d.report ? `; report ${d.report}` : ''}\n`;
     s += `  ${'defence'.padEnd(28)} fooled & undetected: non-adaptive → adaptive   verdict\n`;
     for (const row of d.scorecard.rows) {
       s +=
-        `  ${row.defence.padEnd(28)} ${row.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${row.adaptive.fooledAndUndetected.toFixed(3)}${' '.repeat(20)}` +
-        `${row.verdict}${row.sanity.passed || row.sanity.skipped ? '' : ` (sanity: ${row.sanity.failures.join(', ')})`}\n`;
+        `  ${row.defence.padEnd(28)} ${row.nonAdaptive.fooledAndUndetected.toFixed(3)}` +
+        ` → ${row.adaptive.fooledAndUndetected.toFixed(3)}${' '.repeat(20)}` +
+        `${row.verdict}` +
+        `${row.sanity.passed || row.sanity.skipped ? '' : ` (sanity: ${row.sanity.failures.join(', ')})`}\n`;
     }
   }
   return s + `\n${r.seconds} s\n`;

@@ -63,7 +63,9 @@ export interface ReplicateSpec {
   dataDir?: string;
   /** finlayson: transfer and patches. */
   blackbox?: boolean;
-  /** finlayson blackbox: the surrogate model (default: the shipped one for PneumoniaMNIST, else trained with seed+1). */
+  /**
+   * finlayson blackbox: the surrogate model (default: the shipped one for PneumoniaMNIST, else trained with seed+1).
+   */
   surrogate?: string;
   /** ma: the detection AUC only. */
   detectors?: boolean;
@@ -151,7 +153,9 @@ interface Run {
 
 const TITLES = {
   finlayson: 'Replication: Finlayson et al., "Adversarial attacks on medical machine learning" (Science 2019)',
-  ma: 'Replication: Ma et al., "Understanding adversarial attacks on deep learning based medical image analysis systems" (Pattern Recognition 2021)',
+  ma:
+    'Replication: Ma et al., "Understanding adversarial attacks on deep ' +
+    'learning based medical image analysis systems" (Pattern Recognition 2021)',
 };
 
 /** Check the spec's combinations (one-line errors naming the CLI flags). */
@@ -391,7 +395,8 @@ async function maFindings(
       model: salModel.card.name,
     };
   report.notes.push(
-    'Ma et al. trained on 224-px images with ImageNet-pretrained networks; these models are trained from scratch on 28-px MedMNIST images' +
+    'Ma et al. trained on 224-px images with ImageNet-pretrained networks; ' +
+      'these models are trained from scratch on 28-px MedMNIST images' +
       (quick ? ' briefly (--quick)' : '') +
       '.',
   );
@@ -462,7 +467,12 @@ async function blackbox(
       rows.push(row);
       // a long run reports each finished dataset at once, so a later failure does not lose it
       run.log(
-        `finlayson --blackbox: ${row.dataset}: ${JSON.stringify({ clean: row.cleanAccuracy, transfer: row.transfer.map((t) => [t.eps, t.robustAccuracy, t.whiteboxRobustAccuracy]), patches: row.patches.map((p) => [p.mode, p.scale, p.patchedAccuracy]) })}`,
+        `finlayson --blackbox: ${row.dataset}: ` +
+          JSON.stringify({
+            clean: row.cleanAccuracy,
+            transfer: row.transfer.map((t) => [t.eps, t.robustAccuracy, t.whiteboxRobustAccuracy]),
+            patches: row.patches.map((p) => [p.mode, p.scale, p.patchedAccuracy]),
+          }),
       );
     }
   }
@@ -472,7 +482,8 @@ async function blackbox(
     paper: 'finlayson',
     title: `${TITLES.finlayson} — black box and patches`,
     headline:
-      'transfer attacks from an independently trained model and adversarial patches fool medical classifiers; natural patches do not',
+      'transfer attacks from an independently trained model and ' +
+      'adversarial patches fool medical classifiers; natural patches do not',
     rows: [],
     blackbox: rows,
     command: run.command,
@@ -491,18 +502,26 @@ async function blackbox(
 export function formatReplication(r: ReplicateResult): string {
   if (r.mode === 'amit') return formatAmit(r.result);
   if (r.mode === 'detectors') {
-    return `Replication: Ma et al. (Pattern Recognition 2021) — detection\n${formatMaDetection(r.result.detectors)}report: ${r.result.report} (${r.seconds.toFixed(0)} s)\n`;
+    return (
+      `Replication: Ma et al. (Pattern Recognition 2021) — detection\n` +
+      `${formatMaDetection(r.result.detectors)}report: ${r.result.report} (${r.seconds.toFixed(0)} s)\n`
+    );
   }
   if (r.mode === 'blackbox') {
     const f = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : v.toFixed(4));
     let s = '';
     for (const b of r.result.blackbox) {
-      s += `${b.dataset} (${b.domain ?? 'no paper domain'}): target ${b.target} clean ${f(b.cleanAccuracy)}, surrogate ${b.surrogate} clean ${f(b.surrogateCleanAccuracy)}, n=${b.n}\n`;
+      s +=
+        `${b.dataset} (${b.domain ?? 'no paper domain'}): target ${b.target} clean ${f(b.cleanAccuracy)}` +
+        `, surrogate ${b.surrogate} clean ${f(b.surrogateCleanAccuracy)}, n=${b.n}\n`;
       for (const t of b.transfer)
-        s += `  ε=${t.eps}: transfer PGD robust ${f(t.robustAccuracy)} (success ${f(t.attackSuccessRate)}) | white-box PGD robust ${f(t.whiteboxRobustAccuracy)}\n`;
+        s +=
+          `  ε=${t.eps}: transfer PGD robust ${f(t.robustAccuracy)} (success ` +
+          `${f(t.attackSuccessRate)}) | white-box PGD robust ${f(t.whiteboxRobustAccuracy)}\n`;
       for (const p of b.patches) {
         s +=
-          `  patch ${p.mode} scale ${p.scale}: accuracy ${f(p.patchedAccuracy)} (clean ${f(p.cleanAccuracy)}, success ${f(p.attackSuccessRate)})` +
+          `  patch ${p.mode} scale ${p.scale}: accuracy ${f(p.patchedAccuracy)}` +
+          ` (clean ${f(p.cleanAccuracy)}, success ${f(p.attackSuccessRate)})` +
           `${b.paper ? `   paper: ${b.paper[p.mode as 'whitebox']}` : ''}\n`;
       }
     }
@@ -514,7 +533,12 @@ export function formatReplication(r: ReplicateResult): string {
     const at = row.atPaperEps;
     s +=
       `  ${row.dataset} ${row.model} ${row.attack}: clean ${row.cleanAccuracy?.toFixed(3)}; ` +
-      `${at ? (p.paper === 'finlayson' ? `robust ${at.robustAccuracy.toFixed(3)} at ${at.eps}` : `success ${at.attackSuccessRate?.toFixed(3)} at ${at.eps}`) : '—'}; ` +
+      (at
+        ? p.paper === 'finlayson'
+          ? `robust ${at.robustAccuracy.toFixed(3)} at ${at.eps}`
+          : `success ${at.attackSuccessRate?.toFixed(3)} at ${at.eps}`
+        : '—') +
+      '; ' +
       `matches the headline from ε = ${row.matchesHeadlineAt ?? 'never (in the sweep)'}\n`;
   }
   return s + `report: ${p.report} (${r.seconds.toFixed(0)} s)\n`;

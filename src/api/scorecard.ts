@@ -43,13 +43,18 @@ export { ALL_DEFENCES, type Scorecard, type ScorecardPlan, type ScorecardRow };
 
 export interface ScorecardSpec {
   model?: ModelRef;
-  /** Test images: dataset (default the model's), `limit` = seeded sample (default 64 quick, 300 full), image-set options. */
+  /**
+   * Test images: dataset (default the model's), `limit` = seeded sample (default 64 quick, 300 full), image-set
+   * options.
+   */
   data?: DataRef;
   /** 'all', or defence specs / detector names / adversarial-training (a ';'-separated string or an array). */
   defences?: string | string[];
   /** One L∞ budget (default 8/255). */
   eps?: number | string;
-  /** 64 test images, 20 adaptive steps, 4 EOT draws, sanity checks on 32 images and only where they change the verdict. */
+  /**
+   * 64 test images, 20 adaptive steps, 4 EOT draws, sanity checks on 32 images and only where they change the verdict.
+   */
   quick?: boolean;
   /** Train-split images the detectors are fitted on (default 200 quick, 500 full). */
   fitLimit?: number;
@@ -216,7 +221,8 @@ export async function scorecard(spec: ScorecardSpec, opts: ScorecardOptions = {}
 /** The plan as note lines (what `medshield scorecard` prints on stderr before it starts). */
 export function formatScorecardPlan(plan: ScorecardPlan, backend: string, n: number, quick: boolean): string[] {
   const lines = [
-    `plan (${backend}: ${(plan.gradientSecondsPerImage * 1000).toFixed(1)} ms per image for one forward+backward pass): ` +
+    `plan (${backend}: ${(plan.gradientSecondsPerImage * 1000).toFixed(1)}` +
+      ` ms per image for one forward+backward pass): ` +
       `${plan.rows.length} rows on ${n} test images, about ${formatDuration(plan.estimatedSeconds)}`,
   ];
   for (const st of plan.shared)
@@ -237,22 +243,30 @@ export function formatScorecardRow(r: ScorecardRow, eta: string): string {
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   return (
-    `${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ` +
-    `${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s, estimated ${r.estimatedSeconds ?? '?'} s; ${phases}; about ${eta} left)`
+    `${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ` +
+    `${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ` +
+    `${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s, ` +
+    `estimated ${r.estimatedSeconds ?? '?'} s; ${phases}; about ${eta} left)`
   );
 }
 
 /** The text form of a scorecard. */
 export function formatScorecard(card: Scorecard): string {
   const w = Math.max(8, ...card.rows.map((r) => r.defence.length));
-  let s = `${card.model.name} on ${card.dataset}/${card.split} (n=${card.n}), ε = ${card.epsText} L∞${card.quick ? ', quick' : ''}\n`;
-  s += `  undefended: clean ${card.baseline.cleanAccuracy.toFixed(4)}, robust ${card.baseline.robustAccuracy.toFixed(4)} under ${card.baseline.attack}\n`;
+  let s =
+    `${card.model.name} on ${card.dataset}/${card.split} (n=${card.n}` +
+    `), ε = ${card.epsText} L∞${card.quick ? ', quick' : ''}\n`;
+  s +=
+    `  undefended: clean ${card.baseline.cleanAccuracy.toFixed(4)}, robust ` +
+    `${card.baseline.robustAccuracy.toFixed(4)} under ${card.baseline.attack}\n`;
   s += `  ${'defence'.padEnd(w)}  clean   non-adaptive f&u  adaptive f&u  attack                 sanity  verdict\n`;
   for (const r of card.rows) {
     s +=
-      `  ${r.defence.padEnd(w)}  ${r.cleanAccuracy.toFixed(3)}   ${r.nonAdaptive.fooledAndUndetected.toFixed(3).padEnd(16)}  ` +
+      `  ${r.defence.padEnd(w)}  ${r.cleanAccuracy.toFixed(3)}   ` +
+      `${r.nonAdaptive.fooledAndUndetected.toFixed(3).padEnd(16)}  ` +
       `${r.adaptive.fooledAndUndetected.toFixed(3).padEnd(12)}  ${r.adaptive.attack.padEnd(22)} ` +
-      `${(r.sanity.skipped ? 'skip' : r.sanity.passed ? 'pass' : r.sanity.failures.join(',')).padEnd(7)} ${r.verdict}${r.gradientMasking ? ' (gradient masking)' : ''}\n`;
+      `${(r.sanity.skipped ? 'skip' : r.sanity.passed ? 'pass' : r.sanity.failures.join(',')).padEnd(7)}` +
+      ` ${r.verdict}${r.gradientMasking ? ' (gradient masking)' : ''}\n`;
   }
   for (const n of card.notes) s += `  note: ${n}\n`;
   return (

@@ -127,11 +127,13 @@ export async function train(input: TrainSpec, opts: VerbOptions & { command?: st
   const epochs = spec.epochs ?? defaultEpochs(data.splits.train.n, batchSize);
   if (spec.epochs === undefined && epochs > 10)
     opts.onNote?.(
-      `medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ${batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`,
+      `medshield: ${data.splits.train.n} training images are ${steps} optimiser steps per epoch at batch ` +
+        `${batchSize}: training ${epochs} epochs (≥ ${MIN_DEFAULT_STEPS} steps); set --epochs to choose`,
     );
   const bar = progressOf(opts, `train ${arch}`, steps * epochs);
   opts.onNote?.(
-    `training ${arch} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`,
+    `training ${arch} (width ${model.card.architecture.width}, ${model.card.architecture.parameters} ` +
+      `parameters) on ${data.name} (${data.splits.train.n} train images) with the ${engine.backend} backend`,
   );
   let fit;
   try {
@@ -155,7 +157,10 @@ export async function train(input: TrainSpec, opts: VerbOptions & { command?: st
           bar.update((e.epoch - 1) * steps + e.step, { epoch: `${e.epoch}/${epochs}`, loss: e.loss.toFixed(4) });
         else
           bar.log?.(
-            `epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}  val auc ${e.val.auc.toFixed(4)}${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`,
+            `epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(4)}  val acc ${e.val.accuracy.toFixed(4)}` +
+              `  val auc ${e.val.auc.toFixed(4)}` +
+              `${e.valScore !== undefined ? `  val robust (balanced) ${e.valScore.toFixed(4)}` : ''}` +
+              `${e.best ? '  *best' : ''}  (${e.seconds.toFixed(1)} s)`,
           );
       },
     });
@@ -194,5 +199,9 @@ export async function train(input: TrainSpec, opts: VerbOptions & { command?: st
 /** The line `medshield train` prints without --json. */
 export function trainText(r: TrainResult): string {
   const j = r.json as { model: string; dataset: string; bestEpoch: number; seconds: number; out?: string };
-  return `${j.model} on ${j.dataset}: test accuracy ${r.test.accuracy.toFixed(4)}, AUC ${r.test.auc.toFixed(4)} (val ${r.val.accuracy.toFixed(4)} / ${r.val.auc.toFixed(4)}), best epoch ${j.bestEpoch}, ${j.seconds} s${j.out ? `; saved to ${j.out}` : ''}\n`;
+  return (
+    `${j.model} on ${j.dataset}: test accuracy ${r.test.accuracy.toFixed(4)}, AUC ` +
+    `${r.test.auc.toFixed(4)} (val ${r.val.accuracy.toFixed(4)} / ${r.val.auc.toFixed(4)}` +
+    `), best epoch ${j.bestEpoch}, ${j.seconds} s${j.out ? `; saved to ${j.out}` : ''}\n`
+  );
 }

@@ -29,7 +29,10 @@ import {
 
 export interface UniversalSpec {
   model?: ModelRef;
-  /** `limit`: the hold-out sample of test images (seed + 1, as the CLI); `split` is ignored (fit: train, hold-out: test). */
+  /**
+   * `limit`: the hold-out sample of test images (seed + 1, as the CLI); `split` is ignored (fit: train, hold-out:
+   * test).
+   */
   data?: DataRef;
   eps: number | string;
   norm?: 'linf' | 'l2';

@@ -49,7 +49,10 @@ export function setup(
   return { oracle, goal, norm, eps: opts.eps, d, n, rng: new Rng(opts.seed ?? 0) };
 }
 
-/** A uniformly random point of the ε ball around x0 (L∞: uniform cube; L2: uniform direction, radius ε·u^(1/d)), clipped to [0,1]. */
+/**
+ * A uniformly random point of the ε ball around x0 (L∞: uniform cube; L2: uniform direction, radius ε·u^(1/d)), clipped
+ * to [0,1].
+ */
 export function randomStart(x0: Float32Array, d: number, norm: Norm, eps: number, rng: Rng): Float32Array {
   const x = new Float32Array(x0.length);
   const n = x0.length / d;

@@ -210,7 +210,8 @@ export function conclude(
   }
   if (outside)
     notes.push(
-      `${outside} adversarial image(s) found lie outside the ε ball; their projection onto it is not counted as a success`,
+      `${outside} adversarial image(s) found lie outside the ε ` +
+        `ball; their projection onto it is not counted as a success`,
     );
   return s.finish(x0, best, success, notes);
 }

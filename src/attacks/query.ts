@@ -35,7 +35,10 @@ export interface QueryAttack {
   run(target: Target | Model, x: Float32Array, y: Int32Array, opts: AttackOptions): Promise<AttackResult>;
 }
 
-/** Scores a margin can be read from: z = log p (softmax heads) or log(p / (1 − p)) (sigmoid per label), p clamped to [1e-12, 1 − 1e-12]. */
+/**
+ * Scores a margin can be read from: z = log p (softmax heads) or log(p / (1 − p)) (sigmoid per label), p clamped to
+ * [1e-12, 1 − 1e-12].
+ */
 export function probsToLogits(probs: Float32Array, task: string): Float32Array {
   const sigmoid = task === 'multilabel';
   return Float32Array.from(probs, (p) => {

@@ -17,7 +17,8 @@ import {
 import { note } from './progress.js';
 
 export const DATASET_HELP =
-  "MedMNIST name, .npz path, image folder (one sub-folder per class; PNG, JPEG, DICOM) or labels CSV (file,label[,split]); default: the model's own dataset";
+  'MedMNIST name, .npz path, image folder (one sub-folder per class; PNG, JPEG, ' +
+  "DICOM) or labels CSV (file,label[,split]); default: the model's own dataset";
 
 export interface DataCli {
   dataset?: string;
@@ -44,7 +45,8 @@ export function addImageSetOptions(cmd: Command): Command {
     )
     .option(
       '--skip-bad',
-      'image folder / CSV: skip bad rows (missing file, unknown label, unreadable image) and list them in the result, instead of failing',
+      'image folder / CSV: skip bad rows (missing file, unknown label, ' +
+        'unreadable image) and list them in the result, instead of failing',
     );
 }
 

@@ -52,13 +52,18 @@ export function clock(seconds: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
 }
 
-/** The periodic line: `label: done/total (p%), elapsed m:ss, ETA m:ss | fields` (total ≤ 0: a stage of unknown length). */
+/**
+ * The periodic line: `label: done/total (p%), elapsed m:ss, ETA m:ss | fields` (total ≤ 0: a stage of unknown length).
+ */
 export function statusLine(label: string, done: number, total: number, elapsedS: number, fields: string): string {
   if (!(total > 0)) return `medshield: ${label}: ${fields || 'working'}, elapsed ${clock(elapsedS)}`;
   const pct = total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : '';
   const eta =
     done > 0 && total > done ? clock((elapsedS * (total - done)) / done) : done >= total && total > 0 ? '0:00' : '?';
-  return `medshield: ${label}: ${done}/${total}${pct}, elapsed ${clock(elapsedS)}, ETA ${eta}${fields ? ` | ${fields}` : ''}`;
+  return (
+    `medshield: ${label}: ${done}/${total}${pct}, elapsed ` +
+    `${clock(elapsedS)}, ETA ${eta}${fields ? ` | ${fields}` : ''}`
+  );
 }
 
 // ---- the heartbeat: shared counters + a worker that prints them -----------------------------------
@@ -80,10 +85,12 @@ interface Heartbeat {
 let heart: Heartbeat | null = null;
 let online: Promise<boolean> = Promise.resolve(false);
 
-const WORKER = `
+const WORKER =
+  `
 const { workerData } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
-const f64 = new Float64Array(workerData.f64); const seq = new Int32Array(workerData.seq); const text = new Uint8Array(workerData.text);
+const f64 = new Float64Array(workerData.f64); const seq = new Int32Array(workerData.seq); const text = new ` +
+  `Uint8Array(workerData.text);
 const dec = new TextDecoder();
 ${clock.toString()}
 ${statusLine.toString()}
@@ -104,7 +111,8 @@ setInterval(() => {
   f64[${F_LAST}] = now;
   const t = readText(); const cut = t.indexOf('\\u0000');
   const label = cut < 0 ? t : t.slice(0, cut); const fields = cut < 0 ? '' : t.slice(cut + 1);
-  try { writeSync(2, statusLine(label, f64[${F_DONE}], f64[${F_TOTAL}], (now - f64[${F_START}]) / 1000, fields) + '\\n'); } catch {}
+  try { writeSync(2, statusLine(label, f64[${F_DONE}], f64[${F_TOTAL}], (now - f64[${F_START}]) / 1000, fields) + ` +
+  `'\\n'); } catch {}
 }, Math.max(10, Math.min(1000, Math.floor(${'${INTERVAL}'} / 4))));
 `;
 

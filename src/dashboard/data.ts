@@ -159,7 +159,8 @@ export async function models(store: CampaignStore | null, modelsDir: string): Pr
         : path.resolve(c.spec.baseDir ?? '.', m.ref);
       let info =
         byDir.get(path.resolve(dir)) ?? out.find((x) => x.name === m.name && x.source.includes(`campaign ${c.id}`));
-      if (info && m.sha256 && info.sha256 && m.sha256 !== info.sha256) info = undefined; // same place, other weights: a separate entry
+      // same place, other weights: a separate entry
+      if (info && m.sha256 && info.sha256 && m.sha256 !== info.sha256) info = undefined;
       if (!info) {
         info = fromCard(m.name, readCard(dir), `campaign ${c.id}`, m.sha256 ?? null);
         out.push(info);

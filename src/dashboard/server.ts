@@ -75,7 +75,8 @@ export async function createDashboard(opts: DashboardOptions = {}): Promise<Dash
   const keysFile = opts.keysFile ?? opts.gatewayConfig?.auth.keysFile ?? null;
   if (!isLoopback(host) && !keysFile) {
     throw badArgument(
-      `--host ${host} is reachable from other machines: give --gateway-config (its auth.keysFile holds the auditor keys) or --keys FILE`,
+      `--host ${host} is reachable from other machines: give --gateway-config ` +
+        `(its auth.keysFile holds the auditor keys) or --keys FILE`,
     );
   }
   const ctx: DashboardContext = {
@@ -128,7 +129,8 @@ export async function createDashboard(opts: DashboardOptions = {}): Promise<Dash
         title: 'medshield dashboard',
         version: VERSION,
         description:
-          'Read-only JSON API of the medshield dashboard: campaigns, models, scorecards and per-sample gallery from the campaign results store.',
+          'Read-only JSON API of the medshield dashboard: campaigns, models, ' +
+          'scorecards and per-sample gallery from the campaign results store.',
       },
       components: {
         securitySchemes: {

@@ -123,7 +123,8 @@ export async function resolveDatasetFile(
   const allowed = opts.download ?? process.env.MEDSHIELD_OFFLINE !== '1';
   if (!allowed)
     throw notFound(
-      `dataset '${spec}' is not available locally and downloads are off (MEDSHIELD_OFFLINE=1); put ${fileName(parsed.name, parsed.size)} in ${cacheDir(opts.dataDir)}`,
+      `dataset '${spec}' is not available locally and downloads are off (MEDSHIELD_OFFLINE=1); ` +
+        `put ${fileName(parsed.name, parsed.size)} in ${cacheDir(opts.dataDir)}`,
     );
   const dest = path.join(cacheDir(opts.dataDir), fileName(parsed.name, parsed.size));
   const md5 = MEDMNIST[parsed.name].md5[parsed.size];
@@ -194,7 +195,8 @@ export async function loadDataset(spec: string, opts: ResolveOptions = {}): Prom
     const lb = arrays[`${s}_labels`];
     if (!im || !lb)
       throw badInput(
-        `${shown}: not in MedMNIST's layout (missing '${s}_images' or '${s}_labels'; found ${Object.keys(arrays).join(', ')})`,
+        `${shown}: not in MedMNIST's layout (missing '${s}_images' ` +
+          `or '${s}_labels'; found ${Object.keys(arrays).join(', ')})`,
       );
     splits[s] = toSplit(s, im, lb, shown);
   }
@@ -208,7 +210,8 @@ export async function loadDataset(spec: string, opts: ResolveOptions = {}): Prom
       sp.labelWidth !== t.labelWidth
     ) {
       throw badInput(
-        `${shown}: split '${s}' has images ${sp.height}×${sp.width}×${sp.channels} but train has ${t.height}×${t.width}×${t.channels}`,
+        `${shown}: split '${s}' has images ${sp.height}×${sp.width}×` +
+          `${sp.channels} but train has ${t.height}×${t.width}×${t.channels}`,
       );
     }
   }
@@ -293,7 +296,10 @@ export function limitSplit(split: Split, limit?: number): Split {
   };
 }
 
-/** A seeded random subset of `n` samples (in their original order). Splits may be sorted by class, so never take the first N for training. */
+/**
+ * A seeded random subset of `n` samples (in their original order). Splits may be sorted by class, so never take the
+ * first N for training.
+ */
 export function sampleSplit(split: Split, n: number, seed: number): Split {
   if (n >= split.n) return split;
   const rng = new Rng(seed);

@@ -99,12 +99,16 @@ export interface ParsedDicom {
 }
 
 export interface ParseOptions {
-  /** Inflate a deflated data set (PS3.5 §A.5) instead of refusing it (decoding only: such files cannot be verified byte-exactly). */
+  /**
+   * Inflate a deflated data set (PS3.5 §A.5) instead of refusing it (decoding only: such files cannot be verified
+   * byte-exactly).
+   */
   inflate?: boolean;
 }
 
 export const tagStr = (t: number): string =>
-  `(${(t >>> 16).toString(16).toUpperCase().padStart(4, '0')},${(t & 0xffff).toString(16).toUpperCase().padStart(4, '0')})`;
+  `(${(t >>> 16).toString(16).toUpperCase().padStart(4, '0')},` +
+  `${(t & 0xffff).toString(16).toUpperCase().padStart(4, '0')})`;
 
 class Reader {
   readonly dv: DataView;
@@ -198,7 +202,8 @@ function parseElements(
     // PS3.5 §7.1: elements ascend by tag. A reordered or duplicated element would be hidden by sorting, so refuse it.
     if (elements.length && h.tag <= elements[elements.length - 1].tag) {
       throw badInput(
-        `data elements out of order: ${tagStr(h.tag)} after ${tagStr(elements[elements.length - 1].tag)} at offset ${off}`,
+        `data elements out of order: ${tagStr(h.tag)} after ` +
+          `${tagStr(elements[elements.length - 1].tag)} at offset ${off}`,
       );
     }
     const el: DicomElement = {
@@ -298,7 +303,8 @@ function parseFragments(c: Ctx, off: number, end: number): { fragments: Fragment
     if (tag !== ITEM) throw badInput(`expected a pixel data fragment at offset ${off}, found ${tagStr(tag)}`);
     if (len === UNDEFINED || off + 8 + len > end)
       throw badInput(
-        `pixel data fragment at offset ${off} declares ${len === UNDEFINED ? 'an undefined' : len} length, only ${end - off - 8} bytes remain`,
+        `pixel data fragment at offset ${off} declares ` +
+          `${len === UNDEFINED ? 'an undefined' : len} length, only ${end - off - 8} bytes remain`,
       );
     fragments.push({ start: off, valueOffset: off + 8, length: len });
     off += 8 + len;
@@ -430,7 +436,10 @@ export function ambiguities(p: ParsedDicom): string | undefined {
     const pre = b.subarray(0, 128);
     const magic = MAGIC.find(([, m]) => m.every((x, i) => pre[i] === x));
     if (magic)
-      return `the 128-byte preamble carries a ${magic[0]} signature (a polyglot file: the preamble is not covered by any signature)`;
+      return (
+        `the 128-byte preamble carries a ${magic[0]} signature (a ` +
+        `polyglot file: the preamble is not covered by any signature)`
+      );
     const nz = pre.findIndex((x) => x !== 0);
     if (nz >= 0) return `the 128-byte preamble is not zero (byte ${nz}): it is not covered by any signature`;
   }
@@ -439,12 +448,16 @@ export function ambiguities(p: ParsedDicom): string | undefined {
     const declared = gl.length >= 4 ? new DataView(b.buffer, b.byteOffset + gl.valueOffset, 4).getUint32(0, true) : -1;
     const actual = p.datasetStart - gl.end;
     if (declared !== actual)
-      return `File Meta Information Group Length (0002,0000) says ${declared} bytes, the meta information has ${actual}`;
+      return (
+        `File Meta Information Group Length (0002,0000) says ` + `${declared} bytes, the meta information has ${actual}`
+      );
   }
   if (!p.ts.explicitVR && looksExplicit(b, p.datasetStart)) {
     const vrLen = new DataView(b.buffer, b.byteOffset + p.datasetStart + 6, 2).getUint16(0, true);
     if (p.datasetStart + 8 + vrLen <= b.length)
-      return `transfer syntax ${p.ts.uid} (implicit VR) disagrees with the data set, which is encoded with explicit VRs`;
+      return (
+        `transfer syntax ${p.ts.uid} (implicit VR) disagrees ` + `with the data set, which is encoded with explicit VRs`
+      );
   }
   // Group Length (gggg,0000) elements are unsigned; in the pixel groups 0028 and 7FE0, a reader that skips
   // a group by its length must land where we do. (Other groups' lengths are often stale in real files.)
@@ -462,7 +475,10 @@ export function ambiguities(p: ParsedDicom): string | undefined {
     for (const e of elements) {
       const g = e.tag >>> 16;
       if (g < 0x0008)
-        return `element ${tagStr(e.tag)} of group ${g.toString(16).toUpperCase().padStart(4, '0')} in the ${where} (groups 0000–0007 do not belong in a data set)`;
+        return (
+          `element ${tagStr(e.tag)} of group ${g.toString(16).toUpperCase().padStart(4, '0')}` +
+          ` in the ${where} (groups 0000–0007 do not belong in a data set)`
+        );
       if (e.tag === TRAILING_PADDING && (depth > 0 || e !== p.dataset[p.dataset.length - 1]))
         return `Data Set Trailing Padding (FFFC,FFFC) in the ${where} is not the last element of the data set`;
       if (
@@ -484,7 +500,10 @@ export function ambiguities(p: ParsedDicom): string | undefined {
   const sig = p.dataset.findIndex((e) => e.tag === DIGITAL_SIGNATURES_SEQUENCE);
   const last = p.dataset[p.dataset.length - 1].tag === TRAILING_PADDING ? p.dataset.length - 2 : p.dataset.length - 1;
   if (sig >= 0 && sig < last)
-    return `element ${tagStr(p.dataset[sig + 1].tag)} follows the Digital Signatures Sequence (FFFA,FFFA): data appended after the signed data set`;
+    return (
+      `element ${tagStr(p.dataset[sig + 1].tag)} follows the Digital ` +
+      `Signatures Sequence (FFFA,FFFA): data appended after the signed data set`
+    );
   return undefined;
 }
 

@@ -40,7 +40,10 @@ import { isPixelAffecting } from './dicom-pixel-tags.js';
 export interface DicomOptions {
   /** Zero-based frame of a multi-frame image (default 0). */
   frame?: number;
-  /** Refuse images whose rows × columns × frames exceed this (default 64 megapixels or MEDSHIELD_MAX_PIXELS), before allocating. */
+  /**
+   * Refuse images whose rows × columns × frames exceed this (default 64 megapixels or MEDSHIELD_MAX_PIXELS), before
+   * allocating.
+   */
   maxPixels?: number;
 }
 
@@ -172,7 +175,8 @@ function readHeader(ds: DicomView, name: string): DicomHeader {
     throw unsupported(`${name}: DICOM Bits Allocated ${bitsAllocated} is not supported (8, 16 or 32)`);
   if (bitsStored < 1 || bitsStored > bitsAllocated || h.highBit < bitsStored - 1 || h.highBit >= bitsAllocated) {
     throw badInput(
-      `${name}: inconsistent DICOM bit layout (allocated ${bitsAllocated}, stored ${bitsStored}, high bit ${h.highBit})`,
+      `${name}: inconsistent DICOM bit layout (allocated ` +
+        `${bitsAllocated}, stored ${bitsStored}, high bit ${h.highBit})`,
     );
   }
   if (h.spp !== 1 && h.spp !== 3)
@@ -200,7 +204,8 @@ function nativeFrame(
   const available = Math.min(b.length, el.valueOffset + el.length) - start;
   if (available < frameBytes) {
     throw badInput(
-      `${name}: truncated DICOM pixel data: frame ${frame} needs ${frameBytes} bytes, ${Math.max(0, available)} present`,
+      `${name}: truncated DICOM pixel data: frame ${frame} needs ` +
+        `${frameBytes} bytes, ${Math.max(0, available)} present`,
     );
   }
   const out = new Uint32Array(n);
@@ -328,7 +333,8 @@ async function decodeCompressed(
   if (f.width === 0 || f.height === 0) throw badInput(`${name}: corrupt ${ts.name} pixel data (nothing decoded)`);
   if (f.width !== h.cols || f.height !== h.rows || f.components !== h.spp) {
     throw badInput(
-      `${name}: compressed pixel data is ${f.width}×${f.height}×${f.components}, header says ${h.cols}×${h.rows}×${h.spp}`,
+      `${name}: compressed pixel data is ${f.width}×${f.height}×` +
+        `${f.components}, header says ${h.cols}×${h.rows}×${h.spp}`,
     );
   }
   return f.words;

@@ -77,7 +77,10 @@ export interface ImageSetFacts {
   files: Record<SplitName, string[]>;
 }
 
-/** Does `spec` name an image folder or a labels CSV (as opposed to a MedMNIST name or `.npz`)? A bare MedMNIST name stays MedMNIST (write `./name` for a folder of that name). */
+/**
+ * Does `spec` name an image folder or a labels CSV (as opposed to a MedMNIST name or `.npz`)? A bare MedMNIST name
+ * stays MedMNIST (write `./name` for a folder of that name).
+ */
 export function isImageSetSpec(spec: string): boolean {
   if (/\.csv$/i.test(spec)) return true;
   const bare = /^([a-z]+)(?:_\d+)?$/i.exec(spec);
@@ -273,7 +276,10 @@ function classIndex(classes: string[]): (label: string) => number {
 function describeBad(bad: BadRow[], total: number, where: string): string {
   const shown = bad.slice(0, 5).map((b) => `${b.row !== undefined ? `row ${b.row} ` : ''}'${b.file}': ${b.reason}`);
   const more = bad.length > 5 ? `; and ${bad.length - 5} more` : '';
-  return `${where}: ${bad.length} bad row${bad.length === 1 ? '' : 's'} of ${total} (${shown.join('; ')}${more}); fix them or pass --skip-bad`;
+  return (
+    `${where}: ${bad.length} bad row${bad.length === 1 ? '' : 's'} of ` +
+    `${total} (${shown.join('; ')}${more}); fix them or pass --skip-bad`
+  );
 }
 
 /** Load an image folder or labels CSV as a Dataset with train/val/test splits at the model's input size. */
@@ -441,7 +447,8 @@ export async function loadImageSet(
       resize:
         'area-average downscale / bilinear upscale (half-pixel centres); grey→RGB replication, RGB→grey BT.601 luma',
       dicom:
-        "as predict: Modality LUT or rescale, the file's first VOI window or VOI LUT (else the frame's min/max), MONOCHROME1 inverted; frame 0",
+        "as predict: Modality LUT or rescale, the file's first VOI window " +
+        "or VOI LUT (else the frame's min/max), MONOCHROME1 inverted; frame 0",
     },
     split: {
       from: fromColumn ? 'column' : 'seeded-stratified',

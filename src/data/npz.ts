@@ -151,7 +151,10 @@ export function readNpz(bytes: Uint8Array, name = 'archive'): Record<string, Npy
   return out;
 }
 
-/** Arrays to write: typed data with a shape (row-major). Int32 data can be widened to int64 (`<i8`, NumPy's default integer). */
+/**
+ * Arrays to write: typed data with a shape (row-major). Int32 data can be widened to int64 (`<i8`, NumPy's default
+ * integer).
+ */
 export interface NpyInput {
   data: Uint8Array | Int32Array | Float32Array | Float64Array;
   shape: number[];

@@ -32,7 +32,8 @@ export function checkPixelBudget(width: number, height: number, frames: number, 
   if (total > maxPixels) {
     const mp = (n: number): string => `${(n / 2 ** 20).toFixed(n >= 10 * 2 ** 20 ? 0 : 1)} MP`;
     throw new ImageTooLargeError(
-      `${name}: image too large: ${width}×${height}${frames > 1 ? `×${frames} frames` : ''} = ${mp(total)} exceeds the ${mp(maxPixels)} cap (maxPixels ${maxPixels})`,
+      `${name}: image too large: ${width}×${height}${frames > 1 ? `×${frames} frames` : ''}` +
+        ` = ${mp(total)} exceeds the ${mp(maxPixels)} cap (maxPixels ${maxPixels})`,
     );
   }
 }

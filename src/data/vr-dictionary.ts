@@ -110,10 +110,16 @@ export const PIXEL_REPRESENTATION_XS = new Set<number>([
   0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189810, 0x00280106, 0x00280107, 0x00280108, 0x00280109,
   0x00283002, 0x00409211, 0x00409216,
 ]);
-/** Waveform attributes whose "OB or OW" VR follows Waveform Bits Allocated (5400,1004) (PS3.5 §8.3; checkAndUpdateVR case 1). */
+/**
+ * Waveform attributes whose "OB or OW" VR follows Waveform Bits Allocated (5400,1004) (PS3.5 §8.3; checkAndUpdateVR
+ * case 1).
+ */
 export const WAVEFORM_OX = new Set<number>([0x54001010, 0x5400100a, 0x54000110, 0x54000112]);
 
-/** What DCMTK knows about the item holding an Implicit VR element when it reads it: only the elements BEFORE it, in the SAME item. */
+/**
+ * What DCMTK knows about the item holding an Implicit VR element when it reads it: only the elements BEFORE it, in the
+ * SAME item.
+ */
 export interface ImplicitItemContext {
   pixelRepresentation?: number;
   waveformBitsAllocated?: number;

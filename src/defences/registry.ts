@@ -137,12 +137,14 @@ function parseOne(text: string): { entry: DefenceEntry; params: Record<string, n
       const known = Object.keys(entry.params);
       if (eq < 0)
         throw badArgument(
-          `defence '${name}': parameter '${part.trim()}' needs a value (key=value; ${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
+          `defence '${name}': parameter '${part.trim()}' needs a value (key=value; ` +
+            `${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
         );
       const s = entry.params[key];
       if (!s)
         throw badArgument(
-          `defence '${name}' has no parameter '${key}' (${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
+          `defence '${name}' has no parameter '${key}' (` +
+            `${known.length ? `keys: ${known.join(', ')}` : 'it takes none'})`,
         );
       if (seen.has(key)) throw badArgument(`defence '${name}': parameter '${key}' given twice`);
       seen.add(key);

@@ -161,7 +161,10 @@ export class SmoothedModel implements ForwardModel {
   }
 }
 
-/** `--defence smoothing:sigma=0.25,n=100` (src/defences/registry.ts): the model wrapped into g, class frequencies as probabilities. */
+/**
+ * `--defence smoothing:sigma=0.25,n=100` (src/defences/registry.ts): the model wrapped into g, class frequencies as
+ * probabilities.
+ */
 export const smoothingEntry: DefenceEntry = {
   name: 'smoothing',
   summary: 'randomized smoothing: majority vote of the model over n Gaussian-noised copies (Cohen et al. 2019)',
@@ -189,7 +192,10 @@ export function noiseAugmentation(sigma: number): BatchHook {
   };
 }
 
-/** Certified accuracy at each radius r: the fraction of images certified correct with radius ≥ r (Cohen et al.'s `analyze`). */
+/**
+ * Certified accuracy at each radius r: the fraction of images certified correct with radius ≥ r (Cohen et al.'s
+ * `analyze`).
+ */
 export function certifiedAccuracy(
   certs: Certificate[],
   labels: ArrayLike<number>,

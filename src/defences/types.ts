@@ -22,7 +22,10 @@ export interface InputTransform {
   readonly randomized: boolean;
   /** Transform a batch of NHWC images in [0,1] (n × h × w × c values); returns a new array in [0,1]. */
   apply(x: Float32Array, n: number, shape: [number, number, number], rng?: Rng): Float32Array | Promise<Float32Array>;
-  /** A differentiable tensor version of `apply` giving the same values (within float rounding) for the same rng state; when present the adaptive attacker differentiates through it exactly instead of BPDA. */
+  /**
+   * A differentiable tensor version of `apply` giving the same values (within float rounding) for the same rng state;
+   * when present the adaptive attacker differentiates through it exactly instead of BPDA.
+   */
   differentiable?(x: tf.Tensor4D, rng?: Rng): tf.Tensor4D;
 }
 

@@ -68,7 +68,10 @@ export async function predictedClasses(model: DifferentiableModel, x: Float32Arr
 
 const identities = new WeakMap<object, Promise<{ name: string; sha256: string }>>();
 
-/** The model's card name and the sha256 of its weights (all weight tensors in order), or of its card when it has no weights in process. */
+/**
+ * The model's card name and the sha256 of its weights (all weight tensors in order), or of its card when it has no
+ * weights in process.
+ */
 export function modelIdentity(model: DifferentiableModel): Promise<{ name: string; sha256: string }> {
   let id = identities.get(model);
   if (!id) {
@@ -98,7 +101,8 @@ export async function checkModel(
   const id = await modelIdentity(model);
   if (id.sha256 !== fitted.sha256)
     throw mismatch(
-      `detector '${name}' was fitted for model '${fitted.name}' (weights sha256 ${fitted.sha256.slice(0, 12)}…), not for '${id.name}' (${id.sha256.slice(0, 12)}…)`,
+      `detector '${name}' was fitted for model '${fitted.name}' (weights sha256 ` +
+        `${fitted.sha256.slice(0, 12)}…), not for '${id.name}' (${id.sha256.slice(0, 12)}…)`,
     );
 }
 
@@ -116,7 +120,8 @@ export function checkFitData(
     throw badInput(`detector '${name}': image sizes do not match the model's ${model.inputShape.join('×')} input`);
   if (nAdv < 2)
     throw badInput(
-      `detector '${name}' needs successful adversarial examples to fit (got ${nAdv}); use a stronger attack or a larger ε`,
+      `detector '${name}' needs successful adversarial examples ` +
+        `to fit (got ${nAdv}); use a stronger attack or a larger ε`,
     );
   if (nClean < 2) throw badInput(`detector '${name}' needs clean images to fit (got ${nClean})`);
   return { d, nClean, nAdv, nNoisy };
@@ -218,7 +223,10 @@ export function preparedFor<T extends { model: DifferentiableModel }>(
   return a;
 }
 
-/** Features of `layer` as a differentiable [n, dim] tensor (conv maps flattened or averaged over space, as `featureRows`). */
+/**
+ * Features of `layer` as a differentiable [n, dim] tensor (conv maps flattened or averaged over space, as
+ * `featureRows`).
+ */
 export function featureTensor(
   model: DifferentiableModel,
   x: tf.Tensor4D,

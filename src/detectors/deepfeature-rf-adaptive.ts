@@ -25,7 +25,10 @@ export interface SoftForest {
   feature: tf.Tensor1D;
   theta: tf.Tensor2D;
   invTau: tf.Tensor2D;
-  /** paths[t, j, l] = 1 if leaf l of tree t goes left at node j, paths[t, width + j, l] = 1 if right; leafMask marks real leaves. */
+  /**
+   * paths[t, j, l] = 1 if leaf l of tree t goes left at node j, paths[t, width + j, l] = 1 if right; leafMask marks
+   * real leaves.
+   */
   paths: tf.Tensor3D;
   leafMask: tf.Tensor3D;
   width: number;
@@ -130,12 +133,17 @@ function buildSoftForest(
   };
 }
 
-/** Soft vote fraction from PCA coordinates z [n, c]: leaf log-probabilities per tree by a batched matMul with the path matrix. */
+/**
+ * Soft vote fraction from PCA coordinates z [n, c]: leaf log-probabilities per tree by a batched matMul with the path
+ * matrix.
+ */
 function softVotes(s: SoftForest, z: tf.Tensor2D): tf.Tensor1D {
   const n = z.shape[0];
-  const a = tf.mul(tf.sub(s.theta, tf.gather(z, s.feature, 1)), s.invTau).reshape([n, s.trees, s.width]); // > 0: goes left
+  // > 0: goes left
+  const a = tf.mul(tf.sub(s.theta, tf.gather(z, s.feature, 1)), s.invTau).reshape([n, s.trees, s.width]);
   // log σ(±a) = −softplus(∓a) (tf.logSigmoid's custom gradient fails under tf.grad here)
-  const logs = tf.transpose(tf.neg(tf.concat([tf.softplus(tf.neg(a)), tf.softplus(a)], 2)), [1, 0, 2]) as tf.Tensor3D; // trees × n × 2·width
+  // trees × n × 2·width
+  const logs = tf.transpose(tf.neg(tf.concat([tf.softplus(tf.neg(a)), tf.softplus(a)], 2)), [1, 0, 2]) as tf.Tensor3D;
   const leaf = tf.mul(tf.exp(tf.matMul(logs, s.paths)), s.leafMask); // trees × n × leaves
   return tf.div(tf.sum(leaf, [0, 2]), s.trees) as tf.Tensor1D;
 }

@@ -11,7 +11,8 @@
  * Adaptive view (`scoreTensor`): the forest has no gradient; `prepareAdaptive` builds a soft forest (the
  * same trees with sigmoid splits, deepfeature-rf-adaptive.ts) that mimics its vote fraction. Not exact.
  *
- * Usage: `medshield detect --model default --detector deepfeature_rf --train-attack pgd --test-attacks fgsm,pgd,cw --eps 8/255 --json`
+ * Usage: `medshield detect --model default --detector deepfeature_rf --train-attack pgd --test-attacks fgsm,pgd,cw
+ * --eps 8/255 --json`
  */
 import { PCA } from 'ml-pca';
 import { RandomForestClassifier } from 'ml-random-forest';
@@ -124,10 +125,13 @@ export class DeepFeatureRf implements Detector {
     const cal =
       agreement === undefined
         ? 'α = 0.05 (no data given to calibrate it)'
-        : `α = ${soft.alpha}, Spearman ${agreement.toFixed(3)} with the forest on the fit images and copies around them`;
+        : `α = ${soft.alpha}, Spearman ${agreement.toFixed(3)} ` +
+          `with the forest on the fit images and copies around them`;
     return {
       exact: false,
-      note: `surrogate: soft forest (the ${soft.trees} trees with sigmoid splits, temperature α·std per PCA coordinate; ${cal})`,
+      note:
+        `surrogate: soft forest (the ${soft.trees} trees with ` +
+        `sigmoid splits, temperature α·std per PCA coordinate; ${cal})`,
     };
   }
 

@@ -100,7 +100,8 @@ export function kdBuTensor(a: KdBuAdaptive, lr: Logistic, params: DropoutParams,
     return b;
   });
   const onehot = tf.oneHot(tf.tensor1d(pred, 'int32'), k).toFloat();
-  // KD: log-mean-exp of −‖φ(x) − φ_i‖²/(2h²) per class (distances on features centred per class), picked by the prediction
+  // KD: log-mean-exp of −‖φ(x) − φ_i‖²/(2h²) per class (distances on features centred per class), picked by the
+  // prediction
   const perClass = a.refs.map((ref, c) => {
     const q = tf.sub(f, a.centres[c]);
     const d2 = tf.relu(
@@ -116,7 +117,8 @@ export function kdBuTensor(a: KdBuAdaptive, lr: Logistic, params: DropoutParams,
   if (a.masks?.n !== n) {
     tf.dispose(a.masks?.t ?? []);
     a.masks = { n, t: [] };
-    for (const m of dropoutMasks(params, n * dim)) a.masks.t.push(tf.keep(tf.tensor2d(m.slice(), [n, dim]))); // copy: the buffer is refilled
+    // copy: the buffer is refilled
+    for (const m of dropoutMasks(params, n * dim)) a.masks.t.push(tf.keep(tf.tensor2d(m.slice(), [n, dim])));
   }
   const { W, b } = logitsDense(model);
   const probs = tf.stack(a.masks.t.map((m) => tf.softmax(tf.add(tf.matMul(tf.mul(f, m), W), b)))); // T × n × k

@@ -20,7 +20,8 @@
  *
  * Adaptive view (`scoreTensor`, kd-bu-adaptive.ts): the same logit as a differentiable tensor.
  *
- * Usage: `medshield detect --model default --detector kd_bu --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
+ * Usage: `medshield detect --model default --detector kd_bu --train-attack pgd --test-attacks fgsm,pgd --eps 8/255
+ * --json`
  */
 import { tf, Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
@@ -155,7 +156,9 @@ export class KdBu implements Detector {
     this.adaptive = prepareKdBuAdaptive(model, this.st!);
     return {
       exact: true,
-      note: 'KD exact (predicted class held constant); BU uses the same seeded dropout masks as score() for a batch of the same size, so it is deterministic and differentiable',
+      note:
+        'KD exact (predicted class held constant); BU uses the same seeded dropout masks ' +
+        'as score() for a batch of the same size, so it is deterministic and differentiable',
     };
   }
 

@@ -8,8 +8,8 @@
  * (The authors' `mle_batch` skips the nearest neighbour of every query because, at fit time, the query's
  * clean original sits in its own minibatch. A deployed detector scores images that are *not* in its
  * reference batch, so skipping the nearest there drops a real neighbour and the fitted regression sees
- * a different statistic than the one it was trained on. medshield therefore excludes the query's own original explicitly at fit time — clean, noisy and
- * adversarial rows are paired by index — and skips nothing at scoring.)
+ * a different statistic than the one it was trained on. medshield therefore excludes the query's own original
+ * explicitly at fit time — clean, noisy and adversarial rows are paired by index — and skips nothing at scoring.)
  * Layers: every named feature layer of the model (`model.featureNames`, flattened) plus the logits —
  * except on two-class models (param `logits`, default: more than two classes). A two-logit layer is
  * a 2-D space whose one informative direction is the decision margin; confidently classified clean films lie
@@ -24,7 +24,8 @@
  *
  * Adaptive view (`scoreTensor`, lid-adaptive.ts): the same estimate against the same reference batch, differentiable.
  *
- * Usage: `medshield detect --model default --detector lid --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
+ * Usage: `medshield detect --model default --detector lid --train-attack pgd --test-attacks fgsm,pgd --eps 8/255
+ * --json`
  */
 import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
@@ -194,7 +195,9 @@ export class Lid implements Detector {
     );
     return {
       exact: true,
-      note: 'LID against the stored reference batch, as score(); the k nearest neighbours are chosen without gradient, the distances to them are differentiable',
+      note:
+        'LID against the stored reference batch, as score(); the k nearest neighbours ' +
+        'are chosen without gradient, the distances to them are differentiable',
     };
   }
 

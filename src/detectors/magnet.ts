@@ -3,7 +3,8 @@
  *
  * A small convolutional autoencoder AE is trained on clean training images only (the paper's MNIST
  * architecture: Conv3×3·3 σ → AvgPool 2×2 → Conv3×3·3 σ → Conv3×3·3 σ → UpSample 2×2 → Conv3×3·3 σ →
- * Conv3×3·C σ; mean squared error, Adam 1e-3, batch 32, 30 epochs and at least 1500 steps by default, seeded init and shuffles).
+ * Conv3×3·C σ; mean squared error, Adam 1e-3, batch 32, 30 epochs and at least 1500 steps by default, seeded init and
+ * shuffles).
  * - Detector (reconstruction error): score(x) = (1/d)‖x − AE(x)‖_p, p = 1 (default) or 2 (mean squared);
  *   adversarial examples lie off the clean-image manifold, so they reconstruct worse.
  * - Reformer: `reform(x)` = AE(x), the image moved back towards the manifold; a defence passes inputs
@@ -11,7 +12,8 @@
  *
  * Adaptive view (`scoreTensor`): the same reconstruction error, differentiable through the autoencoder.
  *
- * Usage: `medshield detect --model default --detector magnet --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
+ * Usage: `medshield detect --model default --detector magnet --train-attack pgd --test-attacks fgsm,pgd --eps 8/255
+ * --json`
  */
 import { tf, Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';

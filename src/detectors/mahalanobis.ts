@@ -19,7 +19,8 @@
  * Adaptive view (`scoreTensor`): the same logit as a differentiable tensor, pre-processing included
  * (the sign of its gradient is held constant: zero derivative almost everywhere).
  *
- * Usage: `medshield detect --model default --detector mahalanobis --train-attack pgd --test-attacks fgsm,pgd --eps 8/255 --json`
+ * Usage: `medshield detect --model default --detector mahalanobis --train-attack pgd --test-attacks fgsm,pgd --eps
+ * 8/255 --json`
  */
 import { Matrix, CholeskyDecomposition, pseudoInverse } from 'ml-matrix';
 import { tf } from '../engine/index.js';
@@ -181,7 +182,9 @@ export class Mahalanobis implements Detector {
     };
     return {
       exact: true,
-      note: "the same logit as score(), input pre-processing included: its FGSM direction sign(∇ₓ) is computed on the image's values and held constant (zero derivative almost everywhere)",
+      note:
+        'the same logit as score(), input pre-processing included: its FGSM direction sign(∇ₓ) ' +
+        "is computed on the image's values and held constant (zero derivative almost everywhere)",
     };
   }
 

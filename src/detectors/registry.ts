@@ -185,7 +185,8 @@ export async function loadDetector(dir: string, model?: DifferentiableModel): Pr
     const id = await modelIdentity(model);
     if (id.sha256 !== s.model.sha256)
       throw mismatch(
-        `detector in ${dir} was fitted for model '${s.model.name}' (sha256 ${s.model.sha256.slice(0, 12)}…), not '${id.name}' (${id.sha256.slice(0, 12)}…)`,
+        `detector in ${dir} was fitted for model '${s.model.name}' (sha256 ` +
+          `${s.model.sha256.slice(0, 12)}…), not '${id.name}' (${id.sha256.slice(0, 12)}…)`,
       );
   }
   return e.load(s);

@@ -12,7 +12,8 @@
  * Adaptive view (`scoreTensor`): the same score, with the squeezers passed straight through (BPDA,
  * Athalye et al. 2018: forward s(x), backward ∂s/∂x ≈ I); the max over squeezers stays a max.
  *
- * Usage: `medshield detect --model default --detector squeeze --train-attack pgd --test-attacks fgsm,pgd,cw --eps 8/255 --json`
+ * Usage: `medshield detect --model default --detector squeeze --train-attack pgd --test-attacks fgsm,pgd,cw --eps 8/255
+ * --json`
  */
 import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';

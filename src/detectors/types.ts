@@ -50,7 +50,9 @@ export interface Detector {
    * `prepareAdaptive` once (after fit/load) before using it.
    */
   scoreTensor?(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D;
-  /** Precompute what `scoreTensor` needs (reference features, surrogate fit); `exact` says whether scoreTensor = score. */
+  /**
+   * Precompute what `scoreTensor` needs (reference features, surrogate fit); `exact` says whether scoreTensor = score.
+   */
   prepareAdaptive?(model: DifferentiableModel, data?: DetectorFitData): Promise<{ exact: boolean; note: string }>;
 }
 

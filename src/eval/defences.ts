@@ -13,7 +13,8 @@ import { round } from '../models/metrics.js';
 import type { Defence } from '../defences/types.js';
 
 export const NON_ADAPTIVE_NOTE =
-  'non-adaptive: adversarial examples crafted white-box on the undefended model, then classified by the defended model (robust = correct on both clean and adversarial)';
+  'non-adaptive: adversarial examples crafted white-box on the undefended model, then ' +
+  'classified by the defended model (robust = correct on both clean and adversarial)';
 
 export interface DefenceRow {
   defence: string;

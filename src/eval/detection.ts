@@ -39,12 +39,20 @@ import { concat, featureRows, toRows } from '../detectors/common.js';
 
 export const DETECTION_PROTOCOL = detectionProtocol('train');
 
-/** Attack options under every detection attack unless the caller overrides them: the full iteration budget, no early stop. */
+/**
+ * Attack options under every detection attack unless the caller overrides them: the full iteration budget, no early
+ * stop.
+ */
 export const DETECTION_ATTACK_DEFAULTS: Readonly<Partial<AttackOptions>> = Object.freeze({ earlyStop: false });
 
 /** The protocol sentence for fit pairs drawn from `fitSplit`. */
 export function detectionProtocol(fitSplit: string, earlyStop = false): string {
-  return `Ma et al.: positives = successful adversarial examples of correctly classified images, negatives = their clean originals; fitted per ε on ${fitSplit}-split images attacked with the train attack, tested on test-split images; ${earlyStop ? 'attacks stopped per image at the first success' : 'attacks run their full iterations (no early stop)'}`;
+  return (
+    `Ma et al.: positives = successful adversarial examples of correctly classified ` +
+    `images, negatives = their clean originals; fitted per ε on ${fitSplit}` +
+    `-split images attacked with the train attack, tested on test-split images; ` +
+    (earlyStop ? 'attacks stopped per image at the first success' : 'attacks run their full iterations (no early stop)')
+  );
 }
 
 export interface AdversarialPairs {
@@ -191,7 +199,10 @@ export interface DetectionReport {
 
 export const PROJECTION_MAX_POINTS = 300;
 
-/** PCA to 2-D of the penultimate features of clean + adversarial pairs (fitted on both together); at most `maxPoints` points, pairs kept together. */
+/**
+ * PCA to 2-D of the penultimate features of clean + adversarial pairs (fitted on both together); at most `maxPoints`
+ * points, pairs kept together.
+ */
 export async function featureProjection(
   model: DifferentiableModel,
   p: AdversarialPairs,
@@ -242,7 +253,10 @@ export interface DetectionOptions {
   eps: Array<{ value: number; text: string }>;
   seed?: number;
   params?: Record<string, Record<string, unknown>>;
-  /** Attack options per attack and ε (steps, step size…; ε, norm and seed are set here; over `DETECTION_ATTACK_DEFAULTS`). */
+  /**
+   * Attack options per attack and ε (steps, step size…; ε, norm and seed are set here; over
+   * `DETECTION_ATTACK_DEFAULTS`).
+   */
   attackOptions?: (attack: string, eps: number) => Partial<AttackOptions>;
   /** Also compute the 2-D feature projection of the fit pairs per ε (Ma's separability plots). */
   projection?: boolean;
@@ -281,7 +295,8 @@ export async function evaluateDetection(model: DifferentiableModel, o: Detection
     });
     if (fit.n < 2)
       throw badInput(
-        `${o.trainAttack.name} at ε = ${e.text} fooled ${fit.n} of ${fit.attacked} train images: no successful adversarial examples to fit on (raise ε or --fit-limit)`,
+        `${o.trainAttack.name} at ε = ${e.text} fooled ${fit.n} of ${fit.attacked} train ` +
+          `images: no successful adversarial examples to fit on (raise ε or --fit-limit)`,
       );
     const noisy = noisyCopies(fit, seed);
     const tests: Array<{ attack: string; p: AdversarialPairs }> = [];

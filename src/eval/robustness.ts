@@ -127,7 +127,8 @@ export async function runAttack(
   const lw = img.labels.length / img.n;
   if (attack.threatModel === 'whitebox' && !('differentiable' in model && model.differentiable)) {
     throw unsupported(
-      `white-box attack '${attack.name}' needs gradients; '${'card' in model ? model.card.name : model.name}' answers queries only (use square, simba, nes, hsj, boundary or transfer)`,
+      `white-box attack '${attack.name}' needs gradients; '${'card' in model ? model.card.name : model.name}` +
+        `' answers queries only (use square, simba, nes, hsj, boundary or transfer)`,
     );
   }
   let perSample: Int32Array | undefined;

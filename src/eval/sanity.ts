@@ -83,20 +83,26 @@ export async function sanityChecks(
     name: 'large-eps',
     passed: large <= LARGE_EPS_MAX_PROTECTED,
     values: { eps: LARGE_EPS, protected: round(large) },
-    detail: `at ε = ${LARGE_EPS} the adaptive attack leaves ${pct(large)} protected (expected ≤ ${pct(LARGE_EPS_MAX_PROTECTED)})`,
+    detail:
+      `at ε = ${LARGE_EPS} the adaptive attack leaves ${pct(large)}` +
+      ` protected (expected ≤ ${pct(LARGE_EPS_MAX_PROTECTED)})`,
   });
   const more = await p.protectedAt(o.eps, 2 * o.steps);
   checks.push({
     name: 'more-steps',
     passed: more <= p.adaptive + tol,
     values: { steps: o.steps, protected: round(p.adaptive), doubleSteps: 2 * o.steps, protectedDouble: round(more) },
-    detail: `${2 * o.steps} steps leave ${pct(more)} protected vs ${pct(p.adaptive)} with ${o.steps} (more iterations must not weaken the attack)`,
+    detail:
+      `${2 * o.steps} steps leave ${pct(more)} protected vs ${pct(p.adaptive)}` +
+      ` with ${o.steps} (more iterations must not weaken the attack)`,
   });
   checks.push({
     name: 'whitebox-beats-transfer',
     passed: p.adaptive <= p.transfer + tol,
     values: { adaptive: round(p.adaptive), transfer: round(p.transfer) },
-    detail: `adaptive white-box leaves ${pct(p.adaptive)} protected vs ${pct(p.transfer)} for the transferred non-adaptive attack`,
+    detail:
+      `adaptive white-box leaves ${pct(p.adaptive)} protected vs ` +
+      `${pct(p.transfer)} for the transferred non-adaptive attack`,
   });
   const g = await gradientNorms(p.view, p.x, p.y);
   const ok = Array.from(g).filter((v) => Number.isFinite(v) && v > 0).length / Math.max(g.length, 1);
@@ -104,7 +110,9 @@ export async function sanityChecks(
     name: 'gradients',
     passed: ok >= MIN_GRADIENT_FRACTION,
     values: { usable: round(ok), nan: Array.from(g).filter((v) => Number.isNaN(v)).length },
-    detail: `${pct(ok)} of the images give a finite non-zero attacker gradient (expected ≥ ${pct(MIN_GRADIENT_FRACTION)})`,
+    detail:
+      `${pct(ok)} of the images give a finite non-zero attacker ` +
+      `gradient (expected ≥ ${pct(MIN_GRADIENT_FRACTION)})`,
   });
   const failures = checks.filter((c) => !c.passed).map((c) => c.name);
   return { passed: !failures.length, failures, checks };

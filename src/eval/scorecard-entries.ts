@@ -59,7 +59,8 @@ export function parseScorecardList(text: string): string[] {
       const base = name.split(':')[0].split('+')[0];
       if (!DEFENCE_NAMES().includes(base))
         throw badArgument(
-          `unknown defence or detector '${t}' (choose ${[...DEFENCE_NAMES(), TRAINING_DEFENCE, ...DETECTOR_NAMES].join(', ')}, or all)`,
+          `unknown defence or detector '${t}' (choose ` +
+            `${[...DEFENCE_NAMES(), TRAINING_DEFENCE, ...DETECTOR_NAMES].join(', ')}, or all)`,
         );
       rest.push(t);
       out.push(t);
@@ -223,7 +224,8 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
       const m = o.advModel;
       if (!m) {
         notes.push(
-          `${TRAINING_DEFENCE}: skipped — no adversarially trained model given (--adv-model DIR; train one with medshield train --adv pgd)`,
+          `${TRAINING_DEFENCE}: skipped — no adversarially trained model ` +
+            `given (--adv-model DIR; train one with medshield train --adv pgd)`,
         );
         done++;
         continue;
@@ -242,7 +244,10 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         adaptiveLabel: `${a.name} (${o.quick ? 'APGD 1 restart' : 'APGD 2 restarts'})`,
         view: m,
         notes: [
-          `model ${m.card.name}${m.card.training && 'adversarial' in (m.card.training as object) ? ` (${JSON.stringify((m.card.training as { adversarial: unknown }).adversarial)})` : ''}`,
+          `model ${m.card.name}` +
+            (m.card.training && 'adversarial' in (m.card.training as object)
+              ? ` (${JSON.stringify((m.card.training as { adversarial: unknown }).adversarial)})`
+              : ''),
         ],
       };
     } else if (DETECTOR_NAMES.includes(name)) {
@@ -254,7 +259,8 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         timing["pgd-20 on the detectors' fit images"] = round((Date.now() - ts) / 1000, 1);
         if (fitPairs.n < 2)
           throw badArgument(
-            `PGD at ε = ${o.epsText} fooled ${fitPairs.n} of ${fitPairs.attacked} fit images: too few to fit detectors (raise --eps)`,
+            `PGD at ε = ${o.epsText} fooled ${fitPairs.n} of ${fitPairs.attacked}` +
+              ` fit images: too few to fit detectors (raise --eps)`,
           );
       }
       const det = createDetector(name);
@@ -293,7 +299,8 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         adaptiveLabel: `joint-${steps}+hfc-${steps}`,
         view: o.model,
         notes: [
-          `fitted on ${fitPairs.n} train images and their PGD-20 examples at ε = ${o.epsText}; threshold ${round(threshold, 4)} = 5 % false positives on ${o.calibration.n} clean validation images`,
+          `fitted on ${fitPairs.n} train images and their PGD-20 examples at ε = ${o.epsText}; threshold ` +
+            `${round(threshold, 4)} = 5 % false positives on ${o.calibration.n} clean validation images`,
           `adaptive view: ${prep.note}`,
         ],
       };

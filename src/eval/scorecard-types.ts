@@ -9,13 +9,22 @@ export type Verdict = 'broken' | 'weakened' | 'holds';
 export interface AttackOutcome {
   /** Attack name with its key settings, e.g. `pgd-20` or `bpda+pgd-100`. */
   attack: string;
-  /** Fraction of the evaluated images the deployed pipeline classifies correctly after the attack (originally-wrong count as wrong). */
+  /**
+   * Fraction of the evaluated images the deployed pipeline classifies correctly after the attack (originally-wrong
+   * count as wrong).
+   */
   robustAccuracy: number;
-  /** Detector rows: ROC AUC of the detector, successful adversarial images vs their clean originals; null for defences without a detector. */
+  /**
+   * Detector rows: ROC AUC of the detector, successful adversarial images vs their clean originals; null for defences
+   * without a detector.
+   */
   detectionAuc: number | null;
   /** Detector rows: fraction of successful adversarial images flagged at the 5 %-FPR threshold; null otherwise. */
   tprAt5Fpr: number | null;
-  /** Fraction of originally-correct images that end misclassified AND below the detector threshold (no detector: just misclassified). */
+  /**
+   * Fraction of originally-correct images that end misclassified AND below the detector threshold (no detector: just
+   * misclassified).
+   */
   fooledAndUndetected: number;
 }
 
@@ -36,12 +45,18 @@ export interface ScorecardRow {
   cleanAccuracy: number;
   nonAdaptive: Omit<AttackOutcome, 'fooledAndUndetected'> & { attack: string; fooledAndUndetected: number };
   adaptive: AttackOutcome;
-  /** `skipped` (quick runs): why the checks were not run — they could not change this row's verdict; `passed` is then false and `checks` empty. */
+  /**
+   * `skipped` (quick runs): why the checks were not run — they could not change this row's verdict; `passed` is then
+   * false and `checks` empty.
+   */
   sanity: { passed: boolean; failures: string[]; checks: SanityCheck[]; skipped?: string };
   /** True when the defence looked robust non-adaptively but failed a sanity check. */
   gradientMasking: boolean;
   verdict: Verdict;
-  /** Up to 4 adaptive examples that fooled the model and passed the detector (PNG data URLs of clean | adversarial, with labels). */
+  /**
+   * Up to 4 adaptive examples that fooled the model and passed the detector (PNG data URLs of clean | adversarial, with
+   * labels).
+   */
   examples: Array<{
     index: number;
     label: string;
@@ -50,7 +65,9 @@ export interface ScorecardRow {
     clean: string;
     adversarial: string;
   }>;
-  /** Detector rows: the alarm threshold (score > threshold is flagged; 5 % false positives on clean validation images). */
+  /**
+   * Detector rows: the alarm threshold (score > threshold is flagged; 5 % false positives on clean validation images).
+   */
   detectorThreshold?: number;
   notes: string[];
   seconds: number;
@@ -74,7 +91,10 @@ export interface Scorecard {
   /** The verdict rule, in words (also shown in the report). */
   verdictRule: string;
   rows: ScorecardRow[];
-  /** Undefended model under the same non-adaptive attack, for reference (fooledAndUndetected: share of its correct diagnoses flipped). */
+  /**
+   * Undefended model under the same non-adaptive attack, for reference (fooledAndUndetected: share of its correct
+   * diagnoses flipped).
+   */
   baseline: { cleanAccuracy: number; robustAccuracy: number; attack: string; fooledAndUndetected?: number };
   seconds: number;
   /** Seconds of the work shared by the rows (PGD on the undefended model, PGD on the detectors' fit images). */

@@ -18,7 +18,12 @@ import type { Images } from './robustness.js';
 import type { AttackOutcome, ScorecardRow, Verdict } from './scorecard-types.js';
 
 export const VERDICT_RULE =
-  'protected = share of originally-correct images that stay correct or are flagged (1 − fooled-and-undetected). broken: the adaptive attack leaves at most 10 points more protected than the same non-adaptive attack leaves on the undefended model; holds: the adaptive attack removes at most 10 points of the non-adaptive protection, the row stays more than 10 points above the undefended baseline, and every sanity check passes; weakened: anything between (including any row that fails a sanity check without being broken)';
+  'protected = share of originally-correct images that stay correct or are flagged (1 − ' +
+  'fooled-and-undetected). broken: the adaptive attack leaves at most 10 points more protected than the same ' +
+  'non-adaptive attack leaves on the undefended model; holds: the adaptive attack removes at most 10 points ' +
+  'of the non-adaptive protection, the row stays more than 10 points above ' +
+  'the undefended baseline, and every sanity check passes; weakened: anything ' +
+  'between (including any row that fails a sanity check without being broken)';
 
 export interface ScorecardEntry {
   defence: string;
@@ -190,7 +195,9 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
       passed: false,
       failures: [],
       checks: [],
-      skipped: `quick run: the adaptive attack already makes this row ${why} by the rule, whatever the sanity checks say (run without --quick for them)`,
+      skipped:
+        `quick run: the adaptive attack already makes this row ${why} by the ` +
+        `rule, whatever the sanity checks say (run without --quick for them)`,
     };
   } else {
     const transfer = await protectedOn(e.transfer ?? e.nonAdaptive.xAdv);
@@ -227,7 +234,8 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
       predicted: classes[j.predicted[i]] ?? String(j.predicted[i]),
       ...(j.scores ? { score: round(j.scores[i], 4) } : {}),
       clean: `data:image/png;base64,${encodePng(img.x.subarray(i * d, (i + 1) * d), h, w, c).toString('base64')}`,
-      adversarial: `data:image/png;base64,${encodePng(adv.xAdv.subarray(i * d, (i + 1) * d), h, w, c).toString('base64')}`,
+      adversarial:
+        `data:image/png;base64,` + `${encodePng(adv.xAdv.subarray(i * d, (i + 1) * d), h, w, c).toString('base64')}`,
     }));
   return {
     defence: e.defence,
@@ -244,7 +252,8 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
       ...e.notes,
       ...(gradientMasking
         ? [
-            'looks robust to the non-adaptive attack but fails a sanity check: gradient masking suspected, the non-adaptive figure is not evidence of robustness',
+            'looks robust to the non-adaptive attack but fails a sanity check: gradient ' +
+              'masking suspected, the non-adaptive figure is not evidence of robustness',
           ]
         : []),
     ],

@@ -145,7 +145,8 @@ export const CONFIG_SCHEMA = {
         uniqueItems: true,
         minItems: 1,
         description:
-          'accepted Content-Types; PNG/JPEG carry no DICOM signature, so they are served only when signature.required is false',
+          'accepted Content-Types; PNG/JPEG carry no DICOM signature, ' +
+          'so they are served only when signature.required is false',
         default: ['application/dicom'],
       },
       bodyLimitBytes: int('largest accepted body (413 above)', 8 * 1024 * 1024, 1024),
@@ -185,14 +186,19 @@ export const CONFIG_SCHEMA = {
       type: 'array',
       items: { type: 'string', minLength: 1 },
       description:
-        "input defences (specs as for `medshield defend`, e.g. 'jpeg:q=75', 'bitdepth:bits=4+median:k=3') applied, in order, to every image before the model",
+        "input defences (specs as for `medshield defend`, e.g. 'jpeg:q=75', " +
+        "'bitdepth:bits=4+median:k=3') applied, in order, to every image before the model",
       default: [],
     },
     detectors: {
       type: 'array',
       default: [],
       description:
-        "adversarial-input detectors saved by `medshield detect --save DIR`, each { dir (relative to the config file), threshold (score above it = suspicious; `detect --json` prints the 5 %-FPR one), action: flag | reject }; they score the undefended image; 'reject' answers 422, 'flag' adds {detector, score} to the answer's flags; always audited. A detector fitted on another model stops the gateway at start-up",
+        'adversarial-input detectors saved by `medshield detect --save DIR`, each { dir (relative to the ' +
+        'config file), threshold (score above it = suspicious; `detect --json` prints the 5 %-FPR one), ' +
+        "action: flag | reject }; they score the undefended image; 'reject' answers " +
+        "422, 'flag' adds {detector, score} to the answer's flags; always " +
+        'audited. A detector fitted on another model stops the gateway at start-up',
       items: {
         type: 'object',
         additionalProperties: false,
@@ -231,7 +237,8 @@ export const CONFIG_SCHEMA = {
         minimum: 0,
         maximum: 1,
         description:
-          "fraction of a caller's last alertWindow queries that must match an earlier query for the caller to be under attack",
+          "fraction of a caller's last alertWindow queries that must " +
+          'match an earlier query for the caller to be under attack',
         default: 0.5,
       },
       alertWindow: int('recent queries of a caller over which alertFraction is measured', 10, 1),
@@ -245,7 +252,8 @@ export const CONFIG_SCHEMA = {
       signingKey: str('gateway private key (PEM) that signs the chain head', null, true),
       signingCert: str('its certificate (PEM), used by `audit verify`', null, true),
       checkpoint: str(
-        "file naming the newest signed record, signed by the gateway (truncation check of `audit verify`); null = '<sqlite file>.checkpoint', or 'audit-checkpoint.json' beside the config for PostgreSQL",
+        'file naming the newest signed record, signed by the gateway (truncation check of `audit verify`); ' +
+          "null = '<sqlite file>.checkpoint', or 'audit-checkpoint.json' beside the config for PostgreSQL",
         null,
         true,
       ),
@@ -265,7 +273,8 @@ export const CONFIG_SCHEMA = {
         default: 'info',
       },
       serverTiming: bool(
-        "send each answer's stage times (auth, receive, hash, parse, verify, decode, screen, queue, model, answer, audit) in a Server-Timing header — for benchmarks; it tells callers how long verification took",
+        "send each answer's stage times (auth, receive, hash, parse, verify, decode, screen, queue, model, " +
+          'answer, audit) in a Server-Timing header — for benchmarks; it tells callers how long verification took',
         false,
       ),
     }),

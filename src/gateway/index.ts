@@ -1,4 +1,6 @@
-/** The hardened inference gateway (issue 11): verify-before-infer, auth, rate limits, query-attack detection, audit log. */
+/**
+ * The hardened inference gateway (issue 11): verify-before-infer, auth, rate limits, query-attack detection, audit log.
+ */
 export { createGateway, type Gateway, type GatewayOptions } from './server.js';
 export {
   loadGatewayConfig,

@@ -75,7 +75,8 @@ export async function loadInputDefences(
   for (const [i, d] of config.detectors.entries()) {
     if (!model.differentiable)
       throw unsupported(
-        `gateway config: detectors.${i}: the model '${model.card.name}' is forward-only (ONNX); detectors need a differentiable medshield model`,
+        `gateway config: detectors.${i}: the model '${model.card.name}' is ` +
+          `forward-only (ONNX); detectors need a differentiable medshield model`,
       );
     let detector: Detector;
     try {
@@ -114,7 +115,8 @@ export function verdictText(v: DetectorVerdict[]): string {
   return v
     .map(
       (d) =>
-        `${d.detector}=${fmt(d.score)}${d.triggered ? '>' : '<='}${fmt(d.threshold)}${d.triggered ? `:${d.action}` : ''}`,
+        `${d.detector}=${fmt(d.score)}${d.triggered ? '>' : '<='}` +
+        `${fmt(d.threshold)}${d.triggered ? `:${d.action}` : ''}`,
     )
     .join(', ');
 }

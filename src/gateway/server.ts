@@ -62,7 +62,10 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Model version for audit records: SHA-256 (first 16 hex) of the weights (all shards, in manifest order) or the .onnx file. */
+/**
+ * Model version for audit records: SHA-256 (first 16 hex) of the weights (all shards, in manifest order) or the .onnx
+ * file.
+ */
 function modelVersion(spec: string): string {
   const p = resolveModelPath(spec);
   const files =
@@ -173,7 +176,8 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     if (!stopping && code !== 'ECONNRESET' && code !== 'EPIPE' && !requestInProgress(socket)) {
       const reason =
         status === 408
-          ? `request not received within timeouts (headers ${Math.min(t.headersMs, t.requestMs)} ms, whole request ${t.requestMs} ms)`
+          ? `request not received within timeouts (headers ` +
+            `${Math.min(t.headersMs, t.requestMs)} ms, whole request ${t.requestMs} ms)`
           : code === 'HPE_INVALID_EOF_STATE'
             ? 'connection closed in the middle of a request line or headers'
             : `malformed HTTP request (${code})`;
@@ -198,7 +202,8 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
         message: status === 408 ? 'request timeout' : 'malformed HTTP request',
       });
       socket.write(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: ` +
+          `${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`,
       );
     }
     socket.destroy();
@@ -241,7 +246,9 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
     const status = errorStatus(err);
     let message = status >= 500 && status !== 503 ? 'internal error' : err.message;
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      message = `Content-Type '${String(req.headers['content-type'] ?? '(none)').slice(0, 80)}' is not accepted (accepted: ${config.inputs.contentTypes.join(', ')})`;
+      message =
+        `Content-Type '${String(req.headers['content-type'] ?? '(none)').slice(0, 80)}` +
+        `' is not accepted (accepted: ${config.inputs.contentTypes.join(', ')})`;
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       message = `body larger than inputs.bodyLimitBytes (${config.inputs.bodyLimitBytes} bytes)`;
     if (err.code === 'FST_ERR_CTP_EMPTY_TYPE')
@@ -269,7 +276,8 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
         title: 'medshield inference gateway',
         version: VERSION,
         description:
-          'Verify-before-infer gateway for medical-image classifiers: signed images only, authenticated and rate-limited callers, query-attack detection, hash-chained audit log.',
+          'Verify-before-infer gateway for medical-image classifiers: signed images only, ' +
+          'authenticated and rate-limited callers, query-attack detection, hash-chained audit log.',
       },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key msk_<id>_<secret>' } },
@@ -300,11 +308,15 @@ export async function createGateway(config: GatewayConfig, opts: GatewayOptions 
   await app.register(auditRoutes, { ctx, publicKey, checkpoint });
   await app.register(inferRoute, { ctx });
   await app.ready();
+  const detectorList = inputDefences.detectors.map((d) => `${d.label}>${d.threshold}:${d.action}`).join(' ');
   await audit.append({
     event: 'ApplicationActivity',
     outcome: OUTCOME.success,
     action: 'E',
-    reason: `gateway started (model ${ctx.modelId}@${ctx.modelVersion}, audit ${store.kind}${config.defences.length ? `, defences ${config.defences.join(' ; ')}` : ''}${inputDefences.detectors.length ? `, detectors ${inputDefences.detectors.map((d) => `${d.label}>${d.threshold}:${d.action}`).join(' ')}` : ''})`,
+    reason:
+      `gateway started (model ${ctx.modelId}@${ctx.modelVersion}, audit ${store.kind}` +
+      `${config.defences.length ? `, defences ${config.defences.join(' ; ')}` : ''}` +
+      `${inputDefences.detectors.length ? `, detectors ${detectorList}` : ''})`,
   });
 
   let closed: Promise<void> | null = null;

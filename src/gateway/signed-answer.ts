@@ -31,7 +31,10 @@ export interface AnswerSigner {
 
 const signers = new WeakMap<GatewayConfig, AnswerSigner | null>();
 
-/** The gateway's answer-signing key (audit.signingKey/signingCert), loaded once per config; null when none is configured. */
+/**
+ * The gateway's answer-signing key (audit.signingKey/signingCert), loaded once per config; null when none is
+ * configured.
+ */
 export function answerSigner(config: GatewayConfig): AnswerSigner | null {
   if (signers.has(config)) return signers.get(config)!;
   let s: AnswerSigner | null = null;
@@ -60,7 +63,10 @@ export function wantsDicom(accept: string | undefined): boolean {
   });
 }
 
-/** The claims of a signed answer: the request, its verified input (ImageCheck), the model as checked at load, the revealed prediction. */
+/**
+ * The claims of a signed answer: the request, its verified input (ImageCheck), the model as checked at load, the
+ * revealed prediction.
+ */
 export function answerClaims(
   ctx: GatewayContext,
   requestId: string,

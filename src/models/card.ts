@@ -66,7 +66,10 @@ export interface ModelCard {
     threads: number;
     /** The command line that trained the model. */
     command?: string;
-    /** Adversarial training (src/defences/adversarial-training.ts): method, ε (L∞), inner steps and step size, TRADES β, checkpoint rule. */
+    /**
+     * Adversarial training (src/defences/adversarial-training.ts): method, ε (L∞), inner steps and step size, TRADES β,
+     * checkpoint rule.
+     */
     adversarial?: {
       method: 'pgd' | 'trades';
       eps: number;
@@ -116,7 +119,8 @@ export function checkInputMatches(
   const what = data.name ? `dataset '${data.name}'` : 'input';
   if (data.height !== h || data.width !== w || data.channels !== c) {
     throw mismatch(
-      `${what} has images ${data.height}×${data.width}×${data.channels} but model '${card.name}' expects ${h}×${w}×${c}`,
+      `${what} has images ${data.height}×${data.width}×` +
+        `${data.channels} but model '${card.name}' expects ${h}×${w}×${c}`,
     );
   }
   if (data.classes !== undefined && data.classes !== card.dataset.classes.length) {
@@ -171,12 +175,14 @@ export function checkWeightsHash(card: ModelCard, actualSha256: string, where: s
   if (w.sha256 !== actualSha256)
     throw new MedshieldError(
       'CHECKSUM',
-      `${where}: the weights' SHA-256 ${actualSha256.slice(0, 16)}… does not match the model card's ${w.sha256.slice(0, 16)}… (weights or card altered)`,
+      `${where}: the weights' SHA-256 ${actualSha256.slice(0, 16)}… does not ` +
+        `match the model card's ${w.sha256.slice(0, 16)}… (weights or card altered)`,
     );
   if (cardBinding(card, actualSha256) !== w.binding)
     throw new MedshieldError(
       'CHECKSUM',
-      `${where}: the model card's classes/task/input do not match what was bound to these weights (card edited after training)`,
+      `${where}: the model card's classes/task/input do not match ` +
+        `what was bound to these weights (card edited after training)`,
     );
   return true;
 }

@@ -22,11 +22,13 @@ export class EnsembleModel implements DifferentiableModel {
     for (const m of members.slice(1)) {
       if (m.inputShape.join('×') !== first.inputShape.join('×'))
         throw mismatch(
-          `ensemble members disagree on input shape: ${first.card.name} takes ${first.inputShape.join('×')}, ${m.card.name} takes ${m.inputShape.join('×')}`,
+          `ensemble members disagree on input shape: ${first.card.name} takes ` +
+            `${first.inputShape.join('×')}, ${m.card.name} takes ${m.inputShape.join('×')}`,
         );
       if (m.classes.length !== first.classes.length || m.task !== first.task)
         throw mismatch(
-          `ensemble members disagree on the task: ${first.card.name} has ${first.classes.length} classes (${first.task}), ${m.card.name} has ${m.classes.length} (${m.task})`,
+          `ensemble members disagree on the task: ${first.card.name} has ${first.classes.length}` +
+            ` classes (${first.task}), ${m.card.name} has ${m.classes.length} (${m.task})`,
         );
     }
     this.inputShape = first.inputShape;

@@ -13,7 +13,8 @@ import { evaluateSplit, train, type TrainOptions, type TrainResult } from './tra
 import { round } from './metrics.js';
 
 const CITATION =
-  'J. Yang et al., "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image classification", Scientific Data 10, 41 (2023)';
+  'J. Yang et al., "MedMNIST v2 - A large-scale lightweight benchmark for ' +
+  '2D and 3D biomedical image classification", Scientific Data 10, 41 (2023)';
 
 export function newClassifier(
   arch: Architecture,

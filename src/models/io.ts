@@ -30,7 +30,10 @@ export function surrogateModelDir(): string {
  */
 export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn', 'resnet18-w32'] as const;
 
-/** `default` (or nothing) names the shipped model, the other {@link SHIPPED_MODELS} names the other shipped ones; anything else is a directory or an .onnx file. */
+/**
+ * `default` (or nothing) names the shipped model, the other {@link SHIPPED_MODELS} names the other shipped ones;
+ * anything else is a directory or an .onnx file.
+ */
 export function resolveModelPath(spec?: string): string {
   if (!spec) return defaultModelDir();
   return (SHIPPED_MODELS as readonly string[]).includes(spec) ? path.join(PACKAGE_ROOT, 'models', spec) : spec;
@@ -45,7 +48,10 @@ export function weightFileNames(total: number, shardBytes = SHARD_BYTES): string
   return n === 1 ? ['weights.bin'] : Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
 }
 
-/** A model directory's weight files in manifest order (bare file names only: a manifest cannot point outside its directory); pass the parsed model.json if it is already read. */
+/**
+ * A model directory's weight files in manifest order (bare file names only: a manifest cannot point outside its
+ * directory); pass the parsed model.json if it is already read.
+ */
 export function modelWeightFiles(dir: string, manifest?: { weightsManifest?: Array<{ paths?: unknown }> }): string[] {
   let mj = manifest;
   if (!mj) {
@@ -116,7 +122,10 @@ export function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-/** How loading treats a card without a weights hash (older saves): the gateway requires one; the CLI warns once per model. */
+/**
+ * How loading treats a card without a weights hash (older saves): the gateway requires one; the CLI warns once per
+ * model.
+ */
 export interface LoadOptions {
   requireWeightsHash?: boolean;
 }
@@ -128,12 +137,14 @@ function checkIntegrity(card: ModelCard, sha: string, where: string, o: LoadOpti
   if (o.requireWeightsHash)
     throw new MedshieldError(
       'CHECKSUM',
-      `${where}: the model card records no weights hash (saved by an older medshield), so its weights cannot be checked; re-save the model with this version`,
+      `${where}: the model card records no weights hash (saved by an older medshield), ` +
+        `so its weights cannot be checked; re-save the model with this version`,
     );
   const key = path.resolve(where);
   if (!warnedUnhashed.has(key) && process.env.MEDSHIELD_QUIET !== '1')
     process.stderr.write(
-      `medshield: warning: model '${where}' has no weights hash in its card (older save): weights and classes are not checked\n`,
+      `medshield: warning: model '${where}' has no weights hash in ` +
+        `its card (older save): weights and classes are not checked\n`,
     );
   warnedUnhashed.add(key);
 }
@@ -180,7 +191,8 @@ export async function loadClassifier(spec?: string, opts: LoadOptions = {}): Pro
   const expected = weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
   if (buf.byteLength !== expected)
     throw badInput(
-      `model '${dir}': the weight files (${files.map((f) => path.basename(f)).join(', ')}) hold ${buf.byteLength} bytes, expected ${expected}`,
+      `model '${dir}': the weight files (${files.map((f) => path.basename(f)).join(', ')}` +
+        `) hold ${buf.byteLength} bytes, expected ${expected}`,
     );
   checkIntegrity(card, sha256Hex(buf), dir, opts);
   let net: tf.LayersModel;
@@ -198,7 +210,8 @@ export async function loadClassifier(spec?: string, opts: LoadOptions = {}): Pro
   const inShape = net.inputs[0].shape.slice(1) as number[];
   if (inShape.join() !== card.input.shape.join())
     throw badInput(
-      `model '${dir}': the network's input ${inShape.join('×')} does not match the card's ${card.input.shape.join('×')}`,
+      `model '${dir}': the network's input ${inShape.join('×')}` +
+        ` does not match the card's ${card.input.shape.join('×')}`,
     );
   const outK = net.outputs[0].shape[1];
   if (outK !== card.dataset.classes.length)

@@ -414,7 +414,8 @@ export function onnxCard(card: ModelCard): ModelCard {
 export async function exportOnnx(model: Classifier, out: string): Promise<string> {
   const bytes = onnxBytes(
     model.net,
-    `${model.card.name}: ${model.card.architecture.name} on ${model.card.dataset.name} (exported by medshield ${VERSION})`,
+    `${model.card.name}: ${model.card.architecture.name} on ` +
+      `${model.card.dataset.name} (exported by medshield ${VERSION})`,
   );
   const onnxFile = out.toLowerCase().endsWith('.onnx') ? path.basename(out) : 'model.onnx';
   const card =

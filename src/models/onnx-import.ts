@@ -106,7 +106,8 @@ export async function importOnnx(o: ImportOptions): Promise<ImportResult> {
   const dims = graph.inputDims;
   if (dims.length !== 4)
     throw badInput(
-      `${o.file}: the input '${graph.inputName}' is ${dims.length}-D; medshield imports image classifiers with a 4-D (batch, image) input`,
+      `${o.file}: the input '${graph.inputName}' is ${dims.length}-D; ` +
+        `medshield imports image classifiers with a 4-D (batch, image) input`,
     );
   const num = (d: number | string): number => (typeof d === 'number' && d > 0 ? d : -1);
   const layout =
@@ -170,7 +171,8 @@ export async function importOnnx(o: ImportOptions): Promise<ImportResult> {
     );
   if (classes.length !== k)
     throw mismatch(
-      `the graph outputs ${k} value${k === 1 ? '' : 's'} per image but ${o.classes ? '--classes lists' : `dataset '${data.name}' has`} ${classes.length} classes`,
+      `the graph outputs ${k} value${k === 1 ? '' : 's'} per image but ` +
+        `${o.classes ? '--classes lists' : `dataset '${data.name}' has`} ${classes.length} classes`,
     );
   if (k < 2)
     throw mismatch(
@@ -204,7 +206,11 @@ export async function importOnnx(o: ImportOptions): Promise<ImportResult> {
       range: [0, 1],
       layout: 'NHWC',
       resize: 'bilinear',
-      normalization: `x·${range[1] - range[0]}${range[0] ? `+${range[0]}` : ''}${dataChannels === 1 && C === 3 ? ', grey→RGB' : ''}${mean ? `, (x−[${mean.join(',')}])/[${std!.join(',')}]` : ''}, then the ONNX graph (${layout.toUpperCase()})`,
+      normalization:
+        `x·${range[1] - range[0]}${range[0] ? `+${range[0]}` : ''}` +
+        `${dataChannels === 1 && C === 3 ? ', grey→RGB' : ''}` +
+        `${mean ? `, (x−[${mean.join(',')}])/[${std!.join(',')}]` : ''}` +
+        `, then the ONNX graph (${layout.toUpperCase()})`,
     },
     metrics: {},
     onnx: {
@@ -245,7 +251,8 @@ export async function importOnnx(o: ImportOptions): Promise<ImportResult> {
     await session.release();
   } catch (e) {
     throw badInput(
-      `${o.file}: onnxruntime cannot run the model for the check (${e instanceof Error ? e.message.split('\n')[0] : e})`,
+      `${o.file}: onnxruntime cannot run the model for the check ` +
+        `(${e instanceof Error ? e.message.split('\n')[0] : e})`,
     );
   }
   if (theirs.length !== ours.length)
@@ -261,7 +268,8 @@ export async function importOnnx(o: ImportOptions): Promise<ImportResult> {
   const tol = o.tolerance ?? 1e-4;
   if (!(maxAbsDiff <= tol))
     throw mismatch(
-      `${o.file}: the engine's outputs differ from onnxruntime's by up to ${maxAbsDiff.toExponential(2)} on ${nCheck} real images (limit ${tol}); nothing written`,
+      `${o.file}: the engine's outputs differ from onnxruntime's by up to ` +
+        `${maxAbsDiff.toExponential(2)} on ${nCheck} real images (limit ${tol}); nothing written`,
     );
 
   // Evaluate, then write atomically.

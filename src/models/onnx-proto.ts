@@ -132,7 +132,10 @@ export function floatTensor(name: string, dims: number[], data: Float32Array): P
   return new Pb().ints(1, dims).int(2, FLOAT).string(8, name).bytes(9, le);
 }
 
-/** ValueInfoProto (name 1, type 2) of a float tensor; a string dim is symbolic (dim_param 2), a number fixed (dim_value 1). */
+/**
+ * ValueInfoProto (name 1, type 2) of a float tensor; a string dim is symbolic (dim_param 2), a number fixed (dim_value
+ * 1).
+ */
 export function valueInfo(name: string, dims: Array<number | string>): Pb {
   const shape = new Pb().messages(
     1,
@@ -149,7 +152,10 @@ export function graph(name: string, nodes: Pb[], initializers: Pb[], inputs: Pb[
   return g.messages(11, inputs).messages(12, outputs);
 }
 
-/** ModelProto: ir_version 1, producer_name 2, producer_version 3, doc_string 6, graph 7, opset_import 8 (domain 1, version 2), metadata_props 14 (key 1, value 2). */
+/**
+ * ModelProto: ir_version 1, producer_name 2, producer_version 3, doc_string 6, graph 7, opset_import 8 (domain 1,
+ * version 2), metadata_props 14 (key 1, value 2).
+ */
 export function model(
   g: Pb,
   o: {

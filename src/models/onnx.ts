@@ -145,7 +145,8 @@ export async function loadImportedOnnx(dir: string, card = importedOnnxCard(dir)
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (card.onnx?.sha256 && sha !== card.onnx.sha256)
     throw mismatch(
-      `model '${dir}': ${name} has sha256 ${sha.slice(0, 12)}…, the card says ${card.onnx.sha256.slice(0, 12)}… (the file changed after import)`,
+      `model '${dir}': ${name} has sha256 ${sha.slice(0, 12)}…, the card ` +
+        `says ${card.onnx.sha256.slice(0, 12)}… (the file changed after import)`,
     );
   const { readOnnxModel } = await import('./onnx-graph/proto.js');
   const { OnnxGraph } = await import('./onnx-graph/graph.js');

@@ -2,8 +2,9 @@
  * Training loop: Adam or SGD (momentum 0.9), cosine or step LR (MedMNIST's ×0.1 at 50 % and 75 %),
  * augmentation (random ±2-px translation, on by default; horizontal flip off by default, since anatomy
  * has a side), class weights (`auto`: balanced for binary tasks, whose 0.5 threshold otherwise follows
- * the training prevalence; PneumoniaMNIST's test split has 37.5 % normal films against 26 % in train), gradient accumulation over micro-batches (the wasm heap is 4 GB), model selection
- * and early stopping on validation AUC (MedMNIST selects its checkpoints on validation AUC).
+ * the training prevalence; PneumoniaMNIST's test split has 37.5 % normal films against 26 % in train), gradient
+ * accumulation over micro-batches (the wasm heap is 4 GB), model selection and early stopping on validation AUC
+ * (MedMNIST selects its checkpoints on validation AUC).
  * Training defences plug in through `batchHook` (src/defences/adversarial-training.ts, smoothing.ts).
  */
 import { tf, Rng, currentEngine, adamOptimizer } from '../engine/index.js';
@@ -27,7 +28,9 @@ export interface TrainOptions {
   augment?: boolean;
   flip?: boolean;
   classWeights?: 'auto' | 'balanced' | 'none';
-  /** Stop after this many epochs without a better validation AUC (or `batchHook.validate` score; 0 = never stop early). */
+  /**
+   * Stop after this many epochs without a better validation AUC (or `batchHook.validate` score; 0 = never stop early).
+   */
   patience?: number;
   seed: number;
   /** Per-batch hook of a training defence (adversarial training, TRADES, noise augmentation). */

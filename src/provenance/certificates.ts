@@ -164,7 +164,9 @@ export async function validateChain(
     if (at < cur.notBefore)
       return {
         trusted: false,
-        reason: `certificate "${cur.subject}" is not yet valid at ${at.toISOString()} (notBefore ${cur.notBefore.toISOString()})`,
+        reason:
+          `certificate "${cur.subject}" is not yet valid at ` +
+          `${at.toISOString()} (notBefore ${cur.notBefore.toISOString()})`,
         chain,
       };
     if (at > cur.notAfter)

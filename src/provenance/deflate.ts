@@ -5,7 +5,8 @@
  * a deflated file is signed by inflating, splicing the signature into the inflated data set and deflating it
  * again (sign.ts), and verified by parsing the inflated view (verify.ts). The meta information is never
  * signed and is kept as it is. Bytes after the end of the deflate stream are refused (except one 00 pad
- * byte): no signature could cover them. The inflated size is capped (a "deflate bomb" of a few KB must not allocate gigabytes).
+ * byte): no signature could cover them. The inflated size is capped (a "deflate bomb" of a few KB must not allocate
+ * gigabytes).
  */
 import { inflateRawSync, deflateRawSync } from 'node:zlib';
 import { badInput } from '../errors.js';

@@ -26,7 +26,8 @@ function describeItem(p: ParsedDicom, elements: DicomElement[], where: string, l
     );
     lines.push(`    MAC Algorithm            ${stringValue(p, findElement(it.elements, TAG.MACAlgorithm))}`);
     lines.push(
-      `    Data Elements Signed     ${tags.length} elements: ${tags.slice(0, 6).map(tagStr).join(' ')}${tags.length > 6 ? ' … ' + tags.slice(-2).map(tagStr).join(' ') : ''}`,
+      `    Data Elements Signed     ${tags.length} elements: ${tags.slice(0, 6).map(tagStr).join(' ')}` +
+        `${tags.length > 6 ? ' … ' + tags.slice(-2).map(tagStr).join(' ') : ''}`,
     );
   });
   sigSeq?.items?.forEach((it, i) => {
@@ -52,7 +53,8 @@ function describeItem(p: ParsedDicom, elements: DicomElement[], where: string, l
     const ts = findElement(it.elements, TAG.CertifiedTimestamp);
     if (ts)
       lines.push(
-        `    Certified Timestamp      ${stringValue(p, findElement(it.elements, TAG.CertifiedTimestampType))}, ${ts.length} bytes`,
+        `    Certified Timestamp      ` +
+          `${stringValue(p, findElement(it.elements, TAG.CertifiedTimestampType))}, ${ts.length} bytes`,
       );
     if (findElement(it.elements, TAG.DigitalSignaturePurposeCodeSequence))
       lines.push('    Purpose Code Sequence    present');
@@ -66,7 +68,8 @@ function describeItem(p: ParsedDicom, elements: DicomElement[], where: string, l
 export function dumpSignatures(bytes: Uint8Array): string {
   const p = parseDicom(bytes);
   const lines = [
-    `transfer syntax: ${p.ts.name} (${p.ts.uid})${p.hasPreamble ? '' : ', no preamble'}${p.meta.length ? '' : ', no file meta information'}`,
+    `transfer syntax: ${p.ts.name} (${p.ts.uid})${p.hasPreamble ? '' : ', no preamble'}` +
+      `${p.meta.length ? '' : ', no file meta information'}`,
     `data set: ${p.dataset.length} top-level elements from offset ${p.datasetStart}`,
   ];
   const before = lines.length;

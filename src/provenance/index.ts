@@ -1,4 +1,6 @@
-/** Image provenance: DICOM PS3.15 digital signatures (sign, verify, dump) and test PKI. Independent of the ML layers. */
+/**
+ * Image provenance: DICOM PS3.15 digital signatures (sign, verify, dump) and test PKI. Independent of the ML layers.
+ */
 export { parseDicom, tagStr, type ParsedDicom, type DicomElement } from './dicom-parse.js';
 export { signDicom, type SignOptions, type SignResult } from './sign.js';
 export {

@@ -41,7 +41,10 @@ export function isSignableTag(tag: number): boolean {
   return true;
 }
 
-/** Elements of VR UN (or unknown) are not signable, nor sequences holding one (DCMTK DcmTag::isSignable, DcmSequenceOfItems::isSignable). */
+/**
+ * Elements of VR UN (or unknown) are not signable, nor sequences holding one (DCMTK DcmTag::isSignable,
+ * DcmSequenceOfItems::isSignable).
+ */
 export function containsUnknownVR(el: DicomElement): boolean {
   if (el.unknownVR || (el.vr === 'UN' && !el.items)) return true;
   if (el.items) for (const it of el.items) for (const e of it.elements) if (containsUnknownVR(e)) return true;

@@ -31,7 +31,10 @@ export interface ResultClaims {
   /** Model name (card) and SHA-256 of its weights as checked at load (ModelCard.weights.sha256). */
   model: string;
   modelSha256: string | null;
-  /** ModelCard.weights.binding: SHA-256 binding the class order, task and input to those weights (a re-labelled card changes it). */
+  /**
+   * ModelCard.weights.binding: SHA-256 binding the class order, task and input to those weights (a re-labelled card
+   * changes it).
+   */
   modelBinding?: string | null;
   label: number;
   className: string;
@@ -63,7 +66,9 @@ export function jwsAlgFor(key: KeyObject): JwsAlg {
     if (alg) return alg;
   }
   throw badInput(
-    `cannot sign results with a ${key.asymmetricKeyType ?? 'unknown'} key${key.asymmetricKeyDetails?.namedCurve ? ` (${key.asymmetricKeyDetails.namedCurve})` : ''}: use RSA or EC P-256/384/521`,
+    `cannot sign results with a ${key.asymmetricKeyType ?? 'unknown'} key` +
+      `${key.asymmetricKeyDetails?.namedCurve ? ` (${key.asymmetricKeyDetails.namedCurve})` : ''}` +
+      `: use RSA or EC P-256/384/521`,
   );
 }
 
@@ -145,7 +150,8 @@ export async function verifyResult(text: string, t: ResultTrust): Promise<Result
   }
   if (header.alg !== expected)
     return fail(
-      `alg ${header.alg} is not the algorithm of the signer's ${key.asymmetricKeyType?.toUpperCase()} key (${expected})`,
+      `alg ${header.alg} is not the algorithm of the signer's ` +
+        `${key.asymmetricKeyType?.toUpperCase()} key (${expected})`,
     );
   const sig = Buffer.from(parts[2], 'base64url');
   const v = createVerify(HASH[expected]).update(`${parts[0]}.${parts[1]}`);

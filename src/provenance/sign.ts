@@ -77,9 +77,15 @@ export interface SignOptions {
   now?: Date;
   /** Signature UID (default a fresh 2.25 UUID-derived UID). */
   uid?: string;
-  /** Sign a sequence item instead of the main data set: a path like "(0008,1140)[0]" or "(0040,A730)[1].(0008,1199)[0]". */
+  /**
+   * Sign a sequence item instead of the main data set: a path like "(0008,1140)[0]" or "(0040,A730)[1].(0008,1199)[0]".
+   */
   item?: string;
-  /** Digital Signature Purpose Code Sequence (0400,0401) item, e.g. {value: '1', scheme: 'ASTM-sigpurpose', meaning: "Author's Signature"} (PS3.15 C.4/C.5 SR profile requires one). Covered by the MAC like DCMTK's encodeDigitalSignatureItem. */
+  /**
+   * Digital Signature Purpose Code Sequence (0400,0401) item, e.g. {value: '1', scheme: 'ASTM-sigpurpose', meaning:
+   * "Author's Signature"} (PS3.15 C.4/C.5 SR profile requires one). Covered by the MAC like DCMTK's
+   * encodeDigitalSignatureItem.
+   */
   purpose?: { value: string; scheme: string; meaning: string };
 }
 
@@ -99,7 +105,10 @@ export function newUid(): string {
 /** DICOM DT (PS3.5 Table 6.2-1) with microseconds and UTC offset, as DCMTK writes it. */
 export function dicomDateTime(d: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}+0000`;
+  return (
+    `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}` +
+    `${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}+0000`
+  );
 }
 
 interface Splice {
@@ -216,7 +225,8 @@ function freeMacId(p: ParsedDicom, elements: DicomElement[]): number {
  * the defined lengths of the enclosing items and sequences grown by the inserted bytes.
  */
 export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<SignResult> {
-  // Deflated Explicit VR Little Endian: sign the inflated data set, deflate it again behind the unchanged meta information.
+  // Deflated Explicit VR Little Endian: sign the inflated data set, deflate it again behind the unchanged meta
+  // information.
   const deflated = splitDeflated(input);
   if (deflated) {
     const r = await signDicom(Buffer.concat([EXPLICIT_PREFIX, deflated.dataset]), opts);
@@ -254,7 +264,8 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   );
   if (missing !== undefined)
     throw badInput(
-      `the ${profileName} profile needs ${tagStr(missing)} signed, but the data set does not have it (or it is not signable)`,
+      `the ${profileName} profile needs ${tagStr(missing)} signed, ` +
+        `but the data set does not have it (or it is not signable)`,
     );
   if (!coveredTags.length) throw badInput('data set has no signable elements');
 
@@ -275,7 +286,8 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
     encodeString(TAG.CertificateType, 'CS', 'X509_1993_SIG', macEnc),
   ];
 
-  // Purpose code item (0008,0100) CodeValue, (0008,0102) CodingSchemeDesignator, (0008,0104) CodeMeaning; last in the signature item (0400,0401).
+  // Purpose code item (0008,0100) CodeValue, (0008,0102) CodingSchemeDesignator, (0008,0104) CodeMeaning; last in the
+  // signature item (0400,0401).
   const purposeSeq = (e: Encoding) =>
     opts.purpose
       ? encodeSequence(
@@ -299,7 +311,8 @@ export async function signDicom(input: Uint8Array, opts: SignOptions): Promise<S
   for (const b of headMac) w.bytes(b);
   const pm = purposeSeq(macEnc);
   if (pm) {
-    // Signature format of a sequence (mac-encoding.ts): tag, VR + reserved, no lengths, item tag, elements, sequence delimiter.
+    // Signature format of a sequence (mac-encoding.ts): tag, VR + reserved, no lengths, item tag, elements, sequence
+    // delimiter.
     const body = pm.subarray((macEnc.explicitVR ? 12 : 8) + 8);
     w.tag(TAG.DigitalSignaturePurposeCodeSequence);
     if (macEnc.explicitVR) {

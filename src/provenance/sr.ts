@@ -10,7 +10,8 @@
  *   CONTAINS TEXT  (111001, DCM, "Algorithm Name")    model name
  *   CONTAINS TEXT  (111003, DCM, "Algorithm Version") sha256:<weights hash>
  *   CONTAINS CODE  (121071, DCM, "Finding")           (CLASS<label>, 99MEDSHIELD, class name)
- *   CONTAINS NUM   (P<i>, 99MEDSHIELD, "Probability of <class>")  unit (1, UCUM, "no units"), one per probability the output policy reveals
+ *   CONTAINS NUM (P<i>, 99MEDSHIELD, "Probability of <class>") unit (1, UCUM, "no units"), one per probability the
+ *   output policy reveals
  *   CONTAINS IMAGE (260753009, SCT, "Source")        the classified image (Referenced SOP Class/Instance UID)
  *   CONTAINS TEXT  (REQID, 99MEDSHIELD, "Gateway request ID")
  *
@@ -169,7 +170,10 @@ export interface ReferencedMac {
   mac: Buffer;
 }
 
-/** PS3.3 C.12.1.1.3.1.3: MAC of the image's main data set (all signable elements), unencrypted, no signature item fields. */
+/**
+ * PS3.3 C.12.1.1.3.1.3: MAC of the image's main data set (all signable elements), unencrypted, no signature item
+ * fields.
+ */
 export function referencedInstanceMac(p: ParsedDicom, algorithm: MacAlgorithm = 'SHA256'): ReferencedMac {
   const ts = macTransferSyntaxFor(p.ts);
   const covered = sortedByTag(p.dataset).filter(isSignable);

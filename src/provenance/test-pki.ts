@@ -68,7 +68,10 @@ export interface IssueOptions {
   notBefore?: Date;
   notAfter?: Date;
   ca?: boolean;
-  /** x509.KeyUsageFlags to put in keyUsage instead of the default (digitalSignature | nonRepudiation; keyCertSign for a CA); 0 omits the extension. */
+  /**
+   * x509.KeyUsageFlags to put in keyUsage instead of the default (digitalSignature | nonRepudiation; keyCertSign for a
+   * CA); 0 omits the extension.
+   */
   keyUsages?: number;
 }
 

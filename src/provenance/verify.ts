@@ -215,7 +215,8 @@ async function verifyOne(
   } catch {
     return fail(`unknown MAC Calculation Transfer Syntax ${JSON.stringify(tsUid)}`);
   }
-  // A deflated MAC syntax (dcmsign's choice for deflated files) is the Explicit VR LE stream: deflate only compresses the file.
+  // A deflated MAC syntax (dcmsign's choice for deflated files) is the Explicit VR LE stream: deflate only compresses
+  // the file.
   if (macTs.deflated && macTs.uid !== '1.2.840.10008.1.2.1.99')
     return fail('deflated MAC Calculation Transfer Syntax is not supported');
   // The file meta information is never signed, so the transfer syntax that says how to read the pixel data
@@ -368,7 +369,8 @@ export async function verifyParsed(p: ParsedDicom, policy: VerifyPolicy): Promis
     const unsignedPixel = p.dataset.find((e) => isPixelAffecting(e.tag) && !coveredMain.has(tagStr(e.tag)));
     if (unsignedPixel) {
       report.valid = false;
-      report.reason = `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)} is not covered by a valid signature`;
+      report.reason =
+        `refused: pixel-affecting element ${describeTag(unsignedPixel.tag)}` + ` is not covered by a valid signature`;
     } else if (amb) {
       report.valid = false;
       report.reason = `refused: ${amb}`;

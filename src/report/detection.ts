@@ -14,7 +14,12 @@ import { esc } from './html.js';
 import { VERSION, gitCommit } from '../version.js';
 
 const CSS =
-  'body{font-family:system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:24px;color:#1b1f24}table{border-collapse:collapse;font-size:.9em;margin:8px 0}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:right}th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}.chart{display:inline-block;border:1px solid #e1e4e8;margin:6px}.note{background:#fff8e6;border-left:4px solid #e0a100;padding:8px 12px}';
+  'body{font-family:system-ui,sans-serif;max-width:1100px;margin:0 ' +
+  'auto;padding:24px;color:#1b1f24}table{border-collapse:collapse;font-size:.9em;margin:8px ' +
+  '0}th,td{border:1px solid #d0d7de;padding:4px ' +
+  '8px;text-align:right}th{background:#f3f5f7}td:first-child,th:first-child{te' +
+  'xt-align:left}.chart{display:inline-block;border:1px solid ' +
+  '#e1e4e8;margin:6px}.note{background:#fff8e6;border-left:4px solid #e0a100;padding:8px 12px}';
 const f = (v: number | null): string => (v === null ? '—' : v.toFixed(4));
 
 export interface DetectionMeta {
@@ -125,17 +130,41 @@ export async function renderDetection(reports: DetectionReport[], meta: Detectio
   const proj: string[] = [];
   for (const p of projections) proj.push(await projectionSvg(p, meta.classes));
   const projSection = projections.length
-    ? `<h2>Separability of deep features (Ma et al.)</h2><p>Ma et al. found that adversarial examples of medical images sit apart from clean ones in the network's deep features, which is why simple detectors find them. Below: the penultimate-layer features of the ${esc(projections[0].attack)} fit pairs projected onto their first two principal components (PCA fitted on clean and adversarial features together), one plot per ε.</p><div id="projection">${proj.map((c) => `<div class="chart">${c}</div>`).join('')}</div>`
+    ? `<h2>Separability of deep features (Ma et al.)</h2><p>Ma et al. found that adversarial examples of ` +
+      `medical images sit apart from clean ones in the network's deep features, which is why simple detectors ` +
+      `find them. Below: the penultimate-layer features of the ${esc(projections[0].attack)} fit pairs ` +
+      `projected onto their first two principal components (PCA fitted on clean and adversarial features ` +
+      `together), one plot per ε.</p><div id="projection">` +
+      `${proj.map((c) => `<div class="chart">${c}</div>`).join('')}</div>`
     : '';
-  const table = `<table id="detection-results"><tr><th>detector</th><th>fitted on</th><th>test attack</th><th>ε</th><th>pairs</th><th>AUC</th><th>TPR at 5 % FPR</th><th>threshold</th></tr>${reports.flatMap((r) => r.results.map((x) => `<tr><td>${esc(r.detector)}</td><td>${esc(r.trainAttack)}</td><td>${esc(x.attack)}</td><td>${esc(x.epsText)}</td><td>${x.n}</td><td>${f(x.auc)}</td><td>${f(x.tprAt5Fpr)}</td><td>${x.threshold ?? '—'}</td></tr>`)).join('')}</table>`;
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"><title>Adversarial-example detection: ${esc(meta.model)}</title><style>${CSS}</style></head><body>
+  const table =
+    `<table id="detection-results"><tr><th>detector</th><th>fitted on</th><th>test ` +
+    `attack</th><th>ε</th><th>pairs</th><th>AUC</th><th>TPR at 5 % FPR</th><th>threshold</th></tr>` +
+    reports
+      .flatMap((r) =>
+        r.results.map(
+          (x) =>
+            `<tr><td>${esc(r.detector)}</td><td>${esc(r.trainAttack)}</td><td>` +
+            `${esc(x.attack)}</td><td>${esc(x.epsText)}</td><td>${x.n}</td><td>${f(x.auc)}` +
+            `</td><td>${f(x.tprAt5Fpr)}</td><td>${x.threshold ?? '—'}</td></tr>`,
+        ),
+      )
+      .join('') +
+    `</table>`;
+  return (
+    `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" ` +
+    `content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"><title>Adversarial-example detection: ` +
+    `${esc(meta.model)}</title><style>${CSS}</style></head><body>
 <h1>Adversarial-example detection on ${esc(meta.model)} (${esc(meta.dataset)})</h1>
-<p class="note"><b>Protocol.</b> ${esc(reports[0]?.protocol ?? '')}. These detectors face an attacker who does not know they exist; an informed attacker can evade them (Amit et al.; the adaptive-attack issue).</p>
+<p class="note"><b>Protocol.</b> ${esc(reports[0]?.protocol ?? '')}. These detectors face an attacker who does not ` +
+    `know they exist; an informed attacker can evade them (Amit et al.; the adaptive-attack issue).</p>
 ${table}<h2>Generalisation</h2><div class="chart" id="heatmap">${heat}</div><h2>ROC curves</h2><div id="roc">${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>
 ${projSection}
-<h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; seed ${meta.seed}; regenerate with <code>${esc(meta.command)}</code></p>
+<h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; seed ` +
+    `${meta.seed}; regenerate with <code>${esc(meta.command)}</code></p>
 <script type="application/json" id="report-data">${JSON.stringify(reports).replace(/</g, '\\u003c')}</script>
-</body></html>`;
+</body></html>`
+  );
 }
 
 export async function writeDetectionReport(

@@ -12,7 +12,9 @@ const f = (v: number | null | undefined): string => (v === null || v === undefin
 export async function renderBlackbox(rows: BlackboxRow[]): Promise<string> {
   const out: string[] = [
     '<h2>Black box: transfer from an independently trained surrogate</h2>',
-    '<p>Finlayson et al. define the black-box attacker as one who trains their own model on the same task and sends the adversarial images it yields (PGD) to the target. The surrogate here is trained with another seed (and sample of the training set); the target never answers a query during crafting.</p>',
+    '<p>Finlayson et al. define the black-box attacker as one who trains their own model on the same task ' +
+      'and sends the adversarial images it yields (PGD) to the target. The surrogate here is trained with ' +
+      'another seed (and sample of the training set); the target never answers a query during crafting.</p>',
   ];
   const values = rows.flatMap((r) =>
     r.transfer.flatMap((t) => [
@@ -46,13 +48,40 @@ export async function renderBlackbox(rows: BlackboxRow[]): Promise<string> {
   );
   for (const r of rows) {
     out.push(
-      `<h3>${esc(r.dataset)}${r.domain ? ` (the paper's ${r.domain.toUpperCase()} domain)` : ''}</h3><p>target ${esc(r.target)} (clean accuracy ${f(r.cleanAccuracy)}), surrogate ${esc(r.surrogate)} (clean accuracy ${f(r.surrogateCleanAccuracy)}), n = ${r.n} test images.</p>`,
+      `<h3>${esc(r.dataset)}${r.domain ? ` (the paper's ${r.domain.toUpperCase()} domain)` : ''}` +
+        `</h3><p>target ${esc(r.target)} (clean accuracy ${f(r.cleanAccuracy)}), surrogate ` +
+        `${esc(r.surrogate)} (clean accuracy ${f(r.surrogateCleanAccuracy)}), n = ${r.n} test images.</p>`,
     );
     out.push(
-      `<table class="transfer"><tr><th>ε</th><th>transfer robust acc.</th><th>transfer success</th><th>white-box robust acc.</th><th>white-box success</th></tr>${r.transfer.map((t) => `<tr><td>${esc(t.eps)}</td><td>${f(t.robustAccuracy)}</td><td>${f(t.attackSuccessRate)}</td><td>${f(t.whiteboxRobustAccuracy)}</td><td>${f(t.whiteboxSuccessRate)}</td></tr>`).join('')}</table>`,
+      `<table class="transfer"><tr><th>ε</th><th>transfer robust acc.</th><th>transfer ` +
+        `success</th><th>white-box robust acc.</th><th>white-box success</th></tr>` +
+        r.transfer
+          .map(
+            (t) =>
+              `<tr><td>${esc(t.eps)}</td><td>${f(t.robustAccuracy)}</td><td>${f(t.attackSuccessRate)}` +
+              `</td><td>${f(t.whiteboxRobustAccuracy)}</td><td>${f(t.whiteboxSuccessRate)}</td></tr>`,
+          )
+          .join('') +
+        `</table>`,
     );
     out.push(
-      `<table class="patches"><tr><th>patch</th><th>scale</th><th>n</th><th>clean acc.</th><th>accuracy with patch</th><th>success</th><th>paper (scale 0.4)</th><th>patch</th></tr>${r.patches.map((p) => `<tr><td>${esc(p.mode)}</td><td>${p.scale}</td><td>${p.n}</td><td>${f(p.cleanAccuracy)}</td><td>${f(p.patchedAccuracy)}</td><td>${f(p.attackSuccessRate)}</td><td>${r.paper ? f(r.paper[p.mode]) : '—'}</td><td>${p.patch ? `<img alt="${esc(p.mode)} patch" style="width:56px;height:56px;image-rendering:pixelated" src="data:image/png;base64,${encodePng(p.patch, p.patchSize, p.patchSize, p.channels).toString('base64')}">` : ''}</td></tr>`).join('')}</table>`,
+      `<table class="patches"><tr><th>patch</th><th>scale</th><th>n</th><th>clean acc.</th><th>accuracy ` +
+        `with patch</th><th>success</th><th>paper (scale 0.4)</th><th>patch</th></tr>` +
+        r.patches
+          .map(
+            (p) =>
+              `<tr><td>${esc(p.mode)}</td><td>${p.scale}</td><td>${p.n}</td><td>${f(p.cleanAccuracy)}` +
+              `</td><td>${f(p.patchedAccuracy)}</td><td>${f(p.attackSuccessRate)}</td><td>` +
+              `${r.paper ? f(r.paper[p.mode]) : '—'}</td><td>` +
+              (p.patch
+                ? `<img alt="${esc(p.mode)} patch" style="width:56px;height:56px;image-rendering:pixelated" ` +
+                  `src="data:image/png;base64,` +
+                  `${encodePng(p.patch, p.patchSize, p.patchSize, p.channels).toString('base64')}">`
+                : '') +
+              `</td></tr>`,
+          )
+          .join('') +
+        `</table>`,
     );
   }
   return out.join('\n');

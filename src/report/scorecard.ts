@@ -16,9 +16,12 @@ import { renderSvg, type VegaLiteSpec } from './charts.js';
 import { esc } from './html.js';
 import { VERSION, gitCommit } from '../version.js';
 
-const CSS = `
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:0 auto;padding:24px;color:#1b1f24;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}h3{margin-bottom:.3em}
+const CSS =
+  `
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:0 ` +
+  `auto;padding:24px;color:#1b1f24;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}h3{marg` +
+  `in-bottom:.3em}
 .sub{color:#57606a;margin-top:0}
 .conclusion{border:1px solid #d0d7de;border-left:6px solid #b42318;background:#fff5f4;padding:10px 16px;margin:12px 0}
 .conclusion.ok{border-left-color:#b07800;background:#fffaf0}
@@ -26,11 +29,15 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding
 .next{border:1px solid #d0d7de;border-left:6px solid #1f6feb;background:#f3f8ff;padding:10px 16px;margin:12px 0}
 .next li{margin:.25em 0}
 .rule{background:#f6f8fa;border:1px solid #d0d7de;padding:8px 12px}
-table{border-collapse:collapse;font-size:.86em;margin:8px 0}th,td{border:1px solid #d0d7de;padding:4px 7px;text-align:right;vertical-align:top}
-.wide{overflow-x:auto}#scorecard{font-size:.8em}#scorecard th,#scorecard td{padding:3px 4px}#scorecard thead th{font-weight:600}#scorecard td{white-space:nowrap}#scorecard td.att,#scorecard td.name{white-space:normal}#scorecard td.att{min-width:6em}#scorecard .badge{font-size:.85em;padding:1px 6px}
+table{border-collapse:collapse;font-size:.86em;margin:8px 0}th,td{border:1px solid #d0d7de;padding:4px ` +
+  `7px;text-align:right;vertical-align:top}
+.wide{overflow-x:auto}#scorecard{font-size:.8em}#scorecard th,#scorecard td{padding:3px 4px}#scorecard thead ` +
+  `th{font-weight:600}#scorecard td{white-space:nowrap}#scorecard td.att,#scorecard ` +
+  `td.name{white-space:normal}#scorecard td.att{min-width:6em}#scorecard .badge{font-size:.85em;padding:1px 6px}
 th{background:#f3f5f7}td.l,th.l{text-align:left}thead th{vertical-align:bottom}
 td.att{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92em;text-align:left}
-.badge{display:inline-block;border-radius:10px;padding:1px 9px;font-weight:600;font-size:.9em;color:#fff;white-space:nowrap}
+.badge{display:inline-block;border-radius:10px;padding:1px 9px;font-weight:600;font-size:.9em;color:#fff;white-space:` +
+  `nowrap}
 .badge.broken{background:#b42318}.badge.weakened{background:#b07800}.badge.holds{background:#1a7f37}
 .ok{color:#1a7f37}.bad{color:#b42318}.warn{color:#9a6700;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #e1e4e8;padding:6px}
@@ -39,7 +46,8 @@ td.att{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92em;t
 .ex{border:1px solid #e1e4e8;padding:8px;margin:0;font-size:.82em}.ex .imgs{display:flex;gap:6px}
 .ex img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #ccc;display:block}
 .ex .c{text-align:center;color:#57606a}.ex p{margin:.3em 0}
-.checks td:nth-child(3){text-align:left;max-width:620px}.checks td:nth-child(4){text-align:left;font-family:ui-monospace,Menlo,monospace;font-size:.9em}
+.checks td:nth-child(3){text-align:left;max-width:620px}.checks td:nth-child(4){text-align:left;font-family:ui-monosp` +
+  `ace,Menlo,monospace;font-size:.9em}
 .notes li{color:#6a4a00}code{background:#f3f5f7;padding:1px 4px;border-radius:3px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:.9em}dt{font-weight:600}dd{margin:0}
 `;
@@ -86,14 +94,17 @@ function check(card: Scorecard): void {
       for (const k of ['clean', 'adversarial'] as const) {
         if (typeof e[k] !== 'string' || !PNG_DATA_URL.test(e[k]))
           throw badInput(
-            `scorecard row '${r.defence}' example ${i}: ${k} image must be a PNG data URL (data:image/png;base64,…), got '${String(e[k]).slice(0, 40)}'`,
+            `scorecard row '${r.defence}' example ${i}: ${k} image must be a PNG ` +
+              `data URL (data:image/png;base64,…), got '${String(e[k]).slice(0, 40)}'`,
           );
       }
     });
   }
 }
 
-/** Undefended model under the non-adaptive attack: fraction of correctly diagnosed images it flips (≈ 1 − robust/clean). */
+/**
+ * Undefended model under the non-adaptive attack: fraction of correctly diagnosed images it flips (≈ 1 − robust/clean).
+ */
 function baselineFooled(card: Scorecard): number | null {
   const b = card.baseline;
   if (b.fooledAndUndetected !== undefined) return b.fooledAndUndetected;
@@ -112,13 +123,16 @@ function conclusion(card: Scorecard): string {
   const what = [defences ? plural(defences, 'defence') : '', detectors ? plural(detectors, 'detector') : '']
     .filter(Boolean)
     .join(' and ');
-  const setting = `${esc(card.model.name)} on ${esc(card.dataset)} (${esc(card.split)} split, ${card.n} images, perturbations up to ε = ${esc(card.epsText)} in L∞)`;
+  const setting =
+    `${esc(card.model.name)} on ${esc(card.dataset)} (${esc(card.split)} split, ` +
+    `${card.n} images, perturbations up to ε = ${esc(card.epsText)} in L∞)`;
   const parts: string[] = [];
   if (!rows.length) {
     parts.push(`<p class="lead">No defence or detector was evaluated on ${setting}.</p>`);
   } else {
     parts.push(
-      `<p class="lead" id="counts">Of the ${what} tested on ${setting}: <b>${broken.length} broken</b>, <b>${weakened.length} weakened</b>, <b>${holds.length} ${holds.length === 1 ? 'holds' : 'hold'}</b>.</p>`,
+      `<p class="lead" id="counts">Of the ${what} tested on ${setting}: <b>${broken.length} broken</b>, <b>` +
+        `${weakened.length} weakened</b>, <b>${holds.length} ${holds.length === 1 ? 'holds' : 'hold'}</b>.</p>`,
     );
     const named = VERDICTS.map((v) => [v, by(v)] as const)
       .filter(([, rs]) => rs.length)
@@ -136,36 +150,55 @@ function conclusion(card: Scorecard): string {
     const understated = rows.filter((r) => r.adaptive.fooledAndUndetected > r.nonAdaptive.fooledAndUndetected);
     if (understated.length)
       parts.push(
-        `<p>For ${understated.length} of ${rows.length} the usual, non-adaptive evaluation understated the risk: the adaptive attacker fooled the pipeline more often.</p>`,
+        `<p>For ${understated.length} of ${rows.length} the usual, non-adaptive evaluation ` +
+          `understated the risk: the adaptive attacker fooled the pipeline more often.</p>`,
       );
     const masked = rows.filter((r) => r.gradientMasking);
     if (masked.length)
       parts.push(
-        `<p><span class="warn">Gradient masking:</span> ${codes(masked)} looked robust against the standard attack but failed a sanity check — the attack was blunted, not the threat removed.</p>`,
+        `<p><span class="warn">Gradient masking:</span> ${codes(masked)} looked robust against the ` +
+          `standard attack but failed a sanity check — the attack was blunted, not the threat removed.</p>`,
       );
     const solid = holds.filter((r) => r.sanity.passed);
     const shaky = holds.filter((r) => !r.sanity.passed);
     if (solid.length)
       parts.push(
-        `<p id="holds-honest">${codes(solid)} held against the adaptive attacker and passed every sanity check. That is a real result, but only for this ε, these attacks and these ${card.n} images${card.quick ? ' (a quick run)' : ''}: it means “not broken by us”, not “safe”. A stronger or differently designed adaptive attack may still succeed.</p>`,
+        `<p id="holds-honest">${codes(solid)} held against the adaptive attacker and passed ` +
+          `every sanity check. That is a real result, but only for this ε, these attacks and these ` +
+          `${card.n} images${card.quick ? ' (a quick run)' : ''}: it means “not broken by us”, ` +
+          `not “safe”. A stronger or differently designed adaptive attack may still succeed.</p>`,
       );
     if (shaky.length)
       parts.push(
-        `<p>${codes(shaky)} held, but failed a sanity check (${list([...new Set(shaky.flatMap((r) => r.sanity.failures))].map((f) => esc(f)))}), so the evaluation itself is not trustworthy for ${shaky.length === 1 ? 'it' : 'them'}.</p>`,
+        `<p>${codes(shaky)} held, but failed a sanity check (` +
+          `${list([...new Set(shaky.flatMap((r) => r.sanity.failures))].map((f) => esc(f)))}), so ` +
+          `the evaluation itself is not trustworthy for ${shaky.length === 1 ? 'it' : 'them'}.</p>`,
       );
   }
   parts.push(
-    `<p id="amit">This is Amit et al.’s finding on the adversarial robustness of medical imaging AI: every defence falls to an informed attacker who knows it. A defence or detector inside the model is therefore not a safeguard on its own${holds.length && !broken.length && !weakened.length ? ', even when, as here, none was broken' : ''}.</p>`,
+    `<p id="amit">This is Amit et al.’s finding on the adversarial robustness of medical ` +
+      `imaging AI: every defence falls to an informed attacker who knows it. A defence or ` +
+      `detector inside the model is therefore not a safeguard on its own` +
+      `${holds.length && !broken.length && !weakened.length ? ', even when, as here, none was broken' : ''}.</p>`,
   );
   const bad = broken.length + weakened.length > 0;
-  return `<div class="conclusion${bad ? '' : ' ok'}" id="conclusion">${parts.join('\n')}</div>
-<div class="next" id="recommendation"><p><b>What to do instead:</b> harden the system around the model and sign every image from the scanner to the model, so that an altered image is rejected <i>before</i> the model sees it — no matter how cleverly the perturbation was computed.</p>
+  return (
+    `<div class="conclusion${bad ? '' : ' ok'}" id="conclusion">${parts.join('\n')}</div>
+<div class="next" id="recommendation"><p><b>What to do instead:</b> harden the system around the model and sign ` +
+    `every image from the scanner to the model, so that an altered image is rejected <i>before</i> the model sees it ` +
+    `— no matter how cleverly the perturbation was computed.</p>
 <ol>
-<li>Sign DICOM images where they are acquired or archived: <code>medshield dicom sign</code> (DICOM PS3.15 digital signatures).</li>
-<li>Check them on the way to the model: <code>medshield dicom verify</code>; unsigned, tampered or untrusted images are refused.</li>
-<li>Put the model behind the medshield inference gateway (<code>medshield gateway</code> to set it up, <code>medshield serve</code> to run it): it verifies signatures before inference, admits only authenticated callers, flags the long runs of near-identical queries that black-box attacks need, and keeps a tamper-evident audit log.</li>
+<li>Sign DICOM images where they are acquired or archived: <code>medshield dicom sign</code> (DICOM PS3.15 digital ` +
+    `signatures).</li>
+<li>Check them on the way to the model: <code>medshield dicom verify</code>; unsigned, tampered or untrusted images ` +
+    `are refused.</li>
+<li>Put the model behind the medshield inference gateway (<code>medshield gateway</code> to set it up, ` +
+    `<code>medshield serve</code> to run it): it verifies signatures before inference, admits only authenticated ` +
+    `callers, flags the long runs of near-identical queries that black-box attacks need, and keeps a tamper-evident ` +
+    `audit log.</li>
 </ol>
-<p>Keep a defence or detector only as an extra layer, never as the protection.</p></div>`;
+<p>Keep a defence or detector only as an extra layer, never as the protection.</p></div>`
+  );
 }
 
 /** Grouped bars: non-adaptive vs adaptive per row, with the undefended baseline as a dashed rule. */
@@ -252,25 +285,51 @@ async function charts(card: Scorecard): Promise<string> {
       width,
     ),
   );
-  return `<div class="charts"><div class="chart" id="chart-fooled">${svgFooled}</div><div class="chart" id="chart-accuracy">${svgAcc}</div></div>
-<p class="cap">Dashed line: the undefended model under the same non-adaptive attack (<code>${esc(card.baseline.attack)}</code>; clean accuracy ${pct(card.baseline.cleanAccuracy)}, accuracy under attack ${pct(card.baseline.robustAccuracy)}${bf === null ? '' : `; flipped fraction of correct diagnoses ≈ 1 − ${pct(card.baseline.robustAccuracy)} / ${pct(card.baseline.cleanAccuracy)} = ${pct(bf)}`}). A defence helps only where its red bar (the attacker who knows it) stays clearly below that line in the first chart and above it in the second.</p>`;
+  return (
+    `<div class="charts"><div class="chart" id="chart-fooled">${svgFooled}</div><div class="chart" ` +
+    `id="chart-accuracy">${svgAcc}</div></div>
+<p class="cap">Dashed line: the undefended model under the same non-adaptive attack (<code>${esc(card.baseline.attack)}</code>; clean accuracy ${pct(card.baseline.cleanAccuracy)}, accuracy under attack ${pct(card.baseline.robustAccuracy)}${bf === null ? '' : `; flipped fraction of correct diagnoses ≈ 1 − ${pct(card.baseline.robustAccuracy)} / ${pct(card.baseline.cleanAccuracy)} = ${pct(bf)}`}). A defence helps only where its red bar (the attacker who knows it) stays clearly below that line in the first chart and above it in the second.</p>`
+  );
 }
 
 function table(card: Scorecard): string {
   const outcome = (o: ScorecardRow['adaptive'], cls: string): string =>
-    `<td class="att ${cls}">${breakable(o.attack)}</td><td>${pct(o.robustAccuracy)}</td><td title="${o.detectionAuc === null ? 'no detector' : ''}">${num(o.detectionAuc)}</td><td>${pct(o.tprAt5Fpr)}</td><td><b>${pct(o.fooledAndUndetected)}</b></td>`;
+    `<td class="att ${cls}">${breakable(o.attack)}</td><td>${pct(o.robustAccuracy)}` +
+    `</td><td title="${o.detectionAuc === null ? 'no detector' : ''}">${num(o.detectionAuc)}` +
+    `</td><td>${pct(o.tprAt5Fpr)}</td><td><b>${pct(o.fooledAndUndetected)}</b></td>`;
   const head = (who: string): string => `<th colspan="5">${who}</th>`;
   const sub =
-    '<th class="l">attack</th><th>robust acc.</th><th title="detection AUC">det. AUC</th><th>TPR at 5 % FPR</th><th>fooled &amp; undetected</th>';
+    '<th class="l">attack</th><th>robust acc.</th><th title="detection ' +
+    'AUC">det. AUC</th><th>TPR at 5 % FPR</th><th>fooled &amp; undetected</th>';
   const body = card.rows
     .map(
       (r) =>
-        `<tr class="row-${esc(r.verdict)}"><td class="l name"><code>${breakable(r.defence)}</code></td><td class="l">${esc(r.kind)}</td><td>${pct(r.cleanAccuracy)}</td>${outcome(r.nonAdaptive, 'na')}${outcome(r.adaptive, 'ad')}<td class="l">${r.sanity.skipped ? `<span title="${esc(r.sanity.skipped)}">skipped (quick)</span>` : r.sanity.passed ? '<span class="ok" title="all sanity checks passed">✓</span>' : `<span class="bad">✗ ${esc(r.sanity.failures.join(', '))}</span>`}</td><td class="l">${r.gradientMasking ? '<span class="warn">⚠ yes</span>' : 'no'}</td><td class="l">${badge(r.verdict)}</td></tr>`,
+        `<tr class="row-${esc(r.verdict)}"><td class="l name"><code>${breakable(r.defence)}</code></td><td ` +
+        `class="l">${esc(r.kind)}</td><td>${pct(r.cleanAccuracy)}</td>${outcome(r.nonAdaptive, 'na')}` +
+        `${outcome(r.adaptive, 'ad')}<td class="l">` +
+        (r.sanity.skipped
+          ? `<span title="${esc(r.sanity.skipped)}">skipped (quick)</span>`
+          : r.sanity.passed
+            ? '<span class="ok" title="all sanity checks passed">✓</span>'
+            : `<span class="bad">✗ ${esc(r.sanity.failures.join(', '))}</span>`) +
+        `</td><td class="l">${r.gradientMasking ? '<span class="warn">⚠ yes</span>' : 'no'}` +
+        `</td><td class="l">${badge(r.verdict)}</td></tr>`,
     )
     .join('');
-  const base = `<tr class="baseline"><td class="l"><i>no defence</i></td><td class="l">—</td><td>${pct(card.baseline.cleanAccuracy)}</td><td class="att">${esc(card.baseline.attack)}</td><td>${pct(card.baseline.robustAccuracy)}</td><td>—</td><td>—</td><td>${pct(baselineFooled(card))}</td><td colspan="5"></td><td colspan="3" class="l"><i>reference</i></td></tr>`;
-  return `<div class="wide"><table id="scorecard"><thead><tr><th class="l" rowspan="2">defence / detector</th><th class="l" rowspan="2">kind</th><th rowspan="2">clean acc.</th>${head('attacker unaware of the defence (non-adaptive)')}${head('attacker who knows the defence (adaptive)')}<th class="l" rowspan="2">sanity checks</th><th class="l" rowspan="2">gradient masking</th><th class="l" rowspan="2">verdict</th></tr><tr>${sub}${sub}</tr></thead><tbody>${body}</tbody><tfoot>${base}</tfoot></table></div>
-<p class="cap"><b>Robust acc.</b>: fraction of all evaluated images the deployed pipeline still diagnoses correctly after the attack. <b>Det. AUC</b> (ROC AUC of the detector) and <b>TPR at 5 % FPR</b> (detectors only): how well the detector separates successful adversarial images from their originals, and the fraction it flags when set to raise a false alarm on 5 % of clean images. <b>Fooled &amp; undetected</b>: fraction of correctly diagnosed images that end misdiagnosed <i>and</i> are not flagged — the figure that matters for patients.</p>`;
+  const base =
+    `<tr class="baseline"><td class="l"><i>no defence</i></td><td class="l">—</td><td>` +
+    `${pct(card.baseline.cleanAccuracy)}</td><td class="att">${esc(card.baseline.attack)}` +
+    `</td><td>${pct(card.baseline.robustAccuracy)}</td><td>—</td><td>—</td><td>${pct(baselineFooled(card))}` +
+    `</td><td colspan="5"></td><td colspan="3" class="l"><i>reference</i></td></tr>`;
+  return (
+    `<div class="wide"><table id="scorecard"><thead><tr><th class="l" rowspan="2">defence / detector</th><th class="l" rowspan="2">kind</th><th rowspan="2">clean acc.</th>${head('attacker unaware of the defence (non-adaptive)')}${head('attacker who knows the defence (adaptive)')}<th class="l" rowspan="2">sanity checks</th><th class="l" rowspan="2">gradient masking</th><th class="l" rowspan="2">verdict</th></tr><tr>${sub}${sub}</tr></thead><tbody>${body}</tbody><tfoot>${base}</tfoot></table></div>
+<p class="cap"><b>Robust acc.</b>: fraction of all evaluated images the deployed pipeline still diagnoses correctly ` +
+    `after the attack. <b>Det. AUC</b> (ROC AUC of the detector) and <b>TPR at 5 % FPR</b> ` +
+    `(detectors only): how well the detector separates successful adversarial images from ` +
+    `their originals, and the fraction it flags when set to raise a false alarm on 5 % of ` +
+    `clean images. <b>Fooled &amp; undetected</b>: fraction of correctly diagnosed images that ` +
+    `end misdiagnosed <i>and</i> are not flagged — the figure that matters for patients.</p>`
+  );
 }
 
 function examples(card: Scorecard): string {
@@ -279,7 +338,25 @@ function examples(card: Scorecard): string {
   return rows
     .map((r) => {
       const passed = r.kind === 'detector' ? 'fooled the model and passed the detector' : 'fooled the defended model';
-      return `<h3><code>${esc(r.defence)}</code> ${badge(r.verdict)}</h3><p class="cap">${esc(r.adaptive.attack)}: images that ${passed}.</p><div class="exrow">${r.examples.map((e) => `<figure class="ex"><div class="imgs"><div><img alt="clean image ${e.index}" src="${e.clean}"><div class="c">clean</div></div><div><img alt="adversarial image ${e.index}" src="${e.adversarial}"><div class="c">adversarial</div></div></div><p>#${e.index} · true: <b>${esc(e.label)}</b></p><p>model says: <b class="bad">${esc(e.predicted)}</b></p>${e.score === undefined ? '' : `<p>detector score: ${num(e.score, 4)}${r.detectorThreshold === undefined ? '' : ` (alarm above ${num(r.detectorThreshold, 4)})`}</p>`}</figure>`).join('')}</div>`;
+      return (
+        `<h3><code>${esc(r.defence)}</code> ${badge(r.verdict)}</h3><p class="cap">${esc(r.adaptive.attack)}: ` +
+        `images that ${passed}.</p><div class="exrow">` +
+        r.examples
+          .map(
+            (e) =>
+              `<figure class="ex"><div class="imgs"><div><img alt="clean image ${e.index}" src="` +
+              `${e.clean}"><div class="c">clean</div></div><div><img alt="adversarial image ${e.index}` +
+              `" src="${e.adversarial}"><div class="c">adversarial</div></div></div><p>#${e.index} · ` +
+              `true: <b>${esc(e.label)}</b></p><p>model says: <b class="bad">${esc(e.predicted)}</b></p>` +
+              (e.score === undefined
+                ? ''
+                : `<p>detector score: ${num(e.score, 4)}` +
+                  `${r.detectorThreshold === undefined ? '' : ` (alarm above ${num(r.detectorThreshold, 4)})`}</p>`) +
+              `</figure>`,
+          )
+          .join('') +
+        `</div>`
+      );
     })
     .join('\n');
 }
@@ -325,7 +402,8 @@ export async function renderScorecard(card: Scorecard, meta: { command: string }
     })),
   }).replace(/</g, '\\u003c');
   const title = `Defence scorecard: ${card.model.name} on ${card.dataset}`;
-  return `<!DOCTYPE html>
+  return (
+    `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${esc(title)}</title><style>${CSS}</style></head><body>
@@ -340,16 +418,21 @@ ${card.rows.length ? table(card) : '<p>No rows.</p>'}
 <h2>Before and after the attacker learns the defence</h2>
 ${await charts(card)}
 <h2>Adversarial images that got through</h2>
-<p class="cap">Clean original and adversarial image side by side, enlarged without smoothing (8-bit PNG: they show the attack, they are not the exact float input). To a radiologist they look the same; the model's answer does not.</p>
+<p class="cap">Clean original and adversarial image side by side, enlarged without smoothing (8-bit PNG: they show ` +
+    `the attack, they are not the exact float input). To a radiologist they look the same; the model's answer does ` +
+    `not.</p>
 <div id="examples">${examples(card)}</div>
 <h2>Sanity checks</h2>
-<p class="cap">Checks that the attacks themselves worked (Carlini et al. 2019; Tramer et al. 2020): a larger ε must break the model, more iterations must not help it, a white-box attack must beat a transferred one, and gradients must be informative. A failed check means the defence's numbers cannot be trusted.</p>
+<p class="cap">Checks that the attacks themselves worked (Carlini et al. 2019; Tramer et al. 2020): a larger ε must ` +
+    `break the model, more iterations must not help it, a white-box attack must beat a transferred one, and ` +
+    `gradients must be informative. A failed check means the defence's numbers cannot be trusted.</p>
 <div id="sanity">${sanity(card)}</div>
 ${notes.length ? `<h2>Notes</h2><ul class="notes" id="notes">${notes.map((n) => `<li>${n}</li>`).join('')}</ul>` : ''}
 <h2>Provenance</h2><dl id="provenance">
 <dt>model</dt><dd>${esc(card.model.name)} — ${esc(card.model.architecture)}; <code>${esc(card.model.dir)}</code></dd>
 <dt>dataset</dt><dd>${esc(card.dataset)}, split ${esc(card.split)}, ${card.n} images</dd>
-<dt>perturbation</dt><dd>ε = ${esc(card.epsText)} (${esc(card.norm === 'linf' ? 'L∞' : card.norm)}, ${num(card.eps, 5)} in [0,1] pixel units)</dd>
+<dt>perturbation</dt><dd>ε = ${esc(card.epsText)} (${esc(card.norm === 'linf' ? 'L∞' : card.norm)}, ` +
+    `${num(card.eps, 5)} in [0,1] pixel units)</dd>
 <dt>seed</dt><dd>${card.seed}</dd>
 <dt>run</dt><dd>${card.quick ? 'quick' : 'full'}, ${card.seconds.toFixed(1)} s</dd>
 <dt>medshield</dt><dd>scorecard by ${esc(card.medshieldVersion)}; page by ${esc(VERSION)}${commit ? ` (commit <code>${esc(commit)}</code>)` : ''}</dd>
@@ -357,7 +440,8 @@ ${notes.length ? `<h2>Notes</h2><ul class="notes" id="notes">${notes.map((n) => 
 </dl>
 <script type="application/json" id="scorecard-data">${data}</script>
 </body></html>
-`;
+`
+  );
 }
 
 export async function writeScorecardReport(file: string, card: Scorecard, meta: { command: string }): Promise<void> {

@@ -33,13 +33,19 @@ export function findings(report: AttackReport): string[] {
   return report.runs.map((r, i) => {
     const vis = visibility(r);
     const who = r.criterion.startsWith('targeted')
-      ? `turns ${r.targetedSuccessRate === null || r.targetedSuccessRate === undefined ? 'none' : pct(r.targetedSuccessRate)} of the model's correct diagnoses into the attacker's chosen ${targetName(r.criterion, classes)}`
+      ? 'turns ' +
+        (r.targetedSuccessRate === null || r.targetedSuccessRate === undefined ? 'none' : pct(r.targetedSuccessRate)) +
+        ` of the model's correct diagnoses into the attacker's chosen ${targetName(r.criterion, classes)}`
       : `flips ${r.attackSuccessRate === null ? 'none' : pct(r.attackSuccessRate)} of the model's correct diagnoses`;
     const per = (report.perClass[i] ?? [])
       .filter((c) => c.correct > 0)
       .map((c) => `${pct(c.flipped / c.correct)} of correct “${c.className}” calls`)
       .join(', ');
-    return `${cap(budgetPhrase(r))}${vis ? ` — ${vis} (mean SSIM ${r.meanSSIM?.toFixed(3)})` : ''} — ${who}${per ? ` (${per})` : ''}; accuracy falls from ${pct(r.cleanAccuracy)} to ${pct(r.robustAccuracy)} on ${r.n} test images [${r.attack.toUpperCase()}].`;
+    return (
+      `${cap(budgetPhrase(r))}${vis ? ` — ${vis} (mean SSIM ${r.meanSSIM?.toFixed(3)})` : ''}` +
+      ` — ${who}${per ? ` (${per})` : ''}; accuracy falls from ${pct(r.cleanAccuracy)}` +
+      ` to ${pct(r.robustAccuracy)} on ${r.n} test images [${r.attack.toUpperCase()}].`
+    );
   });
 }
 

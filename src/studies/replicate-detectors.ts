@@ -29,7 +29,9 @@ import { MedshieldError } from '../errors.js';
 export const MA_DETECTORS = ['kd_bu', 'lid', 'mahalanobis', 'deepfeature_rf'];
 export const MA_DETECTION_CLAIM = {
   threshold: 0.98,
-  text: 'simple detectors on deep features detect medical adversarial examples with AUC > 98 % (Ma et al., Pattern Recognition 2021)',
+  text:
+    'simple detectors on deep features detect medical adversarial ' +
+    'examples with AUC > 98 % (Ma et al., Pattern Recognition 2021)',
 };
 /** PGD-20 success (on correctly classified fit images) below which a matched ε is added. */
 export const MATCHED_SUCCESS = 0.9;
@@ -102,7 +104,9 @@ export async function maDetection(
     notes: [],
   };
   out.notes.push(
-    `Ma et al. fitted their detectors on ImageNet-pretrained networks' features of 224-px images; these models are trained from scratch on 28-px MedMNIST images${o.quick ? ' briefly (--quick), and the fit and test sets are small samples' : ''}.`,
+    `Ma et al. fitted their detectors on ImageNet-pretrained networks' features of ` +
+      `224-px images; these models are trained from scratch on 28-px MedMNIST images` +
+      `${o.quick ? ' briefly (--quick), and the fit and test sets are small samples' : ''}.`,
   );
   for (const { model, data } of targets) {
     const trainImages = selectImages(data.splits.train, fitLimit, o.seed);
@@ -175,12 +179,16 @@ export async function maDetection(
       }
       if (chosen) {
         out.notes.push(
-          `${data.name} ${model.card.name}: PGD-20 fooled ${(success * 100).toFixed(0)} % of the correctly classified fit images at the paper's ε = ${pe.text} (28-px images); the detectors are also measured at ε = ${chosen.text}, the smallest of {4, 8, 16}/255 where it fools ≥ ${MATCHED_SUCCESS * 100} %.`,
+          `${data.name} ${model.card.name}: PGD-20 fooled ${(success * 100).toFixed(0)} % of the correctly ` +
+            `classified fit images at the paper's ε = ${pe.text} (28-px images); the detectors are also ` +
+            `measured at ε = ${chosen.text}, the smallest of {4, 8, ` +
+            `16}/255 where it fools ≥ ${MATCHED_SUCCESS * 100} %.`,
         );
         await run(chosen, 'matched');
       } else
         out.notes.push(
-          `${data.name} ${model.card.name}: PGD-20 fools < ${MATCHED_SUCCESS * 100} % of the fit images at every ε up to 16/255; no matched ε.`,
+          `${data.name} ${model.card.name}: PGD-20 fools < ${MATCHED_SUCCESS * 100}` +
+            ` % of the fit images at every ε up to 16/255; no matched ε.`,
         );
     }
   }
@@ -220,12 +228,14 @@ export function formatMaDetection(r: MaDetection): string {
   const lines = [
     `claim: ${r.claim}`,
     `protocol: ${r.protocol}`,
-    `fitted on ${r.trainAttack} (≤ ${r.fitLimit} train images), tested on ${r.testAttacks.join(', ')} (${r.limit ?? 'all'} test images); cells: detection AUC (test pairs)`,
+    `fitted on ${r.trainAttack} (≤ ${r.fitLimit} train images), tested on ` +
+      `${r.testAttacks.join(', ')} (${r.limit ?? 'all'} test images); cells: detection AUC (test pairs)`,
   ];
   for (const g of maDetectionGroups(r)) {
     lines.push(
       '',
-      `${g.dataset} · ${g.model} · ε = ${g.epsText} (${g.epsRole === 'paper' ? "the paper's ε" : 'matched ε'}); ${g.fit}`,
+      `${g.dataset} · ${g.model} · ε = ${g.epsText} (` +
+        `${g.epsRole === 'paper' ? "the paper's ε" : 'matched ε'}); ${g.fit}`,
     );
     lines.push(`  ${'detector'.padEnd(16)}${r.testAttacks.map((a) => a.padEnd(14)).join('')}paper`);
     for (const det of r.detectors) {
@@ -239,7 +249,8 @@ export function formatMaDetection(r: MaDetection): string {
   const judged = r.rows.filter((x) => x.meetsClaim !== null);
   lines.push(
     '',
-    `* = above the paper's 0.98; ${judged.filter((x) => x.meetsClaim).length} of ${judged.length} (detector, attack, ε) cells reach it.`,
+    `* = above the paper's 0.98; ${judged.filter((x) => x.meetsClaim).length}` +
+      ` of ${judged.length} (detector, attack, ε) cells reach it.`,
   );
   for (const n of r.notes) lines.push(`note: ${n}`);
   return `${lines.join('\n')}\n`;

@@ -6,7 +6,8 @@
  *   PGD drives accuracy to ≈ 0 % on chest X-ray, fundus and dermoscopy classifiers.
  *   Here: PGD L∞, 20 iterations at the paper's step-to-ε ratio (cleverhans `eps_iter` 0.01 at
  *   `eps` 0.02, both on inputs in [−1,1]: α = ε/2; `FINLAYSON_STEP_RATIO`), random start, untargeted
- *   (on a binary task the same as the paper's attack toward the other class), ε ∈ {0.5, 1, 2, 3, 4, 8, 16}/255, per dataset and model.
+ *   (on a binary task the same as the paper's attack toward the other class), ε ∈ {0.5, 1, 2, 3, 4, 8, 16}/255, per
+ *   dataset and model.
  * - X. Ma, Y. Niu, L. Gu, Y. Wang, Y. Zhao, J. Bailey, F. Lu, "Understanding adversarial attacks on
  *   deep learning based medical image analysis systems", Pattern Recognition 110 (2021). Headline:
  *   > 99 % attack success at ε = 2/255 (fundus, dermoscopy) and 3/255 (chest X-ray) for FGSM, BIM,
@@ -56,7 +57,9 @@ export const HEADLINES = {
   ma: {
     metric: 'attackSuccessRate' as const,
     threshold: 0.99,
-    text: '> 99 % attack success at ε = 2/255 (fundus, dermoscopy) and 3/255 (chest X-ray) (Ma et al., Pattern Recognition 2021)',
+    text:
+      '> 99 % attack success at ε = 2/255 (fundus, dermoscopy) and ' +
+      '3/255 (chest X-ray) (Ma et al., Pattern Recognition 2021)',
   },
 };
 
@@ -149,9 +152,16 @@ export function maAttackOptions(quick: boolean): (attack: string, eps: number) =
 /** One line for a replication report: the attack settings `finlaysonRow` / `maRows` run. */
 export function replicationSettings(paper: 'finlayson' | 'ma', quick: boolean): string {
   if (paper === 'finlayson')
-    return `attack: PGD L∞, 20 iterations, step α = ${FINLAYSON_STEP_RATIO}·ε (the paper's 0.01 at ε = 0.02 on inputs in [−1,1]), random start, untargeted (on a binary task the paper's attack toward the other class)`;
+    return (
+      `attack: PGD L∞, 20 iterations, step α = ${FINLAYSON_STEP_RATIO}·ε (the paper's 0.01 at ε = 0.02 on ` +
+      `inputs in [−1,1]), random start, untargeted (on a binary task the paper's attack toward the other class)`
+    );
   const b = maBudget(quick);
-  return `attacks (Ma et al.'s settings): FGSM; BIM 20 × ε/20; PGD 20 × 2ε/20, random start; CW ${b.cwRounds} × ${b.cwSteps} (binary-search rounds × Adam steps; L2 objective, answer clipped to the L∞ ball); DeepFool-L∞ ≤ ${b.deepfoolSteps} iterations`;
+  return (
+    `attacks (Ma et al.'s settings): FGSM; BIM 20 × ε/20; PGD 20 × 2ε/20, random start; ` +
+    `CW ${b.cwRounds} × ${b.cwSteps} (binary-search rounds × Adam steps; L2 objective, ` +
+    `answer clipped to the L∞ ball); DeepFool-L∞ ≤ ${b.deepfoolSteps} iterations`
+  );
 }
 
 /** Ma: FGSM, BIM, PGD, CW and DeepFool at the paper's ε, and the smallest sweep ε matching > 99 %. */

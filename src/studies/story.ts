@@ -162,7 +162,10 @@ export const DEMO_STAGE_COST = {
 } as const;
 export const DEMO_SQUARE_COST_PER_QUERY = 1.5;
 
-/** Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run (at least 48, or 32 in a plan scaled down for a slow backend). */
+/**
+ * Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run (at least 48,
+ * or 32 in a plan scaled down for a slow backend).
+ */
 export const demoFitImages = (n: number, scaled = false): number => Math.min(200, Math.max(scaled ? 32 : 48, 2 * n));
 
 export const DEMO_DEFAULT_IMAGES = 128;
@@ -284,7 +287,8 @@ export interface DemoHooks {
 
 /**
  * The demo's experiment (the CLI only prints it): clean evaluation on the test split, white-box PGD-20
- * at 2/255 and 8/255, black-box Square (`plan.squareQueries`, 1000 unless scaled down) and a transfer attack from the surrogate at 8/255 on
+ * at 2/255 and 8/255, black-box Square (`plan.squareQueries`, 1000 unless scaled down) and a transfer attack from the
+ * surrogate at 8/255 on
  * `plan.attackImages` seeded test films, then the detector act on `plan.fitImages` fit / calibration films.
  */
 export async function runDemo(

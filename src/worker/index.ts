@@ -48,9 +48,14 @@ function line(e: WorkerEvent): string {
     case 'delayed':
       return `delayed ${e.campaignId} ${e.key} ${s(e.seconds)} (target rate limit)`;
     case 'failed':
-      return `failed ${e.campaignId} ${e.key} attempt ${e.attempt}${e.final ? ' (final)' : ' (will retry)'}: ${e.error}`;
+      return (
+        `failed ${e.campaignId} ${e.key} attempt ${e.attempt}` + `${e.final ? ' (final)' : ' (will retry)'}: ${e.error}`
+      );
     case 'aggregated':
-      return `aggregated ${e.campaignId} ${e.status?.state} ${e.status?.done}/${e.status?.total} done, ${e.status?.failed} failed`;
+      return (
+        `aggregated ${e.campaignId} ${e.status?.state} ${e.status?.done}` +
+        `/${e.status?.total} done, ${e.status?.failed} failed`
+      );
     default:
       return `error: ${e.error}`;
   }
@@ -89,7 +94,8 @@ export async function serveWorker(o: WorkerShellOptions): Promise<void> {
       },
     });
     err(
-      `medshield worker ${w.workerId}: waiting for jobs on ${redactRedisUrl(o.queue)} (store ${store.where}; ${engine.backend}, ` +
+      `medshield worker ${w.workerId}: waiting for jobs on ` +
+        `${redactRedisUrl(o.queue)} (store ${store.where}; ${engine.backend}, ` +
         `${engine.threads} thread(s), concurrency ${o.concurrency})`,
     );
     let signals = 0;
@@ -97,7 +103,8 @@ export async function serveWorker(o: WorkerShellOptions): Promise<void> {
       signals++;
       if (signals === 1) {
         err(
-          `medshield worker: ${sig}: finishing the running job(s), then stopping (${sig} again puts them back on the queue)`,
+          `medshield worker: ${sig}: finishing the running job(s), ` +
+            `then stopping (${sig} again puts them back on the queue)`,
         );
         void w.close();
       } else {

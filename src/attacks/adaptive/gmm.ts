@@ -204,7 +204,8 @@ export async function fitClassGmm(
   for (let i = 0; i < ref.y.length; i++) if (ref.y[i] === cls) idx.push(i);
   if (idx.length < 2)
     throw badInput(
-      `hfc: the reference set has ${idx.length} clean image(s) of class ${model.classes[cls] ?? cls}; it needs at least 2 to fit the Gaussians`,
+      `hfc: the reference set has ${idx.length} clean image(s) of class ` +
+        `${model.classes[cls] ?? cls}; it needs at least 2 to fit the Gaussians`,
     );
   const xs = new Float32Array(idx.length * d);
   idx.forEach((i, r) => xs.set(ref.x.subarray(i * d, (i + 1) * d), r * d));

@@ -14,8 +14,9 @@
  * with m the Carlini–Wagner margin of `marginTerm` (clipped at κ, so a misclassified image stops
  * pulling and the feature term takes over; targeted criteria use the margin of the target class), by
  * projected gradient ascent (`objectiveAscent`). The authors' released code adds the plain sum
- * λ·Σ_l (squared Mahalanobis distance to the likeliest component)/p_l, with no threshold; the hinge at τ_l (the `quantile` of the clean target-class values of D_l, default the median) is this
- * implementation's addition: features already as typical as a clean image are left alone.
+ * λ·Σ_l (squared Mahalanobis distance to the likeliest component)/p_l, with no threshold; the hinge at τ_l (the
+ * `quantile` of the clean target-class values of D_l, default the median) is this implementation's addition: features
+ * already as typical as a clean image are left alone.
  * Target class: the other class on binary tasks, the `criterion` target when targeted, and otherwise
  * the most likely wrong class of the bare model at the clean image. K = 1 by default (the authors'
  * released code defaults to one component too); `components` sets K (EM, full covariances, shrunk by
@@ -39,7 +40,9 @@ import { putRows, takeRows } from '../project.js';
 import type { AdaptiveAttack, AdaptiveOptions, AdaptiveResult, Pipeline } from './types.js';
 
 export interface HfcOptions extends AdaptiveOptions {
-  /** Clean reference images (n × d) and labels the Gaussians are fitted on (the detectors' training-split clean images). */
+  /**
+   * Clean reference images (n × d) and labels the Gaussians are fitted on (the detectors' training-split clean images).
+   */
   reference?: { x: Float32Array; y: Int32Array };
   /** Mixture components K per layer and class (default 1). */
   components?: number;
@@ -151,7 +154,8 @@ export const hfc: AdaptiveAttack & {
 } = {
   name: 'hfc',
   reference:
-    'Yao et al., MICCAI 2021 (HFC): max_x′ m(x′) − λ Σ_l max(0, D_l(x′) − τ_l), D_l = GMM negative log-likelihood of layer-l features under the target class',
+    'Yao et al., MICCAI 2021 (HFC): max_x′ m(x′) − λ Σ_l max(0, D_l(x′) − τ_l), ' +
+    'D_l = GMM negative log-likelihood of layer-l features under the target class',
   applies: (p: Pipeline) => p.detector !== undefined && p.model.task !== 'multilabel',
   async run(p: Pipeline, x: Float32Array, y: Int32Array, opts: HfcOptions): Promise<AdaptiveResult> {
     const model = p.model;
@@ -298,7 +302,10 @@ export const hfc: AdaptiveAttack & {
     const all = Array.from({ length: n }, (_, i) => i);
     const fin = await judge(xAdv, all);
     const notes = [
-      `HFC: K=${K} Gaussian component(s) per layer (${model.featureNames.join(', ')}) fitted on ${[...gmms.values()].map((g) => `${g.n} clean ${model.classes[g.cls] ?? g.cls}`).join(', ')} reference image(s); τ_l = ${q} quantile of clean D_l; λ=${lambda} (per-image search over ${rounds} round(s), ×4 or ÷4), κ=${kappa}, ${steps} steps × ${opts.restarts ?? 1} restart(s)`,
+      `HFC: K=${K} Gaussian component(s) per layer (${model.featureNames.join(', ')}) fitted on ` +
+        `${[...gmms.values()].map((g) => `${g.n} clean ${model.classes[g.cls] ?? g.cls}`).join(', ')}` +
+        ` reference image(s); τ_l = ${q} quantile of clean D_l; λ=${lambda} (per-image search over ` +
+        `${rounds} round(s), ×4 or ÷4), κ=${kappa}, ${steps} steps × ${opts.restarts ?? 1} restart(s)`,
       fixed !== null
         ? `target class ${model.classes[fixed] ?? fixed}`
         : k === 2
@@ -307,7 +314,8 @@ export const hfc: AdaptiveAttack & {
     ];
     if (p.defence)
       notes.push(
-        `gradients through the bare model only (the ${p.defence.spec} defence is not differentiated); success is judged on the deployed pipeline`,
+        `gradients through the bare model only (the ${p.defence.spec} defence ` +
+          `is not differentiated); success is judged on the deployed pipeline`,
       );
     const out: AdaptiveResult = {
       xAdv,

@@ -83,7 +83,8 @@ async function learnApproximation(
 export const bpdaLearned: AdaptiveAttack = {
   name: 'bpda-learned',
   reference:
-    'Athalye, Carlini & Wagner, ICML 2018, §4.1: forward T(x), backward ∇ₓ g(x) with g ≈ T learned (min ‖g(x) − T(x)‖²)',
+    'Athalye, Carlini & Wagner, ICML 2018, §4.1: forward T(x), ' +
+    'backward ∇ₓ g(x) with g ≈ T learned (min ‖g(x) − T(x)‖²)',
   applies: (p: Pipeline) => !!p.defence?.transform && !p.defence.randomized,
   async run(p, x, y, opts) {
     const t = p.defence?.transform;

@@ -51,7 +51,10 @@ export async function judgePipeline(p: Pipeline, xs: Float32Array, y: ArrayLike<
   return { predicted, fooled, scores, undetected };
 }
 
-/** The `check` of `objectiveAscent`: fooled and (if a detector is deployed) undetected, for rows `idx` of the batch labelled `y`. */
+/**
+ * The `check` of `objectiveAscent`: fooled and (if a detector is deployed) undetected, for rows `idx` of the batch
+ * labelled `y`.
+ */
 export function pipelineCheck(p: Pipeline, y: Int32Array): (xs: Float32Array, idx: number[]) => Promise<Uint8Array> {
   return async (xs, idx) => {
     const j = await judgePipeline(

@@ -62,7 +62,8 @@ export const apgdT: Attack = {
     const notes =
       k < 4
         ? [
-            `targeted DLR needs at least 4 classes: ${k === 2 ? 'the CW margin' : 'π4 := π3'} was used (fallback for ${k} classes)`,
+            `targeted DLR needs at least 4 classes: ` +
+              `${k === 2 ? 'the CW margin' : 'π4 := π3'} was used (fallback for ${k} classes)`,
           ]
         : [];
     return finalize(s, x0, out, notes);

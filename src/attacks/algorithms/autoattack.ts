@@ -18,7 +18,10 @@ import { apgdT } from './apgd-t.js';
 import { fabT } from './fab.js';
 import { squareAttack } from './square.js';
 
-/** AutoAttack's Square: p_init 0.8 and the p schedule of a 10 000-query run, not rescaled to the budget (autoattack's `resc_schedule=False`). */
+/**
+ * AutoAttack's Square: p_init 0.8 and the p schedule of a 10 000-query run, not rescaled to the budget (autoattack's
+ * `resc_schedule=False`).
+ */
 const square = squareAttack({ rescaleSchedule: false });
 import { takeRows, putRows } from '../project.js';
 import { unsupported } from '../../errors.js';

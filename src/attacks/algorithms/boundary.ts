@@ -180,7 +180,8 @@ export const boundary: QueryAttack = {
     const notes: string[] = [];
     if (lost)
       notes.push(
-        `${lost} image(s): no adversarial starting point found within the budget (uniform noise and batch images tried)`,
+        `${lost} image(s): no adversarial starting point found ` +
+          `within the budget (uniform noise and batch images tried)`,
       );
     report();
     return conclude(s, x0, best, adv, notes);

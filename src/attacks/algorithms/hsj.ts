@@ -65,7 +65,9 @@ export const hsj: QueryAttack = {
     const cur = Float32Array.from(start.x);
     const dist = new Float64Array(n);
 
-    /** Binary search from the adversarial points p (rows of `idx`) towards x* to the boundary; updates cur, dist, best. */
+    /**
+     * Binary search from the adversarial points p (rows of `idx`) towards x* to the boundary; updates cur, dist, best.
+     */
     const toBoundary = async (idx: number[], p: Float32Array): Promise<void> => {
       const lo = new Float64Array(idx.length);
       const hi = new Float64Array(idx.length);
@@ -230,7 +232,8 @@ export const hsj: QueryAttack = {
     const notes: string[] = [];
     if (lost)
       notes.push(
-        `${lost} image(s): no adversarial starting point found within the budget (uniform noise and batch images tried)`,
+        `${lost} image(s): no adversarial starting point found ` +
+          `within the budget (uniform noise and batch images tried)`,
       );
     report();
     return conclude(s, x0, best, adv, notes);

@@ -42,11 +42,13 @@ export const transfer: QueryAttack = {
     const surrogate = new EnsembleModel(surrogates);
     if (surrogate.inputShape.join('×') !== t.inputShape.join('×'))
       throw badArgument(
-        `surrogate ${surrogate.card.name} takes ${surrogate.inputShape.join('×')} images but the target takes ${t.inputShape.join('×')}`,
+        `surrogate ${surrogate.card.name} takes ${surrogate.inputShape.join('×')}` +
+          ` images but the target takes ${t.inputShape.join('×')}`,
       );
     if (surrogate.classes.length !== t.classes.length || surrogate.task !== t.task)
       throw badArgument(
-        `surrogate ${surrogate.card.name} has ${surrogate.classes.length} classes (${surrogate.task}) but the target has ${t.classes.length} (${t.task})`,
+        `surrogate ${surrogate.card.name} has ${surrogate.classes.length} classes ` +
+          `(${surrogate.task}) but the target has ${t.classes.length} (${t.task})`,
       );
     const crafted = await base.run(surrogate, x, y, {
       ...opts,
@@ -61,7 +63,8 @@ export const transfer: QueryAttack = {
     const fooledSurrogate = crafted.success.reduce((a, b) => a + b, 0);
     const r = s.finish(x, crafted.xAdv, success, [
       ...crafted.notes,
-      `transfer: crafted with ${base.name} on ${surrogate.card.name} (fooled the surrogate on ${fooledSurrogate}/${s.n}); the target was queried once per image`,
+      `transfer: crafted with ${base.name} on ${surrogate.card.name} (fooled the ` +
+        `surrogate on ${fooledSurrogate}/${s.n}); the target was queried once per image`,
     ]);
     r.queries.gradient = crafted.queries.gradient;
     return r;

@@ -26,7 +26,10 @@ export function patchSide(scale: number, h: number, w: number): number {
   return Math.max(1, Math.min(Math.min(h, w), Math.round(Math.sqrt(scale * h * w))));
 }
 
-/** A random placement: rotation in ±rotationMax°, side × U[1−jitter, 1+jitter], centre so that the rotated square fits (when it can). */
+/**
+ * A random placement: rotation in ±rotationMax°, side × U[1−jitter, 1+jitter], centre so that the rotated square fits
+ * (when it can).
+ */
 export function randomPlacement(
   rng: Rng,
   h: number,

@@ -176,7 +176,8 @@ export interface PatchEvaluation {
 
 /**
  * Accuracy of `model` (differentiable or forward-only) on `images` without and with the patch (one
- * for all, or one per image), at seeded random placements (same seed → same places for every patch, so patch kinds compare fairly).
+ * for all, or one per image), at seeded random placements (same seed → same places for every patch, so patch kinds
+ * compare fairly).
  */
 export async function evaluatePatch(
   model: Model,
@@ -301,7 +302,8 @@ export function checkPatchRequest(target: Model, surrogate: Model | null, modes:
   for (const s of scales) patchSide(s, target.inputShape[0], target.inputShape[1]);
   if (modes.includes('whitebox') && !target.differentiable)
     throw unsupported(
-      `a white-box patch needs gradients; '${target.card.name}' is a forward-only (ONNX) model (use --mode blackbox with --surrogate)`,
+      `a white-box patch needs gradients; '${target.card.name}' is a ` +
+        `forward-only (ONNX) model (use --mode blackbox with --surrogate)`,
     );
   if (!modes.includes('blackbox')) return;
   if (!surrogate)
@@ -311,7 +313,8 @@ export function checkPatchRequest(target: Model, surrogate: Model | null, modes:
   const [a, b] = [target.inputShape.join('×'), surrogate.inputShape.join('×')];
   if (a !== b || target.classes.length !== surrogate.classes.length)
     throw badArgument(
-      `surrogate '${surrogate.card.name}' (${b}, ${surrogate.classes.length} classes) does not match the target (${a}, ${target.classes.length} classes)`,
+      `surrogate '${surrogate.card.name}' (${b}, ${surrogate.classes.length} ` +
+        `classes) does not match the target (${a}, ${target.classes.length} classes)`,
     );
 }
 

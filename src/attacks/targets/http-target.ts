@@ -164,7 +164,8 @@ export class HttpTarget implements Target {
     const task = opts.task ?? meta?.task;
     if (!inputShape || !classes || !task)
       throw badArgument(
-        `target ${opts.url} offers no usable /metadata: give its input shape, classes and task (a --dataset, or --classes)`,
+        `target ${opts.url} offers no usable /metadata: give its ` +
+          `input shape, classes and task (a --dataset, or --classes)`,
       );
     if (meta?.inputShape && meta.inputShape.join() !== inputShape.join())
       throw mismatch(
@@ -272,7 +273,8 @@ export class HttpTarget implements Target {
     if (this.out === 'auto') this.out = kind;
     if (this.out === 'probabilities' && kind === 'label')
       throw mismatch(
-        `target ${this.name} returns labels only, but probabilities were asked for (use a decision-based attack: hsj, boundary)`,
+        `target ${this.name} returns labels only, but probabilities ` +
+          `were asked for (use a decision-based attack: hsj, boundary)`,
       );
     return this.out === 'label' && kind === 'probabilities' ? decisions(rows, n, this.classes.length, this.task) : rows;
   }
@@ -310,7 +312,8 @@ export class HttpTarget implements Target {
             res.status,
           );
         failure = network(
-          `target ${url} answered HTTP ${res.status} after ${attempt + 1} attempt${attempt ? 's' : ''}: ${excerpt(errorText(text))}`,
+          `target ${url} answered HTTP ${res.status} after ${attempt + 1}` +
+            ` attempt${attempt ? 's' : ''}: ${excerpt(errorText(text))}`,
         );
       } catch (e) {
         if (e instanceof MedshieldError) throw e;
@@ -409,7 +412,8 @@ function parseAnswer(
 ): { rows: Float32Array; kind: TargetOutput } {
   if (!json || typeof json !== 'object' || Array.isArray(json))
     throw badInput(
-      `target ${name} answered ${excerpt(JSON.stringify(json) ?? '')}, not an object with predictions, probabilities or labels`,
+      `target ${name} answered ${excerpt(JSON.stringify(json) ?? '')}` +
+        `, not an object with predictions, probabilities or labels`,
     );
   const j = json as Record<string, unknown>;
   const rows = new Float32Array(n * k);
@@ -423,7 +427,8 @@ function parseAnswer(
     const list = Array.isArray(probs) && n === 1 && probs.length > 0 && !Array.isArray(probs[0]) ? [probs] : probs;
     if (!Array.isArray(list) || list.length !== n)
       throw mismatch(
-        `target ${name} answered ${Array.isArray(list) ? list.length : 'no'} probability rows for ${n} image${n === 1 ? '' : 's'}`,
+        `target ${name} answered ${Array.isArray(list) ? list.length : 'no'}` +
+          ` probability rows for ${n} image${n === 1 ? '' : 's'}`,
       );
     list.forEach((r: unknown, i) => {
       if (!Array.isArray(r) || r.length !== k)
@@ -444,7 +449,8 @@ function parseAnswer(
     throw badInput(`target ${name} answered ${excerpt(JSON.stringify(j))}: no predictions, probabilities or labels`);
   if (!Array.isArray(labels) || labels.length !== n)
     throw mismatch(
-      `target ${name} answered ${Array.isArray(labels) ? labels.length : 'no'} labels for ${n} image${n === 1 ? '' : 's'}`,
+      `target ${name} answered ${Array.isArray(labels) ? labels.length : 'no'}` +
+        ` labels for ${n} image${n === 1 ? '' : 's'}`,
     );
   labels.forEach((l: unknown, i) => {
     if (task === 'multilabel' && Array.isArray(l)) {

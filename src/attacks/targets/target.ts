@@ -80,6 +80,7 @@ export function asTarget(t: Target | Model): Target {
 export function requireScores(t: Target, attack: string): void {
   if (t.output !== 'probabilities')
     throw unsupported(
-      `attack '${attack}' needs probabilities, but target '${t.name}' returns labels only (use a decision-based attack: hsj, boundary)`,
+      `attack '${attack}' needs probabilities, but target '${t.name}' ` +
+        `returns labels only (use a decision-based attack: hsj, boundary)`,
     );
 }

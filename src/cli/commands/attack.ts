@@ -54,7 +54,8 @@ export default function register(program: Command): void {
     program
       .command('attack')
       .description(
-        'evasion attack (white-box, query-based or transfer) on a dataset split: robust accuracy, success rate, perturbation size, queries',
+        'evasion attack (white-box, query-based or transfer) on a dataset ' +
+          'split: robust accuracy, success rate, perturbation size, queries',
       ),
   )
     .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
@@ -85,7 +86,8 @@ export default function register(program: Command): void {
     .option('--save-examples <dir>', 'write original/adversarial/difference PNGs of a few examples')
     .option(
       '--save-adversarial <file.npz>',
-      'write the float32 adversarial set (clean_images, adv_images, labels, indices, clean/adv_predictions, success, eps, steps) as NumPy .npz',
+      'write the float32 adversarial set (clean_images, adv_images, labels, ' +
+        'indices, clean/adv_predictions, success, eps, steps) as NumPy .npz',
     )
     .option('--records <file>', 'write per-sample records (.json or .csv)')
     .option('--report <file>', 'write a self-contained HTML report')

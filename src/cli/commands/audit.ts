@@ -44,7 +44,9 @@ export default function register(program: Command): void {
       const r = await verifyAuditLog(o);
       if (o.json) printJson(r);
       else if (r.valid) {
-        const sigs = `${r.signatures} gateway signatures${r.signaturesChecked ? ' verified' : ' (not checked: no certificate)'}`;
+        const sigs =
+          `${r.signatures} gateway signatures` +
+          `${r.signaturesChecked ? ' verified' : ' (not checked: no certificate)'}`;
         const cp = r.checkpointSeq !== null ? `, checkpoint at record ${r.checkpointSeq}` : '';
         process.stdout.write(`audit log intact: ${r.records} records, ${sigs}${cp}; head ${r.headSeq} ${r.headHash}\n`);
       } else process.stdout.write(`audit log BROKEN at record ${r.firstBroken!.seq}: ${r.firstBroken!.reason}\n`);

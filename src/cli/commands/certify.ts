@@ -68,7 +68,8 @@ export default function register(program: Command): void {
         );
         if (o.json) return printJson(certifyJson(r));
         process.stdout.write(
-          `randomized smoothing σ=${r.sigma}, n0=${r.n0}, n=${r.n}, α=${r.alpha} on ${r.images} ${r.dataset} ${r.split} images (${r.abstained} abstained)\n`,
+          `randomized smoothing σ=${r.sigma}, n0=${r.n0}, n=${r.n}, α=${r.alpha} on ` +
+            `${r.images} ${r.dataset} ${r.split} images (${r.abstained} abstained)\n`,
         );
         for (const c of r.certifiedAccuracy)
           process.stdout.write(`  certified accuracy at L2 radius ${c.radius}: ${c.accuracy.toFixed(4)}\n`);

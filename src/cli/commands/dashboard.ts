@@ -1,4 +1,7 @@
-/** `medshield dashboard` — serve the read-only dashboard (src/dashboard) over a campaign results store until SIGINT/SIGTERM. */
+/**
+ * `medshield dashboard` — serve the read-only dashboard (src/dashboard) over a campaign results store until
+ * SIGINT/SIGTERM.
+ */
 import type { Command } from 'commander';
 import path from 'node:path';
 import { action, parseIntArg, printJson, withCommon, type CommonOptions } from '../run.js';

@@ -19,7 +19,9 @@ export default function register(program: Command): void {
         if (o.json) return printJson(rows);
         for (const r of rows) {
           process.stdout.write(
-            `${r.name.padEnd(15)} ${r.task.padEnd(10)} ${String(r.numClasses).padStart(2)} classes  ${r.channels === 1 ? 'gray' : 'RGB '}  ${r.available ? `local: ${r.availableSizes.join(', ')} px` : 'download on first use'}\n`,
+            `${r.name.padEnd(15)} ${r.task.padEnd(10)} ${String(r.numClasses).padStart(2)}` +
+              ` classes  ${r.channels === 1 ? 'gray' : 'RGB '}  ` +
+              `${r.available ? `local: ${r.availableSizes.join(', ')} px` : 'download on first use'}\n`,
           );
         }
       }),

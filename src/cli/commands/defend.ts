@@ -6,7 +6,8 @@
  * several defences separated by ';' (or ',' before a name): `--defence jpeg:q=75 --defence median:k=3`,
  * `--defence 'bitdepth:bits=4;blur:sigma=1'`; '+' chains transforms: `bitdepth:bits=4+median:k=3`.
  *
- *   medshield defend --model default --defence jpeg:q=75 --defence bitdepth:bits=4 --attacks fgsm,pgd --eps 2/255,8/255 --limit 200 --json
+ *   medshield defend --model default --defence jpeg:q=75 --defence bitdepth:bits=4 --attacks fgsm,pgd --eps 2/255,8/255
+ *   --limit 200 --json
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -35,7 +36,8 @@ export default function register(program: Command): void {
       program
         .command('defend')
         .description(
-          'clean and robust accuracy of input-transform defences under white-box attacks crafted on the undefended model (non-adaptive)',
+          'clean and robust accuracy of input-transform defences under ' +
+            'white-box attacks crafted on the undefended model (non-adaptive)',
         ),
     )
       .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
@@ -44,7 +46,9 @@ export default function register(program: Command): void {
       .option('--limit <n>', 'evaluate a seeded sample of N images', parseIntArg('--limit', 1, 1e9))
       .option(
         '--defence <spec>',
-        `defence (repeatable): ${DEFENCE_NAMES().join(', ')} with parameters, e.g. jpeg:q=75, bitdepth:bits=4, median:k=3, blur:sigma=1, resizepad:max=1.15; ';' separates several in one value, '+' chains transforms`,
+        `defence (repeatable): ${DEFENCE_NAMES().join(', ')} with parameters, e.g. jpeg:q=75, ` +
+          `bitdepth:bits=4, median:k=3, blur:sigma=1, resizepad:max=1.15; ` +
+          `';' separates several in one value, '+' chains transforms`,
         (v: string, prev: string[] = []) => [...prev, v],
       )
       .option('--attacks <list>', 'white-box attacks, comma-separated (fgsm, bim, pgd, cw, deepfool, …)', 'fgsm,pgd')

@@ -16,7 +16,8 @@ export default function register(program: Command): void {
   )
     .option(
       '--attack-images <n>',
-      `test films attacked in the attack stage (default ${DEMO_DEFAULT_IMAGES}, fewer when the calibration says the backend is too slow for ${DEMO_BUDGET_SECONDS / 60} min)`,
+      `test films attacked in the attack stage (default ${DEMO_DEFAULT_IMAGES}, fewer when ` +
+        `the calibration says the backend is too slow for ${DEMO_BUDGET_SECONDS / 60} min)`,
       parseIntArg('--attack-images', 1, 100000),
     )
     .option('--full', `attack ${DEMO_DEFAULT_IMAGES} films whatever the estimate`)

@@ -34,7 +34,8 @@ export default function register(program: Command): void {
       program
         .command('detect')
         .description(
-          'fit adversarial-example detectors and report detection AUC, TPR at 5 % FPR and threshold per attack and ε (Ma et al. protocol)',
+          'fit adversarial-example detectors and report detection AUC, TPR ' +
+            'at 5 % FPR and threshold per attack and ε (Ma et al. protocol)',
         ),
     )
       .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
@@ -52,7 +53,8 @@ export default function register(program: Command): void {
       .addOption(
         new Option(
           '--fit-split <split>',
-          "split the fit pairs come from: 'train', or 'val' (held out from the model's training like the test films; KD and Mahalanobis then estimate their densities on 1000 training images)",
+          "split the fit pairs come from: 'train', or 'val' (held out from the model's training like " +
+            'the test films; KD and Mahalanobis then estimate their densities on 1000 training images)',
         )
           .choices(['train', 'val'])
           .default('train'),
@@ -60,13 +62,15 @@ export default function register(program: Command): void {
       .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
       .option(
         '--early-stop',
-        "stop each image's attack at its first success (the former protocol; default: full iterations, as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)",
+        "stop each image's attack at its first success (the former protocol; default: full iterations, " +
+          'as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)',
       )
       .option('--no-random-start', 'start PGD at the clean image instead of a random point of the ε ball')
       .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
       .option(
         '--report <file.html>',
-        'write a self-contained HTML report: results, generalisation heatmap, ROC curves, 2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON',
+        'write a self-contained HTML report: results, generalisation heatmap, ROC curves, ' +
+          '2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON',
       )
       .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'),
   ).action(

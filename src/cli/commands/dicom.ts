@@ -79,7 +79,8 @@ export default function register(program: Command): void {
       else
         for (const x of out)
           process.stdout.write(
-            `${x.file} → ${x.out}: signature ${x.uid}, ${x.covered} elements${x.coversPixelData ? ' incl. pixel data' : ''}\n`,
+            `${x.file} → ${x.out}: signature ${x.uid}, ${x.covered} ` +
+              `elements${x.coversPixelData ? ' incl. pixel data' : ''}\n`,
           );
     }),
   );
@@ -115,7 +116,10 @@ export default function register(program: Command): void {
           );
           for (const s of r.signatures as Array<Record<string, unknown>>)
             process.stdout.write(
-              `  ${s.valid ? 'ok ' : 'BAD'} ${s.uid} ${s.algorithm} ${s.profile} by "${s.signer}" at ${s.time}${s.coversPixelData ? ', covers pixel data' : ', pixel data NOT covered'}${s.valid ? '' : ': ' + s.reason}\n`,
+              `  ${s.valid ? 'ok ' : 'BAD'} ${s.uid} ${s.algorithm} ${s.profile} ` +
+                `by "${s.signer}" at ${s.time}` +
+                `${s.coversPixelData ? ', covers pixel data' : ', pixel data NOT covered'}` +
+                `${s.valid ? '' : ': ' + s.reason}\n`,
             );
         }
       process.exitCode = exitCode;

@@ -42,7 +42,8 @@ export default function register(program: Command): void {
       );
       if (o.json) return printJson(r.json);
       process.stdout.write(
-        `${r.model} on ${r.dataset}/${r.split} (n=${r.n}): accuracy ${r.accuracy.toFixed(4)}, AUC ${r.auc.toFixed(4)}\n`,
+        `${r.model} on ${r.dataset}/${r.split} (n=${r.n}): accuracy ` +
+          `${r.accuracy.toFixed(4)}, AUC ${r.auc.toFixed(4)}\n`,
       );
     }),
   );

@@ -30,7 +30,8 @@ export default function register(program: Command): void {
     program
       .command('evidence')
       .description(
-        'evidence bundle of a campaign (zip): reports, model cards, spec, SBOM, threat model, audit verification, signed manifest',
+        'evidence bundle of a campaign (zip): reports, model cards, ' +
+          'spec, SBOM, threat model, audit verification, signed manifest',
       )
       .requiredOption('--campaign <ID>', 'campaign id (`medshield campaign list`)')
       .option('--store <URL>', 'results store: sqlite:/path.db, a file path, or postgres://…')
@@ -73,7 +74,9 @@ export default function register(program: Command): void {
         if (o.json) printJson(summary);
         else
           process.stdout.write(
-            `${o.out}: ${manifest.files.length} files, manifest ${manifest.signed ? 'signed' : 'NOT signed (give --key and --cert)'}${manifest.notes.length ? `; ${manifest.notes.join('; ')}` : ''}\n`,
+            `${o.out}: ${manifest.files.length} files, manifest ` +
+              `${manifest.signed ? 'signed' : 'NOT signed (give --key and --cert)'}` +
+              `${manifest.notes.length ? `; ${manifest.notes.join('; ')}` : ''}\n`,
           );
       } finally {
         await store.close();

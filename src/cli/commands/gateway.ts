@@ -29,7 +29,8 @@ export default function register(program: Command): void {
     gw
       .command('init')
       .description(
-        'write a ready-to-run gateway folder: config, API keys, image-signer CA + signer, separate audit CA + gateway key (keys and config 0600, folders 0700)',
+        'write a ready-to-run gateway folder: config, API keys, image-signer CA + ' +
+          'signer, separate audit CA + gateway key (keys and config 0600, folders 0700)',
       )
       .requiredOption('--out <DIR>', 'folder to create')
       .option('--model <DIR>', "model for the config ('default' = the shipped model)")
@@ -41,7 +42,10 @@ export default function register(program: Command): void {
       if (o.json) printJson(r);
       else
         process.stdout.write(
-          `gateway config: ${r.config}\nclinician API key (shown once): ${r.apiKey}\nauditor API key (shown once): ${r.auditorKey}\nimage signer: ${r.signerKey} + ${r.signerCert} (CA ${r.caCert})\ngateway audit/result key: ${r.gatewayKey} + ${r.gatewayCert} (separate audit CA ${r.auditCaCert}, not trusted for images)\nstart: medshield serve --config ${r.config}\n`,
+          `gateway config: ${r.config}\nclinician API key (shown once): ${r.apiKey}\nauditor API ` +
+            `key (shown once): ${r.auditorKey}\nimage signer: ${r.signerKey} + ${r.signerCert} (CA ` +
+            `${r.caCert})\ngateway audit/result key: ${r.gatewayKey} + ${r.gatewayCert} (separate audit ` +
+            `CA ${r.auditCaCert}, not trusted for images)\nstart: medshield serve --config ${r.config}\n`,
         );
     }),
   );

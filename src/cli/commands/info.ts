@@ -16,7 +16,8 @@ export default function register(program: Command): void {
       if (o.json) printJson(out);
       else
         process.stdout.write(
-          `medshield ${VERSION}\nbackend: ${e.backend} (threads ${e.threads}, simd ${e.simd})${e.fallbackReason ? `\nfallback: ${e.fallbackReason}` : ''}\n`,
+          `medshield ${VERSION}\nbackend: ${e.backend} (threads ${e.threads}, simd ` +
+            `${e.simd})${e.fallbackReason ? `\nfallback: ${e.fallbackReason}` : ''}\n`,
         );
     }),
   );

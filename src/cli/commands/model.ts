@@ -42,7 +42,8 @@ export default function register(program: Command): void {
     model
       .command('import')
       .description(
-        'import an ONNX classifier as a differentiable model directory (white-box attacks, detectors, defences, scorecard)',
+        'import an ONNX classifier as a differentiable model ' +
+          'directory (white-box attacks, detectors, defences, scorecard)',
       )
       .argument('<file.onnx>', 'ONNX model file'),
   )
@@ -121,7 +122,8 @@ export default function register(program: Command): void {
         });
         if (o.json) return printJson(r);
         process.stdout.write(
-          `imported ${file} → ${r.out}: opset ${r.opset}, ${r.ops.length} op types, ${r.parameters} parameters, input ${r.input.shape.join('×')} ${r.input.layout}\n`,
+          `imported ${file} → ${r.out}: opset ${r.opset}, ${r.ops.length} op types, ` +
+            `${r.parameters} parameters, input ${r.input.shape.join('×')} ${r.input.layout}\n`,
         );
         process.stdout.write(`  check vs onnxruntime: ${r.check.images} images, max |Δ| ${r.check.maxAbsDiff}\n`);
         process.stdout.write(`  feature layers: ${r.featureLayers.join(', ')}\n`);

@@ -31,7 +31,8 @@ export default function register(program: Command): void {
       program
         .command('patch')
         .description(
-          'adversarial patch (Brown et al. 2017), one per class (untargeted) or per target: white-box, black-box (surrogate) and natural-patch control over a scale sweep',
+          'adversarial patch (Brown et al. 2017), one per class (untargeted) or per target: ' +
+            'white-box, black-box (surrogate) and natural-patch control over a scale sweep',
         ),
     )
       .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')

@@ -24,7 +24,8 @@ export default function register(program: Command): void {
         if (o.json) return printJson(rows);
         for (const r of rows)
           process.stdout.write(
-            `${r.file}: ${Array.isArray(r.className) ? r.className.join(', ') || '(none)' : r.className} (${r.probabilities.map((v) => v.toFixed(3)).join(' ')})\n`,
+            `${r.file}: ${Array.isArray(r.className) ? r.className.join(', ') || '(none)' : r.className}` +
+              ` (${r.probabilities.map((v) => v.toFixed(3)).join(' ')})\n`,
           );
       }),
     );

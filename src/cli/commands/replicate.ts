@@ -29,18 +29,21 @@ export default function register(program: Command): void {
     program
       .command('replicate')
       .description(
-        "replicate the seed papers' results on MedMNIST: finlayson | ma (white-box, black-box) | amit (adaptive attacks vs every defence)",
+        "replicate the seed papers' results on MedMNIST: finlayson | ma " +
+          '(white-box, black-box) | amit (adaptive attacks vs every defence)',
       )
       .argument('<paper>', 'finlayson, ma or amit'),
   )
     .option('--quick', 'small models, short training, a seeded sample of test images (minutes on 2 cores)')
     .option(
       '--blackbox',
-      'finlayson: transfer PGD from an independently trained surrogate, and adversarial patches (white-box, black-box, natural)',
+      'finlayson: transfer PGD from an independently trained surrogate, ' +
+        'and adversarial patches (white-box, black-box, natural)',
     )
     .option(
       '--detectors',
-      "ma: fit kd_bu, lid, mahalanobis and deepfeature_rf on PGD and print the detection AUC per test attack beside the paper's > 98 % (only this part of ma)",
+      'ma: fit kd_bu, lid, mahalanobis and deepfeature_rf on PGD and print the ' +
+        "detection AUC per test attack beside the paper's > 98 % (only this part of ma)",
     )
     .option(
       '--surrogate <dir>',
@@ -61,7 +64,8 @@ export default function register(program: Command): void {
     .option('--eps <eps>', 'amit: L∞ budget of the scorecard (default 8/255)')
     .option(
       '--defences <list>',
-      'amit: defences and detectors (default: adversarial-training, jpeg, squeeze, kd_bu, lid, mahalanobis, deepfeature_rf, magnet, smoothing)',
+      'amit: defences and detectors (default: adversarial-training, jpeg, ' +
+        'squeeze, kd_bu, lid, mahalanobis, deepfeature_rf, magnet, smoothing)',
     )
     .option('--report <file>', 'HTML report (default replicate-<paper>.html)')
     .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')

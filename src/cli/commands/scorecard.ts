@@ -2,7 +2,8 @@
  * `medshield scorecard`: every defence and detector against the non-adaptive and the adaptive
  * attacker, with sanity checks and a verdict per row (src/api/scorecard.ts); JSON and HTML.
  *
- *   medshield scorecard --model default --dataset pneumoniamnist --defences all --eps 8/255 --quick --json --report scorecard.html
+ *   medshield scorecard --model default --dataset pneumoniamnist --defences all --eps 8/255 --quick --json --report
+ *   scorecard.html
  */
 import type { Command } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
@@ -40,14 +41,16 @@ export default function register(program: Command): void {
       program
         .command('scorecard')
         .description(
-          'every defence and detector against the non-adaptive and the adaptive (informed) attacker, with sanity checks and a verdict',
+          'every defence and detector against the non-adaptive and the ' +
+            'adaptive (informed) attacker, with sanity checks and a verdict',
         ),
     )
       .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
       .option('--dataset <name|path|dir|csv>', DATASET_HELP)
       .option(
         '--defences <list>',
-        `all, or a list of: ${ALL_DEFENCES.join(', ')} (defence specs take parameters, e.g. jpeg:q=50; separate with ';')`,
+        `all, or a list of: ${ALL_DEFENCES.join(', ')} (defence ` +
+          `specs take parameters, e.g. jpeg:q=50; separate with ';')`,
         'all',
       )
       .option('--eps <eps>', 'L∞ budget, e.g. 2/255 or 8/255', '8/255')
@@ -65,7 +68,8 @@ export default function register(program: Command): void {
       )
       .option(
         '--adv-model <dir>',
-        "adversarially trained model for the adversarial-training row (default: the shipped 'adv-cnn' when it matches the dataset)",
+        'adversarially trained model for the adversarial-training row ' +
+          "(default: the shipped 'adv-cnn' when it matches the dataset)",
       )
       .option(
         '--noise-model <dir>',
@@ -107,7 +111,8 @@ export default function register(program: Command): void {
       let estimatedTotal = 0;
       const eta = (): string => {
         const spent = (Date.now() - t0) / 1000;
-        const f = estimatedDone > 0 ? spent / estimatedDone : 1; // scale what is left by how the estimate has fared so far
+        // scale what is left by how the estimate has fared so far
+        const f = estimatedDone > 0 ? spent / estimatedDone : 1;
         return formatDuration(Math.max(0, (estimatedTotal - estimatedDone) * f));
       };
       let card;

@@ -1,4 +1,6 @@
-/** `medshield serve` — run the hardened inference gateway (src/gateway) until SIGINT/SIGTERM, then shut down gracefully. */
+/**
+ * `medshield serve` — run the hardened inference gateway (src/gateway) until SIGINT/SIGTERM, then shut down gracefully.
+ */
 import type { Command } from 'commander';
 import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
 import path from 'node:path';
@@ -28,7 +30,8 @@ export default function register(program: Command): void {
       if (o.model) cfg.model = o.model;
       if (o.audit) {
         cfg.audit.url = o.audit.startsWith('postgres') || o.audit.startsWith('sqlite:') ? o.audit : `sqlite:${o.audit}`;
-        // The checkpoint follows the store to its default place (beside the SQLite file; beside the config for PostgreSQL).
+        // The checkpoint follows the store to its default place (beside the SQLite file; beside the config for
+        // PostgreSQL).
         cfg.audit.checkpoint = defaultCheckpoint(cfg.audit.url, path.dirname(path.resolve(o.config)));
       }
       // Single-image requests: tfjs-wasm answers one 28×28 CNN forward pass in ≈3 ms here, the native
@@ -40,7 +43,8 @@ export default function register(program: Command): void {
       if (o.json) printJson({ url, pid: process.pid, model: `${gw.ctx.modelId}@${gw.ctx.modelVersion}` });
       else
         process.stdout.write(
-          `medshield gateway listening on ${url} (model ${gw.ctx.modelId}@${gw.ctx.modelVersion}; OpenAPI at ${url}/docs)\n`,
+          `medshield gateway listening on ${url} (model ${gw.ctx.modelId}` +
+            `@${gw.ctx.modelVersion}; OpenAPI at ${url}/docs)\n`,
         );
       const stop = (sig: string) => {
         gw.app.log.info({ signal: sig }, 'shutting down');

@@ -70,7 +70,8 @@ export default function register(program: Command): void {
         });
       else
         process.stdout.write(
-          `medshield target listening on ${s.url} (model ${model.card.name}, ${o.output}${apiKey !== undefined ? ', API key required' : ''}; POST / or /predict, GET /metadata)\n`,
+          `medshield target listening on ${s.url} (model ${model.card.name}, ${o.output}` +
+            `${apiKey !== undefined ? ', API key required' : ''}; POST / or /predict, GET /metadata)\n`,
         );
       const stop = () => {
         s.close().then(

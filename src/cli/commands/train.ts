@@ -47,7 +47,8 @@ export default function register(program: Command): void {
     )
       .requiredOption(
         '--dataset <name|path|dir|csv>',
-        'MedMNIST name (optionally with size, e.g. dermamnist_64), .npz path, image folder (one sub-folder per class) or labels CSV (file,label[,split])',
+        'MedMNIST name (optionally with size, e.g. dermamnist_64), .npz path, ' +
+          'image folder (one sub-folder per class) or labels CSV (file,label[,split])',
       )
       .option(
         '--input <size>',
@@ -56,7 +57,8 @@ export default function register(program: Command): void {
       .option('--model <arch>', `architecture: ${ARCHITECTURES.join(', ')}`, 'cnn')
       .option(
         '--epochs <n>',
-        `training epochs (default: 10, or more on small sets so that training makes at least ${MIN_DEFAULT_STEPS} optimiser steps)`,
+        `training epochs (default: 10, or more on small sets so that ` +
+          `training makes at least ${MIN_DEFAULT_STEPS} optimiser steps)`,
         parseIntArg('--epochs', 1, 100000),
       )
       .option('--out <dir>', 'directory to write the trained model to')

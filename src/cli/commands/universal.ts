@@ -28,7 +28,8 @@ export default function register(program: Command): void {
       program
         .command('universal')
         .description(
-          'universal adversarial perturbation (Moosavi-Dezfooli et al. 2017): one δ for the whole set, fooling rate on held-out images',
+          'universal adversarial perturbation (Moosavi-Dezfooli et al. ' +
+            '2017): one δ for the whole set, fooling rate on held-out images',
         ),
     )
       .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
@@ -38,7 +39,8 @@ export default function register(program: Command): void {
       .addOption(
         new Option(
           '--method <name>',
-          "per-minibatch projected gradient steps (Shafahi et al. 2020) or per-image DeepFool steps (the paper's Algorithm 1)",
+          'per-minibatch projected gradient steps (Shafahi et al. ' +
+            "2020) or per-image DeepFool steps (the paper's Algorithm 1)",
         )
           .choices(['pgd', 'deepfool'])
           .default('pgd'),
@@ -91,7 +93,8 @@ export default function register(program: Command): void {
       if (o.json) return printJson(r.json);
       process.stdout.write(
         `${r.model} on ${r.dataset}: universal ${o.norm} δ (${o.method}), ε=${o.eps}, ${r.passes} pass(es)\n` +
-          `  fooling rate: fit ${r.fit.foolingRate.toFixed(4)} (n=${r.fit.n}, train), hold-out ${r.holdout.foolingRate.toFixed(4)} (n=${r.holdout.n}, test)\n` +
+          `  fooling rate: fit ${r.fit.foolingRate.toFixed(4)} (n=${r.fit.n}, train), ` +
+          `hold-out ${r.holdout.foolingRate.toFixed(4)} (n=${r.holdout.n}, test)\n` +
           (o.save ? `  δ: ${o.save}\n` : ''),
       );
     }),

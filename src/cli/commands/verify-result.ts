@@ -50,7 +50,9 @@ export default function register(program: Command): void {
           const sha = createHash('sha256').update(read(o.input, '--input')).digest('hex');
           if (sha !== r.payload.inputSha256) {
             r.valid = false;
-            r.reason = `the answer is about input ${String(r.payload.inputSha256).slice(0, 16)}…, not '${o.input}' (${sha.slice(0, 16)}…)`;
+            r.reason =
+              `the answer is about input ${String(r.payload.inputSha256).slice(0, 16)}` +
+              `…, not '${o.input}' (${sha.slice(0, 16)}…)`;
           }
         }
         if (o.json)

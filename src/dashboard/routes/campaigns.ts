@@ -85,10 +85,12 @@ export default async function campaignsRoutes(app: FastifyInstance, opts: { ctx:
       const id = (req.params as { id: string }).id;
       await campaign(ctx.store, id);
       const html = await campaignReportHtml(ctx.store!, id, { command: `medshield campaign report ${id}` });
-      // The report (the same as `campaign report`) is one self-contained file: inline styles and SVG, data: images, no script.
+      // The report (the same as `campaign report`) is one self-contained file: inline styles and SVG, data: images, no
+      // script.
       reply.header(
         'content-security-policy',
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; " +
+          "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
       );
       return reply.type('text/html; charset=utf-8').send(html);
     },
@@ -98,7 +100,8 @@ export default async function campaignsRoutes(app: FastifyInstance, opts: { ctx:
     {
       schema: {
         summary:
-          'Live progress: server-sent events `status` (the status object) whenever it changes; ends when the campaign is done or failed',
+          'Live progress: server-sent events `status` (the status object) ' +
+          'whenever it changes; ends when the campaign is done or failed',
         tags: ['campaigns'],
         params: ID_PARAMS,
         produces: ['text/event-stream'],

@@ -109,7 +109,8 @@ export default async function demoRoutes(
     {
       schema: {
         summary:
-          "Verify a demo film's signature: original file, or tampered pixels (?pixels=base64url) under the original signature",
+          "Verify a demo film's signature: original file, or tampered " +
+          'pixels (?pixels=base64url) under the original signature',
         tags: ['demo'],
       },
     },

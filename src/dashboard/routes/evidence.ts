@@ -43,7 +43,8 @@ export default async function evidenceRoutes(app: FastifyInstance, opts: { ctx: 
     {
       schema: {
         summary:
-          'Evidence bundle of a campaign (zip with a manifest of SHA-256 hashes, signed when the dashboard has a signing key)',
+          'Evidence bundle of a campaign (zip with a manifest of ' +
+          'SHA-256 hashes, signed when the dashboard has a signing key)',
         tags: ['campaigns'],
       },
     },

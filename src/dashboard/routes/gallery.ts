@@ -36,7 +36,8 @@ export default async function galleryRoutes(app: FastifyInstance, opts: { ctx: D
     {
       schema: {
         summary:
-          "A sample's image: clean.png, adversarial.png or difference.png (0.5 + (adversarial − clean) × amplification)",
+          "A sample's image: clean.png, adversarial.png or " +
+          'difference.png (0.5 + (adversarial − clean) × amplification)',
         tags: ['gallery'],
         produces: ['image/png'],
         params: {

@@ -21,7 +21,8 @@ export default async function gatewayRoutes(app: FastifyInstance, opts: { ctx: D
     {
       schema: {
         summary:
-          'Gateway: request rate, refusals by reason, query-attack alerts per key, audit chain verification, latest records',
+          'Gateway: request rate, refusals by reason, query-attack ' +
+          'alerts per key, audit chain verification, latest records',
         tags: ['operations'],
       },
     },

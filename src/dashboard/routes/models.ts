@@ -1,4 +1,7 @@
-/** View 1, models ('/models'): every model of `models/` and of the store's campaigns — card, weights, metrics, campaigns. */
+/**
+ * View 1, models ('/models'): every model of `models/` and of the store's campaigns — card, weights, metrics,
+ * campaigns.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { DashboardContext } from '../context.js';
 import { models } from '../data.js';

@@ -110,7 +110,8 @@ function interleave(words: Uint32Array, w: number, h: number, c: number, mode: n
 function checkSize(f: CodecFrame, what: string, name: string): CodecFrame {
   if (f.words.length < f.width * f.height * f.components) {
     throw badInput(
-      `${name}: corrupt ${what} pixel data (decoded ${f.words.length} samples, expected ${f.width * f.height * f.components})`,
+      `${name}: corrupt ${what} pixel data (decoded ${f.words.length}` +
+        ` samples, expected ${f.width * f.height * f.components})`,
     );
   }
   return f;

@@ -82,7 +82,8 @@ class BitReader {
       if (next === 0x00) this.pos += 2;
       else
         throw badInput(
-          `${this.name}: corrupt JPEG pixel data (marker FF${(next ?? 0).toString(16).toUpperCase()} inside entropy-coded data)`,
+          `${this.name}: corrupt JPEG pixel data (marker FF` +
+            `${(next ?? 0).toString(16).toUpperCase()} inside entropy-coded data)`,
         );
     } else this.pos++;
     this.bits = (this.bits << 8) | b;
@@ -212,7 +213,8 @@ export function decodeJpeg12(d: Uint8Array, name: string): CodecFrame {
       }
     } else if (m >= 0xc2 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       throw unsupported(
-        `${name}: JPEG process with marker FF${m.toString(16).toUpperCase()} is not supported (sequential Huffman only)`,
+        `${name}: JPEG process with marker FF${m.toString(16).toUpperCase()}` +
+          ` is not supported (sequential Huffman only)`,
       );
     } else if (m === 0xda) {
       // SOS (B.2.3)

@@ -7,7 +7,8 @@
  * formulas tfjs' FusedBatchNorm_grad uses), computed lazily only if a parameter gradient is
  * wanted (an input gradient through an inference-mode model skips it), and dx is one broadcast
  * multiply; Mean's gradient is
- * one broadcast of dy/n; ReLU's and Square's gradients are one fused pass each. On every other backend the original tfjs gradient runs unchanged.
+ * one broadcast of dy/n; ReLU's and Square's gradients are one fused pass each. On every other backend the original
+ * tfjs gradient runs unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
 import { NATIVE_BACKEND_NAME } from './name.js';

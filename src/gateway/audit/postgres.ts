@@ -10,9 +10,11 @@ import { RECORD_COLUMNS, type AuditRecord } from './record.js';
 import { BLOCKS_SQL, type AuditStore, type BlockRow } from './store.js';
 
 const COLS = RECORD_COLUMNS.map((c) => `"${c}"`).join(', ');
-const SCHEMA = `
+const SCHEMA =
+  `
 CREATE TABLE IF NOT EXISTS audit (
-  "seq" BIGINT PRIMARY KEY, "prevHash" TEXT NOT NULL, "hash" TEXT NOT NULL, "event" TEXT NOT NULL, "action" TEXT NOT NULL,
+  "seq" BIGINT PRIMARY KEY, "prevHash" TEXT NOT NULL, "hash" TEXT NOT NULL, "event" TEXT NOT NULL, "action" TEXT NOT ` +
+  `NULL,
   "outcome" INTEGER NOT NULL, "time" TEXT NOT NULL, "requestId" TEXT, "userId" TEXT, "role" TEXT, "sourceAddress" TEXT,
   "route" TEXT, "status" INTEGER, "sopInstanceUid" TEXT, "imageSha256" TEXT, "signer" TEXT, "modelId" TEXT,
   "modelVersion" TEXT, "decision" TEXT, "flags" TEXT NOT NULL, "reason" TEXT, "signature" TEXT);
@@ -22,7 +24,8 @@ CREATE OR REPLACE FUNCTION medshield_audit_append_only() RETURNS trigger AS $$
 BEGIN RAISE EXCEPTION 'audit log is append-only'; END; $$ LANGUAGE plpgsql;
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_append_only') THEN
-    CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION medshield_audit_append_only();
+    CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION ` +
+  `medshield_audit_append_only();
   END IF;
 END $$;`;
 

@@ -110,7 +110,10 @@ export function recordHash(r: Omit<AuditRecord, 'hash'> | AuditRecord): string {
   return createHash('sha256').update(canonical(rest)).digest('hex');
 }
 
-/** Longest string a record field keeps (longer values are cut, with a marker): a client cannot grow records without bound. */
+/**
+ * Longest string a record field keeps (longer values are cut, with a marker): a client cannot grow records without
+ * bound.
+ */
 export const MAX_FIELD_CHARS = 2000;
 
 const ACTIONS = new Set(['C', 'R', 'U', 'D', 'E']);

@@ -22,16 +22,20 @@ import { BLOCKS_SQL, type AuditStore, type BlockRow } from './store.js';
 const require = createRequire(import.meta.url);
 
 const COLS = RECORD_COLUMNS.map((c) => `"${c}"`).join(', ');
-const SCHEMA = `
+const SCHEMA =
+  `
 CREATE TABLE IF NOT EXISTS audit (
-  "seq" INTEGER PRIMARY KEY, "prevHash" TEXT NOT NULL, "hash" TEXT NOT NULL, "event" TEXT NOT NULL, "action" TEXT NOT NULL,
+  "seq" INTEGER PRIMARY KEY, "prevHash" TEXT NOT NULL, "hash" TEXT NOT NULL, "event" TEXT NOT NULL, "action" TEXT ` +
+  `NOT NULL,
   "outcome" INTEGER NOT NULL, "time" TEXT NOT NULL, "requestId" TEXT, "userId" TEXT, "role" TEXT, "sourceAddress" TEXT,
   "route" TEXT, "status" INTEGER, "sopInstanceUid" TEXT, "imageSha256" TEXT, "signer" TEXT, "modelId" TEXT,
   "modelVersion" TEXT, "decision" TEXT, "flags" TEXT NOT NULL, "reason" TEXT, "signature" TEXT);
 CREATE INDEX IF NOT EXISTS audit_time ON audit("time");
 CREATE INDEX IF NOT EXISTS audit_route ON audit("route");
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`;
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is ` +
+  `append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is ` +
+  `append-only'); END;`;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -118,7 +122,8 @@ export class SqliteAuditStore implements AuditStore {
       db.close();
       if (/locked|busy/i.test((e as Error).message))
         throw badInput(
-          `audit database '${file}' is in use by a running gateway; check it with GET /v1/audit/verify or stop the gateway first`,
+          `audit database '${file}' is in use by a running gateway; ` +
+            `check it with GET /v1/audit/verify or stop the gateway first`,
         );
       if (e instanceof MedshieldError) throw e;
       throw badInput(`'${file}' is not a readable SQLite audit database (${oneLine(e)})`);

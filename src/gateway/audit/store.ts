@@ -15,7 +15,9 @@ export interface BlockRow {
 }
 
 /** The SQL both stores run for `blocks` ($1 = time). */
-export const BLOCKS_SQL = `SELECT "userId", "sourceAddress", "time" FROM audit WHERE "route" = 'query-detector' AND "decision" = 'block' AND "time" >= $1 ORDER BY "seq"`;
+export const BLOCKS_SQL =
+  `SELECT "userId", "sourceAddress", "time" FROM audit WHERE "route" = ` +
+  `'query-detector' AND "decision" = 'block' AND "time" >= $1 ORDER BY "seq"`;
 
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres';

@@ -56,12 +56,16 @@ async function apiGet<T>(api: { url: string; key: string }, p: string): Promise<
   }
   if (!r.ok)
     throw badInput(
-      `gateway at ${api.url}: ${p.split('?')[0]} answered ${r.status} (${oneLine(((await r.json().catch(() => ({}))) as { message?: string }).message ?? '')})`,
+      `gateway at ${api.url}: ${p.split('?')[0]} answered ${r.status} (` +
+        `${oneLine(((await r.json().catch(() => ({}))) as { message?: string }).message ?? '')})`,
     );
   return (await r.json()) as T;
 }
 
-/** `medshield audit verify --config` as a function: through the running gateway's API when one is configured, else on the store. */
+/**
+ * `medshield audit verify --config` as a function: through the running gateway's API when one is configured, else on
+ * the store.
+ */
 export async function verifyGatewayAudit(
   c: GatewayConfig,
   configPath: string,
@@ -158,7 +162,10 @@ export interface PublicRecord {
 
 export interface GatewayOverview {
   headSeq: number;
-  /** Records read for the figures below (the newest `window` records; audit reads — Query records — are not counted as requests or listed). */
+  /**
+   * Records read for the figures below (the newest `window` records; audit reads — Query records — are not counted as
+   * requests or listed).
+   */
   window: number;
   requests: number;
   /** Requests per second over the last minute and over the records read (first to last record time). */

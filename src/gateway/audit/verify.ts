@@ -116,7 +116,9 @@ export async function verifyChain(
           if (runStart && limit !== null && r.seq - runStart > limit) {
             return report({
               seq: runStart + limit,
-              reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature (records ${runStart}–${r.seq - 1}; signature records dropped?)`,
+              reason:
+                `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without ` +
+                `a gateway signature (records ${runStart}–${r.seq - 1}; signature records dropped?)`,
             });
           }
         }
@@ -128,12 +130,15 @@ export async function verifyChain(
           reason: `record ${r.seq} is not the signed record the checkpoint names (log re-written or records deleted)`,
         });
       }
-      // A run already longer than any signEvery this log or the config allows fails at once, at its first record past the limit.
+      // A run already longer than any signEvery this log or the config allows fails at once, at its first record past
+      // the limit.
       const eager = Math.max(opts.signEvery ?? 0, maxStated);
       if (publicKey && runStart && eager > 0 && r.seq - runStart + 1 > eager) {
         return report({
           seq: r.seq,
-          reason: `record ${r.seq}: more than ${eager} records (signEvery) in a row without a gateway signature (from record ${runStart}; signature records dropped?)`,
+          reason:
+            `record ${r.seq}: more than ${eager} records (signEvery) in a row without ` +
+            `a gateway signature (from record ${runStart}; signature records dropped?)`,
         });
       }
       prev = r.hash;
@@ -146,7 +151,9 @@ export async function verifyChain(
   if (publicKey && cp && cp.seq > head) {
     fails.push({
       seq: head + 1,
-      reason: `record ${head + 1} is missing: the checkpoint names signed record ${cp.seq} but the log ends at record ${head} (tail truncated)`,
+      reason:
+        `record ${head + 1} is missing: the checkpoint names signed record ` +
+        `${cp.seq} but the log ends at record ${head} (tail truncated)`,
     });
   }
   if (publicKey && cpChecked && !cp && signatures > 0) {
@@ -160,12 +167,16 @@ export async function verifyChain(
     if (!opts.live)
       fails.push({
         seq: runStart,
-        reason: `record ${runStart}: records ${runStart}–${head} come after the last gateway signature (the head must be signed: forged or appended records, or a gateway that crashed and was not restarted)`,
+        reason:
+          `record ${runStart}: records ${runStart}–${head} come after the last gateway signature (the head ` +
+          `must be signed: forged or appended records, or a gateway that crashed and was not restarted)`,
       });
     else if (limit !== null && head - runStart + 1 > limit)
       fails.push({
         seq: runStart + limit,
-        reason: `record ${runStart + limit}: more than ${limit} records (signEvery) in a row without a gateway signature`,
+        reason:
+          `record ${runStart + limit}: more than ${limit} records ` +
+          `(signEvery) in a row without a gateway signature`,
       });
   }
   if (fails.length) return report(fails.sort((x, y) => x.seq - y.seq)[0]);

@@ -27,7 +27,9 @@ function defaultEvent(status: number): { event: AuditEvent; outcome: number } {
   return { event: 'DICOMInstancesAccessed', outcome: OUTCOME.success };
 }
 
-/** HTTP status recorded for a request whose client closed the connection before the answer was written (nginx's 499). */
+/**
+ * HTTP status recorded for a request whose client closed the connection before the answer was written (nginx's 499).
+ */
 export const CLIENT_CLOSED = 499;
 
 /**

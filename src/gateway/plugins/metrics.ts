@@ -47,7 +47,9 @@ export class GatewayMetrics {
   });
   readonly stages = new Histogram({
     name: 'medshield_gateway_stage_seconds',
-    help: 'time per request stage of /v1/infer (auth, receive, hash, parse, verify, decode, screen, queue, model, answer, audit)',
+    help:
+      'time per request stage of /v1/infer (auth, receive, hash, ' +
+      'parse, verify, decode, screen, queue, model, answer, audit)',
     labelNames: ['stage'] as const,
     buckets: [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1],
     registers: [this.registry],

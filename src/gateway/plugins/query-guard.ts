@@ -85,7 +85,9 @@ async function queryGuardPlugin(app: FastifyInstance, opts: { ctx: GatewayContex
         route: DETECTOR_ROUTE,
         flags: ATTACK_FLAG,
         decision: qd.action,
-        reason: `query attack suspected after ${v.queries} queries (near-duplicate of an earlier query: ${v.maxShared}/${ctx.detector.opts.topK} hashes shared); action ${qd.action}`,
+        reason:
+          `query attack suspected after ${v.queries} queries (near-duplicate of an earlier ` +
+          `query: ${v.maxShared}/${ctx.detector.opts.topK} hashes shared); action ${qd.action}`,
       });
     }
     if (qd.action === 'block') {

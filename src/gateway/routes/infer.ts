@@ -41,7 +41,8 @@ export const INFER_RESPONSE = {
     flags: {
       type: 'array',
       description:
-        "warnings: 'query-attack-suspected', and {detector, score} for each input detector with action flag whose score exceeded its threshold",
+        "warnings: 'query-attack-suspected', and {detector, score} for each " +
+        'input detector with action flag whose score exceeded its threshold',
       items: {
         anyOf: [
           { type: 'string' },
@@ -56,7 +57,10 @@ export const INFER_RESPONSE = {
     result: {
       type: 'string',
       description:
-        "signed answer: compact JWS (gateway key, x5c chain) over requestId, input SHA-256, SOP Instance UID, input signer, model SHA-256, label, probabilities, time; check with `medshield verify-result`. With 'Accept: application/dicom' the answer is instead a signed DICOM Comprehensive SR (this JWS in the X-Medshield-Result header)",
+        'signed answer: compact JWS (gateway key, x5c chain) over requestId, input SHA-256, ' +
+        'SOP Instance UID, input signer, model SHA-256, label, probabilities, time; check ' +
+        "with `medshield verify-result`. With 'Accept: application/dicom' the answer is " +
+        'instead a signed DICOM Comprehensive SR (this JWS in the X-Medshield-Result header)',
     },
   },
 } as const;
@@ -85,12 +89,15 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
     '/v1/infer',
     {
       config: { roles: ['clinician', 'admin'], image: true },
-      // Runs after every plugin's preHandler: a request answered (e.g. 422) or abandoned on the way never reaches the model.
+      // Runs after every plugin's preHandler: a request answered (e.g. 422) or abandoned on the way never reaches the
+      // model.
       preHandler: gate,
       bodyLimit: ctx.config.inputs.bodyLimitBytes,
       schema: {
         summary: 'Classify one signed medical image',
-        description: `Body: the raw file. Accepted Content-Types: ${types.join(', ')}. The image's DICOM signature is verified first; refused images get 422 and never reach the model.`,
+        description:
+          `Body: the raw file. Accepted Content-Types: ${types.join(', ')}. The image's DICOM ` +
+          `signature is verified first; refused images get 422 and never reach the model.`,
         tags: ['inference'],
         security: [{ bearerAuth: [] }],
         consumes: types,
@@ -147,20 +154,24 @@ export default async function inferRoute(app: FastifyInstance, opts: { ctx: Gate
         clearTimeout(timer);
       }
       const { verdicts, p } = r;
-      if (!p && !verdicts.some((d) => d.triggered && d.action === 'reject')) return afterSettled(reply); // answered or abandoned meanwhile
+      // answered or abandoned meanwhile
+      if (!p && !verdicts.some((d) => d.triggered && d.action === 'reject')) return afterSettled(reply);
       if (!p) {
         const v = verdicts.find((d) => d.triggered && d.action === 'reject')!;
         req.auditCtx.event = 'SecurityAlert';
         req.auditCtx.outcome = OUTCOME.seriousFailure;
         req.auditCtx.decision = `rejected:${v.detector}`;
-        req.auditCtx.reason = `image refused: adversarial-input detector '${v.detector}' scored ${Number(v.score.toPrecision(6))} > threshold ${v.threshold}`;
+        req.auditCtx.reason =
+          `image refused: adversarial-input detector '${v.detector}' scored ` +
+          `${Number(v.score.toPrecision(6))} > threshold ${v.threshold}`;
         return reply
           .code(422)
           .send({ statusCode: 422, error: 'Unprocessable Entity', message: req.auditCtx.reason, requestId: req.id });
       }
       const pred = applyOutputPolicy(p, ctx.model.classes, ctx.config.output);
       const check = req.auditCtx.check!;
-      req.auditCtx.decision = `${pred.label}:${pred.className}${pred.confidence !== undefined ? `:${pred.confidence}` : ''}`;
+      req.auditCtx.decision =
+        `${pred.label}:${pred.className}` + `${pred.confidence !== undefined ? `:${pred.confidence}` : ''}`;
       return sendAnswer(ctx, req, reply, pred, {
         requestId: req.id,
         ...pred,

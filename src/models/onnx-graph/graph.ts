@@ -209,11 +209,13 @@ export class OnnxGraph {
     for (const n of g.nodes) {
       if (n.domain && n.domain !== 'ai.onnx')
         throw unsupported(
-          `${file}: node '${n.name || n.outputs[0]}' uses op ${n.domain}.${n.op} (opset ${m.opsets.get(n.domain) ?? '?'}), which medshield does not implement`,
+          `${file}: node '${n.name || n.outputs[0]}' uses op ${n.domain}.${n.op} ` +
+            `(opset ${m.opsets.get(n.domain) ?? '?'}), which medshield does not implement`,
         );
       if (!TENSOR_OPS.has(n.op) && !CONST_OPS.has(n.op))
         throw unsupported(
-          `${file}: unsupported ONNX op ${n.op} in node '${n.name || n.outputs[0]}' (opset ${this.opset}); supported: ${SUPPORTED_OPS.join(', ')}`,
+          `${file}: unsupported ONNX op ${n.op} in node '${n.name || n.outputs[0]}` +
+            `' (opset ${this.opset}); supported: ${SUPPORTED_OPS.join(', ')}`,
         );
     }
     for (const [k, v] of inits) this.consts.set(k, v);
@@ -304,7 +306,10 @@ export class OnnxGraph {
   }
 
   private dense: { W: tf.Tensor2D; b: tf.Tensor1D } | null | undefined;
-  /** The final Gemm (or MatMul + Add) producing the output from `feature`, as W [dim,k], b [k]; null if the graph does not end so. */
+  /**
+   * The final Gemm (or MatMul + Add) producing the output from `feature`, as W [dim,k], b [k]; null if the graph does
+   * not end so.
+   */
   finalDense(feature: string): { W: tf.Tensor2D; b: tf.Tensor1D } | null {
     if (this.dense !== undefined) return this.dense;
     this.dense = null;
@@ -382,7 +387,8 @@ export class OnnxGraph {
       } catch (e) {
         if (e instanceof MedshieldError) throw e;
         throw badInput(
-          `${this.file}: node '${n.name}' (${n.op}, opset ${this.opset}): ${e instanceof Error ? e.message.split('\n')[0] : e}`,
+          `${this.file}: node '${n.name}' (${n.op}, opset ${this.opset}` +
+            `): ${e instanceof Error ? e.message.split('\n')[0] : e}`,
         );
       }
       n.outputs.forEach((o, j) => {
@@ -913,7 +919,8 @@ export class OnnxGraph {
     const filter = tf.keep(
       tf.tidy(() => {
         const t = tf.tensor4d(wd, [O, Ig, kh, kw]);
-        if (kind === 'depthwise') return tf.transpose(tf.reshape(t, [C, O / C, kh, kw]), [2, 3, 0, 1]) as tf.Tensor4D; // [kh,kw,C,mult]
+        // [kh,kw,C,mult]
+        if (kind === 'depthwise') return tf.transpose(tf.reshape(t, [C, O / C, kh, kw]), [2, 3, 0, 1]) as tf.Tensor4D;
         return tf.transpose(t, [2, 3, 1, 0]) as tf.Tensor4D; // [kh,kw,Ig,O]
       }),
     );

@@ -90,7 +90,8 @@ export class OnnxGraphModel implements DifferentiableModel {
     const name = layer === 'penultimate' ? this.featureNames[0] : layer;
     if (!this.featureNames.includes(name) && !this.graph.hasValue(name))
       throw badArgument(
-        `model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')}, or any ONNX node output)`,
+        `model has no feature layer '${layer}' (choose ` +
+          `${[...this.featureNames, 'logits'].join(', ')}, or any ONNX node output)`,
       );
     return tf.tidy(() => {
       const [f] = this.graph.run(this.preprocess(x), this.nchw, [name]);

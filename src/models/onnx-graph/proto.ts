@@ -216,7 +216,10 @@ function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/** TensorProto: dims 1, data_type 2, float_data 4, int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, uint64_data 11, external_data 13, data_location 14. */
+/**
+ * TensorProto: dims 1, data_type 2, float_data 4, int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10,
+ * uint64_data 11, external_data 13, data_location 14.
+ */
 function readTensor(r: Reader): Const & { name: string } {
   const dims: number[] = [];
   let type = 0;
@@ -242,7 +245,8 @@ function readTensor(r: Reader): Const & { name: string } {
   });
   if (external)
     throw badInput(
-      `${r.file}: tensor '${name}' keeps its data in an external file; re-export with the weights inside the .onnx (torch.onnx.export does below 2 GB)`,
+      `${r.file}: tensor '${name}' keeps its data in an external file; re-export ` +
+        `with the weights inside the .onnx (torch.onnx.export does below 2 GB)`,
     );
   const n = dims.reduce((a, b) => a * b, 1);
   if (dims.some((d) => d < 0)) r.fail(`tensor '${name}' has a negative dimension`);
@@ -272,7 +276,8 @@ function readTensor(r: Reader): Const & { name: string } {
     };
     if (rawBytes.length !== n * size[type])
       r.fail(
-        `tensor '${name}' raw_data holds ${rawBytes.length} bytes, its ${dims.join('×') || 'scalar'} ${DTYPE_NAMES[type]} shape needs ${n * size[type]}`,
+        `tensor '${name}' raw_data holds ${rawBytes.length} bytes, its ` +
+          `${dims.join('×') || 'scalar'} ${DTYPE_NAMES[type]} shape needs ${n * size[type]}`,
       );
     const dv = new DataView(rawBytes.buffer, rawBytes.byteOffset, rawBytes.length);
     for (let i = 0; i < n; i++) {
@@ -399,7 +404,9 @@ function readNode(r: Reader): OnnxNode {
   return n;
 }
 
-/** ValueInfoProto: name 1, type 2 → TypeProto.tensor_type 1 → elem_type 1, shape 2 → dim 1 → dim_value 1 | dim_param 2. */
+/**
+ * ValueInfoProto: name 1, type 2 → TypeProto.tensor_type 1 → elem_type 1, shape 2 → dim 1 → dim_value 1 | dim_param 2.
+ */
 function readValueInfo(r: Reader): ValueInfo {
   const v: ValueInfo = { name: '', elemType: 0, dims: null };
   r.fields((f, w) => {

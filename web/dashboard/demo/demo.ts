@@ -197,7 +197,8 @@ async function loadModel(): Promise<LoadedModel> {
     checked = sha === card.weights?.sha256;
     if (!checked)
       throw new Error(
-        `the weights' sha256 ${sha.slice(0, 12)}… does not match the model card's ${String(card.weights?.sha256).slice(0, 12)}…: refusing to run them`,
+        `the weights' sha256 ${sha.slice(0, 12)}… does not match the model card's ` +
+          `${String(card.weights?.sha256).slice(0, 12)}…: refusing to run them`,
       );
   }
   const net = await tf.loadLayersModel(
@@ -286,7 +287,9 @@ function diagnosis(el: HTMLElement, z: number[], classes: string[], truth: numbe
 }
 
 function showVerification(el: HTMLElement, v: Verification): void {
-  el.textContent = `${v.valid ? '✓ signature valid' : `✗ verification FAILED: ${v.reason}`}; signer ${v.signer || 'unknown'}; file sha256 ${v.sha256.slice(0, 16)}…`;
+  el.textContent =
+    `${v.valid ? '✓ signature valid' : `✗ verification FAILED: ${v.reason}`}` +
+    `; signer ${v.signer || 'unknown'}; file sha256 ${v.sha256.slice(0, 16)}…`;
   el.className = v.valid ? 'verify ok' : 'verify bad';
 }
 
@@ -308,7 +311,8 @@ async function main(): Promise<void> {
   }
   $('scanner').textContent = films.scanner;
   $('dataset').textContent =
-    `${films.dataset.name} (${films.dataset.split} split, ${films.films.length} films, sha256 ${films.dataset.sha256.slice(0, 12)}…)`;
+    `${films.dataset.name} (${films.dataset.split} split, ` +
+    `${films.films.length} films, sha256 ${films.dataset.sha256.slice(0, 12)}…)`;
   status('choosing a TensorFlow.js backend…');
   state.backend = await pickBackend();
   $('backend').textContent = state.backend;
@@ -320,7 +324,8 @@ async function main(): Promise<void> {
     ? `sha256 ${sha256.slice(0, 16)}… matches the model card`
     : 'not checked (WebCrypto needs a secure context: use http://127.0.0.1)';
   $('model-name').textContent =
-    `${model.card.name} (${model.card.architecture.name}, ${model.card.architecture.parameters?.toLocaleString('en') ?? '?'} parameters)`;
+    `${model.card.name} (${model.card.architecture.name}, ` +
+    `${model.card.architecture.parameters?.toLocaleString('en') ?? '?'} parameters)`;
 
   const eps = $('eps') as HTMLInputElement;
   const showEps = (): void => {
@@ -398,7 +403,9 @@ async function main(): Promise<void> {
     diagnosis($('quant-diagnosis'), quantizedLogits, classes, state.label);
     const flipped = argmax(advLogits) !== argmax(state.cleanLogits!);
     $('attack-summary').textContent =
-      `${flipped ? 'The diagnosis flipped' : 'The diagnosis held'}: L∞ = ${(linf * 255).toFixed(2)}/255 ≤ ε = ${eps.value}/255, ${STEPS} steps at most, ${r.queries.gradient} gradient passes, ${seconds.toFixed(1)} s on ${state.backend}.`;
+      `${flipped ? 'The diagnosis flipped' : 'The diagnosis held'}: L∞ = ` +
+      `${(linf * 255).toFixed(2)}/255 ≤ ε = ${eps.value}/255, ${STEPS} steps at most, ` +
+      `${r.queries.gradient} gradient passes, ${seconds.toFixed(1)} s on ${state.backend}.`;
     state.attack = {
       film: i,
       eps: e,
