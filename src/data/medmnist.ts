@@ -21,6 +21,21 @@ export interface DatasetInfo {
   md5: Partial<Record<Size, string>>;
 }
 
+/** The 11 abdominal organs of the three OrganMNIST views (axial, coronal, sagittal), in label order. */
+const ORGAN_CLASSES = [
+  'bladder',
+  'femur-left',
+  'femur-right',
+  'heart',
+  'kidney-left',
+  'kidney-right',
+  'liver',
+  'lung-left',
+  'lung-right',
+  'pancreas',
+  'spleen',
+] as const;
+
 export const MEDMNIST_RECORD = 'https://zenodo.org/records/10519652/files';
 
 export const MEDMNIST: Record<string, DatasetInfo> = {
@@ -216,19 +231,7 @@ export const MEDMNIST: Record<string, DatasetInfo> = {
     task: 'multiclass',
     channels: 1,
     license: 'CC BY 4.0',
-    classes: [
-      'bladder',
-      'femur-left',
-      'femur-right',
-      'heart',
-      'kidney-left',
-      'kidney-right',
-      'liver',
-      'lung-left',
-      'lung-right',
-      'pancreas',
-      'spleen',
-    ],
+    classes: [...ORGAN_CLASSES],
     samples: { train: 34561, val: 6491, test: 17778 },
     md5: {
       28: '68e3f8846a6bd62f0c9bf841c0d9eacc',
@@ -243,19 +246,7 @@ export const MEDMNIST: Record<string, DatasetInfo> = {
     task: 'multiclass',
     channels: 1,
     license: 'CC BY 4.0',
-    classes: [
-      'bladder',
-      'femur-left',
-      'femur-right',
-      'heart',
-      'kidney-left',
-      'kidney-right',
-      'liver',
-      'lung-left',
-      'lung-right',
-      'pancreas',
-      'spleen',
-    ],
+    classes: [...ORGAN_CLASSES],
     samples: { train: 12975, val: 2392, test: 8216 },
     md5: {
       28: 'b9ceb9546e10131b32923c5bbeaea2b1',
@@ -270,19 +261,7 @@ export const MEDMNIST: Record<string, DatasetInfo> = {
     task: 'multiclass',
     channels: 1,
     license: 'CC BY 4.0',
-    classes: [
-      'bladder',
-      'femur-left',
-      'femur-right',
-      'heart',
-      'kidney-left',
-      'kidney-right',
-      'liver',
-      'lung-left',
-      'lung-right',
-      'pancreas',
-      'spleen',
-    ],
+    classes: [...ORGAN_CLASSES],
     samples: { train: 13932, val: 2452, test: 8827 },
     md5: {
       28: '9ab87b696fb54e2a387ebe992d6ed5f1',
