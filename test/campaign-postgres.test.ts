@@ -7,7 +7,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,19 +14,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { initEngine } from '../src/engine/index.js';
 import * as C from '../src/api/campaign/index.js';
-import { ROOT, cli } from './helpers.js';
+import { cli, postgresServer } from './helpers.js';
 
-function serverUrl(): { url: string | null; why: string } {
-  if (process.env.MEDSHIELD_PG_URL) return { url: process.env.MEDSHIELD_PG_URL, why: '' };
-  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'start-postgres.sh')], { encoding: 'utf8', timeout: 60_000 });
-  const m = /MEDSHIELD_PG_URL=(\S+)/.exec(r.stdout ?? '');
-  return m ? { url: m[1], why: '' } : { url: null, why: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
-}
-
-const srv = serverUrl();
-const skip = srv.url
-  ? false
-  : `no PostgreSQL server could be started (${srv.why}); install Debian's postgresql or set MEDSHIELD_PG_URL`;
+const srv = postgresServer();
+const skip = srv.skip;
 let dbUrl = '';
 let dbName = '';
 const dir = mkdtempSync(path.join(tmpdir(), 'medshield-campaign-pg-'));

@@ -7,9 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import pg from 'pg';
 import { initEngine } from '../src/engine/index.js';
 import { loadModel } from '../src/models/io.js';
@@ -17,19 +15,10 @@ import { createGateway, loadGatewayConfig, AuditLog, verifyChain } from '../src/
 import { PostgresAuditStore } from '../src/gateway/audit/postgres.js';
 import { OUTCOME, RECORD_COLUMNS, chainRecord, completeFields, type AuditRecord } from '../src/gateway/audit/record.js';
 import { makeGatewayDir, tinyModelDir, testImages, signedDicom, infer, request } from '../bench/gateway/fixtures.js';
-import { ROOT, cli } from './helpers.js';
+import { cli, postgresServer } from './helpers.js';
 
-function serverUrl(): { url: string | null; why: string } {
-  if (process.env.MEDSHIELD_PG_URL) return { url: process.env.MEDSHIELD_PG_URL, why: '' };
-  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'start-postgres.sh')], { encoding: 'utf8', timeout: 60_000 });
-  const m = /MEDSHIELD_PG_URL=(\S+)/.exec(r.stdout ?? '');
-  return m ? { url: m[1], why: '' } : { url: null, why: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
-}
-
-const srv = serverUrl();
-const skip = srv.url
-  ? false
-  : `no PostgreSQL server could be started (${srv.why}); install Debian's postgresql or set MEDSHIELD_PG_URL`;
+const srv = postgresServer();
+const skip = srv.skip;
 let dbUrl = '';
 let dbName = '';
 

@@ -75,3 +75,19 @@ export function npyBytes(descr: string, shape: number[], data: Uint8Array): Uint
   out.set(data, 10 + header.length);
   return out;
 }
+
+/**
+ * A PostgreSQL server for the store tests: MEDSHIELD_PG_URL, else a throw-away server started by
+ * scripts/start-postgres.sh (Debian's postgresql). `skip` says why there is none.
+ */
+export function postgresServer(): { url: string | null; skip: string | false } {
+  if (process.env.MEDSHIELD_PG_URL) return { url: process.env.MEDSHIELD_PG_URL, skip: false };
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'start-postgres.sh')], { encoding: 'utf8', timeout: 60_000 });
+  const m = /MEDSHIELD_PG_URL=(\S+)/.exec(r.stdout ?? '');
+  if (m) return { url: m[1], skip: false };
+  const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim();
+  return {
+    url: null,
+    skip: `no PostgreSQL server could be started (${why}); install Debian's postgresql or set MEDSHIELD_PG_URL`,
+  };
+}
