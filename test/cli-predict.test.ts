@@ -139,6 +139,9 @@ test('demo runs on the embedded default: clean numbers, attacks, a detector, the
   assert.ok(!('stagesPending' in o));
   // the plan printed first, and each stage's measured time beside its estimate
   assert.equal(o.plan.attackImages, 12);
+  // Square and the detector act take the first min(n, 64) films: all 12 here
+  assert.equal(o.plan.squareImages, 12);
+  assert.equal(o.detection.films, 12);
   assert.equal(o.plan.scaled, false);
   assert.deepEqual(
     o.stages.map((s: { stage: string }) => s.stage),

@@ -12,6 +12,7 @@ import {
   DEMO_BUDGET_SECONDS,
   DEMO_DEFAULT_IMAGES,
   DEMO_MIN_IMAGES,
+  DEMO_SUBSET_IMAGES,
 } from '../src/studies/story.js';
 import { planScorecard, ALL_DEFENCES } from '../src/eval/scorecard-entries.js';
 import { sanityDecides, verdictOf } from '../src/eval/scorecard.js';
@@ -23,6 +24,19 @@ test('demo plan: a fast backend runs the default sample; a slow one scales it do
   const fast = planDemo(cal(20), { testN: TEST_N });
   assert.equal(fast.attackImages, DEMO_DEFAULT_IMAGES);
   assert.equal(fast.scaled, false);
+  // Square and the detector act take the first 64 of the 128 films
+  assert.equal(fast.squareImages, DEMO_SUBSET_IMAGES);
+  assert.equal(fast.actImages, DEMO_SUBSET_IMAGES);
+  assert.equal(fast.stages.find((s) => s.stage === 'square 8/255')?.images, DEMO_SUBSET_IMAGES);
+  // the native backend as calibrated on a quiet 2-core machine (12 ms per film): the full plan in ≤ 6 min
+  const native = planDemo(cal(12), { testN: TEST_N });
+  assert.equal(native.scaled, false);
+  assert.ok(native.estimatedSeconds <= 330, `${native.estimatedSeconds}`);
+  // wasm as calibrated there (87 ms per film): scaled to fit 10 min, Square's budget cut only after the sample
+  const wasm = planDemo(cal(87, 'wasm'), { testN: TEST_N });
+  assert.equal(wasm.scaled, true);
+  assert.ok(wasm.estimatedSeconds <= 0.8 * DEMO_BUDGET_SECONDS, `${wasm.estimatedSeconds}`);
+  assert.ok(wasm.attackImages >= DEMO_MIN_IMAGES && wasm.attackImages < DEMO_DEFAULT_IMAGES);
   assert.ok(fast.estimatedSeconds <= DEMO_BUDGET_SECONDS);
   assert.deepEqual(
     fast.stages.map((s) => s.stage),

@@ -11,7 +11,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { loadDataset, type Dataset, type Split, type SplitName } from '../data/dataset.js';
-import { selectImages, type Images } from '../data/images.js';
+import { selectImages, sliceImages, type Images } from '../data/images.js';
 import { imageSetSummary, isImageSetSpec, parseInputSize, parseSplitRatios } from '../data/image-set.js';
 import { checkInputMatches, type ModelCard } from '../models/card.js';
 import { loadModel } from '../models/io.js';
@@ -436,20 +436,6 @@ export function selectRef(split: Split, ref: DataRef, seed = 0): Images {
     throw badArgument(`range must be [start, end) with 0 ≤ start < end, got [${start}, ${end}]`);
   if (end > headed.n) throw badArgument(`range [${start}, ${end}) is beyond the ${headed.n} selected images`);
   return sliceImages(headed, start, end);
-}
-
-/** Positions [start, end) of a selection of images (indices kept). */
-export function sliceImages(img: Images, start: number, end: number): Images {
-  if (start === 0 && end === img.n) return img;
-  const per = img.shape[0] * img.shape[1] * img.shape[2];
-  const lw = img.labels.length / Math.max(1, img.n);
-  return {
-    x: img.x.slice(start * per, end * per),
-    labels: img.labels.slice(start * lw, end * lw),
-    n: end - start,
-    shape: img.shape,
-    indices: (img.indices ?? Array.from({ length: img.n }, (_, i) => i)).slice(start, end),
-  };
 }
 
 /** A split of the selected images only (their original dtype), for split-based evaluations. */

@@ -71,6 +71,8 @@ export interface DemoSummary {
   detection: {
     detector: string;
     threshold: number;
+    /** The attacked films the act judges (the first `plan.actImages`). */
+    films: number;
     fitImages: number;
     calibrationImages: number;
     nonAdaptive: { detectionAuc: number | null; caught: number | null; fooledAndUndetected: number };
@@ -81,6 +83,8 @@ export interface DemoSummary {
   plan: Pick<
     DemoPlan,
     | 'attackImages'
+    | 'squareImages'
+    | 'actImages'
     | 'fitImages'
     | 'squareQueries'
     | 'requestedAttackImages'
@@ -108,6 +112,7 @@ export interface DemoResult {
       attack: string;
       eps: number;
       epsText: string;
+      n: number;
       cleanAccuracy: number;
       robustAccuracy: number;
       medianQueries?: number | null;
@@ -186,6 +191,7 @@ export async function demo(spec: DemoSpec = {}, hooks: DemoHooksApi = {}): Promi
     detection: {
       detector: act.detector,
       threshold: act.threshold,
+      films: Math.min(plan.actImages, img.n),
       fitImages: fitN,
       calibrationImages: fitN,
       nonAdaptive: act.nonAdaptive,
@@ -195,6 +201,8 @@ export async function demo(spec: DemoSpec = {}, hooks: DemoHooksApi = {}): Promi
     backend: engine.backend,
     plan: {
       attackImages: plan.attackImages,
+      squareImages: plan.squareImages,
+      actImages: plan.actImages,
       fitImages: plan.fitImages,
       squareQueries: plan.squareQueries,
       requestedAttackImages: plan.requestedAttackImages,
@@ -219,6 +227,7 @@ export async function demo(spec: DemoSpec = {}, hooks: DemoHooksApi = {}): Promi
         attack: a.attack,
         eps: a.eps,
         epsText: a.epsText,
+        n: a.n,
         cleanAccuracy: a.cleanAccuracy,
         robustAccuracy: a.robustAccuracy,
         ...(a.medianQueries !== undefined ? { medianQueries: a.medianQueries } : {}),
@@ -301,7 +310,9 @@ export function formatDemo(d: DemoResult): string {
         (r.attack === 'square'
           ? `black-box Square, ${plan.squareQueries} queries (sees probabilities only)`
           : (WHO[r.attack] ?? r.attack)) +
-        ` at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels): ` +
+        ` at ε = ${r.epsText} (${Math.round(r.eps * 255)} of 255 grey levels)` +
+        (r.n < t.attackedImages ? `, on the first ${r.n} of them` : '') +
+        ': ' +
         `${r.cleanAccuracy.toFixed(3)} → ${r.robustAccuracy.toFixed(3)}` +
         (r.medianQueries !== undefined && r.attack !== 'transfer'
           ? ` (median ${r.medianQueries ?? '—'} queries to flip one)`
@@ -313,7 +324,8 @@ export function formatDemo(d: DemoResult): string {
     `Detect   ${act.detector} detector (Feinman et al.), fitted ` +
       `on ${act.fitImages} train films and their PGD examples; ` +
       `alarm set for 5 % false alarms on ${act.calibrationImages} clean validation films.`,
-    `         It raises the alarm on ${pct(act.nonAdaptive.caught)} of the PGD-8/255 films that fooled the model ` +
+    `         ${act.films < t.attackedImages ? `On the first ${act.films} attacked films it` : 'It'} raises the alarm ` +
+      `on ${pct(act.nonAdaptive.caught)} of the PGD-8/255 films that fooled the model ` +
       `(AUC ${act.nonAdaptive.detectionAuc ?? '—'}); fooled and unnoticed: ` +
       `${pct(act.nonAdaptive.fooledAndUndetected)} of the films the model got right.`,
     `Adaptive An attacker who knows the detector (${act.adaptive.attack}, ` +

@@ -34,3 +34,17 @@ export function selectImages(split: Split, limit?: number, seed = 0): Images {
   });
   return { x, labels, n: indices.length, shape: [split.height, split.width, split.channels], indices };
 }
+
+/** Positions [start, end) of a selection of images (indices kept). */
+export function sliceImages(img: Images, start: number, end: number): Images {
+  if (start === 0 && end === img.n) return img;
+  const per = img.shape[0] * img.shape[1] * img.shape[2];
+  const lw = img.labels.length / Math.max(1, img.n);
+  return {
+    x: img.x.slice(start * per, end * per),
+    labels: img.labels.slice(start * lw, end * lw),
+    n: end - start,
+    shape: img.shape,
+    indices: (img.indices ?? Array.from({ length: img.n }, (_, i) => i)).slice(start, end),
+  };
+}

@@ -21,7 +21,7 @@ import { square } from '../attacks/algorithms/square.js';
 import { transfer } from '../attacks/algorithms/transfer.js';
 import { ModelTarget } from '../attacks/targets/target.js';
 import { epsilonSweep } from '../eval/sweep.js';
-import { selectImages } from '../data/images.js';
+import { selectImages, sliceImages } from '../data/images.js';
 import type { AttackSummary } from '../eval/robustness.js';
 
 export interface DetectorAct {
@@ -120,8 +120,11 @@ export interface DemoStagePlan {
 }
 
 export interface DemoPlan {
-  /** Test films attacked (PGD, Square, transfer, the informed attacker) and detector fit / calibration films. */
+  /** Test films attacked by PGD and the transfer attack; Square and the detector act take the first of them. */
   attackImages: number;
+  /** Films Square attacks, and films the detector act judges and the informed attacker attacks (≤ attackImages). */
+  squareImages: number;
+  actImages: number;
   fitImages: number;
   /** What the user asked for (or the default), and whether the plan attacks fewer films to fit the budget. */
   requestedAttackImages: number;
@@ -138,29 +141,28 @@ export interface DemoPlan {
 }
 
 /**
- * Cost of each stage in forward+backward passes of the default model per image (the calibration unit),
- * from the stage timings of `medshield demo --attack-images 16 --json` on the native backend (2026-12-06,
- * a loaded 2-core machine; docs/attacks.md, "The demo's plan"). Evaluation, PGD and transfer are as
- * measured; Square, the detector fit and the informed attacker measured 3–6× more per film there (16
- * films: small batches; the load rose during the run) and are set so that the default 128 films come to
- * the ~6–8 min measured earlier on a quiet machine (README) — treat every estimate as good to about 2×.
- * PGD-20 with early stopping,
- * the transfer attack's surrogate steps (a width-16 network), the detector's fit (per fit film: its PGD-20
- * example, KD+BU's fit and one calibration film) and the informed attacker's joint + HFC steps through
- * classifier and detector. Square's queries are forward passes that stop when a film flips; the films
- * that never flip run the whole budget in ever smaller batches, so its cost has a per-query part
- * (`squarePerQuery`, whatever the number of films) besides the per-film one.
+ * Cost of each stage in forward+backward passes of the default model per film (the calibration unit),
+ * measured on a quiet 2-core machine (2026-12-06, `medshield demo --seed 0`, native 12.0 ms and wasm 86.8 ms
+ * per unit; the per-film costs agree between the backends within 10 %): evaluation is one forward pass per
+ * test film; PGD-20 with early stopping (at 2/255 most films run all 20 steps); the transfer attack's
+ * surrogate steps; the detector fit per fit film (its PGD-20 example, KD+BU's fit, one calibration film);
+ * the informed attacker's joint + HFC steps through classifier and detector per film.
  */
 export const DEMO_STAGE_COST = {
-  evaluate: 0.43, // one forward pass per test film
-  'pgd 2/255': 9.2,
-  'pgd 8/255': 4.5,
-  'square 8/255': 15,
+  evaluate: 0.53,
+  'pgd 2/255': 17,
+  'pgd 8/255': 5.2,
   'transfer 8/255': 4.6,
-  'detector fit': 12,
-  'informed attacker': 40,
+  'detector fit': 11.7,
+  'informed attacker': 94,
 } as const;
-export const DEMO_SQUARE_COST_PER_QUERY = 1.5;
+
+/**
+ * Square's cost per film: one forward pass (0.53 units) per query until the film flips or the budget Q is
+ * spent. The films' queries to flip were fitted as E[min(q, Q)] ≈ Q₀(1 − e^(−Q/Q₀)) with Q₀ = 320 (the
+ * same run: 162 units per film at Q = 1000, median 285 queries to flip, 12.5 % never flipped).
+ */
+export const demoSquareCost = (queries: number): number => 0.53 * 320 * (1 - Math.exp(-queries / 320));
 
 /**
  * Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run (at least 48,
@@ -169,6 +171,8 @@ export const DEMO_SQUARE_COST_PER_QUERY = 1.5;
 export const demoFitImages = (n: number, scaled = false): number => Math.min(200, Math.max(scaled ? 32 : 48, 2 * n));
 
 export const DEMO_DEFAULT_IMAGES = 128;
+/** Square and the detector act take at most this many of the attacked films (they cost 10–30× a PGD film). */
+export const DEMO_SUBSET_IMAGES = 64;
 export const DEMO_MIN_IMAGES = 16;
 export const DEMO_BUDGET_SECONDS = 600;
 export const DEMO_SQUARE_QUERIES = 1000;
@@ -185,25 +189,21 @@ export function demoStages(
   squareQueries = DEMO_SQUARE_QUERIES,
 ): DemoStagePlan[] {
   const g = cal.gradientSecondsPerImage;
-  const fit = demoFitImages(n, scaled);
-  const st = (stage: keyof typeof DEMO_STAGE_COST, images: number, extra = 0): DemoStagePlan => ({
+  const sub = Math.min(n, DEMO_SUBSET_IMAGES);
+  const st = (stage: string, images: number, perFilm: number): DemoStagePlan => ({
     stage,
     images,
-    estimatedSeconds: round(
-      (DEMO_STAGE_COST[stage] * images * (stage.startsWith('square') ? squareQueries / DEMO_SQUARE_QUERIES : 1) +
-        extra) *
-        g,
-      1,
-    ),
+    estimatedSeconds: round(perFilm * images * g, 1),
   });
+  const c = DEMO_STAGE_COST;
   return [
-    st('evaluate', testN),
-    st('pgd 2/255', n),
-    st('pgd 8/255', n),
-    st('square 8/255', n, DEMO_SQUARE_COST_PER_QUERY * squareQueries),
-    ...(withTransfer ? [st('transfer 8/255', n)] : []),
-    st('detector fit', fit),
-    st('informed attacker', n),
+    st('evaluate', testN, c.evaluate),
+    st('pgd 2/255', n, c['pgd 2/255']),
+    st('pgd 8/255', n, c['pgd 8/255']),
+    st('square 8/255', sub, demoSquareCost(squareQueries)),
+    ...(withTransfer ? [st('transfer 8/255', n, c['transfer 8/255'])] : []),
+    st('detector fit', demoFitImages(n, scaled), c['detector fit']),
+    st('informed attacker', sub, c['informed attacker']),
   ];
 }
 
@@ -243,6 +243,8 @@ export function planDemo(
   );
   return {
     attackImages: n,
+    squareImages: Math.min(n, DEMO_SUBSET_IMAGES),
+    actImages: Math.min(n, DEMO_SUBSET_IMAGES),
     fitImages: demoFitImages(n, scaled),
     squareQueries: queries,
     requestedAttackImages: requested,
@@ -329,12 +331,13 @@ export async function runDemo(
     runs.push(...ev.map((x) => x.summary));
     if (e === 8) xPgd8 = ev[0].xAdv;
   }
+  const sub = sliceImages(img, 0, Math.min(plan.squareImages, img.n));
   runs.push(
     ...(
       await timed('square 8/255', (p) =>
         epsilonSweep(
           new ModelTarget(model),
-          img,
+          sub,
           square,
           [{ value: 8 / 255, text: '8/255' }],
           { maxQueries: plan.squareQueries, seed },
@@ -363,7 +366,10 @@ export async function runDemo(
   const calImgs = selectImages(data.splits.val, fitN, seed + 2);
   hooks.onStage?.(planned('detector fit'));
   const t0 = performance.now();
-  const act = await detectorAct(model, fitImgs, calImgs, img, xPgd8, 8 / 255, seed, 'kd_bu', 20, {
+  const actN = Math.min(plan.actImages, img.n);
+  const actImgs = sliceImages(img, 0, actN);
+  const d = img.x.length / Math.max(1, img.n);
+  const act = await detectorAct(model, fitImgs, calImgs, actImgs, xPgd8.subarray(0, actN * d), 8 / 255, seed, 'kd_bu', 20, {
     onFitted: () => {
       hooks.onStageDone?.({ ...planned('detector fit'), seconds: round((performance.now() - t0) / 1000, 1) });
       hooks.onStage?.(planned('informed attacker'));
