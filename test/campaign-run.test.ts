@@ -21,6 +21,7 @@ import { evaluateAttack } from '../src/eval/robustness.js';
 import { evaluateDetection } from '../src/eval/detection.js';
 import { round } from '../src/models/metrics.js';
 import * as C from '../src/api/campaign/index.js';
+import { attack, defend, scorecard } from '../src/api/index.js';
 import { sliceImages } from '../src/api/campaign/compute.js';
 import { cli } from './helpers.js';
 
@@ -241,4 +242,89 @@ test('a model whose weights sha256 differs from the spec is refused: the jobs fa
   assert.equal(f.length, 4);
   assert.match(f[0].error, /campaign expects/);
   await assert.rejects(C.campaignStatus(store, 'nope-000000000000'), /no campaign 'nope-000000000000'/);
+});
+
+const EXTRA_YAML = `name: extra
+seed: 0
+models: [{ ref: default }]
+data: { dataset: pneumoniamnist, split: test, limit: 8 }
+attacks:
+  - { attack: transfer, eps: [8/255], surrogates: [surrogate], baseAttack: fgsm }
+defences:
+  - { defence: jpeg, quality: 75, attacks: [fgsm], eps: [8/255] }
+scorecard: { defences: [jpeg:q=75], eps: [8/255], quick: true }
+shardSize: 4
+`;
+
+test('defences, transfer and a scorecard row in a campaign: the numbers of the defend, attack and scorecard verbs; report and CSV', async () => {
+  const file = path.join(dir, 'extra.yaml');
+  writeFileSync(file, EXTRA_YAML);
+  const spec2 = await C.loadCampaignSpec(file);
+  const st = await C.runCampaignLocal(spec2, { store, onJob: (_j, _r, e) => assert.ifError(e) });
+  assert.equal(st.status, 'done');
+  assert.deepEqual(st.shards, { total: 5, done: 5, failed: 0 });
+  const sample = { dataset: 'pneumoniamnist', split: 'test' as const, limit: 8 };
+  // FGSM and JPEG are deterministic: the two shards add up to the defend verb on the whole sample
+  const d = await defend({ data: sample, defences: ['jpeg:q=75'], attacks: ['fgsm'], eps: ['8/255'], seed: 0 });
+  const jpeg = d.rows.find((r) => r.defence === 'jpeg:q=75')!;
+  const none = d.rows.find((r) => r.defence === 'none')!;
+  assert.equal(st.defences.length, 1);
+  const row = st.defences[0];
+  assert.deepEqual([row.defence, row.attack, row.n, row.shards.done, row.adaptive], ['jpeg:q=75', 'fgsm', 8, 2, false]);
+  assert.deepEqual(
+    [row.cleanAccuracy, row.robustAccuracy, row.undefendedCleanAccuracy, row.undefendedRobustAccuracy],
+    [jpeg.cleanAccuracy, jpeg.robustAccuracy, none.cleanAccuracy, none.robustAccuracy],
+  );
+  // transfer with an FGSM base attack (deterministic) on the shipped surrogate = the attack verb on the whole sample
+  const t = await attack({
+    data: sample,
+    attack: 'transfer',
+    surrogates: ['surrogate'],
+    baseAttack: 'fgsm',
+    eps: '8/255',
+    seed: 0,
+  });
+  const tr = st.results.find((r) => r.attack === 'transfer')!;
+  assert.deepEqual(
+    [tr.n, tr.cleanAccuracy, tr.robustAccuracy, tr.attackSuccessRate],
+    [8, t.runs[0].summary.cleanAccuracy, t.runs[0].summary.robustAccuracy, t.runs[0].summary.attackSuccessRate],
+  );
+  // the scorecard row is the scorecard verb's row for the same spec (campaign seed, test sample of data.limit)
+  const card = await scorecard({
+    data: { dataset: 'pneumoniamnist', limit: 8 },
+    defences: ['jpeg:q=75'],
+    eps: '8/255',
+    quick: true,
+    seed: 0,
+  });
+  assert.equal(st.scorecard.length, 1);
+  const sc = st.scorecard[0];
+  assert.deepEqual(
+    [
+      sc.defence,
+      sc.n,
+      sc.verdict,
+      sc.cleanAccuracy,
+      sc.nonAdaptive.fooledAndUndetected,
+      sc.adaptive.fooledAndUndetected,
+    ],
+    [
+      'jpeg:q=75',
+      card.n,
+      card.rows[0].verdict,
+      card.rows[0].cleanAccuracy,
+      card.rows[0].nonAdaptive.fooledAndUndetected,
+      card.rows[0].adaptive.fooledAndUndetected,
+    ],
+  );
+  // stored once, exported and reported
+  assert.equal(await store.putResult((await store.results(st.id))[0]), false);
+  const csv = (await C.campaignCsv(store, st.id)).trim().split('\n');
+  assert.equal(csv.length, 1 + 5);
+  assert.ok(csv[0].endsWith(',defence,verdict'));
+  assert.ok(csv.some((l) => l.startsWith('sc.default.jpeg_q_75.e8_255,scorecard,') && l.endsWith(`,${sc.verdict}`)));
+  assert.equal(csv.filter((l) => /^def\.default\.jpeg_q_75\.fgsm\.e8_255\.s000[01],defend,/.test(l)).length, 2);
+  const html = await C.campaignReportHtml(store, st.id);
+  assert.ok(html.includes('id="defences"') && html.includes('id="scorecard"') && html.includes('jpeg:q=75'));
+  assert.ok(C.statusText(st).includes('scorecard jpeg:q=75'));
 });
