@@ -32,6 +32,7 @@ import {
   type CampaignSpec,
   type DefenceEntry,
   type DetectorEntry,
+  type EpsValue,
   type ModelEntry,
   type ModelTargetOptions,
   type ScorecardEntry,
@@ -50,62 +51,47 @@ export interface JobModel {
   target?: ModelTargetOptions;
 }
 
-export interface AttackJob {
-  kind: 'attack';
+/** What every job carries: its stable key, the seeds, the model and the data. */
+interface JobBase {
   key: string;
   campaignSeed: number;
   seed: number;
   model: JobModel;
   data: JobData;
-  batchSize: number;
-  attack: Omit<AttackEntry, 'eps'>;
+  /** The budget: a number in [0,1] (or the norm's scale), and as the spec wrote it. */
   eps: number;
   epsText: string;
+}
+
+/** A job on a shard of the seeded sample: positions [range[0], range[1]). */
+interface ShardJob extends JobBase {
+  batchSize: number;
   shard: number;
   range: [number, number];
 }
 
-export interface DetectJob {
+export interface AttackJob extends ShardJob {
+  kind: 'attack';
+  attack: Omit<AttackEntry, 'eps'>;
+}
+
+export interface DetectJob extends JobBase {
   kind: 'detect';
-  key: string;
-  campaignSeed: number;
-  seed: number;
-  model: JobModel;
-  data: JobData;
   batchSize: number;
   detector: Omit<DetectorEntry, 'eps'>;
-  eps: number;
-  epsText: string;
 }
 
-export interface DefendJob {
+export interface DefendJob extends ShardJob {
   kind: 'defend';
-  key: string;
-  campaignSeed: number;
-  seed: number;
-  model: JobModel;
-  data: JobData;
-  batchSize: number;
   defence: Omit<DefenceEntry, 'eps' | 'attacks'>;
   attack: string;
-  eps: number;
-  epsText: string;
-  shard: number;
-  range: [number, number];
 }
 
-export interface ScorecardJob {
+export interface ScorecardJob extends JobBase {
   kind: 'scorecard';
-  key: string;
-  campaignSeed: number;
-  seed: number;
-  model: JobModel;
-  data: JobData;
   /** The row: a defence spec, a detector name or adversarial-training. */
   row: string;
   options: Omit<ScorecardEntry, 'defences' | 'eps' | 'models'>;
-  eps: number;
-  epsText: string;
 }
 
 export type Job = AttackJob | DetectJob | DefendJob | ScorecardJob;
@@ -175,104 +161,59 @@ export function planCampaign(
   const jobs: Job[] = [];
   for (const m of spec.models) {
     const model = jobModel(m, spec.baseDir);
+    /**
+     * What every job of this model carries. Key: the parts, `e<ε>` and, for a shard job, `s<k>`; a shard job's
+     * seed is derived from its key, the others use the campaign seed (as the detect and scorecard verbs do).
+     */
+    const common = (parts: string[], e: EpsValue, k?: number) => {
+      const key = [...parts.map(keyPart), `e${keyPart(e.text)}`, ...(k === undefined ? [] : [shardKey(k)])].join('.');
+      const seed = k === undefined ? spec.seed : jobSeed(spec.seed, key);
+      return { key, campaignSeed: spec.seed, seed, model, data, eps: e.value, epsText: e.text };
+    };
+    const shard = (k: number) => ({
+      batchSize: spec.batchSize,
+      shard: k,
+      range: [k * spec.shardSize, Math.min((k + 1) * spec.shardSize, n!)] as [number, number],
+    });
     for (const a of spec.attacks) {
       if (!appliesTo(a, m.name)) continue;
       const { eps: epsList, ...entry } = a;
       const attack = entry.surrogates
         ? { ...entry, surrogates: entry.surrogates.map((r) => resolveModelRef(r, spec.baseDir)) }
         : entry;
-      for (const e of epsList) {
-        for (let k = 0; k < shards; k++) {
-          const key = ['atk', keyPart(m.name), keyPart(a.name), `e${keyPart(e.text)}`, shardKey(k)].join('.');
-          jobs.push({
-            kind: 'attack',
-            key,
-            campaignSeed: spec.seed,
-            seed: jobSeed(spec.seed, key),
-            model,
-            data,
-            batchSize: spec.batchSize,
-            attack,
-            eps: e.value,
-            epsText: e.text,
-            shard: k,
-            range: [k * spec.shardSize, Math.min((k + 1) * spec.shardSize, n!)],
-          });
-        }
-      }
+      for (const e of epsList)
+        for (let k = 0; k < shards; k++)
+          jobs.push({ kind: 'attack', ...common(['atk', m.name, a.name], e, k), ...shard(k), attack });
     }
     for (const d of spec.detectors) {
       if (!appliesTo(d, m.name)) continue;
       const { eps: epsList, ...detector } = d;
-      for (const e of epsList) {
-        const key = ['det', keyPart(m.name), keyPart(d.detector), keyPart(d.trainAttack), `e${keyPart(e.text)}`].join(
-          '.',
-        );
+      for (const e of epsList)
         jobs.push({
           kind: 'detect',
-          key,
-          campaignSeed: spec.seed,
-          seed: spec.seed,
-          model,
-          data,
+          ...common(['det', m.name, d.detector, d.trainAttack], e),
           batchSize: spec.batchSize,
           detector,
-          eps: e.value,
-          epsText: e.text,
         });
-      }
     }
     for (const d of spec.defences ?? []) {
       if (!appliesTo(d, m.name)) continue;
       const { eps: epsList, attacks, ...defence } = d;
-      for (const a of attacks) {
-        for (const e of epsList) {
-          for (let k = 0; k < shards; k++) {
-            const key = ['def', keyPart(m.name), keyPart(d.name), keyPart(a), `e${keyPart(e.text)}`, shardKey(k)].join(
-              '.',
-            );
-            jobs.push({
-              kind: 'defend',
-              key,
-              campaignSeed: spec.seed,
-              seed: jobSeed(spec.seed, key),
-              model,
-              data,
-              batchSize: spec.batchSize,
-              defence,
-              attack: a,
-              eps: e.value,
-              epsText: e.text,
-              shard: k,
-              range: [k * spec.shardSize, Math.min((k + 1) * spec.shardSize, n!)],
-            });
-          }
-        }
-      }
+      for (const a of attacks)
+        for (const e of epsList)
+          for (let k = 0; k < shards; k++)
+            jobs.push({ kind: 'defend', ...common(['def', m.name, d.name, a], e, k), ...shard(k), defence, attack: a });
     }
     const sc = spec.scorecard;
     if (sc && appliesTo(sc, m.name)) {
-      const { defences: rows, eps: epsList, models: _m, ...options } = sc;
-      for (const row of rows) {
-        for (const e of epsList) {
-          jobs.push({
-            kind: 'scorecard',
-            key: ['sc', keyPart(m.name), keyPart(row), `e${keyPart(e.text)}`].join('.'),
-            campaignSeed: spec.seed,
-            seed: spec.seed,
-            model,
-            data,
-            row,
-            options: {
-              ...options,
-              ...(options.advModel ? { advModel: resolveModelRef(options.advModel, spec.baseDir) } : {}),
-              ...(options.noiseModel ? { noiseModel: resolveModelRef(options.noiseModel, spec.baseDir) } : {}),
-            },
-            eps: e.value,
-            epsText: e.text,
-          });
-        }
-      }
+      const { defences: rows, eps: epsList, models: _m, ...o } = sc;
+      const options = {
+        ...o,
+        ...(o.advModel ? { advModel: resolveModelRef(o.advModel, spec.baseDir) } : {}),
+        ...(o.noiseModel ? { noiseModel: resolveModelRef(o.noiseModel, spec.baseDir) } : {}),
+      };
+      for (const row of rows)
+        for (const e of epsList) jobs.push({ kind: 'scorecard', ...common(['sc', m.name, row], e), row, options });
     }
   }
   const keys = new Set<string>();

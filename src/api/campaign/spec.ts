@@ -133,6 +133,12 @@ const EPS = {
 };
 const INT = (min: number, max = 1e9) => ({ type: 'integer', minimum: min, maximum: max });
 const MODELS = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'model names' };
+/** Fields of detector and defence entries: the ε list, the attack iterations, the models it applies to. */
+const EPS_STEPS_MODELS = {
+  eps: { type: 'array', minItems: 1, maxItems: 64, items: EPS },
+  steps: INT(1, 1e6),
+  models: MODELS,
+} as const;
 
 /** The JSON Schema of a campaign spec file (before ε strings are parsed). */
 export const CAMPAIGN_SCHEMA = {
@@ -220,11 +226,9 @@ export const CAMPAIGN_SCHEMA = {
           detector: { type: 'string', minLength: 1 },
           trainAttack: { type: 'string', default: 'pgd' },
           testAttacks: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
-          eps: { type: 'array', minItems: 1, maxItems: 64, items: EPS },
           fitLimit: INT(2),
           fitSplit: { type: 'string', enum: ['train', 'val'], default: 'train' },
-          steps: INT(1, 1e6),
-          models: MODELS,
+          ...EPS_STEPS_MODELS,
         },
       },
     },
@@ -239,10 +243,8 @@ export const CAMPAIGN_SCHEMA = {
           defence: { type: 'string', minLength: 1 },
           name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9.:=+,_-]{0,63}$' },
           attacks: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
-          eps: { type: 'array', minItems: 1, maxItems: 64, items: EPS },
-          steps: INT(1, 1e6),
           norm: { type: 'string', enum: ['linf', 'l2', 'l1', 'l0'] },
-          models: MODELS,
+          ...EPS_STEPS_MODELS,
         },
       },
     },
