@@ -365,7 +365,7 @@ export function validateCampaignSpec(raw: unknown, where = 'campaign spec'): Cam
     if (atk.name !== 'transfer' && (a.surrogates || a.baseAttack))
       throw badInput(`${where}: ${at}: surrogates and baseAttack are options of the transfer attack`);
     if (a.baseAttack) {
-      let base;
+      let base: ReturnType<typeof getAttack>;
       try {
         base = getAttack(a.baseAttack);
       } catch (e) {
