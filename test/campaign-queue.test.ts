@@ -34,6 +34,8 @@ import {
   type WorkerProcess,
 } from '../bench/campaign/cluster.js';
 import { Redis } from 'ioredis';
+import { loadModel } from '../src/models/io.js';
+import { serveModel } from '../src/attacks/targets/model-server.js';
 import { ROOT, cli, isCleanError } from './helpers.js';
 
 const redis = startRedis();
@@ -256,6 +258,57 @@ test('token bucket per HTTP target: a burst is granted, then the wait is named; 
     assert.ok((await takeTargetTokens(r, 'http://user:pw@10.0.0.1:8500/v1/predict?x=1', 60, rate)) > 0);
   } finally {
     r.disconnect();
+  }
+});
+
+test('an HTTP model (the model server) through Redis: the same numbers as in process; the per-target rate limiter delays a job', {
+  skip,
+}, async () => {
+  const server = await serveModel(await loadModel('default'), { port: 0 });
+  try {
+    const raw = {
+      name: 'queue-http',
+      seed: 0,
+      models: [{ ref: `${server.url}/predict`, name: 'api' }],
+      data: { dataset: 'pneumoniamnist', split: 'test', limit: 4 },
+      attacks: [{ attack: 'square', eps: ['8/255'], maxQueries: 20 }],
+      shardSize: 2,
+    };
+    const hspec = validateCampaignSpec(raw, 'test spec');
+    const lite = await openStore(path.join(work, 'http.db'));
+    let here: CampaignStatus;
+    try {
+      here = await runCampaignLocal(hspec, { store: lite });
+    } finally {
+      await lite.close();
+    }
+    assert.equal(here.status, 'done');
+    assert.equal(here.results[0].n, 4);
+    const db = await freshDatabase(postgres.url!, 'queue');
+    drops.push(db.drop);
+    const queue = await freshQueue(redis.url!, 14);
+    // each job may send 2 images × 20 queries = 40 = the whole bucket, refilled at 4 queries/s: the second job waits
+    const w = spawnWorker(queue, db.url, [...FAST, '--target-rate', '4', '--target-burst', '40'], ENV);
+    workers.push(w);
+    const store = await openStore(db.url);
+    try {
+      const status = await runCampaignOnQueue(hspec, { store, queueUrl: queue, pollMs: 500 });
+      assert.equal(status.status, 'done');
+      assert.deepEqual(status.results, here.results);
+      const delayed = w.events.filter((e) => e.type === 'delayed');
+      assert.ok(delayed.length >= 1, `no job was delayed: ${JSON.stringify(w.events.map((e) => e.type))}`);
+      assert.ok(
+        delayed.every((e) => e.seconds! > 0 && e.seconds! <= 10),
+        'a wait is the refill time of the missing tokens',
+      );
+      const done = w.events.filter((e) => e.type === 'done' && e.written).map((e) => e.key);
+      assert.deepEqual(done.sort(), ['atk.api.square.e8_255.s0000', 'atk.api.square.e8_255.s0001']);
+    } finally {
+      await store.close();
+      await stopWorker(w);
+    }
+  } finally {
+    await server.close();
   }
 });
 

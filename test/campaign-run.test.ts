@@ -21,6 +21,7 @@ import { evaluateAttack } from '../src/eval/robustness.js';
 import { evaluateDetection } from '../src/eval/detection.js';
 import { round } from '../src/models/metrics.js';
 import * as C from '../src/api/campaign/index.js';
+import { attack, defend } from '../src/api/index.js';
 import { sliceImages } from '../src/api/campaign/compute.js';
 import { cli } from './helpers.js';
 
@@ -241,4 +242,75 @@ test('a model whose weights sha256 differs from the spec is refused: the jobs fa
   assert.equal(f.length, 4);
   assert.match(f[0].error, /campaign expects/);
   await assert.rejects(C.campaignStatus(store, 'nope-000000000000'), /no campaign 'nope-000000000000'/);
+});
+
+const EXTRA_YAML = `name: extra
+seed: 0
+models: [{ ref: default }]
+data: { dataset: pneumoniamnist, split: test, limit: 8 }
+attacks:
+  - { attack: transfer, eps: [8/255], surrogates: [surrogate], baseAttack: fgsm }
+defences:
+  - { defence: jpeg, quality: 75, attacks: [fgsm], eps: [8/255] }
+scorecard: { defences: [adversarial-training], eps: [8/255], quick: true }
+shardSize: 4
+`;
+
+test('defences, transfer and a scorecard row in a campaign: the numbers of the defend and attack verbs, the scorecard row; report and CSV', async () => {
+  const file = path.join(dir, 'extra.yaml');
+  writeFileSync(file, EXTRA_YAML);
+  const spec2 = await C.loadCampaignSpec(file);
+  const st = await C.runCampaignLocal(spec2, { store, onJob: (_j, _r, e) => assert.ifError(e) });
+  assert.equal(st.status, 'done');
+  assert.deepEqual(st.shards, { total: 5, done: 5, failed: 0 });
+  const sample = { dataset: 'pneumoniamnist', split: 'test' as const, limit: 8 };
+  // FGSM and JPEG are deterministic: the two shards add up to the defend verb on the whole sample
+  const d = await defend({ data: sample, defences: ['jpeg:q=75'], attacks: ['fgsm'], eps: ['8/255'], seed: 0 });
+  const jpeg = d.rows.find((r) => r.defence === 'jpeg:q=75')!;
+  const none = d.rows.find((r) => r.defence === 'none')!;
+  assert.equal(st.defences.length, 1);
+  const row = st.defences[0];
+  assert.deepEqual([row.defence, row.attack, row.n, row.shards.done, row.adaptive], ['jpeg:q=75', 'fgsm', 8, 2, false]);
+  assert.deepEqual(
+    [row.cleanAccuracy, row.robustAccuracy, row.undefendedCleanAccuracy, row.undefendedRobustAccuracy],
+    [jpeg.cleanAccuracy, jpeg.robustAccuracy, none.cleanAccuracy, none.robustAccuracy],
+  );
+  // transfer with an FGSM base attack (deterministic) on the shipped surrogate = the attack verb on the whole sample
+  const t = await attack({
+    data: sample,
+    attack: 'transfer',
+    surrogates: ['surrogate'],
+    baseAttack: 'fgsm',
+    eps: '8/255',
+    seed: 0,
+  });
+  const tr = st.results.find((r) => r.attack === 'transfer')!;
+  assert.deepEqual(
+    [tr.n, tr.cleanAccuracy, tr.robustAccuracy, tr.attackSuccessRate],
+    [8, t.runs[0].summary.cleanAccuracy, t.runs[0].summary.robustAccuracy, t.runs[0].summary.attackSuccessRate],
+  );
+  // the scorecard row (the cheapest row: the shipped PGD-trained model under APGD; a scorecard call costs ~40 s
+  // under load, so it is not recomputed here): the scorecard verb's row on the same 8 test images — its
+  // undefended baseline is the defend verb's `none` row
+  assert.equal(st.scorecard.length, 1);
+  const sc = st.scorecard[0];
+  assert.deepEqual([sc.defence, sc.n, sc.quick, sc.epsText], ['adversarial-training', 8, true, '8/255']);
+  assert.ok(['holds', 'weakened', 'broken'].includes(sc.verdict), sc.verdict);
+  assert.equal(sc.baseline.cleanAccuracy, none.cleanAccuracy);
+  assert.ok(sc.adaptive.fooledAndUndetected >= 0 && sc.adaptive.fooledAndUndetected <= 1 && sc.adaptive.attack);
+  const stored = (await store.results(st.id)).find((r) => r.kind === 'scorecard')!;
+  assert.equal(stored.jobKey, 'sc.default.adversarial-training.e8_255');
+  assert.equal((stored.result as C.ScorecardJobResult).row.verdict, sc.verdict);
+  // stored once, exported and reported
+  assert.equal(await store.putResult((await store.results(st.id))[0]), false);
+  const csv = (await C.campaignCsv(store, st.id)).trim().split('\n');
+  assert.equal(csv.length, 1 + 5);
+  assert.ok(csv[0].endsWith(',defence,verdict'));
+  assert.ok(
+    csv.some((l) => l.startsWith('sc.default.adversarial-training.e8_255,scorecard,') && l.endsWith(`,${sc.verdict}`)),
+  );
+  assert.equal(csv.filter((l) => /^def\.default\.jpeg_q_75\.fgsm\.e8_255\.s000[01],defend,/.test(l)).length, 2);
+  const html = await C.campaignReportHtml(store, st.id);
+  assert.ok(html.includes('id="defences"') && html.includes('id="scorecard"') && html.includes('jpeg:q=75'));
+  assert.ok(C.statusText(st).includes('scorecard adversarial-training'));
 });

@@ -3,6 +3,10 @@ const num = { type: 'number' } as const;
 const numN = { type: 'number', nullable: true } as const;
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
+const bool = { type: 'boolean' } as const;
+/** An array of objects with these properties. */
+const rowsOf = <P extends Record<string, unknown>>(properties: P) =>
+  ({ type: 'array', items: { type: 'object', properties } }) as const;
 
 export const ID_PARAMS = {
   type: 'object',
@@ -66,6 +70,38 @@ export const CAMPAIGN_STATUS = {
         },
       },
     },
+    defences: rowsOf({
+      model: str,
+      defence: str,
+      attack: str,
+      eps: num,
+      n: int,
+      cleanAccuracy: num,
+      robustAccuracy: num,
+      undefendedCleanAccuracy: num,
+      undefendedRobustAccuracy: num,
+      epsText: str,
+      spec: str,
+      norm: str,
+      adaptive: bool,
+      shards: { type: 'object', properties: { done: int, total: int } },
+    }),
+    scorecard: rowsOf({
+      model: str,
+      defence: str,
+      eps: num,
+      epsText: str,
+      n: int,
+      verdict: str,
+      cleanAccuracy: num,
+      nonAdaptive: { type: 'object', properties: { attack: str, fooledAndUndetected: num } },
+      adaptive: { type: 'object', properties: { attack: str, fooledAndUndetected: num } },
+      gradientMasking: bool,
+      sanity: str,
+      baseline: { type: 'object', properties: { cleanAccuracy: num, robustAccuracy: num, attack: str } },
+      quick: bool,
+      seconds: num,
+    }),
   },
 } as const;
 

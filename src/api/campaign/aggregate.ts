@@ -7,7 +7,8 @@
 import { round } from '../../models/metrics.js';
 import { notFound } from '../../errors.js';
 import type { CampaignSpec } from './spec.js';
-import type { AttackJobResult, DetectJobResult } from './shard.js';
+import type { AttackJobResult, DefendJobResult, DetectJobResult, ScorecardJobResult } from './shard.js';
+import { appliesTo } from './plan.js';
 import type {
   CampaignState,
   CampaignStore,
@@ -49,6 +50,47 @@ export interface DetectionResultRow {
   fitN: number;
 }
 
+/** One defence × attack × ε of a model over all its shards (non-adaptive, as `medshield defend`). */
+export interface DefenceResultRow {
+  model: string;
+  defence: string;
+  attack: string;
+  eps: number;
+  n: number;
+  /** The defended model: clean accuracy, and correct on both the clean and the adversarial image. */
+  cleanAccuracy: number;
+  robustAccuracy: number;
+  /** The same images on the undefended model (the `none` row of `medshield defend`). */
+  undefendedCleanAccuracy: number;
+  undefendedRobustAccuracy: number;
+  epsText: string;
+  /** The defence's canonical spec (`defence` is its label). */
+  spec: string;
+  norm: string;
+  adaptive: false;
+  shards: { done: number; total: number };
+}
+
+/** One scorecard row × ε of a model: the verdict of `medshield scorecard` for that row. */
+export interface ScorecardResultRow {
+  model: string;
+  defence: string;
+  eps: number;
+  epsText: string;
+  n: number;
+  verdict: string;
+  cleanAccuracy: number;
+  /** Share of the correctly classified images that are fooled and not flagged. */
+  nonAdaptive: { attack: string; fooledAndUndetected: number };
+  adaptive: { attack: string; fooledAndUndetected: number };
+  gradientMasking: boolean;
+  /** 'passed', 'skipped', or the failed checks. */
+  sanity: string;
+  baseline: { cleanAccuracy: number; robustAccuracy: number; attack: string };
+  quick: boolean;
+  seconds: number;
+}
+
 export interface CampaignStatus {
   id: string;
   name: string;
@@ -57,6 +99,9 @@ export interface CampaignStatus {
   shards: { total: number; done: number; failed: number };
   results: ResultRow[];
   detection: DetectionResultRow[];
+  /** Defence rows (spec `defences:`) and scorecard rows (spec `scorecard:`); empty when the spec has none. */
+  defences: DefenceResultRow[];
+  scorecard: ScorecardResultRow[];
   seconds: number;
 }
 
@@ -79,6 +124,8 @@ export async function campaignStatus(store: CampaignStore, id: string): Promise<
     shards: { total, done: rows.length, failed },
     results: attackRows(c.spec, rows),
     detection: detectionRows(c.spec, rows),
+    defences: defenceRows(c.spec, rows),
+    scorecard: scorecardRows(c.spec, rows),
     seconds: round(c.seconds, 3),
   };
 }
@@ -88,6 +135,7 @@ function attackRows(spec: CampaignSpec, rows: JobResultRow[]): ResultRow[] {
   const shardsPerRow = spec.data.limit !== undefined ? Math.ceil(spec.data.limit / spec.shardSize) : null;
   for (const m of spec.models) {
     for (const a of spec.attacks) {
+      if (!appliesTo(a, m.name)) continue;
       for (const e of a.eps) {
         const rs = rows.filter(
           (r) => r.kind === 'attack' && r.model === m.name && r.attack === a.name && sameEps(r.eps, e.value),
@@ -124,6 +172,7 @@ function detectionRows(spec: CampaignSpec, rows: JobResultRow[]): DetectionResul
   const out: DetectionResultRow[] = [];
   for (const m of spec.models) {
     for (const d of spec.detectors) {
+      if (!appliesTo(d, m.name)) continue;
       for (const e of d.eps) {
         const r = rows.find(
           (x) =>
@@ -157,6 +206,89 @@ function detectionRows(spec: CampaignSpec, rows: JobResultRow[]): DetectionResul
             fitN: x.fitN,
           });
         }
+      }
+    }
+  }
+  return out;
+}
+
+function defenceRows(spec: CampaignSpec, rows: JobResultRow[]): DefenceResultRow[] {
+  const out: DefenceResultRow[] = [];
+  const shardsPerRow = spec.data.limit !== undefined ? Math.ceil(spec.data.limit / spec.shardSize) : null;
+  for (const m of spec.models) {
+    for (const d of spec.defences ?? []) {
+      if (!appliesTo(d, m.name)) continue;
+      for (const a of d.attacks) {
+        for (const e of d.eps) {
+          const rs = rows
+            .filter(
+              (r) =>
+                r.kind === 'defend' &&
+                r.model === m.name &&
+                r.detector === d.name &&
+                r.attack === a &&
+                sameEps(r.eps, e.value),
+            )
+            .map((r) => r.result as DefendJobResult);
+          const sum = (f: (x: DefendJobResult) => number): number => rs.reduce((s, r) => s + f(r), 0);
+          const n = sum((x) => x.n);
+          const acc = (f: (x: DefendJobResult) => number): number => (n ? round(sum(f) / n) : 0);
+          out.push({
+            model: m.name,
+            defence: d.name,
+            attack: a,
+            eps: e.value,
+            n,
+            cleanAccuracy: acc((x) => x.cleanCorrect),
+            robustAccuracy: acc((x) => x.robustCorrect),
+            undefendedCleanAccuracy: acc((x) => x.undefendedCleanCorrect),
+            undefendedRobustAccuracy: acc((x) => x.undefendedRobustCorrect),
+            epsText: e.text,
+            spec: d.defence,
+            norm: rs[0]?.norm ?? d.norm ?? '',
+            adaptive: false,
+            shards: { done: rs.length, total: shardsPerRow ?? rs.length },
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function scorecardRows(spec: CampaignSpec, rows: JobResultRow[]): ScorecardResultRow[] {
+  const out: ScorecardResultRow[] = [];
+  const sc = spec.scorecard;
+  if (!sc) return out;
+  for (const m of spec.models) {
+    if (!appliesTo(sc, m.name)) continue;
+    for (const name of sc.defences) {
+      for (const e of sc.eps) {
+        const r = rows.find(
+          (x) => x.kind === 'scorecard' && x.model === m.name && x.detector === name && sameEps(x.eps, e.value),
+        );
+        if (!r) continue;
+        const { row, baseline, n, quick } = r.result as ScorecardJobResult;
+        out.push({
+          model: m.name,
+          defence: name,
+          eps: e.value,
+          epsText: e.text,
+          n,
+          verdict: row.verdict,
+          cleanAccuracy: row.cleanAccuracy,
+          nonAdaptive: { attack: row.nonAdaptive.attack, fooledAndUndetected: row.nonAdaptive.fooledAndUndetected },
+          adaptive: { attack: row.adaptive.attack, fooledAndUndetected: row.adaptive.fooledAndUndetected },
+          gradientMasking: row.gradientMasking,
+          sanity: row.sanity.skipped ? 'skipped' : row.sanity.passed ? 'passed' : row.sanity.failures.join(', '),
+          baseline: {
+            cleanAccuracy: baseline.cleanAccuracy,
+            robustAccuracy: baseline.robustAccuracy,
+            attack: baseline.attack,
+          },
+          quick,
+          seconds: r.seconds,
+        });
       }
     }
   }
@@ -219,6 +351,8 @@ export async function campaignCsv(store: CampaignStore, id: string): Promise<str
     'medshield_version',
     'git_commit',
     'spec_hash',
+    'defence',
+    'verdict',
   ];
   const cell = (v: unknown): string => {
     if (v === null || v === undefined) return '';
@@ -229,7 +363,16 @@ export async function campaignCsv(store: CampaignStore, id: string): Promise<str
   for (const r of rows) {
     const base = [r.jobKey, r.kind, r.model, r.attack, r.eps, r.shard, r.detector];
     const tail = [r.seed, r.backend, r.workerId, r.seconds, r.medshieldVersion, r.gitCommit, r.specHash];
-    if (r.kind === 'attack') {
+    if (r.kind === 'defend') {
+      const x = r.result as DefendJobResult;
+      const acc = (v: number): number => round(v / x.n);
+      const row = [...base, '', x.n, acc(x.cleanCorrect), acc(x.robustCorrect), '', '', '', ...tail, x.defence, ''];
+      lines.push(row.map(cell).join(','));
+    } else if (r.kind === 'scorecard') {
+      const x = r.result as ScorecardJobResult;
+      const row = [...base, '', x.n, x.row.cleanAccuracy, '', '', '', '', ...tail, x.row.defence, x.row.verdict];
+      lines.push(row.map(cell).join(','));
+    } else if (r.kind === 'attack') {
       const x = r.result as AttackJobResult;
       lines.push(
         [
@@ -242,6 +385,8 @@ export async function campaignCsv(store: CampaignStore, id: string): Promise<str
           '',
           '',
           ...tail,
+          '',
+          '',
         ]
           .map(cell)
           .join(','),
@@ -253,7 +398,7 @@ export async function campaignCsv(store: CampaignStore, id: string): Promise<str
         auc: number | null;
         tprAt5Fpr: number | null;
       }>) {
-        lines.push([...base, d.attack, d.n, '', '', '', d.auc, d.tprAt5Fpr, ...tail].map(cell).join(','));
+        lines.push([...base, d.attack, d.n, '', '', '', d.auc, d.tprAt5Fpr, ...tail, '', ''].map(cell).join(','));
       }
     }
   }
@@ -275,6 +420,18 @@ export function statusText(s: CampaignStatus): string {
     lines.push(
       `  ${d.model} ${d.detector} (fit ${d.trainAttack}) on ${d.attack} ε=${d.epsText}:` +
         ` AUC ${d.auc ?? '—'}, TPR@5%FPR ${d.tprAt5Fpr ?? '—'}`,
+    );
+  }
+  for (const d of s.defences) {
+    lines.push(
+      `  ${d.model} ${d.defence} vs ${d.attack} ε=${d.epsText} n=${d.n} (non-adaptive): clean ` +
+        `${d.cleanAccuracy.toFixed(4)} → robust ${d.robustAccuracy.toFixed(4)} (undefended ${d.undefendedRobustAccuracy.toFixed(4)})`,
+    );
+  }
+  for (const r of s.scorecard) {
+    lines.push(
+      `  ${r.model} scorecard ${r.defence} ε=${r.epsText} n=${r.n}: ${r.verdict}, fooled&undetected ` +
+        `${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${r.adaptive.fooledAndUndetected.toFixed(3)} (${r.adaptive.attack})`,
     );
   }
   return lines.join('\n') + '\n';

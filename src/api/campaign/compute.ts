@@ -21,7 +21,11 @@ import { loadModelRef, newVerbCache, openDataRef, type DataRef } from '../common
 import { sliceImages as sliceRange } from '../../data/images.js';
 import { attack } from '../attack.js';
 import { detect } from '../detect.js';
-import type { AttackJob, DetectJob, JobData, JobModel } from './plan.js';
+import { defend } from '../defend.js';
+import { scorecard } from '../scorecard.js';
+import type { Scorecard } from '../../eval/scorecard-types.js';
+import type { AttackJob, DefendJob, DetectJob, JobData, JobModel, ScorecardJob } from './plan.js';
+import { isHttpRef } from './spec.js';
 
 /** Models and datasets of this process, shared by every job it runs (local runner or queue worker). */
 export const jobCache = newVerbCache();
@@ -77,10 +81,11 @@ function dataRef(d: JobData, seed: number, range?: [number, number]): DataRef {
 }
 
 /** A job's dataset (MedMNIST name, .npz, image folder or CSV — read for the model's card), from the process cache. */
-export async function jobData(d: JobData, card: ModelCard): Promise<Dataset> {
+export async function jobData(d: JobData, card?: ModelCard): Promise<Dataset> {
   const data = await openDataRef({ dataset: d.dataset }, card, { cache: jobCache });
   const t = data.splits[d.split];
   if (!t?.n) throw badInput(`dataset '${d.dataset}' has no images in its ${d.split} split`);
+  if (!card) return data;
   checkInputMatches(card, {
     height: t.height,
     width: t.width,
@@ -138,12 +143,27 @@ export async function computeAttackShard(
   job: AttackJob,
   onProgress?: (done: number, total: number) => void,
 ): Promise<AttackShardOutput> {
-  const model = await jobModel(job.model);
-  const data = await jobData(job.data, model.card);
+  // an HTTP endpoint is queried (black-box attacks; the spec refuses others); a local model is loaded once
+  const http = isHttpRef(job.model.ref);
+  const model = http ? null : await jobModel(job.model);
+  const data = await jobData(job.data, model?.card);
   const a = job.attack;
+  const t = job.model.target ?? {};
   const r = await attack(
     {
-      model: job.model.ref,
+      ...(http
+        ? {
+            victim: {
+              url: job.model.ref,
+              ...(t.output ? { output: t.output } : {}),
+              ...(t.format ? { format: t.format } : {}),
+              ...(t.concurrency ? { concurrency: t.concurrency } : {}),
+              ...(t.paceMs !== undefined ? { paceMs: t.paceMs } : {}),
+              ...(t.retries !== undefined ? { retries: t.retries } : {}),
+              ...(t.timeoutMs ? { timeoutMs: t.timeoutMs } : {}),
+            },
+          }
+        : { model: job.model.ref }),
       data: dataRef(job.data, job.campaignSeed, job.range),
       attack: a.attack,
       eps: epsArg(job.eps, job.epsText),
@@ -158,6 +178,8 @@ export async function computeAttackShard(
       ...(a.maxQueries !== undefined ? { maxQueries: a.maxQueries } : {}),
       ...(a.pInit !== undefined ? { pInit: a.pInit } : {}),
       ...(a.randomStart !== undefined ? { randomStart: a.randomStart } : {}),
+      ...(a.surrogates ? { surrogates: a.surrogates } : {}),
+      ...(a.baseAttack ? { baseAttack: a.baseAttack } : {}),
     },
     { cache: jobCache, onProgress },
   );
@@ -167,7 +189,7 @@ export async function computeAttackShard(
   return {
     evaluation: { summary: run.summary, records: run.records, xAdv: run.adversarial! },
     images,
-    classes: model.classes,
+    classes: model?.classes ?? data.info.classes,
     cleanCorrect: run.cleanCorrect,
     robustCorrect: run.robustCorrect,
     dataset: { name: data.name, sha256: data.sha256, path: path.basename(data.path) },
@@ -212,4 +234,83 @@ export async function computeDetection(job: DetectJob, onProgress?: (what: strin
     };
   });
   return { detector: r.reports[0].detector, trainAttack: r.reports[0].trainAttack, rows };
+}
+
+export interface DefenceShardOutput {
+  n: number;
+  norm: string;
+  /** Images the defended / the undefended model classifies correctly: clean, and both clean and adversarial. */
+  cleanCorrect: number;
+  robustCorrect: number;
+  undefendedCleanCorrect: number;
+  undefendedRobustCorrect: number;
+  notes: string[];
+}
+
+/**
+ * One defence against one attack at one ε on one shard: one `defend` verb call (non-adaptive: crafted on the
+ * undefended model, classified by the defended one) on the shard's range, with the job's seed. The verb gives
+ * accuracies rounded to 4 decimals; with n < 10 000 images per shard they give back the exact counts.
+ */
+export async function computeDefence(
+  job: DefendJob,
+  onProgress?: (done: number, total: number) => void,
+): Promise<DefenceShardOutput> {
+  await jobModel(job.model);
+  const r = await defend(
+    {
+      model: job.model.ref,
+      data: dataRef(job.data, job.campaignSeed, job.range),
+      defences: [job.defence.defence],
+      attacks: [job.attack],
+      eps: [epsArg(job.eps, job.epsText)],
+      seed: job.seed,
+      batchSize: job.batchSize,
+      ...(job.defence.steps ? { steps: job.defence.steps } : {}),
+      ...(job.defence.norm ? { norm: job.defence.norm } : {}),
+    },
+    { cache: jobCache, onProgress },
+  );
+  const none = r.rows.find((x) => x.defence === 'none');
+  const row = r.rows.find((x) => x.defence !== 'none');
+  if (!none || !row) throw badInput(`defend gave no row for ${job.defence.defence} (job ${job.key})`);
+  const count = (acc: number): number => Math.round(acc * r.n);
+  return {
+    n: r.n,
+    norm: row.norm,
+    cleanCorrect: count(row.cleanAccuracy),
+    robustCorrect: count(row.robustAccuracy),
+    undefendedCleanCorrect: count(none.cleanAccuracy),
+    undefendedRobustCorrect: count(none.robustAccuracy),
+    notes: [...new Set([...row.notes, ...none.notes])],
+  };
+}
+
+/**
+ * One scorecard row at one ε: one `scorecard` verb call with that row only (its own baseline, fit and
+ * calibration images from the campaign's dataset, the campaign seed), on the test split's seeded sample of
+ * `data.limit` images (the scorecard's default when absent).
+ */
+export async function computeScorecard(
+  job: ScorecardJob,
+  onProgress?: (what: string, done: number, total: number) => void,
+): Promise<Scorecard> {
+  await jobModel(job.model);
+  const o = job.options;
+  return scorecard(
+    {
+      model: job.model.ref,
+      data: { dataset: job.data.dataset, ...(job.data.limit ? { limit: job.data.limit } : {}) },
+      defences: [job.row],
+      eps: epsArg(job.eps, job.epsText),
+      quick: o.quick,
+      seed: job.seed,
+      ...(o.fitLimit ? { fitLimit: o.fitLimit } : {}),
+      ...(o.steps ? { steps: o.steps } : {}),
+      ...(o.eotSamples ? { eotSamples: o.eotSamples } : {}),
+      ...(o.advModel ? { advModel: o.advModel } : {}),
+      ...(o.noiseModel ? { noiseModel: o.noiseModel } : {}),
+    },
+    { onProgress },
+  );
 }

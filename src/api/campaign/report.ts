@@ -14,13 +14,14 @@ import { queryCurve } from '../../eval/robustness.js';
 import { median } from '../../eval/image-quality.js';
 import { detectionProtocol, type DetectionReport } from '../../eval/detection.js';
 import { round } from '../../models/metrics.js';
-import { renderHtml } from '../../report/html.js';
+import { esc, renderHtml } from '../../report/html.js';
+import { NON_ADAPTIVE_NOTE } from '../../eval/defences.js';
 import { renderDetection } from '../../report/detection.js';
 import { REPORT_SCHEMA, THREAT_TAGS, type AttackReport, type ReportExample } from '../../report/schema.js';
 import { VERSION, gitCommit } from '../../version.js';
 import { notFound } from '../../errors.js';
-import { campaignStatus } from './aggregate.js';
-import { resolveModelRef } from './spec.js';
+import { campaignStatus, type DefenceResultRow, type ScorecardResultRow } from './aggregate.js';
+import { isHttpRef, resolveModelRef } from './spec.js';
 import type { AttackJobResult, DetectJobResult } from './shard.js';
 import type { CampaignStore, JobResultRow, SampleRow } from './store/types.js';
 
@@ -61,7 +62,9 @@ export async function campaignReportHtml(
   const runs: AttackSummary[] = [];
   const perClass: AttackReport['perClass'] = [];
   const examples: ReportExample[] = [];
-  const firstCard = readCard(spec.models[0].ref, spec.baseDir);
+  // the first model with a card (an HTTP endpoint has none)
+  const local = spec.models.find((m) => !isHttpRef(m.ref));
+  const firstCard = local ? readCard(local.ref, spec.baseDir) : null;
   const classes = firstCard?.dataset.classes ?? [];
   let dataset: { name: string; sha256: string; path: string } | undefined;
   for (const r of status.results) {
@@ -200,9 +203,12 @@ export async function campaignReportHtml(
         { model: models, dataset: spec.data.dataset, seed: spec.seed, command, classes },
       )
     : '';
-  if (!runs.length) return detHtml || (await renderHtml(report));
+  const extra = defencesHtml(status.defences, several) + scorecardHtml(status.scorecard, several);
+  const withExtra = (html: string): string =>
+    extra ? html.replace('<h2>Provenance</h2>', `${extra}\n<h2>Provenance</h2>`) : html;
+  if (!runs.length && detHtml) return withExtra(detHtml);
   const html = await renderHtml(report);
-  if (!detHtml) return html;
+  if (!detHtml) return withExtra(html);
   const body = /<body>([\s\S]*)<\/body>/.exec(detHtml)?.[1] ?? '';
   const section = body
     .replace(/<h1>[\s\S]*?<\/h1>/, '')
@@ -210,9 +216,55 @@ export async function campaignReportHtml(
     .replace(/<h2>/g, '<h3>')
     .replace(/<\/h2>/g, '</h3>')
     .replace(/id="report-data"/g, 'id="detection-data"');
-  return html.replace(
-    '<h2>Provenance</h2>',
-    `<h2 id="detection">Detection of adversarial examples</h2>${section}\n<h2>Provenance</h2>`,
+  return withExtra(
+    html.replace(
+      '<h2>Provenance</h2>',
+      `<h2 id="detection">Detection of adversarial examples</h2>${section}\n<h2>Provenance</h2>`,
+    ),
+  );
+}
+
+const f4 = (v: number): string => v.toFixed(4);
+
+/** The defences table: the defended model's clean and robust accuracy beside the undefended model's. */
+function defencesHtml(rows: DefenceResultRow[], several: boolean): string {
+  if (!rows.length) return '';
+  const body = rows
+    .map(
+      (r) =>
+        `<tr><td>${esc(several ? `${r.model} · ${r.defence}` : r.defence)}</td><td>${esc(r.attack)}</td>` +
+        `<td>${esc(r.norm)}</td><td>${esc(r.epsText)}</td><td>${r.n}</td><td>${f4(r.cleanAccuracy)}</td>` +
+        `<td>${f4(r.robustAccuracy)}</td><td>${f4(r.undefendedCleanAccuracy)}</td>` +
+        `<td>${f4(r.undefendedRobustAccuracy)}</td></tr>`,
+    )
+    .join('\n');
+  return (
+    `<h2 id="defences">Defences (non-adaptive)</h2>\n<p>${esc(NON_ADAPTIVE_NOTE)}. The adaptive attacker ` +
+    `(BPDA, EOT) is in the scorecard rows.</p>\n<table><thead><tr><th>defence</th><th>attack</th><th>norm</th>` +
+    `<th>ε</th><th>n</th><th>clean</th><th>robust</th><th>undefended clean</th><th>undefended robust</th>` +
+    `</tr></thead><tbody>\n${body}\n</tbody></table>`
+  );
+}
+
+/** The scorecard rows: non-adaptive → adaptive fooled-and-undetected, sanity checks and verdict. */
+function scorecardHtml(rows: ScorecardResultRow[], several: boolean): string {
+  if (!rows.length) return '';
+  const body = rows
+    .map(
+      (r) =>
+        `<tr><td>${esc(several ? `${r.model} · ${r.defence}` : r.defence)}</td><td>${esc(r.epsText)}</td>` +
+        `<td>${r.n}</td><td>${f4(r.cleanAccuracy)}</td><td>${f4(r.nonAdaptive.fooledAndUndetected)}</td>` +
+        `<td>${f4(r.adaptive.fooledAndUndetected)}</td><td>${esc(r.adaptive.attack)}</td><td>${esc(r.sanity)}</td>` +
+        `<td>${esc(r.verdict)}${r.gradientMasking ? ' (gradient masking)' : ''}</td></tr>`,
+    )
+    .join('\n');
+  return (
+    `<h2 id="scorecard">Scorecard: defences against the adaptive attacker</h2>\n<p>Fooled and undetected among ` +
+    `the originally correct images, non-adaptive and adaptive (Tramèr et al., NeurIPS 2020), as ` +
+    `<code>medshield scorecard</code>${rows.some((r) => r.quick) ? ' --quick' : ''} computes them; one job per ` +
+    `row and ε.</p>\n<table><thead><tr><th>row</th><th>ε</th><th>n</th><th>clean</th><th>non-adaptive f&amp;u</th>` +
+    `<th>adaptive f&amp;u</th><th>adaptive attack</th><th>sanity</th><th>verdict</th></tr></thead><tbody>\n` +
+    `${body}\n</tbody></table>`
   );
 }
 

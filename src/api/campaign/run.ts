@@ -29,6 +29,8 @@ export interface CampaignPlanSummary {
   jobs: number;
   attackJobs: number;
   detectionJobs: number;
+  defenceJobs: number;
+  scorecardJobs: number;
   sampleSize: number | null;
   shards: number;
   estimate: Awaited<ReturnType<typeof prepareCampaign>>['estimate'];
@@ -44,6 +46,8 @@ export async function planSummary(spec: CampaignSpec): Promise<CampaignPlanSumma
     jobs: plan.jobs.length,
     attackJobs: plan.jobs.filter((j) => j.kind === 'attack').length,
     detectionJobs: plan.jobs.filter((j) => j.kind === 'detect').length,
+    defenceJobs: plan.jobs.filter((j) => j.kind === 'defend').length,
+    scorecardJobs: plan.jobs.filter((j) => j.kind === 'scorecard').length,
     sampleSize: plan.sampleSize,
     shards: plan.shards,
     estimate: plan.estimate,
@@ -51,7 +55,13 @@ export async function planSummary(spec: CampaignSpec): Promise<CampaignPlanSumma
 }
 
 export function planText(p: CampaignPlanSummary, shardSize: number): string {
-  const jobs = `${p.attackJobs} attack shards of ${shardSize} images, ${p.detectionJobs} detection`;
+  const more = [
+    p.defenceJobs ? `${p.defenceJobs} defence shards` : '',
+    p.scorecardJobs ? `${p.scorecardJobs} scorecard rows` : '',
+  ].filter(Boolean);
+  const jobs = [`${p.attackJobs} attack shards of ${shardSize} images`, ...more, `${p.detectionJobs} detection`].join(
+    ', ',
+  );
   return `${p.id}: ${p.jobs} jobs (${jobs}), about ${Math.round(p.estimate.seconds)} s on ${p.estimate.backend}\n`;
 }
 

@@ -11,8 +11,9 @@ import { encodePng } from '../../data/png-encode.js';
 import { amplifiedDifference } from '../../eval/examples.js';
 import { VERSION, gitCommit } from '../../version.js';
 import { oneLine } from '../../errors.js';
-import { computeAttackShard, computeDetection } from './compute.js';
-import type { AttackJob, DetectJob, Job } from './plan.js';
+import { computeAttackShard, computeDefence, computeDetection, computeScorecard } from './compute.js';
+import type { Scorecard, ScorecardRow } from '../../eval/scorecard-types.js';
+import type { AttackJob, DefendJob, DetectJob, Job, ScorecardJob } from './plan.js';
 import type { CampaignStore, JobResultRow, SampleImageRow, SampleRow } from './store/types.js';
 
 /** What an attack job stores as its result: counts that add up over shards, and the shard's summary. */
@@ -36,6 +37,30 @@ export interface DetectJobResult {
   rows: Array<Record<string, unknown>>;
 }
 
+/** What a defence job stores: counts that add up over shards (defended and undefended). */
+export interface DefendJobResult {
+  defence: string;
+  attack: string;
+  norm: string;
+  n: number;
+  cleanCorrect: number;
+  robustCorrect: number;
+  undefendedCleanCorrect: number;
+  undefendedRobustCorrect: number;
+  notes: string[];
+}
+
+/** What a scorecard job stores: its row (verdict, non-adaptive and adaptive outcomes, sanity checks) and baseline. */
+export interface ScorecardJobResult {
+  row: ScorecardRow;
+  baseline: Scorecard['baseline'];
+  n: number;
+  quick: boolean;
+  epsText: string;
+  dataset: string;
+  modelName: string;
+}
+
 export interface JobResult {
   key: string;
   kind: Job['kind'];
@@ -44,7 +69,7 @@ export interface JobResult {
   /** Skipped without running: a result was already stored. */
   skipped: boolean;
   seconds: number;
-  result: AttackJobResult | DetectJobResult | null;
+  result: AttackJobResult | DetectJobResult | DefendJobResult | ScorecardJobResult | null;
 }
 
 export interface JobContext {
@@ -69,7 +94,14 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   const t0 = performance.now();
   const workerId = ctx.workerId ?? defaultWorker();
   try {
-    const out = job.kind === 'attack' ? await attackJob(job, ctx) : await detectJob(job, ctx);
+    const out =
+      job.kind === 'attack'
+        ? await attackJob(job, ctx)
+        : job.kind === 'detect'
+          ? await detectJob(job, ctx)
+          : job.kind === 'defend'
+            ? await defendJob(job, ctx)
+            : await scorecardJob(job, ctx);
     const seconds = (performance.now() - t0) / 1000;
     commit ??= gitCommit();
     const row: JobResultRow = {
@@ -77,10 +109,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       jobKey: job.key,
       kind: job.kind,
       model: job.model.name,
-      attack: job.kind === 'attack' ? job.attack.name : job.detector.trainAttack,
+      ...jobColumns(job, out.result),
       eps: job.eps,
-      shard: job.kind === 'attack' ? job.shard : null,
-      detector: job.kind === 'detect' ? job.detector.detector : null,
       result: out.result,
       specHash: ctx.specHash,
       medshieldVersion: VERSION,
@@ -96,6 +126,23 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   } catch (e) {
     await ctx.store.recordFailure(ctx.campaignId, job.key, oneLine(e), workerId).catch(() => undefined);
     throw e;
+  }
+}
+
+/**
+ * The columns that name a job's row: the attack (detection: the train attack; scorecard: the adaptive attack run),
+ * the shard, and the detector, defence or scorecard row (the `detector` column).
+ */
+function jobColumns(job: Job, result: unknown): Pick<JobResultRow, 'attack' | 'shard' | 'detector'> {
+  switch (job.kind) {
+    case 'attack':
+      return { attack: job.attack.name, shard: job.shard, detector: null };
+    case 'detect':
+      return { attack: job.detector.trainAttack, shard: null, detector: job.detector.detector };
+    case 'defend':
+      return { attack: job.attack, shard: job.shard, detector: job.defence.name };
+    case 'scorecard':
+      return { attack: (result as ScorecardJobResult).row.adaptive.attack, shard: null, detector: job.row };
   }
 }
 
@@ -197,6 +244,43 @@ async function detectJob(
       detector: out.detector,
       trainAttack: out.trainAttack,
       rows: out.rows as unknown as Array<Record<string, unknown>>,
+    },
+    samples: [],
+    images: [],
+  };
+}
+
+async function defendJob(
+  job: DefendJob,
+  ctx: JobContext,
+): Promise<{ result: DefendJobResult; samples: SampleRow[]; images: SampleImageRow[] }> {
+  const out = await computeDefence(job, (done, total) => ctx.onProgress?.(total ? done / total : 0));
+  const { n, norm, notes, ...counts } = out;
+  return {
+    result: { defence: job.defence.defence, attack: job.attack, norm, n, ...counts, notes },
+    samples: [],
+    images: [],
+  };
+}
+
+async function scorecardJob(
+  job: ScorecardJob,
+  ctx: JobContext,
+): Promise<{ result: ScorecardJobResult; samples: SampleRow[]; images: SampleImageRow[] }> {
+  const card = await computeScorecard(job, (what, done, total) =>
+    ctx.onProgress?.(total ? Math.min(1, done / total) : 0, what),
+  );
+  const row = card.rows[0];
+  if (!row) throw new Error(`the scorecard gave no row for '${job.row}' (job ${job.key})`);
+  return {
+    result: {
+      row,
+      baseline: card.baseline,
+      n: card.n,
+      quick: card.quick,
+      epsText: card.epsText,
+      dataset: card.dataset,
+      modelName: card.model.name,
     },
     samples: [],
     images: [],

@@ -29,7 +29,9 @@ const print = (s: C.CampaignStatus, json?: boolean): void =>
 export default function register(program: Command): void {
   const camp = program
     .command('campaign')
-    .description('campaigns: models × attacks × ε × detectors as jobs, with a results store and resume');
+    .description(
+      'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, with a results store and resume',
+    );
   sub(camp, 'plan', 'expand a spec into jobs and estimate the cost', '<spec>').action(
     action(async (file: string, o: Cli, cmd: Command) => {
       const s = await C.loadCampaign(file, seedOf(cmd));

@@ -18,8 +18,8 @@ export async function openStore(url?: string, specPath?: string): Promise<Campai
     url = defaultStorePath(specPath);
   }
   if (/^postgres(ql)?:\/\//i.test(url)) {
-    const { PostgresCampaignStore } = await import('./postgres.js');
-    return PostgresCampaignStore.open(url);
+    const { openPostgresStore } = await import('./postgres.js');
+    return openPostgresStore(url);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url))
     throw badArgument(
@@ -27,6 +27,6 @@ export async function openStore(url?: string, specPath?: string): Promise<Campai
     );
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (!file) throw badArgument('sqlite: needs a file path, e.g. sqlite:/data/campaigns.db');
-  const { SqliteCampaignStore } = await import('./sqlite.js');
-  return SqliteCampaignStore.open(file);
+  const { openSqliteStore } = await import('./sqlite.js');
+  return openSqliteStore(file);
 }

@@ -26,7 +26,7 @@ export interface CampaignRow {
 export interface JobResultRow {
   campaignId: string;
   jobKey: string;
-  kind: 'attack' | 'detect';
+  kind: 'attack' | 'detect' | 'defend' | 'scorecard';
   model: string;
   attack: string;
   eps: number;
@@ -261,7 +261,7 @@ export function toResult(r: Record<string, unknown>): JobResultRow {
   return {
     campaignId: String(r.campaign_id),
     jobKey: String(r.job_key),
-    kind: r.kind as 'attack' | 'detect',
+    kind: r.kind as JobResultRow['kind'],
     model: String(r.model),
     attack: String(r.attack),
     eps: Number(r.eps),
