@@ -129,7 +129,7 @@ test('transfer: crafted on a surrogate, one query per image; --surrogate require
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout);
   assert.equal(rows.length, 2);
-  // the surrogate here is the target itself, so "transfer" is white-box PGD without early stopping
+  // the surrogate here is the target itself, so "transfer" is white-box M-DI²-FGSM (no early stopping)
   assert.ok(rows[1].robustAccuracy <= rows[0].robustAccuracy);
   assert.equal(rows[1].medianQueries, 1);
   const missing = cli([...base, '--model', fx.dir, '--attack', 'transfer']);

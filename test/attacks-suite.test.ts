@@ -23,6 +23,7 @@ const FAST: Record<string, Partial<AttackOptions>> = {
   bim: { steps: 10 },
   pgd: { steps: 10 },
   mifgsm: { steps: 10 },
+  difgsm: { steps: 10 },
   cw: { steps: 20, binarySteps: 2, initialConst: 10 },
   ead: { steps: 20, binarySteps: 2, initialConst: 1 },
   deepfool: { steps: 20 },

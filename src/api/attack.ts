@@ -348,7 +348,7 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
       maxQueries: spec.maxQueries,
       pInit,
       surrogates,
-      baseAttack: spec.baseAttack ?? 'pgd',
+      baseAttack: spec.baseAttack, // unset: the transfer attack's own default
       ...(spec.randomStart !== undefined ? { randomStart: spec.randomStart } : {}),
     };
     const runsTotal = Math.max(epsList.length, stepList.length);

@@ -11,6 +11,7 @@ import { fgsm } from './algorithms/fgsm.js';
 import { bim } from './algorithms/bim.js';
 import { pgd } from './algorithms/pgd.js';
 import { mifgsm } from './algorithms/mifgsm.js';
+import { difgsm } from './algorithms/difgsm.js';
 import { cw } from './algorithms/cw.js';
 import { deepfool } from './algorithms/deepfool.js';
 import { apgdCe } from './algorithms/apgd.js';
@@ -43,6 +44,13 @@ const OPTION: Record<string, JsonSchema> = {
   loss: { enum: ['ce', 'cw', 'dlr'], description: 'loss maximised: cross-entropy, CW margin or DLR' },
   earlyStop: { type: 'boolean', description: 'stop a sample once it is adversarial' },
   decay: { type: 'number', minimum: 0, description: 'momentum decay µ' },
+  resizeRate: {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: 1,
+    description: 'DI-FGSM: smallest random resize, as a fraction of the side',
+  },
+  diversityProb: { type: 'number', minimum: 0, maximum: 1, description: 'DI-FGSM: chance of transforming the input' },
   confidence: { type: 'number', minimum: 0, description: 'CW/EAD confidence κ' },
   learningRate: pos('Adam/ISTA learning rate'),
   initialConst: pos('initial constant c'),
@@ -104,6 +112,7 @@ const SUMMARY: Record<string, string> = {
   bim: 'iterated FGSM steps, clipped to the ε ball (no random start)',
   pgd: 'projected gradient descent from a random start, with restarts',
   mifgsm: 'iterated FGSM with gradient momentum',
+  difgsm: 'iterated FGSM on randomly resized and padded inputs (input diversity), optional momentum',
   cw: 'Carlini-Wagner: minimum-norm optimisation of the margin loss, binary search over c',
   deepfool: 'minimum-norm steps to the linearised decision boundary',
   'apgd-ce': 'auto-PGD with step-size schedule, cross-entropy loss',
@@ -131,6 +140,7 @@ const LIST: Array<[Attack, string[]]> = [
   [bim, ['steps', 'stepSize', 'loss', 'earlyStop']],
   [pgd, ['steps', 'stepSize', 'restarts', 'randomStart', 'loss', 'earlyStop']],
   [mifgsm, ['steps', 'stepSize', 'decay', 'loss', 'earlyStop']],
+  [difgsm, ['steps', 'stepSize', 'decay', 'resizeRate', 'diversityProb', 'loss', 'earlyStop']],
   [cw, CWO],
   [deepfool, ['steps', 'overshoot']],
   [apgdCe, ['steps', 'restarts', 'loss']],
@@ -147,12 +157,16 @@ const LIST: Array<[Attack, string[]]> = [
   [hsj, ['maxQueries', 'earlyStop']],
   [boundary, ['maxQueries', 'earlyStop']],
   // the base attack's options pass through
-  [transfer, ['baseAttack', ...WB, 'decay', ...CWO.filter((k) => k !== 'steps'), 'overshoot']],
+  [
+    transfer,
+    ['baseAttack', ...WB, 'decay', 'resizeRate', 'diversityProb', ...CWO.filter((k) => k !== 'steps'), 'overshoot'],
+  ],
 ];
 
 /** Other spellings people type for an attack. */
 const ALIASES: Record<string, string[]> = {
   mifgsm: ['mi-fgsm'],
+  difgsm: ['di-fgsm', 'di2-fgsm'],
   hsj: ['hopskipjump'],
   'apgd-ce': ['apgd'],
   'fab-t': ['fab'],

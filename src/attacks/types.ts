@@ -50,8 +50,11 @@ export interface AttackOptions {
   seed?: number;
   /** Stop a sample as soon as it is adversarial (default true where the algorithm allows). */
   earlyStop?: boolean;
-  /** MI-FGSM momentum decay µ. */
+  /** MI-FGSM / DI-FGSM momentum decay µ. */
   decay?: number;
+  /** DI-FGSM: smallest resize as a fraction of the side (ρ, default 0.9) and the chance p of transforming (0.5). */
+  resizeRate?: number;
+  diversityProb?: number;
   /** CW / EAD: confidence κ, Adam/ISTA learning rate, initial constant c and its binary-search steps. */
   confidence?: number;
   learningRate?: number;

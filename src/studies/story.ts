@@ -355,7 +355,7 @@ export async function runDemo(
             img,
             transfer,
             [{ value: 8 / 255, text: '8/255' }],
-            { steps: 20, seed, surrogates: [surrogate], baseAttack: 'pgd' },
+            { steps: 20, seed, surrogates: [surrogate] },
             { onProgress: (_i, d, t) => p(d, t) },
           ),
         )

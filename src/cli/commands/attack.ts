@@ -24,7 +24,7 @@ interface AttackCli extends CommonOptions, TargetCli, DataCli {
   maxQueries?: number;
   pInit?: string;
   surrogate?: string;
-  baseAttack: string;
+  baseAttack?: string;
   out?: string;
   model: string;
   split: SplitName;
@@ -102,7 +102,7 @@ export default function register(program: Command): void {
       '--surrogate <dirs>',
       'transfer: surrogate model director(ies), comma-separated (an ensemble averages their logits)',
     )
-    .option('--base-attack <name>', 'transfer: the white-box attack run on the surrogate', 'pgd')
+    .option('--base-attack <name>', 'transfer: the white-box attack run on the surrogate (default difgsm, µ = 1)')
     .option('--out <file>', 'also write the JSON result to FILE, after every ε (a failure keeps the finished part)');
   addTargetOptions(addImageSetOptions(cmd)).action(
     action(async (o: AttackCli) => {
