@@ -90,6 +90,10 @@ const queue = [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare
 const work = mkdtempSync(path.join(tmpdir(), 'medshield-tests-'));
 const env = { ...process.env, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1' };
 if (process.stdout.isTTY && env.FORCE_COLOR === undefined) env.FORCE_COLOR = '1';
+// One engine thread per lane: two lanes of two OpenMP threads on two cores make each static-scheduled kernel wait for
+// a thread the other lane has descheduled. The threaded kernels keep their own test (engine-native registers the
+// native backend with 2 threads whatever this says); MEDSHIELD_THREADS set by the caller wins.
+if (jobs > 1 && !env.MEDSHIELD_THREADS) env.MEDSHIELD_THREADS = '1';
 /**
  * CPU seconds (user + system) of this process's reaped children so far, from /proc/self/stat (Linux; 100 ticks/s):
  * read when each file's process ends, the difference is that file's CPU time, Chromium and child CLIs included
