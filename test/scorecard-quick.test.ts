@@ -24,7 +24,6 @@ import { pneumonia } from './attacks-fixture.js';
 await initEngine({ threads: 1 });
 const fx = await pneumonia();
 const [h, w, c] = fx.model.inputShape;
-const d = h * w * c;
 const eps = 8 / 255;
 
 test('one shared forward pass: the logits, every feature layer and the input gradient of separate passes', () => {
@@ -121,19 +120,14 @@ test('a detector row stopped once it is broken gets the verdict of the whole att
     `whole: ${whole.verdict} ${whole.adaptive.fooledAndUndetected} (${passes(whole)} passes); stopped: ` +
       `${stopped.verdict} ${stopped.adaptive.fooledAndUndetected} (${passes(stopped)} passes)`,
   );
-  if (whole.verdict === 'broken') {
-    assert.ok(stopped.stoppedEarly, 'a broken row stops');
-    assert.ok(stopped.adaptive.fooledAndUndetected <= whole.adaptive.fooledAndUndetected);
-    assert.ok(
-      stopped.stoppedEarly!.fooledAndUndetected / stopped.stoppedEarly!.correct >= 0.9 - baseline.protectedFraction,
-    );
-    assert.ok(passes(stopped) < passes(whole), `${passes(stopped)} vs ${passes(whole)} passes`);
-    assert.match(stopped.notes.join(' '), /stopped once/);
-  } else {
-    // not broken: the attack runs to its end either way, image for image
-    assert.equal(stopped.stoppedEarly, undefined);
-    assert.equal(stopped.adaptive.fooledAndUndetected, whole.adaptive.fooledAndUndetected);
-    assert.equal(passes(stopped), passes(whole));
-  }
-  assert.ok(d > 0);
+  // Mahalanobis on the fixture CNN is broken by the joint attack (seeded: whole 1.0, stopped at 34 of 35)
+  assert.equal(whole.verdict, 'broken');
+  assert.ok(stopped.stoppedEarly, 'a broken row stops');
+  assert.ok(stopped.adaptive.fooledAndUndetected <= whole.adaptive.fooledAndUndetected);
+  assert.ok(
+    1 - stopped.stoppedEarly!.fooledAndUndetected / stopped.stoppedEarly!.correct <= baseline.protectedFraction + 0.1,
+    'it stopped where the rule already says broken',
+  );
+  assert.ok(passes(stopped) < passes(whole), `${passes(stopped)} vs ${passes(whole)} passes`);
+  assert.match(stopped.notes.join(' '), /stopped once/);
 });
