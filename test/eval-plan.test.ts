@@ -15,7 +15,7 @@ import {
   DEMO_SUBSET_IMAGES,
 } from '../src/studies/story.js';
 import { planScorecard, ALL_DEFENCES } from '../src/eval/scorecard-entries.js';
-import { sanityDecides, verdictOf } from '../src/eval/scorecard.js';
+import { brokenAt, sanityDecides, verdictOf } from '../src/eval/scorecard.js';
 
 const cal = (ms: number, backend = 'native') => ({ backend, gradientSecondsPerImage: ms / 1000, batch: 32 });
 const TEST_N = 624; // PneumoniaMNIST's test split
@@ -117,4 +117,22 @@ test('quick scorecard: where the sanity checks are skipped, the verdict is the s
   // a row that holds with passing checks is one where they decide
   assert.equal(verdictOf(0.9, 0.85, 0.1, true), 'holds');
   assert.ok(sanityDecides(0.9, 0.85, 0.1));
+});
+
+test('quick scorecard: once the images already fooled make a row broken, no further fooled image changes the verdict', () => {
+  let decided = 0;
+  for (let nc = 1; nc <= 70; nc++)
+    for (const base of [0, 0.02, 0.1, 0.35])
+      for (let fu = 0; fu <= nc; fu++) {
+        // the measure: protected = 1 − fooledAndUndetected, fooledAndUndetected = fu / nc (src/eval/scorecard.ts)
+        const broken = verdictOf(1, 1 - fu / nc, base, true) === 'broken';
+        assert.equal(brokenAt(fu, nc, base), broken, `nc ${nc} base ${base} fu ${fu}`);
+        if (!brokenAt(fu, nc, base)) continue;
+        decided++;
+        for (let more = fu; more <= nc; more++)
+          for (const non of [0, 0.5, 1])
+            for (const sane of [true, false]) assert.equal(verdictOf(non, 1 - more / nc, base, sane), 'broken');
+      }
+  assert.ok(decided > 0);
+  assert.equal(brokenAt(0, 0, 0), false, 'no correct image: nothing to decide');
 });

@@ -246,8 +246,20 @@ export function formatScorecardRow(r: ScorecardRow, eta: string): string {
     `${r.defence.padEnd(28)} ${r.verdict.padEnd(9)} fooled&undetected ` +
     `${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ` +
     `${r.adaptive.fooledAndUndetected.toFixed(3)}  (${r.seconds} s, ` +
-    `estimated ${r.estimatedSeconds ?? '?'} s; ${phases}; about ${eta} left)`
+    `estimated ${r.estimatedSeconds ?? '?'} s; ${phases}${formatWork(r)}; about ${eta} left)`
   );
+}
+
+/** A row's model passes, summed over its phases: `; passes resnet18 1234 f+b / 567 f`. */
+function formatWork(r: ScorecardRow): string {
+  const sum = new Map<string, [number, number]>();
+  for (const phase of [r.work?.fit ?? {}, ...Object.values(r.work?.phases ?? {})])
+    for (const [m, c] of Object.entries(phase)) {
+      const s = sum.get(m) ?? [0, 0];
+      sum.set(m, [s[0] + c.gradientImages, s[1] + c.forwardImages]);
+    }
+  if (!sum.size) return '';
+  return `; passes ${[...sum].map(([m, [g, f]]) => `${m} ${g} f+b / ${f} f`).join(', ')}`;
 }
 
 /** The text form of a scorecard. */

@@ -30,6 +30,7 @@ import { judgePipeline } from '../attacks/adaptive/pipeline.js';
 import type { Scorecard, ScorecardPlan, ScorecardRow } from './scorecard-types.js';
 import type { GradientCalibration } from '../studies/cost.js';
 import { VERSION } from '../version.js';
+import { WorkCounter } from './scorecard-work.js';
 
 export const TRAINING_DEFENCE = 'adversarial-training';
 export const ALL_DEFENCES = [
@@ -196,8 +197,20 @@ async function pgdImages(model: DifferentiableModel, img: Images, eps: number, s
   return (await runAttack(model, img, pgd, { eps, norm: 'linf', steps: 20, seed })).xAdv;
 }
 
-export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
+export async function runScorecard(input: ScorecardInput): Promise<Scorecard> {
   const t0 = Date.now();
+  // every model the rows use counts its passes (per-row `work`, load-independent); inside an attack's
+  // gradient one forward pass serves the logits and every feature layer of the same iterate; batches are
+  // padded to a few sizes so that the backend builds its kernels for a dozen shapes, not one per step
+  const counter = new WorkCounter();
+  const wrap = <M extends DifferentiableModel>(m: M): M => counter.wrap(m, { share: true, pad: true });
+  const o: ScorecardInput = {
+    ...input,
+    model: wrap(input.model),
+    advModel: input.advModel && wrap(input.advModel),
+    noiseModel: input.noiseModel && wrap(input.noiseModel),
+  };
+  const work: NonNullable<Scorecard['work']> = {};
   const steps = o.steps ?? (o.quick ? 20 : 50);
   const samples = o.samples ?? (o.quick ? 4 : 8);
   const total = o.defences.length;
@@ -213,6 +226,7 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
   const bare: Pipeline = { model: o.model, deployed: o.model };
   const bareClean = await judgePipeline(bare, o.test.x, o.test.labels);
   const baseline = await measure(bare, o.test, bareClean, basePgd, 'pgd-20');
+  work['pgd-20 on the undefended model'] = counter.take();
   const notes: string[] = [];
   const rows: ScorecardRow[] = [];
   let fitPairs: Awaited<ReturnType<typeof adversarialPairs>> | undefined;
@@ -257,6 +271,7 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         ts = Date.now();
         fitPairs = await adversarialPairs(o.model, o.fit, pgd, o.eps, o.seed + 7);
         timing["pgd-20 on the detectors' fit images"] = round((Date.now() - ts) / 1000, 1);
+        work["pgd-20 on the detectors' fit images"] = counter.take();
         if (fitPairs.n < 2)
           throw badArgument(
             `PGD at ε = ${o.epsText} fooled ${fitPairs.n} of ${fitPairs.attacked}` +
@@ -330,6 +345,7 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
         notes: n,
       };
     }
+    const fitWork = counter.take();
     const row = await scoreEntry(entry, o.test, {
       eps: o.eps,
       steps,
@@ -337,12 +353,15 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
       seed: o.seed,
       sanityLimit: o.quick ? 32 : 100,
       sanityOnlyWhenDeciding: o.quick,
+      stopWhenBroken: o.quick,
       onProgress: (w) => say(w),
+      counter,
     });
     if (entry.pipeline.detector) row.detectorThreshold = round(entry.pipeline.detector.threshold, 6);
     if (fitSeconds !== undefined) {
       row.timing = { fit: fitSeconds, ...row.timing };
     }
+    row.work = { fit: fitWork, phases: row.work?.phases ?? {} };
     const planned = o.plan?.rows.find((r) => r.defence === name);
     if (planned) row.estimatedSeconds = planned.estimatedSeconds;
     rows.push(row);
@@ -371,6 +390,7 @@ export async function runScorecard(o: ScorecardInput): Promise<Scorecard> {
     },
     seconds: round((Date.now() - t0) / 1000, 1),
     timing,
+    work,
     ...(o.plan ? { plan: o.plan } : {}),
     medshieldVersion: VERSION,
     notes,

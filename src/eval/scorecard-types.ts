@@ -1,3 +1,5 @@
+import type { WorkCount } from './scorecard-work.js';
+
 /**
  * The defence scorecard's JSON (issue #10): one row per defence or detector, the non-adaptive
  * attacker beside the adaptive one, the sanity checks of Carlini et al. 2019 / Tramer et al. 2020,
@@ -73,8 +75,20 @@ export interface ScorecardRow {
   seconds: number;
   /** Seconds per phase of this row (clean+nonAdaptive, fit for detectors, adaptive, transfer, each sanity check). */
   timing?: Record<string, number>;
+  /**
+   * `--quick`: the adaptive attack stopped once this many of the `correct` originally-correct images were fooled
+   * and undetected — the row was broken whatever the rest of the attack did (`brokenDecided`); the adaptive figures
+   * are then lower bounds.
+   */
+  stoppedEarly?: { fooledAndUndetected: number; correct: number };
   /** The plan's estimate for this row, in seconds (see `planScorecard`). */
   estimatedSeconds?: number;
+  /**
+   * Images through each model (by model name): `fit` = before the row's own phases (the detector's fit and
+   * threshold; for a row with its own model, the non-adaptive attack on it), `phases` = per phase of `timing`
+   * (scorecard-work.ts).
+   */
+  work?: { fit?: Record<string, WorkCount>; phases: Record<string, Record<string, WorkCount>> };
 }
 
 export interface Scorecard {
@@ -99,6 +113,8 @@ export interface Scorecard {
   seconds: number;
   /** Seconds of the work shared by the rows (PGD on the undefended model, PGD on the detectors' fit images). */
   timing?: Record<string, number>;
+  /** Images through each model in the shared stages (scorecard-work.ts). */
+  work?: Record<string, Record<string, WorkCount>>;
   /** The plan printed before the run: per-row estimated seconds from a calibration on this backend. */
   plan?: ScorecardPlan;
   medshieldVersion: string;

@@ -16,6 +16,7 @@ import { round } from '../models/metrics.js';
 import { sanityChecks } from './sanity.js';
 import type { Images } from './robustness.js';
 import type { AttackOutcome, ScorecardRow, Verdict } from './scorecard-types.js';
+import type { WorkCount, WorkCounter } from './scorecard-work.js';
 
 export const VERDICT_RULE =
   'protected = share of originally-correct images that stay correct or are flagged (1 − ' +
@@ -127,7 +128,67 @@ export interface ScoreOptions {
    * whatever the checks say), gets the verdict the rule gives without them (see `sanityDecides`).
    */
   sanityOnlyWhenDeciding?: boolean;
+  /**
+   * Stop the adaptive attack once the row is `broken` whatever the rest of the attack does (`--quick`; see
+   * `brokenDecided`): on a deterministic pipeline whose images the attack takes in one batch.
+   */
+  stopWhenBroken?: boolean;
   onProgress?: (what: string) => void;
+  /** Counts the models' passes: read per phase into the row's `work` (the same phases as `timing`). */
+  counter?: WorkCounter;
+}
+
+/** Where the adaptive attack stopped because the row was already broken (`--quick`). */
+export interface StopRecord {
+  /** Originally-correct images the attack had fooled, undetected, with their final images, when it stopped. */
+  fooledAndUndetected: number;
+  correct: number;
+}
+
+/**
+ * Whether `fu` of `nc` originally-correct images fooled and undetected make a row `broken` — the protected fraction
+ * computed as `measure` computes it, compared as `verdictOf` compares it. More fooled images never undo it.
+ */
+export function brokenAt(fu: number, nc: number, baselineProtected: number): boolean {
+  return nc > 0 && 1 - fu / nc <= baselineProtected + 0.1;
+}
+
+/**
+ * The stop rule of `--quick` (`AdaptiveOptions.stopWhen`): true once the images the attack has solved — whose
+ * adversarial images are final, judged by the deployed pipeline on the whole set as `measure` will judge them —
+ * already leave at most `baselineProtected + 0.1` of the originally-correct images protected. The rest of the
+ * attack can only solve more images, so the row is `broken` whatever it does (`verdictOf`), and the same attack
+ * run to its end gives `broken` too. Needs a deterministic pipeline and the whole set in one call (judging image i
+ * then depends on image i alone: KD+BU's dropout masks on its position in the batch, which stays the same).
+ */
+export function brokenDecided(
+  p: Pipeline,
+  set: Images,
+  clean: Judgement,
+  baselineProtected: number,
+  onStop: (r: StopRecord) => void,
+): (success: Uint8Array, xAdv: Float32Array) => Promise<boolean> {
+  const correct0 = Array.from(clean.fooled, (f) => 1 - f);
+  const nc = correct0.reduce((s, v) => s + v, 0);
+  const broken = (fu: number): boolean => brokenAt(fu, nc, baselineProtected);
+  let seen = -1;
+  let decided = false;
+  return async (success, xAdv) => {
+    if (decided) return true;
+    if (!nc) return false;
+    let solved = 0;
+    for (let i = 0; i < set.n; i++) if (correct0[i] && success[i]) solved++;
+    // only a larger set of solved images can decide more; and not even all of them may suffice
+    if (solved <= seen || !broken(solved)) return false;
+    seen = solved;
+    const j = await judgePipeline(p, xAdv, set.labels);
+    let fu = 0;
+    for (let i = 0; i < set.n; i++) if (correct0[i] && success[i] && j.fooled[i] && j.undetected[i]) fu++;
+    if (!broken(fu)) return false;
+    onStop({ fooledAndUndetected: fu, correct: nc });
+    decided = true;
+    return true;
+  };
 }
 
 /** Measure one row: clean, non-adaptive, adaptive, sanity checks, verdict, examples. */
@@ -136,11 +197,13 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
   const p = e.pipeline;
   const say = (s: string): void => o.onProgress?.(`${e.defence}: ${s}`);
   const timing: Record<string, number> = {};
+  const work: Record<string, Record<string, WorkCount>> = {};
   let lap = Date.now();
   const mark = (phase: string): void => {
     const now = Date.now();
     timing[phase] = round((timing[phase] ?? 0) + (now - lap) / 1000, 1);
     lap = now;
+    if (o.counter) work[phase] = addWork(work[phase] ?? {}, o.counter.take());
   };
   say('clean');
   const clean = await judgePipeline(p, img.x, img.labels);
@@ -149,13 +212,23 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
   const [h, w, c] = img.shape;
   const d = h * w * c;
   const batch = Math.max(8, Math.floor((o.batchSize ?? 128) / Math.max(1, e.adaptiveOptions.samples ?? 1)));
+  let stoppedEarly: StopRecord | undefined;
   const run = async (
     set: Images,
     cleanSet: Judgement,
     eps: number,
     steps: number,
+    stop = false,
   ): Promise<{ xAdv: Float32Array; m: Measured }> => {
     const xAdv = new Float32Array(set.x.length);
+    // the stop rule needs the whole set in one call (its judgement is then the final one) and a pipeline
+    // that judges the same images the same way every time
+    const stopWhen =
+      stop && set.n <= batch && !p.defence?.randomized
+        ? brokenDecided(p, set, cleanSet, o.baselineProtected, (r) => {
+            stoppedEarly = r;
+          })
+        : undefined;
     for (let s = 0; s < set.n; s += batch) {
       const m = Math.min(batch, set.n - s);
       const r = await e.adaptive.run(p, set.x.slice(s * d, (s + m) * d), set.labels.slice(s, s + m), {
@@ -163,13 +236,14 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
         eps,
         steps,
         seed: o.seed + s,
+        ...(stopWhen ? { stopWhen } : {}),
       });
       xAdv.set(r.xAdv, s * d);
     }
     return { xAdv, m: await measure(p, set, cleanSet, xAdv, e.adaptiveLabel) };
   };
   say(`adaptive ${e.adaptiveLabel}`);
-  const adv = await run(img, clean, o.eps, o.steps);
+  const adv = await run(img, clean, o.eps, o.steps, !!o.stopWhenBroken);
   mark('adaptive');
   // The sanity checks run on the first `sanityLimit` images (all by default); every protected
   // fraction they compare is taken on that same subset.
@@ -237,6 +311,7 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
       adversarial:
         `data:image/png;base64,` + `${encodePng(adv.xAdv.subarray(i * d, (i + 1) * d), h, w, c).toString('base64')}`,
     }));
+  const stopped = stoppedEarly as StopRecord | undefined;
   return {
     defence: e.defence,
     kind: e.kind,
@@ -248,8 +323,16 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
     gradientMasking,
     verdict,
     examples,
+    ...(stopped ? { stoppedEarly: stopped } : {}),
     notes: [
       ...e.notes,
+      ...(stopped
+        ? [
+            `quick run: the adaptive attack stopped once ${stopped.fooledAndUndetected} of the ${stopped.correct} ` +
+              'originally-correct images were fooled and undetected — already broken by the rule, whatever the rest ' +
+              'of the attack does; its figures are lower bounds (run without --quick for the whole attack)',
+          ]
+        : []),
       ...(gradientMasking
         ? [
             'looks robust to the non-adaptive attack but fails a sanity check: gradient ' +
@@ -259,5 +342,19 @@ export async function scoreEntry(e: ScorecardEntry, img: Images, o: ScoreOptions
     ],
     seconds: round((Date.now() - t0) / 1000, 1),
     timing,
+    ...(o.counter ? { work: { phases: work } } : {}),
   };
+}
+
+function addWork(a: Record<string, WorkCount>, b: Record<string, WorkCount>): Record<string, WorkCount> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const w = out[k] ?? { gradientImages: 0, forwardImages: 0, calls: 0 };
+    out[k] = {
+      gradientImages: w.gradientImages + v.gradientImages,
+      forwardImages: w.forwardImages + v.forwardImages,
+      calls: w.calls + v.calls,
+    };
+  }
+  return out;
 }

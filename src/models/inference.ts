@@ -117,9 +117,14 @@ export class InferenceGraph {
       plan = this.plan(out);
       this.plans.set(out.id, plan);
     }
+    return this.runPlan(x, plan, [out])[0]!;
+  }
+
+  /** Walk `plan` on x and return the values of `outs` (one tidy: intermediate values are freed). */
+  private runPlan(x: tf.Tensor, plan: PlanStep[], outs: SymT[]): tf.Tensor[] {
     return tf.tidy(() => {
       const values = new Map<number, tf.Tensor>();
-      for (const s of plan!) {
+      for (const s of plan) {
         if (s.kind === 'input') {
           values.set(s.out.id, x);
           continue;
@@ -143,8 +148,28 @@ export class InferenceGraph {
         const ins = s.inputs.map((i) => values.get(i.id)!);
         values.set(s.out.id, s.layer.apply(ins.length === 1 ? ins[0]! : ins, { training: false }) as tf.Tensor);
       }
-      return values.get(out.id)!;
+      return outs.map((o) => values.get(o.id)!);
     });
+  }
+
+  /**
+   * Several outputs of ONE forward pass (the model's output and the feature layers it passes through): the same
+   * values as `run(x, t)` for each target, computed once — a caller that reads several layers of the same input
+   * (the HFC attack, the Mahalanobis and LID statistics) pays one pass, and its gradient flows through the
+   * shared graph. A target the output's plan does not pass through is run on its own.
+   */
+  runMany(x: tf.Tensor, targets: tf.SymbolicTensor[]): tf.Tensor[] {
+    if (!foldingEnabled()) return targets.map((t) => this.run(x, t));
+    const out = this.net.outputs[0]! as SymT;
+    let plan = this.plans.get(out.id);
+    if (!plan) {
+      plan = this.plan(out);
+      this.plans.set(out.id, plan);
+    }
+    const have = new Set(plan.map((s) => s.out.id));
+    const inPlan = targets.filter((t) => have.has((t as SymT).id));
+    const shared = inPlan.length ? this.runPlan(x, plan, inPlan as SymT[]) : [];
+    return targets.map((t) => (have.has((t as SymT).id) ? shared[inPlan.indexOf(t)]! : this.run(x, t)));
   }
 
   /** Drop the cached folded weights. */

@@ -15,7 +15,7 @@ import { bpdaLearned } from './learned.js';
 import { takeRows, putRows } from '../project.js';
 
 /** The JSON-serialisable options of an adaptive attack (HFC's reference images are passed at run time). */
-export type AdaptiveParams = Omit<AdaptiveOptions, 'eps' | 'surrogates' | 'onStep'> & { eps?: number };
+export type AdaptiveParams = Omit<AdaptiveOptions, 'eps' | 'surrogates' | 'onStep' | 'stopWhen'> & { eps?: number };
 
 const int = (min: number, description: string): JsonSchema => ({ type: 'integer', minimum: min, description });
 const pos = (description: string): JsonSchema => ({ type: 'number', exclusiveMinimum: 0, description });
@@ -115,11 +115,14 @@ export function chainAdaptive(name: string, parts: AdaptiveAttack[]): AdaptiveAt
       for (const a of parts.slice(1)) {
         const left = Array.from(best.success.keys()).filter((i) => !best.success[i]);
         if (!left.length) break;
+        // the caller's goal may already be met by what the earlier parts solved (`stopWhen`); a later part runs
+        // to its end: it judges its successes on its own images only, and the chain keeps those
+        if (opts.stopWhen && (await opts.stopWhen(best.success, best.xAdv))) break;
         const r = await a.run(
           p,
           takeRows(x, d, left),
           Int32Array.from(left, (i) => y[i]),
-          opts,
+          { ...opts, stopWhen: undefined },
         );
         queries.forward += r.queries.forward;
         queries.gradient += r.queries.gradient;

@@ -20,7 +20,7 @@ import { tf } from '../../engine/index.js';
 import { unsupported } from '../../errors.js';
 import { takeRows, putRows } from '../project.js';
 import type { AdaptiveAttack, Pipeline } from './types.js';
-import { marginTerm, objectiveAscent } from './objective.js';
+import { marginTerm, merged, objectiveAscent } from './objective.js';
 import { pipelineCheck, pipelineResult } from './pipeline.js';
 
 const LAMBDAS = [0.5, 2, 10];
@@ -66,12 +66,14 @@ export const joint: AdaptiveAttack = {
         seed: (opts.seed ?? 0) + li,
         checkEvery: 5,
         onStep: opts.onStep ? (done, total) => opts.onStep!(li * total + done, lambdas.length * total) : undefined,
+        stop: opts.stopWhen && ((ok, xs) => opts.stopWhen!(...merged(solved, xAdv, d, idx, ok, xs))),
       });
       gradient += r.gradientPasses;
       putRows(xAdv, r.xAdv, d, idx);
       idx.forEach((i, j) => {
         if (r.success[j]) solved[i] = 1;
       });
+      if (li < lambdas.length - 1 && opts.stopWhen && (await opts.stopWhen(solved, xAdv))) break;
     }
     return pipelineResult(p, xAdv, y, { forward: 0, gradient }, [
       `joint classifier + ${det.name} loss, λ ∈ {${lambdas.join(', ')}}, ${steps} steps each`,

@@ -30,6 +30,8 @@ export interface ObjectiveConfig {
   /** Judge iterates with `check` every this many steps (and always after the last). Default 1. */
   checkEvery?: number;
   onStep?: (done: number, total: number) => void;
+  /** Checked after a check that found new successes (`AdaptiveOptions.stopWhen`, in this call's rows): true ends the run. */
+  stop?: (success: Uint8Array, xAdv: Float32Array) => Promise<boolean>;
 }
 
 export interface ObjectiveResult {
@@ -59,7 +61,8 @@ export async function objectiveAscent(
   const out = Float32Array.from(x0);
   const success = new Uint8Array(n);
   let passes = 0;
-  for (let r = 0; r < restarts; r++) {
+  let stopped = false;
+  for (let r = 0; r < restarts && !stopped; r++) {
     let idx = Array.from({ length: n }, (_, i) => i).filter((i) => !success[i]);
     if (!idx.length) break;
     let xs = takeRows(x0, d, idx);
@@ -102,10 +105,15 @@ export async function objectiveAscent(
           cur = takeRows(cur, d, stay);
           xs = takeRows(xs, d, stay);
           idx = stay.map((j) => idx[j]);
+          // the unsolved images keep their originals if the run ends here
+          if (cfg.stop && (await cfg.stop(success, out))) {
+            stopped = true;
+            break;
+          }
         }
       }
     }
-    if (idx.length && r === restarts - 1) putRows(out, cur, d, idx);
+    if (!stopped && idx.length && r === restarts - 1) putRows(out, cur, d, idx);
   }
   return { xAdv: out, success, gradientPasses: passes };
 }
@@ -130,4 +138,26 @@ export function marginTerm(logits: tf.Tensor2D, y: Int32Array, idx: number[], ka
     const other = tf.max(tf.sub(logits, tf.mul(oh, 1e9)), 1);
     return tf.minimum(tf.sub(other, zy), kappa) as tf.Tensor1D;
   });
+}
+
+/**
+ * The whole call's success and images while a sub-run on rows `idx` is under way: `success`/`xAdv` with the
+ * sub-run's solved rows (`ok`, `xs` in its own row order) written in.
+ */
+export function merged(
+  success: Uint8Array,
+  xAdv: Float32Array,
+  d: number,
+  idx: number[],
+  ok: Uint8Array,
+  xs: Float32Array,
+): [Uint8Array, Float32Array] {
+  const s = Uint8Array.from(success);
+  const x = Float32Array.from(xAdv);
+  idx.forEach((i, j) => {
+    if (!ok[j]) return;
+    s[i] = 1;
+    x.set(xs.subarray(j * d, (j + 1) * d), i * d);
+  });
+  return [s, x];
 }

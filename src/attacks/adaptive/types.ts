@@ -39,6 +39,14 @@ export interface AdaptiveOptions extends AttackOptions {
   base?: string;
   /** Joint/HFC: weight of the detector (or feature) term against the classifier term. */
   lambda?: number;
+  /**
+   * Stop as soon as this holds (the scorecard's `--quick`: the row's verdict is decided). A chain calls it between
+   * its parts and passes it to its first part; the joint attack calls it between its λ rounds and at each check of
+   * its ascent that finds new successes — with, per image of this call, 1 where the goal is met (that image's
+   * adversarial image is final) and the images so far. On true the attack returns what it has; the images it had
+   * not solved keep their originals or their last iterate. Never called with fewer successes than the last call.
+   */
+  stopWhen?: (success: Uint8Array, xAdv: Float32Array) => Promise<boolean>;
 }
 
 export interface AdaptiveResult extends AttackResult {
