@@ -5,8 +5,11 @@
  * The paper's finding: medical adversarial examples sit far from clean ones in the deep feature space,
  * so a plain classifier on the penultimate features detects them. Here: penultimate features φ(x) →
  * PCA to 20 dimensions (fitted on the clean + adversarial fit images, `ml-pca`, centred) → random
- * forest of 100 trees (`ml-random-forest`, √p features per split, seeded bagging).
- *   score(x) = fraction of trees voting "adversarial".
+ * forest of 100 trees (random-forest.ts: Breiman's forest as scikit-learn grows it, ⌊√p⌋ features drawn at every
+ * split, seeded bootstrap).
+ *   score(x) = fraction of trees voting "adversarial" (mean class-1 leaf fraction).
+ * Detectors saved before 2026-12-06 hold an `ml-random-forest` forest (features drawn once per tree); they still
+ * load and score as saved.
  *
  * Adaptive view (`scoreTensor`): the forest has no gradient; `prepareAdaptive` builds a soft forest (the
  * same trees with sigmoid splits, deepfeature-rf-adaptive.ts) that mimics its vote fraction. Not exact.
@@ -16,6 +19,7 @@
  */
 import { PCA } from 'ml-pca';
 import { RandomForestClassifier } from 'ml-random-forest';
+import { RandomForest, type ForestNode } from './random-forest.js';
 import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
@@ -55,7 +59,7 @@ export class DeepFeatureRf implements Detector {
   readonly reference = 'Ma X. et al., Pattern Recognition 2021, deep features → PCA(20) → random forest';
   private model?: { name: string; sha256: string };
   private pca?: PCA;
-  private forest?: RandomForestClassifier;
+  private forest?: RandomForest | RandomForestClassifier;
   private components = 20;
   private adaptive?: SoftForest;
 
@@ -69,15 +73,7 @@ export class DeepFeatureRf implements Detector {
     this.pca = new PCA(rows, { center: true, scale: false });
     const z = this.pca.predict(rows, { nComponents: this.components }).to2DArray();
     const y = [...new Array<number>(nClean).fill(0), ...new Array<number>(nAdv).fill(1)];
-    this.forest = new RandomForestClassifier({
-      nEstimators: this.params.trees ?? 100,
-      maxFeatures: Math.max(1, Math.round(Math.sqrt(this.components))),
-      replacement: true,
-      useSampleBagging: true,
-      seed: this.params.seed ?? data.seed ?? 0,
-      noOOB: true,
-    } as ConstructorParameters<typeof RandomForestClassifier>[0]);
-    this.forest.train(z, y);
+    this.forest = RandomForest.fit(z, y, { trees: this.params.trees ?? 100, seed: this.params.seed ?? data.seed ?? 0 });
     disposeSoftForest(this.adaptive);
     this.adaptive = undefined;
     this.model = await modelIdentity(model);
@@ -91,10 +87,21 @@ export class DeepFeatureRf implements Detector {
 
   /** Fraction of trees voting "adversarial" for PCA coordinates z. */
   private votes(z: number[][]): Float64Array {
-    return Float64Array.from(
-      this.forest!.predictionValues(z).to2DArray(),
-      (r) => r.reduce((s, v) => s + v, 0) / r.length,
-    );
+    const f = this.forest!;
+    if (f instanceof RandomForest) return f.predict(z);
+    return Float64Array.from(f.predictionValues(z).to2DArray(), (r) => r.reduce((s, v) => s + v, 0) / r.length);
+  }
+
+  /** The forest in the shape the soft forest reads (ml-random-forest's: per-tree feature indexes, nodes). */
+  private forestLike(): ForestLike {
+    const f = this.forest!;
+    if (!(f instanceof RandomForest)) return f as unknown as ForestLike;
+    const all = Array.from({ length: f.features }, (_, j) => j);
+    const node = (nd: ForestNode): ForestLike['estimators'][number]['root'] =>
+      nd.p !== undefined
+        ? { distribution: { to1DArray: () => [1 - nd.p!, nd.p!] } }
+        : { splitColumn: nd.f, splitValue: nd.t, left: node(nd.l!), right: node(nd.r!) };
+    return { indexes: f.trees.map(() => all), estimators: f.trees.map((t) => ({ root: node(t) })) };
   }
 
   /** The soft forest's vote fraction in (0,1) ≈ score(), differentiable; `prepareAdaptive` first. */
@@ -115,7 +122,7 @@ export class DeepFeatureRf implements Detector {
       model,
       this.pca!.toJSON() as PcaJson,
       this.components,
-      this.forest as unknown as ForestLike,
+      this.forestLike(),
       this.pca!.getStandardDeviations(),
       (z) => this.votes(z),
       data,
@@ -149,7 +156,9 @@ export class DeepFeatureRf implements Detector {
     d.model = s.model;
     d.components = st.components;
     d.pca = PCA.load(st.pca as Parameters<typeof PCA.load>[0]);
-    d.forest = RandomForestClassifier.load(st.forest as Parameters<typeof RandomForestClassifier.load>[0]);
+    d.forest = RandomForest.isJson(st.forest)
+      ? RandomForest.load(st.forest)
+      : RandomForestClassifier.load(st.forest as Parameters<typeof RandomForestClassifier.load>[0]);
     return d;
   }
 }
