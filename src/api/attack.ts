@@ -13,7 +13,7 @@ import { getAttack, ATTACK_NAMES } from '../attacks/registry.js';
 import { parseEpsilon, checkEpsilon } from '../attacks/epsilon.js';
 import type { AttackOptions, LossName, Norm } from '../attacks/types.js';
 import type { Target } from '../attacks/targets/target.js';
-import { loadClassifier, resolveModelPath } from '../models/io.js';
+import { resolveModelPath } from '../models/io.js';
 import type { Model } from '../models/model.js';
 import { checkInputMatches, type ModelCard } from '../models/card.js';
 import { engineInfo } from '../engine/index.js';
@@ -289,7 +289,10 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
     throw unsupported(
       `white-box attacks need gradients; '${modelRef}' is a forward-only (ONNX) model (use a query attack)`,
     );
-  const surrogates = surrogateRefs?.length ? await Promise.all(surrogateRefs.map((s) => loadClassifier(s))) : undefined;
+  // Any model directory a white-box --model takes, imported ONNX models included.
+  const surrogates = surrogateRefs?.length
+    ? await Promise.all(surrogateRefs.map((s) => loadModelRef(s, { differentiable: true, cache: opts.cache })))
+    : undefined;
   let target: Target | null = null;
   try {
     if (!whitebox && v.onnx) target = await openVictim(v, {});
