@@ -1378,6 +1378,18 @@ export class OnnxGraph {
     const ew = Math.max((ow - 1) * s[1] + k[1] - (W + pl + pr), 0);
     const padded = pt || pb || pl || pr || eh || ew;
     if (n.op === 'MaxPool') {
+      if (padded && tf.getBackend() === 'native')
+        // Padding inside the native kernel (padded cells never win): no padded copy, and no tfjs Pad gradient,
+        // whose Slice runs on tfjs' element-by-element cpu kernel (56 s of a 224-px ResNet-50 input gradient).
+        return {
+          t: tf.maxPool(t, k, s, [
+            [0, 0],
+            [pt, pb + eh],
+            [pl, pr + ew],
+            [0, 0],
+          ]),
+          nhwc: true,
+        };
       if (padded)
         t = tf.pad(
           t,
