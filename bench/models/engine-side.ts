@@ -36,8 +36,7 @@ async function timed(f: () => tf.Tensor): Promise<number> {
 }
 
 const logits = (xx: tf.Tensor) => tf.reshape(g.run(xx, true, [g.outputName])[0], [batch, -1]);
-const grad = () =>
-  tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.neg(tf.mul(y, tf.logSoftmax(logits(xx))))))(x));
+const grad = () => tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.neg(tf.mul(y, tf.logSoftmax(logits(xx))))))(x));
 const forward = await timed(() => tf.tidy(() => logits(x)));
 const rssAfterForward = process.resourceUsage().maxRSS / 1024;
 const inputGrad = await timed(grad);
@@ -53,7 +52,8 @@ if (process.env.MEDSHIELD_BENCH_PROFILE === '1') {
     by.set(k.name, e);
   }
   const rows = [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
-  for (const [name, e] of rows) process.stderr.write(`  ${name.padEnd(36)} ${e.ms.toFixed(0).padStart(7)} ms  ×${e.n}\n`);
+  for (const [name, e] of rows)
+    process.stderr.write(`  ${name.padEnd(36)} ${e.ms.toFixed(0).padStart(7)} ms  ×${e.n}\n`);
   const fb = [...native.nativeCounts].filter(([, c]) => c.cpu > 0);
   process.stderr.write(`  cpu fallbacks: ${JSON.stringify(fb)}  pool ${JSON.stringify(native.poolStats)}\n`);
 }

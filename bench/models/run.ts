@@ -40,13 +40,18 @@ for (const m of models) {
   const file = path.join(cache, `${m}-224-opset14.onnx`);
   if (!existsSync(file)) {
     process.stderr.write(`${m}: exporting to ${file}\n`);
-    execFileSync('/usr/bin/python3', [torchSide, 'export', m, `${file}.part`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('/usr/bin/python3', [torchSide, 'export', m, `${file}.part`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     renameSync(`${file}.part`, file);
   }
   const py = lastJson(
     execFileSync('/usr/bin/python3', [torchSide, 'bench', m, batch, threads, iters], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
+      // The same OpenMP wait policy as medshield's addon (src/engine/native/addon.ts): spinning threads on a
+      // shared machine slow the spinner itself down several-fold.
+      env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
     }),
   );
   const ms = lastJson(

@@ -359,7 +359,8 @@ export async function openTrainingData(ref: DataRef, onNote?: (line: string) => 
   const tr = data.splits.train;
   const sample = selectImages(tr, ref.limit, ref.sampleSeed ?? 0).indices!;
   const per = tr.height * tr.width * tr.channels;
-  const images = tr.images instanceof Uint8Array ? new Uint8Array(sample.length * per) : new Float32Array(sample.length * per);
+  const images =
+    tr.images instanceof Uint8Array ? new Uint8Array(sample.length * per) : new Float32Array(sample.length * per);
   const labels = new Int32Array(sample.length * tr.labelWidth);
   sample.forEach((src, j) => {
     images.set(tr.images.subarray(src * per, (src + 1) * per), j * per);

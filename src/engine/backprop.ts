@@ -174,9 +174,7 @@ export function installFrugalBackprop(): void {
           const g = node.gradient!(dys);
           return names.map((name) => {
             if (!(name in g))
-              throw new Error(
-                `Cannot backprop through input ${name}. Available gradients found: ${Object.keys(g)}.`,
-              );
+              throw new Error(`Cannot backprop through input ${name}. Available gradients found: ${Object.keys(g)}.`);
             const dx = g[name]();
             if (dx.dtype !== 'float32')
               throw new Error(

@@ -159,7 +159,11 @@ export function constConvKernel(relu: boolean): NativeImpl {
     const depthwise = attrs.depthwise === true;
     if (relu && !depthwise)
       return convKernels.FusedConv2D!(
-        { inputs: { x: inputs.x, filter: inputs.filter, bias: inputs.bias }, backend, attrs: { ...convAttrs(attrs), activation: 'relu' } },
+        {
+          inputs: { x: inputs.x, filter: inputs.filter, bias: inputs.bias },
+          backend,
+          attrs: { ...convAttrs(attrs), activation: 'relu' },
+        },
         addon,
       );
     const y = (depthwise ? convKernels.DepthwiseConv2dNative! : convKernels.Conv2D!)(
@@ -218,14 +222,16 @@ function registerConstConvGradients(): void {
 /** y = act(conv(x, filter) + bias) with constant filter and bias, on the native backend (see above). */
 export function nativeConstConv(args: ConstConvArgs): tf.Tensor4D {
   registerConstConvGradients();
-  return tf.engine().runKernel(
-    args.activation === 'relu' ? CONST_CONV_RELU_KERNEL : CONST_CONV_KERNEL,
-    { x: args.x, filter: args.filter, bias: args.bias },
-    {
-      strides: args.strides,
-      pad: args.pad,
-      depthwise: args.depthwise,
-      inputShape: args.x.shape,
-    } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor4D;
+  return tf
+    .engine()
+    .runKernel(
+      args.activation === 'relu' ? CONST_CONV_RELU_KERNEL : CONST_CONV_KERNEL,
+      { x: args.x, filter: args.filter, bias: args.bias },
+      {
+        strides: args.strides,
+        pad: args.pad,
+        depthwise: args.depthwise,
+        inputShape: args.x.shape,
+      } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor4D;
 }

@@ -26,7 +26,13 @@ import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
 import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
 import { installNativeTrainBatchNorm } from './batchnorm.js';
-import { nativeConvBiasAct, nativeConstConv, constConvKernel, CONST_CONV_KERNEL, CONST_CONV_RELU_KERNEL } from './fused.js';
+import {
+  nativeConvBiasAct,
+  nativeConstConv,
+  constConvKernel,
+  CONST_CONV_KERNEL,
+  CONST_CONV_RELU_KERNEL,
+} from './fused.js';
 import { backendOps } from '../hooks.js';
 import { optimKernels, nativeAdam, setOptimAddon } from './optim.js';
 import { NATIVE_BACKEND_NAME } from './name.js';

@@ -28,7 +28,12 @@ const sameShape = (a: readonly number[], b: readonly number[]) =>
  * c − x and c / x (Div saves its output then). Null when c would broadcast x (then the caller
  * runs the plain op).
  */
-export function constBinary(op: 'Add' | 'Sub' | 'Mul' | 'Div', x: tf.Tensor, c: tf.Tensor, cFirst = false): tf.Tensor | null {
+export function constBinary(
+  op: 'Add' | 'Sub' | 'Mul' | 'Div',
+  x: tf.Tensor,
+  c: tf.Tensor,
+  cFirst = false,
+): tf.Tensor | null {
   if (x.dtype !== 'float32' || c.dtype !== 'float32') return null;
   if (c.rank > x.rank) return null;
   const off = x.rank - c.rank;

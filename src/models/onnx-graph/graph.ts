@@ -461,7 +461,13 @@ export class OnnxGraph {
       return u?.length === 1 && !keep.has(name) ? u[0] : undefined;
     };
     const other = (n: OnnxNode, name: string): string | undefined =>
-      n.inputs.length === 2 ? (n.inputs[0] === name ? n.inputs[1] : n.inputs[1] === name ? n.inputs[0] : undefined) : undefined;
+      n.inputs.length === 2
+        ? n.inputs[0] === name
+          ? n.inputs[1]
+          : n.inputs[1] === name
+            ? n.inputs[0]
+            : undefined
+        : undefined;
     const dropped = new Set<OnnxNode>();
     for (const e of this.nodes) {
       if (e.op !== 'Erf') continue;
@@ -873,7 +879,9 @@ export class OnnxGraph {
             const C = ins[2];
             if (C && beta !== 0) {
               const c = isC(C) && C.dtype === 'float32' ? this.constTensor(C) : null;
-              y = (c && beta === 1 ? constBinary('Add', y, c) : null) ?? tf.add(y, beta === 1 ? this.canon(C) : tf.mul(this.canon(C), beta));
+              y =
+                (c && beta === 1 ? constBinary('Add', y, c) : null) ??
+                tf.add(y, beta === 1 ? this.canon(C) : tf.mul(this.canon(C), beta));
             }
             return [{ t: y, nhwc: false }];
           }
