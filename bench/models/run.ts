@@ -1,15 +1,18 @@
 /**
- * `npm run bench:models [-- --json] [--models resnet50,…] [--batch 16] [--threads 2] [--iters 3]`:
+ * `npm run bench:models [-- --json] [--models resnet50,…] [--batch 16] [--threads 2] [--iters 3] [--cache DIR]`:
  * torchvision ResNet-50, DenseNet-121, EfficientNet-B0 and ViT-B/16 at 224×224×3 (random init,
  * 2 classes), exported to ONNX by Debian's PyTorch 1.13 and imported as differentiable graphs:
  * forward and input-gradient speedups (PyTorch ms / medshield ms, ≥ 1 = medshield faster) against
  * eager PyTorch at the same thread count in the same run, and peak RSS ratio (medshield/PyTorch),
- * each side in its own process. Last stdout line with --json:
- * {"resnet50":{"forward","inputGrad","rssRatio"},…}. Issue 21, acceptance 3; see bench/README.md.
+ * each side in its own process (the PyTorch process that times does not export). The ONNX files
+ * (100–350 MB, not committed) are exported once into the cache directory (`--cache`, env
+ * MEDSHIELD_BENCH_CACHE, default ~/.cache/medshield/bench-models) and reused. Last stdout line
+ * with --json: {"resnet50":{"forward","inputGrad","rssRatio"},…}. Issue 21, acceptance 3; see
+ * bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,43 +27,49 @@ const models = opt('--models', 'resnet50,densenet121,efficientnet_b0,vit_b_16').
 const batch = opt('--batch', '16');
 const threads = opt('--threads', '2');
 const iters = opt('--iters', '3');
-const tmp = mkdtempSync(path.join(tmpdir(), 'medshield-bench-models-'));
+const cache = opt(
+  '--cache',
+  process.env.MEDSHIELD_BENCH_CACHE || path.join(homedir(), '.cache', 'medshield', 'bench-models'),
+);
+mkdirSync(cache, { recursive: true });
+const torchSide = path.join(src, 'torch_side.py');
 const out: Record<string, { forward: number; inputGrad: number; rssRatio: number }> = {};
 const r3 = (v: number): number => Math.round(v * 1000) / 1000;
-try {
-  for (const m of models) {
-    const file = path.join(tmp, `${m}.onnx`);
-    const py = JSON.parse(
-      execFileSync('/usr/bin/python3', [path.join(src, 'torch_side.py'), m, file, batch, threads, iters], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      })
-        .trim()
-        .split('\n')
-        .pop()!,
-    );
-    const ms = JSON.parse(
-      execFileSync(process.execPath, [path.join(here, 'engine-side.js'), file, batch, threads, iters], {
-        encoding: 'utf8',
-        env: { ...process.env, MEDSHIELD_THREADS: threads },
-      })
-        .trim()
-        .split('\n')
-        .pop()!,
-    );
-    out[m] = {
-      forward: r3(py.forward / ms.forward),
-      inputGrad: r3(py.inputGrad / ms.inputGrad),
-      rssRatio: r3(ms.rssMB / py.rssMB),
-    };
-    process.stderr.write(
-      `${m.padEnd(16)} forward ${ms.forward.toFixed(0)} ms (PyTorch ${py.forward.toFixed(0)})  input ` +
-        `grad ${ms.inputGrad.toFixed(0)} ms (PyTorch ${py.inputGrad.toFixed(0)})  RSS ${ms.rssMB.toFixed(0)}` +
-        ` MB (PyTorch ${py.rssMB.toFixed(0)}) [${ms.backend}, batch ${batch}, ${threads} threads]\n`,
-    );
-    rmSync(file, { force: true });
+const lastJson = (s: string) => JSON.parse(s.trim().split('\n').pop()!);
+for (const m of models) {
+  const file = path.join(cache, `${m}-224-opset14.onnx`);
+  if (!existsSync(file)) {
+    process.stderr.write(`${m}: exporting to ${file}\n`);
+    execFileSync('/usr/bin/python3', [torchSide, 'export', m, `${file}.part`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    renameSync(`${file}.part`, file);
   }
-} finally {
-  rmSync(tmp, { recursive: true, force: true });
+  const py = lastJson(
+    execFileSync('/usr/bin/python3', [torchSide, 'bench', m, batch, threads, iters], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      // The same OpenMP wait policy as medshield's addon (src/engine/native/addon.ts): spinning threads on a
+      // shared machine slow the spinner itself down several-fold.
+      env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
+    }),
+  );
+  const ms = lastJson(
+    execFileSync(process.execPath, [path.join(here, 'engine-side.js'), file, batch, threads, iters], {
+      encoding: 'utf8',
+      env: { ...process.env, MEDSHIELD_THREADS: threads },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  out[m] = {
+    forward: r3(py.forward / ms.forward),
+    inputGrad: r3(py.inputGrad / ms.inputGrad),
+    rssRatio: r3(ms.rssMB / py.rssMB),
+  };
+  process.stderr.write(
+    `${m.padEnd(16)} forward ${ms.forward.toFixed(0)} ms (PyTorch ${py.forward.toFixed(0)})  input ` +
+      `grad ${ms.inputGrad.toFixed(0)} ms (PyTorch ${py.inputGrad.toFixed(0)})  RSS ${ms.rssMB.toFixed(0)}` +
+      ` MB (PyTorch ${py.rssMB.toFixed(0)}) [${ms.backend}, batch ${batch}, ${threads} threads]\n`,
+  );
 }
 process.stdout.write((args.includes('--json') ? JSON.stringify(out) : JSON.stringify(out, null, 1)) + '\n');

@@ -289,7 +289,8 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
     throw unsupported(
       `white-box attacks need gradients; '${modelRef}' is a forward-only (ONNX) model (use a query attack)`,
     );
-  // through the verb cache: a campaign loads its surrogates once per process, not once per shard
+  // Any model directory a white-box --model takes (imported ONNX models included), through the verb cache:
+  // a campaign loads its surrogates once per process, not once per shard.
   const surrogates = surrogateRefs?.length
     ? await Promise.all(surrogateRefs.map((s) => loadModelRef(s, { differentiable: true, cache: opts.cache })))
     : undefined;

@@ -354,7 +354,19 @@ export async function openTrainingData(ref: DataRef, onNote?: (line: string) => 
   });
   reportImageSet(data, onNote);
   checkSplits(data, ['train', 'val', 'test']);
-  return data;
+  if (ref.limit === undefined || ref.limit >= data.splits.train.n) return data;
+  // `train --limit N`: a seeded sample of N training images (val and test unchanged) — short runs, memory measurements.
+  const tr = data.splits.train;
+  const sample = selectImages(tr, ref.limit, ref.sampleSeed ?? 0).indices!;
+  const per = tr.height * tr.width * tr.channels;
+  const images =
+    tr.images instanceof Uint8Array ? new Uint8Array(sample.length * per) : new Float32Array(sample.length * per);
+  const labels = new Int32Array(sample.length * tr.labelWidth);
+  sample.forEach((src, j) => {
+    images.set(tr.images.subarray(src * per, (src + 1) * per), j * per);
+    labels.set(tr.labels.subarray(src * tr.labelWidth, (src + 1) * tr.labelWidth), j * tr.labelWidth);
+  });
+  return { ...data, splits: { ...data.splits, train: { ...tr, n: sample.length, images, labels } } };
 }
 
 function ratios(r: ImageSetRef['splitRatios']): [number, number, number] {

@@ -13,7 +13,16 @@ export interface ConvBiasActArgs {
   activation: 'linear' | 'relu';
 }
 
+/** A convolution whose filter and bias are constants (no gradient for them is ever computed). */
+export interface ConstConvArgs extends Omit<ConvBiasActArgs, 'pad'> {
+  /** 'valid', 'same' or explicit [[0,0],[top,bottom],[left,right],[0,0]] (no padded copy of x). */
+  pad: 'valid' | 'same' | tf.backend_util.ExplicitPadding;
+  /** Depthwise: filter [kh,kw,C,mult], one group per input channel. */
+  depthwise: boolean;
+}
+
 export const backendOps: {
   nativeConvBiasAct: ((a: ConvBiasActArgs) => tf.Tensor4D) | null;
+  nativeConstConv: ((a: ConstConvArgs) => tf.Tensor4D) | null;
   nativeAdam: ((lr: number, beta1?: number, beta2?: number, epsilon?: number) => tf.Optimizer) | null;
-} = { nativeConvBiasAct: null, nativeAdam: null };
+} = { nativeConvBiasAct: null, nativeConstConv: null, nativeAdam: null };

@@ -12,9 +12,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { badArgument } from '../errors.js';
-import { backendOps, type ConvBiasActArgs } from './hooks.js';
+import { backendOps, type ConvBiasActArgs, type ConstConvArgs } from './hooks.js';
+import { installFrugalBackprop } from './backprop.js';
 
-export type { ConvBiasActArgs };
+export type { ConvBiasActArgs, ConstConvArgs };
 
 export { tf };
 export { Rng } from './random.js';
@@ -111,6 +112,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (!info) throw new Error('no backend could be initialised');
   if (reasons.length) info.fallbackReason = reasons.join('; ');
   await tf.ready();
+  installFrugalBackprop(); // free saved tensors and used gradients during backprop (backprop.ts)
   quietCpuBackend('cpu'); // tests and fallbacks switch to cpu later; never print its advert
   current = info;
   return info;
@@ -155,6 +157,18 @@ export function convBiasAct(a: ConvBiasActArgs): tf.Tensor4D {
     dataFormat: 'NHWC',
     activation: a.activation,
   });
+}
+
+/**
+ * y = act(conv2d(x, filter) + bias) (plain or depthwise, NHWC, dilation 1) for a CONSTANT filter
+ * and bias — an imported graph's weights: only the input gradient exists, and the backward pass
+ * saves the filter and (ReLU) the output, not the input (src/engine/native/fused.ts). Native
+ * backend only; null elsewhere (the caller then composes tf ops).
+ */
+export function constConv(a: ConstConvArgs): tf.Tensor4D | null {
+  if (!backendOps.nativeConstConv || tf.getBackend() !== 'native') return null;
+  if (a.x.dtype !== 'float32' || a.x.rank !== 4) return null;
+  return backendOps.nativeConstConv(a);
 }
 
 /**

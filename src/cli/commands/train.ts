@@ -36,6 +36,7 @@ interface TrainCli extends CommonOptions, DataCli {
   advSteps: number;
   beta?: number;
   noiseSigma?: number;
+  limit?: number;
 }
 
 export default function register(program: Command): void {
@@ -104,6 +105,11 @@ export default function register(program: Command): void {
         'Gaussian noise augmentation N(0,σ²) for randomized smoothing (Cohen et al. 2019)',
         parseFloatArg('--noise-sigma', 0, 100),
       )
+      .option(
+        '--limit <n>',
+        'train on a seeded sample of N training images (validation and test sets unchanged)',
+        parseIntArg('--limit', 1, 1e9),
+      )
       .option('--name <name>', 'model name in the card')
       .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'),
   ).action(
@@ -139,6 +145,7 @@ export default function register(program: Command): void {
             splitRatios: o.splitRatios,
             splitSeed: o.splitSeed,
             skipBad: o.skipBad,
+            ...(o.limit !== undefined ? { limit: o.limit } : {}),
           },
         },
         { progress, onNote: note, command: ['medshield', ...process.argv.slice(2)].join(' ') },

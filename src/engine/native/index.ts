@@ -26,7 +26,13 @@ import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
 import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
 import { installNativeTrainBatchNorm } from './batchnorm.js';
-import { nativeConvBiasAct } from './fused.js';
+import {
+  nativeConvBiasAct,
+  nativeConstConv,
+  constConvKernel,
+  CONST_CONV_KERNEL,
+  CONST_CONV_RELU_KERNEL,
+} from './fused.js';
 import { backendOps } from '../hooks.js';
 import { optimKernels, nativeAdam, setOptimAddon } from './optim.js';
 import { NATIVE_BACKEND_NAME } from './name.js';
@@ -93,7 +99,24 @@ function register(addon: NativeAddon): void {
       kernelFunc: withFallback(FUSED_CONV_KERNEL, convKernels.FusedConv2D!, fusedFallback, addon),
     });
   }
+  for (const [name, relu] of [
+    [CONST_CONV_KERNEL, false],
+    [CONST_CONV_RELU_KERNEL, true],
+  ] as const)
+    tf.registerKernel({
+      kernelName: name,
+      backendName: NATIVE_BACKEND,
+      kernelFunc: withFallback(
+        name,
+        constConvKernel(relu),
+        () => {
+          throw new Error(`${name}: unsupported inputs`);
+        },
+        addon,
+      ),
+    });
   backendOps.nativeConvBiasAct = nativeConvBiasAct;
+  backendOps.nativeConstConv = nativeConstConv;
   setOptimAddon(addon);
   backendOps.nativeAdam = nativeAdam;
   installNativeGradients(addon);

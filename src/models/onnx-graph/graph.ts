@@ -7,8 +7,14 @@
  * once in JS (const-ops.ts) and removed; a BatchNormalization right after a Conv with constant
  * weights is folded into it (s = γ/√(σ²+ε), w' = w·s, b' = (b − μ)·s + β, inference mode), and a
  * Relu that is a Conv's only consumer becomes the conv's fused activation (`convBiasAct`, one
- * oneDNN call on the native backend). An op outside the supported set is refused here, naming op,
- * node and opset — never at attack time.
+ * oneDNN call on the native backend). Add → Relu, PyTorch's exported GELU (Div → Erf → Add → Mul →
+ * Mul), SiLU (Sigmoid → Mul) and the decomposed layer norm of opsets < 17 become one op each. An op
+ * outside the supported set is refused here, naming op, node and opset — never at attack time.
+ *
+ * Memory of a backward pass: the weights are constants, so only input gradients exist. Convolutions
+ * (`constConv`), matmuls with a constant operand, elementwise ops with a constant, reshapes and the
+ * fused ops above save only what their input gradient reads (const-grad.ts) — an input gradient
+ * holds about one activation per layer, like a PyTorch model whose ReLUs are in place.
  *
  * Layout: ONNX image tensors are NCHW; tfjs convolutions and pools are NHWC. A 4-D value is kept
  * physically NHWC (`nhwc: true`, logical NCHW) through layout-aware ops (conv, pools, norms,
@@ -19,7 +25,8 @@
  * Run time: values that only depend on the *shape* of an activation (Shape → Gather → Concat →
  * Reshape, batch size unknown at load) are computed in JS per call, outside the gradient tape.
  */
-import { tf, convBiasAct } from '../../engine/index.js';
+import { tf, convBiasAct, constConv } from '../../engine/index.js';
+import { addRelu, constBinary, constMatMul, gelu, layerNorm, reshape, silu } from './const-grad.js';
 import { MedshieldError, badInput, unsupported } from '../../errors.js';
 import {
   CONST_OPS,
@@ -36,7 +43,7 @@ import {
   sliceLen,
   sliceSpec,
 } from './const-ops.js';
-import type { Const, OnnxModelProto, OnnxNode } from './proto.js';
+import type { Attr, Const, OnnxModelProto, OnnxNode } from './proto.js';
 
 interface TV {
   t: tf.Tensor;
@@ -185,6 +192,8 @@ export class OnnxGraph {
   private bcache = new Map<Const, tf.Tensor>();
   private prep = new Map<OnnxNode, ConvPrep>();
   private fusedRelu = new Set<OnnxNode>();
+  /** Add nodes whose only consumer was a Relu (run as one op saving only its output). */
+  private fusedAddRelu = new Set<OnnxNode>();
   /** Every value name a node produces (feature layers are chosen from these). */
   readonly nodeOutputs: string[];
 
@@ -240,6 +249,34 @@ export class OnnxGraph {
     this.nodes = rest;
     this.nodeOutputs = rest.flatMap((n) => n.outputs.filter(Boolean));
     this.fuse(new Set([...keep, ...g.outputs.map((o) => o.name)]));
+    this.compact(new Set([...keep, ...g.outputs.map((o) => o.name)]));
+  }
+
+  /** Consts only a Conv reads as its weights or bias: their data is dropped once the conv has its filter tensor. */
+  private convOnly = new Set<string>();
+
+  /**
+   * Drop the initialisers folding left unread (a folded conv's original weights, batch-norm
+   * statistics), and note the ones only one conv reads, whose data the conv's prepared filter
+   * replaces (so a model's weights are held once, not three times).
+   */
+  private compact(keep: Set<string>): void {
+    const reads = new Set<string>();
+    // Per Const object: constant folding maps Identity outputs (PyTorch's deduplicated initialisers) to the same object.
+    const objReads = new Map<Const, number>();
+    const convReads = new Map<Const, number>();
+    for (const n of this.nodes)
+      n.inputs.forEach((i, j) => {
+        const c = i ? this.consts.get(i) : undefined;
+        if (!i) return;
+        reads.add(i);
+        if (!c) return;
+        objReads.set(c, (objReads.get(c) ?? 0) + 1);
+        if (n.op === 'Conv' && (j === 1 || j === 2)) convReads.set(c, (convReads.get(c) ?? 0) + 1);
+      });
+    for (const name of [...this.consts.keys()]) if (!reads.has(name) && !keep.has(name)) this.consts.delete(name);
+    for (const [name, c] of this.consts)
+      if (objReads.get(c) === 1 && convReads.get(c) === 1 && !keep.has(name)) this.convOnly.add(name);
   }
 
   /** Fold BatchNormalization into the Conv before it, and a Relu into the Conv as its activation. */
@@ -282,6 +319,174 @@ export class OnnxGraph {
         dropped.add(n);
         producer.set(n.outputs[0], p);
       }
+    }
+    this.nodes = this.nodes.filter((n) => !dropped.has(n));
+    this.fuseAddRelu(keep);
+    this.fuseGelu(keep);
+    this.fuseSilu(keep);
+    this.fuseLayerNorm(keep);
+  }
+
+  /**
+   * The decomposed layer norm of opsets < 17 (ReduceMean → Sub → Pow 2 → ReduceMean → Add ε → Sqrt →
+   * Div [→ Mul γ → Add β], over the last axis) as one LayerNormalization node.
+   */
+  private fuseLayerNorm(keep: Set<string>): void {
+    const { uses, producer } = this.links();
+    const lastAxis = (n: OnnxNode) => {
+      const ax = attrInts(n, 'axes') ?? (n.inputs[1] ? Array.from(this.consts.get(n.inputs[1])?.data ?? []) : []);
+      return ax.length === 1 && Number(ax[0]) === -1 && attrInt(n, 'keepdims', 1) === 1;
+    };
+    const only = (name: string, op: string): OnnxNode | undefined => {
+      const u = uses.get(name);
+      return u?.length === 1 && !keep.has(name) && u[0].op === op ? u[0] : undefined;
+    };
+    const dropped = new Set<OnnxNode>();
+    for (const div of this.nodes) {
+      if (div.op !== 'Div') continue;
+      const sub = producer.get(div.inputs[0]);
+      const sq = producer.get(div.inputs[1]);
+      if (sub?.op !== 'Sub' || sq?.op !== 'Sqrt') continue;
+      const x = sub.inputs[0];
+      const mean = producer.get(sub.inputs[1]);
+      if (mean?.op !== 'ReduceMean' || mean.inputs[0] !== x || !lastAxis(mean) || this.consts.has(x)) continue;
+      const add = producer.get(sq.inputs[0]);
+      const eps = add?.op === 'Add' ? this.consts.get(add.inputs[1]) : undefined;
+      if (!add || !eps || eps.data.length !== 1) continue;
+      const vmean = producer.get(add.inputs[0]);
+      if (vmean?.op !== 'ReduceMean' || !lastAxis(vmean)) continue;
+      const pow = producer.get(vmean.inputs[0]);
+      const two = pow?.op === 'Pow' ? this.consts.get(pow.inputs[1]) : undefined;
+      if (!pow || pow.inputs[0] !== sub.outputs[0] || !two || two.data.length !== 1 || Number(two.data[0]) !== 2)
+        continue;
+      const du = uses.get(sub.outputs[0]) ?? [];
+      if (du.length !== 2 || !du.includes(pow) || !du.includes(div) || keep.has(sub.outputs[0])) continue;
+      if (
+        only(mean.outputs[0], 'Sub') !== sub ||
+        only(pow.outputs[0], 'ReduceMean') !== vmean ||
+        only(vmean.outputs[0], 'Add') !== add ||
+        only(add.outputs[0], 'Sqrt') !== sq ||
+        only(sq.outputs[0], 'Div') !== div
+      )
+        continue;
+      let out = div.outputs[0];
+      const ins = [x];
+      const mul = only(out, 'Mul');
+      const gamma = mul ? mul.inputs.find((i) => i !== out && this.consts.has(i)) : undefined;
+      const mulDrop: OnnxNode[] = [];
+      if (mul && gamma) {
+        mulDrop.push(mul);
+        out = mul.outputs[0];
+        ins.push(gamma);
+        const addB = only(out, 'Add');
+        const beta = addB ? addB.inputs.find((i) => i !== out && this.consts.has(i)) : undefined;
+        if (addB && beta) {
+          mulDrop.push(addB);
+          out = addB.outputs[0];
+          ins.push(beta);
+        }
+      }
+      for (const z of [mean, sub, pow, vmean, add, sq, ...mulDrop]) dropped.add(z);
+      div.op = 'LayerNormalization';
+      div.inputs = ins;
+      div.outputs = [out];
+      div.attrs = new Map<string, Attr>([
+        ['axis', { kind: 'i', v: -1 }],
+        ['epsilon', { kind: 'f', v: Number(eps.data[0]) }],
+      ]);
+    }
+    this.nodes = this.nodes.filter((n) => !dropped.has(n));
+  }
+
+  /** Mul(x, Sigmoid(x)) — SiLU / swish, EfficientNet's activation — as one op keeping x alone. */
+  private fuseSilu(keep: Set<string>): void {
+    const { uses, producer } = this.links();
+    const dropped = new Set<OnnxNode>();
+    for (const m of this.nodes) {
+      if (m.op !== 'Mul' || m.inputs.length !== 2) continue;
+      for (const j of [0, 1]) {
+        const sg = producer.get(m.inputs[j]);
+        const x = m.inputs[1 - j];
+        if (sg?.op !== 'Sigmoid' || sg.inputs[0] !== x || this.consts.has(x)) continue;
+        if (uses.get(m.inputs[j])?.length !== 1 || keep.has(m.inputs[j])) continue;
+        dropped.add(sg);
+        m.op = 'Silu';
+        m.inputs = [x];
+        break;
+      }
+    }
+    this.nodes = this.nodes.filter((n) => !dropped.has(n));
+  }
+
+  /** Uses per value name and the producer of each value, of the current node list. */
+  private links(): { uses: Map<string, OnnxNode[]>; producer: Map<string, OnnxNode> } {
+    const uses = new Map<string, OnnxNode[]>();
+    const producer = new Map<string, OnnxNode>();
+    for (const n of this.nodes) {
+      for (const i of n.inputs) if (i) uses.set(i, [...(uses.get(i) ?? []), n]);
+      for (const o of n.outputs) producer.set(o, n);
+    }
+    return { uses, producer };
+  }
+
+  /** Add → Relu (a residual connection) as one op whose backward pass keeps only the output. */
+  private fuseAddRelu(keep: Set<string>): void {
+    const { uses, producer } = this.links();
+    const dropped = new Set<OnnxNode>();
+    for (const n of this.nodes) {
+      if (n.op !== 'Relu') continue;
+      const p = producer.get(n.inputs[0]);
+      if (p?.op !== 'Add' || p.inputs.length !== 2 || keep.has(n.inputs[0]) || uses.get(n.inputs[0])?.length !== 1)
+        continue;
+      if (p.inputs.some((i) => this.consts.has(i))) continue;
+      this.fusedAddRelu.add(p);
+      p.outputs = [n.outputs[0]];
+      dropped.add(n);
+    }
+    this.nodes = this.nodes.filter((n) => !dropped.has(n));
+  }
+
+  /**
+   * PyTorch's exported exact GELU (opset < 20: Div(x, √2) → Erf → Add 1 → Mul x → Mul 0.5) as one
+   * Gelu node, whose backward pass keeps x alone (const-grad.ts).
+   */
+  private fuseGelu(keep: Set<string>): void {
+    const { uses, producer } = this.links();
+    const scalar = (name: string | undefined, v: number): boolean => {
+      const c = name ? this.consts.get(name) : undefined;
+      return !!c && c.data.length === 1 && Math.abs(Number(c.data[0]) - v) < 1e-6 * Math.max(1, Math.abs(v));
+    };
+    const only = (name: string): OnnxNode | undefined => {
+      const u = uses.get(name);
+      return u?.length === 1 && !keep.has(name) ? u[0] : undefined;
+    };
+    const other = (n: OnnxNode, name: string): string | undefined =>
+      n.inputs.length === 2
+        ? n.inputs[0] === name
+          ? n.inputs[1]
+          : n.inputs[1] === name
+            ? n.inputs[0]
+            : undefined
+        : undefined;
+    const dropped = new Set<OnnxNode>();
+    for (const e of this.nodes) {
+      if (e.op !== 'Erf') continue;
+      const d = producer.get(e.inputs[0]);
+      if (!d || only(e.inputs[0]) !== e) continue;
+      const x = d.inputs[0];
+      const scaled =
+        (d.op === 'Div' && scalar(d.inputs[1], Math.SQRT2)) || (d.op === 'Mul' && scalar(d.inputs[1], Math.SQRT1_2));
+      if (!scaled || this.consts.has(x)) continue;
+      const a = only(e.outputs[0]);
+      if (a?.op !== 'Add' || !scalar(other(a, e.outputs[0]), 1)) continue;
+      const m1 = only(a.outputs[0]);
+      if (m1?.op !== 'Mul' || other(m1, a.outputs[0]) !== x) continue;
+      const m2 = only(m1.outputs[0]);
+      if (m2?.op !== 'Mul' || !scalar(other(m2, m1.outputs[0]), 0.5)) continue;
+      for (const z of [d, e, a, m1]) dropped.add(z);
+      m2.op = 'Gelu';
+      m2.inputs = [x];
+      m2.attrs = new Map();
     }
     this.nodes = this.nodes.filter((n) => !dropped.has(n));
   }
@@ -495,6 +700,33 @@ export class OnnxGraph {
     return { t: f(this.canon(a), this.canon(b)), nhwc: false };
   }
 
+  /**
+   * A binary op through const-grad.ts when that saves memory in a backward pass: a fused Add → Relu
+   * of two activations, or Add/Sub/Mul/Div of an activation and a constant. Null: the plain op.
+   */
+  private leanBinary(n: OnnxNode, a: V, b: V): TV | null {
+    if (this.fusedAddRelu.has(n)) {
+      if (!isC(a) && !isC(b)) return this.binary(a, b, (p, q) => addRelu(p, q) ?? tf.relu(tf.add(p, q)));
+      const sum = this.binary(a, b, BINARY.Add);
+      return { t: tf.relu(sum.t), nhwc: sum.nhwc };
+    }
+    return n.op === 'Add' || n.op === 'Sub' || n.op === 'Mul' || n.op === 'Div' ? this.leanConst(n.op, a, b) : null;
+  }
+
+  /** Add/Sub/Mul/Div of an activation and a constant through const-grad.ts (saves nothing); null: not that case. */
+  private leanConst(op: 'Add' | 'Sub' | 'Mul' | 'Div', a: V, b: V): TV | null {
+    if (isC(a) === isC(b)) return null;
+    const cFirst = isC(a);
+    const xv = (cFirst ? b : a) as TV;
+    const cv = (cFirst ? a : b) as Const;
+    if (xv.t.dtype !== 'float32' || cv.dtype !== 'float32') return null;
+    const nhwc = xv.nhwc && cv.shape.length <= 4;
+    if (xv.nhwc && !nhwc) return null;
+    const c = nhwc ? this.nhBroadcast(cv) : this.constTensor(cv);
+    const t = constBinary(op, xv.t, c, cFirst);
+    return t ? { t, nhwc } : null;
+  }
+
   private float(v: V): tf.Tensor {
     const t = this.canon(v);
     return t.dtype === 'float32' ? t : tf.cast(t, 'float32');
@@ -512,6 +744,12 @@ export class OnnxGraph {
 
   private exec(n: OnnxNode, ins: Array<V | undefined>): V[] {
     const x = ins[0] as V;
+    if (n.op === 'Silu') {
+      const t = isC(x) ? this.constTensor(x) : x.t;
+      return [{ t: t.dtype === 'float32' ? silu(t) : tf.mul(t, tf.sigmoid(t)), nhwc: !isC(x) && x.nhwc }];
+    }
+    if (n.op === 'Gelu' && !isC(x) && x.t.dtype === 'float32' && attrStr(n, 'approximate', 'none') === 'none')
+      return [{ t: gelu(x.t), nhwc: x.nhwc }];
     const u = UNARY[n.op];
     if (u) {
       if (isC(x)) return [{ t: u(this.constTensor(x), n), nhwc: false }];
@@ -521,6 +759,10 @@ export class OnnxGraph {
     if (bin) {
       if (n.op === 'Pow' && isC(ins[1]!) && size((ins[1] as Const).shape) === 1 && (ins[1] as Const).data[0] === 2) {
         return [isC(x) ? { t: tf.square(this.constTensor(x)), nhwc: false } : { t: tf.square(x.t), nhwc: x.nhwc }];
+      }
+      if (ins.length === 2) {
+        const lean = this.leanBinary(n, ins[0]!, ins[1]!);
+        if (lean) return [lean];
       }
       let acc = this.binary(ins[0]!, ins[1] ?? ins[0]!, bin);
       for (const v of ins.slice(2)) acc = this.binary(acc, v!, bin);
@@ -544,7 +786,8 @@ export class OnnxGraph {
         const key = `${n.outputs[0]}::bn`;
         const S = this.cachedConst(key + 's', () => mk('float32', bshape, s));
         const B = this.cachedConst(key + 'b', () => mk('float32', bshape, sh));
-        return [this.binary(this.binary(x, S, BINARY.Mul), B, BINARY.Add)];
+        const scaled = this.leanConst('Mul', x, S) ?? this.binary(x, S, BINARY.Mul);
+        return [this.leanConst('Add', scaled, B) ?? this.binary(scaled, B, BINARY.Add)];
       }
       case 'InstanceNormalization': {
         const sc = this.constOf(ins[1], 'scale', n);
@@ -562,6 +805,18 @@ export class OnnxGraph {
         return [this.binary(this.binary({ t: y, nhwc }, S, BINARY.Mul), B, BINARY.Add)];
       }
       case 'LayerNormalization': {
+        if (
+          !isC(x) &&
+          !x.nhwc &&
+          x.t.dtype === 'float32' &&
+          [-1, x.t.rank - 1].includes(attrInt(n, 'axis', -1)) &&
+          (!ins[1] || isC(ins[1])) &&
+          (!ins[2] || isC(ins[2]))
+        ) {
+          const g = ins[1] ? this.constTensor(ins[1] as Const) : null;
+          const b = ins[2] ? this.constTensor(ins[2] as Const) : null;
+          return [{ t: layerNorm(x.t, attrFloat(n, 'epsilon', 1e-5), g, b), nhwc: false }];
+        }
         const t = this.float(x);
         const r = t.rank;
         let ax = attrInt(n, 'axis', -1);
@@ -612,23 +867,44 @@ export class OnnxGraph {
         return [this.reduce(n, x, ins)];
       case 'Gemm': {
         let a = this.float(x);
-        const b = this.float(ins[1]!);
         if (a.rank !== 2) a = tf.reshape(a, [a.shape[0], -1]);
+        const alpha = attrFloat(n, 'alpha', 1);
+        const beta = attrFloat(n, 'beta', 1);
+        const B = ins[1]!;
+        if (!isC(x) && isC(B) && B.dtype === 'float32' && B.shape.length === 2 && attrInt(n, 'transA', 0) === 0) {
+          // Constant weights: the lean matmul and bias add (const-grad.ts).
+          let y = constMatMul(a, this.constTensor(B) as tf.Tensor2D, attrInt(n, 'transB', 0) === 1);
+          if (y) {
+            if (alpha !== 1) y = tf.mul(y, alpha);
+            const C = ins[2];
+            if (C && beta !== 0) {
+              const c = isC(C) && C.dtype === 'float32' ? this.constTensor(C) : null;
+              y =
+                (c && beta === 1 ? constBinary('Add', y, c) : null) ??
+                tf.add(y, beta === 1 ? this.canon(C) : tf.mul(this.canon(C), beta));
+            }
+            return [{ t: y, nhwc: false }];
+          }
+        }
+        const b = this.float(B);
         let y = tf.matMul(
           a as tf.Tensor2D,
           b as tf.Tensor2D,
           attrInt(n, 'transA', 0) === 1,
           attrInt(n, 'transB', 0) === 1,
         );
-        const alpha = attrFloat(n, 'alpha', 1);
-        const beta = attrFloat(n, 'beta', 1);
         if (alpha !== 1) y = tf.mul(y, alpha);
         if (ins[2] && beta !== 0) y = tf.add(y, beta === 1 ? this.canon(ins[2]) : tf.mul(this.canon(ins[2]), beta));
         return [{ t: y, nhwc: false }];
       }
       case 'MatMul': {
         const a = this.float(x);
-        const b = this.float(ins[1]!);
+        const bv = ins[1]!;
+        if (!isC(x) && isC(bv) && bv.dtype === 'float32' && bv.shape.length === 2 && a.rank >= 2) {
+          const y = constMatMul(a, this.constTensor(bv) as tf.Tensor2D, false);
+          if (y) return [{ t: y, nhwc: false }];
+        }
+        const b = this.float(bv);
         if (a.rank === 2 && b.rank === 2) return [{ t: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), nhwc: false }];
         if (b.rank === 2 && a.rank > 2) {
           const lead = a.shape.slice(0, -1);
@@ -664,8 +940,8 @@ export class OnnxGraph {
         if (ax < 0) ax += s.length;
         const target = [size(s.slice(0, ax)), size(s.slice(ax))];
         if (!isC(x) && x.nhwc && ax === 1 && s[2] === 1 && s[3] === 1)
-          return [{ t: tf.reshape(x.t, target), nhwc: false }];
-        return [{ t: tf.reshape(this.canon(x), target), nhwc: false }];
+          return [{ t: reshape(x.t, target), nhwc: false }];
+        return [{ t: reshape(this.canon(x), target), nhwc: false }];
       }
       case 'Reshape': {
         const spec = ints(this.constOf(ins[1], 'the target shape', n));
@@ -680,8 +956,8 @@ export class OnnxGraph {
           target.length === 2 &&
           target[0] === s[0]
         )
-          return [{ t: tf.reshape(x.t, target), nhwc: false }];
-        return [{ t: tf.reshape(this.canon(x), target), nhwc: false }];
+          return [{ t: reshape(x.t, target), nhwc: false }];
+        return [{ t: reshape(this.canon(x), target), nhwc: false }];
       }
       case 'Transpose': {
         const r = this.rank(x);
@@ -708,7 +984,7 @@ export class OnnxGraph {
           target = [...s];
           for (const a of (axesIn ?? []).map((v) => (v < 0 ? v + r : v)).sort((p, q) => p - q)) target.splice(a, 0, 1);
         }
-        return [{ t: tf.reshape(this.canon(x), target), nhwc: false }];
+        return [{ t: reshape(this.canon(x), target), nhwc: false }];
       }
       case 'Concat': {
         const vs = ins.filter((v): v is V => !!v && size(this.shape(v)) > 0);
@@ -934,11 +1210,33 @@ export class OnnxGraph {
     const w = this.constOf(ins[1], 'the weights', n);
     const b = ins[2] ? this.constOf(ins[2], 'the bias', n) : undefined;
     const p = this.prepConv(n, w, b);
+    for (const name of n.inputs.slice(1, 3)) {
+      const c = name && this.convOnly.has(name) ? this.consts.get(name) : undefined;
+      if (c?.data.length) c.data = new Float32Array(0); // held by p.filter / p.bias now
+    }
     let t = this.nh(x);
     if (t.dtype !== 'float32') t = tf.cast(t, 'float32');
     const [, H, W] = t.shape;
     const [pt, pb, pl, pr] = this.pads2d(n, H, W, p.k, p.strides, [1, 1]);
     const relu = this.fusedRelu.has(n);
+    if (p.kind !== 'grouped' && t.rank === 4) {
+      // Native: explicit padding inside the kernel (no padded copy of the activation).
+      const c = constConv({
+        x: t as tf.Tensor4D,
+        filter: p.filter,
+        bias: p.bias ?? this.zeros(p.kind === 'conv' ? p.filter.shape[3] : p.filter.shape[2] * p.filter.shape[3]),
+        strides: p.strides,
+        pad: [
+          [0, 0],
+          [pt, pb],
+          [pl, pr],
+          [0, 0],
+        ],
+        activation: relu ? 'relu' : 'linear',
+        depthwise: p.kind === 'depthwise',
+      });
+      if (c) return { t: c, nhwc: true };
+    }
     let pad: 'valid' | 'same' = 'valid';
     const sameOk =
       p.strides[0] === 1 &&
@@ -1088,6 +1386,18 @@ export class OnnxGraph {
     const ew = Math.max((ow - 1) * s[1] + k[1] - (W + pl + pr), 0);
     const padded = pt || pb || pl || pr || eh || ew;
     if (n.op === 'MaxPool') {
+      if (padded && tf.getBackend() === 'native')
+        // Padding inside the native kernel (padded cells never win): no padded copy, and no tfjs Pad gradient,
+        // whose Slice runs on tfjs' element-by-element cpu kernel (56 s of a 224-px ResNet-50 input gradient).
+        return {
+          t: tf.maxPool(t, k, s, [
+            [0, 0],
+            [pt, pb + eh],
+            [pl, pr + ew],
+            [0, 0],
+          ]),
+          nhwc: true,
+        };
       if (padded)
         t = tf.pad(
           t,
