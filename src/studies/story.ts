@@ -369,13 +369,24 @@ export async function runDemo(
   const actN = Math.min(plan.actImages, img.n);
   const actImgs = sliceImages(img, 0, actN);
   const d = img.x.length / Math.max(1, img.n);
-  const act = await detectorAct(model, fitImgs, calImgs, actImgs, xPgd8.subarray(0, actN * d), 8 / 255, seed, 'kd_bu', 20, {
-    onFitted: () => {
-      hooks.onStageDone?.({ ...planned('detector fit'), seconds: round((performance.now() - t0) / 1000, 1) });
-      hooks.onStage?.(planned('informed attacker'));
+  const act = await detectorAct(
+    model,
+    fitImgs,
+    calImgs,
+    actImgs,
+    xPgd8.subarray(0, actN * d),
+    8 / 255,
+    seed,
+    'kd_bu',
+    20,
+    {
+      onFitted: () => {
+        hooks.onStageDone?.({ ...planned('detector fit'), seconds: round((performance.now() - t0) / 1000, 1) });
+        hooks.onStage?.(planned('informed attacker'));
+      },
+      onStage: (what) => hooks.onStep?.(what),
     },
-    onStage: (what) => hooks.onStep?.(what),
-  });
+  );
   const whole = (performance.now() - t0) / 1000;
   stages.push(
     { ...planned('detector fit'), seconds: round(act.fitSeconds, 1) },
