@@ -18,17 +18,21 @@ import { Classifier, type Model } from './model.js';
 export function defaultModelDir(): string {
   return path.join(PACKAGE_ROOT, 'models', 'default');
 }
-/** The shipped surrogate: trained independently of the default model (other seed, width), for transfer attacks. */
+/**
+ * The shipped surrogate for transfer attacks: the default model's recipe (full-width ResNet-18, 10 epochs) with
+ * another seed (1), as an outside attacker with a similarly trained model would have.
+ */
 export function surrogateModelDir(): string {
   return path.join(PACKAGE_ROOT, 'models', 'surrogate');
 }
 
 /**
  * The shipped models: the default (full-width ResNet-18), the transfer surrogate, the PGD-adversarially
- * trained and noise-trained CNNs for the scorecard, and `resnet18-w32`, the width-32 ResNet-18 that was
- * the default before full width was shipped (figures in the docs measured on it name it).
+ * trained and noise-trained CNNs for the scorecard, `resnet18-w32`, the width-32 ResNet-18 that was
+ * the default before full width was shipped, and `surrogate-w16`, the width-16 surrogate shipped before the
+ * full-width one (figures in the docs measured on these name them).
  */
-export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn', 'resnet18-w32'] as const;
+export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn', 'resnet18-w32', 'surrogate-w16'] as const;
 
 /**
  * `default` (or nothing) names the shipped model, the other {@link SHIPPED_MODELS} names the other shipped ones;
