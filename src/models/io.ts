@@ -32,7 +32,14 @@ export function surrogateModelDir(): string {
  * the default before full width was shipped, and `surrogate-w16`, the width-16 surrogate shipped before the
  * full-width one (figures in the docs measured on these name them).
  */
-export const SHIPPED_MODELS = ['default', 'surrogate', 'adv-cnn', 'noise-cnn', 'resnet18-w32', 'surrogate-w16'] as const;
+export const SHIPPED_MODELS = [
+  'default',
+  'surrogate',
+  'adv-cnn',
+  'noise-cnn',
+  'resnet18-w32',
+  'surrogate-w16',
+] as const;
 
 /**
  * `default` (or nothing) names the shipped model, the other {@link SHIPPED_MODELS} names the other shipped ones;

@@ -145,14 +145,14 @@ export interface DemoPlan {
  * measured on a quiet 2-core machine (2026-12-06, `medshield demo --seed 0`, native 12.0 ms and wasm 86.8 ms
  * per unit; the per-film costs agree between the backends within 10 %): evaluation is one forward pass per
  * test film; PGD-20 with early stopping (at 2/255 most films run all 20 steps); the transfer attack's
- * surrogate steps; the detector fit per fit film (its PGD-20 example, KD+BU's fit, one calibration film);
+ * 20 M-DI²-FGSM steps on the full-width surrogate (one unit each) and its one query; the detector fit per fit film (its PGD-20 example, KD+BU's fit, one calibration film);
  * the informed attacker's joint + HFC steps through classifier and detector per film.
  */
 export const DEMO_STAGE_COST = {
   evaluate: 0.53,
   'pgd 2/255': 17,
   'pgd 8/255': 5.2,
-  'transfer 8/255': 4.6,
+  'transfer 8/255': 21,
   'detector fit': 11.7,
   'informed attacker': 94,
 } as const;

@@ -37,6 +37,7 @@ import {
   type ModelTargetOptions,
   type ScorecardEntry,
 } from './spec.js';
+import { TRANSFER_BASE_ATTACK } from '../../attacks/algorithms/transfer.js';
 
 export interface JobData {
   dataset: string;
@@ -245,7 +246,7 @@ export function jobCost(j: Job, sampleSize: number): { gradient: number; forward
       return { gradient: imgs * (j.attack.steps ?? a.defaultSteps) * (j.attack.restarts ?? 1), forward: 2 * imgs };
     if (a.threatModel === 'transfer') {
       // the base attack on every surrogate, then one query per image
-      const base = getAttack(j.attack.baseAttack ?? 'pgd');
+      const base = getAttack(j.attack.baseAttack ?? TRANSFER_BASE_ATTACK);
       const passes = (j.attack.steps ?? base.defaultSteps) * (j.attack.restarts ?? 1);
       return { gradient: imgs * passes * (j.attack.surrogates?.length ?? 1), forward: 2 * imgs };
     }
