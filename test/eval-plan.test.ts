@@ -21,7 +21,7 @@ const cal = (ms: number, backend = 'native') => ({ backend, gradientSecondsPerIm
 const TEST_N = 624; // PneumoniaMNIST's test split
 
 test('demo plan: a fast backend runs the default sample; a slow one scales it down to the budget and says so', () => {
-  const fast = planDemo(cal(20), { testN: TEST_N });
+  const fast = planDemo(cal(15), { testN: TEST_N });
   assert.equal(fast.attackImages, DEMO_DEFAULT_IMAGES);
   assert.equal(fast.scaled, false);
   // Square and the detector act take the first 64 of the 128 films
