@@ -141,28 +141,48 @@ export interface DemoPlan {
 }
 
 /**
- * Cost of each stage in forward+backward passes of the default model per film (the calibration unit),
- * measured on a quiet 2-core machine (2026-12-06, `medshield demo --seed 0`, native 12.0 ms and wasm 86.8 ms
- * per unit; the per-film costs agree between the backends within 10 %): evaluation is one forward pass per
- * test film; PGD-20 with early stopping (at 2/255 most films run all 20 steps); the transfer attack's
- * 20 M-DI²-FGSM steps on the full-width surrogate (one unit each) and its one query; the detector fit per fit film (its PGD-20 example, KD+BU's fit, one calibration film);
- * the informed attacker's joint + HFC steps through classifier and detector per film.
+ * Cost of each stage in units of the calibration pass (one forward+backward of the default model per film, a
+ * batch of 32 after a warm-up), per backend, measured on a quiet 2-core machine on 2026-12-06 with `medshield demo
+ * --seed 0` (native: calibration 7.8 ms per film, 128 films; wasm: 85.3 ms, 16 films, Square at 300 queries):
+ * evaluation is one forward pass per test film; PGD-20 with early stopping (at 2/255 most films run all 20
+ * steps); the transfer attack's 20 M-DI²-FGSM steps on the full-width surrogate and its one query; the detector
+ * fit per fit film (its PGD-20 example, KD+BU's fit, one calibration film); the informed attacker's joint + HFC
+ * steps through classifier and detector per film; `squarePerQuery`, one forward pass of Square per film and
+ * query. The backends differ in how their batch-32 calibration pass compares with the attacks' passes (native's
+ * is relatively faster), hence one table each; the cpu backend uses wasm's.
  */
-export const DEMO_STAGE_COST = {
-  evaluate: 0.53,
-  'pgd 2/255': 17,
-  'pgd 8/255': 5.2,
-  'transfer 8/255': 21,
-  'detector fit': 11.7,
-  'informed attacker': 94,
+export const DEMO_STAGE_COSTS = {
+  native: {
+    evaluate: 1.2,
+    'pgd 2/255': 28,
+    'pgd 8/255': 8,
+    'transfer 8/255': 19,
+    'detector fit': 18,
+    'informed attacker': 150,
+    squarePerQuery: 0.75,
+  },
+  wasm: {
+    evaluate: 0.32,
+    'pgd 2/255': 22.7,
+    'pgd 8/255': 11.7,
+    'transfer 8/255': 29.3,
+    'detector fit': 12.1,
+    'informed attacker': 198,
+    squarePerQuery: 0.38,
+  },
 } as const;
 
+export type DemoStageCost = (typeof DEMO_STAGE_COSTS)['native' | 'wasm'];
+export const demoStageCost = (backend: string): DemoStageCost =>
+  backend === 'native' ? DEMO_STAGE_COSTS.native : DEMO_STAGE_COSTS.wasm;
+
 /**
- * Square's cost per film: one forward pass (0.53 units) per query until the film flips or the budget Q is
- * spent. The films' queries to flip were fitted as E[min(q, Q)] ≈ Q₀(1 − e^(−Q/Q₀)) with Q₀ = 320 (the
- * same run: 162 units per film at Q = 1000, median 285 queries to flip, 12.5 % never flipped).
+ * Square's cost per film: one forward pass per query until the film flips or the budget Q is spent. The films'
+ * queries to flip were fitted as E[min(q, Q)] ≈ Q₀(1 − e^(−Q/Q₀)) with Q₀ = 320 (the native run: median 254
+ * queries to flip, 9 % of 64 films never flipped).
  */
-export const demoSquareCost = (queries: number): number => 0.53 * 320 * (1 - Math.exp(-queries / 320));
+export const demoSquareCost = (queries: number, perQuery: number): number =>
+  perQuery * 320 * (1 - Math.exp(-queries / 320));
 
 /**
  * Detector fit and calibration films for n attacked films: 200 for the default 128, fewer for a small run (at least 48,
@@ -195,12 +215,12 @@ export function demoStages(
     images,
     estimatedSeconds: round(perFilm * images * g, 1),
   });
-  const c = DEMO_STAGE_COST;
+  const c = demoStageCost(cal.backend);
   return [
     st('evaluate', testN, c.evaluate),
     st('pgd 2/255', n, c['pgd 2/255']),
     st('pgd 8/255', n, c['pgd 8/255']),
-    st('square 8/255', sub, demoSquareCost(squareQueries)),
+    st('square 8/255', sub, demoSquareCost(squareQueries, c.squarePerQuery)),
     ...(withTransfer ? [st('transfer 8/255', n, c['transfer 8/255'])] : []),
     st('detector fit', demoFitImages(n, scaled), c['detector fit']),
     st('informed attacker', sub, c['informed attacker']),
