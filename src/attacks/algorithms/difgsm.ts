@@ -47,28 +47,24 @@ function shrinkPadMatrix(size: number, r: number, offset: number): Float32Array 
 /** A model seen through Xie et al.'s random resize-and-pad: each `logits` call draws one transform. */
 export class DiverseInputs implements DifferentiableModel {
   readonly differentiable = true as const;
-  get inputShape() {
-    return this.inner.inputShape;
-  }
-  get classes() {
-    return this.inner.classes;
-  }
-  get task() {
-    return this.inner.task;
-  }
-  get card() {
-    return this.inner.card;
-  }
-  get featureNames() {
-    return this.inner.featureNames;
-  }
+  readonly inputShape: [number, number, number];
+  readonly classes: string[];
+  readonly task;
+  readonly card;
+  readonly featureNames: string[];
 
   constructor(
     readonly inner: DifferentiableModel,
     readonly resizeRate: number,
     readonly diversityProb: number,
     readonly rng: Rng,
-  ) {}
+  ) {
+    this.inputShape = inner.inputShape;
+    this.classes = inner.classes;
+    this.task = inner.task;
+    this.card = inner.card;
+    this.featureNames = inner.featureNames;
+  }
 
   /** T(x): the batch shrunk to r×r' and zero-padded back at a random offset (or x itself, with probability 1 − p). */
   transform(x: tf.Tensor4D): tf.Tensor4D {
