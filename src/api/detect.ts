@@ -50,7 +50,10 @@ export const REFERENCE_IMAGES = 1000;
 export interface DetectSpec {
   /** The model (default 'default'); it must be differentiable. */
   model?: ModelRef;
-  /** The test images: dataset (default the model's), split (default test), `limit` = seeded sample (default 300), `range`. */
+  /**
+   * The test images: dataset (default the model's), split (default test), `limit` = seeded sample (default 300),
+   * `range`.
+   */
   data?: DataRef;
   /** Detector names (kd_bu, lid, mahalanobis, deepfeature_rf, squeeze, magnet). */
   detectors: string[];
@@ -62,7 +65,9 @@ export interface DetectSpec {
   eps: EpsRef;
   /** Images of the fit split attacked for fitting (default 300; the seeded sample of `seed`). */
   fitLimit?: number;
-  /** Split the fit pairs come from (default train; val: KD and Mahalanobis estimate densities on 1000 training images). */
+  /**
+   * Split the fit pairs come from (default train; val: KD and Mahalanobis estimate densities on 1000 training images).
+   */
   fitSplit?: 'train' | 'val';
   /** Stop each image's attack at its first success (default false: full iterations). */
   earlyStop?: boolean;
@@ -125,7 +130,9 @@ export interface DetectRow {
   fitAttacked?: number;
 }
 
-/** One test pair's detector scores: split index, position in the sample, label, and the scores of clean and adversarial. */
+/**
+ * One test pair's detector scores: split index, position in the sample, label, and the scores of clean and adversarial.
+ */
 export interface DetectSampleScore {
   detector: string;
   attack: string;

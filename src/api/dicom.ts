@@ -144,7 +144,9 @@ export async function signDicomFiles(spec: DicomSignSpec, onFile?: (file: string
   return out;
 }
 
-/** Verify every file under `paths` with `check`; a file that cannot be read is a row with `error` (or, alone, throws). */
+/**
+ * Verify every file under `paths` with `check`; a file that cannot be read is a row with `error` (or, alone, throws).
+ */
 async function verifyEach(
   paths: string[],
   check: (bytes: Buffer, file: string) => Promise<Record<string, unknown> & { valid: boolean }>,

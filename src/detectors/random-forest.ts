@@ -2,7 +2,8 @@
  * Random forest for two classes — Breiman, "Random forests", Machine Learning 45 (2001); CART trees (Breiman,
  * Friedman, Olshen & Stone 1984) as scikit-learn's `RandomForestClassifier` grows them: each tree on a bootstrap
  * sample, fully grown (Gini impurity), and at **every split** a fresh random subset of ⌊√p⌋ features
- * (`max_features='sqrt'`; more are drawn when none of them splits the node). score(x) = mean over trees of the class-1 fraction in the
+ * (`max_features='sqrt'`; more are drawn when none of them splits the node). score(x) = mean over trees of the class-1
+ * fraction in the
  * leaf x reaches (scikit-learn's `predict_proba`; with fully grown trees the vote fraction).
  *
  * Why not `ml-random-forest`: it draws its features once per *tree* (with replacement: 4 of 20 PCA components for

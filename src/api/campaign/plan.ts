@@ -237,7 +237,10 @@ export function planCampaign(
   };
 }
 
-/** Passes one job costs: white-box = images × steps × restarts gradient passes; query attacks = images × budget forward passes. */
+/**
+ * Passes one job costs: white-box = images × steps × restarts gradient passes; query attacks = images × budget forward
+ * passes.
+ */
 export function jobCost(j: Job, sampleSize: number): { gradient: number; forward: number } {
   if (j.kind === 'attack') {
     const a = getAttack(j.attack.attack);

@@ -37,7 +37,10 @@ export interface ModelEntry {
   target?: ModelTargetOptions;
 }
 
-/** How a campaign queries an HTTP model (`medshield attack --target-url` options; the API key comes from the environment). */
+/**
+ * How a campaign queries an HTTP model (`medshield attack --target-url` options; the API key comes from the
+ * environment).
+ */
 export interface ModelTargetOptions {
   output?: 'probabilities' | 'label' | 'auto';
   format?: 'json' | 'png';

@@ -30,7 +30,10 @@ export interface ObjectiveConfig {
   /** Judge iterates with `check` every this many steps (and always after the last). Default 1. */
   checkEvery?: number;
   onStep?: (done: number, total: number) => void;
-  /** Checked after a check that found new successes (`AdaptiveOptions.stopWhen`, in this call's rows): true ends the run. */
+  /**
+   * Checked after a check that found new successes (`AdaptiveOptions.stopWhen`, in this call's rows): true ends the
+   * run.
+   */
   stop?: (success: Uint8Array, xAdv: Float32Array) => Promise<boolean>;
 }
 

@@ -262,7 +262,8 @@ export class OnnxGraph {
    */
   private compact(keep: Set<string>): void {
     const reads = new Set<string>();
-    // Per Const object: constant folding maps Identity outputs (PyTorch's deduplicated initialisers) to the same object.
+    // Per Const object: constant folding maps Identity outputs (PyTorch's deduplicated initialisers) to the same
+    // object.
     const objReads = new Map<Const, number>();
     const convReads = new Map<Const, number>();
     for (const n of this.nodes)

@@ -1,4 +1,7 @@
-/** Open a campaign store by URL: `postgres://…`, `sqlite:/path.db` or a path; none → `<spec>.campaign.db` next to the spec. */
+/**
+ * Open a campaign store by URL: `postgres://…`, `sqlite:/path.db` or a path; none → `<spec>.campaign.db` next to the
+ * spec.
+ */
 import path from 'node:path';
 import { badArgument } from '../../../errors.js';
 import type { CampaignStore } from './types.js';

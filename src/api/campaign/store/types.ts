@@ -102,7 +102,10 @@ export interface CampaignStore {
   listCampaigns(): Promise<CampaignRow[]>;
   /** Set the state (and add wall seconds). */
   setCampaignState(id: string, state: CampaignState, addSeconds?: number): Promise<void>;
-  /** Write a job's result with its samples and images in one transaction, only if the job has no result yet; true when written. */
+  /**
+   * Write a job's result with its samples and images in one transaction, only if the job has no result yet; true when
+   * written.
+   */
   putResult(r: JobResultRow, samples?: SampleRow[], images?: SampleImageRow[]): Promise<boolean>;
   results(campaignId: string): Promise<JobResultRow[]>;
   doneKeys(campaignId: string): Promise<Set<string>>;
