@@ -67,6 +67,9 @@ export class Lid implements Detector {
   private st?: LidState;
   private lr?: Logistic;
   private adaptive?: LidAdaptive;
+  /** The stored reference batch's feature rows per layer, computed once per model object for `score`
+   * (they do not depend on the query; an adaptive attack scores thousands of small batches). */
+  private refRows = new WeakMap<DifferentiableModel, Map<string, Promise<{ data: Float32Array; dim: number }>>>();
 
   constructor(readonly params: LidParams = {}) {}
 
@@ -90,11 +93,19 @@ export class Lid implements Detector {
     q: Float32Array,
     nq: number,
     exclude: ((i: number) => number) | 'nearest',
+    refCache?: Map<string, Promise<{ data: Float32Array; dim: number }>>,
   ): Promise<number[][]> {
     const out: number[][] = Array.from({ length: nq }, () => []);
+    const rows = (x: Float32Array, n: number, layer: string) =>
+      layer === 'logits' ? logitRows(model, x, n) : featureRows(model, x, n, layer);
     for (const layer of layers) {
-      const fr = layer === 'logits' ? await logitRows(model, ref, nRef) : await featureRows(model, ref, nRef, layer);
-      const fq = layer === 'logits' ? await logitRows(model, q, nq) : await featureRows(model, q, nq, layer);
+      let cached = refCache?.get(layer);
+      if (refCache && !cached) {
+        cached = rows(ref, nRef, layer);
+        refCache.set(layer, cached);
+      }
+      const fr = await (cached ?? rows(ref, nRef, layer));
+      const fq = await rows(q, nq, layer);
       const d2 = await pairwiseSq(fq.data, nq, fr.data, nRef, fr.dim);
       const k = Math.min(this.k, nRef - 1);
       for (let i = 0; i < nq; i++) {
@@ -146,6 +157,7 @@ export class Lid implements Detector {
     disposeLidAdaptive(this.adaptive);
     this.adaptive = undefined;
     const nRef = Math.min(B, nClean);
+    this.refRows = new WeakMap();
     this.st = {
       layers,
       reference: f32ToBase64(data.clean.slice(0, nRef * d)),
@@ -163,15 +175,16 @@ export class Lid implements Detector {
     const out = new Float64Array(n);
     const d = x.length / n;
     const B = this.batch;
+    let cache = this.refRows.get(model);
+    if (!cache) {
+      cache = new Map();
+      this.refRows.set(model, cache);
+    }
     for (let s = 0; s < n; s += B) {
       const m = Math.min(B, n - s);
       const exclude = st.neighbours === 'own-original' ? () => -1 : ('nearest' as const);
-      out.set(
-        this.lr!.score(
-          await this.lids(model, st.layers, ref, st.referenceN, x.subarray(s * d, (s + m) * d), m, exclude),
-        ),
-        s,
-      );
+      const q = x.subarray(s * d, (s + m) * d);
+      out.set(this.lr!.score(await this.lids(model, st.layers, ref, st.referenceN, q, m, exclude, cache)), s);
     }
     return out;
   }

@@ -107,13 +107,15 @@ export class Mahalanobis implements Detector {
     const fold = (i: number): number => (i < nClean ? i : i - nClean) % 2;
     let best: { noise: number; auc: number; rows: number[][] } | undefined;
     const tuning: Array<{ noise: number; auc: number }> = [];
-    for (const noise of this.params.noise !== undefined ? [this.params.noise] : NOISE_GRID) {
-      this.st.noise = noise;
-      const rows = await this.layerScores(model, x, nClean + nAdv);
+    const grid = this.params.noise !== undefined ? [this.params.noise] : NOISE_GRID;
+    // one gradient per image and layer serves every candidate ε_noise (the direction does not depend on it)
+    const rowsPerNoise = await this.layerScoresGrid(model, x, nClean + nAdv, grid);
+    grid.forEach((noise, j) => {
+      const rows = rowsPerNoise[j];
       const auc = this.params.noise !== undefined ? 1 : crossValidatedAuc(rows, y, fold);
       tuning.push({ noise, auc: Math.round(auc * 1e4) / 1e4 });
       if (!best || auc > best.auc) best = { noise, auc, rows };
-    }
+    });
     this.st.noise = best!.noise;
     if (tuning.length > 1) this.st.tuning = tuning;
     this.lr = new Logistic().fit(best!.rows, y);
@@ -121,25 +123,47 @@ export class Mahalanobis implements Detector {
   }
 
   /** Pre-processed Mahalanobis confidence per layer, one row per image. */
-  async layerScores(model: DifferentiableModel, x: Float32Array, n: number, batch = 50): Promise<number[][]> {
+  async layerScores(model: DifferentiableModel, x: Float32Array, n: number): Promise<number[][]> {
+    return (await this.layerScoresGrid(model, x, n, [this.st?.noise ?? this.params.noise ?? 0.001]))[0];
+  }
+
+  /**
+   * `layerScores` for several ε_noise at once ([noise][image][layer]): the pre-processing direction
+   * sign ∇ₓ min_c M is computed once per image and layer and reused for every ε (the same values as
+   * `confidence`, which the adaptive view uses).
+   */
+  private async layerScoresGrid(
+    model: DifferentiableModel,
+    x: Float32Array,
+    n: number,
+    noises: number[],
+    batch = 50,
+  ): Promise<number[][][]> {
     const [h, w, c] = model.inputShape;
     const d = h * w * c;
-    const rows: number[][] = Array.from({ length: n }, () => []);
+    const out = noises.map(() => Array.from({ length: n }, (): number[] => []));
     for (const g of this.st!.gaussians) {
       const lg = { layer: g.layer, mu: tf.tensor2d(g.means), P: tf.tensor2d(g.precision) };
       for (let s = 0; s < n; s += batch) {
         const m = Math.min(batch, n - s);
-        const conf = tf.tidy(() =>
-          this.confidence(model, lg, tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c])),
-        );
-        const v = await conf.data();
-        conf.dispose();
-        for (let i = 0; i < m; i++) rows[s + i].push(v[i]);
+        const t = tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c]);
+        const dir = noises.some((e) => e > 0) ? tf.tidy(() => preprocessingDirection(model, lg, t)) : undefined;
+        for (let j = 0; j < noises.length; j++) {
+          const eps = noises[j];
+          const conf = tf.tidy(() => {
+            const xh = eps > 0 && dir ? (tf.clipByValue(tf.sub(t, tf.mul(eps, dir)), 0, 1) as tf.Tensor4D) : t;
+            return tf.neg(tf.min(sqDistances(model, lg, xh), 1));
+          });
+          const v = await conf.data();
+          conf.dispose();
+          for (let i = 0; i < m; i++) out[j][s + i].push(v[i]);
+        }
+        tf.dispose([t, ...(dir ? [dir] : [])]);
       }
       lg.mu.dispose();
       lg.P.dispose();
     }
-    return rows;
+    return out;
   }
 
   /**
@@ -150,11 +174,7 @@ export class Mahalanobis implements Detector {
   private confidence(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D): tf.Tensor1D {
     const eps = this.st?.noise ?? this.params.noise ?? 0.001;
     let xh = t;
-    if (eps > 0) {
-      const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.min(sqDistances(model, g, v as tf.Tensor4D), 1)));
-      const dir = tf.sign(grad(tf.tensor4d(t.dataSync(), t.shape)));
-      xh = tf.clipByValue(tf.sub(t, tf.mul(eps, dir)), 0, 1) as tf.Tensor4D;
-    }
+    if (eps > 0) xh = tf.clipByValue(tf.sub(t, tf.mul(eps, preprocessingDirection(model, g, t))), 0, 1) as tf.Tensor4D;
     return tf.neg(tf.min(sqDistances(model, g, xh), 1)) as tf.Tensor1D;
   }
 
@@ -215,6 +235,12 @@ interface LayerTensors {
   layer: string;
   mu: tf.Tensor2D;
   P: tf.Tensor2D;
+}
+
+/** sign ∇ₓ Σ min_c M(x), computed on x's values (held constant: no derivative flows through it). */
+function preprocessingDirection(model: DifferentiableModel, g: LayerTensors, t: tf.Tensor4D): tf.Tensor4D {
+  const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.min(sqDistances(model, g, v as tf.Tensor4D), 1)));
+  return tf.sign(grad(tf.tensor4d(t.dataSync(), t.shape))) as tf.Tensor4D;
 }
 
 /** Squared Mahalanobis distances [n, k] of the layer's features (conv maps averaged over space) to the class means. */
