@@ -53,7 +53,7 @@ export function defencesSpec(rows: DefenceRow[]) {
       color: {
         field: 'measure',
         type: 'nominal' as const,
-        title: 'model',
+        title: 'model, input',
         scale: { domain: [...DEFENCE_MEASURES], range: ['#b9bec6', '#5f6670', '#9ec5ee', '#0b5cad'] },
       },
     },
@@ -122,7 +122,7 @@ export function DefencesTable({ rows }: { rows: DefenceRow[] }) {
   );
 }
 
-const SCORECARD_MEASURES = ['attacker unaware of the defence', 'attacker who knows the defence'] as const;
+const SCORECARD_MEASURES = ['unaware of the defence', 'knows the defence (adaptive)'] as const;
 
 /** Fooled and undetected per scorecard row × ε: the non-adaptive attacker beside the adaptive one. */
 export function scorecardSpec(rows: ScorecardRow[]) {
@@ -156,6 +156,7 @@ export function scorecardSpec(rows: ScorecardRow[]) {
         type: 'nominal' as const,
         title: 'attacker',
         scale: { domain: [...SCORECARD_MEASURES], range: ['#9ec5ee', '#a4161a'] },
+        legend: { labelLimit: 240 },
       },
     },
   };
