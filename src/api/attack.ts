@@ -244,7 +244,8 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
   if (stepList.length > 1 && epsList.length > 1) throw badArgument('sweep either ε or --steps, not both at once');
   if (stepList.length > 1 && atk.threatModel !== 'whitebox')
     throw badArgument(
-      'a step sweep needs a white-box iterative attack (query attacks: use --max-queries; the report plots success against queries)',
+      'a step sweep needs a white-box iterative attack ' +
+        '(query attacks: use --max-queries; the report plots success against queries)',
     );
   const stepSize =
     spec.stepSize !== undefined
@@ -260,7 +261,8 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
   const remote = usesRemoteVictim(v);
   if (whitebox && remote)
     throw badArgument(
-      `'${atk.name}' is a white-box attack; --target-url/--target-onnx need a query attack (square, simba, simba-dct, nes, hsj, boundary, transfer)`,
+      `'${atk.name}' is a white-box attack; --target-url/--target-onnx need a query attack ` +
+        '(square, simba, simba-dct, nes, hsj, boundary, transfer)',
     );
   if (!whitebox && spec.maxQueries === undefined && atk.name !== 'transfer' && spec.steps !== undefined)
     throw badArgument(`query attacks are budgeted by --max-queries, not --steps`);
@@ -332,7 +334,8 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
       victim.classes.length !== meta.classes.length
     ) {
       throw badArgument(
-        `target '${target!.name}' takes ${victim.inputShape.join('×')} images with ${victim.classes.length} classes, but ${data.name} has ${meta.inputShape.join('×')} images with ${meta.classes.length}`,
+        `target '${target!.name}' takes ${victim.inputShape.join('×')} images with ${victim.classes.length} ` +
+          `classes, but ${data.name} has ${meta.inputShape.join('×')} images with ${meta.classes.length}`,
       );
     }
     for (const sm of surrogates ?? []) checkInputMatches(sm.card, dataFacts);
@@ -458,9 +461,22 @@ export async function attack(input: AttackSpec, opts: AttackVerbOptions = {}): P
 export function attackText(r: AttackResult, report?: string): string {
   const lines = r.runs.map(
     ({ summary: s }) =>
-      `${s.attack} ${s.norm} ε=${s.epsText}: clean ${s.cleanAccuracy.toFixed(4)} → robust ${s.robustAccuracy.toFixed(4)}, success ${s.attackSuccessRate === null ? '—' : s.attackSuccessRate.toFixed(4)}${s.targetedSuccessRate !== undefined ? ` (targeted ${s.targetedSuccessRate?.toFixed(4)})` : ''}, mean L∞ ${s.meanLinf?.toFixed(4) ?? '—'}, L2 ${s.meanL2?.toFixed(4) ?? '—'}, SSIM ${s.meanSSIM?.toFixed(4) ?? '—'}, PSNR ${s.meanPSNR?.toFixed(2) ?? '—'} dB${s.meanQueries !== undefined ? `, queries mean ${s.meanQueries ?? '—'} median ${s.medianQueries ?? '—'} (budget ${s.maxQueries})` : ''}, ${s.seconds.toFixed(1)} s (${s.imagesPerSecond.toFixed(1)} img/s)`,
+      `${s.attack} ${s.norm} ε=${s.epsText}: clean ${s.cleanAccuracy.toFixed(4)} → ` +
+      `robust ${s.robustAccuracy.toFixed(4)}, ` +
+      `success ${s.attackSuccessRate === null ? '—' : s.attackSuccessRate.toFixed(4)}` +
+      `${s.targetedSuccessRate !== undefined ? ` (targeted ${s.targetedSuccessRate?.toFixed(4)})` : ''}, ` +
+      `mean L∞ ${s.meanLinf?.toFixed(4) ?? '—'}, L2 ${s.meanL2?.toFixed(4) ?? '—'}, ` +
+      `SSIM ${s.meanSSIM?.toFixed(4) ?? '—'}, PSNR ${s.meanPSNR?.toFixed(2) ?? '—'} dB` +
+      `${
+        s.meanQueries !== undefined
+          ? `, queries mean ${s.meanQueries ?? '—'} median ${s.medianQueries ?? '—'} (budget ${s.maxQueries})`
+          : ''
+      }, ` +
+      `${s.seconds.toFixed(1)} s (${s.imagesPerSecond.toFixed(1)} img/s)`,
   );
-  let out = `${r.target ? `${r.target.kind} target ${r.target.name}` : r.model} on ${r.dataset}/${r.split} (n=${r.n}):\n${lines.map((l) => '  ' + l).join('\n')}\n`;
+  let out =
+    `${r.target ? `${r.target.kind} target ${r.target.name}` : r.model} on ${r.dataset}/${r.split} (n=${r.n}):\n` +
+    `${lines.map((l) => '  ' + l).join('\n')}\n`;
   for (const { summary: s } of r.runs)
     for (const c of s.components ?? [])
       out += `  ε=${s.epsText} after ${c.name}: robust ${c.robustAccuracy.toFixed(4)} (worst case so far)\n`;

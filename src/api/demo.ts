@@ -324,7 +324,8 @@ export function formatDemo(d: DemoResult): string {
     `Detect   ${act.detector} detector (Feinman et al.), fitted ` +
       `on ${act.fitImages} train films and their PGD examples; ` +
       `alarm set for 5 % false alarms on ${act.calibrationImages} clean validation films.`,
-    `         ${act.films < t.attackedImages ? `On the first ${act.films} attacked films it` : 'It'} raises the alarm ` +
+    `         ${act.films < t.attackedImages ? `On the first ${act.films} attacked films it` : 'It'} ` +
+      'raises the alarm ' +
       `on ${pct(act.nonAdaptive.caught)} of the PGD-8/255 films that fooled the model ` +
       `(AUC ${act.nonAdaptive.detectionAuc ?? '—'}); fooled and unnoticed: ` +
       `${pct(act.nonAdaptive.fooledAndUndetected)} of the films the model got right.`,

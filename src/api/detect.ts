@@ -305,7 +305,9 @@ export function formatDetect(r: DetectResult): string {
   for (const d of r.reports) {
     s += `${d.detector} (fitted on ${d.trainAttack}; ${d.protocol})\n`;
     for (const x of d.results) {
-      s += `  ${x.attack.padEnd(9)} ε=${x.epsText.padEnd(7)} n=${String(x.n).padEnd(5)} AUC=${x.auc ?? '–'}  TPR@5%FPR=${x.tprAt5Fpr ?? '–'}  threshold=${x.threshold ?? '–'}\n`;
+      s +=
+        `  ${x.attack.padEnd(9)} ε=${x.epsText.padEnd(7)} n=${String(x.n).padEnd(5)} AUC=${x.auc ?? '–'}  ` +
+        `TPR@5%FPR=${x.tprAt5Fpr ?? '–'}  threshold=${x.threshold ?? '–'}\n`;
     }
   }
   if (r.report) s += `report: ${r.report}\n`;

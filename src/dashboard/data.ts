@@ -398,8 +398,5 @@ export async function scorecard(store: CampaignStore | null, id: string) {
           });
     }
   }
-  const defences = results
-    .filter((x) => (x.kind as string) === 'defence')
-    .map((x) => x.result as Record<string, unknown>);
-  return { detection: status.detection, roc: rocs, defences };
+  return { detection: status.detection, roc: rocs, defences: status.defences, scorecard: status.scorecard };
 }

@@ -199,7 +199,8 @@ export const SCORECARD = {
       type: 'array',
       items: { type: 'object', properties: { model: str, detector: str, attack: str, eps: num, fpr: num, tpr: num } },
     },
-    defences: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    defences: CAMPAIGN_STATUS.properties.defences,
+    scorecard: CAMPAIGN_STATUS.properties.scorecard,
   },
 } as const;
 

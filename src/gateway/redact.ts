@@ -8,8 +8,11 @@
 import type { FastifyRequest } from 'fastify';
 
 /** Query parameter names whose values are credentials (case-insensitive; `-`/`_` ignored). */
-const SECRET_PARAM =
-  /^(api_?key|apikey|key|keys|token|access_?token|id_?token|refresh_?token|auth|authorization|bearer|secret|client_?secret|password|passwd|pwd|pass|session|sessionid|jwt|signature|sig|credential|credentials)$/i;
+const SECRET_PARAM = new RegExp(
+  '^(api_?key|apikey|key|keys|token|access_?token|id_?token|refresh_?token|auth|authorization|bearer|secret|' +
+    'client_?secret|password|passwd|pwd|pass|session|sessionid|jwt|signature|sig|credential|credentials)$',
+  'i',
+);
 const API_KEY = /msk_([0-9A-Za-z]{1,16})_[A-Za-z0-9_%-]+/g;
 
 export const REDACTED = '[REDACTED]';

@@ -158,7 +158,8 @@ export async function renderDetection(reports: DetectionReport[], meta: Detectio
 <h1>Adversarial-example detection on ${esc(meta.model)} (${esc(meta.dataset)})</h1>
 <p class="note"><b>Protocol.</b> ${esc(reports[0]?.protocol ?? '')}. These detectors face an attacker who does not ` +
     `know they exist; an informed attacker can evade them (Amit et al.; the adaptive-attack issue).</p>
-${table}<h2>Generalisation</h2><div class="chart" id="heatmap">${heat}</div><h2>ROC curves</h2><div id="roc">${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>
+${table}<h2>Generalisation</h2><div class="chart" id="heatmap">${heat}</div><h2>ROC curves</h2><div id="roc">` +
+    `${charts.map((c) => `<div class="chart">${c}</div>`).join('')}</div>
 ${projSection}
 <h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; seed ` +
     `${meta.seed}; regenerate with <code>${esc(meta.command)}</code></p>

@@ -152,23 +152,40 @@ export async function renderHtml(report: AttackReport): Promise<string> {
     `computed on ${esc(p.dataset.resolution)} images; at ${esc(p.dataset.resolution)} a given ε in grey levels is a ` +
     `larger relative change than on full-resolution images (a perturbation's L2 size grows with the square root of ` +
     `the pixel count).</p></div>
-<h2>Robustness curves</h2><div class="charts">${charts.map((c) => `<div class="chart" id="${c.id}">${c.svg}</div>`).join('')}</div>
+<h2>Robustness curves</h2><div class="charts">` +
+    `${charts.map((c) => `<div class="chart" id="${c.id}">${c.svg}</div>`).join('')}</div>
 <h2>Results</h2>${table}${components}
-${perClass ? `<h3>Per class (among correctly classified images)</h3><table id="per-class"><tr><th>run</th><th>class</th><th>correct</th><th>flipped</th><th>fraction flipped</th></tr>${perClass}</table>` : ''}
+${
+  perClass
+    ? '<h3>Per class (among correctly classified images)</h3><table id="per-class"><tr><th>run</th><th>class</th>' +
+      `<th>correct</th><th>flipped</th><th>fraction flipped</th></tr>${perClass}</table>`
+    : ''
+}
 <h2>Examples</h2><p>Original, adversarial and the difference amplified to the full grey range (mid-grey: unchanged). ` +
     `Images are shown enlarged without smoothing.</p><div class="grid" id="examples">${grid || '<p>No examples.</p>'}` +
     `</div>
 ${notes.length ? `<h2>Notes</h2><ul class="notes">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Provenance</h2><dl id="provenance">
-<dt>model</dt><dd>${esc(p.model.name)} — ${esc(p.model.architecture)} (width ${p.model.width}, ${p.model.parameters.toLocaleString('en')} parameters), trained on ${esc(p.model.dataset)} (${esc(p.model.task)}: ${esc(p.model.classes.join(', '))}); card test accuracy ${fmt(p.model.testAccuracy)}, AUC ${fmt(p.model.testAuc)}; created ${esc(p.model.createdAt)}${p.model.trainingSeed !== undefined ? `, training seed ${p.model.trainingSeed}` : ''}; path <code>${esc(p.model.path)}</code></dd>
-<dt>dataset</dt><dd>${esc(p.dataset.name)} split ${esc(p.dataset.split)}, ${p.dataset.n} images${p.dataset.limit ? ` (seeded sample of ${p.dataset.limit})` : ''}, ${esc(p.dataset.resolution)}; sha256 <code>${esc(p.dataset.sha256)}</code></dd>
+<dt>model</dt><dd>${esc(p.model.name)} — ${esc(p.model.architecture)} (width ${p.model.width}, ` +
+    `${p.model.parameters.toLocaleString('en')} parameters), trained on ${esc(p.model.dataset)} ` +
+    `(${esc(p.model.task)}: ${esc(p.model.classes.join(', '))}); card test accuracy ${fmt(p.model.testAccuracy)}, ` +
+    `AUC ${fmt(p.model.testAuc)}; created ${esc(p.model.createdAt)}` +
+    `${p.model.trainingSeed !== undefined ? `, training seed ${p.model.trainingSeed}` : ''}; ` +
+    `path <code>${esc(p.model.path)}</code></dd>
+<dt>dataset</dt><dd>${esc(p.dataset.name)} split ${esc(p.dataset.split)}, ${p.dataset.n} images` +
+    `${p.dataset.limit ? ` (seeded sample of ${p.dataset.limit})` : ''}, ${esc(p.dataset.resolution)}; ` +
+    `sha256 <code>${esc(p.dataset.sha256)}</code></dd>
 <dt>seed</dt><dd>${p.seed}</dd>
-<dt>medshield</dt><dd>${esc(p.medshieldVersion)}${p.gitCommit ? ` (commit <code>${esc(p.gitCommit)}</code>)` : ''}, engine ${esc(p.engine)}</dd>
+<dt>medshield</dt><dd>${esc(p.medshieldVersion)}` +
+    `${p.gitCommit ? ` (commit <code>${esc(p.gitCommit)}</code>)` : ''}, engine ${esc(p.engine)}</dd>
 <dt>created</dt><dd>${esc(p.createdAt)}</dd>
 <dt>regenerate</dt><dd><code id="command">${esc(p.command)}</code></dd>
 <dt>standards</dt><dd>${esc(t.nist.document)}; MITRE ATLAS ${esc(t.mitreAtlas.id)} (${esc(t.mitreAtlas.name)})</dd>
 </dl>
-<script type="application/json" id="report-data">${JSON.stringify({ ...report, examples: report.examples.map(({ original: _o, adversarial: _a, difference: _d, ...m }) => m) }).replace(/</g, '\\u003c')}</script>
+<script type="application/json" id="report-data">${JSON.stringify({
+      ...report,
+      examples: report.examples.map(({ original: _o, adversarial: _a, difference: _d, ...m }) => m),
+    }).replace(/</g, '\\u003c')}</script>
 </body></html>
 `
   );

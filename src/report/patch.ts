@@ -88,7 +88,14 @@ export async function renderPatchReport(r: PatchReport): Promise<string> {
   const examples = r.runs
     .map((p) => {
       const ev = p.evaluation;
-      return `<h3>${esc(p.mode)} patch, scale ${p.scale}</h3>${Array.from({ length: Math.min(4, ev.n) }, (_, i) => `<div class="ex"><img alt="original ${i}" src="${png(r.test.x.subarray(i * d, (i + 1) * d), h, w, c)}"> <img alt="patched ${i}" src="${png(ev.xPatched.subarray(i * d, (i + 1) * d), h, w, c)}"><br>model: ${esc(name(ev.cleanPred[i]))} → <b>${esc(name(ev.patchedPred[i]))}</b></div>`).join('')}`;
+      const ex = (i: number): string =>
+        `<div class="ex"><img alt="original ${i}" src="${png(r.test.x.subarray(i * d, (i + 1) * d), h, w, c)}"> ` +
+        `<img alt="patched ${i}" src="${png(ev.xPatched.subarray(i * d, (i + 1) * d), h, w, c)}"><br>` +
+        `model: ${esc(name(ev.cleanPred[i]))} → <b>${esc(name(ev.patchedPred[i]))}</b></div>`;
+      return (
+        `<h3>${esc(p.mode)} patch, scale ${p.scale}</h3>` +
+        `${Array.from({ length: Math.min(4, ev.n) }, (_, i) => ex(i)).join('')}`
+      );
     })
     .join('');
   return (
@@ -96,7 +103,12 @@ export async function renderPatchReport(r: PatchReport): Promise<string> {
     `content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"><title>Adversarial patches: ` +
     `${esc(r.model)}</title><style>${CSS}</style></head><body>
 <h1>Adversarial patches against ${esc(r.model)} on ${esc(r.dataset)}</h1>
-<p>A sticker-like square laid over part of the film, trained to flip the diagnosis wherever it lands (expectation over position, rotation and size; Brown et al. 2017). <b>White-box</b> patches were trained on this model; <b>black-box</b> patches on ${r.surrogate ? `an independently trained model (${esc(r.surrogate)})` : 'an independent surrogate'}; <b>natural</b> patches are crops of real films — the control of Finlayson et al. (Science 2019). Patches were made from ${r.fitImages} training films and tested on ${r.runs[0]?.n ?? 0} held-out test films.</p>
+<p>A sticker-like square laid over part of the film, trained to flip the diagnosis wherever it lands ` +
+    `(expectation over position, rotation and size; Brown et al. 2017). <b>White-box</b> patches were trained on ` +
+    `this model; <b>black-box</b> patches on ` +
+    `${r.surrogate ? `an independently trained model (${esc(r.surrogate)})` : 'an independent surrogate'}; ` +
+    `<b>natural</b> patches are crops of real films — the control of Finlayson et al. (Science 2019). ` +
+    `Patches were made from ${r.fitImages} training films and tested on ${r.runs[0]?.n ?? 0} held-out test films.</p>
 ${table}<div>${chart}</div><h2>Patches</h2><div id="patches">${patches}</div><h2>Examples (original · patched)</h2>` +
     `${examples}
 <h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; seed ${r.seed}` +

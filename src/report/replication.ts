@@ -75,7 +75,10 @@ function renderDetection(d: MaDetection): string {
   const tables = maDetectionGroups(d)
     .map(
       (g) =>
-        `<h3>${esc(g.dataset)} · ${esc(g.model)} · ε = ${esc(g.epsText)} (${g.epsRole === 'paper' ? "the paper's ε" : 'matched ε'})</h3><p>${esc(g.fit)}.</p><table class="detection-auc"><tr><th>detector</th>${d.testAttacks.map((a) => `<th>${esc(a)}</th>`).join('')}<th>paper</th></tr>${d.detectors
+        `<h3>${esc(g.dataset)} · ${esc(g.model)} · ε = ${esc(g.epsText)} ` +
+        `(${g.epsRole === 'paper' ? "the paper's ε" : 'matched ε'})</h3><p>${esc(g.fit)}.</p>` +
+        `<table class="detection-auc"><tr><th>detector</th>${d.testAttacks.map((a) => `<th>${esc(a)}</th>`).join('')}` +
+        `<th>paper</th></tr>${d.detectors
           .map(
             (det) =>
               `<tr><td>${esc(det)}</td>${d.testAttacks
@@ -238,7 +241,10 @@ export async function renderReplication(r: ReplicationReport): Promise<string> {
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" ` +
     `content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"><title>${esc(r.title)}</title><style>` +
     `${CSS}</style></head><body>
-<h1>${esc(r.title)}</h1><div class="tags"><span>MITRE ATLAS ${THREAT_TAGS.mitreAtlas.id} — ${THREAT_TAGS.mitreAtlas.name}</span><span>NIST AI 100-2: evasion (${r.blackbox ? 'black-box transfer, physical patch' : 'white-box'})</span>${r.quick ? '<span>--quick run</span>' : ''}</div>
+<h1>${esc(r.title)}</h1><div class="tags"><span>MITRE ATLAS ${THREAT_TAGS.mitreAtlas.id} — ` +
+    `${THREAT_TAGS.mitreAtlas.name}</span><span>NIST AI 100-2: evasion ` +
+    `(${r.blackbox ? 'black-box transfer, physical patch' : 'white-box'})</span>` +
+    `${r.quick ? '<span>--quick run</span>' : ''}</div>
 <p><b>Paper's headline:</b> ${esc(r.headline)}</p><p class="note">${esc(RESOLUTION)}</p>
 ${
   r.rows.length
@@ -249,7 +255,13 @@ ${
 ${r.notes.length ? `<h2>Notes</h2><ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Provenance</h2><p>medshield ${esc(VERSION)}${gitCommit() ? ` (commit ${esc(gitCommit())})` : ''}; ` +
     `${r.seconds.toFixed(0)} s; regenerate with <code>${esc(r.command)}</code></p>
-<script type="application/json" id="report-data">${JSON.stringify({ ...r, saliency: r.saliency ? { massOnTopSalient: r.saliency.massOnTopSalient, correlation: r.saliency.correlation } : undefined, blackbox: r.blackbox?.map((b) => ({ ...b, patches: b.patches.map(({ patch: _p, ...rest }) => rest) })) }).replace(/</g, '\\u003c')}</script>
+<script type="application/json" id="report-data">${JSON.stringify({
+      ...r,
+      saliency: r.saliency
+        ? { massOnTopSalient: r.saliency.massOnTopSalient, correlation: r.saliency.correlation }
+        : undefined,
+      blackbox: r.blackbox?.map((b) => ({ ...b, patches: b.patches.map(({ patch: _p, ...rest }) => rest) })),
+    }).replace(/</g, '\\u003c')}</script>
 </body></html>`
   );
 }

@@ -141,10 +141,14 @@ function conclusion(card: Scorecard): string {
     const worst = [...rows].sort((a, b) => b.adaptive.fooledAndUndetected - a.adaptive.fooledAndUndetected)[0];
     if (worst.adaptive.fooledAndUndetected > 0) {
       parts.push(
-        `<p>An attacker who knows the defence turned up to <b>${pct(worst.adaptive.fooledAndUndetected)}</b> of correct diagnoses into wrong ones ${worst.kind === 'detector' ? 'without the detector raising an alarm' : 'despite the defence'} (<code>${esc(worst.defence)}</code>, ${esc(worst.adaptive.attack)}), against ${pct(worst.nonAdaptive.fooledAndUndetected)} for an attacker who did not know it.${(() => {
-          const b = baselineFooled(card);
-          return b === null ? '' : ` Without any defence the standard attack flipped about ${pct(b)}.`;
-        })()}</p>`,
+        `<p>An attacker who knows the defence turned up to <b>${pct(worst.adaptive.fooledAndUndetected)}</b> ` +
+          `of correct diagnoses into wrong ones ` +
+          `${worst.kind === 'detector' ? 'without the detector raising an alarm' : 'despite the defence'} ` +
+          `(<code>${esc(worst.defence)}</code>, ${esc(worst.adaptive.attack)}), ` +
+          `against ${pct(worst.nonAdaptive.fooledAndUndetected)} for an attacker who did not know it.${(() => {
+            const b = baselineFooled(card);
+            return b === null ? '' : ` Without any defence the standard attack flipped about ${pct(b)}.`;
+          })()}</p>`,
       );
     }
     const understated = rows.filter((r) => r.adaptive.fooledAndUndetected > r.nonAdaptive.fooledAndUndetected);
@@ -288,7 +292,16 @@ async function charts(card: Scorecard): Promise<string> {
   return (
     `<div class="charts"><div class="chart" id="chart-fooled">${svgFooled}</div><div class="chart" ` +
     `id="chart-accuracy">${svgAcc}</div></div>
-<p class="cap">Dashed line: the undefended model under the same non-adaptive attack (<code>${esc(card.baseline.attack)}</code>; clean accuracy ${pct(card.baseline.cleanAccuracy)}, accuracy under attack ${pct(card.baseline.robustAccuracy)}${bf === null ? '' : `; flipped fraction of correct diagnoses ≈ 1 − ${pct(card.baseline.robustAccuracy)} / ${pct(card.baseline.cleanAccuracy)} = ${pct(bf)}`}). A defence helps only where its red bar (the attacker who knows it) stays clearly below that line in the first chart and above it in the second.</p>`
+<p class="cap">Dashed line: the undefended model under the same non-adaptive attack ` +
+    `(<code>${esc(card.baseline.attack)}</code>; clean accuracy ${pct(card.baseline.cleanAccuracy)}, ` +
+    `accuracy under attack ${pct(card.baseline.robustAccuracy)}` +
+    `${
+      bf === null
+        ? ''
+        : `; flipped fraction of correct diagnoses ≈ 1 − ${pct(card.baseline.robustAccuracy)} / ` +
+          `${pct(card.baseline.cleanAccuracy)} = ${pct(bf)}`
+    }). A defence helps only where its red bar (the attacker who knows it) stays clearly below that line in the ` +
+    `first chart and above it in the second.</p>`
   );
 }
 
@@ -322,7 +335,12 @@ function table(card: Scorecard): string {
     `</td><td>${pct(card.baseline.robustAccuracy)}</td><td>—</td><td>—</td><td>${pct(baselineFooled(card))}` +
     `</td><td colspan="5"></td><td colspan="3" class="l"><i>reference</i></td></tr>`;
   return (
-    `<div class="wide"><table id="scorecard"><thead><tr><th class="l" rowspan="2">defence / detector</th><th class="l" rowspan="2">kind</th><th rowspan="2">clean acc.</th>${head('attacker unaware of the defence (non-adaptive)')}${head('attacker who knows the defence (adaptive)')}<th class="l" rowspan="2">sanity checks</th><th class="l" rowspan="2">gradient masking</th><th class="l" rowspan="2">verdict</th></tr><tr>${sub}${sub}</tr></thead><tbody>${body}</tbody><tfoot>${base}</tfoot></table></div>
+    `<div class="wide"><table id="scorecard"><thead><tr><th class="l" rowspan="2">defence / detector</th>` +
+    `<th class="l" rowspan="2">kind</th><th rowspan="2">clean acc.</th>` +
+    `${head('attacker unaware of the defence (non-adaptive)')}${head('attacker who knows the defence (adaptive)')}` +
+    `<th class="l" rowspan="2">sanity checks</th><th class="l" rowspan="2">gradient masking</th>` +
+    `<th class="l" rowspan="2">verdict</th></tr><tr>${sub}${sub}</tr></thead><tbody>${body}</tbody>` +
+    `<tfoot>${base}</tfoot></table></div>
 <p class="cap"><b>Robust acc.</b>: fraction of all evaluated images the deployed pipeline still diagnoses correctly ` +
     `after the attack. <b>Det. AUC</b> (ROC AUC of the detector) and <b>TPR at 5 % FPR</b> ` +
     `(detectors only): how well the detector separates successful adversarial images from ` +
@@ -364,18 +382,24 @@ function examples(card: Scorecard): string {
 function sanity(card: Scorecard): string {
   return card.rows
     .map(
-      (
-        r,
-      ) => `<h3><code>${esc(r.defence)}</code> — ${r.sanity.skipped ? `not run: ${esc(r.sanity.skipped)}` : r.sanity.passed ? '<span class="ok">all checks passed</span>' : `<span class="bad">failed: ${esc(r.sanity.failures.join(', '))}</span>`}</h3>
+      (r) =>
+        `<h3><code>${esc(r.defence)}</code> — ${
+          r.sanity.skipped
+            ? `not run: ${esc(r.sanity.skipped)}`
+            : r.sanity.passed
+              ? '<span class="ok">all checks passed</span>'
+              : `<span class="bad">failed: ${esc(r.sanity.failures.join(', '))}</span>`
+        }</h3>
 <p class="cap">${esc(r.reference)} · ${r.seconds.toFixed(1)} s</p>
 ${
   r.sanity.checks.length
-    ? `<table class="checks"><thead><tr><th class="l">check</th><th class="l">result</th><th class="l">what was measured</th><th class="l">values</th></tr></thead><tbody>${r.sanity.checks
+    ? '<table class="checks"><thead><tr><th class="l">check</th><th class="l">result</th>' +
+      `<th class="l">what was measured</th><th class="l">values</th></tr></thead><tbody>${r.sanity.checks
         .map(
           (c) =>
-            `<tr><td class="l"><code>${esc(c.name)}</code></td><td class="l">${c.passed ? '<span class="ok">✓ passed</span>' : '<span class="bad">✗ failed</span>'}</td><td>${esc(c.detail)}</td><td>${Object.entries(
-              c.values,
-            )
+            `<tr><td class="l"><code>${esc(c.name)}</code></td><td class="l">` +
+            `${c.passed ? '<span class="ok">✓ passed</span>' : '<span class="bad">✗ failed</span>'}</td>` +
+            `<td>${esc(c.detail)}</td><td>${Object.entries(c.values)
               .map(([k, v]) => `${esc(k)} = ${esc(value(v))}`)
               .join('<br>')}</td></tr>`,
         )
@@ -408,7 +432,9 @@ export async function renderScorecard(card: Scorecard, meta: { command: string }
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${esc(title)}</title><style>${CSS}</style></head><body>
 <h1>${esc(title)}</h1>
-<p class="sub">Each defence and detector against an attacker who does not know it and one who does (adaptive attack), at ε = ${esc(card.epsText)} (L∞), ${card.n} ${esc(card.split)} images${card.quick ? ' — <b>quick run</b>: fewer images and iterations than a full evaluation' : ''}.</p>
+<p class="sub">Each defence and detector against an attacker who does not know it and one who does ` +
+    `(adaptive attack), at ε = ${esc(card.epsText)} (L∞), ${card.n} ${esc(card.split)} images` +
+    `${card.quick ? ' — <b>quick run</b>: fewer images and iterations than a full evaluation' : ''}.</p>
 <h2>Conclusion</h2>
 ${conclusion(card)}
 <h2>Verdict rule</h2>
@@ -435,7 +461,8 @@ ${notes.length ? `<h2>Notes</h2><ul class="notes" id="notes">${notes.map((n) => 
     `${num(card.eps, 5)} in [0,1] pixel units)</dd>
 <dt>seed</dt><dd>${card.seed}</dd>
 <dt>run</dt><dd>${card.quick ? 'quick' : 'full'}, ${card.seconds.toFixed(1)} s</dd>
-<dt>medshield</dt><dd>scorecard by ${esc(card.medshieldVersion)}; page by ${esc(VERSION)}${commit ? ` (commit <code>${esc(commit)}</code>)` : ''}</dd>
+<dt>medshield</dt><dd>scorecard by ${esc(card.medshieldVersion)}; page by ${esc(VERSION)}` +
+    `${commit ? ` (commit <code>${esc(commit)}</code>)` : ''}</dd>
 <dt>regenerate</dt><dd><code id="command">${esc(meta.command)}</code></dd>
 </dl>
 <script type="application/json" id="scorecard-data">${data}</script>

@@ -425,13 +425,15 @@ export function statusText(s: CampaignStatus): string {
   for (const d of s.defences) {
     lines.push(
       `  ${d.model} ${d.defence} vs ${d.attack} ε=${d.epsText} n=${d.n} (non-adaptive): clean ` +
-        `${d.cleanAccuracy.toFixed(4)} → robust ${d.robustAccuracy.toFixed(4)} (undefended ${d.undefendedRobustAccuracy.toFixed(4)})`,
+        `${d.cleanAccuracy.toFixed(4)} → robust ${d.robustAccuracy.toFixed(4)} ` +
+        `(undefended ${d.undefendedRobustAccuracy.toFixed(4)})`,
     );
   }
   for (const r of s.scorecard) {
     lines.push(
       `  ${r.model} scorecard ${r.defence} ε=${r.epsText} n=${r.n}: ${r.verdict}, fooled&undetected ` +
-        `${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${r.adaptive.fooledAndUndetected.toFixed(3)} (${r.adaptive.attack})`,
+        `${r.nonAdaptive.fooledAndUndetected.toFixed(3)} → ${r.adaptive.fooledAndUndetected.toFixed(3)} ` +
+        `(${r.adaptive.attack})`,
     );
   }
   return lines.join('\n') + '\n';

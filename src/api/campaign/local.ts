@@ -54,7 +54,8 @@ export async function registerCampaign(store: CampaignStore, plan: CampaignPlan)
   if (!have) throw badInput(`campaign '${plan.id}' could not be recorded in ${store.where}`);
   if (have.specHash !== plan.specHash)
     throw badInput(
-      `campaign '${plan.id}' in ${store.where} has spec hash ${have.specHash.slice(0, 12)}…, this spec ${plan.specHash.slice(0, 12)}…`,
+      `campaign '${plan.id}' in ${store.where} has spec hash ${have.specHash.slice(0, 12)}…, ` +
+        `this spec ${plan.specHash.slice(0, 12)}…`,
     );
   return have;
 }

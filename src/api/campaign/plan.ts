@@ -155,7 +155,8 @@ export function planCampaign(
   const n = spec.data.limit !== undefined ? Math.min(spec.data.limit, o.splitSize ?? Infinity) : o.splitSize;
   if ((spec.attacks.length || spec.defences?.length) && n === undefined)
     throw badInput(
-      `campaign '${spec.name}': data.limit is not set, so the shards need the split's size (plan with the data at hand)`,
+      `campaign '${spec.name}': data.limit is not set, so the shards need the split's size ` +
+        '(plan with the data at hand)',
     );
   const shards = n === undefined ? 0 : Math.ceil(n / spec.shardSize);
   const data: JobData = { ...spec.data };

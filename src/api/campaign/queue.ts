@@ -404,7 +404,8 @@ export interface CampaignWorker {
  * runs (BullMQ's extendLock script: the lock is extended only while it still holds our token, and the job
  * leaves the stalled candidates), so a job whose computation blocks the main thread keeps its lock.
  */
-const KEEPER = `
+const KEEPER =
+  `
 const { parentPort, workerData: w } = require('node:worker_threads');
 const { Redis } = require(w.ioredis);
 const r = new Redis(w.url, w.opts);
@@ -415,7 +416,8 @@ const SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', 
   + "redis.call('SREM', KEYS[2], ARGV[3]); return 1 end return 0";
 const base = w.prefix + ':' + w.queue + ':';
 const timer = setInterval(() => {
-  for (const [id, token] of held) r.eval(SCRIPT, 2, base + id + ':lock', base + 'stalled', token, w.lockMs, id).catch(() => {});
+  for (const [id, token] of held) r.eval(SCRIPT, 2, base + id + ':lock', base + 'stalled', token, w.lockMs, id)` +
+  `.catch(() => {});
 }, w.everyMs);
 parentPort.on('message', (m) => {
   if (m.op === 'hold') held.set(m.id, m.token);

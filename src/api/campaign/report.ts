@@ -134,7 +134,9 @@ export async function campaignReportHtml(
     examples.push(...(await examplesOf(store, id, samples, classes, r.attack, r.epsText, several ? r.model : '')));
   }
   const models = spec.models.map((m) => `${m.name} (${m.ref})`).join(', ');
-  const title = `Campaign ${c.name}: adversarial robustness of ${spec.models.map((m) => m.name).join(', ')} on ${spec.data.dataset}`;
+  const title =
+    `Campaign ${c.name}: adversarial robustness of ${spec.models.map((m) => m.name).join(', ')} ` +
+    `on ${spec.data.dataset}`;
   const backend = [...new Set(rows.map((r) => r.backend))].join(', ') || 'unknown';
   const command = o.command ?? `medshield campaign run ${c.name}.yaml`;
   const report: AttackReport = {
@@ -188,7 +190,9 @@ export async function campaignReportHtml(
     examples,
     threat: THREAT_TAGS,
     notes: [
-      `campaign ${c.id} (spec sha256 ${c.specHash}), ${status.shards.done}/${status.shards.total} jobs done${status.shards.failed ? `, ${status.shards.failed} failed` : ''}; one run per model × attack × ε over all shards; per-shard attack seeds are derived from the campaign seed and the job key`,
+      `campaign ${c.id} (spec sha256 ${c.specHash}), ${status.shards.done}/${status.shards.total} jobs done` +
+        `${status.shards.failed ? `, ${status.shards.failed} failed` : ''}; one run per model × attack × ε over all ` +
+        'shards; per-shard attack seeds are derived from the campaign seed and the job key',
     ],
   };
   const detection = detectionReports(

@@ -305,7 +305,8 @@ export function validateCampaignSpec(raw: unknown, where = 'campaign spec'): Cam
           : '';
     throw badInput(`${where}: ${at} ${e.message}${extra}`);
   }
-  type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the validated spec, read field by field below
+  type Raw = Record<string, any>;
   const r = s as Raw;
   const models: ModelEntry[] = (r.models as Raw[]).map((m, i) => {
     const http = isHttpRef(m.ref);
@@ -351,7 +352,7 @@ export function validateCampaignSpec(raw: unknown, where = 'campaign spec'): Cam
   };
   const attacks: AttackEntry[] = (r.attacks as Raw[]).map((a, i) => {
     const at = `attacks.${i}`;
-    let atk;
+    let atk: ReturnType<typeof getAttack>;
     try {
       atk = getAttack(a.attack);
     } catch (e) {
@@ -359,11 +360,13 @@ export function validateCampaignSpec(raw: unknown, where = 'campaign spec'): Cam
     }
     if (a.norm && !atk.norms.includes(a.norm))
       throw badInput(
-        `${where}: ${at}.norm: attack '${atk.name}' does not support the ${a.norm} norm (choose ${atk.norms.join(', ')})`,
+        `${where}: ${at}.norm: attack '${atk.name}' does not support the ${a.norm} norm ` +
+          `(choose ${atk.norms.join(', ')})`,
       );
     if (atk.name === 'transfer' && !a.surrogates)
       throw badInput(
-        `${where}: ${at}.surrogates: 'transfer' needs surrogate models (refs of models trained independently of the target)`,
+        `${where}: ${at}.surrogates: 'transfer' needs surrogate models ` +
+          '(refs of models trained independently of the target)',
       );
     if (atk.name !== 'transfer' && (a.surrogates || a.baseAttack))
       throw badInput(`${where}: ${at}: surrogates and baseAttack are options of the transfer attack`);
@@ -405,7 +408,7 @@ export function validateCampaignSpec(raw: unknown, where = 'campaign spec'): Cam
   const da = dup(attacks.map((a) => a.name));
   if (da) throw badInput(`${where}: attacks: '${da}' appears twice (give one of them a distinct name:)`);
   const whitebox = (name: string, at: string, what = 'detectors are fitted on'): string => {
-    let atk;
+    let atk: ReturnType<typeof getAttack>;
     try {
       atk = getAttack(name);
     } catch (e) {
@@ -561,7 +564,8 @@ export async function loadCampaignSpec(file: string): Promise<CampaignSpec> {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw badInput(
-      `cannot read campaign spec '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : oneLine(e)}`,
+      `cannot read campaign spec '${file}': ` +
+        `${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : oneLine(e)}`,
     );
   }
   const spec = parseCampaignSpec(text, `campaign spec ${path.basename(file)}`, file.toLowerCase().endsWith('.json'));

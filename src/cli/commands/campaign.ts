@@ -30,7 +30,8 @@ export default function register(program: Command): void {
   const camp = program
     .command('campaign')
     .description(
-      'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, with a results store and resume',
+      'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, ' +
+        'with a results store and resume',
     );
   sub(camp, 'plan', 'expand a spec into jobs and estimate the cost', '<spec>').action(
     action(async (file: string, o: Cli, cmd: Command) => {

@@ -1,6 +1,7 @@
 /**
  * View 3, scorecard ('/scorecard/:id'): the campaign's detectors (AUC vs ε; ROC curves when the store holds
- * per-sample scores) and defences — what the store has, and "none in this campaign" otherwise.
+ * per-sample scores), defence rows and scorecard rows (as in the campaign's status object) — what the store has,
+ * and "none in this campaign" otherwise.
  */
 import type { FastifyInstance } from 'fastify';
 import type { DashboardContext } from '../context.js';
@@ -14,7 +15,7 @@ export default async function scorecardRoutes(app: FastifyInstance, opts: { ctx:
     '/api/campaigns/:id/scorecard',
     {
       schema: {
-        summary: 'Detectors and defences of a campaign',
+        summary: 'Detectors, defences and scorecard rows of a campaign',
         tags: ['scorecard'],
         params: ID_PARAMS,
         response: { 200: SCORECARD },

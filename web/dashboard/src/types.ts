@@ -26,6 +26,40 @@ export interface DetectionRow {
   auc: number;
   tprAt5Fpr: number;
 }
+/** One defence × attack × ε of a model (spec `defences:`; non-adaptive, as `medshield defend`). */
+export interface DefenceRow {
+  model: string;
+  defence: string;
+  attack: string;
+  eps: number;
+  n: number;
+  cleanAccuracy: number;
+  robustAccuracy: number;
+  undefendedCleanAccuracy: number;
+  undefendedRobustAccuracy: number;
+  epsText: string;
+  spec: string;
+  norm: string;
+  adaptive: boolean;
+  shards: { done: number; total: number };
+}
+/** One scorecard row × ε of a model (spec `scorecard:`): the verdict of `medshield scorecard` for that row. */
+export interface ScorecardRow {
+  model: string;
+  defence: string;
+  eps: number;
+  epsText: string;
+  n: number;
+  verdict: string;
+  cleanAccuracy: number;
+  nonAdaptive: { attack: string; fooledAndUndetected: number };
+  adaptive: { attack: string; fooledAndUndetected: number };
+  gradientMasking: boolean;
+  sanity: string;
+  baseline: { cleanAccuracy: number; robustAccuracy: number; attack: string };
+  quick: boolean;
+  seconds: number;
+}
 export interface CampaignStatus {
   id: string;
   name: string;
@@ -34,6 +68,9 @@ export interface CampaignStatus {
   shards: { total: number; done: number; failed: number };
   results: ResultRow[];
   detection: DetectionRow[];
+  /** Absent from a store written before defences and scorecard rows existed: read as empty. */
+  defences?: DefenceRow[];
+  scorecard?: ScorecardRow[];
   seconds: number;
 }
 export interface ModelInfo {
@@ -86,5 +123,6 @@ export interface QueryCurve {
 export interface Scorecard {
   detection: DetectionRow[];
   roc: Array<{ model: string; detector: string; attack: string; eps: number; fpr: number; tpr: number }>;
-  defences: Array<Record<string, unknown>>;
+  defences: DefenceRow[];
+  scorecard: ScorecardRow[];
 }

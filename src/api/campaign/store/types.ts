@@ -121,28 +121,34 @@ export interface CampaignStore {
 
 /** The tables, in SQL both SQLite and PostgreSQL accept (BLOB is spelt per dialect). */
 export function schemaSql(blob: 'BLOB' | 'BYTEA', real: 'REAL' | 'DOUBLE PRECISION'): string {
-  return `
+  return (
+    `
 CREATE TABLE IF NOT EXISTS campaigns (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, spec_hash TEXT NOT NULL, spec TEXT NOT NULL, jobs_total INTEGER NOT NULL,
   state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, seconds ${real} NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS results (
   campaign_id TEXT NOT NULL, job_key TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL, attack TEXT NOT NULL,
   eps ${real} NOT NULL, shard INTEGER, detector TEXT, result TEXT NOT NULL, spec_hash TEXT NOT NULL,
-  medshield_version TEXT NOT NULL, git_commit TEXT, backend TEXT NOT NULL, seed BIGINT NOT NULL, worker_id TEXT NOT NULL,
+  medshield_version TEXT NOT NULL, git_commit TEXT, backend TEXT NOT NULL, seed BIGINT NOT NULL, ` +
+    `worker_id TEXT NOT NULL,
   seconds ${real} NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (campaign_id, job_key));
 CREATE TABLE IF NOT EXISTS failures (
-  campaign_id TEXT NOT NULL, job_key TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, worker_id TEXT NOT NULL,
+  campaign_id TEXT NOT NULL, job_key TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, ` +
+    `worker_id TEXT NOT NULL,
   updated_at TEXT NOT NULL, PRIMARY KEY (campaign_id, job_key));
 CREATE TABLE IF NOT EXISTS samples (
   campaign_id TEXT NOT NULL, sample_key TEXT NOT NULL, job_key TEXT NOT NULL, model TEXT NOT NULL, attack TEXT NOT NULL,
-  eps ${real} NOT NULL, eps_text TEXT NOT NULL, position INTEGER NOT NULL, dataset_index INTEGER NOT NULL, label TEXT NOT NULL,
-  label_value INTEGER, clean_pred TEXT NOT NULL, adv_pred TEXT NOT NULL, clean_conf ${real} NOT NULL, adv_conf ${real} NOT NULL,
+  eps ${real} NOT NULL, eps_text TEXT NOT NULL, position INTEGER NOT NULL, dataset_index INTEGER NOT NULL, ` +
+    `label TEXT NOT NULL,
+  label_value INTEGER, clean_pred TEXT NOT NULL, adv_pred TEXT NOT NULL, clean_conf ${real} NOT NULL, ` +
+    `adv_conf ${real} NOT NULL,
   attacked INTEGER NOT NULL, success INTEGER NOT NULL, linf ${real} NOT NULL, l2 ${real} NOT NULL, queries INTEGER,
   PRIMARY KEY (campaign_id, sample_key));
 CREATE INDEX IF NOT EXISTS samples_run ON samples (campaign_id, model, attack, eps, position);
 CREATE TABLE IF NOT EXISTS sample_images (
   campaign_id TEXT NOT NULL, sample_key TEXT NOT NULL, clean ${blob} NOT NULL, adversarial ${blob} NOT NULL,
-  difference ${blob} NOT NULL, PRIMARY KEY (campaign_id, sample_key));`;
+  difference ${blob} NOT NULL, PRIMARY KEY (campaign_id, sample_key));`
+  );
 }
 
 export const SAMPLE_COLUMNS = [

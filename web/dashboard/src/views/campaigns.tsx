@@ -1,4 +1,7 @@
-/** View 2: the campaigns list and a campaign's page (live progress, robustness curves, per-attack table). */
+/**
+ * View 2: the campaigns list and a campaign's page (live progress, robustness curves, per-attack table, and the
+ * campaign's defence and scorecard rows when its spec has them).
+ */
 import type { Params } from '../router';
 import { useEffect, useState } from 'preact/hooks';
 import { subscribe } from '../api';
@@ -6,6 +9,7 @@ import { Chart, chartConfig } from '../chart';
 import { epsText, pct } from '../format';
 import type { CampaignStatus, CampaignSummary, QueryCurve, ResultRow } from '../types';
 import { Badge, Progress, Status, useJson } from './common';
+import { DefencesSection, ScorecardSection } from './defences';
 
 export function CampaignsView() {
   const { data, error } = useJson<CampaignSummary[]>('/api/campaigns');
@@ -62,7 +66,10 @@ export function CampaignsView() {
 
 const NORMS: Record<string, string> = { linf: 'L∞', l2: 'L2', l1: 'L1', l0: 'L0' };
 
-/** Accuracy vs ε for one threat model (norm), one line per model × attack, starting from the clean accuracy at ε = 0. */
+/**
+ * Accuracy vs ε for one threat model (norm), one line per model × attack, starting from the clean accuracy at
+ * ε = 0.
+ */
 export function robustnessSpec(rows: ResultRow[], norm: string) {
   const series = new Map<string, ResultRow[]>();
   for (const r of rows) {
@@ -293,7 +300,11 @@ export function CampaignView({ params }: { params: Params }) {
         </a>
       </p>
       <h2>Robustness curves</h2>
-      <RobustnessCharts rows={status.results} />
+      {status.results.length ? (
+        <RobustnessCharts rows={status.results} />
+      ) : (
+        <p class="empty">No attacks in this campaign.</p>
+      )}
       {q.data?.rows.length ? (
         <>
           <h3>Black-box: accuracy vs query budget</h3>
@@ -301,7 +312,23 @@ export function CampaignView({ params }: { params: Params }) {
         </>
       ) : null}
       <h2>Per-attack table</h2>
-      {status.results.length ? <ResultsTable rows={status.results} /> : <p class="empty">No results yet.</p>}
+      {status.results.length ? (
+        <ResultsTable rows={status.results} />
+      ) : (
+        <p class="empty">No attacks in this campaign.</p>
+      )}
+      {status.defences?.length ? (
+        <>
+          <h2 id="defences-heading">Defences (non-adaptive)</h2>
+          <DefencesSection rows={status.defences} />
+        </>
+      ) : null}
+      {status.scorecard?.length ? (
+        <>
+          <h2 id="scorecard-heading">Scorecard: defences against the adaptive attacker</h2>
+          <ScorecardSection rows={status.scorecard} />
+        </>
+      ) : null}
     </section>
   );
 }

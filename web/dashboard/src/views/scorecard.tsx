@@ -1,9 +1,13 @@
-/** View 3: detectors (AUC vs ε, ROC curves when per-sample scores are stored) and defences of a campaign. */
+/**
+ * View 3: detectors (AUC vs ε, ROC curves when per-sample scores are stored), defences and scorecard rows of a
+ * campaign.
+ */
 import type { Params } from '../router';
 import { Chart, chartConfig } from '../chart';
 import { epsText, num } from '../format';
 import type { Scorecard } from '../types';
 import { Status, useJson } from './common';
+import { DefencesSection, ScorecardSection } from './defences';
 
 function aucSpec(s: Scorecard) {
   return {
@@ -146,25 +150,15 @@ export function ScorecardView({ params }: { params: Params }) {
               No defence results: none in this campaign.
             </p>
           ) : (
-            <table class="data" id="defences">
-              <caption>Defences (unaware → informed)</caption>
-              <thead>
-                <tr>
-                  {Object.keys(data.defences[0]).map((k) => (
-                    <th scope="col">{k}</th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {data.defences.map((d) => (
-                  <tr>
-                    {Object.values(d).map((v) => (
-                      <td>{typeof v === 'number' ? num(v) : String(v)}</td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DefencesSection rows={data.defences} />
+          )}
+          <h2>Scorecard rows</h2>
+          {!data.scorecard?.length ? (
+            <p class="empty" id="no-scorecard">
+              No scorecard rows: none in this campaign.
+            </p>
+          ) : (
+            <ScorecardSection rows={data.scorecard} />
           )}
         </>
       )}
