@@ -66,7 +66,32 @@ writeFileSync(specFile, JSON.stringify(RAW));
 const FAST = ['--threads', '1', '--lock-ms', '8000', '--stall-ms', '3000'];
 const ENV = { MEDSHIELD_THREADS: '1' };
 
+/**
+ * The defence and scorecard jobs (issue 22, acceptance 2 for `defences:` and `scorecard:`): JPEG (q = 75) against
+ * FGSM at 8/255 on 2 shards of 4 images and the cheapest scorecard row (adversarial-training, quick) — 3 jobs.
+ */
+const DEF_RAW = {
+  name: 'queue-test-defences',
+  seed: 0,
+  models: [{ ref: 'default' }],
+  data: { dataset: 'pneumoniamnist', split: 'test', limit: 8 },
+  defences: [{ defence: 'jpeg', quality: 75, attacks: ['fgsm'], eps: ['8/255'] }],
+  scorecard: { defences: ['adversarial-training'], eps: ['8/255'], quick: true },
+  shardSize: 4,
+};
+const defSpec = validateCampaignSpec(DEF_RAW, 'test spec');
+const DEF_KEYS = [
+  'def.default.jpeg_q_75.fgsm.e8_255.s0000',
+  'def.default.jpeg_q_75.fgsm.e8_255.s0001',
+  'sc.default.adversarial-training.e8_255',
+];
+const defSpecFile = path.join(work, 'defences.json');
+writeFileSync(defSpecFile, JSON.stringify(DEF_RAW));
+
 let local: CampaignStatus;
+let localDef: CampaignStatus;
+/** The in-process run's stored job results (without timings), by job key. */
+let localDefJobs: Record<string, unknown>;
 const drops: Array<() => Promise<void>> = [];
 const workers: WorkerProcess[] = [];
 
@@ -81,6 +106,17 @@ before(async () => {
   }
   assert.equal(local.status, 'done');
   assert.equal(local.shards.done, JOBS);
+  const defStore = await openStore(path.join(work, 'local-defences.db'));
+  try {
+    localDef = await runCampaignLocal(defSpec, { store: defStore });
+    localDefJobs = storedJobs(await defStore.results(localDef.id));
+  } finally {
+    await defStore.close();
+  }
+  assert.equal(localDef.status, 'done');
+  assert.deepEqual(Object.keys(localDefJobs).sort(), DEF_KEYS);
+  assert.equal(localDef.defences.length, 1);
+  assert.equal(localDef.scorecard.length, 1);
 });
 
 after(async () => {
@@ -89,6 +125,24 @@ after(async () => {
 });
 
 const numbers = (s: CampaignStatus): unknown => s.results;
+
+/** Wall-clock fields (and the plan's estimate, from a timed calibration): the only parts of a result that may differ. */
+const TIMING = new Set(['seconds', 'timing', 'estimatedSeconds']);
+function untimed(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(untimed);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([k]) => !TIMING.has(k))
+        .map(([k, x]) => [k, untimed(x)]),
+    );
+  return v;
+}
+/** A campaign's defence and scorecard rows without their seconds. */
+const defNumbers = (s: CampaignStatus): unknown => untimed({ defences: s.defences, scorecard: s.scorecard });
+/** Stored job results by key: the result object (counts; the scorecard row with its examples) and the job's seed. */
+const storedJobs = (rows: Array<{ jobKey: string; seed: number; result: unknown }>): Record<string, unknown> =>
+  Object.fromEntries(rows.map((r) => [r.jobKey, { seed: r.seed, result: untimed(r.result) }]));
 
 async function counts(
   url: string,
@@ -240,6 +294,115 @@ test('a coordinator killed mid-run and started again enqueues only the jobs with
   } finally {
     await store.close();
     await Promise.all([stopWorker(w2), stopWorker(w3)]);
+  }
+});
+
+test('defence and scorecard jobs through Redis with 2 workers, one killed with -9 inside a defence shard: the same rows and stored results as in process, each stored once', {
+  skip,
+}, async () => {
+  const db = await freshDatabase(postgres.url!, 'queue');
+  drops.push(db.drop);
+  const queue = await freshQueue(redis.url!, 15);
+  const a = spawnWorker(queue, db.url, FAST, ENV);
+  const b = spawnWorker(queue, db.url, FAST, ENV);
+  workers.push(a, b);
+  const store: CampaignStore = await openStore(db.url);
+  try {
+    const run = runCampaignOnQueue(defSpec, { store, queueUrl: queue, pollMs: 500 });
+    // Kill the first worker that starts a defence shard (its first job: it is still loading the model) with -9.
+    const inDefence = (e: { type: string; key?: string }): boolean =>
+      e.type === 'started' && !!e.key?.startsWith('def.');
+    const [victim, survivor, started] = await Promise.race([
+      a.waitFor(inDefence).then((e) => [a, b, e] as const),
+      b.waitFor(inDefence).then((e) => [b, a, e] as const),
+    ]);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const status = await run;
+    assert.equal(status.status, 'done');
+    assert.deepEqual(status.shards, { total: 3, done: 3, failed: 0 });
+    assert.deepEqual(defNumbers(status), defNumbers(localDef));
+    assert.deepEqual(storedJobs(await store.results(status.id)), localDefJobs);
+    const c = await counts(db.url);
+    assert.deepEqual([c.results, c.distinctJobs, c.samples], [3, 3, 0]);
+    // The victim never finished its shard; the survivor wrote it (unless the kill landed between the victim's write
+    // and its acknowledgement: then the survivor, if it ran the stalled job at all, wrote nothing).
+    const vId = (victim.events[0] as { worker?: string }).worker;
+    assert.ok(vId);
+    assert.ok(!victim.events.some((e) => e.type === 'done' && e.key === started.key), 'the victim finished its job');
+    const sDone = survivor.events.find((e) => e.type === 'done' && e.key === started.key);
+    if (c.workers[started.key!] === vId) assert.ok(!sDone?.written, 'a result the victim stored is not written again');
+    else assert.ok(sDone?.written, `the survivor did not take over ${started.key}`);
+  } finally {
+    await store.close();
+    await Promise.all([stopWorker(a), stopWorker(b)]);
+  }
+});
+
+test('defence and scorecard jobs: coordinator and worker killed with -9 inside the scorecard job, re-run: only the missing job is enqueued and written, the same rows as in process', {
+  skip,
+}, async () => {
+  const db = await freshDatabase(postgres.url!, 'queue');
+  drops.push(db.drop);
+  const queue = await freshQueue(redis.url!, 16);
+  const w1 = spawnWorker(queue, db.url, FAST, ENV);
+  workers.push(w1);
+  const coord = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin', 'medshield.js'),
+      'campaign',
+      'run',
+      defSpecFile,
+      '--store',
+      db.url,
+      '--queue',
+      queue,
+      '--json',
+    ],
+    { cwd: ROOT, env: { ...process.env, ...ENV, MEDSHIELD_OFFLINE: '1', MEDSHIELD_QUIET: '1' }, stdio: 'ignore' },
+  );
+  const coordExit = new Promise((r) => coord.on('exit', r));
+  // One worker takes the jobs in order: both defence shards, then the scorecard job — killed (with the coordinator)
+  // once it is inside it.
+  const sc = await w1.waitFor((e) => e.type === 'started' && !!e.key?.startsWith('sc.'));
+  coord.kill('SIGKILL');
+  w1.child.kill('SIGKILL');
+  await coordExit;
+  await w1.exited;
+  const before = await counts(db.url);
+  assert.ok(!(sc.key! in before.workers), 'the scorecard job was killed before its result was stored');
+  assert.ok(before.results >= 1 && before.results < 3, `${before.results} results after the kill`);
+  const missing = DEF_KEYS.filter((k) => !(k in before.workers));
+  const w2 = spawnWorker(queue, db.url, FAST, ENV);
+  workers.push(w2);
+  const store = await openStore(db.url);
+  try {
+    const seen: QueueProgress[] = [];
+    const status = await runCampaignOnQueue(defSpec, {
+      store,
+      queueUrl: queue,
+      pollMs: 500,
+      onProgress: (p) => seen.push(p),
+    });
+    assert.equal(seen[0].enqueued, missing.length, 'the re-run enqueued only the missing jobs');
+    assert.equal(status.status, 'done');
+    assert.deepEqual(defNumbers(status), defNumbers(localDef));
+    assert.deepEqual(storedJobs(await store.results(status.id)), localDefJobs);
+    const after = await counts(db.url);
+    assert.deepEqual([after.results, after.distinctJobs, after.samples], [3, 3, 0]);
+    // Only the missing jobs were computed and written again (the killed flow's stalled scorecard job, if w2 picked it
+    // up, found the result stored); the results stored before the kill were kept.
+    const written = w2.events.filter((e) => e.type === 'done' && e.written).map((e) => e.key!);
+    assert.deepEqual(written.sort(), missing);
+    assert.ok(
+      w2.events.every((e) => e.type !== 'started' || missing.includes(e.key!)),
+      'a stored job ran again',
+    );
+    for (const k of Object.keys(before.workers)) assert.equal(after.workers[k], before.workers[k]);
+  } finally {
+    await store.close();
+    await stopWorker(w2);
   }
 });
 
