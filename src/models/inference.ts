@@ -17,9 +17,13 @@
  * setWeights, moving-average updates — gives it a new data id), so a model being trained between
  * attack steps (adversarial training) is always run with its current weights.
  *
- * Gradients flow to the INPUT (what attacks need), not to the weights: training uses
- * `net.apply(x, {training: true})`, which stays unfused. MEDSHIELD_FOLD_BN=0 turns folding off
+ * Gradients flow to the INPUT (what attacks need), not to the weights: training uses `runTraining`
+ * (`net.apply(x, {training: true})` layer by layer), which stays unfused. MEDSHIELD_FOLD_BN=0 turns folding off
  * (every layer then runs as itself, as `net.apply(x, {training: false})` does).
+ *
+ * Both walks dispose each intermediate value after its last reader, as PyTorch's reference counting does
+ * (issue 21: a batch-256 evaluation of the full-width ResNet-50 at 28 px held every activation of the pass
+ * until it ended, 2.3 GB above the training peak). bench/models/train-memory.ts measures it.
  */
 import { tf, convBiasAct } from '../engine/index.js';
 
