@@ -72,7 +72,7 @@ function bytesAtLastLayer(m: Classifier, run: () => tf.Tensor): number {
   return at - before;
 }
 
-test('training walk = net.apply(x, {training: true}): logits, weight gradients, moving statistics (ResNet-18)', async () => {
+test('training walk = net.apply(x, {training: true}): logits, gradients, BN statistics (ResNet-18)', async () => {
   const a = await loadClassifier('default');
   const b = await loadClassifier('default');
   const ra = trainStep(a, (t) => a.net.apply(t, { training: true }) as tf.Tensor);
@@ -119,7 +119,8 @@ test('the forward walks hold the live frontier, not every activation (ResNet-18,
   );
   t.diagnostic(
     `MB alive at the last layer: inference ${inference / 2 ** 20}, training walk ${walk / 2 ** 20}, ` +
-      `net.apply ${layers / 2 ** 20}; under a weight gradient: walk ${walkGrad / 2 ** 20}, net.apply ${layersGrad / 2 ** 20}`,
+      `net.apply ${layers / 2 ** 20}; under a weight gradient: walk ${walkGrad / 2 ** 20}, ` +
+      `net.apply ${layersGrad / 2 ** 20}`,
   );
   assert.ok(
     walkGrad < 0.8 * layersGrad,
