@@ -17,9 +17,13 @@
  * setWeights, moving-average updates — gives it a new data id), so a model being trained between
  * attack steps (adversarial training) is always run with its current weights.
  *
- * Gradients flow to the INPUT (what attacks need), not to the weights: training uses
- * `net.apply(x, {training: true})`, which stays unfused. MEDSHIELD_FOLD_BN=0 turns folding off
+ * Gradients flow to the INPUT (what attacks need), not to the weights: training uses `runTraining`
+ * (`net.apply(x, {training: true})` layer by layer), which stays unfused. MEDSHIELD_FOLD_BN=0 turns folding off
  * (every layer then runs as itself, as `net.apply(x, {training: false})` does).
+ *
+ * Both walks dispose each intermediate value after its last reader, as PyTorch's reference counting does
+ * (issue 21: a batch-256 evaluation of the full-width ResNet-50 at 28 px held every activation of the pass
+ * until it ended: 8.0 GB peak RSS against 6.2 GB for the optimiser steps). bench/models/train-memory.ts measures it.
  */
 import { tf, convBiasAct } from '../engine/index.js';
 
@@ -104,6 +108,7 @@ function isRelu(l: tf.layers.Layer): boolean {
 /** Runs a LayersModel's inference pass with Conv→BN(→ReLU) chains fused. */
 export class InferenceGraph {
   private plans = new Map<number, PlanStep[]>();
+  private trainOrder: PlanStep[] | null = null;
   private folded = new Map<tf.layers.Layer, Folded>();
 
   constructor(readonly net: tf.LayersModel) {}
@@ -120,36 +125,63 @@ export class InferenceGraph {
     return this.runPlan(x, plan, [out])[0]!;
   }
 
-  /** Walk `plan` on x and return the values of `outs` (one tidy: intermediate values are freed). */
+  /**
+   * Walk `plan` on x and return the values of `outs`. Each intermediate value is disposed right after its last
+   * reader (peak memory ≈ the live frontier of the graph, not every activation of the pass — ResNet-50 at 28 px
+   * and batch 256 held 5 GB of activations until the pass ended); tensors a kernel saved for backprop are clones
+   * kept by tfjs' tape, so this is safe under tf.grad. The whole walk runs in one tidy (layer temporaries).
+   */
   private runPlan(x: tf.Tensor, plan: PlanStep[], outs: SymT[]): tf.Tensor[] {
-    return tf.tidy(() => {
-      const values = new Map<number, tf.Tensor>();
-      for (const s of plan) {
-        if (s.kind === 'input') {
-          values.set(s.out.id, x);
-          continue;
-        }
+    const reads = (s: PlanStep): SymT[] => (s.kind === 'input' ? [] : s.kind === 'conv' ? [s.input] : s.inputs);
+    return tf.tidy(() =>
+      walk(x, plan, reads, outs, (s, value) => {
         if (s.kind === 'conv') {
           const f = this.fold(s);
           const c = s.conv.getConfig() as { strides: number[] | number; padding: 'same' | 'valid' };
-          values.set(
-            s.out.id,
-            convBiasAct({
-              x: values.get(s.input.id) as tf.Tensor4D,
-              filter: f.filter,
-              bias: f.bias,
-              strides: Array.isArray(c.strides) ? [c.strides[0]!, c.strides[1]!] : c.strides,
-              pad: c.padding,
-              activation: s.relu ? 'relu' : 'linear',
-            }),
-          );
-          continue;
+          return convBiasAct({
+            x: value(s.input) as tf.Tensor4D,
+            filter: f.filter,
+            bias: f.bias,
+            strides: Array.isArray(c.strides) ? [c.strides[0]!, c.strides[1]!] : c.strides,
+            pad: c.padding,
+            activation: s.relu ? 'relu' : 'linear',
+          });
         }
-        const ins = s.inputs.map((i) => values.get(i.id)!);
-        values.set(s.out.id, s.layer.apply(ins.length === 1 ? ins[0]! : ins, { training: false }) as tf.Tensor);
-      }
-      return outs.map((o) => values.get(o.id)!);
-    });
+        const p = s as PlainStep;
+        const ins = p.inputs.map(value);
+        return p.layer.apply(ins.length === 1 ? ins[0]! : ins, { training: false }) as tf.Tensor;
+      }),
+    );
+  }
+
+  /**
+   * The training-mode forward pass (`net.apply(x, {training: true})`: batch statistics, moving-average updates,
+   * unfused, differentiable w.r.t. the weights) with each intermediate freed after its last reader. tfjs-layers'
+   * executor frees nothing in training mode, so every activation — including the many no gradient needs (a batch
+   * norm's output once the ReLU after it has run; a residual sum) — lived until the forward pass ended; PyTorch
+   * frees them at once (reference counting). Same layers, same kernels, same values as `net.apply`.
+   */
+  runTraining(x: tf.Tensor): tf.Tensor {
+    const out = this.net.outputs[0]! as SymT;
+    let order = this.trainOrder;
+    if (!order) {
+      const inputId = (this.net.inputs[0] as SymT).id;
+      order = this.order(out).map(
+        (s): PlanStep =>
+          s.out.id === inputId
+            ? { kind: 'input', out: s.out }
+            : { kind: 'layer', layer: s.layer, inputs: s.inputs, out: s.out },
+      );
+      this.trainOrder = order;
+    }
+    const reads = (s: PlanStep): SymT[] => (s.kind === 'layer' ? s.inputs : []);
+    return tf.tidy(
+      () =>
+        walk(x, order, reads, [out], (s, value) => {
+          const ins = (s as PlainStep).inputs.map(value);
+          return (s as PlainStep).layer.apply(ins.length === 1 ? ins[0]! : ins, { training: true }) as tf.Tensor;
+        })[0]!,
+    );
   }
 
   /**
@@ -184,8 +216,8 @@ export class InferenceGraph {
     return m.apply(x, { training: false }) as tf.Tensor;
   }
 
-  /** Topological order of the layers the target depends on, with fusable chains merged. */
-  private plan(target: SymT): PlanStep[] {
+  /** Topological order (inputs first) of the layers the target depends on. */
+  private order(target: SymT): Step[] {
     const order: Step[] = [];
     const seen = new Set<number>();
     const inputIds = new Set(this.net.inputs.map((t) => (t as SymT).id));
@@ -199,6 +231,13 @@ export class InferenceGraph {
     };
     // Iterative deepening is unnecessary for these depths (ResNet-50: ~180 layers).
     visit(target);
+    return order;
+  }
+
+  /** Topological order of the layers the target depends on, with fusable chains merged. */
+  private plan(target: SymT): PlanStep[] {
+    const order = this.order(target);
+    const inputIds = new Set(this.net.inputs.map((t) => (t as SymT).id));
     const consumers = new Map<number, Step[]>();
     for (const s of order) for (const i of s.inputs) consumers.set(i.id, [...(consumers.get(i.id) ?? []), s]);
     const only = (t: SymT): Step | null => {
@@ -266,4 +305,43 @@ export class InferenceGraph {
     this.folded.set(s.conv, f);
     return f;
   }
+}
+
+/**
+ * Run `steps` (topological order) on x: `exec` computes a step's value from the values it `reads`; each value is
+ * disposed after its last reader unless it is x or one of `outs` (a layer may return its input tensor itself, so
+ * tensors are reference-counted across the names they are stored under). Returns the values of `outs`.
+ */
+function walk(
+  x: tf.Tensor,
+  steps: PlanStep[],
+  reads: (s: PlanStep) => SymT[],
+  outs: SymT[],
+  exec: (s: PlanStep, value: (t: SymT) => tf.Tensor) => tf.Tensor,
+): tf.Tensor[] {
+  const lastRead = new Map<number, number>();
+  steps.forEach((s, i) => {
+    for (const t of reads(s)) lastRead.set(t.id, i);
+  });
+  const keep = new Set(outs.map((o) => o.id));
+  const values = new Map<number, tf.Tensor>();
+  const refs = new Map<tf.Tensor, number>();
+  const value = (t: SymT): tf.Tensor => values.get(t.id)!;
+  steps.forEach((s, i) => {
+    const v = s.kind === 'input' ? x : exec(s, value);
+    values.set(s.out.id, v);
+    refs.set(v, (refs.get(v) ?? 0) + 1);
+    for (const t of new Set(reads(s))) {
+      if (lastRead.get(t.id) !== i || keep.has(t.id)) continue;
+      const u = values.get(t.id)!;
+      values.delete(t.id);
+      const r = refs.get(u)! - 1;
+      if (r > 0) refs.set(u, r);
+      else {
+        refs.delete(u);
+        if (u !== x) u.dispose();
+      }
+    }
+  });
+  return outs.map((o) => values.get(o.id)!);
 }

@@ -252,7 +252,8 @@ export async function train(
         const frac = sub.length / nb;
         const hook = o.batchHook;
         const xt = hook ? await hook.transform(model, xs, ys, rng) : xs;
-        const forward = (x: tf.Tensor4D): tf.Tensor2D => model.net.apply(x, { training: true }) as tf.Tensor2D;
+        // `net.apply(x, { training: true })`, freeing each activation after its last reader (inference.ts).
+        const forward = (x: tf.Tensor4D): tf.Tensor2D => model.inference.runTraining(x) as tf.Tensor2D;
         const ce = (logits: tf.Tensor2D): tf.Scalar => lossFn(model.task, logits, ys, k, classWeights);
         const { value, grads } = tf.variableGrads(
           () =>
