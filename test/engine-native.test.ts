@@ -451,6 +451,52 @@ test('batch norm, broadcasting elementwise ops, reductions and Tile match cpu', 
   assertClose('tile per-channel vector', () => tf.tile(c.reshape([1, 1, 1, 32]), [8, 12, 12, 1]), ['Tile']);
 });
 
+test('Slice, SplitV and Concat (and Concat\'s gradient, a SplitV) copy exactly what cpu copies', { skip }, () => {
+  const rng = new Rng(11);
+  const x = randn([4, 7, 6, 40], rng),
+    a = randn([4, 7, 6, 32], rng),
+    b = randn([4, 7, 6, 8], rng),
+    c = randn([4, 7, 6, 3], rng),
+    m = randn([3, 5, 4, 2, 6], rng);
+  const exact = (label: string, f: () => tf.Tensor | tf.Tensor[], kernels: string[]) => {
+    const cpu = run('cpu', f);
+    const before = new Map(kernels.map((k) => [k, nativeCounts.get(k)?.native ?? 0]));
+    const nat = run('native', f);
+    tf.setBackend('cpu');
+    for (const k of kernels)
+      assert.ok((nativeCounts.get(k)?.native ?? 0) > before.get(k)!, `${label}: kernel ${k} did not run natively`);
+    assert.equal(cpu.length, nat.length);
+    cpu.forEach((v, i) => assert.deepEqual(nat[i], v, `${label}[${i}] differs from cpu`));
+  };
+  exact(
+    'slice',
+    () => [
+      tf.slice(x, [0, 0, 0, 8], [4, 7, 6, 32]), // channel block (DenseNet's concat gradient)
+      tf.slice(x, [1, 2, 1, 0], [2, 3, 4, 40]), // spatial crop (pad gradient)
+      tf.slice(x, [0, 3, 0, 5], [4, 1, 6, 1]), // size-1 dims dropped
+      tf.slice(x, [1, 1, 1, 1], [3, 5, 4, 30]), // four strided dims: cpu kernel
+      tf.slice(m, [0, 1, 0, 0, 2], [3, 3, 4, 2, 3]),
+    ],
+    ['Slice'],
+  );
+  exact('split on channels', () => tf.split(x, [32, 5, 3], 3), ['SplitV']);
+  exact('split on rows', () => tf.split(x, 7, 1), ['SplitV']);
+  exact('concat on channels', () => [tf.concat([a, b, c], 3), tf.concat([c, a], -1)], ['Concat']);
+  exact('concat on rows', () => tf.concat([a, x.slice([0, 0, 0, 0], [4, 7, 6, 32])], 2), ['Concat']);
+  exact(
+    'gradient of a channel concat',
+    () => {
+      const w = randn([4, 7, 6, 43], new Rng(12));
+      return tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(tf.concat([p, q, r], 3), w)))([
+        a,
+        b,
+        c,
+      ]);
+    },
+    ['SplitV', 'Concat'],
+  );
+});
+
 test('gradients of a small conv net (conv, batch norm, relu, max-pool, dense) match cpu', { skip }, () => {
   const rng = new Rng(10);
   const x = randn([16, 12, 12, 3], rng);

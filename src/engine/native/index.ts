@@ -3,7 +3,8 @@
  * with its hot kernels replaced by a oneDNN N-API addon (native/*.cc) that reads and writes those
  * arrays in place. Every kernel of `cpu` is registered for `native` first, then native ones
  * override convolution (+ depthwise, + fused bias/activation, + both gradients), matrix
- * products, pooling (+ gradients), batch-norm forward and the large elementwise/reduction ops.
+ * products, pooling (+ gradients), batch-norm forward, the large elementwise/reduction ops and the
+ * strided block copies of Slice, SplitV (Concat's gradient) and Concat (slice.ts).
  * While `native` is active, batch-norm's / Mean's / ReLU's / Square's gradients use leaner native
  * formulations (gradients.ts), the tf.moments of tfjs-layers' batch normalisation is one native
  * pass (moments.ts) and its batchNorm4d one fused op with a two-pass backward (batchnorm.ts),
@@ -22,6 +23,7 @@ import { convKernels } from './conv.js';
 import { matmulKernels } from './matmul.js';
 import { poolKernels } from './pool.js';
 import { elementwiseKernels, extraKernels } from './elementwise.js';
+import { sliceKernels } from './slice.js';
 import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
 import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
@@ -51,6 +53,7 @@ export const NATIVE_KERNELS: Record<string, NativeImpl> = {
   ...matmulKernels,
   ...poolKernels,
   ...elementwiseKernels,
+  ...sliceKernels,
 };
 
 let registered: { threads: number; simd: boolean } | null = null;

@@ -1491,6 +1491,8 @@ export class OnnxGraph {
     const nhwc = !isC(x) && x.nhwc && r === 4;
     const t = nhwc ? (x as TV).t : this.float(x);
     const pp = nhwc ? TO_NHWC.map((l) => logical[l]) : logical;
+    // PyTorch's exporter puts a Pad of zeros before every AveragePool (opset ≥ 11): no copy for it.
+    if (pads.every((p) => p === 0)) return { t, nhwc };
     if (mode === 'constant') return { t: tf.pad(t, pp, value), nhwc };
     if (mode === 'reflect' || mode === 'edge') {
       // As a gather per padded axis (tfjs's MirrorPad gradient does not fold the reflected part back).
