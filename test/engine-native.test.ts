@@ -451,7 +451,7 @@ test('batch norm, broadcasting elementwise ops, reductions and Tile match cpu', 
   assertClose('tile per-channel vector', () => tf.tile(c.reshape([1, 1, 1, 32]), [8, 12, 12, 1]), ['Tile']);
 });
 
-test('Slice, SplitV and Concat (and Concat\'s gradient, a SplitV) copy exactly what cpu copies', { skip }, () => {
+test('Slice, SplitV, Concat (and Concat\'s gradient), Transpose, PadV2, Softmax and Erf: exactly the cpu kernels\' values', { skip }, () => {
   const rng = new Rng(11);
   const x = randn([4, 7, 6, 40], rng),
     a = randn([4, 7, 6, 32], rng),
@@ -483,6 +483,20 @@ test('Slice, SplitV and Concat (and Concat\'s gradient, a SplitV) copy exactly w
   exact('split on rows', () => tf.split(x, 7, 1), ['SplitV']);
   exact('concat on channels', () => [tf.concat([a, b, c], 3), tf.concat([c, a], -1)], ['Concat']);
   exact('concat on rows', () => tf.concat([a, x.slice([0, 0, 0, 0], [4, 7, 6, 32])], 2), ['Concat']);
+  exact(
+    'transpose',
+    () => [
+      tf.transpose(x, [0, 3, 1, 2]), // NHWC → NCHW
+      tf.transpose(m.reshape([3, 20, 12]), [1, 0, 2]), // attention heads (last axis kept)
+      tf.transpose(m.reshape([3, 20, 12]), [1, 2, 0]),
+      tf.transpose(m, [4, 2, 0, 3, 1]), // five strided dims: JS loop
+    ],
+    ['Transpose'],
+  );
+  exact('pad', () => [tf.pad(a, [[0, 0], [1, 2], [0, 3], [0, 0]]), tf.pad(m, [[0, 0], [0, 0], [1, 0], [0, 0], [2, 5]], 1.5)], [
+    'PadV2',
+  ]);
+  exact('softmax and erf', () => [tf.softmax(x), tf.softmax(m.mul(10)), tf.erf(x), tf.erf(m.mul(3))], ['Softmax', 'Erf']);
   exact(
     'gradient of a channel concat',
     () => {

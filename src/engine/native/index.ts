@@ -4,7 +4,8 @@
  * arrays in place. Every kernel of `cpu` is registered for `native` first, then native ones
  * override convolution (+ depthwise, + fused bias/activation, + both gradients), matrix
  * products, pooling (+ gradients), batch-norm forward, the large elementwise/reduction ops and the
- * strided block copies of Slice, SplitV (Concat's gradient) and Concat (slice.ts).
+ * strided copies of Slice, SplitV (Concat's gradient), Concat, Transpose and PadV2 (slice.ts), and
+ * Softmax and Erf in one JS pass each (rowwise.ts).
  * While `native` is active, batch-norm's / Mean's / ReLU's / Square's gradients use leaner native
  * formulations (gradients.ts), the tf.moments of tfjs-layers' batch normalisation is one native
  * pass (moments.ts) and its batchNorm4d one fused op with a two-pass backward (batchnorm.ts),
@@ -24,6 +25,7 @@ import { matmulKernels } from './matmul.js';
 import { poolKernels } from './pool.js';
 import { elementwiseKernels, extraKernels } from './elementwise.js';
 import { sliceKernels } from './slice.js';
+import { rowwiseKernels } from './rowwise.js';
 import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
 import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
@@ -54,6 +56,7 @@ export const NATIVE_KERNELS: Record<string, NativeImpl> = {
   ...poolKernels,
   ...elementwiseKernels,
   ...sliceKernels,
+  ...rowwiseKernels,
 };
 
 let registered: { threads: number; simd: boolean } | null = null;
