@@ -451,7 +451,9 @@ test('batch norm, broadcasting elementwise ops, reductions and Tile match cpu', 
   assertClose('tile per-channel vector', () => tf.tile(c.reshape([1, 1, 1, 32]), [8, 12, 12, 1]), ['Tile']);
 });
 
-test('Slice, SplitV, Concat (and Concat\'s gradient), Transpose, PadV2, Softmax and Erf: exactly the cpu kernels\' values', { skip }, () => {
+test("Slice, SplitV, Concat (and Concat's gradient), Transpose, PadV2, Softmax and Erf: exactly the cpu kernels' values", {
+  skip,
+}, () => {
   const rng = new Rng(11);
   const x = randn([4, 7, 6, 40], rng),
     a = randn([4, 7, 6, 32], rng),
@@ -493,22 +495,41 @@ test('Slice, SplitV, Concat (and Concat\'s gradient), Transpose, PadV2, Softmax 
     ],
     ['Transpose'],
   );
-  exact('pad', () => [tf.pad(a, [[0, 0], [1, 2], [0, 3], [0, 0]]), tf.pad(m, [[0, 0], [0, 0], [1, 0], [0, 0], [2, 5]], 1.5)], [
-    'PadV2',
-  ]);
-  exact('softmax and erf', () => [tf.softmax(x), tf.softmax(m.mul(10)), tf.erf(x), tf.erf(m.mul(3))], ['Softmax', 'Erf']);
   exact(
-    'gradient of a channel concat',
-    () => {
-      const w = randn([4, 7, 6, 43], new Rng(12));
-      return tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(tf.concat([p, q, r], 3), w)))([
-        a,
-        b,
-        c,
-      ]);
-    },
-    ['SplitV', 'Concat'],
+    'pad',
+    () => [
+      tf.pad(a, [
+        [0, 0],
+        [1, 2],
+        [0, 3],
+        [0, 0],
+      ]),
+      tf.pad(
+        m,
+        [
+          [0, 0],
+          [0, 0],
+          [1, 0],
+          [0, 0],
+          [2, 5],
+        ],
+        1.5,
+      ),
+    ],
+    ['PadV2'],
   );
+  exact('softmax and erf', () => [tf.softmax(x), tf.softmax(m.mul(10)), tf.erf(x), tf.erf(m.mul(3))], [
+    'Softmax',
+    'Erf',
+  ]);
+  exact('gradient of a channel concat', () => {
+    const w = randn([4, 7, 6, 43], new Rng(12));
+    return tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(tf.concat([p, q, r], 3), w)))([
+      a,
+      b,
+      c,
+    ]);
+  }, ['SplitV', 'Concat']);
 });
 
 test('gradients of a small conv net (conv, batch norm, relu, max-pool, dense) match cpu', { skip }, () => {

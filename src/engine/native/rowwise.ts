@@ -55,7 +55,7 @@ const erf: NativeImpl = ({ inputs, backend }: KernelArgs) => {
     const xi = x[i];
     const v = Math.abs(xi);
     const t = 1.0 / (1.0 + P * v);
-    y[i] = Math.sign(xi) * (1.0 - (((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * Math.exp(-v * v)));
+    y[i] = Math.sign(xi) * (1.0 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * Math.exp(-v * v));
   }
   return output(backend, inputs.x!.shape, y);
 };

@@ -24,7 +24,11 @@ import type { NativeAddon } from './addon.js';
  * A slice of x (row-major `shape`) as [offset, d0, d1, d2, s0, s1, s2]: out[i,j,k] = x[offset + i·s0 +
  * j·s1 + k·s2], or null when it needs more than three strided dims.
  */
-export function sliceBlocks(shape: readonly number[], begin: readonly number[], sz: readonly number[]): number[] | null {
+export function sliceBlocks(
+  shape: readonly number[],
+  begin: readonly number[],
+  sz: readonly number[],
+): number[] | null {
   const r = shape.length;
   const strides = new Array<number>(r);
   let acc = 1;
@@ -141,7 +145,15 @@ const slice: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) => {
   if (p) copyBlock(addon, x, p, out);
   else {
     const st = stridesOf(xi.shape);
-    copyStrided(x, begin.reduce((o, b, i) => o + b * st[i], 0), st, out, 0, stridesOf(sz), sz);
+    copyStrided(
+      x,
+      begin.reduce((o, b, i) => o + b * st[i], 0),
+      st,
+      out,
+      0,
+      stridesOf(sz),
+      sz,
+    );
   }
   return output(backend, sz, out);
 };
@@ -198,8 +210,7 @@ const concat: NativeImpl = ({ inputs, backend, attrs }: KernelArgs) => {
     const inner = src.length / rows;
     if (rows === 1) out.set(src, col);
     else if (inner >= 64)
-      for (let r = 0, o = col, s = 0; r < rows; r++, o += outInner, s += inner)
-        out.set(src.subarray(s, s + inner), o);
+      for (let r = 0, o = col, s = 0; r < rows; r++, o += outInner, s += inner) out.set(src.subarray(s, s + inner), o);
     else
       for (let r = 0, o = col, s = 0; r < rows; r++, o += outInner - inner)
         for (let k = 0; k < inner; k++) out[o++] = src[s++];
@@ -247,7 +258,15 @@ const padV2: NativeImpl = ({ inputs, backend, attrs }: KernelArgs) => {
   out.fill(Number(attrs.constantValue ?? 0));
   const os = stridesOf(outShape);
   if (x.length > 0)
-    copyStrided(x, 0, stridesOf(xi.shape), out, pads.reduce((o, p, i) => o + p[0] * os[i], 0), os, xi.shape);
+    copyStrided(
+      x,
+      0,
+      stridesOf(xi.shape),
+      out,
+      pads.reduce((o, p, i) => o + p[0] * os[i], 0),
+      os,
+      xi.shape,
+    );
   return output(backend, outShape, out);
 };
 
