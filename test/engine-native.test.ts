@@ -19,7 +19,7 @@ import {
   fusedBnCalls,
   poolStats,
 } from '../src/engine/native/index.js';
-import { convBiasAct, adamOptimizer } from '../src/engine/index.js';
+import { convBiasAct, adamOptimizer, siluGrad } from '../src/engine/index.js';
 
 const TOL = 1e-4;
 const addon = loadAddon();
@@ -530,6 +530,22 @@ test("Slice, SplitV, Concat (and Concat's gradient), Transpose, PadV2, Softmax a
       c,
     ]);
   }, ['SplitV', 'Concat']);
+});
+
+test('siluGrad (one native pass) matches the composed SiLU gradient on cpu', { skip }, () => {
+  const rng = new Rng(13);
+  const x = randn([8, 12, 12, 32], rng, 3),
+    dy = randn([8, 12, 12, 32], rng);
+  const cpu = run('cpu', () => {
+    const sg = tf.sigmoid(x);
+    return tf.mul(dy, tf.mul(sg, tf.add(1, tf.mul(x, tf.sub(1, sg)))));
+  });
+  tf.setBackend('cpu');
+  assert.equal(siluGrad(dy, x), null, 'siluGrad must be null off the native backend');
+  const nat = run('native', () => siluGrad(dy, x)!);
+  tf.setBackend('cpu');
+  const r = relDiff(cpu[0]!, nat[0]!);
+  assert.ok(r <= 1e-6, `max |native − cpu| / max |cpu| = ${r.toExponential(2)}`);
 });
 
 test('gradients of a small conv net (conv, batch norm, relu, max-pool, dense) match cpu', { skip }, () => {

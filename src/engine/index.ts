@@ -172,6 +172,16 @@ export function constConv(a: ConstConvArgs): tf.Tensor4D | null {
 }
 
 /**
+ * dy · σ(x)·(1 + x·(1 − σ(x))), the gradient of SiLU x·σ(x), as one native pass (six tfjs ops
+ * otherwise). Native backend only, float32 tensors of one shape; null elsewhere (the caller composes).
+ */
+export function siluGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor | null {
+  if (!backendOps.nativeSiluGrad || tf.getBackend() !== 'native') return null;
+  if (dy.dtype !== 'float32' || x.dtype !== 'float32' || dy.size !== x.size) return null;
+  return backendOps.nativeSiluGrad(dy, x);
+}
+
+/**
  * tf.train.adam, with a one-pass native update per variable while the native backend is active
  * (same formula and state; src/engine/native/optim.ts). Use it wherever a model is trained.
  */

@@ -140,9 +140,33 @@ const batchNorm: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) =>
 /** Kernels medshield adds (no cpu counterpart), used by gradients.ts: inputs {a: dy, b: x}. */
 export const RELU_GRAD_KERNEL = 'MedshieldReluGrad';
 export const SQUARE_GRAD_KERNEL = 'MedshieldSquareGrad';
+export const SILU_GRAD_KERNEL = 'MedshieldSiluGrad';
+
+/**
+ * SiLU's gradient dy·σ(x)·(1 + x(1 − σ(x))): addon op 10, or the same formula in JS when the addon
+ * predates it (a build/ not rebuilt since; same values up to the last float32 rounding).
+ */
+const siluGrad: NativeImpl = (args: KernelArgs, addon) => {
+  try {
+    return binary(10, 0)(args, addon);
+  } catch {
+    const g = f32(args.backend, args.inputs.a),
+      x = f32(args.backend, args.inputs.b);
+    if (!g || !x || g.length !== x.length) return null;
+    const out = uninitF32(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i],
+        s = 1 / (1 + Math.exp(-v));
+      out[i] = g[i] * s * (1 + v * (1 - s));
+    }
+    return output(args.backend, args.inputs.b!.shape, out);
+  }
+};
+
 export const extraKernels: Record<string, NativeImpl> = {
   [RELU_GRAD_KERNEL]: binary(8, 0),
   [SQUARE_GRAD_KERNEL]: binary(9, 0),
+  [SILU_GRAD_KERNEL]: siluGrad,
 };
 
 export const elementwiseKernels: Record<string, NativeImpl> = {

@@ -23,7 +23,7 @@ import { withFallback, type NativeImpl } from './util.js';
 import { convKernels } from './conv.js';
 import { matmulKernels } from './matmul.js';
 import { poolKernels } from './pool.js';
-import { elementwiseKernels, extraKernels } from './elementwise.js';
+import { elementwiseKernels, extraKernels, SILU_GRAD_KERNEL } from './elementwise.js';
 import { sliceKernels } from './slice.js';
 import { rowwiseKernels } from './rowwise.js';
 import { installNativeGradients } from './gradients.js';
@@ -125,6 +125,7 @@ function register(addon: NativeAddon): void {
   backendOps.nativeConstConv = nativeConstConv;
   setOptimAddon(addon);
   backendOps.nativeAdam = nativeAdam;
+  backendOps.nativeSiluGrad = (dy, x) => tf.engine().runKernel(SILU_GRAD_KERNEL, { a: dy, b: x }) as tf.Tensor;
   installNativeGradients(addon);
   installNativeMoments();
   installNativeTrainBatchNorm(addon);
