@@ -19,7 +19,7 @@ import {
   fusedBnCalls,
   poolStats,
 } from '../src/engine/native/index.js';
-import { convBiasAct, adamOptimizer, siluGrad } from '../src/engine/index.js';
+import { convBiasAct, adamOptimizer, siluGrad, affineRelu } from '../src/engine/index.js';
 
 const TOL = 1e-4;
 const addon = loadAddon();
@@ -546,6 +546,29 @@ test('siluGrad (one native pass) matches the composed SiLU gradient on cpu', { s
   tf.setBackend('cpu');
   const r = relDiff(cpu[0]!, nat[0]!);
   assert.ok(r <= 1e-6, `max |native − cpu| / max |cpu| = ${r.toExponential(2)}`);
+});
+
+test('affineRelu (inference batch norm → ReLU, one op) and its input gradient match the composed ops on cpu', {
+  skip,
+}, () => {
+  const rng = new Rng(14);
+  const x = randn([4, 9, 9, 24], rng),
+    dy = randn([4, 9, 9, 24], rng),
+    s = randn([24], rng) as tf.Tensor1D,
+    b = randn([24], rng) as tf.Tensor1D;
+  const f = (fused: boolean) => () => {
+    const g = tf.grad((xx: tf.Tensor) =>
+      tf.sum(tf.mul(fused ? affineRelu(xx, s, b)! : tf.relu(tf.add(tf.mul(xx, s), b)), dy)),
+    );
+    return [fused ? affineRelu(x, s, b)! : tf.relu(tf.add(tf.mul(x, s), b)), g(x)];
+  };
+  const cpu = run('cpu', f(false));
+  const nat = run('native', f(true));
+  tf.setBackend('cpu');
+  cpu.forEach((c, i) => {
+    const r = relDiff(c, nat[i]!);
+    assert.ok(r <= 1e-6, `[${i}] max |native − cpu| / max |cpu| = ${r.toExponential(2)}`);
+  });
 });
 
 test('gradients of a small conv net (conv, batch norm, relu, max-pool, dense) match cpu', { skip }, () => {

@@ -26,4 +26,5 @@ export const backendOps: {
   nativeConstConv: ((a: ConstConvArgs) => tf.Tensor4D) | null;
   nativeAdam: ((lr: number, beta1?: number, beta2?: number, epsilon?: number) => tf.Optimizer) | null;
   nativeSiluGrad: ((dy: tf.Tensor, x: tf.Tensor) => tf.Tensor) | null;
-} = { nativeConvBiasAct: null, nativeConstConv: null, nativeAdam: null, nativeSiluGrad: null };
+  nativeAffineRelu: ((x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tensor1D) => tf.Tensor) | null;
+} = { nativeConvBiasAct: null, nativeConstConv: null, nativeAdam: null, nativeSiluGrad: null, nativeAffineRelu: null };

@@ -182,6 +182,18 @@ export function siluGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor | null {
 }
 
 /**
+ * relu(x·scale + shift) with constant per-channel scale and shift over x's last axis — an imported
+ * graph's inference batch norm followed by ReLU — as one op whose backward pass keeps only its output
+ * (two native passes each way instead of three tfjs ops). Native backend only; null elsewhere.
+ */
+export function affineRelu(x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tensor1D): tf.Tensor | null {
+  if (!backendOps.nativeAffineRelu || tf.getBackend() !== 'native') return null;
+  if (x.dtype !== 'float32' || x.rank < 1 || x.shape[x.rank - 1] !== scale.size || shift.size !== scale.size)
+    return null;
+  return backendOps.nativeAffineRelu(x, scale, shift);
+}
+
+/**
  * tf.train.adam, with a one-pass native update per variable while the native backend is active
  * (same formula and state; src/engine/native/optim.ts). Use it wherever a model is trained.
  */

@@ -163,7 +163,40 @@ const siluGrad: NativeImpl = (args: KernelArgs, addon) => {
   }
 };
 
+/** relu(x·scale[c] + shift[c]) over the last axis (inference batch norm → ReLU): one addon pass + an in-place ReLU. */
+export const AFFINE_RELU_KERNEL = 'MedshieldAffineRelu';
+/** Its input gradient dy·[y > 0]·scale[c] from the output y: ReLU gradient, then an in-place per-channel scale. */
+export const AFFINE_RELU_GRAD_KERNEL = 'MedshieldAffineReluGrad';
+
+const affineRelu: NativeImpl = ({ inputs, backend }: KernelArgs, addon) => {
+  const x = f32(backend, inputs.x),
+    sc = f32(backend, inputs.scale),
+    sh = f32(backend, inputs.shift);
+  const shape = inputs.x?.shape ?? [];
+  if (!x || !sc || !sh || sc.length !== sh.length || shape[shape.length - 1] !== sc.length) return null;
+  const y = uninitF32(x.length);
+  addon.affine(x, y, sc, sh);
+  addon.unary(0, y, y, 0);
+  return output(backend, shape, y);
+};
+
+const affineReluGrad: NativeImpl = ({ inputs, backend }: KernelArgs, addon) => {
+  const dy = f32(backend, inputs.dy),
+    y = f32(backend, inputs.y),
+    sc = f32(backend, inputs.scale);
+  const shape = inputs.y?.shape ?? [];
+  if (!dy || !y || !sc || dy.length !== y.length || shape[shape.length - 1] !== sc.length) return null;
+  const dx = uninitF32(y.length);
+  addon.binary(8, dy, y, dx, collapseBroadcast(shape, shape, shape)!);
+  const p = collapseBroadcast(shape, [sc.length], shape);
+  if (!p) return null;
+  addon.binary(2, dx, sc, dx, p);
+  return output(backend, shape, dx);
+};
+
 export const extraKernels: Record<string, NativeImpl> = {
+  [AFFINE_RELU_KERNEL]: affineRelu,
+  [AFFINE_RELU_GRAD_KERNEL]: affineReluGrad,
   [RELU_GRAD_KERNEL]: binary(8, 0),
   [SQUARE_GRAD_KERNEL]: binary(9, 0),
   [SILU_GRAD_KERNEL]: siluGrad,

@@ -23,7 +23,13 @@ import { withFallback, type NativeImpl } from './util.js';
 import { convKernels } from './conv.js';
 import { matmulKernels } from './matmul.js';
 import { poolKernels } from './pool.js';
-import { elementwiseKernels, extraKernels, SILU_GRAD_KERNEL } from './elementwise.js';
+import {
+  elementwiseKernels,
+  extraKernels,
+  SILU_GRAD_KERNEL,
+  AFFINE_RELU_KERNEL,
+  AFFINE_RELU_GRAD_KERNEL,
+} from './elementwise.js';
 import { sliceKernels } from './slice.js';
 import { rowwiseKernels } from './rowwise.js';
 import { installNativeGradients } from './gradients.js';
@@ -126,6 +132,17 @@ function register(addon: NativeAddon): void {
   setOptimAddon(addon);
   backendOps.nativeAdam = nativeAdam;
   backendOps.nativeSiluGrad = (dy, x) => tf.engine().runKernel(SILU_GRAD_KERNEL, { a: dy, b: x }) as tf.Tensor;
+  backendOps.nativeAffineRelu = (x, scale, shift) =>
+    tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+      const value = tf.engine().runKernel(AFFINE_RELU_KERNEL, { x: xx, scale, shift }) as tf.Tensor;
+      save([value]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+          tf.engine().runKernel(AFFINE_RELU_GRAD_KERNEL, { dy, y: saved[0], scale }) as tf.Tensor,
+        ],
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0])(x);
   installNativeGradients(addon);
   installNativeMoments();
   installNativeTrainBatchNorm(addon);
