@@ -19,7 +19,7 @@ import {
   fusedBnCalls,
   poolStats,
 } from '../src/engine/native/index.js';
-import { convBiasAct, adamOptimizer } from '../src/engine/index.js';
+import { convBiasAct, adamOptimizer, siluGrad, affineRelu } from '../src/engine/index.js';
 
 const TOL = 1e-4;
 const addon = loadAddon();
@@ -449,6 +449,126 @@ test('batch norm, broadcasting elementwise ops, reductions and Tile match cpu', 
     return [m.mean, m.variance];
   }, ['Mean']);
   assertClose('tile per-channel vector', () => tf.tile(c.reshape([1, 1, 1, 32]), [8, 12, 12, 1]), ['Tile']);
+});
+
+test("Slice, SplitV, Concat (and Concat's gradient), Transpose, PadV2, Softmax and Erf: exactly the cpu kernels' values", {
+  skip,
+}, () => {
+  const rng = new Rng(11);
+  const x = randn([4, 7, 6, 40], rng),
+    a = randn([4, 7, 6, 32], rng),
+    b = randn([4, 7, 6, 8], rng),
+    c = randn([4, 7, 6, 3], rng),
+    m = randn([3, 5, 4, 2, 6], rng);
+  const exact = (label: string, f: () => tf.Tensor | tf.Tensor[], kernels: string[]) => {
+    const cpu = run('cpu', f);
+    const before = new Map(kernels.map((k) => [k, nativeCounts.get(k)?.native ?? 0]));
+    const nat = run('native', f);
+    tf.setBackend('cpu');
+    for (const k of kernels)
+      assert.ok((nativeCounts.get(k)?.native ?? 0) > before.get(k)!, `${label}: kernel ${k} did not run natively`);
+    assert.equal(cpu.length, nat.length);
+    cpu.forEach((v, i) => assert.deepEqual(nat[i], v, `${label}[${i}] differs from cpu`));
+  };
+  exact(
+    'slice',
+    () => [
+      tf.slice(x, [0, 0, 0, 8], [4, 7, 6, 32]), // channel block (DenseNet's concat gradient)
+      tf.slice(x, [1, 2, 1, 0], [2, 3, 4, 40]), // spatial crop (pad gradient)
+      tf.slice(x, [0, 3, 0, 5], [4, 1, 6, 1]), // size-1 dims dropped
+      tf.slice(x, [1, 1, 1, 1], [3, 5, 4, 30]), // four strided dims: cpu kernel
+      tf.slice(m, [0, 1, 0, 0, 2], [3, 3, 4, 2, 3]),
+    ],
+    ['Slice'],
+  );
+  exact('split on channels', () => tf.split(x, [32, 5, 3], 3), ['SplitV']);
+  exact('split on rows', () => tf.split(x, 7, 1), ['SplitV']);
+  exact('concat on channels', () => [tf.concat([a, b, c], 3), tf.concat([c, a], -1)], ['Concat']);
+  exact('concat on rows', () => tf.concat([a, x.slice([0, 0, 0, 0], [4, 7, 6, 32])], 2), ['Concat']);
+  exact(
+    'transpose',
+    () => [
+      tf.transpose(x, [0, 3, 1, 2]), // NHWC → NCHW
+      tf.transpose(m.reshape([3, 20, 12]), [1, 0, 2]), // attention heads (last axis kept)
+      tf.transpose(m.reshape([3, 20, 12]), [1, 2, 0]),
+      tf.transpose(m, [4, 2, 0, 3, 1]), // five strided dims: JS loop
+    ],
+    ['Transpose'],
+  );
+  exact(
+    'pad',
+    () => [
+      tf.pad(a, [
+        [0, 0],
+        [1, 2],
+        [0, 3],
+        [0, 0],
+      ]),
+      tf.pad(
+        m,
+        [
+          [0, 0],
+          [0, 0],
+          [1, 0],
+          [0, 0],
+          [2, 5],
+        ],
+        1.5,
+      ),
+    ],
+    ['PadV2'],
+  );
+  exact('softmax and erf', () => [tf.softmax(x), tf.softmax(m.mul(10)), tf.erf(x), tf.erf(m.mul(3))], [
+    'Softmax',
+    'Erf',
+  ]);
+  exact('gradient of a channel concat', () => {
+    const w = randn([4, 7, 6, 43], new Rng(12));
+    return tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(tf.concat([p, q, r], 3), w)))([
+      a,
+      b,
+      c,
+    ]);
+  }, ['SplitV', 'Concat']);
+});
+
+test('siluGrad (one native pass) matches the composed SiLU gradient on cpu', { skip }, () => {
+  const rng = new Rng(13);
+  const x = randn([8, 12, 12, 32], rng, 3),
+    dy = randn([8, 12, 12, 32], rng);
+  const cpu = run('cpu', () => {
+    const sg = tf.sigmoid(x);
+    return tf.mul(dy, tf.mul(sg, tf.add(1, tf.mul(x, tf.sub(1, sg)))));
+  });
+  tf.setBackend('cpu');
+  assert.equal(siluGrad(dy, x), null, 'siluGrad must be null off the native backend');
+  const nat = run('native', () => siluGrad(dy, x)!);
+  tf.setBackend('cpu');
+  const r = relDiff(cpu[0]!, nat[0]!);
+  assert.ok(r <= 1e-6, `max |native − cpu| / max |cpu| = ${r.toExponential(2)}`);
+});
+
+test('affineRelu (inference batch norm → ReLU, one op) and its input gradient match the composed ops on cpu', {
+  skip,
+}, () => {
+  const rng = new Rng(14);
+  const x = randn([4, 9, 9, 24], rng),
+    dy = randn([4, 9, 9, 24], rng),
+    s = randn([24], rng) as tf.Tensor1D,
+    b = randn([24], rng) as tf.Tensor1D;
+  const f = (fused: boolean) => () => {
+    const g = tf.grad((xx: tf.Tensor) =>
+      tf.sum(tf.mul(fused ? affineRelu(xx, s, b)! : tf.relu(tf.add(tf.mul(xx, s), b)), dy)),
+    );
+    return [fused ? affineRelu(x, s, b)! : tf.relu(tf.add(tf.mul(x, s), b)), g(x)];
+  };
+  const cpu = run('cpu', f(false));
+  const nat = run('native', f(true));
+  tf.setBackend('cpu');
+  cpu.forEach((c, i) => {
+    const r = relDiff(c, nat[i]!);
+    assert.ok(r <= 1e-6, `[${i}] max |native − cpu| / max |cpu| = ${r.toExponential(2)}`);
+  });
 });
 
 test('gradients of a small conv net (conv, batch norm, relu, max-pool, dense) match cpu', { skip }, () => {

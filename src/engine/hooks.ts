@@ -25,4 +25,6 @@ export const backendOps: {
   nativeConvBiasAct: ((a: ConvBiasActArgs) => tf.Tensor4D) | null;
   nativeConstConv: ((a: ConstConvArgs) => tf.Tensor4D) | null;
   nativeAdam: ((lr: number, beta1?: number, beta2?: number, epsilon?: number) => tf.Optimizer) | null;
-} = { nativeConvBiasAct: null, nativeConstConv: null, nativeAdam: null };
+  nativeSiluGrad: ((dy: tf.Tensor, x: tf.Tensor) => tf.Tensor) | null;
+  nativeAffineRelu: ((x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tensor1D) => tf.Tensor) | null;
+} = { nativeConvBiasAct: null, nativeConstConv: null, nativeAdam: null, nativeSiluGrad: null, nativeAffineRelu: null };

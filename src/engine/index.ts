@@ -172,6 +172,28 @@ export function constConv(a: ConstConvArgs): tf.Tensor4D | null {
 }
 
 /**
+ * dy · σ(x)·(1 + x·(1 − σ(x))), the gradient of SiLU x·σ(x), as one native pass (six tfjs ops
+ * otherwise). Native backend only, float32 tensors of one shape; null elsewhere (the caller composes).
+ */
+export function siluGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor | null {
+  if (!backendOps.nativeSiluGrad || tf.getBackend() !== 'native') return null;
+  if (dy.dtype !== 'float32' || x.dtype !== 'float32' || dy.size !== x.size) return null;
+  return backendOps.nativeSiluGrad(dy, x);
+}
+
+/**
+ * relu(x·scale + shift) with constant per-channel scale and shift over x's last axis — an imported
+ * graph's inference batch norm followed by ReLU — as one op whose backward pass keeps only its output
+ * (two native passes each way instead of three tfjs ops). Native backend only; null elsewhere.
+ */
+export function affineRelu(x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tensor1D): tf.Tensor | null {
+  if (!backendOps.nativeAffineRelu || tf.getBackend() !== 'native') return null;
+  if (x.dtype !== 'float32' || x.rank < 1 || x.shape[x.rank - 1] !== scale.size || shift.size !== scale.size)
+    return null;
+  return backendOps.nativeAffineRelu(x, scale, shift);
+}
+
+/**
  * tf.train.adam, with a one-pass native update per variable while the native backend is active
  * (same formula and state; src/engine/native/optim.ts). Use it wherever a model is trained.
  */

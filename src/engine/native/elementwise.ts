@@ -140,9 +140,66 @@ const batchNorm: NativeImpl = ({ inputs, backend, attrs }: KernelArgs, addon) =>
 /** Kernels medshield adds (no cpu counterpart), used by gradients.ts: inputs {a: dy, b: x}. */
 export const RELU_GRAD_KERNEL = 'MedshieldReluGrad';
 export const SQUARE_GRAD_KERNEL = 'MedshieldSquareGrad';
+export const SILU_GRAD_KERNEL = 'MedshieldSiluGrad';
+
+/**
+ * SiLU's gradient dy·σ(x)·(1 + x(1 − σ(x))): addon op 10, or the same formula in JS when the addon
+ * predates it (a build/ not rebuilt since; same values up to the last float32 rounding).
+ */
+const siluGrad: NativeImpl = (args: KernelArgs, addon) => {
+  try {
+    return binary(10, 0)(args, addon);
+  } catch {
+    const g = f32(args.backend, args.inputs.a),
+      x = f32(args.backend, args.inputs.b);
+    if (!g || !x || g.length !== x.length) return null;
+    const out = uninitF32(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i],
+        s = 1 / (1 + Math.exp(-v));
+      out[i] = g[i] * s * (1 + v * (1 - s));
+    }
+    return output(args.backend, args.inputs.b!.shape, out);
+  }
+};
+
+/** relu(x·scale[c] + shift[c]) over the last axis (inference batch norm → ReLU): one addon pass + an in-place ReLU. */
+export const AFFINE_RELU_KERNEL = 'MedshieldAffineRelu';
+/** Its input gradient dy·[y > 0]·scale[c] from the output y: ReLU gradient, then an in-place per-channel scale. */
+export const AFFINE_RELU_GRAD_KERNEL = 'MedshieldAffineReluGrad';
+
+const affineRelu: NativeImpl = ({ inputs, backend }: KernelArgs, addon) => {
+  const x = f32(backend, inputs.x),
+    sc = f32(backend, inputs.scale),
+    sh = f32(backend, inputs.shift);
+  const shape = inputs.x?.shape ?? [];
+  if (!x || !sc || !sh || sc.length !== sh.length || shape[shape.length - 1] !== sc.length) return null;
+  const y = uninitF32(x.length);
+  addon.affine(x, y, sc, sh);
+  addon.unary(0, y, y, 0);
+  return output(backend, shape, y);
+};
+
+const affineReluGrad: NativeImpl = ({ inputs, backend }: KernelArgs, addon) => {
+  const dy = f32(backend, inputs.dy),
+    y = f32(backend, inputs.y),
+    sc = f32(backend, inputs.scale);
+  const shape = inputs.y?.shape ?? [];
+  if (!dy || !y || !sc || dy.length !== y.length || shape[shape.length - 1] !== sc.length) return null;
+  const dx = uninitF32(y.length);
+  addon.binary(8, dy, y, dx, collapseBroadcast(shape, shape, shape)!);
+  const p = collapseBroadcast(shape, [sc.length], shape);
+  if (!p) return null;
+  addon.binary(2, dx, sc, dx, p);
+  return output(backend, shape, dx);
+};
+
 export const extraKernels: Record<string, NativeImpl> = {
+  [AFFINE_RELU_KERNEL]: affineRelu,
+  [AFFINE_RELU_GRAD_KERNEL]: affineReluGrad,
   [RELU_GRAD_KERNEL]: binary(8, 0),
   [SQUARE_GRAD_KERNEL]: binary(9, 0),
+  [SILU_GRAD_KERNEL]: siluGrad,
 };
 
 export const elementwiseKernels: Record<string, NativeImpl> = {

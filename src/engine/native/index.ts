@@ -3,7 +3,9 @@
  * with its hot kernels replaced by a oneDNN N-API addon (native/*.cc) that reads and writes those
  * arrays in place. Every kernel of `cpu` is registered for `native` first, then native ones
  * override convolution (+ depthwise, + fused bias/activation, + both gradients), matrix
- * products, pooling (+ gradients), batch-norm forward and the large elementwise/reduction ops.
+ * products, pooling (+ gradients), batch-norm forward, the large elementwise/reduction ops and the
+ * strided copies of Slice, SplitV (Concat's gradient), Concat, Transpose and PadV2 (slice.ts), and
+ * Softmax and Erf in one JS pass each (rowwise.ts).
  * While `native` is active, batch-norm's / Mean's / ReLU's / Square's gradients use leaner native
  * formulations (gradients.ts), the tf.moments of tfjs-layers' batch normalisation is one native
  * pass (moments.ts) and its batchNorm4d one fused op with a two-pass backward (batchnorm.ts),
@@ -21,7 +23,15 @@ import { withFallback, type NativeImpl } from './util.js';
 import { convKernels } from './conv.js';
 import { matmulKernels } from './matmul.js';
 import { poolKernels } from './pool.js';
-import { elementwiseKernels, extraKernels } from './elementwise.js';
+import {
+  elementwiseKernels,
+  extraKernels,
+  SILU_GRAD_KERNEL,
+  AFFINE_RELU_KERNEL,
+  AFFINE_RELU_GRAD_KERNEL,
+} from './elementwise.js';
+import { sliceKernels } from './slice.js';
+import { rowwiseKernels } from './rowwise.js';
 import { installNativeGradients } from './gradients.js';
 import { installNativeMoments, momentsKernels } from './moments.js';
 import { installLazyConvGradients, FUSED_CONV_KERNEL } from './fused.js';
@@ -51,6 +61,8 @@ export const NATIVE_KERNELS: Record<string, NativeImpl> = {
   ...matmulKernels,
   ...poolKernels,
   ...elementwiseKernels,
+  ...sliceKernels,
+  ...rowwiseKernels,
 };
 
 let registered: { threads: number; simd: boolean } | null = null;
@@ -119,6 +131,18 @@ function register(addon: NativeAddon): void {
   backendOps.nativeConstConv = nativeConstConv;
   setOptimAddon(addon);
   backendOps.nativeAdam = nativeAdam;
+  backendOps.nativeSiluGrad = (dy, x) => tf.engine().runKernel(SILU_GRAD_KERNEL, { a: dy, b: x }) as tf.Tensor;
+  backendOps.nativeAffineRelu = (x, scale, shift) =>
+    tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+      const value = tf.engine().runKernel(AFFINE_RELU_KERNEL, { x: xx, scale, shift }) as tf.Tensor;
+      save([value]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+          tf.engine().runKernel(AFFINE_RELU_GRAD_KERNEL, { dy, y: saved[0], scale }) as tf.Tensor,
+        ],
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0])(x);
   installNativeGradients(addon);
   installNativeMoments();
   installNativeTrainBatchNorm(addon);

@@ -11,7 +11,7 @@
  * tensors" notes (https://pytorch.org/docs/stable/autograd.html#saved-tensors). The constants are
  * closed over, never inputs of the tape node, so nothing is ever computed for them.
  */
-import { tf } from '../../engine/index.js';
+import { siluGrad, tf } from '../../engine/index.js';
 
 type Custom = { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
 /** tf.customGrad over a function of tensors and tfjs' save callback (last argument). */
@@ -123,13 +123,18 @@ export function constMatMul(x: tf.Tensor, w: tf.Tensor2D, transB: boolean): tf.T
   return f(x);
 }
 
-/** x·σ(x) (SiLU, exported as Sigmoid → Mul): same forward; the gradient σ(1 + x(1 − σ)) saves x alone. */
+/**
+ * x·σ(x) (SiLU, exported as Sigmoid → Mul): same forward; the gradient σ(1 + x(1 − σ)) saves x alone
+ * (one native pass on the native backend: engine `siluGrad`).
+ */
 export function silu(x: tf.Tensor): tf.Tensor {
   const f = custom((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx]);
     return {
       value: tf.mul(xx, tf.sigmoid(xx)),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const fused = siluGrad(dy, saved[0]);
+        if (fused) return [fused];
         const sg = tf.sigmoid(saved[0]);
         return [tf.mul(dy, tf.mul(sg, tf.add(1, tf.mul(saved[0], tf.sub(1, sg)))))];
       },

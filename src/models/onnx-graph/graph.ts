@@ -25,7 +25,7 @@
  * Run time: values that only depend on the *shape* of an activation (Shape → Gather → Concat →
  * Reshape, batch size unknown at load) are computed in JS per call, outside the gradient tape.
  */
-import { tf, convBiasAct, constConv } from '../../engine/index.js';
+import { tf, affineRelu, convBiasAct, constConv } from '../../engine/index.js';
 import { addRelu, constBinary, constMatMul, gelu, layerNorm, reshape, silu } from './const-grad.js';
 import { MedshieldError, badInput, unsupported } from '../../errors.js';
 import {
@@ -194,6 +194,7 @@ export class OnnxGraph {
   private fusedRelu = new Set<OnnxNode>();
   /** Add nodes whose only consumer was a Relu (run as one op saving only its output). */
   private fusedAddRelu = new Set<OnnxNode>();
+  private fusedBnRelu = new Set<OnnxNode>();
   /** Every value name a node produces (feature layers are chosen from these). */
   readonly nodeOutputs: string[];
 
@@ -322,6 +323,7 @@ export class OnnxGraph {
       }
     }
     this.nodes = this.nodes.filter((n) => !dropped.has(n));
+    this.fuseBnRelu(keep);
     this.fuseAddRelu(keep);
     this.fuseGelu(keep);
     this.fuseSilu(keep);
@@ -428,6 +430,25 @@ export class OnnxGraph {
       for (const o of n.outputs) producer.set(o, n);
     }
     return { uses, producer };
+  }
+
+  /**
+   * A batch norm no convolution absorbed (DenseNet's pre-activation norm after each concatenation)
+   * → Relu as one op: engine `affineRelu` on the native backend.
+   */
+  private fuseBnRelu(keep: Set<string>): void {
+    const { uses, producer } = this.links();
+    const dropped = new Set<OnnxNode>();
+    for (const n of this.nodes) {
+      if (n.op !== 'Relu') continue;
+      const p = producer.get(n.inputs[0]);
+      if (p?.op !== 'BatchNormalization' || p.outputs.filter(Boolean).length !== 1) continue;
+      if (keep.has(n.inputs[0]) || uses.get(n.inputs[0])?.length !== 1) continue;
+      this.fusedBnRelu.add(p);
+      p.outputs = [n.outputs[0]];
+      dropped.add(n);
+    }
+    this.nodes = this.nodes.filter((n) => !dropped.has(n));
   }
 
   /** Add → Relu (a residual connection) as one op whose backward pass keeps only the output. */
@@ -785,10 +806,19 @@ export class OnnxGraph {
         const sh = Array.from({ length: C }, (_, c) => bi.data[c] - mu.data[c] * s[c]);
         const bshape = [1, C, ...Array(Math.max(r - 2, 0)).fill(1)];
         const key = `${n.outputs[0]}::bn`;
+        const relu = this.fusedBnRelu.has(n);
+        // Channels last in memory (NHWC activations, [N, C]): one fused op on the native backend.
+        if (relu && !isC(x) && x.t.dtype === 'float32' && ((x.nhwc && r === 4) || (!x.nhwc && r === 2))) {
+          const s1 = this.constTensor(this.cachedConst(key + 's1', () => mk('float32', [C], s))) as tf.Tensor1D;
+          const b1 = this.constTensor(this.cachedConst(key + 'b1', () => mk('float32', [C], sh))) as tf.Tensor1D;
+          const t = affineRelu(x.t, s1, b1);
+          if (t) return [{ t, nhwc: x.nhwc }];
+        }
         const S = this.cachedConst(key + 's', () => mk('float32', bshape, s));
         const B = this.cachedConst(key + 'b', () => mk('float32', bshape, sh));
         const scaled = this.leanConst('Mul', x, S) ?? this.binary(x, S, BINARY.Mul);
-        return [this.leanConst('Add', scaled, B) ?? this.binary(scaled, B, BINARY.Add)];
+        const y = this.leanConst('Add', scaled, B) ?? this.binary(scaled, B, BINARY.Add);
+        return [relu ? { t: tf.relu(y.t), nhwc: y.nhwc } : y];
       }
       case 'InstanceNormalization': {
         const sc = this.constOf(ins[1], 'scale', n);
@@ -1491,6 +1521,8 @@ export class OnnxGraph {
     const nhwc = !isC(x) && x.nhwc && r === 4;
     const t = nhwc ? (x as TV).t : this.float(x);
     const pp = nhwc ? TO_NHWC.map((l) => logical[l]) : logical;
+    // PyTorch's exporter puts a Pad of zeros before every AveragePool (opset ≥ 11): no copy for it.
+    if (pads.every((p) => p === 0)) return { t, nhwc };
     if (mode === 'constant') return { t: tf.pad(t, pp, value), nhwc };
     if (mode === 'reflect' || mode === 'edge') {
       // As a gather per padded axis (tfjs's MirrorPad gradient does not fold the reflected part back).
