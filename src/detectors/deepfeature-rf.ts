@@ -101,12 +101,26 @@ interface RfState {
   layers?: string[];
   classifier?: DeepFeatureClassifier;
   logistic?: RidgeLogisticJson;
+  /** Standardisation before the PCA (several layers). */
+  scaler?: Scaler;
   /** Cross-validated AUC per candidate on the fit pairs. */
   selection?: Array<{ layers: string[]; classifier: DeepFeatureClassifier; lambda?: number; auc: number }>;
 }
 
+/** Column means and standard deviations (1 where a feature is constant) the rows are standardised by. */
+interface Scaler {
+  mean: number[];
+  std: number[];
+}
+
 type Fitted =
-  | { classifier: 'forest'; pca: PCA; forest: RandomForest | RandomForestClassifier; components: number }
+  | {
+      classifier: 'forest';
+      pca: PCA;
+      forest: RandomForest | RandomForestClassifier;
+      components: number;
+      scaler?: Scaler;
+    }
   | { classifier: 'logistic'; lr: RidgeLogistic };
 
 export class DeepFeatureRf implements Detector {
@@ -262,9 +276,19 @@ export class DeepFeatureRf implements Detector {
         note: `the logistic regression's logit on the ${this.layers.join(', ')} features (spatial means), as score()`,
       };
     }
+    // standardising before the PCA is folded into it: z = ((φ − m)/s − μ)U = (φ − (m + s∘μ)) diag(1/s) U
+    const pj = m.pca.toJSON() as PcaJson;
     const { soft, agreement } = await prepareSoftForest(
       model,
-      m.pca.toJSON() as PcaJson,
+      m.scaler
+        ? {
+            ...pj,
+            center: true,
+            scale: true,
+            means: pj.means.map((v, j) => m.scaler!.mean[j] + m.scaler!.std[j] * v),
+            stdevs: m.scaler.std,
+          }
+        : pj,
       m.components,
       forestLike(m.forest),
       m.pca.getStandardDeviations(),
@@ -300,7 +324,12 @@ export class DeepFeatureRf implements Detector {
       selection: this.selection,
       ...(m?.classifier === 'logistic'
         ? { logistic: m.lr.toJSON(), components: 0 }
-        : { pca: m?.pca.toJSON(), forest: m?.forest.toJSON(), components: m?.components ?? 0 }),
+        : {
+            pca: m?.pca.toJSON(),
+            forest: m?.forest.toJSON(),
+            components: m?.components ?? 0,
+            scaler: m?.scaler,
+          }),
     } satisfies RfState);
   }
 
@@ -316,6 +345,7 @@ export class DeepFeatureRf implements Detector {
       d.fitted = {
         classifier: 'forest',
         components: st.components,
+        scaler: st.scaler,
         pca: PCA.load(st.pca as Parameters<typeof PCA.load>[0]),
         forest: RandomForest.isJson(st.forest)
           ? RandomForest.load(st.forest)
@@ -340,14 +370,36 @@ function fitClassifier(
     return { classifier: 'logistic', lr: RidgeLogistic.fit(rows, y, c.lambda ?? params.lambda ?? 1e-4) };
   const classifier = 'forest';
   const components = Math.min(params.components ?? 20, rows[0].length, rows.length - 1);
-  const pca = new PCA(rows, { center: true, scale: c.layers.length > 1 });
-  const z = pca.predict(rows, { nComponents: components }).to2DArray();
-  return { classifier, pca, components, forest: RandomForest.fit(z, y, { trees: params.trees ?? 100, seed }) };
+  const scaler = c.layers.length > 1 ? scalerOf(rows) : undefined;
+  const x = standardised(rows, scaler);
+  const pca = new PCA(x, { center: true, scale: false });
+  const z = pca.predict(x, { nComponents: components }).to2DArray();
+  return {
+    classifier,
+    pca,
+    components,
+    scaler,
+    forest: RandomForest.fit(z, y, { trees: params.trees ?? 100, seed }),
+  };
+}
+
+function scalerOf(rows: number[][]): Scaler {
+  const n = rows.length;
+  const p = rows[0].length;
+  const mean = new Array<number>(p).fill(0);
+  const std = new Array<number>(p).fill(0);
+  for (const r of rows) for (let j = 0; j < p; j++) mean[j] += r[j] / n;
+  for (const r of rows) for (let j = 0; j < p; j++) std[j] += (r[j] - mean[j]) ** 2 / n;
+  return { mean, std: std.map((v) => Math.sqrt(v) || 1) };
+}
+
+function standardised(rows: number[][], s?: Scaler): number[][] {
+  return s ? rows.map((r) => r.map((v, j) => (v - s.mean[j]) / s.std[j])) : rows;
 }
 
 function scoreFitted(m: Fitted, rows: number[][]): Float64Array {
   if (m.classifier === 'logistic') return m.lr.score(rows);
-  return votes(m.forest, m.pca.predict(rows, { nComponents: m.components }).to2DArray());
+  return votes(m.forest, m.pca.predict(standardised(rows, m.scaler), { nComponents: m.components }).to2DArray());
 }
 
 /** Fraction of trees voting "adversarial" for PCA coordinates z. */
