@@ -5,8 +5,9 @@
  * every feature layer (Lee et al.'s ensemble, spatial means) and a ridge logistic regression on each layer alone.
  * Here, on real PneumoniaMNIST films with the fixture CNN (PGD 8/255 pairs fitted on train-split films, scored on
  * held-out test-split films): every candidate is scored and the best one kept, the choice detects the held-out
- * pairs, a save/load round trip scores identically, fixed `layers` + `classifier` skip the choice, and the ridge
- * logistic regression reaches its optimum (zero gradient) with a tensor view equal to its scores.
+ * pairs, a save/load round trip scores identically, fixed `layers` + `classifier` skip the choice (the logistic
+ * regression's adaptive view is its exact logit), and the ridge logistic regression reaches its optimum (zero
+ * gradient) with a tensor view equal to its scores.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +61,19 @@ test('deepfeature_rf: fixed layers and classifier skip the choice', async () => 
   await det.fit(fx.model, fitData('deepfeature_rf'));
   assert.deepEqual(det.choice, { layers: ['block1'], classifier: 'logistic', lambda: 1e-3, selection: undefined });
   assert.ok((await heldAuc(det)) > 0.5);
+  // the adaptive view of the logistic regression is its logit, exact, with a non-zero input gradient
+  const info = await det.prepareAdaptive(fx.model, fitData('deepfeature_rf'));
+  assert.equal(info.exact, true);
+  const [h, w, c] = fx.model.inputShape;
+  const x = concat(held.clean, held.adversarial);
+  const real = await det.score(fx.model, x, 2 * held.n);
+  const view = tf.tidy(() => det.scoreTensor(fx.model, tf.tensor4d(x, [2 * held.n, h, w, c]))).dataSync();
+  for (let i = 0; i < real.length; i++) assert.ok(Math.abs(real[i] - view[i]) < 1e-3 * (1 + Math.abs(real[i])));
+  const g = tf.tidy(() =>
+    tf.grad((t: tf.Tensor) => det.scoreTensor(fx.model, t as tf.Tensor4D).sum())(tf.tensor4d(x, [2 * held.n, h, w, c])),
+  );
+  assert.ok((await g.abs().max().data())[0] > 0);
+  g.dispose();
 });
 
 test('ridge logistic regression on real deep features: zero gradient at the fit, tensor view = scores', async () => {
