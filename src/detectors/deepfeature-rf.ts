@@ -34,6 +34,7 @@ import type { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
 import { rocAuc } from '../models/metrics.js';
+import { badInput } from '../errors.js';
 import {
   checkFitData,
   checkModel,
@@ -162,7 +163,13 @@ export class DeepFeatureRf implements Detector {
     // averaged over space is its penultimate layer) is left out of the ensemble
     const perLayer = new Map<string, { data: Float32Array; dim: number }>();
     const featuresOf = async (layer: string): Promise<{ data: Float32Array; dim: number }> => {
-      if (!perLayer.has(layer)) perLayer.set(layer, await layerFeatureRows(model, x, n, [layer]));
+      if (!perLayer.has(layer)) {
+        const f = await layerFeatureRows(model, x, n, [layer]);
+        // a non-finite feature would silently drop its candidates from the choice: refuse instead
+        if (!f.data.every(Number.isFinite))
+          throw badInput(`detector '${this.name}': layer '${layer}' gave non-finite features on the fit images`);
+        perLayer.set(layer, f);
+      }
       return perLayer.get(layer)!;
     };
     const rowsOf = async (layers: string[]): Promise<number[][]> => {
