@@ -75,8 +75,8 @@ for (const name of DETECTOR_NAMES) {
   });
 }
 
-test('deepfeature_rf: after save/load, prepareAdaptive works without data (uncalibrated soft forest) and still ranks like the forest', async () => {
-  const det = createDetector('deepfeature_rf');
+test('deepfeature_rf (forest on every feature layer): after save/load, prepareAdaptive works without data (uncalibrated soft forest) and still ranks like the forest', async () => {
+  const det = createDetector('deepfeature_rf', { classifier: 'forest', layers: fx.model.featureNames });
   await det.fit(fx.model, fitData('deepfeature_rf'));
   const back = DETECTORS.deepfeature_rf.load(JSON.parse(JSON.stringify(det.save())));
   const info = await back.prepareAdaptive!(fx.model);

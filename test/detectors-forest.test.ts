@@ -33,7 +33,7 @@ function featuresUsed(t: ForestNode, out = new Set<number>()): Set<number> {
 
 test('deepfeature_rf: features drawn at every split, leaf-fraction scores, exact save/load', async () => {
   assert.ok(fit.n >= 40 && held.n >= 30, `pairs: fit ${fit.n}, held-out ${held.n}`);
-  const det = createDetector('deepfeature_rf');
+  const det = createDetector('deepfeature_rf', { classifier: 'forest', layers: ['penultimate'] });
   await det.fit(fx.model, fitData('deepfeature_rf'));
   const saved = det.save();
   const forest = (saved.state as { forest: ForestJson }).forest;

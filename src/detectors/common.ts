@@ -237,6 +237,37 @@ export function featureTensor(
   return (t.rank === 4 && pool === 'mean' ? t.mean([1, 2]) : t.reshape([x.shape[0], -1])) as tf.Tensor2D;
 }
 
+/**
+ * Deep features of several layers, one row per image: each layer's maps averaged over space (Lee et al. 2018's
+ * pooling; vectors as they are), concatenated in the order given.
+ */
+export async function layerFeatureRows(
+  model: DifferentiableModel,
+  x: Float32Array,
+  n: number,
+  layers: string[],
+): Promise<{ data: Float32Array; dim: number }> {
+  const parts: Array<{ data: Float32Array; dim: number }> = [];
+  for (const layer of layers) parts.push(await featureRows(model, x, n, layer, 'mean'));
+  if (parts.length === 1) return parts[0];
+  const dim = parts.reduce((s, p) => s + p.dim, 0);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    let o = i * dim;
+    for (const p of parts) {
+      out.set(p.data.subarray(i * p.dim, (i + 1) * p.dim), o);
+      o += p.dim;
+    }
+  }
+  return { data: out, dim };
+}
+
+/** `layerFeatureRows` as a differentiable [n, dim] tensor. */
+export function layerFeatureTensor(model: DifferentiableModel, x: tf.Tensor4D, layers: string[]): tf.Tensor2D {
+  const parts = layers.map((layer) => featureTensor(model, x, layer, 'mean'));
+  return parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor2D);
+}
+
 /** Common save(): the state every detector writes. */
 export function detectorState(
   name: string,

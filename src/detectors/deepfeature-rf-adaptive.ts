@@ -5,7 +5,7 @@
  * Alpaydin, ICPR 2012):
  *   P(left at node j) = σ((θ_j − z_{f_j}) / τ_{f_j}),   τ_f = α · std(z_f)
  *   s(x) = (1/T) Σ_trees Σ_{leaves voting "adversarial"} Π_{nodes on the path} P(branch taken)
- * with z = (φ(x) − μ) U_{:,1..c} the detector's own PCA of the penultimate features (as tensors). As
+ * with z = (φ(x) − μ) U_{:,1..c} the detector's own PCA of its deep features φ (as tensors). As
  * α → 0 it is the forest's vote fraction exactly; a larger α gives smoother, more useful gradients.
  * α is calibrated on data when given: the largest of 0.5, 0.3, 0.2, 0.1, 0.05, 0.02 whose soft
  * scores rank the fit images (and copies between and around them) as the forest does (Spearman ≥ 0.97).
@@ -15,10 +15,12 @@
 import { tf, Rng } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { DetectorFitData } from './types.js';
-import { concat, featureRows, featureTensor } from './common.js';
+import { concat, layerFeatureRows, layerFeatureTensor } from './common.js';
 
 export interface SoftForest {
   model: DifferentiableModel;
+  /** The detector's feature layers (spatially averaged, concatenated: `layerFeatureTensor`). */
+  layers: string[];
   mean: tf.Tensor2D;
   U: tf.Tensor2D;
   /** Per tree, its internal nodes padded to `width`: global feature, threshold, 1/τ ([1, trees·width]). */
@@ -92,6 +94,7 @@ function buildSoftForest(
   forest: ForestLike,
   std: number[],
   alpha: number,
+  layers: string[],
 ): SoftForest {
   const U = Array.isArray(pca.U) ? pca.U : pca.U.to2DArray();
   const dim = U.length;
@@ -118,6 +121,7 @@ function buildSoftForest(
   });
   return {
     model,
+    layers,
     alpha,
     width,
     trees: T,
@@ -149,7 +153,7 @@ function softVotes(s: SoftForest, z: tf.Tensor2D): tf.Tensor1D {
 }
 
 export function softForestTensor(s: SoftForest, x: tf.Tensor4D): tf.Tensor1D {
-  return softVotes(s, tf.matMul(tf.sub(featureTensor(s.model, x), s.mean), s.U));
+  return softVotes(s, tf.matMul(tf.sub(layerFeatureTensor(s.model, x, s.layers), s.mean), s.U));
 }
 
 export function disposeSoftForest(s?: SoftForest): void {
@@ -221,16 +225,17 @@ export async function prepareSoftForest(
   votes: (z: number[][]) => Float64Array,
   data?: DetectorFitData,
   seed = 0,
+  layers: string[] = ['penultimate'],
 ): Promise<{ soft: SoftForest; agreement?: number }> {
-  if (!data) return { soft: buildSoftForest(model, pca, components, forest, std, 0.05) };
+  if (!data) return { soft: buildSoftForest(model, pca, components, forest, std, 0.05, layers) };
   const [h, w, c] = model.inputShape;
   const img = calibrationImages(data, h * w * c, seed);
-  const f = await featureRows(model, img.x, img.n);
+  const f = await layerFeatureRows(model, img.x, img.n, layers);
   let best: { soft: SoftForest; agreement: number } | undefined;
   let z: tf.Tensor2D | undefined;
   let hard: Float64Array | undefined;
   for (const alpha of [0.5, 0.3, 0.2, 0.1, 0.05, 0.02]) {
-    const soft = buildSoftForest(model, pca, components, forest, std, alpha);
+    const soft = buildSoftForest(model, pca, components, forest, std, alpha, layers);
     z ??= tf.tidy(() => tf.matMul(tf.sub(tf.tensor2d(f.data, [img.n, f.dim]), soft.mean), soft.U));
     hard ??= votes(z.arraySync());
     const sv = tf.tidy(() => softVotes(soft, z!));
