@@ -88,18 +88,22 @@ export class Squeeze implements Detector {
     ];
   }
 
-  /** max_s ‖p(x) − p(s(x))‖₁ as a tensor; each s(x) is computed on x's values and passed straight through (BPDA). */
+  /**
+   * max_s ‖p(x) − p(s(x))‖₁ as a tensor; each s(x) is computed on x's values and passed straight through (BPDA).
+   * x and its squeezed copies go through the model as one batch (one forward pass, not four).
+   */
   scoreTensor(model: DifferentiableModel, x: tf.Tensor4D): tf.Tensor1D {
     preparedFor(this.name, this.adaptive, model);
     const n = x.shape[0];
-    const p0 = model.probs(x);
-    const l1 = this.squeezed(model, x.dataSync() as Float32Array, n).map((sv) => {
-      const straight = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    const straight = this.squeezed(model, x.dataSync() as Float32Array, n).map((sv) =>
+      tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
         value: tf.tensor(sv, (args[0] as tf.Tensor).shape),
         gradFunc: (dy: tf.Tensor) => dy,
-      }));
-      return tf.sum(tf.abs(tf.sub(model.probs(straight(x) as tf.Tensor4D), p0)), 1);
-    });
+      }))(x),
+    ) as tf.Tensor4D[];
+    const p = model.probs(tf.concat([x, ...straight], 0));
+    const p0 = p.slice([0, 0], [n, -1]);
+    const l1 = straight.map((_, j) => tf.sum(tf.abs(tf.sub(p.slice([(j + 1) * n, 0], [n, -1]), p0)), 1));
     return tf.max(tf.stack(l1, 1), 1) as tf.Tensor1D;
   }
 
