@@ -23,6 +23,47 @@ const DEFENCE_MEASURES = [
   'defended, under attack',
 ] as const;
 
+/** A grouped bar chart: one group per `row`, one bar per measure, values in [0, 1] shown as %. */
+function groupedBars(
+  values: Array<{ row: string; measure: string; value: number }>,
+  o: {
+    xTitle: string;
+    yTitle: string;
+    measures: readonly string[];
+    colors: string[];
+    colorTitle: string;
+    height: number;
+  },
+  legend: Record<string, unknown> = {},
+) {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    ...chartConfig,
+    width: 'container' as const,
+    height: o.height,
+    data: { values },
+    mark: { type: 'bar' as const },
+    encoding: {
+      x: { field: 'row', type: 'nominal' as const, title: o.xTitle, axis: { labelAngle: 0 } },
+      xOffset: { field: 'measure', type: 'nominal' as const, sort: [...o.measures] },
+      y: {
+        field: 'value',
+        type: 'quantitative' as const,
+        title: o.yTitle,
+        scale: { domain: [0, 1] },
+        axis: { format: '%' },
+      },
+      color: {
+        field: 'measure',
+        type: 'nominal' as const,
+        title: o.colorTitle,
+        scale: { domain: [...o.measures], range: o.colors },
+        ...legend,
+      },
+    },
+  };
+}
+
 /** Grouped bars per defence × attack × ε: the undefended and the defended model, clean and under attack. */
 export function defencesSpec(rows: DefenceRow[]) {
   const several = new Set(rows.map((r) => r.model)).size > 1;
@@ -31,33 +72,16 @@ export function defencesSpec(rows: DefenceRow[]) {
     .flatMap((r) => {
       const row = label(r.model, several, r.defence, r.attack, `ε ${r.epsText ?? epsText(r.eps)}`);
       const v = [r.undefendedCleanAccuracy, r.undefendedRobustAccuracy, r.cleanAccuracy, r.robustAccuracy];
-      return DEFENCE_MEASURES.map((measure, k) => ({ row, measure, accuracy: v[k] }));
+      return DEFENCE_MEASURES.map((measure, k) => ({ row, measure, value: v[k] }));
     });
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...chartConfig,
-    width: 'container' as const,
+  return groupedBars(values, {
+    xTitle: 'defence · attack · ε',
+    yTitle: 'accuracy',
+    measures: DEFENCE_MEASURES,
+    colors: ['#b9bec6', '#5f6670', '#9ec5ee', '#0b5cad'],
+    colorTitle: 'model, input',
     height: 240,
-    data: { values },
-    mark: { type: 'bar' as const },
-    encoding: {
-      x: { field: 'row', type: 'nominal' as const, title: 'defence · attack · ε', axis: { labelAngle: 0 } },
-      xOffset: { field: 'measure', type: 'nominal' as const, sort: [...DEFENCE_MEASURES] },
-      y: {
-        field: 'accuracy',
-        type: 'quantitative' as const,
-        title: 'accuracy',
-        scale: { domain: [0, 1] },
-        axis: { format: '%' },
-      },
-      color: {
-        field: 'measure',
-        type: 'nominal' as const,
-        title: 'model, input',
-        scale: { domain: [...DEFENCE_MEASURES], range: ['#b9bec6', '#5f6670', '#9ec5ee', '#0b5cad'] },
-      },
-    },
-  };
+  });
 }
 
 export function DefencesTable({ rows }: { rows: DefenceRow[] }) {
@@ -130,36 +154,22 @@ export function scorecardSpec(rows: ScorecardRow[]) {
   const values = rows.flatMap((r) => {
     const row = label(r.model, several, r.defence, `ε ${r.epsText}`);
     return [
-      { row, measure: SCORECARD_MEASURES[0], fooled: r.nonAdaptive.fooledAndUndetected },
-      { row, measure: SCORECARD_MEASURES[1], fooled: r.adaptive.fooledAndUndetected },
+      { row, measure: SCORECARD_MEASURES[0], value: r.nonAdaptive.fooledAndUndetected },
+      { row, measure: SCORECARD_MEASURES[1], value: r.adaptive.fooledAndUndetected },
     ];
   });
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...chartConfig,
-    width: 'container' as const,
-    height: 220,
-    data: { values },
-    mark: { type: 'bar' as const },
-    encoding: {
-      x: { field: 'row', type: 'nominal' as const, title: 'scorecard row · ε', axis: { labelAngle: 0 } },
-      xOffset: { field: 'measure', type: 'nominal' as const, sort: [...SCORECARD_MEASURES] },
-      y: {
-        field: 'fooled',
-        type: 'quantitative' as const,
-        title: 'fooled & undetected',
-        scale: { domain: [0, 1] },
-        axis: { format: '%' },
-      },
-      color: {
-        field: 'measure',
-        type: 'nominal' as const,
-        title: 'attacker',
-        scale: { domain: [...SCORECARD_MEASURES], range: ['#9ec5ee', '#a4161a'] },
-        legend: { labelLimit: 240 },
-      },
+  return groupedBars(
+    values,
+    {
+      xTitle: 'scorecard row · ε',
+      yTitle: 'fooled & undetected',
+      measures: SCORECARD_MEASURES,
+      colors: ['#9ec5ee', '#a4161a'],
+      colorTitle: 'attacker',
+      height: 220,
     },
-  };
+    { legend: { labelLimit: 240 } },
+  );
 }
 
 export function ScorecardRowsTable({ rows }: { rows: ScorecardRow[] }) {
