@@ -69,7 +69,7 @@ export class Lid implements Detector {
   private adaptive?: LidAdaptive;
   /** The stored reference batch's feature rows per layer, computed once per model object for `score`
    * (they do not depend on the query; an adaptive attack scores thousands of small batches). */
-  private refRows = new WeakMap<DifferentiableModel, Map<string, Promise<{ data: Float32Array; dim: number }>>>();
+  private refRows = new WeakMap<DifferentiableModel, Map<string, Promise<Rows>>>();
 
   constructor(readonly params: LidParams = {}) {}
 
@@ -84,28 +84,21 @@ export class Lid implements Detector {
    * LID of each query row against the reference rows (per layer), one row of LIDs per query.
    * `exclude(i)`: the reference row that is query i's own clean original (left out), −1 for none;
    * 'nearest' skips each query's nearest reference row (detectors saved before the fix).
+   * `refRows(layer)`: the reference rows' features at that layer.
    */
   private async lids(
     model: DifferentiableModel,
     layers: string[],
-    ref: Float32Array,
+    refRows: (layer: string) => Promise<Rows>,
     nRef: number,
     q: Float32Array,
     nq: number,
     exclude: ((i: number) => number) | 'nearest',
-    refCache?: Map<string, Promise<{ data: Float32Array; dim: number }>>,
   ): Promise<number[][]> {
     const out: number[][] = Array.from({ length: nq }, () => []);
-    const rows = (x: Float32Array, n: number, layer: string) =>
-      layer === 'logits' ? logitRows(model, x, n) : featureRows(model, x, n, layer);
     for (const layer of layers) {
-      let cached = refCache?.get(layer);
-      if (refCache && !cached) {
-        cached = rows(ref, nRef, layer);
-        refCache.set(layer, cached);
-      }
-      const fr = await (cached ?? rows(ref, nRef, layer));
-      const fq = await rows(q, nq, layer);
+      const fr = await refRows(layer);
+      const fq = await featureRows(model, q, nq, layer);
       const d2 = await pairwiseSq(fq.data, nq, fr.data, nRef, fr.dim);
       const k = Math.min(this.k, nRef - 1);
       for (let i = 0; i < nq; i++) {
@@ -147,7 +140,15 @@ export class Lid implements Detector {
       if (data.noisy) sets.push([...chunk(data.noisy, nNoisy, b), 0, nNoisy === nClean]);
       for (const [q, nq, label, paired] of sets) {
         if (!nq) continue;
-        for (const row of await this.lids(model, layers, ref, nRef, q, nq, (i) => (paired ? i : -1))) {
+        for (const row of await this.lids(
+          model,
+          layers,
+          (l) => featureRows(model, ref, nRef, l),
+          nRef,
+          q,
+          nq,
+          (i) => (paired ? i : -1),
+        )) {
           x.push(row);
           y.push(label);
         }
@@ -171,7 +172,6 @@ export class Lid implements Detector {
   async score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array> {
     await checkModel(this.name, this.model, model);
     const st = this.st!;
-    const ref = base64ToF32(st.reference);
     const out = new Float64Array(n);
     const d = x.length / n;
     const B = this.batch;
@@ -180,11 +180,21 @@ export class Lid implements Detector {
       cache = new Map();
       this.refRows.set(model, cache);
     }
+    const c = cache;
+    // decoded and run through the model once per layer, on the first call
+    const refRows = (layer: string): Promise<Rows> => {
+      let r = c.get(layer);
+      if (!r) {
+        r = featureRows(model, base64ToF32(st.reference), st.referenceN, layer);
+        c.set(layer, r);
+      }
+      return r;
+    };
     for (let s = 0; s < n; s += B) {
       const m = Math.min(B, n - s);
       const exclude = st.neighbours === 'own-original' ? () => -1 : ('nearest' as const);
       const q = x.subarray(s * d, (s + m) * d);
-      out.set(this.lr!.score(await this.lids(model, st.layers, ref, st.referenceN, q, m, exclude, cache)), s);
+      out.set(this.lr!.score(await this.lids(model, st.layers, refRows, st.referenceN, q, m, exclude)), s);
     }
     return out;
   }
@@ -227,10 +237,4 @@ export class Lid implements Detector {
   }
 }
 
-async function logitRows(
-  model: DifferentiableModel,
-  x: Float32Array,
-  n: number,
-): Promise<{ data: Float32Array; dim: number }> {
-  return featureRows(model, x, n, 'logits');
-}
+type Rows = { data: Float32Array; dim: number };
