@@ -19,6 +19,26 @@ inline float* f32(const Napi::Value& v) {
 }
 inline size_t f32len(const Napi::Value& v) { return v.As<Napi::Float32Array>().ElementLength(); }
 
+/**
+ * f32() of an argument that must hold at least `n` elements: a kernel never reads or writes past the
+ * end of a caller's buffer, whatever shape parameters it is given (a short buffer is a RangeError,
+ * which the TS side turns into the cpu kernel's fallback, or rethrows under MEDSHIELD_NATIVE_STRICT=1).
+ */
+inline float* f32n(const Napi::Value& v, int64_t n, const char* what) {
+  float* p = f32(v);
+  int64_t len = (int64_t)f32len(v);
+  if (n < 0 || len < n)
+    throw Napi::RangeError::New(v.Env(), std::string(what) + ": buffer of " + std::to_string(len) +
+                                             " elements, the shape needs " + std::to_string(n));
+  return p;
+}
+
+/** Elements spanned by a strided [d0,d1,d2] view (strides in elements; 0 = broadcast). */
+inline int64_t span3(const int64_t* d, const int64_t* s) {
+  if (d[0] <= 0 || d[1] <= 0 || d[2] <= 0) return 0;
+  return 1 + (d[0] - 1) * s[0] + (d[1] - 1) * s[1] + (d[2] - 1) * s[2];
+}
+
 /** A JS array of integers as a std::vector<int64_t>. */
 inline std::vector<int64_t> ints(const Napi::Value& v) {
   auto a = v.As<Napi::Array>();

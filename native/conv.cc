@@ -22,6 +22,7 @@ struct ConvShape {
   tag wtag;
   int act;
   bool hasBias;
+  int64_t nSrc, nDst, nWei;  // elements of the NHWC source, NHWC destination and the filter
 };
 
 ConvShape parse(const std::vector<int64_t>& p) {
@@ -40,6 +41,12 @@ ConvShape parse(const std::vector<int64_t>& p) {
   s.dil = {p[15] - 1, p[16] - 1};
   s.act = (int)p[18];
   s.hasBias = p[19] != 0;
+  for (int i = 0; i < 9; ++i)
+    if (p[i] < 1) throw std::runtime_error("conv params: sizes must be ≥ 1");
+  if (G < 1 || C % G || OC % G) throw std::runtime_error("conv params: groups must divide the channels");
+  s.nSrc = N * H * W * C;
+  s.nDst = N * OH * OW * OC;
+  s.nWei = KH * KW * (C / G) * OC;
   return s;
 }
 
@@ -190,9 +197,9 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   });
   auto& eng = cpuEngine();
   auto& st = cpuStream();
-  memory userSrc(md(s.src, tag::nhwc), eng, f32(info[0]));
-  memory userW(e->w.user, eng, f32(info[1]));
-  memory userDst(md(s.dst, tag::nhwc), eng, f32(info[3]));
+  memory userSrc(md(s.src, tag::nhwc), eng, f32n(info[0], s.nSrc, "conv x"));
+  memory userW(e->w.user, eng, f32n(info[1], s.nWei, "conv filter"));
+  memory userDst(md(s.dst, tag::nhwc), eng, f32n(info[3], s.nDst, "conv y"));
   memory src = portIn(e->src, userSrc, st);
   memory dst = e->dst.needed ? e->dst.buf : userDst;
   memory wei = userW;
@@ -202,7 +209,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
     wei = e->w.buf;
   }
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-  if (s.hasBias) args.emplace(DNNL_ARG_BIAS, memory(md(s.bias, tag::a), eng, f32(info[2])));
+  if (s.hasBias) args.emplace(DNNL_ARG_BIAS, memory(md(s.bias, tag::a), eng, f32n(info[2], s.dst[1], "conv bias")));
   e->prim.execute(st, args);
   if (e->dst.needed) e->dst.r.execute(st, e->dst.buf, userDst);
   st.wait();
@@ -230,9 +237,9 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   });
   auto& eng = cpuEngine();
   auto& st = cpuStream();
-  memory userDiffDst(md(s.dst, tag::nhwc), eng, f32(info[0]));
-  memory userW(e->w.user, eng, f32(info[1]));
-  memory userDiffSrc(md(s.src, tag::nhwc), eng, f32(info[2]));
+  memory userDiffDst(md(s.dst, tag::nhwc), eng, f32n(info[0], s.nDst, "conv dy"));
+  memory userW(e->w.user, eng, f32n(info[1], s.nWei, "conv filter"));
+  memory userDiffSrc(md(s.src, tag::nhwc), eng, f32n(info[2], s.nSrc, "conv dx"));
   memory diffDst = portIn(e->diffDst, userDiffDst, st);
   memory diffSrc = e->diffSrc.needed ? e->diffSrc.buf : userDiffSrc;
   memory wei = userW;
@@ -271,12 +278,12 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   });
   auto& eng = cpuEngine();
   auto& st = cpuStream();
-  memory src = portIn(e->src, memory(md(s.src, tag::nhwc), eng, f32(info[0])), st);
-  memory diffDst = portIn(e->diffDst, memory(md(s.dst, tag::nhwc), eng, f32(info[1])), st);
-  memory userDw(e->w.user, eng, f32(info[2]));
+  memory src = portIn(e->src, memory(md(s.src, tag::nhwc), eng, f32n(info[0], s.nSrc, "conv x")), st);
+  memory diffDst = portIn(e->diffDst, memory(md(s.dst, tag::nhwc), eng, f32n(info[1], s.nDst, "conv dy")), st);
+  memory userDw(e->w.user, eng, f32n(info[2], s.nWei, "conv dw"));
   memory dw = e->w.needed ? e->w.buf : userDw;
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diffDst}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
-  if (wantBias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(md(s.bias, tag::a), eng, f32(info[4])));
+  if (wantBias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(md(s.bias, tag::a), eng, f32n(info[4], s.dst[1], "conv dbias")));
   e->prim.execute(st, args);
   if (e->w.needed) e->w.r.execute(st, e->w.buf, userDw);
   st.wait();

@@ -35,13 +35,15 @@ inline float vexpf(float x) {
 // sgemm(a, b, c, [batch, M, N, K, transA, transB, strideA, strideB]) — row-major C = op(A)·op(B)
 // per batch; a zero stride broadcasts that operand over the batch.
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
-  const float* a = f32(info[0]);
-  const float* b = f32(info[1]);
-  float* c = f32(info[2]);
   auto p = ints(info[3]);
+  if (p.size() != 8) throw std::runtime_error("sgemm params: expected 8 integers");
   int64_t batch = p[0], M = p[1], N = p[2], K = p[3];
   bool ta = p[4] != 0, tb = p[5] != 0;
   int64_t sa = p[6], sb = p[7];
+  if (batch < 1 || M < 0 || N < 0 || K < 0 || sa < 0 || sb < 0) throw std::runtime_error("sgemm: bad shape");
+  const float* a = f32n(info[0], (batch - 1) * sa + M * K, "sgemm a");
+  const float* b = f32n(info[1], (batch - 1) * sb + K * N, "sgemm b");
+  float* c = f32n(info[2], batch * M * N, "sgemm c");
   int64_t lda = ta ? M : K, ldb = tb ? K : N;
   for (int64_t i = 0; i < batch; ++i) {
     dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.f, a + i * sa, lda,
@@ -76,13 +78,15 @@ void binaryLoop(const float* a, const float* b, float* o, const int64_t* d, cons
 // 10 SiLU gradient a·σ(b)·(1 + b·(1 − σ(b))) (one pass instead of six; σ with vexpf like unary op 8).
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   int op = info[0].As<Napi::Number>().Int32Value();
-  const float* a = f32(info[1]);
-  const float* b = f32(info[2]);
-  float* o = f32(info[3]);
   auto p = ints(info[4]);
+  if (p.size() != 9) throw std::runtime_error("binary params: expected 9 integers");
+  for (auto v : p) if (v < 0) throw std::runtime_error("binary: negative size or stride");
   const int64_t* d = p.data();
   const int64_t* as = p.data() + 3;
   const int64_t* bs = p.data() + 6;
+  const float* a = f32n(info[1], span3(d, as), "binary a");
+  const float* b = f32n(info[2], span3(d, bs), "binary b");
+  float* o = f32n(info[3], d[0] * d[1] * d[2], "binary out");
   switch (op) {
     case 0: binaryLoop(a, b, o, d, as, bs, [](float x, float y) { return x + y; }); break;
     case 1: binaryLoop(a, b, o, d, as, bs, [](float x, float y) { return x - y; }); break;
@@ -110,8 +114,8 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   int op = info[0].As<Napi::Number>().Int32Value();
   const float* x = f32(info[1]);
-  float* y = f32(info[2]);
   int64_t n = (int64_t)f32len(info[1]);
+  float* y = f32n(info[2], n, "unary out");
   float alpha = info[3].As<Napi::Number>().FloatValue();
 #define MS_UNARY(EXPR) _Pragma("omp parallel for simd schedule(static)") for (int64_t i = 0; i < n; ++i) { float v = x[i]; y[i] = (EXPR); } break;
   switch (op) {
@@ -136,11 +140,12 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
 // reduceSum(x, out, outer, inner, overOuter): x is [outer, inner]; sums over outer (out: inner)
 // or over inner (out: outer). Accumulates in double like tfjs' cpu backend (JS numbers).
 Napi::Value ReduceRows(const Napi::CallbackInfo& info) {
-  const float* x = f32(info[0]);
-  float* out = f32(info[1]);
   int64_t outer = info[2].As<Napi::Number>().Int64Value();
   int64_t inner = info[3].As<Napi::Number>().Int64Value();
   bool overOuter = info[4].As<Napi::Boolean>().Value();
+  if (outer < 0 || inner < 0) throw std::runtime_error("reduceSum: negative size");
+  const float* x = f32n(info[0], outer * inner, "reduceSum x");
+  float* out = f32n(info[1], overOuter ? inner : outer, "reduceSum out");
   if (overOuter) {
     std::vector<double> acc(inner, 0.0);
 #pragma omp parallel
@@ -170,11 +175,12 @@ Napi::Value ReduceRows(const Napi::CallbackInfo& info) {
 // reduceMid(x, out, outer, mid, inner): x is [outer, mid, inner]; out[o, i] = Σ_m x[o, m, i]
 // (e.g. global average pooling: NHWC summed over H, W). Double accumulators.
 Napi::Value ReduceMid(const Napi::CallbackInfo& info) {
-  const float* x = f32(info[0]);
-  float* out = f32(info[1]);
   int64_t outer = info[2].As<Napi::Number>().Int64Value();
   int64_t mid = info[3].As<Napi::Number>().Int64Value();
   int64_t inner = info[4].As<Napi::Number>().Int64Value();
+  if (outer < 0 || mid < 0 || inner < 0) throw std::runtime_error("reduceMid: negative size");
+  const float* x = f32n(info[0], outer * mid * inner, "reduceMid x");
+  float* out = f32n(info[1], outer * inner, "reduceMid out");
 #pragma omp parallel
   {
     std::vector<double> acc(inner);
@@ -196,9 +202,12 @@ Napi::Value ReduceMid(const Napi::CallbackInfo& info) {
 // Each parameter has length C or 1.
 Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
   const float* x = f32(info[0]);
-  float* y = f32(info[1]);
   int64_t C = info[2].As<Napi::Number>().Int64Value();
   int64_t n = (int64_t)f32len(info[0]);
+  if (C < 1) throw std::runtime_error("channelAffine: C must be ≥ 1");
+  float* y = f32n(info[1], n, "channelAffine y");
+  for (int idx = 3; idx <= 6; ++idx)
+    if (info[idx].IsTypedArray() && f32len(info[idx]) != 1) f32n(info[idx], C, "channelAffine parameter");
   auto at = [&](int idx, int64_t c, float dflt) -> float {
     if (!info[idx].IsTypedArray()) return dflt;
     const float* p = f32(info[idx]);
@@ -226,11 +235,12 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
 // batch normalisation's backward pass needs (Ioffe & Szegedy 2015, §3), in one pass.
 Napi::Value BnGradStats(const Napi::CallbackInfo& info) {
   const float* x = f32(info[0]);
-  const float* dy = f32(info[1]);
   const float* mean = f32(info[2]);
-  float* out = f32(info[3]);
   int64_t C = (int64_t)f32len(info[2]);
+  if (C < 1) throw std::runtime_error("bnGradStats: empty mean");
   int64_t rows = (int64_t)f32len(info[0]) / C;
+  const float* dy = f32n(info[1], rows * C, "bnGradStats dy");
+  float* out = f32n(info[3], 2 * C, "bnGradStats out");
   std::vector<double> s1(C, 0.0), s2(C, 0.0);
 #pragma omp parallel
   {
@@ -259,6 +269,7 @@ Napi::Value MomentsStats(const Napi::CallbackInfo& info) {
   const float* x = f32(info[0]);
   float* out = f32(info[1]);
   int64_t C = (int64_t)f32len(info[1]) / 2;
+  if (C < 1) throw std::runtime_error("momentsStats: empty output");
   int64_t rows = (int64_t)f32len(info[0]) / C;
   std::vector<double> s1(C, 0.0), s2(C, 0.0);
 #pragma omp parallel
@@ -284,11 +295,12 @@ Napi::Value MomentsStats(const Napi::CallbackInfo& info) {
 // affine(x, y, scale, shift): y = x·scale[c] + shift[c] over the last axis (length C).
 Napi::Value Affine(const Napi::CallbackInfo& info) {
   const float* x = f32(info[0]);
-  float* y = f32(info[1]);
   const float* sc = f32(info[2]);
-  const float* sh = f32(info[3]);
   int64_t C = (int64_t)f32len(info[2]);
+  if (C < 1) throw std::runtime_error("affine: empty scale");
   int64_t rows = (int64_t)f32len(info[0]) / C;
+  float* y = f32n(info[1], rows * C, "affine y");
+  const float* sh = f32n(info[3], C, "affine shift");
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xi = x + r * C;
@@ -303,13 +315,14 @@ Napi::Value Affine(const Napi::CallbackInfo& info) {
 // known (bnGradStats), in one pass (see src/engine/native/batchnorm.ts for a, b, c).
 Napi::Value BnBackward(const Napi::CallbackInfo& info) {
   const float* dy = f32(info[0]);
-  const float* x = f32(info[1]);
-  float* dx = f32(info[2]);
   const float* a = f32(info[3]);
-  const float* b = f32(info[4]);
-  const float* c = f32(info[5]);
   int64_t C = (int64_t)f32len(info[3]);
+  if (C < 1) throw std::runtime_error("bnBackward: empty coefficients");
   int64_t rows = (int64_t)f32len(info[0]) / C;
+  const float* x = f32n(info[1], rows * C, "bnBackward x");
+  float* dx = f32n(info[2], rows * C, "bnBackward dx");
+  const float* b = f32n(info[4], C, "bnBackward b");
+  const float* c = f32n(info[5], C, "bnBackward c");
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* gi = dy + r * C;
@@ -326,12 +339,13 @@ Napi::Value BnBackward(const Napi::CallbackInfo& info) {
 // m2 = b1·m + (1−b1)·g; v2 = b2·v + (1−b2)·g²; w2 = w + (m2/(1−b1^t)) / (√(v2/(1−b2^t)) + eps) · (−lr).
 Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   const float* w = f32(info[0]);
-  const float* g = f32(info[1]);
-  const float* m = f32(info[2]);
-  const float* v = f32(info[3]);
-  float* w2 = f32(info[4]);
-  float* m2 = f32(info[5]);
-  float* v2 = f32(info[6]);
+  const int64_t nw = (int64_t)f32len(info[0]);
+  const float* g = f32n(info[1], nw, "adamUpdate g");
+  const float* m = f32n(info[2], nw, "adamUpdate m");
+  const float* v = f32n(info[3], nw, "adamUpdate v");
+  float* w2 = f32n(info[4], nw, "adamUpdate w2");
+  float* m2 = f32n(info[5], nw, "adamUpdate m2");
+  float* v2 = f32n(info[6], nw, "adamUpdate v2");
   auto p = info[7].As<Napi::Array>();
   auto num = [&](uint32_t i) { return p.Get(i).As<Napi::Number>().FloatValue(); };
   const float lr = num(0), b1 = num(1), b2 = num(2), eps = num(3), c1 = num(4), c2 = num(5);
@@ -359,6 +373,7 @@ Napi::Value BiasAct(const Napi::CallbackInfo& info) {
   int act = info[3].As<Napi::Number>().Int32Value();
   float alpha = info[4].As<Napi::Number>().FloatValue();
   int64_t n = (int64_t)f32len(info[0]);
+  if (hasBias && (C < 1 || (bl != 1 && bl < C))) throw std::runtime_error("biasAct: bias shorter than C");
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     float v = y[i];

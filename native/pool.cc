@@ -14,8 +14,12 @@ namespace {
 struct PoolShape { int64_t N, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl; };
 PoolShape parse(const std::vector<int64_t>& p) {
   if (p.size() != 12) throw std::runtime_error("pool params: expected 12 integers");
+  for (size_t i = 0; i < 10; ++i)
+    if (p[i] < 0) throw std::runtime_error("pool params: negative size");
   return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
 }
+inline int64_t inSize(const PoolShape& s) { return s.N * s.H * s.W * s.C; }
+inline int64_t outSize(const PoolShape& s) { return s.N * s.OH * s.OW * s.C; }
 inline void window(const PoolShape& s, int64_t oh, int64_t ow, int64_t& h0, int64_t& h1, int64_t& w0, int64_t& w1) {
   int64_t hc = oh * s.sh - s.pt, wc = ow * s.sw - s.pl;
   h0 = hc < 0 ? 0 : hc; h1 = std::min(s.H, hc + s.KH);
@@ -25,9 +29,9 @@ inline void window(const PoolShape& s, int64_t oh, int64_t ow, int64_t& h0, int6
 
 // maxPoolForward(x, y, params)
 Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
-  const float* x = f32(info[0]);
-  float* y = f32(info[1]);
   PoolShape s = parse(ints(info[2]));
+  const float* x = f32n(info[0], inSize(s), "pool x");
+  float* y = f32n(info[1], outSize(s), "pool y");
   const float ninf = -std::numeric_limits<float>::infinity();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < s.N; ++n)
@@ -54,10 +58,10 @@ static bool tiles(const PoolShape& s) {
 // maxPoolBackward(x, dy, dx, params): dx must be zero-filled by the caller unless the windows
 // tile the input (tiles() below; then every element is written).
 Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
-  const float* x = f32(info[0]);
-  const float* dy = f32(info[1]);
-  float* dx = f32(info[2]);
   PoolShape s = parse(ints(info[3]));
+  const float* x = f32n(info[0], inSize(s), "maxPoolBackward x");
+  const float* dy = f32n(info[1], outSize(s), "maxPoolBackward dy");
+  float* dx = f32n(info[2], inSize(s), "maxPoolBackward dx");
   const float ninf = -std::numeric_limits<float>::infinity();
   if (tiles(s) && s.KH == 2 && s.KW == 2) {
     // 2×2 windows, stride 2 (the common case): branch-free, one pass, no scratch.
@@ -151,9 +155,9 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
 
 // avgPoolForward(x, y, params)
 Napi::Value AvgPoolForward(const Napi::CallbackInfo& info) {
-  const float* x = f32(info[0]);
-  float* y = f32(info[1]);
   PoolShape s = parse(ints(info[2]));
+  const float* x = f32n(info[0], inSize(s), "pool x");
+  float* y = f32n(info[1], outSize(s), "pool y");
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t oh = 0; oh < s.OH; ++oh)
@@ -176,9 +180,9 @@ Napi::Value AvgPoolForward(const Napi::CallbackInfo& info) {
 
 // avgPoolBackward(dy, dx, params): dx must be zero-filled by the caller.
 Napi::Value AvgPoolBackward(const Napi::CallbackInfo& info) {
-  const float* dy = f32(info[0]);
-  float* dx = f32(info[1]);
   PoolShape s = parse(ints(info[2]));
+  const float* dy = f32n(info[0], outSize(s), "avgPoolBackward dy");
+  float* dx = f32n(info[1], inSize(s), "avgPoolBackward dx");
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t oh = 0; oh < s.OH; ++oh)

@@ -21,6 +21,7 @@ import type { TransformedModel } from '../src/defences/wrap.js';
 import { evaluateDefences } from '../src/eval/defences.js';
 import { getAttack } from '../src/attacks/registry.js';
 import type { InputTransform } from '../src/defences/types.js';
+import { medianFilter, reflect } from '../src/defences/ops.js';
 
 await initEngine();
 const fx = await pneumonia();
@@ -255,4 +256,36 @@ test('CLI: JSON rows per attack × ε × (none + defences); bad input → exit 2
     assert.ok(isCleanError(e), `${args.join(' ')}: ${e.code} ${e.stderr}`);
     assert.match(e.stderr, re);
   }
+});
+
+test('medianFilter: the 2×2 and 3×3 sorting networks give the values of a sort per window (real films, ties, NaN)', () => {
+  const [h, w, c] = shape;
+  // reference: sort each reflected window (scipy.ndimage.median_filter; even windows average the two middle values)
+  const reference = (x: Float32Array, n: number, k: number): Float32Array => {
+    const out = new Float32Array(x.length);
+    const lo = k >> 1;
+    for (let s = 0; s < n; s++)
+      for (let y = 0; y < h; y++)
+        for (let xx = 0; xx < w; xx++)
+          for (let ch = 0; ch < c; ch++) {
+            const win: number[] = [];
+            for (let a = 0; a < k; a++)
+              for (let b = 0; b < k; b++)
+                win.push(x[((s * h + reflect(y + a - lo, h)) * w + reflect(xx + b - lo, w)) * c + ch]);
+            const v = Float32Array.from(win).sort();
+            out[((s * h + y) * w + xx) * c + ch] =
+              v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+          }
+    return out;
+  };
+  const quantised = Float32Array.from(img.x, (v) => Math.round(v * 7) / 7); // many ties
+  const withNaN = Float32Array.from(img.x);
+  withNaN[100] = Number.NaN;
+  for (const x of [img.x, quantised, withNaN])
+    for (const k of [2, 3, 4]) {
+      const got = medianFilter(x, img.n, shape, k);
+      const want = reference(x, img.n, k);
+      const diff = got.findIndex((v, i) => !Object.is(v, want[i]) && v !== want[i]);
+      assert.equal(diff, -1, `k=${k}: first difference at ${diff}`);
+    }
 });

@@ -869,3 +869,26 @@ test('native Adam (one pass per variable) matches tf.train.adam on cpu over 5 st
     return out;
   }, ['MedshieldAdam']);
 });
+
+test('every addon kernel refuses a buffer shorter than its shape needs (RangeError, nothing written)', { skip }, () => {
+  const a = addon as Exclude<typeof addon, string>;
+  const short = new Float32Array(3);
+  const ok = new Float32Array(64);
+  const tooShort = (f: () => void): void => assert.throws(f, /buffer of \d+ elements, the shape needs \d+/);
+  tooShort(() => a.sgemm(ok, ok, short, [1, 2, 2, 2, 0, 0, 0, 0]));
+  tooShort(() => a.sgemm(short, ok, ok, [1, 2, 2, 2, 0, 0, 0, 0]));
+  tooShort(() => a.sgemm(ok, ok, ok, [8, 2, 2, 2, 0, 0, 9, 0])); // a's 8 strided batches span 7·9 + 4 = 67 > 64
+  tooShort(() => a.binary(0, ok, ok, short, [1, 2, 2, 2, 2, 1, 2, 2, 1]));
+  tooShort(() => a.binary(0, short, ok, ok, [2, 2, 2, 4, 2, 1, 0, 0, 0]));
+  tooShort(() => a.unary(0, ok, short, 0));
+  tooShort(() => a.reduceSum(ok, short, 4, 4, false));
+  tooShort(() => a.maxPoolForward(ok, short, [1, 4, 4, 1, 2, 2, 2, 2, 2, 2, 0, 0]));
+  tooShort(() => a.maxPoolForward(short, ok, [1, 4, 4, 1, 2, 2, 2, 2, 2, 2, 0, 0]));
+  // conv: x [1,4,4,1], 3×3 filter, 1 → 2 channels, 'valid' → y [1,2,2,2]
+  const conv = [1, 4, 4, 1, 2, 2, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0];
+  tooShort(() => a.conv2dForward(ok, short, null, ok, conv, 0, -1));
+  tooShort(() => a.conv2dForward(ok, ok, null, short, conv, 0, -1));
+  const y = new Float32Array(8);
+  a.conv2dForward(ok.fill(1), new Float32Array(18).fill(1), null, y, conv, 0, -1);
+  assert.deepEqual([...y], new Array(8).fill(9));
+});

@@ -9,37 +9,16 @@
  */
 import type { InputTransform } from './types.js';
 import { specText, type TransformFactory } from './wrap.js';
-import { reflect } from './ops.js';
+import { medianFilter } from './ops.js';
 
 const REFERENCE = 'Xu et al. 2018 (feature squeezing): k×k median filter, reflect padding';
 
 export function medianTransform(k = 3): InputTransform {
-  const r = (k - 1) >> 1;
   return {
     spec: specText('median', { k }),
     reference: REFERENCE,
     randomized: false,
-    apply(x, n, [h, w, c]) {
-      const d = h * w * c;
-      const out = new Float32Array(n * d);
-      const win = new Float32Array(k * k);
-      const mid = (k * k - 1) >> 1;
-      for (let i = 0; i < n; i++) {
-        const base = i * d;
-        for (let y = 0; y < h; y++)
-          for (let xx = 0; xx < w; xx++)
-            for (let ch = 0; ch < c; ch++) {
-              let m = 0;
-              for (let a = -r; a <= r; a++) {
-                const yy = reflect(y + a, h);
-                for (let b = -r; b <= r; b++) win[m++] = x[base + (yy * w + reflect(xx + b, w)) * c + ch];
-              }
-              win.sort();
-              out[base + (y * w + xx) * c + ch] = win[mid];
-            }
-      }
-      return out;
-    },
+    apply: (x, n, shape) => medianFilter(x.subarray(0, n * shape[0] * shape[1] * shape[2]), n, shape, k),
   };
 }
 

@@ -19,6 +19,7 @@ import { tf } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
 import { checkFitData, checkModel, detectorState, modelIdentity, preparedFor } from './common.js';
+import { medianFilter } from '../defences/ops.js';
 
 export interface SqueezeParams {
   bits?: number;
@@ -31,23 +32,8 @@ export function bitDepth(x: Float32Array, bits: number): Float32Array {
 }
 
 /** Median filter with a k×k window (k even: window [i−k/2, i+k/2−1]), reflected borders, per channel. */
-export function median(x: Float32Array, n: number, [h, w, c]: [number, number, number], k: number): Float32Array {
-  const out = new Float32Array(x.length);
-  const lo = Math.floor(k / 2);
-  const buf = new Float32Array(k * k);
-  const refl = (i: number, m: number): number => (i < 0 ? -i - 1 : i >= m ? 2 * m - i - 1 : i);
-  for (let s = 0; s < n; s++)
-    for (let y = 0; y < h; y++)
-      for (let xx = 0; xx < w; xx++)
-        for (let ch = 0; ch < c; ch++) {
-          let q = 0;
-          for (let dy = -lo; dy < k - lo; dy++)
-            for (let dx = -lo; dx < k - lo; dx++)
-              buf[q++] = x[((s * h + refl(y + dy, h)) * w + refl(xx + dx, w)) * c + ch];
-          const sorted = buf.slice(0, q).sort();
-          out[((s * h + y) * w + xx) * c + ch] = q % 2 ? sorted[(q - 1) / 2] : (sorted[q / 2 - 1] + sorted[q / 2]) / 2;
-        }
-  return out;
+export function median(x: Float32Array, n: number, shape: [number, number, number], k: number): Float32Array {
+  return medianFilter(x, n, shape, k);
 }
 
 export class Squeeze implements Detector {

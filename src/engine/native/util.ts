@@ -48,6 +48,9 @@ function count(name: string, native: boolean): void {
   else c.cpu++;
 }
 
+/** MEDSHIELD_NATIVE_STRICT=1: an addon error is thrown, not hidden by the fallback (debugging the addon). */
+const STRICT = process.env.MEDSHIELD_NATIVE_STRICT === '1';
+
 /**
  * Wrap a native body so any uncovered case or addon error runs tfjs' cpu kernel instead — same
  * result, only slower. Addon errors are remembered in `nativeErrors` (first message per kernel).
@@ -66,6 +69,7 @@ export function withFallback(
         return r;
       }
     } catch (e) {
+      if (STRICT) throw e;
       if (!nativeErrors.has(name)) nativeErrors.set(name, e instanceof Error ? e.message : String(e));
     }
     if (counting) count(name, false);
