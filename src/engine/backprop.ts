@@ -218,3 +218,20 @@ export function installFrugalBackprop(): void {
   } as GradientsFn;
   installed = true;
 }
+
+/**
+ * Run `f` with the gradient tape paused: inside a `tf.grad` its kernels are not recorded (nothing is saved for a
+ * backward pass), for a forward pass whose values the gradient does not depend on — e.g. choosing which branch of a
+ * max to differentiate. Its tensors must not be used in the differentiated result: no gradient would flow through
+ * them.
+ */
+export function untaped<T>(f: () => T): T {
+  const state = (tf.engine() as unknown as EngineInternals).state;
+  const depth = state.gradientDepth;
+  state.gradientDepth = 0;
+  try {
+    return f();
+  } finally {
+    state.gradientDepth = depth;
+  }
+}

@@ -19,6 +19,7 @@ export type { ConvBiasActArgs, ConstConvArgs };
 
 export { tf };
 export { Rng } from './random.js';
+export { untaped } from './backprop.js';
 
 export type BackendName = 'native' | 'wasm' | 'cpu';
 export type BackendChoice = BackendName | 'auto';

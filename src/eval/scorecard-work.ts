@@ -85,10 +85,14 @@ export class WorkCounter {
     const share = !!o.share && !!inference?.runMany && !!net;
     let memo: Memo | null = null;
     const layers = share ? [...model.featureNames] : [];
+    const memoFor = (x: tf.Tensor4D): Memo | null => {
+      const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+      return memo && memo.x === x && memo.tape === state.activeTape ? memo : null;
+    };
     // one forward pass for the logits and every feature layer of x, kept for this gradient tape
     const sharedPass = (x: tf.Tensor4D, layer: string): tf.Tensor => {
       const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
-      const hit = memo && memo.x === x && memo.tape === state.activeTape ? memo.values.get(layer) : undefined;
+      const hit = memoFor(x)?.values.get(layer);
       if (hit && !hit.isDisposed) return hit;
       if (self.depth === 0) self.add(name, x.shape[0], true);
       const targets = [net!.outputs[0]!, ...layers.map((l) => net!.getLayer(l).output as tf.SymbolicTensor)];
@@ -109,7 +113,9 @@ export class WorkCounter {
             const layer = prop === 'logits' ? 'logits' : ((args[1] as string | undefined) ?? 'penultimate');
             if (layer === 'logits' || layers.includes(layer)) return sharedPass(args[0] as tf.Tensor4D, layer);
           }
-          if (self.depth === 0) {
+          // probs(x) of an iterate whose shared pass already ran reads that pass: nothing new runs
+          const shared = share && prop === 'probs' && tapeOn() && memoFor(args[0] as tf.Tensor4D) !== null;
+          if (self.depth === 0 && !shared) {
             const x = args[0] as tf.Tensor | Float32Array;
             const n = prop === 'predictProbs' ? (args[1] as number) : (x as tf.Tensor).shape[0];
             self.add(name, n, prop !== 'predictProbs' && tapeOn());
