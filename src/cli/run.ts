@@ -94,3 +94,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
     }
   };
 }
+
+/** The command line as run, for reports: `medshield …`, arguments shell-quoted when `quote` is set. */
+export function commandLine(quote = false): string {
+  const q = (a: string): string => (!quote || /^[\w./,:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ['medshield', ...process.argv.slice(2)].map(q).join(' ');
+}
