@@ -14,6 +14,7 @@
  */
 import { type Command, Option } from 'commander';
 import { parseFloatArg, parseIntArg } from './run.js';
+import { badArgument } from '../errors.js';
 
 /** Flag rows: `'flags; modifiers'` → help text, in help order. */
 export type FlagTable = Record<string, string>;
@@ -56,4 +57,21 @@ export function addFlags(cmd: Command, ...tables: FlagTable[]): Command {
 export function pick<T>(o: object, keys: string): T {
   const src = o as Record<string, unknown>;
   return Object.fromEntries(keys.split(' ').map((k) => [k, src[k]])) as T;
+}
+
+/** A comma-separated list of names (blanks dropped); undefined stays undefined. */
+export function nameList(v: string | undefined): string[] | undefined {
+  return v
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** A comma-separated list of numbers, or a bad-argument error naming the flag. */
+export function numberList(flag: string, v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  const xs = nameList(v)!.map(Number);
+  if (!xs.length || xs.some((x) => !Number.isFinite(x)))
+    throw badArgument(`${flag} '${v}' is not a comma-separated list of numbers`);
+  return xs;
 }

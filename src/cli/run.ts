@@ -100,3 +100,10 @@ export function commandLine(quote = false): string {
   const q = (a: string): string => (!quote || /^[\w./,:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
   return ['medshield', ...process.argv.slice(2)].map(q).join(' ');
 }
+
+/** A reader that closes the pipe (`| head`) ends the command quietly, with the exit code set so far. */
+export function exitOnClosedPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+}
