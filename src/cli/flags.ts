@@ -54,7 +54,7 @@ export function addFlags(cmd: Command, ...tables: FlagTable[]): Command {
 }
 
 /** The values of the space-separated `keys` of `o`, under the same names: parsed flags copied into a spec. */
-export function pick<T>(o: object, keys: string): T {
+export function pick<T = object>(o: object, keys: string): NoInfer<T> {
   const src = o as Record<string, unknown>;
   return Object.fromEntries(keys.split(' ').map((k) => [k, src[k]])) as T;
 }
