@@ -107,3 +107,21 @@ export function exitOnClosedPipe(): void {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
 }
+
+/** Run `fn` with a signal that Ctrl-C (SIGINT) aborts when `on` (long work stops at a checkpoint, resumable). */
+export async function abortOnSigint<T>(on: boolean, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  if (on) process.once('SIGINT', stop);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+/** Print `value` as one JSON line with --json, else `text(value)`. */
+export function printResult<T>(json: boolean | undefined, value: T, text: (v: T) => string): void {
+  if (json) printJson(value);
+  else process.stdout.write(text(value));
+}
