@@ -125,3 +125,16 @@ export function printResult<T>(json: boolean | undefined, value: T, text: (v: T)
   if (json) printJson(value);
   else process.stdout.write(text(value));
 }
+
+/** Serve until SIGINT or SIGTERM, then `close()` and exit 0 (1 when closing fails). */
+export function serveUntilSignal(close: () => Promise<unknown>): Promise<never> {
+  const stop = (): void => {
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<never>(() => undefined);
+}
