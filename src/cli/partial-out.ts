@@ -24,7 +24,10 @@ export function partialOut(file: string | undefined, single: boolean) {
   };
   return {
     hooks: <P>(progress: (label: string, total: number) => P) => ({
-      progress: (label: string, total: number): P => ((started = true), progress(label, total)),
+      progress: (label: string, total: number): P => {
+        started = true;
+        return progress(label, total);
+      },
       onRun: (done: Run[]): void => {
         completed = done;
         partial.length = 0;

@@ -163,7 +163,7 @@ export async function withCampaign<T>(
   }
 }
 
-/** Open a store by URL (required unless a spec file is given: then its default store next to it), call `fn`, close it. */
+/** Open a store by URL (required unless a spec file is given: then the one next to it), call `fn`, close it. */
 export async function withStore<T>(
   url: string | undefined,
   fn: (store: CampaignStore) => Promise<T>,

@@ -22,7 +22,8 @@ const EXPORT_FLAGS = {
 
 export default function register(program: Command): void {
   const about =
-    'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, with a results store and resume';
+    'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, ' +
+    'with a results store and resume';
   const camp = program.command('campaign').description(about);
   sub(camp, 'plan', 'expand a spec into jobs and estimate the cost', '<spec>').action(
     action(async (file: string, o: Cli, cmd: Command) => {
