@@ -4,9 +4,8 @@
  * options of image folders (`--split-ratios`, `--split-seed`, `--skip-bad`), as flag tables
  * (src/cli/flags.ts), and `dataRef`, the library's DataRef of them (src/api/common.ts loads it).
  */
-import type { Command } from 'commander';
 import type { DataRef, SplitName } from '../api/common.js';
-import { addFlags, type FlagTable } from './flags.js';
+import type { FlagTable } from './flags.js';
 
 export const DATASET_HELP =
   'MedMNIST name, .npz path, image folder (one sub-folder per class; PNG, JPEG, ' +
@@ -40,11 +39,6 @@ export const IMAGE_SET_FLAGS: FlagTable = {
     'image folder / CSV: skip bad rows (missing file, unknown label, ' +
     'unreadable image) and list them in the result, instead of failing',
 };
-
-/** Add the image-folder options (--split-ratios, --split-seed, --skip-bad) to a command. */
-export function addImageSetOptions(cmd: Command): Command {
-  return addFlags(cmd, IMAGE_SET_FLAGS);
-}
 
 /** The DataRef of these options (`split` only for commands that have --split; `--limit` as `limit`). */
 export function dataRef(o: DataCli): DataRef {

@@ -1,22 +1,22 @@
 /**
- * Command flags as a table: one row per flag, `'flags; modifier; …': 'help text'`, turned into
- * commander options by `addFlags`. The flags part is commander's own (`-o, --out <file>`, `--no-augment`);
- * the modifiers, separated by `;`, are:
- *
- *   required             the flag must be given          int 1..1e9      an integer in that range (parseIntArg)
- *   default X            value when absent (typed)      num 0..1        a number in that range (parseFloatArg)
- *   one of a|b|c         commander choices               repeat          repeatable: the values as a list
- *   env NAME             value from that env variable when absent
+ * Command flags as a table: one row per flag, `'flags; modifier; …': 'help text'`, in help order, turned into
+ * commander options by `addFlags`. The flags part is commander's own (`--out <file>`, `--no-augment`); the
+ * modifiers, separated by `;`:
+ *   required        the flag must be given
+ *   default X       its value when absent (a number after int/num)
+ *   one of a|b|c    commander choices
+ *   int A..B        an integer in [A, B] (parseIntArg: "--limit must be between 1 and 1000000000, got 0")
+ *   num A..B        a number in [A, B] (parseFloatArg)
+ *   repeat          repeatable, the values as a list
+ *   env NAME        read from that environment variable when absent
  *
  *   addFlags(cmd, { '--limit <n>; int 1..1e9': 'attack a seeded sample of N images' });
- *
- * Range errors keep the text of parseIntArg/parseFloatArg ("--limit must be between 1 and 1000000000").
  */
 import { type Command, Option } from 'commander';
 import { parseFloatArg, parseIntArg } from './run.js';
 import { badArgument } from '../errors.js';
 
-/** Flag rows: `'flags; modifiers'` → help text, in help order. */
+/** Flag rows: `'flags; modifier; …'` → help text, in help order. */
 export type FlagTable = Record<string, string>;
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
