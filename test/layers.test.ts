@@ -72,3 +72,17 @@ test('the shells (CLI, dashboard, worker) import only the API, their own folder,
   }
   assert.deepEqual(bad, [], `shell imports below src/api:\n${bad.join('\n')}`);
 });
+
+test('a CLI command file only parses, calls one verb and prints: at most 80 lines each', () => {
+  const dir = path.join(PACKAGE_ROOT, 'src', 'cli', 'commands');
+  const long = readdirSync(dir)
+    .filter((n) => n.endsWith('.ts'))
+    .map((n) => [n, readFileSync(path.join(dir, n), 'utf8').split('\n').length - 1] as const)
+    .filter(([, lines]) => lines > 80)
+    .map(([n, lines]) => `${n}: ${lines} lines`);
+  assert.deepEqual(
+    long,
+    [],
+    `command files over 80 lines (move flag groups, helpers or printers out):\n${long.join('\n')}`,
+  );
+});

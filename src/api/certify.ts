@@ -169,3 +169,12 @@ export function certifyJson(r: CertifyResult): Record<string, unknown> {
   const { certificates: _c, ...out } = r;
   return out;
 }
+
+/** The text summary of a certify result (`medshield certify`): the setting, then certified accuracy per radius. */
+export function certifyText(r: CertifyResult): string {
+  return (
+    `randomized smoothing σ=${r.sigma}, n0=${r.n0}, n=${r.n}, α=${r.alpha} on ` +
+    `${r.images} ${r.dataset} ${r.split} images (${r.abstained} abstained)\n` +
+    r.certifiedAccuracy.map((c) => `  certified accuracy at L2 radius ${c.radius}: ${c.accuracy.toFixed(4)}\n`).join('')
+  );
+}

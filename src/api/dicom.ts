@@ -246,3 +246,30 @@ export async function verifyImageFiles(spec: ImageVerifySpec): Promise<DicomVeri
     { requireFiles: true },
   );
 }
+
+/** The text lines of signed files (`medshield dicom sign`). */
+export function dicomSignText(out: DicomSignResult[]): string {
+  return out
+    .map(
+      (x) =>
+        `${x.file} → ${x.out}: signature ${x.uid}, ${x.covered} ` +
+        `elements${x.coversPixelData ? ' incl. pixel data' : ''}\n`,
+    )
+    .join('');
+}
+
+/** The text lines of verified files (`medshield verify`), with a line per signature when `signatures`. */
+export function verifyText(results: DicomVerifyResult['results'], signatures = false): string {
+  let text = '';
+  for (const r of results) {
+    text += `${r.file}: ${r.error ? 'error: ' + r.error : (r.valid ? 'VALID' : 'INVALID') + ' — ' + r.reason}\n`;
+    if (signatures)
+      for (const s of r.signatures as Array<Record<string, unknown>>)
+        text +=
+          `  ${s.valid ? 'ok ' : 'BAD'} ${s.uid} ${s.algorithm} ${s.profile} ` +
+          `by "${s.signer}" at ${s.time}` +
+          `${s.coversPixelData ? ', covers pixel data' : ', pixel data NOT covered'}` +
+          `${s.valid ? '' : ': ' + s.reason}\n`;
+  }
+  return text;
+}

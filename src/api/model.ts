@@ -62,3 +62,14 @@ export async function importModel(spec: ImportModelSpec): Promise<ImportResult> 
   const { importOnnx } = await import('../models/onnx-import.js');
   return importOnnx(spec);
 }
+
+/** The text summary of an import (`medshield model import`). */
+export function importText(file: string, r: ImportResult): string {
+  return (
+    `imported ${file} → ${r.out}: opset ${r.opset}, ${r.ops.length} op types, ` +
+    `${r.parameters} parameters, input ${r.input.shape.join('×')} ${r.input.layout}\n` +
+    `  check vs onnxruntime: ${r.check.images} images, max |Δ| ${r.check.maxAbsDiff}\n` +
+    `  feature layers: ${r.featureLayers.join(', ')}\n` +
+    (r.eval ? `  accuracy ${r.eval.accuracy}, AUC ${r.eval.auc}\n` : '')
+  );
+}

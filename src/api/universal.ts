@@ -143,3 +143,13 @@ export async function universal(input: UniversalSpec, opts: VerbOptions = {}): P
     json: withImageSet(out, data),
   };
 }
+
+/** The text summary of a universal perturbation (`medshield universal`); ε as the spec wrote it. */
+export function universalText(r: UniversalResult, spec: Pick<UniversalSpec, 'eps' | 'save'>): string {
+  return (
+    `${r.model} on ${r.dataset}: universal ${r.norm} δ (${r.method}), ε=${spec.eps}, ${r.passes} pass(es)\n` +
+    `  fooling rate: fit ${r.fit.foolingRate.toFixed(4)} (n=${r.fit.n}, train), ` +
+    `hold-out ${r.holdout.foolingRate.toFixed(4)} (n=${r.holdout.n}, test)\n` +
+    (spec.save ? `  δ: ${spec.save}\n` : '')
+  );
+}

@@ -295,3 +295,12 @@ export function activity(label: string): Activity {
     },
   };
 }
+
+/** A bar over files (`signing [...] 3/20 file.dcm`) when stderr is a terminal and there are several; else none. */
+export function fileBar(verb: string, n: number, json?: boolean): cliProgress.SingleBar | null {
+  if (n <= 1 || !process.stderr.isTTY || json) return null;
+  const format = `${verb} [{bar}] {value}/{total} {file}`;
+  const bar = new cliProgress.SingleBar({ format, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  bar.start(n, 0, { file: '' });
+  return bar;
+}

@@ -94,3 +94,47 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
     }
   };
 }
+
+/** The command line as run, for reports: `medshield …`, arguments shell-quoted when `quote` is set. */
+export function commandLine(quote = false): string {
+  const q = (a: string): string => (!quote || /^[\w./,:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ['medshield', ...process.argv.slice(2)].map(q).join(' ');
+}
+
+/** A reader that closes the pipe (`| head`) ends the command quietly, with the exit code set so far. */
+export function exitOnClosedPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+}
+
+/** Run `fn` with a signal that Ctrl-C (SIGINT) aborts when `on` (long work stops at a checkpoint, resumable). */
+export async function abortOnSigint<T>(on: boolean, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  if (on) process.once('SIGINT', stop);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+/** Print `value` as one JSON line with --json, else `text(value)`. */
+export function printResult<T>(json: boolean | undefined, value: T, text: (v: T) => string): void {
+  if (json) printJson(value);
+  else process.stdout.write(text(value));
+}
+
+/** Serve until SIGINT or SIGTERM, then `close()` and exit 0 (1 when closing fails). */
+export function serveUntilSignal(close: () => Promise<unknown>): Promise<never> {
+  const stop = (): void => {
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<never>(() => undefined);
+}

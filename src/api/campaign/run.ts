@@ -163,10 +163,14 @@ export async function withCampaign<T>(
   }
 }
 
-/** Open a store by URL (required), call `fn`, close it. */
-export async function withStore<T>(url: string | undefined, fn: (store: CampaignStore) => Promise<T>): Promise<T> {
-  if (!url) throw badArgument('give --store URL');
-  const store = await openStore(url);
+/** Open a store by URL (required unless a spec file is given: then the one next to it), call `fn`, close it. */
+export async function withStore<T>(
+  url: string | undefined,
+  fn: (store: CampaignStore) => Promise<T>,
+  specFile?: string,
+): Promise<T> {
+  if (!url && !specFile) throw badArgument('give --store URL');
+  const store = await openStore(url, specFile);
   try {
     return await fn(store);
   } finally {

@@ -1,106 +1,72 @@
 /**
- * `medshield campaign plan|run|status|report|export|list` (issue 22): a campaign spec (YAML/JSON) of
- * models × attacks × ε × detectors, run in process (or on a BullMQ queue with --queue) with every job's
- * result in a store (SQLite next to the spec by default, or --store postgres://…). Re-running resumes.
- * The work lives in src/api/campaign (run.ts); this file parses, calls and prints (docs/campaigns.md).
+ * `medshield campaign plan|run|status|report|export|list` (issue 22; docs/campaigns.md): a campaign spec of
+ * models × attacks × ε × detectors run in process or on a BullMQ queue (--queue), every job's result in a store
+ * (SQLite next to the spec, or --store postgres://…); re-running resumes. A shell over src/api/campaign.
  */
 import { writeFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
-import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import type { Command } from 'commander';
+import { abortOnSigint, action, printResult, startEngine } from '../run.js';
+import { seedOf, stored, sub, type CampaignCli as Cli } from '../campaign-options.js';
 import { progress } from '../progress.js';
 import * as C from '../../api/campaign/index.js';
 
-type Cli = CommonOptions & { store?: string; queue?: string; maxJobs?: number; out?: string; format?: 'json' | 'csv' };
-
-/** --seed overrides the spec's seed only when given on the command line. */
-const seedOf = (cmd: Command): { seed?: number } =>
-  cmd.getOptionValueSource('seed') === 'cli' ? { seed: (cmd.opts() as CommonOptions).seed } : {};
-const STORE_HELP =
-  'results store: sqlite:/path.db, a file path, or postgres://… (default: <spec>.campaign.db next to the spec)';
-const sub = (camp: Command, name: string, what: string, arg?: string, json?: { json: boolean }): Command => {
-  const c = camp.command(name).description(what);
-  const argHelp = arg === '<spec>' ? 'campaign spec (.yaml or .json)' : 'campaign id (with --store) or its spec file';
-  if (arg) c.argument(arg, argHelp);
-  return name === 'plan' ? withCommon(c, json) : withCommon(c, json).option('--store <url>', STORE_HELP);
+const RUN_FLAGS = {
+  '--queue <url>':
+    'enqueue the jobs on a BullMQ queue (redis://…) for `medshield worker`s instead of running them here',
+  '--max-jobs <n>; int 1..1e9': 'run at most N jobs, then stop (resume later)',
 };
-const print = (s: C.CampaignStatus, json?: boolean): void =>
-  json ? printJson(s) : void process.stdout.write(C.statusText(s));
+const EXPORT_FLAGS = {
+  '--format <fmt>; one of json|csv; default json': 'output format',
+  '--out <file>': 'write to FILE instead of stdout',
+};
 
 export default function register(program: Command): void {
-  const camp = program
-    .command('campaign')
-    .description(
-      'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, ' +
-        'with a results store and resume',
-    );
+  const about =
+    'campaigns: models × attacks × ε × defences × detectors × scorecard rows as jobs, ' +
+    'with a results store and resume';
+  const camp = program.command('campaign').description(about);
   sub(camp, 'plan', 'expand a spec into jobs and estimate the cost', '<spec>').action(
     action(async (file: string, o: Cli, cmd: Command) => {
       const s = await C.loadCampaign(file, seedOf(cmd));
       await startEngine(o);
-      const out = await C.planSummary(s);
-      if (o.json) printJson(out);
-      else process.stdout.write(C.planText(out, s.shardSize));
+      printResult(o.json, await C.planSummary(s), (out) => C.planText(out, s.shardSize));
     }),
   );
-  sub(camp, 'run', 'run a campaign (resumes: only jobs without a stored result run)', '<spec>')
-    .option(
-      '--queue <url>',
-      'enqueue the jobs on a BullMQ queue (redis://…) for `medshield worker`s instead of running them here',
-    )
-    .option('--max-jobs <n>', 'run at most N jobs, then stop (resume later)', parseIntArg('--max-jobs', 1, 1e9))
-    .action(
-      action(async (file: string, o: Cli, cmd: Command) => {
-        const s = await C.loadCampaign(file, seedOf(cmd));
-        const store = await C.openStore(o.store, file);
-        const ac = new AbortController();
-        const stop = (): void => ac.abort();
-        try {
-          if (!o.queue) {
-            await startEngine(o);
-            process.once('SIGINT', stop);
-          }
-          const run = { store, queue: o.queue, maxJobs: o.maxJobs, signal: ac.signal, progress };
-          const status = await C.runCampaign(s, run);
-          print(status, o.json);
-          if (status.status === 'failed') process.exitCode = 1;
-        } finally {
-          process.off('SIGINT', stop);
-          await store.close();
-        }
-      }),
-    );
+  const run = sub(camp, 'run', 'run a campaign (resumes: only jobs without a stored result run)', '<spec>', RUN_FLAGS);
+  run.action(
+    action(async (file: string, o: Cli, cmd: Command) => {
+      const s = await C.loadCampaign(file, seedOf(cmd));
+      const opts = { queue: o.queue, maxJobs: o.maxJobs, progress };
+      const go = async (store: C.CampaignStore): Promise<C.CampaignStatus> => {
+        if (!o.queue) await startEngine(o);
+        return abortOnSigint(!o.queue, (signal) => C.runCampaign(s, { ...opts, store, signal }));
+      };
+      const status = await C.withStore(o.store, go, file);
+      printResult(o.json, status, C.statusText);
+      if (status.status === 'failed') process.exitCode = 1;
+    }),
+  );
   sub(camp, 'status', 'status and results of a campaign, from the store', '<id|spec>').action(
     action(async (ref: string, o: Cli, cmd: Command) =>
-      print(await C.withCampaign(ref, { store: o.store, ...seedOf(cmd) }, C.campaignStatus), o.json),
+      printResult(o.json, await stored(ref, o, cmd, C.campaignStatus), C.statusText),
     ),
   );
-  sub(camp, 'list', 'campaigns in a store', undefined, { json: true }).action(
-    action(async (o: Cli) => {
-      const l = await C.withStore(o.store, C.listCampaigns);
-      if (o.json) printJson(l);
-      else process.stdout.write(C.campaignListText(l));
+  sub(camp, 'list', 'campaigns in a store', undefined, {}, true).action(
+    action(async (o: Cli) => printResult(o.json, await C.withStore(o.store, C.listCampaigns), C.campaignListText)),
+  );
+  const html = { '--out <file.html>; required': 'HTML file to write' };
+  sub(camp, 'report', 'self-contained HTML report of a campaign, from the store', '<id|spec>', html, false).action(
+    action(async (ref: string, o: Cli, cmd: Command) => {
+      await stored(ref, o, cmd, (st, id) => C.writeCampaignReport(st, id, o.out!));
+      process.stderr.write(`report: ${o.out}\n`);
     }),
   );
-  sub(camp, 'report', 'self-contained HTML report of a campaign, from the store', '<id|spec>', { json: false })
-    .requiredOption('--out <file.html>', 'HTML file to write')
-    .action(
-      action(async (ref: string, o: Cli, cmd: Command) => {
-        const write = (st: C.CampaignStore, id: string): Promise<void> => C.writeCampaignReport(st, id, o.out!);
-        await C.withCampaign(ref, { store: o.store, ...seedOf(cmd) }, write);
-        process.stderr.write(`report: ${o.out}\n`);
-      }),
-    );
   const what = 'results of a campaign as JSON (the status object) or CSV (one line per job result)';
-  sub(camp, 'export', what, '<id|spec>', { json: false })
-    .addOption(new Option('--format <fmt>', 'output format').choices(['json', 'csv']).default('json'))
-    .option('--out <file>', 'write to FILE instead of stdout')
-    .action(
-      action(async (ref: string, o: Cli, cmd: Command) => {
-        const text = await C.withCampaign(ref, { store: o.store, ...seedOf(cmd) }, (st, id) =>
-          C.exportCampaign(st, id, o.format),
-        );
-        if (o.out) writeFileSync(o.out, text);
-        else process.stdout.write(text);
-      }),
-    );
+  sub(camp, 'export', what, '<id|spec>', EXPORT_FLAGS, false).action(
+    action(async (ref: string, o: Cli, cmd: Command) => {
+      const text = await stored(ref, o, cmd, (st, id) => C.exportCampaign(st, id, o.format));
+      if (o.out) writeFileSync(o.out, text);
+      else process.stdout.write(text);
+    }),
+  );
 }

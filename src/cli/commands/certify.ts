@@ -7,72 +7,44 @@
  * Usage: `medshield certify --model DIR --dataset pneumoniamnist --sigma 0.25 --n 1000 --limit 100 --json`
  */
 import type { Command } from 'commander';
-import { action, parseFloatArg, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import { action, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import { addFlags, pick } from '../flags.js';
+import { DATA_DIR_FLAG } from '../data-options.js';
 import type { SplitName } from '../../api/common.js';
-import { certify, certifyJson } from '../../api/certify.js';
+import { certify, certifyJson, certifyText, type CertifySpec } from '../../api/certify.js';
 import { badArgument } from '../../errors.js';
 import { progress, note } from '../progress.js';
 
-interface CertifyCli extends CommonOptions {
-  model: string;
-  dataset: string;
-  split: SplitName;
-  sigma: number;
-  n: number;
-  n0: number;
-  alpha: number;
-  limit?: number;
-  batch: number;
-  radii: string;
-  dataDir?: string;
-}
+type CertifyCli = CommonOptions & { dataset: string; split: SplitName; limit?: number; dataDir?: string };
+
+const FLAGS = {
+  '--model <dir>; default default': "model directory or 'default'",
+  '--dataset <name|path>; required': 'MedMNIST name or .npz path',
+  '--split <name>; default test': 'split to certify: train, val or test',
+  '--sigma <x>; num -Infinity..Infinity; default 0.25': 'noise level σ of the smoothed classifier',
+  '--n <n>; int 1..1e8; default 1000': 'Monte-Carlo samples for the estimate',
+  '--n0 <n>; int 1..1e8; default 100': 'Monte-Carlo samples for selecting the class',
+  '--alpha <x>; num -Infinity..Infinity; default 0.001': 'failure probability α',
+  '--limit <n>; int 1..1e9': 'certify a seeded sample of N images',
+  '--batch <n>; int 1..65536; default 256': 'noise samples per forward batch',
+  '--radii <list>; default 0,0.25,0.5,0.75,1': 'L2 radii to report',
+};
 
 export default function register(program: Command): void {
-  withCommon(
-    program.command('certify').description('certified L2 robustness by randomized smoothing (Cohen et al. 2019)'),
-  )
-    .option('--model <dir>', "model directory or 'default'", 'default')
-    .requiredOption('--dataset <name|path>', 'MedMNIST name or .npz path')
-    .option('--split <name>', 'split to certify: train, val or test', 'test')
-    .option(
-      '--sigma <x>',
-      'noise level σ of the smoothed classifier',
-      parseFloatArg('--sigma', -Infinity, Infinity),
-      0.25,
-    )
-    .option('--n <n>', 'Monte-Carlo samples for the estimate', parseIntArg('--n', 1, 1e8), 1000)
-    .option('--n0 <n>', 'Monte-Carlo samples for selecting the class', parseIntArg('--n0', 1, 1e8), 100)
-    .option('--alpha <x>', 'failure probability α', parseFloatArg('--alpha', -Infinity, Infinity), 0.001)
-    .option('--limit <n>', 'certify a seeded sample of N images', parseIntArg('--limit', 1, 1e9))
-    .option('--batch <n>', 'noise samples per forward batch', parseIntArg('--batch', 1, 65536), 256)
-    .option('--radii <list>', 'L2 radii to report', '0,0.25,0.5,0.75,1')
-    .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)')
-    .action(
-      action(async (o: CertifyCli) => {
-        if (!['train', 'val', 'test'].includes(o.split))
-          throw badArgument(`--split must be train, val or test, got '${o.split}'`);
-        await startEngine(o);
-        const r = await certify(
-          {
-            model: o.model,
-            data: { dataset: o.dataset, split: o.split, limit: o.limit, dataDir: o.dataDir },
-            sigma: o.sigma,
-            n: o.n,
-            n0: o.n0,
-            alpha: o.alpha,
-            batch: o.batch,
-            radii: o.radii,
-            seed: o.seed,
-          },
-          { progress, onNote: note },
-        );
-        if (o.json) return printJson(certifyJson(r));
-        process.stdout.write(
-          `randomized smoothing σ=${r.sigma}, n0=${r.n0}, n=${r.n}, α=${r.alpha} on ` +
-            `${r.images} ${r.dataset} ${r.split} images (${r.abstained} abstained)\n`,
-        );
-        for (const c of r.certifiedAccuracy)
-          process.stdout.write(`  certified accuracy at L2 radius ${c.radius}: ${c.accuracy.toFixed(4)}\n`);
-      }),
-    );
+  const about = 'certified L2 robustness by randomized smoothing (Cohen et al. 2019)';
+  addFlags(withCommon(program.command('certify').description(about)), FLAGS, DATA_DIR_FLAG).action(
+    action(async (o: CertifyCli) => {
+      if (!['train', 'val', 'test'].includes(o.split))
+        throw badArgument(`--split must be train, val or test, got '${o.split}'`);
+      await startEngine(o);
+      const spec: CertifySpec = {
+        ...pick<CertifySpec>(o, 'model'),
+        data: pick(o, 'dataset split limit dataDir'),
+        ...pick(o, 'sigma n n0 alpha batch radii seed'),
+      };
+      const r = await certify(spec, { progress, onNote: note });
+      if (o.json) return printJson(certifyJson(r));
+      process.stdout.write(certifyText(r));
+    }),
+  );
 }

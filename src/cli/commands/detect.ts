@@ -6,97 +6,60 @@
  * random start. `--save DIR` stores the fitted detector(s) for the gateway (DIR, or DIR/<detector>@<ε>
  * when several). `--report FILE.html` adds Ma's separability plots (`projection` in the JSON).
  */
-import { Option, type Command } from 'commander';
-import { action, parseIntArg, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { addImageSetOptions, DATASET_HELP, type DataCli } from '../data-options.js';
+import type { Command } from 'commander';
+import { action, commandLine, printJson, startEngine, withCommon, type CommonOptions } from '../run.js';
+import { addFlags, pick } from '../flags.js';
+import * as D from '../data-options.js';
 import { checkDetectSpec, detect, formatDetect, DETECTOR_NAMES, type DetectSpec } from '../../api/detect.js';
 import { commaList } from '../../api/common-b.js';
 import { activity, note } from '../progress.js';
 
-interface DetectCli extends CommonOptions, DataCli {
-  model: string;
+interface DetectCli extends CommonOptions, D.DataCli {
   detector: string;
   trainAttack: string;
-  testAttacks: string;
   eps: string;
-  fitLimit: number;
-  fitSplit: 'train' | 'val';
-  limit: number;
+  testAttacks: string;
   earlyStop?: boolean;
-  randomStart: boolean;
-  save?: string;
-  report?: string;
 }
 
+const FLAGS = {
+  '--detector <names>; required': `detector(s), comma-separated: ${DETECTOR_NAMES.join(', ')}`,
+  '--train-attack <name>; default pgd': 'attack whose successful examples the detector is fitted on',
+  '--test-attacks <list>; default fgsm,bim,pgd,cw,deepfool': 'attacks to test on (comma-separated)',
+  '--eps <list>; required': 'L∞ budget(s), e.g. 2/255,8/255 (one detector fitted per ε)',
+  '--fit-limit <n>; int 2..1e7; default 300': 'images of the fit split attacked for fitting',
+  '--fit-split <split>; one of train|val; default train':
+    "split the fit pairs come from: 'train', or 'val' (held out from the model's training like " +
+    'the test films; KD and Mahalanobis then estimate their densities on 1000 training images)',
+  '--limit <n>; int 1..1e7; default 300': 'test-split images attacked for testing',
+  '--early-stop':
+    "stop each image's attack at its first success (the former protocol; default: full iterations, " +
+    'as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)',
+  '--no-random-start': 'start PGD at the clean image instead of a random point of the ε ball',
+  '--save <dir>': 'save the fitted detector(s) (JSON) for the gateway',
+  '--report <file.html>':
+    'write a self-contained HTML report: results, generalisation heatmap, ROC curves, ' +
+    '2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON',
+};
+
 export default function register(program: Command): void {
-  addImageSetOptions(
-    withCommon(
-      program
-        .command('detect')
-        .description(
-          'fit adversarial-example detectors and report detection AUC, TPR ' +
-            'at 5 % FPR and threshold per attack and ε (Ma et al. protocol)',
-        ),
-    )
-      .option('--model <dir>', "model directory, or 'default' for the shipped model", 'default')
-      .option('--dataset <name|path|dir|csv>', DATASET_HELP)
-      .requiredOption('--detector <names>', `detector(s), comma-separated: ${DETECTOR_NAMES.join(', ')}`)
-      .option('--train-attack <name>', 'attack whose successful examples the detector is fitted on', 'pgd')
-      .option('--test-attacks <list>', 'attacks to test on (comma-separated)', 'fgsm,bim,pgd,cw,deepfool')
-      .requiredOption('--eps <list>', 'L∞ budget(s), e.g. 2/255,8/255 (one detector fitted per ε)')
-      .option(
-        '--fit-limit <n>',
-        'images of the fit split attacked for fitting',
-        parseIntArg('--fit-limit', 2, 1e7),
-        300,
-      )
-      .addOption(
-        new Option(
-          '--fit-split <split>',
-          "split the fit pairs come from: 'train', or 'val' (held out from the model's training like " +
-            'the test films; KD and Mahalanobis then estimate their densities on 1000 training images)',
-        )
-          .choices(['train', 'val'])
-          .default('train'),
-      )
-      .option('--limit <n>', 'test-split images attacked for testing', parseIntArg('--limit', 1, 1e7), 300)
-      .option(
-        '--early-stop',
-        "stop each image's attack at its first success (the former protocol; default: full iterations, " +
-          'as Ma et al. — early-stopped examples sit at the boundary and look like noise at large ε)',
-      )
-      .option('--no-random-start', 'start PGD at the clean image instead of a random point of the ε ball')
-      .option('--save <dir>', 'save the fitted detector(s) (JSON) for the gateway')
-      .option(
-        '--report <file.html>',
-        'write a self-contained HTML report: results, generalisation heatmap, ROC curves, ' +
-          '2-D PCA of deep features (clean vs adversarial); adds `projection` to the JSON',
-      )
-      .option('--data-dir <dir>', 'dataset cache directory (env MEDSHIELD_DATA)'),
-  ).action(
+  const about =
+    'fit adversarial-example detectors and report detection AUC, TPR ' +
+    'at 5 % FPR and threshold per attack and ε (Ma et al. protocol)';
+  const cmd = withCommon(program.command('detect').description(about));
+  addFlags(cmd, D.MODEL_DATA_FLAGS, FLAGS, D.DATA_DIR_FLAG, D.IMAGE_SET_FLAGS).action(
     action(async (o: DetectCli) => {
       const spec: DetectSpec = {
-        model: o.model,
+        ...pick(o, 'model'),
         detectors: commaList(o.detector),
         trainAttack: o.trainAttack,
         testAttacks: commaList(o.testAttacks),
         eps: o.eps,
-        data: {
-          dataset: o.dataset,
-          limit: o.limit,
-          dataDir: o.dataDir,
-          splitRatios: o.splitRatios,
-          splitSeed: o.splitSeed,
-          skipBad: o.skipBad,
-        },
-        fitLimit: o.fitLimit,
-        fitSplit: o.fitSplit,
+        data: D.dataRef(o),
+        ...pick(o, 'fitLimit fitSplit'),
         earlyStop: !!o.earlyStop,
-        randomStart: o.randomStart,
-        seed: o.seed,
-        save: o.save,
-        report: o.report,
-        command: ['medshield', ...process.argv.slice(2)].join(' '),
+        ...pick(o, 'randomStart seed save report'),
+        command: commandLine(),
       };
       checkDetectSpec(spec);
       await startEngine(o);

@@ -7,10 +7,11 @@
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { action, printJson, withCommon, type CommonOptions } from '../run.js';
+import { action, printResult, withCommon, type CommonOptions } from '../run.js';
+import { addFlags } from '../flags.js';
 import { badArgument } from '../../errors.js';
 import { buildEvidence } from '../../api/evidence.js';
-import { openStore } from '../../api/campaign/index.js';
+import { withStore } from '../../api/campaign/index.js';
 import { loadSigner, pemCertificates } from '../../api/provenance.js';
 import { loadGatewayConfig, verifyGatewayAudit } from '../../gateway/index.js';
 
@@ -25,62 +26,51 @@ interface EvidenceCli extends CommonOptions {
   sbom: boolean;
 }
 
+const FLAGS = {
+  '--campaign <ID>; required': 'campaign id (`medshield campaign list`)',
+  '--store <URL>': 'results store: sqlite:/path.db, a file path, or postgres://…',
+  '--out <bundle.zip>; required': 'output zip',
+  '--key <KEY.pem>': 'signing key for the manifest (PEM, RSA or EC)',
+  '--cert <CERT.pem>': 'its certificate (PEM)',
+  '--chain <CA.pem>': 'issuer certificates to put in the signature (PEM, optional)',
+  '--gateway-config <FILE>': "gateway configuration: add its audit log's verification",
+  '--no-sbom': 'leave out the CycloneDX SBOM (it takes ~20 s)',
+};
+
 export default function register(program: Command): void {
-  withCommon(
-    program
-      .command('evidence')
-      .description(
-        'evidence bundle of a campaign (zip): reports, model cards, ' +
-          'spec, SBOM, threat model, audit verification, signed manifest',
-      )
-      .requiredOption('--campaign <ID>', 'campaign id (`medshield campaign list`)')
-      .option('--store <URL>', 'results store: sqlite:/path.db, a file path, or postgres://…')
-      .requiredOption('--out <bundle.zip>', 'output zip')
-      .option('--key <KEY.pem>', 'signing key for the manifest (PEM, RSA or EC)')
-      .option('--cert <CERT.pem>', 'its certificate (PEM)')
-      .option('--chain <CA.pem>', 'issuer certificates to put in the signature (PEM, optional)')
-      .option('--gateway-config <FILE>', "gateway configuration: add its audit log's verification")
-      .option('--no-sbom', 'leave out the CycloneDX SBOM (it takes ~20 s)'),
-  ).action(
+  const about =
+    'evidence bundle of a campaign (zip): reports, model cards, ' +
+    'spec, SBOM, threat model, audit verification, signed manifest';
+  withCommon(addFlags(program.command('evidence').description(about), FLAGS)).action(
     action(async (o: EvidenceCli) => {
       if (!!o.key !== !!o.cert) throw badArgument('--key and --cert go together');
       if (!o.store) throw badArgument('give --store URL (the campaign results store)');
       const signer = o.key && o.cert ? loadSigner(readFileSync(o.key), readFileSync(o.cert)) : null;
-      const audit = o.gatewayConfig
-        ? await verifyGatewayAudit(loadGatewayConfig(o.gatewayConfig), o.gatewayConfig)
-        : undefined;
-      const store = await openStore(o.store);
-      try {
-        const { zip, manifest } = await buildEvidence(store, o.campaign, {
-          signer: signer
-            ? {
-                key: signer.key,
-                chain: [signer.certDer, ...(o.chain ? pemCertificates(readFileSync(o.chain, 'utf8'), '--chain') : [])],
-              }
-            : null,
-          sbom: o.sbom,
-          audit,
-          command: `medshield evidence --campaign ${o.campaign}${o.gatewayConfig ? ' --gateway-config …' : ''}`,
-        });
-        writeFileSync(o.out, zip);
-        const summary = {
-          out: path.resolve(o.out),
-          bytes: zip.length,
-          campaign: manifest.campaign.id,
-          files: manifest.files.length,
-          signed: manifest.signed,
-          notes: manifest.notes,
-        };
-        if (o.json) printJson(summary);
-        else
-          process.stdout.write(
-            `${o.out}: ${manifest.files.length} files, manifest ` +
-              `${manifest.signed ? 'signed' : 'NOT signed (give --key and --cert)'}` +
-              `${manifest.notes.length ? `; ${manifest.notes.join('; ')}` : ''}\n`,
-          );
-      } finally {
-        await store.close();
-      }
+      const chain = signer && o.chain ? pemCertificates(readFileSync(o.chain, 'utf8'), '--chain') : [];
+      const cfg = o.gatewayConfig;
+      const audit = cfg ? await verifyGatewayAudit(loadGatewayConfig(cfg), cfg) : undefined;
+      const command = `medshield evidence --campaign ${o.campaign}${cfg ? ' --gateway-config …' : ''}`;
+      const sign = signer ? { key: signer.key, chain: [signer.certDer, ...chain] } : null;
+      const { zip, manifest } = await withStore(o.store, (store) =>
+        buildEvidence(store, o.campaign, { signer: sign, sbom: o.sbom, audit, command }),
+      );
+      writeFileSync(o.out, zip);
+      const { files, signed, notes } = manifest;
+      const summary = {
+        out: path.resolve(o.out),
+        bytes: zip.length,
+        campaign: manifest.campaign.id,
+        files: files.length,
+        signed,
+        notes,
+      };
+      printResult(
+        o.json,
+        summary,
+        () =>
+          `${o.out}: ${files.length} files, manifest ` +
+          `${signed ? 'signed' : 'NOT signed (give --key and --cert)'}${notes.length ? `; ${notes.join('; ')}` : ''}\n`,
+      );
     }),
   );
 }

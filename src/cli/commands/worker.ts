@@ -3,80 +3,32 @@
  * The URLs can come from MEDSHIELD_QUEUE_URL and MEDSHIELD_STORE_URL instead, which keeps passwords out of
  * the process list (a systemd EnvironmentFile, a compose `environment:`).
  */
-import { Option, type Command } from 'commander';
-import { action, parseFloatArg, parseIntArg, startEngine, withCommon, type CommonOptions } from '../run.js';
-import { serveWorker } from '../../worker/index.js';
+import type { Command } from 'commander';
+import { action, startEngine, withCommon, type CommonOptions } from '../run.js';
+import { addFlags, pick } from '../flags.js';
+import { serveWorker, type WorkerShellOptions } from '../../worker/index.js';
 
-interface WorkerOpts extends CommonOptions {
-  queue: string;
-  store: string;
-  concurrency: number;
-  lockMs?: number;
-  stallMs?: number;
-  targetRate?: number;
-  targetBurst?: number;
-}
+type WorkerCli = CommonOptions & Omit<WorkerShellOptions, 'engine'>;
+
+const FLAGS = {
+  '--queue <url>; env MEDSHIELD_QUEUE_URL; required':
+    'Redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS (CA file in MEDSHIELD_REDIS_CA)',
+  '--store <url>; env MEDSHIELD_STORE_URL; required':
+    'the results store the coordinator uses: postgres://… (sqlite:/path.db on one machine)',
+  '--concurrency <n>; int 1..64; default 1':
+    'jobs run at once by this process (default 1; use --threads for parallelism inside a job)',
+  '--lock-ms <ms>; int 1000..86400000': "job lock duration: a dead worker's job is taken over after it (default 60000)",
+  '--stall-ms <ms>; int 1000..3600000': 'how often this worker looks for stalled jobs (default 30000)',
+  '--target-rate <q/s>; num 0.001..1e6': 'queries per second to one HTTP target, over all workers (default 20)',
+  '--target-burst <q>; int 1..1e9': 'token bucket size for --target-rate (default 60 s of queries)',
+};
 
 export default function register(program: Command): void {
-  withCommon(
-    program
-      .command('worker')
-      .description('run campaign jobs from a Redis queue (BullMQ) into the shared results store, until SIGTERM')
-      .addOption(
-        new Option(
-          '--queue <url>',
-          'Redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS (CA file in MEDSHIELD_REDIS_CA)',
-        )
-          .env('MEDSHIELD_QUEUE_URL')
-          .makeOptionMandatory(),
-      )
-      .addOption(
-        new Option(
-          '--store <url>',
-          'the results store the coordinator uses: postgres://… (sqlite:/path.db on one machine)',
-        )
-          .env('MEDSHIELD_STORE_URL')
-          .makeOptionMandatory(),
-      )
-      .option(
-        '--concurrency <n>',
-        'jobs run at once by this process (default 1; use --threads for parallelism inside a job)',
-        parseIntArg('--concurrency', 1, 64),
-        1,
-      )
-      .option(
-        '--lock-ms <ms>',
-        "job lock duration: a dead worker's job is taken over after it (default 60000)",
-        parseIntArg('--lock-ms', 1000, 86_400_000),
-      )
-      .option(
-        '--stall-ms <ms>',
-        'how often this worker looks for stalled jobs (default 30000)',
-        parseIntArg('--stall-ms', 1000, 3_600_000),
-      )
-      .option(
-        '--target-rate <q/s>',
-        'queries per second to one HTTP target, over all workers (default 20)',
-        parseFloatArg('--target-rate', 0.001, 1e6),
-      )
-      .option(
-        '--target-burst <q>',
-        'token bucket size for --target-rate (default 60 s of queries)',
-        parseIntArg('--target-burst', 1, 1e9),
-      ),
-  ).action(
-    action(async (o: WorkerOpts) => {
-      await serveWorker({
-        queue: o.queue,
-        store: o.store,
-        concurrency: o.concurrency,
-        lockMs: o.lockMs,
-        stallMs: o.stallMs,
-        targetRate: o.targetRate,
-        targetBurst: o.targetBurst,
-        json: o.json,
-        engine: () => startEngine({ ...o, json: true }),
-      });
+  const about = 'run campaign jobs from a Redis queue (BullMQ) into the shared results store, until SIGTERM';
+  withCommon(addFlags(program.command('worker').description(about), FLAGS)).action(
+    action(async (o: WorkerCli) => {
+      const opts = pick<WorkerShellOptions>(o, 'queue store concurrency lockMs stallMs targetRate targetBurst json');
+      await serveWorker({ ...opts, engine: () => startEngine({ ...o, json: true }) });
     }),
   );
 }
