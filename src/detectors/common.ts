@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Matrix } from 'ml-matrix';
 import LogisticRegression from 'ml-logistic-regression';
 import { tf } from '../engine/index.js';
-import type { DifferentiableModel } from '../models/model.js';
+import { featuresOf, type DifferentiableModel } from '../models/model.js';
 import { badInput, mismatch } from '../errors.js';
 import type { DetectorFitData, DetectorState } from './types.js';
 
@@ -23,28 +23,47 @@ export async function featureRows(
   pool: 'flatten' | 'mean' = 'flatten',
   batch = 100,
 ): Promise<{ data: Float32Array; dim: number }> {
+  return (await featureRowsMany(model, x, n, [layer], pool, batch))[0]!;
+}
+
+/**
+ * `featureRows` of several layers from one forward pass per batch (`featuresOf`): the same values as one call per
+ * layer, for the cost of the deepest layer instead of the sum over layers.
+ */
+export async function featureRowsMany(
+  model: DifferentiableModel,
+  x: Float32Array,
+  n: number,
+  layers: string[],
+  pool: 'flatten' | 'mean' = 'flatten',
+  batch = 100,
+): Promise<Array<{ data: Float32Array; dim: number }>> {
   const [h, w, c] = model.inputShape;
   const d = h * w * c;
-  const parts: Float32Array[] = [];
-  let dim = 0;
+  const parts: Float32Array[][] = layers.map(() => []);
+  const dims = layers.map(() => 0);
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
-    const f = tf.tidy(() => {
-      const t = model.features(tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c]), layer);
-      const r = t.rank === 4 && pool === 'mean' ? t.mean([1, 2]) : t.reshape([m, -1]);
-      return r as tf.Tensor2D;
-    });
-    dim = f.shape[1];
-    parts.push((await f.data()) as Float32Array);
-    f.dispose();
+    const fs = tf.tidy(() =>
+      featuresOf(model, tf.tensor4d(x.subarray(s * d, (s + m) * d), [m, h, w, c]), layers).map(
+        (t) => (t.rank === 4 && pool === 'mean' ? t.mean([1, 2]) : t.reshape([m, -1])) as tf.Tensor2D,
+      ),
+    );
+    for (let l = 0; l < layers.length; l++) {
+      dims[l] = fs[l]!.shape[1];
+      parts[l]!.push((await fs[l]!.data()) as Float32Array);
+    }
+    tf.dispose(fs);
   }
-  const out = new Float32Array(n * dim);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return { data: out, dim };
+  return parts.map((ps, l) => {
+    const out = new Float32Array(n * dims[l]!);
+    let o = 0;
+    for (const p of ps) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return { data: out, dim: dims[l]! };
+  });
 }
 
 export function toRows(data: Float32Array, dim: number): Rows {
@@ -247,9 +266,8 @@ export async function layerFeatureRows(
   n: number,
   layers: string[],
 ): Promise<{ data: Float32Array; dim: number }> {
-  const parts: Array<{ data: Float32Array; dim: number }> = [];
-  for (const layer of layers) parts.push(await featureRows(model, x, n, layer, 'mean'));
-  if (parts.length === 1) return parts[0];
+  const parts = await featureRowsMany(model, x, n, layers, 'mean');
+  if (parts.length === 1) return parts[0]!;
   const dim = parts.reduce((s, p) => s + p.dim, 0);
   const out = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
@@ -264,7 +282,9 @@ export async function layerFeatureRows(
 
 /** `layerFeatureRows` as a differentiable [n, dim] tensor. */
 export function layerFeatureTensor(model: DifferentiableModel, x: tf.Tensor4D, layers: string[]): tf.Tensor2D {
-  const parts = layers.map((layer) => featureTensor(model, x, layer, 'mean'));
+  const parts = featuresOf(model, x, layers).map(
+    (t) => (t.rank === 4 ? t.mean([1, 2]) : t.reshape([x.shape[0], -1])) as tf.Tensor2D,
+  );
   return parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor2D);
 }
 

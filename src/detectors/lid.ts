@@ -36,7 +36,7 @@ import {
   checkModel,
   detectorState,
   f32ToBase64,
-  featureRows,
+  featureRowsMany,
   Logistic,
   modelIdentity,
   pairwiseSq,
@@ -69,7 +69,7 @@ export class Lid implements Detector {
   private adaptive?: LidAdaptive;
   /** The stored reference batch's feature rows per layer, computed once per model object for `score`
    * (they do not depend on the query; an adaptive attack scores thousands of small batches). */
-  private refRows = new WeakMap<DifferentiableModel, Map<string, Promise<Rows>>>();
+  private refRows = new WeakMap<DifferentiableModel, Map<string, Promise<Rows[]>>>();
 
   constructor(readonly params: LidParams = {}) {}
 
@@ -84,21 +84,23 @@ export class Lid implements Detector {
    * LID of each query row against the reference rows (per layer), one row of LIDs per query.
    * `exclude(i)`: the reference row that is query i's own clean original (left out), −1 for none;
    * 'nearest' skips each query's nearest reference row (detectors saved before the fix).
-   * `refRows(layer)`: the reference rows' features at that layer.
+   * `refRows()`: the reference rows' features at every layer (one forward pass per batch).
    */
   private async lids(
     model: DifferentiableModel,
     layers: string[],
-    refRows: (layer: string) => Promise<Rows>,
+    refRows: () => Promise<Rows[]>,
     nRef: number,
     q: Float32Array,
     nq: number,
     exclude: ((i: number) => number) | 'nearest',
   ): Promise<number[][]> {
     const out: number[][] = Array.from({ length: nq }, () => []);
-    for (const layer of layers) {
-      const fr = await refRows(layer);
-      const fq = await featureRows(model, q, nq, layer);
+    const refs = await refRows();
+    const qs = await featureRowsMany(model, q, nq, layers);
+    for (let l = 0; l < layers.length; l++) {
+      const fr = refs[l]!;
+      const fq = qs[l]!;
       const d2 = await pairwiseSq(fq.data, nq, fr.data, nRef, fr.dim);
       const k = Math.min(this.k, nRef - 1);
       for (let i = 0; i < nq; i++) {
@@ -143,7 +145,7 @@ export class Lid implements Detector {
         for (const row of await this.lids(
           model,
           layers,
-          (l) => featureRows(model, ref, nRef, l),
+          () => featureRowsMany(model, ref, nRef, layers),
           nRef,
           q,
           nq,
@@ -181,12 +183,12 @@ export class Lid implements Detector {
       this.refRows.set(model, cache);
     }
     const c = cache;
-    // decoded and run through the model once per layer, on the first call
-    const refRows = (layer: string): Promise<Rows> => {
-      let r = c.get(layer);
+    // decoded and run through the model once, on the first call
+    const refRows = (): Promise<Rows[]> => {
+      let r = c.get(st.layers.join(','));
       if (!r) {
-        r = featureRows(model, base64ToF32(st.reference), st.referenceN, layer);
-        c.set(layer, r);
+        r = featureRowsMany(model, base64ToF32(st.reference), st.referenceN, st.layers);
+        c.set(st.layers.join(','), r);
       }
       return r;
     };

@@ -32,7 +32,7 @@ import {
   checkModel,
   concat,
   detectorState,
-  featureRows,
+  featureRowsMany,
   featureTensor,
   Logistic,
   modelIdentity,
@@ -77,8 +77,10 @@ export class Mahalanobis implements Detector {
     const shrink = this.params.shrinkage ?? 0.01;
     const gaussians: LayerGaussian[] = [];
     const ref = data.reference ?? { x: data.clean, labels: data.labels, n: nClean };
-    for (const layer of this.params.layers ?? model.featureNames) {
-      const f = await featureRows(model, ref.x, ref.n, layer, 'mean');
+    const layers = this.params.layers ?? model.featureNames;
+    const rows = await featureRowsMany(model, ref.x, ref.n, layers, 'mean');
+    for (const [li, layer] of layers.entries()) {
+      const f = rows[li]!;
       const p = f.dim;
       const means = Array.from({ length: k }, () => new Array<number>(p).fill(0));
       const counts = new Array<number>(k).fill(0);

@@ -18,7 +18,7 @@ export interface WorkCount {
   calls: number;
 }
 
-const COUNTED = new Set(['logits', 'features', 'probs', 'predictProbs']);
+const COUNTED = new Set(['logits', 'features', 'featuresMany', 'probs', 'predictProbs']);
 
 function tapeOn(): boolean {
   const s = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
@@ -109,9 +109,15 @@ export class WorkCounter {
         return function (this: unknown, ...args: unknown[]) {
           // inside a gradient tape (an attack's step) the tape keeps every value alive until the gradient is
           // taken, so sharing one pass between logits and features costs no memory; outside, no sharing
-          if (share && (prop === 'logits' || prop === 'features') && tapeOn()) {
-            const layer = prop === 'logits' ? 'logits' : ((args[1] as string | undefined) ?? 'penultimate');
-            if (layer === 'logits' || layers.includes(layer)) return sharedPass(args[0] as tf.Tensor4D, layer);
+          if (share && (prop === 'logits' || prop === 'features' || prop === 'featuresMany') && tapeOn()) {
+            const wanted =
+              prop === 'featuresMany'
+                ? (args[1] as string[])
+                : [prop === 'logits' ? 'logits' : ((args[1] as string | undefined) ?? 'penultimate')];
+            if (wanted.every((l) => l === 'logits' || layers.includes(l))) {
+              const out = wanted.map((l) => sharedPass(args[0] as tf.Tensor4D, l));
+              return prop === 'featuresMany' ? out : out[0];
+            }
           }
           // probs(x) of an iterate whose shared pass already ran reads that pass: nothing new runs
           const shared = share && prop === 'probs' && tapeOn() && memoFor(args[0] as tf.Tensor4D) !== null;
@@ -124,7 +130,7 @@ export class WorkCounter {
           try {
             // logits and features run on a padded batch (`paddedSize`); probs and predictProbs call them
             const r =
-              o.pad && (prop === 'logits' || prop === 'features')
+              o.pad && (prop === 'logits' || prop === 'features' || prop === 'featuresMany')
                 ? padded(args[0] as tf.Tensor, (xp) =>
                     (v as (...a: unknown[]) => tf.Tensor).call(this, xp, ...args.slice(1)),
                   )

@@ -319,11 +319,15 @@ function walk(
   outs: SymT[],
   exec: (s: PlanStep, value: (t: SymT) => tf.Tensor) => tf.Tensor,
 ): tf.Tensor[] {
+  const keep = new Set(outs.map((o) => o.id));
+  // the steps are in topological order: nothing after the last requested output is needed
+  let end = steps.length;
+  while (end > 0 && !keep.has(steps[end - 1]!.out.id)) end--;
+  if (end < steps.length) steps = steps.slice(0, end);
   const lastRead = new Map<number, number>();
   steps.forEach((s, i) => {
     for (const t of reads(s)) lastRead.set(t.id, i);
   });
-  const keep = new Set(outs.map((o) => o.id));
   const values = new Map<number, tf.Tensor>();
   const refs = new Map<tf.Tensor, number>();
   const value = (t: SymT): tf.Tensor => values.get(t.id)!;

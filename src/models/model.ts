@@ -36,6 +36,16 @@ export interface DifferentiableModel extends ModelBase {
   /** Names accepted by `features`. */
   readonly featureNames: string[];
   predictProbs(x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * `features(x, l)` for every layer l (a name of `featureNames` or 'logits') from one forward pass, where the
+   * model can share it; callers fall back to `features` per layer when it is absent (`featuresOf`).
+   */
+  featuresMany?(x: tf.Tensor4D, layers: string[]): tf.Tensor[];
+}
+
+/** `features(x, l)` for each layer: one shared pass when the model offers `featuresMany`, else one pass per layer. */
+export function featuresOf(model: DifferentiableModel, x: tf.Tensor4D, layers: string[]): tf.Tensor[] {
+  return model.featuresMany ? model.featuresMany(x, layers) : layers.map((l) => model.features(x, l));
 }
 
 export type Model = ForwardModel | DifferentiableModel;
@@ -83,6 +93,16 @@ export class Classifier implements DifferentiableModel {
         `model has no feature layer '${layer}' (choose ${[...this.featureNames, 'logits'].join(', ')})`,
       );
     return this.inference.run(x, this.net.getLayer(layer).output as tf.SymbolicTensor);
+  }
+
+  featuresMany(x: tf.Tensor4D, layers: string[]): tf.Tensor[] {
+    for (const l of layers)
+      if (l !== 'logits' && !this.featureNames.includes(l))
+        throw badArgument(`model has no feature layer '${l}' (choose ${[...this.featureNames, 'logits'].join(', ')})`);
+    return this.inference.runMany(
+      x,
+      layers.map((l) => (l === 'logits' ? this.net.outputs[0]! : this.net.getLayer(l).output) as tf.SymbolicTensor),
+    );
   }
 
   async predictProbs(x: Float32Array, n: number): Promise<Float32Array> {
