@@ -49,6 +49,9 @@ inline std::vector<int64_t> ints(const Napi::Value& v) {
 
 std::string key(const char* kind, const std::vector<int64_t>& p);
 
+/** Convolution primitives created so far (conv.cc's cache misses). */
+extern uint64_t convBuilds;
+
 // Kernels (each returns undefined and writes into caller-allocated outputs).
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);

@@ -151,7 +151,14 @@ thread_local std::unordered_map<std::string, std::unique_ptr<BwdWeightsEntry>> b
 // by its batch: query attacks, whose batches shrink one image at a time, would otherwise create
 // thousands of entries (a replication run grew to 8.5 GB and was killed). Least recently used
 // entries beyond this many per kind are dropped; a ResNet-50 has 53 convolutions.
-constexpr size_t kCacheLimit = 160;
+size_t cacheLimit() {
+  static const size_t n = [] {
+    const char* e = std::getenv("MEDSHIELD_CONV_CACHE");
+    long v = e && *e ? std::atol(e) : 0;
+    return v > 0 ? (size_t)v : (size_t)160;
+  }();
+  return n;
+}
 thread_local uint64_t useClock = 0;
 
 template <class E, class Make>
@@ -159,16 +166,23 @@ E* cached(std::unordered_map<std::string, std::unique_ptr<E>>& cache, const std:
   std::lock_guard<std::mutex> g(cacheMutex);
   auto it = cache.find(k);
   if (it == cache.end()) {
-    if (cache.size() >= kCacheLimit) {
+    if (cache.size() >= cacheLimit()) {
       auto victim = cache.begin();
       for (auto j = cache.begin(); j != cache.end(); ++j) if (j->second->lastUse < victim->second->lastUse) victim = j;
       cache.erase(victim);
     }
     it = cache.emplace(k, make()).first;
+    ++convBuilds;
   }
   it->second->lastUse = ++useClock;
   return it->second.get();
 }
+
+}  // namespace
+
+uint64_t convBuilds = 0;  // primitives created (cache misses), for `info()`
+
+namespace {
 
 std::string convKey(const char* kind, const std::vector<int64_t>& p, float alpha) {
   return key(kind, p) + "|" + std::to_string(alpha);

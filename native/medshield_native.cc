@@ -47,6 +47,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     default: break;
   }
   o.Set("isa", isa);
+  o.Set("convBuilds", (double)convBuilds);
   return o;
 }
 

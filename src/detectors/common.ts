@@ -21,7 +21,7 @@ export async function featureRows(
   n: number,
   layer = 'penultimate',
   pool: 'flatten' | 'mean' = 'flatten',
-  batch = 100,
+  batch = 128,
 ): Promise<{ data: Float32Array; dim: number }> {
   return (await featureRowsMany(model, x, n, [layer], pool, batch))[0]!;
 }
@@ -36,7 +36,7 @@ export async function featureRowsMany(
   n: number,
   layers: string[],
   pool: 'flatten' | 'mean' = 'flatten',
-  batch = 100,
+  batch = 128,
 ): Promise<Array<{ data: Float32Array; dim: number }>> {
   const [h, w, c] = model.inputShape;
   const d = h * w * c;

@@ -126,6 +126,7 @@ type Fitted =
 
 export class DeepFeatureRf implements Detector {
   readonly name = 'deepfeature_rf';
+  readonly perImage = true;
   readonly reference =
     'Ma X. et al., Pattern Recognition 2021, deep features → PCA(20) → random forest; ' +
     'layers and classifier cross-validated (Lee et al., NeurIPS 2018, feature ensemble)';

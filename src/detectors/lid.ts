@@ -62,6 +62,7 @@ interface LidState {
 
 export class Lid implements Detector {
   readonly name = 'lid';
+  readonly perImage = true;
   readonly reference = 'Ma X. et al., ICLR 2018, local intrinsic dimensionality (k = 20, minibatch 100)';
   private model?: { name: string; sha256: string };
   private st?: LidState;

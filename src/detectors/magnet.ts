@@ -75,6 +75,7 @@ function autoencoder([h, w, c]: [number, number, number], filters: number, seed:
 
 export class MagNet implements Detector {
   readonly name = 'magnet';
+  readonly perImage = true;
   readonly reference = 'Meng & Chen, CCS 2017, autoencoder reconstruction-error detector + reformer';
   private model?: { name: string; sha256: string };
   private ae?: tf.Sequential;

@@ -62,6 +62,7 @@ const NOISE_GRID = [0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01];
 
 export class Mahalanobis implements Detector {
   readonly name = 'mahalanobis';
+  readonly perImage = true;
   readonly reference =
     'Lee et al., NeurIPS 2018, class-conditional Gaussians with tied covariance + input pre-processing';
   private model?: { name: string; sha256: string };
@@ -139,7 +140,7 @@ export class Mahalanobis implements Detector {
     x: Float32Array,
     n: number,
     noises: number[],
-    batch = 50,
+    batch = 64,
   ): Promise<number[][][]> {
     const [h, w, c] = model.inputShape;
     const d = h * w * c;

@@ -48,6 +48,7 @@ function concatRows(parts: Float32Array[]): Float32Array {
 
 export class Squeeze implements Detector {
   readonly name = 'squeeze';
+  readonly perImage = true;
   readonly reference = 'Xu, Evans & Qi, NDSS 2018, feature squeezing (bit depth 5, median 2×2 and 3×3)';
   private model?: { name: string; sha256: string };
   private adaptive?: { model: DifferentiableModel };

@@ -39,6 +39,11 @@ export interface Detector {
   fit(model: DifferentiableModel, data: DetectorFitData): Promise<void>;
   /** One score per image (higher = more likely adversarial). */
   score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array>;
+  /**
+   * True when an image's score depends on that image alone, not on the others in the batch or their order (KD+BU's
+   * dropout masks follow the position in the batch: false there): a judge may then score only the images it needs.
+   */
+  readonly perImage?: boolean;
   /** JSON-serialisable fitted state (plus the model identity it belongs to). */
   save(): DetectorState;
   /**

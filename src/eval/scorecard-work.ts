@@ -102,6 +102,14 @@ export class WorkCounter {
       memo = { x, tape: state.activeTape, values };
       return values.get(layer)!;
     };
+    // the last predictProbs call: a pipeline's judge asks for the same images' probabilities twice (the deployed
+    // model, then a detector that reads them too); the same values again are not a pass
+    let lastProbs: { x: Float32Array; out: Float32Array } | null = null;
+    const sameImages = (a: Float32Array, b: Float32Array): boolean => {
+      if (a.length !== b.length) return false;
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return false;
+      return true;
+    };
     return new Proxy(model, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver);
@@ -109,6 +117,20 @@ export class WorkCounter {
         return function (this: unknown, ...args: unknown[]) {
           // inside a gradient tape (an attack's step) the tape keeps every value alive until the gradient is
           // taken, so sharing one pass between logits and features costs no memory; outside, no sharing
+          if (prop === 'predictProbs' && self.depth === 0) {
+            const [x, n] = args as [Float32Array, number];
+            const xs = x.length === n * model.inputShape.reduce((p, q) => p * q, 1) ? x : x.subarray(0, 0);
+            if (lastProbs && xs.length && sameImages(lastProbs.x, xs)) return Promise.resolve(lastProbs.out.slice());
+            self.add(name, n, false);
+            self.depth++;
+            return (v as (...a: unknown[]) => Promise<Float32Array>)
+              .apply(this, args)
+              .then((out) => {
+                lastProbs = xs.length ? { x: xs.slice(), out: out.slice() } : null;
+                return out;
+              })
+              .finally(() => self.depth--);
+          }
           if (share && (prop === 'logits' || prop === 'features' || prop === 'featuresMany') && tapeOn()) {
             const wanted =
               prop === 'featuresMany'

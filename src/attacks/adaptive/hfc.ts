@@ -32,7 +32,7 @@
 import { tf } from '../../engine/index.js';
 import type { DifferentiableModel } from '../../models/model.js';
 import { fitClassGmm, pooled, type ClassGmm } from './gmm.js';
-import { argmaxRows } from './pipeline.js';
+import { argmaxRows, judgeSuccess } from './pipeline.js';
 import { metByPrediction } from '../goal.js';
 import { badArgument, badInput, unsupported } from '../../errors.js';
 import { marginTerm, objectiveAscent } from './objective.js';
@@ -249,7 +249,7 @@ export const hfc: AdaptiveAttack & {
       if (!p.detector) return { fooled, ok: fooled };
       const scores = await p.detector.detector.score(model, xs, m);
       const ok = new Uint8Array(m);
-      for (let j = 0; j < m; j++) ok[j] = fooled[j] && scores[j] < p.detector.threshold ? 1 : 0;
+      for (let j = 0; j < m; j++) ok[j] = fooled[j] && scores[j] <= p.detector.threshold ? 1 : 0;
       return { fooled, scores, ok };
     };
 
@@ -267,9 +267,11 @@ export const hfc: AdaptiveAttack & {
         objectiveFor(rows),
         async (xs, idx) =>
           (
-            await judge(
+            await judgeSuccess(
+              p,
               xs,
-              idx.map((j) => rows[j]),
+              idx.map((j) => y[rows[j]]),
+              fixed ?? undefined,
             )
           ).ok,
         {
@@ -287,9 +289,11 @@ export const hfc: AdaptiveAttack & {
       const fails = rows.map((_, j) => j).filter((j) => !res.success[j]);
       const failedFooled = fails.length
         ? (
-            await judge(
+            await judgeSuccess(
+              p,
               takeRows(res.xAdv, d, fails),
-              fails.map((j) => rows[j]),
+              fails.map((j) => y[rows[j]]),
+              fixed ?? undefined,
             )
           ).fooled
         : new Uint8Array(0);

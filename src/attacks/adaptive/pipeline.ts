@@ -3,6 +3,7 @@
  * deployed, whether it flags the image. Adaptive attacks call this to decide success with the real
  * defence (never with the attacker's differentiable surrogate), and the scorecard to score them.
  */
+import { takeRows } from '../project.js';
 import type { Pipeline, AdaptiveResult } from './types.js';
 import type { Model } from '../../models/model.js';
 import { metByPrediction } from '../goal.js';
@@ -52,18 +53,48 @@ export async function judgePipeline(p: Pipeline, xs: Float32Array, y: ArrayLike<
 }
 
 /**
+ * Fooled and (with a detector) undetected, per image: an iterate's success. A detector whose scores are per image
+ * (`perImage`) scores only the fooled images — an image the deployed model still classifies correctly has failed
+ * whatever the detector says.
+ */
+export async function judgeSuccess(
+  p: Pipeline,
+  xs: Float32Array,
+  y: ArrayLike<number>,
+  target?: number,
+): Promise<{ fooled: Uint8Array; ok: Uint8Array }> {
+  const n = y.length;
+  const k = p.model.classes.length;
+  const predicted = argmaxRows(await probsOf(p.deployed, xs, n), n, k);
+  const fooled = Uint8Array.from(predicted, (c, i) => (metByPrediction(c, y[i], target) ? 1 : 0));
+  if (!p.detector) return { fooled, ok: fooled };
+  const det = p.detector.detector;
+  const rows = det.perImage ? Array.from({ length: n }, (_, i) => i).filter((i) => fooled[i]) : null;
+  const ok = new Uint8Array(n);
+  if (rows && !rows.length) return { fooled, ok };
+  const d = xs.length / n;
+  const scores = rows
+    ? await det.score(p.model, rows.length === n ? xs : takeRows(xs, d, rows), rows.length)
+    : await det.score(p.model, xs, n);
+  (rows ?? Array.from({ length: n }, (_, i) => i)).forEach((i, j) => {
+    ok[i] = fooled[i] && scores[j] <= p.detector!.threshold ? 1 : 0;
+  });
+  return { fooled, ok };
+}
+
+/**
  * The `check` of `objectiveAscent`: fooled and (if a detector is deployed) undetected, for rows `idx` of the batch
  * labelled `y`.
  */
 export function pipelineCheck(p: Pipeline, y: Int32Array): (xs: Float32Array, idx: number[]) => Promise<Uint8Array> {
-  return async (xs, idx) => {
-    const j = await judgePipeline(
-      p,
-      xs,
-      idx.map((i) => y[i]),
-    );
-    return j.fooled.map((f, i) => f & j.undetected[i]);
-  };
+  return async (xs, idx) =>
+    (
+      await judgeSuccess(
+        p,
+        xs,
+        idx.map((i) => y[i]),
+      )
+    ).ok;
 }
 
 /** Wrap up an adaptive attack: judge the final images on the pipeline. */
