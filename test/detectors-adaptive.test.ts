@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { createDetector, DETECTOR_NAMES, DETECTORS } from '../src/detectors/registry.js';
 import { concat } from '../src/detectors/common.js';
+import { takeRows } from '../src/attacks/project.js';
 import { spearman } from '../src/detectors/deepfeature-rf-adaptive.js';
 import { MedshieldError } from '../src/errors.js';
 import { detectorFixture } from './detectors-fixture.js';
@@ -91,4 +92,20 @@ test('deepfeature_rf (forest on every feature layer): after save/load, prepareAd
     back.prepareAdaptive!(fx.model, { ...fitData('deepfeature_rf'), adversarial: new Float32Array(0) }),
     (e: unknown) => e instanceof MedshieldError && e.code === 'BAD_INPUT',
   );
+});
+
+test('a perImage detector scores an image alone as in its batch, up to float rounding (a judge may score the fooled only)', async () => {
+  const subset = [0, 3, 4, 9, nAll - 1];
+  for (const name of DETECTOR_NAMES) {
+    const det = createDetector(name, name === 'magnet' ? { minSteps: 200, epochs: 5 } : undefined);
+    if (!det.perImage) continue;
+    await det.fit(fx.model, fitData(name));
+    const full = await det.score(fx.model, all, nAll);
+    const part = await det.score(fx.model, takeRows(all, d, subset), subset.length);
+    // the same up to the float rounding of batched kernels (a matrix product's blocking follows the batch size)
+    subset.forEach((i, j) =>
+      assert.ok(Math.abs(part[j]! - full[i]!) <= 1e-4 * Math.max(1, Math.abs(full[i]!)), `${name} image ${i}`),
+    );
+  }
+  assert.equal(createDetector('kd_bu').perImage, undefined, "KD+BU's dropout masks follow the batch position");
 });

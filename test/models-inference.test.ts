@@ -105,6 +105,22 @@ test('folded inference equals the unfused model: shipped CNN (models/adv-cnn), r
   m.inference.dispose();
 });
 
+test('featuresMany: every layer (and the logits) from one pass, the values of features() per layer exactly', async () => {
+  for (const name of ['default', 'adv-cnn']) {
+    const m = await loadClassifier(name);
+    tf.tidy(() => {
+      for (const layers of [[...m.featureNames, 'logits'], [m.featureNames[0]!], [...m.featureNames].reverse()]) {
+        const many = m.featuresMany(x as tf.Tensor4D, layers);
+        layers.forEach((l, i) =>
+          assert.deepEqual(many[i]!.dataSync(), m.features(x as tf.Tensor4D, l).dataSync(), `${name} ${l}`),
+        );
+      }
+      assert.throws(() => m.featuresMany(x as tf.Tensor4D, ['nope']), /no feature layer 'nope'/);
+    });
+    m.inference.dispose();
+  }
+});
+
 test('folded weights follow weight updates; training mode is not folded', async () => {
   const m = await loadClassifier('adv-cnn');
   const before = m.logits(x as tf.Tensor4D);

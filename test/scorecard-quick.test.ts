@@ -60,6 +60,26 @@ test('one shared forward pass: the logits, every feature layer and the input gra
   tf.dispose([x, g0, g1]);
 });
 
+test('the wrapped model: probs() of a shared iterate runs nothing new; a repeated predictProbs is served from the last call', async () => {
+  const counter = new WorkCounter();
+  const m = counter.wrap(fx.model, { share: true });
+  const img = selectImages(fx.data.splits.test, 8, 3);
+  const x = tf.tensor4d(img.x, [img.n, h, w, c]);
+  const g = tf.grad((v: tf.Tensor) => tf.add(tf.sum(m.logits(v as tf.Tensor4D)), tf.sum(m.probs(v as tf.Tensor4D))))(x);
+  assert.equal(counter.take()[fx.model.card.name].gradientImages, img.n, 'probs(x) read the logits pass');
+  const p0 = await fx.model.predictProbs(img.x, img.n);
+  const p1 = await m.predictProbs(img.x, img.n);
+  const p2 = await m.predictProbs(Float32Array.from(img.x), img.n); // same images, another array
+  assert.deepEqual(Array.from(p1), Array.from(p0));
+  assert.deepEqual(Array.from(p2), Array.from(p0));
+  assert.equal(counter.take()[fx.model.card.name].forwardImages, img.n, 'one pass for the two calls');
+  const other = Float32Array.from(img.x, (v, i) => (i === 0 ? 1 - v : v));
+  const p3 = await m.predictProbs(other, img.n);
+  assert.deepEqual(Array.from(p3), Array.from(await fx.model.predictProbs(other, img.n)));
+  assert.equal(counter.take()[fx.model.card.name].forwardImages, img.n, 'one changed pixel: a new pass');
+  tf.dispose([x, g]);
+});
+
 test('a detector row stopped once it is broken gets the verdict of the whole attack, with fewer passes', async (t) => {
   const test = selectImages(fx.data.splits.test, 40, 7);
   const fit = selectImages(fx.data.splits.train, 120, 8);

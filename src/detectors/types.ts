@@ -40,8 +40,9 @@ export interface Detector {
   /** One score per image (higher = more likely adversarial). */
   score(model: DifferentiableModel, x: Float32Array, n: number): Promise<Float64Array>;
   /**
-   * True when an image's score depends on that image alone, not on the others in the batch or their order (KD+BU's
-   * dropout masks follow the position in the batch: false there): a judge may then score only the images it needs.
+   * True when an image's score depends on that image alone, not on the others in the batch or their order, up to the
+   * float rounding of batched kernels (KD+BU's dropout masks follow the position in the batch: false there): a judge
+   * may then score only the images it needs.
    */
   readonly perImage?: boolean;
   /** JSON-serialisable fitted state (plus the model identity it belongs to). */

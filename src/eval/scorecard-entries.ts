@@ -107,9 +107,9 @@ export interface ScorecardInput {
 /**
  * Cost of each row in forward+backward passes of the main model per image: `adaptive` per test image at
  * 20 steps, `sanity` per sanity image at 20 steps (ε = 0.5 with 20 steps, 40 steps, gradients), `fit` per
- * fit + calibration image (the detector's own fit and its threshold). Fitted (issue #24, session 12) to the
+ * fit + calibration image (the detector's own fit and its threshold). Fitted (issue #24, session 13) to the
  * measured seconds of each row of `medshield scorecard --model default --defences all --eps 8/255 --quick
- * --seed 0` on a quiet 2-core machine (12.0 min; 7.9 ms per forward+backward image), divided by that run's
+ * --seed 0` on a quiet 2-core machine (9.3 min; 7.0 ms per forward+backward image), divided by that run's
  * calibration: a row's factor r gives 110·r per test image and 120·r per sanity image, so the quick plan
  * matches that run. Quick runs skip the sanity checks of rows already broken or weakened, which the factors
  * absorb; a full run's plan (every row's checks, 100 images) is therefore low for those rows. Helper
@@ -119,19 +119,19 @@ export const ROW_COST: Record<string, { adaptive: number; sanity: number; fit?: 
   Object.entries({
     // [row factor r, fit passes per fit + calibration image]
     jpeg: [0.24],
-    bitdepth: [0.19],
-    median: [0.27],
-    blur: [0.28],
-    resizepad: [0.41],
-    tvm: [0.88],
-    smoothing: [0.24],
+    bitdepth: [0.22],
+    median: [0.32],
+    blur: [0.35],
+    resizepad: [0.51],
+    tvm: [0.95],
+    smoothing: [0.26],
     [TRAINING_DEFENCE]: [0.05],
-    kd_bu: [0.39, 5],
-    lid: [0.71, 5.8],
-    mahalanobis: [0.34, 19.3],
-    deepfeature_rf: [0.2, 7.7],
-    squeeze: [1.93, 1],
-    magnet: [0.26, 6.3],
+    kd_bu: [0.36, 4.3],
+    lid: [0.55, 2.6],
+    mahalanobis: [0.21, 16],
+    deepfeature_rf: [0.2, 8.6],
+    squeeze: [1.21, 0.9],
+    magnet: [0.28, 5.9],
   }).map(([k, [r, fit]]) => [
     k,
     { adaptive: round(110 * r, 1), sanity: round(120 * r, 1), ...(fit !== undefined ? { fit } : {}) },
