@@ -66,8 +66,8 @@ function relDiff(ref: Float32Array, got: Float32Array): number {
   return d / Math.max(m, 1e-12);
 }
 
-/** Compare f on cpu and native; `kernels` must have run natively at least once during f. */
-function assertClose(label: string, f: () => tf.Tensor | tf.Tensor[], kernels: string[]): void {
+/** f's outputs on cpu and on native; `kernels` must have run natively at least once during f. */
+function onBoth(label: string, f: () => tf.Tensor | tf.Tensor[], kernels: string[]): [Float32Array[], Float32Array[]] {
   const cpu = run('cpu', f);
   const before = new Map(kernels.map((k) => [k, nativeCounts.get(k)?.native ?? 0]));
   const nat = run('native', f);
@@ -75,6 +75,12 @@ function assertClose(label: string, f: () => tf.Tensor | tf.Tensor[], kernels: s
   for (const k of kernels)
     assert.ok((nativeCounts.get(k)?.native ?? 0) > before.get(k)!, `${label}: kernel ${k} did not run natively`);
   assert.equal(cpu.length, nat.length);
+  return [cpu, nat];
+}
+
+/** Compare f on cpu and native within TOL; `kernels` must have run natively at least once during f. */
+function assertClose(label: string, f: () => tf.Tensor | tf.Tensor[], kernels: string[]): void {
+  const [cpu, nat] = onBoth(label, f, kernels);
   cpu.forEach((c, i) => {
     assert.ok(
       c.some((v) => v !== 0),
@@ -461,13 +467,7 @@ test("Slice, SplitV, Concat (and Concat's gradient), Transpose, PadV2, Softmax a
     c = randn([4, 7, 6, 3], rng),
     m = randn([3, 5, 4, 2, 6], rng);
   const exact = (label: string, f: () => tf.Tensor | tf.Tensor[], kernels: string[]) => {
-    const cpu = run('cpu', f);
-    const before = new Map(kernels.map((k) => [k, nativeCounts.get(k)?.native ?? 0]));
-    const nat = run('native', f);
-    tf.setBackend('cpu');
-    for (const k of kernels)
-      assert.ok((nativeCounts.get(k)?.native ?? 0) > before.get(k)!, `${label}: kernel ${k} did not run natively`);
-    assert.equal(cpu.length, nat.length);
+    const [cpu, nat] = onBoth(label, f, kernels);
     cpu.forEach((v, i) => assert.deepEqual(nat[i], v, `${label}[${i}] differs from cpu`));
   };
   exact(

@@ -70,7 +70,7 @@ export class Lid implements Detector {
   private adaptive?: LidAdaptive;
   /** The stored reference batch's feature rows per layer, computed once per model object for `score`
    * (they do not depend on the query; an adaptive attack scores thousands of small batches). */
-  private refRows = new WeakMap<DifferentiableModel, Map<string, Promise<Rows[]>>>();
+  private refRows = new WeakMap<DifferentiableModel, Promise<Rows[]>>();
 
   constructor(readonly params: LidParams = {}) {}
 
@@ -178,18 +178,12 @@ export class Lid implements Detector {
     const out = new Float64Array(n);
     const d = x.length / n;
     const B = this.batch;
-    let cache = this.refRows.get(model);
-    if (!cache) {
-      cache = new Map();
-      this.refRows.set(model, cache);
-    }
-    const c = cache;
     // decoded and run through the model once, on the first call
     const refRows = (): Promise<Rows[]> => {
-      let r = c.get(st.layers.join(','));
+      let r = this.refRows.get(model);
       if (!r) {
         r = featureRowsMany(model, base64ToF32(st.reference), st.referenceN, st.layers);
-        c.set(st.layers.join(','), r);
+        this.refRows.set(model, r);
       }
       return r;
     };

@@ -18,7 +18,7 @@
 import { tf, untaped } from '../engine/index.js';
 import type { DifferentiableModel } from '../models/model.js';
 import type { Detector, DetectorFitData, DetectorState } from './types.js';
-import { checkFitData, checkModel, detectorState, modelIdentity, preparedFor } from './common.js';
+import { checkFitData, checkModel, concat, detectorState, modelIdentity, preparedFor } from './common.js';
 import { medianFilter } from '../defences/ops.js';
 
 export interface SqueezeParams {
@@ -34,16 +34,6 @@ export function bitDepth(x: Float32Array, bits: number): Float32Array {
 /** Median filter with a k×k window (k even: window [i−k/2, i+k/2−1]), reflected borders, per channel. */
 export function median(x: Float32Array, n: number, shape: [number, number, number], k: number): Float32Array {
   return medianFilter(x, n, shape, k);
-}
-
-function concatRows(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 export class Squeeze implements Detector {
@@ -103,7 +93,7 @@ export class Squeeze implements Detector {
     const p0 = model.probs(x);
     const p0v = p0.dataSync();
     const pv = untaped(() =>
-      tf.tidy(() => model.probs(tf.tensor4d(concatRows(squeezed), [squeezed.length * n, h, w, c])).dataSync()),
+      tf.tidy(() => model.probs(tf.tensor4d(concat(...squeezed), [squeezed.length * n, h, w, c])).dataSync()),
     );
     const pick = new Float32Array(n * d);
     for (let i = 0; i < n; i++) {

@@ -119,14 +119,15 @@ export class WorkCounter {
           // taken, so sharing one pass between logits and features costs no memory; outside, no sharing
           if (prop === 'predictProbs' && self.depth === 0) {
             const [x, n] = args as [Float32Array, number];
-            const xs = x.length === n * model.inputShape.reduce((p, q) => p * q, 1) ? x : x.subarray(0, 0);
-            if (lastProbs && xs.length && sameImages(lastProbs.x, xs)) return Promise.resolve(lastProbs.out.slice());
+            // only a call whose array holds exactly its n images is remembered
+            const exact = n > 0 && x.length === n * model.inputShape.reduce((p, q) => p * q, 1);
+            if (exact && lastProbs && sameImages(lastProbs.x, x)) return Promise.resolve(lastProbs.out.slice());
             self.add(name, n, false);
             self.depth++;
             return (v as (...a: unknown[]) => Promise<Float32Array>)
               .apply(this, args)
               .then((out) => {
-                lastProbs = xs.length ? { x: xs.slice(), out: out.slice() } : null;
+                lastProbs = exact ? { x: x.slice(), out: out.slice() } : null;
                 return out;
               })
               .finally(() => self.depth--);

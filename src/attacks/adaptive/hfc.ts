@@ -32,8 +32,7 @@
 import { tf } from '../../engine/index.js';
 import type { DifferentiableModel } from '../../models/model.js';
 import { fitClassGmm, pooled, type ClassGmm } from './gmm.js';
-import { argmaxRows, judgeSuccess } from './pipeline.js';
-import { metByPrediction } from '../goal.js';
+import { judgePipeline, judgeSuccess } from './pipeline.js';
 import { badArgument, badInput, unsupported } from '../../errors.js';
 import { marginTerm, objectiveAscent } from './objective.js';
 import { putRows, takeRows } from '../project.js';
@@ -238,21 +237,6 @@ export const hfc: AdaptiveAttack & {
         return tf.sub(cls, tf.mul(pen, tf.tensor1d(ids.map((i) => lam[i])))) as tf.Tensor1D;
       };
 
-    const judge = async (
-      xs: Float32Array,
-      idx: number[],
-    ): Promise<{ fooled: Uint8Array; scores?: Float64Array; ok: Uint8Array }> => {
-      const m = idx.length;
-      const pred = argmaxRows(await p.deployed.predictProbs(xs, m), m, k);
-      const fooled = new Uint8Array(m);
-      for (let j = 0; j < m; j++) fooled[j] = metByPrediction(pred[j], y[idx[j]], fixed ?? undefined) ? 1 : 0;
-      if (!p.detector) return { fooled, ok: fooled };
-      const scores = await p.detector.detector.score(model, xs, m);
-      const ok = new Uint8Array(m);
-      for (let j = 0; j < m; j++) ok[j] = fooled[j] && scores[j] <= p.detector.threshold ? 1 : 0;
-      return { fooled, scores, ok };
-    };
-
     // λ search (an addition to the paper's fixed λ, like C&W's search over c): images no round solved
     // get λ×4 when their last iterate fooled the model but was flagged, λ/4 when it was not fooled.
     const rounds = lambda === 0 ? 1 : rounds0;
@@ -303,8 +287,8 @@ export const hfc: AdaptiveAttack & {
       });
       todo = fails.map((j) => rows[j]);
     }
-    const all = Array.from({ length: n }, (_, i) => i);
-    const fin = await judge(xAdv, all);
+    const j = await judgePipeline(p, xAdv, y, fixed ?? undefined);
+    const fin = { fooled: j.fooled, scores: j.scores, ok: j.fooled.map((f, i) => f & j.undetected[i]) };
     const notes = [
       `HFC: K=${K} Gaussian component(s) per layer (${model.featureNames.join(', ')}) fitted on ` +
         `${[...gmms.values()].map((g) => `${g.n} clean ${model.classes[g.cls] ?? g.cls}`).join(', ')}` +

@@ -41,21 +41,40 @@ async function probsOf(m: Model, x: Float32Array, n: number): Promise<Float32Arr
   return out;
 }
 
-export async function judgePipeline(p: Pipeline, xs: Float32Array, y: ArrayLike<number>): Promise<Judgement> {
-  const k = p.model.classes.length;
+/** The deployed label per image, and 1 where it meets the attacker's goal (≠ y, or = target). */
+async function deployedLabels(
+  p: Pipeline,
+  xs: Float32Array,
+  y: ArrayLike<number>,
+  target?: number,
+): Promise<{ predicted: Int32Array; fooled: Uint8Array }> {
   const n = y.length;
-  const predicted = argmaxRows(await probsOf(p.deployed, xs, n), n, k);
-  const fooled = Uint8Array.from(predicted, (c, i) => (metByPrediction(c, y[i]) ? 1 : 0));
+  const predicted = argmaxRows(await probsOf(p.deployed, xs, n), n, p.model.classes.length);
+  return { predicted, fooled: Uint8Array.from(predicted, (c, i) => (metByPrediction(c, y[i], target) ? 1 : 0)) };
+}
+
+/** Whether the deployed detector lets a score through (a score above the threshold is flagged). */
+const passes = (p: Pipeline, score: number): boolean => !(score > p.detector!.threshold);
+
+/** The deployed pipeline's judgement of every image; `target`: a targeted attacker's class. */
+export async function judgePipeline(
+  p: Pipeline,
+  xs: Float32Array,
+  y: ArrayLike<number>,
+  target?: number,
+): Promise<Judgement> {
+  const n = y.length;
+  const { predicted, fooled } = await deployedLabels(p, xs, y, target);
   if (!p.detector) return { predicted, fooled, undetected: new Uint8Array(n).fill(1) };
   const scores = await p.detector.detector.score(p.model, xs, n);
-  const undetected = Uint8Array.from(scores, (s) => (s > p.detector!.threshold ? 0 : 1));
+  const undetected = Uint8Array.from(scores, (s) => (passes(p, s) ? 1 : 0));
   return { predicted, fooled, scores, undetected };
 }
 
 /**
- * Fooled and (with a detector) undetected, per image: an iterate's success. A detector whose scores are per image
- * (`perImage`) scores only the fooled images — an image the deployed model still classifies correctly has failed
- * whatever the detector says.
+ * Fooled and (with a detector) undetected, per image: an iterate's success, as `judgePipeline` decides it. A
+ * detector whose scores are per image (`perImage`) scores only the fooled images — an image the deployed model still
+ * classifies correctly has failed whatever the detector says.
  */
 export async function judgeSuccess(
   p: Pipeline,
@@ -64,20 +83,15 @@ export async function judgeSuccess(
   target?: number,
 ): Promise<{ fooled: Uint8Array; ok: Uint8Array }> {
   const n = y.length;
-  const k = p.model.classes.length;
-  const predicted = argmaxRows(await probsOf(p.deployed, xs, n), n, k);
-  const fooled = Uint8Array.from(predicted, (c, i) => (metByPrediction(c, y[i], target) ? 1 : 0));
+  const { fooled } = await deployedLabels(p, xs, y, target);
   if (!p.detector) return { fooled, ok: fooled };
-  const det = p.detector.detector;
-  const rows = det.perImage ? Array.from({ length: n }, (_, i) => i).filter((i) => fooled[i]) : null;
+  const rows = Array.from({ length: n }, (_, i) => i).filter((i) => fooled[i] || !p.detector!.detector.perImage);
   const ok = new Uint8Array(n);
-  if (rows && !rows.length) return { fooled, ok };
-  const d = xs.length / n;
-  const scores = rows
-    ? await det.score(p.model, rows.length === n ? xs : takeRows(xs, d, rows), rows.length)
-    : await det.score(p.model, xs, n);
-  (rows ?? Array.from({ length: n }, (_, i) => i)).forEach((i, j) => {
-    ok[i] = fooled[i] && scores[j] <= p.detector!.threshold ? 1 : 0;
+  if (!rows.length) return { fooled, ok };
+  const part = rows.length === n ? xs : takeRows(xs, xs.length / n, rows);
+  const scores = await p.detector.detector.score(p.model, part, rows.length);
+  rows.forEach((i, j) => {
+    ok[i] = fooled[i] && passes(p, scores[j]) ? 1 : 0;
   });
   return { fooled, ok };
 }
